@@ -1,0 +1,288 @@
+//! Findings: what `portreeve check` reports.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use serde::ser::SerializeMap;
+use serde::{Serialize, Serializer};
+use sha2::{Digest, Sha256};
+
+use crate::{BindScope, Family, ListeningSocket, NetnsRef, Proto, Severity};
+
+/// The kinds of finding `check` can report. Each has a stable code (`PR001`…)
+/// and name that never change meaning once released; new kinds get new codes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FindingKind {
+    /// A non-loopback listener no policy rule allows.
+    ListenerNotAllowed,
+    /// A banned port listening on a non-loopback address.
+    BannedPort,
+    /// A catalogued risky service bound to a wildcard or public address,
+    /// although a rule allows the port.
+    RiskyExposure,
+    /// The approval of a rule has expired.
+    ApprovalExpired,
+    /// The approval of a rule expires soon.
+    ApprovalExpiring,
+    /// A rule allows a port on which nothing listens.
+    StaleRule,
+    /// A listener accepts an address family its rule does not intend,
+    /// typically IPv4 through a dual-stack `::` socket.
+    UnintendedFamily,
+    /// A rule names a service identity but the socket's owner could not be
+    /// determined, so the binding cannot be verified.
+    OwnerUnverified,
+}
+
+impl FindingKind {
+    /// Every kind, in code order.
+    pub const ALL: [FindingKind; 8] = [
+        FindingKind::ListenerNotAllowed,
+        FindingKind::BannedPort,
+        FindingKind::RiskyExposure,
+        FindingKind::ApprovalExpired,
+        FindingKind::ApprovalExpiring,
+        FindingKind::StaleRule,
+        FindingKind::UnintendedFamily,
+        FindingKind::OwnerUnverified,
+    ];
+
+    /// The stable code, e.g. `PR001`.
+    pub fn code(self) -> &'static str {
+        match self {
+            FindingKind::ListenerNotAllowed => "PR001",
+            FindingKind::BannedPort => "PR002",
+            FindingKind::RiskyExposure => "PR003",
+            FindingKind::ApprovalExpired => "PR004",
+            FindingKind::ApprovalExpiring => "PR005",
+            FindingKind::StaleRule => "PR006",
+            FindingKind::UnintendedFamily => "PR007",
+            FindingKind::OwnerUnverified => "PR008",
+        }
+    }
+
+    /// The stable kebab-case name, e.g. `listener-not-allowed`.
+    pub fn name(self) -> &'static str {
+        match self {
+            FindingKind::ListenerNotAllowed => "listener-not-allowed",
+            FindingKind::BannedPort => "banned-port",
+            FindingKind::RiskyExposure => "risky-exposure",
+            FindingKind::ApprovalExpired => "approval-expired",
+            FindingKind::ApprovalExpiring => "approval-expiring",
+            FindingKind::StaleRule => "stale-rule",
+            FindingKind::UnintendedFamily => "unintended-address-family",
+            FindingKind::OwnerUnverified => "owner-unverified",
+        }
+    }
+
+    /// One sentence saying what the kind means, for rule catalogues such as
+    /// SARIF's `tool.driver.rules`.
+    pub fn description(self) -> &'static str {
+        match self {
+            FindingKind::ListenerNotAllowed => {
+                "A socket listens on a non-loopback address but no policy rule allows its port."
+            }
+            FindingKind::BannedPort => {
+                "A port on the policy's banned list listens on a non-loopback address."
+            }
+            FindingKind::RiskyExposure => {
+                "A service known to be risky when exposed is bound to a wildcard or public address, although a rule allows its port."
+            }
+            FindingKind::ApprovalExpired => "The approval of a policy rule has expired.",
+            FindingKind::ApprovalExpiring => "The approval of a policy rule expires soon.",
+            FindingKind::StaleRule => "A policy rule allows a port on which nothing listens.",
+            FindingKind::UnintendedFamily => {
+                "A listener accepts an address family (typically IPv4 through a dual-stack socket) that its rule does not intend."
+            }
+            FindingKind::OwnerUnverified => {
+                "A rule binds a port to a service identity, but the socket's owner could not be determined."
+            }
+        }
+    }
+
+    /// Looks a kind up by its code or name.
+    pub fn from_code_or_name(s: &str) -> Option<FindingKind> {
+        FindingKind::ALL
+            .into_iter()
+            .find(|k| k.code().eq_ignore_ascii_case(s) || k.name() == s)
+    }
+}
+
+impl fmt::Display for FindingKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.code(), self.name())
+    }
+}
+
+/// Where in a policy file something was written.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PolicyLocation {
+    /// The policy file as given on the command line, or `<built-in baseline>`.
+    pub file: String,
+    /// 1-based line.
+    pub line: u32,
+    /// 1-based column, in characters.
+    pub column: u32,
+}
+
+impl fmt::Display for PolicyLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file, self.line, self.column)
+    }
+}
+
+/// The policy rule a finding is about.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PolicyRuleRef {
+    /// The rule's `name`, or `rule #N` (1-based) for an unnamed rule.
+    pub name: String,
+    /// Where the rule starts in the policy file.
+    pub location: PolicyLocation,
+}
+
+/// The socket a finding is about, without its owners (reported separately
+/// as `service` and `pids`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SocketRef {
+    /// Transport protocol.
+    pub protocol: Proto,
+    /// Socket address family.
+    pub family: Family,
+    /// Local address.
+    pub address: IpAddr,
+    /// Local port.
+    pub port: u16,
+    /// `addr:port` as written by humans, e.g. `[::]:443`.
+    pub endpoint: String,
+    /// Bind scope.
+    pub scope: BindScope,
+    /// Whether an IPv6 wildcard socket also accepts IPv4.
+    pub dual_stack: bool,
+    /// Network namespace.
+    pub netns: NetnsRef,
+    /// Socket inode.
+    pub inode: u64,
+}
+
+impl From<&ListeningSocket> for SocketRef {
+    fn from(s: &ListeningSocket) -> Self {
+        SocketRef {
+            protocol: s.protocol,
+            family: s.family,
+            address: s.address,
+            port: s.port,
+            endpoint: s.endpoint(),
+            scope: s.scope,
+            dual_stack: s.dual_stack,
+            netns: s.netns.clone(),
+            inode: s.inode,
+        }
+    }
+}
+
+/// One problem `check` found, with everything needed to act on it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// What kind of problem this is; serialised as `id` (code) and `name`.
+    #[serde(flatten)]
+    pub kind: FindingKind,
+    /// A digest of the kind and the object it is about (socket or rule) that
+    /// stays the same across runs, so dashboards can track and suppress a
+    /// finding over time. Owners and inodes are left out: a restarted service
+    /// is the same exposure.
+    pub fingerprint: String,
+    /// How urgent it is.
+    pub severity: Severity,
+    /// One line saying what is wrong.
+    pub message: String,
+    /// The socket concerned, if the finding is about one.
+    pub socket: Option<SocketRef>,
+    /// Owning service (unit, container or process name), when known.
+    pub service: Option<String>,
+    /// Pids holding the socket.
+    pub pids: Vec<u32>,
+    /// The policy rule concerned, if any.
+    pub rule: Option<PolicyRuleRef>,
+    /// Observed facts that support the finding.
+    pub evidence: Vec<String>,
+    /// Why it matters.
+    pub rationale: String,
+    /// What to do about it.
+    pub remediation: String,
+}
+
+impl Serialize for FindingKind {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(2))?;
+        map.serialize_entry("id", self.code())?;
+        map.serialize_entry("name", self.name())?;
+        map.end()
+    }
+}
+
+impl Finding {
+    /// The stable fingerprint of a finding of `kind` about the object
+    /// described by `key` (e.g. `tcp|0.0.0.0|6379|host`).
+    pub fn fingerprint_of(kind: FindingKind, key: &str) -> String {
+        let digest = Sha256::new()
+            .chain_update(kind.code())
+            .chain_update([0])
+            .chain_update(key)
+            .finalize();
+        digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// The fingerprint key of a socket: protocol, address, port, device and
+    /// namespace name (inode numbers change across reboots, names do not).
+    pub fn socket_key(s: &ListeningSocket) -> String {
+        format!(
+            "{}|{}|{}|{}|{}",
+            s.protocol,
+            s.address,
+            s.port,
+            s.interface.as_deref().unwrap_or(""),
+            s.netns.name.as_deref().unwrap_or("")
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_and_names_are_unique_and_round_trip() {
+        let mut codes: Vec<_> = FindingKind::ALL.iter().map(|k| k.code()).collect();
+        codes.dedup();
+        assert_eq!(codes.len(), FindingKind::ALL.len());
+        for k in FindingKind::ALL {
+            assert_eq!(FindingKind::from_code_or_name(k.code()), Some(k));
+            assert_eq!(FindingKind::from_code_or_name(k.name()), Some(k));
+        }
+        assert_eq!(FindingKind::from_code_or_name("PR999"), None);
+    }
+
+    #[test]
+    fn fingerprints_are_stable_and_distinguish_kind_and_key() {
+        let a = Finding::fingerprint_of(FindingKind::BannedPort, "tcp|0.0.0.0|23||");
+        assert_eq!(a.len(), 16);
+        assert_eq!(
+            a,
+            Finding::fingerprint_of(FindingKind::BannedPort, "tcp|0.0.0.0|23||")
+        );
+        assert_ne!(
+            a,
+            Finding::fingerprint_of(FindingKind::ListenerNotAllowed, "tcp|0.0.0.0|23||")
+        );
+        assert_ne!(
+            a,
+            Finding::fingerprint_of(FindingKind::BannedPort, "tcp|0.0.0.0|21||")
+        );
+    }
+
+    #[test]
+    fn kind_serialises_as_id_and_name() {
+        let v = serde_json::to_value(FindingKind::StaleRule).unwrap();
+        assert_eq!(v, serde_json::json!({"id": "PR006", "name": "stale-rule"}));
+    }
+}

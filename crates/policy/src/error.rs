@@ -1,0 +1,130 @@
+//! Located errors in policy files.
+
+use std::fmt;
+use std::ops::Range;
+
+/// One thing wrong with a policy file, located precisely enough for an editor
+/// to jump to it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PolicyError {
+    /// Byte range of the offending text in the source.
+    pub span: Range<usize>,
+    /// 1-based line of the start of `span`.
+    pub line: u32,
+    /// 1-based column (in characters) of the start of `span`.
+    pub column: u32,
+    /// What is wrong.
+    pub message: String,
+    /// How to fix it, when there is something useful to say.
+    pub hint: Option<String>,
+}
+
+/// Every error found in one policy file, with the text they point into so a
+/// caller can render snippets. Validation continues past the first error so a
+/// user fixes a file in one round, not one error per run; a TOML syntax error
+/// stops parsing and is reported alone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PolicyErrors {
+    /// The file name as the user gave it.
+    pub file: String,
+    /// The policy text.
+    pub source: String,
+    /// At least one error, in source order.
+    pub errors: Vec<PolicyError>,
+}
+
+impl std::error::Error for PolicyErrors {}
+
+impl fmt::Display for PolicyErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.errors.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{}:{}:{}: {}", self.file, e.line, e.column, e.message)?;
+            if let Some(hint) = &e.hint {
+                write!(f, " (hint: {hint})")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Collects errors against one source text, computing line and column.
+pub(crate) struct ErrorSink<'a> {
+    source: &'a str,
+    errors: Vec<PolicyError>,
+}
+
+impl<'a> ErrorSink<'a> {
+    pub(crate) fn new(source: &'a str) -> Self {
+        ErrorSink {
+            source,
+            errors: Vec::new(),
+        }
+    }
+
+    /// Records an error at `span`.
+    pub(crate) fn push(
+        &mut self,
+        span: Range<usize>,
+        message: impl Into<String>,
+        hint: Option<String>,
+    ) {
+        let (line, column) = line_column(self.source, span.start);
+        self.errors.push(PolicyError {
+            span,
+            line,
+            column,
+            message: message.into(),
+            hint,
+        });
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.errors.is_empty()
+    }
+
+    /// Errors recorded so far.
+    pub(crate) fn len(&self) -> usize {
+        self.errors.len()
+    }
+
+    pub(crate) fn into_errors(mut self, file: &str) -> PolicyErrors {
+        self.errors.sort_by_key(|e| e.span.start);
+        PolicyErrors {
+            file: file.to_string(),
+            source: self.source.to_string(),
+            errors: self.errors,
+        }
+    }
+}
+
+/// 1-based line and character column of byte `offset` in `source`.
+pub(crate) fn line_column(source: &str, offset: usize) -> (u32, u32) {
+    let offset = offset.min(source.len());
+    let before = source.get(..offset).unwrap_or(source);
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    (
+        u32::try_from(line).unwrap_or(u32::MAX),
+        u32::try_from(column).unwrap_or(u32::MAX),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_column_counts_from_one_in_characters() {
+        let s = "a = 1\nbé = 2\n";
+        assert_eq!(line_column(s, 0), (1, 1));
+        assert_eq!(line_column(s, 4), (1, 5));
+        assert_eq!(line_column(s, 6), (2, 1));
+        // 'é' is two bytes but one column.
+        assert_eq!(line_column(s, 10), (2, 4));
+        assert_eq!(line_column(s, 999), (3, 1));
+    }
+}

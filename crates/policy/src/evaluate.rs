@@ -1,0 +1,406 @@
+//! Judging an inventory against a policy: the heart of `portreeve check`.
+//!
+//! Evaluation is a pure function of the policy, the sockets, the catalogue
+//! and today's date, so every finding kind is unit-tested without a host.
+//!
+//! Each exposed socket gets at most one *exposure* finding, the first that
+//! applies of: banned port (PR002), not allowed (PR001), risky although
+//! allowed (PR003). Reporting a banned Redis as also "not allowed" and "risky"
+//! would bury the one action that matters under three rows. Rule-level checks
+//! (expiry, staleness, address family, unverifiable owner) come on top.
+
+use jiff::civil::Date;
+use portreeve_core::{Finding, FindingKind, ListeningSocket, PolicyRuleRef, Severity, SocketRef};
+
+use crate::catalogue::{self, CatalogueEntry};
+use crate::model::{Policy, Rule};
+
+/// Everything `check` found, most severe first.
+pub fn evaluate(policy: &Policy, sockets: &[ListeningSocket], today: Date) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for socket in sockets.iter().filter(|s| s.is_exposed()) {
+        judge_socket(policy, socket, &mut findings);
+    }
+    for rule in &policy.rules {
+        judge_rule(policy, rule, sockets, today, &mut findings);
+    }
+    findings.retain(|f| f.severity >= policy.defaults.min_severity);
+    findings.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then(a.kind.cmp(&b.kind))
+            .then_with(|| sort_key(a).cmp(&sort_key(b)))
+    });
+    findings
+}
+
+fn sort_key(f: &Finding) -> (u16, String, String) {
+    match &f.socket {
+        Some(s) => (s.port, s.endpoint.clone(), s.protocol.to_string()),
+        None => (
+            0,
+            String::new(),
+            f.rule.as_ref().map(|r| r.name.clone()).unwrap_or_default(),
+        ),
+    }
+}
+
+fn rule_ref(rule: &Rule) -> PolicyRuleRef {
+    PolicyRuleRef {
+        name: rule.name.clone(),
+        location: rule.location.clone(),
+    }
+}
+
+/// Builds a finding about `socket`.
+fn socket_finding(
+    kind: FindingKind,
+    severity: Severity,
+    socket: &ListeningSocket,
+    rule: Option<&Rule>,
+    message: String,
+    evidence: Vec<String>,
+    advice: (String, String),
+) -> Finding {
+    Finding {
+        kind,
+        fingerprint: Finding::fingerprint_of(kind, &Finding::socket_key(socket)),
+        severity,
+        message,
+        socket: Some(SocketRef::from(socket)),
+        service: socket.service_label(),
+        pids: socket.processes.iter().map(|p| p.pid).collect(),
+        rule: rule.map(rule_ref),
+        evidence,
+        rationale: advice.0,
+        remediation: advice.1,
+    }
+}
+
+/// Facts every socket finding starts from: where it listens and who owns it.
+fn socket_evidence(s: &ListeningSocket) -> Vec<String> {
+    let mut e = vec![format!(
+        "{}/{} listens on {} ({} bind{}) in netns {}",
+        s.port,
+        s.protocol,
+        s.endpoint(),
+        s.scope,
+        if s.dual_stack {
+            ", dual-stack: accepts IPv4 and IPv6"
+        } else {
+            ""
+        },
+        s.netns
+    )];
+    match s.processes.as_slice() {
+        [] => e.push(s.owner_status.explain().to_string()),
+        procs => e.push(format!(
+            "held by {}",
+            procs
+                .iter()
+                .map(|p| format!("{} (pid {})", p.name, p.pid))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+    e
+}
+
+/// What the catalogue says about a port, or a generic explanation.
+fn catalogue_advice(entry: Option<&CatalogueEntry>, generic: (&str, &str)) -> (String, String) {
+    match entry {
+        Some(e) => (
+            format!("{}: {}", e.service, e.rationale),
+            e.remediation.to_string(),
+        ),
+        None => (generic.0.to_string(), generic.1.to_string()),
+    }
+}
+
+fn judge_socket(policy: &Policy, s: &ListeningSocket, out: &mut Vec<Finding>) {
+    let entry = catalogue::lookup(s.protocol, s.port);
+    let service_name =
+        entry.map_or_else(|| "unknown service".to_string(), |e| e.service.to_string());
+
+    if let Some(ban) = policy.banned_entry(s.protocol, s.port) {
+        let mut evidence = socket_evidence(s);
+        evidence.push(match &ban.location {
+            Some(loc) => format!("{}/{} is banned at {loc}", ban.ports, s.protocol),
+            None => format!(
+                "{}/{} is on the built-in banned list",
+                ban.ports, s.protocol
+            ),
+        });
+        let severity = entry.map_or(Severity::High, |e| e.severity.max(Severity::High));
+        out.push(socket_finding(
+            FindingKind::BannedPort,
+            severity,
+            s,
+            None,
+            format!(
+                "banned port {}/{} ({service_name}) listens on {}",
+                s.port,
+                s.protocol,
+                s.endpoint()
+            ),
+            evidence,
+            catalogue_advice(
+                entry,
+                (
+                    "The policy bans this port on every non-loopback address.",
+                    "Stop the service or bind it to 127.0.0.1/::1.",
+                ),
+            ),
+        ));
+        return;
+    }
+
+    let covering: Vec<&Rule> = policy
+        .rules
+        .iter()
+        .filter(|r| r.covers(s.protocol, s.port))
+        .collect();
+    let owner_known = !s.processes.is_empty();
+    let allowing = covering.iter().copied().find(|r| match &r.service {
+        None => true,
+        Some(id) => !owner_known || s.processes.iter().any(|p| id.matches(p)),
+    });
+
+    let Some(rule) = allowing else {
+        let mut evidence = socket_evidence(s);
+        if covering.is_empty() {
+            evidence.push(format!(
+                "no rule in {} allows {}/{}",
+                policy.origin, s.port, s.protocol
+            ));
+        }
+        for r in &covering {
+            let id = r.service.as_ref().map(|i| i.describe()).unwrap_or_default();
+            evidence.push(format!(
+                "rule `{}` ({}) allows {}/{} only for {id}",
+                r.name, r.location, s.port, s.protocol
+            ));
+        }
+        let severity = entry.map_or(policy.defaults.unknown_port_severity, |e| e.severity);
+        let message = if covering.is_empty() {
+            format!(
+                "{}/{} ({service_name}) listens on {} but no rule allows it",
+                s.port,
+                s.protocol,
+                s.endpoint()
+            )
+        } else {
+            format!(
+                "{}/{} on {} is held by a service its rule does not name",
+                s.port,
+                s.protocol,
+                s.endpoint()
+            )
+        };
+        out.push(socket_finding(
+            FindingKind::ListenerNotAllowed,
+            severity,
+            s,
+            covering.first().copied(),
+            message,
+            evidence,
+            catalogue_advice(
+                entry,
+                (
+                    "Every listener reachable from the network is attack surface; the policy does not account for this one.",
+                    "Bind it to loopback, stop it, or add a rule with an owner and a reason.",
+                ),
+            ),
+        ));
+        return;
+    };
+
+    if rule.service.is_some() && !owner_known {
+        let mut evidence = socket_evidence(s);
+        evidence.push(format!(
+            "rule `{}` requires {}",
+            rule.name,
+            rule.service
+                .as_ref()
+                .map(|i| i.describe())
+                .unwrap_or_default()
+        ));
+        out.push(socket_finding(
+            FindingKind::OwnerUnverified,
+            Severity::Low,
+            s,
+            Some(rule),
+            format!("cannot verify who owns {}/{} on {}", s.port, s.protocol, s.endpoint()),
+            evidence,
+            (
+                "The rule binds this port to a service, but the socket's owner is unknown, so an impostor would pass unnoticed.".into(),
+                "Run portreeve as root so it can read every process's file descriptors.".into(),
+            ),
+        ));
+    }
+
+    if let Some(e) = entry
+        && e.severity >= policy.defaults.risky_severity
+        && s.is_public()
+    {
+        let mut evidence = socket_evidence(s);
+        evidence.push(format!(
+            "allowed by rule `{}` ({})",
+            rule.name, rule.location
+        ));
+        out.push(socket_finding(
+            FindingKind::RiskyExposure,
+            e.severity,
+            s,
+            Some(rule),
+            format!(
+                "{} ({}/{}) is bound to {} address {}",
+                e.service,
+                s.port,
+                s.protocol,
+                if s.scope == portreeve_core::BindScope::Wildcard {
+                    "every"
+                } else {
+                    "a public"
+                },
+                s.endpoint()
+            ),
+            evidence,
+            (
+                format!("{}: {}", e.service, e.rationale),
+                e.remediation.to_string(),
+            ),
+        ));
+    }
+
+    let unintended: Vec<_> = s
+        .accepted_families()
+        .iter()
+        .filter(|f| !rule.families.contains(f))
+        .collect();
+    if !unintended.is_empty() {
+        let names: Vec<String> = unintended.iter().map(|f| f.to_string()).collect();
+        let intended: Vec<String> = rule.families.iter().map(|f| f.to_string()).collect();
+        let mut evidence = socket_evidence(s);
+        evidence.push(format!(
+            "rule `{}` intends {} only",
+            rule.name,
+            if intended.is_empty() {
+                "no family".to_string()
+            } else {
+                intended.join(" and ")
+            }
+        ));
+        out.push(socket_finding(
+            FindingKind::UnintendedFamily,
+            Severity::Medium,
+            s,
+            Some(rule),
+            format!("{} also accepts {} clients, which rule `{}` does not intend", s.endpoint(), names.join(" and "), rule.name),
+            evidence,
+            (
+                "A dual-stack socket accepts IPv4 as well as IPv6; firewall rules and reviews written for one family silently miss the other.".into(),
+                if s.dual_stack {
+                    "Set IPV6_V6ONLY on the socket (e.g. bindv6only, `ipv6only=on` in nginx), bind an IPv6 address, or widen the rule's `family`.".into()
+                } else {
+                    "Bind the service to the intended address family, or widen the rule's `family`.".into()
+                },
+            ),
+        ));
+    }
+}
+
+fn rule_finding(
+    kind: FindingKind,
+    severity: Severity,
+    rule: &Rule,
+    message: String,
+    evidence: Vec<String>,
+    advice: (&str, &str),
+) -> Finding {
+    Finding {
+        kind,
+        fingerprint: Finding::fingerprint_of(
+            kind,
+            &format!("rule|{}|{}", rule.name, rule.ports_label()),
+        ),
+        severity,
+        message,
+        socket: None,
+        service: None,
+        pids: Vec::new(),
+        rule: Some(rule_ref(rule)),
+        evidence,
+        rationale: advice.0.to_string(),
+        remediation: advice.1.to_string(),
+    }
+}
+
+fn judge_rule(
+    policy: &Policy,
+    rule: &Rule,
+    sockets: &[ListeningSocket],
+    today: Date,
+    out: &mut Vec<Finding>,
+) {
+    if let Some(expires) = rule.expires {
+        let approval = match (&rule.approved_by, rule.approved_on) {
+            (Some(by), Some(on)) => format!("approved by {by} on {on}"),
+            (Some(by), None) => format!("approved by {by}"),
+            (None, Some(on)) => format!("approved on {on}"),
+            (None, None) => "approval".to_string(),
+        };
+        let days_left = (expires - today).get_days();
+        if expires < today {
+            out.push(rule_finding(
+                FindingKind::ApprovalExpired,
+                Severity::High,
+                rule,
+                format!(
+                    "approval of rule `{}` ({}) expired on {expires}",
+                    rule.name,
+                    rule.ports_label()
+                ),
+                vec![format!("{approval}; expired {} days ago", -days_left)],
+                (
+                    "An opening nobody has re-approved is an opening nobody is answerable for.",
+                    "Re-approve the rule with a new `expires`, or remove it and close the port.",
+                ),
+            ));
+        } else if days_left
+            <= i32::try_from(policy.defaults.expiry_warning_days).unwrap_or(i32::MAX)
+        {
+            out.push(rule_finding(
+                FindingKind::ApprovalExpiring,
+                Severity::Low,
+                rule,
+                format!(
+                    "approval of rule `{}` ({}) expires on {expires}, in {days_left} days",
+                    rule.name,
+                    rule.ports_label()
+                ),
+                vec![approval],
+                (
+                    "Approvals lapse so that openings are reviewed; this one is due.",
+                    "Review the rule and extend `expires`, or plan its removal.",
+                ),
+            ));
+        }
+    }
+
+    if policy.defaults.report_stale_rules
+        && !sockets.iter().any(|s| rule.covers(s.protocol, s.port))
+    {
+        out.push(rule_finding(
+            FindingKind::StaleRule,
+            Severity::Low,
+            rule,
+            format!("rule `{}` allows {} but nothing listens there", rule.name, rule.ports_label()),
+            vec![format!("no listening socket on {} in the inventory", rule.ports_label())],
+            (
+                "An allowance with no listener is an opening waiting for whatever binds the port next.",
+                "Remove the rule, or note why it must stay (e.g. a service started on demand).",
+            ),
+        ));
+    }
+}

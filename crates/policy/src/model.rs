@@ -1,0 +1,214 @@
+//! The validated policy: what the file says once every reference resolves.
+//!
+//! Nothing in here can be invalid — ports are in range, zones referenced by a
+//! rule exist, no rule allows a banned port — so the evaluator and (later) the
+//! firewall compiler never re-check.
+
+use ipnet::IpNet;
+use jiff::civil::Date;
+use portreeve_core::{Family, PolicyLocation, PortRange, ProcessInfo, Proto, Severity};
+use serde::Serialize;
+
+/// A validated port policy.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Policy {
+    /// Where the policy came from: the file name, or `<built-in baseline>`.
+    pub origin: String,
+    /// Named source networks.
+    pub zones: Vec<Zone>,
+    /// What may listen, for whom.
+    pub rules: Vec<Rule>,
+    /// Ports that must never listen on a non-loopback address.
+    pub banned: Vec<BannedPorts>,
+    /// Tunables.
+    pub defaults: Defaults,
+}
+
+impl Policy {
+    /// The zone called `name`.
+    pub fn zone(&self, name: &str) -> Option<&Zone> {
+        self.zones.iter().find(|z| z.name == name)
+    }
+
+    /// The banned entry covering `port`/`proto`, if any.
+    pub fn banned_entry(&self, proto: Proto, port: u16) -> Option<&BannedPorts> {
+        self.banned
+            .iter()
+            .find(|b| b.protocols.contains(&proto) && b.ports.contains(port))
+    }
+}
+
+/// A named set of source networks, e.g. `management = ["192.0.2.0/24"]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Zone {
+    /// Zone name: lower-case letters, digits, `-` and `_`.
+    pub name: String,
+    /// Networks in the zone.
+    pub networks: Vec<IpNet>,
+}
+
+impl Zone {
+    /// The address families the zone's networks belong to.
+    pub fn families(&self) -> Vec<Family> {
+        let mut f: Vec<Family> = self
+            .networks
+            .iter()
+            .map(|n| match n {
+                IpNet::V4(_) => Family::Ipv4,
+                IpNet::V6(_) => Family::Ipv6,
+            })
+            .collect();
+        f.sort();
+        f.dedup();
+        f
+    }
+}
+
+/// Permission for a port (range) and protocol(s) to listen and be reached
+/// from some zones.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Rule {
+    /// The rule's `name`, or `rule #N` when unnamed.
+    pub name: String,
+    /// Ports allowed.
+    pub ports: Vec<PortRange>,
+    /// Protocols allowed.
+    pub protocols: Vec<Proto>,
+    /// Zones whose sources may connect.
+    pub zones: Vec<String>,
+    /// Address families the rule intends to expose: the explicit `family`, or
+    /// the families of its zones' networks.
+    pub families: Vec<Family>,
+    /// The service that must own the listener, if the rule is bound to one.
+    pub service: Option<ServiceIdentity>,
+    /// Team or person responsible.
+    pub owner: Option<String>,
+    /// Why the port is open.
+    pub reason: Option<String>,
+    /// Who approved the opening.
+    pub approved_by: Option<String>,
+    /// When it was approved.
+    pub approved_on: Option<Date>,
+    /// When the approval lapses: `expires`, or `approved_on` plus
+    /// `defaults.approval_validity_days`.
+    pub expires: Option<Date>,
+    /// Where the rule is written.
+    pub location: PolicyLocation,
+}
+
+impl Rule {
+    /// Whether the rule covers `port`/`proto` (ignoring its service binding).
+    pub fn covers(&self, proto: Proto, port: u16) -> bool {
+        self.protocols.contains(&proto) && self.ports.iter().any(|r| r.contains(port))
+    }
+
+    /// `22/tcp`, `53/tcp+udp`, `8000-8100/tcp, 9000/tcp`.
+    pub fn ports_label(&self) -> String {
+        let protos: Vec<&str> = self.protocols.iter().map(|p| p.as_str()).collect();
+        self.ports
+            .iter()
+            .map(|r| format!("{r}/{}", protos.join("+")))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// Which service a rule is bound to. Every field given must match one of the
+/// processes holding the socket.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ServiceIdentity {
+    /// Process name as in `/proc/PID/comm`.
+    pub process: Option<String>,
+    /// Absolute executable path.
+    pub exe: Option<String>,
+    /// systemd unit, e.g. `nginx.service` (a bare `nginx` means the service).
+    pub unit: Option<String>,
+    /// Container id or a prefix of it (at least 12 hex digits).
+    pub container: Option<String>,
+}
+
+/// The kernel truncates process names to 15 bytes (`TASK_COMM_LEN` − 1).
+const COMM_LEN: usize = 15;
+
+impl ServiceIdentity {
+    /// Whether `p` is this service.
+    pub fn matches(&self, p: &ProcessInfo) -> bool {
+        let process_ok = self.process.as_deref().is_none_or(|want| {
+            let want = want.get(..COMM_LEN).unwrap_or(want);
+            p.name == want
+        });
+        let exe_ok = self
+            .exe
+            .as_deref()
+            .is_none_or(|want| p.exe.as_deref() == Some(want));
+        let unit_ok = self.unit.as_deref().is_none_or(|want| {
+            p.systemd_unit
+                .as_deref()
+                .is_some_and(|u| u == want || u.strip_suffix(".service") == Some(want))
+        });
+        let container_ok = self.container.as_deref().is_none_or(|want| {
+            p.container_id
+                .as_deref()
+                .is_some_and(|id| id.starts_with(want))
+        });
+        process_ok && exe_ok && unit_ok && container_ok
+    }
+
+    /// `process nginx, unit nginx.service` — for evidence lines.
+    pub fn describe(&self) -> String {
+        [
+            ("process", &self.process),
+            ("exe", &self.exe),
+            ("unit", &self.unit),
+            ("container", &self.container),
+        ]
+        .iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k} {v}")))
+        .collect::<Vec<_>>()
+        .join(", ")
+    }
+}
+
+/// Ports that must never listen on a non-loopback address.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct BannedPorts {
+    /// The ports.
+    pub ports: PortRange,
+    /// The protocols they are banned for.
+    pub protocols: Vec<Proto>,
+    /// Where the ban is written; `None` for the built-in defaults.
+    pub location: Option<PolicyLocation>,
+}
+
+/// Tunables of evaluation, all with safe defaults.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Defaults {
+    /// How long an approval (`approved_on`) is valid when a rule has no
+    /// explicit `expires`.
+    pub approval_validity_days: u32,
+    /// Warn this many days before an approval lapses.
+    pub expiry_warning_days: u32,
+    /// Findings below this severity are not reported.
+    pub min_severity: Severity,
+    /// Severity of a listener that no rule allows and the catalogue does not
+    /// know.
+    pub unknown_port_severity: Severity,
+    /// Catalogued services at or above this severity are reported when bound
+    /// to a wildcard or public address, even where a rule allows them.
+    pub risky_severity: Severity,
+    /// Whether to report rules that allow a port on which nothing listens.
+    pub report_stale_rules: bool,
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        Defaults {
+            approval_validity_days: 365,
+            expiry_warning_days: 14,
+            min_severity: Severity::Info,
+            unknown_port_severity: Severity::Medium,
+            risky_severity: Severity::High,
+            report_stale_rules: true,
+        }
+    }
+}

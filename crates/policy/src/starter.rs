@@ -1,0 +1,237 @@
+//! `portreeve policy init`: a starter policy written from what a host runs.
+//!
+//! The starter is deliberately not a rubber stamp: every exposed listener
+//! becomes a *commented* rule with its evidence above it, so that adopting a
+//! listener is a decision someone reviews, not a default. Uncommenting any
+//! subset of the rules yields a valid policy.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use jiff::civil::Date;
+use portreeve_core::{ListeningSocket, Proto};
+
+use crate::catalogue;
+use crate::parse::FORMAT_VERSION;
+
+/// Listeners grouped by what a rule would say about them.
+#[derive(Default)]
+struct Group<'a> {
+    protocols: Vec<Proto>,
+    sockets: Vec<&'a ListeningSocket>,
+}
+
+/// The text of a starter policy for a host named `host` with `sockets`.
+pub fn starter_policy(host: &str, sockets: &[ListeningSocket], today: Date) -> String {
+    let mut out = String::new();
+    header(&mut out, host, today);
+
+    // Group exposed listeners by port and owning service, so tcp+udp of one
+    // service and its IPv4+IPv6 sockets become one rule.
+    let mut groups: BTreeMap<(u16, String), Group> = BTreeMap::new();
+    let mut loopback: Vec<&ListeningSocket> = Vec::new();
+    for s in sockets {
+        if !s.is_exposed() {
+            loopback.push(s);
+            continue;
+        }
+        let g = groups
+            .entry((s.port, s.service_label().unwrap_or_default()))
+            .or_default();
+        if !g.protocols.contains(&s.protocol) {
+            g.protocols.push(s.protocol);
+            g.protocols.sort();
+        }
+        g.sockets.push(s);
+    }
+
+    if groups.is_empty() {
+        out.push_str("# No listener on a non-loopback address was seen: nothing to allow yet.\n");
+    }
+    let mut used_names: Vec<String> = Vec::new();
+    for ((port, label), g) in &groups {
+        out.push('\n');
+        rule_block(&mut out, *port, label, g, today, &mut used_names);
+    }
+
+    if !loopback.is_empty() {
+        out.push_str(
+            "\n# Loopback-only listeners (reachable from this host only; no rule needed):\n",
+        );
+        for s in loopback {
+            let owner = s.service_label().unwrap_or_else(|| "owner unknown".into());
+            let _ = writeln!(
+                out,
+                "#   {}/{} {} — {owner}",
+                s.port,
+                s.protocol,
+                s.endpoint()
+            );
+        }
+    }
+    out
+}
+
+fn header(out: &mut String, host: &str, today: Date) {
+    let _ = write!(
+        out,
+        r#"# portreeve policy — starter written by `portreeve policy init` on {host}, {today}.
+#
+# Every listener seen on a non-loopback address is below as a commented rule,
+# with what was observed. Review each one: uncomment the rules that should
+# stay, choose their zones, and fill in owner, reason and approved_by. Close
+# the rest. Then run `portreeve policy validate FILE` and
+# `portreeve check --policy FILE`. Reference: docs/policy.md.
+version = {FORMAT_VERSION}
+
+[defaults]
+approval_validity_days = 365   # approvals without `expires` lapse after this
+expiry_warning_days = 14       # warn this long before an approval lapses
+min_severity = "info"          # findings below this are not reported
+unknown_port_severity = "medium"
+risky_severity = "high"
+report_stale_rules = true
+
+[zones]
+# Source networks a rule can allow. Adjust to your networks.
+public = ["0.0.0.0/0", "::/0"]
+private = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"]
+# management = ["192.0.2.0/24"]
+
+[banned]
+# Built-in bans: 21/tcp, 23/tcp, 69/udp, 111, 512-514/tcp, 2375/tcp, 6000-6063/tcp.
+include_defaults = true
+ports = []
+"#
+    );
+}
+
+fn rule_block(
+    out: &mut String,
+    port: u16,
+    label: &str,
+    g: &Group,
+    today: Date,
+    used_names: &mut Vec<String>,
+) {
+    let protos: Vec<&str> = g.protocols.iter().map(|p| p.as_str()).collect();
+    let mut endpoints: Vec<String> = g
+        .sockets
+        .iter()
+        .map(|s| format!("{}/{}", s.endpoint(), s.protocol))
+        .collect();
+    endpoints.sort();
+    endpoints.dedup();
+    let entry = g.protocols.iter().find_map(|p| catalogue::lookup(*p, port));
+    let _ = writeln!(
+        out,
+        "# {port}/{} — {} — seen on {}",
+        protos.join("+"),
+        entry.map_or("not in the risk catalogue", |e| e.service),
+        endpoints.join(", ")
+    );
+    let first = g.sockets[0];
+    match first.processes.first() {
+        Some(p) => {
+            let _ = writeln!(
+                out,
+                "# held by {} (pid {}){}",
+                p.name,
+                p.pid,
+                p.exe
+                    .as_deref()
+                    .map(|e| format!(", {e}"))
+                    .unwrap_or_default()
+            );
+        }
+        None => {
+            let _ = writeln!(out, "# {}", first.owner_status.explain());
+        }
+    }
+    if let Some(e) = entry {
+        let _ = writeln!(out, "# risk {}: {}", e.severity, e.rationale);
+    }
+    if let Some(dual) = g.sockets.iter().find(|s| s.dual_stack) {
+        let _ = writeln!(
+            out,
+            "# note: {} is dual-stack and accepts IPv4 too",
+            dual.endpoint()
+        );
+    }
+
+    let banned = g.protocols.iter().any(|p| banned_by_default(*p, port));
+    if banned {
+        let _ = writeln!(
+            out,
+            "# BANNED: this port is on the built-in banned list; no rule can allow it. Close it or bind it to loopback."
+        );
+        return;
+    }
+
+    let base = if label.is_empty() {
+        format!("port-{port}")
+    } else {
+        let slug: String = label
+            .trim_end_matches(".service")
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        format!("{}-{port}", slug.trim_matches('-'))
+    };
+    let mut name = base.clone();
+    let mut n = 2;
+    while used_names.contains(&name) {
+        name = format!("{base}-{n}");
+        n += 1;
+    }
+    used_names.push(name.clone());
+
+    let protocol = if protos.len() == 1 {
+        toml_str(protos[0])
+    } else {
+        format!(
+            "[{}]",
+            protos
+                .iter()
+                .map(|p| toml_str(p))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    let _ = writeln!(out, "# [[rule]]");
+    let _ = writeln!(out, "# name = {}", toml_str(&name));
+    let _ = writeln!(out, "# port = {port}");
+    let _ = writeln!(out, "# protocol = {protocol}");
+    let _ = writeln!(out, "# zones = [\"private\"]");
+    if let Some(p) = first.processes.first() {
+        match &p.systemd_unit {
+            Some(unit) if unit.ends_with(".service") => {
+                let _ = writeln!(out, "# service = {{ unit = {} }}", toml_str(unit));
+            }
+            _ => {
+                let _ = writeln!(out, "# service = {{ process = {} }}", toml_str(&p.name));
+            }
+        }
+    }
+    let _ = writeln!(out, "# owner = \"\"");
+    let _ = writeln!(out, "# reason = \"\"");
+    let _ = writeln!(out, "# approved_by = \"\"");
+    let _ = writeln!(out, "# approved_on = {today}");
+}
+
+fn banned_by_default(proto: Proto, port: u16) -> bool {
+    crate::parse::DEFAULT_BANS
+        .iter()
+        .any(|&(a, b, protos)| protos.contains(&proto) && (a..=b).contains(&port))
+}
+
+/// `s` as a TOML basic string, escaped as TOML (not Rust) requires.
+fn toml_str(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
+}

@@ -1,0 +1,32 @@
+//! `portreeve catalogue`.
+
+use portreeve_core::Proto;
+use portreeve_policy::catalogue::{self, CatalogueEntry};
+
+use crate::cli::{CatalogueArgs, ListFormat};
+use crate::failure::{EXIT_OK, Failure};
+use crate::output::{emit, table, to_json};
+
+pub fn run(args: &CatalogueArgs) -> Result<u8, Failure> {
+    let entries: Vec<&CatalogueEntry> = match args.port {
+        None => catalogue::entries().iter().collect(),
+        Some(port) => {
+            let mut found: Vec<&CatalogueEntry> = Proto::ALL
+                .into_iter()
+                .filter_map(|p| catalogue::lookup(p, port))
+                .collect();
+            found.dedup_by(|a, b| std::ptr::eq(*a, *b));
+            if found.is_empty() {
+                return Err(Failure::Input(format!(
+                    "port {port} is not in the risk catalogue"
+                )));
+            }
+            found
+        }
+    };
+    match args.format {
+        ListFormat::Table => emit(&table::catalogue(&entries, table::stdout_colour())),
+        ListFormat::Json => emit(&to_json(&entries)),
+    }
+    Ok(EXIT_OK)
+}

@@ -1,0 +1,101 @@
+//! `portreeve check`.
+
+use std::path::Path;
+
+use portreeve_core::ListeningSocket;
+use portreeve_inventory::Options;
+
+use super::{load_policy, today};
+use crate::cli::{CheckArgs, CheckFormat, FailOn};
+use crate::failure::{EXIT_FINDINGS, EXIT_OK, Failure};
+use crate::output::json::{
+    CHECK_KIND, CheckDocument, INVENTORY_KIND, PolicySummary, SCHEMA_VERSION, SavedInventory,
+    Summary, now_rfc3339,
+};
+use crate::output::{emit, nagios, sarif, table, to_json};
+
+pub fn run(args: &CheckArgs) -> Result<u8, Failure> {
+    let result = judge(args);
+    if args.format == CheckFormat::Nagios
+        && let Err(failure) = &result
+    {
+        // A monitoring system reads standard output and the exit status only.
+        emit(&nagios::unknown(&failure.summary()));
+        failure.report();
+        return Ok(nagios::PluginState::Unknown.exit_code());
+    }
+    result
+}
+
+fn judge(args: &CheckArgs) -> Result<u8, Failure> {
+    let policy = load_policy(args.policy.as_deref())?;
+    let (host, sockets) = match &args.inventory {
+        Some(file) => read_saved_inventory(file)?,
+        None => {
+            let inv = portreeve_inventory::collect(Options {
+                all_netns: args.scope.all_netns,
+            })?;
+            (inv.host, inv.sockets)
+        }
+    };
+    let findings = portreeve_policy::evaluate(&policy, &sockets, today());
+    let summary = Summary::of(&sockets, &findings);
+    let policy_is_file = policy.origin != portreeve_policy::BASELINE_ORIGIN;
+
+    match args.format {
+        CheckFormat::Table => emit(&table::check(
+            &findings,
+            &summary,
+            &policy.origin,
+            &host,
+            args.details,
+            table::stdout_colour(),
+        )),
+        CheckFormat::Json => emit(&to_json(&CheckDocument {
+            kind: CHECK_KIND,
+            schema_version: SCHEMA_VERSION,
+            portreeve_version: env!("CARGO_PKG_VERSION"),
+            host: &host,
+            generated_at: now_rfc3339(),
+            policy: PolicySummary {
+                origin: &policy.origin,
+                rules: policy.rules.len(),
+                zones: policy.zones.len(),
+            },
+            summary: summary.clone(),
+            findings: &findings,
+        })),
+        CheckFormat::Sarif => emit(&sarif::render(&findings, &host, policy_is_file)),
+        CheckFormat::Nagios => {
+            let (text, state) = nagios::render(&findings, &summary, &host);
+            emit(&text);
+            return Ok(state.exit_code());
+        }
+    }
+    let failed = match args.fail_on {
+        FailOn::Never => false,
+        FailOn::AtLeast(threshold) => summary.highest.is_some_and(|h| h >= threshold),
+    };
+    Ok(if failed { EXIT_FINDINGS } else { EXIT_OK })
+}
+
+/// Reads an `inventory --format json` document.
+fn read_saved_inventory(path: &Path) -> Result<(String, Vec<ListeningSocket>), Failure> {
+    let shown = path.display();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Failure::Input(format!("cannot read inventory {shown}: {e}")))?;
+    let saved: SavedInventory = serde_json::from_str(&text).map_err(|e| {
+        Failure::Input(format!(
+            "{shown}:{}:{}: not a portreeve inventory document: {e}",
+            e.line(),
+            e.column()
+        ))
+    })?;
+    if saved.kind != INVENTORY_KIND || saved.schema_version != SCHEMA_VERSION {
+        return Err(Failure::Input(format!(
+            "{shown}: expected kind `{INVENTORY_KIND}` schema_version {SCHEMA_VERSION}, found `{}` version {}",
+            saved.kind, saved.schema_version
+        )));
+    }
+    Ok((saved.host, saved.sockets))
+}

@@ -1,0 +1,31 @@
+//! `portreeve inventory`.
+
+use portreeve_inventory::Options;
+
+use crate::cli::{InventoryArgs, ListFormat};
+use crate::failure::{EXIT_OK, Failure};
+use crate::output::json::{INVENTORY_KIND, InventoryDocument, SCHEMA_VERSION, now_rfc3339};
+use crate::output::{emit, table, to_json};
+
+pub fn run(args: &InventoryArgs) -> Result<u8, Failure> {
+    let inventory = portreeve_inventory::collect(Options {
+        all_netns: args.scope.all_netns,
+    })?;
+    match args.format {
+        ListFormat::Table => emit(&table::inventory(
+            &inventory.sockets,
+            args.scope.all_netns,
+            table::stdout_colour(),
+        )),
+        ListFormat::Json => emit(&to_json(&InventoryDocument {
+            kind: INVENTORY_KIND,
+            schema_version: SCHEMA_VERSION,
+            portreeve_version: env!("CARGO_PKG_VERSION"),
+            host: &inventory.host,
+            generated_at: now_rfc3339(),
+            namespaces: &inventory.namespaces,
+            sockets: &inventory.sockets,
+        })),
+    }
+    Ok(EXIT_OK)
+}

@@ -1,0 +1,52 @@
+//! One module per command; each returns the exit status or a [`Failure`].
+
+mod catalogue;
+mod check;
+mod doctor;
+mod generate;
+mod inventory;
+mod policy;
+
+use std::path::Path;
+
+use portreeve_policy::Policy;
+
+use crate::cli::{Cli, Command, PolicyCommand};
+use crate::failure::Failure;
+use crate::paths::{self, PolicySource};
+
+/// Runs the command `cli` names.
+pub fn run(cli: &Cli) -> Result<u8, Failure> {
+    let state_dir = paths::state_dir(cli.global.state_dir.as_deref());
+    match &cli.command {
+        Command::Inventory(args) => inventory::run(args),
+        Command::Check(args) => check::run(args),
+        Command::Policy(PolicyCommand::Init(args)) => policy::init(args),
+        Command::Policy(PolicyCommand::Validate { file }) => policy::validate(file),
+        Command::Policy(PolicyCommand::Baseline) => policy::baseline(),
+        Command::Catalogue(args) => catalogue::run(args),
+        Command::Doctor(args) => doctor::run(args, &state_dir),
+        Command::Completions { shell } => generate::completions(*shell),
+        Command::Man { output } => generate::man(output.as_deref()),
+    }
+}
+
+/// Loads the policy a command should use (see [`paths::policy_source`]).
+fn load_policy(explicit: Option<&Path>) -> Result<Policy, Failure> {
+    match paths::policy_source(explicit) {
+        PolicySource::Baseline => Ok(portreeve_policy::baseline()),
+        PolicySource::File(path) => read_policy_file(&path),
+    }
+}
+
+/// Reads and validates a policy file.
+fn read_policy_file(path: &Path) -> Result<Policy, Failure> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Failure::Input(format!("cannot read policy file {}: {e}", path.display())))?;
+    portreeve_policy::parse_policy(&path.display().to_string(), &text).map_err(Failure::Policy)
+}
+
+/// Today's date in the local time zone, for approval expiry.
+fn today() -> jiff::civil::Date {
+    jiff::ZonedDateTime::now().date()
+}

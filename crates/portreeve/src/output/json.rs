@@ -1,0 +1,137 @@
+//! The JSON documents portreeve writes and reads: a stable contract,
+//! documented in `docs/json.md` with JSON Schemas in `docs/schema/`.
+//!
+//! Every document starts with `kind` and `schema_version`. Within a schema
+//! version fields are only ever added, never renamed, removed or retyped.
+
+use std::collections::BTreeMap;
+
+use portreeve_core::{Finding, ListeningSocket, NetnsRef, Severity};
+use serde::{Deserialize, Serialize};
+
+/// The version of both documents' schemas.
+pub const SCHEMA_VERSION: u32 = 1;
+/// `kind` of an inventory document.
+pub const INVENTORY_KIND: &str = "portreeve.inventory";
+/// `kind` of a check report.
+pub const CHECK_KIND: &str = "portreeve.check";
+
+/// `portreeve inventory --format json`.
+#[derive(Debug, Serialize)]
+pub struct InventoryDocument<'a> {
+    /// Always `portreeve.inventory`.
+    pub kind: &'static str,
+    /// Schema version.
+    pub schema_version: u32,
+    /// Version of portreeve that wrote it.
+    pub portreeve_version: &'static str,
+    /// Host name.
+    pub host: &'a str,
+    /// RFC 3339 time of the inventory.
+    pub generated_at: String,
+    /// Namespaces examined.
+    pub namespaces: &'a [NetnsRef],
+    /// The sockets.
+    pub sockets: &'a [ListeningSocket],
+}
+
+/// What `check --inventory FILE` reads back from an inventory document.
+#[derive(Debug, Deserialize)]
+pub struct SavedInventory {
+    /// Must be `portreeve.inventory`.
+    pub kind: String,
+    /// Must be a version this build reads.
+    pub schema_version: u32,
+    /// Host the inventory was taken on.
+    pub host: String,
+    /// The sockets.
+    pub sockets: Vec<ListeningSocket>,
+}
+
+/// `portreeve check --format json`.
+#[derive(Debug, Serialize)]
+pub struct CheckDocument<'a> {
+    /// Always `portreeve.check`.
+    pub kind: &'static str,
+    /// Schema version.
+    pub schema_version: u32,
+    /// Version of portreeve that wrote it.
+    pub portreeve_version: &'static str,
+    /// Host name.
+    pub host: &'a str,
+    /// RFC 3339 time of the check.
+    pub generated_at: String,
+    /// The policy judged against.
+    pub policy: PolicySummary<'a>,
+    /// Counts.
+    pub summary: Summary,
+    /// The findings, most severe first.
+    pub findings: &'a [Finding],
+}
+
+/// Which policy a check used.
+#[derive(Debug, Serialize)]
+pub struct PolicySummary<'a> {
+    /// File name, or `<built-in baseline>`.
+    pub origin: &'a str,
+    /// Number of rules.
+    pub rules: usize,
+    /// Number of zones.
+    pub zones: usize,
+}
+
+/// Counts of a check run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    /// Sockets judged.
+    pub listeners: usize,
+    /// Of which bound to a non-loopback address.
+    pub exposed: usize,
+    /// Findings reported.
+    pub findings: usize,
+    /// Findings per severity, every severity present.
+    pub by_severity: BTreeMap<Severity, usize>,
+    /// The most severe finding's severity, if any.
+    pub highest: Option<Severity>,
+}
+
+impl Summary {
+    /// Counts `findings` over `sockets`.
+    pub fn of(sockets: &[ListeningSocket], findings: &[Finding]) -> Summary {
+        let mut by_severity: BTreeMap<Severity, usize> =
+            Severity::ALL.iter().map(|s| (*s, 0)).collect();
+        for f in findings {
+            *by_severity.entry(f.severity).or_default() += 1;
+        }
+        Summary {
+            listeners: sockets.len(),
+            exposed: sockets.iter().filter(|s| s.is_exposed()).count(),
+            findings: findings.len(),
+            by_severity,
+            highest: findings.iter().map(|f| f.severity).max(),
+        }
+    }
+
+    /// `2 high, 1 medium` (non-zero counts, most severe first), or `none`.
+    pub fn severity_breakdown(&self) -> String {
+        let parts: Vec<String> = self
+            .by_severity
+            .iter()
+            .rev()
+            .filter(|(_, n)| **n > 0)
+            .map(|(s, n)| format!("{n} {s}"))
+            .collect();
+        if parts.is_empty() {
+            "none".to_string()
+        } else {
+            parts.join(", ")
+        }
+    }
+}
+
+/// Current time as RFC 3339 (UTC).
+pub fn now_rfc3339() -> String {
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}

@@ -1,0 +1,131 @@
+//! A monitoring-plugin result (Nagios, Icinga, Checkmk, Zabbix's Nagios
+//! bridge): one status line with performance data, one line per finding as
+//! long output, and the plugin state as exit status.
+//!
+//! State: CRITICAL when any finding is high or critical, WARNING when any is
+//! medium or low, OK otherwise (none, or info only), UNKNOWN when the check
+//! could not run.
+
+use portreeve_core::{Finding, Severity};
+
+use super::json::Summary;
+
+/// A plugin state and its exit status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PluginState {
+    /// 0.
+    Ok,
+    /// 1.
+    Warning,
+    /// 2.
+    Critical,
+    /// 3.
+    Unknown,
+}
+
+impl PluginState {
+    /// The exit status monitoring systems read.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            PluginState::Ok => 0,
+            PluginState::Warning => 1,
+            PluginState::Critical => 2,
+            PluginState::Unknown => 3,
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            PluginState::Ok => "OK",
+            PluginState::Warning => "WARNING",
+            PluginState::Critical => "CRITICAL",
+            PluginState::Unknown => "UNKNOWN",
+        }
+    }
+
+    /// The state a set of findings calls for.
+    pub fn of(highest: Option<Severity>) -> PluginState {
+        match highest {
+            Some(Severity::Critical | Severity::High) => PluginState::Critical,
+            Some(Severity::Medium | Severity::Low) => PluginState::Warning,
+            Some(Severity::Info) | None => PluginState::Ok,
+        }
+    }
+}
+
+/// The plugin output for a completed check.
+pub fn render(findings: &[Finding], summary: &Summary, host: &str) -> (String, PluginState) {
+    let state = PluginState::of(summary.highest);
+    let headline = match findings.first() {
+        None => format!(
+            "no findings on {} listening sockets on {host}",
+            summary.listeners
+        ),
+        Some(worst) => format!(
+            "{} finding{} ({}) on {host}; worst: {} {}",
+            summary.findings,
+            if summary.findings == 1 { "" } else { "s" },
+            summary.severity_breakdown(),
+            worst.kind.code(),
+            worst.message
+        ),
+    };
+    let mut perf = vec![format!("findings={};;;0", summary.findings)];
+    for (severity, n) in summary.by_severity.iter().rev() {
+        perf.push(format!("{severity}={n};;;0"));
+    }
+    perf.push(format!("listeners={};;;0", summary.listeners));
+    perf.push(format!("exposed={};;;0", summary.exposed));
+    let mut out = format!(
+        "PORTREEVE {} - {} | {}\n",
+        state.label(),
+        sanitize(&headline),
+        perf.join(" ")
+    );
+    for f in findings {
+        out.push_str(&format!(
+            "[{}] {} {}\n",
+            f.severity,
+            f.kind.code(),
+            sanitize(&f.message)
+        ));
+    }
+    (out, state)
+}
+
+/// The plugin output when the check could not run.
+pub fn unknown(reason: &str) -> String {
+    format!("PORTREEVE UNKNOWN - {}\n", sanitize(reason))
+}
+
+/// `|` separates performance data in plugin output; keep it out of text.
+fn sanitize(s: &str) -> String {
+    s.replace('|', "/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_follows_the_worst_severity() {
+        assert_eq!(PluginState::of(None), PluginState::Ok);
+        assert_eq!(PluginState::of(Some(Severity::Info)), PluginState::Ok);
+        assert_eq!(PluginState::of(Some(Severity::Low)), PluginState::Warning);
+        assert_eq!(PluginState::of(Some(Severity::High)), PluginState::Critical);
+        assert_eq!(PluginState::Unknown.exit_code(), 3);
+    }
+
+    #[test]
+    fn status_line_has_perfdata_and_no_stray_pipes() {
+        let summary = Summary::of(&[], &[]);
+        let (out, state) = render(&[], &summary, "web|1");
+        assert_eq!(state, PluginState::Ok);
+        let first = out.lines().next().unwrap();
+        assert!(first.starts_with(
+            "PORTREEVE OK - no findings on 0 listening sockets on web/1 | findings=0;;;0"
+        ));
+        assert_eq!(first.matches('|').count(), 1);
+        assert!(first.contains("critical=0;;;0") && first.ends_with("exposed=0;;;0"));
+    }
+}

@@ -1,0 +1,171 @@
+//! SARIF 2.1.0, so findings show up in code-scanning dashboards (GitHub code
+//! scanning, GitLab, DefectDojo, SonarQube) next to those of other tools.
+//!
+//! Each finding kind is a SARIF rule; each finding is a result whose logical
+//! location is the socket (`host/netns/proto/endpoint`) and, when the finding
+//! is about a rule in a policy file, whose physical location is that rule's
+//! line and column. The stable fingerprint becomes a partial fingerprint so
+//! dashboards track a finding across runs.
+
+use std::collections::BTreeMap;
+
+use portreeve_core::{Finding, FindingKind, Severity};
+use serde_json::json;
+use serde_sarif::sarif::{
+    ArtifactLocation, Invocation, Location, LogicalLocation, Message, MultiformatMessageString,
+    PhysicalLocation, PropertyBag, Region, ReportingConfiguration, ReportingDescriptor,
+    Result as SarifResult, ResultLevel, Run, Sarif, Tool, ToolComponent,
+};
+
+/// The schema URI SARIF consumers expect in `$schema`.
+const SCHEMA_URI: &str = "https://json.schemastore.org/sarif-2.1.0.json";
+
+/// SARIF levels: only errors and warnings block a pull request by default.
+fn level(s: Severity) -> ResultLevel {
+    match s {
+        Severity::Critical | Severity::High => ResultLevel::Error,
+        Severity::Medium => ResultLevel::Warning,
+        Severity::Low | Severity::Info => ResultLevel::Note,
+    }
+}
+
+/// GitHub ranks security results by `security-severity`, a CVSS-like score.
+fn security_severity(s: Severity) -> &'static str {
+    match s {
+        Severity::Critical => "9.5",
+        Severity::High => "8.0",
+        Severity::Medium => "5.5",
+        Severity::Low => "3.0",
+        Severity::Info => "0.0",
+    }
+}
+
+fn text(s: impl Into<String>) -> Message {
+    Message::builder().text(s.into()).build()
+}
+
+fn bag(entries: impl IntoIterator<Item = (&'static str, serde_json::Value)>) -> PropertyBag {
+    PropertyBag::builder()
+        .additional_properties(
+            entries
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect::<BTreeMap<_, _>>(),
+        )
+        .build()
+}
+
+fn rule(kind: FindingKind) -> ReportingDescriptor {
+    ReportingDescriptor::builder()
+        .id(kind.code())
+        .name(kind.name())
+        .short_description(
+            MultiformatMessageString::builder()
+                .text(kind.description())
+                .build(),
+        )
+        .default_configuration(
+            ReportingConfiguration::builder()
+                .level(json!(level(default_severity(kind))))
+                .build(),
+        )
+        .properties(bag([("tags", json!(["security", "network", "ports"]))]))
+        .build()
+}
+
+/// The severity a kind usually has, for the rule's default level.
+fn default_severity(kind: FindingKind) -> Severity {
+    match kind {
+        FindingKind::BannedPort | FindingKind::ApprovalExpired => Severity::High,
+        FindingKind::ListenerNotAllowed
+        | FindingKind::RiskyExposure
+        | FindingKind::UnintendedFamily => Severity::Medium,
+        FindingKind::ApprovalExpiring | FindingKind::StaleRule | FindingKind::OwnerUnverified => {
+            Severity::Low
+        }
+    }
+}
+
+fn result(f: &Finding, host: &str, policy_is_file: bool) -> SarifResult {
+    let mut location = Location::builder().build();
+    if let Some(s) = &f.socket {
+        let netns = s
+            .netns
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("net:[{}]", s.netns.inode));
+        location.logical_locations = Some(vec![
+            LogicalLocation::builder()
+                .name(format!("{}/{}", s.endpoint, s.protocol))
+                .fully_qualified_name(format!("{host}/{netns}/{}/{}", s.protocol, s.endpoint))
+                .kind("resource")
+                .build(),
+        ]);
+    }
+    if let Some(r) = f.rule.as_ref().filter(|_| policy_is_file) {
+        location.physical_location = Some(
+            PhysicalLocation::builder()
+                .artifact_location(
+                    ArtifactLocation::builder()
+                        .uri(r.location.file.clone())
+                        .build(),
+                )
+                .region(
+                    Region::builder()
+                        .start_line(i64::from(r.location.line))
+                        .start_column(i64::from(r.location.column))
+                        .build(),
+                )
+                .build(),
+        );
+    }
+    SarifResult::builder()
+        .rule_id(f.kind.code())
+        .level(level(f.severity))
+        .message(text(&f.message))
+        .locations(vec![location])
+        .partial_fingerprints(BTreeMap::from([(
+            "portreeve/v1".to_string(),
+            f.fingerprint.clone(),
+        )]))
+        .properties(bag([
+            ("severity", json!(f.severity)),
+            ("security-severity", json!(security_severity(f.severity))),
+            ("service", json!(f.service)),
+            ("pids", json!(f.pids)),
+            ("evidence", json!(f.evidence)),
+            ("rationale", json!(f.rationale)),
+            ("remediation", json!(f.remediation)),
+        ]))
+        .build()
+}
+
+/// The SARIF log of one check run.
+pub fn render(findings: &[Finding], host: &str, policy_is_file: bool) -> String {
+    let driver = ToolComponent::builder()
+        .name("portreeve")
+        .version(env!("CARGO_PKG_VERSION"))
+        .semantic_version(env!("CARGO_PKG_VERSION"))
+        .rules(FindingKind::ALL.into_iter().map(rule).collect::<Vec<_>>())
+        .build();
+    let run = Run::builder()
+        .tool(Tool::builder().driver(driver).build())
+        .invocations(vec![
+            Invocation::builder().execution_successful(true).build(),
+        ])
+        .results(
+            findings
+                .iter()
+                .map(|f| result(f, host, policy_is_file))
+                .collect::<Vec<_>>(),
+        )
+        .build();
+    let log = Sarif::builder()
+        .schema(SCHEMA_URI)
+        .version(json!("2.1.0"))
+        .runs(vec![run])
+        .build();
+    let mut s = serde_json::to_string_pretty(&log).expect("SARIF serialises");
+    s.push('\n');
+    s
+}

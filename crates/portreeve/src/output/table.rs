@@ -1,0 +1,220 @@
+//! Tables for people: aligned, borderless columns in the style of `ss` and
+//! `kubectl`, coloured only when standard output is a terminal and
+//! `NO_COLOR` is unset.
+
+use std::io::IsTerminal;
+
+use comfy_table::presets::NOTHING;
+use comfy_table::{Attribute, Cell, Color, ContentArrangement, Table};
+use portreeve_core::{Finding, ListeningSocket, OwnerStatus, Severity};
+use portreeve_policy::catalogue::CatalogueEntry;
+
+use super::json::Summary;
+
+/// Whether to colour standard output: a terminal, `NO_COLOR` unset, and
+/// `CLICOLOR_FORCE` forcing it on (the conventions anstream implements).
+pub fn stdout_colour() -> bool {
+    anstream::AutoStream::choice(&std::io::stdout()) != anstream::ColorChoice::Never
+}
+
+fn new_table(headers: &[&str], colour: bool) -> Table {
+    let mut t = Table::new();
+    t.load_style(NOTHING);
+    if std::io::stdout().is_terminal() {
+        t.set_content_arrangement(ContentArrangement::Dynamic);
+    } else {
+        // Never wrap when piped: one record per line stays greppable.
+        t.set_content_arrangement(ContentArrangement::Disabled);
+    }
+    if colour {
+        t.enforce_styling();
+    }
+    t.set_header(headers.iter().map(|h| {
+        let c = Cell::new(h);
+        if colour {
+            c.add_attribute(Attribute::Bold)
+        } else {
+            c
+        }
+    }));
+    t
+}
+
+/// Renders without the preset's leading space and trailing padding, so
+/// output starts at column 0 like `ss`.
+fn render(mut t: Table) -> String {
+    for column in t.column_iter_mut() {
+        column.set_padding((0, 2));
+    }
+    let mut s = t.trim_fmt();
+    s.push('\n');
+    s
+}
+
+fn severity_cell(s: Severity, colour: bool) -> Cell {
+    let cell = Cell::new(s.as_str());
+    if !colour {
+        return cell;
+    }
+    match s {
+        Severity::Critical => cell.fg(Color::Red).add_attribute(Attribute::Bold),
+        Severity::High => cell.fg(Color::Red),
+        Severity::Medium => cell.fg(Color::Yellow),
+        Severity::Low => cell.fg(Color::Cyan),
+        Severity::Info => cell.add_attribute(Attribute::Dim),
+    }
+}
+
+/// `123/sshd`, `123/nginx +3`, or why the owner is unknown.
+fn owner_cell(s: &ListeningSocket) -> String {
+    match (s.processes.as_slice(), s.owner_status) {
+        ([first, rest @ ..], _) => {
+            let more = if rest.is_empty() {
+                String::new()
+            } else {
+                format!(" +{}", rest.len())
+            };
+            format!("{}/{}{more}", first.pid, first.name)
+        }
+        ([], OwnerStatus::PermissionDenied) => "? (permission denied)".into(),
+        ([], _) => "- (no process)".into(),
+    }
+}
+
+/// The inventory as a table. The NETNS column appears when several
+/// namespaces were read.
+pub fn inventory(sockets: &[ListeningSocket], show_netns: bool, colour: bool) -> String {
+    let mut headers = vec![
+        "PROTO",
+        "LOCAL ADDRESS",
+        "SCOPE",
+        "USER",
+        "PID/PROCESS",
+        "SERVICE",
+    ];
+    if show_netns {
+        headers.insert(0, "NETNS");
+    }
+    let mut t = new_table(&headers, colour);
+    for s in sockets {
+        let scope = if s.dual_stack {
+            format!("{} (dual-stack)", s.scope)
+        } else {
+            s.scope.to_string()
+        };
+        let mut row = vec![
+            s.protocol.to_string(),
+            s.endpoint(),
+            scope,
+            s.user.clone().unwrap_or_else(|| s.uid.to_string()),
+            owner_cell(s),
+            s.service_label().unwrap_or_else(|| "-".into()),
+        ];
+        if show_netns {
+            row.insert(0, s.netns.to_string());
+        }
+        t.add_row(row);
+    }
+    let exposed = sockets.iter().filter(|s| s.is_exposed()).count();
+    format!(
+        "{}{} listening socket{} ({exposed} on non-loopback addresses)\n",
+        sockets.len(),
+        render(t),
+        if sockets.len() == 1 { "" } else { "s" }
+    )
+}
+
+/// Findings as a table, optionally followed by the details of each, and a
+/// one-line summary.
+pub fn check(
+    findings: &[Finding],
+    summary: &Summary,
+    origin: &str,
+    host: &str,
+    details: bool,
+    colour: bool,
+) -> String {
+    let mut out = String::new();
+    if !findings.is_empty() {
+        let mut t = new_table(&["SEVERITY", "ID", "WHERE", "SERVICE", "FINDING"], colour);
+        for f in findings {
+            let place = match (&f.socket, &f.rule) {
+                (Some(s), _) => format!("{}/{}", s.endpoint, s.protocol),
+                (None, Some(r)) => format!("rule {}", r.name),
+                (None, None) => "-".into(),
+            };
+            t.add_row(vec![
+                severity_cell(f.severity, colour),
+                Cell::new(f.kind.code()),
+                Cell::new(place),
+                Cell::new(f.service.as_deref().unwrap_or("-")),
+                Cell::new(&f.message),
+            ]);
+        }
+        out.push_str(&render(t));
+    }
+    if details {
+        for f in findings {
+            out.push_str(&format!(
+                "\n{} {} [{}] {}\n",
+                f.kind.code(),
+                f.kind.name(),
+                f.severity,
+                f.message
+            ));
+            for e in &f.evidence {
+                out.push_str(&format!("  evidence: {e}\n"));
+            }
+            if let Some(r) = &f.rule {
+                out.push_str(&format!("  rule:     {} ({})\n", r.name, r.location));
+            }
+            out.push_str(&format!(
+                "  why:      {}\n  fix:      {}\n",
+                f.rationale, f.remediation
+            ));
+        }
+        if !findings.is_empty() {
+            out.push('\n');
+        }
+    }
+    out.push_str(&format!(
+        "{} finding{} ({}) on {} listening sockets ({} exposed) · host {host} · policy {origin}\n",
+        summary.findings,
+        if summary.findings == 1 { "" } else { "s" },
+        summary.severity_breakdown(),
+        summary.listeners,
+        summary.exposed,
+    ));
+    if !details && !findings.is_empty() {
+        out.push_str("Run with --details for evidence and remediation, or --format json.\n");
+    }
+    out
+}
+
+/// The risk catalogue as a table.
+pub fn catalogue(entries: &[&CatalogueEntry], colour: bool) -> String {
+    let mut t = new_table(
+        &["PORTS", "PROTO", "SERVICE", "SEVERITY", "RATIONALE"],
+        colour,
+    );
+    for e in entries {
+        let ports: Vec<String> = e.port_ranges().map(|r| r.to_string()).collect();
+        t.add_row(vec![
+            Cell::new(ports.join(",")),
+            Cell::new(format!("{:?}", e.transport).to_lowercase()),
+            Cell::new(e.service),
+            severity_cell(e.severity, colour),
+            Cell::new(e.rationale),
+        ]);
+    }
+    render(t)
+}
+
+/// Key/value rows (for `doctor`).
+pub fn key_values(rows: &[(String, String)], colour: bool) -> String {
+    let mut t = new_table(&["CHECK", "RESULT"], colour);
+    for (k, v) in rows {
+        t.add_row(vec![k, v]);
+    }
+    render(t)
+}

@@ -1,0 +1,59 @@
+//! Where portreeve finds its policy and keeps its state.
+
+use std::path::{Path, PathBuf};
+
+/// Whether portreeve runs with root's privileges, which decides system-wide
+/// versus per-user locations.
+pub fn running_as_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+/// The state directory: `--state-dir`, else `/var/lib/portreeve` as root,
+/// else the XDG data directory (`$XDG_DATA_HOME/portreeve`, usually
+/// `~/.local/share/portreeve`). It is created only when something is stored.
+pub fn state_dir(explicit: Option<&Path>) -> PathBuf {
+    if let Some(dir) = explicit {
+        return dir.to_path_buf();
+    }
+    if running_as_root() {
+        return PathBuf::from("/var/lib/portreeve");
+    }
+    dirs::data_dir()
+        .unwrap_or_else(|| PathBuf::from(".local/share"))
+        .join("portreeve")
+}
+
+/// The policy file used when none is given: `/etc/portreeve/policy.toml` as
+/// root, else `$XDG_CONFIG_HOME/portreeve/policy.toml`.
+pub fn default_policy_path() -> PathBuf {
+    if running_as_root() {
+        PathBuf::from("/etc/portreeve/policy.toml")
+    } else {
+        dirs::config_dir()
+            .unwrap_or_else(|| PathBuf::from(".config"))
+            .join("portreeve/policy.toml")
+    }
+}
+
+/// Which policy a command judges against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PolicySource {
+    /// A policy file.
+    File(PathBuf),
+    /// The built-in baseline.
+    Baseline,
+}
+
+/// The policy to use: the explicit one, else the default file if it exists,
+/// else the built-in baseline.
+pub fn policy_source(explicit: Option<&Path>) -> PolicySource {
+    if let Some(p) = explicit {
+        return PolicySource::File(p.to_path_buf());
+    }
+    let default = default_policy_path();
+    if default.is_file() {
+        PolicySource::File(default)
+    } else {
+        PolicySource::Baseline
+    }
+}
