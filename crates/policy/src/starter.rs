@@ -49,9 +49,9 @@ pub fn starter_policy(host: &str, sockets: &[ListeningSocket], today: Date) -> S
         out.push_str("# No listener on a non-loopback address was seen: nothing to allow yet.\n");
     }
     let mut used_names: Vec<String> = Vec::new();
-    for ((port, label), g) in &groups {
+    for ((port, _), g) in &groups {
         out.push('\n');
-        rule_block(&mut out, *port, label, g, today, &mut used_names);
+        rule_block(&mut out, *port, g, today, &mut used_names);
     }
 
     if !loopback.is_empty() {
@@ -106,14 +106,7 @@ ports = []
     );
 }
 
-fn rule_block(
-    out: &mut String,
-    port: u16,
-    label: &str,
-    g: &Group,
-    today: Date,
-    used_names: &mut Vec<String>,
-) {
+fn rule_block(out: &mut String, port: u16, g: &Group, today: Date, used_names: &mut Vec<String>) {
     let protos: Vec<&str> = g.protocols.iter().map(|p| p.as_str()).collect();
     let mut endpoints: Vec<String> = g
         .sockets
@@ -168,21 +161,28 @@ fn rule_block(
         return;
     }
 
-    let base = if label.is_empty() {
-        format!("port-{port}")
-    } else {
-        let slug: String = label
-            .trim_end_matches(".service")
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() {
-                    c.to_ascii_lowercase()
-                } else {
-                    '-'
-                }
-            })
-            .collect();
-        format!("{}-{port}", slug.trim_matches('-'))
+    // Name rules after the service unit, else the process; a session or
+    // container scope name says nothing about what the service is.
+    let owner_name = first.processes.first().map(|p| match &p.systemd_unit {
+        Some(unit) if unit.ends_with(".service") => unit.trim_end_matches(".service").to_string(),
+        _ => p.name.clone(),
+    });
+    let base = match owner_name {
+        None => format!("port-{port}"),
+        Some(owner) => {
+            let slug: String = owner
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() {
+                        c.to_ascii_lowercase()
+                    } else {
+                        '-'
+                    }
+                })
+                .collect();
+            let words: Vec<&str> = slug.split('-').filter(|w| !w.is_empty()).collect();
+            format!("{}-{port}", words.join("-"))
+        }
     };
     let mut name = base.clone();
     let mut n = 2;

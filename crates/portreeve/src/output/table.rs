@@ -118,8 +118,8 @@ pub fn inventory(sockets: &[ListeningSocket], show_netns: bool, colour: bool) ->
     let exposed = sockets.iter().filter(|s| s.is_exposed()).count();
     format!(
         "{}{} listening socket{} ({exposed} on non-loopback addresses)\n",
-        sockets.len(),
         render(t),
+        sockets.len(),
         if sockets.len() == 1 { "" } else { "s" }
     )
 }

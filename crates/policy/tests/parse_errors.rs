@@ -1,0 +1,448 @@
+//! Every way a policy file can be wrong, with the exact line and column the
+//! error points at. Columns are 1-based characters.
+
+use portreeve_policy::{PolicyErrors, parse_policy};
+
+const ZONES: &str = "[zones]\npublic = [\"0.0.0.0/0\", \"::/0\"]\nprivate = [\"10.0.0.0/8\"]\n";
+
+fn errors(src: &str) -> PolicyErrors {
+    match parse_policy("policy.toml", src) {
+        Ok(_) => panic!("expected errors for:\n{src}"),
+        Err(e) => e,
+    }
+}
+
+/// Asserts the single error is at `line`:`column` and its message contains
+/// `needle`; returns its hint.
+#[track_caller]
+fn single(src: &str, line: u32, column: u32, needle: &str) -> Option<String> {
+    let errs = errors(src);
+    assert_eq!(errs.errors.len(), 1, "expected one error, got: {errs}");
+    let e = &errs.errors[0];
+    assert_eq!(
+        (e.line, e.column),
+        (line, column),
+        "wrong location for `{}`",
+        e.message
+    );
+    assert!(
+        e.message.contains(needle),
+        "message `{}` lacks `{needle}`",
+        e.message
+    );
+    e.hint.clone()
+}
+
+fn with_rule(rule_body: &str) -> String {
+    // ZONES occupies lines 1-3; [[rule]] is line 4; body starts at line 5.
+    format!("{ZONES}[[rule]]\n{rule_body}")
+}
+
+#[test]
+fn toml_syntax_error() {
+    single("[zones\npublic = []\n", 1, 7, "");
+}
+
+#[test]
+fn unknown_top_level_field() {
+    let hint = single("versoin = 1\n", 1, 1, "unknown field `versoin`");
+    assert!(hint.unwrap().contains("unknown fields are errors"));
+}
+
+#[test]
+fn unknown_rule_field() {
+    single(
+        &with_rule("port = 22\nprotocol = \"tcp\"\nzones = [\"public\"]\nowners = \"x\"\n"),
+        8,
+        1,
+        "unknown field `owners`",
+    );
+}
+
+#[test]
+fn unknown_field_in_service_and_defaults() {
+    single(
+        &with_rule(
+            "port = 22\nprotocol = \"tcp\"\nzones = [\"public\"]\nservice = { proces = \"sshd\" }\n",
+        ),
+        8,
+        13,
+        "unknown field `proces`",
+    );
+    single(
+        "[defaults]\nmin_sev = \"low\"\n",
+        2,
+        1,
+        "unknown field `min_sev`",
+    );
+}
+
+#[test]
+fn port_zero() {
+    single(
+        &with_rule("port = 0\nprotocol = \"tcp\"\nzones = [\"public\"]\n"),
+        5,
+        8,
+        "port 0 is out of range",
+    );
+}
+
+#[test]
+fn port_above_65535() {
+    single(
+        &with_rule("port = 70000\nprotocol = \"tcp\"\nzones = [\"public\"]\n"),
+        5,
+        8,
+        "port 70000 is out of range",
+    );
+}
+
+#[test]
+fn port_range_errors_point_at_the_element() {
+    single(
+        &with_rule("ports = [80, \"9000-8000\"]\nprotocol = \"tcp\"\nzones = [\"public\"]\n"),
+        5,
+        14,
+        "reversed",
+    );
+    let hint = single(
+        &with_rule("ports = [\"ssh\"]\nprotocol = \"tcp\"\nzones = [\"public\"]\n"),
+        5,
+        10,
+        "not a port",
+    );
+    assert!(hint.unwrap().contains("8000-8100"));
+    single(
+        &with_rule("ports = [\"22/tcp\"]\nprotocol = \"tcp\"\nzones = [\"public\"]\n"),
+        5,
+        10,
+        "no protocol suffix",
+    );
+}
+
+#[test]
+fn cidr_prefix_too_long() {
+    single(
+        "[zones]\nlab = [\"10.0.0.0/33\"]\n",
+        2,
+        8,
+        "prefix length `33` must be 0-32",
+    );
+    single(
+        "[zones]\nlab = [\"2001:db8::/129\"]\n",
+        2,
+        8,
+        "must be 0-128",
+    );
+}
+
+#[test]
+fn cidr_with_host_bits_suggests_the_network() {
+    let hint = single(
+        "[zones]\nlab = [\"10.0.0.0/8\", \"192.168.1.1/16\"]\n",
+        2,
+        22,
+        "host bits",
+    );
+    assert_eq!(hint.as_deref(), Some("did you mean `192.168.0.0/16`?"));
+}
+
+#[test]
+fn cidr_with_bad_address() {
+    single(
+        "[zones]\nlab = [\"10.0.0.256/24\"]\n",
+        2,
+        8,
+        "not an IP address",
+    );
+}
+
+#[test]
+fn invalid_zone_name_and_empty_zone() {
+    single(
+        "[zones]\n\"Bad Zone\" = [\"10.0.0.0/8\"]\n",
+        2,
+        1,
+        "invalid zone name",
+    );
+    single("[zones]\nempty = []\n", 2, 9, "has no networks");
+}
+
+#[test]
+fn allowing_a_built_in_banned_port() {
+    let hint = single(
+        &with_rule("port = 23\nprotocol = \"tcp\"\nzones = [\"private\"]\n"),
+        5,
+        8,
+        "which is banned",
+    );
+    assert!(hint.unwrap().contains("include_defaults = false"));
+}
+
+#[test]
+fn allowing_a_range_that_overlaps_a_ban() {
+    let errs = errors(&with_rule(
+        "ports = [\"6000-6100\"]\nprotocol = \"tcp\"\nzones = [\"private\"]\n",
+    ));
+    assert_eq!((errs.errors[0].line, errs.errors[0].column), (5, 10));
+    assert!(
+        errs.errors[0].message.contains("6000-6063/tcp"),
+        "{}",
+        errs.errors[0].message
+    );
+}
+
+#[test]
+fn allowing_a_user_banned_port_names_the_ban_line() {
+    let src = format!(
+        "{ZONES}[banned]\nports = [\"8080/tcp\"]\n[[rule]]\nport = 8080\nprotocol = \"tcp\"\nzones = [\"private\"]\n"
+    );
+    let errs = errors(&src);
+    assert_eq!(errs.errors.len(), 1, "{errs}");
+    assert_eq!((errs.errors[0].line, errs.errors[0].column), (7, 8));
+    assert!(
+        errs.errors[0].message.contains("banned at line 5"),
+        "{}",
+        errs.errors[0].message
+    );
+}
+
+#[test]
+fn a_ban_for_the_other_protocol_does_not_conflict() {
+    let src = with_rule("port = 69\nprotocol = \"tcp\"\nzones = [\"private\"]\n");
+    assert!(
+        parse_policy("p.toml", &src).is_ok(),
+        "69 is banned for udp only"
+    );
+}
+
+#[test]
+fn disabling_default_bans_allows_the_port() {
+    let src = format!(
+        "{ZONES}[banned]\ninclude_defaults = false\n[[rule]]\nport = 111\nprotocol = \"tcp\"\nzones = [\"private\"]\n"
+    );
+    let policy = parse_policy("p.toml", &src).unwrap();
+    assert!(policy.banned.is_empty());
+}
+
+#[test]
+fn invalid_banned_entry() {
+    single(
+        "[banned]\nports = [\"21/sctp\"]\n",
+        2,
+        10,
+        "unknown protocol",
+    );
+}
+
+#[test]
+fn unknown_zone_suggests_the_closest() {
+    let hint = single(
+        &with_rule("port = 8080\nprotocol = \"tcp\"\nzones = [\"privat\"]\n"),
+        7,
+        10,
+        "unknown zone `privat`",
+    );
+    assert_eq!(hint.as_deref(), Some("did you mean `private`?"));
+    let hint = single(
+        &with_rule("port = 8080\nprotocol = \"tcp\"\nzones = [\"dmz\"]\n"),
+        7,
+        10,
+        "unknown zone `dmz`",
+    );
+    assert_eq!(hint.as_deref(), Some("defined zones: private, public"));
+}
+
+#[test]
+fn missing_protocol() {
+    let errs = errors(&with_rule("port = 22\nzones = [\"public\"]\n"));
+    assert_eq!(errs.errors.len(), 1);
+    assert!(errs.errors[0].message.contains("missing field `protocol`"));
+    assert_eq!(errs.errors[0].line, 4, "points at the rule table");
+    assert!(errs.errors[0].hint.as_deref().unwrap().contains("\"tcp\""));
+}
+
+#[test]
+fn invalid_protocol() {
+    single(
+        &with_rule("port = 22\nprotocol = \"sctp\"\nzones = [\"public\"]\n"),
+        6,
+        12,
+        "unknown protocol `sctp`",
+    );
+}
+
+#[test]
+fn port_and_ports_together_or_neither() {
+    single(
+        &with_rule("port = 22\nports = [23]\nprotocol = \"tcp\"\nzones = [\"public\"]\n"),
+        6,
+        9,
+        "not both",
+    );
+    let errs = errors(&with_rule("protocol = \"tcp\"\nzones = [\"public\"]\n"));
+    assert!(errs.errors[0].message.contains("rule has no port"));
+    single(
+        &with_rule("ports = []\nprotocol = \"tcp\"\nzones = [\"public\"]\n"),
+        5,
+        9,
+        "empty `ports`",
+    );
+}
+
+#[test]
+fn rule_without_zones() {
+    single(
+        &with_rule("port = 8080\nprotocol = \"tcp\"\nzones = []\n"),
+        7,
+        9,
+        "allows no zone",
+    );
+}
+
+#[test]
+fn invalid_family_and_family_outside_the_zones() {
+    single(
+        &with_rule("port = 8080\nprotocol = \"tcp\"\nzones = [\"private\"]\nfamily = \"ipv5\"\n"),
+        8,
+        10,
+        "unknown family",
+    );
+    single(
+        &with_rule("port = 8080\nprotocol = \"tcp\"\nzones = [\"private\"]\nfamily = \"ipv6\"\n"),
+        8,
+        10,
+        "matches none of the rule's zone networks",
+    );
+}
+
+#[test]
+fn service_identity_errors() {
+    single(
+        &with_rule("port = 8080\nprotocol = \"tcp\"\nzones = [\"private\"]\nservice = {}\n"),
+        8,
+        11,
+        "empty service identity",
+    );
+    single(
+        &with_rule(
+            "port = 8080\nprotocol = \"tcp\"\nzones = [\"private\"]\nservice = { exe = \"nginx\" }\n",
+        ),
+        8,
+        11,
+        "not an absolute path",
+    );
+    single(
+        &with_rule(
+            "port = 8080\nprotocol = \"tcp\"\nzones = [\"private\"]\nservice = { container = \"abc\" }\n",
+        ),
+        8,
+        11,
+        "not a container id",
+    );
+}
+
+#[test]
+fn dates_must_be_dates_and_in_order() {
+    single(
+        &with_rule(
+            "port = 8080\nprotocol = \"tcp\"\nzones = [\"private\"]\nexpires = 2027-01-01T10:00:00\n",
+        ),
+        8,
+        11,
+        "`expires` must be a date",
+    );
+    single(
+        &with_rule(
+            "port = 8080\nprotocol = \"tcp\"\nzones = [\"private\"]\napproved_on = 2027-01-02\nexpires = 2027-01-01\n",
+        ),
+        9,
+        11,
+        "expires (2027-01-01) before it was approved (2027-01-02)",
+    );
+}
+
+#[test]
+fn duplicate_rule_names() {
+    let src = format!(
+        "{ZONES}[[rule]]\nname = \"web\"\nport = 80\nprotocol = \"tcp\"\nzones = [\"public\"]\n[[rule]]\nname = \"web\"\nport = 443\nprotocol = \"tcp\"\nzones = [\"public\"]\n"
+    );
+    let errs = errors(&src);
+    assert_eq!(errs.errors.len(), 1, "{errs}");
+    assert_eq!((errs.errors[0].line, errs.errors[0].column), (10, 8));
+    assert!(errs.errors[0].message.contains("duplicate rule name `web`"));
+}
+
+#[test]
+fn defaults_out_of_range_and_bad_severity() {
+    single(
+        "[defaults]\napproval_validity_days = 0\n",
+        2,
+        26,
+        "0 days is out of range",
+    );
+    single(
+        "[defaults]\nexpiry_warning_days = -3\n",
+        2,
+        23,
+        "-3 days is out of range",
+    );
+    single(
+        "[defaults]\nmin_severity = \"severe\"\n",
+        2,
+        16,
+        "unknown severity `severe`",
+    );
+}
+
+#[test]
+fn unsupported_version() {
+    single(
+        "version = 2\n",
+        1,
+        11,
+        "unsupported policy format version 2",
+    );
+}
+
+#[test]
+fn every_error_is_reported_in_source_order() {
+    let src = "[zones]\nlab = [\"10.0.0.0/33\"]\n[[rule]]\nport = 70000\nprotocol = \"tcp\"\nzones = [\"nowhere\"]\n";
+    let errs = errors(src);
+    let located: Vec<(u32, u32)> = errs.errors.iter().map(|e| (e.line, e.column)).collect();
+    assert_eq!(located, vec![(2, 8), (4, 8), (6, 10)], "{errs}");
+    let text = errs.to_string();
+    assert!(text.starts_with("policy.toml:2:8: "), "{text}");
+}
+
+#[test]
+fn the_documented_example_is_valid() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/examples/policy.toml"
+    );
+    let text = std::fs::read_to_string(path).unwrap();
+    let policy = parse_policy("policy.toml", &text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(policy.zones.len(), 4);
+    assert_eq!(policy.rules.len(), 5);
+    let postgres = policy.rules.iter().find(|r| r.name == "postgres").unwrap();
+    assert_eq!(postgres.families, [portreeve_core::Family::Ipv4]);
+    // approved_on + approval_validity_days (180).
+    assert_eq!(postgres.expires.unwrap().to_string(), "2027-02-28");
+    let web = policy.rules.iter().find(|r| r.name == "web").unwrap();
+    assert_eq!(web.expires.unwrap().to_string(), "2027-03-15");
+    assert_eq!(
+        (web.location.line, web.location.column),
+        (34, 1),
+        "points at the [[rule]] header"
+    );
+}
+
+#[test]
+fn the_baseline_allows_only_ssh_https_and_dns() {
+    let b = portreeve_policy::baseline();
+    let mut ports: Vec<String> = b.rules.iter().map(|r| r.ports_label()).collect();
+    ports.sort();
+    assert_eq!(ports, ["22/tcp", "443/tcp+udp", "53/tcp+udp"]);
+    assert!(!b.defaults.report_stale_rules);
+}

@@ -1,0 +1,146 @@
+//! `starter_policy`: valid as written, valid with every rule uncommented, and
+//! no rule for what the policy would reject anyway.
+
+use std::net::IpAddr;
+
+use jiff::civil::date;
+use portreeve_core::{
+    BindScope, Family, ListeningSocket, NetnsRef, OwnerStatus, ProcessInfo, Proto,
+};
+use portreeve_policy::{parse_policy, starter_policy};
+
+fn socket(proto: Proto, addr: &str, port: u16, owner: Option<(&str, &str)>) -> ListeningSocket {
+    let address: IpAddr = addr.parse().unwrap();
+    ListeningSocket {
+        protocol: proto,
+        family: if address.is_ipv4() {
+            Family::Ipv4
+        } else {
+            Family::Ipv6
+        },
+        address,
+        port,
+        interface: None,
+        scope: BindScope::of(address),
+        dual_stack: false,
+        uid: 0,
+        user: None,
+        inode: 1,
+        netns: NetnsRef {
+            inode: 1,
+            name: None,
+        },
+        owner_status: if owner.is_some() {
+            OwnerStatus::Known
+        } else {
+            OwnerStatus::NoProcess
+        },
+        processes: owner
+            .map(|(name, unit)| ProcessInfo {
+                pid: 42,
+                name: name.into(),
+                exe: Some(format!("/usr/sbin/{name}")),
+                cmdline: vec![],
+                systemd_unit: Some(unit.into()),
+                container_id: None,
+            })
+            .into_iter()
+            .collect(),
+    }
+}
+
+fn host_sockets() -> Vec<ListeningSocket> {
+    let mut dual = socket(
+        Proto::Tcp,
+        "::",
+        8443,
+        Some(("api \"v2\"", "session-3.scope")),
+    );
+    dual.dual_stack = true;
+    vec![
+        socket(Proto::Tcp, "0.0.0.0", 22, Some(("sshd", "ssh.service"))),
+        socket(Proto::Tcp, "::", 22, Some(("sshd", "ssh.service"))),
+        socket(Proto::Tcp, "0.0.0.0", 53, Some(("named", "named.service"))),
+        socket(Proto::Udp, "0.0.0.0", 53, Some(("named", "named.service"))),
+        socket(
+            Proto::Tcp,
+            "0.0.0.0",
+            23,
+            Some(("telnetd", "inetd.service")),
+        ),
+        socket(
+            Proto::Tcp,
+            "127.0.0.1",
+            5432,
+            Some(("postgres", "postgresql.service")),
+        ),
+        socket(Proto::Udp, "0.0.0.0", 4789, None),
+        dual,
+    ]
+}
+
+/// Uncomments every commented TOML line of the rule blocks.
+fn uncomment_rules(text: &str) -> String {
+    text.lines()
+        .map(|l| match l.strip_prefix("# ") {
+            Some(rest)
+                if rest == "[[rule]]"
+                    || rest.split_once(" = ").is_some_and(|(k, _)| {
+                        k.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                    }) =>
+            {
+                rest
+            }
+            _ => l,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn starter_is_valid_as_written_and_allows_nothing() {
+    let text = starter_policy("web01", &host_sockets(), date(2026, 11, 29));
+    let policy = parse_policy("starter.toml", &text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert!(policy.rules.is_empty());
+    assert!(text.contains("web01"));
+}
+
+#[test]
+fn every_rule_uncommented_is_valid_and_covers_each_exposed_listener_once() {
+    let text = starter_policy("web01", &host_sockets(), date(2026, 11, 29));
+    let adopted = uncomment_rules(&text);
+    let policy =
+        parse_policy("starter.toml", &adopted).unwrap_or_else(|e| panic!("{e}\n{adopted}"));
+    let mut labels: Vec<String> = policy
+        .rules
+        .iter()
+        .map(|r| format!("{} {}", r.name, r.ports_label()))
+        .collect();
+    labels.sort();
+    assert_eq!(
+        labels,
+        [
+            "api-v2-8443 8443/tcp",
+            "named-53 53/tcp+udp",
+            "port-4789 4789/udp",
+            "ssh-22 22/tcp",
+        ],
+        "{adopted}"
+    );
+    let ssh = policy.rules.iter().find(|r| r.name == "ssh-22").unwrap();
+    assert_eq!(
+        ssh.service.as_ref().unwrap().unit.as_deref(),
+        Some("ssh.service")
+    );
+    assert_eq!(ssh.approved_on.unwrap().to_string(), "2026-11-29");
+}
+
+#[test]
+fn banned_and_loopback_listeners_get_comments_not_rules() {
+    let text = starter_policy("web01", &host_sockets(), date(2026, 11, 29));
+    assert!(text.contains("BANNED"), "{text}");
+    assert!(!text.contains("# port = 23"));
+    assert!(text.contains("5432/tcp 127.0.0.1:5432 — postgresql.service"));
+    assert!(text.contains("dual-stack"));
+    assert!(text.contains("owner unknown"));
+}
