@@ -33,6 +33,7 @@
 # running in it are removed on exit, on failure and on Ctrl-C.
 
 set -euo pipefail
+shopt -s inherit_errexit
 
 PROCS=${PROCS:-40}
 LISTEN_PER_PROC=${LISTEN_PER_PROC:-500}
@@ -156,7 +157,8 @@ rss_empty=$(max_rss "$PORTREEVE" inventory --format json)
 
 echo "starting $PROCS processes: $LISTEN_PER_PROC listeners and $CONN_PER_PROC outgoing connections each"
 : >"$STATUS"
-in_ns python3 "$HELPER" --procs "$PROCS" --listen-per-proc "$LISTEN_PER_PROC" \
+# Not via in_ns: a function would run in a subshell and $! would not be the helper.
+ip netns exec "$NS" python3 "$HELPER" --procs "$PROCS" --listen-per-proc "$LISTEN_PER_PROC" \
     --conn-per-proc "$CONN_PER_PROC" --base-port "$BASE_PORT" --status "$STATUS" &
 HELPER_PID=$!
 
@@ -221,3 +223,82 @@ sys.exit(0 if ok else 1)
 EOF
 echo "correctness: $correct"
 
+
+# --- peak memory, busy namespace --------------------------------------------
+rss_busy=$(max_rss "$PORTREEVE" inventory --format json)
+rss_ss_busy=$(max_rss ss -tlnp)
+
+# --- timing -------------------------------------------------------------------
+# hyperfine itself runs inside the namespace, so the commands it times pay no
+# `ip netns exec` overhead; -N runs them without a shell.
+q() { printf '%q' "$1"; }
+PR=$(q "$PORTREEVE")
+echo
+echo "== timing in the busy namespace (hyperfine: 2 warm-up runs + $RUNS runs; lsof: 1 + $LSOF_RUNS)"
+in_ns hyperfine -N --style none --output=null --warmup 2 --runs "$RUNS" \
+    --export-json "$WORK/main.json" \
+    -n "portreeve inventory --format json" "$PR inventory --format json" \
+    -n "portreeve inventory" "$PR inventory" \
+    -n "ss -tlnp" "ss -tlnp" \
+    -n "ss -tln" "ss -tln" \
+    -n "netstat -tlnp" "netstat -tlnp"
+in_ns hyperfine -N --style none --output=null --warmup 1 --runs "$LSOF_RUNS" \
+    --export-json "$WORK/lsof.json" \
+    -n "lsof -nP -iTCP -sTCP:LISTEN" "lsof -nP -iTCP -sTCP:LISTEN"
+
+python3 - "$WORK/main.json" "$WORK/lsof.json" <<'EOF'
+import json, sys
+
+results = []
+for path in sys.argv[1:]:
+    results += json.load(open(path))["results"]
+by_name = {r["command"]: r for r in results}
+ref = by_name["portreeve inventory --format json"]["mean"]
+width = max(len(r["command"]) for r in results)
+print(f"{'command':<{width}}  {'runs':>4}  {'mean ± stddev (ms)':>20}  vs portreeve --format json")
+for r in results:
+    mean, sd, name = r["mean"], r["stddev"] or 0.0, r["command"]
+    ratio = mean / ref
+    if name == "portreeve inventory --format json":
+        rel = "(reference)"
+    elif ratio >= 1:
+        rel = f"{name} is {ratio:.1f}x slower"
+    else:
+        rel = f"{name} is {1 / ratio:.1f}x faster"
+    print(f"{name:<{width}}  {len(r['times']):>4}  {mean * 1e3:>11.1f} ± {sd * 1e3:>6.1f}  {rel}")
+ratio = ref / by_name["ss -tlnp"]["mean"]
+verdict = "PASS" if ratio <= 0.5 else "FAIL"
+print()
+print(f"portreeve/ss -tlnp = {ratio:.2f} (target <= 0.50): {verdict}")
+EOF
+
+# --- peak memory, listeners only ------------------------------------------------
+# Close every established connection (RST, so nothing stays in TIME_WAIT) and
+# measure again: memory proportional to listeners should barely move.
+kill -USR1 "$HELPER_PID"
+wait_status closed
+listen2=$(count_listen)
+estab2=$(count_estab)
+all2=$(count_all)
+rss_listen=$(max_rss "$PORTREEVE" inventory --format json)
+rss_ss_listen=$(max_rss ss -tlnp)
+
+echo
+echo "== peak memory (max RSS, largest of $RSS_RUNS runs)"
+row() { printf '%-40s %9s %9s %12s %12s\n' "$@"; }
+row "namespace" "listening" "all TCP" "portreeve" "ss -tlnp"
+row "empty (before the processes started)" 0 0 "$rss_empty KiB" "-"
+row "busy (listeners + established)" "$listen" "$all" "$rss_busy KiB" "$rss_ss_busy KiB"
+row "listeners only (established closed)" "$listen2" "$all2" "$rss_listen KiB" "$rss_ss_listen KiB"
+python3 - "$rss_empty" "$rss_busy" "$rss_listen" "$listen" "$estab" "$estab2" <<'EOF'
+import sys
+empty, busy, only, listen, estab, estab2 = map(int, sys.argv[1:])
+print(f"portreeve: {(busy - empty) * 1024 / max(listen, 1):.0f} bytes per listening socket above the empty namespace;")
+closed = max(estab - estab2, 1)
+print(f"with {estab - estab2} more established sockets its peak RSS differs by {busy - only:+d} KiB "
+      f"({(busy - only) * 1024 / closed:+.1f} bytes per established socket)")
+EOF
+
+echo
+echo "correctness: $correct"
+[[ $correct == PASS ]] || exit 1
