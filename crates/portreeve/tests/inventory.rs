@@ -172,6 +172,43 @@ fn sockets_without_an_owner_are_kept_and_say_why() {
 }
 
 #[test]
+fn unprivileged_runs_say_owners_are_hidden_and_refuse_all_netns() {
+    if !privileged("unprivileged_runs_say_owners_are_hidden_and_refuse_all_netns") {
+        return;
+    }
+    let ns = Netns::new();
+    let _root_owned = ns.listen(&["tcp4:0.0.0.0:8080"], 0);
+    let as_nobody = |args: &[&str]| {
+        let mut cmd = ns.exec("setpriv");
+        cmd.args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            env!("CARGO_BIN_EXE_portreeve"),
+        ])
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env("HOME", "/nonexistent");
+        run(&mut cmd)
+    };
+    let out = as_nobody(&["inventory", "--format", "json"]);
+    assert!(out.status.success(), "{}", support::stderr(&out));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let socket = find(&doc, "tcp", "0.0.0.0", 8080);
+    assert_eq!(socket["owner_status"], "permission_denied", "{socket:#}");
+    assert_eq!(socket["uid"], 0, "the kernel still tells the owning uid");
+    assert_matches_schema(&doc, "docs/schema/inventory.v1.json");
+
+    let out = as_nobody(&["inventory", "--all-netns"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        support::stderr(&out).contains("--all-netns needs root"),
+        "{}",
+        support::stderr(&out)
+    );
+}
+
+#[test]
 fn all_netns_reads_every_namespace_at_once() {
     if !privileged("all_netns_reads_every_namespace_at_once") {
         return;

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Runs portreeve's whole test suite.
+#
+# Run as root, it first installs the Debian packages the tests use and then
+# runs every test, including those that build network namespaces. Run as
+# another user, it installs nothing and the privileged tests skip with a
+# printed reason (set PORTREEVE_REQUIRE_PRIVILEGED=1 to make them fail
+# instead, as CI does). Extra arguments go to `cargo test`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# iproute2: ip netns, ss   python3: test listeners   bsdutils: script (a TTY)
+packages=(iproute2 python3 bsdutils)
+missing=()
+for pkg in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    if [ "$(id -u)" -eq 0 ]; then
+        echo "test.sh: installing ${missing[*]}" >&2
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    else
+        echo "test.sh: missing ${missing[*]}; run as root to install them (tests that need them will skip)" >&2
+    fi
+fi
+
+exec cargo test --workspace "$@"
