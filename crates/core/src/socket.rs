@@ -258,14 +258,16 @@ impl ListeningSocket {
         }
     }
 
-    /// A human name for what owns the socket: the systemd unit, else the
-    /// container, else the process name; `None` when no owner is known.
+    /// A human name for what owns the socket: the container, else the
+    /// systemd unit, else the process name; `None` when no owner is known.
+    /// The container comes first because a container's unit is only the
+    /// runtime's wrapper scope (`docker-<id>.scope`).
     pub fn service_label(&self) -> Option<String> {
         let p = self.processes.first()?;
-        Some(if let Some(unit) = &p.systemd_unit {
-            unit.clone()
-        } else if let Some(id) = &p.container_id {
+        Some(if let Some(id) = &p.container_id {
             format!("container {}", short_id(id))
+        } else if let Some(unit) = &p.systemd_unit {
+            unit.clone()
         } else {
             p.name.clone()
         })
@@ -378,7 +380,7 @@ mod tests {
     }
 
     #[test]
-    fn service_label_prefers_unit_then_container_then_name() {
+    fn service_label_prefers_container_then_unit_then_name() {
         let mut s = sock(Family::Ipv4, "0.0.0.0", false);
         assert_eq!(s.service_label(), None);
         s.processes.push(ProcessInfo {
@@ -387,13 +389,15 @@ mod tests {
             exe: None,
             cmdline: vec![],
             systemd_unit: None,
-            container_id: Some("a".repeat(64)),
+            container_id: None,
         });
+        assert_eq!(s.service_label().unwrap(), "redis-server");
+        s.processes[0].systemd_unit = Some("redis.service".into());
+        assert_eq!(s.service_label().unwrap(), "redis.service");
+        s.processes[0].container_id = Some("a".repeat(64));
         assert_eq!(
             s.service_label().unwrap(),
             format!("container {}", "a".repeat(12))
         );
-        s.processes[0].systemd_unit = Some("redis.service".into());
-        assert_eq!(s.service_label().unwrap(), "redis.service");
     }
 }

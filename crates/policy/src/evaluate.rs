@@ -10,7 +10,9 @@
 //! (expiry, staleness, address family, unverifiable owner) come on top.
 
 use jiff::civil::Date;
-use portreeve_core::{Finding, FindingKind, ListeningSocket, PolicyRuleRef, Severity, SocketRef};
+use portreeve_core::{
+    Family, Finding, FindingKind, ListeningSocket, OwnerStatus, PolicyRuleRef, Severity, SocketRef,
+};
 
 use crate::catalogue::{self, CatalogueEntry};
 use crate::model::{Policy, Rule};
@@ -234,7 +236,10 @@ fn judge_socket(policy: &Policy, s: &ListeningSocket, out: &mut Vec<Finding>) {
             evidence,
             (
                 "The rule binds this port to a service, but the socket's owner is unknown, so an impostor would pass unnoticed.".into(),
-                "Run portreeve as root so it can read every process's file descriptors.".into(),
+                match s.owner_status {
+                    OwnerStatus::PermissionDenied => "Run portreeve as root so it can read every process's file descriptors.".into(),
+                    _ => "No visible process holds the socket: find what created it (a kernel tunnel or NFS, `ip -d link`; a process in another PID namespace) and bind the rule to what can be verified, or drop its `service`.".into(),
+                },
             ),
         ));
     }
@@ -273,9 +278,10 @@ fn judge_socket(policy: &Policy, s: &ListeningSocket, out: &mut Vec<Finding>) {
         ));
     }
 
-    let unintended: Vec<_> = s
+    let unintended: Vec<Family> = s
         .accepted_families()
         .iter()
+        .copied()
         .filter(|f| !rule.families.contains(f))
         .collect();
     if !unintended.is_empty() {
@@ -296,18 +302,32 @@ fn judge_socket(policy: &Policy, s: &ListeningSocket, out: &mut Vec<Finding>) {
             Severity::Medium,
             s,
             Some(rule),
-            format!("{} also accepts {} clients, which rule `{}` does not intend", s.endpoint(), names.join(" and "), rule.name),
-            evidence,
-            (
-                "A dual-stack socket accepts IPv4 as well as IPv6; firewall rules and reviews written for one family silently miss the other.".into(),
-                if s.dual_stack {
-                    "Set IPV6_V6ONLY on the socket (e.g. bindv6only, `ipv6only=on` in nginx), bind an IPv6 address, or widen the rule's `family`.".into()
-                } else {
-                    "Bind the service to the intended address family, or widen the rule's `family`.".into()
-                },
+            format!(
+                "{} also accepts {} clients, which rule `{}` does not intend",
+                s.endpoint(),
+                names.join(" and "),
+                rule.name
             ),
+            evidence,
+            family_advice(s, &unintended),
         ));
     }
+}
+
+/// Why an unintended family matters and how to drop it, which depends on
+/// which family slipped in.
+fn family_advice(s: &ListeningSocket, unintended: &[Family]) -> (String, String) {
+    let rationale = if s.dual_stack {
+        "A dual-stack socket accepts IPv4 as well as IPv6; firewall rules and reviews written for one family silently miss the other."
+    } else {
+        "The listener accepts an address family its rule was not written for; firewall rules and reviews written for one family miss the other."
+    };
+    let remediation = if unintended.contains(&Family::Ipv4) {
+        "Set IPV6_V6ONLY on the socket (e.g. `ipv6only=on` in nginx, net.ipv6.bindv6only=1), bind an IPv6 address, or widen the rule's `family`."
+    } else {
+        "Bind an IPv4 address (e.g. 0.0.0.0 instead of [::]) so the service stops accepting IPv6, or widen the rule's `family`."
+    };
+    (rationale.to_string(), remediation.to_string())
 }
 
 fn rule_finding(
@@ -336,6 +356,15 @@ fn rule_finding(
     }
 }
 
+/// `1 day`, `3 days`.
+fn day_count(days: i32) -> String {
+    if days == 1 {
+        "1 day".to_string()
+    } else {
+        format!("{days} days")
+    }
+}
+
 fn judge_rule(
     policy: &Policy,
     rule: &Rule,
@@ -361,7 +390,7 @@ fn judge_rule(
                     rule.name,
                     rule.ports_label()
                 ),
-                vec![format!("{approval}; expired {} days ago", -days_left)],
+                vec![format!("{approval}; expired {} ago", day_count(-days_left))],
                 (
                     "An opening nobody has re-approved is an opening nobody is answerable for.",
                     "Re-approve the rule with a new `expires`, or remove it and close the port.",
@@ -375,9 +404,10 @@ fn judge_rule(
                 Severity::Low,
                 rule,
                 format!(
-                    "approval of rule `{}` ({}) expires on {expires}, in {days_left} days",
+                    "approval of rule `{}` ({}) expires on {expires}, in {}",
                     rule.name,
-                    rule.ports_label()
+                    rule.ports_label(),
+                    day_count(days_left)
                 ),
                 vec![approval],
                 (

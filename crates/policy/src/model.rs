@@ -123,9 +123,13 @@ pub struct ServiceIdentity {
     pub exe: Option<String>,
     /// systemd unit, e.g. `nginx.service` (a bare `nginx` means the service).
     pub unit: Option<String>,
-    /// Container id or a prefix of it (at least 12 hex digits).
+    /// Container id, a prefix of it of at least 12 characters (as `docker
+    /// ps` shows), or an LXC container name; compared case-insensitively.
     pub container: Option<String>,
 }
+
+/// The shortest container id prefix a rule may use: what `docker ps` shows.
+pub(crate) const MIN_CONTAINER_PREFIX: usize = 12;
 
 /// The kernel truncates process names to 15 bytes (`TASK_COMM_LEN` − 1).
 const COMM_LEN: usize = 15;
@@ -147,9 +151,12 @@ impl ServiceIdentity {
                 .is_some_and(|u| u == want || u.strip_suffix(".service") == Some(want))
         });
         let container_ok = self.container.as_deref().is_none_or(|want| {
-            p.container_id
-                .as_deref()
-                .is_some_and(|id| id.starts_with(want))
+            p.container_id.as_deref().is_some_and(|id| {
+                let prefix = id.get(..want.len());
+                id.eq_ignore_ascii_case(want)
+                    || (want.len() >= MIN_CONTAINER_PREFIX
+                        && prefix.is_some_and(|p| p.eq_ignore_ascii_case(want)))
+            })
         });
         process_ok && exe_ok && unit_ok && container_ok
     }

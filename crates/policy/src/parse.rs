@@ -7,17 +7,21 @@
 //! everything wrong with a file.
 
 use std::collections::{BTreeMap, HashSet};
+use std::fmt;
 use std::net::IpAddr;
 use std::ops::Range;
 
 use ipnet::IpNet;
 use jiff::civil::Date;
 use portreeve_core::{Family, PolicyLocation, PortRange, Proto, Severity};
-use serde::Deserialize;
+use serde::de::{self, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 use toml::Spanned;
 
 use crate::error::{ErrorSink, PolicyErrors, line_column};
-use crate::model::{BannedPorts, Defaults, Policy, Rule, ServiceIdentity, Zone};
+use crate::model::{
+    BannedPorts, Defaults, MIN_CONTAINER_PREFIX, Policy, Rule, ServiceIdentity, Zone,
+};
 
 /// The policy file format version this build understands.
 pub const FORMAT_VERSION: i64 = 1;
@@ -93,18 +97,63 @@ struct RawBanned {
 }
 
 /// A port as written: `22`, `"8000-8100"`, or (in `banned`) `"69/udp"`.
-#[derive(Deserialize)]
-#[serde(untagged)]
 enum RawPort {
     Number(i64),
     Text(String),
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
+/// `"tcp"` or `["tcp", "udp"]`.
 enum RawProtocols {
     One(String),
     Many(Vec<String>),
+}
+
+// Hand-written rather than `#[serde(untagged)]`: an untagged enum's error
+// ("data did not match any variant of untagged enum RawPort") names our
+// internals instead of saying what the user should write.
+impl<'de> Deserialize<'de> for RawPort {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct PortVisitor;
+        impl Visitor<'_> for PortVisitor {
+            type Value = RawPort;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str(r#"a port number (443) or a range string ("8000-8100")"#)
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<RawPort, E> {
+                Ok(RawPort::Number(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<RawPort, E> {
+                Ok(RawPort::Number(i64::try_from(v).unwrap_or(i64::MAX)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawPort, E> {
+                Ok(RawPort::Text(v.to_string()))
+            }
+        }
+        d.deserialize_any(PortVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for RawProtocols {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct ProtocolsVisitor;
+        impl<'de> Visitor<'de> for ProtocolsVisitor {
+            type Value = RawProtocols;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str(r#""tcp", "udp" or a list of them"#)
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawProtocols, E> {
+                Ok(RawProtocols::One(v.to_string()))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RawProtocols, A::Error> {
+                let mut names = Vec::new();
+                while let Some(name) = seq.next_element::<String>()? {
+                    names.push(name);
+                }
+                Ok(RawProtocols::Many(names))
+            }
+        }
+        d.deserialize_any(ProtocolsVisitor)
+    }
 }
 
 /// Parses and validates policy text. `file` names the source in locations
@@ -565,16 +614,18 @@ impl Validator<'_, '_> {
                 None,
             );
         }
-        if let Some(c) = &identity.container
-            && (c.len() < 12 || !c.bytes().all(|b| b.is_ascii_hexdigit()))
-        {
-            self.error(
-                raw.span(),
-                format!("container `{c}` is not a container id"),
-                Some(
-                    "use the id or a prefix of at least 12 hex digits, as `docker ps` shows".into(),
-                ),
-            );
+        if let Some(c) = &identity.container {
+            let short_hex =
+                c.len() < MIN_CONTAINER_PREFIX && c.bytes().all(|b| b.is_ascii_hexdigit());
+            if c.is_empty() || c.contains(char::is_whitespace) || short_hex {
+                self.error(
+                    raw.span(),
+                    format!("container `{c}` is neither a container id nor a name"),
+                    Some(format!(
+                        "use the id or a prefix of at least {MIN_CONTAINER_PREFIX} hex digits (as `docker ps` shows), or an LXC container name"
+                    )),
+                );
+            }
         }
         Some(identity)
     }

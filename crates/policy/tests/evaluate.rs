@@ -268,7 +268,7 @@ fn approvals_expire_and_warn_before() {
         ]
     );
     assert!(
-        findings[1].evidence[0].contains("approved by alice; expired 1 days ago"),
+        findings[1].evidence[0].contains("approved by alice; expired 1 day ago"),
         "{:?}",
         findings[1].evidence
     );
@@ -332,4 +332,68 @@ fn fingerprints_ignore_owner_and_inode_but_not_endpoint() {
     assert_eq!(a[0].fingerprint, b2[0].fingerprint);
     let other = evaluate(&b, &[socket(Proto::Tcp, "10.0.0.1", 6379)], TODAY);
     assert_ne!(a[0].fingerprint, other[0].fingerprint);
+}
+
+#[test]
+fn family_advice_names_the_family_that_slipped_in() {
+    // IPv4-only rule, dual-stack socket: IPv6 is the unintended family.
+    let p = policy("[[rule]]\nport = 9100\nprotocol = \"tcp\"\nzones = [\"private\"]\n");
+    let findings = evaluate(&p, &[dual_stack(9100)], TODAY);
+    assert_eq!(kinds(&findings), [(FindingKind::UnintendedFamily, 9100)]);
+    assert!(
+        findings[0].message.contains("ipv6 clients"),
+        "{}",
+        findings[0].message
+    );
+    assert!(
+        findings[0].remediation.starts_with("Bind an IPv4 address"),
+        "{}",
+        findings[0].remediation
+    );
+}
+
+#[test]
+fn unverified_owner_advice_depends_on_why_it_is_unknown() {
+    let p = policy(
+        "[[rule]]\nport = 443\nprotocol = \"tcp\"\nzones = [\"public\"]\nservice = { process = \"nginx\" }\n",
+    );
+    let mut kernel = unowned(socket(Proto::Tcp, "0.0.0.0", 443));
+    kernel.owner_status = OwnerStatus::NoProcess;
+    let findings = evaluate(&p, &[kernel], TODAY);
+    assert_eq!(kinds(&findings), [(FindingKind::OwnerUnverified, 443)]);
+    assert!(
+        !findings[0].remediation.contains("root"),
+        "{}",
+        findings[0].remediation
+    );
+    let denied = evaluate(&p, &[unowned(socket(Proto::Tcp, "0.0.0.0", 443))], TODAY);
+    assert!(denied[0].remediation.contains("as root"));
+}
+
+#[test]
+fn container_bindings_match_ids_prefixes_and_names() {
+    let id =
+        "3F4E9A1C2B7D8E6F5A4B3C2D1E0F9A8B7C6D5E4F3A2B1C0D9E8F7A6B5C4D3E2F".to_ascii_lowercase();
+    let in_container = |container: &str| {
+        let mut s = socket(Proto::Tcp, "10.0.0.1", 8080);
+        s.processes[0].container_id = Some(container.to_string());
+        s
+    };
+    for (binding, container, allowed) in [
+        ("3F4E9A1C2B7D", id.as_str(), true), // docker ps prefix, any case
+        (id.as_str(), id.as_str(), true),
+        ("3f4e9a1c2b7e", id.as_str(), false),
+        ("web01", "web01", true), // LXC names
+        ("web01", "web011", false),
+    ] {
+        let p = policy(&format!(
+            "[[rule]]\nport = 8080\nprotocol = \"tcp\"\nzones = [\"private\"]\nfamily = \"ipv4\"\nservice = {{ container = \"{binding}\" }}\n"
+        ));
+        let findings = evaluate(&p, &[in_container(container)], TODAY);
+        assert_eq!(
+            findings.is_empty(),
+            allowed,
+            "{binding} vs {container}: {findings:?}"
+        );
+    }
 }

@@ -338,7 +338,7 @@ fn service_identity_errors() {
         ),
         8,
         11,
-        "not a container id",
+        "neither a container id nor a name",
     );
 }
 
@@ -427,10 +427,10 @@ fn the_documented_example_is_valid() {
     assert_eq!(policy.rules.len(), 5);
     let postgres = policy.rules.iter().find(|r| r.name == "postgres").unwrap();
     assert_eq!(postgres.families, [portreeve_core::Family::Ipv4]);
-    // approved_on + approval_validity_days (180).
-    assert_eq!(postgres.expires.unwrap().to_string(), "2027-02-28");
+    // approved_on + approval_validity_days (365).
+    assert_eq!(postgres.expires.unwrap().to_string(), "2027-09-01");
     let web = policy.rules.iter().find(|r| r.name == "web").unwrap();
-    assert_eq!(web.expires.unwrap().to_string(), "2027-03-15");
+    assert_eq!(web.expires.unwrap().to_string(), "2027-04-15");
     assert_eq!(
         (web.location.line, web.location.column),
         (34, 1),
@@ -445,4 +445,20 @@ fn the_baseline_allows_only_ssh_https_and_dns() {
     ports.sort();
     assert_eq!(ports, ["22/tcp", "443/tcp+udp", "53/tcp+udp"]);
     assert!(!b.defaults.report_stale_rules);
+}
+
+#[test]
+fn wrong_value_types_say_what_to_write() {
+    single(
+        &with_rule("port = 22.5\nprotocol = \"tcp\"\nzones = [\"public\"]\n"),
+        5,
+        8,
+        "expected a port number (443) or a range string (\"8000-8100\")",
+    );
+    single(
+        &with_rule("port = 22\nprotocol = 6\nzones = [\"public\"]\n"),
+        6,
+        12,
+        "expected \"tcp\", \"udp\" or a list of them",
+    );
 }

@@ -219,6 +219,9 @@ pub struct CatalogueArgs {
 /// `portreeve doctor`.
 #[derive(Debug, Args)]
 pub struct DoctorArgs {
+    /// Policy file to report on [default: as for `check`]
+    #[arg(long, env = "PORTREEVE_POLICY", value_name = "FILE")]
+    pub policy: Option<PathBuf>,
     /// Output format
     #[arg(long, value_enum, default_value_t = ListFormat::Table)]
     pub format: ListFormat,

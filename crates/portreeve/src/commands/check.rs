@@ -40,7 +40,6 @@ fn judge(args: &CheckArgs) -> Result<u8, Failure> {
     };
     let findings = portreeve_policy::evaluate(&policy, &sockets, today());
     let summary = Summary::of(&sockets, &findings);
-    let policy_is_file = policy.origin != portreeve_policy::BASELINE_ORIGIN;
 
     match args.format {
         CheckFormat::Table => emit(&table::check(
@@ -65,7 +64,7 @@ fn judge(args: &CheckArgs) -> Result<u8, Failure> {
             summary: summary.clone(),
             findings: &findings,
         })),
-        CheckFormat::Sarif => emit(&sarif::render(&findings, &host, policy_is_file)),
+        CheckFormat::Sarif => emit(&sarif::render(&findings, &host, &policy.origin)),
         CheckFormat::Nagios => {
             let (text, state) = nagios::render(&findings, &summary, &host);
             emit(&text);

@@ -55,7 +55,7 @@ pub fn run(args: &DoctorArgs, state_dir: &Path) -> Result<u8, Failure> {
             ),
         },
     ];
-    checks.push(match paths::policy_source(None) {
+    checks.push(match paths::policy_source(args.policy.as_deref()) {
         PolicySource::Baseline => Check {
             name: "policy",
             ok: true,

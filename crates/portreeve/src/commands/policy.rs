@@ -30,10 +30,11 @@ pub fn init(args: &PolicyInitArgs) -> Result<u8, Failure> {
             write_atomically(path, &text).map_err(|e| {
                 Failure::Operational(format!("cannot write {}: {e}", path.display()))
             })?;
+            let n = inventory.sockets.len();
             eprintln!(
-                "portreeve: wrote {} ({} listeners seen); review it, then `portreeve policy validate {}`",
+                "portreeve: wrote {} ({n} listener{} seen); review it, then `portreeve policy validate {}`",
                 path.display(),
-                inventory.sockets.len(),
+                plural(n),
                 path.display()
             );
         }

@@ -69,7 +69,14 @@ fn rule(kind: FindingKind) -> ReportingDescriptor {
                 .level(json!(level(default_severity(kind))))
                 .build(),
         )
-        .properties(bag([("tags", json!(["security", "network", "ports"]))]))
+        .properties(bag([
+            ("tags", json!(["security", "network", "ports"])),
+            // GitHub reads `security-severity` from rules, not results.
+            (
+                "security-severity",
+                json!(security_severity(default_severity(kind))),
+            ),
+        ]))
         .build()
 }
 
@@ -86,7 +93,7 @@ fn default_severity(kind: FindingKind) -> Severity {
     }
 }
 
-fn result(f: &Finding, host: &str, policy_is_file: bool) -> SarifResult {
+fn result(f: &Finding, host: &str, policy_origin: &str) -> SarifResult {
     let mut location = Location::builder().build();
     if let Some(s) = &f.socket {
         let netns = s
@@ -102,23 +109,28 @@ fn result(f: &Finding, host: &str, policy_is_file: bool) -> SarifResult {
                 .build(),
         ]);
     }
-    if let Some(r) = f.rule.as_ref().filter(|_| policy_is_file) {
-        location.physical_location = Some(
-            PhysicalLocation::builder()
-                .artifact_location(
-                    ArtifactLocation::builder()
-                        .uri(r.location.file.clone())
-                        .build(),
-                )
-                .region(
-                    Region::builder()
-                        .start_line(i64::from(r.location.line))
-                        .start_column(i64::from(r.location.column))
-                        .build(),
-                )
-                .build(),
-        );
-    }
+    // Code-scanning services reject results without a file location, so
+    // every result points into the policy: at the rule concerned, or at the
+    // top of the file when no rule accounts for the socket.
+    let (line, column) = f
+        .rule
+        .as_ref()
+        .map_or((1, 1), |r| (r.location.line, r.location.column));
+    location.physical_location = Some(
+        PhysicalLocation::builder()
+            .artifact_location(
+                ArtifactLocation::builder()
+                    .uri(artifact_uri(policy_origin))
+                    .build(),
+            )
+            .region(
+                Region::builder()
+                    .start_line(i64::from(line))
+                    .start_column(i64::from(column))
+                    .build(),
+            )
+            .build(),
+    );
     SarifResult::builder()
         .rule_id(f.kind.code())
         .level(level(f.severity))
@@ -140,8 +152,25 @@ fn result(f: &Finding, host: &str, policy_is_file: bool) -> SarifResult {
         .build()
 }
 
-/// The SARIF log of one check run.
-pub fn render(findings: &[Finding], host: &str, policy_is_file: bool) -> String {
+/// The policy file as a SARIF artifact URI: relative paths stay relative (to
+/// the repository a CI job runs in), absolute ones become `file://` URIs, and
+/// the built-in baseline gets a stable stand-in name.
+fn artifact_uri(policy_origin: &str) -> String {
+    let uri = if policy_origin == portreeve_policy::BASELINE_ORIGIN {
+        BASELINE_ARTIFACT.to_string()
+    } else if policy_origin.starts_with('/') {
+        format!("file://{policy_origin}")
+    } else {
+        policy_origin.to_string()
+    };
+    uri.replace('%', "%25").replace(' ', "%20")
+}
+
+/// The artifact name results carry when the built-in baseline was used.
+const BASELINE_ARTIFACT: &str = "portreeve-baseline.toml";
+
+/// The SARIF log of one check run against the policy from `policy_origin`.
+pub fn render(findings: &[Finding], host: &str, policy_origin: &str) -> String {
     let driver = ToolComponent::builder()
         .name("portreeve")
         .version(env!("CARGO_PKG_VERSION"))
@@ -156,7 +185,7 @@ pub fn render(findings: &[Finding], host: &str, policy_is_file: bool) -> String 
         .results(
             findings
                 .iter()
-                .map(|f| result(f, host, policy_is_file))
+                .map(|f| result(f, host, policy_origin))
                 .collect::<Vec<_>>(),
         )
         .build();
@@ -168,4 +197,22 @@ pub fn render(findings: &[Finding], host: &str, policy_is_file: bool) -> String 
     let mut s = serde_json::to_string_pretty(&log).expect("SARIF serialises");
     s.push('\n');
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn artifact_uris_are_uri_references() {
+        assert_eq!(artifact_uri("policy/web 01.toml"), "policy/web%2001.toml");
+        assert_eq!(
+            artifact_uri("/etc/portreeve/policy.toml"),
+            "file:///etc/portreeve/policy.toml"
+        );
+        assert_eq!(
+            artifact_uri(portreeve_policy::BASELINE_ORIGIN),
+            BASELINE_ARTIFACT
+        );
+    }
 }
