@@ -99,13 +99,13 @@ STATUS=$WORK/status
 HELPER_PID=
 
 cleanup() {
-    local rc=$? pids
+    local rc=$? pids tries=0
     set +e
     trap - EXIT INT TERM
     if ip netns list 2>/dev/null | grep -qw -- "$NS"; then
         [[ -n $HELPER_PID ]] && kill -TERM "$HELPER_PID" 2>/dev/null
         # Everything left in our own namespace was started by this script.
-        for _ in 1 2 3 4 5 6 7 8 9 10; do
+        while ((tries++ < 10)); do
             pids=$(ip netns pids "$NS" 2>/dev/null)
             [[ -z $pids ]] && break
             # shellcheck disable=SC2086 # word splitting of the pid list is intended
@@ -139,9 +139,10 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 # peak RSS (KiB) of a command in the namespace: the largest of RSS_RUNS runs
 max_rss() {
-    local best=0 kib _
-    for ((_ = 0; _ < RSS_RUNS; _++)); do
-        in_ns /usr/bin/time -f %M -o "$WORK/rss" "$@" >/dev/null
+    local best=0 kib i
+    for ((i = 0; i < RSS_RUNS; i++)); do
+        in_ns /usr/bin/time -f %M -o "$WORK/rss" "$@" >/dev/null ||
+            die "'$*' failed in the namespace"
         kib=$(tail -n 1 "$WORK/rss")
         ((kib > best)) && best=$kib
     done
