@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -216,8 +217,9 @@ pub struct ListeningSocket {
     pub netns: NetnsRef,
     /// Whether `processes` is complete, and why not if not.
     pub owner_status: OwnerStatus,
-    /// Every process holding the socket open, by pid.
-    pub processes: Vec<ProcessInfo>,
+    /// Every process holding the socket open, by pid. Shared: a server with
+    /// thousands of sockets has one record, not thousands of copies.
+    pub processes: Vec<Arc<ProcessInfo>>,
 }
 
 impl ListeningSocket {
@@ -383,18 +385,21 @@ mod tests {
     fn service_label_prefers_container_then_unit_then_name() {
         let mut s = sock(Family::Ipv4, "0.0.0.0", false);
         assert_eq!(s.service_label(), None);
-        s.processes.push(ProcessInfo {
+        let mut p = ProcessInfo {
             pid: 7,
             name: "redis-server".into(),
             exe: None,
             cmdline: vec![],
             systemd_unit: None,
             container_id: None,
-        });
+        };
+        s.processes = vec![Arc::new(p.clone())];
         assert_eq!(s.service_label().unwrap(), "redis-server");
-        s.processes[0].systemd_unit = Some("redis.service".into());
+        p.systemd_unit = Some("redis.service".into());
+        s.processes = vec![Arc::new(p.clone())];
         assert_eq!(s.service_label().unwrap(), "redis.service");
-        s.processes[0].container_id = Some("a".repeat(64));
+        p.container_id = Some("a".repeat(64));
+        s.processes = vec![Arc::new(p)];
         assert_eq!(
             s.service_label().unwrap(),
             format!("container {}", "a".repeat(12))

@@ -15,6 +15,7 @@ mod sockdiag;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use portreeve_core::{BindScope, Family, ListeningSocket, NetnsRef, OwnerStatus, ProcessInfo};
 use rustix::net::{AddressFamily, SocketType};
@@ -96,14 +97,14 @@ pub fn collect(options: Options) -> Result<Inventory, InventoryError> {
         .flat_map(|(_, socks, _)| socks.iter().map(|s| s.inode))
         .collect();
     let owner_map = owners::find_owners(&wanted);
-    let mut processes: HashMap<u32, Option<ProcessInfo>> = HashMap::new();
+    let mut processes: HashMap<u32, Option<Arc<ProcessInfo>>> = HashMap::new();
     let mut users = UserNames::default();
 
     let mut sockets = Vec::new();
     let mut namespaces = Vec::new();
     for (netns, kernel_sockets, ifnames) in per_namespace {
         for k in kernel_sockets {
-            let procs: Vec<ProcessInfo> = owner_map
+            let procs: Vec<Arc<ProcessInfo>> = owner_map
                 .pids_by_inode
                 .get(&k.inode)
                 .into_iter()
@@ -111,7 +112,7 @@ pub fn collect(options: Options) -> Result<Inventory, InventoryError> {
                 .filter_map(|&pid| {
                     processes
                         .entry(pid)
-                        .or_insert_with(|| owners::process_info(pid))
+                        .or_insert_with(|| owners::process_info(pid).map(Arc::new))
                         .clone()
                 })
                 .collect();

@@ -1,6 +1,7 @@
 //! `evaluate`: every finding kind, and the rules that decide between them.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use jiff::civil::{Date, date};
 use portreeve_core::{
@@ -33,20 +34,20 @@ fn socket(proto: Proto, addr: &str, port: u16) -> ListeningSocket {
             name: None,
         },
         owner_status: OwnerStatus::Known,
-        processes: vec![ProcessInfo {
+        processes: vec![Arc::new(ProcessInfo {
             pid: 100,
             name: "daemon".into(),
             exe: Some("/usr/sbin/daemon".into()),
             cmdline: vec!["daemon".into()],
             systemd_unit: Some("daemon.service".into()),
             container_id: None,
-        }],
+        })],
     }
 }
 
 fn owned_by(mut s: ListeningSocket, name: &str, unit: &str) -> ListeningSocket {
-    s.processes[0].name = name.into();
-    s.processes[0].systemd_unit = Some(unit.into());
+    Arc::make_mut(&mut s.processes[0]).name = name.into();
+    Arc::make_mut(&mut s.processes[0]).systemd_unit = Some(unit.into());
     s
 }
 
@@ -376,7 +377,7 @@ fn container_bindings_match_ids_prefixes_and_names() {
         "3F4E9A1C2B7D8E6F5A4B3C2D1E0F9A8B7C6D5E4F3A2B1C0D9E8F7A6B5C4D3E2F".to_ascii_lowercase();
     let in_container = |container: &str| {
         let mut s = socket(Proto::Tcp, "10.0.0.1", 8080);
-        s.processes[0].container_id = Some(container.to_string());
+        Arc::make_mut(&mut s.processes[0]).container_id = Some(container.to_string());
         s
     };
     for (binding, container, allowed) in [

@@ -2,6 +2,7 @@
 //! no rule for what the policy would reject anyway.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use jiff::civil::date;
 use portreeve_core::{
@@ -44,6 +45,7 @@ fn socket(proto: Proto, addr: &str, port: u16, owner: Option<(&str, &str)>) -> L
                 systemd_unit: Some(unit.into()),
                 container_id: None,
             })
+            .map(Arc::new)
             .into_iter()
             .collect(),
     }

@@ -5,7 +5,7 @@ use portreeve_policy::catalogue::{self, CatalogueEntry};
 
 use crate::cli::{CatalogueArgs, ListFormat};
 use crate::failure::{EXIT_OK, Failure};
-use crate::output::{emit, table, to_json};
+use crate::output::{emit, emit_json, table};
 
 pub fn run(args: &CatalogueArgs) -> Result<u8, Failure> {
     let entries: Vec<&CatalogueEntry> = match args.port {
@@ -26,7 +26,7 @@ pub fn run(args: &CatalogueArgs) -> Result<u8, Failure> {
     };
     match args.format {
         ListFormat::Table => emit(&table::catalogue(&entries, table::stdout_colour())),
-        ListFormat::Json => emit(&to_json(&entries)),
+        ListFormat::Json => emit_json(&entries),
     }
     Ok(EXIT_OK)
 }

@@ -12,7 +12,7 @@ use crate::output::json::{
     CHECK_KIND, CheckDocument, INVENTORY_KIND, PolicySummary, SCHEMA_VERSION, SavedInventory,
     Summary, now_rfc3339,
 };
-use crate::output::{emit, nagios, sarif, table, to_json};
+use crate::output::{emit, emit_json, nagios, sarif, table};
 
 pub fn run(args: &CheckArgs) -> Result<u8, Failure> {
     let result = judge(args);
@@ -50,7 +50,7 @@ fn judge(args: &CheckArgs) -> Result<u8, Failure> {
             args.details,
             table::stdout_colour(),
         )),
-        CheckFormat::Json => emit(&to_json(&CheckDocument {
+        CheckFormat::Json => emit_json(&CheckDocument {
             kind: CHECK_KIND,
             schema_version: SCHEMA_VERSION,
             portreeve_version: env!("CARGO_PKG_VERSION"),
@@ -63,7 +63,7 @@ fn judge(args: &CheckArgs) -> Result<u8, Failure> {
             },
             summary: summary.clone(),
             findings: &findings,
-        })),
+        }),
         CheckFormat::Sarif => emit(&sarif::render(&findings, &host, &policy.origin)),
         CheckFormat::Nagios => {
             let (text, state) = nagios::render(&findings, &summary, &host);

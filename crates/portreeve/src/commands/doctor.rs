@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::cli::{DoctorArgs, ListFormat};
 use crate::failure::{EXIT_OK, Failure};
-use crate::output::{emit, table, to_json};
+use crate::output::{emit, emit_json, table};
 use crate::paths::{self, PolicySource};
 
 /// One diagnostic line.
@@ -115,7 +115,7 @@ pub fn run(args: &DoctorArgs, state_dir: &Path) -> Result<u8, Failure> {
         }),
     }
     match args.format {
-        ListFormat::Json => emit(&to_json(&checks)),
+        ListFormat::Json => emit_json(&checks),
         ListFormat::Table => {
             let rows: Vec<(String, String)> = checks
                 .iter()

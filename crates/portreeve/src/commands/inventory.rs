@@ -5,7 +5,7 @@ use portreeve_inventory::Options;
 use crate::cli::{InventoryArgs, ListFormat};
 use crate::failure::{EXIT_OK, Failure};
 use crate::output::json::{INVENTORY_KIND, InventoryDocument, SCHEMA_VERSION, now_rfc3339};
-use crate::output::{emit, table, to_json};
+use crate::output::{emit, emit_json, table};
 
 pub fn run(args: &InventoryArgs) -> Result<u8, Failure> {
     let inventory = portreeve_inventory::collect(Options {
@@ -17,7 +17,7 @@ pub fn run(args: &InventoryArgs) -> Result<u8, Failure> {
             args.scope.all_netns,
             table::stdout_colour(),
         )),
-        ListFormat::Json => emit(&to_json(&InventoryDocument {
+        ListFormat::Json => emit_json(&InventoryDocument {
             kind: INVENTORY_KIND,
             schema_version: SCHEMA_VERSION,
             portreeve_version: env!("CARGO_PKG_VERSION"),
@@ -25,7 +25,7 @@ pub fn run(args: &InventoryArgs) -> Result<u8, Failure> {
             generated_at: now_rfc3339(),
             namespaces: &inventory.namespaces,
             sockets: &inventory.sockets,
-        })),
+        }),
     }
     Ok(EXIT_OK)
 }
