@@ -121,8 +121,10 @@ fn catalogue_advice(entry: Option<&CatalogueEntry>, generic: (&str, &str)) -> (S
 
 fn judge_socket(policy: &Policy, s: &ListeningSocket, out: &mut Vec<Finding>) {
     let entry = catalogue::lookup(s.protocol, s.port);
-    let service_name =
-        entry.map_or_else(|| "unknown service".to_string(), |e| e.service.to_string());
+    // Messages lead with the endpoint and end with what the catalogue calls
+    // the service: "0.0.0.0:6379/tcp listens … — Redis".
+    let place = format!("{}/{}", s.endpoint(), s.protocol);
+    let known_as = entry.map_or_else(String::new, |e| format!(" — {}", e.service));
 
     if let Some(ban) = policy.banned_entry(s.protocol, s.port) {
         let mut evidence = socket_evidence(s);
@@ -139,12 +141,7 @@ fn judge_socket(policy: &Policy, s: &ListeningSocket, out: &mut Vec<Finding>) {
             severity,
             s,
             None,
-            format!(
-                "banned port {}/{} ({service_name}) listens on {}",
-                s.port,
-                s.protocol,
-                s.endpoint()
-            ),
+            format!("{place} listens on a banned port{known_as}"),
             evidence,
             catalogue_advice(
                 entry,
@@ -185,19 +182,9 @@ fn judge_socket(policy: &Policy, s: &ListeningSocket, out: &mut Vec<Finding>) {
         }
         let severity = entry.map_or(policy.defaults.unknown_port_severity, |e| e.severity);
         let message = if covering.is_empty() {
-            format!(
-                "{}/{} ({service_name}) listens on {} but no rule allows it",
-                s.port,
-                s.protocol,
-                s.endpoint()
-            )
+            format!("{place} listens but no rule allows it{known_as}")
         } else {
-            format!(
-                "{}/{} on {} is held by a service its rule does not name",
-                s.port,
-                s.protocol,
-                s.endpoint()
-            )
+            format!("{place} is held by a service its rule does not name{known_as}")
         };
         out.push(socket_finding(
             FindingKind::ListenerNotAllowed,
@@ -232,7 +219,7 @@ fn judge_socket(policy: &Policy, s: &ListeningSocket, out: &mut Vec<Finding>) {
             Severity::Low,
             s,
             Some(rule),
-            format!("cannot verify who owns {}/{} on {}", s.port, s.protocol, s.endpoint()),
+            format!("{place}: cannot verify who owns it"),
             evidence,
             (
                 "The rule binds this port to a service, but the socket's owner is unknown, so an impostor would pass unnoticed.".into(),
@@ -259,16 +246,12 @@ fn judge_socket(policy: &Policy, s: &ListeningSocket, out: &mut Vec<Finding>) {
             s,
             Some(rule),
             format!(
-                "{} ({}/{}) is bound to {} address {}",
-                e.service,
-                s.port,
-                s.protocol,
+                "{place} exposes a risky service on {}{known_as}",
                 if s.scope == portreeve_core::BindScope::Wildcard {
-                    "every"
+                    "every address"
                 } else {
-                    "a public"
-                },
-                s.endpoint()
+                    "a public address"
+                }
             ),
             evidence,
             (
@@ -303,8 +286,7 @@ fn judge_socket(policy: &Policy, s: &ListeningSocket, out: &mut Vec<Finding>) {
             s,
             Some(rule),
             format!(
-                "{} also accepts {} clients, which rule `{}` does not intend",
-                s.endpoint(),
+                "{place} also accepts {} clients, which rule `{}` does not intend",
                 names.join(" and "),
                 rule.name
             ),

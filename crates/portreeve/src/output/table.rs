@@ -136,17 +136,12 @@ pub fn check(
 ) -> String {
     let mut out = String::new();
     if !findings.is_empty() {
-        let mut t = new_table(&["SEVERITY", "ID", "WHERE", "SERVICE", "FINDING"], colour);
+        // Every message names its socket or rule, so no separate column.
+        let mut t = new_table(&["SEVERITY", "ID", "SERVICE", "FINDING"], colour);
         for f in findings {
-            let place = match (&f.socket, &f.rule) {
-                (Some(s), _) => format!("{}/{}", s.endpoint, s.protocol),
-                (None, Some(r)) => format!("rule {}", r.name),
-                (None, None) => "-".into(),
-            };
             t.add_row(vec![
                 severity_cell(f.severity, colour),
                 Cell::new(f.kind.code()),
-                Cell::new(place),
                 Cell::new(f.service.as_deref().unwrap_or("-")),
                 Cell::new(&f.message),
             ]);
