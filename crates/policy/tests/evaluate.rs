@@ -1,67 +1,15 @@
 //! `evaluate`: every finding kind, and the rules that decide between them.
 
-use std::net::IpAddr;
+mod common;
+
 use std::sync::Arc;
 
+use common::{dual_stack, owned_by, socket, without_owner};
 use jiff::civil::{Date, date};
-use portreeve_core::{
-    BindScope, Family, Finding, FindingKind, ListeningSocket, NetnsRef, OwnerStatus, ProcessInfo,
-    Proto, Severity,
-};
+use portreeve_core::{Finding, FindingKind, OwnerStatus, Proto, Severity};
 use portreeve_policy::{evaluate, parse_policy};
 
 const TODAY: Date = date(2026, 11, 29);
-
-fn socket(proto: Proto, addr: &str, port: u16) -> ListeningSocket {
-    let address: IpAddr = addr.parse().unwrap();
-    ListeningSocket {
-        protocol: proto,
-        family: if address.is_ipv4() {
-            Family::Ipv4
-        } else {
-            Family::Ipv6
-        },
-        address,
-        port,
-        interface: None,
-        scope: BindScope::of(address),
-        dual_stack: false,
-        uid: 0,
-        user: Some("root".into()),
-        inode: u64::from(port),
-        netns: NetnsRef {
-            inode: 1,
-            name: None,
-        },
-        owner_status: OwnerStatus::Known,
-        processes: vec![Arc::new(ProcessInfo {
-            pid: 100,
-            name: "daemon".into(),
-            exe: Some("/usr/sbin/daemon".into()),
-            cmdline: vec!["daemon".into()],
-            systemd_unit: Some("daemon.service".into()),
-            container_id: None,
-        })],
-    }
-}
-
-fn owned_by(mut s: ListeningSocket, name: &str, unit: &str) -> ListeningSocket {
-    Arc::make_mut(&mut s.processes[0]).name = name.into();
-    Arc::make_mut(&mut s.processes[0]).systemd_unit = Some(unit.into());
-    s
-}
-
-fn unowned(mut s: ListeningSocket) -> ListeningSocket {
-    s.processes.clear();
-    s.owner_status = OwnerStatus::PermissionDenied;
-    s
-}
-
-fn dual_stack(port: u16) -> ListeningSocket {
-    let mut s = socket(Proto::Tcp, "::", port);
-    s.dual_stack = true;
-    s
-}
 
 fn policy(rules: &str) -> portreeve_policy::Policy {
     let src = format!(
@@ -208,7 +156,14 @@ fn unknown_owner_of_a_bound_rule_is_unverified_not_a_violation() {
     let p = policy(
         "[[rule]]\nport = 443\nprotocol = \"tcp\"\nzones = [\"public\"]\nservice = { process = \"nginx\" }\n",
     );
-    let findings = evaluate(&p, &[unowned(socket(Proto::Tcp, "0.0.0.0", 443))], TODAY);
+    let findings = evaluate(
+        &p,
+        &[without_owner(
+            socket(Proto::Tcp, "0.0.0.0", 443),
+            OwnerStatus::PermissionDenied,
+        )],
+        TODAY,
+    );
     assert_eq!(kinds(&findings), [(FindingKind::OwnerUnverified, 443)]);
     assert!(
         findings[0]
@@ -358,8 +313,7 @@ fn unverified_owner_advice_depends_on_why_it_is_unknown() {
     let p = policy(
         "[[rule]]\nport = 443\nprotocol = \"tcp\"\nzones = [\"public\"]\nservice = { process = \"nginx\" }\n",
     );
-    let mut kernel = unowned(socket(Proto::Tcp, "0.0.0.0", 443));
-    kernel.owner_status = OwnerStatus::NoProcess;
+    let kernel = without_owner(socket(Proto::Tcp, "0.0.0.0", 443), OwnerStatus::NoProcess);
     let findings = evaluate(&p, &[kernel], TODAY);
     assert_eq!(kinds(&findings), [(FindingKind::OwnerUnverified, 443)]);
     assert!(
@@ -367,7 +321,14 @@ fn unverified_owner_advice_depends_on_why_it_is_unknown() {
         "{}",
         findings[0].remediation
     );
-    let denied = evaluate(&p, &[unowned(socket(Proto::Tcp, "0.0.0.0", 443))], TODAY);
+    let denied = evaluate(
+        &p,
+        &[without_owner(
+            socket(Proto::Tcp, "0.0.0.0", 443),
+            OwnerStatus::PermissionDenied,
+        )],
+        TODAY,
+    );
     assert!(denied[0].remediation.contains("as root"));
 }
 

@@ -1,58 +1,23 @@
 //! `starter_policy`: valid as written, valid with every rule uncommented, and
 //! no rule for what the policy would reject anyway.
 
-use std::net::IpAddr;
-use std::sync::Arc;
+mod common;
 
+use common::{owned_by, socket, without_owner};
 use jiff::civil::date;
-use portreeve_core::{
-    BindScope, Family, ListeningSocket, NetnsRef, OwnerStatus, ProcessInfo, Proto,
-};
+use portreeve_core::{ListeningSocket, OwnerStatus, Proto};
 use portreeve_policy::{parse_policy, starter_policy};
 
-fn socket(proto: Proto, addr: &str, port: u16, owner: Option<(&str, &str)>) -> ListeningSocket {
-    let address: IpAddr = addr.parse().unwrap();
-    ListeningSocket {
-        protocol: proto,
-        family: if address.is_ipv4() {
-            Family::Ipv4
-        } else {
-            Family::Ipv6
-        },
-        address,
-        port,
-        interface: None,
-        scope: BindScope::of(address),
-        dual_stack: false,
-        uid: 0,
-        user: None,
-        inode: 1,
-        netns: NetnsRef {
-            inode: 1,
-            name: None,
-        },
-        owner_status: if owner.is_some() {
-            OwnerStatus::Known
-        } else {
-            OwnerStatus::NoProcess
-        },
-        processes: owner
-            .map(|(name, unit)| ProcessInfo {
-                pid: 42,
-                name: name.into(),
-                exe: Some(format!("/usr/sbin/{name}")),
-                cmdline: vec![],
-                systemd_unit: Some(unit.into()),
-                container_id: None,
-            })
-            .map(Arc::new)
-            .into_iter()
-            .collect(),
+/// A socket owned by `owner` (process name, unit), or by no visible process.
+fn on(proto: Proto, addr: &str, port: u16, owner: Option<(&str, &str)>) -> ListeningSocket {
+    match owner {
+        Some((name, unit)) => owned_by(socket(proto, addr, port), name, unit),
+        None => without_owner(socket(proto, addr, port), OwnerStatus::NoProcess),
     }
 }
 
 fn host_sockets() -> Vec<ListeningSocket> {
-    let mut dual = socket(
+    let mut dual = on(
         Proto::Tcp,
         "::",
         8443,
@@ -60,23 +25,23 @@ fn host_sockets() -> Vec<ListeningSocket> {
     );
     dual.dual_stack = true;
     vec![
-        socket(Proto::Tcp, "0.0.0.0", 22, Some(("sshd", "ssh.service"))),
-        socket(Proto::Tcp, "::", 22, Some(("sshd", "ssh.service"))),
-        socket(Proto::Tcp, "0.0.0.0", 53, Some(("named", "named.service"))),
-        socket(Proto::Udp, "0.0.0.0", 53, Some(("named", "named.service"))),
-        socket(
+        on(Proto::Tcp, "0.0.0.0", 22, Some(("sshd", "ssh.service"))),
+        on(Proto::Tcp, "::", 22, Some(("sshd", "ssh.service"))),
+        on(Proto::Tcp, "0.0.0.0", 53, Some(("named", "named.service"))),
+        on(Proto::Udp, "0.0.0.0", 53, Some(("named", "named.service"))),
+        on(
             Proto::Tcp,
             "0.0.0.0",
             23,
             Some(("telnetd", "inetd.service")),
         ),
-        socket(
+        on(
             Proto::Tcp,
             "127.0.0.1",
             5432,
             Some(("postgres", "postgresql.service")),
         ),
-        socket(Proto::Udp, "0.0.0.0", 4789, None),
+        on(Proto::Udp, "0.0.0.0", 4789, None),
         dual,
     ]
 }

@@ -79,13 +79,7 @@ fn reports_exactly_what_ss_reports_with_the_same_owners() {
         a.pids[0]
     );
     let shared = find(&doc, "tcp", "::", 8443);
-    let mut pids: Vec<u32> = shared["processes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["pid"].as_u64().unwrap() as u32)
-        .collect();
-    pids.sort_unstable();
+    let pids = support::pids_of(shared);
     let mut want = b.pids.clone();
     want.sort_unstable();
     assert_eq!(pids, want, "every process sharing the socket is an owner");

@@ -9,8 +9,8 @@ use super::{load_policy, today};
 use crate::cli::{CheckArgs, CheckFormat, FailOn};
 use crate::failure::{EXIT_FINDINGS, EXIT_OK, Failure};
 use crate::output::json::{
-    CHECK_KIND, CheckDocument, INVENTORY_KIND, PolicySummary, SCHEMA_VERSION, SavedInventory,
-    Summary, now_rfc3339,
+    CHECK_KIND, CheckDocument, Envelope, INVENTORY_KIND, PolicySummary, SCHEMA_VERSION,
+    SavedInventory, Summary,
 };
 use crate::output::{emit, emit_json, nagios, sarif, table};
 
@@ -51,11 +51,7 @@ fn judge(args: &CheckArgs) -> Result<u8, Failure> {
             table::stdout_colour(),
         )),
         CheckFormat::Json => emit_json(&CheckDocument {
-            kind: CHECK_KIND,
-            schema_version: SCHEMA_VERSION,
-            portreeve_version: env!("CARGO_PKG_VERSION"),
-            host: &host,
-            generated_at: now_rfc3339(),
+            envelope: Envelope::new(CHECK_KIND, &host),
             policy: PolicySummary {
                 origin: &policy.origin,
                 rules: policy.rules.len(),

@@ -4,7 +4,7 @@ use portreeve_inventory::Options;
 
 use crate::cli::{InventoryArgs, ListFormat};
 use crate::failure::{EXIT_OK, Failure};
-use crate::output::json::{INVENTORY_KIND, InventoryDocument, SCHEMA_VERSION, now_rfc3339};
+use crate::output::json::{Envelope, INVENTORY_KIND, InventoryDocument};
 use crate::output::{emit, emit_json, table};
 
 pub fn run(args: &InventoryArgs) -> Result<u8, Failure> {
@@ -18,11 +18,7 @@ pub fn run(args: &InventoryArgs) -> Result<u8, Failure> {
             table::stdout_colour(),
         )),
         ListFormat::Json => emit_json(&InventoryDocument {
-            kind: INVENTORY_KIND,
-            schema_version: SCHEMA_VERSION,
-            portreeve_version: env!("CARGO_PKG_VERSION"),
-            host: &inventory.host,
-            generated_at: now_rfc3339(),
+            envelope: Envelope::new(INVENTORY_KIND, &inventory.host),
             namespaces: &inventory.namespaces,
             sockets: &inventory.sockets,
         }),

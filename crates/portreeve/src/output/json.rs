@@ -16,10 +16,10 @@ pub const INVENTORY_KIND: &str = "portreeve.inventory";
 /// `kind` of a check report.
 pub const CHECK_KIND: &str = "portreeve.check";
 
-/// `portreeve inventory --format json`.
+/// The fields every document starts with.
 #[derive(Debug, Serialize)]
-pub struct InventoryDocument<'a> {
-    /// Always `portreeve.inventory`.
+pub struct Envelope<'a> {
+    /// What the document is, e.g. `portreeve.inventory`.
     pub kind: &'static str,
     /// Schema version.
     pub schema_version: u32,
@@ -27,8 +27,31 @@ pub struct InventoryDocument<'a> {
     pub portreeve_version: &'static str,
     /// Host name.
     pub host: &'a str,
-    /// RFC 3339 time of the inventory.
+    /// RFC 3339 time the document describes.
     pub generated_at: String,
+}
+
+impl<'a> Envelope<'a> {
+    /// An envelope for a document of `kind` about `host`, written now.
+    pub fn new(kind: &'static str, host: &'a str) -> Self {
+        Envelope {
+            kind,
+            schema_version: SCHEMA_VERSION,
+            portreeve_version: env!("CARGO_PKG_VERSION"),
+            host,
+            generated_at: jiff::Timestamp::now()
+                .strftime("%Y-%m-%dT%H:%M:%SZ")
+                .to_string(),
+        }
+    }
+}
+
+/// `portreeve inventory --format json`.
+#[derive(Debug, Serialize)]
+pub struct InventoryDocument<'a> {
+    /// Kind `portreeve.inventory`, version, host, time.
+    #[serde(flatten)]
+    pub envelope: Envelope<'a>,
     /// Namespaces examined.
     pub namespaces: &'a [NetnsRef],
     /// The sockets.
@@ -51,16 +74,9 @@ pub struct SavedInventory {
 /// `portreeve check --format json`.
 #[derive(Debug, Serialize)]
 pub struct CheckDocument<'a> {
-    /// Always `portreeve.check`.
-    pub kind: &'static str,
-    /// Schema version.
-    pub schema_version: u32,
-    /// Version of portreeve that wrote it.
-    pub portreeve_version: &'static str,
-    /// Host name.
-    pub host: &'a str,
-    /// RFC 3339 time of the check.
-    pub generated_at: String,
+    /// Kind `portreeve.check`, version, host, time.
+    #[serde(flatten)]
+    pub envelope: Envelope<'a>,
     /// The policy judged against.
     pub policy: PolicySummary<'a>,
     /// Counts.
@@ -127,11 +143,4 @@ impl Summary {
             parts.join(", ")
         }
     }
-}
-
-/// Current time as RFC 3339 (UTC).
-pub fn now_rfc3339() -> String {
-    jiff::Timestamp::now()
-        .strftime("%Y-%m-%dT%H:%M:%SZ")
-        .to_string()
 }

@@ -226,6 +226,18 @@ pub fn parse_ss(text: &str) -> Vec<SsSocket> {
     out
 }
 
+/// The pids of a socket in an inventory document, sorted.
+pub fn pids_of(socket: &serde_json::Value) -> Vec<u32> {
+    let mut pids: Vec<u32> = socket["processes"]
+        .as_array()
+        .expect("processes array")
+        .iter()
+        .map(|p| p["pid"].as_u64().unwrap() as u32)
+        .collect();
+    pids.sort_unstable();
+    pids
+}
+
 /// The same view of a `portreeve inventory --format json` document.
 pub fn normalise_inventory(doc: &serde_json::Value) -> Vec<SsSocket> {
     let mut out: Vec<SsSocket> = doc["sockets"]
@@ -233,13 +245,7 @@ pub fn normalise_inventory(doc: &serde_json::Value) -> Vec<SsSocket> {
         .expect("sockets array")
         .iter()
         .map(|s| {
-            let mut pids: Vec<u32> = s["processes"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|p| p["pid"].as_u64().unwrap() as u32)
-                .collect();
-            pids.sort_unstable();
+            let pids = pids_of(s);
             SsSocket {
                 protocol: s["protocol"].as_str().unwrap().to_string(),
                 address: s["address"].as_str().unwrap().to_string(),
