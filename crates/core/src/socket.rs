@@ -169,7 +169,8 @@ pub enum OwnerStatus {
     /// At least one owning process was found.
     Known,
     /// No owner was found and some processes' file descriptors could not be
-    /// read: running as root would tell.
+    /// read (not root, or a sandbox or LSM hides them): one of those
+    /// processes may hold it.
     PermissionDenied,
     /// Every process was examined and none holds the socket: it belongs to
     /// the kernel (NFS, WireGuard, …), to a process in a PID namespace
@@ -182,7 +183,9 @@ impl OwnerStatus {
     pub fn explain(self) -> &'static str {
         match self {
             OwnerStatus::Known => "owner known",
-            OwnerStatus::PermissionDenied => "owner unknown: permission denied (run as root)",
+            OwnerStatus::PermissionDenied => {
+                "owner unknown: some processes' descriptors could not be read (permission denied)"
+            }
             OwnerStatus::NoProcess => {
                 "owner unknown: no visible process holds it (kernel socket, other PID namespace, or exited)"
             }

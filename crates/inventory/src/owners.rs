@@ -133,6 +133,13 @@ fn scan_worker(
             }
             link_buf = match rustix::fs::readlinkat(&fd_dir, name, std::mem::take(&mut link_buf)) {
                 Ok(target) => target.into_bytes(),
+                // Some processes (PID 1 in some sandboxes, processes an LSM
+                // guards) list their descriptors but hide where they point.
+                Err(Errno::ACCESS | Errno::PERM) => {
+                    denied = true;
+                    break;
+                }
+                // Closed since the directory was read.
                 Err(_) => continue,
             };
             if let Some(inode) = socket_inode(&link_buf)

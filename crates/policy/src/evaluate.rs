@@ -224,7 +224,7 @@ fn judge_socket(policy: &Policy, s: &ListeningSocket, out: &mut Vec<Finding>) {
             (
                 "The rule binds this port to a service, but the socket's owner is unknown, so an impostor would pass unnoticed.".into(),
                 match s.owner_status {
-                    OwnerStatus::PermissionDenied => "Run portreeve as root so it can read every process's file descriptors.".into(),
+                    OwnerStatus::PermissionDenied => "Run portreeve as root (and outside any sandbox or LSM policy that hides processes) so it can read every process's file descriptors.".into(),
                     _ => "No visible process holds the socket: find what created it (a kernel tunnel or NFS, `ip -d link`; a process in another PID namespace) and bind the rule to what can be verified, or drop its `service`.".into(),
                 },
             ),
@@ -386,10 +386,14 @@ fn judge_rule(
                 Severity::Low,
                 rule,
                 format!(
-                    "approval of rule `{}` ({}) expires on {expires}, in {}",
+                    "approval of rule `{}` ({}) expires on {expires}, {}",
                     rule.name,
                     rule.ports_label(),
-                    day_count(days_left)
+                    if days_left == 0 {
+                        "today".to_string()
+                    } else {
+                        format!("in {}", day_count(days_left))
+                    }
                 ),
                 vec![approval],
                 (

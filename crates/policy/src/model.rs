@@ -123,13 +123,28 @@ pub struct ServiceIdentity {
     pub exe: Option<String>,
     /// systemd unit, e.g. `nginx.service` (a bare `nginx` means the service).
     pub unit: Option<String>,
-    /// Container id, a prefix of it of at least 12 characters (as `docker
+    /// Container id, a prefix of it of at least 12 hex digits (as `docker
     /// ps` shows), or an LXC container name; compared case-insensitively.
     pub container: Option<String>,
 }
 
-/// The shortest container id prefix a rule may use: what `docker ps` shows.
-pub(crate) const MIN_CONTAINER_PREFIX: usize = 12;
+/// The shortest container id prefix that matches: what `docker ps` shows.
+const MIN_CONTAINER_PREFIX: usize = 12;
+
+/// Whether a rule's `container` names the container `id`: the same id or LXC
+/// name, or — for hex ids only — a prefix of at least
+/// [`MIN_CONTAINER_PREFIX`] digits. Names never prefix-match, so `web` does
+/// not allow `web-old`.
+fn container_matches(want: &str, id: &str) -> bool {
+    let hex = |s: &str| s.bytes().all(|b| b.is_ascii_hexdigit());
+    id.eq_ignore_ascii_case(want)
+        || (want.len() >= MIN_CONTAINER_PREFIX
+            && hex(want)
+            && hex(id)
+            && id
+                .get(..want.len())
+                .is_some_and(|p| p.eq_ignore_ascii_case(want)))
+}
 
 /// The kernel truncates process names to 15 bytes (`TASK_COMM_LEN` − 1).
 const COMM_LEN: usize = 15;
@@ -151,12 +166,9 @@ impl ServiceIdentity {
                 .is_some_and(|u| u == want || u.strip_suffix(".service") == Some(want))
         });
         let container_ok = self.container.as_deref().is_none_or(|want| {
-            p.container_id.as_deref().is_some_and(|id| {
-                let prefix = id.get(..want.len());
-                id.eq_ignore_ascii_case(want)
-                    || (want.len() >= MIN_CONTAINER_PREFIX
-                        && prefix.is_some_and(|p| p.eq_ignore_ascii_case(want)))
-            })
+            p.container_id
+                .as_deref()
+                .is_some_and(|id| container_matches(want, id))
         });
         process_ok && exe_ok && unit_ok && container_ok
     }

@@ -19,9 +19,7 @@ use serde::{Deserialize, Deserializer};
 use toml::Spanned;
 
 use crate::error::{ErrorSink, PolicyErrors, line_column};
-use crate::model::{
-    BannedPorts, Defaults, MIN_CONTAINER_PREFIX, Policy, Rule, ServiceIdentity, Zone,
-};
+use crate::model::{BannedPorts, Defaults, Policy, Rule, ServiceIdentity, Zone};
 
 /// The policy file format version this build understands.
 pub const FORMAT_VERSION: i64 = 1;
@@ -44,7 +42,7 @@ type RawZones = BTreeMap<Spanned<String>, Spanned<Vec<Spanned<String>>>>;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawPolicy {
-    version: Option<Spanned<i64>>,
+    version: Option<Spanned<Whole>>,
     defaults: Option<RawDefaults>,
     zones: Option<RawZones>,
     #[serde(rename = "rule")]
@@ -55,8 +53,8 @@ struct RawPolicy {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawDefaults {
-    approval_validity_days: Option<Spanned<i64>>,
-    expiry_warning_days: Option<Spanned<i64>>,
+    approval_validity_days: Option<Spanned<Whole>>,
+    expiry_warning_days: Option<Spanned<Whole>>,
     min_severity: Option<Spanned<String>>,
     unknown_port_severity: Option<Spanned<String>>,
     risky_severity: Option<Spanned<String>>,
@@ -96,6 +94,10 @@ struct RawBanned {
     ports: Option<Vec<Spanned<RawPort>>>,
 }
 
+/// An integer field (`version`, day counts). A newtype so a wrong type is
+/// reported as "expected a whole number", not as Rust's `i64`.
+struct Whole(i64);
+
 /// A port as written: `22`, `"8000-8100"`, or (in `banned`) `"69/udp"`.
 enum RawPort {
     Number(i64),
@@ -130,6 +132,25 @@ impl<'de> Deserialize<'de> for RawPort {
             }
         }
         d.deserialize_any(PortVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for Whole {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct WholeVisitor;
+        impl Visitor<'_> for WholeVisitor {
+            type Value = Whole;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a whole number")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Whole, E> {
+                Ok(Whole(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Whole, E> {
+                Ok(Whole(i64::try_from(v).unwrap_or(i64::MAX)))
+            }
+        }
+        d.deserialize_any(WholeVisitor)
     }
 }
 
@@ -217,11 +238,11 @@ impl Validator<'_, '_> {
 
     fn policy(&mut self, raw: RawPolicy) -> Policy {
         if let Some(v) = &raw.version
-            && *v.get_ref() != FORMAT_VERSION
+            && v.get_ref().0 != FORMAT_VERSION
         {
             self.error(
                 v.span(),
-                format!("unsupported policy format version {}", v.get_ref()),
+                format!("unsupported policy format version {}", v.get_ref().0),
                 Some(format!("this portreeve reads version = {FORMAT_VERSION}")),
             );
         }
@@ -280,8 +301,8 @@ impl Validator<'_, '_> {
         d
     }
 
-    fn days(&mut self, v: &Spanned<i64>, min: i64) -> Option<u32> {
-        let n = *v.get_ref();
+    fn days(&mut self, v: &Spanned<Whole>, min: i64) -> Option<u32> {
+        let n = v.get_ref().0;
         // Ten years is far beyond any sane approval; larger numbers are typos.
         if (min..=3650).contains(&n) {
             u32::try_from(n).ok()
@@ -614,18 +635,17 @@ impl Validator<'_, '_> {
                 None,
             );
         }
-        if let Some(c) = &identity.container {
-            let short_hex =
-                c.len() < MIN_CONTAINER_PREFIX && c.bytes().all(|b| b.is_ascii_hexdigit());
-            if c.is_empty() || c.contains(char::is_whitespace) || short_hex {
-                self.error(
-                    raw.span(),
-                    format!("container `{c}` is neither a container id nor a name"),
-                    Some(format!(
-                        "use the id or a prefix of at least {MIN_CONTAINER_PREFIX} hex digits (as `docker ps` shows), or an LXC container name"
-                    )),
-                );
-            }
+        if let Some(c) = &identity.container
+            && (c.is_empty() || c.contains(char::is_whitespace))
+        {
+            self.error(
+                raw.span(),
+                format!("container `{c}` is neither a container id nor a name"),
+                Some(
+                    "use the id or a prefix of at least 12 hex digits (as `docker ps` shows), or an LXC container name"
+                        .into(),
+                ),
+            );
         }
         Some(identity)
     }

@@ -210,11 +210,16 @@ fn rule_block(out: &mut String, port: u16, g: &Group, today: Date, used_names: &
     let _ = writeln!(out, "# protocol = {protocol}");
     let _ = writeln!(out, "# zones = [\"private\"]");
     if let Some(p) = first.processes.first() {
-        match &p.systemd_unit {
-            Some(unit) if unit.ends_with(".service") => {
+        match (&p.container_id, &p.systemd_unit) {
+            // What `docker ps` shows: a container is the service.
+            (Some(id), _) => {
+                let short = id.get(..12).filter(|_| id.len() == 64).unwrap_or(id);
+                let _ = writeln!(out, "# service = {{ container = {} }}", toml_str(short));
+            }
+            (None, Some(unit)) if unit.ends_with(".service") => {
                 let _ = writeln!(out, "# service = {{ unit = {} }}", toml_str(unit));
             }
-            _ => {
+            (None, _) => {
                 let _ = writeln!(out, "# service = {{ process = {} }}", toml_str(&p.name));
             }
         }

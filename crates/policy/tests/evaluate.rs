@@ -345,8 +345,11 @@ fn container_bindings_match_ids_prefixes_and_names() {
         ("3F4E9A1C2B7D", id.as_str(), true), // docker ps prefix, any case
         (id.as_str(), id.as_str(), true),
         ("3f4e9a1c2b7e", id.as_str(), false),
-        ("web01", "web01", true), // LXC names
-        ("web01", "web011", false),
+        ("3f4e9a", id.as_str(), false), // too short a prefix to trust
+        ("web01", "web01", true),       // LXC names
+        ("cafe", "cafe", true),         // even when they look like hex
+        ("web01", "web011", false),     // names never prefix-match
+        ("webserver-prod", "webserver-prod-old", false),
     ] {
         let p = policy(&format!(
             "[[rule]]\nport = 8080\nprotocol = \"tcp\"\nzones = [\"private\"]\nfamily = \"ipv4\"\nservice = {{ container = \"{binding}\" }}\n"

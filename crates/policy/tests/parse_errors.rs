@@ -334,7 +334,7 @@ fn service_identity_errors() {
     );
     single(
         &with_rule(
-            "port = 8080\nprotocol = \"tcp\"\nzones = [\"private\"]\nservice = { container = \"abc\" }\n",
+            "port = 8080\nprotocol = \"tcp\"\nzones = [\"private\"]\nservice = { container = \"web 01\" }\n",
         ),
         8,
         11,
@@ -461,4 +461,15 @@ fn wrong_value_types_say_what_to_write() {
         12,
         "expected \"tcp\", \"udp\" or a list of them",
     );
+}
+
+#[test]
+fn integers_of_the_wrong_type_say_so_plainly() {
+    single(
+        "[defaults]\napproval_validity_days = \"30\"\n",
+        2,
+        26,
+        "expected a whole number",
+    );
+    single("version = \"1\"\n", 1, 11, "expected a whole number");
 }

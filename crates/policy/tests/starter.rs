@@ -16,6 +16,8 @@ fn on(proto: Proto, addr: &str, port: u16, owner: Option<(&str, &str)>) -> Liste
     }
 }
 
+const CONTAINER: &str = "3f4e9a1c2b7d8e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f";
+
 fn host_sockets() -> Vec<ListeningSocket> {
     let mut dual = on(
         Proto::Tcp,
@@ -24,7 +26,15 @@ fn host_sockets() -> Vec<ListeningSocket> {
         Some(("api \"v2\"", "session-3.scope")),
     );
     dual.dual_stack = true;
+    let mut containerised = on(
+        Proto::Tcp,
+        "0.0.0.0",
+        6380,
+        Some(("redis-server", "docker-x.scope")),
+    );
+    std::sync::Arc::make_mut(&mut containerised.processes[0]).container_id = Some(CONTAINER.into());
     vec![
+        containerised,
         on(Proto::Tcp, "0.0.0.0", 22, Some(("sshd", "ssh.service"))),
         on(Proto::Tcp, "::", 22, Some(("sshd", "ssh.service"))),
         on(Proto::Tcp, "0.0.0.0", 53, Some(("named", "named.service"))),
@@ -90,6 +100,7 @@ fn every_rule_uncommented_is_valid_and_covers_each_exposed_listener_once() {
             "api-v2-8443 8443/tcp",
             "named-53 53/tcp+udp",
             "port-4789 4789/udp",
+            "redis-server-6380 6380/tcp",
             "ssh-22 22/tcp",
         ],
         "{adopted}"
@@ -100,6 +111,16 @@ fn every_rule_uncommented_is_valid_and_covers_each_exposed_listener_once() {
         Some("ssh.service")
     );
     assert_eq!(ssh.approved_on.unwrap().to_string(), "2026-11-29");
+    let redis = policy
+        .rules
+        .iter()
+        .find(|r| r.name == "redis-server-6380")
+        .unwrap();
+    assert_eq!(
+        redis.service.as_ref().unwrap().container.as_deref(),
+        Some("3f4e9a1c2b7d"),
+        "bound by container"
+    );
 }
 
 #[test]

@@ -34,9 +34,9 @@ pub struct Cli {
 /// Options every command takes.
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
-    /// Where portreeve keeps its state [default: /var/lib/portreeve as root,
-    /// else $XDG_DATA_HOME/portreeve]
-    #[arg(long, global = true, env = "PORTREEVE_STATE_DIR", value_name = "DIR")]
+    /// Where portreeve keeps its state [default: $PORTREEVE_STATE_DIR, else
+    /// /var/lib/portreeve as root, else $XDG_DATA_HOME/portreeve]
+    #[arg(long, global = true, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
 
     /// Log format on standard error: `auto` is human-readable on a terminal
@@ -127,7 +127,7 @@ pub struct CheckArgs {
     /// Policy file [default: $PORTREEVE_POLICY, else /etc/portreeve/policy.toml
     /// (as root) or $XDG_CONFIG_HOME/portreeve/policy.toml if it exists, else
     /// the built-in baseline]
-    #[arg(long, env = "PORTREEVE_POLICY", value_name = "FILE")]
+    #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
     /// Judge a saved `inventory --format json` file instead of this host
     #[arg(long, value_name = "FILE", conflicts_with = "all_netns")]
@@ -220,7 +220,7 @@ pub struct CatalogueArgs {
 #[derive(Debug, Args)]
 pub struct DoctorArgs {
     /// Policy file to report on [default: as for `check`]
-    #[arg(long, env = "PORTREEVE_POLICY", value_name = "FILE")]
+    #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
     /// Output format
     #[arg(long, value_enum, default_value_t = ListFormat::Table)]

@@ -91,9 +91,8 @@ pub fn render_policy_errors(errors: &PolicyErrors) -> String {
         out.push('\n');
     }
     out.push_str(&format!(
-        "portreeve: {} error{} in {}; nothing was changed\n",
-        errors.errors.len(),
-        if errors.errors.len() == 1 { "" } else { "s" },
+        "portreeve: {} in {}; nothing was changed\n",
+        crate::output::counted(errors.errors.len(), "error"),
         errors.file
     ));
     out

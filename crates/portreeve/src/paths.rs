@@ -8,12 +8,30 @@ pub fn running_as_root() -> bool {
     rustix::process::geteuid().is_root()
 }
 
-/// The state directory: `--state-dir`, else `/var/lib/portreeve` as root,
-/// else the XDG data directory (`$XDG_DATA_HOME/portreeve`, usually
-/// `~/.local/share/portreeve`). It is created only when something is stored.
+/// Environment variable naming the state directory.
+const STATE_DIR_ENV: &str = "PORTREEVE_STATE_DIR";
+/// Environment variable naming the policy file.
+const POLICY_ENV: &str = "PORTREEVE_POLICY";
+
+/// A path from the environment. Set but empty counts as unset, so
+/// `PORTREEVE_POLICY= portreeve check` means "no policy file" rather than an
+/// error. (clap's own `env` support rejects empty values.)
+fn env_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os(name)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+/// The state directory: `--state-dir`, else `$PORTREEVE_STATE_DIR`, else
+/// `/var/lib/portreeve` as root, else the XDG data directory
+/// (`$XDG_DATA_HOME/portreeve`, usually `~/.local/share/portreeve`). It is
+/// created only when something is stored.
 pub fn state_dir(explicit: Option<&Path>) -> PathBuf {
-    if let Some(dir) = explicit {
-        return dir.to_path_buf();
+    if let Some(dir) = explicit
+        .map(Path::to_path_buf)
+        .or_else(|| env_path(STATE_DIR_ENV))
+    {
+        return dir;
     }
     if running_as_root() {
         return PathBuf::from("/var/lib/portreeve");
@@ -44,11 +62,14 @@ pub enum PolicySource {
     Baseline,
 }
 
-/// The policy to use: the explicit one, else the default file if it exists,
-/// else the built-in baseline.
+/// The policy to use: the explicit one, else `$PORTREEVE_POLICY`, else the
+/// default file if it exists, else the built-in baseline.
 pub fn policy_source(explicit: Option<&Path>) -> PolicySource {
-    if let Some(p) = explicit {
-        return PolicySource::File(p.to_path_buf());
+    if let Some(p) = explicit
+        .map(Path::to_path_buf)
+        .or_else(|| env_path(POLICY_ENV))
+    {
+        return PolicySource::File(p);
     }
     let default = default_policy_path();
     if default.is_file() {

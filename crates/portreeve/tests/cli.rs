@@ -203,3 +203,42 @@ fn state_dir_comes_from_the_flag_or_the_environment() {
         .env("PORTREEVE_STATE_DIR", &env));
     assert!(stdout(&out).contains(env.to_str().unwrap()));
 }
+
+#[test]
+fn policy_comes_from_the_flag_or_the_environment_and_empty_means_unset() {
+    let dir = tempfile::tempdir().unwrap();
+    let saved = dir.path().join("inventory.json");
+    std::fs::write(
+        &saved,
+        run(portreeve().args(["inventory", "--format", "json"])).stdout,
+    )
+    .unwrap();
+    let origin = |env: Option<&str>, flag: Option<&str>| {
+        let mut cmd = portreeve();
+        cmd.args([
+            "check",
+            "--format",
+            "json",
+            "--inventory",
+            saved.to_str().unwrap(),
+        ]);
+        if let Some(f) = flag {
+            cmd.args(["--policy", f]);
+        }
+        if let Some(e) = env {
+            cmd.env("PORTREEVE_POLICY", e);
+        }
+        let out = run(&mut cmd);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+        doc["policy"]["origin"].as_str().unwrap().to_string()
+    };
+    let example = example_policy();
+    assert_eq!(origin(Some(""), None), "<built-in baseline>");
+    assert_eq!(origin(Some(&example), None), example);
+    assert_eq!(
+        origin(Some("/nonexistent.toml"), Some(&example)),
+        example,
+        "the flag wins"
+    );
+}

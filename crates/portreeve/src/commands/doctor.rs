@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::cli::{DoctorArgs, ListFormat};
 use crate::failure::{EXIT_OK, Failure};
-use crate::output::{emit, emit_json, table};
+use crate::output::{counted, emit, emit_json, table};
 use crate::paths::{self, PolicySource};
 
 /// One diagnostic line.
@@ -91,7 +91,10 @@ pub fn run(args: &DoctorArgs, state_dir: &Path) -> Result<u8, Failure> {
             checks.push(Check {
                 name: "sock_diag",
                 ok: true,
-                detail: format!("{} listening sockets in this namespace", inv.sockets.len()),
+                detail: format!(
+                    "{} in this namespace",
+                    counted(inv.sockets.len(), "listening socket")
+                ),
             });
             checks.push(Check {
                 name: "owners",

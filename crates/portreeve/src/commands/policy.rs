@@ -8,7 +8,7 @@ use portreeve_inventory::Options;
 use super::{read_policy_file, today};
 use crate::cli::PolicyInitArgs;
 use crate::failure::{EXIT_OK, Failure};
-use crate::output::emit;
+use crate::output::{counted, emit};
 
 pub fn init(args: &PolicyInitArgs) -> Result<u8, Failure> {
     if let Some(path) = &args.output
@@ -30,11 +30,10 @@ pub fn init(args: &PolicyInitArgs) -> Result<u8, Failure> {
             write_atomically(path, &text).map_err(|e| {
                 Failure::Operational(format!("cannot write {}: {e}", path.display()))
             })?;
-            let n = inventory.sockets.len();
             eprintln!(
-                "portreeve: wrote {} ({n} listener{} seen); review it, then `portreeve policy validate {}`",
+                "portreeve: wrote {} ({} seen); review it, then `portreeve policy validate {}`",
                 path.display(),
-                plural(n),
+                counted(inventory.sockets.len(), "listener"),
                 path.display()
             );
         }
@@ -58,21 +57,14 @@ fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
 
 pub fn validate(file: &Path) -> Result<u8, Failure> {
     let policy = read_policy_file(file)?;
-    let bans = policy.banned.len();
     emit(&format!(
-        "{}: valid: {} zone{}, {} rule{}, {bans} ban{}\n",
+        "{}: valid: {}, {}, {}\n",
         file.display(),
-        policy.zones.len(),
-        plural(policy.zones.len()),
-        policy.rules.len(),
-        plural(policy.rules.len()),
-        plural(bans)
+        counted(policy.zones.len(), "zone"),
+        counted(policy.rules.len(), "rule"),
+        counted(policy.banned.len(), "ban")
     ));
     Ok(EXIT_OK)
-}
-
-fn plural(n: usize) -> &'static str {
-    if n == 1 { "" } else { "s" }
 }
 
 pub fn baseline() -> Result<u8, Failure> {

@@ -7,6 +7,15 @@ pub mod table;
 
 use std::io::Write;
 
+/// `1 finding`, `3 findings`: a count with its noun, pluralised by `s`.
+pub fn counted(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// Writes `text` to standard output. A closed pipe (`portreeve … | head`) is
 /// not an error worth a panic or a message.
 pub fn emit(text: &str) {

@@ -8,6 +8,7 @@
 
 use portreeve_core::{Finding, Severity};
 
+use super::counted;
 use super::json::Summary;
 
 /// A plugin state and its exit status.
@@ -58,13 +59,12 @@ pub fn render(findings: &[Finding], summary: &Summary, host: &str) -> (String, P
     let state = PluginState::of(summary.highest);
     let headline = match findings.first() {
         None => format!(
-            "no findings on {} listening sockets on {host}",
-            summary.listeners
+            "no findings on {} on {host}",
+            counted(summary.listeners, "listening socket")
         ),
         Some(worst) => format!(
-            "{} finding{} ({}) on {host}; worst: {} {}",
-            summary.findings,
-            if summary.findings == 1 { "" } else { "s" },
+            "{} ({}) on {host}; worst: {} {}",
+            counted(summary.findings, "finding"),
             summary.severity_breakdown(),
             worst.kind.code(),
             worst.message

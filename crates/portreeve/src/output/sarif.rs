@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use portreeve_core::{Finding, FindingKind, Severity};
 use serde_json::json;
 use serde_sarif::sarif::{
@@ -154,17 +155,27 @@ fn result(f: &Finding, host: &str, policy_origin: &str) -> SarifResult {
 
 /// The policy file as a SARIF artifact URI: relative paths stay relative (to
 /// the repository a CI job runs in), absolute ones become `file://` URIs, and
-/// the built-in baseline gets a stable stand-in name.
+/// the built-in baseline gets a stable stand-in name. Anything but unreserved
+/// characters and `/` is percent-encoded (RFC 3986).
 fn artifact_uri(policy_origin: &str) -> String {
-    let uri = if policy_origin == portreeve_policy::BASELINE_ORIGIN {
-        BASELINE_ARTIFACT.to_string()
-    } else if policy_origin.starts_with('/') {
-        format!("file://{policy_origin}")
+    if policy_origin == portreeve_policy::BASELINE_ORIGIN {
+        return BASELINE_ARTIFACT.to_string();
+    }
+    let path = utf8_percent_encode(policy_origin, PATH_ESCAPES).to_string();
+    if policy_origin.starts_with('/') {
+        format!("file://{path}")
     } else {
-        policy_origin.to_string()
-    };
-    uri.replace('%', "%25").replace(' ', "%20")
+        path
+    }
 }
+
+/// Characters escaped in a path: all but RFC 3986 unreserved ones and `/`.
+const PATH_ESCAPES: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'/');
 
 /// The artifact name results carry when the built-in baseline was used.
 const BASELINE_ARTIFACT: &str = "portreeve-baseline.toml";
@@ -205,7 +216,11 @@ mod tests {
 
     #[test]
     fn artifact_uris_are_uri_references() {
-        assert_eq!(artifact_uri("policy/web 01.toml"), "policy/web%2001.toml");
+        assert_eq!(
+            artifact_uri("policy/web 01#2?.toml"),
+            "policy/web%2001%232%3F.toml"
+        );
+        assert_eq!(artifact_uri("règles.toml"), "r%C3%A8gles.toml");
         assert_eq!(
             artifact_uri("/etc/portreeve/policy.toml"),
             "file:///etc/portreeve/policy.toml"

@@ -9,6 +9,7 @@ use comfy_table::{Attribute, Cell, Color, ContentArrangement, Table};
 use portreeve_core::{Finding, ListeningSocket, OwnerStatus, Severity};
 use portreeve_policy::catalogue::CatalogueEntry;
 
+use super::counted;
 use super::json::Summary;
 
 /// Whether to colour standard output: a terminal, `NO_COLOR` unset, and
@@ -117,10 +118,9 @@ pub fn inventory(sockets: &[ListeningSocket], show_netns: bool, colour: bool) ->
     }
     let exposed = sockets.iter().filter(|s| s.is_exposed()).count();
     format!(
-        "{}{} listening socket{} ({exposed} on non-loopback addresses)\n",
+        "{}{} ({exposed} on non-loopback addresses)\n",
         render(t),
-        sockets.len(),
-        if sockets.len() == 1 { "" } else { "s" }
+        counted(sockets.len(), "listening socket")
     )
 }
 
@@ -173,11 +173,10 @@ pub fn check(
         }
     }
     out.push_str(&format!(
-        "{} finding{} ({}) on {} listening sockets ({} exposed) · host {host} · policy {origin}\n",
-        summary.findings,
-        if summary.findings == 1 { "" } else { "s" },
+        "{} ({}) on {} ({} exposed) · host {host} · policy {origin}\n",
+        counted(summary.findings, "finding"),
         summary.severity_breakdown(),
-        summary.listeners,
+        counted(summary.listeners, "listening socket"),
         summary.exposed,
     ));
     if !details && !findings.is_empty() {

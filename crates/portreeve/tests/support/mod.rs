@@ -178,6 +178,30 @@ impl Drop for Listeners {
     }
 }
 
+/// Whether every process's descriptors can be read from here. Not always so
+/// even for root: a sandbox or LSM may hide some processes (PID 1 of some
+/// container runtimes), and then an unowned socket is reported as
+/// `permission_denied` rather than `no_process`.
+pub fn all_descriptors_readable() -> bool {
+    let denied = |e: &std::io::Error| e.kind() == std::io::ErrorKind::PermissionDenied;
+    std::fs::read_dir("/proc").unwrap().flatten().all(|entry| {
+        if !entry
+            .file_name()
+            .to_string_lossy()
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+        {
+            return true;
+        }
+        match std::fs::read_dir(entry.path().join("fd")) {
+            Err(e) => !denied(&e),
+            Ok(fds) => fds
+                .flatten()
+                .all(|fd| std::fs::read_link(fd.path()).map_or_else(|e| !denied(&e), |_| true)),
+        }
+    })
+}
+
 /// One row of `ss -H -tulnp`, normalised for comparison.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct SsSocket {
