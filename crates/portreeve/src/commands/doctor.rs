@@ -33,7 +33,7 @@ pub fn run(args: &DoctorArgs, state_dir: &Path) -> Result<u8, Failure> {
             name: "privileges",
             ok: root,
             detail: if root {
-                "root: every owner and namespace is visible".into()
+                "root: may read other users' processes and enter every namespace".into()
             } else {
                 format!(
                     "uid {}: owners of other users' sockets and --all-netns need root",
@@ -103,10 +103,12 @@ pub fn run(args: &DoctorArgs, state_dir: &Path) -> Result<u8, Failure> {
                     "{} of {} sockets have a known owner{}",
                     inv.sockets.len() - unknown,
                     inv.sockets.len(),
-                    if denied {
-                        "; some processes are unreadable (run as root)"
-                    } else {
-                        ""
+                    match (denied, root) {
+                        (false, _) => "",
+                        (true, false) => "; some processes' descriptors are unreadable (run as root)",
+                        (true, true) => {
+                            "; some processes' descriptors are unreadable even to root (a sandbox or LSM hides them)"
+                        }
                     }
                 ),
             });
