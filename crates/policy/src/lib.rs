@@ -18,8 +18,11 @@ mod starter;
 
 pub use error::{PolicyError, PolicyErrors};
 pub use evaluate::evaluate;
-pub use model::{BannedPorts, Defaults, Policy, Rule, ServiceIdentity, Zone};
-pub use parse::{FORMAT_VERSION, parse_policy};
+pub use model::{
+    BannedPorts, DefaultAction, Defaults, Enforcement, GrantPolicy, Limits, Policy, Rule,
+    ServiceIdentity, Zone,
+};
+pub use parse::{FORMAT_VERSION, parse_duration, parse_policy};
 pub use starter::starter_policy;
 
 /// The name under which the built-in baseline appears in findings.

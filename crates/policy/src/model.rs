@@ -22,6 +22,8 @@ pub struct Policy {
     pub banned: Vec<BannedPorts>,
     /// Tunables.
     pub defaults: Defaults,
+    /// How the policy is enforced in the firewall.
+    pub enforce: Enforcement,
 }
 
 impl Policy {
@@ -92,6 +94,11 @@ pub struct Rule {
     /// When the approval lapses: `expires`, or `approved_on` plus
     /// `defaults.approval_validity_days`.
     pub expires: Option<Date>,
+    /// Rate and connection limits on the rule's ports.
+    pub limits: Option<Limits>,
+    /// When set, the rule's ports stay closed until `portreeve grant` opens
+    /// them, for a source inside the rule's zones, for at most `max_ttl`.
+    pub grant: Option<GrantPolicy>,
     /// Where the rule is written.
     pub location: PolicyLocation,
 }
@@ -230,4 +237,79 @@ impl Default for Defaults {
             report_stale_rules: true,
         }
     }
+}
+
+/// Firewall settings: the `[enforce]` table.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Enforcement {
+    /// What happens to traffic no rule accepts.
+    pub default_action: DefaultAction,
+    /// Whether dropped packets are logged (rate-limited) to an NFLOG group.
+    pub log_dropped: bool,
+    /// The NFLOG group dropped packets are logged to.
+    pub log_group: u16,
+    /// At most this many log messages per second.
+    pub log_rate_per_second: u32,
+    /// Whether ICMP/ICMPv6 echo requests (ping) are answered.
+    pub allow_ping: bool,
+    /// Whether DHCP and DHCPv6 replies to this host's own client are let in.
+    pub allow_dhcp_client: bool,
+    /// A zone whose sources must keep SSH access: `apply` refuses a ruleset
+    /// that would cut it (unless forced).
+    pub management_zone: Option<String>,
+    /// The SSH port the lock-out guard protects for the management zone.
+    pub ssh_port: u16,
+    /// How long the kernel remembers a port's last access.
+    pub usage_retention_days: u32,
+}
+
+impl Default for Enforcement {
+    fn default() -> Self {
+        Enforcement {
+            default_action: DefaultAction::Drop,
+            log_dropped: true,
+            log_group: 0,
+            log_rate_per_second: 10,
+            allow_ping: true,
+            allow_dhcp_client: true,
+            management_zone: None,
+            ssh_port: 22,
+            usage_retention_days: 400,
+        }
+    }
+}
+
+/// What the firewall does with traffic nothing accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DefaultAction {
+    /// Discard silently: scanners learn nothing, clients wait for a timeout.
+    Drop,
+    /// Answer with a TCP reset or ICMP unreachable: clients fail fast.
+    Reject,
+}
+
+/// Rate and connection limits on a rule's ports, per new connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Limits {
+    /// New connections per second to the ports, from all sources together.
+    pub new_per_second: Option<u32>,
+    /// New connections per second from any one source address.
+    pub new_per_second_per_source: Option<u32>,
+    /// Concurrent connections from any one source address.
+    pub connections_per_source: Option<u32>,
+    /// How many connections beyond the rate a burst may bring.
+    pub burst: u32,
+}
+
+impl Limits {
+    /// nftables' own default burst.
+    pub const DEFAULT_BURST: u32 = 5;
+}
+
+/// How a rule may be opened on demand.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct GrantPolicy {
+    /// The longest a grant may last.
+    pub max_ttl: jiff::SignedDuration,
 }

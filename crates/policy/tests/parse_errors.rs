@@ -473,3 +473,122 @@ fn integers_of_the_wrong_type_say_so_plainly() {
     );
     single("version = \"1\"\n", 1, 11, "expected a whole number");
 }
+
+#[test]
+fn enforce_table_errors() {
+    single(
+        "[enforce]\ndefault_action = \"deny\"\n",
+        2,
+        18,
+        "unknown default_action `deny`",
+    );
+    single(
+        "[enforce]\nlog_group = 70000\n",
+        2,
+        13,
+        "70000 NFLOG group is out of range",
+    );
+    single("[enforce]\nssh_port = 0\n", 2, 12, "0 port is out of range");
+    let hint = single(
+        &format!("{ZONES}[enforce]\nmanagement_zone = \"privat\"\n"),
+        5,
+        19,
+        "unknown zone `privat`",
+    );
+    assert_eq!(hint.as_deref(), Some("did you mean `private`?"));
+    single("[enforce]\nlog_dropped = \"yes\"\n", 2, 15, "invalid type");
+}
+
+#[test]
+fn limit_and_grant_errors() {
+    single(
+        &with_rule("port = 8080\nprotocol = \"tcp\"\nzones = [\"private\"]\nlimits = {}\n"),
+        8,
+        10,
+        "empty limits",
+    );
+    single(
+        &with_rule(
+            "port = 8080\nprotocol = \"tcp\"\nzones = [\"private\"]\nlimits = { new_per_second = 0 }\n",
+        ),
+        8,
+        29,
+        "0 connections per second is out of range",
+    );
+    single(
+        &with_rule(
+            "port = 8080\nprotocol = \"tcp\"\nzones = [\"private\"]\nlimits = { rate = 5 }\n",
+        ),
+        8,
+        12,
+        "unknown field `rate`",
+    );
+    single(
+        &with_rule(
+            "port = 8080\nprotocol = \"tcp\"\nzones = [\"private\"]\ngrant = { max_ttl = \"forever\" }\n",
+        ),
+        8,
+        21,
+        "`forever` is not a duration",
+    );
+    single(
+        &with_rule(
+            "port = 8080\nprotocol = \"tcp\"\nzones = [\"private\"]\ngrant = { max_ttl = \"31d\" }\n",
+        ),
+        8,
+        21,
+        "max_ttl `31d` is out of range",
+    );
+}
+
+#[test]
+fn enforcement_settings_and_rule_options_parse() {
+    let src = format!(
+        "{ZONES}[enforce]\ndefault_action = \"reject\"\nlog_group = 5\nmanagement_zone = \"private\"\nssh_port = 2222\n\
+         [[rule]]\nname = \"web\"\nport = 443\nprotocol = \"tcp\"\nzones = [\"public\"]\n\
+         limits = {{ new_per_second = 500, new_per_second_per_source = 20, connections_per_source = 100 }}\n\
+         [[rule]]\nname = \"debug\"\nport = 9229\nprotocol = \"tcp\"\nzones = [\"private\"]\ngrant = {{ max_ttl = \"1h30m\" }}\n"
+    );
+    let p = parse_policy("p.toml", &src).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        p.enforce.default_action,
+        portreeve_policy::DefaultAction::Reject
+    );
+    assert_eq!((p.enforce.log_group, p.enforce.ssh_port), (5, 2222));
+    assert_eq!(p.enforce.management_zone.as_deref(), Some("private"));
+    let web = p
+        .rules
+        .iter()
+        .find(|r| r.name == "web")
+        .unwrap()
+        .limits
+        .unwrap();
+    assert_eq!(
+        (
+            web.new_per_second,
+            web.new_per_second_per_source,
+            web.connections_per_source,
+            web.burst
+        ),
+        (Some(500), Some(20), Some(100), 5)
+    );
+    let debug = p.rules.iter().find(|r| r.name == "debug").unwrap();
+    assert_eq!(
+        debug.grant.unwrap().max_ttl,
+        jiff::SignedDuration::from_mins(90)
+    );
+}
+
+#[test]
+fn durations_parse_in_the_usual_forms() {
+    use portreeve_policy::parse_duration;
+    let secs = |s: &str| parse_duration(s).map(|d| d.as_secs());
+    assert_eq!(secs("90s"), Some(90));
+    assert_eq!(secs("30m"), Some(1800));
+    assert_eq!(secs("4h"), Some(14_400));
+    assert_eq!(secs("1h30m"), Some(5400));
+    assert_eq!(secs("2d"), Some(172_800));
+    assert_eq!(secs("1d12h"), Some(129_600));
+    assert_eq!(secs("soon"), None);
+    assert_eq!(secs(""), None);
+}

@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
-use support::{Netns, assert_matches_schema, assert_valid, privileged, run, stderr, stdout};
+use support::{
+    Netns, RunPortreeve, assert_matches_schema, assert_valid, privileged, run, stderr, stdout,
+};
 
 /// A policy that, against the listeners of [`busy_namespace`], yields every
 /// finding kind. `{soon}` is replaced by a date five days from now.
@@ -97,7 +99,7 @@ fn expected() -> BTreeSet<(String, String)> {
 
 struct Fixture {
     ns: Netns,
-    _listeners: support::Listeners,
+    _listeners: support::testkit::Listeners,
     _dir: tempfile::TempDir,
     policy: PathBuf,
     policy_text: String,

@@ -5,7 +5,8 @@ mod support;
 
 use serde_json::Value;
 use support::{
-    Netns, assert_matches_schema, normalise_inventory, parse_ss, privileged, run, stdout,
+    Netns, RunPortreeve, assert_matches_schema, normalise_inventory, parse_ss, privileged, run,
+    stdout,
 };
 
 fn inventory_json(ns: &Netns, extra: &[&str]) -> Value {

@@ -1,17 +1,12 @@
-//! A small harness for end-to-end tests: network namespaces the test owns,
-//! listeners owned by known processes inside them, and the `portreeve`
-//! binary under test.
-//!
-//! Tests that need root skip with a printed reason when they cannot run, and
-//! fail instead when `PORTREEVE_REQUIRE_PRIVILEGED=1` (as in CI). Traffic
-//! never leaves the namespaces the tests create.
+//! What the binary's end-to-end tests share beyond `portreeve-testkit`: the
+//! binary under test, `ss` output parsing, and JSON Schema checks.
 
 #![allow(dead_code)] // Each test binary uses a different part of the harness.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::path::Path;
+use std::process::{Command, Output};
+
+pub use portreeve_testkit::{self as testkit, Netns, run, stderr, stdout};
 
 /// The binary under test.
 pub fn portreeve() -> Command {
@@ -22,159 +17,25 @@ pub fn portreeve() -> Command {
     cmd
 }
 
-/// Runs `cmd`, returning its output, and fails the test if it could not start.
-pub fn run(cmd: &mut Command) -> Output {
-    cmd.output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
-}
-
-/// Standard output as UTF-8.
-pub fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// Standard error as UTF-8.
-pub fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// Whether privileged tests can run here. Returns false (and says why) to
-/// skip, or panics when CI demands privileged tests.
+/// Whether the namespace tests can run here (root, iproute2, python3).
 pub fn privileged(test: &str) -> bool {
-    let required = std::env::var("PORTREEVE_REQUIRE_PRIVILEGED").is_ok_and(|v| v == "1");
-    let reason = if !rustix::process::geteuid().is_root() {
-        Some("not running as root")
-    } else if Command::new("ip").arg("-V").output().is_err() {
-        Some("`ip` (iproute2) is not installed")
-    } else if Command::new("python3").arg("-V").output().is_err() {
-        Some("python3 is not installed")
-    } else {
-        None
-    };
-    match reason {
-        None => true,
-        Some(why) if required => panic!("{test}: PORTREEVE_REQUIRE_PRIVILEGED=1 but {why}"),
-        Some(why) => {
-            eprintln!(
-                "SKIPPED {test}: {why} (set PORTREEVE_REQUIRE_PRIVILEGED=1 to make this a failure)"
-            );
-            false
-        }
-    }
+    testkit::privileged(test, &["ip", "python3"])
 }
 
-static NEXT_NS: AtomicU32 = AtomicU32::new(0);
-
-/// A network namespace created for one test and deleted when dropped.
-pub struct Netns {
-    pub name: String,
+/// `portreeve ARGS` inside a test namespace.
+pub trait RunPortreeve {
+    /// Runs the binary under test inside the namespace.
+    fn portreeve(&self, args: &[&str]) -> Output;
 }
 
-impl Netns {
-    /// Creates `prt-<pid>-<n>` with loopback up and a veth pair `d0`/`d1`
-    /// inside it, `d0` holding 10.99.0.1/24 and 2001:db8:99::1/64: addresses
-    /// that exist only inside this namespace. (A veth pair, because not every
-    /// kernel has the dummy driver.)
-    pub fn new() -> Netns {
-        let name = format!(
-            "prt-{}-{}",
-            std::process::id(),
-            NEXT_NS.fetch_add(1, Ordering::Relaxed)
-        );
-        ip(&["netns", "add", &name]);
-        let ns = Netns { name };
-        ns.ip(&["link", "set", "lo", "up"]);
-        ns.ip(&["link", "add", "d0", "type", "veth", "peer", "name", "d1"]);
-        ns.ip(&["addr", "add", "10.99.0.1/24", "dev", "d0"]);
-        ns.ip(&["addr", "add", "2001:db8:99::1/64", "dev", "d0", "nodad"]);
-        ns.ip(&["link", "set", "d1", "up"]);
-        ns.ip(&["link", "set", "d0", "up"]);
-        ns
-    }
-
-    /// `ip netns exec NAME program args…`.
-    pub fn exec(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &self.name]).arg(program);
-        cmd
-    }
-
-    /// `ip …` inside the namespace.
-    pub fn ip(&self, args: &[&str]) {
-        let status = self.exec("ip").args(args).status().expect("run ip");
-        assert!(status.success(), "ip {args:?} failed in {}", self.name);
-    }
-
-    /// `portreeve ARGS` inside the namespace.
-    pub fn portreeve(&self, args: &[&str]) -> Output {
+impl RunPortreeve for Netns {
+    fn portreeve(&self, args: &[&str]) -> Output {
         let mut cmd = self.exec(env!("CARGO_BIN_EXE_portreeve"));
         cmd.args(args)
             .env_remove("PORTREEVE_POLICY")
             .env_remove("PORTREEVE_STATE_DIR")
             .env("NO_COLOR", "1");
         run(&mut cmd)
-    }
-
-    /// Starts a process binding `specs` (see `support/listen.py`) inside the
-    /// namespace, with `forks` extra processes sharing its sockets.
-    pub fn listen(&self, specs: &[&str], forks: u32) -> Listeners {
-        let mut cmd = self.exec("python3");
-        cmd.arg(listen_script());
-        if forks > 0 {
-            cmd.args(["--fork", &forks.to_string()]);
-        }
-        cmd.args(specs).stdin(Stdio::piped()).stdout(Stdio::piped());
-        let mut child = cmd.spawn().expect("start listen.py");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .expect("read listener pids");
-        let v: serde_json::Value = serde_json::from_str(&line)
-            .unwrap_or_else(|e| panic!("listen.py {specs:?} did not start ({e}): {line:?}"));
-        let pids = v["pids"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| p.as_u64().unwrap() as u32)
-            .collect();
-        Listeners {
-            stdin: child.stdin.take(),
-            child,
-            pids,
-        }
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
-    }
-}
-
-fn ip(args: &[&str]) {
-    let status = Command::new("ip").args(args).status().expect("run ip");
-    assert!(status.success(), "ip {args:?} failed");
-}
-
-fn listen_script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/listen.py")
-}
-
-/// Processes holding test sockets; they exit when dropped.
-pub struct Listeners {
-    stdin: Option<ChildStdin>,
-    child: Child,
-    /// The main process first, then its forks.
-    pub pids: Vec<u32>,
-}
-
-impl Drop for Listeners {
-    fn drop(&mut self) {
-        // Closing stdin asks listen.py to reap its forks and exit.
-        drop(self.stdin.take());
-        let _ = self.child.wait();
     }
 }
 

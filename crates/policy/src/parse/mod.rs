@@ -18,6 +18,11 @@ use serde::de::{self, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use toml::Spanned;
 
+mod enforcement;
+
+pub use enforcement::parse_duration;
+use enforcement::{RawEnforce, RawGrant, RawLimits};
+
 use crate::error::{ErrorSink, PolicyErrors, line_column};
 use crate::model::{BannedPorts, Defaults, Policy, Rule, ServiceIdentity, Zone};
 
@@ -48,6 +53,7 @@ struct RawPolicy {
     #[serde(rename = "rule")]
     rules: Option<Vec<Spanned<RawRule>>>,
     banned: Option<RawBanned>,
+    enforce: Option<RawEnforce>,
 }
 
 #[derive(Deserialize)]
@@ -76,6 +82,8 @@ struct RawRule {
     approved_by: Option<String>,
     approved_on: Option<Spanned<toml::value::Datetime>>,
     expires: Option<Spanned<toml::value::Datetime>>,
+    limits: Option<Spanned<RawLimits>>,
+    grant: Option<Spanned<RawGrant>>,
 }
 
 #[derive(Deserialize)]
@@ -249,6 +257,7 @@ impl Validator<'_, '_> {
         let defaults = self.defaults(raw.defaults);
         let zones = self.zones(raw.zones.unwrap_or_default());
         let banned = self.banned(raw.banned);
+        let enforce = self.enforcement(raw.enforce, &zones);
         let mut rules = Vec::new();
         let mut names: HashSet<String> = HashSet::new();
         for (index, raw_rule) in raw.rules.unwrap_or_default().into_iter().enumerate() {
@@ -271,6 +280,7 @@ impl Validator<'_, '_> {
             rules,
             banned,
             defaults,
+            enforce,
         }
     }
 
@@ -301,16 +311,21 @@ impl Validator<'_, '_> {
         d
     }
 
+    /// A day count from `min` to ten years: anything longer is a typo.
     fn days(&mut self, v: &Spanned<Whole>, min: i64) -> Option<u32> {
+        self.whole_in(v, min, 3650, "days")
+    }
+
+    /// A whole number from `min` to `max`, or an error naming the `unit`.
+    fn whole_in(&mut self, v: &Spanned<Whole>, min: i64, max: i64, unit: &str) -> Option<u32> {
         let n = v.get_ref().0;
-        // Ten years is far beyond any sane approval; larger numbers are typos.
-        if (min..=3650).contains(&n) {
+        if (min..=max).contains(&n) {
             u32::try_from(n).ok()
         } else {
             self.error(
                 v.span(),
-                format!("{n} days is out of range"),
-                Some(format!("use a number of days from {min} to 3650")),
+                format!("{n} {unit} is out of range"),
+                Some(format!("use {unit} from {min} to {max}")),
             );
             None
         }
@@ -467,6 +482,9 @@ impl Validator<'_, '_> {
             })
         });
 
+        let limits = raw.limits.as_ref().and_then(|l| self.limits(l));
+        let grant = raw.grant.as_ref().and_then(|g| self.grant(g));
+
         if self.sink.len() > errors_before {
             return None;
         }
@@ -482,6 +500,8 @@ impl Validator<'_, '_> {
             approved_by: raw.approved_by,
             approved_on,
             expires,
+            limits,
+            grant,
             location,
         })
     }
@@ -563,24 +583,30 @@ impl Validator<'_, '_> {
                 out.push(z.get_ref().clone());
                 continue;
             }
-            let known: Vec<&str> = zones.iter().map(|zone| zone.name.as_str()).collect();
-            let closest = known
-                .iter()
-                .map(|k| (strsim::levenshtein(k, z.get_ref()), *k))
-                .filter(|(d, _)| *d <= 2)
-                .min();
-            let hint = match (closest, known.is_empty()) {
-                (Some((_, k)), _) => format!("did you mean `{k}`?"),
-                (None, true) => "no zones are defined: add a [zones] table".to_string(),
-                (None, false) => format!("defined zones: {}", known.join(", ")),
-            };
-            self.error(
-                z.span(),
-                format!("unknown zone `{}`", z.get_ref()),
-                Some(hint),
-            );
+            self.unknown_zone(z, zones);
         }
         out
+    }
+
+    /// Reports a reference to a zone that is not defined, suggesting the
+    /// closest defined name.
+    fn unknown_zone(&mut self, name: &Spanned<String>, zones: &[Zone]) {
+        let known: Vec<&str> = zones.iter().map(|zone| zone.name.as_str()).collect();
+        let closest = known
+            .iter()
+            .map(|k| (strsim::levenshtein(k, name.get_ref()), *k))
+            .filter(|(d, _)| *d <= 2)
+            .min();
+        let hint = match (closest, known.is_empty()) {
+            (Some((_, k)), _) => format!("did you mean `{k}`?"),
+            (None, true) => "no zones are defined: add a [zones] table".to_string(),
+            (None, false) => format!("defined zones: {}", known.join(", ")),
+        };
+        self.error(
+            name.span(),
+            format!("unknown zone `{}`", name.get_ref()),
+            Some(hint),
+        );
     }
 
     fn family(&mut self, raw: &Spanned<String>, zone_families: &[Family]) -> Vec<Family> {

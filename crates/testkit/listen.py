@@ -7,14 +7,18 @@ PROTO is tcp4, tcp6, udp4 or udp6. Options: v6only=0|1 sets IPV6_V6ONLY,
 dev=NAME sets SO_BINDTODEVICE. `--fork N` makes N child processes that
 inherit every socket (several owners per socket, like a pre-forking server).
 
-Once everything is bound it prints one JSON line {"pids": [...]} (its own pid
-first) and waits until standard input closes, then exits with its children.
+TCP listeners accept every connection and hold it open until the client
+closes it, so connection counts and rates are decided by the network, not by
+a full backlog. Once everything is bound it prints one JSON line
+{"pids": [...]} (its own pid first) and waits until standard input closes,
+then exits with its children.
 """
 import json
 import os
 import signal
 import socket
 import sys
+import threading
 
 KINDS = {
     "tcp4": (socket.AF_INET, socket.SOCK_STREAM),
@@ -44,8 +48,21 @@ def bind(spec):
             raise SystemExit(f"unknown option {key}")
     s.bind((address, int(port)))
     if type_ == socket.SOCK_STREAM:
-        s.listen(16)
+        s.listen(1024)
     return s
+
+
+def hold(listener):
+    """Accepts connections forever, keeping each until its peer closes it."""
+    while True:
+        conn, _ = listener.accept()
+        threading.Thread(target=drain, args=(conn,), daemon=True).start()
+
+
+def drain(conn):
+    with conn:
+        while conn.recv(4096):
+            pass
 
 
 def main(argv):
@@ -61,6 +78,9 @@ def main(argv):
             signal.pause()
             os._exit(0)
         children.append(pid)
+    for s in sockets:
+        if s.type == socket.SOCK_STREAM:
+            threading.Thread(target=hold, args=(s,), daemon=True).start()
     print(json.dumps({"pids": [os.getpid()] + children}), flush=True)
     try:
         sys.stdin.read()

@@ -1,0 +1,501 @@
+//! nftables text: the ruleset a [`Ruleset`] compiles to, the transactions
+//! that install it, and the run-time state carried across installs.
+//!
+//! Everything lives in one `inet` table, `portreeve`, so IPv4 and IPv6 share
+//! one ruleset and nothing else on the host is touched. The input chain's
+//! policy is `accept` and it ends in an explicit default rule: were the chain
+//! ever flushed by hand, the host would fall open, not lock its operator out.
+//!
+//! Elements are written one per line so that `portreeve plan` diffs read
+//! like a change to the policy.
+
+use std::fmt::Write as _;
+
+use ipnet::{Ipv4Net, Ipv6Net};
+use portreeve_core::Proto;
+use portreeve_policy::DefaultAction;
+
+use crate::ruleset::{Allowance, PortLimits, PortSpan, Ruleset};
+
+/// portreeve's table: `table inet portreeve`.
+pub const TABLE: &str = "portreeve";
+
+/// Sets whose elements the kernel or `portreeve grant` changes at run time
+/// and that every install carries over.
+pub const DYNAMIC_SETS: [&str; 5] = [
+    "grants_v4",
+    "grants_v6",
+    "blocklist_v4",
+    "blocklist_v6",
+    "seen",
+];
+
+/// The set recording each port's last new connection.
+pub const SEEN_SET: &str = "seen";
+
+/// Renders the ruleset as a self-contained `table inet portreeve { … }`.
+pub fn render(r: &Ruleset) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "# portreeve ruleset compiled from {}", r.origin);
+    let _ = writeln!(
+        out,
+        "# Do not edit: `portreeve apply` replaces this table as a whole."
+    );
+    let _ = writeln!(out, "table inet {TABLE} {{");
+
+    for z in &r.zones {
+        set(
+            &mut out,
+            &format!("zone_{}_v4", z.name),
+            "ipv4_addr",
+            "interval",
+            None,
+            z.v4.iter().map(ToString::to_string),
+        );
+        set(
+            &mut out,
+            &format!("zone_{}_v6", z.name),
+            "ipv6_addr",
+            "interval",
+            None,
+            z.v6.iter().map(ToString::to_string),
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\t# Every (source, protocol, port) the rules allow, made disjoint."
+    );
+    set(
+        &mut out,
+        "allowed_v4",
+        "ipv4_addr . inet_proto . inet_service",
+        "interval",
+        None,
+        r.allowed_v4.iter().map(allowance::<Ipv4Net>),
+    );
+    set(
+        &mut out,
+        "allowed_v6",
+        "ipv6_addr . inet_proto . inet_service",
+        "interval",
+        None,
+        r.allowed_v6.iter().map(allowance::<Ipv6Net>),
+    );
+    set(
+        &mut out,
+        "banned",
+        "inet_proto . inet_service",
+        "interval",
+        None,
+        r.banned.iter().map(span),
+    );
+    let _ = writeln!(
+        out,
+        "\t# Run-time sets: grants and blocks expire in the kernel."
+    );
+    set(
+        &mut out,
+        "grants_v4",
+        "ipv4_addr . inet_proto . inet_service",
+        "interval,timeout",
+        None,
+        std::iter::empty(),
+    );
+    set(
+        &mut out,
+        "grants_v6",
+        "ipv6_addr . inet_proto . inet_service",
+        "interval,timeout",
+        None,
+        std::iter::empty(),
+    );
+    set(
+        &mut out,
+        "blocklist_v4",
+        "ipv4_addr",
+        "interval,timeout",
+        None,
+        std::iter::empty(),
+    );
+    set(
+        &mut out,
+        "blocklist_v6",
+        "ipv6_addr",
+        "interval,timeout",
+        None,
+        std::iter::empty(),
+    );
+    let _ = writeln!(
+        out,
+        "\t# Last new connection per port: last access = timeout - expires."
+    );
+    set(
+        &mut out,
+        SEEN_SET,
+        "inet_proto . inet_service",
+        "dynamic,timeout",
+        Some(format!(
+            "timeout {}d; size 65536;",
+            r.enforcement.usage_retention_days
+        )),
+        std::iter::empty(),
+    );
+    for (i, l) in r.limits.iter().enumerate() {
+        limit_sets(&mut out, i, l);
+    }
+    if !r.limits.is_empty() {
+        let _ = writeln!(out, "\tmap limits {{");
+        let _ = writeln!(out, "\t\ttype inet_proto . inet_service : verdict");
+        let _ = writeln!(out, "\t\tflags interval");
+        let _ = writeln!(out, "\t\telements = {{");
+        let entries: Vec<String> = r
+            .limits
+            .iter()
+            .enumerate()
+            .flat_map(|(i, l)| {
+                l.spans
+                    .iter()
+                    .map(move |s| format!("{} : jump limit_{i}", span(s)))
+            })
+            .collect();
+        let _ = writeln!(out, "\t\t\t{}", entries.join(",\n\t\t\t"));
+        let _ = writeln!(out, "\t\t}}");
+        let _ = writeln!(out, "\t}}\n");
+    }
+    for (i, l) in r.limits.iter().enumerate() {
+        limit_chain(&mut out, i, l);
+    }
+    input_chain(&mut out, r);
+    let _ = writeln!(out, "}}");
+    out
+}
+
+fn allowance<N: std::fmt::Display>(a: &Allowance<N>) -> String {
+    format!("{} . {} . {}", a.source, a.proto, a.ports)
+}
+
+fn span(s: &PortSpan) -> String {
+    format!("{} . {}", s.proto, s.ports)
+}
+
+/// Writes a named set; `extra` holds further declarations (`timeout 30d;`).
+fn set(
+    out: &mut String,
+    name: &str,
+    ty: &str,
+    flags: &str,
+    extra: Option<String>,
+    elements: impl Iterator<Item = String>,
+) {
+    let _ = writeln!(out, "\tset {name} {{");
+    let _ = writeln!(out, "\t\ttype {ty}");
+    let _ = writeln!(out, "\t\tflags {flags}");
+    if let Some(extra) = extra {
+        for decl in extra.split(';').map(str::trim).filter(|d| !d.is_empty()) {
+            let _ = writeln!(out, "\t\t{decl}");
+        }
+    }
+    let elements: Vec<String> = elements.collect();
+    if !elements.is_empty() {
+        let _ = writeln!(
+            out,
+            "\t\telements = {{\n\t\t\t{}\n\t\t}}",
+            elements.join(",\n\t\t\t")
+        );
+    }
+    let _ = writeln!(out, "\t}}\n");
+}
+
+/// The per-source sets a rule's limits need.
+fn limit_sets(out: &mut String, i: usize, l: &PortLimits) {
+    if l.limits.new_per_second_per_source.is_some() {
+        for (family, ty) in [("v4", "ipv4_addr"), ("v6", "ipv6_addr")] {
+            set(
+                out,
+                &format!("limit_{i}_rate_{family}"),
+                ty,
+                "dynamic,timeout",
+                Some("timeout 1m; size 65536;".into()),
+                std::iter::empty(),
+            );
+        }
+    }
+    if l.limits.connections_per_source.is_some() {
+        for (family, ty) in [("v4", "ipv4_addr"), ("v6", "ipv6_addr")] {
+            set(
+                out,
+                &format!("limit_{i}_conn_{family}"),
+                ty,
+                "dynamic",
+                Some("size 65536;".into()),
+                std::iter::empty(),
+            );
+        }
+    }
+}
+
+/// The chain new connections to a limited port jump to.
+fn limit_chain(out: &mut String, i: usize, l: &PortLimits) {
+    let burst = l.limits.burst;
+    let _ = writeln!(out, "\tchain limit_{i} {{");
+    let _ = writeln!(out, "\t\t# limits of rule {}", quoted(&l.rule));
+    if let Some(rate) = l.limits.new_per_second {
+        let _ = writeln!(
+            out,
+            "\t\tlimit rate over {rate}/second burst {burst} packets drop comment \"new connections per second\""
+        );
+    }
+    if let Some(rate) = l.limits.new_per_second_per_source {
+        for (family, addr) in [("v4", "ip saddr"), ("v6", "ip6 saddr")] {
+            let _ = writeln!(
+                out,
+                "\t\tadd @limit_{i}_rate_{family} {{ {addr} limit rate over {rate}/second burst {burst} packets }} drop comment \"new connections per second per source\""
+            );
+        }
+    }
+    if let Some(max) = l.limits.connections_per_source {
+        let protos: Vec<Proto> = {
+            let mut p: Vec<Proto> = l.spans.iter().map(|s| s.proto).collect();
+            p.dedup();
+            p
+        };
+        for (family, addr) in [("v4", "ip saddr"), ("v6", "ip6 saddr")] {
+            for proto in &protos {
+                let refuse = match proto {
+                    Proto::Tcp => "reject with tcp reset",
+                    Proto::Udp => "reject",
+                };
+                let _ = writeln!(
+                    out,
+                    "\t\tmeta l4proto {proto} add @limit_{i}_conn_{family} {{ {addr} ct count over {max} }} {refuse} comment \"concurrent connections per source\""
+                );
+            }
+        }
+    }
+    let _ = writeln!(out, "\t\treturn");
+    let _ = writeln!(out, "\t}}\n");
+}
+
+fn input_chain(out: &mut String, r: &Ruleset) {
+    let e = &r.enforcement;
+    let mut rules: Vec<String> = vec![
+        "type filter hook input priority filter; policy accept;".into(),
+        "iif \"lo\" accept".into(),
+        "ct state established,related accept".into(),
+        "ct state invalid drop".into(),
+        "ip saddr @blocklist_v4 drop comment \"blocked sources\"".into(),
+        "ip6 saddr @blocklist_v6 drop comment \"blocked sources\"".into(),
+        "meta l4proto . th dport @banned drop comment \"banned ports\"".into(),
+        "icmp type { destination-unreachable, time-exceeded, parameter-problem } accept".into(),
+        "icmpv6 type { destination-unreachable, packet-too-big, time-exceeded, parameter-problem } accept".into(),
+        "icmpv6 type { nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert } ip6 hoplimit 255 accept comment \"neighbour discovery\"".into(),
+        "ip6 saddr fe80::/10 icmpv6 type { mld-listener-query, mld-listener-report, mld-listener-done, mld2-listener-report } accept".into(),
+    ];
+    if e.allow_ping {
+        rules.push("icmp type echo-request accept".into());
+        rules.push("icmpv6 type echo-request accept".into());
+    }
+    if e.allow_dhcp_client {
+        rules.push("udp sport 67 udp dport 68 accept comment \"DHCP client\"".into());
+        rules.push(
+            "ip6 saddr fe80::/10 udp sport 547 udp dport 546 accept comment \"DHCPv6 client\""
+                .into(),
+        );
+    }
+    if !r.limits.is_empty() {
+        rules.push("meta l4proto . th dport vmap @limits".into());
+    }
+    let seen = format!("update @{SEEN_SET} {{ meta l4proto . th dport }}");
+    rules.push(format!(
+        "ip saddr . meta l4proto . th dport @allowed_v4 {seen} accept"
+    ));
+    rules.push(format!(
+        "ip6 saddr . meta l4proto . th dport @allowed_v6 {seen} accept"
+    ));
+    rules.push(format!(
+        "ip saddr . meta l4proto . th dport @grants_v4 {seen} accept comment \"grants\""
+    ));
+    rules.push(format!(
+        "ip6 saddr . meta l4proto . th dport @grants_v6 {seen} accept comment \"grants\""
+    ));
+    if e.log_dropped {
+        rules.push(format!(
+            "limit rate {}/second burst {} packets log prefix \"portreeve drop: \" group {}",
+            e.log_rate_per_second,
+            e.log_rate_per_second.saturating_mul(2),
+            e.log_group
+        ));
+    }
+    match e.default_action {
+        DefaultAction::Drop => rules.push("drop comment \"default\"".into()),
+        DefaultAction::Reject => {
+            rules.push("meta l4proto tcp reject with tcp reset comment \"default\"".into());
+            rules.push("reject with icmpx type port-unreachable comment \"default\"".into());
+        }
+    }
+    let _ = writeln!(out, "\tchain input {{");
+    for rule in rules {
+        let _ = writeln!(out, "\t\t{rule}");
+    }
+    let _ = writeln!(out, "\t}}");
+}
+
+/// `s` as an nftables string literal. nft strings cannot escape quotes, so
+/// quotes are replaced.
+fn quoted(s: &str) -> String {
+    format!("\"{}\"", s.replace(['"', '\n'], "'"))
+}
+
+/// A run-time set element as nft lists it, to be written back with its
+/// remaining lifetime.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TimedElement {
+    /// The key in nft syntax, e.g. `192.0.2.7 . tcp . 8080`.
+    pub key: String,
+    /// The element's timeout, in seconds.
+    pub timeout_s: Option<u64>,
+    /// Seconds until it expires.
+    pub expires_s: Option<u64>,
+}
+
+/// The run-time contents of the [`DYNAMIC_SETS`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DynamicState {
+    /// Set name → elements.
+    pub sets: Vec<(String, Vec<TimedElement>)>,
+}
+
+/// The transaction that replaces portreeve's table with `static_ruleset`
+/// (from [`render`]) and re-adds the run-time elements of `state`, atomically:
+/// nft applies the whole file or nothing.
+pub fn replace_transaction(static_ruleset: &str, state: &DynamicState) -> String {
+    let mut out = format!("table inet {TABLE}\ndelete table inet {TABLE}\n{static_ruleset}");
+    for (set, elements) in &state.sets {
+        let live: Vec<String> = elements
+            .iter()
+            .filter(|e| e.expires_s != Some(0))
+            .map(|e| {
+                let mut s = e.key.clone();
+                if let Some(t) = e.timeout_s {
+                    let _ = write!(s, " timeout {t}s");
+                }
+                if let Some(x) = e.expires_s {
+                    let _ = write!(s, " expires {x}s");
+                }
+                s
+            })
+            .collect();
+        if !live.is_empty() {
+            let _ = writeln!(
+                out,
+                "add element inet {TABLE} {set} {{ {} }}",
+                live.join(", ")
+            );
+        }
+    }
+    out
+}
+
+/// The transaction that removes portreeve's table (and only it), whether or
+/// not it exists.
+pub fn delete_transaction() -> String {
+    format!("table inet {TABLE}\ndelete table inet {TABLE}\n")
+}
+
+/// The elements of a set as `nft -j list set` shows them.
+pub fn timed_elements(set_listing: &serde_json::Value) -> Vec<TimedElement> {
+    let elements = set_listing["nftables"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|item| item["set"]["elem"].as_array())
+        .flatten();
+    elements
+        .map(|e| match e.get("elem") {
+            Some(inner) => TimedElement {
+                key: key_text(&inner["val"]),
+                timeout_s: inner["timeout"].as_u64(),
+                expires_s: inner["expires"].as_u64(),
+            },
+            None => TimedElement {
+                key: key_text(e),
+                timeout_s: None,
+                expires_s: None,
+            },
+        })
+        .collect()
+}
+
+/// An element key from nft's JSON back into nft syntax.
+fn key_text(v: &serde_json::Value) -> String {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        Value::Object(o) => {
+            if let Some(p) = o.get("prefix") {
+                format!("{}/{}", key_text(&p["addr"]), p["len"])
+            } else if let Some(Value::Array(r)) = o.get("range") {
+                let ends: Vec<String> = r.iter().map(key_text).collect();
+                ends.join("-")
+            } else if let Some(Value::Array(c)) = o.get("concat") {
+                let parts: Vec<String> = c.iter().map(key_text).collect();
+                parts.join(" . ")
+            } else {
+                v.to_string()
+            }
+        }
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_listings_turn_back_into_nft_keys() {
+        let listing: serde_json::Value = serde_json::from_str(
+            r#"{"nftables": [{"metainfo": {}}, {"set": {"name": "grants_v4", "elem": [
+                {"elem": {"val": {"concat": ["192.0.2.1", "tcp", 8080]}, "timeout": 3600, "expires": 3599}},
+                {"elem": {"val": {"concat": [{"prefix": {"addr": "10.0.0.0", "len": 8}}, "udp", {"range": [53, 54]}]}, "timeout": 60, "expires": 0}},
+                {"prefix": {"addr": "198.51.100.0", "len": 24}}
+            ]}}]}"#,
+        )
+        .unwrap();
+        let got = timed_elements(&listing);
+        assert_eq!(got[0].key, "192.0.2.1 . tcp . 8080");
+        assert_eq!(
+            (got[0].timeout_s, got[0].expires_s),
+            (Some(3600), Some(3599))
+        );
+        assert_eq!(got[1].key, "10.0.0.0/8 . udp . 53-54");
+        assert_eq!(got[2].key, "198.51.100.0/24");
+        assert_eq!(got[2].timeout_s, None);
+    }
+
+    #[test]
+    fn replacing_carries_live_elements_and_drops_expired_ones() {
+        let state = DynamicState {
+            sets: vec![(
+                "grants_v4".into(),
+                vec![
+                    TimedElement {
+                        key: "192.0.2.1 . tcp . 8080".into(),
+                        timeout_s: Some(3600),
+                        expires_s: Some(10),
+                    },
+                    TimedElement {
+                        key: "192.0.2.2 . tcp . 8080".into(),
+                        timeout_s: Some(3600),
+                        expires_s: Some(0),
+                    },
+                ],
+            )],
+        };
+        let t = replace_transaction("table inet portreeve {\n}\n", &state);
+        assert!(t.starts_with("table inet portreeve\ndelete table inet portreeve\n"));
+        assert!(t.contains("add element inet portreeve grants_v4 { 192.0.2.1 . tcp . 8080 timeout 3600s expires 10s }"));
+        assert!(!t.contains("192.0.2.2"));
+    }
+}

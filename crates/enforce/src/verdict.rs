@@ -1,0 +1,146 @@
+//! What the compiled ruleset does to a new connection, decided without the
+//! kernel: the lock-out guard asks it before anything is applied.
+
+use std::net::IpAddr;
+
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use portreeve_core::Proto;
+
+use crate::ruleset::{Allowance, Ruleset};
+
+/// The fate of a new connection under a ruleset (ignoring grants, the
+/// blocklist and rate limits, which change at run time).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// An allowance accepts it.
+    Accepted,
+    /// The port is banned.
+    Banned,
+    /// Nothing accepts it; the default action applies.
+    NotAllowed,
+}
+
+impl Ruleset {
+    /// What happens to a new connection from `source` to `port`/`proto`.
+    pub fn verdict(&self, source: IpAddr, proto: Proto, port: u16) -> Verdict {
+        self.network_verdict(IpNet::from(source), proto, port)
+    }
+
+    /// What happens to new connections from every address of `sources`:
+    /// `Accepted` only if all of them are accepted.
+    pub fn network_verdict(&self, sources: IpNet, proto: Proto, port: u16) -> Verdict {
+        if self
+            .banned
+            .iter()
+            .any(|b| b.proto == proto && b.ports.contains(port))
+        {
+            return Verdict::Banned;
+        }
+        let accepted = match sources {
+            IpNet::V4(n) => covered(&self.allowed_v4, n, proto, port, Ipv4Net::aggregate),
+            IpNet::V6(n) => covered(&self.allowed_v6, n, proto, port, Ipv6Net::aggregate),
+        };
+        if accepted {
+            Verdict::Accepted
+        } else {
+            Verdict::NotAllowed
+        }
+    }
+}
+
+/// Whether the allowances for `port`/`proto` together contain all of `net`.
+fn covered<N: Copy + Ord + Contains>(
+    allowed: &[Allowance<N>],
+    net: N,
+    proto: Proto,
+    port: u16,
+    aggregate: fn(&Vec<N>) -> Vec<N>,
+) -> bool {
+    let sources: Vec<N> = allowed
+        .iter()
+        .filter(|a| a.proto == proto && a.ports.contains(port))
+        .map(|a| a.source)
+        .collect();
+    // Aggregation merges sibling networks, so a network covered by several
+    // allowances together is contained in one aggregate.
+    aggregate(&sources).iter().any(|s| s.contains_net(&net))
+}
+
+/// Network containment, for both families.
+trait Contains {
+    fn contains_net(&self, other: &Self) -> bool;
+}
+
+impl Contains for Ipv4Net {
+    fn contains_net(&self, other: &Self) -> bool {
+        self.contains(other)
+    }
+}
+
+impl Contains for Ipv6Net {
+    fn contains_net(&self, other: &Self) -> bool {
+        self.contains(other)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use portreeve_policy::parse_policy;
+
+    fn ruleset(rules: &str) -> Ruleset {
+        let src = format!(
+            "[zones]\nall = [\"0.0.0.0/0\", \"::/0\"]\nlan = [\"10.0.0.0/9\", \"10.128.0.0/9\"]\nmgmt = [\"192.0.2.0/24\"]\n{rules}"
+        );
+        Ruleset::compile(&parse_policy("t.toml", &src).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn accepts_allowed_sources_only() {
+        let r = ruleset("[[rule]]\nport = 22\nprotocol = \"tcp\"\nzones = [\"mgmt\"]\n");
+        assert_eq!(
+            r.verdict("192.0.2.9".parse().unwrap(), Proto::Tcp, 22),
+            Verdict::Accepted
+        );
+        assert_eq!(
+            r.verdict("198.51.100.1".parse().unwrap(), Proto::Tcp, 22),
+            Verdict::NotAllowed
+        );
+        assert_eq!(
+            r.verdict("192.0.2.9".parse().unwrap(), Proto::Udp, 22),
+            Verdict::NotAllowed
+        );
+        assert_eq!(
+            r.verdict("2001:db8::1".parse().unwrap(), Proto::Tcp, 22),
+            Verdict::NotAllowed
+        );
+    }
+
+    #[test]
+    fn networks_covered_by_several_allowances_count_as_covered() {
+        let r = ruleset("[[rule]]\nport = 22\nprotocol = \"tcp\"\nzones = [\"lan\"]\n");
+        assert_eq!(
+            r.network_verdict("10.0.0.0/8".parse().unwrap(), Proto::Tcp, 22),
+            Verdict::Accepted
+        );
+        assert_eq!(
+            r.network_verdict("10.0.0.0/7".parse().unwrap(), Proto::Tcp, 22),
+            Verdict::NotAllowed
+        );
+    }
+
+    #[test]
+    fn grant_rules_stay_closed_and_bans_win() {
+        let r = ruleset(
+            "[[rule]]\nport = 9229\nprotocol = \"tcp\"\nzones = [\"mgmt\"]\ngrant = { max_ttl = \"1h\" }\n",
+        );
+        assert_eq!(
+            r.verdict("192.0.2.9".parse().unwrap(), Proto::Tcp, 9229),
+            Verdict::NotAllowed
+        );
+        assert_eq!(
+            r.verdict("192.0.2.9".parse().unwrap(), Proto::Tcp, 23),
+            Verdict::Banned
+        );
+    }
+}

@@ -1,0 +1,230 @@
+//! A small harness for portreeve's integration tests: network namespaces the
+//! test owns, veth links between them, listeners owned by known processes,
+//! and code run inside a namespace.
+//!
+//! Tests that need root skip with a printed reason when they cannot run, and
+//! fail instead when `PORTREEVE_REQUIRE_PRIVILEGED=1` (as in CI). Traffic
+//! never leaves the namespaces the tests create.
+
+use std::ffi::OsStr;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use rustix::fs::{Mode, OFlags};
+use rustix::thread::LinkNameSpaceType;
+
+/// Runs `cmd`, returning its output, and fails the test if it could not start.
+pub fn run(cmd: &mut Command) -> Output {
+    cmd.output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
+}
+
+/// Standard output as UTF-8.
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Standard error as UTF-8.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Whether privileged tests can run here: root, and every program in
+/// `programs` installed. Returns false (and says why) to skip, or panics
+/// when CI demands privileged tests.
+pub fn privileged(test: &str, programs: &[&str]) -> bool {
+    let required = std::env::var("PORTREEVE_REQUIRE_PRIVILEGED").is_ok_and(|v| v == "1");
+    let missing = programs.iter().find(|p| {
+        Command::new(p)
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_err()
+    });
+    let reason = if !rustix::process::geteuid().is_root() {
+        Some("not running as root".to_string())
+    } else {
+        missing.map(|p| format!("`{p}` is not installed"))
+    };
+    match reason {
+        None => true,
+        Some(why) if required => panic!("{test}: PORTREEVE_REQUIRE_PRIVILEGED=1 but {why}"),
+        Some(why) => {
+            eprintln!(
+                "SKIPPED {test}: {why} (set PORTREEVE_REQUIRE_PRIVILEGED=1 to make this a failure)"
+            );
+            false
+        }
+    }
+}
+
+static NEXT_NS: AtomicU32 = AtomicU32::new(0);
+static NEXT_LINK: AtomicU32 = AtomicU32::new(0);
+
+/// A network namespace created for one test and deleted when dropped.
+pub struct Netns {
+    /// Its name under `/run/netns`.
+    pub name: String,
+}
+
+impl Default for Netns {
+    fn default() -> Self {
+        Netns::new()
+    }
+}
+
+impl Netns {
+    /// Creates `prt-<pid>-<n>` with loopback up and a veth pair `d0`/`d1`
+    /// inside it, `d0` holding 10.99.0.1/24 and 2001:db8:99::1/64: addresses
+    /// that exist only inside this namespace. (A veth pair, because not every
+    /// kernel has the dummy driver.)
+    pub fn new() -> Netns {
+        let ns = Netns::bare();
+        ns.ip(&["link", "add", "d0", "type", "veth", "peer", "name", "d1"]);
+        ns.ip(&["addr", "add", "10.99.0.1/24", "dev", "d0"]);
+        ns.ip(&["addr", "add", "2001:db8:99::1/64", "dev", "d0", "nodad"]);
+        ns.ip(&["link", "set", "d1", "up"]);
+        ns.ip(&["link", "set", "d0", "up"]);
+        ns
+    }
+
+    /// Creates a namespace with only loopback, up.
+    pub fn bare() -> Netns {
+        let name = format!(
+            "prt-{}-{}",
+            std::process::id(),
+            NEXT_NS.fetch_add(1, Ordering::Relaxed)
+        );
+        let status = Command::new("ip")
+            .args(["netns", "add", &name])
+            .status()
+            .expect("run ip");
+        assert!(status.success(), "ip netns add {name} failed");
+        let ns = Netns { name };
+        ns.ip(&["link", "set", "lo", "up"]);
+        ns
+    }
+
+    /// Links this namespace to `peer` with a veth pair: `addr` (CIDR, e.g.
+    /// `10.10.1.1/24`) here, `peer_addr` there. IPv6 addresses skip duplicate
+    /// address detection so they work at once.
+    pub fn link(&self, peer: &Netns, addr: &str, peer_addr: &str) {
+        let n = NEXT_LINK.fetch_add(1, Ordering::Relaxed);
+        let (here, there) = (format!("pa{n}"), format!("pb{n}"));
+        self.ip(&[
+            "link", "add", &here, "type", "veth", "peer", "name", &there, "netns", &peer.name,
+        ]);
+        for (ns, dev, a) in [(self, &here, addr), (peer, &there, peer_addr)] {
+            let mut args = vec!["addr", "add", a, "dev", dev.as_str()];
+            if a.contains(':') {
+                args.push("nodad");
+            }
+            ns.ip(&args);
+            ns.ip(&["link", "set", dev, "up"]);
+        }
+    }
+
+    /// `ip netns exec NAME program args…`.
+    pub fn exec(&self, program: impl AsRef<OsStr>) -> Command {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.name]).arg(program);
+        cmd
+    }
+
+    /// `ip …` inside the namespace.
+    pub fn ip(&self, args: &[&str]) {
+        let out = run(self.exec("ip").args(args));
+        assert!(
+            out.status.success(),
+            "ip {args:?} failed in {}: {}",
+            self.name,
+            stderr(&out)
+        );
+    }
+
+    /// Runs `f` on a thread that has joined the namespace (sockets it opens
+    /// live there), and returns its result.
+    pub fn run<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
+        let path = format!("/run/netns/{}", self.name);
+        let fd = rustix::fs::open(
+            path.as_str(),
+            OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .expect("open netns");
+        std::thread::scope(|scope| {
+            scope
+                .spawn(move || {
+                    rustix::thread::move_into_link_name_space(
+                        std::os::fd::AsFd::as_fd(&fd),
+                        Some(LinkNameSpaceType::Network),
+                    )
+                    .expect("setns");
+                    f()
+                })
+                .join()
+                .expect("namespace thread panicked")
+        })
+    }
+
+    /// Starts a process binding `specs` (see `listen.py`) inside the
+    /// namespace, with `forks` extra processes sharing its sockets. TCP
+    /// listeners accept and hold connections.
+    pub fn listen(&self, specs: &[&str], forks: u32) -> Listeners {
+        let mut cmd = self.exec("python3");
+        cmd.arg(listen_script());
+        if forks > 0 {
+            cmd.args(["--fork", &forks.to_string()]);
+        }
+        cmd.args(specs).stdin(Stdio::piped()).stdout(Stdio::piped());
+        let mut child = cmd.spawn().expect("start listen.py");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("piped stdout"))
+            .read_line(&mut line)
+            .expect("read listener pids");
+        let v: serde_json::Value = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("listen.py {specs:?} did not start ({e}): {line:?}"));
+        let pids = v["pids"]
+            .as_array()
+            .expect("pids array")
+            .iter()
+            .map(|p| u32::try_from(p.as_u64().expect("pid")).expect("pid fits u32"))
+            .collect();
+        Listeners {
+            stdin: child.stdin.take(),
+            child,
+            pids,
+        }
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+fn listen_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("listen.py")
+}
+
+/// Processes holding test sockets; they exit when dropped.
+pub struct Listeners {
+    stdin: Option<ChildStdin>,
+    child: Child,
+    /// The main process first, then its forks.
+    pub pids: Vec<u32>,
+}
+
+impl Drop for Listeners {
+    fn drop(&mut self) {
+        // Closing stdin asks listen.py to reap its forks and exit.
+        drop(self.stdin.take());
+        let _ = self.child.wait();
+    }
+}
