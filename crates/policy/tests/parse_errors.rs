@@ -424,7 +424,9 @@ fn the_documented_example_is_valid() {
     let text = std::fs::read_to_string(path).unwrap();
     let policy = parse_policy("policy.toml", &text).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(policy.zones.len(), 4);
-    assert_eq!(policy.rules.len(), 5);
+    assert_eq!(policy.rules.len(), 6);
+    assert_eq!(policy.enforce.management_zone.as_deref(), Some("management"));
+    assert!(policy.rules.iter().any(|r| r.grant.is_some()));
     let postgres = policy.rules.iter().find(|r| r.name == "postgres").unwrap();
     assert_eq!(postgres.families, [portreeve_core::Family::Ipv4]);
     // approved_on + approval_validity_days (365).

@@ -69,7 +69,7 @@ fn the_documented_example_validates() {
     let out = run(portreeve().args(["policy", "validate", &example_policy()]));
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
-        stdout(&out).contains("valid: 4 zones, 5 rules, 10 bans"),
+        stdout(&out).contains("valid: 4 zones, 6 rules, 10 bans"),
         "{}",
         stdout(&out)
     );
