@@ -6,10 +6,17 @@
 //! new connection would meet, which the lock-out guard asks before anything
 //! is applied.
 
+mod enforcer;
+pub mod foreign;
+pub mod generations;
+pub mod grants;
+pub mod guard;
+pub mod iptables_text;
 pub mod nft_command;
 pub mod nft_text;
 mod ruleset;
 mod verdict;
 
+pub use enforcer::{ApplyOptions, EnforceError, Enforcer, LiveGrant, Plan, PortUsage};
 pub use ruleset::{Allowance, CompileError, PortLimits, PortSpan, Ruleset, ZoneNets};
 pub use verdict::Verdict;

@@ -65,9 +65,11 @@ impl Nft {
         self.run(&["-f", "-"], Some(text)).map(drop)
     }
 
-    /// The whole ruleset as nft's JSON (`nft -j list ruleset`).
-    pub fn list_ruleset(&self) -> Result<Value, NftError> {
-        let out = self.run(&["-j", "list", "ruleset"], None)?;
+    /// The whole ruleset as nft's JSON, without set elements (`nft -j -t
+    /// list ruleset`): tables, chains and rules, cheap even when some set
+    /// holds thousands of elements.
+    pub fn list_ruleset_terse(&self) -> Result<Value, NftError> {
+        let out = self.run(&["-j", "-t", "list", "ruleset"], None)?;
         parse_json(&out)
     }
 

@@ -296,7 +296,9 @@ fn input_chain(out: &mut String, r: &Ruleset) {
         rules.push("icmpv6 type echo-request accept".into());
     }
     if e.allow_dhcp_client {
-        rules.push("udp sport 67 udp dport 68 accept comment \"DHCP client\"".into());
+        rules.push(
+            "meta nfproto ipv4 udp sport 67 udp dport 68 accept comment \"DHCP client\"".into(),
+        );
         rules.push(
             "ip6 saddr fe80::/10 udp sport 547 udp dport 546 accept comment \"DHCPv6 client\""
                 .into(),
@@ -402,28 +404,36 @@ pub fn delete_transaction() -> String {
     format!("table inet {TABLE}\ndelete table inet {TABLE}\n")
 }
 
-/// The elements of a set as `nft -j list set` shows them.
+/// The elements of a set as `nft -j list set` shows them. An element added
+/// by the packet path carries the set's default timeout, which nft lists on
+/// the set, not the element; it is filled in here.
 pub fn timed_elements(set_listing: &serde_json::Value) -> Vec<TimedElement> {
-    let elements = set_listing["nftables"]
+    let sets = set_listing["nftables"]
         .as_array()
         .into_iter()
         .flatten()
-        .filter_map(|item| item["set"]["elem"].as_array())
-        .flatten();
-    elements
-        .map(|e| match e.get("elem") {
-            Some(inner) => TimedElement {
-                key: key_text(&inner["val"]),
-                timeout_s: inner["timeout"].as_u64(),
-                expires_s: inner["expires"].as_u64(),
-            },
-            None => TimedElement {
-                key: key_text(e),
-                timeout_s: None,
-                expires_s: None,
-            },
-        })
-        .collect()
+        .map(|item| &item["set"]);
+    sets.flat_map(|set| {
+        let default_timeout = set["timeout"].as_u64();
+        set["elem"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(move |e| (e, default_timeout))
+    })
+    .map(|(e, default_timeout)| match e.get("elem") {
+        Some(inner) => TimedElement {
+            key: key_text(&inner["val"]),
+            timeout_s: inner["timeout"].as_u64().or(default_timeout),
+            expires_s: inner["expires"].as_u64(),
+        },
+        None => TimedElement {
+            key: key_text(e),
+            timeout_s: default_timeout,
+            expires_s: None,
+        },
+    })
+    .collect()
 }
 
 /// An element key from nft's JSON back into nft syntax.
@@ -456,7 +466,7 @@ mod tests {
     #[test]
     fn set_listings_turn_back_into_nft_keys() {
         let listing: serde_json::Value = serde_json::from_str(
-            r#"{"nftables": [{"metainfo": {}}, {"set": {"name": "grants_v4", "elem": [
+            r#"{"nftables": [{"metainfo": {}}, {"set": {"name": "grants_v4", "timeout": 60, "elem": [
                 {"elem": {"val": {"concat": ["192.0.2.1", "tcp", 8080]}, "timeout": 3600, "expires": 3599}},
                 {"elem": {"val": {"concat": [{"prefix": {"addr": "10.0.0.0", "len": 8}}, "udp", {"range": [53, 54]}]}, "timeout": 60, "expires": 0}},
                 {"prefix": {"addr": "198.51.100.0", "len": 24}}
@@ -471,7 +481,7 @@ mod tests {
         );
         assert_eq!(got[1].key, "10.0.0.0/8 . udp . 53-54");
         assert_eq!(got[2].key, "198.51.100.0/24");
-        assert_eq!(got[2].timeout_s, None);
+        assert_eq!(got[2].timeout_s, Some(60), "the set's default timeout");
     }
 
     #[test]

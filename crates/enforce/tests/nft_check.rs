@@ -1,9 +1,9 @@
 //! Every ruleset the compiler can produce is accepted by the real kernel:
 //! each is checked with `nft -c -f -` (a dry run that changes nothing).
 
+use portreeve_enforce::Ruleset;
 use portreeve_enforce::nft_command::Nft;
 use portreeve_enforce::nft_text::{self, DynamicState, TimedElement};
-use portreeve_enforce::Ruleset;
 use portreeve_policy::parse_policy;
 
 fn compile(src: &str) -> Ruleset {
@@ -29,8 +29,14 @@ fn the_baseline_and_the_example_compile_to_valid_rulesets() {
     if !privileged("the_baseline_and_the_example_compile_to_valid_rulesets") {
         return;
     }
-    assert_nft_accepts(&nft_text::render(&Ruleset::compile(&portreeve_policy::baseline()).unwrap()));
-    let example = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/examples/policy.toml")).unwrap();
+    assert_nft_accepts(&nft_text::render(
+        &Ruleset::compile(&portreeve_policy::baseline()).unwrap(),
+    ));
+    let example = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/examples/policy.toml"
+    ))
+    .unwrap();
     assert_nft_accepts(&nft_text::render(&compile(&example)));
 }
 
@@ -55,7 +61,9 @@ fn every_setting_and_limit_combination_is_valid() {
              [[rule]]\nport = 5353\nprotocol = \"udp\"\nzones = [\"lan\"]\nlimits = { connections_per_source = 10 }\n\
              [[rule]]\nport = 9229\nprotocol = \"tcp\"\nzones = [\"lan\"]\ngrant = { max_ttl = \"1h\" }\n",
         ] {
-            assert_nft_accepts(&nft_text::render(&compile(&format!("{ZONES}{enforce}{rules}"))));
+            assert_nft_accepts(&nft_text::render(&compile(&format!(
+                "{ZONES}{enforce}{rules}"
+            ))));
         }
     }
 }
@@ -65,17 +73,32 @@ fn replacing_with_carried_state_is_a_valid_transaction() {
     if !privileged("replacing_with_carried_state_is_a_valid_transaction") {
         return;
     }
-    let r = compile(&format!("{ZONES}[[rule]]\nport = 22\nprotocol = \"tcp\"\nzones = [\"lan\"]\n"));
-    let timed = |key: &str| TimedElement { key: key.into(), timeout_s: Some(3600), expires_s: Some(1200) };
+    let r = compile(&format!(
+        "{ZONES}[[rule]]\nport = 22\nprotocol = \"tcp\"\nzones = [\"lan\"]\n"
+    ));
+    let timed = |key: &str| TimedElement {
+        key: key.into(),
+        timeout_s: Some(3600),
+        expires_s: Some(1200),
+    };
     let state = DynamicState {
         sets: vec![
-            ("grants_v4".into(), vec![timed("192.0.2.7 . tcp . 9229"), timed("10.1.0.0/16 . udp . 53-54")]),
+            (
+                "grants_v4".into(),
+                vec![
+                    timed("192.0.2.7 . tcp . 9229"),
+                    timed("10.1.0.0/16 . udp . 53-54"),
+                ],
+            ),
             ("grants_v6".into(), vec![timed("2001:db8::7 . tcp . 9229")]),
             ("blocklist_v4".into(), vec![timed("198.51.100.0/24")]),
             ("seen".into(), vec![timed("tcp . 22")]),
         ],
     };
-    assert_nft_accepts(&nft_text::replace_transaction(&nft_text::render(&r), &state));
+    assert_nft_accepts(&nft_text::replace_transaction(
+        &nft_text::render(&r),
+        &state,
+    ));
     assert_nft_accepts(&nft_text::delete_transaction());
 }
 
@@ -88,12 +111,17 @@ fn ten_thousand_allowances_are_valid() {
     for z in 0..100 {
         src.push_str(&format!("z{z} = ["));
         // Every other /24, so nothing aggregates: 10,000 distinct elements.
-        let nets: Vec<String> = (0..100).map(|n| format!("\"10.{z}.{}.0/24\"", 2 * n)).collect();
+        let nets: Vec<String> = (0..100)
+            .map(|n| format!("\"10.{z}.{}.0/24\"", 2 * n))
+            .collect();
         src.push_str(&nets.join(", "));
         src.push_str("]\n");
     }
     for z in 0..100 {
-        src.push_str(&format!("[[rule]]\nport = {}\nprotocol = \"tcp\"\nzones = [\"z{z}\"]\n", 10_000 + z));
+        src.push_str(&format!(
+            "[[rule]]\nport = {}\nprotocol = \"tcp\"\nzones = [\"z{z}\"]\n",
+            10_000 + z
+        ));
     }
     let r = compile(&src);
     assert_eq!(r.allowed_v4.len(), 10_000);

@@ -425,7 +425,10 @@ fn the_documented_example_is_valid() {
     let policy = parse_policy("policy.toml", &text).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(policy.zones.len(), 4);
     assert_eq!(policy.rules.len(), 6);
-    assert_eq!(policy.enforce.management_zone.as_deref(), Some("management"));
+    assert_eq!(
+        policy.enforce.management_zone.as_deref(),
+        Some("management")
+    );
     assert!(policy.rules.iter().any(|r| r.grant.is_some()));
     let postgres = policy.rules.iter().find(|r| r.name == "postgres").unwrap();
     assert_eq!(postgres.families, [portreeve_core::Family::Ipv4]);
@@ -435,7 +438,7 @@ fn the_documented_example_is_valid() {
     assert_eq!(web.expires.unwrap().to_string(), "2027-04-15");
     assert_eq!(
         (web.location.line, web.location.column),
-        (34, 1),
+        (39, 1),
         "points at the [[rule]] header"
     );
 }

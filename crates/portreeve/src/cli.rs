@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use clap_complete::Shell;
-use portreeve_core::Severity;
+use portreeve_core::{Proto, Severity};
 
 const AFTER_HELP: &str = "\
 Exit status:
@@ -74,6 +74,33 @@ pub enum Command {
     /// Write, validate and show policy files
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Print the firewall ruleset the policy compiles to
+    Render(RenderArgs),
+    /// Show what `apply` would change in the firewall, and what else decides traffic
+    Plan(PolicyArgs),
+    /// Install the policy's ruleset in one atomic nftables transaction
+    Apply(ApplyArgs),
+    /// Confirm a ruleset applied with --confirm-within, keeping it
+    Confirm,
+    /// Restore the ruleset that was live before the current one
+    Rollback(RollbackArgs),
+    /// List every ruleset generation applied on this host
+    Generations(ListArgs),
+    /// Open an on-demand port to a source for a limited time
+    Grant(GrantArgs),
+    /// Close a grant before its time
+    Revoke(RevokeArgs),
+    /// List open grants with the time they have left
+    Grants(ListArgs),
+    /// Show when each allowed port last received a new connection
+    Usage(ListArgs),
+    /// Roll back an unconfirmed generation at its deadline (started by `apply`)
+    #[command(hide = true)]
+    Watchdog {
+        /// The generation to watch
+        #[arg(long)]
+        generation: u64,
+    },
     /// Show the built-in risk catalogue of well-known services
     Catalogue(CatalogueArgs),
     /// Check what portreeve can see and where it keeps things
@@ -203,6 +230,120 @@ pub struct PolicyInitArgs {
     /// Namespaces to read.
     #[command(flatten)]
     pub scope: ScopeArgs,
+}
+
+/// Commands that read a policy.
+#[derive(Debug, Args)]
+pub struct PolicyArgs {
+    /// Policy file [default: as for `check`]
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+}
+
+/// Rulesets `render` can produce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RenderTarget {
+    /// An nftables table (what `apply` installs)
+    Nftables,
+    /// iptables-restore and ipset input, for hosts without nftables
+    Iptables,
+}
+
+/// `portreeve render`.
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// Which policy.
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+    /// Ruleset language
+    #[arg(long, value_enum, default_value_t = RenderTarget::Nftables)]
+    pub target: RenderTarget,
+}
+
+/// `portreeve apply`.
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// Which policy.
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+    /// Roll back automatically unless `portreeve confirm` arrives within this long (e.g. 60s, 5m)
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_arg)]
+    pub confirm_within: Option<jiff::SignedDuration>,
+    /// With --confirm-within, stay until the ruleset is confirmed or rolled back
+    #[arg(long, requires = "confirm_within")]
+    pub wait: bool,
+    /// Apply even if the ruleset would cut the current SSH session or the management zone
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `portreeve rollback`.
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// Restore this generation instead of the previous one (0 removes portreeve's table)
+    #[arg(long, value_name = "N")]
+    pub to: Option<u64>,
+}
+
+/// Listing commands with table or JSON output.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Output format
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
+}
+
+/// `portreeve grant`.
+#[derive(Debug, Args)]
+pub struct GrantArgs {
+    /// Port, optionally with protocol: 9229, 9229/tcp
+    #[arg(value_name = "PORT[/PROTO]", value_parser = parse_port_proto)]
+    pub port: (u16, Option<Proto>),
+    /// Source address or network to open it to
+    #[arg(long, value_name = "CIDR", value_parser = parse_cidr)]
+    pub from: ipnet::IpNet,
+    /// How long (e.g. 90s, 30m, 4h); at most the rule's max_ttl
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_arg)]
+    pub ttl: jiff::SignedDuration,
+    /// Why; recorded with the grant
+    #[arg(long, value_name = "TEXT")]
+    pub reason: String,
+    /// Which policy.
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+}
+
+/// `portreeve revoke`.
+#[derive(Debug, Args)]
+pub struct RevokeArgs {
+    /// Port, optionally with protocol (default tcp)
+    #[arg(value_name = "PORT[/PROTO]", value_parser = parse_port_proto)]
+    pub port: (u16, Option<Proto>),
+    /// The source the grant was for
+    #[arg(long, value_name = "CIDR", value_parser = parse_cidr)]
+    pub from: ipnet::IpNet,
+}
+
+fn parse_duration_arg(s: &str) -> Result<jiff::SignedDuration, String> {
+    portreeve_policy::parse_duration(s)
+        .filter(|d| d.is_positive())
+        .ok_or_else(|| format!("`{s}` is not a duration: write e.g. 90s, 30m, 4h or 1h30m"))
+}
+
+fn parse_port_proto(s: &str) -> Result<(u16, Option<Proto>), String> {
+    let (port, proto) = match s.split_once('/') {
+        Some((p, proto)) => (p, Some(proto.parse::<Proto>().map_err(|e| e.to_string())?)),
+        None => (s, None),
+    };
+    match port.parse::<u16>() {
+        Ok(p) if p != 0 => Ok((p, proto)),
+        _ => Err(format!("`{port}` is not a port: use 1-65535")),
+    }
+}
+
+fn parse_cidr(s: &str) -> Result<ipnet::IpNet, String> {
+    portreeve_enforce::grants::parse_source(s)
+        .ok_or_else(|| format!("`{s}` is not an address or CIDR"))
 }
 
 /// `portreeve catalogue`.

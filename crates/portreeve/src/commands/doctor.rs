@@ -122,14 +122,18 @@ pub fn run(args: &DoctorArgs, state_dir: &Path) -> Result<u8, Failure> {
     match args.format {
         ListFormat::Json => emit_json(&checks),
         ListFormat::Table => {
-            let rows: Vec<(String, String)> = checks
+            let rows: Vec<Vec<String>> = checks
                 .iter()
                 .map(|c| {
                     let mark = if c.ok { "ok" } else { "PROBLEM" };
-                    (c.name.to_string(), format!("{mark}: {}", c.detail))
+                    vec![c.name.to_string(), format!("{mark}: {}", c.detail)]
                 })
                 .collect();
-            emit(&table::key_values(&rows, table::stdout_colour()));
+            emit(&table::rows(
+                &["CHECK", "RESULT"],
+                &rows,
+                table::stdout_colour(),
+            ));
         }
     }
     Ok(EXIT_OK)

@@ -3,7 +3,9 @@
 mod catalogue;
 mod check;
 mod doctor;
+mod enforce;
 mod generate;
+mod grants;
 mod inventory;
 mod policy;
 
@@ -24,6 +26,17 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
         Command::Policy(PolicyCommand::Init(args)) => policy::init(args),
         Command::Policy(PolicyCommand::Validate { file }) => policy::validate(file),
         Command::Policy(PolicyCommand::Baseline) => policy::baseline(),
+        Command::Render(args) => enforce::render(args),
+        Command::Plan(args) => enforce::plan(args, &state_dir),
+        Command::Apply(args) => enforce::apply(args, &state_dir),
+        Command::Confirm => enforce::confirm(&state_dir),
+        Command::Rollback(args) => enforce::rollback(args, &state_dir),
+        Command::Generations(args) => enforce::generations(args, &state_dir),
+        Command::Watchdog { generation } => enforce::watchdog(*generation, &state_dir),
+        Command::Grant(args) => grants::grant(args, &state_dir),
+        Command::Revoke(args) => grants::revoke(args, &state_dir),
+        Command::Grants(args) => grants::list_grants(args, &state_dir),
+        Command::Usage(args) => grants::usage(args, &state_dir),
         Command::Catalogue(args) => catalogue::run(args),
         Command::Doctor(args) => doctor::run(args, &state_dir),
         Command::Completions { shell } => generate::completions(*shell),

@@ -204,11 +204,11 @@ pub fn catalogue(entries: &[&CatalogueEntry], colour: bool) -> String {
     render(t)
 }
 
-/// Key/value rows (for `doctor`).
-pub fn key_values(rows: &[(String, String)], colour: bool) -> String {
-    let mut t = new_table(&["CHECK", "RESULT"], colour);
-    for (k, v) in rows {
-        t.add_row(vec![k, v]);
+/// Plain rows under `headers`.
+pub fn rows(headers: &[&str], rows: &[Vec<String>], colour: bool) -> String {
+    let mut t = new_table(headers, colour);
+    for row in rows {
+        t.add_row(row);
     }
     render(t)
 }

@@ -1,0 +1,446 @@
+//! Putting rulesets into the kernel safely: plan, apply, confirm, roll back,
+//! grant, and read back what the kernel has recorded.
+//!
+//! Every change is one `nft -f` transaction that replaces portreeve's table
+//! as a whole and carries over the run-time sets (grants, blocks, last
+//! access), so an apply never forgets who was granted what. Every change is
+//! checked with `nft -c` first, recorded as a generation, and done under the
+//! store's lock.
+
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use portreeve_core::Proto;
+
+use crate::foreign::{ForeignChain, foreign_chains};
+use crate::generations::{self, Generation, Status, Store, StoreError};
+use crate::grants::{self, Grant};
+use crate::guard::{Lockout, lockouts};
+use crate::nft_command::{Nft, NftError};
+use crate::nft_text::{self, DYNAMIC_SETS, DynamicState, SEEN_SET, TABLE, TimedElement};
+use crate::ruleset::Ruleset;
+
+/// Why an enforcement command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EnforceError {
+    /// nft failed or refused.
+    #[error(transparent)]
+    Nft(#[from] NftError),
+    /// The generation store could not be read or written.
+    #[error("state directory: {0}")]
+    Store(#[from] StoreError),
+    /// The ruleset would cut a management path.
+    #[error("refusing a ruleset that would lock you out:{}", lockout_lines(.0))]
+    Lockout(Vec<Lockout>),
+    /// Nothing awaits confirmation.
+    #[error("no applied ruleset is awaiting confirmation{0}")]
+    NothingToConfirm(String),
+    /// Nothing to roll back to.
+    #[error("nothing to roll back: {0}")]
+    NoPrevious(String),
+    /// portreeve's table is not in the kernel.
+    #[error(
+        "portreeve's ruleset is not applied (no table inet {TABLE}); run `portreeve apply` first"
+    )]
+    NotApplied,
+    /// A revoke for a grant that does not exist.
+    #[error("no grant for {0}")]
+    NoSuchGrant(String),
+}
+
+fn lockout_lines(l: &[Lockout]) -> String {
+    l.iter()
+        .map(|l| {
+            format!(
+                "\n  {} would lose tcp/{} ({:?}) — {}",
+                l.source, l.port, l.verdict, l.why
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("")
+        + "\nallow the path in the policy, or pass --force if you have another way in"
+}
+
+/// What `apply` would change.
+#[derive(Debug)]
+pub struct Plan {
+    /// The static ruleset that would be applied.
+    pub ruleset: String,
+    /// The live generation, if any.
+    pub live: Option<Generation>,
+    /// A unified diff from the live generation's ruleset (empty: no change).
+    pub diff: String,
+    /// Whether portreeve's table is actually in the kernel.
+    pub table_present: bool,
+    /// Other tables' base chains that also decide traffic.
+    pub foreign: Vec<ForeignChain>,
+    /// Management paths the ruleset would cut.
+    pub lockouts: Vec<Lockout>,
+}
+
+/// How to apply.
+#[derive(Debug, Default)]
+pub struct ApplyOptions {
+    /// Apply even if it cuts a management path.
+    pub force: bool,
+    /// Roll back automatically unless confirmed within this long.
+    pub confirm_within: Option<SignedDuration>,
+    /// `$SSH_CONNECTION`'s client and server port, for the lock-out guard.
+    pub session: Option<(std::net::IpAddr, u16)>,
+}
+
+/// A grant as the kernel holds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiveGrant {
+    /// `SOURCE . PROTO . PORT`.
+    pub key: String,
+    /// Seconds left.
+    pub expires_s: u64,
+    /// The grant's full lifetime, in seconds.
+    pub timeout_s: u64,
+}
+
+/// The last new connection the kernel recorded for a port.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PortUsage {
+    /// Protocol.
+    pub proto: Proto,
+    /// Port.
+    pub port: u16,
+    /// When the last new connection arrived.
+    pub last_access: Timestamp,
+}
+
+/// portreeve's firewall on this host.
+#[derive(Clone, Debug)]
+pub struct Enforcer {
+    nft: Nft,
+    store: Store,
+}
+
+impl Enforcer {
+    /// The enforcer keeping its generations under `state_dir`.
+    pub fn new(state_dir: &std::path::Path) -> Enforcer {
+        Enforcer {
+            nft: Nft::new(),
+            store: Store::new(state_dir),
+        }
+    }
+
+    /// The generation store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// What applying `ruleset` would change; changes nothing.
+    pub fn plan(
+        &self,
+        ruleset: &Ruleset,
+        session: Option<(std::net::IpAddr, u16)>,
+    ) -> Result<Plan, EnforceError> {
+        let rendered = nft_text::render(ruleset);
+        let live = match self.store.current()? {
+            0 => None,
+            n => Some(self.store.get(n)?),
+        };
+        let old = match &live {
+            Some(g) => self.store.ruleset(g.generation)?,
+            None => String::new(),
+        };
+        let header = live.as_ref().map_or_else(
+            || "no portreeve ruleset".to_string(),
+            |g| format!("generation {} (live)", g.generation),
+        );
+        let diff = if old == rendered {
+            String::new()
+        } else {
+            similar::TextDiff::from_lines(&old, &rendered)
+                .unified_diff()
+                .context_radius(2)
+                .header(&header, "new ruleset")
+                .to_string()
+        };
+        let listing = self.nft.list_ruleset_terse()?;
+        let table_present = listing["nftables"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|i| i["table"]["family"] == "inet" && i["table"]["name"] == TABLE);
+        Ok(Plan {
+            ruleset: rendered,
+            diff,
+            live,
+            table_present,
+            foreign: foreign_chains(&listing),
+            lockouts: lockouts(ruleset, session),
+        })
+    }
+
+    /// Other tables' base chains that also decide traffic to this host.
+    pub fn foreign(&self) -> Result<Vec<ForeignChain>, EnforceError> {
+        Ok(foreign_chains(&self.nft.list_ruleset_terse()?))
+    }
+
+    /// Applies `ruleset` as a new generation. With a confirmation deadline,
+    /// `spawn_watchdog` is called with the generation's number after it is
+    /// recorded and before the kernel is touched, so the rollback is armed
+    /// before anything can go wrong.
+    pub fn apply(
+        &self,
+        ruleset: &Ruleset,
+        opts: &ApplyOptions,
+        spawn_watchdog: impl FnOnce(u64) -> std::io::Result<()>,
+    ) -> Result<Generation, EnforceError> {
+        let found = lockouts(ruleset, opts.session);
+        if !found.is_empty() && !opts.force {
+            return Err(EnforceError::Lockout(found));
+        }
+        let rendered = nft_text::render(ruleset);
+        let _lock = self.store.lock()?;
+        let state = self.dynamic_state()?;
+        // No separate `nft -c` first: `nft -f` is all or nothing, and a
+        // rejected attempt is worth its record (status `failed`).
+        let transaction = nft_text::replace_transaction(&rendered, &state);
+
+        let previous = self.store.current()?;
+        let now = Timestamp::now();
+        let mut record = self.store.create(
+            &rendered,
+            Generation {
+                generation: 0,
+                created_at: now,
+                actor: generations::actor(),
+                policy: ruleset.origin.clone(),
+                sha256: String::new(),
+                status: if opts.confirm_within.is_some() {
+                    Status::Pending
+                } else {
+                    Status::Applied
+                },
+                confirm_deadline: opts.confirm_within.and_then(|d| now.checked_add(d).ok()),
+                previous,
+                restores: None,
+            },
+        )?;
+        if opts.confirm_within.is_some() {
+            spawn_watchdog(record.generation).map_err(|e| StoreError {
+                path: "watchdog".into(),
+                source: e,
+            })?;
+        }
+        if let Err(e) = self.nft.apply(&transaction) {
+            record.status = Status::Failed;
+            record.confirm_deadline = None;
+            self.store.update(&record)?;
+            return Err(e.into());
+        }
+        self.store.set_current(record.generation)?;
+        Ok(record)
+    }
+
+    /// Confirms the live generation if it awaits confirmation.
+    pub fn confirm(&self) -> Result<Generation, EnforceError> {
+        let _lock = self.store.lock()?;
+        let current = self.store.current()?;
+        let mut live = match current {
+            0 => return Err(EnforceError::NothingToConfirm(String::new())),
+            n => self.store.get(n)?,
+        };
+        if live.status != Status::Pending {
+            let last_pending = self
+                .store
+                .list()?
+                .into_iter()
+                .rev()
+                .find(|g| g.status == Status::Reverted);
+            let note = match last_pending {
+                Some(g) => format!(
+                    " (generation {} was not confirmed in time and was rolled back)",
+                    g.generation
+                ),
+                None => format!(" (generation {} is {:?})", live.generation, live.status),
+            };
+            return Err(EnforceError::NothingToConfirm(note));
+        }
+        live.status = Status::Confirmed;
+        live.confirm_deadline = None;
+        self.store.update(&live)?;
+        Ok(live)
+    }
+
+    /// Restores the generation that was live before the current one (or
+    /// `to`), as a new generation.
+    pub fn rollback(&self, to: Option<u64>) -> Result<Generation, EnforceError> {
+        let _lock = self.store.lock()?;
+        self.rollback_locked(to)
+    }
+
+    fn rollback_locked(&self, to: Option<u64>) -> Result<Generation, EnforceError> {
+        let current = self.store.current()?;
+        let target = match (to, current) {
+            (Some(t), _) => t,
+            (None, 0) => {
+                return Err(EnforceError::NoPrevious(
+                    "no portreeve ruleset is applied".into(),
+                ));
+            }
+            (None, c) => self.store.get(c)?.previous,
+        };
+        let (text, policy, previous) = match target {
+            0 => (None, "(none: table removed)".to_string(), 0),
+            t => {
+                let g = self.store.get(t)?;
+                (Some(self.store.ruleset(t)?), g.policy, g.previous)
+            }
+        };
+        let transaction = match &text {
+            Some(t) => nft_text::replace_transaction(t, &self.dynamic_state()?),
+            None => nft_text::delete_transaction(),
+        };
+        let record = self.store.create(
+            text.as_deref().unwrap_or(""),
+            Generation {
+                generation: 0,
+                created_at: Timestamp::now(),
+                actor: generations::actor(),
+                policy,
+                sha256: String::new(),
+                status: Status::Applied,
+                confirm_deadline: None,
+                previous,
+                restores: Some(target),
+            },
+        )?;
+        self.nft.apply(&transaction)?;
+        self.store.set_current(record.generation)?;
+        Ok(record)
+    }
+
+    /// The watchdog of generation `n`: waits for its deadline and rolls it
+    /// back unless it was confirmed (or replaced) meanwhile. Returns the
+    /// rollback generation, if it made one.
+    pub fn watch(&self, n: u64) -> Result<Option<Generation>, EnforceError> {
+        loop {
+            let g = self.store.get(n)?;
+            let Some(deadline) = g.confirm_deadline.filter(|_| g.status == Status::Pending) else {
+                return Ok(None);
+            };
+            let left = Timestamp::now().duration_until(deadline);
+            if left.is_positive() {
+                // Wake up at least every half second to notice a confirm.
+                let nap = left.min(SignedDuration::from_millis(500));
+                std::thread::sleep(Duration::try_from(nap).unwrap_or(Duration::from_millis(500)));
+                continue;
+            }
+            let _lock = self.store.lock()?;
+            let mut g = self.store.get(n)?;
+            if g.status != Status::Pending || self.store.current()? != n {
+                return Ok(None);
+            }
+            let restored = self.rollback_locked(Some(g.previous))?;
+            g.status = Status::Reverted;
+            self.store.update(&g)?;
+            return Ok(Some(restored));
+        }
+    }
+
+    /// Opens `grant` in the kernel; the kernel closes it after its TTL.
+    pub fn grant(&self, grant: &Grant) -> Result<(), EnforceError> {
+        let _lock = self.store.lock()?;
+        let existing = self
+            .set_elements(grant.set())?
+            .ok_or(EnforceError::NotApplied)?;
+        let secs = grant.ttl.as_secs().max(1);
+        let mut tx = String::new();
+        for key in grant.keys() {
+            // Re-granting replaces the element, so the new TTL counts.
+            if existing.iter().any(|e| e.key == key) {
+                tx.push_str(&format!(
+                    "delete element inet {TABLE} {} {{ {key} }}\n",
+                    grant.set()
+                ));
+            }
+            tx.push_str(&format!(
+                "add element inet {TABLE} {} {{ {key} timeout {secs}s }}\n",
+                grant.set()
+            ));
+        }
+        self.nft.apply(&tx)?;
+        Ok(())
+    }
+
+    /// Closes a grant before its time.
+    pub fn revoke(&self, from: ipnet::IpNet, proto: Proto, port: u16) -> Result<(), EnforceError> {
+        let _lock = self.store.lock()?;
+        let set = if from.addr().is_ipv4() {
+            "grants_v4"
+        } else {
+            "grants_v6"
+        };
+        let key = grants::key(from.trunc(), proto, port);
+        let existing = self.set_elements(set)?.ok_or(EnforceError::NotApplied)?;
+        if !existing.iter().any(|e| e.key == key) {
+            return Err(EnforceError::NoSuchGrant(key));
+        }
+        self.nft
+            .apply(&format!("delete element inet {TABLE} {set} {{ {key} }}\n"))?;
+        Ok(())
+    }
+
+    /// The grants the kernel holds now.
+    pub fn grants(&self) -> Result<Vec<LiveGrant>, EnforceError> {
+        let mut out = Vec::new();
+        for set in ["grants_v4", "grants_v6"] {
+            for e in self.set_elements(set)?.ok_or(EnforceError::NotApplied)? {
+                out.push(LiveGrant {
+                    key: e.key,
+                    expires_s: e.expires_s.unwrap_or(0),
+                    timeout_s: e.timeout_s.unwrap_or(0),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// The last new connection per port, as the kernel's `seen` set records.
+    pub fn usage(&self) -> Result<Vec<PortUsage>, EnforceError> {
+        let now = Timestamp::now();
+        let seen = self
+            .set_elements(SEEN_SET)?
+            .ok_or(EnforceError::NotApplied)?;
+        let mut out: Vec<PortUsage> = seen
+            .iter()
+            .filter_map(|e| {
+                let (proto, port) = e.key.split_once(" . ")?;
+                let idle = e.timeout_s?.checked_sub(e.expires_s?)?;
+                Some(PortUsage {
+                    proto: proto.parse().ok()?,
+                    port: port.parse().ok()?,
+                    last_access: now
+                        .checked_sub(SignedDuration::from_secs(i64::try_from(idle).ok()?))
+                        .ok()?,
+                })
+            })
+            .collect();
+        out.sort_by_key(|u| (u.port, u.proto));
+        Ok(out)
+    }
+
+    fn set_elements(&self, set: &str) -> Result<Option<Vec<TimedElement>>, EnforceError> {
+        Ok(self
+            .nft
+            .list_set(TABLE, set)?
+            .map(|listing| nft_text::timed_elements(&listing)))
+    }
+
+    /// The run-time sets' current contents (empty when the table is absent).
+    fn dynamic_state(&self) -> Result<DynamicState, EnforceError> {
+        let mut state = DynamicState::default();
+        for set in DYNAMIC_SETS {
+            if let Some(elements) = self.set_elements(set)? {
+                state.sets.push((set.to_string(), elements));
+            }
+        }
+        Ok(state)
+    }
+}
