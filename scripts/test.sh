@@ -9,8 +9,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# iproute2: ip netns, ss   python3: test listeners   bsdutils: script (a TTY)
-packages=(iproute2 python3 bsdutils)
+# iproute2: ip netns, ss        python3: test listeners     bsdutils: script (a TTY)
+# nftables: nft                  iptables, ipset: rendered legacy rulesets
+# util-linux: setsid (the confirm-within watchdog), setpriv
+packages=(iproute2 python3 bsdutils nftables iptables ipset util-linux)
 missing=()
 for pkg in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")

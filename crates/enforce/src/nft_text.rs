@@ -43,6 +43,12 @@ pub fn render(r: &Ruleset) -> String {
     );
     let _ = writeln!(out, "table inet {TABLE} {{");
 
+    if !r.zones.is_empty() {
+        let _ = writeln!(
+            out,
+            "\t# The policy's zones, for reference: allowed_v4/v6 are compiled from them."
+        );
+    }
     for z in &r.zones {
         set(
             &mut out,
