@@ -402,6 +402,22 @@ mod tests {
     }
 
     #[test]
+    fn two_rules_may_not_limit_the_same_port() {
+        let policy = portreeve_policy::parse_policy(
+            "t.toml",
+            "[zones]\nall = [\"0.0.0.0/0\"]\n\
+             [[rule]]\nname = \"a\"\nports = [\"8000-8100\"]\nprotocol = \"tcp\"\nzones = [\"all\"]\nlimits = { new_per_second = 5 }\n\
+             [[rule]]\nname = \"b\"\nport = 8080\nprotocol = [\"udp\", \"tcp\"]\nzones = [\"all\"]\nlimits = { new_per_second = 9 }\n",
+        )
+        .unwrap();
+        let err = Ruleset::compile(&policy).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "rules `a` and `b` both set limits on 8080/tcp: a port can have one set of limits (move them to one rule)"
+        );
+    }
+
+    #[test]
     fn spans_merge_when_they_touch() {
         let merged = merge_spans(
             [

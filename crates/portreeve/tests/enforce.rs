@@ -165,6 +165,23 @@ fn allowed_zones_connect_banned_and_unlisted_ports_do_not() {
     // Before apply, everything is open.
     assert!(connects(&site.b, SRV_B, 9000) && connects(&site.a, SRV_A, 23));
 
+    // A policy that cannot compile is refused before anything is applied.
+    let invalid = site.policy(
+        "bad.toml",
+        "[[rule]]\nport = 23\nprotocol = \"tcp\"\nzones = [\"lab\"]\n",
+    );
+    let refused = site.apply(&invalid, &[]);
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("which is banned"),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(
+        site.nft_table("inet", "portreeve").is_empty(),
+        "nothing was applied"
+    );
+
     assert_ok(&site.apply(&site.policy("p.toml", POLICY), &[]));
     assert!(connects(&site.a, SRV_A, 8080), "office → web");
     assert!(connects(&site.b, SRV_B, 8080), "lab → web");
