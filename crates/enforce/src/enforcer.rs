@@ -222,11 +222,17 @@ impl Enforcer {
                 restores: None,
             },
         )?;
-        if opts.confirm_within.is_some() {
-            spawn_watchdog(record.generation).map_err(|e| StoreError {
+        if opts.confirm_within.is_some()
+            && let Err(e) = spawn_watchdog(record.generation)
+        {
+            // Without its watchdog a pending ruleset must not go live.
+            record.status = Status::Failed;
+            record.confirm_deadline = None;
+            self.store.update(&record)?;
+            return Err(EnforceError::Store(StoreError {
                 path: "watchdog".into(),
                 source: e,
-            })?;
+            }));
         }
         if let Err(e) = self.nft.apply(&transaction) {
             record.status = Status::Failed;

@@ -158,8 +158,9 @@ fn completions_and_man_pages_come_from_the_cli_definition() {
 #[test]
 fn catalogue_lists_at_least_80_services() {
     let out = run(portreeve().args(["catalogue", "--format", "json"]));
-    let entries: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert!(entries.as_array().unwrap().len() >= 80);
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["kind"], "portreeve.catalogue");
+    assert!(doc["entries"].as_array().unwrap().len() >= 80);
     let one = run(portreeve().args(["catalogue", "2375"]));
     assert!(
         stdout(&one).contains("Docker") && stdout(&one).contains("critical"),
@@ -181,8 +182,9 @@ fn state_dir_comes_from_the_flag_or_the_environment() {
         "--state-dir",
         flag.to_str().unwrap(),
     ]));
-    let checks: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let state = checks
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["kind"], "portreeve.doctor");
+    let state = doc["checks"]
         .as_array()
         .unwrap()
         .iter()

@@ -250,8 +250,10 @@ fn grants_open_one_source_and_close_by_themselves() {
     );
     assert!(!connects(&site.a, SRV_A, 9229), "another source does not");
 
-    let list: Value =
+    let doc: Value =
         serde_json::from_slice(&site.portreeve(&["grants", "--format", "json"]).stdout).unwrap();
+    assert_eq!(doc["kind"], "portreeve.grants");
+    let list = &doc["grants"];
     assert_eq!(list[0]["key"], "10.10.2.2 . tcp . 9229");
     assert_eq!(list[0]["reason"], "debugging #42");
     assert!(list[0]["seconds_left"].as_u64().unwrap() <= 3);
@@ -554,8 +556,9 @@ fn usage_set_records_the_last_access() {
     let site = Site::new();
     assert_ok(&site.apply(&site.policy("p.toml", POLICY), &[]));
     assert!(connects(&site.a, SRV_A, 8080));
-    let usage: Value =
+    let doc: Value =
         serde_json::from_slice(&site.portreeve(&["usage", "--format", "json"]).stdout).unwrap();
+    let usage = &doc["ports"];
     let web = usage
         .as_array()
         .unwrap()

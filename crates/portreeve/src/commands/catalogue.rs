@@ -5,7 +5,8 @@ use portreeve_policy::catalogue::{self, CatalogueEntry};
 
 use crate::cli::{CatalogueArgs, ListFormat};
 use crate::failure::{EXIT_OK, Failure};
-use crate::output::{emit, emit_json, table};
+use crate::output::json::{emit_listing, to_value};
+use crate::output::{emit, table};
 
 pub fn run(args: &CatalogueArgs) -> Result<u8, Failure> {
     let entries: Vec<&CatalogueEntry> = match args.port {
@@ -26,7 +27,7 @@ pub fn run(args: &CatalogueArgs) -> Result<u8, Failure> {
     };
     match args.format {
         ListFormat::Table => emit(&table::catalogue(&entries, table::stdout_colour())),
-        ListFormat::Json => emit_json(&entries),
+        ListFormat::Json => emit_listing("portreeve.catalogue", &[("entries", to_value(&entries))]),
     }
     Ok(EXIT_OK)
 }

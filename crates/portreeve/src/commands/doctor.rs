@@ -10,7 +10,8 @@ use serde::Serialize;
 
 use crate::cli::{DoctorArgs, ListFormat};
 use crate::failure::{EXIT_OK, Failure};
-use crate::output::{counted, emit, emit_json, table};
+use crate::output::json::{emit_listing, to_value};
+use crate::output::{counted, emit, table};
 use crate::paths::{self, PolicySource};
 
 /// One diagnostic line.
@@ -120,7 +121,7 @@ pub fn run(args: &DoctorArgs, state_dir: &Path) -> Result<u8, Failure> {
         }),
     }
     match args.format {
-        ListFormat::Json => emit_json(&checks),
+        ListFormat::Json => emit_listing("portreeve.doctor", &[("checks", to_value(&checks))]),
         ListFormat::Table => {
             let rows: Vec<Vec<String>> = checks
                 .iter()

@@ -13,7 +13,8 @@ use crate::cli::{
     ApplyArgs, ListArgs, ListFormat, PolicyArgs, RenderArgs, RenderTarget, RollbackArgs,
 };
 use crate::failure::{EXIT_OK, Failure};
-use crate::output::{counted, emit, emit_json, table};
+use crate::output::json::{emit_listing, to_value};
+use crate::output::{counted, emit, table};
 
 /// The ruleset of the policy a command names.
 pub(super) fn compile(policy: &PolicyArgs) -> Result<(Policy, Ruleset), Failure> {
@@ -229,9 +230,13 @@ pub fn generations(args: &ListArgs, state_dir: &Path) -> Result<u8, Failure> {
     let list: Vec<Generation> = enforcer.store().list().map_err(EnforceError::from)?;
     let current = enforcer.store().current().map_err(EnforceError::from)?;
     match args.format {
-        ListFormat::Json => {
-            emit_json(&serde_json::json!({ "current": current, "generations": list }))
-        }
+        ListFormat::Json => emit_listing(
+            "portreeve.generations",
+            &[
+                ("current", to_value(&current)),
+                ("generations", to_value(&list)),
+            ],
+        ),
         ListFormat::Table => {
             let rows: Vec<Vec<String>> = list
                 .iter()

@@ -13,7 +13,8 @@ use serde::Serialize;
 use super::load_policy;
 use crate::cli::{GrantArgs, ListArgs, ListFormat, RevokeArgs};
 use crate::failure::{EXIT_OK, Failure};
-use crate::output::{emit, emit_json, table};
+use crate::output::json::{emit_listing, to_value};
+use crate::output::{emit, table};
 
 pub fn grant(args: &GrantArgs, state_dir: &Path) -> Result<u8, Failure> {
     let policy = load_policy(args.policy.policy.as_deref())?;
@@ -86,7 +87,7 @@ pub fn list_grants(args: &ListArgs, state_dir: &Path) -> Result<u8, Failure> {
         })
         .collect();
     match args.format {
-        ListFormat::Json => emit_json(&rows),
+        ListFormat::Json => emit_listing("portreeve.grants", &[("grants", to_value(&rows))]),
         ListFormat::Table => {
             let text: Vec<Vec<String>> = rows
                 .iter()
@@ -132,7 +133,7 @@ pub fn usage(args: &ListArgs, state_dir: &Path) -> Result<u8, Failure> {
         })
         .collect();
     match args.format {
-        ListFormat::Json => emit_json(&rows),
+        ListFormat::Json => emit_listing("portreeve.usage", &[("ports", to_value(&rows))]),
         ListFormat::Table => {
             let text: Vec<Vec<String>> = rows
                 .iter()

@@ -46,6 +46,31 @@ impl<'a> Envelope<'a> {
     }
 }
 
+/// Writes a listing document: the envelope of `kind` about this host, plus
+/// `fields` (name → value), as JSON on standard output.
+pub fn emit_listing(kind: &'static str, fields: &[(&str, serde_json::Value)]) {
+    let host = host_name();
+    let mut doc = serde_json::to_value(Envelope::new(kind, &host)).expect("envelopes serialise");
+    let map = doc.as_object_mut().expect("an envelope is an object");
+    for (name, value) in fields {
+        map.insert((*name).to_string(), value.clone());
+    }
+    super::emit_json(&doc);
+}
+
+/// `value` as a JSON value (portreeve's types always serialise).
+pub fn to_value<T: Serialize>(value: &T) -> serde_json::Value {
+    serde_json::to_value(value).expect("portreeve's documents serialise")
+}
+
+/// This host's name (`uname -n`).
+pub fn host_name() -> String {
+    rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned()
+}
+
 /// `portreeve inventory --format json`.
 #[derive(Debug, Serialize)]
 pub struct InventoryDocument<'a> {
