@@ -61,8 +61,11 @@ def hold(listener):
 
 def drain(conn):
     with conn:
-        while conn.recv(4096):
-            pass
+        try:
+            while conn.recv(4096):
+                pass
+        except OSError:
+            pass  # reset by the peer: a scanner closing with SO_LINGER 0
 
 
 def main(argv):
