@@ -1,0 +1,1 @@
+//! Greppable output (being written).

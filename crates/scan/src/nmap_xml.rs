@@ -1,0 +1,1 @@
+//! nmap XML output and import (being written).

@@ -1,0 +1,1 @@
+//! Service identification (being written).

@@ -1,0 +1,1 @@
+//! UDP scanning (being written).

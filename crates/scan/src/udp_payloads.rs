@@ -1,0 +1,1 @@
+//! UDP probe payloads (being written).
