@@ -1,3 +1,4 @@
+//! Development aid: scan TARGET PORTS with the connect engine and print a summary.
 use portreeve_scan::target::{expand, parse_spec, resolve};
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -9,8 +10,17 @@ fn main() {
     let t = std::time::Instant::now();
     let stats = portreeve_scan::tcp_connect::scan(&targets, &ports, &Default::default(), &|r| {
         *counts.lock().unwrap().entry(r.state).or_insert(0) += 1;
-        if r.state == portreeve_scan::PortState::Open { open.lock().unwrap().push(r.port); }
+        if r.state == portreeve_scan::PortState::Open {
+            open.lock().unwrap().push(r.port);
+        }
     });
-    let mut o = open.into_inner().unwrap(); o.sort();
-    println!("{:?} {:?} open={:?} {:?}", t.elapsed(), counts.into_inner().unwrap(), o, stats);
+    let mut o = open.into_inner().unwrap();
+    o.sort();
+    println!(
+        "{:?} {:?} open={:?} {:?}",
+        t.elapsed(),
+        counts.into_inner().unwrap(),
+        o,
+        stats
+    );
 }

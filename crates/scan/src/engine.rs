@@ -29,18 +29,21 @@ pub fn raise_fd_limit() -> usize {
         );
     }
     let soft = getrlimit(Resource::Nofile).current.unwrap_or(1 << 20);
-    usize::try_from(soft).unwrap_or(usize::MAX).saturating_sub(64).max(16)
+    usize::try_from(soft)
+        .unwrap_or(usize::MAX)
+        .saturating_sub(64)
+        .max(16)
 }
-
 
 impl ScanStats {
     /// The counters of several workers together.
     pub fn sum(all: impl IntoIterator<Item = ScanStats>) -> ScanStats {
-        all.into_iter().fold(ScanStats::default(), |a, s| ScanStats {
-            probes: a.probes + s.probes,
-            retries: a.retries + s.retries,
-            loss_events: a.loss_events + s.loss_events,
-            peak_window: a.peak_window + s.peak_window,
-        })
+        all.into_iter()
+            .fold(ScanStats::default(), |a, s| ScanStats {
+                probes: a.probes + s.probes,
+                retries: a.retries + s.retries,
+                loss_events: a.loss_events + s.loss_events,
+                peak_window: a.peak_window + s.peak_window,
+            })
     }
 }

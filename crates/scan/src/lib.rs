@@ -16,4 +16,6 @@ mod timing;
 pub mod udp;
 pub mod udp_payloads;
 
-pub use model::{HostResult, PortResult, PortState, Reason, ScanKind, ScanRun, ServiceInfo, TlsInfo};
+pub use model::{
+    HostResult, PortResult, PortState, Reason, ScanKind, ScanRun, ServiceInfo, TlsInfo,
+};

@@ -37,10 +37,14 @@ pub struct Target {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TargetError {
     /// Not an address, network, range or host name.
-    #[error("`{0}` is not a target: expected an address, CIDR (10.0.0.0/24), range (10.0.0.1-20) or host name")]
+    #[error(
+        "`{0}` is not a target: expected an address, CIDR (10.0.0.0/24), range (10.0.0.1-20) or host name"
+    )]
     Syntax(String),
     /// A CIDR with an impossible prefix.
-    #[error("`{spec}` is not a network: prefix length {prefix} exceeds {max} for an {family} address")]
+    #[error(
+        "`{spec}` is not a network: prefix length {prefix} exceeds {max} for an {family} address"
+    )]
     Prefix {
         /// As written.
         spec: String,
@@ -84,13 +88,20 @@ pub fn parse_spec(text: &str) -> Result<TargetSpec, TargetError> {
     if let Some((addr, prefix)) = t.split_once('/') {
         let a: IpAddr = addr.parse().map_err(|_| TargetError::Syntax(text.into()))?;
         let max = if a.is_ipv4() { 32 } else { 128 };
-        let p: u8 = prefix.parse().ok().filter(|p| *p <= max).ok_or_else(|| TargetError::Prefix {
-            spec: text.into(),
-            prefix: prefix.into(),
-            max,
-            family: if a.is_ipv4() { "IPv4" } else { "IPv6" },
-        })?;
-        return Ok(TargetSpec::Network(IpNet::new(a, p).expect("prefix checked").trunc()));
+        let p: u8 =
+            prefix
+                .parse()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| TargetError::Prefix {
+                    spec: text.into(),
+                    prefix: prefix.into(),
+                    max,
+                    family: if a.is_ipv4() { "IPv4" } else { "IPv6" },
+                })?;
+        return Ok(TargetSpec::Network(
+            IpNet::new(a, p).expect("prefix checked").trunc(),
+        ));
     }
     if let Some((from, to)) = t.split_once('-')
         && let Ok(start) = from.parse::<IpAddr>()
@@ -138,7 +149,9 @@ fn is_host_name(s: &str) -> bool {
                 && label.len() <= 63
                 && !label.starts_with('-')
                 && !label.ends_with('-')
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
         })
 }
 
@@ -160,7 +173,9 @@ fn as_u128(a: IpAddr) -> u128 {
 
 fn from_u128(v: u128, v4: bool) -> IpAddr {
     if v4 {
-        IpAddr::V4(Ipv4Addr::from(u32::try_from(v).expect("IPv4 range stays within 32 bits")))
+        IpAddr::V4(Ipv4Addr::from(
+            u32::try_from(v).expect("IPv4 range stays within 32 bits"),
+        ))
     } else {
         IpAddr::V6(Ipv6Addr::from(v))
     }
@@ -220,7 +235,10 @@ pub fn expand(
     }
     let is_excluded = |a: IpAddr| {
         let v = as_u128(a);
-        excluded_names.contains(&a) || excluded.iter().any(|&(lo, hi, v4)| v4 == a.is_ipv4() && lo <= v && v <= hi)
+        excluded_names.contains(&a)
+            || excluded
+                .iter()
+                .any(|&(lo, hi, v4)| v4 == a.is_ipv4() && lo <= v && v <= hi)
     };
 
     let mut seen = BTreeSet::new();
@@ -283,35 +301,73 @@ mod tests {
         let e: Vec<TargetSpec> = exclude.iter().map(|t| parse_spec(t).unwrap()).collect();
         let fake = |n: &str| match n {
             "db.example" => Ok("192.0.2.50".parse().unwrap()),
-            _ => Err(TargetError::Unresolvable { name: n.into(), reason: "NXDOMAIN".into() }),
+            _ => Err(TargetError::Unresolvable {
+                name: n.into(),
+                reason: "NXDOMAIN".into(),
+            }),
         };
         expand(&s, &e, fake).map(|v| v.into_iter().map(|t| t.address.to_string()).collect())
     }
 
     #[test]
     fn parses_every_form() {
-        assert_eq!(parse_spec("192.0.2.7").unwrap(), TargetSpec::Address("192.0.2.7".parse().unwrap()));
-        assert_eq!(parse_spec("192.0.2.9/24").unwrap(), TargetSpec::Network("192.0.2.0/24".parse().unwrap()));
+        assert_eq!(
+            parse_spec("192.0.2.7").unwrap(),
+            TargetSpec::Address("192.0.2.7".parse().unwrap())
+        );
+        assert_eq!(
+            parse_spec("192.0.2.9/24").unwrap(),
+            TargetSpec::Network("192.0.2.0/24".parse().unwrap())
+        );
         assert_eq!(
             parse_spec("10.0.0.1-20").unwrap(),
             TargetSpec::Range("10.0.0.1".parse().unwrap(), "10.0.0.20".parse().unwrap())
         );
         assert_eq!(
             parse_spec("2001:db8::1-ff").unwrap(),
-            TargetSpec::Range("2001:db8::1".parse().unwrap(), "2001:db8::ff".parse().unwrap())
+            TargetSpec::Range(
+                "2001:db8::1".parse().unwrap(),
+                "2001:db8::ff".parse().unwrap()
+            )
         );
-        assert_eq!(parse_spec("web-01.example.com").unwrap(), TargetSpec::Name("web-01.example.com".into()));
+        assert_eq!(
+            parse_spec("web-01.example.com").unwrap(),
+            TargetSpec::Name("web-01.example.com".into())
+        );
     }
 
     #[test]
     fn rejects_bad_targets_with_reasons() {
-        assert!(matches!(parse_spec("10.0.0.0/33"), Err(TargetError::Prefix { max: 32, .. })));
-        assert!(matches!(parse_spec("2001:db8::/129"), Err(TargetError::Prefix { max: 128, .. })));
-        assert!(matches!(parse_spec("10.0.0.20-10"), Err(TargetError::Range(_))));
-        assert!(matches!(parse_spec("10.0.0.1-2001:db8::1"), Err(TargetError::Range(_))));
-        assert!(matches!(parse_spec("not a host!"), Err(TargetError::Syntax(_))));
-        assert!(matches!(parse_spec("-bad.example"), Err(TargetError::Syntax(_))));
-        assert_eq!(addrs(&["2001:db8::/64"], &[]).unwrap_err().to_string().contains("at most"), true);
+        assert!(matches!(
+            parse_spec("10.0.0.0/33"),
+            Err(TargetError::Prefix { max: 32, .. })
+        ));
+        assert!(matches!(
+            parse_spec("2001:db8::/129"),
+            Err(TargetError::Prefix { max: 128, .. })
+        ));
+        assert!(matches!(
+            parse_spec("10.0.0.20-10"),
+            Err(TargetError::Range(_))
+        ));
+        assert!(matches!(
+            parse_spec("10.0.0.1-2001:db8::1"),
+            Err(TargetError::Range(_))
+        ));
+        assert!(matches!(
+            parse_spec("not a host!"),
+            Err(TargetError::Syntax(_))
+        ));
+        assert!(matches!(
+            parse_spec("-bad.example"),
+            Err(TargetError::Syntax(_))
+        ));
+        assert!(
+            addrs(&["2001:db8::/64"], &[])
+                .unwrap_err()
+                .to_string()
+                .contains("at most")
+        );
     }
 
     #[test]
@@ -320,10 +376,23 @@ mod tests {
             addrs(&["10.0.0.1-4", "10.0.0.3", "db.example"], &["10.0.0.2"]).unwrap(),
             ["10.0.0.1", "10.0.0.3", "10.0.0.4", "192.0.2.50"]
         );
-        assert_eq!(addrs(&["192.0.2.0/30"], &[]).unwrap().len(), 4, "network and broadcast included");
-        assert_eq!(addrs(&["192.0.2.0/30"], &["192.0.2.0/31", "db.example"]).unwrap(), ["192.0.2.2", "192.0.2.3"]);
-        assert!(matches!(addrs(&["10.0.0.1"], &["10.0.0.0/24"]), Err(TargetError::Empty)));
-        assert!(matches!(addrs(&["nowhere.invalid"], &[]), Err(TargetError::Unresolvable { .. })));
+        assert_eq!(
+            addrs(&["192.0.2.0/30"], &[]).unwrap().len(),
+            4,
+            "network and broadcast included"
+        );
+        assert_eq!(
+            addrs(&["192.0.2.0/30"], &["192.0.2.0/31", "db.example"]).unwrap(),
+            ["192.0.2.2", "192.0.2.3"]
+        );
+        assert!(matches!(
+            addrs(&["10.0.0.1"], &["10.0.0.0/24"]),
+            Err(TargetError::Empty)
+        ));
+        assert!(matches!(
+            addrs(&["nowhere.invalid"], &[]),
+            Err(TargetError::Unresolvable { .. })
+        ));
     }
 
     #[test]

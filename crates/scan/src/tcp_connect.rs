@@ -60,7 +60,12 @@ impl Default for TcpOptions {
 
 /// Scans `ports` of every target with connect probes; `report` receives
 /// each port's result as soon as it is known (from any worker thread).
-pub fn scan(targets: &[Target], ports: &[u16], opts: &TcpOptions, report: &(dyn Fn(PortResult) + Sync)) -> ScanStats {
+pub fn scan(
+    targets: &[Target],
+    ports: &[u16],
+    opts: &TcpOptions,
+    report: &(dyn Fn(PortResult) + Sync),
+) -> ScanStats {
     let workers = opts.workers.clamp(1, 64);
     let sockets = raise_fd_limit() / workers;
     let total = targets.len() * ports.len();
@@ -72,7 +77,10 @@ pub fn scan(targets: &[Target], ports: &[u16], opts: &TcpOptions, report: &(dyn 
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().expect("scan worker panicked")).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("scan worker panicked"))
+            .collect()
     });
     ScanStats::sum(stats)
 }
@@ -115,7 +123,14 @@ struct Worker<'a> {
 }
 
 impl<'a> Worker<'a> {
-    fn new(targets: &'a [Target], ports: &'a [u16], opts: &'a TcpOptions, sockets: usize, id: usize, step: usize) -> Self {
+    fn new(
+        targets: &'a [Target],
+        ports: &'a [u16],
+        opts: &'a TcpOptions,
+        sockets: usize,
+        id: usize,
+        step: usize,
+    ) -> Self {
         let rtt = RttEstimator::new(opts.initial_timeout, opts.min_timeout, opts.max_timeout);
         Worker {
             targets,
@@ -150,7 +165,9 @@ impl<'a> Worker<'a> {
             let wait = self
                 .deadlines
                 .peek()
-                .map_or(Duration::from_millis(10), |Reverse((d, _, _))| d.saturating_duration_since(now))
+                .map_or(Duration::from_millis(10), |Reverse((d, _, _))| {
+                    d.saturating_duration_since(now)
+                })
                 .min(Duration::from_millis(10));
             let timeout = rustix::event::Timespec {
                 tv_sec: 0,
@@ -161,7 +178,11 @@ impl<'a> Worker<'a> {
             let mut wait_for = Some(timeout);
             loop {
                 events.clear();
-                let _ = epoll::wait(&self.epoll, rustix::buffer::spare_capacity(&mut events), wait_for.as_ref());
+                let _ = epoll::wait(
+                    &self.epoll,
+                    rustix::buffer::spare_capacity(&mut events),
+                    wait_for.as_ref(),
+                );
                 for ev in &events {
                     let slot = usize::try_from(ev.data.u64()).expect("slot fits usize");
                     self.complete(slot, report);
@@ -169,7 +190,10 @@ impl<'a> Worker<'a> {
                 if events.len() < events.capacity() {
                     break;
                 }
-                wait_for = Some(rustix::event::Timespec { tv_sec: 0, tv_nsec: 0 });
+                wait_for = Some(rustix::event::Timespec {
+                    tv_sec: 0,
+                    tv_nsec: 0,
+                });
             }
             self.expire(report);
         }
@@ -200,14 +224,18 @@ impl<'a> Worker<'a> {
         if let Some(rate) = self.opts.rate {
             let now = Instant::now();
             let per_worker = f64::from(rate) / self.step as f64;
-            self.tokens = (self.tokens + now.duration_since(self.last_refill).as_secs_f64() * per_worker).min(per_worker.max(1.0));
+            self.tokens = (self.tokens
+                + now.duration_since(self.last_refill).as_secs_f64() * per_worker)
+                .min(per_worker.max(1.0));
             self.last_refill = now;
         }
         while self.in_flight < self.window.size() {
             if self.opts.rate.is_some() && self.tokens < 1.0 {
                 return;
             }
-            let Some(probe) = self.next_probe(total) else { return };
+            let Some(probe) = self.next_probe(total) else {
+                return;
+            };
             if !self.send(probe, report) {
                 // The system is out of sockets or ports: retry later.
                 self.retries.push_front(probe);
@@ -221,10 +249,21 @@ impl<'a> Worker<'a> {
     /// resources (the window has been capped).
     fn send(&mut self, probe: Probe, report: &(dyn Fn(PortResult) + Sync)) -> bool {
         let address = self.targets[probe.target].address;
-        let family = if address.is_ipv4() { AddressFamily::INET } else { AddressFamily::INET6 };
-        let fd = match rustix::net::socket_with(family, SocketType::STREAM, SocketFlags::NONBLOCK | SocketFlags::CLOEXEC, None) {
+        let family = if address.is_ipv4() {
+            AddressFamily::INET
+        } else {
+            AddressFamily::INET6
+        };
+        let fd = match rustix::net::socket_with(
+            family,
+            SocketType::STREAM,
+            SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
+            None,
+        ) {
             Ok(fd) => fd,
-            Err(Errno::MFILE | Errno::NFILE | Errno::NOBUFS | Errno::NOMEM) => return self.out_of_resources(),
+            Err(Errno::MFILE | Errno::NFILE | Errno::NOBUFS | Errno::NOMEM) => {
+                return self.out_of_resources();
+            }
             Err(e) => panic!("socket(): {e}"),
         };
         self.stats.probes += 1;
@@ -251,11 +290,17 @@ impl<'a> Worker<'a> {
             self.serials.push(0);
             self.slots.len() - 1
         });
-        epoll::add(&self.epoll, &fd, EventData::new_u64(slot as u64), EventFlags::OUT | EventFlags::ERR | EventFlags::HUP)
-            .expect("epoll_ctl add");
+        epoll::add(
+            &self.epoll,
+            &fd,
+            EventData::new_u64(slot as u64),
+            EventFlags::OUT | EventFlags::ERR | EventFlags::HUP,
+        )
+        .expect("epoll_ctl add");
         self.serials[slot] += 1;
         let deadline = sent + self.hosts[probe.target].timeout();
-        self.deadlines.push(Reverse((deadline, slot, self.serials[slot])));
+        self.deadlines
+            .push(Reverse((deadline, slot, self.serials[slot])));
         self.slots[slot] = Some(InFlight { fd, probe, sent });
         self.in_flight += 1;
         self.stats.peak_window = self.stats.peak_window.max(self.in_flight);
@@ -275,7 +320,9 @@ impl<'a> Worker<'a> {
     }
 
     fn complete(&mut self, slot: usize, report: &(dyn Fn(PortResult) + Sync)) {
-        let Some(InFlight { fd, probe, sent }) = self.slots[slot].take() else { return };
+        let Some(InFlight { fd, probe, sent }) = self.slots[slot].take() else {
+            return;
+        };
         self.release(slot);
         let outcome = match rustix::net::sockopt::socket_error(&fd) {
             Ok(inner) => inner,
@@ -297,7 +344,13 @@ impl<'a> Worker<'a> {
     }
 
     /// Turns a connect outcome into a result, or a retransmission.
-    fn finish(&mut self, probe: Probe, outcome: Result<(), Errno>, sent: Instant, report: &(dyn Fn(PortResult) + Sync)) {
+    fn finish(
+        &mut self,
+        probe: Probe,
+        outcome: Result<(), Errno>,
+        sent: Instant,
+        report: &(dyn Fn(PortResult) + Sync),
+    ) {
         let (state, reason) = match outcome {
             Ok(()) => (PortState::Open, Reason::SynAck),
             Err(Errno::CONNREFUSED) => (PortState::Closed, Reason::ConnRefused),
@@ -357,7 +410,14 @@ impl<'a> Worker<'a> {
         }
     }
 
-    fn emit(&self, probe: Probe, state: PortState, reason: Reason, rtt: Option<Duration>, report: &(dyn Fn(PortResult) + Sync)) {
+    fn emit(
+        &self,
+        probe: Probe,
+        state: PortState,
+        reason: Reason,
+        rtt: Option<Duration>,
+        report: &(dyn Fn(PortResult) + Sync),
+    ) {
         let t = &self.targets[probe.target];
         report(PortResult {
             address: t.address,

@@ -44,7 +44,7 @@ impl RttEstimator {
                 self.rttvar = rtt / 2;
             }
             Some(srtt) => {
-                let delta = if srtt > rtt { srtt - rtt } else { rtt - srtt };
+                let delta = srtt.abs_diff(rtt);
                 self.rttvar = (self.rttvar * 3 + delta) / 4;
                 self.srtt = Some((srtt * 7 + rtt) / 8);
             }
@@ -89,7 +89,11 @@ impl Window {
     /// A probe completed (answered, or silent after every retry): slow start
     /// below the threshold, additive increase above it.
     pub fn completed(&mut self) {
-        let grow = if self.cwnd < self.ssthresh { 1.0 } else { 1.0 / self.cwnd };
+        let grow = if self.cwnd < self.ssthresh {
+            1.0
+        } else {
+            1.0 / self.cwnd
+        };
         self.cwnd = (self.cwnd + grow).min(self.max);
     }
 
@@ -123,7 +127,11 @@ mod tests {
         for _ in 0..50 {
             r.sample(MS * 20);
         }
-        assert!(r.timeout() < MS * 25, "steady samples shrink the variance: {:?}", r.timeout());
+        assert!(
+            r.timeout() < MS * 25,
+            "steady samples shrink the variance: {:?}",
+            r.timeout()
+        );
         let mut fast = RttEstimator::new(MS * 500, MS * 10, MS * 1000);
         fast.sample(Duration::from_micros(80));
         assert_eq!(fast.timeout(), MS * 10, "never below the floor");
@@ -144,7 +152,11 @@ mod tests {
         for _ in 0..10 {
             w.completed();
         }
-        assert_eq!(w.size(), 10, "congestion avoidance adds about one per window");
+        assert_eq!(
+            w.size(),
+            10,
+            "congestion avoidance adds about one per window"
+        );
         for _ in 0..5000 {
             w.completed();
         }
