@@ -12,6 +12,7 @@ pub mod ports;
 pub mod service;
 pub mod target;
 pub mod tcp_connect;
+pub mod tcp_syn;
 mod timing;
 pub mod udp;
 pub mod udp_payloads;
