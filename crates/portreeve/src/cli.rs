@@ -101,6 +101,8 @@ pub enum Command {
         #[arg(long)]
         generation: u64,
     },
+    /// Scan hosts from the outside: which ports answer, and what answers
+    Scan(ScanArgs),
     /// Show the built-in risk catalogue of well-known services
     Catalogue(CatalogueArgs),
     /// Check what portreeve can see and where it keeps things
@@ -344,6 +346,61 @@ fn parse_port_proto(s: &str) -> Result<(u16, Option<Proto>), String> {
 fn parse_cidr(s: &str) -> Result<ipnet::IpNet, String> {
     portreeve_enforce::grants::parse_source(s)
         .ok_or_else(|| format!("`{s}` is not an address or CIDR"))
+}
+
+/// `portreeve scan`.
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// Addresses, CIDRs (10.0.0.0/24), ranges (10.0.0.1-20), host names, IPv6
+    #[arg(value_name = "TARGET")]
+    pub targets: Vec<String>,
+    /// Read more targets from FILE, one or more per line (# starts a comment)
+    #[arg(long, value_name = "FILE")]
+    pub target_file: Option<PathBuf>,
+    /// Leave these targets out (comma-separated, repeatable)
+    #[arg(long, value_name = "TARGETS", value_delimiter = ',')]
+    pub exclude: Vec<String>,
+    /// Ports: 22,80,1000-2000, or - for all 65,535 (default: --top 1000)
+    #[arg(
+        short = 'p',
+        long = "ports",
+        value_name = "PORTS",
+        allow_hyphen_values = true,
+        conflicts_with = "top"
+    )]
+    pub ports: Option<String>,
+    /// The N most common ports, by portreeve's own ranking
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=65535))]
+    pub top: Option<u32>,
+    /// Half-open SYN probes through raw sockets (needs root); faster than connecting
+    #[arg(long)]
+    pub syn: bool,
+    /// Retransmissions of an unanswered probe before a port counts as filtered
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub max_retries: u32,
+    /// The longest wait for an answer (e.g. 500ms, 2s)
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_arg)]
+    pub max_rtt: Option<jiff::SignedDuration>,
+    /// At most N probes per second
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate: Option<u32>,
+    /// List every port, closed and filtered ones included
+    #[arg(long)]
+    pub all: bool,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = ScanFormat::Table)]
+    pub format: ScanFormat,
+}
+
+/// Output formats of `scan`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScanFormat {
+    /// Per-host tables for people
+    Table,
+    /// One portreeve.scan document (docs/json.md)
+    Json,
+    /// One JSON object per port, streamed as results arrive
+    Jsonl,
 }
 
 /// `portreeve catalogue`.

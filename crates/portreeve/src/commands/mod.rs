@@ -8,6 +8,7 @@ mod generate;
 mod grants;
 mod inventory;
 mod policy;
+mod scan;
 
 use std::path::Path;
 
@@ -37,6 +38,7 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
         Command::Revoke(args) => grants::revoke(args, &state_dir),
         Command::Grants(args) => grants::list_grants(args, &state_dir),
         Command::Usage(args) => grants::usage(args, &state_dir),
+        Command::Scan(args) => scan::run(args),
         Command::Catalogue(args) => catalogue::run(args),
         Command::Doctor(args) => doctor::run(args, &state_dir),
         Command::Completions { shell } => generate::completions(*shell),

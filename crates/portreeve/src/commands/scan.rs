@@ -1,0 +1,287 @@
+//! `portreeve scan`: targets and ports are parsed and expanded before the
+//! first probe, so bad input changes nothing and sends nothing; then the
+//! engines probe and the results are rendered.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use jiff::Timestamp;
+use portreeve_scan::target::{self, Target, TargetSpec};
+use portreeve_scan::tcp_connect::TcpOptions;
+use portreeve_scan::{
+    HostResult, PortResult, PortState, ScanKind, ScanRun, ports, tcp_connect, tcp_syn,
+};
+
+use crate::cli::{ScanArgs, ScanFormat};
+use crate::failure::{EXIT_OK, Failure};
+use crate::output::json::{emit_listing, to_value};
+use crate::output::{counted, emit, table};
+
+/// `kind` of a scan document.
+const SCAN_KIND: &str = "portreeve.scan";
+
+pub fn run(args: &ScanArgs) -> Result<u8, Failure> {
+    let (targets, ports) = plan(args)?;
+    let kind = if args.syn {
+        ScanKind::Syn
+    } else {
+        ScanKind::Connect
+    };
+    let opts = TcpOptions {
+        max_retries: args.max_retries,
+        max_timeout: args
+            .max_rtt
+            .and_then(|d| Duration::try_from(d).ok())
+            .unwrap_or(TcpOptions::default().max_timeout),
+        rate: args.rate,
+        ..TcpOptions::default()
+    };
+    let started = Timestamp::now();
+    let clock = Instant::now();
+    let total = targets.len() * ports.len();
+    let progress = progress_bar(total as u64);
+    let results: Mutex<Vec<PortResult>> = Mutex::new(Vec::with_capacity(total.min(1 << 20)));
+    let stream = args.format == ScanFormat::Jsonl;
+    let report = |r: PortResult| {
+        progress.inc(1);
+        if stream && (args.all || interesting(r.state)) {
+            let line = serde_json::to_string(&r).expect("port results serialise");
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{line}");
+        }
+        results
+            .lock()
+            .expect("no panics while holding the lock")
+            .push(r);
+    };
+    if args.syn {
+        tcp_syn::scan(&targets, &ports, &opts, &report)
+            .map_err(|e| Failure::Operational(e.to_string()))?;
+    } else {
+        tcp_connect::scan(&targets, &ports, &opts, &report);
+    }
+    progress.finish_and_clear();
+    let run = assemble(
+        started,
+        kind,
+        &ports,
+        &targets,
+        results.into_inner().expect("workers joined"),
+    );
+    let elapsed = clock.elapsed();
+    match args.format {
+        ScanFormat::Jsonl => {}
+        ScanFormat::Json => emit_document(&run, args.all),
+        ScanFormat::Table => emit(&render_table(
+            &run,
+            args.all,
+            elapsed,
+            table::stdout_colour(),
+        )),
+    }
+    Ok(EXIT_OK)
+}
+
+/// Targets and ports, fully expanded and checked: every input error is found
+/// here, before anything is sent.
+fn plan(args: &ScanArgs) -> Result<(Vec<Target>, Vec<u16>), Failure> {
+    let mut written: Vec<String> = args.targets.clone();
+    if let Some(file) = &args.target_file {
+        let text = std::fs::read_to_string(file).map_err(|e| {
+            Failure::Input(format!("cannot read target file {}: {e}", file.display()))
+        })?;
+        for line in text.lines() {
+            let line = line.split('#').next().unwrap_or_default();
+            written.extend(line.split_whitespace().map(str::to_string));
+        }
+    }
+    let parse = |specs: &[String]| -> Result<Vec<TargetSpec>, Failure> {
+        specs
+            .iter()
+            .map(|s| target::parse_spec(s).map_err(|e| Failure::Input(e.to_string())))
+            .collect()
+    };
+    let specs = parse(&written)?;
+    let exclude = parse(&args.exclude)?;
+    let ports = match (&args.ports, args.top) {
+        (Some(p), _) => ports::parse_ports(p).map_err(|e| Failure::Input(format!("-p {e}")))?,
+        (None, top) => ports::top_ports(top.unwrap_or(1000) as usize),
+    };
+    let targets = target::expand(&specs, &exclude, target::resolve)
+        .map_err(|e| Failure::Input(e.to_string()))?;
+    Ok((targets, ports))
+}
+
+/// A progress bar with ETA on standard error when it is a terminal; hidden
+/// otherwise, so pipes and logs stay clean.
+fn progress_bar(total: u64) -> indicatif::ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} ports  {per_sec}  ETA {eta}")
+            .expect("a valid template"),
+    );
+    bar
+}
+
+/// States worth listing by default; the others are counted.
+fn interesting(state: PortState) -> bool {
+    matches!(state, PortState::Open | PortState::OpenFiltered)
+}
+
+/// Groups results by host, in target order, ports sorted.
+fn assemble(
+    started: Timestamp,
+    kind: ScanKind,
+    ports: &[u16],
+    targets: &[Target],
+    results: Vec<PortResult>,
+) -> ScanRun {
+    let mut by_host: BTreeMap<std::net::IpAddr, Vec<PortResult>> = BTreeMap::new();
+    for r in results {
+        by_host.entry(r.address).or_default().push(r);
+    }
+    let hosts = targets
+        .iter()
+        .map(|t| {
+            let mut ports = by_host.remove(&t.address).unwrap_or_default();
+            ports.sort_by_key(|p| (p.protocol, p.port));
+            HostResult {
+                address: t.address,
+                hostname: t.hostname.clone(),
+                ports,
+            }
+        })
+        .collect();
+    ScanRun {
+        scanner: "portreeve".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        args: std::env::args().collect::<Vec<_>>().join(" "),
+        started,
+        finished: Timestamp::now(),
+        scans: vec![(kind, ports.to_vec())],
+        hosts,
+    }
+}
+
+/// Per host: how many ports ended in each state.
+fn state_counts(host: &HostResult) -> BTreeMap<PortState, usize> {
+    let mut counts = BTreeMap::new();
+    for p in &host.ports {
+        *counts.entry(p.state).or_default() += 1;
+    }
+    counts
+}
+
+fn render_table(run: &ScanRun, all: bool, elapsed: Duration, colour: bool) -> String {
+    let mut rows = Vec::new();
+    let mut hidden: Vec<String> = Vec::new();
+    for host in &run.hosts {
+        let name = host
+            .hostname
+            .as_ref()
+            .map(|n| format!(" ({n})"))
+            .unwrap_or_default();
+        for p in host.ports.iter().filter(|p| all || interesting(p.state)) {
+            let service = p.service.as_ref();
+            rows.push(vec![
+                format!("{}{name}", host.address),
+                format!("{}/{}", p.port, p.protocol),
+                p.state.to_string(),
+                p.reason.as_str().to_string(),
+                service.map_or_else(|| "-".into(), |s| s.name.clone()),
+                service
+                    .map(|s| {
+                        [
+                            s.product.as_deref(),
+                            s.version.as_deref(),
+                            s.extra.as_deref(),
+                        ]
+                        .into_iter()
+                        .flatten()
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                    })
+                    .unwrap_or_default(),
+            ]);
+        }
+        if !all {
+            let others: Vec<String> = state_counts(host)
+                .into_iter()
+                .filter(|(s, _)| !interesting(*s))
+                .map(|(s, n)| format!("{n} {s}"))
+                .collect();
+            if !others.is_empty() {
+                hidden.push(format!(
+                    "{}{name}: not shown: {}",
+                    host.address,
+                    others.join(", ")
+                ));
+            }
+        }
+    }
+    let mut out = String::new();
+    if !rows.is_empty() {
+        out.push_str(&table::rows(
+            &["HOST", "PORT", "STATE", "REASON", "SERVICE", "VERSION"],
+            &rows,
+            colour,
+        ));
+    }
+    for line in hidden {
+        out.push_str(&line);
+        out.push('\n');
+    }
+    let probed: usize = run.hosts.iter().map(|h| h.ports.len()).sum();
+    out.push_str(&format!(
+        "Scanned {} on {} in {:.2}s\n",
+        counted(probed, "port"),
+        counted(run.hosts.len(), "host"),
+        elapsed.as_secs_f64()
+    ));
+    out
+}
+
+/// `portreeve scan --format json`: a `portreeve.scan` document.
+fn emit_document(run: &ScanRun, all: bool) {
+    let scans: Vec<serde_json::Value> = run
+        .scans
+        .iter()
+        .map(|(kind, ports)| serde_json::json!({ "type": kind, "protocol": kind.protocol(), "ports": ports.len() }))
+        .collect();
+    let hosts: Vec<serde_json::Value> = run
+        .hosts
+        .iter()
+        .map(|h| {
+            let listed: Vec<&PortResult> = h
+                .ports
+                .iter()
+                .filter(|p| all || interesting(p.state))
+                .collect();
+            let states: BTreeMap<&str, usize> = state_counts(h)
+                .into_iter()
+                .map(|(s, n)| (s.as_str(), n))
+                .collect();
+            serde_json::json!({
+                "address": h.address,
+                "hostname": h.hostname,
+                "states": states,
+                "ports": to_value(&listed),
+            })
+        })
+        .collect();
+    emit_listing(
+        SCAN_KIND,
+        &[
+            ("scanner_args", to_value(&run.args)),
+            ("started", to_value(&run.started)),
+            ("finished", to_value(&run.finished)),
+            ("scans", serde_json::Value::Array(scans)),
+            ("hosts", serde_json::Value::Array(hosts)),
+        ],
+    );
+}
