@@ -1,0 +1,276 @@
+//! `portreeve scan` against test hosts made of network namespaces, compared
+//! port for port with `nmap -sT` on the same targets. Probes go only to
+//! addresses that exist inside the namespaces the test creates.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::process::Output;
+
+use serde_json::Value;
+use support::{Netns, run, stderr, stdout, testkit};
+
+/// A scanner namespace linked to two targets: `open` answers resets on
+/// closed ports; `guarded` sits behind a default-drop firewall that also
+/// drops 2 % of packets at random.
+struct Lab {
+    scanner: Netns,
+    _open: Netns,
+    _guarded: Netns,
+    _services: Vec<testkit::Listeners>,
+    _dir: tempfile::TempDir,
+}
+
+const OPEN_HOST: &str = "10.73.1.2";
+const GUARDED_HOST: &str = "10.73.2.2";
+const SERVICE_PORTS: [u16; 5] = [22, 80, 443, 3306, 8080];
+const PORTS: &str = "1-1200,3306,8080,31337";
+
+impl Lab {
+    fn new() -> Lab {
+        let (scanner, open, guarded) = (Netns::bare(), Netns::bare(), Netns::bare());
+        scanner.link(&open, "10.73.1.1/24", "10.73.1.2/24");
+        scanner.link(&guarded, "10.73.2.1/24", "10.73.2.2/24");
+        let specs: Vec<String> = SERVICE_PORTS
+            .iter()
+            .map(|p| format!("tcp4:0.0.0.0:{p}"))
+            .collect();
+        let specs: Vec<&str> = specs.iter().map(String::as_str).collect();
+        let services = vec![open.listen(&specs, 0), guarded.listen(&specs, 0)];
+        let dir = tempfile::tempdir().unwrap();
+        let firewall = dir.path().join("guard.nft");
+        std::fs::write(
+            &firewall,
+            "table inet guard {\n\
+             \tchain input {\n\t\ttype filter hook input priority 0; policy drop;\n\
+             \t\tnumgen random mod 100 < 2 drop\n\
+             \t\tct state established,related accept\n\
+             \t\ttcp dport { 22, 443, 8080 } accept\n\t}\n\
+             \tchain output {\n\t\ttype filter hook output priority 0; policy accept;\n\
+             \t\tnumgen random mod 100 < 2 drop\n\t}\n}\n",
+        )
+        .unwrap();
+        let out = run(guarded.exec("nft").arg("-f").arg(&firewall));
+        assert!(out.status.success(), "{}", stderr(&out));
+        Lab {
+            scanner,
+            _open: open,
+            _guarded: guarded,
+            _services: services,
+            _dir: dir,
+        }
+    }
+
+    fn portreeve(&self, args: &[&str]) -> Output {
+        let mut cmd = self.scanner.exec(env!("CARGO_BIN_EXE_portreeve"));
+        cmd.args(args).env("NO_COLOR", "1");
+        run(&mut cmd)
+    }
+
+    /// Every port's state as nmap -sT reports it.
+    fn nmap(&self, target: &str) -> BTreeMap<u16, String> {
+        let out = run(self
+            .scanner
+            .exec("nmap")
+            .args(["-sT", "-n", "-Pn", "-T4", "-p", PORTS, "-oG", "-", target]));
+        assert!(out.status.success(), "{}", stderr(&out));
+        parse_grepable(&stdout(&out), PORTS)
+    }
+
+    /// Every port's state as portreeve reports it.
+    fn portreeve_states(&self, target: &str, extra: &[&str]) -> BTreeMap<u16, String> {
+        let mut args = vec!["scan", target, "-p", PORTS, "--format", "json", "--all"];
+        args.extend_from_slice(extra);
+        let out = self.portreeve(&args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+        doc["hosts"][0]["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    p["port"].as_u64().unwrap() as u16,
+                    p["state"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    }
+}
+
+/// nmap's `-oG` line for a host: listed ports, plus the "Ignored State" for
+/// every other port of `ports`.
+fn parse_grepable(text: &str, ports: &str) -> BTreeMap<u16, String> {
+    let line = text
+        .lines()
+        .find(|l| l.contains("Ports: "))
+        .unwrap_or_else(|| panic!("no Ports line:\n{text}"));
+    let listed = line
+        .split("Ports: ")
+        .nth(1)
+        .unwrap()
+        .split('\t')
+        .next()
+        .unwrap();
+    let mut states: BTreeMap<u16, String> = listed
+        .split(", ")
+        .map(|entry| {
+            let fields: Vec<&str> = entry.split('/').collect();
+            (fields[0].trim().parse().unwrap(), fields[1].to_string())
+        })
+        .collect();
+    if let Some(ignored) = line.split("Ignored State: ").nth(1) {
+        let state = ignored.split(' ').next().unwrap().to_string();
+        for p in portreeve_scan::ports::parse_ports(ports).unwrap() {
+            states.entry(p).or_insert_with(|| state.clone());
+        }
+    }
+    states
+}
+
+fn privileged(test: &str) -> bool {
+    testkit::privileged(test, &["ip", "python3", "nft", "nmap"])
+}
+
+fn open_ports(states: &BTreeMap<u16, String>) -> Vec<u16> {
+    states
+        .iter()
+        .filter(|(_, s)| *s == "open")
+        .map(|(p, _)| *p)
+        .collect()
+}
+
+#[track_caller]
+fn assert_agree(ours: &BTreeMap<u16, String>, nmap: &BTreeMap<u16, String>, what: &str) {
+    assert_eq!(ours.len(), nmap.len(), "{what}: same ports scanned");
+    let differ: Vec<String> = ours
+        .iter()
+        .filter(|(p, s)| nmap.get(p) != Some(s))
+        .map(|(p, s)| format!("{p}: portreeve {s}, nmap {:?}", nmap.get(p)))
+        .collect();
+    assert!(
+        differ.is_empty(),
+        "{what}: portreeve and nmap disagree on {} ports:\n{}",
+        differ.len(),
+        differ.join("\n")
+    );
+}
+
+#[test]
+fn connect_scan_agrees_with_nmap_on_open_and_guarded_hosts() {
+    if !privileged("connect_scan_agrees_with_nmap_on_open_and_guarded_hosts") {
+        return;
+    }
+    let lab = Lab::new();
+    let ours = lab.portreeve_states(OPEN_HOST, &[]);
+    assert_eq!(open_ports(&ours), SERVICE_PORTS);
+    assert_agree(&ours, &lab.nmap(OPEN_HOST), "open host");
+
+    let ours = lab.portreeve_states(GUARDED_HOST, &[]);
+    assert_eq!(
+        open_ports(&ours),
+        [22, 443, 8080],
+        "every open port behind the lossy firewall"
+    );
+    assert_agree(&ours, &lab.nmap(GUARDED_HOST), "guarded host");
+}
+
+#[test]
+fn syn_scan_agrees_with_connect_scan() {
+    if !privileged("syn_scan_agrees_with_connect_scan") {
+        return;
+    }
+    let lab = Lab::new();
+    for host in [OPEN_HOST, GUARDED_HOST] {
+        let syn = lab.portreeve_states(host, &["--syn"]);
+        let connect = lab.portreeve_states(host, &[]);
+        assert_agree(&syn, &connect, host);
+    }
+}
+
+#[test]
+fn several_hosts_ranges_and_exclusions() {
+    if !privileged("several_hosts_ranges_and_exclusions") {
+        return;
+    }
+    let lab = Lab::new();
+    let out = lab.portreeve(&[
+        "scan",
+        "10.73.1.0/24",
+        "10.73.2.2",
+        "--exclude",
+        "10.73.1.0-1,10.73.1.3-255",
+        "-p",
+        "22,23",
+        "--format",
+        "json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let hosts: Vec<&str> = doc["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["address"].as_str().unwrap())
+        .collect();
+    assert_eq!(hosts, [OPEN_HOST, GUARDED_HOST]);
+    assert_eq!(
+        doc["hosts"][0]["states"],
+        serde_json::json!({"open": 1, "closed": 1})
+    );
+    assert_eq!(
+        doc["hosts"][1]["states"],
+        serde_json::json!({"open": 1, "filtered": 1})
+    );
+    assert_eq!(doc["kind"], "portreeve.scan");
+}
+
+#[test]
+fn jsonl_streams_one_object_per_port() {
+    if !privileged("jsonl_streams_one_object_per_port") {
+        return;
+    }
+    let lab = Lab::new();
+    let out = lab.portreeve(&[
+        "scan", OPEN_HOST, "-p", "20-30", "--format", "jsonl", "--all",
+    ]);
+    let lines: Vec<Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 11);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["port"] == 22 && l["state"] == "open" && l["reason"] == "syn-ack")
+    );
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["port"] == 22 || l["state"] == "closed")
+    );
+}
+
+#[test]
+fn bad_input_sends_nothing_and_exits_2() {
+    // Runs unprivileged: nothing here may reach the network.
+    for (args, message) in [
+        (
+            vec!["scan", "10.73.1.2", "-p", "70000"],
+            "port 70000 is out of range",
+        ),
+        (vec!["scan", "10.0.0.0/33"], "prefix length 33 exceeds 32"),
+        (vec!["scan", "host_with_underscore!"], "is not a target"),
+        (vec!["scan"], "no targets"),
+        (
+            vec!["scan", "10.73.1.2", "--exclude", "10.73.1.2"],
+            "no targets",
+        ),
+        (vec!["scan", "10.0.0.0/8", "10.1.0.0/8"], "at most"),
+    ] {
+        let out = run(support::portreeve().args(&args));
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(message), "{args:?}: {}", stderr(&out));
+        assert!(out.stdout.is_empty());
+    }
+}
