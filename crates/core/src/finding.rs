@@ -32,11 +32,21 @@ pub enum FindingKind {
     /// A rule names a service identity but the socket's owner could not be
     /// determined, so the binding cannot be verified.
     OwnerUnverified,
+    /// A scan reached a risky service.
+    ReachableRiskyService,
+    /// A scan found a service that answers without authentication.
+    UnauthenticatedService,
+    /// A scan reached a port the policy does not allow from the scan's
+    /// source (or bans).
+    ReachableAgainstPolicy,
+    /// A scan reached a port on which nothing listens on the host: NAT, a
+    /// proxy or container port publishing forwards it elsewhere.
+    ReachableWithoutListener,
 }
 
 impl FindingKind {
     /// Every kind, in code order.
-    pub const ALL: [FindingKind; 8] = [
+    pub const ALL: [FindingKind; 12] = [
         FindingKind::ListenerNotAllowed,
         FindingKind::BannedPort,
         FindingKind::RiskyExposure,
@@ -45,6 +55,10 @@ impl FindingKind {
         FindingKind::StaleRule,
         FindingKind::UnintendedFamily,
         FindingKind::OwnerUnverified,
+        FindingKind::ReachableRiskyService,
+        FindingKind::UnauthenticatedService,
+        FindingKind::ReachableAgainstPolicy,
+        FindingKind::ReachableWithoutListener,
     ];
 
     /// The stable code, e.g. `PR001`.
@@ -58,6 +72,10 @@ impl FindingKind {
             FindingKind::StaleRule => "PR006",
             FindingKind::UnintendedFamily => "PR007",
             FindingKind::OwnerUnverified => "PR008",
+            FindingKind::ReachableRiskyService => "PR009",
+            FindingKind::UnauthenticatedService => "PR010",
+            FindingKind::ReachableAgainstPolicy => "PR011",
+            FindingKind::ReachableWithoutListener => "PR012",
         }
     }
 
@@ -72,6 +90,10 @@ impl FindingKind {
             FindingKind::StaleRule => "stale-rule",
             FindingKind::UnintendedFamily => "unintended-address-family",
             FindingKind::OwnerUnverified => "owner-unverified",
+            FindingKind::ReachableRiskyService => "reachable-risky-service",
+            FindingKind::UnauthenticatedService => "unauthenticated-service",
+            FindingKind::ReachableAgainstPolicy => "reachable-against-policy",
+            FindingKind::ReachableWithoutListener => "reachable-without-listener",
         }
     }
 
@@ -96,6 +118,18 @@ impl FindingKind {
             }
             FindingKind::OwnerUnverified => {
                 "A rule binds a port to a service identity, but the socket's owner could not be determined."
+            }
+            FindingKind::ReachableRiskyService => {
+                "A scan from outside reached a service known to be risky when exposed."
+            }
+            FindingKind::UnauthenticatedService => {
+                "A scan found a service that serves data or commands without authentication."
+            }
+            FindingKind::ReachableAgainstPolicy => {
+                "A scan reached a port the policy does not allow from the scan's source network."
+            }
+            FindingKind::ReachableWithoutListener => {
+                "A scan reached a port with no listener on the host: NAT, a proxy or container publishing forwards it."
             }
         }
     }

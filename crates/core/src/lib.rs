@@ -9,10 +9,12 @@
 
 mod finding;
 mod port;
+mod reach;
 mod severity;
 mod socket;
 
 pub use finding::{Finding, FindingKind, PolicyLocation, PolicyRuleRef, SocketRef};
 pub use port::{PortRange, PortRangeError, Proto, ProtoParseError};
+pub use reach::{Observed, ObservedPort, ScanView};
 pub use severity::{Severity, SeverityParseError};
 pub use socket::{BindScope, Family, ListeningSocket, NetnsRef, OwnerStatus, ProcessInfo};

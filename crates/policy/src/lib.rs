@@ -14,6 +14,7 @@ mod error;
 mod evaluate;
 mod model;
 mod parse;
+mod reconcile;
 mod starter;
 
 pub use error::{PolicyError, PolicyErrors};
@@ -23,6 +24,7 @@ pub use model::{
     ServiceIdentity, Zone,
 };
 pub use parse::{FORMAT_VERSION, parse_duration, parse_policy};
+pub use reconcile::{JoinedPort, Listening, Reachability, Reconciliation, reconcile};
 pub use starter::starter_policy;
 
 /// The name under which the built-in baseline appears in findings.

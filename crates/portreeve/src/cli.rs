@@ -173,6 +173,22 @@ pub struct CheckArgs {
     /// In table output, show evidence, rationale and remediation of each finding
     #[arg(long)]
     pub details: bool,
+    /// Also scan TARGET (this host's address as the network sees it) from
+    /// here, and join what answers with what listens and what the policy allows
+    #[arg(long, value_name = "TARGET")]
+    pub scan: Option<String>,
+    /// With --scan: ports to probe [default: every listening and allowed TCP
+    /// port, plus the top 1000]
+    #[arg(
+        long,
+        value_name = "PORTS",
+        allow_hyphen_values = true,
+        requires = "scan"
+    )]
+    pub scan_ports: Option<String>,
+    /// With --scan: half-open SYN probes (needs root)
+    #[arg(long, requires = "scan")]
+    pub scan_syn: bool,
 }
 
 /// Output formats of `check`.

@@ -266,7 +266,7 @@ fn every_finding_kind_in_every_format() {
             .as_array()
             .unwrap()
             .len(),
-        8
+        portreeve_core::FindingKind::ALL.len()
     );
 
     // Table: every finding id, and no colour when NO_COLOR is set or piped.

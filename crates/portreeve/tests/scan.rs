@@ -274,3 +274,122 @@ fn bad_input_sends_nothing_and_exits_2() {
         assert!(out.stdout.is_empty());
     }
 }
+
+#[test]
+fn check_scan_joins_inventory_scan_and_policy() {
+    if !privileged("check_scan_joins_inventory_scan_and_policy") {
+        return;
+    }
+    let (scanner, target) = (Netns::bare(), Netns::bare());
+    scanner.link(&target, "10.73.9.1/24", "10.73.9.2/24");
+    let _services = target.listen(
+        &[
+            "tcp4:0.0.0.0:22",
+            "tcp4:0.0.0.0:6379",
+            "tcp4:0.0.0.0:5432",
+            "tcp4:0.0.0.0:9999",
+        ],
+        0,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    // Port 8080 is forwarded to 9999 (as container publishing would), and
+    // 5432 is firewalled from the scanner.
+    let rules = dir.path().join("t.nft");
+    std::fs::write(
+        &rules,
+        "table ip nat {\n\tchain pre {\n\t\ttype nat hook prerouting priority dstnat;\n\t\ttcp dport 8080 redirect to :9999\n\t}\n}\n\
+         table inet guard {\n\tchain input {\n\t\ttype filter hook input priority 0;\n\t\ttcp dport 5432 drop\n\t}\n}\n",
+    )
+    .unwrap();
+    assert!(
+        run(target.exec("nft").arg("-f").arg(&rules))
+            .status
+            .success()
+    );
+    let policy = dir.path().join("p.toml");
+    std::fs::write(
+        &policy,
+        "[zones]\nscanners = [\"10.73.9.1\"]\n[[rule]]\nport = 22\nprotocol = \"tcp\"\nzones = [\"scanners\"]\n\
+         [[rule]]\nport = 5432\nprotocol = \"tcp\"\nzones = [\"scanners\"]\n",
+    )
+    .unwrap();
+    // The inside-out view, saved on the target; the outside-in view, from the scanner.
+    let inventory = dir.path().join("inv.json");
+    let inv =
+        run(target
+            .exec(env!("CARGO_BIN_EXE_portreeve"))
+            .args(["inventory", "--format", "json"]));
+    std::fs::write(&inventory, &inv.stdout).unwrap();
+    let out = run(scanner.exec(env!("CARGO_BIN_EXE_portreeve")).args([
+        "check",
+        "--inventory",
+        inventory.to_str().unwrap(),
+        "--policy",
+        policy.to_str().unwrap(),
+        "--scan",
+        "10.73.9.2",
+        "--scan-ports",
+        "1-10000",
+        "--format",
+        "json",
+    ]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let reach: BTreeMap<u64, String> = doc["reachability"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| {
+            (
+                j["port"].as_u64().unwrap(),
+                j["reachability"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let expected: BTreeMap<u64, String> = [
+        (22, "reachable"),
+        (5432, "listening_but_filtered"),
+        (6379, "reachable"),
+        (8080, "reachable_without_listener"),
+        (9999, "reachable"),
+    ]
+    .into_iter()
+    .map(|(p, r)| (p, r.to_string()))
+    .collect();
+    assert_eq!(reach, expected, "{doc:#}");
+    let ids: Vec<(String, String)> = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["id"].as_str().unwrap() >= "PR009")
+        .map(|f| {
+            (
+                f["id"].as_str().unwrap().to_string(),
+                f["message"]
+                    .as_str()
+                    .unwrap()
+                    .split(' ')
+                    .next()
+                    .unwrap()
+                    .to_string(),
+            )
+        })
+        .collect();
+    for want in [
+        ("PR011", "10.73.9.2:6379/tcp"),
+        ("PR011", "10.73.9.2:8080/tcp"),
+        ("PR012", "10.73.9.2:8080/tcp"),
+        ("PR011", "10.73.9.2:9999/tcp"),
+    ] {
+        assert!(
+            ids.contains(&(want.0.to_string(), want.1.to_string())),
+            "missing {want:?} in {ids:?}"
+        );
+    }
+    assert!(
+        !ids.iter()
+            .any(|(_, m)| m.contains(":22/") || m.contains(":5432/")),
+        "allowed or filtered: {ids:?}"
+    );
+    support::assert_matches_schema(&doc, "docs/schema/check.v1.json");
+}

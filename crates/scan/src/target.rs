@@ -181,6 +181,19 @@ fn from_u128(v: u128, v4: bool) -> IpAddr {
     }
 }
 
+/// The local address the kernel would send from to reach `to` (a route
+/// lookup: connecting a UDP socket sends nothing).
+pub fn route_source(to: IpAddr) -> std::io::Result<IpAddr> {
+    let bind = if to.is_ipv4() {
+        IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+    } else {
+        IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+    };
+    let s = std::net::UdpSocket::bind((bind, 0))?;
+    s.connect((to, 9))?;
+    Ok(s.local_addr()?.ip())
+}
+
 /// Resolves a host name to its first address (as nmap does), IPv4 first.
 pub fn resolve(name: &str) -> Result<IpAddr, TargetError> {
     let addrs: Vec<IpAddr> = (name, 0)

@@ -15,7 +15,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
-use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, SocketAddr};
 use std::os::fd::OwnedFd;
 use std::time::{Duration, Instant};
 
@@ -31,7 +31,7 @@ use rustix::net::{
 
 use crate::engine::ScanStats;
 use crate::model::{PortResult, PortState, Reason};
-use crate::target::Target;
+use crate::target::{Target, route_source};
 use crate::tcp_connect::TcpOptions;
 use crate::timing::{RttEstimator, Window};
 
@@ -86,20 +86,6 @@ pub fn available() -> bool {
     raw(AddressFamily::INET, ipproto::TCP).is_ok()
 }
 
-/// The local address the kernel would send from to reach `to`.
-fn source_for(to: IpAddr) -> Result<IpAddr, SynError> {
-    let bind: SocketAddr = if to.is_ipv4() {
-        "0.0.0.0:0".parse()
-    } else {
-        "[::]:0".parse()
-    }
-    .expect("literal addresses");
-    let s = UdpSocket::bind(bind).map_err(|e| SynError::NoRoute(to, e))?;
-    s.connect(SocketAddr::new(to, 9))
-        .map_err(|e| SynError::NoRoute(to, e))?;
-    Ok(s.local_addr().map_err(|e| SynError::NoRoute(to, e))?.ip())
-}
-
 /// A probe: target index, port, attempt.
 #[derive(Clone, Copy, Debug)]
 struct Probe {
@@ -135,7 +121,7 @@ pub fn scan(
     };
     let sources = targets
         .iter()
-        .map(|t| source_for(t.address))
+        .map(|t| route_source(t.address).map_err(|e| SynError::NoRoute(t.address, e)))
         .collect::<Result<Vec<_>, _>>()?;
     let mut key = [0u8; 8];
     let _ = rustix::rand::getrandom(&mut key, rustix::rand::GetRandomFlags::empty());

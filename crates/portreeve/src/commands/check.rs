@@ -38,18 +38,40 @@ fn judge(args: &CheckArgs) -> Result<u8, Failure> {
             (inv.host, inv.sockets)
         }
     };
-    let findings = portreeve_policy::evaluate(&policy, &sockets, today());
+    let mut findings = portreeve_policy::evaluate(&policy, &sockets, today());
+    let reachability = match &args.scan {
+        Some(target) => {
+            let view = super::scan::view_of(
+                target,
+                &sockets,
+                &policy,
+                args.scan_ports.as_deref(),
+                args.scan_syn,
+            )?;
+            let joined = portreeve_policy::reconcile(&policy, &sockets, &view);
+            findings.extend(joined.findings);
+            findings.retain(|f| f.severity >= policy.defaults.min_severity);
+            findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.kind.cmp(&b.kind)));
+            Some(joined.ports)
+        }
+        None => None,
+    };
     let summary = Summary::of(&sockets, &findings);
 
     match args.format {
-        CheckFormat::Table => emit(&table::check(
-            &findings,
-            &summary,
-            &policy.origin,
-            &host,
-            args.details,
-            table::stdout_colour(),
-        )),
+        CheckFormat::Table => {
+            if let Some(joined) = &reachability {
+                emit(&table::reachability(joined, table::stdout_colour()));
+            }
+            emit(&table::check(
+                &findings,
+                &summary,
+                &policy.origin,
+                &host,
+                args.details,
+                table::stdout_colour(),
+            ));
+        }
         CheckFormat::Json => emit_json(&CheckDocument {
             envelope: Envelope::new(CHECK_KIND, &host),
             policy: PolicySummary {
@@ -59,6 +81,7 @@ fn judge(args: &CheckArgs) -> Result<u8, Failure> {
             },
             summary: summary.clone(),
             findings: &findings,
+            reachability: reachability.as_deref(),
         }),
         CheckFormat::Sarif => emit(&sarif::render(&findings, &host, &policy.origin)),
         CheckFormat::Nagios => {

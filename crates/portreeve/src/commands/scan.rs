@@ -285,3 +285,93 @@ fn emit_document(run: &ScanRun, all: bool) {
         ],
     );
 }
+
+/// `check --scan`: scans one target from here over the ports that matter —
+/// every TCP port something listens on or a rule allows, plus the top 1000
+/// (to catch ports forwarded from elsewhere) — unless `ports` names them.
+pub fn view_of(
+    target_spec: &str,
+    sockets: &[portreeve_core::ListeningSocket],
+    policy: &portreeve_policy::Policy,
+    ports: Option<&str>,
+    syn: bool,
+) -> Result<portreeve_core::ScanView, Failure> {
+    use portreeve_core::{Observed, ObservedPort, Proto, ScanView};
+
+    let spec = target::parse_spec(target_spec).map_err(|e| Failure::Input(e.to_string()))?;
+    let targets =
+        target::expand(&[spec], &[], target::resolve).map_err(|e| Failure::Input(e.to_string()))?;
+    let [target] = targets.as_slice() else {
+        return Err(Failure::Input(format!(
+            "--scan takes one host (this one, as the network sees it); `{target_spec}` is {}",
+            counted(targets.len(), "address")
+        )));
+    };
+    let ports: Vec<u16> = match ports {
+        Some(p) => {
+            ports::parse_ports(p).map_err(|e| Failure::Input(format!("--scan-ports {e}")))?
+        }
+        None => {
+            let mut all: Vec<u16> = ports::top_ports(1000);
+            all.extend(
+                sockets
+                    .iter()
+                    .filter(|s| s.protocol == Proto::Tcp && s.is_exposed())
+                    .map(|s| s.port),
+            );
+            for rule in policy
+                .rules
+                .iter()
+                .filter(|r| r.protocols.contains(&Proto::Tcp))
+            {
+                all.extend(rule.ports.iter().flat_map(|r| r.start()..=r.end()));
+            }
+            all.sort_unstable();
+            all.dedup();
+            all
+        }
+    };
+    let results: Mutex<Vec<PortResult>> = Mutex::new(Vec::new());
+    let report = |r: PortResult| {
+        results
+            .lock()
+            .expect("no panics while holding the lock")
+            .push(r)
+    };
+    let targets = std::slice::from_ref(target);
+    if syn {
+        tcp_syn::scan(targets, &ports, &TcpOptions::default(), &report)
+            .map_err(|e| Failure::Operational(e.to_string()))?;
+    } else {
+        tcp_connect::scan(targets, &ports, &TcpOptions::default(), &report);
+    }
+    let mut observed: Vec<ObservedPort> = results
+        .into_inner()
+        .expect("workers joined")
+        .into_iter()
+        .map(|r| ObservedPort {
+            protocol: r.protocol,
+            port: r.port,
+            observed: match r.state {
+                PortState::Open => Observed::Open,
+                PortState::Closed => Observed::Closed,
+                PortState::Filtered | PortState::OpenFiltered => Observed::Filtered,
+            },
+            service: r.service.as_ref().map(|s| s.name.clone()),
+            product: r.service.as_ref().and_then(|s| {
+                s.product.as_ref().map(|p| {
+                    format!("{p} {}", s.version.as_deref().unwrap_or(""))
+                        .trim()
+                        .to_string()
+                })
+            }),
+            unauthenticated: r.service.as_ref().and_then(|s| s.unauthenticated),
+        })
+        .collect();
+    observed.sort_by_key(|p| (p.protocol, p.port));
+    Ok(ScanView {
+        target: target.address,
+        source: target::route_source(target.address).ok(),
+        ports: observed,
+    })
+}

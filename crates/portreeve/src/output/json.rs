@@ -108,6 +108,10 @@ pub struct CheckDocument<'a> {
     pub summary: Summary,
     /// The findings, most severe first.
     pub findings: &'a [Finding],
+    /// With `--scan`: every port where something listens or the scan got
+    /// in, with both views joined.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reachability: Option<&'a [portreeve_policy::JoinedPort]>,
 }
 
 /// Which policy a check used.

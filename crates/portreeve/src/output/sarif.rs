@@ -84,10 +84,15 @@ fn rule(kind: FindingKind) -> ReportingDescriptor {
 /// The severity a kind usually has, for the rule's default level.
 fn default_severity(kind: FindingKind) -> Severity {
     match kind {
-        FindingKind::BannedPort | FindingKind::ApprovalExpired => Severity::High,
+        FindingKind::BannedPort
+        | FindingKind::ApprovalExpired
+        | FindingKind::UnauthenticatedService => Severity::High,
         FindingKind::ListenerNotAllowed
         | FindingKind::RiskyExposure
-        | FindingKind::UnintendedFamily => Severity::Medium,
+        | FindingKind::UnintendedFamily
+        | FindingKind::ReachableRiskyService
+        | FindingKind::ReachableAgainstPolicy
+        | FindingKind::ReachableWithoutListener => Severity::Medium,
         FindingKind::ApprovalExpiring | FindingKind::StaleRule | FindingKind::OwnerUnverified => {
             Severity::Low
         }

@@ -204,6 +204,41 @@ pub fn catalogue(entries: &[&CatalogueEntry], colour: bool) -> String {
     render(t)
 }
 
+/// The joined inside-out and outside-in views of `check --scan`.
+pub fn reachability(joined: &[portreeve_policy::JoinedPort], colour: bool) -> String {
+    let label = |v: &str| v.replace('_', " ");
+    let lines: Vec<Vec<String>> = joined
+        .iter()
+        .map(|j| {
+            vec![
+                format!("{}/{}", j.port, j.protocol),
+                label(&to_snake(&j.listening)),
+                label(&to_snake(&j.observed)),
+                label(&to_snake(&j.reachability)),
+                j.service.clone().unwrap_or_else(|| "-".into()),
+            ]
+        })
+        .collect();
+    if lines.is_empty() {
+        return "Scan: nothing listens on or answers at the scanned ports.\n\n".into();
+    }
+    let mut out = rows(
+        &["PORT", "LISTENING", "SCAN", "REACHABILITY", "SERVICE"],
+        &lines,
+        colour,
+    );
+    out.push('\n');
+    out
+}
+
+/// A value's serde name (`listening_but_filtered`).
+fn to_snake<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
 /// Plain rows under `headers`.
 pub fn rows(headers: &[&str], rows: &[Vec<String>], colour: bool) -> String {
     let mut t = new_table(headers, colour);
