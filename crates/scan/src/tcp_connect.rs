@@ -241,7 +241,9 @@ impl<'a> Worker<'a> {
                 self.retries.push_front(probe);
                 return;
             }
-            self.tokens -= 1.0;
+            if self.opts.rate.is_some() {
+                self.tokens -= 1.0;
+            }
         }
     }
 
@@ -264,7 +266,11 @@ impl<'a> Worker<'a> {
             Err(Errno::MFILE | Errno::NFILE | Errno::NOBUFS | Errno::NOMEM) => {
                 return self.out_of_resources();
             }
-            Err(e) => panic!("socket(): {e}"),
+            // E.g. IPv6 disabled on this host: the target is unreachable.
+            Err(_) => {
+                self.emit(probe, PortState::Filtered, Reason::NetUnreach, None, report);
+                return true;
+            }
         };
         self.stats.probes += 1;
         if probe.attempt > 0 {

@@ -286,7 +286,9 @@ impl SynEngine<'_> {
                 return;
             };
             self.send(probe);
-            self.tokens -= 1.0;
+            if self.opts.rate.is_some() {
+                self.tokens -= 1.0;
+            }
             since_drain += 1;
             if since_drain == Self::BATCH {
                 since_drain = 0;
