@@ -403,6 +403,9 @@ pub struct ScanArgs {
     /// List every port, closed and filtered ones included
     #[arg(long)]
     pub all: bool,
+    /// Read an nmap XML scan (`nmap -oX`) instead of scanning, and render it
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["targets", "target_file", "syn"])]
+    pub import: Option<PathBuf>,
     /// Output format
     #[arg(long, value_enum, default_value_t = ScanFormat::Table)]
     pub format: ScanFormat,
@@ -417,6 +420,10 @@ pub enum ScanFormat {
     Json,
     /// One JSON object per port, streamed as results arrive
     Jsonl,
+    /// nmap-compatible XML (as `nmap -oX` writes; ndiff and other nmap tools read it)
+    Xml,
+    /// nmap's greppable format (as `nmap -oG`)
+    Grepable,
 }
 
 /// `portreeve catalogue`.

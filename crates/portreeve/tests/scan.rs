@@ -393,3 +393,62 @@ fn check_scan_joins_inventory_scan_and_policy() {
     );
     support::assert_matches_schema(&doc, "docs/schema/check.v1.json");
 }
+
+#[test]
+fn xml_and_grepable_output_and_nmap_import() {
+    if !privileged("xml_and_grepable_output_and_nmap_import") {
+        return;
+    }
+    let lab = Lab::new();
+    let dir = tempfile::tempdir().unwrap();
+    // nmap's XML, imported: the same states as nmap's own greppable output.
+    let nmap_xml = dir.path().join("nmap.xml");
+    let out = run(lab
+        .scanner
+        .exec("nmap")
+        .args(["-sT", "-n", "-Pn", "-p", PORTS, "-oX"])
+        .arg(&nmap_xml)
+        .arg(OPEN_HOST));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let imported = run(support::portreeve()
+        .arg("scan")
+        .arg("--import")
+        .arg(&nmap_xml)
+        .args(["--format", "json", "--all"]));
+    assert!(imported.status.success(), "{}", stderr(&imported));
+    let doc: Value = serde_json::from_slice(&imported.stdout).unwrap();
+    let states: BTreeMap<u16, String> = doc["hosts"][0]["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["port"].as_u64().unwrap() as u16,
+                p["state"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_agree(&states, &lab.nmap(OPEN_HOST), "imported nmap XML");
+
+    // Our XML reads back to the same states as our JSON.
+    let ours = lab.portreeve(&["scan", OPEN_HOST, "-p", PORTS, "--format", "xml"]);
+    assert!(ours.status.success());
+    let run_back = portreeve_scan::nmap_xml::read(&stdout(&ours)).unwrap();
+    let back: BTreeMap<u16, String> = run_back.hosts[0]
+        .ports
+        .iter()
+        .map(|p| (p.port, p.state.to_string()))
+        .collect();
+    assert_agree(&back, &lab.portreeve_states(OPEN_HOST, &[]), "our XML");
+
+    let grep = stdout(&lab.portreeve(&["scan", OPEN_HOST, "-p", "20-25", "--format", "grepable"]));
+    assert!(grep.contains(&format!("Host: {OPEN_HOST} ()\tPorts: 20/closed/tcp/////, 21/closed")), "{grep}");
+    assert!(grep.contains("22/open/tcp/////"), "{grep}");
+
+    // A broken file is a located input error.
+    let bad = dir.path().join("bad.xml");
+    std::fs::write(&bad, "<nmaprun>\n<host><address addr=\"10.0.0.1\"\n").unwrap();
+    let out = run(support::portreeve().arg("scan").arg("--import").arg(&bad));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("bad.xml"), "{}", stderr(&out));
+}

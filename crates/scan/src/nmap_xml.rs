@@ -1,1 +1,2054 @@
-//! nmap XML output and import (being written).
+//! nmap's XML output format (`nmap -oX`, described by `nmap.dtd`): writing
+//! a [`ScanRun`] so that nmap's consumers (ndiff, Zenmap, report tools,
+//! vulnerability-management importers) can read it, and importing nmap's
+//! XML into the model.
+//!
+//! # Writing
+//!
+//! The document follows nmap's layout element for element. Like nmap with no
+//! `-v`, a port state other than `open` that holds more than 25 of a host's
+//! ports is summarised in an `<extraports>` element instead of listing every
+//! port; its `<extrareasons>` children carry the protocol and the exact port
+//! list (`proto="tcp" ports="1-21,23-1000"`), as nmap 7.93 writes them.
+//! Services on summarised ports are not written (nmap does the same).
+//!
+//! Where portreeve knows more than nmap's format can say, it adds one port
+//! `<script id="portreeve">` — an id no NSE script has, so no consumer
+//! mistakes it for nmap's output — with a one-line `output` and structured
+//! children as NSE writes them: `<elem key="unauthenticated">` (whether the
+//! service answered without credentials) and `<table key="tls">` (negotiated
+//! version, ALPN, certificate subject, issuer and expiry). Only one script
+//! per port, because ndiff up to at least 7.95 fails on ports with two
+//! (nmap/nmap#2930). A TLS service also gets nmap's `tunnel="ssl"`.
+//!
+//! What does not survive the format: per-port round-trip times (only the
+//! host's smoothed RTT is written, in `<times>`), sub-second timestamps, and
+//! the detail of how a service was identified (nmap only knows `table` — from
+//! the port number — and `probed`).
+//!
+//! The `scanner` attribute says who produced the document (`portreeve`).
+//! Consumers read it as a string; only a validating parser checking against
+//! `nmap.dtd`, which enumerates the single value `nmap`, would object.
+//!
+//! # Reading
+//!
+//! [`read`] takes real nmap output (any version that writes
+//! `xmloutputversion` 1.0x) or portreeve's own. Ports nmap summarised in
+//! `<extraports>` are expanded to one [`PortResult`] each when their exact
+//! ports are known:
+//!
+//! - from the `ports` attribute of `<extrareasons>` (recent nmap — 7.93
+//!   writes it — and portreeve), exactly;
+//! - otherwise (older nmap), from the scanned ports in `<scaninfo services>`
+//!   minus the ports listed individually, when that is unambiguous: the
+//!   host has a single `<extraports>` group whose count matches, or each
+//!   group is tied to one protocol by its `<extrareasons proto>` and its count
+//!   matches that protocol's unlisted ports.
+//!
+//! Anything else is left out rather than guessed, and [`import`] says so in
+//! [`Import::omitted`]: summarised groups that could not be expanded, states
+//! and protocols the model has no name for (`unfiltered`, `closed|filtered`,
+//! SCTP, IP protocol scans), and hosts that were not up.
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::fmt;
+use std::net::IpAddr;
+
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use portreeve_core::Proto;
+use quick_xml::XmlVersion;
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::reader::Reader;
+
+use crate::model::{
+    HostResult, PortResult, PortState, Reason, ScanKind, ScanRun, ServiceInfo, TlsInfo,
+};
+
+/// A state with more ports than this on one host is summarised in
+/// `<extraports>`, as nmap does without `-v`.
+pub const MAX_LISTED_PER_STATE: usize = 25;
+
+/// The most ports [`read`] will hold (summarised groups expand to one
+/// [`PortResult`] per port, so a small document can describe many).
+pub const DEFAULT_MAX_PORTS: usize = 1 << 22;
+
+/// nmap's `xmloutputversion` this module writes.
+pub const XML_OUTPUT_VERSION: &str = "1.05";
+
+// ---------------------------------------------------------------------------
+// Writing
+// ---------------------------------------------------------------------------
+
+/// Writes `run` as nmap XML, with times in the system time zone (as nmap's
+/// `startstr` and `timestr`).
+pub fn write(run: &ScanRun) -> String {
+    write_in(run, &TimeZone::system())
+}
+
+/// Writes `run` as nmap XML, with human-readable times in `tz`.
+pub fn write_in(run: &ScanRun, tz: &TimeZone) -> String {
+    let mut w = XmlOut::default();
+    let name = display_scanner(&run.scanner);
+    let startstr = ctime(run.started, tz);
+    let timestr = ctime(run.finished, tz);
+    let elapsed = elapsed_secs(run);
+
+    w.raw("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!DOCTYPE nmaprun>\n");
+    w.comment(&format!(" {} ", banner(run, tz)));
+    w.raw("\n");
+    w.open(
+        "nmaprun",
+        &[
+            ("scanner", scanner_attr(&run.scanner)),
+            ("args", &run.args),
+            ("start", &run.started.as_second().to_string()),
+            ("startstr", &startstr),
+            ("version", &run.version),
+            ("xmloutputversion", XML_OUTPUT_VERSION),
+        ],
+    );
+    w.raw("\n");
+    for (kind, ports) in &run.scans {
+        let mut ports = ports.clone();
+        ports.sort_unstable();
+        ports.dedup();
+        w.empty(
+            "scaninfo",
+            &[
+                ("type", kind.as_str()),
+                ("protocol", kind.protocol().as_str()),
+                ("numservices", &ports.len().to_string()),
+                ("services", &compress_ports(&ports)),
+            ],
+        );
+        w.raw("\n");
+    }
+    w.raw("<verbose level=\"0\"/>\n<debugging level=\"0\"/>\n");
+    for host in &run.hosts {
+        write_host(&mut w, run, host);
+    }
+    let n = run.hosts.len();
+    let summary = format!("{name} done at {timestr}; {}", done_summary(run));
+    w.raw("<runstats>");
+    w.empty(
+        "finished",
+        &[
+            ("time", &run.finished.as_second().to_string()),
+            ("timestr", &timestr),
+            ("summary", &summary),
+            ("elapsed", &elapsed),
+            ("exit", "success"),
+        ],
+    );
+    w.empty(
+        "hosts",
+        &[
+            ("up", &n.to_string()),
+            ("down", "0"),
+            ("total", &n.to_string()),
+        ],
+    );
+    w.raw("\n</runstats>\n</nmaprun>\n");
+    w.out
+}
+
+fn write_host(w: &mut XmlOut, run: &ScanRun, host: &HostResult) {
+    let start = run.started.as_second().to_string();
+    let end = run.finished.as_second().to_string();
+    w.open("host", &[("starttime", &start), ("endtime", &end)]);
+    w.empty(
+        "status",
+        &[("state", "up"), ("reason", "user-set"), ("reason_ttl", "0")],
+    );
+    w.raw("\n");
+    let addrtype = if host.address.is_ipv4() {
+        "ipv4"
+    } else {
+        "ipv6"
+    };
+    w.empty(
+        "address",
+        &[("addr", &host.address.to_string()), ("addrtype", addrtype)],
+    );
+    w.raw("\n<hostnames>\n");
+    if let Some(name) = &host.hostname {
+        w.empty("hostname", &[("name", name), ("type", "user")]);
+        w.raw("\n");
+    }
+    w.raw("</hostnames>\n");
+
+    let ignored = ignored_states(&host.ports);
+    w.raw("<ports>");
+    for &(state, count) in &ignored {
+        w.open(
+            "extraports",
+            &[("state", state.as_str()), ("count", &count.to_string())],
+        );
+        w.raw("\n");
+        for (proto, reason, ports) in extra_reasons(run, &host.ports, state) {
+            w.empty(
+                "extrareasons",
+                &[
+                    ("reason", reason),
+                    ("count", &ports.len().to_string()),
+                    ("proto", proto.as_str()),
+                    ("ports", &compress_ports(&ports)),
+                ],
+            );
+            w.raw("\n");
+        }
+        w.close("extraports");
+        w.raw("\n");
+    }
+    let mut listed: Vec<&PortResult> = host
+        .ports
+        .iter()
+        .filter(|p| !ignored.iter().any(|&(s, _)| s == p.state))
+        .collect();
+    listed.sort_by_key(|p| (p.protocol, p.port));
+    for p in listed {
+        write_port(w, run, p);
+    }
+    w.raw("</ports>\n");
+    if let Some((srtt, rttvar, to)) = host_times(&host.ports) {
+        w.empty(
+            "times",
+            &[
+                ("srtt", &srtt.to_string()),
+                ("rttvar", &rttvar.to_string()),
+                ("to", &to.to_string()),
+            ],
+        );
+        w.raw("\n");
+    }
+    w.raw("</host>\n");
+}
+
+fn write_port(w: &mut XmlOut, run: &ScanRun, p: &PortResult) {
+    w.open(
+        "port",
+        &[
+            ("protocol", p.protocol.as_str()),
+            ("portid", &p.port.to_string()),
+        ],
+    );
+    w.empty(
+        "state",
+        &[
+            ("state", p.state.as_str()),
+            ("reason", reason_name(run, p.protocol, p.reason)),
+            ("reason_ttl", "0"),
+        ],
+    );
+    if let Some(s) = &p.service {
+        let name = if s.name.is_empty() {
+            "unknown"
+        } else {
+            &s.name
+        };
+        let table = s.method.is_empty() || s.method == "port";
+        let mut attrs: Vec<(&str, &str)> = vec![("name", name)];
+        for (key, value) in [
+            ("product", &s.product),
+            ("version", &s.version),
+            ("extrainfo", &s.extra),
+        ] {
+            if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
+                attrs.push((key, v));
+            }
+        }
+        if s.tls.is_some() {
+            attrs.push(("tunnel", "ssl"));
+        }
+        attrs.push(("method", if table { "table" } else { "probed" }));
+        attrs.push(("conf", if table { "3" } else { "10" }));
+        let cpe = s
+            .cpe
+            .as_deref()
+            .map(|c| cpe23_to_uri(c).unwrap_or_else(|| c.to_string()));
+        match cpe {
+            Some(cpe) => {
+                w.open("service", &attrs);
+                w.text_element("cpe", &[], &cpe);
+                w.close("service");
+            }
+            None => w.empty("service", &attrs),
+        }
+        write_script(w, s);
+    }
+    w.close("port");
+    w.raw("\n");
+}
+
+/// portreeve's findings that nmap's `<service>` cannot hold, as one port
+/// script with portreeve's own id. One, because ndiff up to at least 7.95
+/// fails on a port with two scripts (nmap/nmap#2930).
+fn write_script(w: &mut XmlOut, s: &ServiceInfo) {
+    let mut fields: Vec<(&str, &str)> = Vec::new();
+    if let Some(open) = s.unauthenticated {
+        fields.push(("unauthenticated", if open { "true" } else { "false" }));
+    }
+    if let Some(tls) = &s.tls {
+        fields.extend(
+            [
+                ("tls.version", Some(tls.version.as_str())),
+                ("tls.alpn", tls.alpn.as_deref()),
+                ("tls.subject", tls.subject.as_deref()),
+                ("tls.issuer", tls.issuer.as_deref()),
+                ("tls.not_after", tls.not_after.as_deref()),
+            ]
+            .into_iter()
+            .filter_map(|(k, v)| v.filter(|v| !v.is_empty()).map(|v| (k, v))),
+        );
+    }
+    if fields.is_empty() {
+        return;
+    }
+    let output = fields
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    w.open("script", &[("id", SCRIPT_ID), ("output", &output)]);
+    let mut in_table = false;
+    for (key, value) in fields {
+        match key.strip_prefix("tls.") {
+            Some(k) => {
+                if !in_table {
+                    w.open("table", &[("key", "tls")]);
+                    in_table = true;
+                }
+                w.text_element("elem", &[("key", k)], value);
+            }
+            None => w.text_element("elem", &[("key", key)], value),
+        }
+    }
+    if in_table {
+        w.close("table");
+    }
+    w.close("script");
+}
+
+/// The id of portreeve's port script.
+pub const SCRIPT_ID: &str = "portreeve";
+
+/// nmap's reason name; a TCP reset is `reset` in a SYN scan and
+/// `conn-refused` in a connect scan.
+fn reason_name(run: &ScanRun, proto: Proto, reason: Reason) -> &'static str {
+    if reason == Reason::ConnRefused && proto == Proto::Tcp {
+        let syn = run.scans.iter().any(|(k, _)| *k == ScanKind::Syn);
+        let connect = run.scans.iter().any(|(k, _)| *k == ScanKind::Connect);
+        if syn && !connect {
+            return "reset";
+        }
+    }
+    reason.as_str()
+}
+
+/// nmap's state numbers, which order ties between summarised states.
+fn nmap_state_number(state: PortState) -> u8 {
+    match state {
+        PortState::Closed => 1,
+        PortState::Open => 2,
+        PortState::Filtered => 3,
+        PortState::OpenFiltered => 7,
+    }
+}
+
+/// The states nmap would summarise for these ports, largest group first
+/// (ties in nmap's state order), with their counts across protocols.
+pub(crate) fn ignored_states(ports: &[PortResult]) -> Vec<(PortState, usize)> {
+    let mut out: Vec<(PortState, usize)> = [
+        PortState::Closed,
+        PortState::Filtered,
+        PortState::OpenFiltered,
+    ]
+    .into_iter()
+    .map(|s| (s, ports.iter().filter(|p| p.state == s).count()))
+    .filter(|&(_, n)| n > MAX_LISTED_PER_STATE)
+    .collect();
+    out.sort_by_key(|&(s, n)| (std::cmp::Reverse(n), nmap_state_number(s)));
+    out
+}
+
+/// `<extrareasons>` of one summarised state: one per protocol and reason,
+/// largest first.
+fn extra_reasons(
+    run: &ScanRun,
+    ports: &[PortResult],
+    state: PortState,
+) -> Vec<(Proto, &'static str, Vec<u16>)> {
+    let mut groups: Vec<(Proto, &'static str, Vec<u16>)> = Vec::new();
+    for p in ports.iter().filter(|p| p.state == state) {
+        let reason = reason_name(run, p.protocol, p.reason);
+        match groups
+            .iter_mut()
+            .find(|(pr, r, _)| *pr == p.protocol && *r == reason)
+        {
+            Some(g) => g.2.push(p.port),
+            None => groups.push((p.protocol, reason, vec![p.port])),
+        }
+    }
+    for g in &mut groups {
+        g.2.sort_unstable();
+        g.2.dedup();
+    }
+    groups.sort_by(|a, b| {
+        b.2.len()
+            .cmp(&a.2.len())
+            .then(a.0.cmp(&b.0))
+            .then(a.1.cmp(b.1))
+    });
+    groups
+}
+
+/// nmap's `<times>`: smoothed RTT, its variance and the timeout, in
+/// microseconds, from the ports' RTTs.
+fn host_times(ports: &[PortResult]) -> Option<(u64, u64, u64)> {
+    let rtts: Vec<u64> = ports.iter().filter_map(|p| p.rtt_us).collect();
+    if rtts.is_empty() {
+        return None;
+    }
+    let n = rtts.len() as u128;
+    let mean = (rtts.iter().map(|&r| u128::from(r)).sum::<u128>() / n) as u64;
+    let var = (rtts
+        .iter()
+        .map(|&r| u128::from(r.abs_diff(mean)))
+        .sum::<u128>()
+        / n) as u64;
+    let to = mean.saturating_add(var.saturating_mul(4)).max(100_000);
+    Some((mean, var, to))
+}
+
+/// A port list in nmap's compact form: `1-21,23,25-1000`.
+pub fn compress_ports(ports: &[u16]) -> String {
+    let mut sorted = ports.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < sorted.len() {
+        let start = sorted[i];
+        let mut end = start;
+        while i + 1 < sorted.len() && sorted[i + 1] == end.wrapping_add(1) && end != u16::MAX {
+            i += 1;
+            end = sorted[i];
+        }
+        if !out.is_empty() {
+            out.push(',');
+        }
+        if start == end {
+            out.push_str(&start.to_string());
+        } else {
+            out.push_str(&format!("{start}-{end}"));
+        }
+        i += 1;
+    }
+    out
+}
+
+/// nmap's opening line: `Nmap 7.93 scan initiated <time> as: <args>`.
+pub(crate) fn banner(run: &ScanRun, tz: &TimeZone) -> String {
+    let name = display_scanner(&run.scanner);
+    let version = if run.version.is_empty() {
+        String::new()
+    } else {
+        format!(" {}", run.version)
+    };
+    format!(
+        "{name}{version} scan initiated {} as: {}",
+        ctime(run.started, tz),
+        run.args
+    )
+}
+
+/// nmap's closing summary: `1 IP address (1 host up) scanned in 0.03 seconds`.
+pub(crate) fn done_summary(run: &ScanRun) -> String {
+    let n = run.hosts.len();
+    format!(
+        "{n} IP {} ({n} {} up) scanned in {} seconds",
+        if n == 1 { "address" } else { "addresses" },
+        if n == 1 { "host" } else { "hosts" },
+        elapsed_secs(run)
+    )
+}
+
+/// nmap's spelling of the scanner in human-readable lines.
+pub(crate) fn display_scanner(scanner: &str) -> &str {
+    match scanner {
+        "" => "portreeve",
+        "nmap" => "Nmap",
+        s => s,
+    }
+}
+
+fn scanner_attr(scanner: &str) -> &str {
+    if scanner.is_empty() {
+        "portreeve"
+    } else {
+        scanner
+    }
+}
+
+/// A time as C's `ctime` writes it (`Sun Nov  1 06:17:57 2026`), as nmap
+/// does in `startstr`, `timestr` and greppable output.
+pub(crate) fn ctime(t: Timestamp, tz: &TimeZone) -> String {
+    t.to_zoned_datetime(tz.clone())
+        .strftime("%a %b %e %H:%M:%S %Y")
+        .to_string()
+}
+
+/// The run's duration in seconds with two decimals, as nmap's `elapsed`.
+pub(crate) fn elapsed_secs(run: &ScanRun) -> String {
+    let d = run.finished.duration_since(run.started);
+    format!("{:.2}", d.as_secs_f64().max(0.0))
+}
+
+/// A minimal XML writer: nmap's layout needs exact control over newlines,
+/// and every value goes through [`escape_attr`] or [`escape_text`].
+#[derive(Default)]
+struct XmlOut {
+    out: String,
+}
+
+impl XmlOut {
+    fn raw(&mut self, s: &str) {
+        self.out.push_str(s);
+    }
+
+    fn start(&mut self, name: &str, attrs: &[(&str, &str)]) {
+        self.out.push('<');
+        self.out.push_str(name);
+        for (k, v) in attrs {
+            self.out.push(' ');
+            self.out.push_str(k);
+            self.out.push_str("=\"");
+            escape_attr(&mut self.out, v);
+            self.out.push('"');
+        }
+    }
+
+    fn open(&mut self, name: &str, attrs: &[(&str, &str)]) {
+        self.start(name, attrs);
+        self.out.push('>');
+    }
+
+    fn empty(&mut self, name: &str, attrs: &[(&str, &str)]) {
+        self.start(name, attrs);
+        self.out.push_str("/>");
+    }
+
+    fn close(&mut self, name: &str) {
+        self.out.push_str("</");
+        self.out.push_str(name);
+        self.out.push('>');
+    }
+
+    fn text_element(&mut self, name: &str, attrs: &[(&str, &str)], text: &str) {
+        self.open(name, attrs);
+        escape_text(&mut self.out, text);
+        self.close(name);
+    }
+
+    /// A comment; `--` cannot appear in one, so nmap's `-&#45;` stands in.
+    fn comment(&mut self, text: &str) {
+        self.out.push_str("<!--");
+        let mut clean = String::new();
+        push_xml_chars(&mut clean, text, |c, out| {
+            out.push(c);
+            true
+        });
+        let mut prev = ' ';
+        for c in clean.chars() {
+            if c == '-' && prev == '-' {
+                self.out.push_str("&#45;");
+                prev = ' ';
+            } else {
+                self.out.push(c);
+                prev = c;
+            }
+        }
+        if prev == '-' {
+            self.out.push(' ');
+        }
+        self.out.push_str("-->");
+    }
+}
+
+/// Pushes `s`, replacing characters XML 1.0 cannot carry even escaped (C0
+/// controls other than tab, newline and carriage return; U+FFFE, U+FFFF)
+/// with `\xNN`, as nmap does; `special` handles the rest and returns whether
+/// it did.
+fn push_xml_chars(out: &mut String, s: &str, special: impl Fn(char, &mut String) -> bool) {
+    for c in s.chars() {
+        match c {
+            '\t' | '\n' | '\r' => {
+                special(c, out);
+            }
+            '\u{0}'..='\u{1f}' => out.push_str(&format!("\\x{:02X}", c as u32)),
+            '\u{fffe}' | '\u{ffff}' => out.push('\u{fffd}'),
+            c => {
+                special(c, out);
+            }
+        }
+    }
+}
+
+/// Escapes an attribute value; tab, newline and carriage return become
+/// character references so that attribute-value normalisation keeps them.
+fn escape_attr(out: &mut String, s: &str) {
+    push_xml_chars(out, s, |c, out| {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\t' => out.push_str("&#9;"),
+            '\n' => out.push_str("&#10;"),
+            '\r' => out.push_str("&#13;"),
+            c => out.push(c),
+        }
+        true
+    });
+}
+
+/// Escapes character data; a carriage return becomes a reference so that
+/// end-of-line normalisation keeps it.
+fn escape_text(out: &mut String, s: &str) {
+    push_xml_chars(out, s, |c, out| {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\r' => out.push_str("&#13;"),
+            c => out.push(c),
+        }
+        true
+    });
+}
+
+// ---------------------------------------------------------------------------
+// CPE
+// ---------------------------------------------------------------------------
+
+/// The 2.3 formatted-string attributes after `cpe:2.3:`, in order.
+const CPE23_FIELDS: usize = 11;
+
+/// Converts a CPE 2.3 formatted string (`cpe:2.3:a:openbsd:openssh:9.2p1:*:…`)
+/// to the CPE 2.2 URI nmap writes (`cpe:/a:openbsd:openssh:9.2p1`), following
+/// NISTIR 7695's binding rules: ANY is empty, NA is `-`, the extended
+/// attributes are packed into the edition with `~`, other punctuation is
+/// percent-encoded, and trailing empty components are dropped. `None` when
+/// `cpe` is not a 2.3 formatted string.
+pub fn cpe23_to_uri(cpe: &str) -> Option<String> {
+    let rest = cpe.strip_prefix("cpe:2.3:")?;
+    let mut fields = split_fs(rest);
+    if fields.is_empty() || fields.len() > CPE23_FIELDS {
+        return None;
+    }
+    fields.resize(CPE23_FIELDS, "*".to_string());
+    let uri: Vec<String> = fields.iter().map(|f| fs_value_to_uri(f)).collect();
+    // part vendor product version update edition language | sw_edition
+    // target_sw target_hw other
+    let mut comps: Vec<String> = uri[..5].to_vec();
+    let extended = &uri[7..11];
+    if extended.iter().any(|v| !v.is_empty()) {
+        comps.push(format!(
+            "~{}~{}~{}~{}~{}",
+            uri[5], extended[0], extended[1], extended[2], extended[3]
+        ));
+    } else {
+        comps.push(uri[5].clone());
+    }
+    comps.push(uri[6].clone());
+    while comps.len() > 1 && comps.last().is_some_and(|c| c.is_empty()) {
+        comps.pop();
+    }
+    Some(format!("cpe:/{}", comps.join(":")))
+}
+
+/// Converts a CPE 2.2 URI (`cpe:/a:openbsd:openssh:9.2p1`) to a CPE 2.3
+/// formatted string (`cpe:2.3:a:openbsd:openssh:9.2p1:*:*:*:*:*:*:*`),
+/// unpacking a `~`-packed edition. `None` when `cpe` is not a 2.2 URI.
+pub fn cpe_uri_to_23(cpe: &str) -> Option<String> {
+    let rest = cpe.strip_prefix("cpe:/")?;
+    let comps: Vec<&str> = rest.split(':').collect();
+    if comps.len() > 7
+        || comps
+            .iter()
+            .any(|c| c.contains(|c: char| c.is_whitespace()))
+    {
+        return None;
+    }
+    let mut fields: Vec<String> = Vec::with_capacity(CPE23_FIELDS);
+    for (i, c) in comps.iter().enumerate() {
+        if i == 5 && c.starts_with('~') {
+            let packed: Vec<&str> = c[1..].split('~').collect();
+            if packed.len() != 5 {
+                return None;
+            }
+            fields.push(uri_value_to_fs(packed[0])?);
+            fields.push(uri_value_to_fs(comps.get(6).copied().unwrap_or(""))?);
+            for p in &packed[1..] {
+                fields.push(uri_value_to_fs(p)?);
+            }
+            break;
+        }
+        fields.push(uri_value_to_fs(c)?);
+    }
+    fields.resize(CPE23_FIELDS, "*".to_string());
+    Some(format!("cpe:2.3:{}", fields.join(":")))
+}
+
+/// Splits a formatted string on unescaped colons.
+fn split_fs(s: &str) -> Vec<String> {
+    let mut out = vec![String::new()];
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                let last = out.last_mut().expect("never empty");
+                last.push('\\');
+                if let Some(n) = chars.next() {
+                    last.push(n);
+                }
+            }
+            ':' => out.push(String::new()),
+            c => out.last_mut().expect("never empty").push(c),
+        }
+    }
+    out
+}
+
+fn fs_value_to_uri(v: &str) -> String {
+    match v {
+        "*" | "" => return String::new(),
+        "-" => return "-".to_string(),
+        _ => {}
+    }
+    let mut out = String::new();
+    let mut chars = v.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                if let Some(n) = chars.next() {
+                    pct_push(&mut out, n);
+                }
+            }
+            '?' => out.push_str("%01"),
+            '*' => out.push_str("%02"),
+            c => pct_push(&mut out, c),
+        }
+    }
+    out
+}
+
+fn pct_push(out: &mut String, c: char) {
+    if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') {
+        out.push(c);
+    } else {
+        let mut buf = [0u8; 4];
+        for b in c.encode_utf8(&mut buf).bytes() {
+            out.push_str(&format!("%{b:02x}"));
+        }
+    }
+}
+
+fn uri_value_to_fs(v: &str) -> Option<String> {
+    match v {
+        "" => return Some("*".to_string()),
+        "-" => return Some("-".to_string()),
+        _ => {}
+    }
+    let bytes = v.as_bytes();
+    let mut decoded: Vec<u8> = Vec::with_capacity(bytes.len());
+    let mut wild: Vec<bool> = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = v.get(i + 1..i + 3)?;
+            if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return None;
+            }
+            let b = u8::from_str_radix(hex, 16).ok()?;
+            match b {
+                1 => {
+                    decoded.push(b'?');
+                    wild.push(true);
+                }
+                2 => {
+                    decoded.push(b'*');
+                    wild.push(true);
+                }
+                b => {
+                    decoded.push(b);
+                    wild.push(false);
+                }
+            }
+            i += 3;
+        } else {
+            decoded.push(bytes[i]);
+            wild.push(false);
+            i += 1;
+        }
+    }
+    let text = String::from_utf8(decoded).ok()?;
+    let mut out = String::new();
+    let mut byte = 0;
+    for c in text.chars() {
+        let is_wild = wild.get(byte).copied().unwrap_or(false);
+        byte += c.len_utf8();
+        if is_wild || c.is_alphanumeric() || matches!(c, '_' | '.' | '-') {
+            out.push(c);
+        } else {
+            out.push('\\');
+            out.push(c);
+        }
+    }
+    Some(out)
+}
+
+// ---------------------------------------------------------------------------
+// Reading
+// ---------------------------------------------------------------------------
+
+/// Why an nmap XML document could not be imported.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ImportError {
+    /// The document is not well-formed XML.
+    #[error("not well-formed XML at line {line}, column {column} (byte {offset}): {message}")]
+    Syntax {
+        /// Byte offset of the problem.
+        offset: u64,
+        /// Line, from 1.
+        line: usize,
+        /// Column in characters, from 1.
+        column: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// The document ended before `</nmaprun>`: typically an interrupted scan.
+    #[error(
+        "the document ends inside <{open}> (line {line}, column {column}): was the scan interrupted?"
+    )]
+    Truncated {
+        /// The innermost element left open.
+        open: String,
+        /// Line of the end of input, from 1.
+        line: usize,
+        /// Column of the end of input, from 1.
+        column: usize,
+    },
+    /// The root element is not `<nmaprun>`.
+    #[error("not nmap XML output: the root element is {found}, not <nmaprun>")]
+    NotNmap {
+        /// What was found instead (`<name>`, or "missing").
+        found: String,
+    },
+    /// An attribute portreeve needs is missing or malformed.
+    #[error("line {line}, column {column}: <{element}> {problem}")]
+    Invalid {
+        /// The element.
+        element: String,
+        /// What is wrong with it, e.g. `needs a port number in portid, got "x"`.
+        problem: String,
+        /// Line, from 1.
+        line: usize,
+        /// Column in characters, from 1.
+        column: usize,
+    },
+    /// Expanding summarised ports would hold more ports than allowed.
+    #[error("the document describes more than {limit} ports; import it in parts")]
+    TooLarge {
+        /// The limit.
+        limit: usize,
+    },
+}
+
+/// What nmap's document held that the model cannot, and so was left out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Omission {
+    /// Ports nmap summarised in `<extraports>` whose exact members could not
+    /// be recovered (or whose state the model has no name for).
+    Summarised {
+        /// The host.
+        address: IpAddr,
+        /// nmap's state name.
+        state: String,
+        /// How many ports.
+        count: u64,
+    },
+    /// A port in a state the model has no name for (`unfiltered`,
+    /// `closed|filtered`).
+    UnsupportedState {
+        /// The host.
+        address: IpAddr,
+        /// Protocol.
+        protocol: Proto,
+        /// Port.
+        port: u16,
+        /// nmap's state name.
+        state: String,
+    },
+    /// A port of a protocol other than TCP and UDP (SCTP, IP protocols).
+    UnsupportedProtocol {
+        /// The host.
+        address: IpAddr,
+        /// nmap's protocol name.
+        protocol: String,
+        /// Port or protocol number.
+        port: u16,
+    },
+    /// A scan type other than connect, SYN and UDP.
+    UnsupportedScan {
+        /// nmap's scan type (`ack`, `fin`, `sctpinit`, …).
+        kind: String,
+    },
+    /// A host that was not up, or had no IP address.
+    Host {
+        /// Its IP address, if it had one.
+        address: Option<IpAddr>,
+        /// Its status (`down`, `unknown`, `up` without an IP address).
+        status: String,
+    },
+}
+
+impl fmt::Display for Omission {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Omission::Summarised {
+                address,
+                state,
+                count,
+            } => write!(
+                f,
+                "{address}: {count} {state} ports summarised by nmap without their port numbers"
+            ),
+            Omission::UnsupportedState {
+                address,
+                protocol,
+                port,
+                state,
+            } => write!(
+                f,
+                "{address} {port}/{protocol}: state {state} is not supported"
+            ),
+            Omission::UnsupportedProtocol {
+                address,
+                protocol,
+                port,
+            } => write!(
+                f,
+                "{address} {port}/{protocol}: protocol {protocol} is not supported"
+            ),
+            Omission::UnsupportedScan { kind } => {
+                write!(f, "scan type {kind} is not supported")
+            }
+            Omission::Host { address, status } => match address {
+                Some(a) => write!(f, "host {a} is {status}"),
+                None => write!(f, "a host without an IP address ({status})"),
+            },
+        }
+    }
+}
+
+/// An imported run and what was left out of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Import {
+    /// The run.
+    pub run: ScanRun,
+    /// What the document held that the model cannot.
+    pub omitted: Vec<Omission>,
+}
+
+/// Reads nmap XML (from nmap or from [`write`]) into the model, holding at
+/// most [`DEFAULT_MAX_PORTS`] ports. See the [module docs](self) for what is
+/// expanded and what is left out; [`import`] also reports the latter.
+pub fn read(xml: &str) -> Result<ScanRun, ImportError> {
+    import(xml, DEFAULT_MAX_PORTS).map(|i| i.run)
+}
+
+/// Reads nmap XML into the model, holding at most `max_ports` ports, and
+/// reports what was left out.
+pub fn import(xml: &str, max_ports: usize) -> Result<Import, ImportError> {
+    let doc = parse(xml, max_ports)?;
+    build(doc, max_ports)
+}
+
+#[derive(Default)]
+struct RawDoc {
+    scanner: Option<String>,
+    args: Option<String>,
+    version: Option<String>,
+    start: Option<Timestamp>,
+    finished: Option<Timestamp>,
+    scans: Vec<RawScan>,
+    hosts: Vec<RawHost>,
+}
+
+struct RawScan {
+    kind: String,
+    protocol: String,
+    ranges: Vec<(u16, u16)>,
+}
+
+#[derive(Default)]
+struct RawHost {
+    status: Option<String>,
+    address: Option<IpAddr>,
+    /// (name, type)
+    hostnames: Vec<(String, String)>,
+    ports: Vec<RawPort>,
+    extraports: Vec<RawExtra>,
+    start: Option<Timestamp>,
+}
+
+struct RawPort {
+    protocol: String,
+    port: u16,
+    state: Option<String>,
+    reason: Option<String>,
+    service: Option<RawService>,
+    scripts: Vec<RawScript>,
+}
+
+#[derive(Default)]
+struct RawService {
+    name: Option<String>,
+    product: Option<String>,
+    version: Option<String>,
+    extrainfo: Option<String>,
+    tunnel: Option<String>,
+    method: Option<String>,
+    cpes: Vec<String>,
+}
+
+#[derive(Default)]
+struct RawScript {
+    id: String,
+    output: String,
+    /// (key path, text) of `<elem>`s, tables joined with `.`.
+    elems: Vec<(String, String)>,
+}
+
+struct RawExtra {
+    state: String,
+    count: u64,
+    reasons: Vec<RawReason>,
+}
+
+struct RawReason {
+    reason: String,
+    proto: Option<String>,
+    ports: Option<Vec<(u16, u16)>>,
+}
+
+/// Where text content goes while it is being read.
+enum TextSink {
+    Cpe,
+    Elem(String),
+}
+
+struct Parser<'a> {
+    xml: &'a str,
+    doc: RawDoc,
+    /// Element names from the root to the current element.
+    stack: Vec<String>,
+    /// `<table key>`s inside the current script.
+    table_keys: Vec<String>,
+    sink: Option<TextSink>,
+    text: String,
+    /// Ports counted so far in `services` and `ports` lists.
+    listed_budget: usize,
+    max_ports: usize,
+}
+
+fn parse(xml: &str, max_ports: usize) -> Result<RawDoc, ImportError> {
+    let mut reader = Reader::from_str(xml);
+    reader.config_mut().check_end_names = true;
+    let mut p = Parser {
+        xml,
+        doc: RawDoc::default(),
+        stack: Vec::new(),
+        table_keys: Vec::new(),
+        sink: None,
+        text: String::new(),
+        listed_budget: 0,
+        max_ports,
+    };
+    let mut seen_root = false;
+    loop {
+        let pos = reader.buffer_position();
+        let event = match reader.read_event() {
+            Ok(e) => e,
+            Err(e) => return Err(syntax(xml, reader.error_position(), &e.to_string())),
+        };
+        match event {
+            Event::Start(e) | Event::Empty(e) if p.stack.is_empty() && seen_root => {
+                return Err(syntax(
+                    xml,
+                    pos,
+                    &format!(
+                        "content after </nmaprun>: <{}>",
+                        String::from_utf8_lossy(e.name().as_ref())
+                    ),
+                ));
+            }
+            Event::Start(e) => {
+                seen_root = true;
+                let name = p.open(&e, pos)?;
+                p.stack.push(name);
+            }
+            Event::Empty(e) => {
+                seen_root = true;
+                let name = p.open(&e, pos)?;
+                p.stack.push(name);
+                p.close();
+            }
+            Event::End(_) => p.close(),
+            Event::Text(t) => {
+                if p.sink.is_some() {
+                    let s = t
+                        .xml10_content()
+                        .map_err(|e| syntax(xml, pos, &e.to_string()))?;
+                    p.text.push_str(&s);
+                } else if p.stack.is_empty() && !t.iter().all(u8::is_ascii_whitespace) {
+                    return Err(syntax(xml, pos, "text outside the root element"));
+                }
+            }
+            Event::CData(c) if p.sink.is_some() => {
+                let s = c.decode().map_err(|e| syntax(xml, pos, &e.to_string()))?;
+                p.text.push_str(&s);
+            }
+            Event::GeneralRef(r) => {
+                let c: Cow<'_, str> = match r.resolve_char_ref() {
+                    Ok(Some(c)) => Cow::Owned(c.to_string()),
+                    Ok(None) => {
+                        let name = r.decode().map_err(|e| syntax(xml, pos, &e.to_string()))?;
+                        match quick_xml::escape::resolve_predefined_entity(&name) {
+                            Some(s) => Cow::Borrowed(s),
+                            None => {
+                                return Err(syntax(
+                                    xml,
+                                    pos,
+                                    &format!("undefined entity &{name};"),
+                                ));
+                            }
+                        }
+                    }
+                    Err(e) => return Err(syntax(xml, pos, &e.to_string())),
+                };
+                if p.sink.is_some() {
+                    p.text.push_str(&c);
+                }
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    if let Some(open) = p.stack.last() {
+        let (line, column) = line_col(xml, xml.len() as u64);
+        return Err(ImportError::Truncated {
+            open: open.clone(),
+            line,
+            column,
+        });
+    }
+    if !seen_root {
+        return Err(ImportError::NotNmap {
+            found: "missing".to_string(),
+        });
+    }
+    Ok(p.doc)
+}
+
+/// Attributes of one element, unescaped.
+struct Attrs {
+    list: Vec<(String, String)>,
+}
+
+impl Attrs {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.list
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn owned(&self, key: &str) -> Option<String> {
+        self.get(key).map(str::to_string)
+    }
+}
+
+impl Parser<'_> {
+    fn parent(&self) -> Option<&str> {
+        self.stack.last().map(String::as_str)
+    }
+
+    fn grandparent(&self) -> Option<&str> {
+        self.stack
+            .len()
+            .checked_sub(2)
+            .and_then(|i| self.stack.get(i))
+            .map(String::as_str)
+    }
+
+    fn invalid(&self, pos: u64, element: &str, problem: String) -> ImportError {
+        let (line, column) = line_col(self.xml, pos);
+        ImportError::Invalid {
+            element: element.to_string(),
+            problem,
+            line,
+            column,
+        }
+    }
+
+    fn attrs(&self, e: &BytesStart<'_>, pos: u64) -> Result<Attrs, ImportError> {
+        let mut list = Vec::new();
+        for a in e.attributes() {
+            let a = a.map_err(|err| syntax(self.xml, pos, &err.to_string()))?;
+            let value = a
+                .normalized_value(XmlVersion::Implicit1_0)
+                .map_err(|err| syntax(self.xml, pos, &err.to_string()))?;
+            list.push((
+                String::from_utf8_lossy(a.key.as_ref()).into_owned(),
+                value.into_owned(),
+            ));
+        }
+        Ok(Attrs { list })
+    }
+
+    fn number<T: std::str::FromStr>(
+        &self,
+        attrs: &Attrs,
+        element: &str,
+        key: &str,
+        pos: u64,
+    ) -> Result<T, ImportError> {
+        let raw = attrs.get(key);
+        raw.and_then(|v| v.trim().parse().ok()).ok_or_else(|| {
+            self.invalid(
+                pos,
+                element,
+                match raw {
+                    Some(v) => format!("has an invalid {key}=\"{v}\""),
+                    None => format!("needs a {key} attribute"),
+                },
+            )
+        })
+    }
+
+    fn timestamp(
+        &self,
+        attrs: &Attrs,
+        element: &str,
+        key: &str,
+        pos: u64,
+    ) -> Result<Option<Timestamp>, ImportError> {
+        if attrs.get(key).is_none() {
+            return Ok(None);
+        }
+        let secs: i64 = self.number(attrs, element, key, pos)?;
+        Timestamp::from_second(secs).map(Some).map_err(|_| {
+            self.invalid(
+                pos,
+                element,
+                format!("has an out-of-range {key}=\"{secs}\""),
+            )
+        })
+    }
+
+    fn port_list(
+        &mut self,
+        attrs: &Attrs,
+        element: &str,
+        key: &str,
+        pos: u64,
+    ) -> Result<Vec<(u16, u16)>, ImportError> {
+        let raw = attrs.get(key).unwrap_or("");
+        let ranges = parse_ranges(raw).ok_or_else(|| {
+            self.invalid(
+                pos,
+                element,
+                format!("has an invalid port list {key}=\"{raw}\""),
+            )
+        })?;
+        let n: usize = ranges.iter().map(|&(a, b)| usize::from(b - a) + 1).sum();
+        self.listed_budget = self.listed_budget.saturating_add(n);
+        if self.listed_budget > self.max_ports {
+            return Err(ImportError::TooLarge {
+                limit: self.max_ports,
+            });
+        }
+        Ok(ranges)
+    }
+
+    fn host(&mut self) -> Option<&mut RawHost> {
+        self.doc.hosts.last_mut()
+    }
+
+    /// Handles a start (or empty) tag; returns its name.
+    fn open(&mut self, e: &BytesStart<'_>, pos: u64) -> Result<String, ImportError> {
+        let name = String::from_utf8_lossy(e.name().as_ref()).into_owned();
+        let parent = self.parent().map(str::to_string);
+        let parent = parent.as_deref();
+        if parent.is_none() && name != "nmaprun" {
+            return Err(ImportError::NotNmap {
+                found: format!("<{name}>"),
+            });
+        }
+        match (name.as_str(), parent) {
+            ("nmaprun", None) => {
+                let a = self.attrs(e, pos)?;
+                self.doc.scanner = a.owned("scanner");
+                self.doc.args = a.owned("args");
+                self.doc.version = a.owned("version");
+                self.doc.start = self.timestamp(&a, &name, "start", pos)?;
+            }
+            ("scaninfo", Some("nmaprun")) => {
+                let a = self.attrs(e, pos)?;
+                let ranges = self.port_list(&a, &name, "services", pos)?;
+                self.doc.scans.push(RawScan {
+                    kind: a.owned("type").unwrap_or_default(),
+                    protocol: a.owned("protocol").unwrap_or_default(),
+                    ranges,
+                });
+            }
+            ("host", Some("nmaprun")) => {
+                let a = self.attrs(e, pos)?;
+                let start = self.timestamp(&a, &name, "starttime", pos)?;
+                self.doc.hosts.push(RawHost {
+                    start,
+                    ..RawHost::default()
+                });
+            }
+            ("status", Some("host")) => {
+                let a = self.attrs(e, pos)?;
+                if let Some(h) = self.host() {
+                    h.status = a.owned("state");
+                }
+            }
+            ("address", Some("host")) => {
+                let a = self.attrs(e, pos)?;
+                let kind = a.get("addrtype").unwrap_or("ipv4");
+                if kind == "ipv4" || kind == "ipv6" {
+                    let raw = a.get("addr").unwrap_or("");
+                    let addr: IpAddr = raw.trim().parse().map_err(|_| {
+                        self.invalid(pos, &name, format!("has an invalid {kind} addr=\"{raw}\""))
+                    })?;
+                    if let Some(h) = self.host() {
+                        h.address.get_or_insert(addr);
+                    }
+                }
+            }
+            ("hostname", Some("hostnames")) if self.grandparent() == Some("host") => {
+                let a = self.attrs(e, pos)?;
+                if let (Some(n), Some(h)) = (a.owned("name"), self.doc.hosts.last_mut()) {
+                    if !n.is_empty() {
+                        h.hostnames.push((n, a.owned("type").unwrap_or_default()));
+                    }
+                }
+            }
+            ("extraports", Some("ports")) if self.grandparent() == Some("host") => {
+                let a = self.attrs(e, pos)?;
+                let count: u64 = self.number(&a, &name, "count", pos)?;
+                let state = a.owned("state").unwrap_or_default();
+                if let Some(h) = self.host() {
+                    h.extraports.push(RawExtra {
+                        state,
+                        count,
+                        reasons: Vec::new(),
+                    });
+                }
+            }
+            ("extrareasons", Some("extraports")) => {
+                let a = self.attrs(e, pos)?;
+                let ports = if a.get("ports").is_some() {
+                    Some(self.port_list(&a, &name, "ports", pos)?)
+                } else {
+                    None
+                };
+                let reason = RawReason {
+                    reason: a.owned("reason").unwrap_or_default(),
+                    proto: a.owned("proto"),
+                    ports,
+                };
+                if let Some(x) = self.host().and_then(|h| h.extraports.last_mut()) {
+                    x.reasons.push(reason);
+                }
+            }
+            ("port", Some("ports")) if self.grandparent() == Some("host") => {
+                let a = self.attrs(e, pos)?;
+                let port: u16 = self.number(&a, &name, "portid", pos)?;
+                let protocol = a.owned("protocol").unwrap_or_default();
+                if let Some(h) = self.host() {
+                    h.ports.push(RawPort {
+                        protocol,
+                        port,
+                        state: None,
+                        reason: None,
+                        service: None,
+                        scripts: Vec::new(),
+                    });
+                }
+            }
+            ("state", Some("port")) => {
+                let a = self.attrs(e, pos)?;
+                if let Some(p) = self.current_port() {
+                    p.state = a.owned("state");
+                    p.reason = a.owned("reason");
+                }
+            }
+            ("service", Some("port")) => {
+                let a = self.attrs(e, pos)?;
+                if let Some(p) = self.current_port() {
+                    p.service = Some(RawService {
+                        name: a.owned("name"),
+                        product: a.owned("product"),
+                        version: a.owned("version"),
+                        extrainfo: a.owned("extrainfo"),
+                        tunnel: a.owned("tunnel"),
+                        method: a.owned("method"),
+                        cpes: Vec::new(),
+                    });
+                }
+            }
+            ("cpe", Some("service")) if self.grandparent() == Some("port") => {
+                self.sink = Some(TextSink::Cpe);
+                self.text.clear();
+            }
+            ("script", Some("port")) => {
+                let a = self.attrs(e, pos)?;
+                self.table_keys.clear();
+                if let Some(p) = self.current_port() {
+                    p.scripts.push(RawScript {
+                        id: a.owned("id").unwrap_or_default(),
+                        output: a.owned("output").unwrap_or_default(),
+                        elems: Vec::new(),
+                    });
+                }
+            }
+            ("table", Some("script" | "table")) if self.in_port_script() => {
+                let a = self.attrs(e, pos)?;
+                self.table_keys.push(a.owned("key").unwrap_or_default());
+            }
+            ("elem", Some("script" | "table")) if self.in_port_script() => {
+                let a = self.attrs(e, pos)?;
+                let mut path = self.table_keys.join(".");
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(a.get("key").unwrap_or(""));
+                self.sink = Some(TextSink::Elem(path));
+                self.text.clear();
+            }
+            ("finished", Some("runstats")) => {
+                let a = self.attrs(e, pos)?;
+                self.doc.finished = self.timestamp(&a, &name, "time", pos)?;
+            }
+            _ => {}
+        }
+        Ok(name)
+    }
+
+    fn in_port_script(&self) -> bool {
+        let mut it = self.stack.iter().rev();
+        for name in it.by_ref() {
+            if name != "table" {
+                return name == "script" && it.next().map(String::as_str) == Some("port");
+            }
+        }
+        false
+    }
+
+    fn current_port(&mut self) -> Option<&mut RawPort> {
+        self.doc.hosts.last_mut().and_then(|h| h.ports.last_mut())
+    }
+
+    /// Handles the end of the innermost element.
+    fn close(&mut self) {
+        let Some(name) = self.stack.pop() else { return };
+        match name.as_str() {
+            "cpe" | "elem" => {
+                if let Some(sink) = self.sink.take() {
+                    let text = std::mem::take(&mut self.text);
+                    match sink {
+                        TextSink::Cpe => {
+                            if let Some(s) = self.current_port().and_then(|p| p.service.as_mut()) {
+                                let t = text.trim();
+                                if !t.is_empty() {
+                                    s.cpes.push(t.to_string());
+                                }
+                            }
+                        }
+                        TextSink::Elem(path) => {
+                            if let Some(s) = self.current_port().and_then(|p| p.scripts.last_mut())
+                            {
+                                s.elems.push((path, text));
+                            }
+                        }
+                    }
+                }
+            }
+            "table" => {
+                self.table_keys.pop();
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Parses nmap's `1-21,23,25-1000`; `None` if malformed. Whitespace around
+/// items is allowed; an empty list is empty.
+pub(crate) fn parse_ranges(s: &str) -> Option<Vec<(u16, u16)>> {
+    let mut out = Vec::new();
+    for item in s.split(',') {
+        let item = item.trim();
+        if item.is_empty() {
+            if s.trim().is_empty() {
+                continue;
+            }
+            return None;
+        }
+        let (a, b) = match item.split_once('-') {
+            Some((a, b)) => (a.trim().parse().ok()?, b.trim().parse().ok()?),
+            None => {
+                let p: u16 = item.parse().ok()?;
+                (p, p)
+            }
+        };
+        if a > b {
+            return None;
+        }
+        out.push((a, b));
+    }
+    Some(out)
+}
+
+fn proto_of(name: &str) -> Option<Proto> {
+    match name {
+        "tcp" => Some(Proto::Tcp),
+        "udp" => Some(Proto::Udp),
+        _ => None,
+    }
+}
+
+fn state_of(name: &str) -> Option<PortState> {
+    match name {
+        "open" => Some(PortState::Open),
+        "closed" => Some(PortState::Closed),
+        "filtered" => Some(PortState::Filtered),
+        "open|filtered" => Some(PortState::OpenFiltered),
+        _ => None,
+    }
+}
+
+/// nmap's reason name (singular, or the plural some versions write in
+/// `<extrareasons>`), or the usual reason for the state when the name is
+/// one the model does not have.
+fn reason_of(name: &str, state: PortState, proto: Proto) -> Reason {
+    match name {
+        "syn-ack" | "syn-acks" => Reason::SynAck,
+        "conn-refused" | "reset" | "resets" => Reason::ConnRefused,
+        "no-response" | "no-responses" => Reason::NoResponse,
+        "host-unreach" | "host-unreaches" => Reason::HostUnreach,
+        "net-unreach" | "net-unreaches" => Reason::NetUnreach,
+        "admin-prohibited" | "admin-prohibiteds" | "host-prohibited" | "host-prohibiteds"
+        | "net-prohibited" | "net-prohibiteds" => Reason::AdminProhibited,
+        "udp-response" | "udp-responses" => Reason::UdpResponse,
+        "port-unreach" | "port-unreaches" => Reason::PortUnreach,
+        _ => match (state, proto) {
+            (PortState::Open, Proto::Tcp) => Reason::SynAck,
+            (PortState::Open, Proto::Udp) => Reason::UdpResponse,
+            (PortState::Closed, Proto::Tcp) => Reason::ConnRefused,
+            (PortState::Closed, Proto::Udp) => Reason::PortUnreach,
+            (PortState::Filtered | PortState::OpenFiltered, _) => Reason::NoResponse,
+        },
+    }
+}
+
+fn scan_kind_of(name: &str) -> Option<ScanKind> {
+    match name {
+        "connect" => Some(ScanKind::Connect),
+        "syn" => Some(ScanKind::Syn),
+        "udp" => Some(ScanKind::Udp),
+        _ => None,
+    }
+}
+
+fn expand(ranges: &[(u16, u16)]) -> impl Iterator<Item = u16> + '_ {
+    ranges.iter().flat_map(|&(a, b)| a..=b)
+}
+
+fn build(doc: RawDoc, max_ports: usize) -> Result<Import, ImportError> {
+    let mut omitted = Vec::new();
+    let mut scans: Vec<(ScanKind, Vec<u16>)> = Vec::new();
+    // The scanned ports of each protocol, for rebuilding summarised ports.
+    let mut scanned: Vec<(Proto, HashSet<u16>)> = Vec::new();
+    for s in &doc.scans {
+        let Some(kind) = scan_kind_of(&s.kind) else {
+            omitted.push(Omission::UnsupportedScan {
+                kind: s.kind.clone(),
+            });
+            continue;
+        };
+        let mut ports: Vec<u16> = expand(&s.ranges).collect();
+        ports.sort_unstable();
+        ports.dedup();
+        if let Some(proto) = proto_of(&s.protocol) {
+            match scanned.iter_mut().find(|(p, _)| *p == proto) {
+                Some((_, set)) => set.extend(ports.iter().copied()),
+                None => scanned.push((proto, ports.iter().copied().collect())),
+            }
+        }
+        scans.push((kind, ports));
+    }
+
+    let started = doc
+        .start
+        .or_else(|| doc.hosts.iter().find_map(|h| h.start))
+        .unwrap_or(Timestamp::UNIX_EPOCH);
+    let mut total = 0usize;
+    let mut hosts = Vec::new();
+    for h in doc.hosts {
+        let status = h.status.clone().unwrap_or_else(|| "up".to_string());
+        let Some(address) = h.address else {
+            omitted.push(Omission::Host {
+                address: None,
+                status,
+            });
+            continue;
+        };
+        if status != "up" {
+            omitted.push(Omission::Host {
+                address: Some(address),
+                status,
+            });
+            continue;
+        }
+        let hostname = h
+            .hostnames
+            .iter()
+            .find(|(_, t)| t == "user")
+            .or_else(|| h.hostnames.iter().find(|(_, t)| t == "PTR"))
+            .or_else(|| h.hostnames.first())
+            .map(|(n, _)| n.clone());
+        let mut host = HostResult {
+            address,
+            hostname,
+            ports: Vec::new(),
+        };
+        let mut present: HashSet<(Proto, u16)> = HashSet::new();
+        for p in h.ports {
+            let Some(protocol) = proto_of(&p.protocol) else {
+                omitted.push(Omission::UnsupportedProtocol {
+                    address,
+                    protocol: p.protocol,
+                    port: p.port,
+                });
+                continue;
+            };
+            // A port listed individually counts as known even when its state
+            // is unsupported, so that summarised groups are not stretched
+            // over it.
+            if !present.insert((protocol, p.port)) {
+                continue;
+            }
+            let state_name = p.state.unwrap_or_else(|| "unknown".to_string());
+            let Some(state) = state_of(&state_name) else {
+                omitted.push(Omission::UnsupportedState {
+                    address,
+                    protocol,
+                    port: p.port,
+                    state: state_name,
+                });
+                continue;
+            };
+            let reason = reason_of(p.reason.as_deref().unwrap_or(""), state, protocol);
+            let service = p.service.map(|s| service_of(s, &p.scripts));
+            host.ports.push(PortResult {
+                address,
+                hostname: host.hostname.clone(),
+                protocol,
+                port: p.port,
+                state,
+                reason,
+                rtt_us: None,
+                service,
+            });
+        }
+        expand_extraports(
+            &mut host,
+            h.extraports,
+            &scanned,
+            &mut present,
+            &mut omitted,
+            max_ports.saturating_sub(total),
+        )
+        .map_err(|()| ImportError::TooLarge { limit: max_ports })?;
+        total += host.ports.len();
+        if total > max_ports {
+            return Err(ImportError::TooLarge { limit: max_ports });
+        }
+        host.ports.sort_by_key(|p| (p.protocol, p.port));
+        hosts.push(host);
+    }
+    let run = ScanRun {
+        scanner: doc.scanner.unwrap_or_else(|| "nmap".to_string()),
+        version: doc.version.unwrap_or_default(),
+        args: doc.args.unwrap_or_default(),
+        started,
+        finished: doc.finished.unwrap_or(started),
+        scans,
+        hosts,
+    };
+    Ok(Import { run, omitted })
+}
+
+/// Adds the ports of `<extraports>` groups to `host` where they are known
+/// exactly (see the module docs). `Err` when more than `budget` ports would
+/// be added.
+fn expand_extraports(
+    host: &mut HostResult,
+    groups: Vec<RawExtra>,
+    scanned: &[(Proto, HashSet<u16>)],
+    present: &mut HashSet<(Proto, u16)>,
+    omitted: &mut Vec<Omission>,
+    budget: usize,
+) -> Result<(), ()> {
+    let address = host.address;
+    let start_len = host.ports.len();
+    let push = |host: &mut HostResult,
+                present: &mut HashSet<(Proto, u16)>,
+                proto: Proto,
+                port: u16,
+                state: PortState,
+                reason: Reason|
+     -> Result<(), ()> {
+        if present.insert((proto, port)) {
+            if host.ports.len() - start_len >= budget {
+                return Err(());
+            }
+            host.ports.push(PortResult {
+                address,
+                hostname: host.hostname.clone(),
+                protocol: proto,
+                port,
+                state,
+                reason,
+                rtt_us: None,
+                service: None,
+            });
+        }
+        Ok(())
+    };
+
+    // Groups whose every <extrareasons> lists its ports are exact.
+    let mut legacy: Vec<(RawExtra, PortState)> = Vec::new();
+    for g in groups {
+        let Some(state) = state_of(&g.state) else {
+            omitted.push(Omission::Summarised {
+                address,
+                state: g.state,
+                count: g.count,
+            });
+            continue;
+        };
+        let exact = !g.reasons.is_empty()
+            && g.reasons
+                .iter()
+                .all(|r| r.ports.is_some() && r.proto.as_deref().and_then(proto_of).is_some());
+        if exact {
+            for r in &g.reasons {
+                let (Some(ports), Some(proto)) = (&r.ports, r.proto.as_deref().and_then(proto_of))
+                else {
+                    continue;
+                };
+                let reason = reason_of(&r.reason, state, proto);
+                for port in expand(ports) {
+                    push(host, present, proto, port, state, reason)?;
+                }
+            }
+        } else {
+            legacy.push((g, state));
+        }
+    }
+    if legacy.is_empty() {
+        return Ok(());
+    }
+
+    // Older nmap: the scanned ports nobody listed, per protocol.
+    let unlisted = |proto: Proto, present: &HashSet<(Proto, u16)>| -> u64 {
+        scanned
+            .iter()
+            .filter(|(p, _)| *p == proto)
+            .map(|(_, set)| {
+                set.iter()
+                    .filter(|&&port| !present.contains(&(proto, port)))
+                    .count() as u64
+            })
+            .sum()
+    };
+    let protos_of = |g: &RawExtra| -> Option<Vec<Proto>> {
+        let mut v: Vec<Proto> = Vec::new();
+        for r in &g.reasons {
+            let p = proto_of(r.proto.as_deref()?)?;
+            if !v.contains(&p) {
+                v.push(p);
+            }
+        }
+        if v.is_empty() { None } else { Some(v) }
+    };
+    // Which protocols each group covers: all scanned protocols for a lone
+    // group; the protocols its <extrareasons proto> name otherwise, when no
+    // other group names them too.
+    let mut plan: Vec<(usize, Vec<Proto>)> = Vec::new();
+    if legacy.len() == 1 {
+        let protos: Vec<Proto> = scanned.iter().map(|(p, _)| *p).collect();
+        plan.push((0, protos));
+    } else {
+        let claimed: Vec<Option<Vec<Proto>>> = legacy.iter().map(|(g, _)| protos_of(g)).collect();
+        for (i, c) in claimed.iter().enumerate() {
+            let Some(protos) = c else { continue };
+            let shared = claimed.iter().enumerate().any(|(j, o)| {
+                j != i
+                    && o.as_ref()
+                        .is_some_and(|o| o.iter().any(|p| protos.contains(p)))
+            });
+            if !shared {
+                plan.push((i, protos.clone()));
+            }
+        }
+    }
+    let mut done = vec![false; legacy.len()];
+    for (i, protos) in plan {
+        let (g, state) = &legacy[i];
+        let n: u64 = protos.iter().map(|&p| unlisted(p, present)).sum();
+        if n != g.count || n == 0 {
+            continue;
+        }
+        for proto in protos {
+            // The reason: the group's only one for the protocol, or the
+            // usual one for the state when several could apply.
+            let candidates: Vec<&RawReason> = g
+                .reasons
+                .iter()
+                .filter(|r| {
+                    r.proto
+                        .as_deref()
+                        .is_none_or(|p| proto_of(p) == Some(proto))
+                })
+                .collect();
+            let reason_name = match candidates.as_slice() {
+                [only] => only.reason.as_str(),
+                _ => "",
+            };
+            let reason = reason_of(reason_name, *state, proto);
+            let mut ports: Vec<u16> = scanned
+                .iter()
+                .filter(|(p, _)| *p == proto)
+                .flat_map(|(_, set)| set.iter().copied())
+                .filter(|&port| !present.contains(&(proto, port)))
+                .collect();
+            ports.sort_unstable();
+            for port in ports {
+                push(host, present, proto, port, *state, reason)?;
+            }
+        }
+        done[i] = true;
+    }
+    for ((g, _), done) in legacy.into_iter().zip(done) {
+        if !done {
+            omitted.push(Omission::Summarised {
+                address,
+                state: g.state,
+                count: g.count,
+            });
+        }
+    }
+    Ok(())
+}
+
+fn non_empty(s: Option<String>) -> Option<String> {
+    s.filter(|s| !s.is_empty())
+}
+
+fn service_of(s: RawService, scripts: &[RawScript]) -> ServiceInfo {
+    let cpe = s
+        .cpes
+        .iter()
+        .find(|c| c.starts_with("cpe:/a:") || c.starts_with("cpe:2.3:a:"))
+        .or_else(|| s.cpes.first())
+        .map(|c| {
+            if c.starts_with("cpe:2.3:") {
+                c.clone()
+            } else {
+                cpe_uri_to_23(c).unwrap_or_else(|| c.clone())
+            }
+        });
+    let method = match s.method.as_deref() {
+        Some("table") | None => "port".to_string(),
+        Some("probed") => "probe".to_string(),
+        Some(other) => other.to_string(),
+    };
+    let mut info = ServiceInfo {
+        name: s.name.unwrap_or_default(),
+        product: non_empty(s.product),
+        version: non_empty(s.version),
+        extra: non_empty(s.extrainfo),
+        cpe,
+        unauthenticated: None,
+        tls: (s.tunnel.as_deref() == Some("ssl")).then(TlsInfo::default),
+        method,
+    };
+    for script in scripts {
+        let elem = |key: &str| {
+            script
+                .elems
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.clone())
+        };
+        match script.id.as_str() {
+            SCRIPT_ID => {
+                info.unauthenticated = match elem("unauthenticated").as_deref() {
+                    Some("true") => Some(true),
+                    Some("false") => Some(false),
+                    _ => None,
+                };
+                if script.elems.iter().any(|(k, _)| k.starts_with("tls.")) {
+                    let tls = info.tls.get_or_insert_with(TlsInfo::default);
+                    tls.version = elem("tls.version").unwrap_or_default();
+                    tls.alpn = elem("tls.alpn");
+                    tls.subject = elem("tls.subject");
+                    tls.issuer = elem("tls.issuer");
+                    tls.not_after = elem("tls.not_after");
+                }
+            }
+            "ssl-cert" => {
+                // nmap's own certificate script: take what its text says.
+                let tls = info.tls.get_or_insert_with(TlsInfo::default);
+                for line in script.output.lines() {
+                    let line = line.trim();
+                    if let Some(v) = line.strip_prefix("Subject:") {
+                        tls.subject.get_or_insert_with(|| v.trim().to_string());
+                    } else if let Some(v) = line.strip_prefix("Issuer:") {
+                        tls.issuer.get_or_insert_with(|| v.trim().to_string());
+                    } else if let Some(v) = line.strip_prefix("Not valid after:") {
+                        tls.not_after.get_or_insert_with(|| v.trim().to_string());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    info
+}
+
+fn syntax(xml: &str, offset: u64, message: &str) -> ImportError {
+    let (line, column) = line_col(xml, offset);
+    ImportError::Syntax {
+        offset,
+        line,
+        column,
+        message: message.to_string(),
+    }
+}
+
+/// Line and column (in characters), both from 1, of a byte offset.
+fn line_col(xml: &str, offset: u64) -> (usize, usize) {
+    let end = usize::try_from(offset).unwrap_or(usize::MAX).min(xml.len());
+    let before = &xml.as_bytes()[..end];
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let line_start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    let column = before[line_start..]
+        .iter()
+        .filter(|&&b| (b & 0xC0) != 0x80)
+        .count()
+        + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compresses_port_lists_like_nmap() {
+        assert_eq!(compress_ports(&[]), "");
+        assert_eq!(compress_ports(&[22]), "22");
+        assert_eq!(
+            compress_ports(&[57, 61, 63, 64, 70, 1, 2, 3]),
+            "1-3,57,61,63-64,70"
+        );
+        assert_eq!(compress_ports(&[65534, 65535, 0]), "0,65534-65535");
+        assert_eq!(
+            parse_ranges("1-21,23-1000, 8080"),
+            Some(vec![(1, 21), (23, 1000), (8080, 8080)])
+        );
+        assert_eq!(parse_ranges(""), Some(vec![]));
+        assert_eq!(parse_ranges("5-1"), None);
+        assert_eq!(parse_ranges("1,,2"), None);
+        assert_eq!(parse_ranges("70000"), None);
+    }
+
+    #[test]
+    fn converts_cpe_between_2_3_and_2_2() {
+        let cases = [
+            (
+                "cpe:2.3:a:openbsd:openssh:9.2p1:*:*:*:*:*:*:*",
+                "cpe:/a:openbsd:openssh:9.2p1",
+            ),
+            (
+                "cpe:2.3:o:linux:linux_kernel:*:*:*:*:*:*:*:*",
+                "cpe:/o:linux:linux_kernel",
+            ),
+            (
+                "cpe:2.3:a:apache:http_server:2.4.57:-:*:*:*:*:*:*",
+                "cpe:/a:apache:http_server:2.4.57:-",
+            ),
+            (
+                "cpe:2.3:a:microsoft:sql_server:2019:*:*:*:express:*:x64:*",
+                "cpe:/a:microsoft:sql_server:2019::~~express~~x64~",
+            ),
+            (
+                "cpe:2.3:a:hp:openview_network_manager:7.51:*:*:*:*:linux:*:*",
+                "cpe:/a:hp:openview_network_manager:7.51::~~~linux~~",
+            ),
+            (
+                "cpe:2.3:a:foo\\!bar:baz:1.0:*:*:*:*:*:*:*",
+                "cpe:/a:foo%21bar:baz:1.0",
+            ),
+        ];
+        for (fs, uri) in cases {
+            assert_eq!(cpe23_to_uri(fs).as_deref(), Some(uri), "{fs}");
+            assert_eq!(cpe_uri_to_23(uri).as_deref(), Some(fs), "{uri}");
+        }
+        assert_eq!(cpe23_to_uri("cpe:/a:x:y"), None);
+        assert_eq!(cpe_uri_to_23("cpe:2.3:a:x:y"), None);
+        assert_eq!(cpe_uri_to_23("cpe:/a:x:y:%zz"), None);
+    }
+
+    #[test]
+    fn escapes_what_xml_cannot_hold() {
+        let mut s = String::new();
+        escape_attr(&mut s, "a<b>&\"c\"\n\t\r\u{1}\u{ffff}");
+        assert_eq!(s, "a&lt;b&gt;&amp;&quot;c&quot;&#10;&#9;&#13;\\x01\u{fffd}");
+        let mut w = XmlOut::default();
+        w.comment(" a -- b --- c -");
+        assert_eq!(w.out, "<!-- a -&#45; b -&#45;- c - -->");
+    }
+
+    #[test]
+    fn locates_errors_in_lines_and_characters() {
+        assert_eq!(line_col("ab\ncdé\nf", 0), (1, 1));
+        assert_eq!(line_col("ab\ncdé\nf", 3), (2, 1));
+        assert_eq!(line_col("ab\ncdé\nf", 7), (2, 4));
+        assert_eq!(line_col("ab", 99), (1, 3));
+    }
+}

@@ -23,6 +23,11 @@ use crate::output::{counted, emit, table};
 const SCAN_KIND: &str = "portreeve.scan";
 
 pub fn run(args: &ScanArgs) -> Result<u8, Failure> {
+    if let Some(file) = &args.import {
+        let run = import(file)?;
+        render(args, &run, Duration::ZERO);
+        return Ok(EXIT_OK);
+    }
     let (targets, ports) = plan(args)?;
     let kind = if args.syn {
         ScanKind::Syn
@@ -70,18 +75,37 @@ pub fn run(args: &ScanArgs) -> Result<u8, Failure> {
         &targets,
         results.into_inner().expect("workers joined"),
     );
-    let elapsed = clock.elapsed();
-    match args.format {
-        ScanFormat::Jsonl => {}
-        ScanFormat::Json => emit_document(&run, args.all),
-        ScanFormat::Table => emit(&render_table(
-            &run,
-            args.all,
-            elapsed,
-            table::stdout_colour(),
-        )),
-    }
+    render(args, &run, clock.elapsed());
     Ok(EXIT_OK)
+}
+
+/// Writes a finished run in the requested format (jsonl was streamed while
+/// scanning, except for an import).
+fn render(args: &ScanArgs, run: &ScanRun, elapsed: Duration) {
+    match args.format {
+        ScanFormat::Jsonl if args.import.is_some() => {
+            for p in run.hosts.iter().flat_map(|h| &h.ports).filter(|p| args.all || interesting(p.state)) {
+                emit(&format!("{}\n", serde_json::to_string(p).expect("port results serialise")));
+            }
+        }
+        ScanFormat::Jsonl => {}
+        ScanFormat::Json => emit_document(run, args.all),
+        ScanFormat::Xml => emit(&portreeve_scan::nmap_xml::write(run)),
+        ScanFormat::Grepable => emit(&portreeve_scan::grepable::write(run)),
+        ScanFormat::Table => emit(&render_table(run, args.all, elapsed, table::stdout_colour())),
+    }
+}
+
+/// Reads an nmap XML file into the scan model; a malformed file is a
+/// located input error.
+pub fn import(file: &std::path::Path) -> Result<ScanRun, Failure> {
+    let text = std::fs::read_to_string(file).map_err(|e| Failure::Input(format!("cannot read {}: {e}", file.display())))?;
+    let imported = portreeve_scan::nmap_xml::import(&text, portreeve_scan::nmap_xml::DEFAULT_MAX_PORTS)
+        .map_err(|e| Failure::Input(format!("{}: {e}", file.display())))?;
+    for o in &imported.omitted {
+        tracing::warn!("{}: not imported: {o}", file.display());
+    }
+    Ok(imported.run)
 }
 
 /// Targets and ports, fully expanded and checked: every input error is found
