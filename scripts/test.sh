@@ -12,7 +12,10 @@ cd "$(dirname "$0")/.."
 # iproute2: ip netns, ss        python3: test listeners     bsdutils: script (a TTY)
 # nftables: nft                  iptables, ipset: rendered legacy rulesets
 # util-linux: setsid (the confirm-within watchdog), setpriv
-packages=(iproute2 python3 bsdutils nftables iptables ipset util-linux)
+# procps: sysctl                 nmap, ndiff, libxml2-utils: the scanner's peer and its XML consumers
+# nginx, openssl, redis-server, memcached, openssh-server: real services for service identification
+packages=(iproute2 python3 bsdutils nftables iptables ipset util-linux procps
+    nmap ndiff libxml2-utils nginx openssl redis-server memcached openssh-server)
 missing=()
 for pkg in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
@@ -20,8 +23,19 @@ done
 if [ "${#missing[@]}" -gt 0 ]; then
     if [ "$(id -u)" -eq 0 ]; then
         echo "test.sh: installing ${missing[*]}" >&2
+        # The daemons are only started by the tests, inside their own
+        # namespaces: keep the packages' maintainer scripts from starting
+        # them on the host (policy-rc.d exit 101 = "action forbidden").
+        guard=""
+        if [ ! -e /usr/sbin/policy-rc.d ]; then
+            guard=/usr/sbin/policy-rc.d
+            printf '#!/bin/sh\nexit 101\n' >"$guard"
+            chmod 755 "$guard"
+            trap 'rm -f "$guard"' EXIT
+        fi
         apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+        if [ -n "$guard" ]; then rm -f "$guard"; trap - EXIT; fi
     else
         echo "test.sh: missing ${missing[*]}; run as root to install them (tests that need them will skip)" >&2
     fi

@@ -1,1 +1,275 @@
-//! Service identification (being written).
+//! Service identification (`--service`): what answers on an open TCP port.
+//!
+//! [`identify`] connects to the port and first waits for a greeting — SSH,
+//! SMTP, FTP, POP3, IMAP, MySQL and VNC servers speak first — unless the
+//! port number says the protocol is one where the client speaks first.
+//! Without a greeting it sends probes, each on a new connection, in an
+//! order the port suggests (6379 → Redis first), then HTTP and TLS, then
+//! the rest: Redis, Memcached, ZooKeeper, PostgreSQL, RDP, MongoDB, Kafka.
+//! Any answer that is another protocol's greeting is recognised as such; an
+//! answer that is a TLS record moves the TLS probe forward. Inside TLS the
+//! same identification runs again (greeting, then HTTP).
+//!
+//! Every probe was written for portreeve from the protocols' specifications
+//! and vendors' documentation. They only read: no credentials are ever
+//! tried, and the access checks (`unauthenticated`) are read-only requests
+//! (Redis `PING`/`INFO`, Memcached `stats`, MongoDB `listDatabases`, etcd
+//! one key, Docker `/version`, ZooKeeper `srvr`). Traffic goes only to the
+//! address given.
+//!
+//! # Names
+//!
+//! Service names are nmap's where nmap has one: `http`, `ssh`, `smtp`,
+//! `ftp`, `pop3`, `imap`, `mysql`, `postgresql`, `redis`, `mongodb`,
+//! `memcache`, `zookeeper`, `docker`, `etcd-client`, `ms-wbt-server` (RDP),
+//! `vnc`, plus `kafka`. HTTP over TLS is `https`, any other protocol over
+//! TLS `ssl/NAME`, and TLS with nothing recognisable inside `ssl`.
+//! Elasticsearch and OpenSearch are, as in nmap, `http` with the product
+//! `Elasticsearch`/`OpenSearch`.
+//!
+//! `method` says how: `banner` (the server's greeting), `probe:NAME` (the
+//! answer to that probe), or `port` (nothing intelligible answered; the
+//! name is the port's usual service).
+
+mod banner;
+mod bson;
+mod cpe;
+mod docker;
+mod elasticsearch;
+mod etcd;
+mod ftp;
+mod hints;
+mod http;
+mod imap;
+mod io;
+mod kafka;
+mod memcached;
+mod mongodb;
+mod mysql;
+mod parse;
+mod pop3;
+mod postgres;
+mod rdp;
+mod redis;
+mod reply;
+#[cfg(test)]
+mod robustness;
+mod smtp;
+mod ssh;
+mod tls;
+mod vnc;
+mod web;
+mod zookeeper;
+
+use std::collections::VecDeque;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use crate::model::ServiceInfo;
+
+use io::{MAX_REPLY, Reply, Session, Verdict};
+
+/// How identification runs.
+#[derive(Clone, Debug)]
+pub struct ServiceOptions {
+    /// Timeout for each connection attempt and for each reply. The whole
+    /// identification of one port is bounded by twelve times this.
+    pub timeout: Duration,
+    /// Ports identified at once by [`identify_all`].
+    pub workers: usize,
+}
+
+impl Default for ServiceOptions {
+    fn default() -> Self {
+        ServiceOptions {
+            timeout: Duration::from_secs(2),
+            workers: 32,
+        }
+    }
+}
+
+/// The probes, in the order tried after the port's own suggestions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Probe {
+    Http,
+    Tls,
+    Redis,
+    Memcached,
+    Zookeeper,
+    Postgres,
+    Rdp,
+    Mongodb,
+    Kafka,
+}
+
+impl Probe {
+    /// Every probe; the cheap ones (answered or refused at once) first.
+    pub(crate) const ALL: [Probe; 9] = [
+        Probe::Http,
+        Probe::Tls,
+        Probe::Redis,
+        Probe::Memcached,
+        Probe::Zookeeper,
+        Probe::Postgres,
+        Probe::Rdp,
+        Probe::Mongodb,
+        Probe::Kafka,
+    ];
+
+    fn run(self, session: &mut Session, expect_http: bool) -> Verdict {
+        match self {
+            Probe::Http => web::probe(session),
+            Probe::Tls => tls::probe(session, expect_http),
+            Probe::Redis => redis::probe(session),
+            Probe::Memcached => memcached::probe(session),
+            Probe::Zookeeper => zookeeper::probe(session),
+            Probe::Postgres => postgres::probe(session),
+            Probe::Rdp => rdp::probe(session),
+            Probe::Mongodb => mongodb::probe(session),
+            Probe::Kafka => kafka::probe(session),
+        }
+    }
+}
+
+/// Identifies the service on an open TCP port of `address`. `None` when the
+/// port does not accept a connection, or nothing answered intelligibly and
+/// the port has no usual service.
+pub fn identify(address: IpAddr, port: u16, opts: &ServiceOptions) -> Option<ServiceInfo> {
+    let timeout = opts.timeout.max(Duration::from_millis(10));
+    let mut session = Session::new(SocketAddr::new(address, port), timeout, timeout * 12);
+    let plan = hints::plan(port);
+    if plan.wait_for_banner {
+        let mut s = session.connect().ok()?;
+        let greeting = io::receive(&mut s, timeout, MAX_REPLY, |b, end| {
+            banner::parse(b, end, port)
+        });
+        match greeting {
+            Reply::Parsed(b) => return Some(banner::follow_up(&mut s, b, port, timeout)),
+            Reply::Other(bytes) => return Some(unrecognised(port, &bytes)),
+            // The connection may have been closed: the probes start afresh.
+            Reply::Nothing => io::close(&s),
+        }
+    }
+    let mut queue: VecDeque<Probe> = plan.probes.iter().copied().collect();
+    let mut learnt: Option<ServiceInfo> = None;
+    while let Some(probe) = queue.pop_front() {
+        if session.expired() {
+            break;
+        }
+        match probe.run(&mut session, plan.expect_http) {
+            Verdict::Found(info) => return Some(info),
+            Verdict::WantsTls(info) => {
+                learnt = learnt.or(info);
+                move_to_front(&mut queue, Probe::Tls);
+            }
+            Verdict::Other(bytes) => {
+                if let Some(info) = banner::unsolicited(&bytes, port) {
+                    return Some(info);
+                }
+                if tls::looks_like_tls(&bytes) {
+                    move_to_front(&mut queue, Probe::Tls);
+                }
+            }
+            Verdict::Nothing => {}
+            Verdict::Unreachable => break,
+        }
+    }
+    if !session.connected {
+        return None;
+    }
+    learnt.or_else(|| guessed(port))
+}
+
+fn move_to_front(queue: &mut VecDeque<Probe>, probe: Probe) {
+    if let Some(i) = queue.iter().position(|&p| p == probe) {
+        queue.remove(i);
+        queue.push_front(probe);
+    }
+}
+
+/// The port's usual service, when nothing said more.
+fn guessed(port: u16) -> Option<ServiceInfo> {
+    hints::guess(port).map(|name| ServiceInfo {
+        name: name.into(),
+        method: "port".into(),
+        ..ServiceInfo::default()
+    })
+}
+
+/// A greeting no parser knows: the port's usual name (or `unknown`), and
+/// the greeting itself when it is text.
+fn unrecognised(port: u16, bytes: &[u8]) -> ServiceInfo {
+    let printable = bytes
+        .iter()
+        .filter(|b| b.is_ascii_graphic() || b.is_ascii_whitespace())
+        .count();
+    let text = (printable * 10 >= bytes.len() * 9)
+        .then(|| parse::non_empty(bytes, 80))
+        .flatten();
+    match guessed(port) {
+        Some(info) => ServiceInfo {
+            extra: text,
+            ..info
+        },
+        None => ServiceInfo {
+            name: "unknown".into(),
+            extra: text,
+            method: "banner".into(),
+            ..ServiceInfo::default()
+        },
+    }
+}
+
+/// Identifies many ports at once on `opts.workers` threads; the results
+/// are in the order of `targets`.
+pub fn identify_all(targets: &[(IpAddr, u16)], opts: &ServiceOptions) -> Vec<Option<ServiceInfo>> {
+    let results: Vec<Mutex<Option<ServiceInfo>>> =
+        targets.iter().map(|_| Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
+    let workers = opts.workers.clamp(1, targets.len().max(1));
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(&(address, port)) = targets.get(i) else {
+                        break;
+                    };
+                    let info = identify(address, port, opts);
+                    *results[i].lock().unwrap_or_else(|e| e.into_inner()) = info;
+                }
+            });
+        }
+    });
+    results
+        .into_iter()
+        .map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unrecognised_greetings() {
+        let t = unrecognised(23, b"\xff\xfd\x18\xff\xfd\x20");
+        assert_eq!(
+            (t.name.as_str(), t.method.as_str(), t.extra),
+            ("telnet", "port", None)
+        );
+        let u = unrecognised(40000, b"HELLO from a custom daemon\r\n");
+        assert_eq!(u.name, "unknown");
+        assert_eq!(u.extra.as_deref(), Some("HELLO from a custom daemon"));
+    }
+
+    #[test]
+    fn queue_order() {
+        let mut q: VecDeque<Probe> = Probe::ALL.into_iter().collect();
+        move_to_front(&mut q, Probe::Kafka);
+        assert_eq!(q[0], Probe::Kafka);
+        assert_eq!(q.len(), Probe::ALL.len());
+    }
+}

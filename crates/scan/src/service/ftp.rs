@@ -1,0 +1,84 @@
+//! FTP: the server's greeting (RFC 959 §5.4), `220 …` (or `120`, `421`).
+
+use crate::model::ServiceInfo;
+
+use super::cpe;
+use super::parse::{contains_ci, leading_version, non_empty};
+use super::reply::{NumericReply, word_after};
+
+/// Recognises an FTP greeting that names FTP or a known FTP server.
+pub(crate) fn recognise(reply: &NumericReply) -> Option<ServiceInfo> {
+    if !matches!(reply.code, 220 | 120 | 421) {
+        return None;
+    }
+    let text = reply.text();
+    contains_ci(text.as_bytes(), b"FTP").then(|| describe(&text))
+}
+
+/// An FTP server described from its greeting text.
+pub(crate) fn describe(text: &str) -> ServiceInfo {
+    let mut info = ServiceInfo {
+        name: "ftp".into(),
+        ..ServiceInfo::default()
+    };
+    let t = text.as_bytes();
+    let (product, vendor, version) = if contains_ci(t, b"vsftpd") {
+        let v = word_after(text, "vsftpd").and_then(leading_version);
+        ("vsftpd", Some(("beasts", "vsftpd")), v)
+    } else if contains_ci(t, b"proftpd") {
+        let v = word_after(text, "proftpd").and_then(leading_version);
+        ("ProFTPD", Some(("proftpd", "proftpd")), v)
+    } else if contains_ci(t, b"pure-ftpd") {
+        ("Pure-FTPd", Some(("pureftpd", "pure-ftpd")), None)
+    } else if contains_ci(t, b"filezilla server") {
+        let v = word_after(text, "filezilla server").and_then(leading_version);
+        (
+            "FileZilla ftpd",
+            Some(("filezilla-project", "filezilla_server")),
+            v,
+        )
+    } else if contains_ci(t, b"microsoft ftp") {
+        ("Microsoft ftpd", None, None)
+    } else {
+        info.extra = non_empty(t, 80);
+        return info;
+    };
+    info.product = Some(product.into());
+    info.version = version.map(str::to_string);
+    info.cpe = vendor.map(|(v, p)| cpe::application(v, p, version));
+    info
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::reply::parse;
+    use super::*;
+
+    fn greet(b: &[u8]) -> Option<ServiceInfo> {
+        recognise(&parse(b, false).done().unwrap())
+    }
+
+    #[test]
+    fn greetings() {
+        let v = greet(b"220 (vsFTPd 3.0.3)\r\n").unwrap();
+        assert_eq!(v.name, "ftp");
+        assert_eq!(v.product.as_deref(), Some("vsftpd"));
+        assert_eq!(v.version.as_deref(), Some("3.0.3"));
+        assert_eq!(
+            v.cpe.as_deref(),
+            Some("cpe:2.3:a:beasts:vsftpd:3.0.3:*:*:*:*:*:*:*")
+        );
+        let p = greet(b"220 ProFTPD 1.3.8 Server (Debian) [::ffff:10.0.0.1]\r\n").unwrap();
+        assert_eq!(p.product.as_deref(), Some("ProFTPD"));
+        assert_eq!(p.version.as_deref(), Some("1.3.8"));
+        let pure = greet(
+            b"220---------- Welcome to Pure-FTPd [privsep] [TLS] ----------\r\n\
+              220-You are user number 1 of 50 allowed.\r\n220 Bye\r\n",
+        )
+        .unwrap();
+        assert_eq!(pure.product.as_deref(), Some("Pure-FTPd"));
+        let plain = greet(b"220 Welcome to the FTP service.\r\n").unwrap();
+        assert_eq!(plain.extra.as_deref(), Some("Welcome to the FTP service."));
+        assert!(greet(b"220 mx ESMTP Postfix\r\n").is_none());
+    }
+}

@@ -1,0 +1,95 @@
+//! IMAP: the server's greeting (RFC 9051 §7.1), `* OK …`, `* PREAUTH …`
+//! (already logged in: no credentials needed) or `* BYE …`.
+
+use crate::model::ServiceInfo;
+
+use super::cpe;
+use super::parse::{Parsed, contains_ci, leading_version, lines, non_empty};
+use super::reply::word_after;
+
+/// Parses an IMAP greeting.
+pub(crate) fn parse_banner(buf: &[u8]) -> Parsed<ServiceInfo> {
+    let Some(nl) = buf.iter().position(|&b| b == b'\n') else {
+        let head = &buf[..buf.len().min(4)];
+        return if (b"* OK".starts_with(head)
+            || b"* PR".starts_with(head)
+            || b"* BY".starts_with(head))
+            && buf.len() < 4096
+        {
+            Parsed::Incomplete
+        } else {
+            Parsed::Invalid
+        };
+    };
+    let Some(line) = lines(&buf[..nl]).next() else {
+        return Parsed::Invalid;
+    };
+    let (text, preauth) = if let Some(t) = line.strip_prefix(b"* OK") {
+        (t, false)
+    } else if let Some(t) = line.strip_prefix(b"* PREAUTH") {
+        (t, true)
+    } else if let Some(t) = line.strip_prefix(b"* BYE") {
+        (t, false)
+    } else {
+        return Parsed::Invalid;
+    };
+    if !matches!(text.first(), None | Some(b' ')) {
+        return Parsed::Invalid;
+    }
+    let text = String::from_utf8_lossy(text);
+    // Drop a response code such as `[CAPABILITY …]`.
+    let human = match (text.find('['), text.find(']')) {
+        (Some(a), Some(b)) if a < b => format!("{}{}", &text[..a], &text[b + 1..]),
+        _ => text.to_string(),
+    };
+    let mut info = ServiceInfo {
+        name: "imap".into(),
+        unauthenticated: preauth.then_some(true),
+        ..ServiceInfo::default()
+    };
+    let t = human.as_bytes();
+    if contains_ci(t, b"dovecot") {
+        info.product = Some("Dovecot imapd".into());
+        info.cpe = Some(cpe::application("dovecot", "dovecot", None));
+    } else if contains_ci(t, b"cyrus") {
+        let v = word_after(&human, "imap v").and_then(leading_version);
+        info.product = Some("Cyrus imapd".into());
+        info.version = v.map(str::to_string);
+        info.cpe = Some(cpe::application("cyrusimap", "cyrus_imap", v));
+    } else if contains_ci(t, b"courier-imap") {
+        info.product = Some("Courier Imapd".into());
+    } else {
+        info.extra = non_empty(t, 80);
+    }
+    Parsed::Done(info)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn greetings() {
+        let d = parse_banner(
+            b"* OK [CAPABILITY IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ \
+              STARTTLS AUTH=PLAIN] Dovecot (Debian) ready.\r\n",
+        )
+        .done()
+        .unwrap();
+        assert_eq!(d.name, "imap");
+        assert_eq!(d.product.as_deref(), Some("Dovecot imapd"));
+        assert_eq!(d.unauthenticated, None);
+        let c = parse_banner(b"* OK h Cyrus IMAP v3.6.1-Debian server ready\r\n")
+            .done()
+            .unwrap();
+        assert_eq!(c.version.as_deref(), Some("3.6.1"));
+        let p = parse_banner(b"* PREAUTH [CAPABILITY IMAP4rev1] ready\r\n")
+            .done()
+            .unwrap();
+        assert_eq!(p.unauthenticated, Some(true));
+        assert_eq!(p.extra.as_deref(), Some("ready"));
+        assert_eq!(parse_banner(b"* O"), Parsed::Incomplete);
+        assert_eq!(parse_banner(b"+OK pop\r\n"), Parsed::Invalid);
+        assert_eq!(parse_banner(b"* OKAY\r\n"), Parsed::Invalid);
+    }
+}

@@ -1,0 +1,112 @@
+//! SSH: the server's identification string (RFC 4253 §4.2),
+//! `SSH-protoversion-softwareversion SP comments CR LF`, sent before
+//! anything else. Lines before it (allowed by the RFC) are skipped.
+
+use crate::model::ServiceInfo;
+
+use super::cpe;
+use super::parse::{Parsed, clean_text, lines, non_empty};
+
+/// Parses the identification string out of a server's first bytes.
+pub(crate) fn parse_banner(buf: &[u8]) -> Parsed<ServiceInfo> {
+    let complete_lines = match buf.iter().rposition(|&b| b == b'\n') {
+        Some(i) => &buf[..i],
+        None => {
+            // No whole line yet: keep reading only if it may become one.
+            return if b"SSH-".starts_with(&buf[..buf.len().min(4)]) && buf.len() < 256 {
+                Parsed::Incomplete
+            } else {
+                Parsed::Invalid
+            };
+        }
+    };
+    for line in lines(complete_lines).take(20) {
+        if let Some(id) = line.strip_prefix(b"SSH-") {
+            return identification(id).map_or(Parsed::Invalid, Parsed::Done);
+        }
+    }
+    Parsed::Invalid
+}
+
+/// `protoversion-softwareversion[ comments]`, after `SSH-`.
+fn identification(id: &[u8]) -> Option<ServiceInfo> {
+    let text = String::from_utf8_lossy(id);
+    let (proto, rest) = text.split_once('-')?;
+    if !matches!(proto, "2.0" | "1.99" | "1.5") {
+        return None;
+    }
+    let (software, comments) = match rest.split_once(' ') {
+        Some((s, c)) => (s, Some(c)),
+        None => (rest, None),
+    };
+    let mut info = ServiceInfo {
+        name: "ssh".into(),
+        extra: comments.and_then(|c| non_empty(c.as_bytes(), 80)),
+        ..ServiceInfo::default()
+    };
+    let (name, version) = match software.split_once('_') {
+        Some((n, v)) => (n, Some(v)),
+        None => (software, None),
+    };
+    let version = version.map(|v| clean_text(v.as_bytes(), 40));
+    let (product, vendor) = match name {
+        "OpenSSH" => ("OpenSSH", Some(("openbsd", "openssh"))),
+        "dropbear" => (
+            "Dropbear sshd",
+            Some(("dropbear_ssh_project", "dropbear_ssh")),
+        ),
+        "libssh" => ("libssh", Some(("libssh", "libssh"))),
+        other => {
+            info.product = non_empty(other.as_bytes(), 40);
+            info.version = version;
+            return Some(info);
+        }
+    };
+    info.product = Some(product.into());
+    info.cpe = vendor.map(|(v, p)| cpe::application(v, p, version.as_deref()));
+    info.version = version;
+    Some(info)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn openssh_debian() {
+        let info = parse_banner(b"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n")
+            .done()
+            .unwrap();
+        assert_eq!(info.name, "ssh");
+        assert_eq!(info.product.as_deref(), Some("OpenSSH"));
+        assert_eq!(info.version.as_deref(), Some("9.2p1"));
+        assert_eq!(info.extra.as_deref(), Some("Debian-2+deb12u3"));
+        assert_eq!(
+            info.cpe.as_deref(),
+            Some("cpe:2.3:a:openbsd:openssh:9.2p1:*:*:*:*:*:*:*")
+        );
+    }
+
+    #[test]
+    fn others() {
+        let d = parse_banner(b"SSH-2.0-dropbear_2022.83\r\n")
+            .done()
+            .unwrap();
+        assert_eq!(d.product.as_deref(), Some("Dropbear sshd"));
+        assert_eq!(d.version.as_deref(), Some("2022.83"));
+        let c = parse_banner(b"SSH-1.99-Cisco-1.25\n").done().unwrap();
+        assert_eq!(c.product.as_deref(), Some("Cisco-1.25"));
+        assert_eq!(c.cpe, None);
+        let pre = parse_banner(b"Welcome\r\nSSH-2.0-Go\r\n").done().unwrap();
+        assert_eq!(pre.product.as_deref(), Some("Go"));
+    }
+
+    #[test]
+    fn partial_and_wrong() {
+        assert_eq!(parse_banner(b"SSH-2.0-Open"), Parsed::Incomplete);
+        assert_eq!(parse_banner(b"SS"), Parsed::Incomplete);
+        assert_eq!(parse_banner(b"220 smtp"), Parsed::Invalid);
+        assert_eq!(parse_banner(b"SSH-3.0-x\r\n"), Parsed::Invalid);
+        assert_eq!(parse_banner(b"hello\r\n"), Parsed::Invalid);
+    }
+}
