@@ -391,6 +391,25 @@ pub struct ScanArgs {
     /// Half-open SYN probes through raw sockets (needs root); faster than connecting
     #[arg(long)]
     pub syn: bool,
+    /// Scan UDP ports (only UDP, unless --tcp or --syn asks for TCP too); the
+    /// default port list is then portreeve's UDP ranking
+    #[arg(long)]
+    pub udp: bool,
+    /// With --udp: scan TCP ports as well
+    #[arg(long, requires = "udp")]
+    pub tcp: bool,
+    /// Identify what answers on each open port: service, product, version,
+    /// CPE, TLS certificate, and whether it lets anyone in without credentials
+    #[arg(long)]
+    pub service: bool,
+    /// With --service: the wait for each connection and each reply
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_arg, requires = "service")]
+    pub service_timeout: Option<jiff::SignedDuration>,
+    /// With --udp: do not wait out hosts' ICMP rate limits (much faster on
+    /// Linux hosts; closed ports whose port-unreachable was suppressed show
+    /// as open|filtered)
+    #[arg(long, requires = "udp")]
+    pub defeat_icmp_ratelimit: bool,
     /// Retransmissions of an unanswered probe before a port counts as filtered
     #[arg(long, value_name = "N", default_value_t = 2)]
     pub max_retries: u32,
@@ -404,7 +423,7 @@ pub struct ScanArgs {
     #[arg(long)]
     pub all: bool,
     /// Read an nmap XML scan (`nmap -oX`) instead of scanning, and render it
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["targets", "target_file", "syn"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["targets", "target_file", "syn", "udp", "service"])]
     pub import: Option<PathBuf>,
     /// Output format
     #[arg(long, value_enum, default_value_t = ScanFormat::Table)]

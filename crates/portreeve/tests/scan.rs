@@ -442,7 +442,12 @@ fn xml_and_grepable_output_and_nmap_import() {
     assert_agree(&back, &lab.portreeve_states(OPEN_HOST, &[]), "our XML");
 
     let grep = stdout(&lab.portreeve(&["scan", OPEN_HOST, "-p", "20-25", "--format", "grepable"]));
-    assert!(grep.contains(&format!("Host: {OPEN_HOST} ()\tPorts: 20/closed/tcp/////, 21/closed")), "{grep}");
+    assert!(
+        grep.contains(&format!(
+            "Host: {OPEN_HOST} ()\tPorts: 20/closed/tcp/////, 21/closed"
+        )),
+        "{grep}"
+    );
     assert!(grep.contains("22/open/tcp/////"), "{grep}");
 
     // A broken file is a located input error.
@@ -451,4 +456,218 @@ fn xml_and_grepable_output_and_nmap_import() {
     let out = run(support::portreeve().arg("scan").arg("--import").arg(&bad));
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("bad.xml"), "{}", stderr(&out));
+}
+
+/// Daemons started for one test, stopped when it ends.
+struct Daemons(Vec<std::process::Child>);
+
+impl Drop for Daemons {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A server written by the test: an SSH greeting on TCP 2222 (an
+/// unassigned port, so only the banner can name it) and a UDP echo on 7.
+const BANNER_AND_ECHO: &str = r#"
+import socket, threading
+t = socket.socket(); t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+t.bind(("0.0.0.0", 2222)); t.listen(64)
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("0.0.0.0", 7))
+def echo():
+    while True:
+        data, peer = u.recvfrom(2048); u.sendto(data, peer)
+def greet(c):
+    try:
+        c.sendall(b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n")
+        c.recv(256)
+    except OSError:
+        pass  # the port scan's reset
+    c.close()
+threading.Thread(target=echo, daemon=True).start()
+while True:
+    c, _ = t.accept(); threading.Thread(target=greet, args=(c,), daemon=True).start()
+"#;
+
+/// (protocol, port) → the port's JSON object, from a portreeve.scan document.
+fn ports_by_protocol(doc: &Value) -> BTreeMap<(String, u64), Value> {
+    doc["hosts"][0]["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                (
+                    p["protocol"].as_str().unwrap().to_string(),
+                    p["port"].as_u64().unwrap(),
+                ),
+                p.clone(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn service_and_udp_scans_name_what_answers() {
+    if !testkit::privileged(
+        "service_and_udp_scans_name_what_answers",
+        &["ip", "python3", "nmap", "ss", "redis-server", "memcached"],
+    ) {
+        return;
+    }
+    let (scanner, target) = (Netns::bare(), Netns::bare());
+    scanner.link(&target, "10.73.10.1/24", "10.73.10.2/24");
+    let spawn = |program: &str, args: &[&str]| {
+        target
+            .exec(program)
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {program}: {e}"))
+    };
+    let _daemons = Daemons(vec![
+        spawn("python3", &["-c", BANNER_AND_ECHO]),
+        // Real Redis and Memcached, both open to anyone, as shipped too often.
+        spawn(
+            "redis-server",
+            &[
+                "--port",
+                "6379",
+                "--bind",
+                "0.0.0.0",
+                "--protected-mode",
+                "no",
+                "--save",
+                "",
+            ],
+        ),
+        spawn(
+            "memcached",
+            &[
+                "-u", "nobody", "-l", "0.0.0.0", "-p", "11211", "-U", "11211",
+            ],
+        ),
+    ]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let ss = stdout(&run(target.exec("ss").args(["-Htlnu"])));
+        if [":2222 ", ":6379 ", ":11211 ", ":7 "]
+            .iter()
+            .all(|p| ss.contains(p))
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "daemons did not start:\n{ss}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+
+    let host = "10.73.10.2";
+    let out = run(scanner.exec(env!("CARGO_BIN_EXE_portreeve")).args([
+        "scan",
+        host,
+        "--udp",
+        "--tcp",
+        "-p",
+        "7,2222,4444,6379,11211",
+        "--service",
+        "--all",
+        "--format",
+        "json",
+    ]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ports = ports_by_protocol(&doc);
+    let state = |proto: &str, port: u64| ports[&(proto.to_string(), port)]["state"].clone();
+    let service = |proto: &str, port: u64| ports[&(proto.to_string(), port)]["service"].clone();
+
+    let ssh = service("tcp", 2222);
+    assert_eq!(ssh["name"], "ssh", "{doc:#}");
+    assert_eq!(ssh["product"], "OpenSSH");
+    assert_eq!(ssh["version"], "9.2p1");
+    let redis = service("tcp", 6379);
+    assert_eq!(redis["name"], "redis", "{doc:#}");
+    assert_eq!(redis["unauthenticated"], true);
+    assert!(
+        redis["cpe"]
+            .as_str()
+            .unwrap()
+            .starts_with("cpe:2.3:a:redis:redis:")
+    );
+    let memcached = service("tcp", 11211);
+    assert_eq!(memcached["name"], "memcache", "{doc:#}");
+    assert_eq!(memcached["unauthenticated"], true);
+    assert_eq!(service("udp", 11211)["name"], "memcache", "{doc:#}");
+    for (proto, port, want) in [
+        ("tcp", 7, "closed"),
+        ("tcp", 4444, "closed"),
+        ("udp", 7, "open"),
+        ("udp", 2222, "closed"),
+        ("udp", 4444, "closed"),
+        ("udp", 6379, "closed"),
+        ("udp", 11211, "open"),
+    ] {
+        assert_eq!(state(proto, port), want, "{port}/{proto}: {doc:#}");
+    }
+
+    // UDP states as nmap -sU sees them.
+    let nmap = run(scanner.exec("nmap").args([
+        "-sU",
+        "-n",
+        "-Pn",
+        "-p",
+        "7,2222,4444,6379,11211",
+        "-oG",
+        "-",
+        host,
+    ]));
+    assert!(nmap.status.success(), "{}", stderr(&nmap));
+    let theirs = parse_grepable(&stdout(&nmap), "7,2222,4444,6379,11211");
+    for (port, their_state) in theirs {
+        assert_eq!(
+            state("udp", u64::from(port)),
+            their_state.as_str(),
+            "{port}/udp: portreeve and nmap -sU"
+        );
+    }
+
+    // check --scan names the services it reaches and flags the open ones.
+    let dir = tempfile::tempdir().unwrap();
+    let inventory = dir.path().join("inv.json");
+    let inv =
+        run(target
+            .exec(env!("CARGO_BIN_EXE_portreeve"))
+            .args(["inventory", "--format", "json"]));
+    assert!(inv.status.success(), "{}", stderr(&inv));
+    std::fs::write(&inventory, &inv.stdout).unwrap();
+    let out = run(scanner
+        .exec(env!("CARGO_BIN_EXE_portreeve"))
+        .args(["check", "--inventory"])
+        .arg(&inventory)
+        .args([
+            "--scan",
+            host,
+            "--scan-ports",
+            "2222,6379,11211",
+            "--format",
+            "json",
+        ]));
+    let doc: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stderr(&out)));
+    let unauthenticated: Vec<&str> = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["id"] == "PR010")
+        .map(|f| f["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(unauthenticated.len(), 2, "{doc:#}");
+    assert!(unauthenticated.iter().any(|m| m.contains(":6379/tcp")));
+    assert!(unauthenticated.iter().any(|m| m.contains(":11211/tcp")));
 }

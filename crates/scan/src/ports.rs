@@ -87,6 +87,17 @@ static RANKING: &[u16] = &[
     1010, 1011, 1012, 1013, 1014, 1015, 1016, 1017, 1018, 1019, 1020, 1021, 1022, 1023,
 ];
 
+/// The head of the UDP ranking, for `--udp` scans: the services whose
+/// exposure public measurements report most (name, time, management and
+/// discovery protocols, VPN endpoints, the classic UDP amplifiers), written
+/// for portreeve. After it, `top_udp_ports` continues with [`RANKING`].
+static UDP_RANKING: &[u16] = &[
+    53, 123, 161, 137, 500, 4500, 1900, 5353, 67, 68, 69, 111, 514, 520, 1194, 5060, 3702, 11211,
+    51820, 443, 138, 162, 1701, 1812, 1813, 2049, 3478, 5683, 623, 1434, 19, 7, 17, 13, 37, 177,
+    389, 427, 631, 1604, 1645, 1646, 2000, 4789, 8472, 5355, 6081, 10161, 10162, 27015, 47808,
+    9987, 5351, 1024, 1025, 4444, 49152, 5000, 5632, 9200, 9600, 20000, 30718, 33434,
+];
+
 /// A spec that is not a port list.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PortListError {
@@ -133,21 +144,27 @@ pub fn parse_ports(spec: &str) -> Result<Vec<u16>, PortListError> {
     Ok(out)
 }
 
-/// The `n` highest-ranked ports (at most 65,535).
+/// The `n` highest-ranked TCP ports (at most 65,535).
 pub fn top_ports(n: usize) -> Vec<u16> {
-    let mut out: Vec<u16> = RANKING.iter().copied().take(n).collect();
-    if out.len() < n {
-        let mut seen = vec![false; 65536];
-        for p in &out {
-            seen[usize::from(*p)] = true;
-        }
-        out.extend(
-            (1..=u16::MAX)
-                .filter(|p| !seen[usize::from(*p)])
-                .take(n - out.len()),
-        );
-    }
-    out
+    ranked(&[], n)
+}
+
+/// The `n` highest-ranked UDP ports (at most 65,535).
+pub fn top_udp_ports(n: usize) -> Vec<u16> {
+    ranked(UDP_RANKING, n)
+}
+
+/// `head`, then [`RANKING`], then every other port ascending: the first `n`
+/// distinct ports of that order.
+fn ranked(head: &[u16], n: usize) -> Vec<u16> {
+    let mut seen = vec![false; 65536];
+    head.iter()
+        .chain(RANKING)
+        .copied()
+        .chain(1..=u16::MAX)
+        .filter(|&p| !std::mem::replace(&mut seen[usize::from(p)], true))
+        .take(n)
+        .collect()
 }
 
 #[cfg(test)]
@@ -188,5 +205,25 @@ mod tests {
         s.dedup();
         assert_eq!(s.len(), 65535);
         assert_eq!(top_ports(1000).len(), 1000);
+    }
+
+    #[test]
+    fn the_udp_ranking_leads_with_udp_services_and_fills_up() {
+        let mut sorted = UDP_RANKING.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), UDP_RANKING.len(), "no port ranked twice");
+        assert_eq!(&top_udp_ports(3), &[53, 123, 161]);
+        for port in crate::udp_payloads::ports() {
+            assert!(
+                top_udp_ports(100).contains(&port),
+                "port {port} has a payload but is outside the UDP top 100"
+            );
+        }
+        let all = top_udp_ports(65535);
+        let mut s = all.clone();
+        s.sort_unstable();
+        s.dedup();
+        assert_eq!(s.len(), 65535);
     }
 }

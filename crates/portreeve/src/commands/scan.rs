@@ -4,12 +4,16 @@
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
+use portreeve_core::Proto;
+use portreeve_scan::service::{self, ServiceOptions};
 use portreeve_scan::target::{self, Target, TargetSpec};
 use portreeve_scan::tcp_connect::TcpOptions;
+use portreeve_scan::udp::{self, UdpOptions};
 use portreeve_scan::{
     HostResult, PortResult, PortState, ScanKind, ScanRun, ports, tcp_connect, tcp_syn,
 };
@@ -28,55 +32,116 @@ pub fn run(args: &ScanArgs) -> Result<u8, Failure> {
         render(args, &run, Duration::ZERO);
         return Ok(EXIT_OK);
     }
-    let (targets, ports) = plan(args)?;
-    let kind = if args.syn {
-        ScanKind::Syn
-    } else {
-        ScanKind::Connect
-    };
-    let opts = TcpOptions {
-        max_retries: args.max_retries,
-        max_timeout: args
-            .max_rtt
-            .and_then(|d| Duration::try_from(d).ok())
-            .unwrap_or(TcpOptions::default().max_timeout),
-        rate: args.rate,
-        ..TcpOptions::default()
-    };
+    let plan = plan(args)?;
     let started = Timestamp::now();
     let clock = Instant::now();
-    let total = targets.len() * ports.len();
-    let progress = progress_bar(total as u64);
+    let total: usize = plan
+        .scans
+        .iter()
+        .map(|(_, ports)| ports.len())
+        .sum::<usize>()
+        * plan.targets.len();
+    let progress = progress_bar(total as u64, "ports");
     let results: Mutex<Vec<PortResult>> = Mutex::new(Vec::with_capacity(total.min(1 << 20)));
     let stream = args.format == ScanFormat::Jsonl;
     let report = |r: PortResult| {
         progress.inc(1);
-        if stream && (args.all || interesting(r.state)) {
-            let line = serde_json::to_string(&r).expect("port results serialise");
-            let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "{line}");
+        // With --service an open TCP port is streamed once it is identified.
+        let identify_later = args.service && r.protocol == Proto::Tcp && r.state == PortState::Open;
+        if stream && !identify_later && (args.all || interesting(r.state)) {
+            stream_line(&r);
         }
         results
             .lock()
             .expect("no panics while holding the lock")
             .push(r);
     };
-    if args.syn {
-        tcp_syn::scan(&targets, &ports, &opts, &report)
-            .map_err(|e| Failure::Operational(e.to_string()))?;
-    } else {
-        tcp_connect::scan(&targets, &ports, &opts, &report);
+    let max_timeout = args.max_rtt.and_then(|d| Duration::try_from(d).ok());
+    for (kind, ports) in &plan.scans {
+        match kind {
+            ScanKind::Connect | ScanKind::Syn => {
+                let opts = TcpOptions {
+                    max_retries: args.max_retries,
+                    max_timeout: max_timeout.unwrap_or(TcpOptions::default().max_timeout),
+                    rate: args.rate,
+                    ..TcpOptions::default()
+                };
+                if *kind == ScanKind::Syn {
+                    tcp_syn::scan(&plan.targets, ports, &opts, &report)
+                        .map_err(|e| Failure::Operational(e.to_string()))?;
+                } else {
+                    tcp_connect::scan(&plan.targets, ports, &opts, &report);
+                }
+            }
+            ScanKind::Udp => {
+                let opts = UdpOptions {
+                    max_retries: args.max_retries,
+                    max_timeout: max_timeout.unwrap_or(UdpOptions::default().max_timeout),
+                    rate: args.rate,
+                    defeat_icmp_ratelimit: args.defeat_icmp_ratelimit,
+                    ..UdpOptions::default()
+                };
+                udp::scan(&plan.targets, ports, &opts, &report);
+            }
+        }
     }
     progress.finish_and_clear();
-    let run = assemble(
-        started,
-        kind,
-        &ports,
-        &targets,
-        results.into_inner().expect("workers joined"),
-    );
+    let mut results = results.into_inner().expect("workers joined");
+    if args.service {
+        let opts = ServiceOptions {
+            timeout: args
+                .service_timeout
+                .and_then(|d| Duration::try_from(d).ok())
+                .unwrap_or(ServiceOptions::default().timeout),
+            ..ServiceOptions::default()
+        };
+        identify_services(&mut results, &opts);
+        if stream {
+            results
+                .iter()
+                .filter(|r| r.protocol == Proto::Tcp && r.state == PortState::Open)
+                .for_each(stream_line);
+        }
+    }
+    let run = assemble(started, &plan, results);
     render(args, &run, clock.elapsed());
     Ok(EXIT_OK)
+}
+
+/// One `--format jsonl` line, written at once so lines from several workers
+/// never interleave.
+fn stream_line(r: &PortResult) {
+    let line = serde_json::to_string(r).expect("port results serialise");
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+}
+
+/// Names the service on every open TCP port (UDP services are named by the
+/// UDP engine from the reply to its payload), with a progress bar of its
+/// own: identification takes a few round trips per port.
+fn identify_services(results: &mut [PortResult], opts: &ServiceOptions) {
+    let open: Vec<usize> = results
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.protocol == Proto::Tcp && r.state == PortState::Open)
+        .map(|(i, _)| i)
+        .collect();
+    if open.is_empty() {
+        return;
+    }
+    let progress = progress_bar(open.len() as u64, "services");
+    progress.enable_steady_tick(Duration::from_millis(200));
+    let endpoints: Vec<(IpAddr, u16)> = open
+        .iter()
+        .map(|&i| (results[i].address, results[i].port))
+        .collect();
+    let found = service::identify_all(&endpoints, opts);
+    progress.finish_and_clear();
+    for (i, info) in open.into_iter().zip(found) {
+        if info.is_some() {
+            results[i].service = info;
+        }
+    }
 }
 
 /// Writes a finished run in the requested format (jsonl was streamed while
@@ -84,33 +149,55 @@ pub fn run(args: &ScanArgs) -> Result<u8, Failure> {
 fn render(args: &ScanArgs, run: &ScanRun, elapsed: Duration) {
     match args.format {
         ScanFormat::Jsonl if args.import.is_some() => {
-            for p in run.hosts.iter().flat_map(|h| &h.ports).filter(|p| args.all || interesting(p.state)) {
-                emit(&format!("{}\n", serde_json::to_string(p).expect("port results serialise")));
+            for p in run
+                .hosts
+                .iter()
+                .flat_map(|h| &h.ports)
+                .filter(|p| args.all || interesting(p.state))
+            {
+                emit(&format!(
+                    "{}\n",
+                    serde_json::to_string(p).expect("port results serialise")
+                ));
             }
         }
         ScanFormat::Jsonl => {}
         ScanFormat::Json => emit_document(run, args.all),
         ScanFormat::Xml => emit(&portreeve_scan::nmap_xml::write(run)),
         ScanFormat::Grepable => emit(&portreeve_scan::grepable::write(run)),
-        ScanFormat::Table => emit(&render_table(run, args.all, elapsed, table::stdout_colour())),
+        ScanFormat::Table => emit(&render_table(
+            run,
+            args.all,
+            elapsed,
+            table::stdout_colour(),
+        )),
     }
 }
 
 /// Reads an nmap XML file into the scan model; a malformed file is a
 /// located input error.
 pub fn import(file: &std::path::Path) -> Result<ScanRun, Failure> {
-    let text = std::fs::read_to_string(file).map_err(|e| Failure::Input(format!("cannot read {}: {e}", file.display())))?;
-    let imported = portreeve_scan::nmap_xml::import(&text, portreeve_scan::nmap_xml::DEFAULT_MAX_PORTS)
-        .map_err(|e| Failure::Input(format!("{}: {e}", file.display())))?;
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| Failure::Input(format!("cannot read {}: {e}", file.display())))?;
+    let imported =
+        portreeve_scan::nmap_xml::import(&text, portreeve_scan::nmap_xml::DEFAULT_MAX_PORTS)
+            .map_err(|e| Failure::Input(format!("{}: {e}", file.display())))?;
     for o in &imported.omitted {
         tracing::warn!("{}: not imported: {o}", file.display());
     }
     Ok(imported.run)
 }
 
-/// Targets and ports, fully expanded and checked: every input error is found
-/// here, before anything is sent.
-fn plan(args: &ScanArgs) -> Result<(Vec<Target>, Vec<u16>), Failure> {
+/// What a scan will do: the targets, fully expanded, and each scan type
+/// with its ports.
+struct Plan {
+    targets: Vec<Target>,
+    scans: Vec<(ScanKind, Vec<u16>)>,
+}
+
+/// Targets, scan types and ports, fully expanded and checked: every input
+/// error is found here, before anything is sent.
+fn plan(args: &ScanArgs) -> Result<Plan, Failure> {
     let mut written: Vec<String> = args.targets.clone();
     if let Some(file) = &args.target_file {
         let text = std::fs::read_to_string(file).map_err(|e| {
@@ -129,25 +216,46 @@ fn plan(args: &ScanArgs) -> Result<(Vec<Target>, Vec<u16>), Failure> {
     };
     let specs = parse(&written)?;
     let exclude = parse(&args.exclude)?;
-    let ports = match (&args.ports, args.top) {
-        (Some(p), _) => ports::parse_ports(p).map_err(|e| Failure::Input(format!("-p {e}")))?,
-        (None, top) => ports::top_ports(top.unwrap_or(1000) as usize),
+    let listed = match &args.ports {
+        Some(p) => Some(ports::parse_ports(p).map_err(|e| Failure::Input(format!("-p {e}")))?),
+        None => None,
     };
+    let top = args.top.unwrap_or(1000) as usize;
+    let mut scans = Vec::new();
+    if !args.udp || args.tcp || args.syn {
+        let kind = if args.syn {
+            ScanKind::Syn
+        } else {
+            ScanKind::Connect
+        };
+        scans.push((
+            kind,
+            listed.clone().unwrap_or_else(|| ports::top_ports(top)),
+        ));
+    }
+    if args.udp {
+        scans.push((
+            ScanKind::Udp,
+            listed.unwrap_or_else(|| ports::top_udp_ports(top)),
+        ));
+    }
     let targets = target::expand(&specs, &exclude, target::resolve)
         .map_err(|e| Failure::Input(e.to_string()))?;
-    Ok((targets, ports))
+    Ok(Plan { targets, scans })
 }
 
 /// A progress bar with ETA on standard error when it is a terminal; hidden
 /// otherwise, so pipes and logs stay clean.
-fn progress_bar(total: u64) -> indicatif::ProgressBar {
+fn progress_bar(total: u64, unit: &str) -> indicatif::ProgressBar {
     if !std::io::stderr().is_terminal() {
         return indicatif::ProgressBar::hidden();
     }
     let bar = indicatif::ProgressBar::new(total);
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} ports  {per_sec}  ETA {eta}")
-            .expect("a valid template"),
+        indicatif::ProgressStyle::with_template(&format!(
+            "{{bar:40}} {{pos}}/{{len}} {unit}  {{per_sec}}  ETA {{eta}}"
+        ))
+        .expect("a valid template"),
     );
     bar
 }
@@ -158,18 +266,13 @@ fn interesting(state: PortState) -> bool {
 }
 
 /// Groups results by host, in target order, ports sorted.
-fn assemble(
-    started: Timestamp,
-    kind: ScanKind,
-    ports: &[u16],
-    targets: &[Target],
-    results: Vec<PortResult>,
-) -> ScanRun {
-    let mut by_host: BTreeMap<std::net::IpAddr, Vec<PortResult>> = BTreeMap::new();
+fn assemble(started: Timestamp, plan: &Plan, results: Vec<PortResult>) -> ScanRun {
+    let mut by_host: BTreeMap<IpAddr, Vec<PortResult>> = BTreeMap::new();
     for r in results {
         by_host.entry(r.address).or_default().push(r);
     }
-    let hosts = targets
+    let hosts = plan
+        .targets
         .iter()
         .map(|t| {
             let mut ports = by_host.remove(&t.address).unwrap_or_default();
@@ -187,7 +290,7 @@ fn assemble(
         args: std::env::args().collect::<Vec<_>>().join(" "),
         started,
         finished: Timestamp::now(),
-        scans: vec![(kind, ports.to_vec())],
+        scans: plan.scans.clone(),
         hosts,
     }
 }
@@ -202,6 +305,13 @@ fn state_counts(host: &HostResult) -> BTreeMap<PortState, usize> {
 }
 
 fn render_table(run: &ScanRun, all: bool, elapsed: Duration, colour: bool) -> String {
+    // The AUTH column appears once identification learnt something about
+    // access: NONE is a service that lets anyone in.
+    let with_auth = run.hosts.iter().flat_map(|h| &h.ports).any(|p| {
+        p.service
+            .as_ref()
+            .is_some_and(|s| s.unauthenticated.is_some())
+    });
     let mut rows = Vec::new();
     let mut hidden: Vec<String> = Vec::new();
     for host in &run.hosts {
@@ -212,7 +322,7 @@ fn render_table(run: &ScanRun, all: bool, elapsed: Duration, colour: bool) -> St
             .unwrap_or_default();
         for p in host.ports.iter().filter(|p| all || interesting(p.state)) {
             let service = p.service.as_ref();
-            rows.push(vec![
+            let mut row = vec![
                 format!("{}{name}", host.address),
                 format!("{}/{}", p.port, p.protocol),
                 p.state.to_string(),
@@ -231,7 +341,18 @@ fn render_table(run: &ScanRun, all: bool, elapsed: Duration, colour: bool) -> St
                         .join(" ")
                     })
                     .unwrap_or_default(),
-            ]);
+            ];
+            if with_auth {
+                row.push(
+                    match service.and_then(|s| s.unauthenticated) {
+                        Some(true) => "NONE",
+                        Some(false) => "required",
+                        None => "-",
+                    }
+                    .to_string(),
+                );
+            }
+            rows.push(row);
         }
         if !all {
             let others: Vec<String> = state_counts(host)
@@ -250,11 +371,11 @@ fn render_table(run: &ScanRun, all: bool, elapsed: Duration, colour: bool) -> St
     }
     let mut out = String::new();
     if !rows.is_empty() {
-        out.push_str(&table::rows(
-            &["HOST", "PORT", "STATE", "REASON", "SERVICE", "VERSION"],
-            &rows,
-            colour,
-        ));
+        let mut header = vec!["HOST", "PORT", "STATE", "REASON", "SERVICE", "VERSION"];
+        if with_auth {
+            header.push("AUTH");
+        }
+        out.push_str(&table::rows(&header, &rows, colour));
     }
     for line in hidden {
         out.push_str(&line);
@@ -369,9 +490,11 @@ pub fn view_of(
     } else {
         tcp_connect::scan(targets, &ports, &TcpOptions::default(), &report);
     }
+    let mut results = results.into_inner().expect("workers joined");
+    // What answers decides two findings (a risky service under another
+    // port, a service open to anyone), so check always asks.
+    identify_services(&mut results, &ServiceOptions::default());
     let mut observed: Vec<ObservedPort> = results
-        .into_inner()
-        .expect("workers joined")
         .into_iter()
         .map(|r| ObservedPort {
             protocol: r.protocol,
