@@ -37,6 +37,7 @@ mod cpe;
 mod docker;
 mod elasticsearch;
 mod etcd;
+mod every_parser;
 mod ftp;
 mod hints;
 mod http;
@@ -60,6 +61,9 @@ mod tls;
 mod vnc;
 mod web;
 mod zookeeper;
+
+#[doc(hidden)]
+pub use every_parser::parse_everything;
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
