@@ -174,7 +174,8 @@ pub struct CheckArgs {
     #[arg(long)]
     pub details: bool,
     /// Also scan TARGET (this host's address as the network sees it) from
-    /// here, and join what answers with what listens and what the policy allows
+    /// here, identify what answers, and join it with what listens and what
+    /// the policy allows
     #[arg(long, value_name = "TARGET")]
     pub scan: Option<String>,
     /// With --scan: ports to probe [default: every listening and allowed TCP
