@@ -116,7 +116,6 @@ struct Worker<'a> {
     next_item: usize,
     step: usize,
     in_flight: usize,
-    last_loss: Option<Instant>,
     tokens: f64,
     last_refill: Instant,
     stats: ScanStats,
@@ -147,7 +146,6 @@ impl<'a> Worker<'a> {
             next_item: id,
             step,
             in_flight: 0,
-            last_loss: None,
             tokens: 0.0,
             last_refill: Instant::now(),
             stats: ScanStats::default(),
@@ -369,19 +367,16 @@ impl<'a> Worker<'a> {
                 return;
             }
         };
-        let now = Instant::now();
-        let rtt = now.duration_since(sent);
-        self.hosts[probe.target].sample(rtt);
-        if probe.attempt > 0 && state != PortState::Filtered {
-            // An earlier probe went unanswered, this one was answered: loss.
-            let srtt = self.hosts[probe.target].timeout();
-            if self.last_loss.is_none_or(|t| now.duration_since(t) > srtt) {
-                self.window.lost();
-                self.stats.loss_events += 1;
-                self.last_loss = Some(now);
-            }
+        let rtt = sent.elapsed();
+        self.sample(probe.target, rtt);
+        // An earlier probe went unanswered, this one was answered: loss.
+        let lost = probe.attempt > 0 && state != PortState::Filtered;
+        if self
+            .window
+            .answered(lost, self.hosts[probe.target].queued(rtt))
+        {
+            self.stats.loss_events += 1;
         }
-        self.window.completed();
         self.emit(probe, state, reason, Some(rtt), report);
     }
 
@@ -395,6 +390,26 @@ impl<'a> Worker<'a> {
             });
         } else {
             self.emit(probe, PortState::Filtered, Reason::NoResponse, None, report);
+        }
+    }
+
+    /// A round-trip sample for a host. The host's first one replaces the
+    /// initial guess (500 ms) with a measurement, often a hundred times
+    /// shorter: its probes already in flight get deadlines from it too, so
+    /// a probe lost early is retransmitted after a few round trips, not
+    /// after the guess.
+    fn sample(&mut self, target: usize, rtt: Duration) {
+        let first = !self.hosts[target].is_measured();
+        self.hosts[target].sample(rtt);
+        if !first {
+            return;
+        }
+        let timeout = self.hosts[target].timeout();
+        for (slot, in_flight) in self.slots.iter().enumerate() {
+            if let Some(f) = in_flight.as_ref().filter(|f| f.probe.target == target) {
+                self.deadlines
+                    .push(Reverse((f.sent + timeout, slot, self.serials[slot])));
+            }
         }
     }
 

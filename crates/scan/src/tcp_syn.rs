@@ -152,7 +152,6 @@ pub fn scan(
         window: Window::new(256, 16, MAX_WINDOW),
         retries: VecDeque::new(),
         next_item: 0,
-        last_loss: None,
         tokens: 0.0,
         last_refill: Instant::now(),
         stats: ScanStats::default(),
@@ -181,7 +180,6 @@ struct SynEngine<'a> {
     window: Window,
     retries: VecDeque<Probe>,
     next_item: usize,
-    last_loss: Option<Instant>,
     tokens: f64,
     last_refill: Instant,
     stats: ScanStats,
@@ -419,19 +417,32 @@ impl SynEngine<'_> {
         let Some(sent) = self.in_flight.remove(&(target, port)) else {
             return;
         };
-        let now = Instant::now();
-        let rtt = now.duration_since(sent.sent);
+        let rtt = sent.sent.elapsed();
+        self.sample(target, rtt);
+        // An earlier probe went unanswered, this one was answered: loss.
+        let lost = sent.attempt > 0 && state != PortState::Filtered;
+        if self.window.answered(lost, self.hosts[target].queued(rtt)) {
+            self.stats.loss_events += 1;
+        }
+        self.emit(target, port, state, reason, Some(rtt), report);
+    }
+
+    /// A round-trip sample for a host. The host's first one replaces the
+    /// initial guess with a measurement: its probes already in flight get
+    /// deadlines from it too (the stale ones are skipped by attempt).
+    fn sample(&mut self, target: usize, rtt: Duration) {
+        let first = !self.hosts[target].is_measured();
         self.hosts[target].sample(rtt);
-        if sent.attempt > 0 && state != PortState::Filtered {
-            let rto = self.hosts[target].timeout();
-            if self.last_loss.is_none_or(|t| now.duration_since(t) > rto) {
-                self.window.lost();
-                self.stats.loss_events += 1;
-                self.last_loss = Some(now);
+        if !first {
+            return;
+        }
+        let timeout = self.hosts[target].timeout();
+        for (&(t, port), sent) in &self.in_flight {
+            if t == target {
+                self.deadlines
+                    .push(Reverse((sent.sent + timeout, t, port, sent.attempt)));
             }
         }
-        self.window.completed();
-        self.emit(target, port, state, reason, Some(rtt), report);
     }
 
     fn expire(&mut self, report: &(dyn Fn(PortResult) + Sync)) {

@@ -410,7 +410,6 @@ struct Worker<'a> {
     delayed: BinaryHeap<Reverse<(Instant, Probe)>>,
     window: Window,
     in_flight: usize,
-    last_loss: Option<Instant>,
     /// This worker's share of `--rate`, probes per second.
     rate: Option<f64>,
     tokens: f64,
@@ -453,7 +452,6 @@ impl<'a> Worker<'a> {
             delayed: BinaryHeap::new(),
             window: Window::new(64, 8, sockets),
             in_flight: 0,
-            last_loss: None,
             rate: opts.rate.map(|r| f64::from(r) / workers as f64),
             tokens: 0.0,
             last_refill: Instant::now(),
@@ -782,23 +780,16 @@ impl<'a> Worker<'a> {
         let rtt = now.duration_since(sent);
         let host = &mut self.hosts[probe.host];
         host.rtt.sample(rtt);
-        if state == PortState::Open {
-            if probe.attempt > 0 {
-                // An earlier probe went unanswered, this one was answered:
-                // loss.
-                let rto = host.rtt.timeout();
-                if self.last_loss.is_none_or(|t| now.duration_since(t) > rto) {
-                    self.window.lost();
-                    self.stats.loss_events += 1;
-                    self.last_loss = Some(now);
-                }
-            }
-        } else if !self.opts.defeat_icmp_ratelimit {
+        if state != PortState::Open && !self.opts.defeat_icmp_ratelimit {
             // An ICMP error: the host's ICMP budget, not the path, decides
             // how many of these come back.
             host.icmp.error(now, probe.previous);
         }
-        self.window.completed();
+        // An earlier probe went unanswered, this one was answered: loss.
+        let lost = state == PortState::Open && probe.attempt > 0;
+        if self.window.answered(lost, host.rtt.queued(rtt)) {
+            self.stats.loss_events += 1;
+        }
         self.emit(probe, state, reason, Some(rtt), service, report);
     }
 
