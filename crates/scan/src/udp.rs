@@ -35,9 +35,10 @@
 //!
 //! As in the TCP engine ([`crate::tcp_connect`]): per-host RFC 6298
 //! round-trip estimates set the timeouts, and a window bounds the probes in
-//! flight. The window grows with every completed probe and halves when loss
-//! is proven — a probe went unanswered but its retransmission got a
-//! datagram back. Silence alone is not loss. (An ICMP error answering a
+//! flight. The window grows with every completed probe and halves on
+//! congestion ([`crate::timing`]) — when, within one window of probes, two
+//! or more and over 5 % of the answers came only to a retransmission.
+//! Silence alone is not loss. (An ICMP error answering a
 //! retransmission proves instead that the host's ICMP budget ran out; the
 //! host's pacing handles that, below, without slowing other hosts through
 //! the window.) Each probe is its own socket,
