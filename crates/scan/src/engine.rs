@@ -35,6 +35,40 @@ pub fn raise_fd_limit() -> usize {
         .max(16)
 }
 
+/// Waits up to `wait` (under a second) for socket events, then takes every
+/// ready event before returning, calling `ready` with each event's slot.
+/// Draining all of them before the caller expires anything matters: an
+/// answer waiting in the queue must not be mistaken for silence.
+pub(crate) fn drain_events(
+    epoll: &impl rustix::fd::AsFd,
+    events: &mut Vec<rustix::event::epoll::Event>,
+    wait: std::time::Duration,
+    mut ready: impl FnMut(usize),
+) {
+    let mut wait_for = Some(rustix::event::Timespec {
+        tv_sec: 0,
+        tv_nsec: i64::from(wait.subsec_nanos()),
+    });
+    loop {
+        events.clear();
+        let _ = rustix::event::epoll::wait(
+            epoll,
+            rustix::buffer::spare_capacity(events),
+            wait_for.as_ref(),
+        );
+        for ev in events.iter() {
+            ready(usize::try_from(ev.data.u64()).expect("slot fits usize"));
+        }
+        if events.len() < events.capacity() {
+            return;
+        }
+        wait_for = Some(rustix::event::Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        });
+    }
+}
+
 impl ScanStats {
     /// The counters of several workers together.
     pub fn sum(all: impl IntoIterator<Item = ScanStats>) -> ScanStats {

@@ -23,7 +23,7 @@ use rustix::event::epoll::{self, EventData, EventFlags};
 use rustix::io::Errno;
 use rustix::net::{AddressFamily, SocketFlags, SocketType};
 
-use crate::engine::{ScanStats, raise_fd_limit};
+use crate::engine::{ScanStats, drain_events, raise_fd_limit};
 use crate::model::{PortResult, PortState, Reason};
 use crate::target::Target;
 use crate::timing::{RttEstimator, Window};
@@ -154,6 +154,8 @@ impl<'a> Worker<'a> {
 
     fn run(mut self, total: usize, report: &(dyn Fn(PortResult) + Sync)) -> ScanStats {
         let mut events: Vec<epoll::Event> = Vec::with_capacity(4096);
+        // A second handle, so that draining can borrow `self` mutably.
+        let epoll = self.epoll.try_clone().expect("dup of the epoll fd");
         loop {
             self.fill(total, report);
             if self.in_flight == 0 && self.retries.is_empty() && self.next_item >= total {
@@ -167,32 +169,9 @@ impl<'a> Worker<'a> {
                     d.saturating_duration_since(now)
                 })
                 .min(Duration::from_millis(10));
-            let timeout = rustix::event::Timespec {
-                tv_sec: 0,
-                tv_nsec: i64::from(wait.subsec_nanos()),
-            };
-            // Drain every ready event before expiring anything: an answer
-            // waiting in the queue must not be mistaken for silence.
-            let mut wait_for = Some(timeout);
-            loop {
-                events.clear();
-                let _ = epoll::wait(
-                    &self.epoll,
-                    rustix::buffer::spare_capacity(&mut events),
-                    wait_for.as_ref(),
-                );
-                for ev in &events {
-                    let slot = usize::try_from(ev.data.u64()).expect("slot fits usize");
-                    self.complete(slot, report);
-                }
-                if events.len() < events.capacity() {
-                    break;
-                }
-                wait_for = Some(rustix::event::Timespec {
-                    tv_sec: 0,
-                    tv_nsec: 0,
-                });
-            }
+            drain_events(&epoll, &mut events, wait, |slot| {
+                self.complete(slot, report)
+            });
             self.expire(report);
         }
         self.stats.peak_window = self.stats.peak_window.max(self.window.size());

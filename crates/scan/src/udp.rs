@@ -108,7 +108,7 @@ use rustix::event::epoll::{self, EventData, EventFlags};
 use rustix::io::Errno;
 use rustix::net::{AddressFamily, RecvFlags, SendFlags, SocketFlags, SocketType};
 
-use crate::engine::{ScanStats, raise_fd_limit};
+use crate::engine::{ScanStats, drain_events, raise_fd_limit};
 use crate::model::{PortResult, PortState, Reason, ServiceInfo};
 use crate::target::Target;
 use crate::timing::{RttEstimator, Window};
@@ -462,6 +462,8 @@ impl<'a> Worker<'a> {
 
     fn run(mut self, report: &(dyn Fn(PortResult) + Sync)) -> ScanStats {
         let mut events: Vec<epoll::Event> = Vec::with_capacity(4096);
+        // A second handle, so that draining can borrow `self` mutably.
+        let epoll = self.epoll.try_clone().expect("dup of the epoll fd");
         loop {
             self.wake(Instant::now());
             self.fill(report);
@@ -473,32 +475,9 @@ impl<'a> Worker<'a> {
                 break;
             }
             let wait = self.next_wake(Instant::now());
-            let timeout = rustix::event::Timespec {
-                tv_sec: 0,
-                tv_nsec: i64::from(wait.subsec_nanos()),
-            };
-            // Drain every ready event before expiring anything: an answer
-            // waiting in the queue must not be mistaken for silence.
-            let mut wait_for = Some(timeout);
-            loop {
-                events.clear();
-                let _ = epoll::wait(
-                    &self.epoll,
-                    rustix::buffer::spare_capacity(&mut events),
-                    wait_for.as_ref(),
-                );
-                for ev in &events {
-                    let slot = usize::try_from(ev.data.u64()).expect("slot fits usize");
-                    self.complete(slot, report);
-                }
-                if events.len() < events.capacity() {
-                    break;
-                }
-                wait_for = Some(rustix::event::Timespec {
-                    tv_sec: 0,
-                    tv_nsec: 0,
-                });
-            }
+            drain_events(&epoll, &mut events, wait, |slot| {
+                self.complete(slot, report)
+            });
             self.expire(report);
         }
         self.stats.peak_window = self.stats.peak_window.max(self.window.size());
