@@ -24,6 +24,8 @@ pub struct Policy {
     pub defaults: Defaults,
     /// How the policy is enforced in the firewall.
     pub enforce: Enforcement,
+    /// Who must approve a change to the policy.
+    pub change_control: ChangeControl,
 }
 
 impl Policy {
@@ -312,4 +314,25 @@ impl Limits {
 pub struct GrantPolicy {
     /// The longest a grant may last.
     pub max_ttl: jiff::SignedDuration,
+}
+
+/// `[change_control]`: the approvals a proposed policy needs before
+/// `apply --require-approval` installs it. The *active* policy's settings
+/// judge a proposal, so a proposal cannot lower the bar for itself.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ChangeControl {
+    /// Approvals needed, each from a different identity.
+    pub approvals: u32,
+    /// Whether the proposer's own approval counts (false: the two-person
+    /// rule).
+    pub self_approval: bool,
+}
+
+impl Default for ChangeControl {
+    fn default() -> Self {
+        ChangeControl {
+            approvals: 1,
+            self_approval: false,
+        }
+    }
 }

@@ -103,6 +103,18 @@ pub enum Command {
     },
     /// Scan hosts from the outside: which ports answer, and what answers
     Scan(ScanArgs),
+    /// The signed, tamper-evident record of every change: log, verify, prove, export
+    #[command(subcommand)]
+    Ledger(LedgerCommand),
+    /// Create and list the identities that propose and approve policy changes
+    #[command(subcommand)]
+    Identity(IdentityCommand),
+    /// Propose a policy change; it needs approval before `apply --require-approval`
+    Propose(ProposeArgs),
+    /// Approve a proposed policy change (as an identity other than its proposer)
+    Approve(ApproveArgs),
+    /// List policy proposals with their approvals
+    Proposals(ListArgs),
     /// Show the built-in risk catalogue of well-known services
     Catalogue(CatalogueArgs),
     /// Check what portreeve can see and where it keeps things
@@ -294,6 +306,15 @@ pub struct ApplyArgs {
     /// Apply even if the ruleset would cut the current SSH session or the management zone
     #[arg(long)]
     pub force: bool,
+    /// Apply only a policy that an approved proposal holds, byte for byte
+    #[arg(long)]
+    pub require_approval: bool,
+    /// Apply the policy of this approved proposal (implies --require-approval)
+    #[arg(long, value_name = "ID", conflicts_with = "policy")]
+    pub proposal: Option<u64>,
+    /// Why; recorded in the ledger
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
 }
 
 /// `portreeve rollback`.
@@ -302,6 +323,9 @@ pub struct RollbackArgs {
     /// Restore this generation instead of the previous one (0 removes portreeve's table)
     #[arg(long, value_name = "N")]
     pub to: Option<u64>,
+    /// Why; recorded in the ledger
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
 }
 
 /// Listing commands with table or JSON output.
@@ -341,6 +365,9 @@ pub struct RevokeArgs {
     /// The source the grant was for
     #[arg(long, value_name = "CIDR", value_parser = parse_cidr)]
     pub from: ipnet::IpNet,
+    /// Why; recorded in the ledger
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
 }
 
 fn parse_duration_arg(s: &str) -> Result<jiff::SignedDuration, String> {
@@ -444,6 +471,184 @@ pub enum ScanFormat {
     Xml,
     /// nmap's greppable format (as `nmap -oG`)
     Grepable,
+}
+
+/// `portreeve ledger …`.
+#[derive(Debug, Subcommand)]
+pub enum LedgerCommand {
+    /// Show the recorded history, oldest first
+    Log(LedgerLogArgs),
+    /// Recompute the Merkle tree and check every entry and every checkpoint
+    Verify(LedgerVerifyArgs),
+    /// Print an inclusion proof (--index) or a consistency proof (--from/--to) as JSON
+    Prove(ProveArgs),
+    /// Write every entry and checkpoint to one file, to verify offline
+    Export {
+        /// Write here instead of standard output
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Sign and print a checkpoint of the ledger as it is now
+    Checkpoint,
+    /// Countersign the latest checkpoint as a witness, after checking that it
+    /// is consistent with the last one this witness signed
+    Cosign(CosignArgs),
+    /// Print the log's public key, for auditors and witnesses
+    Key,
+    /// Create a witness (cosigner) key pair
+    WitnessKey(WitnessKeyArgs),
+}
+
+/// `portreeve ledger log`.
+#[derive(Debug, Args)]
+pub struct LedgerLogArgs {
+    /// Only these actions (comma-separated or repeated), e.g. apply,grant
+    #[arg(long, value_name = "ACTION", value_delimiter = ',')]
+    pub action: Vec<String>,
+    /// Only entries by this actor
+    #[arg(long, value_name = "NAME")]
+    pub actor: Option<String>,
+    /// Only entries at or after this time: 2026-11-29, 2026-11-29T08:00:00Z, or an age (24h, 7d)
+    #[arg(long, value_name = "TIME", value_parser = parse_time_arg)]
+    pub since: Option<jiff::Timestamp>,
+    /// Only entries before this time (same forms as --since)
+    #[arg(long, value_name = "TIME", value_parser = parse_time_arg)]
+    pub until: Option<jiff::Timestamp>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
+}
+
+/// `portreeve ledger verify`.
+#[derive(Debug, Args)]
+pub struct LedgerVerifyArgs {
+    /// Verify this exported bundle instead of the local ledger (needs --key)
+    #[arg(long, value_name = "FILE", requires = "key")]
+    pub bundle: Option<PathBuf>,
+    /// The log's public key (the text `ledger key` prints, or a file holding
+    /// it) [default for the local ledger: its own log.pub]
+    #[arg(long, value_name = "KEY")]
+    pub key: Option<String>,
+    /// A witness's public key (text or file); repeat for several
+    #[arg(long, value_name = "KEY")]
+    pub witness: Vec<String>,
+    /// Require a checkpoint cosigned by at least N of the --witness keys
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub min_witnesses: usize,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
+}
+
+/// `portreeve ledger prove`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("proof").required(true).args(["index", "from"])))]
+pub struct ProveArgs {
+    /// Prove that entry N is in the tree
+    #[arg(long, value_name = "N", conflicts_with_all = ["from", "to"])]
+    pub index: Option<u64>,
+    /// With --index: the tree size to prove against [default: the latest checkpoint's]
+    #[arg(long, value_name = "S", requires = "index")]
+    pub size: Option<u64>,
+    /// Prove that the tree of S1 entries is a prefix of the tree of --to S2
+    #[arg(long, value_name = "S1", requires = "to")]
+    pub from: Option<u64>,
+    /// With --from: the larger tree size
+    #[arg(long, value_name = "S2", requires = "from")]
+    pub to: Option<u64>,
+}
+
+/// `portreeve ledger cosign`.
+#[derive(Debug, Args)]
+pub struct CosignArgs {
+    /// The witness's private key file (from `ledger witness-key`)
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+    /// Where the witness remembers the last checkpoint it signed [default: KEY.state.json]
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+}
+
+/// `portreeve ledger witness-key`.
+#[derive(Debug, Args)]
+pub struct WitnessKeyArgs {
+    /// The witness's name, e.g. security.example.com/witness
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// Write the private key here (mode 0600); the public key is printed
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+}
+
+/// `portreeve identity …`.
+#[derive(Debug, Subcommand)]
+pub enum IdentityCommand {
+    /// Create an Ed25519 identity and register its public key in the ledger
+    New {
+        /// The identity's name, e.g. alice
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+    /// List registered identities, and which of them have a private key here
+    List(ListArgs),
+}
+
+/// Which identity acts.
+#[derive(Debug, Args)]
+pub struct IdentityArgs {
+    /// Act as this identity (its private key must be in the identity directory)
+    #[arg(long, value_name = "NAME", env = "PORTREEVE_IDENTITY")]
+    pub identity: String,
+}
+
+/// `portreeve propose`.
+#[derive(Debug, Args)]
+pub struct ProposeArgs {
+    /// The policy file to propose
+    #[arg(value_name = "POLICY_FILE")]
+    pub policy: PathBuf,
+    /// Why; recorded with the proposal
+    #[arg(long, value_name = "TEXT")]
+    pub reason: String,
+    /// Who proposes.
+    #[command(flatten)]
+    pub identity: IdentityArgs,
+}
+
+/// `portreeve approve`.
+#[derive(Debug, Args)]
+pub struct ApproveArgs {
+    /// The proposal's number
+    #[arg(value_name = "ID")]
+    pub id: u64,
+    /// Why (optional); recorded with the approval
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+    /// Who approves.
+    #[command(flatten)]
+    pub identity: IdentityArgs,
+}
+
+/// A time on the command line: RFC 3339, a date (midnight UTC), or an age
+/// such as `24h` meaning that long ago.
+fn parse_time_arg(s: &str) -> Result<jiff::Timestamp, String> {
+    if let Ok(t) = s.parse::<jiff::Timestamp>() {
+        return Ok(t);
+    }
+    if let Ok(d) = s.parse::<jiff::civil::Date>() {
+        return d
+            .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+            .map(|z| z.timestamp())
+            .map_err(|e| e.to_string());
+    }
+    if let Some(age) = portreeve_policy::parse_duration(s).filter(|d| d.is_positive()) {
+        return jiff::Timestamp::now()
+            .checked_sub(age)
+            .map_err(|e| e.to_string());
+    }
+    Err(format!(
+        "`{s}` is not a time: write 2026-11-29, 2026-11-29T08:00:00Z, or an age such as 24h or 7d"
+    ))
 }
 
 /// `portreeve catalogue`.

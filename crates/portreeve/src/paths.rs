@@ -78,3 +78,23 @@ pub fn policy_source(explicit: Option<&Path>) -> PolicySource {
         PolicySource::Baseline
     }
 }
+
+/// Environment variable naming the directory of identities' private keys.
+const IDENTITY_DIR_ENV: &str = "PORTREEVE_IDENTITY_DIR";
+
+/// Where identities' private keys are kept: `$PORTREEVE_IDENTITY_DIR`, else
+/// `/etc/portreeve/identities` as root, else
+/// `$XDG_CONFIG_HOME/portreeve/identities`. A key is a person's, so it
+/// lives with their configuration, not in the shared state directory.
+pub fn identity_dir() -> PathBuf {
+    if let Some(dir) = env_path(IDENTITY_DIR_ENV) {
+        return dir;
+    }
+    if running_as_root() {
+        PathBuf::from("/etc/portreeve/identities")
+    } else {
+        dirs::config_dir()
+            .unwrap_or_else(|| PathBuf::from(".config"))
+            .join("portreeve/identities")
+    }
+}

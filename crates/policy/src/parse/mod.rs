@@ -18,8 +18,10 @@ use serde::de::{self, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use toml::Spanned;
 
+mod change_control;
 mod enforcement;
 
+use change_control::RawChangeControl;
 pub use enforcement::parse_duration;
 use enforcement::{RawEnforce, RawGrant, RawLimits};
 
@@ -54,6 +56,7 @@ struct RawPolicy {
     rules: Option<Vec<Spanned<RawRule>>>,
     banned: Option<RawBanned>,
     enforce: Option<RawEnforce>,
+    change_control: Option<RawChangeControl>,
 }
 
 #[derive(Deserialize)]
@@ -258,6 +261,7 @@ impl Validator<'_, '_> {
         let zones = self.zones(raw.zones.unwrap_or_default());
         let banned = self.banned(raw.banned);
         let enforce = self.enforcement(raw.enforce, &zones);
+        let change_control = self.change_control(raw.change_control);
         let mut rules = Vec::new();
         let mut names: HashSet<String> = HashSet::new();
         for (index, raw_rule) in raw.rules.unwrap_or_default().into_iter().enumerate() {
@@ -281,6 +285,7 @@ impl Validator<'_, '_> {
             banned,
             defaults,
             enforce,
+            change_control,
         }
     }
 

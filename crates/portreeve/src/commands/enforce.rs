@@ -8,13 +8,17 @@ use portreeve_enforce::generations::{Generation, Status};
 use portreeve_enforce::{ApplyOptions, EnforceError, Enforcer, Ruleset, guard, nft_text};
 use portreeve_policy::Policy;
 
-use super::load_policy;
+use portreeve_ledger::Draft;
+
+use super::record::{actor, record};
+use super::{change, load_policy};
 use crate::cli::{
     ApplyArgs, ListArgs, ListFormat, PolicyArgs, RenderArgs, RenderTarget, RollbackArgs,
 };
 use crate::failure::{EXIT_OK, Failure};
 use crate::output::json::{emit_listing, to_value};
 use crate::output::{counted, emit, table};
+use crate::paths::{self, PolicySource};
 
 /// The ruleset of the policy a command names.
 pub(super) fn compile(policy: &PolicyArgs) -> Result<(Policy, Ruleset), Failure> {
@@ -103,8 +107,51 @@ fn foreign_report(foreign: &[portreeve_enforce::foreign::ForeignChain]) -> Strin
     out
 }
 
+/// The policy `apply` installs, its text, and the proposal approving it
+/// when approval is required.
+fn policy_to_apply(
+    args: &ApplyArgs,
+    state_dir: &Path,
+) -> Result<(Policy, String, Option<u64>), Failure> {
+    if args.proposal.is_some() || args.require_approval {
+        let text = match args.proposal {
+            Some(_) => None,
+            None => Some(policy_text(args.policy.policy.as_deref())?),
+        };
+        let (proposal, text) = change::approved(state_dir, args.proposal, text.as_deref())?;
+        let policy = change::parse_proposed(&proposal, &text)?;
+        return Ok((policy, text, Some(proposal.id)));
+    }
+    let text = policy_text(args.policy.policy.as_deref())?;
+    Ok((load_policy(args.policy.policy.as_deref())?, text, None))
+}
+
+/// The text of the policy a command names (the baseline's, by default).
+fn policy_text(explicit: Option<&Path>) -> Result<String, Failure> {
+    match paths::policy_source(explicit) {
+        PolicySource::Baseline => Ok(portreeve_policy::BASELINE_TOML.to_string()),
+        PolicySource::File(path) => std::fs::read_to_string(&path).map_err(|e| {
+            Failure::Input(format!("cannot read policy file {}: {e}", path.display()))
+        }),
+    }
+}
+
+/// `sha256:<hex>` of generation `n`'s ruleset, as ledger entries name it.
+fn ruleset_digest(enforcer: &Enforcer, n: u64) -> Option<String> {
+    match n {
+        0 => None,
+        n => enforcer
+            .store()
+            .get(n)
+            .ok()
+            .map(|g| format!("sha256:{}", g.sha256)),
+    }
+}
+
 pub fn apply(args: &ApplyArgs, state_dir: &Path) -> Result<u8, Failure> {
-    let (_, ruleset) = compile(&args.policy)?;
+    let (policy, text, approval) = policy_to_apply(args, state_dir)?;
+    let ruleset =
+        Ruleset::compile(&policy).map_err(|e| Failure::Input(format!("{}: {e}", policy.origin)))?;
     let enforcer = Enforcer::new(state_dir);
     let opts = ApplyOptions {
         force: args.force,
@@ -114,6 +161,21 @@ pub fn apply(args: &ApplyArgs, state_dir: &Path) -> Result<u8, Failure> {
     let applied = enforcer.apply(&ruleset, &opts, |generation| {
         spawn_watchdog(state_dir, generation)
     })?;
+    let mut draft = Draft::new(
+        "apply",
+        &actor(),
+        format!("generation {} from {}", applied.generation, applied.policy),
+    );
+    draft.before = ruleset_digest(&enforcer, applied.previous);
+    draft.after = Some(format!("sha256:{}", applied.sha256));
+    draft.approval = approval.map(|id| format!("proposal {id}"));
+    draft.reason = args.reason.clone();
+    record(
+        state_dir,
+        draft,
+        &format!("generation {} was applied", applied.generation),
+    )?;
+    change::set_active(state_dir, &text)?;
     let mut out = format!(
         "Applied generation {} from {}: {}, {}, {}.\n",
         applied.generation,
@@ -194,13 +256,35 @@ fn spawn_watchdog(state_dir: &Path, generation: u64) -> std::io::Result<()> {
 }
 
 pub fn watchdog(generation: u64, state_dir: &Path) -> Result<u8, Failure> {
-    match Enforcer::new(state_dir).watch(generation)? {
-        Some(g) => tracing::warn!(
-            generation,
-            restored = g.restores,
-            new_generation = g.generation,
-            "not confirmed in time: rolled back"
-        ),
+    let enforcer = Enforcer::new(state_dir);
+    match enforcer.watch(generation)? {
+        Some(g) => {
+            tracing::warn!(
+                generation,
+                restored = g.restores,
+                new_generation = g.generation,
+                "not confirmed in time: rolled back"
+            );
+            let mut draft = Draft::new(
+                "rollback",
+                "watchdog",
+                format!(
+                    "generation {} (restores {})",
+                    g.generation,
+                    g.restores.unwrap_or(0)
+                ),
+            );
+            draft.before = ruleset_digest(&enforcer, generation);
+            draft.after = Some(format!("sha256:{}", g.sha256));
+            draft.reason = Some(format!(
+                "generation {generation} was not confirmed before its deadline"
+            ));
+            record(
+                state_dir,
+                draft,
+                &format!("generation {generation} was rolled back"),
+            )?;
+        }
         None => tracing::info!(generation, "confirmed or replaced: nothing to do"),
     }
     Ok(EXIT_OK)
@@ -208,12 +292,42 @@ pub fn watchdog(generation: u64, state_dir: &Path) -> Result<u8, Failure> {
 
 pub fn confirm(state_dir: &Path) -> Result<u8, Failure> {
     let g = Enforcer::new(state_dir).confirm()?;
+    let mut draft = Draft::new("confirm", &actor(), format!("generation {}", g.generation));
+    draft.after = Some(format!("sha256:{}", g.sha256));
+    record(
+        state_dir,
+        draft,
+        &format!("generation {} was confirmed", g.generation),
+    )?;
     emit(&format!("Confirmed generation {}.\n", g.generation));
     Ok(EXIT_OK)
 }
 
 pub fn rollback(args: &RollbackArgs, state_dir: &Path) -> Result<u8, Failure> {
-    let g = Enforcer::new(state_dir).rollback(args.to)?;
+    let enforcer = Enforcer::new(state_dir);
+    let before = enforcer
+        .store()
+        .current()
+        .ok()
+        .and_then(|n| ruleset_digest(&enforcer, n));
+    let g = enforcer.rollback(args.to)?;
+    let mut draft = Draft::new(
+        "rollback",
+        &actor(),
+        format!(
+            "generation {} (restores {})",
+            g.generation,
+            g.restores.unwrap_or(0)
+        ),
+    );
+    draft.before = before;
+    draft.after = Some(format!("sha256:{}", g.sha256));
+    draft.reason = args.reason.clone();
+    record(
+        state_dir,
+        draft,
+        &format!("generation {} was applied", g.generation),
+    )?;
     emit(&match g.restores {
         Some(0) => format!(
             "Removed portreeve's table (generation {} records it).\n",

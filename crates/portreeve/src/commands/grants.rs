@@ -10,7 +10,10 @@ use portreeve_enforce::grants::{GrantRequest, authorize};
 use portreeve_enforce::{EnforceError, Enforcer};
 use serde::Serialize;
 
+use portreeve_ledger::Draft;
+
 use super::load_policy;
+use super::record::{actor, record};
 use crate::cli::{GrantArgs, ListArgs, ListFormat, RevokeArgs};
 use crate::failure::{EXIT_OK, Failure};
 use crate::output::json::{emit_listing, to_value};
@@ -39,6 +42,18 @@ pub fn grant(args: &GrantArgs, state_dir: &Path) -> Result<u8, Failure> {
             reason: args.reason.clone(),
         })
         .map_err(EnforceError::from)?;
+    let mut draft = Draft::new(
+        "grant",
+        &actor(),
+        format!(
+            "{} for {:#} (rule {})",
+            grant.keys().join(", "),
+            grant.ttl,
+            grant.rule
+        ),
+    );
+    draft.reason = Some(args.reason.clone());
+    record(state_dir, draft, "the grant is open")?;
     emit(&format!(
         "Granted {} for {:#} (rule {}); the kernel closes it by itself.\n",
         grant.keys().join(", "),
@@ -52,6 +67,9 @@ pub fn revoke(args: &RevokeArgs, state_dir: &Path) -> Result<u8, Failure> {
     let (port, proto) = args.port;
     let proto = proto.unwrap_or(Proto::Tcp);
     Enforcer::new(state_dir).revoke(args.from, proto, port)?;
+    let mut draft = Draft::new("revoke", &actor(), format!("{} {port}/{proto}", args.from));
+    draft.reason = args.reason.clone();
+    record(state_dir, draft, "the grant was revoked")?;
     emit(&format!("Revoked {} {port}/{proto}.\n", args.from));
     Ok(EXIT_OK)
 }

@@ -1,13 +1,16 @@
 //! One module per command; each returns the exit status or a [`Failure`].
 
 mod catalogue;
+mod change;
 mod check;
 mod doctor;
 mod enforce;
 mod generate;
 mod grants;
 mod inventory;
+mod ledger;
 mod policy;
+mod record;
 mod scan;
 
 use std::path::Path;
@@ -39,6 +42,11 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
         Command::Grants(args) => grants::list_grants(args, &state_dir),
         Command::Usage(args) => grants::usage(args, &state_dir),
         Command::Scan(args) => scan::run(args),
+        Command::Ledger(command) => ledger::run(command, &state_dir),
+        Command::Identity(command) => change::identity(command, &state_dir),
+        Command::Propose(args) => change::propose(args, &state_dir),
+        Command::Approve(args) => change::approve(args, &state_dir),
+        Command::Proposals(args) => change::list(args, &state_dir),
         Command::Catalogue(args) => catalogue::run(args),
         Command::Doctor(args) => doctor::run(args, &state_dir),
         Command::Completions { shell } => generate::completions(*shell),

@@ -16,6 +16,15 @@ pub fn counted(n: usize, noun: &str) -> String {
     }
 }
 
+/// Like [`counted`], for nouns whose plural is not the singular plus `s`.
+pub fn counted_as(n: usize, singular: &str, plural: &str) -> String {
+    if n == 1 {
+        format!("1 {singular}")
+    } else {
+        format!("{n} {plural}")
+    }
+}
+
 /// Writes `text` to standard output. A closed pipe (`portreeve … | head`) is
 /// not an error worth a panic or a message.
 pub fn emit(text: &str) {
