@@ -593,7 +593,8 @@ impl Ledger {
     }
 
     /// Signs a checkpoint of the ledger as it is now and stores it, unless
-    /// the latest stored checkpoint already covers every entry.
+    /// one of the same tree is stored already. Returns it with every
+    /// signature stored for it (the log's first, then cosignatures).
     pub fn checkpoint(&self) -> Result<Note, LedgerError> {
         let _lock = self.lock()?;
         let mut view = self.view.lock().expect("view lock");
@@ -606,19 +607,33 @@ impl Ledger {
         };
         drop(view);
         let text = checkpoint.to_text();
-        if let Some(last) = self.stored_checkpoints()?.last()
-            && last.text == text
-        {
-            return Ok(last.clone());
-        }
-        let mut note = Note {
+        // This checkpoint with every signature stored for it: the log's,
+        // and witnesses' cosignatures stored on lines of their own.
+        let mut merged = Note {
             text,
             signatures: Vec::new(),
         };
-        note.sign(&self.key)
-            .map_err(|e| LedgerError::Request(e.to_string()))?;
-        self.store_note_locked(&note)?;
-        Ok(note)
+        for stored in self.stored_checkpoints()? {
+            if stored.text == merged.text {
+                for sig in stored.signatures {
+                    if !merged.signatures.contains(&sig) {
+                        merged.signatures.push(sig);
+                    }
+                }
+            }
+        }
+        let log = self.key.verifier();
+        if !merged.signatures.iter().any(|s| s.is_from(&log)) {
+            let mut note = Note {
+                text: merged.text.clone(),
+                signatures: Vec::new(),
+            };
+            note.sign(&self.key)
+                .map_err(|e| LedgerError::Request(e.to_string()))?;
+            self.store_note_locked(&note)?;
+            merged.signatures.insert(0, note.signatures.remove(0));
+        }
+        Ok(merged)
     }
 
     /// Appends `note` (a checkpoint, or cosignatures of one) to the

@@ -504,6 +504,8 @@ fn cosign(args: &CosignArgs, state_dir: &Path) -> Result<u8, Failure> {
     std::fs::write(&state_path, bytes)
         .map_err(|e| Failure::Operational(format!("cannot write {}: {e}", state_path.display())))?;
     let mut all = note.clone();
+    all.signatures
+        .retain(|s| !cosigned.signatures[0].name.eq(&s.name));
     all.signatures.extend(cosigned.signatures);
     emit(&all.to_string());
     Ok(EXIT_OK)
