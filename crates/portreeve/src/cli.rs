@@ -10,7 +10,7 @@ use portreeve_core::{Proto, Severity};
 const AFTER_HELP: &str = "\
 Exit status:
   0  success (no finding at or above --fail-on)
-  1  findings at or above --fail-on
+  1  findings at or above --fail-on; for `ledger verify`, verification failed
   2  usage error or invalid input (nothing was changed)
   3  operational error (e.g. the kernel refused a request)
 With --format nagios, `check` exits with the plugin state instead (0 OK, 1 WARNING,
