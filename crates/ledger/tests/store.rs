@@ -166,6 +166,16 @@ fn two_handles_on_one_directory_take_turns() {
     assert_eq!(b.root_at(20).unwrap(), tree.root());
 }
 
+/// A ledger of five entries, closed.
+fn five_entries() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(dir.path()).unwrap();
+    for i in 0..5 {
+        ledger.append(draft(i)).unwrap();
+    }
+    dir
+}
+
 fn append_raw(dir: &Path, bytes: &[u8]) {
     fs::OpenOptions::new()
         .append(true)
@@ -177,13 +187,7 @@ fn append_raw(dir: &Path, bytes: &[u8]) {
 
 #[test]
 fn a_torn_tail_is_cut_and_appending_resumes() {
-    let dir = tempfile::tempdir().unwrap();
-    {
-        let ledger = Ledger::open(dir.path()).unwrap();
-        for i in 0..5 {
-            ledger.append(draft(i)).unwrap();
-        }
-    }
+    let dir = five_entries();
     let good = fs::metadata(dir.path().join("entries.jsonl"))
         .unwrap()
         .len();
@@ -201,13 +205,7 @@ fn a_torn_tail_is_cut_and_appending_resumes() {
 
 #[test]
 fn a_nul_filled_tail_from_a_power_loss_is_cut() {
-    let dir = tempfile::tempdir().unwrap();
-    {
-        let ledger = Ledger::open(dir.path()).unwrap();
-        for i in 0..5 {
-            ledger.append(draft(i)).unwrap();
-        }
-    }
+    let dir = five_entries();
     let good = fs::metadata(dir.path().join("entries.jsonl"))
         .unwrap()
         .len();
@@ -226,13 +224,7 @@ fn a_nul_filled_tail_from_a_power_loss_is_cut() {
 
 #[test]
 fn corruption_in_the_middle_is_reported_never_truncated() {
-    let dir = tempfile::tempdir().unwrap();
-    {
-        let ledger = Ledger::open(dir.path()).unwrap();
-        for i in 0..5 {
-            ledger.append(draft(i)).unwrap();
-        }
-    }
+    let dir = five_entries();
     let path = dir.path().join("entries.jsonl");
     let text = fs::read_to_string(&path).unwrap();
     let mut lines: Vec<&str> = text.lines().collect();
