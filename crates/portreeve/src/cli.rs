@@ -202,6 +202,10 @@ pub struct CheckArgs {
     /// With --scan: half-open SYN probes (needs root)
     #[arg(long, requires = "scan")]
     pub scan_syn: bool,
+    /// Append a summary of this check (findings per severity, digest of the
+    /// findings) to the ledger
+    #[arg(long)]
+    pub record: bool,
 }
 
 /// Output formats of `check`.

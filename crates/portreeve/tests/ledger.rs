@@ -520,6 +520,43 @@ fn log_filters_by_action_actor_and_time() {
     );
 }
 
+#[test]
+fn a_check_can_record_its_summary() {
+    let home = Home::new();
+    let inventory = home.run(&["inventory", "--format", "json"]);
+    assert_ok(&inventory);
+    let saved = home.file("inventory.json", &stdout(&inventory));
+    let plain = home.run(&["check", "--inventory", saved.to_str().unwrap()]);
+    assert!(plain.status.code().is_some_and(|c| c <= 1));
+    assert!(
+        !home.state().join("ledger").exists(),
+        "a check records nothing unless asked"
+    );
+    let out = home.run(&[
+        "check",
+        "--inventory",
+        saved.to_str().unwrap(),
+        "--record",
+        "--format",
+        "json",
+    ]);
+    assert!(
+        out.status.code().is_some_and(|c| c <= 1),
+        "{}",
+        stderr(&out)
+    );
+    let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let entry = home.log().pop().unwrap();
+    assert_eq!(entry["action"], "check");
+    let findings = report["summary"]["findings"].as_u64().unwrap();
+    let object = entry["object"].as_str().unwrap();
+    assert!(
+        object.starts_with(&format!("{findings} finding")),
+        "{object} vs {findings} findings"
+    );
+    assert!(entry["after"].as_str().unwrap().starts_with("sha256:"));
+}
+
 fn privileged(test: &str) -> bool {
     testkit::privileged(test, &["ip", "python3", "nft", "setsid"])
 }

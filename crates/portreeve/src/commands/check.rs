@@ -5,6 +5,9 @@ use std::path::Path;
 use portreeve_core::ListeningSocket;
 use portreeve_inventory::Options;
 
+use portreeve_ledger::{Draft, digest};
+
+use super::record::{actor, record};
 use super::{load_policy, today};
 use crate::cli::{CheckArgs, CheckFormat, FailOn};
 use crate::failure::{EXIT_FINDINGS, EXIT_OK, Failure};
@@ -14,8 +17,8 @@ use crate::output::json::{
 };
 use crate::output::{emit, emit_json, nagios, sarif, table};
 
-pub fn run(args: &CheckArgs) -> Result<u8, Failure> {
-    let result = judge(args);
+pub fn run(args: &CheckArgs, state_dir: &Path) -> Result<u8, Failure> {
+    let result = judge(args, state_dir);
     if args.format == CheckFormat::Nagios
         && let Err(failure) = &result
     {
@@ -27,7 +30,7 @@ pub fn run(args: &CheckArgs) -> Result<u8, Failure> {
     result
 }
 
-fn judge(args: &CheckArgs) -> Result<u8, Failure> {
+fn judge(args: &CheckArgs, state_dir: &Path) -> Result<u8, Failure> {
     let policy = load_policy(args.policy.as_deref())?;
     let (host, sockets) = match &args.inventory {
         Some(file) => read_saved_inventory(file)?,
@@ -57,6 +60,9 @@ fn judge(args: &CheckArgs) -> Result<u8, Failure> {
         None => None,
     };
     let summary = Summary::of(&sockets, &findings);
+    if args.record {
+        record_summary(state_dir, &summary, &findings, &policy.origin, &host)?;
+    }
 
     match args.format {
         CheckFormat::Table => {
@@ -95,6 +101,44 @@ fn judge(args: &CheckArgs) -> Result<u8, Failure> {
         FailOn::AtLeast(threshold) => summary.highest.is_some_and(|h| h >= threshold),
     };
     Ok(if failed { EXIT_FINDINGS } else { EXIT_OK })
+}
+
+/// Appends the check's outcome to the ledger: counts per severity in the
+/// object, and the digest of the findings (as JSON) so that the full report
+/// kept elsewhere can be matched to the entry.
+fn record_summary(
+    state_dir: &Path,
+    summary: &Summary,
+    findings: &[portreeve_core::Finding],
+    policy: &str,
+    host: &str,
+) -> Result<(), Failure> {
+    let counts: Vec<String> = summary
+        .by_severity
+        .iter()
+        .rev()
+        .filter(|(_, n)| **n > 0)
+        .map(|(s, n)| format!("{n} {s}"))
+        .collect();
+    let mut draft = Draft::new(
+        "check",
+        &actor(),
+        format!(
+            "{} on {} ({} exposed) of {host} against {policy}{}",
+            crate::output::counted(summary.findings, "finding"),
+            crate::output::counted(summary.listeners, "listener"),
+            summary.exposed,
+            if counts.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", counts.join(", "))
+            }
+        ),
+    );
+    draft.after = Some(digest(
+        &serde_json::to_vec(findings).expect("findings serialise"),
+    ));
+    record(state_dir, draft, "the check ran").map(|_| ())
 }
 
 /// Reads an `inventory --format json` document.

@@ -26,7 +26,7 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
     let state_dir = paths::state_dir(cli.global.state_dir.as_deref());
     match &cli.command {
         Command::Inventory(args) => inventory::run(args),
-        Command::Check(args) => check::run(args),
+        Command::Check(args) => check::run(args, &state_dir),
         Command::Policy(PolicyCommand::Init(args)) => policy::init(args),
         Command::Policy(PolicyCommand::Validate { file }) => policy::validate(file),
         Command::Policy(PolicyCommand::Baseline) => policy::baseline(),
