@@ -20,6 +20,7 @@ use portreeve_policy::{ChangeControl, Policy};
 use serde::{Deserialize, Serialize};
 
 use super::ledger::write_private;
+use super::policy::write_atomically;
 use super::record::record;
 use crate::cli::{ApproveArgs, IdentityCommand, ListArgs, ListFormat, ProposeArgs};
 use crate::failure::{EXIT_OK, Failure};
@@ -231,14 +232,9 @@ fn active(state_dir: &Path) -> Result<(Option<String>, ChangeControl), Failure> 
 /// Remembers `text` as the active policy, after `apply` installed it.
 pub(super) fn set_active(state_dir: &Path, text: &str) -> Result<(), Failure> {
     let path = active_policy_path(state_dir);
-    let write = || -> std::io::Result<()> {
-        fs::create_dir_all(change_dir(state_dir))?;
-        let tmp = path.with_extension("tmp");
-        fs::write(&tmp, text)?;
-        fs::File::open(&tmp)?.sync_all()?;
-        fs::rename(&tmp, &path)
-    };
-    write().map_err(|e| Failure::Operational(format!("cannot write {}: {e}", path.display())))
+    fs::create_dir_all(change_dir(state_dir))
+        .and_then(|()| write_atomically(&path, text))
+        .map_err(|e| Failure::Operational(format!("cannot write {}: {e}", path.display())))
 }
 
 fn proposal_paths(state_dir: &Path, id: u64) -> (PathBuf, PathBuf) {
@@ -276,15 +272,10 @@ fn save_proposal(
     let write = || -> std::io::Result<()> {
         fs::create_dir_all(meta.parent().expect("proposal paths have a parent"))?;
         if let Some(policy) = policy {
-            fs::write(&text, policy)?;
+            write_atomically(&text, policy)?;
         }
-        let tmp = meta.with_extension("tmp");
-        fs::write(
-            &tmp,
-            serde_json::to_vec_pretty(proposal).expect("a proposal serialises"),
-        )?;
-        fs::File::open(&tmp)?.sync_all()?;
-        fs::rename(&tmp, &meta)
+        let json = serde_json::to_string_pretty(proposal).expect("a proposal serialises");
+        write_atomically(&meta, &json)
     };
     write().map_err(|e| Failure::Operational(format!("cannot store proposal {}: {e}", proposal.id)))
 }

@@ -42,8 +42,8 @@ pub fn init(args: &PolicyInitArgs) -> Result<u8, Failure> {
 }
 
 /// Writes through a temporary file in the same directory and renames it into
-/// place, so a crash never leaves half a policy behind.
-fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
+/// place, so a crash never leaves half a file behind.
+pub(super) fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
