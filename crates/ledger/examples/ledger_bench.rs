@@ -2,12 +2,14 @@
 //! building a large ledger, and proofs. Every mode prints one JSON line.
 //!
 //! ```text
-//! ledger_bench append DIR --threads N --count M
+//! ledger_bench append DIR --threads N --count M [--seconds S]
 //!     M durable appends split over N threads; each thread calls
 //!     `Ledger::append` with one entry and waits for it before the next, so
-//!     concurrent threads are group-committed. Prints appends/s, elapsed
-//!     time, per-append latency (p50, p99, max) and how many commits (one
-//!     write + one fdatasync each) the appends shared.
+//!     concurrent threads are group-committed. With --seconds, every thread
+//!     also stops starting appends after S seconds (the device's flush
+//!     latency varies a lot, so a count alone gives unbounded run times).
+//!     Prints appends/s, elapsed time, per-append latency (p50, p99, max)
+//!     and how many commits (one write + one fdatasync each) they shared.
 //! ledger_bench fill DIR --count M --checkpoint-every K
 //!     Appends M entries in `append_all` batches of K (one flush each) and
 //!     signs a checkpoint after every batch: a large ledger, quickly.
@@ -31,7 +33,7 @@ use std::time::{Duration, Instant};
 use portreeve_ledger::{Draft, Ledger, digest};
 
 const USAGE: &str = "usage:
-  ledger_bench append DIR --threads N --count M
+  ledger_bench append DIR --threads N --count M [--seconds S]
   ledger_bench fill DIR --count M --checkpoint-every K
   ledger_bench proofs DIR --samples K [--seed S]";
 
@@ -65,7 +67,12 @@ fn run(args: &[String]) -> Result<serde_json::Value, String> {
     };
     let ledger = Ledger::open(&dir).map_err(|e| e.to_string())?;
     match mode {
-        "append" => append(&ledger, flag("--threads", None)?, flag("--count", None)?),
+        "append" => append(
+            &ledger,
+            flag("--threads", None)?,
+            flag("--count", None)?,
+            flag("--seconds", Some(0))?,
+        ),
         "fill" => fill(
             &ledger,
             flag("--count", None)?,
@@ -111,7 +118,14 @@ fn mean(xs: &[f64]) -> f64 {
     xs.iter().sum::<f64>() / xs.len().max(1) as f64
 }
 
-fn append(ledger: &Ledger, threads: u64, count: u64) -> Result<serde_json::Value, String> {
+/// Appends up to `count` entries from `threads` threads, for at most
+/// `seconds` seconds (0: no limit).
+fn append(
+    ledger: &Ledger,
+    threads: u64,
+    count: u64,
+    seconds: u64,
+) -> Result<serde_json::Value, String> {
     if threads == 0 || count < threads {
         return Err("--threads must be at least 1 and --count at least --threads".into());
     }
@@ -120,6 +134,7 @@ fn append(ledger: &Ledger, threads: u64, count: u64) -> Result<serde_json::Value
     ledger.append(draft(first)).map_err(|e| e.to_string())?;
     let base = first + 1;
     let barrier = Barrier::new(threads as usize + 1);
+    let limit = (seconds > 0).then(|| Duration::from_secs(seconds));
     let (started, results) = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
@@ -130,7 +145,11 @@ fn append(ledger: &Ledger, threads: u64, count: u64) -> Result<serde_json::Value
                     let mut times = Vec::with_capacity(share as usize);
                     let mut bytes = 0u64;
                     barrier.wait();
+                    let start = Instant::now();
                     for j in 0..share {
+                        if limit.is_some_and(|l| start.elapsed() >= l) {
+                            break;
+                        }
                         let d = draft(base + t + j * threads);
                         let t0 = Instant::now();
                         let appended = ledger.append(d).map_err(|e| e.to_string())?;
@@ -151,7 +170,7 @@ fn append(ledger: &Ledger, threads: u64, count: u64) -> Result<serde_json::Value
         (started, results)
     });
     let elapsed = started.elapsed().as_secs_f64();
-    let mut latencies = Vec::with_capacity(count as usize);
+    let mut latencies: Vec<f64> = Vec::with_capacity(count as usize);
     let mut times = Vec::with_capacity(count as usize);
     let mut bytes = 0;
     for r in results {
@@ -159,6 +178,10 @@ fn append(ledger: &Ledger, threads: u64, count: u64) -> Result<serde_json::Value
         latencies.extend(l);
         times.extend(t);
         bytes += b;
+    }
+    let done = latencies.len() as u64;
+    if done == 0 {
+        return Err("no append finished".into());
     }
     latencies.sort_by(f64::total_cmp);
     // Entries written by one commit share its timestamp: distinct
@@ -168,16 +191,18 @@ fn append(ledger: &Ledger, threads: u64, count: u64) -> Result<serde_json::Value
     Ok(serde_json::json!({
         "mode": "append",
         "threads": threads,
-        "count": count,
+        "count": done,
+        "requested": count,
+        "time_limited": done < count,
         "elapsed_s": elapsed,
-        "appends_per_s": count as f64 / elapsed,
+        "appends_per_s": done as f64 / elapsed,
         "p50_us": quantile(&latencies, 0.50),
         "p99_us": quantile(&latencies, 0.99),
         "max_us": quantile(&latencies, 1.0),
         "mean_us": mean(&latencies),
         "commits": times.len(),
-        "entries_per_commit": count as f64 / times.len() as f64,
-        "mean_entry_bytes": bytes as f64 / count as f64,
+        "entries_per_commit": done as f64 / times.len() as f64,
+        "mean_entry_bytes": bytes as f64 / done as f64,
     }))
 }
 
