@@ -17,10 +17,11 @@
 //!   again when the ledger is opened. Nothing trusts it for verification.
 //! - `lock` — `flock`ed around every append, so processes take turns.
 //!
-//! Within a process, appends from many threads are committed in groups:
-//! whoever finds no write in progress writes every queued entry with one
-//! `fdatasync` and wakes the others ([`Ledger::append`]). The device's
-//! flush latency bounds a lone writer; concurrent writers share it.
+//! Within a process, appends from many threads share flushes (group
+//! commit): each thread writes its entries in turn, then waits until an
+//! `fdatasync` that started after its write has finished — starting one
+//! itself if none is running ([`Ledger::append_all`]). The device's flush
+//! latency bounds a lone writer; concurrent writers share it.
 //!
 //! A process killed in the middle of a write leaves at most an incomplete
 //! last line, which no writer was told had succeeded; the next writer cuts
@@ -28,12 +29,13 @@
 //! NUL bytes; those lines are cut too. Anything else that does not parse is
 //! corruption: it is reported and appends are refused, never truncated.
 
-use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::{Condvar, Mutex};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 use rustix::fs::FlockOperation;
@@ -172,13 +174,17 @@ impl View {
     }
 }
 
-/// The queue of a process's appends waiting for the next group commit.
-#[derive(Default)]
-struct Queue {
-    waiting: Vec<(u64, Vec<Draft>)>,
-    next_ticket: u64,
-    results: HashMap<u64, Result<Vec<Appended>, LedgerError>>,
-    writing: bool,
+/// How much of the entries file this process knows to be on disk.
+struct Durability {
+    /// Bytes of `entries.jsonl` covered by a completed `fdatasync`.
+    synced: u64,
+    /// Whether a thread is flushing now.
+    flushing: bool,
+    /// How long a flush takes, on average.
+    flush_time: Duration,
+    /// A failed flush: the file's state on disk is unknown from then on,
+    /// so this handle refuses to acknowledge anything more.
+    failed: Option<LedgerError>,
 }
 
 /// A ledger directory opened for reading and appending.
@@ -186,9 +192,40 @@ pub struct Ledger {
     dir: PathBuf,
     host: String,
     key: SignerKey,
+    /// `lock`, `flock`ed (while `view` is held) around every change, so
+    /// that processes take turns.
+    lock_file: File,
+    /// `entries.jsonl`, open for appending.
+    entries: File,
+    /// `tree.bin`, the subtree cache.
+    tree: File,
     view: Mutex<View>,
-    queue: Mutex<Queue>,
-    committed: Condvar,
+    /// The largest `entries.jsonl` length this process has written or
+    /// seen: a flush started later covers at least this much.
+    written: AtomicU64,
+    /// Threads in [`Self::append_all`].
+    appending: AtomicUsize,
+    /// Of those, the ones that have not finished writing.
+    writing: AtomicUsize,
+    durable: Mutex<Durability>,
+    flushed: Condvar,
+}
+
+/// The view and the cross-process lock, held together; the lock is
+/// released first (field order), while the view still excludes this
+/// process's other threads, which share the lock's file description.
+struct Locked<'a> {
+    _flock: Flock<'a>,
+    view: MutexGuard<'a, View>,
+}
+
+/// An `flock` held on the ledger's lock file.
+struct Flock<'a>(&'a File);
+
+impl Drop for Flock<'_> {
+    fn drop(&mut self) {
+        let _ = rustix::fs::flock(self.0, FlockOperation::Unlock);
+    }
 }
 
 /// The host name recorded in entries and used in the log's origin.
@@ -207,19 +244,37 @@ impl Ledger {
         fs::create_dir_all(dir).map_err(io_at(dir))?;
         let host = host_name();
         let key = load_or_create_key(dir, &host)?;
+        let open = |name: &str, append: bool| {
+            let path = dir.join(name);
+            File::options()
+                .create(true)
+                .truncate(false)
+                .append(append)
+                .write(true)
+                .mode(0o600)
+                .open(&path)
+                .map_err(io_at(&path))
+        };
         let ledger = Ledger {
             dir: dir.to_path_buf(),
             host,
             key,
+            lock_file: open(LOCK, false)?,
+            entries: open(ENTRIES, true)?,
+            tree: open(TREE, false)?,
             view: Mutex::new(View::empty()),
-            queue: Mutex::new(Queue::default()),
-            committed: Condvar::new(),
+            written: AtomicU64::new(0),
+            appending: AtomicUsize::new(0),
+            writing: AtomicUsize::new(0),
+            durable: Mutex::new(Durability {
+                synced: 0,
+                flushing: false,
+                flush_time: Duration::from_micros(200),
+                failed: None,
+            }),
+            flushed: Condvar::new(),
         };
-        {
-            let _lock = ledger.lock()?;
-            let mut view = ledger.view.lock().expect("view lock");
-            ledger.sync(&mut view)?;
-        }
+        drop(ledger.locked()?);
         Ok(ledger)
     }
 
@@ -240,31 +295,31 @@ impl Ledger {
 
     /// The number of entries.
     pub fn size(&self) -> Result<u64, LedgerError> {
-        let _lock = self.lock()?;
-        let mut view = self.view.lock().expect("view lock");
-        self.sync(&mut view)?;
-        Ok(view.tree.size())
+        Ok(self.locked()?.view.tree.size())
     }
 
     fn path(&self, name: &str) -> PathBuf {
         self.dir.join(name)
     }
 
-    fn lock(&self) -> Result<File, LedgerError> {
-        let path = self.path(LOCK);
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(io_at(&path))?;
-        rustix::fs::flock(&file, FlockOperation::LockExclusive)
-            .map_err(|e| io_at(&path)(e.into()))?;
-        Ok(file)
+    /// Takes the view, then the cross-process lock, and brings the view up
+    /// to date with the files.
+    fn locked(&self) -> Result<Locked<'_>, LedgerError> {
+        let view = self.view.lock().expect("view lock");
+        rustix::fs::flock(&self.lock_file, FlockOperation::LockExclusive)
+            .map_err(|e| io_at(&self.path(LOCK))(e.into()))?;
+        let mut locked = Locked {
+            _flock: Flock(&self.lock_file),
+            view,
+        };
+        self.sync(&mut locked.view)?;
+        // What is in the file now is what a flush started later covers.
+        self.written.fetch_max(locked.view.end, Ordering::AcqRel);
+        Ok(locked)
     }
 
-    /// Appends one entry and returns once it is durable. Threads appending
-    /// at the same time share one write and one flush.
+    /// Appends one entry and returns once it is durable (see
+    /// [`Self::append_all`]).
     pub fn append(&self, draft: Draft) -> Result<Appended, LedgerError> {
         Ok(self
             .append_all(vec![draft])?
@@ -273,7 +328,14 @@ impl Ledger {
     }
 
     /// Appends `drafts` as consecutive entries and returns once all are
-    /// durable, sharing the write and flush with concurrent appends.
+    /// durable.
+    ///
+    /// Writing and flushing are separate steps: threads take turns to
+    /// write (briefly), and one `fdatasync` then covers every write that
+    /// finished before it started. A thread whose write came after the
+    /// running flush began waits for that flush and starts the next one,
+    /// which covers everyone who wrote in the meantime — so concurrent
+    /// appenders share flushes without waiting for a batch to fill.
     pub fn append_all(&self, drafts: Vec<Draft>) -> Result<Vec<Appended>, LedgerError> {
         if let Some(bad) = drafts
             .iter()
@@ -284,47 +346,20 @@ impl Ledger {
                 bad.action
             )));
         }
-        let mut queue = self.queue.lock().expect("queue lock");
-        let ticket = queue.next_ticket;
-        queue.next_ticket += 1;
-        queue.waiting.push((ticket, drafts));
-        loop {
-            if let Some(result) = queue.results.remove(&ticket) {
-                return result;
-            }
-            if queue.writing {
-                queue = self.committed.wait(queue).expect("queue lock");
-                continue;
-            }
-            queue.writing = true;
-            let batch = std::mem::take(&mut queue.waiting);
-            drop(queue);
-            let sizes: Vec<(u64, usize)> = batch.iter().map(|(t, d)| (*t, d.len())).collect();
-            let outcome = self.write_batch(batch.into_iter().flat_map(|(_, d)| d).collect());
-            queue = self.queue.lock().expect("queue lock");
-            match outcome {
-                Ok(appended) => {
-                    let mut rest = appended.into_iter();
-                    for (t, n) in sizes {
-                        queue.results.insert(t, Ok(rest.by_ref().take(n).collect()));
-                    }
-                }
-                Err(e) => {
-                    for (t, _) in sizes {
-                        queue.results.insert(t, Err(e.clone()));
-                    }
-                }
-            }
-            queue.writing = false;
-            self.committed.notify_all();
-        }
+        self.appending.fetch_add(1, Ordering::AcqRel);
+        self.writing.fetch_add(1, Ordering::AcqRel);
+        let written = self.write_entries(drafts);
+        self.writing.fetch_sub(1, Ordering::AcqRel);
+        let result = written.and_then(|(appended, end)| self.make_durable(end).map(|()| appended));
+        self.appending.fetch_sub(1, Ordering::AcqRel);
+        result
     }
 
-    /// Appends `drafts` in order with one write and one flush.
-    fn write_batch(&self, drafts: Vec<Draft>) -> Result<Vec<Appended>, LedgerError> {
-        let _lock = self.lock()?;
-        let mut view = self.view.lock().expect("view lock");
-        self.sync(&mut view)?;
+    /// Writes `drafts` as the next entries (not yet flushed); returns them
+    /// and the file length after them.
+    fn write_entries(&self, drafts: Vec<Draft>) -> Result<(Vec<Appended>, u64), LedgerError> {
+        let mut locked = self.locked()?;
+        let view = &mut *locked.view;
         let time = Timestamp::now();
         let first = view.tree.size();
         let mut buf = Vec::with_capacity(drafts.len() * 320);
@@ -341,29 +376,86 @@ impl Ledger {
                 entry,
             });
         }
-        let path = self.path(ENTRIES);
-        let file = File::options()
-            .create(true)
-            .append(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(io_at(&path))?;
-        if let Err(e) = (&file).write_all(&buf).and_then(|()| file.sync_data()) {
+        if let Err(e) = (&self.entries).write_all(&buf) {
             // Nobody is told these entries exist, so none may stay behind.
-            let _ = file.set_len(view.end);
-            return Err(io_at(&path)(e));
+            let _ = self.entries.set_len(view.end);
+            return Err(io_at(&self.path(ENTRIES))(e));
         }
         view.end += buf.len() as u64;
+        self.written.fetch_max(view.end, Ordering::AcqRel);
         let new_nodes = view.pending.len();
         for leaf in leaves {
             view.push(leaf);
         }
         if view.tree.size() - view.head.leaves >= PERSIST_EVERY {
-            self.persist_tree(&mut view)?;
+            self.persist_tree(view)?;
         } else {
             self.record_nodes(first, &view.pending[new_nodes..]);
         }
-        Ok(appended)
+        Ok((appended, view.end))
+    }
+
+    /// Returns once `entries.jsonl` is on disk up to byte `end`: flushes
+    /// if no flush is running, else waits for the running one and, if that
+    /// one started before `end` was written, flushes again.
+    fn make_durable(&self, end: u64) -> Result<(), LedgerError> {
+        let mut state = self.durable.lock().expect("durability lock");
+        loop {
+            if let Some(e) = &state.failed {
+                return Err(e.clone());
+            }
+            if state.synced >= end {
+                return Ok(());
+            }
+            if state.flushing {
+                state = self.flushed.wait(state).expect("durability lock");
+                continue;
+            }
+            state.flushing = true;
+            let flush_time = state.flush_time;
+            drop(state);
+            self.gather(flush_time);
+            // Everything written before this point is covered by the flush.
+            let covers = self.written.load(Ordering::Acquire);
+            let started = Instant::now();
+            let result = self.entries.sync_data();
+            let took = started.elapsed();
+            state = self.durable.lock().expect("durability lock");
+            state.flushing = false;
+            // A moving average, so one slow flush does not set the pace.
+            state.flush_time = (state.flush_time * 7 + took) / 8;
+            match result {
+                Ok(()) => state.synced = state.synced.max(covers),
+                Err(e) => state.failed = Some(io_at(&self.path(ENTRIES))(e)),
+            }
+            self.flushed.notify_all();
+        }
+    }
+
+    /// Before a flush, while other threads are appending too, waits a
+    /// little so that one flush carries more of them. Without it,
+    /// appenders fall into two groups that alternate: those a flush
+    /// acknowledged come back and write while the next flush (carrying the
+    /// other group) runs, so each flush carries about half of them. Waiting
+    /// at least a third of a flush lets the acknowledged ones write again;
+    /// the wait is over once no appender is between starting and finishing
+    /// its write, or after one flush's time at most, which bounds what it
+    /// adds to anyone's latency. (Measured here with 8 writers: 4.3 entries
+    /// a flush and 14,800 appends/s without it, about 7 and 23,000 with
+    /// it; a lone writer never waits.)
+    fn gather(&self, flush_time: Duration) {
+        if self.appending.load(Ordering::Acquire) <= 1 {
+            return;
+        }
+        let started = Instant::now();
+        loop {
+            let waited = started.elapsed();
+            let settled = self.writing.load(Ordering::Acquire) == 0 && waited >= flush_time / 3;
+            if settled || waited >= flush_time {
+                return;
+            }
+            std::thread::yield_now();
+        }
     }
 
     /// Brings `view` up to date with the files (under the lock): cuts an
@@ -371,11 +463,7 @@ impl Ledger {
     /// advanced it, and hashes entries appended since.
     fn sync(&self, view: &mut View) -> Result<(), LedgerError> {
         let path = self.path(ENTRIES);
-        let len = match fs::metadata(&path) {
-            Ok(m) => m.len(),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => 0,
-            Err(e) => return Err(io_at(&path)(e)),
-        };
+        let len = self.entries.metadata().map_err(io_at(&path))?.len();
         if len == view.end && view.end > 0 {
             return Ok(());
         }
@@ -461,17 +549,11 @@ impl Ledger {
     /// [`Self::persist_tree`] fsyncs them, but they let a verifier name an
     /// entry edited later. A failure here only costs that.
     fn record_nodes(&self, first: u64, nodes: &[Hash]) {
-        let write = || -> io::Result<()> {
-            let file = File::options()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .mode(0o600)
-                .open(self.path(TREE))?;
-            let bytes: Vec<u8> = nodes.iter().flatten().copied().collect();
-            file.write_all_at(&bytes, merkle::post_order_len(first) * 32)
-        };
-        if let Err(e) = write() {
+        let bytes: Vec<u8> = nodes.iter().flatten().copied().collect();
+        if let Err(e) = self
+            .tree
+            .write_all_at(&bytes, merkle::post_order_len(first) * 32)
+        {
             tracing::debug!(error = %e, "could not cache subtree hashes");
         }
     }
@@ -479,14 +561,12 @@ impl Ledger {
     /// Writes the pending nodes into the cache, fsyncs it, then records
     /// the new extent atomically.
     fn persist_tree(&self, view: &mut View) -> Result<(), LedgerError> {
+        // The head will point into the entries: they must be on disk first.
+        self.entries
+            .sync_data()
+            .map_err(io_at(&self.path(ENTRIES)))?;
         let path = self.path(TREE);
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(io_at(&path))?;
+        let file = &self.tree;
         let at = merkle::post_order_len(view.head.leaves) * 32;
         let bytes: Vec<u8> = view.pending.iter().flatten().copied().collect();
         file.write_all_at(&bytes, at).map_err(io_at(&path))?;
@@ -513,9 +593,8 @@ impl Ledger {
         &self,
         f: impl FnOnce(&ViewTree, u64) -> io::Result<T>,
     ) -> Result<T, LedgerError> {
-        let _lock = self.lock()?;
-        let mut view = self.view.lock().expect("view lock");
-        self.sync(&mut view)?;
+        let locked = self.locked()?;
+        let view = &locked.view;
         let path = self.path(TREE);
         let file = match File::open(&path) {
             Ok(f) => Some(f),
@@ -596,16 +675,19 @@ impl Ledger {
     /// one of the same tree is stored already. Returns it with every
     /// signature stored for it (the log's first, then cosignatures).
     pub fn checkpoint(&self) -> Result<Note, LedgerError> {
-        let _lock = self.lock()?;
-        let mut view = self.view.lock().expect("view lock");
-        self.sync(&mut view)?;
-        let checkpoint = Checkpoint {
-            origin: self.origin(),
-            size: view.tree.size(),
-            root: view.tree.root(),
-            extensions: Vec::new(),
+        let (checkpoint, end) = {
+            let locked = self.locked()?;
+            let checkpoint = Checkpoint {
+                origin: self.origin(),
+                size: locked.view.tree.size(),
+                root: locked.view.tree.root(),
+                extensions: Vec::new(),
+            };
+            (checkpoint, locked.view.end)
         };
-        drop(view);
+        // Sign only what is on disk.
+        self.make_durable(end)?;
+        let _locked = self.locked()?;
         let text = checkpoint.to_text();
         // This checkpoint with every signature stored for it: the log's,
         // and witnesses' cosignatures stored on lines of their own.
@@ -639,7 +721,7 @@ impl Ledger {
     /// Appends `note` (a checkpoint, or cosignatures of one) to the
     /// checkpoint file, durably.
     pub fn store_note(&self, note: &Note) -> Result<(), LedgerError> {
-        let _lock = self.lock()?;
+        let _locked = self.locked()?;
         self.store_note_locked(note)
     }
 

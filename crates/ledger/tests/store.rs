@@ -162,6 +162,10 @@ fn two_handles_on_one_directory_take_turns() {
         assert_eq!(which.append(draft(i)).unwrap().index, i as u64);
     }
     assert_eq!(a.size().unwrap(), 20);
+    // A handle that wrote the last entries' neighbours but not all of them
+    // still signs only what is on disk, and returns.
+    let note = a.checkpoint().unwrap();
+    assert!(note.text.contains("\n20\n"), "{}", note.text);
     let (_, tree) = reference(dir.path());
     assert_eq!(b.root_at(20).unwrap(), tree.root());
 }
