@@ -355,7 +355,7 @@ for threads, label in ((1, "a. one writer"), (8, "b. 8 concurrent writers")):
     size_p = med(x["mean_entry_bytes"] for x in pr.values())
     size_s = med(x["mean_entry_bytes"] for x in sq.values())
     print(f"(fdatasync: the p50 of 200 probe syncs just before the round; 'per flush': entries per"
-          f" write + fdatasync; entries {size_p:.0f} bytes (portreeve), {size_s:.0f} bytes (SQLite))")
+          f" fdatasync of the entries file (SQLite: per transaction); entries {size_p:.0f} bytes (portreeve), {size_s:.0f} bytes (SQLite))")
     print(f"median: portreeve {p_med:,.0f} appends/s, SQLite {s_med:,.0f} appends/s")
     print(f"appends ratio portreeve/SQLite ({threads} writer{'s' if threads > 1 else ''}) = {ratio:.2f}"
           f" (median of the rounds' ratios)")

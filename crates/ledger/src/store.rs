@@ -203,6 +203,8 @@ pub struct Ledger {
     /// The largest `entries.jsonl` length this process has written or
     /// seen: a flush started later covers at least this much.
     written: AtomicU64,
+    /// Flushes of the entries file made by this handle.
+    flushes: AtomicU64,
     /// Threads in [`Self::append_all`].
     appending: AtomicUsize,
     /// Of those, the ones that have not finished writing.
@@ -264,6 +266,7 @@ impl Ledger {
             tree: open(TREE, false)?,
             view: Mutex::new(View::empty()),
             written: AtomicU64::new(0),
+            flushes: AtomicU64::new(0),
             appending: AtomicUsize::new(0),
             writing: AtomicUsize::new(0),
             durable: Mutex::new(Durability {
@@ -291,6 +294,12 @@ impl Ledger {
     /// The log's origin line (its key name).
     pub fn origin(&self) -> String {
         self.key.name().to_string()
+    }
+
+    /// How many times this handle has flushed the entries to disk: with
+    /// the number of entries appended, how well appends shared flushes.
+    pub fn flushes(&self) -> u64 {
+        self.flushes.load(Ordering::Relaxed)
     }
 
     /// The number of entries.
@@ -420,6 +429,7 @@ impl Ledger {
             let started = Instant::now();
             let result = self.entries.sync_data();
             let took = started.elapsed();
+            self.flushes.fetch_add(1, Ordering::Relaxed);
             state = self.durable.lock().expect("durability lock");
             state.flushing = false;
             // A moving average, so one slow flush does not set the pace.
