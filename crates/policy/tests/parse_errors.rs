@@ -438,8 +438,15 @@ fn the_documented_example_is_valid() {
     assert_eq!(web.expires.unwrap().to_string(), "2027-04-15");
     assert_eq!(
         (web.location.line, web.location.column),
-        (39, 1),
+        (43, 1),
         "points at the [[rule]] header"
+    );
+    assert_eq!(
+        policy.change_control,
+        portreeve_policy::ChangeControl {
+            approvals: 1,
+            self_approval: false
+        }
     );
 }
 
@@ -596,4 +603,28 @@ fn durations_parse_in_the_usual_forms() {
     assert_eq!(secs("1d12h"), Some(129_600));
     assert_eq!(secs("soon"), None);
     assert_eq!(secs(""), None);
+}
+
+#[test]
+fn change_control_errors_are_located() {
+    let hint = single(
+        "[change_control]\napprovals = 0\n",
+        2,
+        13,
+        "0 approvals is out of range",
+    );
+    assert!(hint.unwrap().contains("from 1 to 10"));
+    single(
+        "[change_control]\napprovals = 1\nself_aproval = true\n",
+        3,
+        1,
+        "unknown field `self_aproval`",
+    );
+    let policy = parse_policy(
+        "policy.toml",
+        "[change_control]\napprovals = 3\nself_approval = true\n",
+    )
+    .unwrap();
+    assert_eq!(policy.change_control.approvals, 3);
+    assert!(policy.change_control.self_approval);
 }
