@@ -20,8 +20,8 @@ mod starter;
 pub use error::{PolicyError, PolicyErrors};
 pub use evaluate::evaluate;
 pub use model::{
-    BannedPorts, ChangeControl, DefaultAction, Defaults, Enforcement, GrantPolicy, Limits, Policy,
-    Rule, ServiceIdentity, Zone,
+    BannedPorts, ChangeControl, DefaultAction, Defaults, Enforcement, GrantPolicy, Lifecycle,
+    LifecycleOverride, LifecycleSettings, Limits, Policy, ReclaimMode, Rule, ServiceIdentity, Zone,
 };
 pub use parse::{FORMAT_VERSION, parse_duration, parse_policy};
 pub use reconcile::{JoinedPort, Listening, Reachability, Reconciliation, reconcile};

@@ -26,6 +26,9 @@ pub struct Policy {
     pub enforce: Enforcement,
     /// Who must approve a change to the policy.
     pub change_control: ChangeControl,
+    /// When an unused port counts as dormant or abandoned, and what is done
+    /// about it.
+    pub lifecycle: Lifecycle,
 }
 
 impl Policy {
@@ -101,6 +104,12 @@ pub struct Rule {
     /// When set, the rule's ports stay closed until `portreeve grant` opens
     /// them, for a source inside the rule's zones, for at most `max_ttl`.
     pub grant: Option<GrantPolicy>,
+    /// The rule's own lifecycle thresholds and reclaim mode, which win over
+    /// its zones' and the `[lifecycle]` defaults.
+    pub lifecycle: LifecycleOverride,
+    /// `keep = true`: the rule's ports are never reclaimed, however long
+    /// they go unused (a break-glass or seasonal service).
+    pub keep: bool,
     /// Where the rule is written.
     pub location: PolicyLocation,
 }
@@ -335,4 +344,125 @@ impl Default for ChangeControl {
             self_approval: false,
         }
     }
+}
+
+/// What is done about a port that went unused: the `reclaim` key. Ordered
+/// from the least to the most intrusive, so "the most conservative of two"
+/// is their minimum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReclaimMode {
+    /// Classify only: no finding, no change.
+    Off,
+    /// Report abandoned ports as findings; a person closes them.
+    Recommend,
+    /// Remove abandoned ports from the enforced ruleset (recorded in the
+    /// ledger, undone by one command).
+    Close,
+}
+
+impl ReclaimMode {
+    /// The name used in policies and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReclaimMode::Off => "off",
+            ReclaimMode::Recommend => "recommend",
+            ReclaimMode::Close => "close",
+        }
+    }
+}
+
+impl std::fmt::Display for ReclaimMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Lifecycle keys set at one level (a zone under `[lifecycle.zones]`, or a
+/// rule); `None` inherits from the level below.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct LifecycleOverride {
+    /// No access for this long makes a port dormant.
+    pub dormant_after: Option<jiff::SignedDuration>,
+    /// No access for this long makes a port abandoned.
+    pub abandoned_after: Option<jiff::SignedDuration>,
+    /// What is done about abandoned ports.
+    pub reclaim: Option<ReclaimMode>,
+}
+
+/// `[lifecycle]`: the defaults, and the per-zone overrides. Per-rule
+/// overrides live on each [`Rule`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Lifecycle {
+    /// No access for this long makes a port dormant (default 72 hours).
+    pub dormant_after: jiff::SignedDuration,
+    /// No access for this long makes a port abandoned (default 30 days);
+    /// always longer than `dormant_after`.
+    pub abandoned_after: jiff::SignedDuration,
+    /// What is done about abandoned ports (default `recommend`: closing a
+    /// port is something a policy opts into).
+    pub reclaim: ReclaimMode,
+    /// Overrides for ports a rule allows to a zone, by zone name; every name
+    /// is a zone of `[zones]`.
+    pub zones: std::collections::BTreeMap<String, LifecycleOverride>,
+}
+
+impl Lifecycle {
+    /// The default `dormant_after`: the 72 hours the brief suggests.
+    pub const DEFAULT_DORMANT_AFTER: jiff::SignedDuration = jiff::SignedDuration::from_hours(72);
+    /// The default `abandoned_after`: 30 days.
+    pub const DEFAULT_ABANDONED_AFTER: jiff::SignedDuration =
+        jiff::SignedDuration::from_hours(30 * 24);
+
+    /// The settings for a port that `rule` allows to `zone`: each key comes
+    /// from the rule if it sets it, else from the zone's override, else from
+    /// the `[lifecycle]` defaults. `keep` comes from the rule only. A port no
+    /// rule allows gets the defaults (`rule` and `zone` both `None`).
+    pub fn settings(&self, rule: Option<&Rule>, zone: Option<&str>) -> LifecycleSettings {
+        let zone = zone
+            .and_then(|z| self.zones.get(z))
+            .copied()
+            .unwrap_or_default();
+        let rule_override = rule.map(|r| r.lifecycle).unwrap_or_default();
+        LifecycleSettings {
+            dormant_after: rule_override
+                .dormant_after
+                .or(zone.dormant_after)
+                .unwrap_or(self.dormant_after),
+            abandoned_after: rule_override
+                .abandoned_after
+                .or(zone.abandoned_after)
+                .unwrap_or(self.abandoned_after),
+            reclaim: rule_override
+                .reclaim
+                .or(zone.reclaim)
+                .unwrap_or(self.reclaim),
+            keep: rule.is_some_and(|r| r.keep),
+        }
+    }
+}
+
+impl Default for Lifecycle {
+    fn default() -> Self {
+        Lifecycle {
+            dormant_after: Self::DEFAULT_DORMANT_AFTER,
+            abandoned_after: Self::DEFAULT_ABANDONED_AFTER,
+            reclaim: ReclaimMode::Recommend,
+            zones: std::collections::BTreeMap::new(),
+        }
+    }
+}
+
+/// Lifecycle settings resolved for one (rule, zone): what
+/// [`Lifecycle::settings`] returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct LifecycleSettings {
+    /// No access for this long makes a port dormant.
+    pub dormant_after: jiff::SignedDuration,
+    /// No access for this long makes a port abandoned.
+    pub abandoned_after: jiff::SignedDuration,
+    /// What is done about abandoned ports.
+    pub reclaim: ReclaimMode,
+    /// Never reclaim.
+    pub keep: bool,
 }

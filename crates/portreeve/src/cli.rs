@@ -103,6 +103,10 @@ pub enum Command {
     },
     /// Scan hosts from the outside: which ports answer, and what answers
     Scan(ScanArgs),
+    /// Watch listeners and port usage continuously, record drift, serve Prometheus metrics
+    Agent(AgentArgs),
+    /// List the listener drift the agent recorded, newest first
+    Drift(DriftArgs),
     /// The signed, tamper-evident record of every change: log, verify, prove, export
     #[command(subcommand)]
     Ledger(LedgerCommand),
@@ -475,6 +479,40 @@ pub enum ScanFormat {
     Xml,
     /// nmap's greppable format (as `nmap -oG`)
     Grepable,
+}
+
+/// `portreeve agent`.
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    /// Configuration file [default: /etc/portreeve/agent.toml as root, if it exists]
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Time between readings of the listening sockets (e.g. 1s, 500ms)
+    #[arg(long, value_name = "DURATION")]
+    pub interval: Option<String>,
+    /// Serve Prometheus metrics here (ADDRESS:PORT), or `off`
+    #[arg(long, value_name = "ADDRESS")]
+    pub metrics: Option<String>,
+    /// Do not count new connections from conntrack events
+    #[arg(long)]
+    pub no_conntrack: bool,
+    /// Read every network namespace on the host, not only the agent's own
+    #[arg(long)]
+    pub all_netns: bool,
+}
+
+/// `portreeve drift`.
+#[derive(Debug, Args)]
+pub struct DriftArgs {
+    /// Only events at or after this time: 2026-11-29, 2026-11-29T08:00:00Z, or an age (24h, 7d)
+    #[arg(long, value_name = "TIME", value_parser = parse_time_arg)]
+    pub since: Option<jiff::Timestamp>,
+    /// At most this many events
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub limit: usize,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
 }
 
 /// `portreeve ledger …`.

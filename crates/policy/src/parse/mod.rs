@@ -20,13 +20,15 @@ use toml::Spanned;
 
 mod change_control;
 mod enforcement;
+mod lifecycle;
 
 use change_control::RawChangeControl;
 pub use enforcement::parse_duration;
 use enforcement::{RawEnforce, RawGrant, RawLimits};
+use lifecycle::{RawLevel, RawLifecycle};
 
 use crate::error::{ErrorSink, PolicyErrors, line_column};
-use crate::model::{BannedPorts, Defaults, Policy, Rule, ServiceIdentity, Zone};
+use crate::model::{BannedPorts, Defaults, Lifecycle, Policy, Rule, ServiceIdentity, Zone};
 
 /// The policy file format version this build understands.
 pub const FORMAT_VERSION: i64 = 1;
@@ -57,6 +59,7 @@ struct RawPolicy {
     banned: Option<RawBanned>,
     enforce: Option<RawEnforce>,
     change_control: Option<RawChangeControl>,
+    lifecycle: Option<RawLifecycle>,
 }
 
 #[derive(Deserialize)]
@@ -87,6 +90,10 @@ struct RawRule {
     expires: Option<Spanned<toml::value::Datetime>>,
     limits: Option<Spanned<RawLimits>>,
     grant: Option<Spanned<RawGrant>>,
+    dormant_after: Option<Spanned<String>>,
+    abandoned_after: Option<Spanned<String>>,
+    reclaim: Option<Spanned<String>>,
+    keep: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -262,6 +269,7 @@ impl Validator<'_, '_> {
         let banned = self.banned(raw.banned);
         let enforce = self.enforcement(raw.enforce, &zones);
         let change_control = self.change_control(raw.change_control);
+        let lifecycle = self.lifecycle(raw.lifecycle, &zones);
         let mut rules = Vec::new();
         let mut names: HashSet<String> = HashSet::new();
         for (index, raw_rule) in raw.rules.unwrap_or_default().into_iter().enumerate() {
@@ -274,7 +282,7 @@ impl Validator<'_, '_> {
                     Some("rule names identify rules in findings and must be unique".into()),
                 );
             }
-            if let Some(rule) = self.rule(index, raw_rule, &zones, &banned, &defaults) {
+            if let Some(rule) = self.rule(index, raw_rule, &zones, &banned, &defaults, &lifecycle) {
                 rules.push(rule);
             }
         }
@@ -286,6 +294,7 @@ impl Validator<'_, '_> {
             defaults,
             enforce,
             change_control,
+            lifecycle,
         }
     }
 
@@ -413,6 +422,7 @@ impl Validator<'_, '_> {
         zones: &[Zone],
         banned: &[BannedPorts],
         defaults: &Defaults,
+        lifecycle: &Lifecycle,
     ) -> Option<Rule> {
         let errors_before = self.sink.len();
         let location = self.location(raw.span().start);
@@ -489,6 +499,16 @@ impl Validator<'_, '_> {
 
         let limits = raw.limits.as_ref().and_then(|l| self.limits(l));
         let grant = raw.grant.as_ref().and_then(|g| self.grant(g));
+        let rule_lifecycle = self.rule_lifecycle(
+            &RawLevel {
+                dormant_after: raw.dormant_after.clone(),
+                abandoned_after: raw.abandoned_after.clone(),
+                reclaim: raw.reclaim.clone(),
+            },
+            &name,
+            &zone_names,
+            lifecycle,
+        );
 
         if self.sink.len() > errors_before {
             return None;
@@ -507,6 +527,8 @@ impl Validator<'_, '_> {
             expires,
             limits,
             grant,
+            lifecycle: rule_lifecycle,
+            keep: raw.keep.unwrap_or(false),
             location,
         })
     }

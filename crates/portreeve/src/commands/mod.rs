@@ -1,5 +1,6 @@
 //! One module per command; each returns the exit status or a [`Failure`].
 
+mod agent;
 mod catalogue;
 mod change;
 mod check;
@@ -42,6 +43,8 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
         Command::Grants(args) => grants::list_grants(args, &state_dir),
         Command::Usage(args) => grants::usage(args, &state_dir),
         Command::Scan(args) => scan::run(args),
+        Command::Agent(args) => agent::run(args, &state_dir),
+        Command::Drift(args) => agent::drift(args, &state_dir),
         Command::Ledger(command) => ledger::run(command, &state_dir),
         Command::Identity(command) => change::identity(command, &state_dir),
         Command::Propose(args) => change::propose(args, &state_dir),

@@ -1,0 +1,363 @@
+//! The agent's loop: read the listening sockets every interval, record
+//! what drifted, count new connections per port, keep the metrics current,
+//! and stop cleanly when asked.
+//!
+//! Persistence is behind [`History`], so the loop is tested without a
+//! database and the store can change (SQLite on a host, PostgreSQL for a
+//! fleet) without touching it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Receiver;
+use std::time::{Duration, Instant};
+
+use jiff::Timestamp;
+use portreeve_core::{ListeningSocket, Proto};
+
+use crate::conntrack::NewConnection;
+use crate::drift::{self, Drift, Snapshot};
+use crate::metrics::Metrics;
+
+/// Distinct sources remembered per port; beyond this the count is a floor.
+pub const MAX_SOURCES_PER_PORT: usize = 4096;
+
+/// How one port was used since the agent last saved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortUse {
+    /// Transport protocol.
+    pub protocol: Proto,
+    /// Local port.
+    pub port: u16,
+    /// The latest new connection.
+    pub last_access: Timestamp,
+    /// New connections counted.
+    pub connections: u64,
+    /// Sources seen (at most [`MAX_SOURCES_PER_PORT`]).
+    pub sources: BTreeSet<IpAddr>,
+}
+
+/// What the loop persists, and reads back after a restart.
+pub trait History {
+    /// The listeners seen last before the agent stopped, if any: the first
+    /// reading is compared with them, so a restart reports only what
+    /// changed while the agent was down.
+    fn last_snapshot(&mut self) -> Result<Option<Snapshot>, String>;
+    /// Every port's use so far (accumulated over all recorded intervals).
+    fn usage(&mut self) -> Result<Vec<PortUse>, String>;
+    /// Records one interval's findings: the listeners now, what drifted,
+    /// and the use of each port since the previous call.
+    fn record(
+        &mut self,
+        at: Timestamp,
+        snapshot: &Snapshot,
+        drift: &[Drift],
+        usage: &[PortUse],
+    ) -> Result<(), String>;
+}
+
+/// A [`History`] in memory, for tests and `--no-store` runs.
+#[derive(Debug, Default)]
+pub struct MemoryHistory {
+    /// The latest snapshot recorded.
+    pub snapshot: Option<Snapshot>,
+    /// Every drift recorded, with its time.
+    pub drift: Vec<(Timestamp, Drift)>,
+    /// Usage per port, accumulated.
+    pub usage: BTreeMap<(Proto, u16), PortUse>,
+}
+
+impl History for MemoryHistory {
+    fn last_snapshot(&mut self) -> Result<Option<Snapshot>, String> {
+        Ok(self.snapshot.clone())
+    }
+
+    fn usage(&mut self) -> Result<Vec<PortUse>, String> {
+        Ok(self.usage.values().cloned().collect())
+    }
+
+    fn record(
+        &mut self,
+        at: Timestamp,
+        snapshot: &Snapshot,
+        drift: &[Drift],
+        usage: &[PortUse],
+    ) -> Result<(), String> {
+        self.snapshot = Some(snapshot.clone());
+        self.drift.extend(drift.iter().map(|d| (at, d.clone())));
+        for u in usage {
+            let e = self
+                .usage
+                .entry((u.protocol, u.port))
+                .or_insert_with(|| PortUse {
+                    connections: 0,
+                    sources: BTreeSet::new(),
+                    ..u.clone()
+                });
+            e.last_access = e.last_access.max(u.last_access);
+            e.connections += u.connections;
+            e.sources.extend(u.sources.iter().copied());
+        }
+        Ok(())
+    }
+}
+
+/// How the loop runs.
+#[derive(Debug, Clone)]
+pub struct LoopConfig {
+    /// Time between readings of the listening sockets.
+    pub interval: Duration,
+}
+
+/// Counts new connections to local listeners, per port, between saves.
+#[derive(Default)]
+struct UsageCounter {
+    ports: BTreeMap<(Proto, u16), PortUse>,
+}
+
+impl UsageCounter {
+    fn count(&mut self, c: &NewConnection, at: Timestamp, listening: &BTreeSet<(Proto, u16)>) {
+        // Outgoing connections from this host land on someone else's port.
+        if !listening.contains(&(c.protocol, c.port)) {
+            return;
+        }
+        let e = self
+            .ports
+            .entry((c.protocol, c.port))
+            .or_insert_with(|| PortUse {
+                protocol: c.protocol,
+                port: c.port,
+                last_access: at,
+                connections: 0,
+                sources: BTreeSet::new(),
+            });
+        e.last_access = e.last_access.max(at);
+        e.connections += 1;
+        if e.sources.len() < MAX_SOURCES_PER_PORT {
+            e.sources.insert(c.source);
+        }
+    }
+
+    fn take(&mut self) -> Vec<PortUse> {
+        std::mem::take(&mut self.ports).into_values().collect()
+    }
+}
+
+/// Runs the loop until `stop` is set: every `interval`, `read` the
+/// listening sockets, compare, drain `connections`, record into `history`
+/// and update `metrics`. Failures of one interval are counted and logged,
+/// and the loop goes on.
+pub fn run(
+    config: &LoopConfig,
+    read: &mut dyn FnMut() -> Result<Vec<ListeningSocket>, String>,
+    connections: Option<&Receiver<NewConnection>>,
+    history: &mut dyn History,
+    metrics: &Arc<Metrics>,
+    stop: &AtomicBool,
+) {
+    let mut previous = match history.last_snapshot() {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the previous listeners; starting afresh");
+            None
+        }
+    };
+    let mut usage = UsageCounter::default();
+    // The last access of every port ever used, for the age metric.
+    let mut last_access: BTreeMap<(Proto, u16), Timestamp> = match history.usage() {
+        Ok(all) => all
+            .into_iter()
+            .map(|u| ((u.protocol, u.port), u.last_access))
+            .collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read past port usage");
+            BTreeMap::new()
+        }
+    };
+    metrics.up.set(1);
+    while !stop.load(Ordering::Relaxed) {
+        let started = Instant::now();
+        let now = Timestamp::now();
+        match read() {
+            Ok(sockets) => {
+                let snapshot = drift::snapshot(&sockets);
+                let listening: BTreeSet<(Proto, u16)> =
+                    sockets.iter().map(|s| (s.protocol, s.port)).collect();
+                if let Some(rx) = connections {
+                    while let Ok(c) = rx.try_recv() {
+                        metrics.conntrack_events.inc();
+                        usage.count(&c, now, &listening);
+                    }
+                }
+                let changes = match &previous {
+                    Some(old) => drift::diff(old, &snapshot),
+                    // The very first reading: nothing to compare with.
+                    None => Vec::new(),
+                };
+                for d in &changes {
+                    tracing::info!(
+                        kind = d.kind.as_str(),
+                        listener = %d.listener,
+                        old_owner = ?d.old_owner.as_ref().map(ToString::to_string),
+                        new_owner = ?d.new_owner.as_ref().map(ToString::to_string),
+                        "listener drift"
+                    );
+                    metrics
+                        .drift_events
+                        .get_or_create(&[("kind", d.kind.as_str().into())])
+                        .inc();
+                }
+                let used = usage.take();
+                for u in &used {
+                    let e = last_access
+                        .entry((u.protocol, u.port))
+                        .or_insert(u.last_access);
+                    *e = (*e).max(u.last_access);
+                }
+                for (protocol, port) in &listening {
+                    if let Some(t) = last_access.get(&(*protocol, *port)) {
+                        metrics
+                            .last_access_age
+                            .get_or_create(&[
+                                ("protocol", protocol.to_string()),
+                                ("port", port.to_string()),
+                            ])
+                            .set(t.duration_until(now).as_secs_f64().max(0.0));
+                    }
+                }
+                if let Err(e) = history.record(now, &snapshot, &changes, &used) {
+                    tracing::warn!(error = %e, "cannot record this interval");
+                    metrics
+                        .errors
+                        .get_or_create(&[("source", "store".into())])
+                        .inc();
+                }
+                metrics.listeners.set(sockets.len() as i64);
+                metrics
+                    .last_reading
+                    .set(now.as_millisecond() as f64 / 1000.0);
+                metrics
+                    .reading_duration
+                    .set(started.elapsed().as_secs_f64());
+                previous = Some(snapshot);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the listening sockets");
+                metrics
+                    .errors
+                    .get_or_create(&[("source", "inventory".into())])
+                    .inc();
+            }
+        }
+        // Sleep in short steps, so a stop request is honoured promptly.
+        let deadline = started + config.interval;
+        while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50).min(deadline - Instant::now()));
+        }
+    }
+    metrics.up.set(0);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+
+    use portreeve_core::{BindScope, Family, NetnsRef, OwnerStatus};
+
+    use super::*;
+
+    fn socket(port: u16) -> ListeningSocket {
+        ListeningSocket {
+            protocol: Proto::Tcp,
+            family: Family::Ipv4,
+            address: "0.0.0.0".parse().unwrap(),
+            port,
+            interface: None,
+            scope: BindScope::Wildcard,
+            dual_stack: false,
+            uid: 0,
+            user: None,
+            inode: u64::from(port),
+            netns: NetnsRef {
+                inode: 1,
+                name: Some("host".into()),
+            },
+            owner_status: OwnerStatus::Known,
+            processes: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_loop_records_drift_usage_and_stops() {
+        let stop = AtomicBool::new(false);
+        let metrics = Arc::new(Metrics::new());
+        let mut history = MemoryHistory {
+            snapshot: Some(drift::snapshot(&[socket(22), socket(25)])),
+            ..MemoryHistory::default()
+        };
+        let (tx, rx) = mpsc::channel();
+        let mut readings = 0;
+        let mut read = || {
+            readings += 1;
+            if readings == 1 {
+                for (port, source) in [
+                    (22, "10.0.0.5"),
+                    (22, "10.0.0.6"),
+                    (22, "10.0.0.5"),
+                    (443, "10.0.0.7"),
+                ] {
+                    tx.send(NewConnection {
+                        protocol: Proto::Tcp,
+                        source: source.parse().unwrap(),
+                        destination: "10.0.0.1".parse().unwrap(),
+                        port,
+                    })
+                    .unwrap();
+                }
+            }
+            if readings == 3 {
+                stop.store(true, Ordering::Relaxed);
+            }
+            Ok(if readings == 1 {
+                vec![socket(22), socket(25)]
+            } else {
+                vec![socket(22), socket(8080)]
+            })
+        };
+        run(
+            &LoopConfig {
+                interval: Duration::from_millis(10),
+            },
+            &mut read,
+            Some(&rx),
+            &mut history,
+            &metrics,
+            &stop,
+        );
+        let kinds: Vec<(u16, &str)> = history
+            .drift
+            .iter()
+            .map(|(_, d)| (d.listener.port, d.kind.as_str()))
+            .collect();
+        // No drift on the first reading: it matches what was saved.
+        assert_eq!(kinds, [(25, "listener_gone"), (8080, "new_listener")]);
+        let ssh = &history.usage[&(Proto::Tcp, 22)];
+        assert_eq!((ssh.connections, ssh.sources.len()), (3, 2));
+        assert!(
+            !history.usage.contains_key(&(Proto::Tcp, 443)),
+            "nothing listens on 443 here: an outgoing connection"
+        );
+        let text = metrics.render();
+        assert!(
+            text.contains("portreeve_drift_events_total{kind=\"new_listener\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("portreeve_listeners 2"), "{text}");
+        assert!(text.contains("portreeve_agent_up 0"), "{text}");
+        assert!(
+            text.contains("portreeve_port_last_access_age_seconds{protocol=\"tcp\",port=\"22\"}"),
+            "{text}"
+        );
+    }
+}

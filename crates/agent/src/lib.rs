@@ -1,0 +1,11 @@
+//! The parts of `portreeve agent`, the long-running watcher: listener
+//! drift ([`drift`]) and new connections from conntrack ([`conntrack`]).
+//! Each is usable and tested on its own; the daemon wires them to the
+//! store, the lifecycle rules and the metrics endpoint.
+
+pub mod config;
+pub mod conntrack;
+pub mod daemon;
+pub mod drift;
+pub mod metrics;
+pub mod persist;

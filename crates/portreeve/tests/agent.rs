@@ -1,0 +1,208 @@
+//! `portreeve agent` end to end, in a server namespace linked to a client
+//! namespace: a new listener shows as drift in the metrics within 2 s, a
+//! connection moves the port's last access, and SIGTERM stops the agent
+//! cleanly. Nothing leaves the namespaces.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use support::{Netns, run, stderr, stdout, testkit};
+
+const METRICS: &str = "127.0.0.1:9465";
+
+/// The agent, killed if a test fails before stopping it.
+struct Agent(Child);
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// GET /metrics from inside `ns`, or `None` while nothing answers.
+fn metrics(ns: &Netns) -> Option<String> {
+    ns.run(|| {
+        let mut s =
+            TcpStream::connect_timeout(&METRICS.parse().unwrap(), Duration::from_millis(200))
+                .ok()?;
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: agent\r\n\r\n")
+            .ok()?;
+        let mut out = String::new();
+        s.read_to_string(&mut out).ok()?;
+        Some(out)
+    })
+}
+
+/// The value of the sample line starting with `series`, if present.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+}
+
+/// Polls the metrics until `f` finds what it wants; returns it and how long
+/// it took.
+fn wait_for<T>(ns: &Netns, limit: Duration, mut f: impl FnMut(&str) -> Option<T>) -> (T, Duration) {
+    let start = Instant::now();
+    loop {
+        if let Some(text) = metrics(ns)
+            && let Some(v) = f(&text)
+        {
+            return (v, start.elapsed());
+        }
+        assert!(
+            start.elapsed() < limit,
+            "not seen within {limit:?}: {:?}",
+            metrics(ns)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn drift_and_usage_show_in_the_metrics_and_sigterm_stops_the_agent() {
+    if !testkit::privileged(
+        "drift_and_usage_show_in_the_metrics_and_sigterm_stops_the_agent",
+        &["ip", "python3", "nft"],
+    ) {
+        return;
+    }
+    let (srv, client) = (Netns::bare(), Netns::bare());
+    srv.link(&client, "10.32.0.1/24", "10.32.0.2/24");
+    // A stateful rule makes conntrack follow this namespace's flows.
+    let nft = run(srv.exec("nft").args([
+        "add table inet t; add chain inet t c { type filter hook input priority 0; }; add rule inet t c ct state new counter",
+    ]));
+    assert!(nft.status.success(), "{}{}", stdout(&nft), stderr(&nft));
+    let state = tempfile::tempdir().unwrap();
+    let mut agent = start(&srv, state.path());
+    wait_for(&srv, Duration::from_secs(10), |t| {
+        sample(t, "portreeve_agent_up")
+    });
+
+    // A new listener: drift within 2 s of its appearance.
+    let _web = srv.listen(&["tcp4:0.0.0.0:7070"], 0);
+    let (_, took) = wait_for(&srv, Duration::from_secs(5), |t| {
+        sample(t, "portreeve_drift_events_total{kind=\"new_listener\"}").filter(|&n| n >= 1.0)
+    });
+    assert!(took < Duration::from_secs(2), "drift took {took:?}");
+
+    // A connection: the port's last access appears, and moves.
+    let connect = || {
+        client.run(|| {
+            let to: SocketAddr = "10.32.0.1:7070".parse().unwrap();
+            TcpStream::connect_timeout(&to, Duration::from_secs(2)).unwrap();
+        })
+    };
+    let age_series = "portreeve_port_last_access_age_seconds{protocol=\"tcp\",port=\"7070\"}";
+    connect();
+    let (first, took) = wait_for(&srv, Duration::from_secs(5), |t| sample(t, age_series));
+    assert!(took < Duration::from_secs(2), "usage took {took:?}");
+    assert!(first < 2.0, "a fresh access is young: {first}");
+    std::thread::sleep(Duration::from_millis(1500));
+    let (older, _) = wait_for(&srv, Duration::from_secs(5), |t| {
+        sample(t, age_series).filter(|&a| a > first)
+    });
+    connect();
+    let (younger, _) = wait_for(&srv, Duration::from_secs(5), |t| {
+        sample(t, age_series).filter(|&a| a < older)
+    });
+    assert!(younger < older, "{younger} < {older}");
+    let text = metrics(&srv).unwrap();
+    assert!(
+        sample(&text, "portreeve_conntrack_events_total").unwrap() >= 2.0,
+        "{text}"
+    );
+
+    // SIGTERM: a clean stop.
+    let log = stop(&mut agent);
+    assert!(log.contains("agent stopped"), "{log}");
+    assert!(metrics(&srv).is_none(), "the endpoint closed");
+
+    // `portreeve drift` shows what the agent recorded.
+    let drift = run(support::portreeve().args([
+        "--state-dir",
+        state.path().to_str().unwrap(),
+        "drift",
+        "--format",
+        "json",
+    ]));
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&drift)).unwrap();
+    assert!(
+        doc["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "new_listener" && e["port"] == 7070),
+        "{doc}"
+    );
+
+    // Restarted, the agent resumes: no listener is new again, and the
+    // port's last access is known at once.
+    let mut again = start(&srv, state.path());
+    let (age, _) = wait_for(&srv, Duration::from_secs(10), |t| sample(t, age_series));
+    assert!(
+        age >= younger,
+        "the stored last access, aged: {age} vs {younger}"
+    );
+    std::thread::sleep(Duration::from_millis(1200));
+    let text = metrics(&srv).unwrap();
+    assert_eq!(
+        sample(&text, "portreeve_drift_events_total{kind=\"new_listener\"}"),
+        None,
+        "nothing is new after a restart: {text}"
+    );
+    stop(&mut again);
+}
+
+/// Starts the agent in `ns` with state in `state`.
+fn start(ns: &Netns, state: &std::path::Path) -> Agent {
+    let mut cmd = ns.exec(env!("CARGO_BIN_EXE_portreeve"));
+    cmd.args([
+        "--state-dir",
+        state.to_str().unwrap(),
+        "--log-format",
+        "json",
+        "-v",
+        "agent",
+        "--interval",
+        "500ms",
+        "--metrics",
+        METRICS,
+    ])
+    .env_remove("PORTREEVE_POLICY")
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped());
+    Agent(cmd.spawn().unwrap())
+}
+
+/// Sends SIGTERM, waits for a clean exit, and returns the agent's log.
+fn stop(agent: &mut Agent) -> String {
+    let pid = rustix::process::Pid::from_raw(agent.0.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let status = loop {
+        if let Some(s) = agent.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the agent did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status}");
+    let mut log = String::new();
+    agent
+        .0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    log
+}

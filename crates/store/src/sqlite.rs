@@ -1,0 +1,767 @@
+//! The SQLite store: every SQL statement of the crate lives here.
+//!
+//! One file, `STATE_DIR/agent.db`, in WAL mode with `synchronous = NORMAL`.
+//! Under WAL, NORMAL syncs only at checkpoints, not at every commit: a power
+//! loss can undo the last few commits, but never corrupts the file or leaves
+//! a transaction half-applied. That is enough for what lives here — usage
+//! counters and drift history are observations the agent makes again every
+//! few seconds, and losing the last flush costs a few seconds of counts, not
+//! correctness. What must survive a power cut — every reclaim, as a change to
+//! the firewall — is recorded in the ledger, which syncs its own appends; the
+//! `reclaims` table here is the agent's index of them.
+//!
+//! Timestamps are stored as INTEGER nanoseconds since the Unix epoch (exact,
+//! and ordered for range queries); addresses as their canonical text.
+//! Distinct sources and clients are counted in side tables keyed by a 64-bit
+//! hash of the address, exactly up to [`SOURCE_CAP`] per port, after which
+//! the count is flagged as a lower bound: exact where it matters (a port a
+//! handful of hosts use) and bounded where it does not (a public web port).
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use jiff::Timestamp;
+use portreeve_core::Proto;
+use portreeve_lifecycle::{PortKey, Usage};
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
+use sha2::{Digest, Sha256};
+
+use crate::model::{
+    Batch, DriftEvent, DriftKind, FlowAggregate, FlowUpdate, Listener, Reclaim, UsageRecord,
+    UsageUpdate,
+};
+use crate::store::{Store, StoreError};
+
+/// The database's file name under the state directory.
+pub const DB_FILE: &str = "agent.db";
+
+/// Distinct sources (per port) and clients (per flow aggregate) counted
+/// exactly; beyond this the count is flagged "at least". 4,096 hashes are
+/// 32 KiB of keys per port at most.
+pub const SOURCE_CAP: u64 = 4096;
+
+/// Schema migrations, in order: migration `i` takes the schema from version
+/// `i` to `i + 1`, recorded in `PRAGMA user_version`. Append, never edit: a
+/// released migration has run on someone's database.
+const MIGRATIONS: &[&str] = &[
+    // 1: the first schema.
+    "
+    CREATE TABLE drift_events (
+        id INTEGER PRIMARY KEY,
+        at INTEGER NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('new_listener', 'listener_gone', 'owner_changed')),
+        proto TEXT NOT NULL,
+        address TEXT NOT NULL,
+        port INTEGER NOT NULL,
+        netns INTEGER NOT NULL,
+        old_owner TEXT,
+        new_owner TEXT
+    );
+    CREATE INDEX drift_events_at ON drift_events (at);
+
+    CREATE TABLE listeners (
+        proto TEXT NOT NULL,
+        address TEXT NOT NULL,
+        port INTEGER NOT NULL,
+        netns INTEGER NOT NULL,
+        owner TEXT,
+        PRIMARY KEY (proto, address, port, netns)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE port_usage (
+        proto TEXT NOT NULL,
+        port INTEGER NOT NULL,
+        first_seen INTEGER NOT NULL,
+        last_access INTEGER,
+        connections INTEGER NOT NULL DEFAULT 0,
+        distinct_sources INTEGER NOT NULL DEFAULT 0,
+        sources_capped INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (proto, port)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE usage_sources (
+        proto TEXT NOT NULL,
+        port INTEGER NOT NULL,
+        source INTEGER NOT NULL,
+        PRIMARY KEY (proto, port, source)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE flows (
+        server TEXT NOT NULL,
+        proto TEXT NOT NULL,
+        port INTEGER NOT NULL,
+        first_seen INTEGER NOT NULL,
+        last_seen INTEGER NOT NULL,
+        flows INTEGER NOT NULL,
+        packets INTEGER NOT NULL,
+        bytes INTEGER NOT NULL,
+        distinct_clients INTEGER NOT NULL DEFAULT 0,
+        clients_capped INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (server, proto, port)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE flow_clients (
+        server TEXT NOT NULL,
+        proto TEXT NOT NULL,
+        port INTEGER NOT NULL,
+        client INTEGER NOT NULL,
+        PRIMARY KEY (server, proto, port, client)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE reclaims (
+        id INTEGER PRIMARY KEY,
+        at INTEGER NOT NULL,
+        proto TEXT NOT NULL,
+        port INTEGER NOT NULL,
+        reference TEXT NOT NULL,
+        undone_at INTEGER
+    );
+    ",
+];
+
+/// The agent's store in one SQLite file.
+#[derive(Debug)]
+pub struct SqliteStore {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl SqliteStore {
+    /// Opens (creating if need be) `state_dir/agent.db`, creating the state
+    /// directory too.
+    pub fn open(state_dir: &Path) -> Result<SqliteStore, StoreError> {
+        std::fs::create_dir_all(state_dir).map_err(|source| StoreError::Io {
+            path: state_dir.to_path_buf(),
+            source,
+        })?;
+        SqliteStore::open_path(&state_dir.join(DB_FILE))
+    }
+
+    /// Opens (creating if need be) the database at `path`, brings its schema
+    /// up to date, and refuses one written by a newer portreeve.
+    pub fn open_path(path: &Path) -> Result<SqliteStore, StoreError> {
+        create_private(path)?;
+        let mut conn = Connection::open(path)?;
+        // Another process (the CLI reading usage) may hold the write lock for
+        // a moment; wait rather than fail.
+        conn.busy_timeout(Duration::from_secs(5))?;
+        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Corrupt(format!(
+                "{}: journal mode stays {mode}, not wal",
+                path.display()
+            )));
+        }
+        conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")?;
+        migrate(&mut conn)?;
+        Ok(SqliteStore {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The schema version of the open database.
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?)
+    }
+
+    /// The newest schema version this build writes.
+    pub fn supported_schema_version() -> i64 {
+        i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX)
+    }
+}
+
+/// Creates the database file readable by its owner only, before SQLite
+/// does with the umask's permissions: it records who connects to what.
+/// SQLite gives the `-wal` and `-shm` files the same permissions.
+fn create_private(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(source) => Err(StoreError::Io {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let supported = SqliteStore::supported_schema_version();
+    if found > supported {
+        return Err(StoreError::TooNew { found, supported });
+    }
+    for (version, sql) in MIGRATIONS.iter().enumerate().skip(found.max(0) as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        // PRAGMA takes no parameters; the value is our own integer.
+        tx.execute_batch(&format!("PRAGMA user_version = {}", version + 1))?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+fn nanos(t: Timestamp) -> Result<i64, StoreError> {
+    i64::try_from(t.as_nanosecond())
+        .map_err(|_| StoreError::OutOfRange(format!("timestamp {t} is outside 1678-2261")))
+}
+
+fn timestamp(n: i64) -> Result<Timestamp, StoreError> {
+    Timestamp::from_nanosecond(i128::from(n))
+        .map_err(|e| StoreError::Corrupt(format!("timestamp {n}: {e}")))
+}
+
+/// A count as SQLite stores it: counts beyond `i64::MAX` saturate.
+fn count(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn unsigned(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+fn proto(text: &str) -> Result<Proto, StoreError> {
+    text.parse()
+        .map_err(|_| StoreError::Corrupt(format!("protocol `{text}`")))
+}
+
+fn port(n: i64) -> Result<u16, StoreError> {
+    u16::try_from(n).map_err(|_| StoreError::Corrupt(format!("port {n}")))
+}
+
+fn address(text: &str) -> Result<IpAddr, StoreError> {
+    text.parse()
+        .map_err(|_| StoreError::Corrupt(format!("address `{text}`")))
+}
+
+/// A 64-bit key for an address in the distinct-source tables. Hashed, not
+/// stored: the count needs identity, not the address, and a fixed-width
+/// integer keeps the index small. SHA-256 truncated has no practical
+/// collisions at 4,096 per port.
+fn address_hash(addr: IpAddr) -> i64 {
+    let mut h = Sha256::new();
+    match addr {
+        IpAddr::V4(a) => {
+            h.update([4]);
+            h.update(a.octets());
+        }
+        IpAddr::V6(a) => {
+            h.update([6]);
+            h.update(a.octets());
+        }
+    }
+    let digest = h.finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(first)
+}
+
+/// Saturating `a + b` for two non-negative SQLite integers (an overflowing
+/// `+` would turn into a REAL there).
+const SATURATING_ADD: &str =
+    "CASE WHEN {a} > 9223372036854775807 - {b} THEN 9223372036854775807 ELSE {a} + {b} END";
+
+fn saturating_add(a: &str, b: &str) -> String {
+    SATURATING_ADD.replace("{a}", a).replace("{b}", b)
+}
+
+/// The side table counting one aggregate's distinct addresses: its name,
+/// key columns and address column.
+struct Distinct {
+    table: &'static str,
+    /// The key columns, comma-separated, in the order of their values.
+    columns: &'static str,
+    /// The same columns as a `WHERE` condition on `?1`, `?2`, ….
+    key_columns: &'static str,
+    column: &'static str,
+}
+
+const USAGE_SOURCES: Distinct = Distinct {
+    table: "usage_sources",
+    columns: "proto, port",
+    key_columns: "proto = ?1 AND port = ?2",
+    column: "source",
+};
+
+const FLOW_CLIENTS: Distinct = Distinct {
+    table: "flow_clients",
+    columns: "server, proto, port",
+    key_columns: "server = ?1 AND proto = ?2 AND port = ?3",
+    column: "client",
+};
+
+impl Distinct {
+    /// Adds `addrs` to the set keyed by `key` (the key columns' values, in
+    /// order), holding at most [`SOURCE_CAP`]. Returns the set's size and
+    /// whether an address had to be turned away.
+    fn add(
+        &self,
+        tx: &Transaction<'_>,
+        key: &[&dyn rusqlite::ToSql],
+        addrs: &[IpAddr],
+    ) -> Result<(u64, bool), StoreError> {
+        let n_key = key.len();
+        let count_sql = format!(
+            "SELECT count(*) FROM {} WHERE {}",
+            self.table, self.key_columns
+        );
+        let mut size: u64 = unsigned(tx.query_row(&count_sql, key, |r| r.get(0))?);
+        let mut capped = false;
+        let placeholders: Vec<String> = (1..=n_key + 1).map(|i| format!("?{i}")).collect();
+        let insert_sql = format!(
+            "INSERT OR IGNORE INTO {} ({}, {}) VALUES ({})",
+            self.table,
+            self.columns,
+            self.column,
+            placeholders.join(", ")
+        );
+        let exists_sql = format!(
+            "SELECT 1 FROM {} WHERE {} AND {} = ?{}",
+            self.table,
+            self.key_columns,
+            self.column,
+            n_key + 1
+        );
+        let mut insert = tx.prepare_cached(&insert_sql)?;
+        let mut exists = tx.prepare_cached(&exists_sql)?;
+        for &addr in addrs {
+            let hash = address_hash(addr);
+            let mut values: Vec<&dyn rusqlite::ToSql> = key.to_vec();
+            values.push(&hash);
+            if size < SOURCE_CAP {
+                size += insert.execute(values.as_slice())? as u64;
+            } else if !capped
+                && exists
+                    .query_row(values.as_slice(), |_| Ok(()))
+                    .optional()?
+                    .is_none()
+            {
+                capped = true;
+            }
+        }
+        Ok((size, capped))
+    }
+}
+
+fn write_drift(tx: &Transaction<'_>, events: &[DriftEvent]) -> Result<(), StoreError> {
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO drift_events (at, kind, proto, address, port, netns, old_owner, new_owner)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?;
+    for e in events {
+        insert.execute(params![
+            nanos(e.at)?,
+            e.kind.as_str(),
+            e.proto.as_str(),
+            e.address.to_string(),
+            e.port,
+            count(e.netns),
+            e.old_owner,
+            e.new_owner,
+        ])?;
+    }
+    Ok(())
+}
+
+fn write_listeners(tx: &Transaction<'_>, listeners: &[Listener]) -> Result<(), StoreError> {
+    tx.execute("DELETE FROM listeners", [])?;
+    // REPLACE: several sockets may share an address (SO_REUSEPORT); the
+    // snapshot keeps one per address.
+    let mut insert = tx.prepare_cached(
+        "INSERT OR REPLACE INTO listeners (proto, address, port, netns, owner)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    for l in listeners {
+        insert.execute(params![
+            l.proto.as_str(),
+            l.address.to_string(),
+            l.port,
+            count(l.netns),
+            l.owner,
+        ])?;
+    }
+    Ok(())
+}
+
+fn write_usage(tx: &Transaction<'_>, updates: &[UsageUpdate]) -> Result<(), StoreError> {
+    let upsert = format!(
+        "INSERT INTO port_usage (proto, port, first_seen, last_access, connections)
+         VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (proto, port) DO UPDATE SET
+             first_seen = min(first_seen, excluded.first_seen),
+             last_access = coalesce(max(last_access, excluded.last_access), last_access, excluded.last_access),
+             connections = {}",
+        saturating_add("connections", "excluded.connections")
+    );
+    let mut upsert = tx.prepare_cached(&upsert)?;
+    let mut set_sources = tx.prepare_cached(
+        "UPDATE port_usage SET distinct_sources = ?3, sources_capped = sources_capped OR ?4
+         WHERE proto = ?1 AND port = ?2",
+    )?;
+    for u in updates {
+        let last_access = u.last_access.map(nanos).transpose()?;
+        upsert.execute(params![
+            u.key.proto.as_str(),
+            u.key.port,
+            nanos(u.seen_at)?,
+            last_access,
+            count(u.connections),
+        ])?;
+        if !u.sources.is_empty() {
+            let key: [&dyn rusqlite::ToSql; 2] = [&u.key.proto.as_str(), &u.key.port];
+            let (size, capped) = USAGE_SOURCES.add(tx, &key, &u.sources)?;
+            set_sources.execute(params![
+                u.key.proto.as_str(),
+                u.key.port,
+                count(size),
+                capped
+            ])?;
+        }
+    }
+    Ok(())
+}
+
+fn write_flows(tx: &Transaction<'_>, updates: &[FlowUpdate]) -> Result<(), StoreError> {
+    let upsert = format!(
+        "INSERT INTO flows (server, proto, port, first_seen, last_seen, flows, packets, bytes)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT (server, proto, port) DO UPDATE SET
+             first_seen = min(first_seen, excluded.first_seen),
+             last_seen = max(last_seen, excluded.last_seen),
+             flows = {},
+             packets = {},
+             bytes = {}",
+        saturating_add("flows", "excluded.flows"),
+        saturating_add("packets", "excluded.packets"),
+        saturating_add("bytes", "excluded.bytes"),
+    );
+    let mut upsert = tx.prepare_cached(&upsert)?;
+    let mut set_clients = tx.prepare_cached(
+        "UPDATE flows SET distinct_clients = ?4, clients_capped = clients_capped OR ?5
+         WHERE server = ?1 AND proto = ?2 AND port = ?3",
+    )?;
+    for f in updates {
+        let server = f.server.to_string();
+        upsert.execute(params![
+            server,
+            f.proto.as_str(),
+            f.port,
+            nanos(f.first_seen)?,
+            nanos(f.last_seen)?,
+            count(f.flows),
+            count(f.packets),
+            count(f.bytes),
+        ])?;
+        if !f.clients.is_empty() {
+            let key: [&dyn rusqlite::ToSql; 3] = [&server, &f.proto.as_str(), &f.port];
+            let (size, capped) = FLOW_CLIENTS.add(tx, &key, &f.clients)?;
+            set_clients.execute(params![
+                server,
+                f.proto.as_str(),
+                f.port,
+                count(size),
+                capped
+            ])?;
+        }
+    }
+    Ok(())
+}
+
+/// A `drift_events` row as SQLite types, converted after the query so
+/// conversion errors are [`StoreError`]s.
+type DriftRow = (
+    i64,
+    String,
+    String,
+    String,
+    i64,
+    i64,
+    Option<String>,
+    Option<String>,
+);
+
+fn drift_row(r: &Row<'_>) -> rusqlite::Result<DriftRow> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+    ))
+}
+
+impl Store for SqliteStore {
+    fn write(&mut self, batch: &Batch) -> Result<(), StoreError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        // Dropped without commit on any error: the batch is all or nothing.
+        let tx = self.conn.transaction()?;
+        write_drift(&tx, &batch.drift)?;
+        if let Some(listeners) = &batch.listeners {
+            write_listeners(&tx, listeners)?;
+        }
+        write_usage(&tx, &batch.usage)?;
+        write_flows(&tx, &batch.flows)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn drift_events(
+        &self,
+        since: Option<Timestamp>,
+        limit: usize,
+    ) -> Result<Vec<DriftEvent>, StoreError> {
+        let since = since.map(nanos).transpose()?.unwrap_or(i64::MIN);
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT at, kind, proto, address, port, netns, old_owner, new_owner
+             FROM drift_events WHERE at >= ?1 ORDER BY at DESC, id DESC LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![since, count(limit as u64)], drift_row)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (at, kind, p, addr, port_n, netns, old_owner, new_owner) = row?;
+            out.push(DriftEvent {
+                at: timestamp(at)?,
+                kind: DriftKind::from_name(&kind)
+                    .ok_or_else(|| StoreError::Corrupt(format!("drift kind `{kind}`")))?,
+                proto: proto(&p)?,
+                address: address(&addr)?,
+                port: port(port_n)?,
+                netns: unsigned(netns),
+                old_owner,
+                new_owner,
+            });
+        }
+        Ok(out)
+    }
+
+    fn drift_counts(&self, since: Option<Timestamp>) -> Result<Vec<(DriftKind, u64)>, StoreError> {
+        let since = since.map(nanos).transpose()?.unwrap_or(i64::MIN);
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT kind, count(*) FROM drift_events WHERE at >= ?1 GROUP BY kind",
+        )?;
+        let mut counts: Vec<(DriftKind, u64)> = DriftKind::ALL.iter().map(|&k| (k, 0)).collect();
+        let rows = stmt.query_map([since], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+        })?;
+        for row in rows {
+            let (kind, n) = row?;
+            let kind = DriftKind::from_name(&kind)
+                .ok_or_else(|| StoreError::Corrupt(format!("drift kind `{kind}`")))?;
+            if let Some(slot) = counts.iter_mut().find(|(k, _)| *k == kind) {
+                slot.1 = unsigned(n);
+            }
+        }
+        Ok(counts)
+    }
+
+    fn listeners(&self) -> Result<Vec<Listener>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT proto, address, port, netns, owner FROM listeners")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, Option<String>>(4)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (p, addr, port_n, netns, owner) = row?;
+            out.push(Listener {
+                proto: proto(&p)?,
+                address: address(&addr)?,
+                port: port(port_n)?,
+                netns: unsigned(netns),
+                owner,
+            });
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    fn usage(&self) -> Result<Vec<UsageRecord>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT proto, port, first_seen, last_access, connections, distinct_sources, sources_capped
+             FROM port_usage",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, Option<i64>>(3)?,
+                r.get::<_, i64>(4)?,
+                r.get::<_, i64>(5)?,
+                r.get::<_, bool>(6)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (p, port_n, first_seen, last_access, connections, sources, capped) = row?;
+            out.push(UsageRecord {
+                key: PortKey::new(proto(&p)?, port(port_n)?),
+                usage: Usage {
+                    first_seen: timestamp(first_seen)?,
+                    last_access: last_access.map(timestamp).transpose()?,
+                    connections: unsigned(connections),
+                    distinct_sources: unsigned(sources),
+                },
+                sources_capped: capped,
+            });
+        }
+        out.sort_by_key(|u| u.key);
+        Ok(out)
+    }
+
+    fn flows(&self) -> Result<Vec<FlowAggregate>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT server, proto, port, first_seen, last_seen, flows, packets, bytes,
+                    distinct_clients, clients_capped
+             FROM flows",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                (
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                ),
+                (r.get::<_, i64>(3)?, r.get::<_, i64>(4)?),
+                (
+                    r.get::<_, i64>(5)?,
+                    r.get::<_, i64>(6)?,
+                    r.get::<_, i64>(7)?,
+                    r.get::<_, i64>(8)?,
+                    r.get::<_, bool>(9)?,
+                ),
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let ((server, p, port_n), (first, last), (flows, packets, bytes, clients, capped)) =
+                row?;
+            out.push(FlowAggregate {
+                server: address(&server)?,
+                proto: proto(&p)?,
+                port: port(port_n)?,
+                first_seen: timestamp(first)?,
+                last_seen: timestamp(last)?,
+                flows: unsigned(flows),
+                packets: unsigned(packets),
+                bytes: unsigned(bytes),
+                distinct_clients: unsigned(clients),
+                clients_capped: capped,
+            });
+        }
+        out.sort_by_key(|a| (a.server, a.port, a.proto));
+        Ok(out)
+    }
+
+    fn record_reclaim(
+        &mut self,
+        at: Timestamp,
+        key: PortKey,
+        reference: &str,
+    ) -> Result<i64, StoreError> {
+        self.conn.execute(
+            "INSERT INTO reclaims (at, proto, port, reference) VALUES (?1, ?2, ?3, ?4)",
+            params![nanos(at)?, key.proto.as_str(), key.port, reference],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    fn mark_undone(&mut self, id: i64, at: Timestamp) -> Result<bool, StoreError> {
+        let changed = self.conn.execute(
+            "UPDATE reclaims SET undone_at = ?2 WHERE id = ?1 AND undone_at IS NULL",
+            params![id, nanos(at)?],
+        )?;
+        Ok(changed == 1)
+    }
+
+    fn reclaims(&self) -> Result<Vec<Reclaim>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, at, proto, port, reference, undone_at FROM reclaims ORDER BY at, id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, Option<i64>>(5)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, at, p, port_n, reference, undone_at) = row?;
+            out.push(Reclaim {
+                id,
+                at: timestamp(at)?,
+                key: PortKey::new(proto(&p)?, port(port_n)?),
+                reference,
+                undone_at: undone_at.map(timestamp).transpose()?,
+            });
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connections_are_wal_with_normal_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let sync: i64 = store
+            .conn
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(sync, 1, "NORMAL");
+        let mode: String = store
+            .conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+    }
+
+    #[test]
+    fn address_hashes_tell_families_apart() {
+        let v4: IpAddr = "10.0.0.1".parse().unwrap();
+        let mapped: IpAddr = "::ffff:10.0.0.1".parse().unwrap();
+        assert_ne!(address_hash(v4), address_hash(mapped));
+        assert_eq!(address_hash(v4), address_hash("10.0.0.1".parse().unwrap()));
+    }
+
+    #[test]
+    fn saturating_add_is_spelled_out() {
+        assert_eq!(
+            saturating_add("a", "b"),
+            "CASE WHEN a > 9223372036854775807 - b THEN 9223372036854775807 ELSE a + b END"
+        );
+    }
+}

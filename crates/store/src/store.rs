@@ -1,0 +1,93 @@
+//! The storage interface the agent programs against.
+
+use jiff::Timestamp;
+use portreeve_lifecycle::PortKey;
+
+use crate::model::{Batch, DriftEvent, DriftKind, FlowAggregate, Listener, Reclaim, UsageRecord};
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database said no (I/O, corruption, a locked file…).
+    #[error("agent store: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// Creating the state directory or the database file failed.
+    #[error("agent store {path}: {source}")]
+    Io {
+        /// The path involved.
+        path: std::path::PathBuf,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+    /// The database was written by a newer portreeve; reading it with this
+    /// one could misread or damage it.
+    #[error(
+        "agent store schema version {found} is newer than this portreeve understands ({supported}); upgrade portreeve"
+    )]
+    TooNew {
+        /// The version in the file.
+        found: i64,
+        /// The newest version this build knows.
+        supported: i64,
+    },
+    /// A value this store cannot represent, e.g. a timestamp outside the
+    /// years 1678–2261 (stored as 64-bit nanoseconds).
+    #[error("agent store: {0}")]
+    OutOfRange(String),
+    /// The database holds a value this build cannot read back.
+    #[error("agent store: corrupt value: {0}")]
+    Corrupt(String),
+}
+
+/// The agent's persistent state.
+///
+/// Object-safe, so the agent holds a `Box<dyn Store>` and picks SQLite or
+/// (later) PostgreSQL at start-up without being generic over it; the cost, a
+/// virtual call per flush, is nothing next to the commit behind it. Writes
+/// take `&mut self`: a store has one writer (the agent's flush), and an
+/// implementation need not lock. `Send` so that writer may live on any
+/// thread.
+pub trait Store: Send {
+    /// Writes everything in `batch` in one transaction: all of it or, on
+    /// error, none of it.
+    fn write(&mut self, batch: &Batch) -> Result<(), StoreError>;
+
+    /// Drift events at or after `since` (all when `None`), newest first, at
+    /// most `limit`.
+    fn drift_events(
+        &self,
+        since: Option<Timestamp>,
+        limit: usize,
+    ) -> Result<Vec<DriftEvent>, StoreError>;
+
+    /// How many drift events of each kind happened at or after `since` (all
+    /// when `None`); every kind is listed, zero or not.
+    fn drift_counts(&self, since: Option<Timestamp>) -> Result<Vec<(DriftKind, u64)>, StoreError>;
+
+    /// The last listener snapshot written, sorted; empty before the first.
+    fn listeners(&self) -> Result<Vec<Listener>, StoreError>;
+
+    /// Every port's usage, sorted by port.
+    fn usage(&self) -> Result<Vec<UsageRecord>, StoreError>;
+
+    /// Every flow aggregate, sorted by server address, port, protocol.
+    fn flows(&self) -> Result<Vec<FlowAggregate>, StoreError>;
+
+    /// Records that `key` was closed at `at` by the ruleset change
+    /// `reference` (a generation number or ledger entry), and returns the
+    /// reclaim's id, which [`Store::mark_undone`] takes.
+    fn record_reclaim(
+        &mut self,
+        at: Timestamp,
+        key: PortKey,
+        reference: &str,
+    ) -> Result<i64, StoreError>;
+
+    /// Marks reclaim `id` undone at `at`. Returns false, changing nothing,
+    /// when there is no such reclaim or it was undone already: undo is not
+    /// repeatable, so the first undo's time stays.
+    fn mark_undone(&mut self, id: i64, at: Timestamp) -> Result<bool, StoreError>;
+
+    /// Every reclaim, oldest first.
+    fn reclaims(&self) -> Result<Vec<Reclaim>, StoreError>;
+}

@@ -1,0 +1,485 @@
+//! The SQLite store: every table written, read back, merged, and kept
+//! across closing and reopening the database — including a handle dropped
+//! with a batch half-written.
+
+use std::net::IpAddr;
+use std::path::Path;
+
+use jiff::{SignedDuration, Timestamp};
+use portreeve_core::Proto;
+use portreeve_lifecycle::{PortKey, Usage};
+use portreeve_store::{
+    Batch, DB_FILE, DriftEvent, DriftKind, FlowUpdate, Listener, SOURCE_CAP, SqliteStore, Store,
+    StoreError, UsageUpdate,
+};
+
+fn t(minutes: i64) -> Timestamp {
+    "2027-03-01T12:00:00Z".parse::<Timestamp>().unwrap() + SignedDuration::from_mins(minutes)
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+fn tcp(port: u16) -> PortKey {
+    PortKey::new(Proto::Tcp, port)
+}
+
+fn open(dir: &Path) -> SqliteStore {
+    SqliteStore::open(dir).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn drift(at: i64, kind: DriftKind, port: u16) -> DriftEvent {
+    DriftEvent {
+        at: t(at),
+        kind,
+        proto: Proto::Tcp,
+        address: ip("0.0.0.0"),
+        port,
+        netns: 4026531840,
+        old_owner: (kind != DriftKind::NewListener).then(|| "nginx.service".to_string()),
+        new_owner: (kind != DriftKind::ListenerGone).then(|| "caddy.service".to_string()),
+    }
+}
+
+fn listener(addr: &str, port: u16, owner: &str) -> Listener {
+    Listener {
+        proto: Proto::Tcp,
+        address: ip(addr),
+        port,
+        netns: 4026531840,
+        owner: Some(owner.to_string()),
+    }
+}
+
+fn sources(n: u32) -> Vec<IpAddr> {
+    (0..n)
+        .map(|i| IpAddr::from((0x0a00_0000_u32 + i).to_be_bytes()))
+        .collect()
+}
+
+#[test]
+fn a_new_store_is_one_wal_file_at_the_current_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let store = open(&state); // creates the state directory too
+    assert_eq!(store.path(), state.join(DB_FILE));
+    assert_eq!(
+        store.schema_version().unwrap(),
+        SqliteStore::supported_schema_version()
+    );
+    drop(store);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(state.join("agent.db"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let raw = rusqlite::Connection::open(state.join("agent.db")).unwrap();
+    let journal: String = raw
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(journal, "wal");
+    // Reopening runs no migration twice.
+    drop(raw);
+    let again = open(&state);
+    assert_eq!(again.schema_version().unwrap(), 1);
+    assert!(again.usage().unwrap().is_empty());
+    assert!(again.listeners().unwrap().is_empty());
+}
+
+#[test]
+fn a_store_from_a_newer_portreeve_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(open(dir.path()));
+    let raw = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+    raw.execute_batch("PRAGMA user_version = 99").unwrap();
+    drop(raw);
+    match SqliteStore::open(dir.path()) {
+        Err(StoreError::TooNew { found, supported }) => assert_eq!((found, supported), (99, 1)),
+        other => panic!("expected TooNew, got {other:?}"),
+    }
+}
+
+#[test]
+fn drift_events_are_listed_newest_first_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path());
+    let events = vec![
+        drift(0, DriftKind::NewListener, 8080),
+        drift(5, DriftKind::OwnerChanged, 8080),
+        drift(10, DriftKind::NewListener, 9090),
+        drift(20, DriftKind::ListenerGone, 8080),
+    ];
+    store
+        .write(&Batch {
+            drift: events.clone(),
+            ..Batch::default()
+        })
+        .unwrap();
+    let all = store.drift_events(None, 100).unwrap();
+    assert_eq!(all, events.iter().rev().cloned().collect::<Vec<_>>());
+    let recent = store.drift_events(Some(t(5)), 2).unwrap();
+    assert_eq!(recent, [events[3].clone(), events[2].clone()]);
+    assert_eq!(store.drift_events(Some(t(21)), 10).unwrap(), []);
+    assert_eq!(
+        store.drift_counts(None).unwrap(),
+        [
+            (DriftKind::NewListener, 2),
+            (DriftKind::ListenerGone, 1),
+            (DriftKind::OwnerChanged, 1)
+        ]
+    );
+    assert_eq!(
+        store.drift_counts(Some(t(6))).unwrap(),
+        [
+            (DriftKind::NewListener, 1),
+            (DriftKind::ListenerGone, 1),
+            (DriftKind::OwnerChanged, 0)
+        ]
+    );
+}
+
+#[test]
+fn the_listener_snapshot_is_replaced_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path());
+    let first = vec![
+        listener("0.0.0.0", 22, "ssh.service"),
+        listener("::", 443, "nginx.service"),
+    ];
+    store
+        .write(&Batch {
+            listeners: Some(first.clone()),
+            ..Batch::default()
+        })
+        .unwrap();
+    assert_eq!(store.listeners().unwrap(), first);
+    // A batch without a snapshot leaves it alone.
+    store
+        .write(&Batch {
+            drift: vec![drift(1, DriftKind::NewListener, 1)],
+            ..Batch::default()
+        })
+        .unwrap();
+    assert_eq!(store.listeners().unwrap(), first);
+    let second = vec![listener("0.0.0.0", 22, "ssh.service")];
+    store
+        .write(&Batch {
+            listeners: Some(second.clone()),
+            ..Batch::default()
+        })
+        .unwrap();
+    assert_eq!(store.listeners().unwrap(), second);
+    store
+        .write(&Batch {
+            listeners: Some(Vec::new()),
+            ..Batch::default()
+        })
+        .unwrap();
+    assert_eq!(store.listeners().unwrap(), []);
+}
+
+#[test]
+fn usage_merges_across_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path());
+    store
+        .write(&Batch {
+            usage: vec![
+                UsageUpdate::seen(tcp(8080), t(10)),
+                UsageUpdate::seen(PortKey::new(Proto::Udp, 53), t(10)),
+            ],
+            ..Batch::default()
+        })
+        .unwrap();
+    let u = store.usage().unwrap();
+    assert_eq!(u.len(), 2);
+    assert_eq!(u[0].key, PortKey::new(Proto::Udp, 53)); // sorted by port
+    assert_eq!(u[1].usage, Usage::new(t(10)));
+    store
+        .write(&Batch {
+            usage: vec![UsageUpdate {
+                key: tcp(8080),
+                seen_at: t(20),
+                last_access: Some(t(15)),
+                connections: 3,
+                sources: vec![ip("10.0.0.1"), ip("10.0.0.2"), ip("10.0.0.1")],
+            }],
+            ..Batch::default()
+        })
+        .unwrap();
+    store
+        .write(&Batch {
+            usage: vec![
+                // An earlier sighting lowers first_seen; an older access does
+                // not move last_access back; none does not erase it.
+                UsageUpdate {
+                    key: tcp(8080),
+                    seen_at: t(5),
+                    last_access: Some(t(12)),
+                    connections: 2,
+                    sources: vec![ip("10.0.0.2"), ip("2001:db8::1")],
+                },
+                UsageUpdate::seen(tcp(8080), t(30)),
+            ],
+            ..Batch::default()
+        })
+        .unwrap();
+    let r = &store.usage().unwrap()[1];
+    assert_eq!(
+        r.usage,
+        Usage {
+            first_seen: t(5),
+            last_access: Some(t(15)),
+            connections: 5,
+            distinct_sources: 3,
+        }
+    );
+    assert!(!r.sources_capped);
+}
+
+#[test]
+fn distinct_sources_are_exact_up_to_the_cap_then_at_least() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path());
+    let cap = u32::try_from(SOURCE_CAP).unwrap();
+    let all = sources(cap + 10);
+    let update = |s: &[IpAddr]| Batch {
+        usage: vec![UsageUpdate {
+            key: tcp(443),
+            seen_at: t(0),
+            last_access: Some(t(0)),
+            connections: s.len() as u64,
+            sources: s.to_vec(),
+        }],
+        ..Batch::default()
+    };
+    store.write(&update(&all[..cap as usize])).unwrap();
+    let r = &store.usage().unwrap()[0];
+    assert_eq!(
+        (r.usage.distinct_sources, r.sources_capped),
+        (SOURCE_CAP, false)
+    );
+    // Sources already counted do not trip the cap...
+    store.write(&update(&all[..5])).unwrap();
+    let r = &store.usage().unwrap()[0];
+    assert_eq!(
+        (r.usage.distinct_sources, r.sources_capped),
+        (SOURCE_CAP, false)
+    );
+    // ...a new one does.
+    store.write(&update(&all[cap as usize..])).unwrap();
+    let r = &store.usage().unwrap()[0];
+    assert_eq!(
+        (r.usage.distinct_sources, r.sources_capped),
+        (SOURCE_CAP, true)
+    );
+    assert_eq!(r.usage.connections, u64::from(cap) + 5 + 10);
+}
+
+#[test]
+fn flows_merge_with_exact_distinct_clients() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path());
+    let flow = |first: i64, last: i64, clients: &[&str]| FlowUpdate {
+        server: ip("192.0.2.10"),
+        proto: Proto::Tcp,
+        port: 443,
+        first_seen: t(first),
+        last_seen: t(last),
+        flows: 2,
+        packets: 20,
+        bytes: 2_000,
+        clients: clients.iter().map(|c| ip(c)).collect(),
+    };
+    store
+        .write(&Batch {
+            flows: vec![flow(10, 20, &["198.51.100.1", "198.51.100.2"])],
+            ..Batch::default()
+        })
+        .unwrap();
+    store
+        .write(&Batch {
+            flows: vec![
+                flow(5, 15, &["198.51.100.2", "198.51.100.3"]),
+                FlowUpdate {
+                    server: ip("2001:db8::10"),
+                    port: 53,
+                    proto: Proto::Udp,
+                    ..flow(0, 1, &[])
+                },
+            ],
+            ..Batch::default()
+        })
+        .unwrap();
+    let flows = store.flows().unwrap();
+    assert_eq!(flows.len(), 2);
+    let web = &flows[0];
+    assert_eq!(web.server, ip("192.0.2.10"));
+    assert_eq!((web.first_seen, web.last_seen), (t(5), t(20)));
+    assert_eq!((web.flows, web.packets, web.bytes), (4, 40, 4_000));
+    assert_eq!((web.distinct_clients, web.clients_capped), (3, false));
+    assert_eq!((flows[1].port, flows[1].distinct_clients), (53, 0));
+}
+
+#[test]
+fn counters_saturate_instead_of_overflowing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path());
+    for _ in 0..2 {
+        store
+            .write(&Batch {
+                usage: vec![UsageUpdate {
+                    connections: u64::MAX,
+                    ..UsageUpdate::seen(tcp(1), t(0))
+                }],
+                ..Batch::default()
+            })
+            .unwrap();
+    }
+    assert_eq!(store.usage().unwrap()[0].usage.connections, i64::MAX as u64);
+}
+
+#[test]
+fn reclaims_are_recorded_and_undone_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path());
+    let a = store
+        .record_reclaim(t(0), tcp(8080), "generation 7")
+        .unwrap();
+    let b = store
+        .record_reclaim(t(1), PortKey::new(Proto::Udp, 5353), "generation 8")
+        .unwrap();
+    assert_ne!(a, b);
+    assert!(store.mark_undone(a, t(60)).unwrap());
+    assert!(!store.mark_undone(a, t(90)).unwrap(), "undone twice");
+    assert!(!store.mark_undone(999, t(90)).unwrap(), "no such reclaim");
+    let all = store.reclaims().unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(
+        (
+            all[0].id,
+            all[0].key,
+            all[0].reference.as_str(),
+            all[0].undone_at
+        ),
+        (a, tcp(8080), "generation 7", Some(t(60)))
+    );
+    assert_eq!((all[1].id, all[1].undone_at), (b, None));
+}
+
+/// Writes one of everything.
+fn write_history(store: &mut dyn Store) {
+    store
+        .write(&Batch {
+            drift: vec![drift(0, DriftKind::NewListener, 8080)],
+            listeners: Some(vec![listener("0.0.0.0", 8080, "app.service")]),
+            usage: vec![UsageUpdate {
+                key: tcp(8080),
+                seen_at: t(0),
+                last_access: Some(t(3)),
+                connections: 7,
+                sources: vec![ip("10.0.0.1")],
+            }],
+            flows: vec![FlowUpdate {
+                server: ip("192.0.2.1"),
+                proto: Proto::Tcp,
+                port: 8080,
+                first_seen: t(1),
+                last_seen: t(2),
+                flows: 1,
+                packets: 3,
+                bytes: 300,
+                clients: vec![ip("10.0.0.1")],
+            }],
+        })
+        .unwrap();
+    store
+        .record_reclaim(t(4), tcp(9999), "generation 2")
+        .unwrap();
+}
+
+#[test]
+fn everything_survives_closing_and_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store: Box<dyn Store> = Box::new(open(dir.path()));
+    write_history(store.as_mut());
+    let before = (
+        store.drift_events(None, 10).unwrap(),
+        store.listeners().unwrap(),
+        store.usage().unwrap(),
+        store.flows().unwrap(),
+        store.reclaims().unwrap(),
+    );
+    drop(store);
+    let store = open(dir.path());
+    let after = (
+        store.drift_events(None, 10).unwrap(),
+        store.listeners().unwrap(),
+        store.usage().unwrap(),
+        store.flows().unwrap(),
+        store.reclaims().unwrap(),
+    );
+    assert_eq!(before, after);
+    assert_eq!(after.2[0].usage.connections, 7);
+    assert_eq!(after.4[0].reference, "generation 2");
+}
+
+#[test]
+fn a_handle_dropped_mid_way_keeps_every_committed_batch_and_no_half_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path());
+    write_history(&mut store);
+    // A batch that fails part-way: its first usage update and drift event
+    // are written inside the transaction before the out-of-range timestamp
+    // stops it.
+    let broken = Batch {
+        drift: vec![drift(50, DriftKind::OwnerChanged, 8080)],
+        listeners: Some(Vec::new()),
+        usage: vec![
+            UsageUpdate {
+                connections: 100,
+                ..UsageUpdate::seen(tcp(8080), t(50))
+            },
+            UsageUpdate::seen(tcp(8081), Timestamp::MAX),
+        ],
+        flows: Vec::new(),
+    };
+    assert!(matches!(
+        store.write(&broken),
+        Err(StoreError::OutOfRange(_))
+    ));
+    // The handle still works after a failed batch.
+    store
+        .write(&Batch {
+            usage: vec![UsageUpdate {
+                connections: 1,
+                ..UsageUpdate::seen(tcp(8080), t(60))
+            }],
+            ..Batch::default()
+        })
+        .unwrap();
+    // Dropped without any checkpoint: the commits live in the WAL file.
+    assert!(dir.path().join("agent.db-wal").exists());
+    drop(store);
+
+    let store = open(dir.path());
+    assert_eq!(store.drift_events(None, 10).unwrap().len(), 1);
+    assert_eq!(store.listeners().unwrap().len(), 1, "snapshot not cleared");
+    let usage = store.usage().unwrap();
+    assert_eq!(usage.len(), 1, "no 8081 from the failed batch");
+    assert_eq!(usage[0].usage.connections, 8, "7 + 1, not + 100");
+    assert_eq!(usage[0].usage.first_seen, t(0));
+    assert_eq!(store.reclaims().unwrap().len(), 1);
+}
+
+#[test]
+fn two_handles_on_one_file_see_each_others_commits() {
+    // The agent writes while `portreeve` CLI commands read.
+    let dir = tempfile::tempdir().unwrap();
+    let mut writer = open(dir.path());
+    let reader = open(dir.path());
+    write_history(&mut writer);
+    assert_eq!(reader.usage().unwrap(), writer.usage().unwrap());
+}
