@@ -145,14 +145,16 @@ impl UsageCounter {
 }
 
 /// Runs the loop until `stop` is set: every `interval`, `read` the
-/// listening sockets, compare, drain `connections`, record into `history`
-/// and update `metrics`. Failures of one interval are counted and logged,
+/// listening sockets, compare, drain `connections`, record into `history`,
+/// update `metrics`, and hand the sockets to `observe` (the policy's
+/// findings and the lifecycle live above this crate). Failures of one interval are counted and logged,
 /// and the loop goes on.
 pub fn run(
     config: &LoopConfig,
     read: &mut dyn FnMut() -> Result<Vec<ListeningSocket>, String>,
     connections: Option<&Receiver<NewConnection>>,
     history: &mut dyn History,
+    observe: &mut dyn FnMut(&[ListeningSocket]),
     metrics: &Arc<Metrics>,
     stop: &AtomicBool,
 ) {
@@ -240,6 +242,7 @@ pub fn run(
                 metrics
                     .reading_duration
                     .set(started.elapsed().as_secs_f64());
+                observe(&sockets);
                 previous = Some(snapshot);
             }
             Err(e) => {
@@ -332,6 +335,7 @@ mod tests {
             &mut read,
             Some(&rx),
             &mut history,
+            &mut |_| {},
             &metrics,
             &stop,
         );

@@ -298,9 +298,112 @@ fn check_limit_overlaps(limits: &[PortLimits]) -> Result<(), CompileError> {
     Ok(())
 }
 
+impl Ruleset {
+    /// Takes `closed` ports out of every allowance and limit, as a reclaim
+    /// does: the rule stays in the policy, but the firewall lets nobody in
+    /// on those ports until the reclaim is undone. A range is cut around
+    /// each closed port, so neighbouring ports stay open.
+    pub fn close_ports(&mut self, closed: &[(Proto, u16)]) {
+        if closed.is_empty() {
+            return;
+        }
+        let cut = |proto: Proto, range: PortRange| -> Vec<PortRange> {
+            let mut pieces = vec![range];
+            for &(p, port) in closed {
+                if p != proto {
+                    continue;
+                }
+                pieces = pieces
+                    .into_iter()
+                    .flat_map(|r| without_port(r, port))
+                    .collect();
+            }
+            pieces
+        };
+        self.allowed_v4 = self
+            .allowed_v4
+            .iter()
+            .flat_map(|a| {
+                cut(a.proto, a.ports)
+                    .into_iter()
+                    .map(move |ports| Allowance { ports, ..*a })
+            })
+            .collect();
+        self.allowed_v6 = self
+            .allowed_v6
+            .iter()
+            .flat_map(|a| {
+                cut(a.proto, a.ports)
+                    .into_iter()
+                    .map(move |ports| Allowance { ports, ..*a })
+            })
+            .collect();
+        for l in &mut self.limits {
+            l.spans = l
+                .spans
+                .iter()
+                .flat_map(|s| {
+                    cut(s.proto, s.ports)
+                        .into_iter()
+                        .map(move |ports| PortSpan { ports, ..*s })
+                })
+                .collect();
+        }
+        self.limits.retain(|l| !l.spans.is_empty());
+    }
+}
+
+/// `range` without `port`: zero, one or two ranges.
+fn without_port(range: PortRange, port: u16) -> Vec<PortRange> {
+    if !range.contains(port) {
+        return vec![range];
+    }
+    let mut out = Vec::with_capacity(2);
+    if port > range.start() {
+        out.push(
+            PortRange::new(range.start().into(), i64::from(port) - 1).expect("a valid lower piece"),
+        );
+    }
+    if port < range.end() {
+        out.push(
+            PortRange::new(i64::from(port) + 1, range.end().into()).expect("a valid upper piece"),
+        );
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn closing_a_port_cuts_it_out_of_ranges_and_limits() {
+        let policy = portreeve_policy::parse_policy(
+            "t.toml",
+            "[zones]\nlan = [\"10.0.0.0/8\", \"fd00::/8\"]\n\
+             [[rule]]\nname = \"app\"\nports = [\"8000-8010\"]\nprotocol = \"tcp\"\nzones = [\"lan\"]\n\
+             limits = { new_per_second = 10 }\n\
+             [[rule]]\nname = \"dns\"\nport = 53\nprotocol = [\"tcp\", \"udp\"]\nzones = [\"lan\"]\n",
+        )
+        .unwrap();
+        let mut r = Ruleset::compile(&policy).unwrap();
+        r.close_ports(&[(Proto::Tcp, 8000), (Proto::Tcp, 8005), (Proto::Udp, 53)]);
+        let v4: Vec<String> = r
+            .allowed_v4
+            .iter()
+            .map(|a| format!("{}/{}", a.ports, a.proto))
+            .collect();
+        assert_eq!(v4, ["53/tcp", "8001-8004/tcp", "8006-8010/tcp"]);
+        assert_eq!(r.allowed_v6.len(), 3, "both families");
+        let spans: Vec<String> = r.limits[0]
+            .spans
+            .iter()
+            .map(|s| s.ports.to_string())
+            .collect();
+        assert_eq!(spans, ["8001-8004", "8006-8010"]);
+        r.close_ports(&[(Proto::Tcp, 53)]);
+        assert!(r.allowed_v4.iter().all(|a| a.ports.to_string() != "53"));
+    }
 
     fn net(s: &str) -> Ipv4Net {
         s.parse().unwrap()

@@ -107,6 +107,10 @@ pub enum Command {
     Agent(AgentArgs),
     /// List the listener drift the agent recorded, newest first
     Drift(DriftArgs),
+    /// Each listening or allowed port's state (active, dormant, abandoned), last access and recommended action
+    Lifecycle(LifecycleArgs),
+    /// Close abandoned ports the policy says to reclaim (with --apply), or reopen one (--undo)
+    Reclaim(ReclaimArgs),
     /// The signed, tamper-evident record of every change: log, verify, prove, export
     #[command(subcommand)]
     Ledger(LedgerCommand),
@@ -499,6 +503,9 @@ pub struct AgentArgs {
     /// Read every network namespace on the host, not only the agent's own
     #[arg(long)]
     pub all_netns: bool,
+    /// Which policy judges findings and the lifecycle.
+    #[command(flatten)]
+    pub policy: PolicyArgs,
 }
 
 /// `portreeve drift`.
@@ -511,6 +518,40 @@ pub struct DriftArgs {
     #[arg(long, value_name = "N", default_value_t = 100)]
     pub limit: usize,
     /// Output format
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
+}
+
+/// `portreeve lifecycle`.
+#[derive(Debug, Args)]
+pub struct LifecycleArgs {
+    /// Which policy.
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
+}
+
+/// `portreeve reclaim`.
+#[derive(Debug, Args)]
+pub struct ReclaimArgs {
+    /// Which policy.
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+    /// Close the ports (without it, only show what would be closed)
+    #[arg(long, conflicts_with = "undo")]
+    pub apply: bool,
+    /// Reopen the port of reclaim ID
+    #[arg(long, value_name = "ID")]
+    pub undo: Option<i64>,
+    /// Apply even if the ruleset would cut the current SSH session or the management zone
+    #[arg(long)]
+    pub force: bool,
+    /// Why (with --undo); recorded in the ledger
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+    /// Output format (of the listing without --apply)
     #[arg(long, value_enum, default_value_t = ListFormat::Table)]
     pub format: ListFormat,
 }

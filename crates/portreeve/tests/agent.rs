@@ -117,6 +117,18 @@ fn drift_and_usage_show_in_the_metrics_and_sigterm_stops_the_agent() {
         sample(&text, "portreeve_conntrack_events_total").unwrap() >= 2.0,
         "{text}"
     );
+    // The built-in baseline judges 7070 as unexpected, and the lifecycle
+    // counts it as active.
+    assert!(
+        sample(&text, "portreeve_findings{severity=\"high\"}").unwrap_or(0.0)
+            + sample(&text, "portreeve_findings{severity=\"medium\"}").unwrap_or(0.0)
+            >= 1.0,
+        "{text}"
+    );
+    assert!(
+        sample(&text, "portreeve_ports{state=\"active\"}").unwrap() >= 1.0,
+        "{text}"
+    );
 
     // SIGTERM: a clean stop.
     let log = stop(&mut agent);
@@ -205,4 +217,121 @@ fn stop(agent: &mut Agent) -> String {
         .read_to_string(&mut log)
         .unwrap();
     log
+}
+
+/// Whether `client` can open a TCP connection to `to`.
+fn connects(client: &Netns, to: &str) -> bool {
+    let to: SocketAddr = to.parse().unwrap();
+    client.run(|| TcpStream::connect_timeout(&to, Duration::from_millis(500)).is_ok())
+}
+
+#[test]
+fn an_abandoned_port_is_reclaimed_recorded_and_reopened() {
+    if !testkit::privileged(
+        "an_abandoned_port_is_reclaimed_recorded_and_reopened",
+        &["ip", "python3", "nft", "setsid"],
+    ) {
+        return;
+    }
+    let (srv, client) = (Netns::bare(), Netns::bare());
+    srv.link(&client, "10.33.0.1/24", "10.33.0.2/24");
+    let _listeners = srv.listen(&["tcp4:0.0.0.0:7070", "tcp4:0.0.0.0:7071"], 0);
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("p.toml");
+    // Thresholds of seconds stand in for 72 hours and 30 days.
+    std::fs::write(
+        &policy,
+        "[zones]\nlab = [\"10.33.0.0/24\"]\n\
+         [lifecycle]\ndormant_after = \"1s\"\nabandoned_after = \"2s\"\nreclaim = \"close\"\n\
+         [[rule]]\nname = \"app\"\nport = 7070\nprotocol = \"tcp\"\nzones = [\"lab\"]\n\
+         [[rule]]\nname = \"kept\"\nport = 7071\nprotocol = \"tcp\"\nzones = [\"lab\"]\nkeep = true\n",
+    )
+    .unwrap();
+    let state = dir.path().join("state");
+    let portreeve = |args: &[&str]| {
+        let mut all = vec!["--state-dir", state.to_str().unwrap()];
+        all.extend_from_slice(args);
+        let mut cmd = srv.exec(env!("CARGO_BIN_EXE_portreeve"));
+        cmd.args(&all).env_remove("PORTREEVE_POLICY");
+        run(&mut cmd)
+    };
+    let p = policy.to_str().unwrap();
+    let ok = |out: std::process::Output| {
+        assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+        stdout(&out)
+    };
+    ok(portreeve(&["apply", "--policy", p]));
+    assert!(connects(&client, "10.33.0.1:7070") && connects(&client, "10.33.0.1:7071"));
+
+    // The agent sees the ports; then nobody uses them for the thresholds.
+    let mut agent = start(&srv, &state);
+    wait_for(&srv, Duration::from_secs(10), |t| {
+        sample(t, "portreeve_listeners")
+    });
+    stop(&mut agent);
+    std::thread::sleep(Duration::from_millis(2500));
+
+    let plan: serde_json::Value = serde_json::from_str(&ok(portreeve(&[
+        "lifecycle",
+        "--policy",
+        p,
+        "--format",
+        "json",
+    ])))
+    .unwrap();
+    let port = |n: u16| {
+        plan["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["key"]["port"] == n)
+            .cloned()
+            .unwrap_or_else(|| panic!("{n} missing: {plan}"))
+    };
+    // The kernel's record of the first connections makes them "used" at
+    // apply time, more than 2 s ago.
+    assert_eq!(port(7070)["state"], "abandoned", "{plan}");
+    assert_eq!(port(7070)["action"], "close");
+    assert_eq!(port(7071)["action"], "none", "keep = true");
+    assert_eq!(port(7071)["hold"], "keep");
+
+    let closed = ok(portreeve(&["reclaim", "--policy", p, "--apply"]));
+    assert!(closed.contains("Closed 7070/tcp (reclaim 1)"), "{closed}");
+    assert!(!connects(&client, "10.33.0.1:7070"), "reclaimed: closed");
+    assert!(connects(&client, "10.33.0.1:7071"), "kept: open");
+    // A later apply of the same policy keeps the reclaim.
+    ok(portreeve(&["apply", "--policy", p]));
+    assert!(
+        !connects(&client, "10.33.0.1:7070"),
+        "still closed after apply"
+    );
+
+    let reopened = ok(portreeve(&[
+        "reclaim",
+        "--policy",
+        p,
+        "--undo",
+        "1",
+        "--reason",
+        "still needed",
+    ]));
+    assert!(reopened.contains("Reopened 7070/tcp"), "{reopened}");
+    assert!(connects(&client, "10.33.0.1:7070"), "undone: open again");
+    let again = portreeve(&["reclaim", "--policy", p, "--undo", "1"]);
+    assert_eq!(again.status.code(), Some(2), "{}", stderr(&again));
+
+    let log: serde_json::Value =
+        serde_json::from_str(&ok(portreeve(&["ledger", "log", "--format", "json"]))).unwrap();
+    let actions: Vec<&str> = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["apply", "reclaim", "apply", "reclaim.undo"],
+        "{log}"
+    );
+    ok(portreeve(&["ledger", "verify"]));
 }

@@ -10,15 +10,22 @@ use std::sync::mpsc;
 use portreeve_agent::config::{AgentConfig, parse_interval};
 use portreeve_agent::conntrack::Events;
 use portreeve_agent::daemon::{self, History, LoopConfig};
-use portreeve_agent::persist::StoreHistory;
-use portreeve_store::{SqliteStore, Store};
 use portreeve_agent::metrics::{Endpoint, Metrics};
+use portreeve_agent::persist::StoreHistory;
 use portreeve_inventory::Options;
+use portreeve_store::{SqliteStore, Store};
 
+use std::time::{Duration, Instant};
+
+use portreeve_core::{ListeningSocket, Severity};
+use portreeve_lifecycle::{Action, Recommendation, State};
+use portreeve_policy::Policy;
+
+use super::{lifecycle, load_policy};
 use crate::cli::{AgentArgs, DriftArgs, ListFormat};
+use crate::failure::{EXIT_OK, Failure};
 use crate::output::json::{emit_listing, to_value};
 use crate::output::{emit, table};
-use crate::failure::{EXIT_OK, Failure};
 use crate::paths;
 
 /// The configuration file read when none is named.
@@ -76,14 +83,25 @@ pub fn drift(args: &DriftArgs, state_dir: &Path) -> Result<u8, Failure> {
     match args.format {
         ListFormat::Json => emit_listing("portreeve.drift", &[("events", to_value(&events))]),
         ListFormat::Table => emit(&table::rows(
-            &["TIME (UTC)", "KIND", "LISTENER", "NETNS", "OLD OWNER", "NEW OWNER"],
+            &[
+                "TIME (UTC)",
+                "KIND",
+                "LISTENER",
+                "NETNS",
+                "OLD OWNER",
+                "NEW OWNER",
+            ],
             &events
                 .iter()
                 .map(|e| {
                     vec![
                         e.at.strftime("%Y-%m-%d %H:%M:%S").to_string(),
                         e.kind.to_string(),
-                        format!("{}/{}", std::net::SocketAddr::new(e.address, e.port), e.proto),
+                        format!(
+                            "{}/{}",
+                            std::net::SocketAddr::new(e.address, e.port),
+                            e.proto
+                        ),
                         format!("net:[{}]", e.netns),
                         e.old_owner.clone().unwrap_or_else(|| "-".into()),
                         e.new_owner.clone().unwrap_or_else(|| "-".into()),
@@ -96,8 +114,79 @@ pub fn drift(args: &DriftArgs, state_dir: &Path) -> Result<u8, Failure> {
     Ok(EXIT_OK)
 }
 
+/// How often the lifecycle is re-planned (and reclaims run).
+const PLAN_EVERY: Duration = Duration::from_secs(10);
+
+/// What the agent does with each reading beyond drift and usage: the
+/// policy's findings per severity, and every [`PLAN_EVERY`] the lifecycle —
+/// ports per state, and closing the ports the policy says to reclaim.
+fn observer<'a>(
+    policy: &'a Policy,
+    state_dir: &'a Path,
+    metrics: &'a Metrics,
+) -> impl FnMut(&[ListeningSocket]) + 'a {
+    let mut planned: Option<Instant> = None;
+    move |sockets| {
+        let findings = portreeve_policy::evaluate(policy, sockets, super::today());
+        for severity in Severity::ALL {
+            let n = findings.iter().filter(|f| f.severity == severity).count();
+            metrics
+                .findings
+                .get_or_create(&[("severity", severity.to_string())])
+                .set(n as i64);
+        }
+        if planned.is_some_and(|t| t.elapsed() < PLAN_EVERY) {
+            return;
+        }
+        planned = Some(Instant::now());
+        let recs = match lifecycle::plan_for(state_dir, policy, sockets) {
+            Ok((recs, _)) => recs,
+            Err(e) => {
+                tracing::warn!(error = e.summary(), "cannot plan the port lifecycle");
+                metrics
+                    .errors
+                    .get_or_create(&[("source", "lifecycle".into())])
+                    .inc();
+                return;
+            }
+        };
+        for state in [
+            State::Active,
+            State::Dormant,
+            State::Abandoned,
+            State::Reclaimed,
+        ] {
+            let n = recs.iter().filter(|r| r.state == state).count();
+            metrics
+                .ports
+                .get_or_create(&[("state", state.as_str().into())])
+                .set(n as i64);
+        }
+        let closing: Vec<&Recommendation> =
+            recs.iter().filter(|r| r.action == Action::Close).collect();
+        if closing.is_empty() {
+            return;
+        }
+        match lifecycle::close(state_dir, policy, &closing, false) {
+            Ok(lines) => {
+                for line in lines {
+                    tracing::warn!(reclaim = line.trim_end(), "abandoned port closed by policy");
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = e.summary(), "cannot reclaim abandoned ports");
+                metrics
+                    .errors
+                    .get_or_create(&[("source", "reclaim".into())])
+                    .inc();
+            }
+        }
+    }
+}
+
 pub fn run(args: &AgentArgs, state_dir: &Path) -> Result<u8, Failure> {
     let config = config(args)?;
+    let policy = load_policy(args.policy.policy.as_deref())?;
     let mut history = open_history(state_dir)?;
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
@@ -165,6 +254,7 @@ pub fn run(args: &AgentArgs, state_dir: &Path) -> Result<u8, Failure> {
             .map(|i| i.sockets)
             .map_err(|e| e.to_string())
     };
+    let mut observe = observer(&policy, state_dir, &metrics);
     daemon::run(
         &LoopConfig {
             interval: config.interval,
@@ -172,6 +262,7 @@ pub fn run(args: &AgentArgs, state_dir: &Path) -> Result<u8, Failure> {
         &mut read,
         conntrack.is_some().then_some(&rx),
         history.as_mut(),
+        &mut observe,
         &metrics,
         &stop,
     );

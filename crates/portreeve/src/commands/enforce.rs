@@ -11,7 +11,7 @@ use portreeve_policy::Policy;
 use portreeve_ledger::Draft;
 
 use super::record::{actor, record};
-use super::{change, load_policy};
+use super::{change, lifecycle, load_policy};
 use crate::cli::{
     ApplyArgs, ListArgs, ListFormat, PolicyArgs, RenderArgs, RenderTarget, RollbackArgs,
 };
@@ -20,12 +20,34 @@ use crate::output::json::{emit_listing, to_value};
 use crate::output::{counted, emit, table};
 use crate::paths::{self, PolicySource};
 
-/// The ruleset of the policy a command names.
-pub(super) fn compile(policy: &PolicyArgs) -> Result<(Policy, Ruleset), Failure> {
+/// The ruleset of the policy a command names, without the ports reclaims
+/// closed.
+pub(super) fn compile(policy: &PolicyArgs, state_dir: &Path) -> Result<(Policy, Ruleset), Failure> {
     let policy = load_policy(policy.policy.as_deref())?;
-    let ruleset =
-        Ruleset::compile(&policy).map_err(|e| Failure::Input(format!("{}: {e}", policy.origin)))?;
+    let ruleset = enforced(&policy, state_dir)?;
     Ok((policy, ruleset))
+}
+
+/// What `apply` installs for `policy`: its ruleset, with the ports that
+/// reclaims in force have closed taken out.
+fn enforced(policy: &Policy, state_dir: &Path) -> Result<Ruleset, Failure> {
+    let mut ruleset =
+        Ruleset::compile(policy).map_err(|e| Failure::Input(format!("{}: {e}", policy.origin)))?;
+    ruleset.close_ports(&lifecycle::closed_ports(state_dir)?);
+    Ok(ruleset)
+}
+
+/// Applies `policy` again (after a reclaim or its undo changed which ports
+/// are closed) and returns the new generation.
+pub(super) fn reapply(policy: &Policy, state_dir: &Path, force: bool) -> Result<u64, Failure> {
+    let ruleset = enforced(policy, state_dir)?;
+    let opts = ApplyOptions {
+        force,
+        confirm_within: None,
+        session: ssh_session(),
+    };
+    let applied = Enforcer::new(state_dir).apply(&ruleset, &opts, |_| Ok(()))?;
+    Ok(applied.generation)
 }
 
 impl From<EnforceError> for Failure {
@@ -49,8 +71,8 @@ fn ssh_session() -> Option<(std::net::IpAddr, u16)> {
         .and_then(guard::ssh_session)
 }
 
-pub fn render(args: &RenderArgs) -> Result<u8, Failure> {
-    let (_, ruleset) = compile(&args.policy)?;
+pub fn render(args: &RenderArgs, state_dir: &Path) -> Result<u8, Failure> {
+    let (_, ruleset) = compile(&args.policy, state_dir)?;
     emit(&match args.target {
         RenderTarget::Nftables => nft_text::render(&ruleset),
         RenderTarget::Iptables => portreeve_enforce::iptables_text::render(&ruleset),
@@ -59,7 +81,7 @@ pub fn render(args: &RenderArgs) -> Result<u8, Failure> {
 }
 
 pub fn plan(args: &PolicyArgs, state_dir: &Path) -> Result<u8, Failure> {
-    let (_, ruleset) = compile(args)?;
+    let (_, ruleset) = compile(args, state_dir)?;
     let plan = Enforcer::new(state_dir).plan(&ruleset, ssh_session())?;
     let mut out = String::new();
     match (&plan.live, plan.diff.is_empty()) {
@@ -150,8 +172,7 @@ fn ruleset_digest(enforcer: &Enforcer, n: u64) -> Option<String> {
 
 pub fn apply(args: &ApplyArgs, state_dir: &Path) -> Result<u8, Failure> {
     let (policy, text, approval) = policy_to_apply(args, state_dir)?;
-    let ruleset =
-        Ruleset::compile(&policy).map_err(|e| Failure::Input(format!("{}: {e}", policy.origin)))?;
+    let ruleset = enforced(&policy, state_dir)?;
     let enforcer = Enforcer::new(state_dir);
     let opts = ApplyOptions {
         force: args.force,

@@ -10,6 +10,7 @@ mod generate;
 mod grants;
 mod inventory;
 mod ledger;
+mod lifecycle;
 mod policy;
 mod record;
 mod scan;
@@ -31,7 +32,7 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
         Command::Policy(PolicyCommand::Init(args)) => policy::init(args),
         Command::Policy(PolicyCommand::Validate { file }) => policy::validate(file),
         Command::Policy(PolicyCommand::Baseline) => policy::baseline(),
-        Command::Render(args) => enforce::render(args),
+        Command::Render(args) => enforce::render(args, &state_dir),
         Command::Plan(args) => enforce::plan(args, &state_dir),
         Command::Apply(args) => enforce::apply(args, &state_dir),
         Command::Confirm => enforce::confirm(&state_dir),
@@ -45,6 +46,8 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
         Command::Scan(args) => scan::run(args),
         Command::Agent(args) => agent::run(args, &state_dir),
         Command::Drift(args) => agent::drift(args, &state_dir),
+        Command::Lifecycle(args) => lifecycle::lifecycle(args, &state_dir),
+        Command::Reclaim(args) => lifecycle::reclaim(args, &state_dir),
         Command::Ledger(command) => ledger::run(command, &state_dir),
         Command::Identity(command) => change::identity(command, &state_dir),
         Command::Propose(args) => change::propose(args, &state_dir),
