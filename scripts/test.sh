@@ -14,8 +14,9 @@ cd "$(dirname "$0")/.."
 # util-linux: setsid (the confirm-within watchdog), setpriv
 # procps: sysctl                 nmap, ndiff, libxml2-utils: the scanner's peer and its XML consumers
 # nginx, openssl, redis-server, memcached, openssh-server: real services for service identification
+# tshark: the independent decoder of NetFlow/IPFIX/sFlow captures (and its mergecap)
 packages=(iproute2 python3 bsdutils nftables iptables ipset util-linux procps
-    nmap ndiff libxml2-utils nginx openssl redis-server memcached openssh-server)
+    nmap ndiff libxml2-utils nginx openssl redis-server memcached openssh-server tshark)
 missing=()
 for pkg in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")

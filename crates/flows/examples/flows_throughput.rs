@@ -1,0 +1,162 @@
+//! Measures decode + aggregate throughput on one core, in records per
+//! second, for NetFlow v9, IPFIX and sFlow, by replaying the data datagrams
+//! of the real captures in `../shared/testdata/flows` (after their
+//! templates) in a loop. Prints one JSON object.
+//!
+//! ```sh
+//! cargo run --release -p portreeve-flows --example flows_throughput [SECONDS_PER_PROTOCOL]
+//! ```
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use portreeve_flows::{Aggregator, Decoder, pcap};
+
+/// Files fed once (templates, options) and files whose datagrams are
+/// replayed.
+type Scenario = (&'static [&'static str], &'static [&'static str]);
+
+/// Per protocol, its scenarios.
+const SCENARIOS: &[(&str, &[Scenario])] = &[
+    (
+        "netflow_v9",
+        &[
+            (
+                &["netflow/samplingrate-template.pcap"],
+                &["netflow/samplingrate-data.pcap"],
+            ),
+            (
+                &[
+                    "netflow/multiplesamplingrates-options-template.pcap",
+                    "netflow/multiplesamplingrates-options-data.pcap",
+                    "netflow/multiplesamplingrates-template.pcap",
+                ],
+                &["netflow/multiplesamplingrates-data.pcap"],
+            ),
+            (
+                &["netflow/data+templates.pcap"],
+                &["netflow/data+templates.pcap"],
+            ),
+        ],
+    ),
+    (
+        "ipfix",
+        &[
+            (
+                &["netflow/ipfixprobe-templates.pcap"],
+                &["netflow/ipfixprobe-data.pcap"],
+            ),
+            (
+                &["netflow/physicalinterfaces.pcap"],
+                &["netflow/physicalinterfaces.pcap"],
+            ),
+            (&["netflow/mpls.pcap"], &["netflow/mpls.pcap"]),
+            (
+                &["netflow/ethernet-over-mpls-with-control-word-template.pcap"],
+                &["netflow/ethernet-over-mpls-with-control-word-data.pcap"],
+            ),
+        ],
+    ),
+    (
+        "sflow5",
+        &[(
+            &[],
+            &[
+                "sflow/data-1140.pcap",
+                "sflow/data-qinq.pcap",
+                "sflow/data-sflow-expanded-sample.pcap",
+                "sflow/data-icmpv6.pcap",
+            ],
+        )],
+    ),
+];
+
+fn datagrams(dir: &Path, file: &str) -> Vec<(SocketAddr, Vec<u8>)> {
+    let bytes = std::fs::read(dir.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+    pcap::udp_datagrams(&bytes)
+        .unwrap_or_else(|e| panic!("{file}: {e}"))
+        .map(|d| d.map(|d| (d.src, d.payload.to_vec())))
+        .collect::<Result<_, _>>()
+        .unwrap_or_else(|e| panic!("{file}: {e}"))
+}
+
+fn main() {
+    let seconds: f64 = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2.0);
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata/flows");
+    if !dir.is_dir() {
+        println!(
+            "{}",
+            serde_json::json!({ "error": format!("{} is absent", dir.display()) })
+        );
+        std::process::exit(1);
+    }
+    let mut results = serde_json::Map::new();
+    for (protocol, scenarios) in SCENARIOS {
+        let mut decoder = Decoder::default();
+        let mut aggregator = Aggregator::default();
+        let mut out = Vec::new();
+        let mut replay = Vec::new();
+        for (setup, data) in *scenarios {
+            for file in *setup {
+                for (src, payload) in datagrams(&dir, file) {
+                    decoder
+                        .decode(src, &payload, 0, &mut out)
+                        .expect("setup datagram decodes");
+                }
+            }
+            for file in *data {
+                replay.extend(datagrams(&dir, file));
+            }
+        }
+        let per_pass: usize = replay
+            .iter()
+            .map(|(src, p)| {
+                out.clear();
+                decoder
+                    .decode(*src, p, 0, &mut out)
+                    .expect("replayed datagram decodes")
+            })
+            .sum();
+        let budget = Duration::from_secs_f64(seconds);
+        let start = Instant::now();
+        let (mut records, mut datagram_count, mut passes) = (0u64, 0u64, 0u64);
+        let mut now_ms = 1_700_000_000_000u64;
+        while start.elapsed() < budget {
+            for _ in 0..256 {
+                for (src, payload) in &replay {
+                    out.clear();
+                    if let Ok(n) = decoder.decode(*src, payload, now_ms, &mut out) {
+                        records += n as u64;
+                    }
+                    aggregator.add_all(&out);
+                    datagram_count += 1;
+                }
+                now_ms += 1;
+                passes += 1;
+            }
+        }
+        let elapsed = start.elapsed().as_secs_f64();
+        results.insert(
+            protocol.to_string(),
+            serde_json::json!({
+                "records_per_second": (records as f64 / elapsed).round(),
+                "datagrams_per_second": (datagram_count as f64 / elapsed).round(),
+                "records_per_pass": per_pass,
+                "datagrams_per_pass": replay.len(),
+                "passes": passes,
+                "seconds": (elapsed * 1000.0).round() / 1000.0,
+                "aggregate_keys": aggregator.len(),
+                "dropped": decoder.counters().datagrams_dropped.total(),
+            }),
+        );
+    }
+    let report = serde_json::json!({
+        "benchmark": "decode + aggregate, one core, replaying real captures",
+        "results": results,
+    });
+    println!("{}", serde_json::to_string_pretty(&report).unwrap());
+}

@@ -1,0 +1,846 @@
+//! NetFlow v5 (Cisco's fixed layout), NetFlow v9 (RFC 3954) and IPFIX
+//! (RFC 7011, information elements from RFC 7012 / the IANA registry).
+//!
+//! v9 and IPFIX are template-based: an exporter first describes its records
+//! (templates, options templates) and then sends data sets that reference
+//! them by id. Templates live in [`ExporterState`], keyed by (protocol
+//! version, observation domain, template id) under the exporter's address.
+//! A datagram is first walked once to check its set framing, so that a
+//! zero-length or overlong set drops it before any state changes; then each
+//! set is processed in order, which lets a datagram carry a template and the
+//! data that uses it.
+//!
+//! Only the information elements portreeve needs are interpreted; every
+//! other field — unknown, enterprise-specific, or of an unexpected size — is
+//! skipped by its length.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use crate::bytes::{Cursor, be_uint};
+use crate::decoder::{Context, DecoderConfig};
+use crate::error::{Counters, DecodeError, DropReason};
+use crate::packet::{PacketInfo, parse_ethernet, parse_ip};
+use crate::record::{Direction, FlowRecord, FlowSource};
+
+/// IPFIX's marker for a variable-length field (RFC 7011 §7).
+const VARLEN: u16 = 0xffff;
+/// Seconds between the NTP epoch (1900) and the Unix epoch.
+const NTP_UNIX_OFFSET: u64 = 2_208_988_800;
+
+/// What portreeve does with an information element.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Skip,
+    Bytes,
+    Packets,
+    OutBytes,
+    OutPackets,
+    TotalBytes,
+    TotalPackets,
+    Protocol,
+    TcpFlags,
+    SrcPort,
+    DstPort,
+    SrcV4,
+    DstV4,
+    SrcV6,
+    DstV6,
+    InIf,
+    OutIf,
+    Direction,
+    FirstUptime,
+    LastUptime,
+    StartSec,
+    EndSec,
+    StartMs,
+    EndMs,
+    StartNtp,
+    EndNtp,
+    StartDeltaUs,
+    EndDeltaUs,
+    SysInitMs,
+    IcmpTypeCode,
+    IcmpType,
+    IcmpCode,
+    SamplingInterval,
+    SamplerId,
+    SamplerRandomInterval,
+    PacketInterval,
+    PacketSpace,
+    SamplingSize,
+    SamplingPopulation,
+    FrameSize,
+    FrameSection,
+    IpHeaderSection,
+    IpVersion,
+}
+
+/// Maps an IANA information element id (shared by v9 for ids < 128 and used
+/// with IPFIX meaning by v9 exporters above) to its [`Kind`].
+fn kind_of(id: u16) -> Kind {
+    match id {
+        1 => Kind::Bytes,
+        2 => Kind::Packets,
+        4 => Kind::Protocol,
+        6 => Kind::TcpFlags,
+        7 => Kind::SrcPort,
+        8 => Kind::SrcV4,
+        10 | 252 => Kind::InIf,
+        11 => Kind::DstPort,
+        12 => Kind::DstV4,
+        14 | 253 => Kind::OutIf,
+        21 => Kind::LastUptime,
+        22 => Kind::FirstUptime,
+        23 => Kind::OutBytes,
+        24 => Kind::OutPackets,
+        27 => Kind::SrcV6,
+        28 => Kind::DstV6,
+        32 | 139 => Kind::IcmpTypeCode,
+        34 => Kind::SamplingInterval,
+        48 | 302 => Kind::SamplerId,
+        50 => Kind::SamplerRandomInterval,
+        60 => Kind::IpVersion,
+        61 => Kind::Direction,
+        85 => Kind::TotalBytes,
+        86 => Kind::TotalPackets,
+        150 => Kind::StartSec,
+        151 => Kind::EndSec,
+        152 => Kind::StartMs,
+        153 => Kind::EndMs,
+        154 | 156 => Kind::StartNtp,
+        155 | 157 => Kind::EndNtp,
+        158 => Kind::StartDeltaUs,
+        159 => Kind::EndDeltaUs,
+        160 => Kind::SysInitMs,
+        176 | 178 => Kind::IcmpType,
+        177 | 179 => Kind::IcmpCode,
+        305 => Kind::PacketInterval,
+        306 => Kind::PacketSpace,
+        309 => Kind::SamplingSize,
+        310 => Kind::SamplingPopulation,
+        312 => Kind::FrameSize,
+        313 => Kind::IpHeaderSection,
+        315 => Kind::FrameSection,
+        _ => Kind::Skip,
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Field {
+    kind: Kind,
+    /// Length on the wire, or [`VARLEN`].
+    len: u16,
+}
+
+/// A compiled template or options template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Template {
+    fields: Box<[Field]>,
+    /// The shortest possible record: fixed lengths plus one length byte per
+    /// variable-length field. Always ≥ 1, so record loops always advance.
+    min_len: usize,
+    options: bool,
+}
+
+/// (export protocol version, observation domain, template id).
+pub(crate) type TemplateKey = (u16, u32, u16);
+/// (observation domain, sampler/selector id if the options record had one).
+pub(crate) type SamplerKey = (u32, Option<u32>);
+
+/// Everything remembered about one exporter.
+#[derive(Debug, Default)]
+pub(crate) struct ExporterState {
+    /// Templates with the decoder tick at which each was last (re)defined.
+    pub(crate) templates: HashMap<TemplateKey, (Template, u64)>,
+    /// Sampling rates learned from options data, with the tick learned.
+    pub(crate) samplers: HashMap<SamplerKey, (u32, u64)>,
+    /// Decoder tick of the last datagram from this exporter.
+    pub(crate) last_seen: u64,
+}
+
+impl ExporterState {
+    fn insert_template(
+        &mut self,
+        key: TemplateKey,
+        template: Template,
+        tick: u64,
+        config: &DecoderConfig,
+        counters: &mut Counters,
+    ) {
+        if let Some(slot) = self.templates.get_mut(&key) {
+            *slot = (template, tick);
+            counters.templates_refreshed += 1;
+            return;
+        }
+        if self.templates.len() >= config.max_templates_per_exporter {
+            // Full: evict the template defined longest ago. A linear scan,
+            // but only when the cap is hit, and the map is small by design.
+            let oldest = self
+                .templates
+                .iter()
+                .min_by_key(|(_, (_, t))| *t)
+                .map(|(k, _)| *k);
+            if let Some(oldest) = oldest {
+                self.templates.remove(&oldest);
+                counters.templates_evicted += 1;
+            }
+        }
+        if config.max_templates_per_exporter > 0 {
+            self.templates.insert(key, (template, tick));
+            counters.templates_added += 1;
+        }
+    }
+}
+
+// ---------------------------------------------------------------- NetFlow v5
+
+const V5_HEADER: usize = 24;
+const V5_RECORD: usize = 48;
+/// Cisco's documented maximum number of records in one v5 datagram.
+const V5_MAX_RECORDS: u16 = 30;
+
+pub(crate) fn decode_v5(cx: &mut Context<'_>, datagram: &[u8]) -> Result<(), DecodeError> {
+    let mut c = Cursor::new(datagram);
+    let _version = c.u16("v5 header")?;
+    let count = c.u16("v5 header")?;
+    let sys_uptime = c.u32("v5 header")?;
+    let unix_secs = c.u32("v5 header")?;
+    let unix_nsecs = c.u32("v5 header")?;
+    let _sequence = c.u32("v5 header")?;
+    let engine_type = c.u8("v5 header")?;
+    let engine_id = c.u8("v5 header")?;
+    let sampling = c.u16("v5 header")?;
+    if count > V5_MAX_RECORDS {
+        return Err(DecodeError::BadLength("v5 record count above 30"));
+    }
+    if datagram.len() < V5_HEADER + V5_RECORD * usize::from(count) {
+        return Err(DecodeError::Truncated("v5 records"));
+    }
+    let export_ms = u64::from(unix_secs) * 1000 + u64::from(unix_nsecs) / 1_000_000;
+    // The low 14 bits are the interval; the top two the sampling mode.
+    let rate = u32::from(sampling & 0x3fff).max(1);
+    let domain = u32::from(engine_type) << 8 | u32::from(engine_id);
+    for _ in 0..count {
+        let r: [u8; V5_RECORD] = c.array("v5 record")?;
+        let mut rec = FlowRecord::new(FlowSource::NetflowV5, cx.exporter, domain, cx.now_ms);
+        let u16_at = |o: usize| u16::from_be_bytes([r[o], r[o + 1]]);
+        let u32_at = |o: usize| u32::from_be_bytes([r[o], r[o + 1], r[o + 2], r[o + 3]]);
+        rec.src_addr = Some(IpAddr::V4(Ipv4Addr::from(u32_at(0))));
+        rec.dst_addr = Some(IpAddr::V4(Ipv4Addr::from(u32_at(4))));
+        rec.input_interface = Some(u32::from(u16_at(12)));
+        rec.output_interface = Some(u32::from(u16_at(14)));
+        rec.packets = u64::from(u32_at(16));
+        rec.bytes = u64::from(u32_at(20));
+        rec.start_ms = uptime_to_unix(export_ms, sys_uptime, u32_at(24));
+        rec.end_ms = uptime_to_unix(export_ms, sys_uptime, u32_at(28));
+        rec.src_port = u16_at(32);
+        rec.dst_port = u16_at(34);
+        rec.tcp_flags = Some(u16::from(r[37]));
+        rec.protocol = r[38];
+        rec.sampling_rate = rate;
+        cx.out.push(rec);
+    }
+    Ok(())
+}
+
+/// Converts a router uptime (ms) to Unix ms given the export time and the
+/// uptime at export. Times after the export (clock skew) are allowed.
+fn uptime_to_unix(export_ms: u64, sys_uptime: u32, t: u32) -> Option<u64> {
+    let age = i64::from(sys_uptime) - i64::from(t);
+    u64::try_from(i64::try_from(export_ms).ok()?.checked_sub(age)?).ok()
+}
+
+// ------------------------------------------------------ NetFlow v9 and IPFIX
+
+/// What the message header of a v9 or IPFIX datagram says.
+#[derive(Debug, Clone, Copy)]
+struct Header {
+    version: u16,
+    domain: u32,
+    export_ms: u64,
+    /// v9 only: the exporter's uptime at export, for FIRST/LAST_SWITCHED.
+    sys_uptime: Option<u32>,
+}
+
+impl Header {
+    fn ipfix(&self) -> bool {
+        self.version == 10
+    }
+
+    fn source(&self) -> FlowSource {
+        if self.ipfix() {
+            FlowSource::Ipfix
+        } else {
+            FlowSource::NetflowV9
+        }
+    }
+}
+
+pub(crate) fn decode_v9(
+    cx: &mut Context<'_>,
+    state: &mut ExporterState,
+    datagram: &[u8],
+) -> Result<(), DecodeError> {
+    let mut c = Cursor::new(datagram);
+    let version = c.u16("v9 header")?;
+    let _count = c.u16("v9 header")?;
+    let sys_uptime = c.u32("v9 header")?;
+    let unix_secs = c.u32("v9 header")?;
+    let _sequence = c.u32("v9 header")?;
+    let source_id = c.u32("v9 header")?;
+    let header = Header {
+        version,
+        domain: source_id,
+        export_ms: u64::from(unix_secs) * 1000,
+        sys_uptime: Some(sys_uptime),
+    };
+    decode_sets(cx, state, header, c.rest())
+}
+
+pub(crate) fn decode_ipfix(
+    cx: &mut Context<'_>,
+    state: &mut ExporterState,
+    datagram: &[u8],
+) -> Result<(), DecodeError> {
+    let mut c = Cursor::new(datagram);
+    let version = c.u16("IPFIX header")?;
+    let length = usize::from(c.u16("IPFIX header")?);
+    let export_time = c.u32("IPFIX header")?;
+    let _sequence = c.u32("IPFIX header")?;
+    let domain = c.u32("IPFIX header")?;
+    if length < 16 {
+        return Err(DecodeError::BadLength(
+            "IPFIX message length below its header",
+        ));
+    }
+    // The message length bounds the sets; a shorter datagram is truncated,
+    // anything after the message is ignored.
+    let body = datagram
+        .get(16..length)
+        .ok_or(DecodeError::Truncated("IPFIX message"))?;
+    let header = Header {
+        version,
+        domain,
+        export_ms: u64::from(export_time) * 1000,
+        sys_uptime: None,
+    };
+    decode_sets(cx, state, header, body)
+}
+
+/// Splits the body into `(set id, set contents)`, stopping at trailing
+/// padding shorter than a set header.
+fn sets(body: &[u8]) -> impl Iterator<Item = Result<(u16, &[u8]), DecodeError>> {
+    let mut c = Cursor::new(body);
+    std::iter::from_fn(move || {
+        if c.remaining() < 4 {
+            return None;
+        }
+        let result = (|| {
+            let id = c.u16("set header")?;
+            let len = usize::from(c.u16("set header")?);
+            if len == 0 {
+                return Err(DecodeError::ZeroLengthSet);
+            }
+            if len < 4 {
+                return Err(DecodeError::BadLength("set length below its header"));
+            }
+            let contents = c
+                .take(len - 4, "set")
+                .map_err(|_| DecodeError::BadLength("set runs past the end of the datagram"))?;
+            Ok((id, contents))
+        })();
+        if result.is_err() {
+            // Stop after the first framing error.
+            c = Cursor::new(&[]);
+        }
+        Some(result)
+    })
+}
+
+fn decode_sets(
+    cx: &mut Context<'_>,
+    state: &mut ExporterState,
+    header: Header,
+    body: &[u8],
+) -> Result<(), DecodeError> {
+    // Framing pass: reject the datagram before touching any state.
+    for set in sets(body) {
+        set?;
+    }
+    let (template_set, options_set) = if header.ipfix() { (2, 3) } else { (0, 1) };
+    for set in sets(body) {
+        let (id, contents) = set?;
+        if id == template_set {
+            decode_template_set(cx, state, header, contents, false)?;
+        } else if id == options_set {
+            decode_template_set(cx, state, header, contents, true)?;
+        } else if id >= 256 {
+            decode_data_set(cx, state, header, id, contents)?;
+        }
+        // Ids 2..=255 in v9 and 0, 1, 4..=255 in IPFIX are reserved: skip.
+    }
+    Ok(())
+}
+
+fn decode_template_set(
+    cx: &mut Context<'_>,
+    state: &mut ExporterState,
+    header: Header,
+    contents: &[u8],
+    options: bool,
+) -> Result<(), DecodeError> {
+    let mut c = Cursor::new(contents);
+    // Records until only padding (zero bytes, RFC 7011 §3.3.1) remains.
+    while c.remaining() >= 4 && c.rest().iter().any(|&b| b != 0) {
+        let id = c.u16("template header")?;
+        let second = c.u16("template header")?;
+        if header.ipfix() && second == 0 {
+            withdraw(cx, state, header, id, options)?;
+            continue;
+        }
+        let (field_count, scope_count) = if !options {
+            (second, 0)
+        } else if header.ipfix() {
+            (second, c.u16("options template header")?)
+        } else {
+            // v9 options: scope and option lengths in bytes, 4 per field.
+            let option_len = c.u16("options template header")?;
+            if second % 4 != 0 || option_len % 4 != 0 {
+                return Err(DecodeError::BadTemplate(
+                    "v9 options lengths not multiples of 4",
+                ));
+            }
+            let count = (u32::from(second) + u32::from(option_len)) / 4;
+            (u16::try_from(count).unwrap_or(u16::MAX), second / 4)
+        };
+        if id < 256 {
+            return Err(DecodeError::BadTemplate("template id below 256"));
+        }
+        if usize::from(field_count) > cx.config.max_template_fields {
+            return Err(DecodeError::TooManyFields {
+                template_id: id,
+                count: field_count,
+                limit: cx.config.max_template_fields,
+            });
+        }
+        if options && header.ipfix() && (scope_count == 0 || scope_count > field_count) {
+            return Err(DecodeError::BadTemplate(
+                "options template scope count out of range",
+            ));
+        }
+        let mut fields = Vec::with_capacity(usize::from(field_count));
+        let mut min_len = 0usize;
+        for _ in 0..field_count {
+            let raw_id = c.u16("template field")?;
+            let len = c.u16("template field")?;
+            let enterprise = header.ipfix() && raw_id & 0x8000 != 0;
+            if enterprise {
+                c.skip(4, "template field enterprise number")?;
+            }
+            let len = if !header.ipfix() && len == VARLEN {
+                // v9 has no variable-length fields: a 65535-byte field
+                // cannot fit in a datagram's set anyway.
+                return Err(DecodeError::BadTemplate("v9 field of length 65535"));
+            } else {
+                len
+            };
+            min_len += if len == VARLEN { 1 } else { usize::from(len) };
+            let kind = if enterprise {
+                Kind::Skip
+            } else {
+                kind_of(raw_id)
+            };
+            fields.push(Field { kind, len });
+        }
+        if min_len == 0 {
+            return Err(DecodeError::BadTemplate(
+                "template describes an empty record",
+            ));
+        }
+        let template = Template {
+            fields: fields.into_boxed_slice(),
+            min_len,
+            options,
+        };
+        let key = (header.version, header.domain, id);
+        state.insert_template(key, template, cx.tick, cx.config, cx.counters);
+    }
+    Ok(())
+}
+
+/// IPFIX template withdrawal (RFC 7011 §8.1): a record with field count 0.
+/// Id 2 in a template set (3 in an options template set) withdraws all of
+/// that kind for the observation domain.
+fn withdraw(
+    cx: &mut Context<'_>,
+    state: &mut ExporterState,
+    header: Header,
+    id: u16,
+    options: bool,
+) -> Result<(), DecodeError> {
+    let all = if options { 3 } else { 2 };
+    if id != all && id < 256 {
+        return Err(DecodeError::BadTemplate(
+            "withdrawal of a reserved template id",
+        ));
+    }
+    let before = state.templates.len();
+    if id == all {
+        state.templates.retain(|&(v, d, _), (t, _)| {
+            !(v == header.version && d == header.domain && t.options == options)
+        });
+    } else {
+        state.templates.remove(&(header.version, header.domain, id));
+    }
+    let removed = before - state.templates.len();
+    cx.counters.templates_withdrawn += removed as u64;
+    Ok(())
+}
+
+fn insert_sampler(
+    samplers: &mut HashMap<SamplerKey, (u32, u64)>,
+    key: SamplerKey,
+    rate: u32,
+    cx: &mut Context<'_>,
+) {
+    if !samplers.contains_key(&key) && samplers.len() >= cx.config.max_samplers_per_exporter {
+        let oldest = samplers
+            .iter()
+            .min_by_key(|(_, (_, t))| *t)
+            .map(|(k, _)| *k);
+        if let Some(oldest) = oldest {
+            samplers.remove(&oldest);
+            cx.counters.samplers_evicted += 1;
+        }
+    }
+    if cx.config.max_samplers_per_exporter > 0 {
+        samplers.insert(key, (rate, cx.tick));
+    }
+}
+
+/// The rate for a data record: its own sampler's, else the domain's.
+fn learned_rate(
+    samplers: &HashMap<SamplerKey, (u32, u64)>,
+    domain: u32,
+    sampler: Option<u32>,
+) -> Option<u32> {
+    sampler
+        .and_then(|id| samplers.get(&(domain, Some(id))))
+        .or_else(|| samplers.get(&(domain, None)))
+        .map(|(rate, _)| *rate)
+}
+
+fn decode_data_set(
+    cx: &mut Context<'_>,
+    state: &mut ExporterState,
+    header: Header,
+    id: u16,
+    contents: &[u8],
+) -> Result<(), DecodeError> {
+    let ExporterState {
+        templates,
+        samplers,
+        ..
+    } = state;
+    let Some((template, _)) = templates.get(&(header.version, header.domain, id)) else {
+        cx.counters.sets_dropped.add(DropReason::NoTemplate);
+        cx.log_drop(&DecodeError::NoTemplate { template_id: id });
+        return Ok(());
+    };
+    let blank = FlowRecord::new(header.source(), cx.exporter, header.domain, cx.now_ms);
+    let mut c = Cursor::new(contents);
+    while c.remaining() >= template.min_len {
+        let mut acc = Acc::new(blank);
+        if read_record(&mut c, template, &mut acc).is_err() {
+            if c.rest().iter().all(|&b| b == 0) {
+                break; // padding after the last record
+            }
+            return Err(DecodeError::BadLength("data record overruns its set"));
+        }
+        if template.options {
+            cx.counters.options_records += 1;
+            if let Some(rate) = acc.sampling.rate() {
+                insert_sampler(samplers, (header.domain, acc.sampling.sampler), rate, cx);
+            }
+        } else {
+            let rate = acc
+                .sampling
+                .rate()
+                .or_else(|| learned_rate(samplers, header.domain, acc.sampling.sampler))
+                .unwrap_or(1);
+            cx.out.push(acc.finish(header, rate));
+        }
+    }
+    Ok(())
+}
+
+/// Reads one data record field by field. On error the cursor may have moved
+/// past part of the record; the caller decides whether that was padding.
+fn read_record<'a>(
+    c: &mut Cursor<'a>,
+    template: &Template,
+    acc: &mut Acc<'a>,
+) -> Result<(), DecodeError> {
+    let mut probe = c.clone();
+    for field in template.fields.iter() {
+        let len = if field.len == VARLEN {
+            match probe.u8("variable-length field")? {
+                255 => usize::from(probe.u16("variable-length field")?),
+                short => usize::from(short),
+            }
+        } else {
+            usize::from(field.len)
+        };
+        let value = probe.take(len, "data record")?;
+        if field.kind != Kind::Skip {
+            acc.apply(field.kind, value);
+        }
+    }
+    *c = probe;
+    Ok(())
+}
+
+/// Sampling parameters found in one record.
+#[derive(Debug, Default, Clone, Copy)]
+struct Sampling {
+    interval: Option<u64>,
+    random_interval: Option<u64>,
+    packet_interval: Option<u64>,
+    packet_space: Option<u64>,
+    size: Option<u64>,
+    population: Option<u64>,
+    sampler: Option<u32>,
+}
+
+impl Sampling {
+    /// One-in-N, from whichever parameters the record carries: v9
+    /// SAMPLING_INTERVAL (34) or FLOW_SAMPLER_RANDOM_INTERVAL (50), IPFIX
+    /// samplingPacketInterval/Space (305/306: N = (interval + space) /
+    /// interval), or samplingSize/Population (309/310: N = population /
+    /// size).
+    fn rate(&self) -> Option<u32> {
+        let n = if let Some(i) = self.interval.filter(|&i| i > 0) {
+            i
+        } else if let Some(i) = self.random_interval.filter(|&i| i > 0) {
+            i
+        } else if let Some(i) = self.packet_interval.filter(|&i| i > 0) {
+            i.saturating_add(self.packet_space.unwrap_or(0)) / i
+        } else if let (Some(size), Some(pop)) = (self.size.filter(|&s| s > 0), self.population) {
+            pop / size
+        } else {
+            return None;
+        };
+        Some(u32::try_from(n).unwrap_or(u32::MAX).max(1))
+    }
+}
+
+/// A record being assembled from its fields.
+struct Acc<'a> {
+    rec: FlowRecord,
+    bytes: Option<u64>,
+    packets: Option<u64>,
+    out_bytes: Option<u64>,
+    out_packets: Option<u64>,
+    total_bytes: Option<u64>,
+    total_packets: Option<u64>,
+    first_uptime: Option<u64>,
+    last_uptime: Option<u64>,
+    sys_init: Option<u64>,
+    start_delta_us: Option<u64>,
+    end_delta_us: Option<u64>,
+    icmp_type_code: Option<u64>,
+    sampling: Sampling,
+    frame: Option<&'a [u8]>,
+    frame_size: Option<u64>,
+    ip_section: Option<&'a [u8]>,
+    /// IP_PROTOCOL_VERSION (60): picks between v4 and v6 addresses when a
+    /// template carries both (one set is then zero).
+    ip_version: Option<u64>,
+    v4: (Option<IpAddr>, Option<IpAddr>),
+    v6: (Option<IpAddr>, Option<IpAddr>),
+}
+
+fn v4(v: &[u8]) -> Option<IpAddr> {
+    <[u8; 4]>::try_from(v)
+        .ok()
+        .map(|a| IpAddr::V4(Ipv4Addr::from(a)))
+}
+
+fn v6(v: &[u8]) -> Option<IpAddr> {
+    <[u8; 16]>::try_from(v)
+        .ok()
+        .map(|a| IpAddr::V6(Ipv6Addr::from(a)))
+}
+
+fn ntp_to_ms(value: &[u8]) -> Option<u64> {
+    let v: [u8; 8] = value.try_into().ok()?;
+    let ntp = u64::from_be_bytes(v);
+    let secs = (ntp >> 32).checked_sub(NTP_UNIX_OFFSET)?;
+    let frac_ms = ((ntp & 0xffff_ffff) * 1000) >> 32;
+    Some(secs * 1000 + frac_ms)
+}
+
+impl<'a> Acc<'a> {
+    fn new(rec: FlowRecord) -> Self {
+        Self {
+            rec,
+            bytes: None,
+            packets: None,
+            out_bytes: None,
+            out_packets: None,
+            total_bytes: None,
+            total_packets: None,
+            first_uptime: None,
+            last_uptime: None,
+            sys_init: None,
+            start_delta_us: None,
+            end_delta_us: None,
+            icmp_type_code: None,
+            sampling: Sampling::default(),
+            frame: None,
+            frame_size: None,
+            ip_section: None,
+            ip_version: None,
+            v4: (None, None),
+            v6: (None, None),
+        }
+    }
+
+    fn apply(&mut self, kind: Kind, v: &'a [u8]) {
+        let r = &mut self.rec;
+        match kind {
+            Kind::Skip => {}
+            Kind::Bytes => self.bytes = Some(be_uint(v)),
+            Kind::Packets => self.packets = Some(be_uint(v)),
+            Kind::OutBytes => self.out_bytes = Some(be_uint(v)),
+            Kind::OutPackets => self.out_packets = Some(be_uint(v)),
+            Kind::TotalBytes => self.total_bytes = Some(be_uint(v)),
+            Kind::TotalPackets => self.total_packets = Some(be_uint(v)),
+            Kind::Protocol => r.protocol = be_uint(v) as u8,
+            Kind::TcpFlags => r.tcp_flags = Some(be_uint(v) as u16),
+            Kind::SrcPort => r.src_port = be_uint(v) as u16,
+            Kind::DstPort => r.dst_port = be_uint(v) as u16,
+            Kind::SrcV4 => self.v4.0 = v4(v).or(self.v4.0),
+            Kind::DstV4 => self.v4.1 = v4(v).or(self.v4.1),
+            Kind::SrcV6 => self.v6.0 = v6(v).or(self.v6.0),
+            Kind::DstV6 => self.v6.1 = v6(v).or(self.v6.1),
+            Kind::IpVersion => self.ip_version = Some(be_uint(v)),
+            Kind::InIf => r.input_interface = u32::try_from(be_uint(v)).ok(),
+            Kind::OutIf => r.output_interface = u32::try_from(be_uint(v)).ok(),
+            Kind::Direction => {
+                r.direction = match be_uint(v) {
+                    0 => Some(Direction::Ingress),
+                    1 => Some(Direction::Egress),
+                    _ => None,
+                }
+            }
+            Kind::FirstUptime => self.first_uptime = Some(be_uint(v)),
+            Kind::LastUptime => self.last_uptime = Some(be_uint(v)),
+            Kind::StartSec => r.start_ms = Some(be_uint(v).saturating_mul(1000)),
+            Kind::EndSec => r.end_ms = Some(be_uint(v).saturating_mul(1000)),
+            Kind::StartMs => r.start_ms = Some(be_uint(v)),
+            Kind::EndMs => r.end_ms = Some(be_uint(v)),
+            Kind::StartNtp => r.start_ms = ntp_to_ms(v).or(r.start_ms),
+            Kind::EndNtp => r.end_ms = ntp_to_ms(v).or(r.end_ms),
+            Kind::StartDeltaUs => self.start_delta_us = Some(be_uint(v)),
+            Kind::EndDeltaUs => self.end_delta_us = Some(be_uint(v)),
+            Kind::SysInitMs => self.sys_init = Some(be_uint(v)),
+            Kind::IcmpTypeCode => self.icmp_type_code = Some(be_uint(v)),
+            Kind::IcmpType => r.icmp_type = Some(be_uint(v) as u8),
+            Kind::IcmpCode => r.icmp_code = Some(be_uint(v) as u8),
+            Kind::SamplingInterval => self.sampling.interval = Some(be_uint(v)),
+            Kind::SamplerId => self.sampling.sampler = Some(be_uint(v) as u32),
+            Kind::SamplerRandomInterval => self.sampling.random_interval = Some(be_uint(v)),
+            Kind::PacketInterval => self.sampling.packet_interval = Some(be_uint(v)),
+            Kind::PacketSpace => self.sampling.packet_space = Some(be_uint(v)),
+            Kind::SamplingSize => self.sampling.size = Some(be_uint(v)),
+            Kind::SamplingPopulation => self.sampling.population = Some(be_uint(v)),
+            Kind::FrameSize => self.frame_size = Some(be_uint(v)),
+            Kind::FrameSection => self.frame = Some(v),
+            Kind::IpHeaderSection => self.ip_section = Some(v),
+        }
+    }
+
+    fn finish(self, header: Header, rate: u32) -> FlowRecord {
+        let mut r = self.rec;
+        let unset = |(s, d): (Option<IpAddr>, Option<IpAddr>)| {
+            s.is_none_or(|a| a.is_unspecified()) && d.is_none_or(|a| a.is_unspecified())
+        };
+        let (src, dst) = match self.ip_version {
+            Some(4) => self.v4,
+            Some(6) => self.v6,
+            _ if unset(self.v4) && !unset(self.v6) => self.v6,
+            _ if self.v4.0.is_some() || self.v4.1.is_some() => self.v4,
+            _ => self.v6,
+        };
+        r.src_addr = src;
+        r.dst_addr = dst;
+        let sampled_packet = match (self.frame, self.ip_section) {
+            (Some(frame), _) => Some(parse_ethernet(frame)),
+            (None, Some(ip)) => Some(parse_ip(ip)),
+            (None, None) => None,
+        };
+        r.packets = self
+            .packets
+            .or(self.out_packets)
+            .or(self.total_packets)
+            .unwrap_or(0);
+        r.bytes = self
+            .bytes
+            .or(self.out_bytes)
+            .or(self.total_bytes)
+            .unwrap_or(0);
+        if let Some(info) = sampled_packet {
+            // A PSAMP-style record describes one sampled packet.
+            fill_from_packet(&mut r, &info);
+            if self.packets.is_none() && self.out_packets.is_none() && self.total_packets.is_none()
+            {
+                r.packets = 1;
+            }
+            if self.bytes.is_none() && self.out_bytes.is_none() && self.total_bytes.is_none() {
+                let section_len = self.frame.or(self.ip_section).map_or(0, |s| s.len() as u64);
+                r.bytes = self.frame_size.unwrap_or(section_len);
+            }
+        }
+        if let Some(tc) = self.icmp_type_code {
+            r.icmp_type = r.icmp_type.or(Some((tc >> 8) as u8));
+            r.icmp_code = r.icmp_code.or(Some(tc as u8));
+        }
+        let uptime = |t: u64| match (header.sys_uptime, self.sys_init) {
+            (Some(up), _) => uptime_to_unix(header.export_ms, up, t as u32),
+            (None, Some(init)) => init.checked_add(t),
+            (None, None) => None,
+        };
+        if r.start_ms.is_none() {
+            r.start_ms = self
+                .first_uptime
+                .and_then(uptime)
+                .or_else(|| Some(header.export_ms.saturating_sub(self.start_delta_us? / 1000)));
+        }
+        if r.end_ms.is_none() {
+            r.end_ms = self
+                .last_uptime
+                .and_then(uptime)
+                .or_else(|| Some(header.export_ms.saturating_sub(self.end_delta_us? / 1000)));
+        }
+        r.sampling_rate = rate.max(1);
+        r
+    }
+}
+
+/// Fills what the exporter's own fields left empty from a sampled packet.
+pub(crate) fn fill_from_packet(r: &mut FlowRecord, info: &PacketInfo) {
+    r.src_addr = r.src_addr.or(info.src);
+    r.dst_addr = r.dst_addr.or(info.dst);
+    if r.protocol == 0 {
+        r.protocol = info.protocol;
+    }
+    if r.src_port == 0 && r.dst_port == 0 {
+        r.src_port = info.src_port;
+        r.dst_port = info.dst_port;
+    }
+    r.tcp_flags = r.tcp_flags.or(info.tcp_flags);
+    r.icmp_type = r.icmp_type.or(info.icmp_type);
+    r.icmp_code = r.icmp_code.or(info.icmp_code);
+}
