@@ -15,8 +15,9 @@ cd "$(dirname "$0")/.."
 # procps: sysctl                 nmap, ndiff, libxml2-utils: the scanner's peer and its XML consumers
 # nginx, openssl, redis-server, memcached, openssh-server: real services for service identification
 # tshark: the independent decoder of NetFlow/IPFIX/sFlow captures (and its mergecap)
+# softflowd, tcpdump: a real NetFlow v9/IPFIX exporter fed from a capture of test traffic
 packages=(iproute2 python3 bsdutils nftables iptables ipset util-linux procps
-    nmap ndiff libxml2-utils nginx openssl redis-server memcached openssh-server tshark)
+    nmap ndiff libxml2-utils nginx openssl redis-server memcached openssh-server tshark softflowd tcpdump)
 missing=()
 for pkg in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")

@@ -20,6 +20,10 @@ pub struct AgentConfig {
     pub conntrack: bool,
     /// Read every network namespace, not only the agent's own.
     pub all_netns: bool,
+    /// Receive NetFlow v5/v9 and IPFIX here.
+    pub netflow: Vec<SocketAddr>,
+    /// Receive sFlow v5 here.
+    pub sflow: Vec<SocketAddr>,
 }
 
 impl Default for AgentConfig {
@@ -29,6 +33,8 @@ impl Default for AgentConfig {
             metrics: Some(SocketAddr::from(([127, 0, 0, 1], 9465))),
             conntrack: true,
             all_netns: false,
+            netflow: Vec::new(),
+            sflow: Vec::new(),
         }
     }
 }
@@ -40,6 +46,8 @@ struct RawConfig {
     metrics: Option<String>,
     conntrack: Option<bool>,
     all_netns: Option<bool>,
+    netflow: Option<Vec<String>>,
+    sflow: Option<Vec<String>>,
 }
 
 /// What is wrong with a configuration file.
@@ -97,6 +105,19 @@ impl AgentConfig {
         if let Some(a) = raw.all_netns {
             config.all_netns = a;
         }
+        for (list, what, into) in [
+            (raw.netflow, "netflow", &mut config.netflow),
+            (raw.sflow, "sflow", &mut config.sflow),
+        ] {
+            for a in list.unwrap_or_default() {
+                into.push(a.parse().map_err(|_| {
+                    located(
+                        None,
+                        format!("{what} `{a}` is not ADDRESS:PORT (e.g. 0.0.0.0:2055)"),
+                    )
+                })?);
+            }
+        }
         Ok(config)
     }
 
@@ -132,12 +153,14 @@ mod tests {
         );
         let c = AgentConfig::parse(
             "a.toml",
-            "interval = \"500ms\"\nmetrics = \"0.0.0.0:9100\"\nconntrack = false\nall_netns = true\n",
+            "interval = \"500ms\"\nmetrics = \"0.0.0.0:9100\"\nconntrack = false\nall_netns = true\nnetflow = [\"0.0.0.0:2055\"]\n",
         )
         .unwrap();
         assert_eq!(c.interval, Duration::from_millis(500));
         assert_eq!(c.metrics, Some("0.0.0.0:9100".parse().unwrap()));
         assert!(!c.conntrack && c.all_netns);
+        assert_eq!(c.netflow, ["0.0.0.0:2055".parse().unwrap()]);
+        assert!(c.sflow.is_empty());
         assert_eq!(
             AgentConfig::parse("a.toml", "metrics = \"off\"\n")
                 .unwrap()

@@ -3,6 +3,7 @@
 //! Each is usable and tested on its own; the daemon wires them to the
 //! store, the lifecycle rules and the metrics endpoint.
 
+pub mod collector;
 pub mod config;
 pub mod conntrack;
 pub mod daemon;

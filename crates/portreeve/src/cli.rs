@@ -107,6 +107,14 @@ pub enum Command {
     Agent(AgentArgs),
     /// List the listener drift the agent recorded, newest first
     Drift(DriftArgs),
+    /// Receive NetFlow v5/v9, IPFIX and sFlow, and aggregate them per server port
+    Collect(CollectArgs),
+    /// Flow-telemetry tools
+    #[command(subcommand)]
+    Flows(FlowsCommand),
+    /// Read other tools' records into portreeve
+    #[command(subcommand)]
+    Import(ImportCommand),
     /// Each listening or allowed port's state (active, dormant, abandoned), last access and recommended action
     Lifecycle(LifecycleArgs),
     /// Close abandoned ports the policy says to reclaim (with --apply), or reopen one (--undo)
@@ -503,6 +511,12 @@ pub struct AgentArgs {
     /// Read every network namespace on the host, not only the agent's own
     #[arg(long)]
     pub all_netns: bool,
+    /// Also receive NetFlow v5/v9 and IPFIX here (ADDRESS:PORT; repeatable)
+    #[arg(long, value_name = "ADDRESS")]
+    pub netflow: Vec<std::net::SocketAddr>,
+    /// Also receive sFlow v5 here (ADDRESS:PORT; repeatable)
+    #[arg(long, value_name = "ADDRESS")]
+    pub sflow: Vec<std::net::SocketAddr>,
     /// Which policy judges findings and the lifecycle.
     #[command(flatten)]
     pub policy: PolicyArgs,
@@ -517,6 +531,77 @@ pub struct DriftArgs {
     /// At most this many events
     #[arg(long, value_name = "N", default_value_t = 100)]
     pub limit: usize,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
+}
+
+/// `portreeve collect`.
+#[derive(Debug, Args)]
+pub struct CollectArgs {
+    /// Receive NetFlow v5/v9 and IPFIX here (ADDRESS:PORT; repeatable)
+    #[arg(long, value_name = "ADDRESS")]
+    pub netflow: Vec<String>,
+    /// Receive sFlow v5 here (ADDRESS:PORT; repeatable)
+    #[arg(long, value_name = "ADDRESS")]
+    pub sflow: Vec<String>,
+    /// How often aggregates are stored
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = crate::commands::parse_span)]
+    pub flush: std::time::Duration,
+    /// Stop after this long (default: until SIGTERM or Ctrl-C)
+    #[arg(long, value_name = "DURATION", value_parser = crate::commands::parse_span)]
+    pub duration: Option<std::time::Duration>,
+    /// Do not write the aggregates to the agent's store
+    #[arg(long)]
+    pub no_store: bool,
+    /// Output format of the aggregates printed at the end
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
+}
+
+/// `portreeve flows …`.
+#[derive(Debug, Subcommand)]
+pub enum FlowsCommand {
+    /// Print the flow records in a capture of NetFlow/IPFIX/sFlow datagrams
+    Decode(DecodeArgs),
+}
+
+/// Output formats of `flows decode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FlowsFormat {
+    /// One JSON object per record
+    Jsonl,
+    /// One JSON array
+    Json,
+}
+
+/// `portreeve flows decode`.
+#[derive(Debug, Args)]
+pub struct DecodeArgs {
+    /// A pcap or pcapng capture of the exporters' UDP datagrams
+    #[arg(long, value_name = "FILE")]
+    pub pcap: PathBuf,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = FlowsFormat::Jsonl)]
+    pub format: FlowsFormat,
+}
+
+/// `portreeve import …`.
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// A Zeek conn.log (TSV or JSON), into the flow aggregates
+    Zeek(ImportZeekArgs),
+}
+
+/// `portreeve import zeek`.
+#[derive(Debug, Args)]
+pub struct ImportZeekArgs {
+    /// The conn.log
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Do not write the aggregates to the agent's store
+    #[arg(long)]
+    pub no_store: bool,
     /// Output format
     #[arg(long, value_enum, default_value_t = ListFormat::Table)]
     pub format: ListFormat,

@@ -153,6 +153,10 @@ pub struct FlowUpdate {
     /// [`crate::SOURCE_CAP`] per aggregate. Distinct counts cannot be summed
     /// across updates, so the store needs the addresses, not a count.
     pub clients: Vec<IpAddr>,
+    /// A distinct-client count the caller could not give as addresses (a
+    /// collector's sketch): the stored count becomes at least this and is
+    /// marked as a lower bound.
+    pub estimated_clients: Option<u64>,
 }
 
 /// Flow traffic to one server socket since the store began.

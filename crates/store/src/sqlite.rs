@@ -454,6 +454,10 @@ fn write_flows(tx: &Transaction<'_>, updates: &[FlowUpdate]) -> Result<(), Store
         "UPDATE flows SET distinct_clients = ?4, clients_capped = clients_capped OR ?5
          WHERE server = ?1 AND proto = ?2 AND port = ?3",
     )?;
+    let mut at_least = tx.prepare_cached(
+        "UPDATE flows SET distinct_clients = max(distinct_clients, ?4), clients_capped = 1
+         WHERE server = ?1 AND proto = ?2 AND port = ?3",
+    )?;
     for f in updates {
         let server = f.server.to_string();
         upsert.execute(params![
@@ -466,6 +470,9 @@ fn write_flows(tx: &Transaction<'_>, updates: &[FlowUpdate]) -> Result<(), Store
             count(f.packets),
             count(f.bytes),
         ])?;
+        if let Some(n) = f.estimated_clients {
+            at_least.execute(params![server, f.proto.as_str(), f.port, count(n)])?;
+        }
         if !f.clients.is_empty() {
             let key: [&dyn rusqlite::ToSql; 3] = [&server, &f.proto.as_str(), &f.port];
             let (size, capped) = FLOW_CLIENTS.add(tx, &key, &f.clients)?;

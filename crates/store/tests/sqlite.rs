@@ -292,6 +292,7 @@ fn flows_merge_with_exact_distinct_clients() {
         packets: 20,
         bytes: 2_000,
         clients: clients.iter().map(|c| ip(c)).collect(),
+        estimated_clients: None,
     };
     store
         .write(&Batch {
@@ -321,6 +322,21 @@ fn flows_merge_with_exact_distinct_clients() {
     assert_eq!((web.flows, web.packets, web.bytes), (4, 40, 4_000));
     assert_eq!((web.distinct_clients, web.clients_capped), (3, false));
     assert_eq!((flows[1].port, flows[1].distinct_clients), (53, 0));
+
+    // A collector's estimate only raises the count, marked as a lower bound.
+    for estimate in [50, 30] {
+        store
+            .write(&Batch {
+                flows: vec![FlowUpdate {
+                    estimated_clients: Some(estimate),
+                    ..flow(30, 40, &[])
+                }],
+                ..Batch::default()
+            })
+            .unwrap();
+    }
+    let web = &store.flows().unwrap()[0];
+    assert_eq!((web.distinct_clients, web.clients_capped), (50, true));
 }
 
 #[test]
@@ -392,6 +408,7 @@ fn write_history(store: &mut dyn Store) {
                 packets: 3,
                 bytes: 300,
                 clients: vec![ip("10.0.0.1")],
+        estimated_clients: None,
             }],
         })
         .unwrap();

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 
+use portreeve_agent::collector::{Collector, Totals};
 use portreeve_agent::config::{AgentConfig, parse_interval};
 use portreeve_agent::conntrack::Events;
 use portreeve_agent::daemon::{self, History, LoopConfig};
@@ -61,6 +62,8 @@ fn config(args: &AgentArgs) -> Result<AgentConfig, Failure> {
     }
     config.conntrack &= !args.no_conntrack;
     config.all_netns |= args.all_netns;
+    config.netflow.extend(&args.netflow);
+    config.sflow.extend(&args.sflow);
     Ok(config)
 }
 
@@ -242,7 +245,29 @@ pub fn run(args: &AgentArgs, state_dir: &Path) -> Result<u8, Failure> {
         })
         .flatten();
 
+    let mut flow_addresses = config.netflow.clone();
+    flow_addresses.extend(&config.sflow);
+    let flows = if flow_addresses.is_empty() {
+        None
+    } else {
+        let collector = Collector::start(&flow_addresses, Duration::from_secs(5)).map_err(|e| {
+            Failure::Operational(format!("cannot receive flows on {flow_addresses:?}: {e}"))
+        })?;
+        let (stop, state_dir) = (stop.clone(), state_dir.to_path_buf());
+        Some(std::thread::spawn(move || {
+            let mut totals = Totals::default();
+            while !stop.load(Ordering::Relaxed) {
+                if let Err(e) = super::flows::store(&state_dir, &collector.next_flush(&mut totals))
+                {
+                    tracing::warn!(error = e.summary(), "cannot store flow aggregates");
+                }
+            }
+            let _ = super::flows::store(&state_dir, &collector.stop(&mut totals));
+            tracing::info!(?totals, "flow collection stopped");
+        }))
+    };
     tracing::info!(
+        flows = ?flow_addresses,
         interval = ?config.interval,
         metrics = ?endpoint.as_ref().map(|e| format!("http://{}/metrics", e.address)),
         conntrack = conntrack.is_some(),
@@ -267,6 +292,9 @@ pub fn run(args: &AgentArgs, state_dir: &Path) -> Result<u8, Failure> {
         &stop,
     );
     if let Some(t) = conntrack {
+        let _ = t.join();
+    }
+    if let Some(t) = flows {
         let _ = t.join();
     }
     if let Some(e) = endpoint {

@@ -6,6 +6,7 @@ mod change;
 mod check;
 mod doctor;
 mod enforce;
+mod flows;
 mod generate;
 mod grants;
 mod inventory;
@@ -19,7 +20,7 @@ use std::path::Path;
 
 use portreeve_policy::Policy;
 
-use crate::cli::{Cli, Command, PolicyCommand};
+use crate::cli::{Cli, Command, FlowsCommand, ImportCommand, PolicyCommand};
 use crate::failure::Failure;
 use crate::paths::{self, PolicySource};
 
@@ -47,6 +48,9 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
         Command::Agent(args) => agent::run(args, &state_dir),
         Command::Drift(args) => agent::drift(args, &state_dir),
         Command::Lifecycle(args) => lifecycle::lifecycle(args, &state_dir),
+        Command::Collect(args) => flows::collect(args, &state_dir),
+        Command::Flows(FlowsCommand::Decode(args)) => flows::decode(args),
+        Command::Import(ImportCommand::Zeek(args)) => flows::import_zeek(args, &state_dir),
         Command::Reclaim(args) => lifecycle::reclaim(args, &state_dir),
         Command::Ledger(command) => ledger::run(command, &state_dir),
         Command::Identity(command) => change::identity(command, &state_dir),
@@ -59,6 +63,8 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
         Command::Man { output } => generate::man(output.as_deref()),
     }
 }
+
+pub use flows::parse_span;
 
 /// Loads the policy a command should use (see [`paths::policy_source`]).
 fn load_policy(explicit: Option<&Path>) -> Result<Policy, Failure> {

@@ -1,0 +1,241 @@
+//! Receiving flow telemetry: NetFlow v5/v9 and IPFIX, and sFlow, over UDP.
+//!
+//! Each listening socket gets a thread with its own decoder (template
+//! state is per exporter, and exporters send to one port) and its own
+//! aggregator; every flush interval the threads hand over what they
+//! aggregated, and the caller merges and stores it. Sockets get a large
+//! receive buffer — forced past the system limit when privileged — because
+//! a collector that falls behind loses datagrams silently, and telemetry
+//! arrives in bursts.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use portreeve_flows::{AggregateKey, Aggregator, Counters, Decoder, FlowRecord, PortUsage};
+use serde::Serialize;
+
+/// Socket receive buffer asked for.
+const RECEIVE_BUFFER: usize = 32 << 20;
+
+/// What the collector has done, summed over its sockets.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Totals {
+    /// Datagrams received.
+    pub datagrams: u64,
+    /// Datagrams decoded.
+    pub decoded: u64,
+    /// Datagrams dropped as malformed, by reason.
+    pub dropped: BTreeMap<String, u64>,
+    /// Flow records decoded.
+    pub records: u64,
+    /// Aggregate keys evicted because the cap was reached.
+    pub evicted: u64,
+}
+
+impl Totals {
+    /// What a decoder did between two readings of its counters.
+    fn delta(now: &Counters, before: &Counters, datagrams: u64, evicted: u64) -> Totals {
+        Totals {
+            datagrams,
+            decoded: now.datagrams_ok - before.datagrams_ok,
+            dropped: now
+                .datagrams_dropped
+                .iter()
+                .map(|(reason, n)| {
+                    (
+                        reason.label().to_string(),
+                        n - before.datagrams_dropped.get(reason),
+                    )
+                })
+                .filter(|(_, n)| *n > 0)
+                .collect(),
+            records: now.records - before.records,
+            evicted,
+        }
+    }
+
+    fn add(&mut self, other: &Totals) {
+        self.datagrams += other.datagrams;
+        self.decoded += other.decoded;
+        self.records += other.records;
+        self.evicted += other.evicted;
+        for (reason, n) in &other.dropped {
+            *self.dropped.entry(reason.clone()).or_default() += n;
+        }
+    }
+}
+
+/// One flush from one socket: its aggregates and counts since the last.
+struct Report {
+    usage: Vec<PortUsage>,
+    totals: Totals,
+}
+
+/// A running collector.
+pub struct Collector {
+    /// The addresses actually bound (useful with port 0).
+    pub addresses: Vec<SocketAddr>,
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+    reports: Receiver<Report>,
+    flush: Duration,
+}
+
+impl Collector {
+    /// Binds every address and starts receiving. NetFlow, IPFIX and sFlow
+    /// are told apart by their first bytes, so one kind of socket serves
+    /// them all; `addresses` is every `--netflow` and `--sflow` address.
+    pub fn start(addresses: &[SocketAddr], flush: Duration) -> io::Result<Collector> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (tx, reports) = mpsc::channel();
+        let mut bound = Vec::new();
+        let mut threads = Vec::new();
+        for &address in addresses {
+            let socket = UdpSocket::bind(address)?;
+            if rustix::net::sockopt::set_socket_recv_buffer_size_force(&socket, RECEIVE_BUFFER)
+                .is_err()
+            {
+                let _ = rustix::net::sockopt::set_socket_recv_buffer_size(&socket, RECEIVE_BUFFER);
+            }
+            socket.set_read_timeout(Some(Duration::from_millis(100)))?;
+            bound.push(socket.local_addr()?);
+            let (stop, tx) = (stop.clone(), tx.clone());
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("collect {address}"))
+                    .spawn(move || receive(&socket, &stop, &tx, flush))?,
+            );
+        }
+        Ok(Collector {
+            addresses: bound,
+            stop,
+            threads,
+            reports,
+            flush,
+        })
+    }
+
+    /// Waits up to one flush interval and returns the aggregates and
+    /// counters the sockets reported meanwhile, merged.
+    pub fn next_flush(&self, totals: &mut Totals) -> Vec<PortUsage> {
+        let deadline = Instant::now() + self.flush;
+        let mut merged: BTreeMap<AggregateKey, PortUsage> = BTreeMap::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.reports.recv_timeout(left) {
+                Ok(r) => {
+                    totals.add(&r.totals);
+                    for u in r.usage {
+                        merge(&mut merged, u);
+                    }
+                }
+                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        merged.into_values().collect()
+    }
+
+    /// Stops receiving; returns what the sockets had not reported yet.
+    pub fn stop(self, totals: &mut Totals) -> Vec<PortUsage> {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads {
+            let _ = t.join();
+        }
+        let mut merged: BTreeMap<AggregateKey, PortUsage> = BTreeMap::new();
+        while let Ok(r) = self.reports.try_recv() {
+            totals.add(&r.totals);
+            for u in r.usage {
+                merge(&mut merged, u);
+            }
+        }
+        merged.into_values().collect()
+    }
+}
+
+/// Adds `u` into `into`: sums, the earliest first and latest last seen,
+/// and the larger client count (a lower bound across sockets and flushes,
+/// since distinct counts cannot be summed).
+pub fn merge(into: &mut BTreeMap<AggregateKey, PortUsage>, u: PortUsage) {
+    let key = AggregateKey {
+        server: u.server,
+        protocol: u.protocol,
+        port: u.port,
+    };
+    match into.get_mut(&key) {
+        None => {
+            into.insert(key, u);
+        }
+        Some(m) => {
+            m.first_seen_ms = m.first_seen_ms.min(u.first_seen_ms);
+            m.last_seen_ms = m.last_seen_ms.max(u.last_seen_ms);
+            m.flows = m.flows.saturating_add(u.flows);
+            m.packets = m.packets.saturating_add(u.packets);
+            m.bytes = m.bytes.saturating_add(u.bytes);
+            m.clients = m.clients.max(u.clients);
+            m.clients_exact = false;
+        }
+    }
+}
+
+/// One socket's loop: receive, decode, aggregate; report every `flush`.
+fn receive(socket: &UdpSocket, stop: &AtomicBool, tx: &Sender<Report>, flush: Duration) {
+    let mut decoder = Decoder::default();
+    let mut aggregator = Aggregator::default();
+    let mut records: Vec<FlowRecord> = Vec::with_capacity(64);
+    let mut buf = vec![0u8; 65_536];
+    let mut datagrams = 0;
+    let mut reported = Counters::default();
+    let mut evicted_before = 0;
+    let mut last = Instant::now();
+    loop {
+        let stopping = stop.load(Ordering::Relaxed);
+        if stopping || last.elapsed() >= flush {
+            let counters = decoder.counters().clone();
+            let report = Report {
+                usage: aggregator.drain(),
+                totals: Totals::delta(
+                    &counters,
+                    &reported,
+                    std::mem::take(&mut datagrams),
+                    aggregator.evicted() - evicted_before,
+                ),
+            };
+            evicted_before = aggregator.evicted();
+            reported = counters;
+            if tx.send(report).is_err() || stopping {
+                return;
+            }
+            last = Instant::now();
+        }
+        match socket.recv_from(&mut buf) {
+            Ok((n, from)) => {
+                datagrams += 1;
+                records.clear();
+                let now_ms = jiff::Timestamp::now().as_millisecond().max(0) as u64;
+                if decoder
+                    .decode(from, &buf[..n], now_ms, &mut records)
+                    .is_ok()
+                {
+                    aggregator.add_all(&records);
+                }
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
+                ) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "flow socket failed");
+                return;
+            }
+        }
+    }
+}
