@@ -60,6 +60,21 @@ impl Totals {
         }
     }
 
+    /// Counts `other` in `metrics` too.
+    fn count_in(&self, metrics: &crate::metrics::Metrics) {
+        metrics
+            .flow_datagrams
+            .get_or_create(&[("result", "decoded".into())])
+            .inc_by(self.decoded);
+        for (reason, n) in &self.dropped {
+            metrics
+                .flow_datagrams
+                .get_or_create(&[("result", reason.clone())])
+                .inc_by(*n);
+        }
+        metrics.flow_records.inc_by(self.records);
+    }
+
     fn add(&mut self, other: &Totals) {
         self.datagrams += other.datagrams;
         self.decoded += other.decoded;
@@ -121,9 +136,14 @@ impl Collector {
         })
     }
 
-    /// Waits up to one flush interval and returns the aggregates and
-    /// counters the sockets reported meanwhile, merged.
-    pub fn next_flush(&self, totals: &mut Totals) -> Vec<PortUsage> {
+    /// Waits up to one flush interval and returns the aggregates the
+    /// sockets reported meanwhile, merged; their counts go into `totals`
+    /// (and `metrics`, if given).
+    pub fn next_flush(
+        &self,
+        totals: &mut Totals,
+        metrics: Option<&crate::metrics::Metrics>,
+    ) -> Vec<PortUsage> {
         let deadline = Instant::now() + self.flush;
         let mut merged: BTreeMap<AggregateKey, PortUsage> = BTreeMap::new();
         loop {
@@ -131,6 +151,9 @@ impl Collector {
             match self.reports.recv_timeout(left) {
                 Ok(r) => {
                     totals.add(&r.totals);
+                    if let Some(m) = metrics {
+                        r.totals.count_in(m);
+                    }
                     for u in r.usage {
                         merge(&mut merged, u);
                     }

@@ -51,6 +51,11 @@ pub struct Metrics {
     /// `portreeve_conntrack_overruns_total`: batches of events the kernel
     /// dropped because the agent fell behind.
     pub conntrack_overruns: Counter,
+    /// `portreeve_flow_datagrams_total{result}`: flow datagrams received,
+    /// `decoded` or dropped by reason (`truncated`, `no_template`, …).
+    pub flow_datagrams: Family<[Label; 1], Counter>,
+    /// `portreeve_flow_records_total`: flow records decoded.
+    pub flow_records: Counter,
 }
 
 impl Default for Metrics {
@@ -75,6 +80,8 @@ impl Metrics {
             errors: Family::default(),
             conntrack_events: Counter::default(),
             conntrack_overruns: Counter::default(),
+            flow_datagrams: Family::default(),
+            flow_records: Counter::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -127,6 +134,16 @@ impl Metrics {
             "conntrack_overruns",
             "Times the kernel dropped conntrack events because the agent fell behind",
             m.conntrack_overruns.clone(),
+        );
+        registry.register(
+            "flow_datagrams",
+            "Flow telemetry datagrams, decoded or dropped by reason",
+            m.flow_datagrams.clone(),
+        );
+        registry.register(
+            "flow_records",
+            "Flow records decoded",
+            m.flow_records.clone(),
         );
         Metrics { registry, ..m }
     }

@@ -253,12 +253,12 @@ pub fn run(args: &AgentArgs, state_dir: &Path) -> Result<u8, Failure> {
         let collector = Collector::start(&flow_addresses, Duration::from_secs(5)).map_err(|e| {
             Failure::Operational(format!("cannot receive flows on {flow_addresses:?}: {e}"))
         })?;
-        let (stop, state_dir) = (stop.clone(), state_dir.to_path_buf());
+        let (stop, state_dir, metrics) = (stop.clone(), state_dir.to_path_buf(), metrics.clone());
         Some(std::thread::spawn(move || {
             let mut totals = Totals::default();
             while !stop.load(Ordering::Relaxed) {
-                if let Err(e) = super::flows::store(&state_dir, &collector.next_flush(&mut totals))
-                {
+                let usage = collector.next_flush(&mut totals, Some(&metrics));
+                if let Err(e) = super::flows::store(&state_dir, &usage) {
                     tracing::warn!(error = e.summary(), "cannot store flow aggregates");
                 }
             }

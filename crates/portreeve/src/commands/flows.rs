@@ -120,7 +120,16 @@ fn show(usage: &[PortUsage], totals: Option<&Totals>, format: ListFormat) {
         }
         ListFormat::Table => {
             emit(&table::rows(
-                &["SERVER", "PORT", "FLOWS", "PACKETS", "BYTES", "CLIENTS", "FIRST SEEN (UTC)", "LAST SEEN (UTC)"],
+                &[
+                    "SERVER",
+                    "PORT",
+                    "FLOWS",
+                    "PACKETS",
+                    "BYTES",
+                    "CLIENTS",
+                    "FIRST SEEN (UTC)",
+                    "LAST SEEN (UTC)",
+                ],
                 &rows
                     .iter()
                     .map(|r| {
@@ -155,7 +164,9 @@ fn parse_addresses(list: &[String], what: &str) -> Result<Vec<std::net::SocketAd
     list.iter()
         .map(|a| {
             a.parse().map_err(|_| {
-                Failure::Input(format!("--{what} `{a}` is not ADDRESS:PORT (e.g. 0.0.0.0:2055)"))
+                Failure::Input(format!(
+                    "--{what} `{a}` is not ADDRESS:PORT (e.g. 0.0.0.0:2055)"
+                ))
             })
         })
         .collect()
@@ -190,7 +201,7 @@ pub fn collect(args: &CollectArgs, state_dir: &Path) -> Result<u8, Failure> {
         Ok(())
     };
     while !stop.load(Ordering::Relaxed) && args.duration.is_none_or(|d| started.elapsed() < d) {
-        keep(collector.next_flush(&mut totals))?;
+        keep(collector.next_flush(&mut totals, None))?;
     }
     keep(collector.stop(&mut totals))?;
     let usage: Vec<PortUsage> = all.into_values().collect();
