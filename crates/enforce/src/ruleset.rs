@@ -320,24 +320,8 @@ impl Ruleset {
             }
             pieces
         };
-        self.allowed_v4 = self
-            .allowed_v4
-            .iter()
-            .flat_map(|a| {
-                cut(a.proto, a.ports)
-                    .into_iter()
-                    .map(move |ports| Allowance { ports, ..*a })
-            })
-            .collect();
-        self.allowed_v6 = self
-            .allowed_v6
-            .iter()
-            .flat_map(|a| {
-                cut(a.proto, a.ports)
-                    .into_iter()
-                    .map(move |ports| Allowance { ports, ..*a })
-            })
-            .collect();
+        self.allowed_v4 = cut_allowances(&self.allowed_v4, &cut);
+        self.allowed_v6 = cut_allowances(&self.allowed_v6, &cut);
         for l in &mut self.limits {
             l.spans = l
                 .spans
@@ -351,6 +335,21 @@ impl Ruleset {
         }
         self.limits.retain(|l| !l.spans.is_empty());
     }
+}
+
+/// `allowances` with each one's ports replaced by the pieces `cut` leaves.
+fn cut_allowances<N: Copy>(
+    allowances: &[Allowance<N>],
+    cut: &impl Fn(Proto, PortRange) -> Vec<PortRange>,
+) -> Vec<Allowance<N>> {
+    allowances
+        .iter()
+        .flat_map(|a| {
+            cut(a.proto, a.ports)
+                .into_iter()
+                .map(move |ports| Allowance { ports, ..*a })
+        })
+        .collect()
 }
 
 /// `range` without `port`: zero, one or two ranges.

@@ -23,6 +23,12 @@ use crate::failure::{EXIT_OK, Failure};
 use crate::output::json::{emit_listing, to_value};
 use crate::output::{emit, emit_json, table};
 
+/// A time in milliseconds since the epoch, as the decoders give it.
+fn at(ms: u64) -> Timestamp {
+    Timestamp::from_millisecond(i64::try_from(ms).unwrap_or(i64::MAX))
+        .unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
 /// The store's form of an aggregate. Client counts cannot be merged as
 /// numbers, so they go in as a lower bound.
 fn to_update(u: &PortUsage) -> Option<FlowUpdate> {
@@ -31,7 +37,6 @@ fn to_update(u: &PortUsage) -> Option<FlowUpdate> {
         17 => Proto::Udp,
         _ => return None,
     };
-    let at = |ms: u64| Timestamp::from_millisecond(ms as i64).unwrap_or(Timestamp::UNIX_EPOCH);
     Some(FlowUpdate {
         server: u.server,
         proto,
@@ -88,7 +93,6 @@ fn protocol_name(p: u8) -> String {
 }
 
 fn rows(usage: &[PortUsage]) -> Vec<Row> {
-    let at = |ms: u64| Timestamp::from_millisecond(ms as i64).unwrap_or(Timestamp::UNIX_EPOCH);
     let mut rows: Vec<Row> = usage
         .iter()
         .map(|u| Row {
