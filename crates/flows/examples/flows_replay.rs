@@ -150,7 +150,7 @@ fn parse_options() -> Options {
             _ => usage(&format!("unknown option {flag}")),
         }
     }
-    if !(o.rate >= 0.0 && o.rate.is_finite()) || !(o.seconds > 0.0 && o.seconds.is_finite()) {
+    if !(o.rate >= 0.0 && o.rate.is_finite() && o.seconds > 0.0 && o.seconds.is_finite()) {
         usage("--rate must be >= 0 and --seconds > 0");
     }
     if !(o.pace >= 0.0 && o.pace.is_finite()) {
@@ -164,8 +164,7 @@ fn parse_options() -> Options {
 
 /// The UDP payloads of one capture.
 fn datagrams(file: &str) -> Vec<Vec<u8>> {
-    let testdata =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata/flows");
+    let testdata = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata/flows");
     let path = if Path::new(file).exists() {
         PathBuf::from(file)
     } else {
@@ -318,7 +317,8 @@ fn send(o: &Options, to: SocketAddr) {
             let wait = sent as f64 / o.rate - elapsed.as_secs_f64();
             std::thread::sleep(Duration::from_secs_f64(wait.max(o.pace)));
         }
-        for _ in sent..due.min(sent + BURST) {
+        let batch_end = due.min(sent + BURST);
+        while sent < batch_end {
             let e = &mut cycle[next];
             next = (next + 1) % cycle_len;
             match e.sequence {

@@ -128,7 +128,12 @@ fn run(
             passes += 1;
         }
     }
-    (records, datagram_count, passes, start.elapsed().as_secs_f64())
+    (
+        records,
+        datagram_count,
+        passes,
+        start.elapsed().as_secs_f64(),
+    )
 }
 
 fn main() {
