@@ -408,7 +408,7 @@ fn write_history(store: &mut dyn Store) {
                 packets: 3,
                 bytes: 300,
                 clients: vec![ip("10.0.0.1")],
-        estimated_clients: None,
+                estimated_clients: None,
             }],
         })
         .unwrap();
