@@ -96,7 +96,7 @@ impl Context<'_> {
 #[derive(Debug, Default)]
 pub struct Decoder {
     config: DecoderConfig,
-    exporters: HashMap<IpAddr, ExporterState>,
+    exporters: HashMap<IpAddr, ExporterState, foldhash::fast::RandomState>,
     counters: Counters,
     /// Increases with every datagram; orders template and exporter age
     /// without depending on the caller's clock.

@@ -152,9 +152,9 @@ pub(crate) type SamplerKey = (u32, Option<u32>);
 #[derive(Debug, Default)]
 pub(crate) struct ExporterState {
     /// Templates with the decoder tick at which each was last (re)defined.
-    pub(crate) templates: HashMap<TemplateKey, (Template, u64)>,
+    pub(crate) templates: HashMap<TemplateKey, (Template, u64), foldhash::fast::RandomState>,
     /// Sampling rates learned from options data, with the tick learned.
-    pub(crate) samplers: HashMap<SamplerKey, (u32, u64)>,
+    pub(crate) samplers: HashMap<SamplerKey, (u32, u64), foldhash::fast::RandomState>,
     /// Decoder tick of the last datagram from this exporter.
     pub(crate) last_seen: u64,
 }
@@ -499,7 +499,7 @@ fn withdraw(
 }
 
 fn insert_sampler(
-    samplers: &mut HashMap<SamplerKey, (u32, u64)>,
+    samplers: &mut HashMap<SamplerKey, (u32, u64), foldhash::fast::RandomState>,
     key: SamplerKey,
     rate: u32,
     cx: &mut Context<'_>,
@@ -521,7 +521,7 @@ fn insert_sampler(
 
 /// The rate for a data record: its own sampler's, else the domain's.
 fn learned_rate(
-    samplers: &HashMap<SamplerKey, (u32, u64)>,
+    samplers: &HashMap<SamplerKey, (u32, u64), foldhash::fast::RandomState>,
     domain: u32,
     sampler: Option<u32>,
 ) -> Option<u32> {
