@@ -230,7 +230,9 @@ fn plausible(t: Option<u64>, received: u64) -> u64 {
 pub struct Aggregator {
     config: AggregatorConfig,
     entries: HashMap<AggregateKey, Entry, RandomState>,
-    hasher: RandomState,
+    /// Hashes client addresses for the exact set and the sketch: the
+    /// sketch needs well-mixed bits, hence foldhash's quality variant.
+    hasher: foldhash::quality::RandomState,
     evicted: u64,
     skipped: u64,
 }
@@ -247,7 +249,7 @@ impl Aggregator {
         Self {
             config,
             entries: HashMap::default(),
-            hasher: RandomState::default(),
+            hasher: foldhash::quality::RandomState::default(),
             evicted: 0,
             skipped: 0,
         }
