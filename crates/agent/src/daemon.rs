@@ -57,52 +57,6 @@ pub trait History {
     ) -> Result<(), String>;
 }
 
-/// A [`History`] in memory, for tests and `--no-store` runs.
-#[derive(Debug, Default)]
-pub struct MemoryHistory {
-    /// The latest snapshot recorded.
-    pub snapshot: Option<Snapshot>,
-    /// Every drift recorded, with its time.
-    pub drift: Vec<(Timestamp, Drift)>,
-    /// Usage per port, accumulated.
-    pub usage: BTreeMap<(Proto, u16), PortUse>,
-}
-
-impl History for MemoryHistory {
-    fn last_snapshot(&mut self) -> Result<Option<Snapshot>, String> {
-        Ok(self.snapshot.clone())
-    }
-
-    fn usage(&mut self) -> Result<Vec<PortUse>, String> {
-        Ok(self.usage.values().cloned().collect())
-    }
-
-    fn record(
-        &mut self,
-        at: Timestamp,
-        snapshot: &Snapshot,
-        drift: &[Drift],
-        usage: &[PortUse],
-    ) -> Result<(), String> {
-        self.snapshot = Some(snapshot.clone());
-        self.drift.extend(drift.iter().map(|d| (at, d.clone())));
-        for u in usage {
-            let e = self
-                .usage
-                .entry((u.protocol, u.port))
-                .or_insert_with(|| PortUse {
-                    connections: 0,
-                    sources: BTreeSet::new(),
-                    ..u.clone()
-                });
-            e.last_access = e.last_access.max(u.last_access);
-            e.connections += u.connections;
-            e.sources.extend(u.sources.iter().copied());
-        }
-        Ok(())
-    }
-}
-
 /// How the loop runs.
 #[derive(Debug, Clone)]
 pub struct LoopConfig {
@@ -269,6 +223,52 @@ mod tests {
     use portreeve_core::{BindScope, Family, NetnsRef, OwnerStatus};
 
     use super::*;
+
+    /// A [`History`] in memory, to test the loop without a database.
+    #[derive(Debug, Default)]
+    pub struct MemoryHistory {
+        /// The latest snapshot recorded.
+        pub snapshot: Option<Snapshot>,
+        /// Every drift recorded, with its time.
+        pub drift: Vec<(Timestamp, Drift)>,
+        /// Usage per port, accumulated.
+        pub usage: BTreeMap<(Proto, u16), PortUse>,
+    }
+
+    impl History for MemoryHistory {
+        fn last_snapshot(&mut self) -> Result<Option<Snapshot>, String> {
+            Ok(self.snapshot.clone())
+        }
+
+        fn usage(&mut self) -> Result<Vec<PortUse>, String> {
+            Ok(self.usage.values().cloned().collect())
+        }
+
+        fn record(
+            &mut self,
+            at: Timestamp,
+            snapshot: &Snapshot,
+            drift: &[Drift],
+            usage: &[PortUse],
+        ) -> Result<(), String> {
+            self.snapshot = Some(snapshot.clone());
+            self.drift.extend(drift.iter().map(|d| (at, d.clone())));
+            for u in usage {
+                let e = self
+                    .usage
+                    .entry((u.protocol, u.port))
+                    .or_insert_with(|| PortUse {
+                        connections: 0,
+                        sources: BTreeSet::new(),
+                        ..u.clone()
+                    });
+                e.last_access = e.last_access.max(u.last_access);
+                e.connections += u.connections;
+                e.sources.extend(u.sources.iter().copied());
+            }
+            Ok(())
+        }
+    }
 
     fn socket(port: u16) -> ListeningSocket {
         ListeningSocket {

@@ -2,44 +2,17 @@
 //! resolution order (rule > zone > defaults), and every error with the exact
 //! line and column it points at.
 
+mod common;
+
+use common::{errors, single};
 use jiff::SignedDuration;
-use portreeve_policy::{
-    Lifecycle, LifecycleSettings, Policy, PolicyErrors, ReclaimMode, parse_policy,
-};
+use portreeve_policy::{Lifecycle, LifecycleSettings, Policy, ReclaimMode, parse_policy};
 
 /// Lines 1-4.
 const ZONES: &str = "[zones]\npublic = [\"0.0.0.0/0\", \"::/0\"]\noffice = [\"10.1.0.0/16\"]\nlab = [\"10.2.0.0/16\"]\n";
 
 fn parse(src: &str) -> Policy {
     parse_policy("policy.toml", src).unwrap_or_else(|e| panic!("{e}\n{src}"))
-}
-
-fn errors(src: &str) -> PolicyErrors {
-    match parse_policy("policy.toml", src) {
-        Ok(_) => panic!("expected errors for:\n{src}"),
-        Err(e) => e,
-    }
-}
-
-/// Asserts the single error is at `line`:`column` and its message contains
-/// `needle`; returns its hint.
-#[track_caller]
-fn single(src: &str, line: u32, column: u32, needle: &str) -> Option<String> {
-    let errs = errors(src);
-    assert_eq!(errs.errors.len(), 1, "expected one error, got: {errs}");
-    let e = &errs.errors[0];
-    assert_eq!(
-        (e.line, e.column),
-        (line, column),
-        "wrong location for `{}`",
-        e.message
-    );
-    assert!(
-        e.message.contains(needle),
-        "message `{}` lacks `{needle}`",
-        e.message
-    );
-    e.hint.clone()
 }
 
 fn hours(h: i64) -> SignedDuration {

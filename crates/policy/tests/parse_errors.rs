@@ -1,37 +1,12 @@
 //! Every way a policy file can be wrong, with the exact line and column the
 //! error points at. Columns are 1-based characters.
 
-use portreeve_policy::{PolicyErrors, parse_policy};
+mod common;
+
+use common::{errors, single};
+use portreeve_policy::parse_policy;
 
 const ZONES: &str = "[zones]\npublic = [\"0.0.0.0/0\", \"::/0\"]\nprivate = [\"10.0.0.0/8\"]\n";
-
-fn errors(src: &str) -> PolicyErrors {
-    match parse_policy("policy.toml", src) {
-        Ok(_) => panic!("expected errors for:\n{src}"),
-        Err(e) => e,
-    }
-}
-
-/// Asserts the single error is at `line`:`column` and its message contains
-/// `needle`; returns its hint.
-#[track_caller]
-fn single(src: &str, line: u32, column: u32, needle: &str) -> Option<String> {
-    let errs = errors(src);
-    assert_eq!(errs.errors.len(), 1, "expected one error, got: {errs}");
-    let e = &errs.errors[0];
-    assert_eq!(
-        (e.line, e.column),
-        (line, column),
-        "wrong location for `{}`",
-        e.message
-    );
-    assert!(
-        e.message.contains(needle),
-        "message `{}` lacks `{needle}`",
-        e.message
-    );
-    e.hint.clone()
-}
 
 fn with_rule(rule_body: &str) -> String {
     // ZONES occupies lines 1-3; [[rule]] is line 4; body starts at line 5.

@@ -35,6 +35,38 @@ pub fn raise_fd_limit() -> usize {
         .max(16)
 }
 
+/// Why a probe socket could not be opened.
+pub(crate) enum OpenFailure {
+    /// Out of descriptors or memory: wait and retry with fewer in flight.
+    OutOfResources,
+    /// Anything else, e.g. IPv6 disabled on this host.
+    Other(rustix::io::Errno),
+}
+
+/// A non-blocking, close-on-exec socket of `kind` for a probe to `address`.
+pub(crate) fn open_probe_socket(
+    address: std::net::IpAddr,
+    kind: rustix::net::SocketType,
+) -> Result<std::os::fd::OwnedFd, OpenFailure> {
+    use rustix::io::Errno;
+    use rustix::net::{AddressFamily, SocketFlags};
+    let family = if address.is_ipv4() {
+        AddressFamily::INET
+    } else {
+        AddressFamily::INET6
+    };
+    rustix::net::socket_with(
+        family,
+        kind,
+        SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
+        None,
+    )
+    .map_err(|e| match e {
+        Errno::MFILE | Errno::NFILE | Errno::NOBUFS | Errno::NOMEM => OpenFailure::OutOfResources,
+        other => OpenFailure::Other(other),
+    })
+}
+
 /// Waits up to `wait` (under a second) for socket events, then takes every
 /// ready event before returning, calling `ready` with each event's slot.
 /// Draining all of them before the caller expires anything matters: an

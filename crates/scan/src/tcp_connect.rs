@@ -21,9 +21,9 @@ use std::time::{Duration, Instant};
 use portreeve_core::Proto;
 use rustix::event::epoll::{self, EventData, EventFlags};
 use rustix::io::Errno;
-use rustix::net::{AddressFamily, SocketFlags, SocketType};
+use rustix::net::SocketType;
 
-use crate::engine::{ScanStats, drain_events, raise_fd_limit};
+use crate::engine::{OpenFailure, ScanStats, drain_events, open_probe_socket, raise_fd_limit};
 use crate::model::{PortResult, PortState, Reason};
 use crate::target::Target;
 use crate::timing::{RttEstimator, Window};
@@ -228,23 +228,11 @@ impl<'a> Worker<'a> {
     /// resources (the window has been capped).
     fn send(&mut self, probe: Probe, report: &(dyn Fn(PortResult) + Sync)) -> bool {
         let address = self.targets[probe.target].address;
-        let family = if address.is_ipv4() {
-            AddressFamily::INET
-        } else {
-            AddressFamily::INET6
-        };
-        let fd = match rustix::net::socket_with(
-            family,
-            SocketType::STREAM,
-            SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
-            None,
-        ) {
+        let fd = match open_probe_socket(address, SocketType::STREAM) {
             Ok(fd) => fd,
-            Err(Errno::MFILE | Errno::NFILE | Errno::NOBUFS | Errno::NOMEM) => {
-                return self.out_of_resources();
-            }
+            Err(OpenFailure::OutOfResources) => return self.out_of_resources(),
             // E.g. IPv6 disabled on this host: the target is unreachable.
-            Err(_) => {
+            Err(OpenFailure::Other(_)) => {
                 self.emit(probe, PortState::Filtered, Reason::NetUnreach, None, report);
                 return true;
             }

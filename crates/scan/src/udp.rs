@@ -106,9 +106,9 @@ use std::time::{Duration, Instant};
 use portreeve_core::Proto;
 use rustix::event::epoll::{self, EventData, EventFlags};
 use rustix::io::Errno;
-use rustix::net::{AddressFamily, RecvFlags, SendFlags, SocketFlags, SocketType};
+use rustix::net::{RecvFlags, SendFlags, SocketType};
 
-use crate::engine::{ScanStats, drain_events, raise_fd_limit};
+use crate::engine::{OpenFailure, ScanStats, drain_events, open_probe_socket, raise_fd_limit};
 use crate::model::{PortResult, PortState, Reason, ServiceInfo};
 use crate::target::Target;
 use crate::timing::{RttEstimator, Window};
@@ -578,22 +578,10 @@ impl<'a> Worker<'a> {
     /// resources (the window has been capped).
     fn send(&mut self, probe: Probe, report: &(dyn Fn(PortResult) + Sync)) -> bool {
         let address = self.targets[self.hosts[probe.host].target].address;
-        let family = if address.is_ipv4() {
-            AddressFamily::INET
-        } else {
-            AddressFamily::INET6
-        };
-        let fd = match rustix::net::socket_with(
-            family,
-            SocketType::DGRAM,
-            SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
-            None,
-        ) {
+        let fd = match open_probe_socket(address, SocketType::DGRAM) {
             Ok(fd) => fd,
-            Err(Errno::MFILE | Errno::NFILE | Errno::NOBUFS | Errno::NOMEM) => {
-                return self.out_of_resources();
-            }
-            Err(e) => panic!("socket(): {e}"),
+            Err(OpenFailure::OutOfResources) => return self.out_of_resources(),
+            Err(OpenFailure::Other(e)) => panic!("socket(): {e}"),
         };
         let sent = Instant::now();
         match rustix::net::connect(&fd, &SocketAddr::new(address, probe.port)) {

@@ -1,4 +1,5 @@
-//! Sockets for policy tests, built without a host.
+//! Sockets for policy tests, built without a host, and assertions on
+//! where the parser's errors point.
 
 #![allow(dead_code)] // Each test binary uses a different part.
 
@@ -8,6 +9,7 @@ use std::sync::Arc;
 use portreeve_core::{
     BindScope, Family, ListeningSocket, NetnsRef, OwnerStatus, ProcessInfo, Proto,
 };
+use portreeve_policy::{PolicyErrors, parse_policy};
 
 /// A socket on `addr:port`, owned by process `daemon` (pid 100) of
 /// `daemon.service`.
@@ -65,4 +67,33 @@ pub fn dual_stack(port: u16) -> ListeningSocket {
     let mut s = socket(Proto::Tcp, "::", port);
     s.dual_stack = true;
     s
+}
+
+/// The errors `src` must produce.
+pub fn errors(src: &str) -> PolicyErrors {
+    match parse_policy("policy.toml", src) {
+        Ok(_) => panic!("expected errors for:\n{src}"),
+        Err(e) => e,
+    }
+}
+
+/// Asserts the single error is at `line`:`column` and its message contains
+/// `needle`; returns its hint.
+#[track_caller]
+pub fn single(src: &str, line: u32, column: u32, needle: &str) -> Option<String> {
+    let errs = errors(src);
+    assert_eq!(errs.errors.len(), 1, "expected one error, got: {errs}");
+    let e = &errs.errors[0];
+    assert_eq!(
+        (e.line, e.column),
+        (line, column),
+        "wrong location for `{}`",
+        e.message
+    );
+    assert!(
+        e.message.contains(needle),
+        "message `{}` lacks `{needle}`",
+        e.message
+    );
+    e.hint.clone()
 }
