@@ -17,7 +17,9 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use portreeve_flows::{AggregateKey, Aggregator, Counters, Decoder, FlowRecord, PortUsage};
+use portreeve_flows::{
+    AggregateKey, Aggregator, BatchReceiver, Counters, Decoder, FlowRecord, PortUsage,
+};
 use serde::Serialize;
 
 /// Socket receive buffer asked for.
@@ -211,7 +213,7 @@ fn receive(socket: &UdpSocket, stop: &AtomicBool, tx: &Sender<Report>, flush: Du
     let mut decoder = Decoder::default();
     let mut aggregator = Aggregator::default();
     let mut records: Vec<FlowRecord> = Vec::with_capacity(64);
-    let mut buf = vec![0u8; 65_536];
+    let mut batch = BatchReceiver::new();
     let mut datagrams = 0;
     let mut reported = Counters::default();
     let mut evicted_before = 0;
@@ -236,16 +238,17 @@ fn receive(socket: &UdpSocket, stop: &AtomicBool, tx: &Sender<Report>, flush: Du
             }
             last = Instant::now();
         }
-        match socket.recv_from(&mut buf) {
-            Ok((n, from)) => {
-                datagrams += 1;
-                records.clear();
+        match batch.receive(socket) {
+            Ok(n) => {
+                datagrams += n as u64;
+                // One clock reading per batch: a batch is what was queued
+                // at one moment, microseconds apart at most.
                 let now_ms = jiff::Timestamp::now().as_millisecond().max(0) as u64;
-                if decoder
-                    .decode(from, &buf[..n], now_ms, &mut records)
-                    .is_ok()
-                {
-                    aggregator.add_all(&records);
+                for (from, datagram) in batch.datagrams() {
+                    records.clear();
+                    if decoder.decode(from, datagram, now_ms, &mut records).is_ok() {
+                        aggregator.add_all(&records);
+                    }
                 }
             }
             Err(e)

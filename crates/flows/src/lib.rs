@@ -3,7 +3,9 @@
 //! resulting flow records into per-port usage (who talked to which server
 //! port, when, and how much).
 //!
-//! The crate is a pure core: it never opens a socket or a file. The
+//! The crate is a pure core: it never opens a socket or a file (the one
+//! exception, [`BatchReceiver`], reads batches of datagrams from a socket
+//! the caller opened). The
 //! collector hands [`Decoder::decode`] each UDP payload together with the
 //! exporter's address and the receive time; the decoder keeps the
 //! per-exporter template and sampling state that NetFlow v9 and IPFIX need
@@ -28,6 +30,7 @@ mod error;
 mod netflow;
 mod packet;
 pub mod pcap;
+mod receive;
 mod record;
 mod sflow;
 pub mod zeek;
@@ -35,4 +38,5 @@ pub mod zeek;
 pub use aggregate::{AggregateKey, Aggregator, AggregatorConfig, PortUsage, server_side};
 pub use decoder::{Decoder, DecoderConfig};
 pub use error::{Counters, DecodeError, DropReason, ReasonCounts};
+pub use receive::BatchReceiver;
 pub use record::{Direction, FlowRecord, FlowSource, ServerSide};

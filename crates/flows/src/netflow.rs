@@ -133,6 +133,14 @@ struct Field {
     len: u16,
 }
 
+/// A field of a fixed-length record that portreeve reads, and where.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Placed {
+    kind: Kind,
+    offset: usize,
+    len: usize,
+}
+
 /// A compiled template or options template.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Template {
@@ -140,7 +148,38 @@ pub(crate) struct Template {
     /// The shortest possible record: fixed lengths plus one length byte per
     /// variable-length field. Always ≥ 1, so record loops always advance.
     min_len: usize,
+    /// When no field has a variable length (always in v9), every record is
+    /// `min_len` bytes and this lists the fields read, at their offsets,
+    /// so records are decoded without walking the skipped ones.
+    fixed: Option<Box<[Placed]>>,
     options: bool,
+}
+
+impl Template {
+    fn new(fields: Vec<Field>, min_len: usize, options: bool) -> Template {
+        let fixed = fields.iter().all(|f| f.len != VARLEN).then(|| {
+            let mut offset = 0;
+            let mut placed = Vec::new();
+            for f in &fields {
+                let len = usize::from(f.len);
+                if f.kind != Kind::Skip {
+                    placed.push(Placed {
+                        kind: f.kind,
+                        offset,
+                        len,
+                    });
+                }
+                offset += len;
+            }
+            placed.into_boxed_slice()
+        });
+        Template {
+            fields: fields.into_boxed_slice(),
+            min_len,
+            fixed,
+            options,
+        }
+    }
 }
 
 /// (export protocol version, observation domain, template id).
@@ -458,11 +497,7 @@ fn decode_template_set(
                 "template describes an empty record",
             ));
         }
-        let template = Template {
-            fields: fields.into_boxed_slice(),
-            min_len,
-            options,
-        };
+        let template = Template::new(fields, min_len, options);
         let key = (header.version, header.domain, id);
         state.insert_template(key, template, cx.tick, cx.config, cx.counters);
     }
@@ -549,15 +584,7 @@ fn decode_data_set(
         return Ok(());
     };
     let blank = FlowRecord::new(header.source(), cx.exporter, header.domain, cx.now_ms);
-    let mut c = Cursor::new(contents);
-    while c.remaining() >= template.min_len {
-        let mut acc = Acc::new(blank);
-        if read_record(&mut c, template, &mut acc).is_err() {
-            if c.rest().iter().all(|&b| b == 0) {
-                break; // padding after the last record
-            }
-            return Err(DecodeError::BadLength("data record overruns its set"));
-        }
+    let mut take = |acc: Acc<'_>| {
         if template.options {
             cx.counters.options_records += 1;
             if let Some(rate) = acc.sampling.rate() {
@@ -571,6 +598,29 @@ fn decode_data_set(
                 .unwrap_or(1);
             cx.out.push(acc.finish(header, rate));
         }
+    };
+    if let Some(fixed) = &template.fixed {
+        // Whatever is left after the last whole record is shorter than a
+        // record: padding, as in the general loop below.
+        for record in contents.chunks_exact(template.min_len) {
+            let mut acc = Acc::new(blank);
+            for p in fixed.iter() {
+                acc.apply(p.kind, &record[p.offset..p.offset + p.len]);
+            }
+            take(acc);
+        }
+        return Ok(());
+    }
+    let mut c = Cursor::new(contents);
+    while c.remaining() >= template.min_len {
+        let mut acc = Acc::new(blank);
+        if read_record(&mut c, template, &mut acc).is_err() {
+            if c.rest().iter().all(|&b| b == 0) {
+                break; // padding after the last record
+            }
+            return Err(DecodeError::BadLength("data record overruns its set"));
+        }
+        take(acc);
     }
     Ok(())
 }
@@ -707,6 +757,7 @@ impl<'a> Acc<'a> {
         }
     }
 
+    #[inline(always)]
     fn apply(&mut self, kind: Kind, v: &'a [u8]) {
         let r = &mut self.rec;
         match kind {
