@@ -578,12 +578,18 @@ impl<'a> Worker<'a> {
     /// resources (the window has been capped).
     fn send(&mut self, probe: Probe, report: &(dyn Fn(PortResult) + Sync)) -> bool {
         let address = self.targets[self.hosts[probe.host].target].address;
+        let sent = Instant::now();
         let fd = match open_probe_socket(address, SocketType::DGRAM) {
             Ok(fd) => fd,
             Err(OpenFailure::OutOfResources) => return self.out_of_resources(),
-            Err(OpenFailure::Other(e)) => panic!("socket(): {e}"),
+            // E.g. IPv6 disabled on this host: as the TCP engines do, the
+            // probe fails locally rather than the scan aborting.
+            Err(OpenFailure::Other(e)) => {
+                self.count(probe);
+                self.finish(probe, Outcome::Local(e), sent, report);
+                return true;
+            }
         };
-        let sent = Instant::now();
         match rustix::net::connect(&fd, &SocketAddr::new(address, probe.port)) {
             Ok(()) => {}
             // No ephemeral port left.
@@ -730,7 +736,8 @@ impl<'a> Worker<'a> {
             },
             Outcome::Local(e) => {
                 let reason = match e {
-                    Errno::NETUNREACH => Reason::NetUnreach,
+                    // IPv6 (or IPv4) not available on this host at all.
+                    Errno::NETUNREACH | Errno::AFNOSUPPORT => Reason::NetUnreach,
                     Errno::HOSTUNREACH => Reason::HostUnreach,
                     Errno::ACCESS | Errno::PERM => Reason::AdminProhibited,
                     // A blackhole route and the like: nothing will answer.
