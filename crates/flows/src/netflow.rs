@@ -32,12 +32,8 @@ const NTP_UNIX_OFFSET: u64 = 2_208_988_800;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Skip,
-    Bytes,
-    Packets,
-    OutBytes,
-    OutPackets,
-    TotalBytes,
-    TotalPackets,
+    /// A number kept until the record is complete (see [`Num`]).
+    Num(Num),
     Protocol,
     TcpFlags,
     SrcPort,
@@ -49,20 +45,39 @@ enum Kind {
     InIf,
     OutIf,
     Direction,
-    FirstUptime,
-    LastUptime,
     StartSec,
     EndSec,
     StartMs,
     EndMs,
     StartNtp,
     EndNtp,
+    IcmpType,
+    IcmpCode,
+    FrameSection,
+    IpHeaderSection,
+}
+
+/// Numeric elements whose meaning depends on the record's other fields
+/// (which counter wins, how times and sampling are expressed), so they are
+/// kept in [`Acc`] and resolved in [`Acc::finish`]. The discriminant is
+/// the slot in `Acc::nums` and the bit in `Acc::has`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum Num {
+    Bytes,
+    Packets,
+    OutBytes,
+    OutPackets,
+    TotalBytes,
+    TotalPackets,
+    FirstUptime,
+    LastUptime,
     StartDeltaUs,
     EndDeltaUs,
     SysInitMs,
     IcmpTypeCode,
-    IcmpType,
-    IcmpCode,
+    IpVersion,
+    FrameSize,
     SamplingInterval,
     SamplerId,
     SamplerRandomInterval,
@@ -70,18 +85,26 @@ enum Kind {
     PacketSpace,
     SamplingSize,
     SamplingPopulation,
-    FrameSize,
-    FrameSection,
-    IpHeaderSection,
-    IpVersion,
+}
+
+impl Num {
+    const COUNT: usize = Num::SamplingPopulation as usize + 1;
+    /// The bits of every sampling parameter.
+    const SAMPLING: u32 = (1 << Num::SamplingInterval as u32)
+        | (1 << Num::SamplerId as u32)
+        | (1 << Num::SamplerRandomInterval as u32)
+        | (1 << Num::PacketInterval as u32)
+        | (1 << Num::PacketSpace as u32)
+        | (1 << Num::SamplingSize as u32)
+        | (1 << Num::SamplingPopulation as u32);
 }
 
 /// Maps an IANA information element id (shared by v9 for ids < 128 and used
 /// with IPFIX meaning by v9 exporters above) to its [`Kind`].
 fn kind_of(id: u16) -> Kind {
     match id {
-        1 => Kind::Bytes,
-        2 => Kind::Packets,
+        1 => Kind::Num(Num::Bytes),
+        2 => Kind::Num(Num::Packets),
         4 => Kind::Protocol,
         6 => Kind::TcpFlags,
         7 => Kind::SrcPort,
@@ -90,36 +113,36 @@ fn kind_of(id: u16) -> Kind {
         11 => Kind::DstPort,
         12 => Kind::DstV4,
         14 | 253 => Kind::OutIf,
-        21 => Kind::LastUptime,
-        22 => Kind::FirstUptime,
-        23 => Kind::OutBytes,
-        24 => Kind::OutPackets,
+        21 => Kind::Num(Num::LastUptime),
+        22 => Kind::Num(Num::FirstUptime),
+        23 => Kind::Num(Num::OutBytes),
+        24 => Kind::Num(Num::OutPackets),
         27 => Kind::SrcV6,
         28 => Kind::DstV6,
-        32 | 139 => Kind::IcmpTypeCode,
-        34 => Kind::SamplingInterval,
-        48 | 302 => Kind::SamplerId,
-        50 => Kind::SamplerRandomInterval,
-        60 => Kind::IpVersion,
+        32 | 139 => Kind::Num(Num::IcmpTypeCode),
+        34 => Kind::Num(Num::SamplingInterval),
+        48 | 302 => Kind::Num(Num::SamplerId),
+        50 => Kind::Num(Num::SamplerRandomInterval),
+        60 => Kind::Num(Num::IpVersion),
         61 => Kind::Direction,
-        85 => Kind::TotalBytes,
-        86 => Kind::TotalPackets,
+        85 => Kind::Num(Num::TotalBytes),
+        86 => Kind::Num(Num::TotalPackets),
         150 => Kind::StartSec,
         151 => Kind::EndSec,
         152 => Kind::StartMs,
         153 => Kind::EndMs,
         154 | 156 => Kind::StartNtp,
         155 | 157 => Kind::EndNtp,
-        158 => Kind::StartDeltaUs,
-        159 => Kind::EndDeltaUs,
-        160 => Kind::SysInitMs,
+        158 => Kind::Num(Num::StartDeltaUs),
+        159 => Kind::Num(Num::EndDeltaUs),
+        160 => Kind::Num(Num::SysInitMs),
         176 | 178 => Kind::IcmpType,
         177 | 179 => Kind::IcmpCode,
-        305 => Kind::PacketInterval,
-        306 => Kind::PacketSpace,
-        309 => Kind::SamplingSize,
-        310 => Kind::SamplingPopulation,
-        312 => Kind::FrameSize,
+        305 => Kind::Num(Num::PacketInterval),
+        306 => Kind::Num(Num::PacketSpace),
+        309 => Kind::Num(Num::SamplingSize),
+        310 => Kind::Num(Num::SamplingPopulation),
+        312 => Kind::Num(Num::FrameSize),
         313 => Kind::IpHeaderSection,
         315 => Kind::FrameSection,
         _ => Kind::Skip,
@@ -584,43 +607,52 @@ fn decode_data_set(
         return Ok(());
     };
     let blank = FlowRecord::new(header.source(), cx.exporter, header.domain, cx.now_ms);
-    let mut take = |acc: Acc<'_>| {
+    // The learned rate of the last sampler id looked up: records of a data
+    // set nearly always name the same sampler, and no sampler is learned
+    // while a data set is read.
+    let mut last_learned: Option<(Option<u32>, Option<u32>)> = None;
+    let mut take = |acc: &Acc<'_>| {
+        let sampling = acc.sampling();
         if template.options {
             cx.counters.options_records += 1;
-            if let Some(rate) = acc.sampling.rate() {
-                insert_sampler(samplers, (header.domain, acc.sampling.sampler), rate, cx);
+            if let Some(rate) = sampling.rate() {
+                insert_sampler(samplers, (header.domain, sampling.sampler), rate, cx);
             }
         } else {
-            let rate = acc
-                .sampling
-                .rate()
-                .or_else(|| learned_rate(samplers, header.domain, acc.sampling.sampler))
-                .unwrap_or(1);
-            cx.out.push(acc.finish(header, rate));
+            let rate = sampling.rate().or_else(|| match last_learned {
+                Some((id, rate)) if id == sampling.sampler => rate,
+                _ => {
+                    let rate = learned_rate(samplers, header.domain, sampling.sampler);
+                    last_learned = Some((sampling.sampler, rate));
+                    rate
+                }
+            });
+            cx.out.push(acc.finish(header, rate.unwrap_or(1)));
         }
     };
+    let mut acc = Acc::new(blank);
     if let Some(fixed) = &template.fixed {
         // Whatever is left after the last whole record is shorter than a
         // record: padding, as in the general loop below.
         for record in contents.chunks_exact(template.min_len) {
-            let mut acc = Acc::new(blank);
+            acc.reset(&blank);
             for p in fixed.iter() {
                 acc.apply(p.kind, &record[p.offset..p.offset + p.len]);
             }
-            take(acc);
+            take(&acc);
         }
         return Ok(());
     }
     let mut c = Cursor::new(contents);
     while c.remaining() >= template.min_len {
-        let mut acc = Acc::new(blank);
+        acc.reset(&blank);
         if read_record(&mut c, template, &mut acc).is_err() {
             if c.rest().iter().all(|&b| b == 0) {
                 break; // padding after the last record
             }
             return Err(DecodeError::BadLength("data record overruns its set"));
         }
-        take(acc);
+        take(&acc);
     }
     Ok(())
 }
@@ -685,42 +717,29 @@ impl Sampling {
     }
 }
 
-/// A record being assembled from its fields.
+/// Bits of `Acc::addresses`.
+const SRC_V4: u8 = 1;
+const DST_V4: u8 = 2;
+const SRC_V6: u8 = 4;
+const DST_V6: u8 = 8;
+
+/// A record being assembled from its fields. One is reused for every
+/// record of a set ([`reset`](Self::reset) forgets the last one): it is
+/// kept small and flat, with presence bits instead of `Option`s, because
+/// clearing and filling it is most of the cost of decoding.
 struct Acc<'a> {
     rec: FlowRecord,
-    bytes: Option<u64>,
-    packets: Option<u64>,
-    out_bytes: Option<u64>,
-    out_packets: Option<u64>,
-    total_bytes: Option<u64>,
-    total_packets: Option<u64>,
-    first_uptime: Option<u64>,
-    last_uptime: Option<u64>,
-    sys_init: Option<u64>,
-    start_delta_us: Option<u64>,
-    end_delta_us: Option<u64>,
-    icmp_type_code: Option<u64>,
-    sampling: Sampling,
+    /// Values of [`Num`] elements; only those whose bit is in `has` count.
+    nums: [u64; Num::COUNT],
+    has: u32,
+    /// Which of the addresses below were exported (`SRC_V4`…).
+    addresses: u8,
+    src_v4: [u8; 4],
+    dst_v4: [u8; 4],
+    src_v6: [u8; 16],
+    dst_v6: [u8; 16],
     frame: Option<&'a [u8]>,
-    frame_size: Option<u64>,
     ip_section: Option<&'a [u8]>,
-    /// IP_PROTOCOL_VERSION (60): picks between v4 and v6 addresses when a
-    /// template carries both (one set is then zero).
-    ip_version: Option<u64>,
-    v4: (Option<IpAddr>, Option<IpAddr>),
-    v6: (Option<IpAddr>, Option<IpAddr>),
-}
-
-fn v4(v: &[u8]) -> Option<IpAddr> {
-    <[u8; 4]>::try_from(v)
-        .ok()
-        .map(|a| IpAddr::V4(Ipv4Addr::from(a)))
-}
-
-fn v6(v: &[u8]) -> Option<IpAddr> {
-    <[u8; 16]>::try_from(v)
-        .ok()
-        .map(|a| IpAddr::V6(Ipv6Addr::from(a)))
 }
 
 fn ntp_to_ms(value: &[u8]) -> Option<u64> {
@@ -735,25 +754,38 @@ impl<'a> Acc<'a> {
     fn new(rec: FlowRecord) -> Self {
         Self {
             rec,
-            bytes: None,
-            packets: None,
-            out_bytes: None,
-            out_packets: None,
-            total_bytes: None,
-            total_packets: None,
-            first_uptime: None,
-            last_uptime: None,
-            sys_init: None,
-            start_delta_us: None,
-            end_delta_us: None,
-            icmp_type_code: None,
-            sampling: Sampling::default(),
+            nums: [0; Num::COUNT],
+            has: 0,
+            addresses: 0,
+            src_v4: [0; 4],
+            dst_v4: [0; 4],
+            src_v6: [0; 16],
+            dst_v6: [0; 16],
             frame: None,
-            frame_size: None,
             ip_section: None,
-            ip_version: None,
-            v4: (None, None),
-            v6: (None, None),
+        }
+    }
+
+    /// Forgets the last record: values are left in place but no longer
+    /// marked present.
+    fn reset(&mut self, blank: &FlowRecord) {
+        self.rec = *blank;
+        self.has = 0;
+        self.addresses = 0;
+        self.frame = None;
+        self.ip_section = None;
+    }
+
+    fn num(&self, n: Num) -> Option<u64> {
+        (self.has & (1 << n as u32) != 0).then(|| self.nums[n as usize])
+    }
+
+    /// Keeps an address field if it has the right length (a malformed one
+    /// leaves an earlier value of the same element in place).
+    fn address<const N: usize>(slot: &mut [u8; N], present: &mut u8, bit: u8, v: &[u8]) {
+        if let Ok(a) = <[u8; N]>::try_from(v) {
+            *slot = a;
+            *present |= bit;
         }
     }
 
@@ -762,21 +794,18 @@ impl<'a> Acc<'a> {
         let r = &mut self.rec;
         match kind {
             Kind::Skip => {}
-            Kind::Bytes => self.bytes = Some(be_uint(v)),
-            Kind::Packets => self.packets = Some(be_uint(v)),
-            Kind::OutBytes => self.out_bytes = Some(be_uint(v)),
-            Kind::OutPackets => self.out_packets = Some(be_uint(v)),
-            Kind::TotalBytes => self.total_bytes = Some(be_uint(v)),
-            Kind::TotalPackets => self.total_packets = Some(be_uint(v)),
+            Kind::Num(n) => {
+                self.nums[n as usize] = be_uint(v);
+                self.has |= 1 << n as u32;
+            }
             Kind::Protocol => r.protocol = be_uint(v) as u8,
             Kind::TcpFlags => r.tcp_flags = Some(be_uint(v) as u16),
             Kind::SrcPort => r.src_port = be_uint(v) as u16,
             Kind::DstPort => r.dst_port = be_uint(v) as u16,
-            Kind::SrcV4 => self.v4.0 = v4(v).or(self.v4.0),
-            Kind::DstV4 => self.v4.1 = v4(v).or(self.v4.1),
-            Kind::SrcV6 => self.v6.0 = v6(v).or(self.v6.0),
-            Kind::DstV6 => self.v6.1 = v6(v).or(self.v6.1),
-            Kind::IpVersion => self.ip_version = Some(be_uint(v)),
+            Kind::SrcV4 => Self::address(&mut self.src_v4, &mut self.addresses, SRC_V4, v),
+            Kind::DstV4 => Self::address(&mut self.dst_v4, &mut self.addresses, DST_V4, v),
+            Kind::SrcV6 => Self::address(&mut self.src_v6, &mut self.addresses, SRC_V6, v),
+            Kind::DstV6 => Self::address(&mut self.dst_v6, &mut self.addresses, DST_V6, v),
             Kind::InIf => r.input_interface = u32::try_from(be_uint(v)).ok(),
             Kind::OutIf => r.output_interface = u32::try_from(be_uint(v)).ok(),
             Kind::Direction => {
@@ -786,44 +815,63 @@ impl<'a> Acc<'a> {
                     _ => None,
                 }
             }
-            Kind::FirstUptime => self.first_uptime = Some(be_uint(v)),
-            Kind::LastUptime => self.last_uptime = Some(be_uint(v)),
             Kind::StartSec => r.start_ms = Some(be_uint(v).saturating_mul(1000)),
             Kind::EndSec => r.end_ms = Some(be_uint(v).saturating_mul(1000)),
             Kind::StartMs => r.start_ms = Some(be_uint(v)),
             Kind::EndMs => r.end_ms = Some(be_uint(v)),
             Kind::StartNtp => r.start_ms = ntp_to_ms(v).or(r.start_ms),
             Kind::EndNtp => r.end_ms = ntp_to_ms(v).or(r.end_ms),
-            Kind::StartDeltaUs => self.start_delta_us = Some(be_uint(v)),
-            Kind::EndDeltaUs => self.end_delta_us = Some(be_uint(v)),
-            Kind::SysInitMs => self.sys_init = Some(be_uint(v)),
-            Kind::IcmpTypeCode => self.icmp_type_code = Some(be_uint(v)),
             Kind::IcmpType => r.icmp_type = Some(be_uint(v) as u8),
             Kind::IcmpCode => r.icmp_code = Some(be_uint(v) as u8),
-            Kind::SamplingInterval => self.sampling.interval = Some(be_uint(v)),
-            Kind::SamplerId => self.sampling.sampler = Some(be_uint(v) as u32),
-            Kind::SamplerRandomInterval => self.sampling.random_interval = Some(be_uint(v)),
-            Kind::PacketInterval => self.sampling.packet_interval = Some(be_uint(v)),
-            Kind::PacketSpace => self.sampling.packet_space = Some(be_uint(v)),
-            Kind::SamplingSize => self.sampling.size = Some(be_uint(v)),
-            Kind::SamplingPopulation => self.sampling.population = Some(be_uint(v)),
-            Kind::FrameSize => self.frame_size = Some(be_uint(v)),
             Kind::FrameSection => self.frame = Some(v),
             Kind::IpHeaderSection => self.ip_section = Some(v),
         }
     }
 
-    fn finish(self, header: Header, rate: u32) -> FlowRecord {
+    /// The record's sampling parameters.
+    fn sampling(&self) -> Sampling {
+        if self.has & Num::SAMPLING == 0 {
+            return Sampling::default();
+        }
+        Sampling {
+            interval: self.num(Num::SamplingInterval),
+            random_interval: self.num(Num::SamplerRandomInterval),
+            packet_interval: self.num(Num::PacketInterval),
+            packet_space: self.num(Num::PacketSpace),
+            size: self.num(Num::SamplingSize),
+            population: self.num(Num::SamplingPopulation),
+            sampler: self.num(Num::SamplerId).map(|id| id as u32),
+        }
+    }
+
+    /// The exported (source, destination) addresses of one family.
+    fn pair(&self, v6: bool) -> (Option<IpAddr>, Option<IpAddr>) {
+        let has = |bit| self.addresses & bit != 0;
+        if v6 {
+            (
+                has(SRC_V6).then(|| IpAddr::V6(Ipv6Addr::from(self.src_v6))),
+                has(DST_V6).then(|| IpAddr::V6(Ipv6Addr::from(self.dst_v6))),
+            )
+        } else {
+            (
+                has(SRC_V4).then(|| IpAddr::V4(Ipv4Addr::from(self.src_v4))),
+                has(DST_V4).then(|| IpAddr::V4(Ipv4Addr::from(self.dst_v4))),
+            )
+        }
+    }
+
+    fn finish(&self, header: Header, rate: u32) -> FlowRecord {
         let mut r = self.rec;
         let unset = |(s, d): (Option<IpAddr>, Option<IpAddr>)| {
             s.is_none_or(|a| a.is_unspecified()) && d.is_none_or(|a| a.is_unspecified())
         };
-        let (src, dst) = match self.ip_version {
-            Some(4) => self.v4,
-            Some(6) => self.v6,
-            _ if unset(self.v4) && !unset(self.v6) => self.v6,
-            _ if self.v4.0.is_some() || self.v4.1.is_some() => self.v4,
-            _ => self.v6,
+        let (v4, v6) = (self.pair(false), self.pair(true));
+        let (src, dst) = match self.num(Num::IpVersion) {
+            Some(4) => v4,
+            Some(6) => v6,
+            _ if unset(v4) && !unset(v6) => v6,
+            _ if v4.0.is_some() || v4.1.is_some() => v4,
+            _ => v6,
         };
         r.src_addr = src;
         r.dst_addr = dst;
@@ -832,48 +880,53 @@ impl<'a> Acc<'a> {
             (None, Some(ip)) => Some(parse_ip(ip)),
             (None, None) => None,
         };
-        r.packets = self
-            .packets
-            .or(self.out_packets)
-            .or(self.total_packets)
-            .unwrap_or(0);
-        r.bytes = self
-            .bytes
-            .or(self.out_bytes)
-            .or(self.total_bytes)
-            .unwrap_or(0);
+        let packets = self
+            .num(Num::Packets)
+            .or(self.num(Num::OutPackets))
+            .or(self.num(Num::TotalPackets));
+        let bytes = self
+            .num(Num::Bytes)
+            .or(self.num(Num::OutBytes))
+            .or(self.num(Num::TotalBytes));
+        r.packets = packets.unwrap_or(0);
+        r.bytes = bytes.unwrap_or(0);
         if let Some(info) = sampled_packet {
             // A PSAMP-style record describes one sampled packet.
             fill_from_packet(&mut r, &info);
-            if self.packets.is_none() && self.out_packets.is_none() && self.total_packets.is_none()
-            {
+            if packets.is_none() {
                 r.packets = 1;
             }
-            if self.bytes.is_none() && self.out_bytes.is_none() && self.total_bytes.is_none() {
+            if bytes.is_none() {
                 let section_len = self.frame.or(self.ip_section).map_or(0, |s| s.len() as u64);
-                r.bytes = self.frame_size.unwrap_or(section_len);
+                r.bytes = self.num(Num::FrameSize).unwrap_or(section_len);
             }
         }
-        if let Some(tc) = self.icmp_type_code {
+        if let Some(tc) = self.num(Num::IcmpTypeCode) {
             r.icmp_type = r.icmp_type.or(Some((tc >> 8) as u8));
             r.icmp_code = r.icmp_code.or(Some(tc as u8));
         }
-        let uptime = |t: u64| match (header.sys_uptime, self.sys_init) {
+        let uptime = |t: u64| match (header.sys_uptime, self.num(Num::SysInitMs)) {
             (Some(up), _) => uptime_to_unix(header.export_ms, up, t as u32),
             (None, Some(init)) => init.checked_add(t),
             (None, None) => None,
         };
         if r.start_ms.is_none() {
-            r.start_ms = self
-                .first_uptime
-                .and_then(uptime)
-                .or_else(|| Some(header.export_ms.saturating_sub(self.start_delta_us? / 1000)));
+            r.start_ms = self.num(Num::FirstUptime).and_then(uptime).or_else(|| {
+                Some(
+                    header
+                        .export_ms
+                        .saturating_sub(self.num(Num::StartDeltaUs)? / 1000),
+                )
+            });
         }
         if r.end_ms.is_none() {
-            r.end_ms = self
-                .last_uptime
-                .and_then(uptime)
-                .or_else(|| Some(header.export_ms.saturating_sub(self.end_delta_us? / 1000)));
+            r.end_ms = self.num(Num::LastUptime).and_then(uptime).or_else(|| {
+                Some(
+                    header
+                        .export_ms
+                        .saturating_sub(self.num(Num::EndDeltaUs)? / 1000),
+                )
+            });
         }
         r.sampling_rate = rate.max(1);
         r
