@@ -18,7 +18,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use portreeve_flows::{
-    AggregateKey, Aggregator, BatchReceiver, Counters, Decoder, FlowRecord, PortUsage,
+    AggregateKey, Aggregator, Batch, BatchReceiver, Counters, Decoder, FlowRecord, PortUsage,
 };
 use serde::Serialize;
 
@@ -213,7 +213,7 @@ fn receive(socket: &UdpSocket, stop: &AtomicBool, tx: &Sender<Report>, flush: Du
     let mut decoder = Decoder::default();
     let mut aggregator = Aggregator::default();
     let mut records: Vec<FlowRecord> = Vec::with_capacity(64);
-    let mut batch = BatchReceiver::new();
+    let (mut receiver, mut batch) = (BatchReceiver::new(), Batch::new());
     let mut datagrams = 0;
     let mut reported = Counters::default();
     let mut evicted_before = 0;
@@ -238,7 +238,7 @@ fn receive(socket: &UdpSocket, stop: &AtomicBool, tx: &Sender<Report>, flush: Du
             }
             last = Instant::now();
         }
-        match batch.receive(socket) {
+        match receiver.receive(socket, &mut batch) {
             Ok(n) => {
                 datagrams += n as u64;
                 // One clock reading per batch: a batch is what was queued

@@ -73,7 +73,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use nix::sys::socket::{setsockopt, sockopt};
-use portreeve_flows::{BatchReceiver, Decoder, pcap};
+use portreeve_flows::{Batch, BatchReceiver, Decoder, pcap};
 use rustix::net::{MMsgHdr, SendAncillaryBuffer, SendFlags, sendmmsg};
 
 /// At most this many datagrams are sent back to back before the clock is
@@ -477,14 +477,14 @@ fn drain(o: &Options, at: SocketAddr) {
     socket
         .set_read_timeout(Some(Duration::from_millis(50)))
         .expect("read timeout");
-    let mut batch = BatchReceiver::new();
+    let (mut receiver, mut batch) = (BatchReceiver::new(), Batch::new());
     let (mut received, mut bytes) = (0u64, 0u64);
     let start = Instant::now();
     let (mut first, mut last) = (None::<Instant>, start);
     let budget = Duration::from_secs_f64(o.seconds);
     let idle = Duration::from_secs_f64(o.idle);
     loop {
-        match batch.receive(&socket) {
+        match receiver.receive(&socket, &mut batch) {
             Ok(n) => {
                 last = Instant::now();
                 first.get_or_insert(last);

@@ -4,7 +4,7 @@
 //! port, when, and how much).
 //!
 //! The crate is a pure core: it never opens a socket or a file (the one
-//! exception, [`BatchReceiver`], reads batches of datagrams from a socket
+//! exception, [`BatchReceiver`], reads [`Batch`]es of datagrams from a socket
 //! the caller opened). The
 //! collector hands [`Decoder::decode`] each UDP payload together with the
 //! exporter's address and the receive time; the decoder keeps the
@@ -38,5 +38,5 @@ pub mod zeek;
 pub use aggregate::{AggregateKey, Aggregator, AggregatorConfig, PortUsage, server_side};
 pub use decoder::{Decoder, DecoderConfig};
 pub use error::{Counters, DecodeError, DropReason, ReasonCounts};
-pub use receive::BatchReceiver;
+pub use receive::{Batch, BatchReceiver};
 pub use record::{Direction, FlowRecord, FlowSource, ServerSide};

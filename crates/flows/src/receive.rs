@@ -14,36 +14,74 @@ use nix::sys::socket::{MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg};
 const BATCH: usize = 32;
 /// Largest UDP payload over IPv4 or IPv6 without jumbograms.
 const MAX_DATAGRAM: usize = 65_535;
+/// Distance between two datagrams' buffers in a batch's one allocation: a
+/// multiple of 64 KiB would put every datagram's start in the same cache
+/// sets, so they would evict each other between the kernel's copy and the
+/// decoding; one cache line more staggers them.
+const STRIDE: usize = (MAX_DATAGRAM + 1) + 64;
+
+/// Datagrams received together, and the buffers they were received into.
+/// Plain owned data, so a batch can be filled by one thread and decoded
+/// by another.
+pub struct Batch {
+    /// [`BATCH`] buffers of [`MAX_DATAGRAM`] bytes, [`STRIDE`] apart.
+    arena: Vec<u8>,
+    /// Length and sender of each datagram received.
+    received: Vec<(usize, Option<SocketAddr>)>,
+}
+
+impl Batch {
+    /// Room for a full batch of the largest datagrams.
+    pub fn new() -> Batch {
+        Batch {
+            arena: vec![0; BATCH * STRIDE],
+            received: Vec::with_capacity(BATCH),
+        }
+    }
+
+    /// The datagrams with their senders (datagrams from no address, which
+    /// UDP cannot produce, are skipped).
+    pub fn datagrams(&self) -> impl Iterator<Item = (SocketAddr, &[u8])> {
+        self.received
+            .iter()
+            .zip(self.arena.chunks(STRIDE))
+            .filter_map(|(&(n, from), buf)| Some((from?, &buf[..n])))
+    }
+}
+
+impl Default for Batch {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 /// Receives datagrams in batches: one `recvmmsg` system call returns every
 /// datagram already queued (up to [`BATCH`]), waiting only for the first.
 /// A call per datagram was a third of the collector's CPU time at high
 /// rates; std has no batch receive, rustix no `recvmmsg`, so this uses nix.
+/// (Its message headers point into the batch being filled, so a receiver
+/// stays on its thread; the [`Batch`]es travel.)
 pub struct BatchReceiver {
     headers: MultiHeaders<SockaddrStorage>,
-    buffers: Vec<Vec<u8>>,
-    /// Length and sender of each datagram of the last batch.
-    received: Vec<(usize, Option<SocketAddr>)>,
 }
 
 impl BatchReceiver {
-    /// A receiver with room for a full batch of the largest datagrams.
+    /// A receiver for batches of up to [`BATCH`] datagrams.
     pub fn new() -> BatchReceiver {
         BatchReceiver {
             headers: MultiHeaders::preallocate(BATCH, None),
-            buffers: vec![vec![0; MAX_DATAGRAM]; BATCH],
-            received: Vec::with_capacity(BATCH),
         }
     }
 
     /// Waits for at least one datagram (bounded by the socket's read
-    /// timeout), then takes every queued one up to the batch size.
-    pub fn receive(&mut self, socket: &UdpSocket) -> io::Result<usize> {
-        self.received.clear();
-        let mut slices: Vec<[IoSliceMut<'_>; 1]> = self
-            .buffers
-            .iter_mut()
-            .map(|b| [IoSliceMut::new(b)])
+    /// timeout), then takes every queued one up to the batch size into
+    /// `batch`, replacing what it held.
+    pub fn receive(&mut self, socket: &UdpSocket, batch: &mut Batch) -> io::Result<usize> {
+        batch.received.clear();
+        let mut slices: Vec<[IoSliceMut<'_>; 1]> = batch
+            .arena
+            .chunks_mut(STRIDE)
+            .map(|b| [IoSliceMut::new(&mut b[..MAX_DATAGRAM])])
             .collect();
         let results = recvmmsg(
             socket.as_raw_fd(),
@@ -52,7 +90,7 @@ impl BatchReceiver {
             MsgFlags::MSG_WAITFORONE,
             None,
         )?;
-        self.received.extend(results.map(|m| {
+        batch.received.extend(results.map(|m| {
             let from = m.address.and_then(|a| {
                 a.as_sockaddr_in()
                     .map(|v4| SocketAddr::V4((*v4).into()))
@@ -60,16 +98,7 @@ impl BatchReceiver {
             });
             (m.bytes, from)
         }));
-        Ok(self.received.len())
-    }
-
-    /// The datagrams of the last batch with their senders (datagrams from
-    /// no address, which UDP cannot produce, are skipped).
-    pub fn datagrams(&self) -> impl Iterator<Item = (SocketAddr, &[u8])> {
-        self.received
-            .iter()
-            .zip(&self.buffers)
-            .filter_map(|(&(n, from), buf)| Some((from?, &buf[..n])))
+        Ok(batch.received.len())
     }
 }
 
@@ -98,10 +127,10 @@ mod tests {
                 .send_to(&vec![i as u8; n], receiver.local_addr().unwrap())
                 .unwrap();
         }
-        let mut batch = BatchReceiver::new();
+        let (mut batches, mut batch) = (BatchReceiver::new(), Batch::new());
         let mut got = Vec::new();
         while got.len() < sizes.len() {
-            batch.receive(&receiver).unwrap();
+            batches.receive(&receiver, &mut batch).unwrap();
             got.extend(batch.datagrams().map(|(from, d)| (from, d.to_vec())));
         }
         for (i, (from, d)) in got.iter().enumerate() {
@@ -131,7 +160,9 @@ mod tests {
         receiver
             .set_read_timeout(Some(Duration::from_millis(20)))
             .unwrap();
-        let err = BatchReceiver::new().receive(&receiver).unwrap_err();
+        let err = BatchReceiver::new()
+            .receive(&receiver, &mut Batch::new())
+            .unwrap_err();
         assert!(matches!(
             err.kind(),
             io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
