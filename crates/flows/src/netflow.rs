@@ -32,35 +32,20 @@ const NTP_UNIX_OFFSET: u64 = 2_208_988_800;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Skip,
-    /// A number kept until the record is complete (see [`Num`]).
+    /// A number, kept until the record is complete (see [`Num`]).
     Num(Num),
-    Protocol,
-    TcpFlags,
-    SrcPort,
-    DstPort,
-    SrcV4,
-    DstV4,
-    SrcV6,
-    DstV6,
-    InIf,
-    OutIf,
-    Direction,
-    StartSec,
-    EndSec,
-    StartMs,
-    EndMs,
-    StartNtp,
-    EndNtp,
-    IcmpType,
-    IcmpCode,
+    /// An address, kept until the record is complete.
+    Addr(Addr),
     FrameSection,
     IpHeaderSection,
 }
 
-/// Numeric elements whose meaning depends on the record's other fields
-/// (which counter wins, how times and sampling are expressed), so they are
-/// kept in [`Acc`] and resolved in [`Acc::finish`]. The discriminant is
-/// the slot in `Acc::nums` and the bit in `Acc::has`.
+/// Numeric elements. They are kept in [`Acc`] and only turned into the
+/// record's fields in [`Acc::finish`], because their meaning depends on the
+/// record's other fields (which counter wins, how times and sampling are
+/// expressed), and because storing a number by its slot, without a branch
+/// per element kind, is what makes decoding fast. The discriminant is the
+/// slot in `Acc::nums` and the bit in `Acc::has`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 enum Num {
@@ -70,12 +55,28 @@ enum Num {
     OutPackets,
     TotalBytes,
     TotalPackets,
+    Protocol,
+    TcpFlags,
+    SrcPort,
+    DstPort,
+    InIf,
+    OutIf,
+    Direction,
+    StartSec,
+    EndSec,
+    StartMs,
+    EndMs,
+    /// NTP timestamps (IPFIX dateTimeMicro/Nanoseconds): 8 bytes only.
+    StartNtp,
+    EndNtp,
     FirstUptime,
     LastUptime,
     StartDeltaUs,
     EndDeltaUs,
     SysInitMs,
     IcmpTypeCode,
+    IcmpType,
+    IcmpCode,
     IpVersion,
     FrameSize,
     SamplingInterval,
@@ -90,59 +91,79 @@ enum Num {
 impl Num {
     const COUNT: usize = Num::SamplingPopulation as usize + 1;
     /// The bits of every sampling parameter.
-    const SAMPLING: u32 = (1 << Num::SamplingInterval as u32)
-        | (1 << Num::SamplerId as u32)
-        | (1 << Num::SamplerRandomInterval as u32)
-        | (1 << Num::PacketInterval as u32)
-        | (1 << Num::PacketSpace as u32)
-        | (1 << Num::SamplingSize as u32)
-        | (1 << Num::SamplingPopulation as u32);
+    const SAMPLING: u64 = (1 << Num::SamplingInterval as u64)
+        | (1 << Num::SamplerId as u64)
+        | (1 << Num::SamplerRandomInterval as u64)
+        | (1 << Num::PacketInterval as u64)
+        | (1 << Num::PacketSpace as u64)
+        | (1 << Num::SamplingSize as u64)
+        | (1 << Num::SamplingPopulation as u64);
+
+    fn bit(self) -> u64 {
+        1 << self as u64
+    }
+
+    /// Whether a value of `len` bytes can mean anything for this element
+    /// (an NTP timestamp of another length cannot).
+    fn fits(self, len: usize) -> bool {
+        !matches!(self, Num::StartNtp | Num::EndNtp) || len == 8
+    }
+}
+
+/// Address elements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Addr {
+    SrcV4,
+    DstV4,
+    SrcV6,
+    DstV6,
 }
 
 /// Maps an IANA information element id (shared by v9 for ids < 128 and used
 /// with IPFIX meaning by v9 exporters above) to its [`Kind`].
 fn kind_of(id: u16) -> Kind {
+    let num = Kind::Num;
     match id {
-        1 => Kind::Num(Num::Bytes),
-        2 => Kind::Num(Num::Packets),
-        4 => Kind::Protocol,
-        6 => Kind::TcpFlags,
-        7 => Kind::SrcPort,
-        8 => Kind::SrcV4,
-        10 | 252 => Kind::InIf,
-        11 => Kind::DstPort,
-        12 => Kind::DstV4,
-        14 | 253 => Kind::OutIf,
-        21 => Kind::Num(Num::LastUptime),
-        22 => Kind::Num(Num::FirstUptime),
-        23 => Kind::Num(Num::OutBytes),
-        24 => Kind::Num(Num::OutPackets),
-        27 => Kind::SrcV6,
-        28 => Kind::DstV6,
-        32 | 139 => Kind::Num(Num::IcmpTypeCode),
-        34 => Kind::Num(Num::SamplingInterval),
-        48 | 302 => Kind::Num(Num::SamplerId),
-        50 => Kind::Num(Num::SamplerRandomInterval),
-        60 => Kind::Num(Num::IpVersion),
-        61 => Kind::Direction,
-        85 => Kind::Num(Num::TotalBytes),
-        86 => Kind::Num(Num::TotalPackets),
-        150 => Kind::StartSec,
-        151 => Kind::EndSec,
-        152 => Kind::StartMs,
-        153 => Kind::EndMs,
-        154 | 156 => Kind::StartNtp,
-        155 | 157 => Kind::EndNtp,
-        158 => Kind::Num(Num::StartDeltaUs),
-        159 => Kind::Num(Num::EndDeltaUs),
-        160 => Kind::Num(Num::SysInitMs),
-        176 | 178 => Kind::IcmpType,
-        177 | 179 => Kind::IcmpCode,
-        305 => Kind::Num(Num::PacketInterval),
-        306 => Kind::Num(Num::PacketSpace),
-        309 => Kind::Num(Num::SamplingSize),
-        310 => Kind::Num(Num::SamplingPopulation),
-        312 => Kind::Num(Num::FrameSize),
+        1 => num(Num::Bytes),
+        2 => num(Num::Packets),
+        4 => num(Num::Protocol),
+        6 => num(Num::TcpFlags),
+        7 => num(Num::SrcPort),
+        8 => Kind::Addr(Addr::SrcV4),
+        10 | 252 => num(Num::InIf),
+        11 => num(Num::DstPort),
+        12 => Kind::Addr(Addr::DstV4),
+        14 | 253 => num(Num::OutIf),
+        21 => num(Num::LastUptime),
+        22 => num(Num::FirstUptime),
+        23 => num(Num::OutBytes),
+        24 => num(Num::OutPackets),
+        27 => Kind::Addr(Addr::SrcV6),
+        28 => Kind::Addr(Addr::DstV6),
+        32 | 139 => num(Num::IcmpTypeCode),
+        34 => num(Num::SamplingInterval),
+        48 | 302 => num(Num::SamplerId),
+        50 => num(Num::SamplerRandomInterval),
+        60 => num(Num::IpVersion),
+        61 => num(Num::Direction),
+        85 => num(Num::TotalBytes),
+        86 => num(Num::TotalPackets),
+        150 => num(Num::StartSec),
+        151 => num(Num::EndSec),
+        152 => num(Num::StartMs),
+        153 => num(Num::EndMs),
+        154 | 156 => num(Num::StartNtp),
+        155 | 157 => num(Num::EndNtp),
+        158 => num(Num::StartDeltaUs),
+        159 => num(Num::EndDeltaUs),
+        160 => num(Num::SysInitMs),
+        176 | 178 => num(Num::IcmpType),
+        177 | 179 => num(Num::IcmpCode),
+        305 => num(Num::PacketInterval),
+        306 => num(Num::PacketSpace),
+        309 => num(Num::SamplingSize),
+        310 => num(Num::SamplingPopulation),
+        312 => num(Num::FrameSize),
         313 => Kind::IpHeaderSection,
         315 => Kind::FrameSection,
         _ => Kind::Skip,
@@ -156,12 +177,23 @@ struct Field {
     len: u16,
 }
 
-/// A field of a fixed-length record that portreeve reads, and where.
+/// Where a fixed-length record carries an element portreeve reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Placed {
-    kind: Kind,
+struct Placed<K> {
+    kind: K,
     offset: usize,
     len: usize,
+}
+
+/// How to read a record of a template without variable-length fields:
+/// every record has the same length, so each element read has a fixed
+/// place, and the numbers (most of a record) are read in a loop without a
+/// branch on their kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct FixedLayout {
+    nums: Box<[Placed<Num>]>,
+    /// Addresses and packet sections.
+    others: Box<[Placed<Kind>]>,
 }
 
 /// A compiled template or options template.
@@ -172,29 +204,30 @@ pub(crate) struct Template {
     /// variable-length field. Always ≥ 1, so record loops always advance.
     min_len: usize,
     /// When no field has a variable length (always in v9), every record is
-    /// `min_len` bytes and this lists the fields read, at their offsets,
-    /// so records are decoded without walking the skipped ones.
-    fixed: Option<Box<[Placed]>>,
+    /// `min_len` bytes, read by this layout.
+    fixed: Option<FixedLayout>,
     options: bool,
 }
 
 impl Template {
     fn new(fields: Vec<Field>, min_len: usize, options: bool) -> Template {
         let fixed = fields.iter().all(|f| f.len != VARLEN).then(|| {
+            let (mut nums, mut others) = (Vec::new(), Vec::new());
             let mut offset = 0;
-            let mut placed = Vec::new();
             for f in &fields {
                 let len = usize::from(f.len);
-                if f.kind != Kind::Skip {
-                    placed.push(Placed {
-                        kind: f.kind,
-                        offset,
-                        len,
-                    });
+                match f.kind {
+                    Kind::Skip => {}
+                    Kind::Num(n) if !n.fits(len) => {}
+                    Kind::Num(kind) => nums.push(Placed { kind, offset, len }),
+                    kind => others.push(Placed { kind, offset, len }),
                 }
                 offset += len;
             }
-            placed.into_boxed_slice()
+            FixedLayout {
+                nums: nums.into_boxed_slice(),
+                others: others.into_boxed_slice(),
+            }
         });
         Template {
             fields: fields.into_boxed_slice(),
@@ -636,7 +669,10 @@ fn decode_data_set(
         // record: padding, as in the general loop below.
         for record in contents.chunks_exact(template.min_len) {
             acc.reset(&blank);
-            for p in fixed.iter() {
+            for p in fixed.nums.iter() {
+                acc.store(p.kind, be_uint(&record[p.offset..p.offset + p.len]));
+            }
+            for p in fixed.others.iter() {
                 acc.apply(p.kind, &record[p.offset..p.offset + p.len]);
             }
             take(&acc);
@@ -725,13 +761,15 @@ const DST_V6: u8 = 8;
 
 /// A record being assembled from its fields. One is reused for every
 /// record of a set ([`reset`](Self::reset) forgets the last one): it is
-/// kept small and flat, with presence bits instead of `Option`s, because
-/// clearing and filling it is most of the cost of decoding.
+/// kept flat, with presence bits instead of `Option`s, because clearing
+/// and filling it is most of the cost of decoding.
 struct Acc<'a> {
+    /// The record's provenance (exporter, domain, receive time).
     rec: FlowRecord,
     /// Values of [`Num`] elements; only those whose bit is in `has` count.
+    /// Where an element occurs twice in a template, the last one counts.
     nums: [u64; Num::COUNT],
-    has: u32,
+    has: u64,
     /// Which of the addresses below were exported (`SRC_V4`…).
     addresses: u8,
     src_v4: [u8; 4],
@@ -742,9 +780,8 @@ struct Acc<'a> {
     ip_section: Option<&'a [u8]>,
 }
 
-fn ntp_to_ms(value: &[u8]) -> Option<u64> {
-    let v: [u8; 8] = value.try_into().ok()?;
-    let ntp = u64::from_be_bytes(v);
+/// Milliseconds since the Unix epoch from a 64-bit NTP timestamp.
+fn ntp_to_ms(ntp: u64) -> Option<u64> {
     let secs = (ntp >> 32).checked_sub(NTP_UNIX_OFFSET)?;
     let frac_ms = ((ntp & 0xffff_ffff) * 1000) >> 32;
     Some(secs * 1000 + frac_ms)
@@ -777,7 +814,13 @@ impl<'a> Acc<'a> {
     }
 
     fn num(&self, n: Num) -> Option<u64> {
-        (self.has & (1 << n as u32) != 0).then(|| self.nums[n as usize])
+        (self.has & n.bit() != 0).then(|| self.nums[n as usize])
+    }
+
+    #[inline(always)]
+    fn store(&mut self, n: Num, value: u64) {
+        self.nums[n as usize] = value;
+        self.has |= n.bit();
     }
 
     /// Keeps an address field if it has the right length (a malformed one
@@ -789,40 +832,26 @@ impl<'a> Acc<'a> {
         }
     }
 
-    #[inline(always)]
     fn apply(&mut self, kind: Kind, v: &'a [u8]) {
-        let r = &mut self.rec;
         match kind {
             Kind::Skip => {}
             Kind::Num(n) => {
-                self.nums[n as usize] = be_uint(v);
-                self.has |= 1 << n as u32;
-            }
-            Kind::Protocol => r.protocol = be_uint(v) as u8,
-            Kind::TcpFlags => r.tcp_flags = Some(be_uint(v) as u16),
-            Kind::SrcPort => r.src_port = be_uint(v) as u16,
-            Kind::DstPort => r.dst_port = be_uint(v) as u16,
-            Kind::SrcV4 => Self::address(&mut self.src_v4, &mut self.addresses, SRC_V4, v),
-            Kind::DstV4 => Self::address(&mut self.dst_v4, &mut self.addresses, DST_V4, v),
-            Kind::SrcV6 => Self::address(&mut self.src_v6, &mut self.addresses, SRC_V6, v),
-            Kind::DstV6 => Self::address(&mut self.dst_v6, &mut self.addresses, DST_V6, v),
-            Kind::InIf => r.input_interface = u32::try_from(be_uint(v)).ok(),
-            Kind::OutIf => r.output_interface = u32::try_from(be_uint(v)).ok(),
-            Kind::Direction => {
-                r.direction = match be_uint(v) {
-                    0 => Some(Direction::Ingress),
-                    1 => Some(Direction::Egress),
-                    _ => None,
+                if n.fits(v.len()) {
+                    self.store(n, be_uint(v));
                 }
             }
-            Kind::StartSec => r.start_ms = Some(be_uint(v).saturating_mul(1000)),
-            Kind::EndSec => r.end_ms = Some(be_uint(v).saturating_mul(1000)),
-            Kind::StartMs => r.start_ms = Some(be_uint(v)),
-            Kind::EndMs => r.end_ms = Some(be_uint(v)),
-            Kind::StartNtp => r.start_ms = ntp_to_ms(v).or(r.start_ms),
-            Kind::EndNtp => r.end_ms = ntp_to_ms(v).or(r.end_ms),
-            Kind::IcmpType => r.icmp_type = Some(be_uint(v) as u8),
-            Kind::IcmpCode => r.icmp_code = Some(be_uint(v) as u8),
+            Kind::Addr(Addr::SrcV4) => {
+                Self::address(&mut self.src_v4, &mut self.addresses, SRC_V4, v)
+            }
+            Kind::Addr(Addr::DstV4) => {
+                Self::address(&mut self.dst_v4, &mut self.addresses, DST_V4, v)
+            }
+            Kind::Addr(Addr::SrcV6) => {
+                Self::address(&mut self.src_v6, &mut self.addresses, SRC_V6, v)
+            }
+            Kind::Addr(Addr::DstV6) => {
+                Self::address(&mut self.dst_v6, &mut self.addresses, DST_V6, v)
+            }
             Kind::FrameSection => self.frame = Some(v),
             Kind::IpHeaderSection => self.ip_section = Some(v),
         }
@@ -860,6 +889,13 @@ impl<'a> Acc<'a> {
         }
     }
 
+    /// A time from the absolute elements, the most precise first.
+    fn absolute_time(&self, ms: Num, ntp: Num, sec: Num) -> Option<u64> {
+        self.num(ms)
+            .or_else(|| self.num(ntp).and_then(ntp_to_ms))
+            .or_else(|| self.num(sec).map(|s| s.saturating_mul(1000)))
+    }
+
     fn finish(&self, header: Header, rate: u32) -> FlowRecord {
         let mut r = self.rec;
         let unset = |(s, d): (Option<IpAddr>, Option<IpAddr>)| {
@@ -875,6 +911,23 @@ impl<'a> Acc<'a> {
         };
         r.src_addr = src;
         r.dst_addr = dst;
+        r.protocol = self.num(Num::Protocol).unwrap_or(0) as u8;
+        r.src_port = self.num(Num::SrcPort).unwrap_or(0) as u16;
+        r.dst_port = self.num(Num::DstPort).unwrap_or(0) as u16;
+        r.tcp_flags = self.num(Num::TcpFlags).map(|f| f as u16);
+        r.input_interface = self.num(Num::InIf).and_then(|i| u32::try_from(i).ok());
+        r.output_interface = self.num(Num::OutIf).and_then(|i| u32::try_from(i).ok());
+        r.direction = match self.num(Num::Direction) {
+            Some(0) => Some(Direction::Ingress),
+            Some(1) => Some(Direction::Egress),
+            _ => None,
+        };
+        let type_code = self.num(Num::IcmpTypeCode);
+        r.icmp_type = self
+            .num(Num::IcmpType)
+            .or(type_code.map(|tc| tc >> 8))
+            .map(|t| t as u8);
+        r.icmp_code = self.num(Num::IcmpCode).or(type_code).map(|c| c as u8);
         let sampled_packet = match (self.frame, self.ip_section) {
             (Some(frame), _) => Some(parse_ethernet(frame)),
             (None, Some(ip)) => Some(parse_ip(ip)),
@@ -901,33 +954,31 @@ impl<'a> Acc<'a> {
                 r.bytes = self.num(Num::FrameSize).unwrap_or(section_len);
             }
         }
-        if let Some(tc) = self.num(Num::IcmpTypeCode) {
-            r.icmp_type = r.icmp_type.or(Some((tc >> 8) as u8));
-            r.icmp_code = r.icmp_code.or(Some(tc as u8));
-        }
         let uptime = |t: u64| match (header.sys_uptime, self.num(Num::SysInitMs)) {
             (Some(up), _) => uptime_to_unix(header.export_ms, up, t as u32),
             (None, Some(init)) => init.checked_add(t),
             (None, None) => None,
         };
-        if r.start_ms.is_none() {
-            r.start_ms = self.num(Num::FirstUptime).and_then(uptime).or_else(|| {
+        r.start_ms = self
+            .absolute_time(Num::StartMs, Num::StartNtp, Num::StartSec)
+            .or_else(|| self.num(Num::FirstUptime).and_then(uptime))
+            .or_else(|| {
                 Some(
                     header
                         .export_ms
                         .saturating_sub(self.num(Num::StartDeltaUs)? / 1000),
                 )
             });
-        }
-        if r.end_ms.is_none() {
-            r.end_ms = self.num(Num::LastUptime).and_then(uptime).or_else(|| {
+        r.end_ms = self
+            .absolute_time(Num::EndMs, Num::EndNtp, Num::EndSec)
+            .or_else(|| self.num(Num::LastUptime).and_then(uptime))
+            .or_else(|| {
                 Some(
                     header
                         .export_ms
                         .saturating_sub(self.num(Num::EndDeltaUs)? / 1000),
                 )
             });
-        }
         r.sampling_rate = rate.max(1);
         r
     }
