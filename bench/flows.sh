@@ -15,17 +15,22 @@
 #    same loop without the aggregator (decode alone), and the stream of c.
 #    by itself, whose cost per datagram is set against the collector's CPU
 #    time per datagram received in c. (the difference: the receive path).
-# b. The sender alone: crates/flows/examples/flows_replay.rs (plain send()
-#    on a connected UDP socket; paced, it sends what is due then sleeps
-#    until the next datagram is due but at least 250 us, so datagrams come
-#    in bursts of about rate x 0.3 ms, e.g. 90 at 300,000/s, far less than
-#    either collector's buffer holds) sending as fast as it can for
-#    SENDER_SECONDS (1) to a socket nobody reads, and (2) to a trivial
-#    receiver (flows_replay --drain: recv and count, nothing else) on the
-#    other CPU. (2) is the ceiling of every rate below: on loopback the
-#    sender's CPU also pays for delivering each datagram into the receiver's
-#    socket, and this machine has two CPUs, one for the sender and one for
-#    the collector.
+# b. The sender alone: crates/flows/examples/flows_replay.rs (a connected
+#    UDP socket; sendmmsg batches of up to 64 datagrams, and UDP GSO
+#    (UDP_SEGMENT) for runs of the equal-size data datagrams, which the
+#    kernel splits into the same datagrams before any receiver sees them;
+#    paced, it sends what is due then sleeps until the next datagram is due
+#    but at least 250 us, so datagrams come in bursts of about
+#    rate x 0.3 ms, e.g. 90 at 300,000/s, far less than either collector's
+#    buffer holds) sending as fast as it can for SENDER_SECONDS (1) to a
+#    socket nobody reads, and (2) to a trivial receiver (flows_replay
+#    --drain: receives in the same recvmmsg batches as portreeve and
+#    counts, nothing else) on the other CPU. (2) is the ceiling of every
+#    rate below: on loopback the sender's CPU also pays for delivering
+#    each datagram into the receiver's socket, and this machine has two
+#    CPUs, one for the sender and one for the collector. (With one send()
+#    per datagram the ceiling here was 662,000/s, below 3x nfcapd's rate;
+#    GSO makes the delivery about half as dear. SENDER_GSO=0 turns it off.)
 # c. Loss-free ingest, NetFlow v9 (the format both collectors support). The
 #    stream: SETUP_FILES (templates and options: a Cisco-style export with
 #    an options template, options data carrying sampling rates and a data
@@ -100,6 +105,8 @@
 #   RCVBUF=33554432     receive buffer for both collectors, bytes
 #   EQUAL_RCVBUF=1      raise net.core.rmem_max to RCVBUF for the run
 #   PORTREEVE_STORE=1   0: portreeve collect --no-store
+#   SENDER_GSO=1        0: the sender passes --no-gso (one buffer per
+#                       datagram)
 #   NFCAPD_DIR          where nfcapd's files go (default /dev/shm, else the
 #                       work directory); each step's are deleted after it
 #   PORTREEVE_BIN, THROUGHPUT_BIN, REPLAY_BIN  use these binaries instead of
@@ -128,6 +135,7 @@ DATA_FILES=${DATA_FILES:-netflow/multiplesamplingrates-data.pcap}
 RCVBUF=${RCVBUF:-33554432}
 EQUAL_RCVBUF=${EQUAL_RCVBUF:-1}
 PORTREEVE_STORE=${PORTREEVE_STORE:-1}
+SENDER_GSO=${SENDER_GSO:-1}
 TARGET_DECODE=1000000
 TARGET_RATIO=3
 CALIBRATION_RATE=1000
@@ -314,6 +322,7 @@ rcvbuf() {
 }
 
 REPLAY_ARGS=(--setup "$SETUP_FILES" --data "$DATA_FILES" --setup-every "$SETUP_EVERY")
+[[ $SENDER_GSO == 1 ]] || REPLAY_ARGS+=(--no-gso)
 DESCRIBE=$("$REPLAY" --describe "${REPLAY_ARGS[@]}") || die "flows_replay --describe failed (are the captures there?)"
 RPD_PORTREEVE_DECODER=$(jq -r .records_per_data_datagram <<<"$DESCRIBE")
 

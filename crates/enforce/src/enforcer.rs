@@ -109,6 +109,10 @@ pub struct PortUsage {
     pub port: u16,
     /// When the last new connection arrived.
     pub last_access: Timestamp,
+    /// New connections accepted for the port since its entry was created
+    /// (entries live for the usage retention after the last one; 0 when
+    /// the ruleset keeps no counter, as before portreeve 0.1 counted).
+    pub connections: u64,
 }
 
 /// portreeve's firewall on this host.
@@ -408,7 +412,8 @@ impl Enforcer {
         Ok(out)
     }
 
-    /// The last new connection per port, as the kernel's `seen` set records.
+    /// The last new connection per port and how many were accepted, as the
+    /// kernel's `seen` set records.
     pub fn usage(&self) -> Result<Vec<PortUsage>, EnforceError> {
         let now = Timestamp::now();
         let seen = self
@@ -425,6 +430,7 @@ impl Enforcer {
                     last_access: now
                         .checked_sub(SignedDuration::from_secs(i64::try_from(idle).ok()?))
                         .ok()?,
+                    connections: e.counter.map_or(0, |(packets, _)| packets),
                 })
             })
             .collect();

@@ -140,8 +140,9 @@ pub fn render(r: &Ruleset) -> String {
         SEEN_SET,
         "inet_proto . inet_service",
         "dynamic,timeout",
+        // Each element counts the new connections accepted for its port.
         Some(format!(
-            "timeout {}d; size 65536;",
+            "timeout {}d; size 65536; counter;",
             r.enforcement.usage_retention_days
         )),
         std::iter::empty(),
@@ -313,7 +314,7 @@ fn input_chain(out: &mut String, r: &Ruleset) {
     if !r.limits.is_empty() {
         rules.push("meta l4proto . th dport vmap @limits".into());
     }
-    let seen = format!("update @{SEEN_SET} {{ meta l4proto . th dport }}");
+    let seen = format!("update @{SEEN_SET} {{ meta l4proto . th dport counter }}");
     rules.push(format!(
         "ip saddr . meta l4proto . th dport @allowed_v4 {seen} accept"
     ));
@@ -364,6 +365,8 @@ pub struct TimedElement {
     pub timeout_s: Option<u64>,
     /// Seconds until it expires.
     pub expires_s: Option<u64>,
+    /// The element's counter (packets, bytes), in sets that keep one.
+    pub counter: Option<(u64, u64)>,
 }
 
 /// The run-time contents of the [`DYNAMIC_SETS`].
@@ -384,6 +387,11 @@ pub fn replace_transaction(static_ruleset: &str, state: &DynamicState) -> String
             .filter(|e| e.expires_s != Some(0))
             .map(|e| {
                 let mut s = e.key.clone();
+                // Counts carry over a re-apply as lifetimes do (nft wants
+                // the counter before the timeout).
+                if let Some((packets, bytes)) = e.counter {
+                    let _ = write!(s, " counter packets {packets} bytes {bytes}");
+                }
                 if let Some(t) = e.timeout_s {
                     let _ = write!(s, " timeout {t}s");
                 }
@@ -432,11 +440,15 @@ pub fn timed_elements(set_listing: &serde_json::Value) -> Vec<TimedElement> {
             key: key_text(&inner["val"]),
             timeout_s: inner["timeout"].as_u64().or(default_timeout),
             expires_s: inner["expires"].as_u64(),
+            counter: inner["counter"]["packets"]
+                .as_u64()
+                .zip(inner["counter"]["bytes"].as_u64()),
         },
         None => TimedElement {
             key: key_text(e),
             timeout_s: default_timeout,
             expires_s: None,
+            counter: None,
         },
     })
     .collect()
@@ -491,6 +503,30 @@ mod tests {
     }
 
     #[test]
+    fn seen_elements_carry_their_connection_counts_across_a_reapply() {
+        // As nft 1.0.6 lists the `seen` set after two connections to 22.
+        let listing: serde_json::Value = serde_json::from_str(
+            r#"{"nftables": [{"set": {"name": "seen", "timeout": 2592000, "elem": [
+                {"elem": {"val": {"concat": ["tcp", 22]}, "expires": 2591990, "counter": {"packets": 2, "bytes": 120}}}
+            ], "stmt": [{"counter": null}]}}]}"#,
+        )
+        .unwrap();
+        let got = timed_elements(&listing);
+        assert_eq!(got[0].key, "tcp . 22");
+        assert_eq!(got[0].counter, Some((2, 120)));
+        let state = DynamicState {
+            sets: vec![("seen".into(), got)],
+        };
+        let t = replace_transaction("table inet portreeve {\n}\n", &state);
+        assert!(
+            t.contains(
+                "{ tcp . 22 counter packets 2 bytes 120 timeout 2592000s expires 2591990s }"
+            ),
+            "{t}"
+        );
+    }
+
+    #[test]
     fn replacing_carries_live_elements_and_drops_expired_ones() {
         let state = DynamicState {
             sets: vec![(
@@ -500,11 +536,13 @@ mod tests {
                         key: "192.0.2.1 . tcp . 8080".into(),
                         timeout_s: Some(3600),
                         expires_s: Some(10),
+                        counter: None,
                     },
                     TimedElement {
                         key: "192.0.2.2 . tcp . 8080".into(),
                         timeout_s: Some(3600),
                         expires_s: Some(0),
+                        counter: None,
                     },
                 ],
             )],

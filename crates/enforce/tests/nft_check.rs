@@ -80,6 +80,7 @@ fn replacing_with_carried_state_is_a_valid_transaction() {
         key: key.into(),
         timeout_s: Some(3600),
         expires_s: Some(1200),
+        counter: None,
     };
     let state = DynamicState {
         sets: vec![
@@ -92,7 +93,13 @@ fn replacing_with_carried_state_is_a_valid_transaction() {
             ),
             ("grants_v6".into(), vec![timed("2001:db8::7 . tcp . 9229")]),
             ("blocklist_v4".into(), vec![timed("198.51.100.0/24")]),
-            ("seen".into(), vec![timed("tcp . 22")]),
+            (
+                "seen".into(),
+                vec![TimedElement {
+                    counter: Some((3, 180)),
+                    ..timed("tcp . 22")
+                }],
+            ),
         ],
     };
     assert_nft_accepts(&nft_text::replace_transaction(

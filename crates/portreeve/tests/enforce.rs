@@ -551,9 +551,13 @@ fn usage_set_records_the_last_access() {
     }
     let site = Site::new();
     assert_ok(&site.apply(&site.policy("p.toml", POLICY), &[]));
-    assert!(connects(&site.a, SRV_A, 8080));
-    let doc: Value =
-        serde_json::from_slice(&site.portreeve(&["usage", "--format", "json"]).stdout).unwrap();
+    for _ in 0..3 {
+        assert!(connects(&site.a, SRV_A, 8080));
+    }
+    let usage_now = || -> Value {
+        serde_json::from_slice(&site.portreeve(&["usage", "--format", "json"]).stdout).unwrap()
+    };
+    let doc = usage_now();
     let usage = &doc["ports"];
     let web = usage
         .as_array()
@@ -563,6 +567,17 @@ fn usage_set_records_the_last_access() {
         .unwrap_or_else(|| panic!("{usage:#}"));
     assert_eq!(web["protocol"], "tcp");
     assert!(web["idle_seconds"].as_i64().unwrap() <= 5, "{web}");
+    assert_eq!(web["connections"], 3, "one per new connection: {web}");
+    // A re-apply carries the count over, as it carries the last access.
+    assert_ok(&site.apply(&site.policy("p.toml", POLICY), &[]));
+    let again = usage_now();
+    let web = again["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["port"] == 8080)
+        .unwrap_or_else(|| panic!("{again:#}"));
+    assert_eq!(web["connections"], 3, "{web}");
     assert!(
         usage.as_array().unwrap().iter().all(|u| u["port"] != 9000),
         "unused ports have no entry"

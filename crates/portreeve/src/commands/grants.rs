@@ -136,6 +136,7 @@ struct UsageRow {
     port: u16,
     last_access: Timestamp,
     idle_seconds: i64,
+    connections: u64,
 }
 
 pub fn usage(args: &ListArgs, state_dir: &Path) -> Result<u8, Failure> {
@@ -148,6 +149,7 @@ pub fn usage(args: &ListArgs, state_dir: &Path) -> Result<u8, Failure> {
             port: u.port,
             idle_seconds: u.last_access.duration_until(now).as_secs(),
             last_access: u.last_access,
+            connections: u.connections,
         })
         .collect();
     match args.format {
@@ -160,11 +162,12 @@ pub fn usage(args: &ListArgs, state_dir: &Path) -> Result<u8, Failure> {
                         format!("{}/{}", r.port, r.protocol),
                         r.last_access.strftime("%Y-%m-%d %H:%M:%S UTC").to_string(),
                         format!("{:#} ago", SignedDuration::from_secs(r.idle_seconds)),
+                        r.connections.to_string(),
                     ]
                 })
                 .collect();
             emit(&table::rows(
-                &["PORT", "LAST NEW CONNECTION", "IDLE"],
+                &["PORT", "LAST NEW CONNECTION", "IDLE", "CONNECTIONS"],
                 &text,
                 table::stdout_colour(),
             ));

@@ -61,8 +61,8 @@ fn inputs(
         .into_iter()
         .map(|r| (r.key, r.usage))
         .collect();
-    // The firewall's own record of last access, where portreeve's ruleset
-    // is applied.
+    // The firewall's own record of last access and connections, where
+    // portreeve's ruleset is applied.
     for k in kernel {
         let u = usage
             .entry(PortKey::new(k.proto, k.port))
@@ -72,6 +72,9 @@ fn inputs(
                 .map_or(k.last_access, |t| t.max(k.last_access)),
         );
         u.first_seen = u.first_seen.min(k.last_access);
+        // Both count the same connections where both watch: the larger is
+        // the better lower bound.
+        u.connections = u.connections.max(k.connections);
     }
     let mut keys: BTreeSet<PortKey> = listening.clone();
     keys.extend(allowed_ports(policy));
