@@ -42,11 +42,14 @@ pub enum FindingKind {
     /// A scan reached a port on which nothing listens on the host: NAT, a
     /// proxy or container port publishing forwards it elsewhere.
     ReachableWithoutListener,
+    /// A listening or allowed port has had no new connection for the
+    /// policy's `abandoned_after`, and the policy would have it closed.
+    AbandonedPort,
 }
 
 impl FindingKind {
     /// Every kind, in code order.
-    pub const ALL: [FindingKind; 12] = [
+    pub const ALL: [FindingKind; 13] = [
         FindingKind::ListenerNotAllowed,
         FindingKind::BannedPort,
         FindingKind::RiskyExposure,
@@ -59,6 +62,7 @@ impl FindingKind {
         FindingKind::UnauthenticatedService,
         FindingKind::ReachableAgainstPolicy,
         FindingKind::ReachableWithoutListener,
+        FindingKind::AbandonedPort,
     ];
 
     /// The stable code, e.g. `PR001`.
@@ -76,6 +80,7 @@ impl FindingKind {
             FindingKind::UnauthenticatedService => "PR010",
             FindingKind::ReachableAgainstPolicy => "PR011",
             FindingKind::ReachableWithoutListener => "PR012",
+            FindingKind::AbandonedPort => "PR013",
         }
     }
 
@@ -94,6 +99,7 @@ impl FindingKind {
             FindingKind::UnauthenticatedService => "unauthenticated-service",
             FindingKind::ReachableAgainstPolicy => "reachable-against-policy",
             FindingKind::ReachableWithoutListener => "reachable-without-listener",
+            FindingKind::AbandonedPort => "abandoned-port",
         }
     }
 
@@ -130,6 +136,9 @@ impl FindingKind {
             }
             FindingKind::ReachableWithoutListener => {
                 "A scan reached a port with no listener on the host: NAT, a proxy or container publishing forwards it."
+            }
+            FindingKind::AbandonedPort => {
+                "A listening or allowed port has had no new connection for the policy's abandoned threshold; the policy would have it closed."
             }
         }
     }

@@ -14,10 +14,12 @@
 
 mod classify;
 mod clock;
+mod finding;
 mod plan;
 mod resolve;
 
 pub use classify::{PortKey, State, Thresholds, Usage, classify};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use finding::abandoned_findings;
 pub use plan::{Action, Hold, PortInput, Recommendation, plan};
 pub use resolve::{PortPolicy, allowed_ports};

@@ -5,10 +5,10 @@
 use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
-use portreeve_core::Proto;
+use portreeve_core::{Proto, Severity};
 use portreeve_lifecycle::{
     Action, Clock, Hold, ManualClock, PortInput, PortKey, PortPolicy, State, SystemClock,
-    Thresholds, Usage, allowed_ports, classify, plan,
+    Thresholds, Usage, abandoned_findings, allowed_ports, classify, plan,
 };
 use portreeve_policy::{Policy, ReclaimMode, parse_policy};
 
@@ -426,6 +426,64 @@ fn plan_covers_every_port_sorted() {
     assert_eq!(
         serde_json::to_value(&out[3]).unwrap()["hold"],
         "reclaim-recommend"
+    );
+}
+
+#[test]
+fn abandoned_ports_the_policy_would_close_become_findings() {
+    let policy = policy();
+    // 8080: abandoned, closed by policy; 9000: abandoned, recommended;
+    // 8200 (keep) and 22 (management SSH): abandoned but held; 8443: the
+    // office zone's 90 days have not passed.
+    let ports: Vec<PortInput> = [22, 8080, 8200, 8443, 9000]
+        .into_iter()
+        .map(|p| PortInput::new(tcp(p), Usage::new(t0()), p != 9000))
+        .collect();
+    let recs = plan(&policy, &ports, t0() + days(31));
+    let findings = abandoned_findings(&recs, &[]);
+    let got: Vec<(&str, &str, Severity)> = findings
+        .iter()
+        .map(|f| (f.kind.code(), f.message.as_str(), f.severity))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "PR013",
+                "8080/tcp has been unused for 31d: abandoned; the policy closes it (`reclaim = \"close\"`)",
+                Severity::Medium
+            ),
+            (
+                "PR013",
+                "9000/tcp has been unused for 31d: abandoned; the policy recommends closing it",
+                Severity::Medium
+            ),
+        ]
+    );
+    assert!(
+        findings[0].evidence.iter().any(|e| e == "listening now"),
+        "{:?}",
+        findings[0].evidence
+    );
+    assert!(
+        findings[1]
+            .evidence
+            .iter()
+            .any(|e| e == "nothing listens on it now")
+    );
+    assert!(
+        findings[0]
+            .evidence
+            .iter()
+            .any(|e| e == "abandoned after 30d unused (dormant after 3d)"),
+        "{:?}",
+        findings[0].evidence
+    );
+    // The fingerprint names the port, not the time: stable across runs.
+    let later = plan(&policy, &ports, t0() + days(40));
+    assert_eq!(
+        abandoned_findings(&later, &[])[0].fingerprint,
+        findings[0].fingerprint
     );
 }
 

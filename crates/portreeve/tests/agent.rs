@@ -294,11 +294,38 @@ fn an_abandoned_port_is_reclaimed_recorded_and_reopened() {
     assert_eq!(port(7070)["action"], "close");
     assert_eq!(port(7071)["action"], "none", "keep = true");
     assert_eq!(port(7071)["hold"], "keep");
+    // `check` reports the abandoned port (PR013), not the kept one.
+    let abandoned = || -> Vec<serde_json::Value> {
+        let out = portreeve(&["check", "--policy", p, "--format", "json"]);
+        let doc: serde_json::Value = serde_json::from_str(&stdout(&out))
+            .unwrap_or_else(|e| panic!("{e}: {}{}", stdout(&out), stderr(&out)));
+        doc["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["id"] == "PR013")
+            .cloned()
+            .collect()
+    };
+    let found = abandoned();
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0]["name"], "abandoned-port");
+    assert_eq!(found[0]["severity"], "medium");
+    assert_eq!(found[0]["socket"]["port"], 7070, "{:#}", found[0]);
+    assert!(
+        found[0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("7070/tcp has been unused for"),
+        "{:#}",
+        found[0]
+    );
 
     let closed = ok(portreeve(&["reclaim", "--policy", p, "--apply"]));
     assert!(closed.contains("Closed 7070/tcp (reclaim 1)"), "{closed}");
     assert!(!connects(&client, "10.33.0.1:7070"), "reclaimed: closed");
     assert!(connects(&client, "10.33.0.1:7071"), "kept: open");
+    assert!(abandoned().is_empty(), "reclaimed: no longer a finding");
     // A later apply of the same policy keeps the reclaim.
     ok(portreeve(&["apply", "--policy", p]));
     assert!(

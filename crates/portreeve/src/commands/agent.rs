@@ -18,8 +18,8 @@ use portreeve_store::{SqliteStore, Store};
 
 use std::time::{Duration, Instant};
 
-use portreeve_core::{ListeningSocket, Severity};
-use portreeve_lifecycle::{Action, Recommendation, State};
+use portreeve_core::{Finding, ListeningSocket, Severity};
+use portreeve_lifecycle::{Action, Recommendation, State, abandoned_findings};
 use portreeve_policy::Policy;
 
 use super::{lifecycle, load_policy};
@@ -121,37 +121,52 @@ pub fn drift(args: &DriftArgs, state_dir: &Path) -> Result<u8, Failure> {
 const PLAN_EVERY: Duration = Duration::from_secs(10);
 
 /// What the agent does with each reading beyond drift and usage: the
-/// policy's findings per severity, and every [`PLAN_EVERY`] the lifecycle —
-/// ports per state, and closing the ports the policy says to reclaim.
+/// policy's findings per severity (abandoned ports, PR013, included), and
+/// every [`PLAN_EVERY`] the lifecycle — ports per state, and closing the
+/// ports the policy says to reclaim.
 fn observer<'a>(
     policy: &'a Policy,
     state_dir: &'a Path,
     metrics: &'a Metrics,
 ) -> impl FnMut(&[ListeningSocket]) + 'a {
     let mut planned: Option<Instant> = None;
+    // PR013 findings from the last plan.
+    let mut abandoned: Vec<Finding> = Vec::new();
     move |sockets| {
-        let findings = portreeve_policy::evaluate(policy, sockets, super::today());
+        let mut findings = portreeve_policy::evaluate(policy, sockets, super::today());
+        let plan_now = planned.is_none_or(|t| t.elapsed() >= PLAN_EVERY);
+        let recs = if plan_now {
+            planned = Some(Instant::now());
+            match lifecycle::plan_for(state_dir, policy, sockets) {
+                Ok((recs, _)) => {
+                    abandoned = abandoned_findings(&recs, sockets);
+                    Some(recs)
+                }
+                Err(e) => {
+                    tracing::warn!(error = e.summary(), "cannot plan the port lifecycle");
+                    metrics
+                        .errors
+                        .get_or_create(&[("source", "lifecycle".into())])
+                        .inc();
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        findings.extend(abandoned.iter().cloned());
         for severity in Severity::ALL {
-            let n = findings.iter().filter(|f| f.severity == severity).count();
+            let n = findings
+                .iter()
+                .filter(|f| f.severity == severity && f.severity >= policy.defaults.min_severity)
+                .count();
             metrics
                 .findings
                 .get_or_create(&[("severity", severity.to_string())])
                 .set(n as i64);
         }
-        if planned.is_some_and(|t| t.elapsed() < PLAN_EVERY) {
+        let Some(recs) = recs else {
             return;
-        }
-        planned = Some(Instant::now());
-        let recs = match lifecycle::plan_for(state_dir, policy, sockets) {
-            Ok((recs, _)) => recs,
-            Err(e) => {
-                tracing::warn!(error = e.summary(), "cannot plan the port lifecycle");
-                metrics
-                    .errors
-                    .get_or_create(&[("source", "lifecycle".into())])
-                    .inc();
-                return;
-            }
         };
         for state in [
             State::Active,

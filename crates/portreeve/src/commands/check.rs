@@ -42,6 +42,10 @@ fn judge(args: &CheckArgs, state_dir: &Path) -> Result<u8, Failure> {
         }
     };
     let mut findings = portreeve_policy::evaluate(&policy, &sockets, today());
+    // This host's usage record says nothing about a saved inventory's host.
+    if args.inventory.is_none() {
+        findings.extend(super::lifecycle::abandoned(state_dir, &policy, &sockets));
+    }
     let reachability = match &args.scan {
         Some(target) => {
             let view = super::scan::view_of(
@@ -53,12 +57,12 @@ fn judge(args: &CheckArgs, state_dir: &Path) -> Result<u8, Failure> {
             )?;
             let joined = portreeve_policy::reconcile(&policy, &sockets, &view);
             findings.extend(joined.findings);
-            findings.retain(|f| f.severity >= policy.defaults.min_severity);
-            findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.kind.cmp(&b.kind)));
             Some(joined.ports)
         }
         None => None,
     };
+    findings.retain(|f| f.severity >= policy.defaults.min_severity);
+    findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.kind.cmp(&b.kind)));
     let summary = Summary::of(&sockets, &findings);
     if args.record {
         record_summary(state_dir, &summary, &findings, &policy.origin, &host)?;

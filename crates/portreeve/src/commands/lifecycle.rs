@@ -7,10 +7,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use jiff::{SignedDuration, Timestamp};
-use portreeve_core::{ListeningSocket, Proto};
+use portreeve_core::{Finding, ListeningSocket, Proto};
 use portreeve_enforce::Enforcer;
 use portreeve_ledger::Draft;
-use portreeve_lifecycle::{Action, PortInput, PortKey, Recommendation, Usage, allowed_ports, plan};
+use portreeve_lifecycle::{
+    Action, PortInput, PortKey, Recommendation, Usage, abandoned_findings, allowed_ports, plan,
+};
 use portreeve_policy::Policy;
 use portreeve_store::{SqliteStore, Store};
 use serde::Serialize;
@@ -132,6 +134,27 @@ pub(super) fn plan_for(
         .map(|(k, v)| (k, v.into_iter().collect::<Vec<_>>().join(",")))
         .collect();
     Ok((plan(policy, &ports, now), owners))
+}
+
+/// PR013 findings for this host: the abandoned ports the policy would
+/// close, judged from the agent's record (none where the agent never ran,
+/// and none, with a warning, when that record cannot be read: `check`
+/// must not fail for it).
+pub(super) fn abandoned(
+    state_dir: &Path,
+    policy: &Policy,
+    sockets: &[ListeningSocket],
+) -> Vec<Finding> {
+    if !state_dir.join(portreeve_store::DB_FILE).exists() {
+        return Vec::new();
+    }
+    match plan_for(state_dir, policy, sockets) {
+        Ok((recs, _)) => abandoned_findings(&recs, sockets),
+        Err(e) => {
+            tracing::warn!(error = e.summary(), "cannot judge abandoned ports");
+            Vec::new()
+        }
+    }
 }
 
 /// A port as `lifecycle` reports it.

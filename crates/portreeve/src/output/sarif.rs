@@ -92,7 +92,8 @@ fn default_severity(kind: FindingKind) -> Severity {
         | FindingKind::UnintendedFamily
         | FindingKind::ReachableRiskyService
         | FindingKind::ReachableAgainstPolicy
-        | FindingKind::ReachableWithoutListener => Severity::Medium,
+        | FindingKind::ReachableWithoutListener
+        | FindingKind::AbandonedPort => Severity::Medium,
         FindingKind::ApprovalExpiring | FindingKind::StaleRule | FindingKind::OwnerUnverified => {
             Severity::Low
         }
