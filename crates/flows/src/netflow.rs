@@ -660,15 +660,18 @@ fn decode_data_set(
                     rate
                 }
             });
-            cx.out.push(acc.finish(header, rate.unwrap_or(1)));
+            cx.out.push(blank);
+            if let Some(r) = cx.out.last_mut() {
+                acc.finish(r, header, rate.unwrap_or(1));
+            }
         }
     };
-    let mut acc = Acc::new(blank);
+    let mut acc = Acc::new();
     if let Some(fixed) = &template.fixed {
         // Whatever is left after the last whole record is shorter than a
         // record: padding, as in the general loop below.
         for record in contents.chunks_exact(template.min_len) {
-            acc.reset(&blank);
+            acc.reset();
             for p in fixed.nums.iter() {
                 acc.store(p.kind, be_uint(&record[p.offset..p.offset + p.len]));
             }
@@ -681,7 +684,7 @@ fn decode_data_set(
     }
     let mut c = Cursor::new(contents);
     while c.remaining() >= template.min_len {
-        acc.reset(&blank);
+        acc.reset();
         if read_record(&mut c, template, &mut acc).is_err() {
             if c.rest().iter().all(|&b| b == 0) {
                 break; // padding after the last record
@@ -764,8 +767,6 @@ const DST_V6: u8 = 8;
 /// kept flat, with presence bits instead of `Option`s, because clearing
 /// and filling it is most of the cost of decoding.
 struct Acc<'a> {
-    /// The record's provenance (exporter, domain, receive time).
-    rec: FlowRecord,
     /// Values of [`Num`] elements; only those whose bit is in `has` count.
     /// Where an element occurs twice in a template, the last one counts.
     nums: [u64; Num::COUNT],
@@ -788,9 +789,8 @@ fn ntp_to_ms(ntp: u64) -> Option<u64> {
 }
 
 impl<'a> Acc<'a> {
-    fn new(rec: FlowRecord) -> Self {
+    fn new() -> Self {
         Self {
-            rec,
             nums: [0; Num::COUNT],
             has: 0,
             addresses: 0,
@@ -805,8 +805,7 @@ impl<'a> Acc<'a> {
 
     /// Forgets the last record: values are left in place but no longer
     /// marked present.
-    fn reset(&mut self, blank: &FlowRecord) {
-        self.rec = *blank;
+    fn reset(&mut self) {
         self.has = 0;
         self.addresses = 0;
         self.frame = None;
@@ -896,8 +895,10 @@ impl<'a> Acc<'a> {
             .or_else(|| self.num(sec).map(|s| s.saturating_mul(1000)))
     }
 
-    fn finish(&self, header: Header, rate: u32) -> FlowRecord {
-        let mut r = self.rec;
+    /// Completes `r`, which holds the record's provenance (exporter,
+    /// domain, receive time) and is filled in place: a flow record is
+    /// large, and copying it around was a noticeable part of decoding.
+    fn finish(&self, r: &mut FlowRecord, header: Header, rate: u32) {
         let unset = |(s, d): (Option<IpAddr>, Option<IpAddr>)| {
             s.is_none_or(|a| a.is_unspecified()) && d.is_none_or(|a| a.is_unspecified())
         };
@@ -945,7 +946,7 @@ impl<'a> Acc<'a> {
         r.bytes = bytes.unwrap_or(0);
         if let Some(info) = sampled_packet {
             // A PSAMP-style record describes one sampled packet.
-            fill_from_packet(&mut r, &info);
+            fill_from_packet(r, &info);
             if packets.is_none() {
                 r.packets = 1;
             }
@@ -980,7 +981,6 @@ impl<'a> Acc<'a> {
                 )
             });
         r.sampling_rate = rate.max(1);
-        r
     }
 }
 
