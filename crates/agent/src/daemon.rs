@@ -184,10 +184,7 @@ pub fn run(
                 }
                 if let Err(e) = history.record(now, &snapshot, &changes, &used) {
                     tracing::warn!(error = %e, "cannot record this interval");
-                    metrics
-                        .errors
-                        .get_or_create(&[("source", "store".into())])
-                        .inc();
+                    metrics.count_error("store");
                 }
                 metrics.listeners.set(sockets.len() as i64);
                 metrics
@@ -201,10 +198,7 @@ pub fn run(
             }
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read the listening sockets");
-                metrics
-                    .errors
-                    .get_or_create(&[("source", "inventory".into())])
-                    .inc();
+                metrics.count_error("inventory");
             }
         }
         // Sleep in short steps, so a stop request is honoured promptly.

@@ -148,6 +148,14 @@ impl Metrics {
         Metrics { registry, ..m }
     }
 
+    /// Counts one failure of `source` (`reading`, `store`, `conntrack`,
+    /// `lifecycle`, `reclaim`…) in `portreeve_agent_errors_total`.
+    pub fn count_error(&self, source: &str) {
+        self.errors
+            .get_or_create(&[("source", source.to_string())])
+            .inc();
+    }
+
     /// The metrics in the OpenMetrics text format.
     pub fn render(&self) -> String {
         let mut out = String::new();

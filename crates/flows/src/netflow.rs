@@ -756,6 +756,31 @@ impl Sampling {
     }
 }
 
+/// The elements that can give one end of a flow.
+struct TimeElements {
+    ms: Num,
+    ntp: Num,
+    sec: Num,
+    uptime: Num,
+    delta_us: Num,
+}
+
+const START: TimeElements = TimeElements {
+    ms: Num::StartMs,
+    ntp: Num::StartNtp,
+    sec: Num::StartSec,
+    uptime: Num::FirstUptime,
+    delta_us: Num::StartDeltaUs,
+};
+
+const END: TimeElements = TimeElements {
+    ms: Num::EndMs,
+    ntp: Num::EndNtp,
+    sec: Num::EndSec,
+    uptime: Num::LastUptime,
+    delta_us: Num::EndDeltaUs,
+};
+
 /// Bits of `Acc::addresses`.
 const SRC_V4: u8 = 1;
 const DST_V4: u8 = 2;
@@ -888,11 +913,27 @@ impl<'a> Acc<'a> {
         }
     }
 
-    /// A time from the absolute elements, the most precise first.
-    fn absolute_time(&self, ms: Num, ntp: Num, sec: Num) -> Option<u64> {
-        self.num(ms)
-            .or_else(|| self.num(ntp).and_then(ntp_to_ms))
-            .or_else(|| self.num(sec).map(|s| s.saturating_mul(1000)))
+    /// One end of the flow from whichever elements the record carries:
+    /// absolute times, the most precise first, then the exporter's uptime
+    /// (v9's header, or IPFIX systemInitTimeMilliseconds), then a delta
+    /// before the export time.
+    fn time(&self, end: &TimeElements, header: Header) -> Option<u64> {
+        let uptime = |t: u64| match (header.sys_uptime, self.num(Num::SysInitMs)) {
+            (Some(up), _) => uptime_to_unix(header.export_ms, up, t as u32),
+            (None, Some(init)) => init.checked_add(t),
+            (None, None) => None,
+        };
+        self.num(end.ms)
+            .or_else(|| self.num(end.ntp).and_then(ntp_to_ms))
+            .or_else(|| self.num(end.sec).map(|s| s.saturating_mul(1000)))
+            .or_else(|| self.num(end.uptime).and_then(uptime))
+            .or_else(|| {
+                Some(
+                    header
+                        .export_ms
+                        .saturating_sub(self.num(end.delta_us)? / 1000),
+                )
+            })
     }
 
     /// Completes `r`, which holds the record's provenance (exporter,
@@ -955,31 +996,8 @@ impl<'a> Acc<'a> {
                 r.bytes = self.num(Num::FrameSize).unwrap_or(section_len);
             }
         }
-        let uptime = |t: u64| match (header.sys_uptime, self.num(Num::SysInitMs)) {
-            (Some(up), _) => uptime_to_unix(header.export_ms, up, t as u32),
-            (None, Some(init)) => init.checked_add(t),
-            (None, None) => None,
-        };
-        r.start_ms = self
-            .absolute_time(Num::StartMs, Num::StartNtp, Num::StartSec)
-            .or_else(|| self.num(Num::FirstUptime).and_then(uptime))
-            .or_else(|| {
-                Some(
-                    header
-                        .export_ms
-                        .saturating_sub(self.num(Num::StartDeltaUs)? / 1000),
-                )
-            });
-        r.end_ms = self
-            .absolute_time(Num::EndMs, Num::EndNtp, Num::EndSec)
-            .or_else(|| self.num(Num::LastUptime).and_then(uptime))
-            .or_else(|| {
-                Some(
-                    header
-                        .export_ms
-                        .saturating_sub(self.num(Num::EndDeltaUs)? / 1000),
-                )
-            });
+        r.start_ms = self.time(&START, header);
+        r.end_ms = self.time(&END, header);
         r.sampling_rate = rate.max(1);
     }
 }

@@ -144,10 +144,7 @@ fn observer<'a>(
                 }
                 Err(e) => {
                     tracing::warn!(error = e.summary(), "cannot plan the port lifecycle");
-                    metrics
-                        .errors
-                        .get_or_create(&[("source", "lifecycle".into())])
-                        .inc();
+                    metrics.count_error("lifecycle");
                     None
                 }
             }
@@ -193,10 +190,7 @@ fn observer<'a>(
             }
             Err(e) => {
                 tracing::warn!(error = e.summary(), "cannot reclaim abandoned ports");
-                metrics
-                    .errors
-                    .get_or_create(&[("source", "reclaim".into())])
-                    .inc();
+                metrics.count_error("reclaim");
             }
         }
     }
@@ -239,7 +233,7 @@ pub fn run(args: &AgentArgs, state_dir: &Path) -> Result<u8, Failure> {
                             }
                             Err(e) => {
                                 tracing::warn!(error = %e, "conntrack events failed; usage counting stops");
-                                metrics.errors.get_or_create(&[("source", "conntrack".into())]).inc();
+                                metrics.count_error("conntrack");
                                 return;
                             }
                         }
