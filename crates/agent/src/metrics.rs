@@ -44,7 +44,7 @@ pub struct Metrics {
     /// `portreeve_agent_reading_duration_seconds`: the latest reading's cost.
     pub reading_duration: Seconds,
     /// `portreeve_agent_errors_total{source}`: failed readings, store
-    /// writes, conntrack reads.
+    /// writes, conntrack reads, lifecycle plans and reclaims.
     pub errors: Family<[Label; 1], Counter>,
     /// `portreeve_conntrack_events_total`: new connections heard of.
     pub conntrack_events: Counter,
@@ -148,8 +148,8 @@ impl Metrics {
         Metrics { registry, ..m }
     }
 
-    /// Counts one failure of `source` (`reading`, `store`, `conntrack`,
-    /// `lifecycle`, `reclaim`…) in `portreeve_agent_errors_total`.
+    /// Counts one failure of `source` (`inventory`, `store`, `conntrack`,
+    /// `lifecycle`, `reclaim`) in `portreeve_agent_errors_total`.
     pub fn count_error(&self, source: &str) {
         self.errors
             .get_or_create(&[("source", source.to_string())])
