@@ -110,8 +110,8 @@ pub struct PortUsage {
     /// When the last new connection arrived.
     pub last_access: Timestamp,
     /// New connections accepted for the port since its entry was created
-    /// (entries live for the usage retention after the last one; 0 when
-    /// the ruleset keeps no counter, as before portreeve 0.1 counted).
+    /// (an entry lives for the usage retention after the last one); 0 from
+    /// a ruleset installed before `seen` kept counters.
     pub connections: u64,
 }
 

@@ -27,8 +27,8 @@
 //!   default) sends as fast as it can. Pacing: datagram `i` is due at
 //!   `i / N` seconds after the start. The sender sends every datagram that
 //!   is due (in `sendmmsg` batches of at most 64, reading the clock again
-//!   after each), then sleeps until the
-//!   next one is due but at least `--pace-us` (default 250 µs; 0 to sleep
+//!   after each), then sleeps until the next one is due but at least
+//!   `--pace-us` (default 250 µs; 0 to sleep
 //!   exactly until then), so it does not spin between datagrams a few
 //!   microseconds apart: traffic comes in bursts of about N × 0.3 ms
 //!   datagrams (the sleep plus the timer's slack), and the average rate is
@@ -56,9 +56,9 @@
 //!   segmentation makes that about half as dear, so the collectors, not
 //!   the sender, are the limit. Receivers see ordinary datagrams.
 //! - `--drain ADDRESS:PORT`: bind there and count what arrives (received
-//!   in batches, as `portreeve collect` receives), until S
-//!   seconds have passed or nothing arrived for `--idle` seconds (default
-//!   1) after the first datagram.
+//!   in batches, as `portreeve collect` receives), until S seconds have
+//!   passed or nothing arrived for `--idle` seconds (default 1) after the
+//!   first datagram.
 //!
 //! Output (send): `{"sent", "sent_setup", "sent_data", "send_errors",
 //! "seconds", "rate", "requested_rate", "records_per_data_datagram",
@@ -337,10 +337,12 @@ fn send(o: &Options, to: SocketAddr) {
             let wait = sent as f64 / o.rate - elapsed.as_secs_f64();
             std::thread::sleep(Duration::from_secs_f64(wait.max(o.pace)));
         }
-        let batch_end = due.min(sent + BURST);
         // Number the batch's datagrams, then hand them to the kernel in
         // one sendmmsg call (a send per datagram made the sender, not the
-        // collectors, the limit of the ingest benchmark).
+        // collectors, the limit of the ingest benchmark). A batch never
+        // holds a datagram of the cycle twice: both would carry the
+        // sequence number written last.
+        let batch_end = due.min(sent + BURST.min(cycle_len as u64));
         let mut batch = Vec::with_capacity(BURST as usize);
         while sent + (batch.len() as u64) < batch_end {
             let e = &mut cycle[next];
