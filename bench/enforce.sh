@@ -297,7 +297,7 @@ EOF
 echo
 if command -v strace >/dev/null && strace --seccomp-bpf -f -qq -e trace=none true 2>/dev/null; then
     echo "where portreeve apply's time goes (strace -f --seccomp-bpf -e trace=execve,exit_group;"
-    echo "the median of 3 traced runs):"
+    echo "the median of 3 traced runs, of those that could be read):"
     for i in 1 2 3; do
         in_apply nft flush ruleset
         in_apply strace -f --seccomp-bpf -qq -ttt -e trace=execve,exit_group -e signal=none \
@@ -311,7 +311,9 @@ from collections import defaultdict
 
 
 def parse(path):
-    """(total, {command: [durations]}) of one traced run"""
+    """(total, {command: [durations]}) of one traced run, or None when the
+    trace lacks portreeve's own execve or exit (strace can print a call in
+    two pieces when processes interleave)"""
     start, end, argv = {}, {}, {}
     root = None
     for line in open(path):
@@ -335,10 +337,15 @@ def parse(path):
             # one group per command, whatever set it names
             name = re.sub(r"^(\S+ -j list set) .*", r"\1 …", argv[pid])
             groups[name].append(end[pid] - start[pid])
+    if root is None or root not in end:
+        return None
     return end[root] - start[root], groups
 
 
-runs = sorted((parse(p) for p in sys.argv[1:]), key=lambda r: r[0])
+runs = sorted((r for r in map(parse, sys.argv[1:]) if r), key=lambda r: r[0])
+if not runs:
+    print("  (no trace could be read; breakdown skipped)")
+    sys.exit(0)
 total, groups = runs[len(runs) // 2]
 children = sum(sum(v) for v in groups.values())
 for name, times in sorted(groups.items(), key=lambda kv: -sum(kv[1])):
