@@ -251,13 +251,7 @@ fn receive(socket: &UdpSocket, stop: &AtomicBool, tx: &Sender<Report>, flush: Du
                     }
                 }
             }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock
-                        | io::ErrorKind::TimedOut
-                        | io::ErrorKind::Interrupted
-                ) => {}
+            Err(e) if crate::nothing_yet(&e) => {}
             Err(e) => {
                 tracing::warn!(error = %e, "flow socket failed");
                 return;

@@ -162,16 +162,7 @@ impl Events {
     pub fn next_batch(&mut self) -> io::Result<Vec<NewConnection>> {
         match self.socket.recv(&mut &mut self.buf[..], 0) {
             Ok(n) => Ok(parse_messages(&self.buf[..n])),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock
-                        | io::ErrorKind::TimedOut
-                        | io::ErrorKind::Interrupted
-                ) =>
-            {
-                Ok(Vec::new())
-            }
+            Err(e) if crate::nothing_yet(&e) => Ok(Vec::new()),
             // The kernel dropped events: count it and carry on.
             Err(e) if e.raw_os_error() == Some(105) => {
                 self.overruns += 1;

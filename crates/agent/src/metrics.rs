@@ -122,7 +122,7 @@ impl Metrics {
         );
         registry.register(
             "agent_errors",
-            "Failures by source (inventory, store, conntrack, check)",
+            "Failures by source (inventory, store, conntrack, lifecycle, reclaim)",
             m.errors.clone(),
         );
         registry.register(

@@ -76,11 +76,12 @@ impl BatchReceiver {
     /// `batch`, replacing what it held.
     pub fn receive(&mut self, socket: &UdpSocket, batch: &mut Batch) -> io::Result<usize> {
         batch.received.clear();
-        let mut slices: Vec<[IoSliceMut<'_>; 1]> = batch
-            .arena
-            .chunks_mut(STRIDE)
-            .map(|b| [IoSliceMut::new(&mut b[..MAX_DATAGRAM])])
-            .collect();
+        // On the stack: this runs for every batch.
+        let mut buffers = batch.arena.chunks_mut(STRIDE);
+        let mut slices: [[IoSliceMut<'_>; 1]; BATCH] = std::array::from_fn(|_| {
+            let buffer = buffers.next().expect("the arena holds BATCH buffers");
+            [IoSliceMut::new(&mut buffer[..MAX_DATAGRAM])]
+        });
         let results = recvmmsg(
             socket.as_raw_fd(),
             &mut self.headers,

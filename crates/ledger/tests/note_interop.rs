@@ -200,23 +200,8 @@ fn go_malformed_notes_are_malformed_here_too() {
 
 #[test]
 fn every_mangling_of_the_go_verifier_key_is_refused() {
-    // As Go's TestNewVerifier: every proper substring, and every string
-    // with one byte incremented.
-    let key = PETER_VKEY.as_bytes();
-    for i in 0..=key.len() {
-        for j in i + 1..=key.len() {
-            if (i, j) != (0, key.len()) {
-                let s = std::str::from_utf8(&key[i..j]).unwrap();
-                assert!(s.parse::<VerifierKey>().is_err(), "{s}");
-            }
-        }
-    }
-    for i in 0..key.len() {
-        let mut mangled = key.to_vec();
-        mangled[i] += 1;
-        let s = String::from_utf8(mangled).unwrap();
-        assert!(s.parse::<VerifierKey>().is_err(), "{s}");
-    }
+    // As Go's TestNewVerifier.
+    assert_every_mangling_refused::<VerifierKey>(PETER_VKEY);
     // Go's own two: a wrong length and an unknown algorithm, each with a
     // key ID that matches its bytes. Go's lenient base64 decodes the
     // first; here it is refused sooner, because its last character has
@@ -266,12 +251,18 @@ fn every_mangling_of_the_go_verifier_key_is_refused() {
 #[test]
 fn every_mangling_of_the_go_signer_key_is_refused() {
     // As Go's TestNewSigner.
-    let key = PETER_SKEY.as_bytes();
+    assert_every_mangling_refused::<SignerKey>(PETER_SKEY);
+}
+
+/// Every proper substring of `key`, and every string with one byte of it
+/// incremented, fails to parse as a `K`.
+fn assert_every_mangling_refused<K: std::str::FromStr>(key: &str) {
+    let key = key.as_bytes();
     for i in 0..=key.len() {
         for j in i + 1..=key.len() {
             if (i, j) != (0, key.len()) {
                 let s = std::str::from_utf8(&key[i..j]).unwrap();
-                assert!(s.parse::<SignerKey>().is_err(), "{s}");
+                assert!(s.parse::<K>().is_err(), "{s}");
             }
         }
     }
@@ -279,7 +270,7 @@ fn every_mangling_of_the_go_signer_key_is_refused() {
         let mut mangled = key.to_vec();
         mangled[i] += 1;
         let s = String::from_utf8(mangled).unwrap();
-        assert!(s.parse::<SignerKey>().is_err(), "{s}");
+        assert!(s.parse::<K>().is_err(), "{s}");
     }
 }
 

@@ -3,17 +3,24 @@
 
 use jiff::{SignedDuration, Timestamp};
 use portreeve_core::{Finding, FindingKind, ListeningSocket, Severity, SocketRef};
+use portreeve_policy::Policy;
 
 use crate::{Action, Recommendation, State};
 
 /// A finding for every abandoned port the policy would have closed (a
 /// recommendation, or a close the agent has not carried out yet). Ports
 /// held open (`keep`, management SSH, `reclaim = "off"`) get none. The
-/// finding names a socket listening on the port, if any.
-pub fn abandoned_findings(recs: &[Recommendation], sockets: &[ListeningSocket]) -> Vec<Finding> {
+/// finding names a socket listening on the port, if any. Like every
+/// finding, none below the policy's `min_severity`.
+pub fn abandoned_findings(
+    policy: &Policy,
+    recs: &[Recommendation],
+    sockets: &[ListeningSocket],
+) -> Vec<Finding> {
     recs.iter()
         .filter(|r| r.state == State::Abandoned && r.action != Action::None)
         .map(|r| finding(r, sockets))
+        .filter(|f| f.severity >= policy.defaults.min_severity)
         .collect()
 }
 

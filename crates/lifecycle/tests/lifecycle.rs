@@ -440,7 +440,7 @@ fn abandoned_ports_the_policy_would_close_become_findings() {
         .map(|p| PortInput::new(tcp(p), Usage::new(t0()), p != 9000))
         .collect();
     let recs = plan(&policy, &ports, t0() + days(31));
-    let findings = abandoned_findings(&recs, &[]);
+    let findings = abandoned_findings(&policy, &recs, &[]);
     let got: Vec<(&str, &str, Severity)> = findings
         .iter()
         .map(|f| (f.kind.code(), f.message.as_str(), f.severity))
@@ -482,7 +482,7 @@ fn abandoned_ports_the_policy_would_close_become_findings() {
     // The fingerprint names the port, not the time: stable across runs.
     let later = plan(&policy, &ports, t0() + days(40));
     assert_eq!(
-        abandoned_findings(&later, &[])[0].fingerprint,
+        abandoned_findings(&policy, &later, &[])[0].fingerprint,
         findings[0].fingerprint
     );
 }

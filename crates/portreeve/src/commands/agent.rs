@@ -139,7 +139,7 @@ fn observer<'a>(
             planned = Some(Instant::now());
             match lifecycle::plan_for(state_dir, policy, sockets) {
                 Ok((recs, _)) => {
-                    abandoned = abandoned_findings(&recs, sockets);
+                    abandoned = abandoned_findings(policy, &recs, sockets);
                     Some(recs)
                 }
                 Err(e) => {
@@ -153,10 +153,7 @@ fn observer<'a>(
         };
         findings.extend(abandoned.iter().cloned());
         for severity in Severity::ALL {
-            let n = findings
-                .iter()
-                .filter(|f| f.severity == severity && f.severity >= policy.defaults.min_severity)
-                .count();
+            let n = findings.iter().filter(|f| f.severity == severity).count();
             metrics
                 .findings
                 .get_or_create(&[("severity", severity.to_string())])
@@ -265,13 +262,14 @@ pub fn run(args: &AgentArgs, state_dir: &Path) -> Result<u8, Failure> {
         let (stop, state_dir, metrics) = (stop.clone(), state_dir.to_path_buf(), metrics.clone());
         Some(std::thread::spawn(move || {
             let mut totals = Totals::default();
+            let mut sink = super::flows::FlowSink::new(&state_dir);
             while !stop.load(Ordering::Relaxed) {
                 let usage = collector.next_flush(&mut totals, Some(&metrics));
-                if let Err(e) = super::flows::store(&state_dir, &usage) {
+                if let Err(e) = sink.store(&usage) {
                     tracing::warn!(error = e.summary(), "cannot store flow aggregates");
                 }
             }
-            let _ = super::flows::store(&state_dir, &collector.stop(&mut totals));
+            let _ = sink.store(&collector.stop(&mut totals));
             tracing::info!(?totals, "flow collection stopped");
         }))
     };

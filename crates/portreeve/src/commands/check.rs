@@ -117,13 +117,6 @@ fn record_summary(
     policy: &str,
     host: &str,
 ) -> Result<(), Failure> {
-    let counts: Vec<String> = summary
-        .by_severity
-        .iter()
-        .rev()
-        .filter(|(_, n)| **n > 0)
-        .map(|(s, n)| format!("{n} {s}"))
-        .collect();
     let mut draft = Draft::new(
         "check",
         &actor(),
@@ -132,10 +125,10 @@ fn record_summary(
             crate::output::counted(summary.findings, "finding"),
             crate::output::counted(summary.listeners, "listener"),
             summary.exposed,
-            if counts.is_empty() {
+            if summary.findings == 0 {
                 String::new()
             } else {
-                format!(": {}", counts.join(", "))
+                format!(": {}", summary.severity_breakdown())
             }
         ),
     );

@@ -51,20 +51,42 @@ fn to_update(u: &PortUsage) -> Option<FlowUpdate> {
     })
 }
 
-/// Writes `usage` into the agent's store.
-pub(super) fn store(state_dir: &Path, usage: &[PortUsage]) -> Result<(), Failure> {
-    let flows: Vec<FlowUpdate> = usage.iter().filter_map(to_update).collect();
-    if flows.is_empty() {
-        return Ok(());
+/// Writes aggregates into the agent's store, opened at the first write
+/// that has something to store (so a run that receives nothing creates no
+/// store) and kept open for the next flushes.
+pub(super) struct FlowSink<'a> {
+    state_dir: &'a Path,
+    store: Option<SqliteStore>,
+}
+
+impl<'a> FlowSink<'a> {
+    pub(super) fn new(state_dir: &'a Path) -> FlowSink<'a> {
+        FlowSink {
+            state_dir,
+            store: None,
+        }
     }
-    SqliteStore::open(state_dir)
-        .and_then(|mut s| {
-            s.write(&Batch {
+
+    /// Stores the TCP and UDP aggregates of `usage`.
+    pub(super) fn store(&mut self, usage: &[PortUsage]) -> Result<(), Failure> {
+        let flows: Vec<FlowUpdate> = usage.iter().filter_map(to_update).collect();
+        if flows.is_empty() {
+            return Ok(());
+        }
+        let store = match &mut self.store {
+            Some(store) => store,
+            None => self.store.insert(
+                SqliteStore::open(self.state_dir)
+                    .map_err(|e| Failure::Operational(e.to_string()))?,
+            ),
+        };
+        store
+            .write(&Batch {
                 flows,
                 ..Batch::default()
             })
-        })
-        .map_err(|e| Failure::Operational(e.to_string()))
+            .map_err(|e| Failure::Operational(e.to_string()))
+    }
 }
 
 /// An aggregate as the commands print it.
@@ -195,9 +217,10 @@ pub fn collect(args: &CollectArgs, state_dir: &Path) -> Result<u8, Failure> {
     let started = Instant::now();
     let mut totals = Totals::default();
     let mut all: BTreeMap<AggregateKey, PortUsage> = BTreeMap::new();
+    let mut sink = FlowSink::new(state_dir);
     let mut keep = |usage: Vec<PortUsage>| -> Result<(), Failure> {
         if !args.no_store {
-            store(state_dir, &usage)?;
+            sink.store(&usage)?;
         }
         for u in usage {
             merge(&mut all, u);
@@ -262,7 +285,7 @@ pub fn import_zeek(args: &ImportZeekArgs, state_dir: &Path) -> Result<u8, Failur
     }
     let usage = aggregator.drain();
     if !args.no_store {
-        store(state_dir, &usage)?;
+        FlowSink::new(state_dir).store(&usage)?;
     }
     show(&usage, None, args.format);
     Ok(EXIT_OK)

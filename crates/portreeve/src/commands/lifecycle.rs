@@ -149,7 +149,7 @@ pub(super) fn abandoned(
         return Vec::new();
     }
     match plan_for(state_dir, policy, sockets) {
-        Ok((recs, _)) => abandoned_findings(&recs, sockets),
+        Ok((recs, _)) => abandoned_findings(policy, &recs, sockets),
         Err(e) => {
             tracing::warn!(error = e.summary(), "cannot judge abandoned ports");
             Vec::new()
