@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::IpAddr;
 
-use portreeve_core::{ListeningSocket, Proto};
+use portreeve_core::{ListeningSocket, NetnsRef, Proto};
 pub use portreeve_store::DriftKind;
 use serde::{Deserialize, Serialize};
 
@@ -20,8 +20,8 @@ use serde::{Deserialize, Serialize};
 /// operator.)
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct ListenerKey {
-    /// The network namespace's inode.
-    pub netns: u64,
+    /// The network namespace, named as the inventory names it.
+    pub netns: NetnsRef,
     /// Transport protocol.
     pub protocol: Proto,
     /// Bound address.
@@ -83,7 +83,7 @@ pub fn snapshot(sockets: &[ListeningSocket]) -> Snapshot {
     let mut out = Snapshot::new();
     for s in sockets {
         let key = ListenerKey {
-            netns: s.netns.inode,
+            netns: s.netns.clone(),
             protocol: s.protocol,
             address: s.address,
             port: s.port,
@@ -154,7 +154,10 @@ mod tests {
 
     fn key(port: u16) -> ListenerKey {
         ListenerKey {
-            netns: 1,
+            netns: NetnsRef {
+                inode: 1,
+                name: Some("host".into()),
+            },
             protocol: Proto::Tcp,
             address: "0.0.0.0".parse().unwrap(),
             port,

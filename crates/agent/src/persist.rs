@@ -6,8 +6,8 @@
 //! listeners; drift events keep the readable form.
 
 use jiff::Timestamp;
-use portreeve_lifecycle::PortKey;
-use portreeve_store::{Batch, DriftEvent, Listener, Store, UsageUpdate};
+use portreeve_core::PortKey;
+use portreeve_store::{DriftEvent, Listener, Store, UsageUpdate, WriteBatch};
 
 use crate::daemon::{History, PortUse};
 use crate::drift::{Drift, ListenerKey, Owner, Snapshot};
@@ -48,7 +48,7 @@ impl History for StoreHistory {
                     (
                         ListenerKey {
                             netns: l.netns,
-                            protocol: l.proto,
+                            protocol: l.protocol,
                             address: l.address,
                             port: l.port,
                         },
@@ -65,7 +65,7 @@ impl History for StoreHistory {
             .into_iter()
             .filter_map(|r| {
                 Some(PortUse {
-                    protocol: r.key.proto,
+                    protocol: r.key.protocol,
                     port: r.key.port,
                     last_access: r.usage.last_access?,
                     connections: r.usage.connections,
@@ -82,16 +82,16 @@ impl History for StoreHistory {
         drift: &[Drift],
         usage: &[PortUse],
     ) -> Result<(), String> {
-        let mut batch = Batch {
+        let mut batch = WriteBatch {
             drift: drift
                 .iter()
                 .map(|d| DriftEvent {
                     at,
                     kind: d.kind,
-                    proto: d.listener.protocol,
+                    protocol: d.listener.protocol,
                     address: d.listener.address,
                     port: d.listener.port,
-                    netns: d.listener.netns,
+                    netns: d.listener.netns.clone(),
                     old_owner: d.old_owner.as_ref().map(ToString::to_string),
                     new_owner: d.new_owner.as_ref().map(ToString::to_string),
                 })
@@ -116,10 +116,10 @@ impl History for StoreHistory {
                 snapshot
                     .iter()
                     .map(|(k, o)| Listener {
-                        proto: k.protocol,
+                        protocol: k.protocol,
                         address: k.address,
                         port: k.port,
-                        netns: k.netns,
+                        netns: k.netns.clone(),
                         owner: Some(serde_json::to_string(o).expect("owners serialise")),
                     })
                     .collect(),
@@ -150,7 +150,10 @@ mod tests {
 
     fn key(port: u16) -> ListenerKey {
         ListenerKey {
-            netns: 4026531840,
+            netns: portreeve_core::NetnsRef {
+                inode: 4026531840,
+                name: Some("host".into()),
+            },
             protocol: Proto::Tcp,
             address: "0.0.0.0".parse().unwrap(),
             port,

@@ -12,9 +12,11 @@ mod port;
 mod reach;
 mod severity;
 mod socket;
+mod usage;
 
 pub use finding::{Finding, FindingKind, PolicyLocation, PolicyRuleRef, SocketRef};
 pub use port::{PortRange, PortRangeError, Proto, ProtoParseError};
 pub use reach::{Observed, ObservedPort, ScanView};
 pub use severity::{Severity, SeverityParseError};
 pub use socket::{BindScope, Family, ListeningSocket, NetnsRef, OwnerStatus, ProcessInfo};
+pub use usage::{PortKey, PortUsage};

@@ -10,10 +10,10 @@
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
-use portreeve_core::Proto;
+use portreeve_core::{PortKey, Proto};
 
 use crate::foreign::{ForeignChain, foreign_chains};
-use crate::generations::{self, Generation, Status, Store, StoreError};
+use crate::generations::{self, Generation, GenerationStore, GenerationStoreError, Status};
 use crate::grants::{self, Grant};
 use crate::guard::{Lockout, lockouts};
 use crate::nft_command::{Nft, NftError};
@@ -28,7 +28,7 @@ pub enum EnforceError {
     Nft(#[from] NftError),
     /// The generation store could not be read or written.
     #[error("state directory: {0}")]
-    Store(#[from] StoreError),
+    Store(#[from] GenerationStoreError),
     /// The ruleset would cut a management path.
     #[error("refusing a ruleset that would lock you out:{}", lockout_lines(.0))]
     Lockout(Vec<Lockout>),
@@ -63,7 +63,7 @@ fn lockout_lines(l: &[Lockout]) -> String {
 
 /// What `apply` would change.
 #[derive(Debug)]
-pub struct Plan {
+pub struct ApplyPreview {
     /// The static ruleset that would be applied.
     pub ruleset: String,
     /// The live generation, if any.
@@ -100,13 +100,12 @@ pub struct LiveGrant {
     pub timeout_s: u64,
 }
 
-/// The last new connection the kernel recorded for a port.
+/// A port as the kernel's `seen` set records it: its last new connection
+/// and how many were accepted.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PortUsage {
-    /// Protocol.
-    pub proto: Proto,
-    /// Port.
-    pub port: u16,
+pub struct SeenPort {
+    /// The port.
+    pub key: PortKey,
     /// When the last new connection arrived.
     pub last_access: Timestamp,
     /// New connections accepted for the port since its entry was created
@@ -119,7 +118,7 @@ pub struct PortUsage {
 #[derive(Clone, Debug)]
 pub struct Enforcer {
     nft: Nft,
-    store: Store,
+    store: GenerationStore,
 }
 
 impl Enforcer {
@@ -127,12 +126,12 @@ impl Enforcer {
     pub fn new(state_dir: &std::path::Path) -> Enforcer {
         Enforcer {
             nft: Nft::new(),
-            store: Store::new(state_dir),
+            store: GenerationStore::new(state_dir),
         }
     }
 
     /// The generation store.
-    pub fn store(&self) -> &Store {
+    pub fn store(&self) -> &GenerationStore {
         &self.store
     }
 
@@ -141,7 +140,7 @@ impl Enforcer {
         &self,
         ruleset: &Ruleset,
         session: Option<(std::net::IpAddr, u16)>,
-    ) -> Result<Plan, EnforceError> {
+    ) -> Result<ApplyPreview, EnforceError> {
         let rendered = nft_text::render(ruleset);
         let live = match self.store.current()? {
             0 => None,
@@ -170,7 +169,7 @@ impl Enforcer {
             .into_iter()
             .flatten()
             .any(|i| i["table"]["family"] == "inet" && i["table"]["name"] == TABLE);
-        Ok(Plan {
+        Ok(ApplyPreview {
             ruleset: rendered,
             diff,
             live,
@@ -233,7 +232,7 @@ impl Enforcer {
             record.status = Status::Failed;
             record.confirm_deadline = None;
             self.store.update(&record)?;
-            return Err(EnforceError::Store(StoreError {
+            return Err(EnforceError::Store(GenerationStoreError {
                 path: "watchdog".into(),
                 source: e,
             }));
@@ -414,19 +413,18 @@ impl Enforcer {
 
     /// The last new connection per port and how many were accepted, as the
     /// kernel's `seen` set records.
-    pub fn usage(&self) -> Result<Vec<PortUsage>, EnforceError> {
+    pub fn usage(&self) -> Result<Vec<SeenPort>, EnforceError> {
         let now = Timestamp::now();
         let seen = self
             .set_elements(SEEN_SET)?
             .ok_or(EnforceError::NotApplied)?;
-        let mut out: Vec<PortUsage> = seen
+        let mut out: Vec<SeenPort> = seen
             .iter()
             .filter_map(|e| {
                 let (proto, port) = e.key.split_once(" . ")?;
                 let idle = e.timeout_s?.checked_sub(e.expires_s?)?;
-                Some(PortUsage {
-                    proto: proto.parse().ok()?,
-                    port: port.parse().ok()?,
+                Some(SeenPort {
+                    key: PortKey::new(proto.parse().ok()?, port.parse().ok()?),
                     last_access: now
                         .checked_sub(SignedDuration::from_secs(i64::try_from(idle).ok()?))
                         .ok()?,
@@ -434,7 +432,7 @@ impl Enforcer {
                 })
             })
             .collect();
-        out.sort_by_key(|u| (u.port, u.proto));
+        out.sort_by_key(|u| u.key);
         Ok(out)
     }
 

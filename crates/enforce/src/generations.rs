@@ -63,7 +63,7 @@ pub struct Generation {
 /// Errors reading or writing the generation store.
 #[derive(Debug, thiserror::Error)]
 #[error("{path}: {source}")]
-pub struct StoreError {
+pub struct GenerationStoreError {
     /// The file or directory.
     pub path: PathBuf,
     /// What went wrong.
@@ -71,8 +71,8 @@ pub struct StoreError {
     pub source: std::io::Error,
 }
 
-fn at(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
-    move |source| StoreError {
+fn at(path: &Path) -> impl FnOnce(std::io::Error) -> GenerationStoreError + '_ {
+    move |source| GenerationStoreError {
         path: path.to_path_buf(),
         source,
     }
@@ -80,19 +80,19 @@ fn at(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
 
 /// The generation store of one state directory.
 #[derive(Clone, Debug)]
-pub struct Store {
+pub struct GenerationStore {
     root: PathBuf,
 }
 
 /// An exclusive lock on the store, released when dropped (with the file).
-pub struct Lock {
+pub struct GenerationLock {
     _file: File,
 }
 
-impl Store {
+impl GenerationStore {
     /// The store under `state_dir/enforce`.
-    pub fn new(state_dir: &Path) -> Store {
-        Store {
+    pub fn new(state_dir: &Path) -> GenerationStore {
+        GenerationStore {
             root: state_dir.join("enforce"),
         }
     }
@@ -108,7 +108,7 @@ impl Store {
     }
 
     /// Takes the store's lock, waiting for other portreeve commands.
-    pub fn lock(&self) -> Result<Lock, StoreError> {
+    pub fn lock(&self) -> Result<GenerationLock, GenerationStoreError> {
         fs::create_dir_all(&self.root).map_err(at(&self.root))?;
         let path = self.root.join("lock");
         let file = File::options()
@@ -117,15 +117,17 @@ impl Store {
             .write(true)
             .open(&path)
             .map_err(at(&path))?;
-        rustix::fs::flock(&file, FlockOperation::LockExclusive).map_err(|e| StoreError {
-            path: path.clone(),
-            source: e.into(),
+        rustix::fs::flock(&file, FlockOperation::LockExclusive).map_err(|e| {
+            GenerationStoreError {
+                path: path.clone(),
+                source: e.into(),
+            }
         })?;
-        Ok(Lock { _file: file })
+        Ok(GenerationLock { _file: file })
     }
 
     /// The generation now live; 0 when portreeve's table is absent.
-    pub fn current(&self) -> Result<u64, StoreError> {
+    pub fn current(&self) -> Result<u64, GenerationStoreError> {
         let path = self.root.join("current");
         match fs::read_to_string(&path) {
             Ok(text) => Ok(text.trim().parse().unwrap_or(0)),
@@ -135,7 +137,7 @@ impl Store {
     }
 
     /// Records `generation` as live.
-    pub fn set_current(&self, generation: u64) -> Result<(), StoreError> {
+    pub fn set_current(&self, generation: u64) -> Result<(), GenerationStoreError> {
         write_atomically(
             &self.root.join("current"),
             format!("{generation}\n").as_bytes(),
@@ -143,7 +145,7 @@ impl Store {
     }
 
     /// The record of generation `n`.
-    pub fn get(&self, n: u64) -> Result<Generation, StoreError> {
+    pub fn get(&self, n: u64) -> Result<Generation, GenerationStoreError> {
         let path = self.generations_dir().join(format!("{n:06}.json"));
         let text = fs::read_to_string(&path).map_err(at(&path))?;
         serde_json::from_str(&text)
@@ -151,13 +153,13 @@ impl Store {
     }
 
     /// The static ruleset of generation `n`.
-    pub fn ruleset(&self, n: u64) -> Result<String, StoreError> {
+    pub fn ruleset(&self, n: u64) -> Result<String, GenerationStoreError> {
         let path = self.generations_dir().join(format!("{n:06}.nft"));
         fs::read_to_string(&path).map_err(at(&path))
     }
 
     /// Every generation, oldest first.
-    pub fn list(&self) -> Result<Vec<Generation>, StoreError> {
+    pub fn list(&self) -> Result<Vec<Generation>, GenerationStoreError> {
         let dir = self.generations_dir();
         let mut numbers: Vec<u64> = match fs::read_dir(&dir) {
             Ok(entries) => entries
@@ -173,7 +175,11 @@ impl Store {
 
     /// Stores a new generation with `ruleset` as its static text; its
     /// number is one more than the highest so far.
-    pub fn create(&self, ruleset: &str, mut record: Generation) -> Result<Generation, StoreError> {
+    pub fn create(
+        &self,
+        ruleset: &str,
+        mut record: Generation,
+    ) -> Result<Generation, GenerationStoreError> {
         let dir = self.generations_dir();
         fs::create_dir_all(&dir).map_err(at(&dir))?;
         record.generation = self.list()?.last().map_or(1, |g| g.generation + 1);
@@ -187,7 +193,7 @@ impl Store {
     }
 
     /// Rewrites the record of an existing generation.
-    pub fn update(&self, record: &Generation) -> Result<(), StoreError> {
+    pub fn update(&self, record: &Generation) -> Result<(), GenerationStoreError> {
         let text = serde_json::to_string_pretty(record).expect("generation records serialise");
         write_atomically(
             &self
@@ -215,9 +221,9 @@ pub struct GrantRecord {
     pub reason: String,
 }
 
-impl Store {
+impl GenerationStore {
     /// Appends to the grant log (`grants.jsonl`), one JSON object per line.
-    pub fn log_grant(&self, record: &GrantRecord) -> Result<(), StoreError> {
+    pub fn log_grant(&self, record: &GrantRecord) -> Result<(), GenerationStoreError> {
         fs::create_dir_all(&self.root).map_err(at(&self.root))?;
         let path = self.root.join("grants.jsonl");
         let mut file = File::options()
@@ -230,7 +236,7 @@ impl Store {
     }
 
     /// The grant log, oldest first; unreadable lines are skipped.
-    pub fn grant_log(&self) -> Result<Vec<GrantRecord>, StoreError> {
+    pub fn grant_log(&self) -> Result<Vec<GrantRecord>, GenerationStoreError> {
         let path = self.root.join("grants.jsonl");
         match fs::read_to_string(&path) {
             Ok(text) => Ok(text
@@ -251,7 +257,7 @@ pub fn sha256_hex(text: &str) -> String {
         .collect()
 }
 
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), GenerationStoreError> {
     let dir = path.parent().expect("store paths have a parent");
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(at(dir))?;
     tmp.write_all(bytes).map_err(at(path))?;
@@ -289,7 +295,7 @@ mod tests {
     #[test]
     fn generations_are_numbered_kept_and_read_back() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::new(dir.path());
+        let store = GenerationStore::new(dir.path());
         assert_eq!(store.current().unwrap(), 0);
         assert!(store.list().unwrap().is_empty());
         let _lock = store.lock().unwrap();

@@ -17,6 +17,6 @@ pub mod nft_text;
 mod ruleset;
 mod verdict;
 
-pub use enforcer::{ApplyOptions, EnforceError, Enforcer, LiveGrant, Plan, PortUsage};
+pub use enforcer::{ApplyOptions, ApplyPreview, EnforceError, Enforcer, LiveGrant, SeenPort};
 pub use ruleset::{Allowance, CompileError, PortLimits, PortSpan, Ruleset, ZoneNets};
 pub use verdict::Verdict;

@@ -77,4 +77,4 @@ mod tests;
 pub use checkpoint::Checkpoint;
 pub use error::{KeyEncoding, KeyError, KeyNameError, NoteError, SignatureProblem};
 pub use key::{KeyKind, KeyName, SignerKey, VerifierKey};
-pub use signed::{MAX_NOTE_SIZE, MAX_SIGNATURES, Note, NoteSignature, Verified};
+pub use signed::{MAX_NOTE_SIZE, MAX_SIGNATURES, Note, NoteSignature, VerifiedNote};

@@ -28,7 +28,7 @@ fn finding(r: &Recommendation, sockets: &[ListeningSocket]) -> Finding {
     let kind = FindingKind::AbandonedPort;
     let socket = sockets
         .iter()
-        .find(|s| s.protocol == r.key.proto && s.port == r.key.port);
+        .find(|s| s.protocol == r.key.protocol && s.port == r.key.port);
     let thresholds = &r.policy.thresholds;
     let last = match r.last_access {
         Some(t) => format!("last new connection {} ({} ago)", rfc3339(t), days(r.idle)),
@@ -61,7 +61,7 @@ fn finding(r: &Recommendation, sockets: &[ListeningSocket]) -> Finding {
     }
     Finding {
         kind,
-        fingerprint: Finding::fingerprint_of(kind, &format!("{}|{}", r.key.proto, r.key.port)),
+        fingerprint: Finding::fingerprint_of(kind, &format!("{}|{}", r.key.protocol, r.key.port)),
         severity: Severity::Medium,
         message: format!(
             "{} has been unused for {}: abandoned; {what}",

@@ -18,7 +18,7 @@ mod finding;
 mod plan;
 mod resolve;
 
-pub use classify::{PortKey, State, Thresholds, Usage, classify};
+pub use classify::{State, Thresholds, classify};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use finding::abandoned_findings;
 pub use plan::{Action, Hold, PortInput, Recommendation, plan};

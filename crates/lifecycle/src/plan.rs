@@ -6,7 +6,9 @@ use jiff::{SignedDuration, Timestamp};
 use portreeve_policy::{Policy, ReclaimMode};
 use serde::Serialize;
 
-use crate::classify::{PortKey, State, Usage};
+use portreeve_core::{PortKey, PortUsage};
+
+use crate::classify::State;
 use crate::resolve::PortPolicy;
 
 /// One port as the agent hands it to [`plan`]: everything it knows, none of
@@ -16,7 +18,7 @@ pub struct PortInput {
     /// The port.
     pub key: PortKey,
     /// Its usage so far.
-    pub usage: Usage,
+    pub usage: PortUsage,
     /// Something listens on it now.
     pub listening: bool,
     /// When a reclaim closed it, if that reclaim is still in force.
@@ -30,7 +32,7 @@ pub struct PortInput {
 
 impl PortInput {
     /// A port with `usage`, not reclaimed.
-    pub fn new(key: PortKey, usage: Usage, listening: bool) -> PortInput {
+    pub fn new(key: PortKey, usage: PortUsage, listening: bool) -> PortInput {
         PortInput {
             key,
             usage,
@@ -40,7 +42,7 @@ impl PortInput {
         }
     }
 
-    /// The instant idleness counts from: [`Usage::idle_since`], or the last
+    /// The instant idleness counts from: [`PortUsage::idle_since`], or the last
     /// undo if later.
     pub fn idle_since(&self) -> Timestamp {
         let since = self.usage.idle_since();

@@ -3,7 +3,9 @@
 use portreeve_policy::{LifecycleSettings, Policy, ReclaimMode, Rule};
 use serde::Serialize;
 
-use crate::classify::{PortKey, Thresholds};
+use portreeve_core::PortKey;
+
+use crate::classify::Thresholds;
 
 /// What the policy says about one port's lifecycle, every rule and zone
 /// that allows it taken together.
@@ -38,7 +40,7 @@ impl PortPolicy {
         let rules: Vec<&Rule> = policy
             .rules
             .iter()
-            .filter(|r| r.covers(key.proto, key.port))
+            .filter(|r| r.covers(key.protocol, key.port))
             .collect();
         let lifecycle = &policy.lifecycle;
         let mut pairs: Vec<LifecycleSettings> = Vec::new();

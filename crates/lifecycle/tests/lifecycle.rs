@@ -5,10 +5,10 @@
 use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
-use portreeve_core::{Proto, Severity};
+use portreeve_core::{PortKey, PortUsage, Proto, Severity};
 use portreeve_lifecycle::{
-    Action, Clock, Hold, ManualClock, PortInput, PortKey, PortPolicy, State, SystemClock,
-    Thresholds, Usage, abandoned_findings, allowed_ports, classify, plan,
+    Action, Clock, Hold, ManualClock, PortInput, PortPolicy, State, SystemClock, Thresholds,
+    abandoned_findings, allowed_ports, classify, plan,
 };
 use portreeve_policy::{Policy, ReclaimMode, parse_policy};
 
@@ -125,7 +125,7 @@ fn a_port_lives_through_every_state_and_an_undo() {
     let policy = policy();
     let clock = ManualClock::new(t0());
     let key = tcp(8080);
-    let mut port = PortInput::new(key, Usage::new(clock.now()), true);
+    let mut port = PortInput::new(key, PortUsage::new(clock.now()), true);
     let state = |port: &PortInput, clock: &ManualClock| judge(&policy, port, clock.now());
 
     // Never used: idleness counts from first_seen.
@@ -185,7 +185,7 @@ fn classify_boundaries_are_inclusive() {
     let th = Thresholds::default();
     assert_eq!(th.dormant_after, hours(72));
     assert_eq!(th.abandoned_after, days(30));
-    let used = Usage {
+    let used = PortUsage {
         first_seen: t0() - days(100),
         last_access: Some(t0()),
         connections: 5,
@@ -206,7 +206,7 @@ fn classify_boundaries_are_inclusive() {
 fn the_kernels_last_access_wins_over_first_seen() {
     // The firewall recorded an access 40 days before the agent first saw
     // the port: the port is abandoned, not new.
-    let usage = Usage {
+    let usage = PortUsage {
         first_seen: t0(),
         last_access: Some(t0() - days(40)),
         connections: 1,
@@ -218,13 +218,13 @@ fn the_kernels_last_access_wins_over_first_seen() {
         State::Abandoned
     );
     // Never accessed: counts from first_seen.
-    assert_eq!(Usage::new(t0()).idle_since(), t0());
+    assert_eq!(PortUsage::new(t0()).idle_since(), t0());
 }
 
 #[test]
 fn keep_is_never_reclaimed() {
     let policy = policy();
-    let port = PortInput::new(tcp(8200), Usage::new(t0()), true);
+    let port = PortInput::new(tcp(8200), PortUsage::new(t0()), true);
     for later in [days(30), days(365), days(3650)] {
         let r = judge(&policy, &port, t0() + later);
         assert_eq!(r.state, State::Abandoned);
@@ -238,7 +238,7 @@ fn the_management_ssh_is_never_reclaimed() {
     let policy = policy();
     let r = judge(
         &policy,
-        &PortInput::new(tcp(22), Usage::new(t0()), true),
+        &PortInput::new(tcp(22), PortUsage::new(t0()), true),
         t0() + days(90),
     );
     assert_eq!(r.state, State::Abandoned);
@@ -258,7 +258,7 @@ fn the_management_ssh_is_never_reclaimed() {
     .unwrap();
     let r = judge(
         &open,
-        &PortInput::new(tcp(22), Usage::new(t0()), true),
+        &PortInput::new(tcp(22), PortUsage::new(t0()), true),
         t0() + days(90),
     );
     assert_eq!(r.action, Action::Close);
@@ -270,7 +270,7 @@ fn reclaim_modes_per_rule() {
     let at = t0() + days(31);
     let r = judge(
         &policy,
-        &PortInput::new(tcp(9000), Usage::new(t0()), true),
+        &PortInput::new(tcp(9000), PortUsage::new(t0()), true),
         at,
     );
     assert_eq!(
@@ -280,7 +280,7 @@ fn reclaim_modes_per_rule() {
     assert_eq!(r.policy.reclaim, ReclaimMode::Recommend);
     let r = judge(
         &policy,
-        &PortInput::new(tcp(9200), Usage::new(t0()), true),
+        &PortInput::new(tcp(9200), PortUsage::new(t0()), true),
         at,
     );
     assert_eq!(r.state, State::Abandoned);
@@ -296,7 +296,7 @@ fn the_default_reclaim_only_recommends() {
     .unwrap();
     let r = judge(
         &p,
-        &PortInput::new(tcp(8080), Usage::new(t0()), false),
+        &PortInput::new(tcp(8080), PortUsage::new(t0()), false),
         t0() + days(30),
     );
     assert_eq!(r.action, Action::RecommendClose);
@@ -306,7 +306,7 @@ fn the_default_reclaim_only_recommends() {
 fn zone_and_rule_thresholds_apply() {
     let policy = policy();
     // office: dormant after 7 days, abandoned after 90.
-    let office = PortInput::new(tcp(8443), Usage::new(t0()), true);
+    let office = PortInput::new(tcp(8443), PortUsage::new(t0()), true);
     assert_eq!(judge(&policy, &office, t0() + days(6)).state, State::Active);
     assert_eq!(
         judge(&policy, &office, t0() + days(7)).state,
@@ -319,7 +319,7 @@ fn zone_and_rule_thresholds_apply() {
     let r = judge(&policy, &office, t0() + days(90));
     assert_eq!((r.state, r.action), (State::Abandoned, Action::Close));
     // The rule's own thresholds beat the defaults.
-    let seasonal = PortInput::new(tcp(9100), Usage::new(t0()), true);
+    let seasonal = PortInput::new(tcp(9100), PortUsage::new(t0()), true);
     assert_eq!(
         judge(&policy, &seasonal, t0() + days(29)).state,
         State::Active
@@ -370,7 +370,7 @@ fn ports_the_firewall_does_not_open_are_at_most_recommended() {
     // Listening but allowed by no rule: defaults, and a recommendation.
     let stray = judge(
         &policy,
-        &PortInput::new(tcp(6379), Usage::new(t0()), true),
+        &PortInput::new(tcp(6379), PortUsage::new(t0()), true),
         at,
     );
     assert_eq!(
@@ -385,14 +385,14 @@ fn ports_the_firewall_does_not_open_are_at_most_recommended() {
     // Neither allowed nor listening: only history.
     let gone = judge(
         &policy,
-        &PortInput::new(tcp(6379), Usage::new(t0()), false),
+        &PortInput::new(tcp(6379), PortUsage::new(t0()), false),
         at,
     );
     assert_eq!((gone.action, gone.hold), (Action::None, Some(Hold::Gone)));
     // An on-demand rule is closed until granted.
     let debugger = judge(
         &policy,
-        &PortInput::new(tcp(9229), Usage::new(t0()), false),
+        &PortInput::new(tcp(9229), PortUsage::new(t0()), false),
         at,
     );
     assert_eq!(
@@ -406,7 +406,7 @@ fn plan_covers_every_port_sorted() {
     let policy = policy();
     let ports: Vec<PortInput> = [9000, 22, 8080, 8200]
         .into_iter()
-        .map(|p| PortInput::new(tcp(p), Usage::new(t0()), true))
+        .map(|p| PortInput::new(tcp(p), PortUsage::new(t0()), true))
         .collect();
     let out = plan(&policy, &ports, t0() + days(30));
     let got: Vec<(u16, Action)> = out.iter().map(|r| (r.key.port, r.action)).collect();
@@ -422,7 +422,7 @@ fn plan_covers_every_port_sorted() {
     let json = serde_json::to_value(&out[1]).unwrap();
     assert_eq!(json["state"], "abandoned");
     assert_eq!(json["action"], "close");
-    assert_eq!(json["key"]["proto"], "tcp");
+    assert_eq!(json["key"]["protocol"], "tcp");
     assert_eq!(
         serde_json::to_value(&out[3]).unwrap()["hold"],
         "reclaim-recommend"
@@ -437,7 +437,7 @@ fn abandoned_ports_the_policy_would_close_become_findings() {
     // office zone's 90 days have not passed.
     let ports: Vec<PortInput> = [22, 8080, 8200, 8443, 9000]
         .into_iter()
-        .map(|p| PortInput::new(tcp(p), Usage::new(t0()), p != 9000))
+        .map(|p| PortInput::new(tcp(p), PortUsage::new(t0()), p != 9000))
         .collect();
     let recs = plan(&policy, &ports, t0() + days(31));
     let findings = abandoned_findings(&policy, &recs, &[]);

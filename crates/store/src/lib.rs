@@ -8,7 +8,7 @@
 //! single host needs no server. A PostgreSQL implementation for fleets can be
 //! added behind the same trait.
 //!
-//! Writes come in [`Batch`]es, each one transaction: the agent gathers a few
+//! Writes come in [`WriteBatch`]es, each one transaction: the agent gathers a few
 //! seconds of observations and flushes them at once, which is both fast
 //! (one fsync-free commit under WAL) and consistent (a crash loses the last
 //! batch whole, never half of it).
@@ -18,8 +18,8 @@ mod sqlite;
 mod store;
 
 pub use model::{
-    Batch, DriftEvent, DriftKind, FlowAggregate, FlowUpdate, Listener, Reclaim, UsageRecord,
-    UsageUpdate,
+    DriftEvent, DriftKind, FlowAggregate, FlowUpdate, Listener, Reclaim, UsageRecord, UsageUpdate,
+    WriteBatch,
 };
 pub use sqlite::{DB_FILE, SOURCE_CAP, SqliteStore};
 pub use store::{Store, StoreError};

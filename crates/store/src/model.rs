@@ -5,8 +5,7 @@ use std::fmt;
 use std::net::IpAddr;
 
 use jiff::Timestamp;
-use portreeve_core::Proto;
-use portreeve_lifecycle::{PortKey, Usage};
+use portreeve_core::{NetnsRef, PortKey, PortUsage, Proto};
 use serde::{Deserialize, Serialize};
 
 /// What changed about a listener between two looks.
@@ -57,14 +56,14 @@ pub struct DriftEvent {
     pub at: Timestamp,
     /// What changed.
     pub kind: DriftKind,
-    /// Protocol.
-    pub proto: Proto,
+    /// Transport protocol.
+    pub protocol: Proto,
     /// Local address.
     pub address: IpAddr,
     /// Local port.
     pub port: u16,
-    /// Network namespace inode.
-    pub netns: u64,
+    /// The network namespace, named as the inventory names it.
+    pub netns: NetnsRef,
     /// The owner before (`listener_gone`, `owner_changed`).
     pub old_owner: Option<String>,
     /// The owner after (`new_listener`, `owner_changed`).
@@ -75,14 +74,14 @@ pub struct DriftEvent {
 /// restart, which listeners are new and whose owner changed.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Listener {
-    /// Protocol.
-    pub proto: Proto,
+    /// Transport protocol.
+    pub protocol: Proto,
     /// Local address.
     pub address: IpAddr,
     /// Local port.
     pub port: u16,
-    /// Network namespace inode.
-    pub netns: u64,
+    /// The network namespace, named as the inventory names it.
+    pub netns: NetnsRef,
     /// Who holds it (a unit, container or process name), if known.
     pub owner: Option<String>,
 }
@@ -123,7 +122,7 @@ pub struct UsageRecord {
     /// The port.
     pub key: PortKey,
     /// First seen, last access, connections, distinct sources.
-    pub usage: Usage,
+    pub usage: PortUsage,
     /// More distinct sources than [`crate::SOURCE_CAP`] were seen:
     /// `usage.distinct_sources` is a lower bound ("at least").
     pub sources_capped: bool,
@@ -135,8 +134,8 @@ pub struct UsageRecord {
 pub struct FlowUpdate {
     /// The server (destination) address.
     pub server: IpAddr,
-    /// Protocol.
-    pub proto: Proto,
+    /// Transport protocol.
+    pub protocol: Proto,
     /// The server port.
     pub port: u16,
     /// Start of the first flow in the update.
@@ -164,8 +163,8 @@ pub struct FlowUpdate {
 pub struct FlowAggregate {
     /// The server (destination) address.
     pub server: IpAddr,
-    /// Protocol.
-    pub proto: Proto,
+    /// Transport protocol.
+    pub protocol: Proto,
     /// The server port.
     pub port: u16,
     /// Earliest flow start.
@@ -203,18 +202,18 @@ pub struct Reclaim {
 
 /// Everything one flush writes, in one transaction.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Batch {
+pub struct WriteBatch {
     /// Drift events to append.
     pub drift: Vec<DriftEvent>,
     /// When set, the new listener snapshot, replacing the old one whole.
     pub listeners: Option<Vec<Listener>>,
-    /// Usage to merge.
+    /// PortUsage to merge.
     pub usage: Vec<UsageUpdate>,
     /// Flow aggregates to merge.
     pub flows: Vec<FlowUpdate>,
 }
 
-impl Batch {
+impl WriteBatch {
     /// Whether the batch writes nothing.
     pub fn is_empty(&self) -> bool {
         self.drift.is_empty()

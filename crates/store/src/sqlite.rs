@@ -22,14 +22,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use jiff::Timestamp;
-use portreeve_core::Proto;
-use portreeve_lifecycle::{PortKey, Usage};
+use portreeve_core::{NetnsRef, PortKey, PortUsage, Proto};
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use sha2::{Digest, Sha256};
 
 use crate::model::{
-    Batch, DriftEvent, DriftKind, FlowAggregate, FlowUpdate, Listener, Reclaim, UsageRecord,
-    UsageUpdate,
+    DriftEvent, DriftKind, FlowAggregate, FlowUpdate, Listener, Reclaim, UsageRecord, UsageUpdate,
+    WriteBatch,
 };
 use crate::store::{Store, StoreError};
 
@@ -117,6 +116,19 @@ const MIGRATIONS: &[&str] = &[
         reference TEXT NOT NULL,
         undone_at INTEGER
     );
+    ",
+    // 2: one name per concept: `protocol` as everywhere else, and the
+    // network namespace's name beside its inode, as the inventory shows it.
+    "
+    ALTER TABLE drift_events RENAME COLUMN proto TO protocol;
+    ALTER TABLE listeners RENAME COLUMN proto TO protocol;
+    ALTER TABLE port_usage RENAME COLUMN proto TO protocol;
+    ALTER TABLE usage_sources RENAME COLUMN proto TO protocol;
+    ALTER TABLE flows RENAME COLUMN proto TO protocol;
+    ALTER TABLE flow_clients RENAME COLUMN proto TO protocol;
+    ALTER TABLE reclaims RENAME COLUMN proto TO protocol;
+    ALTER TABLE drift_events ADD COLUMN netns_name TEXT;
+    ALTER TABLE listeners ADD COLUMN netns_name TEXT;
     ",
 ];
 
@@ -234,7 +246,7 @@ fn unsigned(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
 }
 
-fn proto(text: &str) -> Result<Proto, StoreError> {
+fn protocol_of(text: &str) -> Result<Proto, StoreError> {
     text.parse()
         .map_err(|_| StoreError::Corrupt(format!("protocol `{text}`")))
 }
@@ -292,15 +304,15 @@ struct Distinct {
 
 const USAGE_SOURCES: Distinct = Distinct {
     table: "usage_sources",
-    columns: "proto, port",
-    key_columns: "proto = ?1 AND port = ?2",
+    columns: "protocol, port",
+    key_columns: "protocol = ?1 AND port = ?2",
     column: "source",
 };
 
 const FLOW_CLIENTS: Distinct = Distinct {
     table: "flow_clients",
-    columns: "server, proto, port",
-    key_columns: "server = ?1 AND proto = ?2 AND port = ?3",
+    columns: "server, protocol, port",
+    key_columns: "server = ?1 AND protocol = ?2 AND port = ?3",
     column: "client",
 };
 
@@ -359,17 +371,18 @@ impl Distinct {
 
 fn write_drift(tx: &Transaction<'_>, events: &[DriftEvent]) -> Result<(), StoreError> {
     let mut insert = tx.prepare_cached(
-        "INSERT INTO drift_events (at, kind, proto, address, port, netns, old_owner, new_owner)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO drift_events (at, kind, protocol, address, port, netns, netns_name, old_owner, new_owner)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?;
     for e in events {
         insert.execute(params![
             nanos(e.at)?,
             e.kind.as_str(),
-            e.proto.as_str(),
+            e.protocol.as_str(),
             e.address.to_string(),
             e.port,
-            count(e.netns),
+            count(e.netns.inode),
+            e.netns.name,
             e.old_owner,
             e.new_owner,
         ])?;
@@ -382,15 +395,16 @@ fn write_listeners(tx: &Transaction<'_>, listeners: &[Listener]) -> Result<(), S
     // REPLACE: several sockets may share an address (SO_REUSEPORT); the
     // snapshot keeps one per address.
     let mut insert = tx.prepare_cached(
-        "INSERT OR REPLACE INTO listeners (proto, address, port, netns, owner)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT OR REPLACE INTO listeners (protocol, address, port, netns, netns_name, owner)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?;
     for l in listeners {
         insert.execute(params![
-            l.proto.as_str(),
+            l.protocol.as_str(),
             l.address.to_string(),
             l.port,
-            count(l.netns),
+            count(l.netns.inode),
+            l.netns.name,
             l.owner,
         ])?;
     }
@@ -399,9 +413,9 @@ fn write_listeners(tx: &Transaction<'_>, listeners: &[Listener]) -> Result<(), S
 
 fn write_usage(tx: &Transaction<'_>, updates: &[UsageUpdate]) -> Result<(), StoreError> {
     let upsert = format!(
-        "INSERT INTO port_usage (proto, port, first_seen, last_access, connections)
+        "INSERT INTO port_usage (protocol, port, first_seen, last_access, connections)
          VALUES (?1, ?2, ?3, ?4, ?5)
-         ON CONFLICT (proto, port) DO UPDATE SET
+         ON CONFLICT (protocol, port) DO UPDATE SET
              first_seen = min(first_seen, excluded.first_seen),
              last_access = coalesce(max(last_access, excluded.last_access), last_access, excluded.last_access),
              connections = {}",
@@ -410,22 +424,22 @@ fn write_usage(tx: &Transaction<'_>, updates: &[UsageUpdate]) -> Result<(), Stor
     let mut upsert = tx.prepare_cached(&upsert)?;
     let mut set_sources = tx.prepare_cached(
         "UPDATE port_usage SET distinct_sources = ?3, sources_capped = sources_capped OR ?4
-         WHERE proto = ?1 AND port = ?2",
+         WHERE protocol = ?1 AND port = ?2",
     )?;
     for u in updates {
         let last_access = u.last_access.map(nanos).transpose()?;
         upsert.execute(params![
-            u.key.proto.as_str(),
+            u.key.protocol.as_str(),
             u.key.port,
             nanos(u.seen_at)?,
             last_access,
             count(u.connections),
         ])?;
         if !u.sources.is_empty() {
-            let key: [&dyn rusqlite::ToSql; 2] = [&u.key.proto.as_str(), &u.key.port];
+            let key: [&dyn rusqlite::ToSql; 2] = [&u.key.protocol.as_str(), &u.key.port];
             let (size, capped) = USAGE_SOURCES.add(tx, &key, &u.sources)?;
             set_sources.execute(params![
-                u.key.proto.as_str(),
+                u.key.protocol.as_str(),
                 u.key.port,
                 count(size),
                 capped
@@ -437,9 +451,9 @@ fn write_usage(tx: &Transaction<'_>, updates: &[UsageUpdate]) -> Result<(), Stor
 
 fn write_flows(tx: &Transaction<'_>, updates: &[FlowUpdate]) -> Result<(), StoreError> {
     let upsert = format!(
-        "INSERT INTO flows (server, proto, port, first_seen, last_seen, flows, packets, bytes)
+        "INSERT INTO flows (server, protocol, port, first_seen, last_seen, flows, packets, bytes)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-         ON CONFLICT (server, proto, port) DO UPDATE SET
+         ON CONFLICT (server, protocol, port) DO UPDATE SET
              first_seen = min(first_seen, excluded.first_seen),
              last_seen = max(last_seen, excluded.last_seen),
              flows = {},
@@ -452,17 +466,17 @@ fn write_flows(tx: &Transaction<'_>, updates: &[FlowUpdate]) -> Result<(), Store
     let mut upsert = tx.prepare_cached(&upsert)?;
     let mut set_clients = tx.prepare_cached(
         "UPDATE flows SET distinct_clients = ?4, clients_capped = clients_capped OR ?5
-         WHERE server = ?1 AND proto = ?2 AND port = ?3",
+         WHERE server = ?1 AND protocol = ?2 AND port = ?3",
     )?;
     let mut at_least = tx.prepare_cached(
         "UPDATE flows SET distinct_clients = max(distinct_clients, ?4), clients_capped = 1
-         WHERE server = ?1 AND proto = ?2 AND port = ?3",
+         WHERE server = ?1 AND protocol = ?2 AND port = ?3",
     )?;
     for f in updates {
         let server = f.server.to_string();
         upsert.execute(params![
             server,
-            f.proto.as_str(),
+            f.protocol.as_str(),
             f.port,
             nanos(f.first_seen)?,
             nanos(f.last_seen)?,
@@ -471,14 +485,14 @@ fn write_flows(tx: &Transaction<'_>, updates: &[FlowUpdate]) -> Result<(), Store
             count(f.bytes),
         ])?;
         if let Some(n) = f.estimated_clients {
-            at_least.execute(params![server, f.proto.as_str(), f.port, count(n)])?;
+            at_least.execute(params![server, f.protocol.as_str(), f.port, count(n)])?;
         }
         if !f.clients.is_empty() {
-            let key: [&dyn rusqlite::ToSql; 3] = [&server, &f.proto.as_str(), &f.port];
+            let key: [&dyn rusqlite::ToSql; 3] = [&server, &f.protocol.as_str(), &f.port];
             let (size, capped) = FLOW_CLIENTS.add(tx, &key, &f.clients)?;
             set_clients.execute(params![
                 server,
-                f.proto.as_str(),
+                f.protocol.as_str(),
                 f.port,
                 count(size),
                 capped
@@ -499,6 +513,7 @@ type DriftRow = (
     i64,
     Option<String>,
     Option<String>,
+    Option<String>,
 );
 
 fn drift_row(r: &Row<'_>) -> rusqlite::Result<DriftRow> {
@@ -511,11 +526,12 @@ fn drift_row(r: &Row<'_>) -> rusqlite::Result<DriftRow> {
         r.get(5)?,
         r.get(6)?,
         r.get(7)?,
+        r.get(8)?,
     ))
 }
 
 impl Store for SqliteStore {
-    fn write(&mut self, batch: &Batch) -> Result<(), StoreError> {
+    fn write(&mut self, batch: &WriteBatch) -> Result<(), StoreError> {
         if batch.is_empty() {
             return Ok(());
         }
@@ -538,21 +554,24 @@ impl Store for SqliteStore {
     ) -> Result<Vec<DriftEvent>, StoreError> {
         let since = since.map(nanos).transpose()?.unwrap_or(i64::MIN);
         let mut stmt = self.conn.prepare_cached(
-            "SELECT at, kind, proto, address, port, netns, old_owner, new_owner
+            "SELECT at, kind, protocol, address, port, netns, netns_name, old_owner, new_owner
              FROM drift_events WHERE at >= ?1 ORDER BY at DESC, id DESC LIMIT ?2",
         )?;
         let rows = stmt.query_map(params![since, count(limit as u64)], drift_row)?;
         let mut out = Vec::new();
         for row in rows {
-            let (at, kind, p, addr, port_n, netns, old_owner, new_owner) = row?;
+            let (at, kind, p, addr, port_n, netns, netns_name, old_owner, new_owner) = row?;
             out.push(DriftEvent {
                 at: timestamp(at)?,
                 kind: DriftKind::from_name(&kind)
                     .ok_or_else(|| StoreError::Corrupt(format!("drift kind `{kind}`")))?,
-                proto: proto(&p)?,
+                protocol: protocol_of(&p)?,
                 address: address(&addr)?,
                 port: port(port_n)?,
-                netns: unsigned(netns),
+                netns: NetnsRef {
+                    inode: unsigned(netns),
+                    name: netns_name,
+                },
                 old_owner,
                 new_owner,
             });
@@ -581,9 +600,9 @@ impl Store for SqliteStore {
     }
 
     fn listeners(&self) -> Result<Vec<Listener>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT proto, address, port, netns, owner FROM listeners")?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT protocol, address, port, netns, netns_name, owner FROM listeners",
+        )?;
         let rows = stmt.query_map([], |r| {
             Ok((
                 r.get::<_, String>(0)?,
@@ -591,16 +610,20 @@ impl Store for SqliteStore {
                 r.get::<_, i64>(2)?,
                 r.get::<_, i64>(3)?,
                 r.get::<_, Option<String>>(4)?,
+                r.get::<_, Option<String>>(5)?,
             ))
         })?;
         let mut out = Vec::new();
         for row in rows {
-            let (p, addr, port_n, netns, owner) = row?;
+            let (p, addr, port_n, netns, netns_name, owner) = row?;
             out.push(Listener {
-                proto: proto(&p)?,
+                protocol: protocol_of(&p)?,
                 address: address(&addr)?,
                 port: port(port_n)?,
-                netns: unsigned(netns),
+                netns: NetnsRef {
+                    inode: unsigned(netns),
+                    name: netns_name,
+                },
                 owner,
             });
         }
@@ -610,7 +633,7 @@ impl Store for SqliteStore {
 
     fn usage(&self) -> Result<Vec<UsageRecord>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT proto, port, first_seen, last_access, connections, distinct_sources, sources_capped
+            "SELECT protocol, port, first_seen, last_access, connections, distinct_sources, sources_capped
              FROM port_usage",
         )?;
         let rows = stmt.query_map([], |r| {
@@ -628,8 +651,8 @@ impl Store for SqliteStore {
         for row in rows {
             let (p, port_n, first_seen, last_access, connections, sources, capped) = row?;
             out.push(UsageRecord {
-                key: PortKey::new(proto(&p)?, port(port_n)?),
-                usage: Usage {
+                key: PortKey::new(protocol_of(&p)?, port(port_n)?),
+                usage: PortUsage {
                     first_seen: timestamp(first_seen)?,
                     last_access: last_access.map(timestamp).transpose()?,
                     connections: unsigned(connections),
@@ -644,7 +667,7 @@ impl Store for SqliteStore {
 
     fn flows(&self) -> Result<Vec<FlowAggregate>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT server, proto, port, first_seen, last_seen, flows, packets, bytes,
+            "SELECT server, protocol, port, first_seen, last_seen, flows, packets, bytes,
                     distinct_clients, clients_capped
              FROM flows",
         )?;
@@ -671,7 +694,7 @@ impl Store for SqliteStore {
                 row?;
             out.push(FlowAggregate {
                 server: address(&server)?,
-                proto: proto(&p)?,
+                protocol: protocol_of(&p)?,
                 port: port(port_n)?,
                 first_seen: timestamp(first)?,
                 last_seen: timestamp(last)?,
@@ -682,7 +705,7 @@ impl Store for SqliteStore {
                 clients_capped: capped,
             });
         }
-        out.sort_by_key(|a| (a.server, a.port, a.proto));
+        out.sort_by_key(|a| (a.server, a.port, a.protocol));
         Ok(out)
     }
 
@@ -693,8 +716,8 @@ impl Store for SqliteStore {
         reference: &str,
     ) -> Result<i64, StoreError> {
         self.conn.execute(
-            "INSERT INTO reclaims (at, proto, port, reference) VALUES (?1, ?2, ?3, ?4)",
-            params![nanos(at)?, key.proto.as_str(), key.port, reference],
+            "INSERT INTO reclaims (at, protocol, port, reference) VALUES (?1, ?2, ?3, ?4)",
+            params![nanos(at)?, key.protocol.as_str(), key.port, reference],
         )?;
         Ok(self.conn.last_insert_rowid())
     }
@@ -709,7 +732,7 @@ impl Store for SqliteStore {
 
     fn reclaims(&self) -> Result<Vec<Reclaim>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT id, at, proto, port, reference, undone_at FROM reclaims ORDER BY at, id",
+            "SELECT id, at, protocol, port, reference, undone_at FROM reclaims ORDER BY at, id",
         )?;
         let rows = stmt.query_map([], |r| {
             Ok((
@@ -727,7 +750,7 @@ impl Store for SqliteStore {
             out.push(Reclaim {
                 id,
                 at: timestamp(at)?,
-                key: PortKey::new(proto(&p)?, port(port_n)?),
+                key: PortKey::new(protocol_of(&p)?, port(port_n)?),
                 reference,
                 undone_at: undone_at.map(timestamp).transpose()?,
             });
@@ -739,6 +762,41 @@ impl Store for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_version_1_store_keeps_its_rows_under_the_renamed_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DB_FILE);
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.execute_batch(
+                "PRAGMA user_version = 1;
+                 INSERT INTO drift_events (at, kind, proto, address, port, netns)
+                     VALUES (1000, 'new_listener', 'udp', '0.0.0.0', 53, 4026531840);
+                 INSERT INTO listeners (proto, address, port, netns, owner)
+                     VALUES ('udp', '0.0.0.0', 53, 4026531840, NULL);
+                 INSERT INTO reclaims (at, proto, port, reference) VALUES (1000, 'tcp', 8081, 'x');",
+            )
+            .unwrap();
+        }
+        let store = SqliteStore::open_path(&path).unwrap();
+        assert_eq!(
+            store.schema_version().unwrap(),
+            SqliteStore::supported_schema_version()
+        );
+        let events = store.drift_events(None, 10).unwrap();
+        assert_eq!(
+            (events[0].protocol, events[0].port, events[0].netns.inode),
+            (Proto::Udp, 53, 4026531840)
+        );
+        assert_eq!(events[0].netns.name, None, "not known before version 2");
+        assert_eq!(store.listeners().unwrap()[0].protocol, Proto::Udp);
+        assert_eq!(
+            store.reclaims().unwrap()[0].key,
+            PortKey::new(Proto::Tcp, 8081)
+        );
+    }
 
     #[test]
     fn connections_are_wal_with_normal_sync() {

@@ -1,9 +1,11 @@
 //! The storage interface the agent programs against.
 
 use jiff::Timestamp;
-use portreeve_lifecycle::PortKey;
+use portreeve_core::PortKey;
 
-use crate::model::{Batch, DriftEvent, DriftKind, FlowAggregate, Listener, Reclaim, UsageRecord};
+use crate::model::{
+    DriftEvent, DriftKind, FlowAggregate, Listener, Reclaim, UsageRecord, WriteBatch,
+};
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -50,7 +52,7 @@ pub enum StoreError {
 pub trait Store: Send {
     /// Writes everything in `batch` in one transaction: all of it or, on
     /// error, none of it.
-    fn write(&mut self, batch: &Batch) -> Result<(), StoreError>;
+    fn write(&mut self, batch: &WriteBatch) -> Result<(), StoreError>;
 
     /// Drift events at or after `since` (all when `None`), newest first, at
     /// most `limit`.

@@ -6,11 +6,10 @@ use std::net::IpAddr;
 use std::path::Path;
 
 use jiff::{SignedDuration, Timestamp};
-use portreeve_core::Proto;
-use portreeve_lifecycle::{PortKey, Usage};
+use portreeve_core::{NetnsRef, PortKey, PortUsage, Proto};
 use portreeve_store::{
-    Batch, DB_FILE, DriftEvent, DriftKind, FlowUpdate, Listener, SOURCE_CAP, SqliteStore, Store,
-    StoreError, UsageUpdate,
+    DB_FILE, DriftEvent, DriftKind, FlowUpdate, Listener, SOURCE_CAP, SqliteStore, Store,
+    StoreError, UsageUpdate, WriteBatch,
 };
 
 fn t(minutes: i64) -> Timestamp {
@@ -19,6 +18,14 @@ fn t(minutes: i64) -> Timestamp {
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
+}
+
+/// The host's namespace, as the inventory names it.
+fn host() -> NetnsRef {
+    NetnsRef {
+        inode: 4026531840,
+        name: Some("host".into()),
+    }
 }
 
 fn tcp(port: u16) -> PortKey {
@@ -33,10 +40,10 @@ fn drift(at: i64, kind: DriftKind, port: u16) -> DriftEvent {
     DriftEvent {
         at: t(at),
         kind,
-        proto: Proto::Tcp,
+        protocol: Proto::Tcp,
         address: ip("0.0.0.0"),
         port,
-        netns: 4026531840,
+        netns: host(),
         old_owner: (kind != DriftKind::NewListener).then(|| "nginx.service".to_string()),
         new_owner: (kind != DriftKind::ListenerGone).then(|| "caddy.service".to_string()),
     }
@@ -44,10 +51,10 @@ fn drift(at: i64, kind: DriftKind, port: u16) -> DriftEvent {
 
 fn listener(addr: &str, port: u16, owner: &str) -> Listener {
     Listener {
-        proto: Proto::Tcp,
+        protocol: Proto::Tcp,
         address: ip(addr),
         port,
-        netns: 4026531840,
+        netns: host(),
         owner: Some(owner.to_string()),
     }
 }
@@ -83,7 +90,10 @@ fn a_new_store_is_one_wal_file_at_the_current_schema() {
     // Reopening runs no migration twice.
     drop(raw);
     let again = open(&state);
-    assert_eq!(again.schema_version().unwrap(), 1);
+    assert_eq!(
+        again.schema_version().unwrap(),
+        SqliteStore::supported_schema_version()
+    );
     assert!(again.usage().unwrap().is_empty());
     assert!(again.listeners().unwrap().is_empty());
 }
@@ -96,7 +106,10 @@ fn a_store_from_a_newer_portreeve_is_refused() {
     raw.execute_batch("PRAGMA user_version = 99").unwrap();
     drop(raw);
     match SqliteStore::open(dir.path()) {
-        Err(StoreError::TooNew { found, supported }) => assert_eq!((found, supported), (99, 1)),
+        Err(StoreError::TooNew { found, supported }) => assert_eq!(
+            (found, supported),
+            (99, SqliteStore::supported_schema_version())
+        ),
         other => panic!("expected TooNew, got {other:?}"),
     }
 }
@@ -112,9 +125,9 @@ fn drift_events_are_listed_newest_first_and_counted() {
         drift(20, DriftKind::ListenerGone, 8080),
     ];
     store
-        .write(&Batch {
+        .write(&WriteBatch {
             drift: events.clone(),
-            ..Batch::default()
+            ..WriteBatch::default()
         })
         .unwrap();
     let all = store.drift_events(None, 100).unwrap();
@@ -149,32 +162,32 @@ fn the_listener_snapshot_is_replaced_whole() {
         listener("::", 443, "nginx.service"),
     ];
     store
-        .write(&Batch {
+        .write(&WriteBatch {
             listeners: Some(first.clone()),
-            ..Batch::default()
+            ..WriteBatch::default()
         })
         .unwrap();
     assert_eq!(store.listeners().unwrap(), first);
     // A batch without a snapshot leaves it alone.
     store
-        .write(&Batch {
+        .write(&WriteBatch {
             drift: vec![drift(1, DriftKind::NewListener, 1)],
-            ..Batch::default()
+            ..WriteBatch::default()
         })
         .unwrap();
     assert_eq!(store.listeners().unwrap(), first);
     let second = vec![listener("0.0.0.0", 22, "ssh.service")];
     store
-        .write(&Batch {
+        .write(&WriteBatch {
             listeners: Some(second.clone()),
-            ..Batch::default()
+            ..WriteBatch::default()
         })
         .unwrap();
     assert_eq!(store.listeners().unwrap(), second);
     store
-        .write(&Batch {
+        .write(&WriteBatch {
             listeners: Some(Vec::new()),
-            ..Batch::default()
+            ..WriteBatch::default()
         })
         .unwrap();
     assert_eq!(store.listeners().unwrap(), []);
@@ -185,20 +198,20 @@ fn usage_merges_across_batches() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = open(dir.path());
     store
-        .write(&Batch {
+        .write(&WriteBatch {
             usage: vec![
                 UsageUpdate::seen(tcp(8080), t(10)),
                 UsageUpdate::seen(PortKey::new(Proto::Udp, 53), t(10)),
             ],
-            ..Batch::default()
+            ..WriteBatch::default()
         })
         .unwrap();
     let u = store.usage().unwrap();
     assert_eq!(u.len(), 2);
     assert_eq!(u[0].key, PortKey::new(Proto::Udp, 53)); // sorted by port
-    assert_eq!(u[1].usage, Usage::new(t(10)));
+    assert_eq!(u[1].usage, PortUsage::new(t(10)));
     store
-        .write(&Batch {
+        .write(&WriteBatch {
             usage: vec![UsageUpdate {
                 key: tcp(8080),
                 seen_at: t(20),
@@ -206,11 +219,11 @@ fn usage_merges_across_batches() {
                 connections: 3,
                 sources: vec![ip("10.0.0.1"), ip("10.0.0.2"), ip("10.0.0.1")],
             }],
-            ..Batch::default()
+            ..WriteBatch::default()
         })
         .unwrap();
     store
-        .write(&Batch {
+        .write(&WriteBatch {
             usage: vec![
                 // An earlier sighting lowers first_seen; an older access does
                 // not move last_access back; none does not erase it.
@@ -223,13 +236,13 @@ fn usage_merges_across_batches() {
                 },
                 UsageUpdate::seen(tcp(8080), t(30)),
             ],
-            ..Batch::default()
+            ..WriteBatch::default()
         })
         .unwrap();
     let r = &store.usage().unwrap()[1];
     assert_eq!(
         r.usage,
-        Usage {
+        PortUsage {
             first_seen: t(5),
             last_access: Some(t(15)),
             connections: 5,
@@ -245,7 +258,7 @@ fn distinct_sources_are_exact_up_to_the_cap_then_at_least() {
     let mut store = open(dir.path());
     let cap = u32::try_from(SOURCE_CAP).unwrap();
     let all = sources(cap + 10);
-    let update = |s: &[IpAddr]| Batch {
+    let update = |s: &[IpAddr]| WriteBatch {
         usage: vec![UsageUpdate {
             key: tcp(443),
             seen_at: t(0),
@@ -253,7 +266,7 @@ fn distinct_sources_are_exact_up_to_the_cap_then_at_least() {
             connections: s.len() as u64,
             sources: s.to_vec(),
         }],
-        ..Batch::default()
+        ..WriteBatch::default()
     };
     store.write(&update(&all[..cap as usize])).unwrap();
     let r = &store.usage().unwrap()[0];
@@ -284,7 +297,7 @@ fn flows_merge_with_exact_distinct_clients() {
     let mut store = open(dir.path());
     let flow = |first: i64, last: i64, clients: &[&str]| FlowUpdate {
         server: ip("192.0.2.10"),
-        proto: Proto::Tcp,
+        protocol: Proto::Tcp,
         port: 443,
         first_seen: t(first),
         last_seen: t(last),
@@ -295,23 +308,23 @@ fn flows_merge_with_exact_distinct_clients() {
         estimated_clients: None,
     };
     store
-        .write(&Batch {
+        .write(&WriteBatch {
             flows: vec![flow(10, 20, &["198.51.100.1", "198.51.100.2"])],
-            ..Batch::default()
+            ..WriteBatch::default()
         })
         .unwrap();
     store
-        .write(&Batch {
+        .write(&WriteBatch {
             flows: vec![
                 flow(5, 15, &["198.51.100.2", "198.51.100.3"]),
                 FlowUpdate {
                     server: ip("2001:db8::10"),
                     port: 53,
-                    proto: Proto::Udp,
+                    protocol: Proto::Udp,
                     ..flow(0, 1, &[])
                 },
             ],
-            ..Batch::default()
+            ..WriteBatch::default()
         })
         .unwrap();
     let flows = store.flows().unwrap();
@@ -326,12 +339,12 @@ fn flows_merge_with_exact_distinct_clients() {
     // A collector's estimate only raises the count, marked as a lower bound.
     for estimate in [50, 30] {
         store
-            .write(&Batch {
+            .write(&WriteBatch {
                 flows: vec![FlowUpdate {
                     estimated_clients: Some(estimate),
                     ..flow(30, 40, &[])
                 }],
-                ..Batch::default()
+                ..WriteBatch::default()
             })
             .unwrap();
     }
@@ -345,12 +358,12 @@ fn counters_saturate_instead_of_overflowing() {
     let mut store = open(dir.path());
     for _ in 0..2 {
         store
-            .write(&Batch {
+            .write(&WriteBatch {
                 usage: vec![UsageUpdate {
                     connections: u64::MAX,
                     ..UsageUpdate::seen(tcp(1), t(0))
                 }],
-                ..Batch::default()
+                ..WriteBatch::default()
             })
             .unwrap();
     }
@@ -388,7 +401,7 @@ fn reclaims_are_recorded_and_undone_once() {
 /// Writes one of everything.
 fn write_history(store: &mut dyn Store) {
     store
-        .write(&Batch {
+        .write(&WriteBatch {
             drift: vec![drift(0, DriftKind::NewListener, 8080)],
             listeners: Some(vec![listener("0.0.0.0", 8080, "app.service")]),
             usage: vec![UsageUpdate {
@@ -400,7 +413,7 @@ fn write_history(store: &mut dyn Store) {
             }],
             flows: vec![FlowUpdate {
                 server: ip("192.0.2.1"),
-                proto: Proto::Tcp,
+                protocol: Proto::Tcp,
                 port: 8080,
                 first_seen: t(1),
                 last_seen: t(2),
@@ -451,7 +464,7 @@ fn a_handle_dropped_mid_way_keeps_every_committed_batch_and_no_half_batch() {
     // A batch that fails part-way: its first usage update and drift event
     // are written inside the transaction before the out-of-range timestamp
     // stops it.
-    let broken = Batch {
+    let broken = WriteBatch {
         drift: vec![drift(50, DriftKind::OwnerChanged, 8080)],
         listeners: Some(Vec::new()),
         usage: vec![
@@ -469,12 +482,12 @@ fn a_handle_dropped_mid_way_keeps_every_committed_batch_and_no_half_batch() {
     ));
     // The handle still works after a failed batch.
     store
-        .write(&Batch {
+        .write(&WriteBatch {
             usage: vec![UsageUpdate {
                 connections: 1,
                 ..UsageUpdate::seen(tcp(8080), t(60))
             }],
-            ..Batch::default()
+            ..WriteBatch::default()
         })
         .unwrap();
     // Dropped without any checkpoint: the commits live in the WAL file.

@@ -53,7 +53,7 @@ impl NoteSignature {
 
     /// The timestamp of this signature read as a cosignature, if it has
     /// the length of one. It is **unverified**: use it to show what a
-    /// note claims, and [`Verified::timestamp`] to rely on it.
+    /// note claims, and [`VerifiedNote::timestamp`] to rely on it.
     pub fn cosignature_timestamp(&self) -> Option<u64> {
         if self.signature.len() != KeyKind::Cosigner.signature_len() {
             return None;
@@ -81,7 +81,7 @@ impl fmt::Display for NoteSignature {
 
 /// A signature that [`Note::verify`] checked with a known key.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Verified {
+pub struct VerifiedNote {
     /// The known key that the signature verified with.
     pub key: VerifierKey,
     /// Index of the signature in [`Note::signatures`].
@@ -239,7 +239,7 @@ impl Note {
     /// no signature is from a known key; [`NoteError::AmbiguousKey`] if
     /// two different known keys share a name and key ID; an error if the
     /// text is not well formed.
-    pub fn verify(&self, keys: &[VerifierKey]) -> Result<Vec<Verified>, NoteError> {
+    pub fn verify(&self, keys: &[VerifierKey]) -> Result<Vec<VerifiedNote>, NoteError> {
         check_text(&self.text)?;
         if self.signatures.len() > MAX_SIGNATURES {
             return Err(NoteError::TooManySignatures {
@@ -260,7 +260,7 @@ impl Note {
                 continue;
             }
             let timestamp = self.check_signature(index, signature, key)?;
-            verified.push(Verified {
+            verified.push(VerifiedNote {
                 key: key.clone(),
                 index,
                 timestamp,

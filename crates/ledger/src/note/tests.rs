@@ -688,7 +688,7 @@ fn signing_then_verifying_works() {
     assert_eq!(again, note);
     assert_eq!(
         again.verify(&[log.verifier()]).unwrap(),
-        vec![Verified {
+        vec![VerifiedNote {
             key: log.verifier(),
             index: 0,
             timestamp: None
@@ -749,12 +749,12 @@ fn cosigning_then_verifying_gives_the_timestamp() {
     assert_eq!(
         verified,
         vec![
-            Verified {
+            VerifiedNote {
                 key: log.verifier(),
                 index: 0,
                 timestamp: None
             },
-            Verified {
+            VerifiedNote {
                 key: witness.verifier(),
                 index: 1,
                 timestamp: Some(1679315147)

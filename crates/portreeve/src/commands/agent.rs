@@ -103,9 +103,9 @@ pub fn drift(args: &DriftArgs, state_dir: &Path) -> Result<u8, Failure> {
                         format!(
                             "{}/{}",
                             std::net::SocketAddr::new(e.address, e.port),
-                            e.proto
+                            e.protocol
                         ),
-                        format!("net:[{}]", e.netns),
+                        e.netns.to_string(),
                         e.old_owner.clone().unwrap_or_else(|| "-".into()),
                         e.new_owner.clone().unwrap_or_else(|| "-".into()),
                     ]

@@ -246,7 +246,8 @@ fn wait_for_outcome(enforcer: &Enforcer, n: u64) -> Result<u8, Failure> {
 /// neither the end of this process nor of the SSH session stops it.
 fn spawn_watchdog(state_dir: &Path, generation: u64) -> std::io::Result<()> {
     let exe = std::env::current_exe()?;
-    let log_path = portreeve_enforce::generations::Store::new(state_dir).log_path("watchdog.log");
+    let log_path =
+        portreeve_enforce::generations::GenerationStore::new(state_dir).log_path("watchdog.log");
     let log = std::fs::File::options()
         .create(true)
         .append(true)

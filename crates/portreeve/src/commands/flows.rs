@@ -15,7 +15,7 @@ use jiff::Timestamp;
 use portreeve_agent::collector::{Collector, Totals, merge};
 use portreeve_core::Proto;
 use portreeve_flows::{AggregateKey, Aggregator, Decoder, FlowRecord, PortUsage};
-use portreeve_store::{Batch, FlowUpdate, SqliteStore, Store};
+use portreeve_store::{FlowUpdate, SqliteStore, Store, WriteBatch};
 use serde::Serialize;
 
 use crate::cli::{CollectArgs, DecodeArgs, FlowsFormat, ImportZeekArgs, ListFormat};
@@ -39,7 +39,7 @@ fn to_update(u: &PortUsage) -> Option<FlowUpdate> {
     };
     Some(FlowUpdate {
         server: u.server,
-        proto,
+        protocol: proto,
         port: u.port,
         first_seen: at(u.first_seen_ms),
         last_seen: at(u.last_seen_ms),
@@ -81,9 +81,9 @@ impl<'a> FlowSink<'a> {
             ),
         };
         store
-            .write(&Batch {
+            .write(&WriteBatch {
                 flows,
-                ..Batch::default()
+                ..WriteBatch::default()
             })
             .map_err(|e| Failure::Operational(e.to_string()))
     }

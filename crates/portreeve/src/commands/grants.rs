@@ -145,8 +145,8 @@ pub fn usage(args: &ListArgs, state_dir: &Path) -> Result<u8, Failure> {
         .usage()?
         .into_iter()
         .map(|u| UsageRow {
-            protocol: u.proto,
-            port: u.port,
+            protocol: u.key.protocol,
+            port: u.key.port,
             idle_seconds: u.last_access.duration_until(now).as_secs(),
             last_access: u.last_access,
             connections: u.connections,

@@ -7,11 +7,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use jiff::{SignedDuration, Timestamp};
-use portreeve_core::{Finding, ListeningSocket, Proto};
+use portreeve_core::{Finding, ListeningSocket, PortKey, PortUsage, Proto};
 use portreeve_enforce::Enforcer;
 use portreeve_ledger::Draft;
 use portreeve_lifecycle::{
-    Action, PortInput, PortKey, Recommendation, Usage, abandoned_findings, allowed_ports, plan,
+    Action, PortInput, Recommendation, abandoned_findings, allowed_ports, plan,
 };
 use portreeve_policy::Policy;
 use portreeve_store::{SqliteStore, Store};
@@ -40,7 +40,7 @@ pub(super) fn closed_ports(state_dir: &Path) -> Result<Vec<(Proto, u16)>, Failur
         .map_err(store_failure)?
         .into_iter()
         .filter(|r| r.undone_at.is_none())
-        .map(|r| (r.key.proto, r.key.port))
+        .map(|r| (r.key.protocol, r.key.port))
         .collect())
 }
 
@@ -50,14 +50,14 @@ fn inputs(
     policy: &Policy,
     store: &SqliteStore,
     sockets: &[ListeningSocket],
-    kernel: &[portreeve_enforce::PortUsage],
+    kernel: &[portreeve_enforce::SeenPort],
     now: Timestamp,
 ) -> Result<Vec<PortInput>, Failure> {
     let listening: BTreeSet<PortKey> = sockets
         .iter()
         .map(|s| PortKey::new(s.protocol, s.port))
         .collect();
-    let mut usage: BTreeMap<PortKey, Usage> = store
+    let mut usage: BTreeMap<PortKey, PortUsage> = store
         .usage()
         .map_err(store_failure)?
         .into_iter()
@@ -67,8 +67,8 @@ fn inputs(
     // portreeve's ruleset is applied.
     for k in kernel {
         let u = usage
-            .entry(PortKey::new(k.proto, k.port))
-            .or_insert_with(|| Usage::new(k.last_access));
+            .entry(k.key)
+            .or_insert_with(|| PortUsage::new(k.last_access));
         u.last_access = Some(
             u.last_access
                 .map_or(k.last_access, |t| t.max(k.last_access)),
@@ -87,7 +87,10 @@ fn inputs(
         .map(|key| {
             let mut input = PortInput::new(
                 key,
-                usage.get(&key).copied().unwrap_or_else(|| Usage::new(now)),
+                usage
+                    .get(&key)
+                    .copied()
+                    .unwrap_or_else(|| PortUsage::new(now)),
                 listening.contains(&key),
             );
             for r in reclaims.iter().filter(|r| r.key == key) {

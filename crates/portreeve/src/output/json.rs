@@ -9,8 +9,26 @@ use std::collections::BTreeMap;
 use portreeve_core::{Finding, ListeningSocket, NetnsRef, Severity};
 use serde::{Deserialize, Serialize};
 
-/// The version of both documents' schemas.
+/// The schema version of the inventory and check documents.
 pub const SCHEMA_VERSION: u32 = 1;
+
+/// Documents whose schema changed in a way that could not be made by adding
+/// fields, with their current version; every other kind is at version 1.
+/// docs/json.md lists what changed in each.
+const BUMPED: &[(&str, u32)] = &[
+    // 2: `proto` became `protocol`; drift's `netns` became an object with
+    // the namespace's name, as in the inventory.
+    ("portreeve.drift", 2),
+    ("portreeve.lifecycle", 2),
+];
+
+/// The schema version of documents of `kind`.
+pub fn schema_version(kind: &str) -> u32 {
+    BUMPED
+        .iter()
+        .find(|(k, _)| *k == kind)
+        .map_or(SCHEMA_VERSION, |&(_, v)| v)
+}
 /// `kind` of an inventory document.
 pub const INVENTORY_KIND: &str = "portreeve.inventory";
 /// `kind` of a check report.
@@ -36,7 +54,7 @@ impl<'a> Envelope<'a> {
     pub fn new(kind: &'static str, host: &'a str) -> Self {
         Envelope {
             kind,
-            schema_version: SCHEMA_VERSION,
+            schema_version: schema_version(kind),
             portreeve_version: env!("CARGO_PKG_VERSION"),
             host,
             generated_at: jiff::Timestamp::now()
