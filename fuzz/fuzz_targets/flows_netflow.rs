@@ -36,6 +36,14 @@ fuzz_target!(|data: &[u8]| {
     }
     aggregator.add_all(&out);
     assert!(aggregator.len() <= 8);
+    // Every record is aggregated, skipped (no addresses) or counted as
+    // another protocol; evictions only ever lose some.
+    let aggregated: u64 = aggregator.snapshot().iter().map(|a| a.flows).sum();
+    let not_aggregated = aggregator.skipped() + aggregator.other_protocol_records();
+    assert!(aggregated + not_aggregated <= out.len() as u64);
+    if aggregator.evicted() == 0 {
+        assert_eq!(aggregated + not_aggregated, out.len() as u64);
+    }
     let c = decoder.counters();
     assert!(c.exporters <= 2 && c.templates <= 8);
 });

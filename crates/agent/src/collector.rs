@@ -9,6 +9,7 @@
 //! arrives in bursts.
 
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
@@ -18,7 +19,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use portreeve_flows::{
-    AggregateKey, Aggregator, Batch, BatchReceiver, Counters, Decoder, FlowRecord, PortUsage,
+    Aggregator, BatchReceiver, Counters, DatagramBatch, Decoder, FlowAggregate, FlowRecord,
+    ServerPort,
 };
 use serde::Serialize;
 
@@ -38,11 +40,44 @@ pub struct Totals {
     pub records: u64,
     /// Aggregate keys evicted because the cap was reached.
     pub evicted: u64,
+    /// Flow records of IP protocols other than TCP and UDP (ICMP, ESP,
+    /// GRE, …): not the use of a port, so counted and not aggregated.
+    pub other_protocol_records: u64,
+}
+
+/// What an aggregator has counted besides its aggregates, at one moment.
+#[derive(Debug, Clone, Copy, Default)]
+struct AggregatorCounts {
+    evicted: u64,
+    other_protocol_records: u64,
+}
+
+impl AggregatorCounts {
+    fn of(aggregator: &Aggregator) -> AggregatorCounts {
+        AggregatorCounts {
+            evicted: aggregator.evicted(),
+            other_protocol_records: aggregator.other_protocol_records(),
+        }
+    }
+
+    /// What was counted since `before`.
+    fn since(self, before: AggregatorCounts) -> AggregatorCounts {
+        AggregatorCounts {
+            evicted: self.evicted - before.evicted,
+            other_protocol_records: self.other_protocol_records - before.other_protocol_records,
+        }
+    }
 }
 
 impl Totals {
-    /// What a decoder did between two readings of its counters.
-    fn delta(now: &Counters, before: &Counters, datagrams: u64, evicted: u64) -> Totals {
+    /// What a decoder did between two readings of its counters, and what
+    /// its aggregator counted meanwhile.
+    fn delta(
+        now: &Counters,
+        before: &Counters,
+        datagrams: u64,
+        aggregated: AggregatorCounts,
+    ) -> Totals {
         Totals {
             datagrams,
             decoded: now.datagrams_ok - before.datagrams_ok,
@@ -58,7 +93,8 @@ impl Totals {
                 .filter(|(_, n)| *n > 0)
                 .collect(),
             records: now.records - before.records,
-            evicted,
+            evicted: aggregated.evicted,
+            other_protocol_records: aggregated.other_protocol_records,
         }
     }
 
@@ -75,6 +111,9 @@ impl Totals {
                 .inc_by(*n);
         }
         metrics.flow_records.inc_by(self.records);
+        metrics
+            .flow_other_protocol_records
+            .inc_by(self.other_protocol_records);
     }
 
     fn add(&mut self, other: &Totals) {
@@ -82,6 +121,7 @@ impl Totals {
         self.decoded += other.decoded;
         self.records += other.records;
         self.evicted += other.evicted;
+        self.other_protocol_records += other.other_protocol_records;
         for (reason, n) in &other.dropped {
             *self.dropped.entry(reason.clone()).or_default() += n;
         }
@@ -90,7 +130,7 @@ impl Totals {
 
 /// One flush from one socket: its aggregates and counts since the last.
 struct Report {
-    usage: Vec<PortUsage>,
+    aggregates: Vec<FlowAggregate>,
     totals: Totals,
 }
 
@@ -145,9 +185,9 @@ impl Collector {
         &self,
         totals: &mut Totals,
         metrics: Option<&crate::metrics::Metrics>,
-    ) -> Vec<PortUsage> {
+    ) -> Vec<FlowAggregate> {
         let deadline = Instant::now() + self.flush;
-        let mut merged: BTreeMap<AggregateKey, PortUsage> = BTreeMap::new();
+        let mut merged = BTreeMap::new();
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.reports.recv_timeout(left) {
@@ -156,9 +196,7 @@ impl Collector {
                     if let Some(m) = metrics {
                         r.totals.count_in(m);
                     }
-                    for u in r.usage {
-                        merge(&mut merged, u);
-                    }
+                    merge(&mut merged, r.aggregates);
                 }
                 Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
             }
@@ -167,43 +205,33 @@ impl Collector {
     }
 
     /// Stops receiving; returns what the sockets had not reported yet.
-    pub fn stop(self, totals: &mut Totals) -> Vec<PortUsage> {
+    pub fn stop(self, totals: &mut Totals) -> Vec<FlowAggregate> {
         self.stop.store(true, Ordering::Relaxed);
         for t in self.threads {
             let _ = t.join();
         }
-        let mut merged: BTreeMap<AggregateKey, PortUsage> = BTreeMap::new();
+        let mut merged = BTreeMap::new();
         while let Ok(r) = self.reports.try_recv() {
             totals.add(&r.totals);
-            for u in r.usage {
-                merge(&mut merged, u);
-            }
+            merge(&mut merged, r.aggregates);
         }
         merged.into_values().collect()
     }
 }
 
-/// Adds `u` into `into`: sums, the earliest first and latest last seen,
-/// and the larger client count (a lower bound across sockets and flushes,
-/// since distinct counts cannot be summed).
-pub fn merge(into: &mut BTreeMap<AggregateKey, PortUsage>, u: PortUsage) {
-    let key = AggregateKey {
-        server: u.server,
-        protocol: u.protocol,
-        port: u.port,
-    };
-    match into.get_mut(&key) {
-        None => {
-            into.insert(key, u);
-        }
-        Some(m) => {
-            m.first_seen_ms = m.first_seen_ms.min(u.first_seen_ms);
-            m.last_seen_ms = m.last_seen_ms.max(u.last_seen_ms);
-            m.flows = m.flows.saturating_add(u.flows);
-            m.packets = m.packets.saturating_add(u.packets);
-            m.bytes = m.bytes.saturating_add(u.bytes);
-            m.clients = m.clients.max(u.clients);
-            m.clients_exact = false;
+/// Merges `aggregates` into `into`, each into the one of its server port
+/// by [`FlowAggregate::merge`] (the larger client count, as a lower bound,
+/// since distinct counts from separate sockets and flushes cannot be added).
+pub fn merge(
+    into: &mut BTreeMap<ServerPort, FlowAggregate>,
+    aggregates: impl IntoIterator<Item = FlowAggregate>,
+) {
+    for a in aggregates {
+        match into.entry(a.key) {
+            Entry::Vacant(slot) => {
+                slot.insert(a);
+            }
+            Entry::Occupied(mut slot) => slot.get_mut().merge(&a),
         }
     }
 }
@@ -213,25 +241,26 @@ fn receive(socket: &UdpSocket, stop: &AtomicBool, tx: &Sender<Report>, flush: Du
     let mut decoder = Decoder::default();
     let mut aggregator = Aggregator::default();
     let mut records: Vec<FlowRecord> = Vec::with_capacity(64);
-    let (mut receiver, mut batch) = (BatchReceiver::new(), Batch::new());
+    let (mut receiver, mut batch) = (BatchReceiver::new(), DatagramBatch::new());
     let mut datagrams = 0;
     let mut reported = Counters::default();
-    let mut evicted_before = 0;
+    let mut aggregated = AggregatorCounts::default();
     let mut last = Instant::now();
     loop {
         let stopping = stop.load(Ordering::Relaxed);
         if stopping || last.elapsed() >= flush {
             let counters = decoder.counters().clone();
+            let now = AggregatorCounts::of(&aggregator);
             let report = Report {
-                usage: aggregator.drain(),
+                aggregates: aggregator.drain(),
                 totals: Totals::delta(
                     &counters,
                     &reported,
                     std::mem::take(&mut datagrams),
-                    aggregator.evicted() - evicted_before,
+                    now.since(aggregated),
                 ),
             };
-            evicted_before = aggregator.evicted();
+            aggregated = now;
             reported = counters;
             if tx.send(report).is_err() || stopping {
                 return;

@@ -24,6 +24,8 @@ pub struct AgentConfig {
     pub netflow: Vec<SocketAddr>,
     /// Receive sFlow v5 here.
     pub sflow: Vec<SocketAddr>,
+    /// Time between lifecycle plans (and the reclaims they ask for).
+    pub lifecycle_interval: Duration,
 }
 
 impl Default for AgentConfig {
@@ -35,6 +37,7 @@ impl Default for AgentConfig {
             all_netns: false,
             netflow: Vec::new(),
             sflow: Vec::new(),
+            lifecycle_interval: Duration::from_secs(10),
         }
     }
 }
@@ -48,6 +51,7 @@ struct RawConfig {
     all_netns: Option<bool>,
     netflow: Option<Vec<String>>,
     sflow: Option<Vec<String>>,
+    lifecycle_interval: Option<String>,
 }
 
 /// What is wrong with a configuration file.
@@ -83,6 +87,16 @@ impl AgentConfig {
                 located(
                     None,
                     format!("interval `{i}` is not a duration from 100ms to 1h (e.g. 1s, 500ms)"),
+                )
+            })?;
+        }
+        if let Some(i) = raw.lifecycle_interval {
+            config.lifecycle_interval = parse_interval(&i).ok_or_else(|| {
+                located(
+                    None,
+                    format!(
+                        "lifecycle_interval `{i}` is not a duration from 100ms to 1h (e.g. 10s, 1m)"
+                    ),
                 )
             })?;
         }
@@ -153,10 +167,11 @@ mod tests {
         );
         let c = AgentConfig::parse(
             "a.toml",
-            "interval = \"500ms\"\nmetrics = \"0.0.0.0:9100\"\nconntrack = false\nall_netns = true\nnetflow = [\"0.0.0.0:2055\"]\n",
+            "interval = \"500ms\"\nmetrics = \"0.0.0.0:9100\"\nconntrack = false\nall_netns = true\nnetflow = [\"0.0.0.0:2055\"]\nlifecycle_interval = \"2s\"\n",
         )
         .unwrap();
         assert_eq!(c.interval, Duration::from_millis(500));
+        assert_eq!(c.lifecycle_interval, Duration::from_secs(2));
         assert_eq!(c.metrics, Some("0.0.0.0:9100".parse().unwrap()));
         assert!(!c.conntrack && c.all_netns);
         assert_eq!(c.netflow, ["0.0.0.0:2055".parse().unwrap()]);

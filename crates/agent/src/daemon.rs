@@ -214,8 +214,6 @@ pub fn run(
 mod tests {
     use std::sync::mpsc;
 
-    use portreeve_core::{BindScope, Family, NetnsRef, OwnerStatus};
-
     use super::*;
 
     /// A [`History`] in memory, to test the loop without a database.
@@ -264,26 +262,7 @@ mod tests {
         }
     }
 
-    fn socket(port: u16) -> ListeningSocket {
-        ListeningSocket {
-            protocol: Proto::Tcp,
-            family: Family::Ipv4,
-            address: "0.0.0.0".parse().unwrap(),
-            port,
-            interface: None,
-            scope: BindScope::Wildcard,
-            dual_stack: false,
-            uid: 0,
-            user: None,
-            inode: u64::from(port),
-            netns: NetnsRef {
-                inode: 1,
-                name: Some("host".into()),
-            },
-            owner_status: OwnerStatus::Known,
-            processes: Vec::new(),
-        }
-    }
+    use portreeve_testkit::listening_socket as socket;
 
     #[test]
     fn the_loop_records_drift_usage_and_stops() {

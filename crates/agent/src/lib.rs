@@ -1,7 +1,44 @@
-//! The parts of `portreeve agent`, the long-running watcher: listener
-//! drift ([`drift`]) and new connections from conntrack ([`conntrack`]).
-//! Each is usable and tested on its own; the daemon wires them to the
-//! store, the lifecycle rules and the metrics endpoint.
+//! `portreeve agent`, the long-running watcher of one host.
+//!
+//! The principal type in this crate is an [`Agent`]: [`Agent::run`] takes
+//! an [`config::AgentConfig`], the host's [`portreeve_app::StateDir`] and a
+//! shutdown future, starts the agent's threads, and joins them all when the
+//! future completes — the library owns the loop, its caller decides what
+//! shutdown means (SIGTERM for the CLI, a channel for a test).
+//!
+//! Its parts are usable and tested on their own: listener drift
+//! ([`drift`]), new connections from conntrack ([`conntrack`]), the
+//! listeners loop ([`daemon`]) and its history in the store ([`persist`]),
+//! flow collection ([`collector`]), and the Prometheus metrics and their
+//! endpoint ([`metrics`]). Lifecycle plans and reclaims are the use cases
+//! of `portreeve-app`, which the agent calls from a thread of its own.
+//!
+//! # Example
+//!
+//! An agent that reads this namespace's listeners every 100 ms, serves no
+//! metrics, and stops after half a second:
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! use portreeve_agent::Agent;
+//! use portreeve_agent::config::AgentConfig;
+//! use portreeve_app::StateDir;
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let state = StateDir::open(dir.path());
+//! let config = AgentConfig {
+//!     interval: Duration::from_millis(100),
+//!     metrics: None,
+//!     conntrack: false,
+//!     ..AgentConfig::default()
+//! };
+//! let stop = async { tokio::time::sleep(Duration::from_millis(500)).await };
+//! let report = Agent::run(&config, &state, stop).unwrap();
+//! assert_eq!(report.flows.datagrams, 0);
+//! // What it saw is in the state directory's store.
+//! assert!(state.has_store());
+//! ```
 
 pub mod collector;
 pub mod config;
@@ -10,6 +47,9 @@ pub mod daemon;
 pub mod drift;
 pub mod metrics;
 pub mod persist;
+mod runtime;
+
+pub use runtime::{Agent, AgentError, AgentReport, CONNTRACK_QUEUE};
 
 /// Whether a blocking read merely ended without data: its timeout passed
 /// or a signal interrupted it. The agent's reading threads then look at

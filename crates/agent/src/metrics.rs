@@ -56,6 +56,12 @@ pub struct Metrics {
     pub flow_datagrams: Family<[Label; 1], Counter>,
     /// `portreeve_flow_records_total`: flow records decoded.
     pub flow_records: Counter,
+    /// `portreeve_flow_other_protocol_records_total`: decoded records of
+    /// protocols other than TCP and UDP, counted instead of aggregated.
+    pub flow_other_protocol_records: Counter,
+    /// `portreeve_agent_queue_dropped_total{queue}`: items dropped because
+    /// a bounded queue between the agent's threads was full.
+    pub queue_dropped: Family<[Label; 1], Counter>,
 }
 
 impl Default for Metrics {
@@ -82,6 +88,8 @@ impl Metrics {
             conntrack_overruns: Counter::default(),
             flow_datagrams: Family::default(),
             flow_records: Counter::default(),
+            flow_other_protocol_records: Counter::default(),
+            queue_dropped: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -144,6 +152,16 @@ impl Metrics {
             "flow_records",
             "Flow records decoded",
             m.flow_records.clone(),
+        );
+        registry.register(
+            "flow_other_protocol_records",
+            "Flow records of protocols other than TCP and UDP, counted but not aggregated per port",
+            m.flow_other_protocol_records.clone(),
+        );
+        registry.register(
+            "agent_queue_dropped",
+            "Items dropped because a bounded queue between the agent's threads was full",
+            m.queue_dropped.clone(),
         );
         Metrics { registry, ..m }
     }

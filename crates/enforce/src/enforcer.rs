@@ -13,7 +13,7 @@ use jiff::{SignedDuration, Timestamp};
 use portreeve_core::{PortKey, Proto};
 
 use crate::foreign::{ForeignChain, foreign_chains};
-use crate::generations::{self, Generation, GenerationStore, GenerationStoreError, Status};
+use crate::generations::{Generation, GenerationStore, GenerationStoreError, Status};
 use crate::grants::{self, Grant};
 use crate::guard::{Lockout, lockouts};
 use crate::nft_command::{Nft, NftError};
@@ -61,6 +61,9 @@ fn lockout_lines(l: &[Lockout]) -> String {
         + "\nallow the path in the policy, or pass --force if you have another way in"
 }
 
+/// The actor recorded for the watchdog's automatic rollbacks.
+pub const WATCHDOG: &str = "watchdog";
+
 /// What `apply` would change.
 #[derive(Debug)]
 pub struct ApplyPreview {
@@ -78,15 +81,46 @@ pub struct ApplyPreview {
     pub lockouts: Vec<Lockout>,
 }
 
-/// How to apply.
+/// How to apply, and what to record with the generation.
 #[derive(Debug, Default)]
 pub struct ApplyOptions {
+    /// Who applies.
+    pub actor: String,
+    /// `sha256:<hex>` of the policy text the ruleset was compiled from.
+    pub policy_digest: Option<String>,
+    /// The approval the policy is installed on (`proposal N`), if any.
+    pub approval: Option<String>,
     /// Apply even if it cuts a management path.
     pub force: bool,
     /// Roll back automatically unless confirmed within this long.
     pub confirm_within: Option<SignedDuration>,
     /// `$SSH_CONNECTION`'s client and server port, for the lock-out guard.
     pub session: Option<(std::net::IpAddr, u16)>,
+}
+
+impl ApplyOptions {
+    /// The record of applying `ruleset` with these options at `now`, over
+    /// generation `previous` (its number and digest are the store's to
+    /// fill in).
+    pub fn generation(&self, ruleset: &Ruleset, previous: u64, now: Timestamp) -> Generation {
+        Generation {
+            generation: 0,
+            created_at: now,
+            actor: self.actor.clone(),
+            policy: ruleset.origin.clone(),
+            sha256: String::new(),
+            status: if self.confirm_within.is_some() {
+                Status::Pending
+            } else {
+                Status::Applied
+            },
+            confirm_deadline: self.confirm_within.and_then(|d| now.checked_add(d).ok()),
+            previous,
+            restores: None,
+            policy_digest: self.policy_digest.clone(),
+            approval: self.approval.clone(),
+        }
+    }
 }
 
 /// A grant as the kernel holds it.
@@ -122,11 +156,12 @@ pub struct Enforcer {
 }
 
 impl Enforcer {
-    /// The enforcer keeping its generations under `state_dir`.
-    pub fn new(state_dir: &std::path::Path) -> Enforcer {
+    /// The enforcer keeping its generations in `dir` (the state
+    /// directory's `enforce/`).
+    pub fn new(dir: &std::path::Path) -> Enforcer {
         Enforcer {
             nft: Nft::new(),
-            store: GenerationStore::new(state_dir),
+            store: GenerationStore::new(dir),
         }
     }
 
@@ -206,24 +241,9 @@ impl Enforcer {
         let transaction = nft_text::replace_transaction(&rendered, &state);
 
         let previous = self.store.current()?;
-        let now = Timestamp::now();
         let mut record = self.store.create(
             &rendered,
-            Generation {
-                generation: 0,
-                created_at: now,
-                actor: generations::actor(),
-                policy: ruleset.origin.clone(),
-                sha256: String::new(),
-                status: if opts.confirm_within.is_some() {
-                    Status::Pending
-                } else {
-                    Status::Applied
-                },
-                confirm_deadline: opts.confirm_within.and_then(|d| now.checked_add(d).ok()),
-                previous,
-                restores: None,
-            },
+            opts.generation(ruleset, previous, Timestamp::now()),
         )?;
         if opts.confirm_within.is_some()
             && let Err(e) = spawn_watchdog(record.generation)
@@ -278,13 +298,13 @@ impl Enforcer {
     }
 
     /// Restores the generation that was live before the current one (or
-    /// `to`), as a new generation.
-    pub fn rollback(&self, to: Option<u64>) -> Result<Generation, EnforceError> {
+    /// `to`), as a new generation made by `actor`.
+    pub fn rollback(&self, to: Option<u64>, actor: &str) -> Result<Generation, EnforceError> {
         let _lock = self.store.lock()?;
-        self.rollback_locked(to)
+        self.rollback_locked(to, actor)
     }
 
-    fn rollback_locked(&self, to: Option<u64>) -> Result<Generation, EnforceError> {
+    fn rollback_locked(&self, to: Option<u64>, actor: &str) -> Result<Generation, EnforceError> {
         let current = self.store.current()?;
         let target = match (to, current) {
             (Some(t), _) => t,
@@ -295,12 +315,9 @@ impl Enforcer {
             }
             (None, c) => self.store.get(c)?.previous,
         };
-        let (text, policy, previous) = match target {
-            0 => (None, "(none: table removed)".to_string(), 0),
-            t => {
-                let g = self.store.get(t)?;
-                (Some(self.store.ruleset(t)?), g.policy, g.previous)
-            }
+        let (text, restored) = match target {
+            0 => (None, None),
+            t => (Some(self.store.ruleset(t)?), Some(self.store.get(t)?)),
         };
         let transaction = match &text {
             Some(t) => nft_text::replace_transaction(t, &self.dynamic_state()?),
@@ -311,13 +328,17 @@ impl Enforcer {
             Generation {
                 generation: 0,
                 created_at: Timestamp::now(),
-                actor: generations::actor(),
-                policy,
+                actor: actor.to_string(),
+                policy: restored
+                    .as_ref()
+                    .map_or_else(|| "(none: table removed)".to_string(), |g| g.policy.clone()),
                 sha256: String::new(),
                 status: Status::Applied,
                 confirm_deadline: None,
-                previous,
+                previous: restored.as_ref().map_or(0, |g| g.previous),
                 restores: Some(target),
+                policy_digest: restored.as_ref().and_then(|g| g.policy_digest.clone()),
+                approval: restored.and_then(|g| g.approval),
             },
         )?;
         self.nft.apply(&transaction)?;
@@ -346,7 +367,7 @@ impl Enforcer {
             if g.status != Status::Pending || self.store.current()? != n {
                 return Ok(None);
             }
-            let restored = self.rollback_locked(Some(g.previous))?;
+            let restored = self.rollback_locked(Some(g.previous), WATCHDOG)?;
             g.status = Status::Reverted;
             self.store.update(&g)?;
             return Ok(Some(restored));

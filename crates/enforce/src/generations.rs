@@ -43,7 +43,7 @@ pub struct Generation {
     pub generation: u64,
     /// When it was created.
     pub created_at: Timestamp,
-    /// Who created it (`$SUDO_USER`, `$USER`, or the uid).
+    /// Who created it (a person, or `watchdog` for an automatic rollback).
     pub actor: String,
     /// The policy it was compiled from.
     pub policy: String,
@@ -58,6 +58,16 @@ pub struct Generation {
     /// For a rollback: the generation whose ruleset it re-applied (0: the
     /// table was removed).
     pub restores: Option<u64>,
+    /// `sha256:<hex>` of the policy text the ruleset was compiled from (a
+    /// rollback keeps the restored generation's): with the ruleset live,
+    /// that policy is the one in effect. `None` in generations recorded
+    /// before portreeve kept the policy in effect.
+    #[serde(default)]
+    pub policy_digest: Option<String>,
+    /// The approval the policy was installed on (`proposal N`), if any; a
+    /// rollback keeps the restored generation's.
+    #[serde(default)]
+    pub approval: Option<String>,
 }
 
 /// Errors reading or writing the generation store.
@@ -90,10 +100,10 @@ pub struct GenerationLock {
 }
 
 impl GenerationStore {
-    /// The store under `state_dir/enforce`.
-    pub fn new(state_dir: &Path) -> GenerationStore {
+    /// The store kept in `dir` (the state directory's `enforce/`).
+    pub fn new(dir: &Path) -> GenerationStore {
         GenerationStore {
-            root: state_dir.join("enforce"),
+            root: dir.to_path_buf(),
         }
     }
 
@@ -266,14 +276,6 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), GenerationStoreErro
     Ok(())
 }
 
-/// Who is acting: the user behind `sudo`, else the login user, else the uid.
-pub fn actor() -> String {
-    ["SUDO_USER", "USER", "LOGNAME"]
-        .iter()
-        .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
-        .unwrap_or_else(|| format!("uid {}", rustix::process::getuid().as_raw()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -289,6 +291,8 @@ mod tests {
             confirm_deadline: None,
             previous: 0,
             restores: None,
+            policy_digest: None,
+            approval: None,
         }
     }
 

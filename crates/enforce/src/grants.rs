@@ -18,7 +18,7 @@ pub struct GrantRequest {
     /// Destination port.
     pub port: u16,
     /// Protocol; `None` means every protocol the on-demand rule allows.
-    pub proto: Option<Proto>,
+    pub protocol: Option<Proto>,
     /// Source network.
     pub from: IpNet,
     /// How long.
@@ -44,12 +44,12 @@ pub struct Grant {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GrantError {
     /// No on-demand rule covers the port.
-    #[error("{port}/{proto} is not grantable: no rule with `grant` covers it{}", list_hint(.grantable))]
+    #[error("{port}/{protocol} is not grantable: no rule with `grant` covers it{}", list_hint(.grantable))]
     NotGrantable {
         /// Requested port.
         port: u16,
         /// Requested protocol(s).
-        proto: String,
+        protocol: String,
         /// What is grantable, e.g. `9229/tcp (rule node-debugger)`.
         grantable: Vec<String>,
     },
@@ -94,7 +94,7 @@ pub fn authorize(policy: &Policy, req: &GrantRequest) -> Result<Grant, GrantErro
         return Err(GrantError::TtlNotPositive);
     }
     let on_demand = || policy.rules.iter().filter(|r| r.grant.is_some());
-    let wanted = |p: Proto| req.proto.is_none_or(|w| w == p);
+    let wanted = |p: Proto| req.protocol.is_none_or(|w| w == p);
     let rule = on_demand()
         .find(|r| {
             r.ports.iter().any(|ports| ports.contains(req.port))
@@ -102,8 +102,8 @@ pub fn authorize(policy: &Policy, req: &GrantRequest) -> Result<Grant, GrantErro
         })
         .ok_or_else(|| GrantError::NotGrantable {
             port: req.port,
-            proto: req
-                .proto
+            protocol: req
+                .protocol
                 .map_or_else(|| "any".to_string(), |p| p.to_string()),
             grantable: on_demand()
                 .map(|r| format!("{} (rule {})", r.ports_label(), r.name))
@@ -199,10 +199,10 @@ mod tests {
         .unwrap()
     }
 
-    fn req(port: u16, proto: Option<Proto>, from: &str, ttl_s: i64) -> GrantRequest {
+    fn req(port: u16, protocol: Option<Proto>, from: &str, ttl_s: i64) -> GrantRequest {
         GrantRequest {
             port,
-            proto,
+            protocol,
             from: parse_source(from).unwrap(),
             ttl: SignedDuration::from_secs(ttl_s),
         }

@@ -293,12 +293,12 @@ fn allow_elements(r: &Ruleset, family: Family) -> (Vec<String>, u64) {
         Family::V4 => r
             .allowed_v4
             .iter()
-            .map(|a| (v4_nets(&a.source), a.proto, a.ports))
+            .map(|a| (v4_nets(&a.source), a.protocol, a.ports))
             .collect(),
         Family::V6 => r
             .allowed_v6
             .iter()
-            .map(|a| (v6_nets(&a.source), a.proto, a.ports))
+            .map(|a| (v6_nets(&a.source), a.protocol, a.ports))
             .collect(),
     };
     let mut elements = Vec::new();
@@ -430,7 +430,7 @@ fn port_matches(spans: &[PortSpan]) -> Vec<String> {
     for proto in Proto::ALL {
         let ports: Vec<PortRange> = spans
             .iter()
-            .filter(|s| s.proto == proto)
+            .filter(|s| s.protocol == proto)
             .map(|s| s.ports)
             .collect();
         for list in multiport_lists(&ports) {
@@ -491,7 +491,7 @@ fn limit_chain(i: usize, l: &PortLimits, family: Family) -> Vec<String> {
     if let Some(max) = l.limits.connections_per_source {
         let mask = family.host_mask();
         for proto in Proto::ALL {
-            if !l.spans.iter().any(|s| s.proto == proto) {
+            if !l.spans.iter().any(|s| s.protocol == proto) {
                 continue;
             }
             let refuse = match proto {

@@ -1,10 +1,83 @@
-//! Enforcement: a policy compiled into a firewall.
+//! Enforcement: a policy compiled into a firewall, and put into the kernel
+//! safely.
 //!
-//! [`Ruleset::compile`] resolves a policy into disjoint allowances, bans and
-//! limits (pure); [`nft_text`] renders that as an nftables table and as the
-//! atomic transactions that install it; [`Ruleset::verdict`] answers what a
-//! new connection would meet, which the lock-out guard asks before anything
-//! is applied.
+//! The principal type in this crate is a [`Ruleset`], which
+//! [`Ruleset::compile`] builds from a [`Policy`](portreeve_policy::Policy):
+//! the policy resolved into disjoint [`Allowance`]s, banned [`PortSpan`]s and
+//! per-rule [`PortLimits`], independent of firewall syntax.
+//! [`nft_text::render`] writes it as one nftables `inet` table
+//! ([`iptables_text::render`] as a script for hosts without nftables, which
+//! portreeve renders but never runs), and
+//! [`Ruleset::verdict`] answers what a new connection would meet, which the
+//! lock-out [`guard`] asks before anything is applied. All of that is pure.
+//!
+//! The effects live in an [`Enforcer`]: it previews an apply
+//! ([`ApplyPreview`]), applies, confirms and rolls back rulesets, grants and
+//! revokes time-limited openings ([`grants`]), and reads back the kernel's
+//! record of each port's last use ([`SeenPort`]). Every change is one atomic
+//! `nft -f` transaction ([`nft_command`]), and every ruleset applied is
+//! recorded as a numbered generation in a
+//! [`GenerationStore`](generations::GenerationStore) under the state
+//! directory, so it can be diffed and restored. The crate drives the `nft`
+//! program rather than netlink, only ever replaces its own table, and never
+//! touches other tables: it reports them ([`foreign`]) instead.
+//!
+//! # Example
+//!
+//! ```
+//! use std::net::IpAddr;
+//!
+//! use portreeve_core::Proto;
+//! use portreeve_enforce::{Ruleset, Verdict, nft_text};
+//! use portreeve_policy::parse_policy;
+//!
+//! let policy = parse_policy(
+//!     "p.toml",
+//!     r#"
+//! [zones]
+//! office = ["192.0.2.0/24"]
+//!
+//! [[rule]]
+//! name = "ssh"
+//! port = 22
+//! protocol = "tcp"
+//! zones = ["office"]
+//! "#,
+//! )?;
+//! let ruleset = Ruleset::compile(&policy)?;
+//!
+//! let nft = nft_text::render(&ruleset);
+//! assert!(nft.contains("table inet portreeve"));
+//! assert!(nft.contains("192.0.2.0/24 . tcp . 22"));
+//!
+//! let office: IpAddr = "192.0.2.7".parse()?;
+//! let elsewhere: IpAddr = "198.51.100.1".parse()?;
+//! assert_eq!(ruleset.verdict(office, Proto::Tcp, 22), Verdict::Accepted);
+//! assert_eq!(ruleset.verdict(elsewhere, Proto::Tcp, 22), Verdict::NotAllowed);
+//! assert_eq!(ruleset.verdict(office, Proto::Tcp, 23), Verdict::Banned); // telnet
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Installing it takes an [`Enforcer`] (not run here: it needs root and the
+//! kernel's nftables):
+//!
+//! ```no_run
+//! use std::path::Path;
+//!
+//! use portreeve_enforce::{ApplyOptions, Enforcer, Ruleset};
+//!
+//! let ruleset = Ruleset::compile(&portreeve_policy::baseline())?;
+//! let enforcer = Enforcer::new(Path::new("/var/lib/portreeve/enforce"));
+//! let preview = enforcer.plan(&ruleset, None)?;
+//! print!("{}", preview.diff);
+//! if preview.lockouts.is_empty() {
+//!     let options = ApplyOptions { actor: "alice".into(), ..ApplyOptions::default() };
+//!     // No confirmation deadline, so no watchdog to spawn.
+//!     let generation = enforcer.apply(&ruleset, &options, |_| Ok(()))?;
+//!     println!("generation {} is live", generation.generation);
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod enforcer;
 pub mod foreign;
@@ -17,6 +90,8 @@ pub mod nft_text;
 mod ruleset;
 mod verdict;
 
-pub use enforcer::{ApplyOptions, ApplyPreview, EnforceError, Enforcer, LiveGrant, SeenPort};
+pub use enforcer::{
+    ApplyOptions, ApplyPreview, EnforceError, Enforcer, LiveGrant, SeenPort, WATCHDOG,
+};
 pub use ruleset::{Allowance, CompileError, PortLimits, PortSpan, Ruleset, ZoneNets};
 pub use verdict::Verdict;

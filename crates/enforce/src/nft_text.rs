@@ -178,11 +178,11 @@ pub fn render(r: &Ruleset) -> String {
 }
 
 fn allowance<N: std::fmt::Display>(a: &Allowance<N>) -> String {
-    format!("{} . {} . {}", a.source, a.proto, a.ports)
+    format!("{} . {} . {}", a.source, a.protocol, a.ports)
 }
 
 fn span(s: &PortSpan) -> String {
-    format!("{} . {}", s.proto, s.ports)
+    format!("{} . {}", s.protocol, s.ports)
 }
 
 /// Writes a named set; `extra` holds further declarations (`timeout 30d;`).
@@ -262,7 +262,7 @@ fn limit_chain(out: &mut String, i: usize, l: &PortLimits) {
     }
     if let Some(max) = l.limits.connections_per_source {
         let protos: Vec<Proto> = {
-            let mut p: Vec<Proto> = l.spans.iter().map(|s| s.proto).collect();
+            let mut p: Vec<Proto> = l.spans.iter().map(|s| s.protocol).collect();
             p.dedup();
             p
         };

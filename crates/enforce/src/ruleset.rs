@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
-use portreeve_core::{Family, PortRange, Proto};
+use portreeve_core::{Family, PortKey, PortRange, Proto};
 use portreeve_policy::{Enforcement, Limits, Policy};
 
 /// The firewall a policy compiles to.
@@ -51,7 +51,7 @@ pub struct Allowance<N> {
     /// Source network.
     pub source: N,
     /// Protocol.
-    pub proto: Proto,
+    pub protocol: Proto,
     /// Destination ports.
     pub ports: PortRange,
 }
@@ -60,7 +60,7 @@ pub struct Allowance<N> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct PortSpan {
     /// Protocol.
-    pub proto: Proto,
+    pub protocol: Proto,
     /// Ports.
     pub ports: PortRange,
 }
@@ -138,8 +138,8 @@ impl Ruleset {
             .collect();
 
         let banned = merge_spans(policy.banned.iter().flat_map(|b| {
-            b.protocols.iter().map(move |&proto| PortSpan {
-                proto,
+            b.protocols.iter().map(move |&protocol| PortSpan {
+                protocol,
                 ports: b.ports,
             })
         }));
@@ -149,8 +149,10 @@ impl Ruleset {
             .iter()
             .filter_map(|r| {
                 let limits = r.limits?;
-                let spans = merge_spans(r.protocols.iter().flat_map(|&proto| {
-                    r.ports.iter().map(move |&ports| PortSpan { proto, ports })
+                let spans = merge_spans(r.protocols.iter().flat_map(|&protocol| {
+                    r.ports
+                        .iter()
+                        .map(move |&ports| PortSpan { protocol, ports })
                 }));
                 Some(PortLimits {
                     rule: r.name.clone(),
@@ -245,7 +247,7 @@ fn disjoint_boxes<N: Copy + Ord>(
                 PortRange::new(i64::from(from), i64::from(to)).expect("pieces lie within 1-65535");
             nets.into_iter().map(move |source| Allowance {
                 source,
-                proto,
+                protocol: proto,
                 ports,
             })
         })
@@ -260,7 +262,7 @@ fn merge_spans(spans: impl Iterator<Item = PortSpan>) -> Vec<PortSpan> {
     for s in spans {
         match out.last_mut() {
             Some(last)
-                if last.proto == s.proto
+                if last.protocol == s.protocol
                     && u32::from(s.ports.start()) <= u32::from(last.ports.end()) + 1 =>
             {
                 let end = last.ports.end().max(s.ports.end());
@@ -280,7 +282,7 @@ fn check_limit_overlaps(limits: &[PortLimits]) -> Result<(), CompileError> {
                 if let Some(sb) = b
                     .spans
                     .iter()
-                    .find(|sb| sb.proto == sa.proto && sb.ports.overlaps(sa.ports))
+                    .find(|sb| sb.protocol == sa.protocol && sb.ports.overlaps(sa.ports))
                 {
                     let from = sa.ports.start().max(sb.ports.start());
                     let to = sa.ports.end().min(sb.ports.end());
@@ -289,7 +291,7 @@ fn check_limit_overlaps(limits: &[PortLimits]) -> Result<(), CompileError> {
                     return Err(CompileError::OverlappingLimits {
                         first: a.rule.clone(),
                         second: b.rule.clone(),
-                        span: format!("{span}/{}", sa.proto),
+                        span: format!("{span}/{}", sa.protocol),
                     });
                 }
             }
@@ -303,19 +305,16 @@ impl Ruleset {
     /// does: the rule stays in the policy, but the firewall lets nobody in
     /// on those ports until the reclaim is undone. A range is cut around
     /// each closed port, so neighbouring ports stay open.
-    pub fn close_ports(&mut self, closed: &[(Proto, u16)]) {
+    pub fn close_ports(&mut self, closed: &[PortKey]) {
         if closed.is_empty() {
             return;
         }
         let cut = |proto: Proto, range: PortRange| -> Vec<PortRange> {
             let mut pieces = vec![range];
-            for &(p, port) in closed {
-                if p != proto {
-                    continue;
-                }
+            for key in closed.iter().filter(|k| k.protocol == proto) {
                 pieces = pieces
                     .into_iter()
-                    .flat_map(|r| without_port(r, port))
+                    .flat_map(|r| without_port(r, key.port))
                     .collect();
             }
             pieces
@@ -327,7 +326,7 @@ impl Ruleset {
                 .spans
                 .iter()
                 .flat_map(|s| {
-                    cut(s.proto, s.ports)
+                    cut(s.protocol, s.ports)
                         .into_iter()
                         .map(move |ports| PortSpan { ports, ..*s })
                 })
@@ -345,7 +344,7 @@ fn cut_allowances<N: Copy>(
     allowances
         .iter()
         .flat_map(|a| {
-            cut(a.proto, a.ports)
+            cut(a.protocol, a.ports)
                 .into_iter()
                 .map(move |ports| Allowance { ports, ..*a })
         })
@@ -386,11 +385,15 @@ mod tests {
         )
         .unwrap();
         let mut r = Ruleset::compile(&policy).unwrap();
-        r.close_ports(&[(Proto::Tcp, 8000), (Proto::Tcp, 8005), (Proto::Udp, 53)]);
+        r.close_ports(&[
+            PortKey::new(Proto::Tcp, 8000),
+            PortKey::new(Proto::Tcp, 8005),
+            PortKey::new(Proto::Udp, 53),
+        ]);
         let v4: Vec<String> = r
             .allowed_v4
             .iter()
-            .map(|a| format!("{}/{}", a.ports, a.proto))
+            .map(|a| format!("{}/{}", a.ports, a.protocol))
             .collect();
         assert_eq!(v4, ["53/tcp", "8001-8004/tcp", "8006-8010/tcp"]);
         assert_eq!(r.allowed_v6.len(), 3, "both families");
@@ -400,7 +403,7 @@ mod tests {
             .map(|s| s.ports.to_string())
             .collect();
         assert_eq!(spans, ["8001-8004", "8006-8010"]);
-        r.close_ports(&[(Proto::Tcp, 53)]);
+        r.close_ports(&[PortKey::new(Proto::Tcp, 53)]);
         assert!(r.allowed_v4.iter().all(|a| a.ports.to_string() != "53"));
     }
 
@@ -524,15 +527,15 @@ mod tests {
         let merged = merge_spans(
             [
                 PortSpan {
-                    proto: Proto::Tcp,
+                    protocol: Proto::Tcp,
                     ports: ports(512, 513),
                 },
                 PortSpan {
-                    proto: Proto::Tcp,
+                    protocol: Proto::Tcp,
                     ports: ports(514, 514),
                 },
                 PortSpan {
-                    proto: Proto::Udp,
+                    protocol: Proto::Udp,
                     ports: ports(514, 514),
                 },
             ]

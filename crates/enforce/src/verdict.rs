@@ -32,7 +32,7 @@ impl Ruleset {
         if self
             .banned
             .iter()
-            .any(|b| b.proto == proto && b.ports.contains(port))
+            .any(|b| b.protocol == proto && b.ports.contains(port))
         {
             return Verdict::Banned;
         }
@@ -58,7 +58,7 @@ fn covered<N: Copy + Ord + Contains>(
 ) -> bool {
     let sources: Vec<N> = allowed
         .iter()
-        .filter(|a| a.proto == proto && a.ports.contains(port))
+        .filter(|a| a.protocol == proto && a.ports.contains(port))
         .map(|a| a.source)
         .collect();
     // Aggregation merges sibling networks, so a network covered by several

@@ -73,7 +73,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use nix::sys::socket::{setsockopt, sockopt};
-use portreeve_flows::{Batch, BatchReceiver, Decoder, pcap};
+use portreeve_flows::{BatchReceiver, DatagramBatch, Decoder, pcap};
 use rustix::net::{MMsgHdr, SendAncillaryBuffer, SendFlags, sendmmsg};
 
 /// At most this many datagrams are sent back to back before the clock is
@@ -479,7 +479,7 @@ fn drain(o: &Options, at: SocketAddr) {
     socket
         .set_read_timeout(Some(Duration::from_millis(50)))
         .expect("read timeout");
-    let (mut receiver, mut batch) = (BatchReceiver::new(), Batch::new());
+    let (mut receiver, mut batch) = (BatchReceiver::new(), DatagramBatch::new());
     let (mut received, mut bytes) = (0u64, 0u64);
     let start = Instant::now();
     let (mut first, mut last) = (None::<Instant>, start);

@@ -1,7 +1,13 @@
-//! Folding flow records into per-port usage: for every (server address,
-//! protocol, port), when it was first and last used, by how many flows,
-//! packets and bytes (scaled by the sampling rate), and by how many
-//! distinct clients. This is what lifecycle and reclaim decisions read.
+//! Folding flow records into per-port usage: for every [`ServerPort`] (a
+//! server's address and a TCP or UDP port), when it was first and last
+//! used, by how many flows, packets and bytes (scaled by the sampling
+//! rate), and by how many distinct clients — a [`FlowAggregate`]. This is
+//! what lifecycle and reclaim decisions read.
+//!
+//! Only TCP and UDP have ports portreeve governs. A record of any other IP
+//! protocol (ICMP, ESP, GRE, SCTP, …, or none exported) is not the use of
+//! a port: it is counted in [`Aggregator::other_protocol_records`] and not
+//! aggregated.
 //!
 //! ## Which side is the server
 //!
@@ -12,7 +18,8 @@
 //!    responder);
 //! 2. for protocols without ports (ICMP, …): the destination, except for
 //!    ICMP replies (echo, timestamp, information, address-mask replies and
-//!    ICMPv6 echo reply), whose source answered; the port is then 0;
+//!    ICMPv6 echo reply), whose source answered (such records are not
+//!    aggregated, but the rule still tells who answered);
 //! 3. otherwise the side whose port ranks lower: well-known ports
 //!    (1–1023) before registered ports (1024–32767) before dynamic ones
 //!    (32768–65535, where Linux, BSD and Windows pick client ports) and 0;
@@ -21,26 +28,34 @@
 //! So `51000 → 443` and `443 → 51000` both count for port 443, and
 //! `40000 → 8080` for 8080.
 //!
+//! ## Merging
+//!
+//! [`FlowAggregate::merge`] is the one rule for adding up two aggregates of
+//! a server port, here (a record is an aggregate of one flow) as in the
+//! agent's collector and store.
+//!
 //! ## Distinct clients
 //!
-//! Each key counts its clients exactly (64-bit hashes of their addresses)
-//! up to [`AggregatorConfig::exact_clients`], then switches to a
-//! HyperLogLog sketch of 256 registers (about 6.5 % standard error), and
-//! says so in [`PortUsage::clients_exact`]. Memory per key is thus bounded
-//! (at most a few hundred bytes), and the number of keys is capped by
-//! [`AggregatorConfig::max_keys`]: when full, the least recently used
-//! sixteenth of the keys is evicted at once (so eviction costs amortised
-//! O(1) per insert) and counted.
+//! Within an aggregator, each key counts its clients exactly (64-bit
+//! hashes of their addresses) up to [`AggregatorConfig::exact_clients`],
+//! then switches to a HyperLogLog sketch of 256 registers (about 6.5 %
+//! standard error), and says so in [`FlowAggregate::clients_exact`].
+//! Memory per key is thus bounded (at most a few hundred bytes), and the
+//! number of keys is capped by [`AggregatorConfig::max_keys`]: when full,
+//! the least recently used sixteenth of the keys is evicted at once (so
+//! eviction costs amortised O(1) per insert) and counted.
 
 use std::collections::HashMap;
 
 // foldhash rather than std's SipHash: a third of the collector's time went
 // to hashing; its per-process random seed keeps keys unpredictable.
 use foldhash::fast::RandomState;
+use jiff::Timestamp;
+use portreeve_core::PortKey;
 use std::hash::BuildHasher;
 use std::net::IpAddr;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::record::{FlowRecord, ServerSide};
 
@@ -62,40 +77,81 @@ impl Default for AggregatorConfig {
     }
 }
 
-/// What usage is aggregated by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-pub struct AggregateKey {
+/// A port on a server: what flow usage is aggregated by. Ordered by
+/// address, then as [`PortKey`]s are (number, then protocol).
+///
+/// In JSON its fields are those of the aggregate that holds it: `server`,
+/// `protocol`, `port`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ServerPort {
     /// The server's address.
     pub server: IpAddr,
-    /// IP protocol number.
-    pub protocol: u8,
-    /// The server's port (0 for protocols without ports).
-    pub port: u16,
+    /// The server's port.
+    #[serde(flatten)]
+    pub port: PortKey,
 }
 
-/// Usage of one server port.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct PortUsage {
-    /// The server's address.
-    pub server: IpAddr,
-    /// IP protocol number.
-    pub protocol: u8,
-    /// The server's port (0 for protocols without ports).
-    pub port: u16,
-    /// Earliest flow start seen (Unix ms).
-    pub first_seen_ms: u64,
-    /// Latest flow end seen (Unix ms).
-    pub last_seen_ms: u64,
+impl ServerPort {
+    /// `port` on `server`.
+    pub fn new(server: IpAddr, port: PortKey) -> ServerPort {
+        ServerPort { server, port }
+    }
+}
+
+/// Flow traffic to one server port: from an [`Aggregator`], from merging
+/// its flushes, or as the agent's store keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlowAggregate {
+    /// The server port.
+    #[serde(flatten)]
+    pub key: ServerPort,
+    /// Earliest flow start seen.
+    pub first_seen: Timestamp,
+    /// Latest flow end seen.
+    pub last_seen: Timestamp,
     /// Flow records (sFlow: packet samples) counted.
     pub flows: u64,
     /// Packets, multiplied by each record's sampling rate.
     pub packets: u64,
     /// Bytes, multiplied by each record's sampling rate.
     pub bytes: u64,
-    /// Distinct client addresses (an estimate unless `clients_exact`).
+    /// Distinct client addresses: an estimate or a lower bound unless
+    /// `clients_exact`.
     pub clients: u64,
     /// Whether `clients` is an exact count.
     pub clients_exact: bool,
+}
+
+impl FlowAggregate {
+    /// Adds `other`, an aggregate of the same server port, into this one.
+    ///
+    /// The one rule for merging aggregates, wherever they meet: the
+    /// aggregator counting a record (an aggregate of one flow), the agent's
+    /// collector joining what its sockets report, and the agent's store
+    /// adding a flush to the row it holds. Flows, packets and bytes add up,
+    /// saturating at `u64::MAX` rather than wrapping; the earliest
+    /// `first_seen` and the latest `last_seen` stay. Distinct clients cannot
+    /// be added (a client may be in both): the larger count stays, as a
+    /// lower bound (`clients_exact` false), unless one side counted no
+    /// client at all.
+    pub fn merge(&mut self, other: &FlowAggregate) {
+        debug_assert_eq!(self.key, other.key, "aggregates of different ports");
+        self.first_seen = self.first_seen.min(other.first_seen);
+        self.last_seen = self.last_seen.max(other.last_seen);
+        self.flows = self.flows.saturating_add(other.flows);
+        self.packets = self.packets.saturating_add(other.packets);
+        self.bytes = self.bytes.saturating_add(other.bytes);
+        // Distinct counts do not add up: the larger is a lower bound of the
+        // union, exact only when the other side has nobody to add.
+        match (self.clients, other.clients) {
+            (_, 0) => {}
+            (0, _) => (self.clients, self.clients_exact) = (other.clients, other.clients_exact),
+            (mine, theirs) => {
+                self.clients = mine.max(theirs);
+                self.clients_exact = false;
+            }
+        }
+    }
 }
 
 const SKETCH_BITS: u32 = 8;
@@ -164,14 +220,22 @@ fn sketch_estimate(registers: &[u8; SKETCH_REGISTERS]) -> u64 {
     estimate.round() as u64
 }
 
+/// What an aggregator holds per key: the aggregate without its clients,
+/// which it counts as a set (or a sketch) instead.
 #[derive(Debug, Clone)]
 struct Entry {
-    first_seen_ms: u64,
-    last_seen_ms: u64,
-    flows: u64,
-    packets: u64,
-    bytes: u64,
+    /// The aggregate so far, with `clients` 0: they are in `clients`.
+    aggregate: FlowAggregate,
     clients: Clients,
+}
+
+impl Entry {
+    /// The aggregate with its client count.
+    fn aggregate(&self) -> FlowAggregate {
+        let mut aggregate = self.aggregate.clone();
+        (aggregate.clients, aggregate.clients_exact) = self.clients.count();
+        aggregate
+    }
 }
 
 /// Decides which endpoint of a record is the server (see the module docs).
@@ -179,8 +243,8 @@ pub fn server_side(record: &FlowRecord) -> ServerSide {
     if let Some(side) = record.server_side {
         return side;
     }
-    if !has_ports(record.protocol) {
-        let reply = match record.protocol {
+    if !has_ports(record.ip_protocol) {
+        let reply = match record.ip_protocol {
             1 => matches!(record.icmp_type, Some(0 | 14 | 16 | 18)),
             58 => record.icmp_type == Some(129),
             _ => false,
@@ -203,8 +267,9 @@ pub fn server_side(record: &FlowRecord) -> ServerSide {
     }
 }
 
-fn has_ports(protocol: u8) -> bool {
-    matches!(protocol, 6 | 17 | 33 | 132 | 136)
+/// TCP, UDP, DCCP, SCTP and UDP-Lite: the IP protocols with ports.
+fn has_ports(ip_protocol: u8) -> bool {
+    matches!(ip_protocol, 6 | 17 | 33 | 132 | 136)
 }
 
 /// Exporter timestamps are used when they are plausible relative to the
@@ -225,16 +290,25 @@ fn plausible(t: Option<u64>, received: u64) -> u64 {
     }
 }
 
+/// Unix milliseconds as a timestamp; past the year 9999, the last one.
+fn timestamp(ms: u64) -> Timestamp {
+    i64::try_from(ms)
+        .ok()
+        .and_then(|ms| Timestamp::from_millisecond(ms).ok())
+        .unwrap_or(Timestamp::MAX)
+}
+
 /// Per-port usage over any number of records.
 #[derive(Debug, Clone)]
 pub struct Aggregator {
     config: AggregatorConfig,
-    entries: HashMap<AggregateKey, Entry, RandomState>,
+    entries: HashMap<ServerPort, Entry, RandomState>,
     /// Hashes client addresses for the exact set and the sketch: the
     /// sketch needs well-mixed bits, hence foldhash's quality variant.
     hasher: foldhash::quality::RandomState,
     evicted: u64,
     skipped: u64,
+    other_protocol_records: u64,
 }
 
 impl Default for Aggregator {
@@ -252,57 +326,63 @@ impl Aggregator {
             hasher: foldhash::quality::RandomState::default(),
             evicted: 0,
             skipped: 0,
+            other_protocol_records: 0,
         }
     }
 
     /// Counts one record. Records without both addresses (options-like
     /// data, link-layer-only samples) cannot be attributed and are skipped;
-    /// returns whether the record was counted.
+    /// records of protocols other than TCP and UDP are not the use of a
+    /// port and are only counted ([`other_protocol_records`](Self::other_protocol_records)).
+    /// Returns whether the record was aggregated.
     pub fn add(&mut self, record: &FlowRecord) -> bool {
         let (Some(src), Some(dst)) = (record.src_addr, record.dst_addr) else {
             self.skipped += 1;
             return false;
         };
-        let side = server_side(record);
-        let (server, client, port) = match side {
+        let Some(protocol) = record.protocol() else {
+            self.other_protocol_records += 1;
+            return false;
+        };
+        let (server, client, port) = match server_side(record) {
             ServerSide::Src => (src, dst, record.src_port),
             ServerSide::Dst => (dst, src, record.dst_port),
         };
-        let key = AggregateKey {
-            server,
-            protocol: record.protocol,
-            port: if has_ports(record.protocol) { port } else { 0 },
-        };
+        let key = ServerPort::new(server, PortKey::new(protocol, port));
         let first = plausible(record.start_ms, record.received_ms);
         let last = plausible(record.end_ms, record.received_ms).max(first);
+        // The record as an aggregate of one flow, merged by the one rule;
+        // its client goes into the entry's set instead.
+        let one = FlowAggregate {
+            key,
+            first_seen: timestamp(first),
+            last_seen: timestamp(last),
+            flows: 1,
+            packets: record.scaled_packets(),
+            bytes: record.scaled_bytes(),
+            clients: 0,
+            clients_exact: true,
+        };
         let client_hash = self.hasher.hash_one(client);
         let exact_cap = self.config.exact_clients;
-        let absorb = |entry: &mut Entry| {
-            entry.first_seen_ms = entry.first_seen_ms.min(first);
-            entry.last_seen_ms = entry.last_seen_ms.max(last);
-            entry.flows += 1;
-            entry.packets = entry.packets.saturating_add(record.scaled_packets());
-            entry.bytes = entry.bytes.saturating_add(record.scaled_bytes());
-            entry.clients.add(client_hash, exact_cap);
-        };
         // One lookup when the key is known, the usual case.
         if let Some(entry) = self.entries.get_mut(&key) {
-            absorb(entry);
+            entry.aggregate.merge(&one);
+            entry.clients.add(client_hash, exact_cap);
             return true;
         }
         if self.entries.len() >= self.config.max_keys {
             self.evict();
         }
-        let mut entry = Entry {
-            first_seen_ms: first,
-            last_seen_ms: last,
-            flows: 0,
-            packets: 0,
-            bytes: 0,
-            clients: Clients::Exact(Vec::new()),
-        };
-        absorb(&mut entry);
-        self.entries.insert(key, entry);
+        let mut clients = Clients::Exact(Vec::new());
+        clients.add(client_hash, exact_cap);
+        self.entries.insert(
+            key,
+            Entry {
+                aggregate: one,
+                clients,
+            },
+        );
         true
     }
 
@@ -319,10 +399,10 @@ impl Aggregator {
         if n == 0 {
             return;
         }
-        let mut ages: Vec<(u64, AggregateKey)> = self
+        let mut ages: Vec<(Timestamp, ServerPort)> = self
             .entries
             .iter()
-            .map(|(k, e)| (e.last_seen_ms, *k))
+            .map(|(k, e)| (e.aggregate.last_seen, *k))
             .collect();
         ages.select_nth_unstable(n - 1);
         for (_, key) in ages.iter().take(n) {
@@ -351,40 +431,31 @@ impl Aggregator {
         self.skipped
     }
 
-    /// Usage of one key.
-    pub fn get(&self, key: &AggregateKey) -> Option<PortUsage> {
-        self.entries.get(key).map(|e| usage(key, e))
+    /// Records of IP protocols other than TCP and UDP (ICMP, ESP, GRE,
+    /// SCTP, …, or none exported): not the use of a port, so counted here
+    /// and not aggregated.
+    pub fn other_protocol_records(&self) -> u64 {
+        self.other_protocol_records
+    }
+
+    /// Usage of one server port.
+    pub fn get(&self, key: &ServerPort) -> Option<FlowAggregate> {
+        self.entries.get(key).map(Entry::aggregate)
     }
 
     /// All usage, sorted by key.
-    pub fn snapshot(&self) -> Vec<PortUsage> {
-        let mut rows: Vec<PortUsage> = self.entries.iter().map(|(k, e)| usage(k, e)).collect();
-        rows.sort_by_key(|u| (u.server, u.protocol, u.port));
+    pub fn snapshot(&self) -> Vec<FlowAggregate> {
+        let mut rows: Vec<FlowAggregate> = self.entries.values().map(Entry::aggregate).collect();
+        rows.sort_unstable_by_key(|a| a.key);
         rows
     }
 
-    /// All usage, sorted by key, leaving the aggregator empty (counters of
-    /// evictions and skips are kept).
-    pub fn drain(&mut self) -> Vec<PortUsage> {
+    /// All usage, sorted by key, leaving the aggregator empty (the counts
+    /// of evictions, skips and other protocols are kept).
+    pub fn drain(&mut self) -> Vec<FlowAggregate> {
         let rows = self.snapshot();
         self.entries.clear();
         rows
-    }
-}
-
-fn usage(key: &AggregateKey, e: &Entry) -> PortUsage {
-    let (clients, clients_exact) = e.clients.count();
-    PortUsage {
-        server: key.server,
-        protocol: key.protocol,
-        port: key.port,
-        first_seen_ms: e.first_seen_ms,
-        last_seen_ms: e.last_seen_ms,
-        flows: e.flows,
-        packets: e.packets,
-        bytes: e.bytes,
-        clients,
-        clients_exact,
     }
 }
 
@@ -392,6 +463,7 @@ fn usage(key: &AggregateKey, e: &Entry) -> PortUsage {
 mod tests {
     use super::*;
     use crate::record::FlowSource;
+    use portreeve_core::Proto;
 
     fn flow(src: &str, sport: u16, dst: &str, dport: u16, protocol: u8) -> FlowRecord {
         let mut r = FlowRecord::new(
@@ -404,7 +476,7 @@ mod tests {
         r.dst_addr = Some(dst.parse().unwrap());
         r.src_port = sport;
         r.dst_port = dport;
-        r.protocol = protocol;
+        r.ip_protocol = protocol;
         r.packets = 2;
         r.bytes = 100;
         r
@@ -471,13 +543,12 @@ mod tests {
         }
         assert_eq!(agg.skipped(), 1);
         let rows = agg.snapshot();
-        assert_eq!(rows.len(), 2, "{rows:?}");
+        assert_eq!(rows.len(), 1, "{rows:?}");
         let https = agg
-            .get(&AggregateKey {
-                server: "10.0.0.2".parse().unwrap(),
-                protocol: 6,
-                port: 443,
-            })
+            .get(&ServerPort::new(
+                "10.0.0.2".parse().unwrap(),
+                PortKey::new(Proto::Tcp, 443),
+            ))
             .unwrap();
         assert_eq!(
             (https.flows, https.packets, https.bytes),
@@ -485,17 +556,11 @@ mod tests {
         );
         assert_eq!((https.clients, https.clients_exact), (2, true));
         assert_eq!(
-            (https.first_seen_ms, https.last_seen_ms),
-            (999_000, 1_000_000)
+            (https.first_seen, https.last_seen),
+            (timestamp(999_000), timestamp(1_000_000))
         );
-        let ping = agg
-            .get(&AggregateKey {
-                server: "10.0.0.2".parse().unwrap(),
-                protocol: 1,
-                port: 0,
-            })
-            .unwrap();
-        assert_eq!(ping.flows, 1);
+        // The ping is not the use of a port: counted, not aggregated.
+        assert_eq!(agg.other_protocol_records(), 1);
     }
 
     #[test]
@@ -508,14 +573,17 @@ mod tests {
         r.end_ms = Some(u64::MAX); // far future
         agg.add(&r);
         let u = &agg.snapshot()[0];
-        assert_eq!((u.first_seen_ms, u.last_seen_ms), (now, now));
+        assert_eq!(
+            (u.first_seen, u.last_seen),
+            (timestamp(now), timestamp(now))
+        );
         r.start_ms = Some(now - 60_000);
         r.end_ms = Some(now - 1_000);
         agg.add(&r);
         let u = &agg.snapshot()[0];
         assert_eq!(
-            (u.first_seen_ms, u.last_seen_ms),
-            (now - 60_000, now),
+            (u.first_seen, u.last_seen),
+            (timestamp(now - 60_000), timestamp(now)),
             "plausible times are kept"
         );
     }
@@ -561,7 +629,7 @@ mod tests {
         agg.add(&r);
         assert_eq!(agg.evicted(), 2, "a sixteenth of 32");
         assert_eq!(agg.len(), 31);
-        let ports: Vec<u16> = agg.snapshot().iter().map(|u| u.port).collect();
+        let ports: Vec<u16> = agg.snapshot().iter().map(|u| u.key.port.port).collect();
         assert!(
             !ports.contains(&1) && !ports.contains(&2),
             "the two oldest go: {ports:?}"
@@ -574,5 +642,69 @@ mod tests {
         let n = agg.len();
         assert_eq!(agg.drain().len(), n);
         assert!(agg.is_empty());
+    }
+
+    fn aggregate(flows: u64, first: u64, last: u64, clients: u64, exact: bool) -> FlowAggregate {
+        FlowAggregate {
+            key: ServerPort::new("10.0.0.2".parse().unwrap(), PortKey::new(Proto::Udp, 53)),
+            first_seen: timestamp(first),
+            last_seen: timestamp(last),
+            flows,
+            packets: flows.saturating_mul(2),
+            bytes: flows.saturating_mul(100),
+            clients,
+            clients_exact: exact,
+        }
+    }
+
+    #[test]
+    fn merging_sums_saturating_and_keeps_the_widest_span() {
+        let mut a = aggregate(3, 2_000, 5_000, 4, true);
+        a.merge(&aggregate(u64::MAX, 1_000, 4_000, 2, true));
+        assert_eq!((a.flows, a.packets), (u64::MAX, u64::MAX), "saturated");
+        assert_eq!(a.bytes, u64::MAX);
+        assert_eq!(
+            (a.first_seen, a.last_seen),
+            (timestamp(1_000), timestamp(5_000))
+        );
+        assert_eq!(
+            (a.clients, a.clients_exact),
+            (4, false),
+            "the larger count, as a lower bound"
+        );
+    }
+
+    #[test]
+    fn merging_with_a_side_without_clients_keeps_the_count_exact() {
+        let mut a = aggregate(1, 0, 0, 0, true);
+        a.merge(&aggregate(1, 0, 0, 3, true));
+        assert_eq!((a.clients, a.clients_exact), (3, true));
+        a.merge(&aggregate(1, 0, 0, 0, true));
+        assert_eq!((a.clients, a.clients_exact), (3, true));
+        let mut estimate = aggregate(1, 0, 0, 0, true);
+        estimate.merge(&aggregate(1, 0, 0, 900, false));
+        assert_eq!((estimate.clients, estimate.clients_exact), (900, false));
+    }
+
+    #[test]
+    fn aggregates_read_as_the_flows_document_writes_them() {
+        let a = aggregate(1, 1_700_000_000_000, 1_700_000_000_500, 1, true);
+        let json = serde_json::to_value(&a).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "server": "10.0.0.2",
+                "protocol": "udp",
+                "port": 53,
+                "first_seen": "2023-11-14T22:13:20Z",
+                "last_seen": "2023-11-14T22:13:20.5Z",
+                "flows": 1,
+                "packets": 2,
+                "bytes": 100,
+                "clients": 1,
+                "clients_exact": true,
+            })
+        );
+        assert_eq!(serde_json::from_value::<FlowAggregate>(json).unwrap(), a);
     }
 }

@@ -332,7 +332,7 @@ pub(crate) fn decode_v5(cx: &mut Context<'_>, datagram: &[u8]) -> Result<(), Dec
         rec.src_port = u16_at(32);
         rec.dst_port = u16_at(34);
         rec.tcp_flags = Some(u16::from(r[37]));
-        rec.protocol = r[38];
+        rec.ip_protocol = r[38];
         rec.sampling_rate = rate;
         cx.out.push(rec);
     }
@@ -953,7 +953,7 @@ impl<'a> Acc<'a> {
         };
         r.src_addr = src;
         r.dst_addr = dst;
-        r.protocol = self.num(Num::Protocol).unwrap_or(0) as u8;
+        r.ip_protocol = self.num(Num::Protocol).unwrap_or(0) as u8;
         r.src_port = self.num(Num::SrcPort).unwrap_or(0) as u16;
         r.dst_port = self.num(Num::DstPort).unwrap_or(0) as u16;
         r.tcp_flags = self.num(Num::TcpFlags).map(|f| f as u16);
@@ -1006,8 +1006,8 @@ impl<'a> Acc<'a> {
 pub(crate) fn fill_from_packet(r: &mut FlowRecord, info: &PacketInfo) {
     r.src_addr = r.src_addr.or(info.src);
     r.dst_addr = r.dst_addr.or(info.dst);
-    if r.protocol == 0 {
-        r.protocol = info.protocol;
+    if r.ip_protocol == 0 {
+        r.ip_protocol = info.ip_protocol;
     }
     if r.src_port == 0 && r.dst_port == 0 {
         r.src_port = info.src_port;

@@ -12,7 +12,7 @@ use crate::bytes::{array_at, be_u16_at};
 pub(crate) struct PacketInfo {
     pub src: Option<IpAddr>,
     pub dst: Option<IpAddr>,
-    pub protocol: u8,
+    pub ip_protocol: u8,
     pub src_port: u16,
     pub dst_port: u16,
     pub tcp_flags: Option<u16>,
@@ -113,7 +113,7 @@ pub(crate) fn parse_ipv4(packet: &[u8]) -> PacketInfo {
     }
     info.src = Some(IpAddr::V4(Ipv4Addr::from(src)));
     info.dst = Some(IpAddr::V4(Ipv4Addr::from(dst)));
-    info.protocol = packet.get(9).copied().unwrap_or(0);
+    info.ip_protocol = packet.get(9).copied().unwrap_or(0);
     let fragment_offset = be_u16_at(packet, 6).unwrap_or(0) & 0x1fff;
     if fragment_offset == 0 {
         parse_transport(&mut info, packet.get(header_len..).unwrap_or_default());
@@ -148,7 +148,7 @@ pub(crate) fn parse_ipv6(packet: &[u8]) -> PacketInfo {
             44 => {
                 let offset = be_u16_at(rest, 2).map(|v| v >> 3);
                 if offset != Some(0) {
-                    info.protocol = rest.first().copied().unwrap_or(44);
+                    info.ip_protocol = rest.first().copied().unwrap_or(44);
                     return info;
                 }
                 Some(8)
@@ -158,7 +158,7 @@ pub(crate) fn parse_ipv6(packet: &[u8]) -> PacketInfo {
             _ => break,
         };
         let (Some(len), Some(&following)) = (len, rest.first()) else {
-            info.protocol = next;
+            info.ip_protocol = next;
             return info;
         };
         next = following;
@@ -167,25 +167,25 @@ pub(crate) fn parse_ipv6(packet: &[u8]) -> PacketInfo {
             // The extension header is cut short: its next-header byte still
             // names the transport protocol, but there are no ports to read.
             None => {
-                info.protocol = next;
+                info.ip_protocol = next;
                 return info;
             }
         };
     }
-    info.protocol = next;
+    info.ip_protocol = next;
     parse_transport(&mut info, rest);
     info
 }
 
 fn parse_transport(info: &mut PacketInfo, l4: &[u8]) {
-    match info.protocol {
+    match info.ip_protocol {
         // TCP, UDP, DCCP, SCTP, UDP-Lite: ports lead the header.
         6 | 17 | 33 | 132 | 136 => {
             if let (Some(sp), Some(dp)) = (be_u16_at(l4, 0), be_u16_at(l4, 2)) {
                 info.src_port = sp;
                 info.dst_port = dp;
             }
-            if info.protocol == 6 {
+            if info.ip_protocol == 6 {
                 info.tcp_flags = be_u16_at(l4, 12).map(|v| v & 0x01ff);
             }
         }
@@ -229,7 +229,7 @@ mod tests {
         assert_eq!(i.src, Some("10.0.0.1".parse().unwrap()));
         assert_eq!(i.dst, Some("10.0.0.2".parse().unwrap()));
         assert_eq!(
-            (i.protocol, i.src_port, i.dst_port, i.tcp_flags),
+            (i.ip_protocol, i.src_port, i.dst_port, i.tcp_flags),
             (6, 8080, 50000, Some(0x12))
         );
     }
@@ -243,13 +243,13 @@ mod tests {
         p.extend_from_slice(&[17, 0, 0, 0, 0, 0, 0, 0]); // dest options → UDP
         p.extend_from_slice(&[0, 53, 0x30, 0x39, 0, 8, 0, 0]);
         let i = parse_ip(&p);
-        assert_eq!((i.protocol, i.src_port, i.dst_port), (17, 53, 12345));
+        assert_eq!((i.ip_protocol, i.src_port, i.dst_port), (17, 53, 12345));
         // Cut anywhere: never panics, keeps what it could read.
         for n in 0..p.len() {
             let _ = parse_ip(&p[..n]);
         }
         let cut = parse_ip(&p[..50]);
-        assert_eq!((cut.protocol, cut.src_port), (17, 0));
+        assert_eq!((cut.ip_protocol, cut.src_port), (17, 0));
     }
 
     #[test]
@@ -264,12 +264,12 @@ mod tests {
         labels.extend_from_slice(&icmp);
         let i = parse_ethernet(&ethernet(&[], 0x8847, &labels));
         assert_eq!(
-            (i.protocol, i.icmp_type, i.icmp_code),
+            (i.ip_protocol, i.icmp_type, i.icmp_code),
             (1, Some(8), Some(0))
         );
         let mut frag = ipv4_tcp();
         frag[7] = 1; // fragment offset 1: no transport header
         let i = parse_ipv4(&frag);
-        assert_eq!((i.protocol, i.src_port), (6, 0));
+        assert_eq!((i.ip_protocol, i.src_port), (6, 0));
     }
 }

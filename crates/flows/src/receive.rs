@@ -23,17 +23,17 @@ const STRIDE: usize = (MAX_DATAGRAM + 1) + 64;
 /// Datagrams received together, and the buffers they were received into.
 /// Kept apart from the [`BatchReceiver`]: nix's message headers cannot
 /// leave the receiving thread, a batch is plain owned data that can.
-pub struct Batch {
+pub struct DatagramBatch {
     /// [`BATCH`] buffers of [`MAX_DATAGRAM`] bytes, [`STRIDE`] apart.
     arena: Vec<u8>,
     /// Length and sender of each datagram received.
     received: Vec<(usize, Option<SocketAddr>)>,
 }
 
-impl Batch {
+impl DatagramBatch {
     /// Room for a full batch of the largest datagrams.
-    pub fn new() -> Batch {
-        Batch {
+    pub fn new() -> DatagramBatch {
+        DatagramBatch {
             arena: vec![0; BATCH * STRIDE],
             received: Vec::with_capacity(BATCH),
         }
@@ -49,14 +49,14 @@ impl Batch {
     }
 }
 
-impl Default for Batch {
+impl Default for DatagramBatch {
     fn default() -> Self {
         Self::new()
     }
 }
 
 /// Receives datagrams in batches: one `recvmmsg` system call returns every
-/// datagram already queued (up to [`BATCH`]), waiting only for the first.
+/// datagram already queued (up to 32), waiting only for the first.
 /// A call per datagram was a third of the collector's CPU time at high
 /// rates; std has no batch receive, rustix no `recvmmsg`, so this uses nix.
 pub struct BatchReceiver {
@@ -64,7 +64,7 @@ pub struct BatchReceiver {
 }
 
 impl BatchReceiver {
-    /// A receiver for batches of up to [`BATCH`] datagrams.
+    /// A receiver for batches of up to 32 datagrams.
     pub fn new() -> BatchReceiver {
         BatchReceiver {
             headers: MultiHeaders::preallocate(BATCH, None),
@@ -74,7 +74,7 @@ impl BatchReceiver {
     /// Waits for at least one datagram (bounded by the socket's read
     /// timeout), then takes every queued one up to the batch size into
     /// `batch`, replacing what it held.
-    pub fn receive(&mut self, socket: &UdpSocket, batch: &mut Batch) -> io::Result<usize> {
+    pub fn receive(&mut self, socket: &UdpSocket, batch: &mut DatagramBatch) -> io::Result<usize> {
         batch.received.clear();
         // On the stack: this runs for every batch.
         let mut buffers = batch.arena.chunks_mut(STRIDE);
@@ -126,7 +126,7 @@ mod tests {
                 .send_to(&vec![i as u8; n], receiver.local_addr().unwrap())
                 .unwrap();
         }
-        let (mut batches, mut batch) = (BatchReceiver::new(), Batch::new());
+        let (mut batches, mut batch) = (BatchReceiver::new(), DatagramBatch::new());
         let mut got = Vec::new();
         while got.len() < sizes.len() {
             batches.receive(&receiver, &mut batch).unwrap();
@@ -160,7 +160,7 @@ mod tests {
             .set_read_timeout(Some(Duration::from_millis(20)))
             .unwrap();
         let err = BatchReceiver::new()
-            .receive(&receiver, &mut Batch::new())
+            .receive(&receiver, &mut DatagramBatch::new())
             .unwrap_err();
         assert!(matches!(
             err.kind(),

@@ -5,9 +5,15 @@
 
 use std::net::IpAddr;
 
+use portreeve_core::Proto;
 use serde::Serialize;
 
-/// Which protocol a record was decoded from.
+/// TCP's IANA protocol number.
+pub(crate) const IP_PROTOCOL_TCP: u8 = 6;
+/// UDP's IANA protocol number.
+pub(crate) const IP_PROTOCOL_UDP: u8 = 17;
+
+/// Which export protocol a record was decoded from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FlowSource {
@@ -50,7 +56,11 @@ pub enum ServerSide {
 /// they must be multiplied to estimate the real traffic (see
 /// [`scaled_packets`](Self::scaled_packets)). Times are Unix milliseconds.
 /// Fields an exporter did not send are `None` (or 0 for ports and the
-/// protocol, as on the wire).
+/// IP protocol, as on the wire).
+///
+/// The record keeps the exported IANA protocol number, [`ip_protocol`](Self::ip_protocol):
+/// exporters report every IP protocol, portreeve governs the ports of two.
+/// [`protocol`](Self::protocol) says which of those the record is, if any.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct FlowRecord {
     /// The export protocol.
@@ -69,8 +79,9 @@ pub struct FlowRecord {
     pub src_addr: Option<IpAddr>,
     /// Destination address, if exported.
     pub dst_addr: Option<IpAddr>,
-    /// IP protocol number (6 TCP, 17 UDP, 1 ICMP, …); 0 if not exported.
-    pub protocol: u8,
+    /// The IANA protocol number of the IP payload, as exported (6 TCP,
+    /// 17 UDP, 1 ICMP, 58 ICMPv6, 50 ESP, …); 0 if not exported.
+    pub ip_protocol: u8,
     /// Source transport port (0 when none).
     pub src_port: u16,
     /// Destination transport port (0 when none; some exporters put ICMP
@@ -127,7 +138,7 @@ impl FlowRecord {
             received_ms,
             src_addr: None,
             dst_addr: None,
-            protocol: 0,
+            ip_protocol: 0,
             src_port: 0,
             dst_port: 0,
             icmp_type: None,
@@ -142,6 +153,17 @@ impl FlowRecord {
             input_interface: None,
             output_interface: None,
             server_side: None,
+        }
+    }
+
+    /// The transport protocol, when it is one whose ports portreeve
+    /// governs: TCP or UDP. `None` for every other IP protocol (ICMP, ESP,
+    /// GRE, SCTP, …) and when the exporter did not say.
+    pub fn protocol(&self) -> Option<Proto> {
+        match self.ip_protocol {
+            IP_PROTOCOL_TCP => Some(Proto::Tcp),
+            IP_PROTOCOL_UDP => Some(Proto::Udp),
+            _ => None,
         }
     }
 

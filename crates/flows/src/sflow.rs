@@ -42,11 +42,11 @@ pub(crate) fn decode(cx: &mut Context<'_>, datagram: &[u8]) -> Result<(), Decode
         ..FlowRecord::new(FlowSource::Sflow5, cx.exporter, sub_agent, cx.now_ms)
     };
     for _ in 0..samples {
-        let format = c.u32("sample header")?;
-        let len = c.u32("sample header")? as usize;
-        let body = c
-            .take(len, "sample")
-            .map_err(|_| DecodeError::BadLength("sample runs past the end of the datagram"))?;
+        let (format, body) = element(
+            &mut c,
+            "sample header",
+            "sample runs past the end of the datagram",
+        )?;
         match format {
             1 => flow_sample(cx, blank, body, false)?,
             3 => flow_sample(cx, blank, body, true)?,
@@ -55,6 +55,22 @@ pub(crate) fn decode(cx: &mut Context<'_>, datagram: &[u8]) -> Result<(), Decode
         }
     }
     Ok(())
+}
+
+/// One sFlow element — a sample in a datagram, a record in a sample: its
+/// format and its body, which must fit in what is left (`overrun` says
+/// what when it does not).
+fn element<'a>(
+    c: &mut Cursor<'a>,
+    header: &'static str,
+    overrun: &'static str,
+) -> Result<(u32, &'a [u8]), DecodeError> {
+    let format = c.u32(header)?;
+    let len = c.u32(header)? as usize;
+    let body = c
+        .take(len, header)
+        .map_err(|_| DecodeError::BadLength(overrun))?;
+    Ok((format, body))
 }
 
 fn read_address(c: &mut Cursor<'_>) -> Result<IpAddr, DecodeError> {
@@ -117,21 +133,21 @@ fn flow_sample(
     rec.packets = 1;
     let mut frame_length = None;
     for _ in 0..records {
-        let format = c.u32("flow record header")?;
-        let len = c.u32("flow record header")? as usize;
-        let data = c
-            .take(len, "flow record")
-            .map_err(|_| DecodeError::BadLength("flow record runs past its sample"))?;
+        let (format, data) = element(
+            &mut c,
+            "flow record header",
+            "flow record runs past its sample",
+        )?;
         let mut d = Cursor::new(data);
         match format {
             // Raw packet header.
             1 => {
-                let protocol = d.u32("raw packet header")?;
+                let header_protocol = d.u32("raw packet header")?;
                 let length = d.u32("raw packet header")?;
                 let _stripped = d.u32("raw packet header")?;
                 let header_len = d.u32("raw packet header")? as usize;
                 let header = d.take(header_len, "raw packet header bytes")?;
-                let info = match protocol {
+                let info = match header_protocol {
                     1 => parse_ethernet(header),
                     11 => parse_ipv4(header),
                     12 => parse_ipv6(header),
@@ -143,7 +159,7 @@ fn flow_sample(
             // Sampled IPv4 / IPv6: the exporter's own decoding.
             3 | 4 => {
                 let length = d.u32("sampled IP")?;
-                let protocol = d.u32("sampled IP")?;
+                let ip_protocol = d.u32("sampled IP")?;
                 let (src, dst) = if format == 3 {
                     (
                         IpAddr::V4(Ipv4Addr::from(d.array::<4>("sampled IPv4")?)),
@@ -161,10 +177,10 @@ fn flow_sample(
                 let info = crate::packet::PacketInfo {
                     src: Some(src),
                     dst: Some(dst),
-                    protocol: protocol as u8,
+                    ip_protocol: ip_protocol as u8,
                     src_port: src_port as u16,
                     dst_port: dst_port as u16,
-                    tcp_flags: (protocol == 6).then_some(tcp_flags as u16),
+                    tcp_flags: (ip_protocol == 6).then_some(tcp_flags as u16),
                     icmp_type: None,
                     icmp_code: None,
                 };

@@ -97,7 +97,8 @@ struct Columns {
 ///            1700000000.5\tC1\t10.0.0.1\t50000\t10.0.0.2\t22\ttcp\n";
 /// let records: Vec<_> = portreeve_flows::zeek::ZeekReader::new(log.as_bytes()).collect();
 /// let r = records[0].as_ref().unwrap();
-/// assert_eq!((r.dst_port, r.protocol, r.received_ms), (22, 6, 1_700_000_000_500));
+/// assert_eq!((r.dst_port, r.ip_protocol, r.received_ms), (22, 6, 1_700_000_000_500));
+/// assert_eq!(r.protocol(), Some(portreeve_core::Proto::Tcp));
 /// ```
 #[derive(Debug)]
 pub struct ZeekReader<R> {
@@ -342,7 +343,7 @@ impl Conn<'_> {
         };
         let orig_p = port("id.orig_p", self.orig_p)?;
         let resp_p = port("id.resp_p", self.resp_p)?;
-        let protocol = match self.proto.as_deref() {
+        let ip_protocol = match self.proto.as_deref() {
             Some("tcp") => 6,
             Some("udp") => 17,
             Some("icmp") if dst.is_ipv6() => 58,
@@ -357,8 +358,8 @@ impl Conn<'_> {
         );
         r.src_addr = Some(src);
         r.dst_addr = Some(dst);
-        r.protocol = protocol;
-        if matches!(protocol, 1 | 58) {
+        r.ip_protocol = ip_protocol;
+        if matches!(ip_protocol, 1 | 58) {
             r.icmp_type = u8::try_from(orig_p).ok();
             r.icmp_code = u8::try_from(resp_p).ok();
         } else {
@@ -453,7 +454,7 @@ mod tests {
         let mdns = items[0].as_ref().unwrap();
         assert_eq!(mdns.src_addr, Some("141.142.220.202".parse().unwrap()));
         assert_eq!(
-            (mdns.dst_port, mdns.protocol, mdns.packets, mdns.bytes),
+            (mdns.dst_port, mdns.ip_protocol, mdns.packets, mdns.bytes),
             (5353, 17, 1, 73)
         );
         assert_eq!(
@@ -467,7 +468,7 @@ mod tests {
         let icmp6 = items[2].as_ref().unwrap();
         assert_eq!(
             (
-                icmp6.protocol,
+                icmp6.ip_protocol,
                 icmp6.icmp_type,
                 icmp6.icmp_code,
                 icmp6.dst_port
@@ -568,15 +569,16 @@ not json
 
     #[test]
     fn zeek_records_aggregate_by_responder() {
+        use portreeve_core::{PortKey, Proto};
         let mut agg = crate::Aggregator::default();
         for r in ZeekReader::new(TSV.as_bytes()).flatten() {
             agg.add(&r);
         }
-        let ports: Vec<(u16, u8)> = agg
-            .snapshot()
-            .iter()
-            .map(|u| (u.port, u.protocol))
-            .collect();
-        assert_eq!(ports, vec![(53, 17), (5353, 17), (0, 58)]);
+        let ports: Vec<PortKey> = agg.snapshot().iter().map(|u| u.key.port).collect();
+        assert_eq!(
+            ports,
+            vec![PortKey::new(Proto::Udp, 53), PortKey::new(Proto::Udp, 5353)]
+        );
+        assert_eq!(agg.other_protocol_records(), 1, "the ICMPv6 record");
     }
 }

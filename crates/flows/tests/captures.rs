@@ -133,7 +133,7 @@ impl J {
 struct Expected {
     src: Option<IpAddr>,
     dst: Option<IpAddr>,
-    protocol: u8,
+    ip_protocol: u8,
     src_port: u16,
     dst_port: u16,
     packets: u64,
@@ -149,7 +149,7 @@ impl Expected {
         Expected {
             src: r.src_addr,
             dst: r.dst_addr,
-            protocol: r.protocol,
+            ip_protocol: r.ip_protocol,
             src_port: r.src_port,
             dst_port: r.dst_port,
             packets: r.packets,
@@ -329,7 +329,7 @@ fn flow_expectation(flow: &J, learned_rate: Option<u32>) -> Expected {
         _ if v4.0.is_some() || v4.1.is_some() => v4,
         _ => v6,
     };
-    let mut protocol = flow.num("cflow.protocol").unwrap_or(0) as u8;
+    let mut ip_protocol = flow.num("cflow.protocol").unwrap_or(0) as u8;
     let mut src_port = flow.num("cflow.srcport").unwrap_or(0) as u16;
     let mut dst_port = flow.num("cflow.dstport").unwrap_or(0) as u16;
     let mut packets = flow.num("cflow.packets").unwrap_or(0);
@@ -338,8 +338,8 @@ fn flow_expectation(flow: &J, learned_rate: Option<u32>) -> Expected {
         let (s, d, p, sp, dp) = dissected(tree);
         src = src.or(s);
         dst = dst.or(d);
-        if protocol == 0 {
-            protocol = p;
+        if ip_protocol == 0 {
+            ip_protocol = p;
         }
         if src_port == 0 && dst_port == 0 {
             (src_port, dst_port) = (sp, dp);
@@ -362,7 +362,7 @@ fn flow_expectation(flow: &J, learned_rate: Option<u32>) -> Expected {
     Expected {
         src,
         dst,
-        protocol,
+        ip_protocol,
         src_port,
         dst_port,
         packets,
@@ -391,7 +391,7 @@ fn tshark_sflow(json: &J) -> Vec<Expected> {
             let mut e = Expected {
                 src: None,
                 dst: None,
-                protocol: 0,
+                ip_protocol: 0,
                 src_port: 0,
                 dst_port: 0,
                 packets: 1,
@@ -400,7 +400,7 @@ fn tshark_sflow(json: &J) -> Vec<Expected> {
                 tuple_known: true,
             };
             if let Some(raw) = sample.get("Raw packet header") {
-                (e.src, e.dst, e.protocol, e.src_port, e.dst_port) = raw
+                (e.src, e.dst, e.ip_protocol, e.src_port, e.dst_port) = raw
                     .get("sflow_245.header_tree")
                     .map(dissected)
                     .unwrap_or_default();
@@ -450,8 +450,13 @@ fn compare(name: &str, ours: &[FlowRecord], theirs: &[Expected]) -> (usize, usiz
                 got.src.is_some(),
                 "{name}: record {i}: portreeve should dissect what tshark did not"
             );
-            (got.src, got.dst, got.protocol, got.src_port, got.dst_port) =
-                (e.src, e.dst, e.protocol, e.src_port, e.dst_port);
+            (
+                got.src,
+                got.dst,
+                got.ip_protocol,
+                got.src_port,
+                got.dst_port,
+            ) = (e.src, e.dst, e.ip_protocol, e.src_port, e.dst_port);
             got.tuple_known = false;
         }
         assert_eq!(&got, e, "{name}: record {i} differs from tshark's decoding");

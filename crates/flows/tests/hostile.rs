@@ -159,7 +159,7 @@ fn ipfix_template_then_data_in_one_message() {
         (
             f.src_port,
             f.dst_port,
-            f.protocol,
+            f.ip_protocol,
             f.packets,
             f.bytes,
             f.sampling_rate
@@ -455,7 +455,7 @@ fn netflow_v5() {
     assert_eq!(f.source, FlowSource::NetflowV5);
     assert_eq!(f.observation_domain, 0x0102);
     assert_eq!(
-        (f.src_addr, f.dst_port, f.protocol, f.tcp_flags),
+        (f.src_addr, f.dst_port, f.ip_protocol, f.tcp_flags),
         (Some("10.0.0.1".parse().unwrap()), 22, 6, Some(0x12))
     );
     assert_eq!(
@@ -766,7 +766,7 @@ fn sflow_samples() {
             Some("10.0.0.6".parse().unwrap())
         )
     );
-    assert_eq!((s.protocol, s.src_port, s.dst_port), (17, 54321, 53));
+    assert_eq!((s.ip_protocol, s.src_port, s.dst_port), (17, 54321, 53));
     assert_eq!(
         (s.packets, s.bytes, s.sampling_rate, s.scaled_bytes()),
         (1, 78, 512, 78 * 512)

@@ -2,10 +2,32 @@
 //! every bound UDP socket, with the processes, services and containers that
 //! own them, in one network namespace or all of them.
 //!
-//! Sockets come from the kernel through NETLINK_SOCK_DIAG ([`sockdiag`]),
-//! owners from `/proc` ([`owners`], [`cgroup`]), namespaces from `/proc` and
-//! `/run/netns` ([`netns`]). A socket whose owner cannot be found is kept and
-//! says why ([`OwnerStatus`]); nothing is dropped for lack of an owner.
+//! The principal type in this crate is an [`Inventory`], which [`collect`]
+//! takes as [`Options`] say: the host's name, the namespaces examined, and
+//! one [`ListeningSocket`] per socket, in a stable order. A failure is an
+//! [`InventoryError`] saying which step failed.
+//!
+//! Sockets come from the kernel through NETLINK_SOCK_DIAG, owners from
+//! `/proc/PID/fd` and each process's cgroup (systemd unit, container), other
+//! namespaces from `/proc` and `/run/netns`. No external program is run, and
+//! nothing on the host is changed. A socket whose owner cannot be found is
+//! kept and says why ([`OwnerStatus`]); nothing is dropped for lack of an
+//! owner. Unprivileged, the caller's own namespace is listed in full, but
+//! other users' processes cannot be named, and [`Options::all_netns`] needs
+//! root (entering a namespace needs CAP_SYS_ADMIN). Judging the sockets is
+//! `portreeve-policy`'s job, not this crate's.
+//!
+//! # Example
+//!
+//! ```
+//! use portreeve_inventory::{Options, collect};
+//!
+//! // This network namespace; works without root.
+//! let inventory = collect(Options::default())?;
+//! println!("{}: {} listening sockets", inventory.host, inventory.sockets.len());
+//! assert_eq!(inventory.namespaces.len(), 1);
+//! # Ok::<(), portreeve_inventory::InventoryError>(())
+//! ```
 
 mod cgroup;
 mod netns;
@@ -21,6 +43,8 @@ use portreeve_core::{BindScope, Family, ListeningSocket, NetnsRef, OwnerStatus, 
 use rustix::net::{AddressFamily, SocketType};
 
 use crate::sockdiag::KernelSocket;
+
+pub use netns::run_in;
 
 /// What to collect.
 #[derive(Clone, Copy, Debug, Default)]

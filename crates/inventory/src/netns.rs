@@ -93,11 +93,10 @@ pub(crate) fn discover(names: &BTreeMap<u64, String>) -> Vec<Namespace> {
         .collect()
 }
 
-/// Runs `f` on a helper thread that has joined the namespace at `path`.
-pub(crate) fn run_in<T: Send>(
-    path: &Path,
-    f: impl FnOnce() -> io::Result<T> + Send,
-) -> io::Result<T> {
+/// Runs `f` on a helper thread that has joined the network namespace at
+/// `path` (`/run/netns/NAME`, `/proc/PID/ns/net`): sockets it opens live
+/// there, and the calling thread stays where it is.
+pub fn run_in<T: Send>(path: &Path, f: impl FnOnce() -> io::Result<T> + Send) -> io::Result<T> {
     let fd = rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
     std::thread::scope(|scope| {
         scope

@@ -55,6 +55,10 @@ pub struct Entry {
     pub index: u64,
     /// What was acted on, e.g. `generation 7`, `9229/tcp from 10.0.0.0/24`.
     pub object: String,
+    /// Digest of the policy in effect that the action enforced or started
+    /// from (`sha256:<hex>` of its text), for changes of the firewall.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
     /// Why, in the actor's words.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -119,6 +123,8 @@ pub struct Draft {
     pub reason: Option<String>,
     /// See [`Entry::approval`].
     pub approval: Option<String>,
+    /// See [`Entry::policy`].
+    pub policy: Option<String>,
     /// See [`Entry::attestation`].
     pub attestation: Option<Attestation>,
 }
@@ -158,6 +164,7 @@ impl Draft {
             host: host.to_string(),
             index,
             object: self.object,
+            policy: self.policy,
             reason: self.reason,
             time,
             v: FORMAT,
@@ -263,6 +270,14 @@ mod tests {
         assert!(!text.contains("approval"), "absent fields are left out");
         assert!(text.ends_with(r#""time":"2026-11-29T08:00:00.123456Z","v":1}"#));
         assert_eq!(Entry::parse(&bytes).unwrap(), e);
+        let mut with_policy = e.clone();
+        with_policy.policy = Some(digest(b"[zones]"));
+        let text = String::from_utf8(with_policy.to_canonical()).unwrap();
+        assert!(
+            text.contains(r#""object":"9229/tcp from 10.0.0.0/24","policy":"sha256:"#),
+            "the policy digest sits in key order: {text}"
+        );
+        assert_eq!(Entry::parse(text.as_bytes()).unwrap(), with_policy);
     }
 
     #[test]

@@ -98,6 +98,20 @@ pub enum Hold {
     Gone,
 }
 
+impl Hold {
+    /// The name used in JSON and tables, e.g. `reclaim-recommend`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Hold::Keep => "keep",
+            Hold::ManagementSsh => "management-ssh",
+            Hold::ReclaimOff => "reclaim-off",
+            Hold::ReclaimRecommend => "reclaim-recommend",
+            Hold::NotInFirewall => "not-in-firewall",
+            Hold::Gone => "gone",
+        }
+    }
+}
+
 /// The verdict on one port.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Recommendation {

@@ -522,3 +522,17 @@ fn clocks_are_interchangeable() {
     let before = Timestamp::now();
     assert!(SystemClock.now() >= before);
 }
+
+#[test]
+fn hold_names_are_their_json_names() {
+    for hold in [
+        Hold::Keep,
+        Hold::ManagementSsh,
+        Hold::ReclaimOff,
+        Hold::ReclaimRecommend,
+        Hold::NotInFirewall,
+        Hold::Gone,
+    ] {
+        assert_eq!(serde_json::to_value(hold).unwrap(), hold.as_str());
+    }
+}

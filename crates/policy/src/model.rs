@@ -325,23 +325,38 @@ pub struct GrantPolicy {
     pub max_ttl: jiff::SignedDuration,
 }
 
-/// `[change_control]`: the approvals a proposed policy needs before
-/// `apply --require-approval` installs it. The *active* policy's settings
-/// judge a proposal, so a proposal cannot lower the bar for itself.
+/// `[change_control]`: the approvals a proposed policy needs before it is
+/// installed. The *policy in effect*'s settings judge a proposal, so a
+/// proposal cannot lower the bar for itself.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ChangeControl {
+    /// Whether every change of the firewall from a policy needs an approved
+    /// proposal: plain `apply` as well as `apply --require-approval`, and
+    /// the agent's automatic changes.
+    pub required: bool,
     /// Approvals needed, each from a different identity.
     pub approvals: u32,
     /// Whether the proposer's own approval counts (false: the two-person
     /// rule).
     pub self_approval: bool,
+    /// How long an approval counts after it was given: an approval older
+    /// than this no longer lets a proposal be installed.
+    pub approval_valid_for: jiff::SignedDuration,
+}
+
+impl ChangeControl {
+    /// The default of `approval_valid_for`: 30 days.
+    pub const DEFAULT_APPROVAL_VALID_FOR: jiff::SignedDuration =
+        jiff::SignedDuration::from_hours(30 * 24);
 }
 
 impl Default for ChangeControl {
     fn default() -> Self {
         ChangeControl {
+            required: false,
             approvals: 1,
             self_approval: false,
+            approval_valid_for: ChangeControl::DEFAULT_APPROVAL_VALID_FOR,
         }
     }
 }

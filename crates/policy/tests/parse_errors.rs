@@ -418,10 +418,7 @@ fn the_documented_example_is_valid() {
     );
     assert_eq!(
         policy.change_control,
-        portreeve_policy::ChangeControl {
-            approvals: 1,
-            self_approval: false
-        }
+        portreeve_policy::ChangeControl::default()
     );
 }
 
@@ -602,4 +599,38 @@ fn change_control_errors_are_located() {
     .unwrap();
     assert_eq!(policy.change_control.approvals, 3);
     assert!(policy.change_control.self_approval);
+    assert!(!policy.change_control.required, "off unless asked for");
+    assert_eq!(
+        policy.change_control.approval_valid_for,
+        jiff::SignedDuration::from_hours(30 * 24)
+    );
+    let hint = single(
+        "[change_control]\nrequired = true\napproval_valid_for = \"2y\"\n",
+        3,
+        22,
+        "approval_valid_for `2y` is not a duration",
+    );
+    assert!(hint.unwrap().contains("7d"));
+    single(
+        "[change_control]\napproval_valid_for = \"30s\"\n",
+        2,
+        22,
+        "approval_valid_for `30s` is out of range",
+    );
+    single(
+        "[change_control]\nrequired = \"yes\"\n",
+        2,
+        12,
+        "invalid type: string \"yes\", expected a boolean",
+    );
+    let policy = parse_policy(
+        "policy.toml",
+        "[change_control]\nrequired = true\napproval_valid_for = \"12h\"\n",
+    )
+    .unwrap();
+    assert!(policy.change_control.required);
+    assert_eq!(
+        policy.change_control.approval_valid_for,
+        jiff::SignedDuration::from_hours(12)
+    );
 }

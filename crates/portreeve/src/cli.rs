@@ -51,6 +51,11 @@ pub struct GlobalArgs {
     /// Only errors on standard error
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+
+    /// Record changes as made by NAME [default: the user behind sudo, else
+    /// the user who logged in]
+    #[arg(long = "as", global = true, value_name = "NAME")]
+    pub actor: Option<String>,
 }
 
 /// Log output formats.
@@ -181,9 +186,11 @@ pub enum ListFormat {
 /// `portreeve check`.
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// Policy file [default: $PORTREEVE_POLICY, else /etc/portreeve/policy.toml
-    /// (as root) or $XDG_CONFIG_HOME/portreeve/policy.toml if it exists, else
-    /// the built-in baseline]
+    /// Judge against this candidate policy file [default: $PORTREEVE_POLICY,
+    /// else the policy in effect (the one last applied), else
+    /// /etc/portreeve/policy.toml (as root) or
+    /// $XDG_CONFIG_HOME/portreeve/policy.toml if it exists, else the built-in
+    /// baseline]
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
     /// Judge a saved `inventory --format json` file instead of this host
@@ -283,10 +290,13 @@ pub struct PolicyInitArgs {
     pub scope: ScopeArgs,
 }
 
-/// Commands that read a policy.
+/// Commands that install a policy, or show what installing it would do.
 #[derive(Debug, Args)]
 pub struct PolicyArgs {
-    /// Policy file [default: as for `check`]
+    /// The candidate policy file [default: $PORTREEVE_POLICY, else
+    /// /etc/portreeve/policy.toml (as root) or
+    /// $XDG_CONFIG_HOME/portreeve/policy.toml if it exists, else the policy
+    /// in effect, else the built-in baseline]
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
 }
@@ -360,7 +370,7 @@ pub struct ListArgs {
 #[derive(Debug, Args)]
 pub struct GrantArgs {
     /// Port, optionally with protocol: 9229, 9229/tcp
-    #[arg(value_name = "PORT[/PROTO]", value_parser = parse_port_proto)]
+    #[arg(value_name = "PORT[/PROTOCOL]", value_parser = parse_port_proto)]
     pub port: (u16, Option<Proto>),
     /// Source address or network to open it to
     #[arg(long, value_name = "CIDR", value_parser = parse_cidr)]
@@ -371,16 +381,13 @@ pub struct GrantArgs {
     /// Why; recorded with the grant
     #[arg(long, value_name = "TEXT")]
     pub reason: String,
-    /// Which policy.
-    #[command(flatten)]
-    pub policy: PolicyArgs,
 }
 
 /// `portreeve revoke`.
 #[derive(Debug, Args)]
 pub struct RevokeArgs {
     /// Port, optionally with protocol (default tcp)
-    #[arg(value_name = "PORT[/PROTO]", value_parser = parse_port_proto)]
+    #[arg(value_name = "PORT[/PROTOCOL]", value_parser = parse_port_proto)]
     pub port: (u16, Option<Proto>),
     /// The source the grant was for
     #[arg(long, value_name = "CIDR", value_parser = parse_cidr)]
@@ -502,6 +509,9 @@ pub struct AgentArgs {
     /// Time between readings of the listening sockets (e.g. 1s, 500ms)
     #[arg(long, value_name = "DURATION")]
     pub interval: Option<String>,
+    /// Time between lifecycle plans and the reclaims they ask for (e.g. 10s)
+    #[arg(long, value_name = "DURATION")]
+    pub lifecycle_interval: Option<String>,
     /// Serve Prometheus metrics here (ADDRESS:PORT), or `off`
     #[arg(long, value_name = "ADDRESS")]
     pub metrics: Option<String>,
@@ -517,9 +527,6 @@ pub struct AgentArgs {
     /// Also receive sFlow v5 here (ADDRESS:PORT; repeatable)
     #[arg(long, value_name = "ADDRESS")]
     pub sflow: Vec<std::net::SocketAddr>,
-    /// Which policy judges findings and the lifecycle.
-    #[command(flatten)]
-    pub policy: PolicyArgs,
 }
 
 /// `portreeve drift`.
@@ -546,10 +553,10 @@ pub struct CollectArgs {
     #[arg(long, value_name = "ADDRESS")]
     pub sflow: Vec<String>,
     /// How often aggregates are stored
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = crate::commands::parse_span)]
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_span)]
     pub flush: std::time::Duration,
     /// Stop after this long (default: until SIGTERM or Ctrl-C)
-    #[arg(long, value_name = "DURATION", value_parser = crate::commands::parse_span)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_span)]
     pub duration: Option<std::time::Duration>,
     /// Do not write the aggregates to the agent's store
     #[arg(long)]
@@ -557,6 +564,14 @@ pub struct CollectArgs {
     /// Output format of the aggregates printed at the end
     #[arg(long, value_enum, default_value_t = ListFormat::Table)]
     pub format: ListFormat,
+}
+
+/// How long `collect` runs, and how often it stores.
+fn parse_span(s: &str) -> Result<std::time::Duration, String> {
+    portreeve_policy::parse_duration(s)
+        .filter(|d| d.is_positive())
+        .and_then(|d| std::time::Duration::try_from(d).ok())
+        .ok_or_else(|| format!("`{s}` is not a duration: write e.g. 5s, 1m or 2h"))
 }
 
 /// `portreeve flows …`.
@@ -610,20 +625,14 @@ pub struct ImportZeekArgs {
 /// `portreeve lifecycle`.
 #[derive(Debug, Args)]
 pub struct LifecycleArgs {
-    /// Which policy.
-    #[command(flatten)]
-    pub policy: PolicyArgs,
     /// Output format
     #[arg(long, value_enum, default_value_t = ListFormat::Table)]
     pub format: ListFormat,
 }
 
-/// `portreeve reclaim`.
+/// `portreeve reclaim`: always from the policy in effect.
 #[derive(Debug, Args)]
 pub struct ReclaimArgs {
-    /// Which policy.
-    #[command(flatten)]
-    pub policy: PolicyArgs,
     /// Close the ports (without it, only show what would be closed)
     #[arg(long, conflicts_with = "undo")]
     pub apply: bool,
@@ -833,7 +842,8 @@ pub struct CatalogueArgs {
 /// `portreeve doctor`.
 #[derive(Debug, Args)]
 pub struct DoctorArgs {
-    /// Policy file to report on [default: as for `check`]
+    /// Also check this candidate policy file [default: $PORTREEVE_POLICY,
+    /// else the default policy file]
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
     /// Output format

@@ -3,6 +3,7 @@
 use std::io::IsTerminal;
 
 use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteDiagnostic, NamedSource};
+use portreeve_app::AppError;
 use portreeve_policy::PolicyErrors;
 
 /// Exit status for success.
@@ -17,7 +18,8 @@ pub const EXIT_OPERATIONAL: u8 = 3;
 /// A command that could not do its job.
 #[derive(Debug)]
 pub enum Failure {
-    /// The user's input is wrong (a file, an argument): exit 2.
+    /// The user's input is wrong (a file, an argument), or a rule refused
+    /// it: exit 2.
     Input(String),
     /// A policy file is invalid: exit 2, rendered with source snippets.
     Policy(PolicyErrors),
@@ -54,6 +56,16 @@ impl Failure {
         match self {
             Failure::Input(m) | Failure::Operational(m) => eprintln!("portreeve: error: {m}"),
             Failure::Policy(errors) => eprint!("{}", render_policy_errors(errors)),
+        }
+    }
+}
+
+impl From<AppError> for Failure {
+    fn from(e: AppError) -> Self {
+        match e {
+            AppError::Policy(errors) => Failure::Policy(errors),
+            e if e.is_input() => Failure::Input(e.to_string()),
+            e => Failure::Operational(e.to_string()),
         }
     }
 }

@@ -1,13 +1,15 @@
 //! The `portreeve` command: parses arguments, sets up logging, runs one
-//! command and turns its outcome into an exit status. Business logic lives
-//! in the library crates; this crate only wires them to a terminal.
+//! command and turns its outcome into an exit status. The workflows live
+//! in `portreeve-app` (and the agent's runtime in `portreeve-agent`); this
+//! crate turns arguments into their requests and their outcomes into
+//! tables, JSON and exit statuses.
 
 mod cli;
 mod commands;
+mod context;
 mod failure;
 mod logging;
 mod output;
-mod paths;
 
 use std::process::ExitCode;
 

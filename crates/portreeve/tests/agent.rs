@@ -7,22 +7,12 @@ mod support;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use support::{Netns, run, stderr, stdout, testkit};
+use support::{Daemon, Netns, run, stderr, stdout, testkit};
 
 const METRICS: &str = "127.0.0.1:9465";
-
-/// The agent, killed if a test fails before stopping it.
-struct Agent(Child);
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// GET /metrics from inside `ns`, or `None` while nothing answers.
 fn metrics(ns: &Netns) -> Option<String> {
@@ -131,7 +121,7 @@ fn drift_and_usage_show_in_the_metrics_and_sigterm_stops_the_agent() {
     );
 
     // SIGTERM: a clean stop.
-    let log = stop(&mut agent);
+    let log = agent.stop();
     assert!(log.contains("agent stopped"), "{log}");
     assert!(metrics(&srv).is_none(), "the endpoint closed");
 
@@ -168,11 +158,11 @@ fn drift_and_usage_show_in_the_metrics_and_sigterm_stops_the_agent() {
         None,
         "nothing is new after a restart: {text}"
     );
-    stop(&mut again);
+    again.stop();
 }
 
 /// Starts the agent in `ns` with state in `state`.
-fn start(ns: &Netns, state: &std::path::Path) -> Agent {
+fn start(ns: &Netns, state: &std::path::Path) -> Daemon {
     let mut cmd = ns.exec(env!("CARGO_BIN_EXE_portreeve"));
     cmd.args([
         "--state-dir",
@@ -189,34 +179,7 @@ fn start(ns: &Netns, state: &std::path::Path) -> Agent {
     .env_remove("PORTREEVE_POLICY")
     .stdout(Stdio::null())
     .stderr(Stdio::piped());
-    Agent(cmd.spawn().unwrap())
-}
-
-/// Sends SIGTERM, waits for a clean exit, and returns the agent's log.
-fn stop(agent: &mut Agent) -> String {
-    let pid = rustix::process::Pid::from_raw(agent.0.id() as i32).unwrap();
-    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let status = loop {
-        if let Some(s) = agent.0.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the agent did not stop on SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert!(status.success(), "{status}");
-    let mut log = String::new();
-    agent
-        .0
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut log)
-        .unwrap();
-    log
+    Daemon(cmd.spawn().unwrap())
 }
 
 /// Whether `client` can open a TCP connection to `to`.
@@ -268,17 +231,11 @@ fn an_abandoned_port_is_reclaimed_recorded_and_reopened() {
     wait_for(&srv, Duration::from_secs(10), |t| {
         sample(t, "portreeve_listeners")
     });
-    stop(&mut agent);
+    agent.stop();
     std::thread::sleep(Duration::from_millis(2500));
 
-    let plan: serde_json::Value = serde_json::from_str(&ok(portreeve(&[
-        "lifecycle",
-        "--policy",
-        p,
-        "--format",
-        "json",
-    ])))
-    .unwrap();
+    let plan: serde_json::Value =
+        serde_json::from_str(&ok(portreeve(&["lifecycle", "--format", "json"]))).unwrap();
     let port = |n: u16| {
         plan["ports"]
             .as_array()
@@ -321,7 +278,7 @@ fn an_abandoned_port_is_reclaimed_recorded_and_reopened() {
         found[0]
     );
 
-    let closed = ok(portreeve(&["reclaim", "--policy", p, "--apply"]));
+    let closed = ok(portreeve(&["reclaim", "--apply"]));
     assert!(closed.contains("Closed 7070/tcp (reclaim 1)"), "{closed}");
     assert!(!connects(&client, "10.33.0.1:7070"), "reclaimed: closed");
     assert!(connects(&client, "10.33.0.1:7071"), "kept: open");
@@ -335,8 +292,6 @@ fn an_abandoned_port_is_reclaimed_recorded_and_reopened() {
 
     let reopened = ok(portreeve(&[
         "reclaim",
-        "--policy",
-        p,
         "--undo",
         "1",
         "--reason",
@@ -344,7 +299,7 @@ fn an_abandoned_port_is_reclaimed_recorded_and_reopened() {
     ]));
     assert!(reopened.contains("Reopened 7070/tcp"), "{reopened}");
     assert!(connects(&client, "10.33.0.1:7070"), "undone: open again");
-    let again = portreeve(&["reclaim", "--policy", p, "--undo", "1"]);
+    let again = portreeve(&["reclaim", "--undo", "1"]);
     assert_eq!(again.status.code(), Some(2), "{}", stderr(&again));
 
     let log: serde_json::Value =

@@ -208,7 +208,6 @@ fn grants_open_one_source_and_close_by_themselves() {
     }
     let site = Site::new();
     let policy = site.policy("p.toml", POLICY);
-    let p = policy.to_str().unwrap();
     // Granting before the ruleset is applied says so.
     let early = site.portreeve(&[
         "grant",
@@ -219,8 +218,6 @@ fn grants_open_one_source_and_close_by_themselves() {
         "3s",
         "--reason",
         "t",
-        "--policy",
-        p,
     ]);
     assert_eq!(early.status.code(), Some(2), "{}", stderr(&early));
     assert!(stderr(&early).contains("not applied"));
@@ -235,8 +232,6 @@ fn grants_open_one_source_and_close_by_themselves() {
         "3s",
         "--reason",
         "debugging #42",
-        "--policy",
-        p,
     ]);
     assert_ok(&granted);
     let opened = Instant::now();
@@ -272,7 +267,7 @@ fn grants_open_one_source_and_close_by_themselves() {
     ] {
         let mut all = vec!["grant"];
         all.extend(args);
-        all.extend(["--reason", "x", "--policy", p]);
+        all.extend(["--reason", "x"]);
         let out = site.portreeve(&all);
         assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
         assert!(stderr(&out).contains(why), "{}", stderr(&out));
@@ -292,8 +287,6 @@ fn grants_open_one_source_and_close_by_themselves() {
         "10m",
         "--reason",
         "r",
-        "--policy",
-        p,
     ]));
     assert!(connects(&site.b, SRV_B, 9229));
     assert_ok(&site.portreeve(&["revoke", "9229/tcp", "--from", "10.10.2.0/24"]));

@@ -153,6 +153,7 @@ fn softflowd_netflow_v9_and_ipfix_aggregate_to_the_connections_made() {
         assert!(out.status.success(), "{}", stderr(&out));
         let doc: Value = serde_json::from_str(&stdout(&out)).unwrap();
         assert_eq!(doc["totals"]["dropped"], serde_json::json!({}), "{doc}");
+        assert_eq!(doc["totals"]["other_protocol_records"], 0, "{doc}");
         for (server_port, connections) in CONNECTIONS {
             let a = doc["aggregates"]
                 .as_array()
@@ -240,4 +241,13 @@ fn flows_decode_prints_records_and_import_zeek_refuses_bad_lines() {
         "{doc}"
     );
     assert!(state.join("agent.db").exists(), "stored");
+
+    // A ping is not the use of a port: it makes no aggregate.
+    let ping = "{\"ts\":1700000001.0,\"uid\":\"C2\",\"id.orig_h\":\"192.0.2.7\",\"id.orig_p\":8,\"id.resp_h\":\"192.0.2.1\",\"id.resp_p\":0,\"proto\":\"icmp\",\"orig_pkts\":1,\"orig_ip_bytes\":84,\"resp_pkts\":1,\"resp_ip_bytes\":84}\n";
+    let out = zeek(&format!("{good}{ping}"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let doc: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let aggregates = doc["aggregates"].as_array().unwrap();
+    assert_eq!(aggregates.len(), 1, "{doc}");
+    assert_eq!(aggregates[0]["protocol"], "tcp", "{doc}");
 }

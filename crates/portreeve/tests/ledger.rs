@@ -684,8 +684,6 @@ fn every_firewall_change_is_recorded_and_approval_gates_apply() {
             "10m",
             "--reason",
             "debug session",
-            "--policy",
-            p,
         ],
     ));
     assert_ok(&home.run_in(

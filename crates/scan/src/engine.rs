@@ -1,5 +1,15 @@
-//! What every probing engine shares: counters, and the file-descriptor
-//! budget.
+//! What every probing engine shares: counters, worker threads, the
+//! file-descriptor budget, probe sockets and how a result is reported.
+
+use std::net::IpAddr;
+use std::os::fd::OwnedFd;
+use std::time::Duration;
+
+use portreeve_core::Proto;
+
+use crate::model::{PortResult, PortState, Reason};
+use crate::target::Target;
+use crate::timing::Window;
 
 /// Counters of a finished scan.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -12,6 +22,20 @@ pub struct ScanStats {
     pub loss_events: u64,
     /// The largest window reached.
     pub peak_window: usize,
+}
+
+/// Runs `work(w)` for each worker `w` in `0..workers`, each on a thread of
+/// its own, and adds up their counters.
+pub(crate) fn on_workers(workers: usize, work: impl Fn(usize) -> ScanStats + Sync) -> ScanStats {
+    let work = &work;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers).map(|w| scope.spawn(move || work(w))).collect();
+        ScanStats::sum(
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("scan worker panicked")),
+        )
+    })
 }
 
 /// Raises the soft file-descriptor limit to the hard limit and returns how
@@ -45,9 +69,9 @@ pub(crate) enum OpenFailure {
 
 /// A non-blocking, close-on-exec socket of `kind` for a probe to `address`.
 pub(crate) fn open_probe_socket(
-    address: std::net::IpAddr,
+    address: IpAddr,
     kind: rustix::net::SocketType,
-) -> Result<std::os::fd::OwnedFd, OpenFailure> {
+) -> Result<OwnedFd, OpenFailure> {
     use rustix::io::Errno;
     use rustix::net::{AddressFamily, SocketFlags};
     let family = if address.is_ipv4() {
@@ -67,6 +91,39 @@ pub(crate) fn open_probe_socket(
     })
 }
 
+/// The system refused a socket or a port: the window shrinks to the
+/// `in_flight` probes that fit. With nothing in flight there is nothing to
+/// wait for, so give the system a moment (closed sockets free their ports)
+/// before the probe is retried.
+pub(crate) fn out_of_resources(window: &mut Window, in_flight: usize) {
+    window.cap(in_flight);
+    if in_flight == 0 {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// The result every engine reports for `port` of `target`: no service,
+/// the round trip (if answered) in microseconds.
+pub(crate) fn port_result(
+    target: &Target,
+    protocol: Proto,
+    port: u16,
+    state: PortState,
+    reason: Reason,
+    rtt: Option<Duration>,
+) -> PortResult {
+    PortResult {
+        address: target.address,
+        hostname: target.hostname.clone(),
+        protocol,
+        port,
+        state,
+        reason,
+        rtt_us: rtt.map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
+        service: None,
+    }
+}
+
 /// Waits up to `wait` (under a second) for socket events, then takes every
 /// ready event before returning, calling `ready` with each event's slot.
 /// Draining all of them before the caller expires anything matters: an
@@ -74,7 +131,7 @@ pub(crate) fn open_probe_socket(
 pub(crate) fn drain_events(
     epoll: &impl rustix::fd::AsFd,
     events: &mut Vec<rustix::event::epoll::Event>,
-    wait: std::time::Duration,
+    wait: Duration,
     mut ready: impl FnMut(usize),
 ) {
     let mut wait_for = Some(rustix::event::Timespec {
@@ -102,6 +159,15 @@ pub(crate) fn drain_events(
 }
 
 impl ScanStats {
+    /// A probe went out; `attempt` 0 is the first, later ones are
+    /// retransmissions.
+    pub(crate) fn sent(&mut self, attempt: u32) {
+        self.probes += 1;
+        if attempt > 0 {
+            self.retries += 1;
+        }
+    }
+
     /// The counters of several workers together.
     pub fn sum(all: impl IntoIterator<Item = ScanStats>) -> ScanStats {
         all.into_iter()

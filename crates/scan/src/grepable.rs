@@ -20,7 +20,9 @@
 use jiff::tz::TimeZone;
 
 use crate::model::{PortResult, ScanRun, ServiceInfo};
-use crate::nmap_xml::{banner, ctime, display_scanner, done_summary, ignored_states};
+use crate::nmap_xml::writer::{
+    banner, ctime, display_scanner, done_summary, ignored_states, listed_ports,
+};
 
 /// Writes `run` in nmap's greppable format, with times in the system time
 /// zone (as nmap does).
@@ -43,13 +45,10 @@ pub fn write_in(run: &ScanRun, tz: &TimeZone) -> String {
             continue;
         }
         let ignored = ignored_states(&host.ports);
-        let mut listed: Vec<&PortResult> = host
-            .ports
-            .iter()
-            .filter(|p| !ignored.iter().any(|&(s, _)| s == p.state))
+        let ports: Vec<String> = listed_ports(&host.ports, &ignored)
+            .into_iter()
+            .map(port_field)
             .collect();
-        listed.sort_by_key(|p| (p.protocol, p.port));
-        let ports: Vec<String> = listed.iter().map(|p| port_field(p)).collect();
         out.push_str(&who);
         out.push_str("\tPorts: ");
         out.push_str(&ports.join(", "));

@@ -12,21 +12,24 @@
 //! its share of the (port, host) sequence, its round-trip estimates and its
 //! window.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::os::fd::OwnedFd;
 use std::time::{Duration, Instant};
 
 use portreeve_core::Proto;
-use rustix::event::epoll::{self, EventData, EventFlags};
+use rustix::event::epoll::{self, EventFlags};
 use rustix::io::Errno;
 use rustix::net::SocketType;
 
-use crate::engine::{OpenFailure, ScanStats, drain_events, open_probe_socket, raise_fd_limit};
+use crate::engine::{
+    OpenFailure, ScanStats, drain_events, on_workers, open_probe_socket, out_of_resources,
+    port_result, raise_fd_limit,
+};
 use crate::model::{PortResult, PortState, Reason};
+use crate::slots::{InFlight, Slots};
 use crate::target::Target;
-use crate::timing::{RttEstimator, Window};
+use crate::timing::{RateLimit, RttEstimator, Window};
 
 /// How a TCP scan probes.
 #[derive(Clone, Debug)]
@@ -69,20 +72,9 @@ pub fn scan(
     let workers = opts.workers.clamp(1, 64);
     let sockets = raise_fd_limit() / workers;
     let total = targets.len() * ports.len();
-    let stats: Vec<ScanStats> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers)
-            .map(|w| {
-                scope.spawn(move || {
-                    Worker::new(targets, ports, opts, sockets, w, workers).run(total, report)
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("scan worker panicked"))
-            .collect()
-    });
-    ScanStats::sum(stats)
+    on_workers(workers, |w| {
+        Worker::new(targets, ports, opts, sockets, w, workers).run(total, report)
+    })
 }
 
 /// One probe to send: target index, port, attempt (0 = first).
@@ -93,31 +85,25 @@ struct Probe {
     attempt: u32,
 }
 
-struct InFlight {
-    fd: OwnedFd,
-    probe: Probe,
-    sent: Instant,
-}
+/// What a connecting socket is watched for: writable once connected, an
+/// error or hang-up once refused or unreachable.
+const INTEREST: EventFlags = EventFlags::OUT
+    .union(EventFlags::ERR)
+    .union(EventFlags::HUP);
 
 struct Worker<'a> {
     targets: &'a [Target],
     ports: &'a [u16],
     opts: &'a TcpOptions,
     epoll: OwnedFd,
-    slots: Vec<Option<InFlight>>,
-    free: Vec<usize>,
-    /// Deadlines of in-flight probes: (deadline, slot, serial). Entries of
-    /// slots that completed meanwhile are stale and skipped by serial.
-    deadlines: BinaryHeap<Reverse<(Instant, usize, u64)>>,
-    serials: Vec<u64>,
+    /// The probes in flight; a probe's slot is its socket's epoll data.
+    slots: Slots<InFlight<Probe>>,
     hosts: Vec<RttEstimator>,
     window: Window,
     retries: VecDeque<Probe>,
     next_item: usize,
     step: usize,
-    in_flight: usize,
-    tokens: f64,
-    last_refill: Instant,
+    rate: RateLimit,
     stats: ScanStats,
 }
 
@@ -136,18 +122,13 @@ impl<'a> Worker<'a> {
             ports,
             opts,
             epoll: epoll::create(epoll::CreateFlags::CLOEXEC).expect("epoll_create"),
-            slots: Vec::new(),
-            free: Vec::new(),
-            deadlines: BinaryHeap::new(),
-            serials: Vec::new(),
+            slots: Slots::default(),
             hosts: vec![rtt; targets.len()],
             window: Window::new(64, 8, sockets),
             retries: VecDeque::new(),
             next_item: id,
             step,
-            in_flight: 0,
-            tokens: 0.0,
-            last_refill: Instant::now(),
+            rate: RateLimit::new(opts.rate.map(|r| f64::from(r) / step as f64)),
             stats: ScanStats::default(),
         }
     }
@@ -158,14 +139,14 @@ impl<'a> Worker<'a> {
         let epoll = self.epoll.try_clone().expect("dup of the epoll fd");
         loop {
             self.fill(total, report);
-            if self.in_flight == 0 && self.retries.is_empty() && self.next_item >= total {
+            if self.slots.is_empty() && self.retries.is_empty() && self.next_item >= total {
                 break;
             }
             let now = Instant::now();
             let wait = self
-                .deadlines
-                .peek()
-                .map_or(Duration::from_millis(10), |Reverse((d, _, _))| {
+                .slots
+                .next_deadline()
+                .map_or(Duration::from_millis(10), |d| {
                     d.saturating_duration_since(now)
                 })
                 .min(Duration::from_millis(10));
@@ -198,54 +179,40 @@ impl<'a> Worker<'a> {
 
     /// Sends probes while the window and the rate allow.
     fn fill(&mut self, total: usize, report: &(dyn Fn(PortResult) + Sync)) {
-        if let Some(rate) = self.opts.rate {
-            let now = Instant::now();
-            let per_worker = f64::from(rate) / self.step as f64;
-            self.tokens = (self.tokens
-                + now.duration_since(self.last_refill).as_secs_f64() * per_worker)
-                .min(per_worker.max(1.0));
-            self.last_refill = now;
-        }
-        while self.in_flight < self.window.size() {
-            if self.opts.rate.is_some() && self.tokens < 1.0 {
-                return;
-            }
+        self.rate.refill(Instant::now());
+        while self.slots.len() < self.window.size() && self.rate.allows() {
             let Some(probe) = self.next_probe(total) else {
                 return;
             };
             if !self.send(probe, report) {
                 // The system is out of sockets or ports: retry later.
+                out_of_resources(&mut self.window, self.slots.len());
                 self.retries.push_front(probe);
                 return;
             }
-            if self.opts.rate.is_some() {
-                self.tokens -= 1.0;
-            }
+            self.rate.spend();
         }
     }
 
     /// Starts a probe. Returns false when the system refused for lack of
-    /// resources (the window has been capped).
+    /// resources.
     fn send(&mut self, probe: Probe, report: &(dyn Fn(PortResult) + Sync)) -> bool {
         let address = self.targets[probe.target].address;
         let fd = match open_probe_socket(address, SocketType::STREAM) {
             Ok(fd) => fd,
-            Err(OpenFailure::OutOfResources) => return self.out_of_resources(),
+            Err(OpenFailure::OutOfResources) => return false,
             // E.g. IPv6 disabled on this host: the target is unreachable.
             Err(OpenFailure::Other(_)) => {
                 self.emit(probe, PortState::Filtered, Reason::NetUnreach, None, report);
                 return true;
             }
         };
-        self.stats.probes += 1;
-        if probe.attempt > 0 {
-            self.stats.retries += 1;
-        }
+        self.stats.sent(probe.attempt);
         let sent = Instant::now();
         match rustix::net::connect(&fd, &SocketAddr::new(address, probe.port)) {
             Err(Errno::INPROGRESS) => {}
             // No ephemeral port left for this destination.
-            Err(Errno::ADDRNOTAVAIL | Errno::AGAIN) => return self.out_of_resources(),
+            Err(Errno::ADDRNOTAVAIL | Errno::AGAIN) => return false,
             Ok(()) => {
                 let _ = rustix::net::sockopt::set_socket_linger(&fd, Some(Duration::ZERO));
                 self.finish(probe, Ok(()), sent, report);
@@ -256,45 +223,17 @@ impl<'a> Worker<'a> {
                 return true;
             }
         }
-        let slot = self.free.pop().unwrap_or_else(|| {
-            self.slots.push(None);
-            self.serials.push(0);
-            self.slots.len() - 1
-        });
-        epoll::add(
-            &self.epoll,
-            &fd,
-            EventData::new_u64(slot as u64),
-            EventFlags::OUT | EventFlags::ERR | EventFlags::HUP,
-        )
-        .expect("epoll_ctl add");
-        self.serials[slot] += 1;
         let deadline = sent + self.hosts[probe.target].timeout();
-        self.deadlines
-            .push(Reverse((deadline, slot, self.serials[slot])));
-        self.slots[slot] = Some(InFlight { fd, probe, sent });
-        self.in_flight += 1;
-        self.stats.peak_window = self.stats.peak_window.max(self.in_flight);
+        let flight = InFlight { fd, probe, sent };
+        self.slots.watch(&self.epoll, flight, deadline, INTEREST);
+        self.stats.peak_window = self.stats.peak_window.max(self.slots.len());
         true
     }
 
-    /// The system refused a socket or a port: the window shrinks to what is
-    /// in flight now. With nothing in flight there is nothing to wait for,
-    /// so give the system a moment (closed sockets free their ports). Always
-    /// false: the probe is to be retried.
-    fn out_of_resources(&mut self) -> bool {
-        self.window.cap(self.in_flight);
-        if self.in_flight == 0 {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        false
-    }
-
     fn complete(&mut self, slot: usize, report: &(dyn Fn(PortResult) + Sync)) {
-        let Some(InFlight { fd, probe, sent }) = self.slots[slot].take() else {
+        let Some(InFlight { fd, probe, sent }) = self.slots.take(slot) else {
             return;
         };
-        self.release(slot);
         let outcome = match rustix::net::sockopt::socket_error(&fd) {
             Ok(inner) => inner,
             Err(e) => Err(e),
@@ -306,12 +245,6 @@ impl<'a> Worker<'a> {
         }
         drop(fd);
         self.finish(probe, outcome, sent, report);
-    }
-
-    fn release(&mut self, slot: usize) {
-        self.serials[slot] += 1;
-        self.free.push(slot);
-        self.in_flight -= 1;
     }
 
     /// Turns a connect outcome into a result, or a retransmission.
@@ -366,35 +299,19 @@ impl<'a> Worker<'a> {
     /// a probe lost early is retransmitted after a few round trips, not
     /// after the guess.
     fn sample(&mut self, target: usize, rtt: Duration) {
-        let first = !self.hosts[target].is_measured();
-        self.hosts[target].sample(rtt);
-        if !first {
+        if !self.hosts[target].sample(rtt) {
             return;
         }
         let timeout = self.hosts[target].timeout();
-        for (slot, in_flight) in self.slots.iter().enumerate() {
-            if let Some(f) = in_flight.as_ref().filter(|f| f.probe.target == target) {
-                self.deadlines
-                    .push(Reverse((f.sent + timeout, slot, self.serials[slot])));
-            }
-        }
+        self.slots
+            .rearm(|f| (f.probe.target == target).then_some(f.sent + timeout));
     }
 
     fn expire(&mut self, report: &(dyn Fn(PortResult) + Sync)) {
         let now = Instant::now();
-        while let Some(&Reverse((deadline, slot, serial))) = self.deadlines.peek() {
-            if deadline > now {
-                break;
-            }
-            self.deadlines.pop();
-            if self.serials[slot] != serial {
-                continue;
-            }
-            if let Some(InFlight { fd, probe, .. }) = self.slots[slot].take() {
-                self.release(slot);
-                drop(fd);
-                self.silent(probe, report);
-            }
+        while let Some(InFlight { fd, probe, .. }) = self.slots.pop_expired(now) {
+            drop(fd);
+            self.silent(probe, report);
         }
     }
 
@@ -406,16 +323,14 @@ impl<'a> Worker<'a> {
         rtt: Option<Duration>,
         report: &(dyn Fn(PortResult) + Sync),
     ) {
-        let t = &self.targets[probe.target];
-        report(PortResult {
-            address: t.address,
-            hostname: t.hostname.clone(),
-            protocol: Proto::Tcp,
-            port: probe.port,
+        let target = &self.targets[probe.target];
+        report(port_result(
+            target,
+            Proto::Tcp,
+            probe.port,
             state,
             reason,
-            rtt_us: rtt.map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
-            service: None,
-        });
+            rtt,
+        ));
     }
 }

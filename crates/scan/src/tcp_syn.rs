@@ -29,11 +29,11 @@ use rustix::net::{
     AddressFamily, Protocol, RecvFlags, SendFlags, SocketFlags, SocketType, ipproto,
 };
 
-use crate::engine::ScanStats;
+use crate::engine::{ScanStats, port_result};
 use crate::model::{PortResult, PortState, Reason};
 use crate::target::{Target, route_source};
 use crate::tcp_connect::TcpOptions;
-use crate::timing::{RttEstimator, Window};
+use crate::timing::{RateLimit, RttEstimator, Window};
 
 /// Why the SYN engine cannot run.
 #[derive(Debug, thiserror::Error)]
@@ -152,8 +152,7 @@ pub fn scan(
         window: Window::new(256, 16, MAX_WINDOW),
         retries: VecDeque::new(),
         next_item: 0,
-        tokens: 0.0,
-        last_refill: Instant::now(),
+        rate: RateLimit::new(opts.rate.map(f64::from)),
         stats: ScanStats::default(),
     };
     Ok(engine.run(report))
@@ -180,8 +179,7 @@ struct SynEngine<'a> {
     window: Window,
     retries: VecDeque<Probe>,
     next_item: usize,
-    tokens: f64,
-    last_refill: Instant,
+    rate: RateLimit,
     stats: ScanStats,
 }
 
@@ -269,24 +267,13 @@ impl SynEngine<'_> {
 
     fn fill(&mut self, total: usize, buf: &mut [u8], report: &(dyn Fn(PortResult) + Sync)) {
         let mut since_drain = 0;
-        if let Some(rate) = self.opts.rate {
-            let now = Instant::now();
-            self.tokens = (self.tokens
-                + now.duration_since(self.last_refill).as_secs_f64() * f64::from(rate))
-            .min(f64::from(rate).max(1.0));
-            self.last_refill = now;
-        }
-        while self.in_flight.len() < self.window.size() {
-            if self.opts.rate.is_some() && self.tokens < 1.0 {
-                return;
-            }
+        self.rate.refill(Instant::now());
+        while self.in_flight.len() < self.window.size() && self.rate.allows() {
             let Some(probe) = self.next_probe(total) else {
                 return;
             };
             self.send(probe);
-            if self.opts.rate.is_some() {
-                self.tokens -= 1.0;
-            }
+            self.rate.spend();
             since_drain += 1;
             if since_drain == Self::BATCH {
                 since_drain = 0;
@@ -324,10 +311,7 @@ impl SynEngine<'_> {
             &SocketAddr::new(address, 0),
         );
         let now = Instant::now();
-        self.stats.probes += 1;
-        if probe.attempt > 0 {
-            self.stats.retries += 1;
-        }
+        self.stats.sent(probe.attempt);
         self.in_flight.insert(
             (probe.target, probe.port),
             Sent {
@@ -431,9 +415,7 @@ impl SynEngine<'_> {
     /// initial guess with a measurement: its probes already in flight get
     /// deadlines from it too (the stale ones are skipped by attempt).
     fn sample(&mut self, target: usize, rtt: Duration) {
-        let first = !self.hosts[target].is_measured();
-        self.hosts[target].sample(rtt);
-        if !first {
+        if !self.hosts[target].sample(rtt) {
             return;
         }
         let timeout = self.hosts[target].timeout();
@@ -490,17 +472,8 @@ impl SynEngine<'_> {
         rtt: Option<Duration>,
         report: &(dyn Fn(PortResult) + Sync),
     ) {
-        let t = &self.targets[target];
-        report(PortResult {
-            address: t.address,
-            hostname: t.hostname.clone(),
-            protocol: Proto::Tcp,
-            port,
-            state,
-            reason,
-            rtt_us: rtt.map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
-            service: None,
-        });
+        let target = &self.targets[target];
+        report(port_result(target, Proto::Tcp, port, state, reason, rtt));
     }
 }
 

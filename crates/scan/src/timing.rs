@@ -24,7 +24,7 @@
 //! — on a host that resets every port, 20,000 connects in flight made the
 //! kernel's per-socket work about 30 % slower than a few thousand.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Round-trip delay beyond twice the shortest that still counts as no
 /// queueing: scheduling noise on a loaded scanner.
@@ -57,18 +57,23 @@ impl RttEstimator {
         }
     }
 
-    /// Adds one round-trip sample.
-    pub fn sample(&mut self, rtt: Duration) {
+    /// Adds one round-trip sample. True when it was the host's first: the
+    /// timeout then changes from the initial guess to a measurement, often
+    /// a hundred times shorter, and the engines re-arm the deadlines they
+    /// set from the guess.
+    pub fn sample(&mut self, rtt: Duration) -> bool {
         self.min = Some(self.min.map_or(rtt, |m| m.min(rtt)));
         match self.srtt {
             None => {
                 self.srtt = Some(rtt);
                 self.rttvar = rtt / 2;
+                true
             }
             Some(srtt) => {
                 let delta = srtt.abs_diff(rtt);
                 self.rttvar = (self.rttvar * 3 + delta) / 4;
                 self.srtt = Some((srtt * 7 + rtt) / 8);
+                false
             }
         }
     }
@@ -79,11 +84,6 @@ impl RttEstimator {
     /// kernel) turns around; sending more then only adds queueing.
     pub fn queued(&self, rtt: Duration) -> bool {
         self.min.is_some_and(|m| rtt > m * 2 + QUEUE_SLACK)
-    }
-
-    /// Whether any sample came in (else timeouts are the initial guess).
-    pub fn is_measured(&self) -> bool {
-        self.srtt.is_some()
     }
 
     /// How long to wait for an answer to the next probe.
@@ -207,6 +207,48 @@ impl Window {
     }
 }
 
+/// `--rate`: a token bucket of probes per second, or no limit. It holds at
+/// most one second's worth of tokens (and at least one), so a pause in
+/// sending is not made up for with a burst.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RateLimit {
+    per_second: Option<f64>,
+    tokens: f64,
+    refilled: Instant,
+}
+
+impl RateLimit {
+    /// At most `per_second` probes a second; `None`: no limit.
+    pub(crate) fn new(per_second: Option<f64>) -> RateLimit {
+        RateLimit {
+            per_second,
+            tokens: 0.0,
+            refilled: Instant::now(),
+        }
+    }
+
+    /// Adds the tokens earned since the last refill.
+    pub(crate) fn refill(&mut self, now: Instant) {
+        if let Some(rate) = self.per_second {
+            self.tokens = (self.tokens + now.duration_since(self.refilled).as_secs_f64() * rate)
+                .min(rate.max(1.0));
+            self.refilled = now;
+        }
+    }
+
+    /// Whether a probe may go now.
+    pub(crate) fn allows(&self) -> bool {
+        self.per_second.is_none() || self.tokens >= 1.0
+    }
+
+    /// A probe went.
+    pub(crate) fn spend(&mut self) {
+        if self.per_second.is_some() {
+            self.tokens -= 1.0;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,10 +259,11 @@ mod tests {
     fn timeouts_follow_measured_round_trips_within_bounds() {
         let mut r = RttEstimator::new(MS * 500, MS * 10, MS * 1000);
         assert_eq!(r.timeout(), MS * 500);
-        r.sample(MS * 20);
+        assert!(r.sample(MS * 20), "the first sample replaces the guess");
         // First sample: srtt 20, rttvar 10 → 20 + 40.
         assert_eq!(r.timeout(), MS * 60);
-        for _ in 0..50 {
+        assert!(!r.sample(MS * 20), "later ones refine it");
+        for _ in 0..49 {
             r.sample(MS * 20);
         }
         assert!(
@@ -234,6 +277,27 @@ mod tests {
         let mut slow = RttEstimator::new(MS * 500, MS * 10, MS * 300);
         slow.sample(MS * 250);
         assert_eq!(slow.timeout(), MS * 300, "never above --max-rtt");
+    }
+
+    #[test]
+    fn the_rate_limit_spends_what_was_earned_and_saves_at_most_a_second() {
+        assert!(RateLimit::new(None).allows(), "no limit");
+        let mut r = RateLimit::new(Some(10.0));
+        let t0 = r.refilled;
+        assert!(!r.allows(), "nothing earned yet");
+        // Probes sent until the limit says no.
+        let send_all = |r: &mut RateLimit| {
+            let mut n = 0;
+            while r.allows() {
+                r.spend();
+                n += 1;
+            }
+            n
+        };
+        r.refill(t0 + MS * 350);
+        assert_eq!(send_all(&mut r), 3);
+        r.refill(t0 + MS * 60_350);
+        assert_eq!(send_all(&mut r), 10, "a minute's pause allows no burst");
     }
 
     /// Answers `n` probes, every `every`-th of them only on retransmission;

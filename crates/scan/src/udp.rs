@@ -36,8 +36,8 @@
 //! As in the TCP engine ([`crate::tcp_connect`]): per-host RFC 6298
 //! round-trip estimates set the timeouts, and a window bounds the probes in
 //! flight. The window grows with every completed probe and halves on
-//! congestion ([`crate::timing`]) — when, within one window of probes, two
-//! or more and over 5 % of the answers came only to a retransmission.
+//! congestion — when, within one window of probes, two or more and over
+//! 5 % of the answers came only to a retransmission.
 //! Silence alone is not loss. (An ICMP error answering a
 //! retransmission proves instead that the host's ICMP budget ran out; the
 //! host's pacing handles that, below, without slowing other hosts through
@@ -104,14 +104,18 @@ use std::os::fd::OwnedFd;
 use std::time::{Duration, Instant};
 
 use portreeve_core::Proto;
-use rustix::event::epoll::{self, EventData, EventFlags};
+use rustix::event::epoll::{self, EventFlags};
 use rustix::io::Errno;
 use rustix::net::{RecvFlags, SendFlags, SocketType};
 
-use crate::engine::{OpenFailure, ScanStats, drain_events, open_probe_socket, raise_fd_limit};
+use crate::engine::{
+    OpenFailure, ScanStats, drain_events, on_workers, open_probe_socket, out_of_resources,
+    port_result, raise_fd_limit,
+};
 use crate::model::{PortResult, PortState, Reason, ServiceInfo};
+use crate::slots::{InFlight, Slots};
 use crate::target::Target;
-use crate::timing::{RttEstimator, Window};
+use crate::timing::{RateLimit, RttEstimator, Window};
 use crate::udp_payloads;
 
 /// How a UDP scan probes.
@@ -163,21 +167,10 @@ pub fn scan(
     }
     let workers = opts.workers.clamp(1, 64).min(targets.len());
     let sockets = raise_fd_limit() / workers;
-    let stats: Vec<ScanStats> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers)
-            .map(|w| {
-                scope.spawn(move || {
-                    let mine = (w..targets.len()).step_by(workers);
-                    Worker::new(targets, mine, ports, opts, sockets, workers).run(report)
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("scan worker panicked"))
-            .collect()
-    });
-    ScanStats::sum(stats)
+    on_workers(workers, |w| {
+        let mine = (w..targets.len()).step_by(workers);
+        Worker::new(targets, mine, ports, opts, sockets, workers).run(report)
+    })
 }
 
 /// One token interval of the strictest common ICMP limiter (Linux's
@@ -200,12 +193,6 @@ struct Probe {
     port: u16,
     attempt: u32,
     previous: Option<Instant>,
-}
-
-struct InFlight {
-    fd: OwnedFd,
-    probe: Probe,
-    sent: Instant,
 }
 
 /// What ended a probe.
@@ -391,17 +378,17 @@ impl Pace {
     }
 }
 
+/// What a probe's socket is watched for: a datagram, or an ICMP error the
+/// kernel reports as a socket error.
+const INTEREST: EventFlags = EventFlags::IN.union(EventFlags::ERR);
+
 struct Worker<'a> {
     targets: &'a [Target],
     ports: &'a [u16],
     opts: &'a UdpOptions,
     epoll: OwnedFd,
-    slots: Vec<Option<InFlight>>,
-    free: Vec<usize>,
-    /// Deadlines of in-flight probes: (deadline, slot, serial). Entries of
-    /// slots that completed meanwhile are stale and skipped by serial.
-    deadlines: BinaryHeap<Reverse<(Instant, usize, u64)>>,
-    serials: Vec<u64>,
+    /// The probes in flight; a probe's slot is its socket's epoll data.
+    slots: Slots<InFlight<Probe>>,
     hosts: Vec<Host>,
     /// Hosts that may have a probe to send now, in turn.
     ready: VecDeque<usize>,
@@ -410,11 +397,8 @@ struct Worker<'a> {
     /// Retransmissions waiting out their backoff: (due, probe).
     delayed: BinaryHeap<Reverse<(Instant, Probe)>>,
     window: Window,
-    in_flight: usize,
-    /// This worker's share of `--rate`, probes per second.
-    rate: Option<f64>,
-    tokens: f64,
-    last_refill: Instant,
+    /// This worker's share of `--rate`.
+    rate: RateLimit,
     stats: ScanStats,
 }
 
@@ -443,19 +427,13 @@ impl<'a> Worker<'a> {
             ports,
             opts,
             epoll: epoll::create(epoll::CreateFlags::CLOEXEC).expect("epoll_create"),
-            slots: Vec::new(),
-            free: Vec::new(),
-            deadlines: BinaryHeap::new(),
-            serials: Vec::new(),
+            slots: Slots::default(),
             ready: (0..hosts.len()).collect(),
             hosts,
             sleeping: BinaryHeap::new(),
             delayed: BinaryHeap::new(),
             window: Window::new(64, 8, sockets),
-            in_flight: 0,
-            rate: opts.rate.map(|r| f64::from(r) / workers as f64),
-            tokens: 0.0,
-            last_refill: Instant::now(),
+            rate: RateLimit::new(opts.rate.map(|r| f64::from(r) / workers as f64)),
             stats: ScanStats::default(),
         }
     }
@@ -467,7 +445,7 @@ impl<'a> Worker<'a> {
         loop {
             self.wake(Instant::now());
             self.fill(report);
-            if self.in_flight == 0
+            if self.slots.is_empty()
                 && self.ready.is_empty()
                 && self.sleeping.is_empty()
                 && self.delayed.is_empty()
@@ -488,7 +466,7 @@ impl<'a> Worker<'a> {
     /// at most 10 ms.
     fn next_wake(&self, now: Instant) -> Duration {
         let tick = Duration::from_millis(10);
-        let deadline = self.deadlines.peek().map(|Reverse((t, _, _))| *t);
+        let deadline = self.slots.next_deadline();
         let delayed = self.delayed.peek().map(|Reverse((t, _))| *t);
         let sleeping = self.sleeping.peek().map(|Reverse((t, _))| *t);
         [deadline, delayed, sleeping]
@@ -529,16 +507,8 @@ impl<'a> Worker<'a> {
     /// Sends probes while the window and the rates allow, one host after
     /// another.
     fn fill(&mut self, report: &(dyn Fn(PortResult) + Sync)) {
-        if let Some(rate) = self.rate {
-            let now = Instant::now();
-            self.tokens = (self.tokens + now.duration_since(self.last_refill).as_secs_f64() * rate)
-                .min(rate.max(1.0));
-            self.last_refill = now;
-        }
-        while self.in_flight < self.window.size() {
-            if self.rate.is_some() && self.tokens < 1.0 {
-                return;
-            }
+        self.rate.refill(Instant::now());
+        while self.slots.len() < self.window.size() && self.rate.allows() {
             let Some(h) = self.ready.pop_front() else {
                 return;
             };
@@ -564,28 +534,29 @@ impl<'a> Worker<'a> {
             });
             if !self.send(probe, report) {
                 // The system is out of sockets or ports: retry later.
+                out_of_resources(&mut self.window, self.slots.len());
                 self.hosts[h].retries.push_front(probe);
                 self.ready.push_front(h);
                 return;
             }
             self.hosts[h].icmp.sent(now);
-            self.tokens -= 1.0;
+            self.rate.spend();
             self.ready.push_back(h);
         }
     }
 
     /// Starts a probe. Returns false when the system refused for lack of
-    /// resources (the window has been capped).
+    /// resources.
     fn send(&mut self, probe: Probe, report: &(dyn Fn(PortResult) + Sync)) -> bool {
         let address = self.targets[self.hosts[probe.host].target].address;
         let sent = Instant::now();
         let fd = match open_probe_socket(address, SocketType::DGRAM) {
             Ok(fd) => fd,
-            Err(OpenFailure::OutOfResources) => return self.out_of_resources(),
+            Err(OpenFailure::OutOfResources) => return false,
             // E.g. IPv6 disabled on this host: as the TCP engines do, the
             // probe fails locally rather than the scan aborting.
             Err(OpenFailure::Other(e)) => {
-                self.count(probe);
+                self.stats.sent(probe.attempt);
                 self.finish(probe, Outcome::Local(e), sent, report);
                 return true;
             }
@@ -593,9 +564,9 @@ impl<'a> Worker<'a> {
         match rustix::net::connect(&fd, &SocketAddr::new(address, probe.port)) {
             Ok(()) => {}
             // No ephemeral port left.
-            Err(Errno::ADDRNOTAVAIL | Errno::AGAIN) => return self.out_of_resources(),
+            Err(Errno::ADDRNOTAVAIL | Errno::AGAIN) => return false,
             Err(e) => {
-                self.count(probe);
+                self.stats.sent(probe.attempt);
                 self.finish(probe, Outcome::Local(e), sent, report);
                 return true;
             }
@@ -608,13 +579,13 @@ impl<'a> Worker<'a> {
             match rustix::net::send(&fd, datagram, SendFlags::empty()) {
                 Ok(_) => {}
                 Err(Errno::AGAIN | Errno::NOBUFS | Errno::NOMEM) if i == 0 => {
-                    return self.out_of_resources();
+                    return false;
                 }
                 // Later datagrams: the first one's answer may be here already
                 // (on loopback ICMP errors arrive within the send).
                 Err(Errno::AGAIN | Errno::NOBUFS | Errno::NOMEM) => break,
                 Err(e) => {
-                    self.count(probe);
+                    self.stats.sent(probe.attempt);
                     let outcome = if i == 0 && e != Errno::CONNREFUSED {
                         Outcome::Local(e)
                     } else {
@@ -625,51 +596,17 @@ impl<'a> Worker<'a> {
                 }
             }
         }
-        self.count(probe);
-        let slot = self.free.pop().unwrap_or_else(|| {
-            self.slots.push(None);
-            self.serials.push(0);
-            self.slots.len() - 1
-        });
-        epoll::add(
-            &self.epoll,
-            &fd,
-            EventData::new_u64(slot as u64),
-            EventFlags::IN | EventFlags::ERR,
-        )
-        .expect("epoll_ctl add");
-        self.serials[slot] += 1;
+        self.stats.sent(probe.attempt);
         let deadline = sent + self.hosts[probe.host].rtt.timeout();
-        self.deadlines
-            .push(Reverse((deadline, slot, self.serials[slot])));
-        self.slots[slot] = Some(InFlight { fd, probe, sent });
-        self.in_flight += 1;
-        self.stats.peak_window = self.stats.peak_window.max(self.in_flight);
+        let flight = InFlight { fd, probe, sent };
+        self.slots.watch(&self.epoll, flight, deadline, INTEREST);
+        self.stats.peak_window = self.stats.peak_window.max(self.slots.len());
         true
-    }
-
-    fn count(&mut self, probe: Probe) {
-        self.stats.probes += 1;
-        if probe.attempt > 0 {
-            self.stats.retries += 1;
-        }
-    }
-
-    /// The system refused a socket or a port: the window shrinks to what is
-    /// in flight now. With nothing in flight there is nothing to wait for,
-    /// so give the system a moment. Always false: the probe is to be
-    /// retried.
-    fn out_of_resources(&mut self) -> bool {
-        self.window.cap(self.in_flight);
-        if self.in_flight == 0 {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        false
     }
 
     /// A socket is readable or has an error: read what came back.
     fn complete(&mut self, slot: usize, report: &(dyn Fn(PortResult) + Sync)) {
-        let Some(flight) = self.slots[slot].as_ref() else {
+        let Some(flight) = self.slots.get(slot) else {
             return;
         };
         let mut buf = [0u8; 2048];
@@ -683,20 +620,13 @@ impl<'a> Worker<'a> {
             },
             Err(e) => Err(e),
         };
-        let InFlight { fd, probe, sent } = self.slots[slot].take().expect("slot checked");
-        self.release(slot);
+        let InFlight { fd, probe, sent } = self.slots.take(slot).expect("slot checked");
         drop(fd);
         let outcome = match outcome {
             Ok(n) => Outcome::Reply(&buf[..n.min(buf.len())]),
             Err(e) => Outcome::Icmp(e),
         };
         self.finish(probe, outcome, sent, report);
-    }
-
-    fn release(&mut self, slot: usize) {
-        self.serials[slot] += 1;
-        self.free.push(slot);
-        self.in_flight -= 1;
     }
 
     /// Turns what came back into a result, or a retransmission.
@@ -802,19 +732,9 @@ impl<'a> Worker<'a> {
 
     fn expire(&mut self, report: &(dyn Fn(PortResult) + Sync)) {
         let now = Instant::now();
-        while let Some(&Reverse((deadline, slot, serial))) = self.deadlines.peek() {
-            if deadline > now {
-                break;
-            }
-            self.deadlines.pop();
-            if self.serials[slot] != serial {
-                continue;
-            }
-            if let Some(InFlight { fd, probe, sent }) = self.slots[slot].take() {
-                self.release(slot);
-                drop(fd);
-                self.silent(probe, sent, report);
-            }
+        while let Some(InFlight { fd, probe, sent }) = self.slots.pop_expired(now) {
+            drop(fd);
+            self.silent(probe, sent, report);
         }
     }
 
@@ -827,16 +747,10 @@ impl<'a> Worker<'a> {
         service: Option<ServiceInfo>,
         report: &(dyn Fn(PortResult) + Sync),
     ) {
-        let t = &self.targets[self.hosts[probe.host].target];
+        let target = &self.targets[self.hosts[probe.host].target];
         report(PortResult {
-            address: t.address,
-            hostname: t.hostname.clone(),
-            protocol: Proto::Udp,
-            port: probe.port,
-            state,
-            reason,
-            rtt_us: rtt.map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
             service,
+            ..port_result(target, Proto::Udp, probe.port, state, reason, rtt)
         });
     }
 }

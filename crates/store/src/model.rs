@@ -6,6 +6,7 @@ use std::net::IpAddr;
 
 use jiff::Timestamp;
 use portreeve_core::{NetnsRef, PortKey, PortUsage, Proto};
+use portreeve_flows::FlowAggregate;
 use serde::{Deserialize, Serialize};
 
 /// What changed about a listener between two looks.
@@ -128,62 +129,6 @@ pub struct UsageRecord {
     pub sources_capped: bool,
 }
 
-/// Flow traffic to one server socket over some interval, from a decoder
-/// (NetFlow, IPFIX, sFlow, conntrack), merged into the stored aggregate.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FlowUpdate {
-    /// The server (destination) address.
-    pub server: IpAddr,
-    /// Transport protocol.
-    pub protocol: Proto,
-    /// The server port.
-    pub port: u16,
-    /// Start of the first flow in the update.
-    pub first_seen: Timestamp,
-    /// End of the last flow in the update.
-    pub last_seen: Timestamp,
-    /// Flows: added.
-    pub flows: u64,
-    /// Packets: added.
-    pub packets: u64,
-    /// Bytes: added.
-    pub bytes: u64,
-    /// Client addresses seen: counted once each, exactly up to
-    /// [`crate::SOURCE_CAP`] per aggregate. Distinct counts cannot be summed
-    /// across updates, so the store needs the addresses, not a count.
-    pub clients: Vec<IpAddr>,
-    /// A distinct-client count the caller could not give as addresses (a
-    /// collector's sketch): the stored count becomes at least this and is
-    /// marked as a lower bound.
-    pub estimated_clients: Option<u64>,
-}
-
-/// Flow traffic to one server socket since the store began.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FlowAggregate {
-    /// The server (destination) address.
-    pub server: IpAddr,
-    /// Transport protocol.
-    pub protocol: Proto,
-    /// The server port.
-    pub port: u16,
-    /// Earliest flow start.
-    pub first_seen: Timestamp,
-    /// Latest flow end.
-    pub last_seen: Timestamp,
-    /// Flows.
-    pub flows: u64,
-    /// Packets.
-    pub packets: u64,
-    /// Bytes.
-    pub bytes: u64,
-    /// Distinct client addresses.
-    pub distinct_clients: u64,
-    /// More clients than [`crate::SOURCE_CAP`] were seen:
-    /// `distinct_clients` is a lower bound.
-    pub clients_capped: bool,
-}
-
 /// A port the agent closed because it was abandoned.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reclaim {
@@ -209,8 +154,9 @@ pub struct WriteBatch {
     pub listeners: Option<Vec<Listener>>,
     /// PortUsage to merge.
     pub usage: Vec<UsageUpdate>,
-    /// Flow aggregates to merge.
-    pub flows: Vec<FlowUpdate>,
+    /// Flow aggregates to merge into the stored ones, by
+    /// [`FlowAggregate::merge`].
+    pub flows: Vec<FlowAggregate>,
 }
 
 impl WriteBatch {

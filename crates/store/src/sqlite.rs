@@ -12,10 +12,12 @@
 //!
 //! Timestamps are stored as INTEGER nanoseconds since the Unix epoch (exact,
 //! and ordered for range queries); addresses as their canonical text.
-//! Distinct sources and clients are counted in side tables keyed by a 64-bit
-//! hash of the address, exactly up to [`SOURCE_CAP`] per port, after which
-//! the count is flagged as a lower bound: exact where it matters (a port a
-//! handful of hosts use) and bounded where it does not (a public web port).
+//! Distinct sources of a port's usage are counted in a side table keyed by a
+//! 64-bit hash of the address, exactly up to [`SOURCE_CAP`] per port, after
+//! which the count is flagged as a lower bound: exact where it matters (a
+//! port a handful of hosts use) and bounded where it does not (a public web
+//! port). Flow aggregates are merged by [`FlowAggregate::merge`], the rule
+//! the flow aggregator and the collector use too, not by SQL of their own.
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -23,21 +25,20 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use portreeve_core::{NetnsRef, PortKey, PortUsage, Proto};
-use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
+use portreeve_flows::{FlowAggregate, ServerPort};
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
 use sha2::{Digest, Sha256};
 
 use crate::model::{
-    DriftEvent, DriftKind, FlowAggregate, FlowUpdate, Listener, Reclaim, UsageRecord, UsageUpdate,
-    WriteBatch,
+    DriftEvent, DriftKind, Listener, Reclaim, UsageRecord, UsageUpdate, WriteBatch,
 };
 use crate::store::{Store, StoreError};
 
 /// The database's file name under the state directory.
 pub const DB_FILE: &str = "agent.db";
 
-/// Distinct sources (per port) and clients (per flow aggregate) counted
-/// exactly; beyond this the count is flagged "at least". 4,096 hashes are
-/// 32 KiB of keys per port at most.
+/// Distinct sources counted exactly per port; beyond this the count is
+/// flagged "at least". 4,096 hashes are 32 KiB of keys per port at most.
 pub const SOURCE_CAP: u64 = 4096;
 
 /// Schema migrations, in order: migration `i` takes the schema from version
@@ -119,13 +120,15 @@ const MIGRATIONS: &[&str] = &[
     ",
     // 2: one name per concept: `protocol` as everywhere else, and the
     // network namespace's name beside its inode, as the inventory shows it.
+    // Flow aggregates merge by their own rule, distinct clients as a lower
+    // bound: the per-client table was never fed by a collector.
     "
     ALTER TABLE drift_events RENAME COLUMN proto TO protocol;
     ALTER TABLE listeners RENAME COLUMN proto TO protocol;
     ALTER TABLE port_usage RENAME COLUMN proto TO protocol;
     ALTER TABLE usage_sources RENAME COLUMN proto TO protocol;
     ALTER TABLE flows RENAME COLUMN proto TO protocol;
-    ALTER TABLE flow_clients RENAME COLUMN proto TO protocol;
+    DROP TABLE flow_clients;
     ALTER TABLE reclaims RENAME COLUMN proto TO protocol;
     ALTER TABLE drift_events ADD COLUMN netns_name TEXT;
     ALTER TABLE listeners ADD COLUMN netns_name TEXT;
@@ -157,8 +160,8 @@ impl SqliteStore {
         let mut conn = Connection::open(path)?;
         // Another process (the CLI reading usage) may hold the write lock for
         // a moment; wait rather than fail.
-        conn.busy_timeout(Duration::from_secs(5))?;
-        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        let mode = wal_mode(&conn)?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(StoreError::Corrupt(format!(
                 "{}: journal mode stays {mode}, not wal",
@@ -211,19 +214,46 @@ fn create_private(path: &Path) -> Result<(), StoreError> {
     }
 }
 
+/// How long an opener waits for another connection's lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Switches the database to WAL (a no-op once it is), and says which
+/// journal mode it is in. Switching needs the database to itself, and
+/// SQLite answers "busy" at once — without its busy handler — while
+/// another connection is opening it too, so this waits in short steps.
+fn wal_mode(conn: &Connection) -> Result<String, StoreError> {
+    let started = std::time::Instant::now();
+    loop {
+        match conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)) {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy
+                    && started.elapsed() < BUSY_TIMEOUT =>
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            other => return Ok(other?),
+        }
+    }
+}
+
+/// Brings the schema up to date. The version is read and every pending
+/// migration applied in one write transaction, taken at once: when several
+/// processes or threads open a new store together (the agent starting
+/// while `portreeve drift` reads), one migrates and the others wait for it
+/// (the busy timeout) and then find nothing left to do.
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
-    let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let found: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     let supported = SqliteStore::supported_schema_version();
     if found > supported {
         return Err(StoreError::TooNew { found, supported });
     }
     for (version, sql) in MIGRATIONS.iter().enumerate().skip(found.max(0) as usize) {
-        let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
         // PRAGMA takes no parameters; the value is our own integer.
         tx.execute_batch(&format!("PRAGMA user_version = {}", version + 1))?;
-        tx.commit()?;
     }
+    tx.commit()?;
     Ok(())
 }
 
@@ -307,13 +337,6 @@ const USAGE_SOURCES: Distinct = Distinct {
     columns: "protocol, port",
     key_columns: "protocol = ?1 AND port = ?2",
     column: "source",
-};
-
-const FLOW_CLIENTS: Distinct = Distinct {
-    table: "flow_clients",
-    columns: "server, protocol, port",
-    key_columns: "server = ?1 AND protocol = ?2 AND port = ?3",
-    column: "client",
 };
 
 impl Distinct {
@@ -449,57 +472,87 @@ fn write_usage(tx: &Transaction<'_>, updates: &[UsageUpdate]) -> Result<(), Stor
     Ok(())
 }
 
-fn write_flows(tx: &Transaction<'_>, updates: &[FlowUpdate]) -> Result<(), StoreError> {
-    let upsert = format!(
-        "INSERT INTO flows (server, protocol, port, first_seen, last_seen, flows, packets, bytes)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-         ON CONFLICT (server, protocol, port) DO UPDATE SET
-             first_seen = min(first_seen, excluded.first_seen),
-             last_seen = max(last_seen, excluded.last_seen),
-             flows = {},
-             packets = {},
-             bytes = {}",
-        saturating_add("flows", "excluded.flows"),
-        saturating_add("packets", "excluded.packets"),
-        saturating_add("bytes", "excluded.bytes"),
-    );
-    let mut upsert = tx.prepare_cached(&upsert)?;
-    let mut set_clients = tx.prepare_cached(
-        "UPDATE flows SET distinct_clients = ?4, clients_capped = clients_capped OR ?5
-         WHERE server = ?1 AND protocol = ?2 AND port = ?3",
-    )?;
-    let mut at_least = tx.prepare_cached(
-        "UPDATE flows SET distinct_clients = max(distinct_clients, ?4), clients_capped = 1
-         WHERE server = ?1 AND protocol = ?2 AND port = ?3",
-    )?;
-    for f in updates {
-        let server = f.server.to_string();
-        upsert.execute(params![
+/// Merges each aggregate into the stored one with [`FlowAggregate::merge`]:
+/// the stored row is read, merged and written back inside the batch's
+/// transaction, so an aggregate that appears twice in a batch is merged
+/// twice. A flush holds a few hundred aggregates every few seconds; both
+/// statements are prepared once per connection and cached.
+fn write_flows(tx: &Transaction<'_>, aggregates: &[FlowAggregate]) -> Result<(), StoreError> {
+    let mut read = tx.prepare_cached(&format!(
+        "SELECT {FLOW_COLUMNS} FROM flows WHERE server = ?1 AND protocol = ?2 AND port = ?3"
+    ))?;
+    let mut write = tx.prepare_cached(&format!(
+        "INSERT OR REPLACE INTO flows (server, protocol, port, {FLOW_COLUMNS})
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+    ))?;
+    for a in aggregates {
+        let (server, protocol, port) = (
+            a.key.server.to_string(),
+            a.key.port.protocol.as_str(),
+            a.key.port.port,
+        );
+        let stored = read
+            .query_row(params![server, protocol, port], |r| flow_columns(r, 0))
+            .optional()?;
+        let merged = match stored {
+            Some(columns) => {
+                let mut stored = flow_aggregate(a.key, columns)?;
+                stored.merge(a);
+                stored
+            }
+            None => a.clone(),
+        };
+        write.execute(params![
             server,
-            f.protocol.as_str(),
-            f.port,
-            nanos(f.first_seen)?,
-            nanos(f.last_seen)?,
-            count(f.flows),
-            count(f.packets),
-            count(f.bytes),
+            protocol,
+            port,
+            nanos(merged.first_seen)?,
+            nanos(merged.last_seen)?,
+            count(merged.flows),
+            count(merged.packets),
+            count(merged.bytes),
+            count(merged.clients),
+            !merged.clients_exact,
         ])?;
-        if let Some(n) = f.estimated_clients {
-            at_least.execute(params![server, f.protocol.as_str(), f.port, count(n)])?;
-        }
-        if !f.clients.is_empty() {
-            let key: [&dyn rusqlite::ToSql; 3] = [&server, &f.protocol.as_str(), &f.port];
-            let (size, capped) = FLOW_CLIENTS.add(tx, &key, &f.clients)?;
-            set_clients.execute(params![
-                server,
-                f.protocol.as_str(),
-                f.port,
-                count(size),
-                capped
-            ])?;
-        }
     }
     Ok(())
+}
+
+/// The columns of a `flows` row after its key (server, protocol, port).
+/// `clients_capped` says that `distinct_clients` is not exact: an estimate
+/// or a lower bound.
+const FLOW_COLUMNS: &str =
+    "first_seen, last_seen, flows, packets, bytes, distinct_clients, clients_capped";
+
+/// [`FLOW_COLUMNS`] as SQLite types, converted after the query so
+/// conversion errors are [`StoreError`]s.
+type FlowColumns = (i64, i64, i64, i64, i64, i64, bool);
+
+/// Reads [`FLOW_COLUMNS`] from column `at` on.
+fn flow_columns(r: &Row<'_>, at: usize) -> rusqlite::Result<FlowColumns> {
+    Ok((
+        r.get(at)?,
+        r.get(at + 1)?,
+        r.get(at + 2)?,
+        r.get(at + 3)?,
+        r.get(at + 4)?,
+        r.get(at + 5)?,
+        r.get(at + 6)?,
+    ))
+}
+
+fn flow_aggregate(key: ServerPort, columns: FlowColumns) -> Result<FlowAggregate, StoreError> {
+    let (first, last, flows, packets, bytes, clients, capped) = columns;
+    Ok(FlowAggregate {
+        key,
+        first_seen: timestamp(first)?,
+        last_seen: timestamp(last)?,
+        flows: unsigned(flows),
+        packets: unsigned(packets),
+        bytes: unsigned(bytes),
+        clients: unsigned(clients),
+        clients_exact: !capped,
+    })
 }
 
 /// A `drift_events` row as SQLite types, converted after the query so
@@ -666,46 +719,27 @@ impl Store for SqliteStore {
     }
 
     fn flows(&self) -> Result<Vec<FlowAggregate>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT server, protocol, port, first_seen, last_seen, flows, packets, bytes,
-                    distinct_clients, clients_capped
-             FROM flows",
-        )?;
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT server, protocol, port, {FLOW_COLUMNS} FROM flows"
+        ))?;
         let rows = stmt.query_map([], |r| {
             Ok((
-                (
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, i64>(2)?,
-                ),
-                (r.get::<_, i64>(3)?, r.get::<_, i64>(4)?),
-                (
-                    r.get::<_, i64>(5)?,
-                    r.get::<_, i64>(6)?,
-                    r.get::<_, i64>(7)?,
-                    r.get::<_, i64>(8)?,
-                    r.get::<_, bool>(9)?,
-                ),
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+                flow_columns(r, 3)?,
             ))
         })?;
         let mut out = Vec::new();
         for row in rows {
-            let ((server, p, port_n), (first, last), (flows, packets, bytes, clients, capped)) =
-                row?;
-            out.push(FlowAggregate {
-                server: address(&server)?,
-                protocol: protocol_of(&p)?,
-                port: port(port_n)?,
-                first_seen: timestamp(first)?,
-                last_seen: timestamp(last)?,
-                flows: unsigned(flows),
-                packets: unsigned(packets),
-                bytes: unsigned(bytes),
-                distinct_clients: unsigned(clients),
-                clients_capped: capped,
-            });
+            let (server, p, port_n, columns) = row?;
+            let key = ServerPort::new(
+                address(&server)?,
+                PortKey::new(protocol_of(&p)?, port(port_n)?),
+            );
+            out.push(flow_aggregate(key, columns)?);
         }
-        out.sort_by_key(|a| (a.server, a.port, a.protocol));
+        out.sort_by_key(|a| a.key);
         Ok(out)
     }
 

@@ -2,10 +2,9 @@
 
 use jiff::Timestamp;
 use portreeve_core::PortKey;
+use portreeve_flows::FlowAggregate;
 
-use crate::model::{
-    DriftEvent, DriftKind, FlowAggregate, Listener, Reclaim, UsageRecord, WriteBatch,
-};
+use crate::model::{DriftEvent, DriftKind, Listener, Reclaim, UsageRecord, WriteBatch};
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]

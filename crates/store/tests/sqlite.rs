@@ -7,9 +7,10 @@ use std::path::Path;
 
 use jiff::{SignedDuration, Timestamp};
 use portreeve_core::{NetnsRef, PortKey, PortUsage, Proto};
+use portreeve_flows::{FlowAggregate, ServerPort};
 use portreeve_store::{
-    DB_FILE, DriftEvent, DriftKind, FlowUpdate, Listener, SOURCE_CAP, SqliteStore, Store,
-    StoreError, UsageUpdate, WriteBatch,
+    DB_FILE, DriftEvent, DriftKind, Listener, SOURCE_CAP, SqliteStore, Store, StoreError,
+    UsageUpdate, WriteBatch,
 };
 
 fn t(minutes: i64) -> Timestamp {
@@ -292,36 +293,34 @@ fn distinct_sources_are_exact_up_to_the_cap_then_at_least() {
 }
 
 #[test]
-fn flows_merge_with_exact_distinct_clients() {
+fn flows_merge_by_the_aggregates_own_rule() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = open(dir.path());
-    let flow = |first: i64, last: i64, clients: &[&str]| FlowUpdate {
-        server: ip("192.0.2.10"),
-        protocol: Proto::Tcp,
-        port: 443,
+    let flow = |first: i64, last: i64, clients: u64| FlowAggregate {
+        key: ServerPort::new(ip("192.0.2.10"), tcp(443)),
         first_seen: t(first),
         last_seen: t(last),
         flows: 2,
         packets: 20,
         bytes: 2_000,
-        clients: clients.iter().map(|c| ip(c)).collect(),
-        estimated_clients: None,
+        clients,
+        clients_exact: true,
     };
     store
         .write(&WriteBatch {
-            flows: vec![flow(10, 20, &["198.51.100.1", "198.51.100.2"])],
+            flows: vec![flow(10, 20, 2)],
             ..WriteBatch::default()
         })
         .unwrap();
+    let web = &store.flows().unwrap()[0];
+    assert_eq!(*web, flow(10, 20, 2), "stored as given, still exact");
     store
         .write(&WriteBatch {
             flows: vec![
-                flow(5, 15, &["198.51.100.2", "198.51.100.3"]),
-                FlowUpdate {
-                    server: ip("2001:db8::10"),
-                    port: 53,
-                    protocol: Proto::Udp,
-                    ..flow(0, 1, &[])
+                flow(5, 15, 2),
+                FlowAggregate {
+                    key: ServerPort::new(ip("2001:db8::10"), PortKey::new(Proto::Udp, 53)),
+                    ..flow(0, 1, 0)
                 },
             ],
             ..WriteBatch::default()
@@ -330,26 +329,75 @@ fn flows_merge_with_exact_distinct_clients() {
     let flows = store.flows().unwrap();
     assert_eq!(flows.len(), 2);
     let web = &flows[0];
-    assert_eq!(web.server, ip("192.0.2.10"));
+    assert_eq!(web.key.server, ip("192.0.2.10"));
     assert_eq!((web.first_seen, web.last_seen), (t(5), t(20)));
     assert_eq!((web.flows, web.packets, web.bytes), (4, 40, 4_000));
-    assert_eq!((web.distinct_clients, web.clients_capped), (3, false));
-    assert_eq!((flows[1].port, flows[1].distinct_clients), (53, 0));
+    // Two flushes' clients may be the same hosts: the larger count stays,
+    // as a lower bound.
+    assert_eq!((web.clients, web.clients_exact), (2, false));
+    assert_eq!((flows[1].key.port.port, flows[1].clients), (53, 0));
+    let mut expected = flow(10, 20, 2);
+    expected.merge(&flow(5, 15, 2));
+    assert_eq!(
+        *web, expected,
+        "the store merges as FlowAggregate::merge does"
+    );
 
     // A collector's estimate only raises the count, marked as a lower bound.
     for estimate in [50, 30] {
         store
             .write(&WriteBatch {
-                flows: vec![FlowUpdate {
-                    estimated_clients: Some(estimate),
-                    ..flow(30, 40, &[])
+                flows: vec![FlowAggregate {
+                    clients: estimate,
+                    clients_exact: false,
+                    ..flow(30, 40, 0)
                 }],
                 ..WriteBatch::default()
             })
             .unwrap();
     }
     let web = &store.flows().unwrap()[0];
-    assert_eq!((web.distinct_clients, web.clients_capped), (50, true));
+    assert_eq!((web.clients, web.clients_exact), (50, false));
+
+    // Twice in one batch: merged twice.
+    store
+        .write(&WriteBatch {
+            flows: vec![flow(50, 60, 1), flow(50, 70, 1)],
+            ..WriteBatch::default()
+        })
+        .unwrap();
+    let web = &store.flows().unwrap()[0];
+    assert_eq!((web.flows, web.last_seen), (4 + 2 * 2 + 2 * 2, t(70)));
+}
+
+#[test]
+fn flow_counters_saturate_instead_of_overflowing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path());
+    let huge = FlowAggregate {
+        key: ServerPort::new(ip("192.0.2.1"), tcp(1)),
+        first_seen: t(0),
+        last_seen: t(0),
+        flows: u64::MAX,
+        packets: u64::MAX,
+        bytes: u64::MAX,
+        clients: u64::MAX,
+        clients_exact: false,
+    };
+    for _ in 0..2 {
+        store
+            .write(&WriteBatch {
+                flows: vec![huge.clone()],
+                ..WriteBatch::default()
+            })
+            .unwrap();
+    }
+    let a = &store.flows().unwrap()[0];
+    let max = i64::MAX as u64;
+    assert_eq!(
+        (a.flows, a.packets, a.bytes, a.clients),
+        (max, max, max, max)
+    );
 }
 
 #[test]
@@ -411,17 +459,15 @@ fn write_history(store: &mut dyn Store) {
                 connections: 7,
                 sources: vec![ip("10.0.0.1")],
             }],
-            flows: vec![FlowUpdate {
-                server: ip("192.0.2.1"),
-                protocol: Proto::Tcp,
-                port: 8080,
+            flows: vec![FlowAggregate {
+                key: ServerPort::new(ip("192.0.2.1"), tcp(8080)),
                 first_seen: t(1),
                 last_seen: t(2),
                 flows: 1,
                 packets: 3,
                 bytes: 300,
-                clients: vec![ip("10.0.0.1")],
-                estimated_clients: None,
+                clients: 1,
+                clients_exact: true,
             }],
         })
         .unwrap();
@@ -512,4 +558,31 @@ fn two_handles_on_one_file_see_each_others_commits() {
     let reader = open(dir.path());
     write_history(&mut writer);
     assert_eq!(reader.usage().unwrap(), writer.usage().unwrap());
+}
+
+#[test]
+fn stores_opened_together_migrate_once() {
+    // The agent starting while another command reads: every opener of a
+    // new file must get a working store, whoever runs the migrations.
+    for _ in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DB_FILE);
+        let barrier = std::sync::Barrier::new(8);
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| {
+                    s.spawn(|| {
+                        barrier.wait();
+                        SqliteStore::open_path(&path).map(|store| store.schema_version().unwrap())
+                    })
+                })
+                .collect();
+            for h in handles {
+                assert_eq!(
+                    h.join().unwrap().unwrap(),
+                    SqliteStore::supported_schema_version()
+                );
+            }
+        });
+    }
 }

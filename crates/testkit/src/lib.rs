@@ -2,18 +2,44 @@
 //! test owns, veth links between them, listeners owned by known processes,
 //! and code run inside a namespace.
 //!
-//! Tests that need root skip with a printed reason when they cannot run, and
-//! fail instead when `PORTREEVE_REQUIRE_PRIVILEGED=1` (as in CI). Traffic
-//! never leaves the namespaces the tests create.
+//! The principal type in this crate is a [`Netns`]: a network namespace
+//! created for one test (loopback up, and with [`Netns::new`] a veth pair
+//! holding addresses that exist only inside it) and deleted when dropped.
+//! [`Netns::link`] joins two of them, [`Netns::exec`] and [`Netns::run`] run
+//! a program or a closure inside one, and [`Netns::listen`] starts
+//! processes binding given sockets there, returned as [`Listeners`], which
+//! stop when dropped.
+//!
+//! Tests that need root call [`privileged`] first: it skips with a printed
+//! reason when they cannot run, and fails instead when
+//! `PORTREEVE_REQUIRE_PRIVILEGED=1` (as in CI). Traffic never leaves the
+//! namespaces the tests create. The harness needs `ip` (iproute2) and, for
+//! listeners, `python3`; it mocks nothing.
+//!
+//! # Example
+//!
+//! Not run as a doc test (`no_run`): creating a namespace needs root.
+//!
+//! ```no_run
+//! use std::net::TcpStream;
+//!
+//! use portreeve_testkit::{Netns, privileged};
+//!
+//! if !privileged("example", &["ip", "python3"]) {
+//!     return; // skipped, and said why
+//! }
+//! let ns = Netns::new(); // d0 holds 10.99.0.1/24, inside `ns` only
+//! let listeners = ns.listen(&["tcp4:10.99.0.1:8080"], 1); // one process and a fork
+//! assert_eq!(listeners.pids.len(), 2);
+//! assert!(ns.run(|| TcpStream::connect("10.99.0.1:8080").is_ok()));
+//! // Dropping `listeners` stops the processes; dropping `ns` deletes it.
+//! ```
 
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-
-use rustix::fs::{Mode, OFlags};
-use rustix::thread::LinkNameSpaceType;
 
 /// Runs `cmd`, returning its output, and fails the test if it could not start.
 pub fn run(cmd: &mut Command) -> Output {
@@ -148,26 +174,9 @@ impl Netns {
     /// Runs `f` on a thread that has joined the namespace (sockets it opens
     /// live there), and returns its result.
     pub fn run<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
-        let path = format!("/run/netns/{}", self.name);
-        let fd = rustix::fs::open(
-            path.as_str(),
-            OFlags::RDONLY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .expect("open netns");
-        std::thread::scope(|scope| {
-            scope
-                .spawn(move || {
-                    rustix::thread::move_into_link_name_space(
-                        std::os::fd::AsFd::as_fd(&fd),
-                        Some(LinkNameSpaceType::Network),
-                    )
-                    .expect("setns");
-                    f()
-                })
-                .join()
-                .expect("namespace thread panicked")
-        })
+        let path = PathBuf::from(format!("/run/netns/{}", self.name));
+        portreeve_inventory::run_in(&path, || Ok(f()))
+            .unwrap_or_else(|e| panic!("cannot enter {}: {e}", path.display()))
     }
 
     /// Starts a process binding `specs` (see `listen.py`) inside the
@@ -226,5 +235,30 @@ impl Drop for Listeners {
         // Closing stdin asks listen.py to reap its forks and exit.
         drop(self.stdin.take());
         let _ = self.child.wait();
+    }
+}
+
+/// A TCP socket listening on `0.0.0.0:PORT` in the host's namespace, owned
+/// by nobody in particular: a fixture for logic that takes sockets (the
+/// agent's loop, the lifecycle) without reading a real inventory.
+pub fn listening_socket(port: u16) -> portreeve_core::ListeningSocket {
+    use portreeve_core::{BindScope, Family, ListeningSocket, NetnsRef, OwnerStatus, Proto};
+    ListeningSocket {
+        protocol: Proto::Tcp,
+        family: Family::Ipv4,
+        address: std::net::Ipv4Addr::UNSPECIFIED.into(),
+        port,
+        interface: None,
+        scope: BindScope::Wildcard,
+        dual_stack: false,
+        uid: 0,
+        user: None,
+        inode: u64::from(port),
+        netns: NetnsRef {
+            inode: 1,
+            name: Some("host".into()),
+        },
+        owner_status: OwnerStatus::Known,
+        processes: Vec::new(),
     }
 }

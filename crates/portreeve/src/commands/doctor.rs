@@ -1,18 +1,18 @@
-//! `portreeve doctor`: what portreeve can see from here, and where it keeps
-//! things. Every line is a fact an operator would otherwise dig out by hand
-//! when an inventory looks incomplete.
+//! `portreeve doctor`: what portreeve can see from here, where it keeps
+//! things, and which policy is in effect. Every line is a fact an operator
+//! would otherwise dig out by hand when an inventory looks incomplete.
 
-use std::path::Path;
-
+use portreeve_app::policy::{self, LoadedPolicy, PolicySource};
 use portreeve_core::OwnerStatus;
 use portreeve_inventory::Options;
 use serde::Serialize;
 
 use crate::cli::{DoctorArgs, ListFormat};
+use crate::context::{self, Context};
 use crate::failure::{EXIT_OK, Failure};
 use crate::output::json::{emit_listing, to_value};
+use crate::output::policy::describe;
 use crate::output::{counted, emit, table};
-use crate::paths::{self, PolicySource};
 
 /// One diagnostic line.
 #[derive(Serialize)]
@@ -22,8 +22,80 @@ struct Check {
     detail: String,
 }
 
-pub fn run(args: &DoctorArgs, state_dir: &Path) -> Result<u8, Failure> {
-    let root = paths::running_as_root();
+/// What doctor says about the policy in effect, and about the default
+/// file when it differs (edited since, or never applied).
+fn policy_checks(ctx: &Context, explicit: Option<&std::path::Path>) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let in_effect = policy::in_effect(&ctx.state);
+    checks.push(match &in_effect {
+        Ok(Some(p)) => Check {
+            name: "policy in effect",
+            ok: true,
+            detail: format!("{}: {} rules", describe(p), p.policy.rules.len()),
+        },
+        Ok(None) => Check {
+            name: "policy in effect",
+            ok: true,
+            detail: "none: portreeve's ruleset is not applied; check judges by the default policy"
+                .into(),
+        },
+        Err(e) => Check {
+            name: "policy in effect",
+            ok: false,
+            detail: e.to_string(),
+        },
+    });
+    let effect_digest = in_effect.ok().flatten().map(|p| p.digest);
+    let default = policy::default_file();
+    let (name, path) = match explicit {
+        Some(path) => ("policy", path.to_path_buf()),
+        None => ("default policy file", default.clone()),
+    };
+    if explicit.is_none() && !path.is_file() {
+        checks.push(Check {
+            name,
+            ok: true,
+            detail: format!(
+                "{} not found{}",
+                path.display(),
+                if effect_digest.is_none() {
+                    "; the built-in baseline stands in"
+                } else {
+                    ""
+                }
+            ),
+        });
+        return checks;
+    }
+    checks.push(
+        match LoadedPolicy::read(&path, PolicySource::File(path.clone())) {
+            Ok(p) => Check {
+                name,
+                ok: true,
+                detail: format!(
+                    "{}: valid, {} rules, {}",
+                    path.display(),
+                    p.policy.rules.len(),
+                    match &effect_digest {
+                        Some(d) if *d == p.digest => "the same text as the policy in effect".into(),
+                        Some(_) => "differs from the policy in effect (not applied)".to_string(),
+                        None => "not applied".to_string(),
+                    }
+                ),
+            },
+            Err(e) => Check {
+                name,
+                ok: false,
+                detail: Failure::from(e).summary(),
+            },
+        },
+    );
+    checks
+}
+
+pub fn run(args: &DoctorArgs, ctx: &Context) -> Result<u8, Failure> {
+    let root = portreeve_app::running_as_root();
+    let state_dir = ctx.state.root();
     let mut checks = vec![
         Check {
             name: "version",
@@ -55,29 +127,17 @@ pub fn run(args: &DoctorArgs, state_dir: &Path) -> Result<u8, Failure> {
                 }
             ),
         },
-    ];
-    checks.push(match paths::policy_source(args.policy.as_deref()) {
-        PolicySource::Baseline => Check {
-            name: "policy",
+        Check {
+            name: "acting as",
             ok: true,
             detail: format!(
-                "built-in baseline ({} not found)",
-                paths::default_policy_path().display()
+                "{} (recorded on every change; --as NAME to name another)",
+                ctx.actor
             ),
         },
-        PolicySource::File(path) => match super::read_policy_file(&path) {
-            Ok(p) => Check {
-                name: "policy",
-                ok: true,
-                detail: format!("{}: {} rules", path.display(), p.rules.len()),
-            },
-            Err(f) => Check {
-                name: "policy",
-                ok: false,
-                detail: f.summary(),
-            },
-        },
-    });
+    ];
+    let candidate = context::candidate(args.policy.as_deref());
+    checks.extend(policy_checks(ctx, candidate.as_deref()));
     match portreeve_inventory::collect(Options::default()) {
         Ok(inv) => {
             let unknown = inv

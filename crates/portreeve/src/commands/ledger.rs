@@ -3,60 +3,60 @@
 
 use std::path::{Path, PathBuf};
 
+use portreeve_app::{AppError, StateDir, witness};
 use portreeve_ledger::bundle::verify_dir;
-use portreeve_ledger::merkle;
-use portreeve_ledger::note::{Checkpoint, KeyKind, KeyName, Note, SignerKey, VerifierKey};
+use portreeve_ledger::note::{Checkpoint, KeyKind, KeyName, SignerKey, VerifierKey};
 use portreeve_ledger::store;
-use portreeve_ledger::{Bundle, Entry, Ledger, Tamper, Trust, Verified};
-use serde::{Deserialize, Serialize};
+use portreeve_ledger::{Bundle, Entry, Ledger, LedgerError, Tamper, Trust, Verified};
+use serde::Serialize;
 
-use super::record::{ledger_dir, ledger_failure, open};
 use crate::cli::{
-    CosignArgs, LedgerCommand, LedgerLogArgs, LedgerVerifyArgs, ListFormat, ProveArgs,
-    WitnessKeyArgs,
+    LedgerCommand, LedgerLogArgs, LedgerVerifyArgs, ListFormat, ProveArgs, WitnessKeyArgs,
 };
+use crate::context::Context;
 use crate::failure::{EXIT_FINDINGS, EXIT_OK, Failure};
 use crate::output::json::{emit_listing, to_value};
 use crate::output::{emit, emit_json, table};
 
 /// Runs a `ledger` subcommand.
-pub fn run(command: &LedgerCommand, state_dir: &Path) -> Result<u8, Failure> {
+pub fn run(command: &LedgerCommand, ctx: &Context) -> Result<u8, Failure> {
+    let state = &ctx.state;
     match command {
-        LedgerCommand::Log(args) => log(args, state_dir),
-        LedgerCommand::Verify(args) => verify(args, state_dir),
-        LedgerCommand::Prove(args) => prove(args, state_dir),
-        LedgerCommand::Export { output } => export(output.as_deref(), state_dir),
+        LedgerCommand::Log(args) => log(args, state),
+        LedgerCommand::Verify(args) => verify(args, state),
+        LedgerCommand::Prove(args) => prove(args, state),
+        LedgerCommand::Export { output } => export(output.as_deref(), state),
         LedgerCommand::Checkpoint => {
-            let note = existing(state_dir)?.checkpoint().map_err(ledger_failure)?;
+            let note = state
+                .existing_ledger()?
+                .checkpoint()
+                .map_err(ledger_failure)?;
             emit(&note.to_string());
             Ok(EXIT_OK)
         }
-        LedgerCommand::Cosign(args) => cosign(args, state_dir),
+        LedgerCommand::Cosign(args) => {
+            let memory = args.state.clone().unwrap_or_else(|| {
+                let mut p = args.key.clone().into_os_string();
+                p.push(".state.json");
+                PathBuf::from(p)
+            });
+            emit(&witness::cosign(state, &args.key, &memory)?.to_string());
+            Ok(EXIT_OK)
+        }
         LedgerCommand::Key => {
-            emit(&format!("{}\n", open(state_dir)?.verifier()));
+            emit(&format!(
+                "{}\n",
+                state.ledger().map_err(ledger_failure)?.verifier()
+            ));
             Ok(EXIT_OK)
         }
         LedgerCommand::WitnessKey(args) => witness_key(args),
     }
 }
 
-/// The ledger directory of `state_dir`, which must already hold a
-/// ledger: reading commands do not create one.
-fn existing_dir(state_dir: &Path) -> Result<PathBuf, Failure> {
-    let dir = ledger_dir(state_dir);
-    if !dir.join("log.key").exists() {
-        return Err(Failure::Input(format!(
-            "no ledger in {}: nothing has been recorded on this host yet",
-            dir.display()
-        )));
-    }
-    Ok(dir)
-}
-
-/// The ledger of `state_dir`, opened for appending; it must exist.
-fn existing(state_dir: &Path) -> Result<Ledger, Failure> {
-    existing_dir(state_dir)?;
-    open(state_dir)
+/// A ledger that cannot be read or written is an operational failure.
+fn ledger_failure(e: LedgerError) -> Failure {
+    Failure::from(AppError::from(e))
 }
 
 /// Every entry, in order, read without opening the ledger for appending
@@ -70,8 +70,8 @@ fn entries(dir: &Path) -> Result<Vec<Entry>, Failure> {
         .collect())
 }
 
-fn log(args: &LedgerLogArgs, state_dir: &Path) -> Result<u8, Failure> {
-    let all = entries(&ledger_dir(state_dir))?;
+fn log(args: &LedgerLogArgs, state: &StateDir) -> Result<u8, Failure> {
+    let all = entries(&state.ledger_dir())?;
     let shown: Vec<&Entry> = all
         .iter()
         .filter(|e| args.action.is_empty() || args.action.iter().any(|a| a == &e.action))
@@ -145,7 +145,7 @@ struct VerifyReport {
     problem: Option<String>,
 }
 
-fn verify(args: &LedgerVerifyArgs, state_dir: &Path) -> Result<u8, Failure> {
+fn verify(args: &LedgerVerifyArgs, state: &StateDir) -> Result<u8, Failure> {
     let witnesses = args
         .witness
         .iter()
@@ -174,7 +174,7 @@ fn verify(args: &LedgerVerifyArgs, state_dir: &Path) -> Result<u8, Failure> {
             })
         }
         None => {
-            let dir = existing_dir(state_dir)?;
+            let dir = state.existing_ledger_dir()?;
             let log = match &args.key {
                 Some(k) => read_key(k)?,
                 None => store::stored_verifier(&dir).map_err(ledger_failure)?,
@@ -282,12 +282,12 @@ fn base64(hash: &[u8; 32]) -> String {
     base64::engine::general_purpose::STANDARD.encode(hash)
 }
 
-fn prove(args: &ProveArgs, state_dir: &Path) -> Result<u8, Failure> {
-    let ledger = existing(state_dir)?;
+fn prove(args: &ProveArgs, state: &StateDir) -> Result<u8, Failure> {
+    let ledger = state.existing_ledger()?;
     if let Some(index) = args.index {
         let size = match args.size {
             Some(s) => s,
-            None => latest_checkpoint(&ledger)?
+            None => latest_checkpoint(ledger)?
                 .map(|c| c.size)
                 .filter(|&s| s > index)
                 .unwrap_or(ledger.size().map_err(ledger_failure)?),
@@ -327,9 +327,9 @@ fn latest_checkpoint(ledger: &Ledger) -> Result<Option<Checkpoint>, Failure> {
         .max_by_key(|c| c.size))
 }
 
-fn export(output: Option<&Path>, state_dir: &Path) -> Result<u8, Failure> {
-    let ledger = existing(state_dir)?;
-    let bundle = Bundle::export(&ledger).map_err(ledger_failure)?;
+fn export(output: Option<&Path>, state: &StateDir) -> Result<u8, Failure> {
+    let ledger = state.existing_ledger()?;
+    let bundle = Bundle::export(ledger).map_err(ledger_failure)?;
     match output {
         None => emit_json(&bundle),
         Some(path) => {
@@ -357,165 +357,7 @@ fn witness_key(args: &WitnessKeyArgs) -> Result<u8, Failure> {
         .map_err(|e| Failure::Input(format!("witness name `{}`: {e}", args.name)))?;
     let key = SignerKey::generate(name, KeyKind::Cosigner)
         .map_err(|e| Failure::Operational(e.to_string()))?;
-    write_private(&args.output, &format!("{key}\n"))?;
+    portreeve_app::write_new_private(&args.output, format!("{key}\n").as_bytes())?;
     emit(&format!("{}\n", key.verifier()));
     Ok(EXIT_OK)
-}
-
-/// Writes a private key file, readable by its owner only, never over an
-/// existing file.
-pub(super) fn write_private(path: &Path, text: &str) -> Result<(), Failure> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| Failure::Operational(format!("cannot create {}: {e}", dir.display())))?;
-    }
-    let mut file = std::fs::File::options()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::AlreadyExists => {
-                Failure::Input(format!("{} exists; not overwriting a key", path.display()))
-            }
-            _ => Failure::Operational(format!("cannot write {}: {e}", path.display())),
-        })?;
-    file.write_all(text.as_bytes())
-        .and_then(|()| file.sync_all())
-        .map_err(|e| Failure::Operational(format!("cannot write {}: {e}", path.display())))
-}
-
-/// What a witness remembers per log: the last checkpoint it signed, and
-/// the log key it first saw (pinned, so a swapped key is noticed).
-#[derive(Serialize, Deserialize, Default)]
-struct WitnessState {
-    logs: std::collections::BTreeMap<String, Witnessed>,
-}
-
-#[derive(Serialize, Deserialize, Clone)]
-struct Witnessed {
-    log_key: String,
-    size: u64,
-    root: String,
-}
-
-fn cosign(args: &CosignArgs, state_dir: &Path) -> Result<u8, Failure> {
-    let key_text = std::fs::read_to_string(&args.key).map_err(|e| {
-        Failure::Input(format!(
-            "cannot read witness key {}: {e}",
-            args.key.display()
-        ))
-    })?;
-    let key: SignerKey = key_text
-        .trim()
-        .parse()
-        .map_err(|e| Failure::Input(format!("{}: not a private key: {e}", args.key.display())))?;
-    if key.kind() != KeyKind::Cosigner {
-        return Err(Failure::Input(format!(
-            "{} is not a witness (cosigner) key; create one with `portreeve ledger witness-key`",
-            args.key.display()
-        )));
-    }
-    let state_path = args.state.clone().unwrap_or_else(|| {
-        let mut p = args.key.clone().into_os_string();
-        p.push(".state.json");
-        PathBuf::from(p)
-    });
-    let mut state: WitnessState = match std::fs::read(&state_path) {
-        Ok(b) => serde_json::from_slice(&b).map_err(|e| {
-            Failure::Input(format!(
-                "{}: not a witness state: {e}",
-                state_path.display()
-            ))
-        })?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => WitnessState::default(),
-        Err(e) => {
-            return Err(Failure::Operational(format!(
-                "cannot read {}: {e}",
-                state_path.display()
-            )));
-        }
-    };
-
-    let ledger = existing(state_dir)?;
-    let log_key = ledger.verifier();
-    let note = ledger.checkpoint().map_err(ledger_failure)?;
-    note.verify(std::slice::from_ref(&log_key))
-        .map_err(|e| Failure::Operational(format!("the log's own checkpoint: {e}")))?;
-    let checkpoint = Checkpoint::parse_text(&note.text)
-        .map_err(|e| Failure::Operational(format!("the log's own checkpoint: {e}")))?;
-    let refuse = |why: String| {
-        Failure::Operational(format!(
-            "refusing to cosign {} at size {}: {why}",
-            checkpoint.origin, checkpoint.size
-        ))
-    };
-    if let Some(last) = state.logs.get(&checkpoint.origin) {
-        if last.log_key != log_key.to_string() {
-            return Err(refuse(format!(
-                "the log's key changed from {} to {log_key}",
-                last.log_key
-            )));
-        }
-        if checkpoint.size < last.size {
-            return Err(refuse(format!(
-                "this witness already signed size {}: the log went backwards",
-                last.size
-            )));
-        }
-        let proof = ledger
-            .prove_consistency(last.size, checkpoint.size)
-            .map_err(ledger_failure)?;
-        let root1 = merkle_root_from_b64(&last.root).map_err(refuse)?;
-        merkle::verify_consistency(
-            last.size,
-            checkpoint.size,
-            &proof.proof,
-            &root1,
-            &checkpoint.root,
-        )
-        .map_err(|e| {
-            refuse(format!(
-                "not consistent with size {} signed before: {e}",
-                last.size
-            ))
-        })?;
-    }
-    let mut cosigned = Note {
-        text: note.text.clone(),
-        signatures: Vec::new(),
-    };
-    let now = jiff::Timestamp::now().as_second().max(0) as u64;
-    cosigned
-        .cosign(&key, now)
-        .map_err(|e| Failure::Operational(e.to_string()))?;
-    ledger.store_note(&cosigned).map_err(ledger_failure)?;
-    state.logs.insert(
-        checkpoint.origin.clone(),
-        Witnessed {
-            log_key: log_key.to_string(),
-            size: checkpoint.size,
-            root: base64(&checkpoint.root),
-        },
-    );
-    let bytes = serde_json::to_vec_pretty(&state).expect("a witness state serialises");
-    std::fs::write(&state_path, bytes)
-        .map_err(|e| Failure::Operational(format!("cannot write {}: {e}", state_path.display())))?;
-    let mut all = note.clone();
-    all.signatures
-        .retain(|s| !cosigned.signatures[0].name.eq(&s.name));
-    all.signatures.extend(cosigned.signatures);
-    emit(&all.to_string());
-    Ok(EXIT_OK)
-}
-
-fn merkle_root_from_b64(text: &str) -> Result<merkle::Hash, String> {
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD
-        .decode(text)
-        .ok()
-        .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| format!("the witness state's root {text:?} is not a base64 SHA-256 hash"))
 }

@@ -1,4 +1,7 @@
-//! One module per command; each returns the exit status or a [`Failure`].
+//! One module per command group; each turns its arguments into a request,
+//! calls the use case in `portreeve-app` (or an adapter, for plain reads)
+//! and writes the outcome. No command module imports another: what they
+//! share lives in `context`, `output` and `failure`.
 
 mod agent;
 mod catalogue;
@@ -13,75 +16,48 @@ mod inventory;
 mod ledger;
 mod lifecycle;
 mod policy;
-mod record;
 mod scan;
 
-use std::path::Path;
-
-use portreeve_policy::Policy;
-
 use crate::cli::{Cli, Command, FlowsCommand, ImportCommand, PolicyCommand};
+use crate::context::Context;
 use crate::failure::Failure;
-use crate::paths::{self, PolicySource};
 
 /// Runs the command `cli` names.
 pub fn run(cli: &Cli) -> Result<u8, Failure> {
-    let state_dir = paths::state_dir(cli.global.state_dir.as_deref());
+    let ctx = Context::new(&cli.global);
     match &cli.command {
         Command::Inventory(args) => inventory::run(args),
-        Command::Check(args) => check::run(args, &state_dir),
+        Command::Check(args) => check::run(args, &ctx),
         Command::Policy(PolicyCommand::Init(args)) => policy::init(args),
         Command::Policy(PolicyCommand::Validate { file }) => policy::validate(file),
         Command::Policy(PolicyCommand::Baseline) => policy::baseline(),
-        Command::Render(args) => enforce::render(args, &state_dir),
-        Command::Plan(args) => enforce::plan(args, &state_dir),
-        Command::Apply(args) => enforce::apply(args, &state_dir),
-        Command::Confirm => enforce::confirm(&state_dir),
-        Command::Rollback(args) => enforce::rollback(args, &state_dir),
-        Command::Generations(args) => enforce::generations(args, &state_dir),
-        Command::Watchdog { generation } => enforce::watchdog(*generation, &state_dir),
-        Command::Grant(args) => grants::grant(args, &state_dir),
-        Command::Revoke(args) => grants::revoke(args, &state_dir),
-        Command::Grants(args) => grants::list_grants(args, &state_dir),
-        Command::Usage(args) => grants::usage(args, &state_dir),
+        Command::Render(args) => enforce::render(args, &ctx),
+        Command::Plan(args) => enforce::plan(args, &ctx),
+        Command::Apply(args) => enforce::apply(args, &ctx),
+        Command::Confirm => enforce::confirm(&ctx),
+        Command::Rollback(args) => enforce::rollback(args, &ctx),
+        Command::Generations(args) => enforce::generations(args, &ctx),
+        Command::Watchdog { generation } => enforce::watchdog(*generation, &ctx),
+        Command::Grant(args) => grants::grant(args, &ctx),
+        Command::Revoke(args) => grants::revoke(args, &ctx),
+        Command::Grants(args) => grants::list(args, &ctx),
+        Command::Usage(args) => grants::usage(args, &ctx),
         Command::Scan(args) => scan::run(args),
-        Command::Agent(args) => agent::run(args, &state_dir),
-        Command::Drift(args) => agent::drift(args, &state_dir),
-        Command::Lifecycle(args) => lifecycle::lifecycle(args, &state_dir),
-        Command::Collect(args) => flows::collect(args, &state_dir),
+        Command::Agent(args) => agent::run(args, &ctx),
+        Command::Drift(args) => agent::drift(args, &ctx),
+        Command::Lifecycle(args) => lifecycle::lifecycle(args, &ctx),
+        Command::Collect(args) => flows::collect(args, &ctx),
         Command::Flows(FlowsCommand::Decode(args)) => flows::decode(args),
-        Command::Import(ImportCommand::Zeek(args)) => flows::import_zeek(args, &state_dir),
-        Command::Reclaim(args) => lifecycle::reclaim(args, &state_dir),
-        Command::Ledger(command) => ledger::run(command, &state_dir),
-        Command::Identity(command) => change::identity(command, &state_dir),
-        Command::Propose(args) => change::propose(args, &state_dir),
-        Command::Approve(args) => change::approve(args, &state_dir),
-        Command::Proposals(args) => change::list(args, &state_dir),
+        Command::Import(ImportCommand::Zeek(args)) => flows::import_zeek(args, &ctx),
+        Command::Reclaim(args) => lifecycle::reclaim(args, &ctx),
+        Command::Ledger(command) => ledger::run(command, &ctx),
+        Command::Identity(command) => change::identity(command, &ctx),
+        Command::Propose(args) => change::propose(args, &ctx),
+        Command::Approve(args) => change::approve(args, &ctx),
+        Command::Proposals(args) => change::list(args, &ctx),
         Command::Catalogue(args) => catalogue::run(args),
-        Command::Doctor(args) => doctor::run(args, &state_dir),
+        Command::Doctor(args) => doctor::run(args, &ctx),
         Command::Completions { shell } => generate::completions(*shell),
         Command::Man { output } => generate::man(output.as_deref()),
     }
-}
-
-pub use flows::parse_span;
-
-/// Loads the policy a command should use (see [`paths::policy_source`]).
-fn load_policy(explicit: Option<&Path>) -> Result<Policy, Failure> {
-    match paths::policy_source(explicit) {
-        PolicySource::Baseline => Ok(portreeve_policy::baseline()),
-        PolicySource::File(path) => read_policy_file(&path),
-    }
-}
-
-/// Reads and validates a policy file.
-fn read_policy_file(path: &Path) -> Result<Policy, Failure> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Failure::Input(format!("cannot read policy file {}: {e}", path.display())))?;
-    portreeve_policy::parse_policy(&path.display().to_string(), &text).map_err(Failure::Policy)
-}
-
-/// Today's date in the local time zone, for approval expiry.
-fn today() -> jiff::civil::Date {
-    jiff::ZonedDateTime::now().date()
 }

@@ -1,11 +1,10 @@
 //! `portreeve policy init | validate | baseline`.
 
-use std::io::Write;
 use std::path::Path;
 
+use portreeve_app::policy::{LoadedPolicy, PolicySource};
 use portreeve_inventory::Options;
 
-use super::{read_policy_file, today};
 use crate::cli::PolicyInitArgs;
 use crate::failure::{EXIT_OK, Failure};
 use crate::output::{counted, emit};
@@ -23,13 +22,15 @@ pub fn init(args: &PolicyInitArgs) -> Result<u8, Failure> {
     let inventory = portreeve_inventory::collect(Options {
         all_netns: args.scope.all_netns,
     })?;
-    let text = portreeve_policy::starter_policy(&inventory.host, &inventory.sockets, today());
+    let text = portreeve_policy::starter_policy(
+        &inventory.host,
+        &inventory.sockets,
+        portreeve_app::check::today(),
+    );
     match &args.output {
         None => emit(&text),
         Some(path) => {
-            write_atomically(path, &text).map_err(|e| {
-                Failure::Operational(format!("cannot write {}: {e}", path.display()))
-            })?;
+            portreeve_app::write_atomically(path, text.as_bytes(), 0o644)?;
             eprintln!(
                 "portreeve: wrote {} ({} seen); review it, then `portreeve policy validate {}`",
                 path.display(),
@@ -41,22 +42,8 @@ pub fn init(args: &PolicyInitArgs) -> Result<u8, Failure> {
     Ok(EXIT_OK)
 }
 
-/// Writes through a temporary file in the same directory and renames it into
-/// place, so a crash never leaves half a file behind.
-pub(super) fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(text.as_bytes())?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
-}
-
 pub fn validate(file: &Path) -> Result<u8, Failure> {
-    let policy = read_policy_file(file)?;
+    let policy = LoadedPolicy::read(file, PolicySource::File(file.to_path_buf()))?.policy;
     emit(&format!(
         "{}: valid: {}, {}, {}\n",
         file.display(),

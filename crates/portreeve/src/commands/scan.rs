@@ -120,28 +120,17 @@ fn stream_line(r: &PortResult) {
 /// UDP engine from the reply to its payload), with a progress bar of its
 /// own: identification takes a few round trips per port.
 fn identify_services(results: &mut [PortResult], opts: &ServiceOptions) {
-    let open: Vec<usize> = results
+    let open = results
         .iter()
-        .enumerate()
-        .filter(|(_, r)| r.protocol == Proto::Tcp && r.state == PortState::Open)
-        .map(|(i, _)| i)
-        .collect();
-    if open.is_empty() {
+        .filter(|r| r.protocol == Proto::Tcp && r.state == PortState::Open)
+        .count();
+    if open == 0 {
         return;
     }
-    let progress = progress_bar(open.len() as u64, "services");
+    let progress = progress_bar(open as u64, "services");
     progress.enable_steady_tick(Duration::from_millis(200));
-    let endpoints: Vec<(IpAddr, u16)> = open
-        .iter()
-        .map(|&i| (results[i].address, results[i].port))
-        .collect();
-    let found = service::identify_all(&endpoints, opts);
+    service::identify_open(results, opts);
     progress.finish_and_clear();
-    for (i, info) in open.into_iter().zip(found) {
-        if info.is_some() {
-            results[i].service = info;
-        }
-    }
 }
 
 /// Writes a finished run in the requested format (jsonl was streamed while
@@ -429,96 +418,4 @@ fn emit_document(run: &ScanRun, all: bool) {
             ("hosts", serde_json::Value::Array(hosts)),
         ],
     );
-}
-
-/// `check --scan`: scans one target from here over the ports that matter —
-/// every TCP port something listens on or a rule allows, plus the top 1000
-/// (to catch ports forwarded from elsewhere) — unless `ports` names them.
-pub fn view_of(
-    target_spec: &str,
-    sockets: &[portreeve_core::ListeningSocket],
-    policy: &portreeve_policy::Policy,
-    ports: Option<&str>,
-    syn: bool,
-) -> Result<portreeve_core::ScanView, Failure> {
-    use portreeve_core::{Observed, ObservedPort, Proto, ScanView};
-
-    let spec = target::parse_spec(target_spec).map_err(|e| Failure::Input(e.to_string()))?;
-    let targets =
-        target::expand(&[spec], &[], target::resolve).map_err(|e| Failure::Input(e.to_string()))?;
-    let [target] = targets.as_slice() else {
-        return Err(Failure::Input(format!(
-            "--scan takes one host (this one, as the network sees it); `{target_spec}` is {}",
-            counted(targets.len(), "address")
-        )));
-    };
-    let ports: Vec<u16> = match ports {
-        Some(p) => {
-            ports::parse_ports(p).map_err(|e| Failure::Input(format!("--scan-ports {e}")))?
-        }
-        None => {
-            let mut all: Vec<u16> = ports::top_ports(1000);
-            all.extend(
-                sockets
-                    .iter()
-                    .filter(|s| s.protocol == Proto::Tcp && s.is_exposed())
-                    .map(|s| s.port),
-            );
-            for rule in policy
-                .rules
-                .iter()
-                .filter(|r| r.protocols.contains(&Proto::Tcp))
-            {
-                all.extend(rule.ports.iter().flat_map(|r| r.start()..=r.end()));
-            }
-            all.sort_unstable();
-            all.dedup();
-            all
-        }
-    };
-    let results: Mutex<Vec<PortResult>> = Mutex::new(Vec::new());
-    let report = |r: PortResult| {
-        results
-            .lock()
-            .expect("no panics while holding the lock")
-            .push(r)
-    };
-    let targets = std::slice::from_ref(target);
-    if syn {
-        tcp_syn::scan(targets, &ports, &TcpOptions::default(), &report)
-            .map_err(|e| Failure::Operational(e.to_string()))?;
-    } else {
-        tcp_connect::scan(targets, &ports, &TcpOptions::default(), &report);
-    }
-    let mut results = results.into_inner().expect("workers joined");
-    // What answers decides two findings (a risky service under another
-    // port, a service open to anyone), so check always asks.
-    identify_services(&mut results, &ServiceOptions::default());
-    let mut observed: Vec<ObservedPort> = results
-        .into_iter()
-        .map(|r| ObservedPort {
-            protocol: r.protocol,
-            port: r.port,
-            observed: match r.state {
-                PortState::Open => Observed::Open,
-                PortState::Closed => Observed::Closed,
-                PortState::Filtered | PortState::OpenFiltered => Observed::Filtered,
-            },
-            service: r.service.as_ref().map(|s| s.name.clone()),
-            product: r.service.as_ref().and_then(|s| {
-                s.product.as_ref().map(|p| {
-                    format!("{p} {}", s.version.as_deref().unwrap_or(""))
-                        .trim()
-                        .to_string()
-                })
-            }),
-            unauthenticated: r.service.as_ref().and_then(|s| s.unauthenticated),
-        })
-        .collect();
-    observed.sort_by_key(|p| (p.protocol, p.port));
-    Ok(ScanView {
-        target: target.address,
-        source: target::route_source(target.address).ok(),
-        ports: observed,
-    })
 }

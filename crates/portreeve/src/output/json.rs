@@ -4,9 +4,8 @@
 //! Every document starts with `kind` and `schema_version`. Within a schema
 //! version fields are only ever added, never renamed, removed or retyped.
 
-use std::collections::BTreeMap;
-
-use portreeve_core::{Finding, ListeningSocket, NetnsRef, Severity};
+use portreeve_app::check::Summary;
+use portreeve_core::{Finding, ListeningSocket, NetnsRef};
 use serde::{Deserialize, Serialize};
 
 /// The schema version of the inventory and check documents.
@@ -121,7 +120,7 @@ pub struct CheckDocument<'a> {
     #[serde(flatten)]
     pub envelope: Envelope<'a>,
     /// The policy judged against.
-    pub policy: PolicySummary<'a>,
+    pub policy: super::policy::PolicyInfo<'a>,
     /// Counts.
     pub summary: Summary,
     /// The findings, most severe first.
@@ -130,64 +129,4 @@ pub struct CheckDocument<'a> {
     /// in, with both views joined.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reachability: Option<&'a [portreeve_policy::JoinedPort]>,
-}
-
-/// Which policy a check used.
-#[derive(Debug, Serialize)]
-pub struct PolicySummary<'a> {
-    /// File name, or `<built-in baseline>`.
-    pub origin: &'a str,
-    /// Number of rules.
-    pub rules: usize,
-    /// Number of zones.
-    pub zones: usize,
-}
-
-/// Counts of a check run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Summary {
-    /// Sockets judged.
-    pub listeners: usize,
-    /// Of which bound to a non-loopback address.
-    pub exposed: usize,
-    /// Findings reported.
-    pub findings: usize,
-    /// Findings per severity, every severity present.
-    pub by_severity: BTreeMap<Severity, usize>,
-    /// The most severe finding's severity, if any.
-    pub highest: Option<Severity>,
-}
-
-impl Summary {
-    /// Counts `findings` over `sockets`.
-    pub fn of(sockets: &[ListeningSocket], findings: &[Finding]) -> Summary {
-        let mut by_severity: BTreeMap<Severity, usize> =
-            Severity::ALL.iter().map(|s| (*s, 0)).collect();
-        for f in findings {
-            *by_severity.entry(f.severity).or_default() += 1;
-        }
-        Summary {
-            listeners: sockets.len(),
-            exposed: sockets.iter().filter(|s| s.is_exposed()).count(),
-            findings: findings.len(),
-            by_severity,
-            highest: findings.iter().map(|f| f.severity).max(),
-        }
-    }
-
-    /// `2 high, 1 medium` (non-zero counts, most severe first), or `none`.
-    pub fn severity_breakdown(&self) -> String {
-        let parts: Vec<String> = self
-            .by_severity
-            .iter()
-            .rev()
-            .filter(|(_, n)| **n > 0)
-            .map(|(s, n)| format!("{n} {s}"))
-            .collect();
-        if parts.is_empty() {
-            "none".to_string()
-        } else {
-            parts.join(", ")
-        }
-    }
 }

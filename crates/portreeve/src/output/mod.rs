@@ -2,19 +2,13 @@
 
 pub mod json;
 pub mod nagios;
+pub mod policy;
 pub mod sarif;
 pub mod table;
 
 use std::io::Write;
 
-/// `1 finding`, `3 findings`: a count with its noun, pluralised by `s`.
-pub fn counted(n: usize, noun: &str) -> String {
-    if n == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{n} {noun}s")
-    }
-}
+pub use portreeve_app::counted;
 
 /// Like [`counted`], for nouns whose plural is not the singular plus `s`.
 pub fn counted_as(n: usize, singular: &str, plural: &str) -> String {

@@ -9,7 +9,7 @@
 use portreeve_core::{Finding, Severity};
 
 use super::counted;
-use super::json::Summary;
+use portreeve_app::check::Summary;
 
 /// A plugin state and its exit status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

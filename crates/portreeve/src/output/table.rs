@@ -10,7 +10,7 @@ use portreeve_core::{Finding, ListeningSocket, OwnerStatus, Severity};
 use portreeve_policy::catalogue::CatalogueEntry;
 
 use super::counted;
-use super::json::Summary;
+use portreeve_app::check::Summary;
 
 /// Whether to colour standard output: a terminal, `NO_COLOR` unset, and
 /// `CLICOLOR_FORCE` forcing it on (the conventions anstream implements).
@@ -129,7 +129,6 @@ pub fn inventory(sockets: &[ListeningSocket], show_netns: bool, colour: bool) ->
 pub fn check(
     findings: &[Finding],
     summary: &Summary,
-    origin: &str,
     host: &str,
     details: bool,
     colour: bool,
@@ -173,7 +172,7 @@ pub fn check(
         }
     }
     out.push_str(&format!(
-        "{} ({}) on {} ({} exposed) · host {host} · policy {origin}\n",
+        "{} ({}) on {} ({} exposed) · host {host}\n",
         counted(summary.findings, "finding"),
         summary.severity_breakdown(),
         counted(summary.listeners, "listening socket"),

@@ -3,8 +3,10 @@
 
 #![allow(dead_code)] // Each test binary uses a different part of the harness.
 
+use std::io::Read;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output};
+use std::time::{Duration, Instant};
 
 pub use portreeve_testkit::{self as testkit, Netns, run, stderr, stdout};
 
@@ -15,6 +17,40 @@ pub fn portreeve() -> Command {
         .env_remove("PORTREEVE_STATE_DIR")
         .env("NO_COLOR", "1");
     cmd
+}
+
+/// A long-running `portreeve` (the agent), stopped by [`Daemon::stop`] and
+/// killed if a test fails before that.
+pub struct Daemon(pub Child);
+
+impl Daemon {
+    /// Sends SIGTERM, waits for a clean exit, and returns what the process
+    /// wrote to standard error (which must be piped).
+    pub fn stop(&mut self) -> String {
+        let pid = rustix::process::Pid::from_raw(self.0.id() as i32).unwrap();
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let status = loop {
+            if let Some(s) = self.0.try_wait().unwrap() {
+                break s;
+            }
+            assert!(Instant::now() < deadline, "it did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let mut log = String::new();
+        if let Some(mut err) = self.0.stderr.take() {
+            err.read_to_string(&mut log).unwrap();
+        }
+        assert!(status.success(), "{status}: {log}");
+        log
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// Whether the namespace tests can run here (root, iproute2, python3).

@@ -4,9 +4,9 @@
 
 use serde_json::Value;
 
+use crate::cpe;
 use crate::model::ServiceInfo;
 
-use super::cpe;
 use super::http::Response;
 use super::parse::{clean_text, contains_ci};
 

@@ -2,9 +2,9 @@
 
 use crate::model::ServiceInfo;
 
-use super::cpe;
-use super::parse::{contains_ci, leading_version, non_empty};
-use super::reply::{NumericReply, word_after};
+use super::parse::{contains_ci, non_empty};
+use super::product::{self, Known};
+use super::reply::NumericReply;
 
 /// Recognises an FTP greeting that names FTP or a known FTP server.
 pub(crate) fn recognise(reply: &NumericReply) -> Option<ServiceInfo> {
@@ -15,37 +15,30 @@ pub(crate) fn recognise(reply: &NumericReply) -> Option<ServiceInfo> {
     contains_ci(text.as_bytes(), b"FTP").then(|| describe(&text))
 }
 
+/// The FTP servers a greeting may name, in the order they are looked for.
+const SERVERS: &[Known] = &[
+    Known::new("vsftpd", "vsftpd")
+        .cpe("beasts", "vsftpd")
+        .version_after("vsftpd"),
+    Known::new("proftpd", "ProFTPD")
+        .cpe("proftpd", "proftpd")
+        .version_after("proftpd"),
+    Known::new("pure-ftpd", "Pure-FTPd").cpe("pureftpd", "pure-ftpd"),
+    Known::new("filezilla server", "FileZilla ftpd")
+        .cpe("filezilla-project", "filezilla_server")
+        .version_after("filezilla server"),
+    Known::new("microsoft ftp", "Microsoft ftpd"),
+];
+
 /// An FTP server described from its greeting text.
 pub(crate) fn describe(text: &str) -> ServiceInfo {
     let mut info = ServiceInfo {
         name: "ftp".into(),
         ..ServiceInfo::default()
     };
-    let t = text.as_bytes();
-    let (product, vendor, version) = if contains_ci(t, b"vsftpd") {
-        let v = word_after(text, "vsftpd").and_then(leading_version);
-        ("vsftpd", Some(("beasts", "vsftpd")), v)
-    } else if contains_ci(t, b"proftpd") {
-        let v = word_after(text, "proftpd").and_then(leading_version);
-        ("ProFTPD", Some(("proftpd", "proftpd")), v)
-    } else if contains_ci(t, b"pure-ftpd") {
-        ("Pure-FTPd", Some(("pureftpd", "pure-ftpd")), None)
-    } else if contains_ci(t, b"filezilla server") {
-        let v = word_after(text, "filezilla server").and_then(leading_version);
-        (
-            "FileZilla ftpd",
-            Some(("filezilla-project", "filezilla_server")),
-            v,
-        )
-    } else if contains_ci(t, b"microsoft ftp") {
-        ("Microsoft ftpd", None, None)
-    } else {
-        info.extra = non_empty(t, 80);
-        return info;
-    };
-    info.product = Some(product.into());
-    info.version = version.map(str::to_string);
-    info.cpe = vendor.map(|(v, p)| cpe::application(v, p, version));
+    if !product::name(&mut info, text, SERVERS) {
+        info.extra = non_empty(text.as_bytes(), 80);
+    }
     info
 }
 

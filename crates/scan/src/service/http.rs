@@ -3,9 +3,9 @@
 //! chunked coding), and what a response says about the server: its
 //! `Server` header and the page's `<title>`.
 
+use crate::cpe;
 use crate::model::ServiceInfo;
 
-use super::cpe;
 use super::parse::{Parsed, clean_text, contains_ci, find, leading_version, non_empty};
 
 /// The most header bytes we accept before giving up on a response.

@@ -3,9 +3,17 @@
 
 use crate::model::ServiceInfo;
 
-use super::cpe;
-use super::parse::{Parsed, contains_ci, leading_version, lines, non_empty};
-use super::reply::word_after;
+use super::parse::{Parsed, lines, non_empty};
+use super::product::{self, Known};
+
+/// The IMAP servers a greeting may name, in the order they are looked for.
+const SERVERS: &[Known] = &[
+    Known::new("dovecot", "Dovecot imapd").cpe("dovecot", "dovecot"),
+    Known::new("cyrus", "Cyrus imapd")
+        .cpe("cyrusimap", "cyrus_imap")
+        .version_after("imap v"),
+    Known::new("courier-imap", "Courier Imapd"),
+];
 
 /// Parses an IMAP greeting.
 pub(crate) fn parse_banner(buf: &[u8]) -> Parsed<ServiceInfo> {
@@ -47,19 +55,8 @@ pub(crate) fn parse_banner(buf: &[u8]) -> Parsed<ServiceInfo> {
         unauthenticated: preauth.then_some(true),
         ..ServiceInfo::default()
     };
-    let t = human.as_bytes();
-    if contains_ci(t, b"dovecot") {
-        info.product = Some("Dovecot imapd".into());
-        info.cpe = Some(cpe::application("dovecot", "dovecot", None));
-    } else if contains_ci(t, b"cyrus") {
-        let v = word_after(&human, "imap v").and_then(leading_version);
-        info.product = Some("Cyrus imapd".into());
-        info.version = v.map(str::to_string);
-        info.cpe = Some(cpe::application("cyrusimap", "cyrus_imap", v));
-    } else if contains_ci(t, b"courier-imap") {
-        info.product = Some("Courier Imapd".into());
-    } else {
-        info.extra = non_empty(t, 80);
+    if !product::name(&mut info, &human, SERVERS) {
+        info.extra = non_empty(human.as_bytes(), 80);
     }
     Parsed::Done(info)
 }

@@ -3,9 +3,9 @@
 //! it supports for each API. A well-formed answer to our correlation id is
 //! a Kafka broker.
 
+use crate::cpe;
 use crate::model::ServiceInfo;
 
-use super::cpe;
 use super::io::{Session, Verdict, exchange};
 use super::parse::{Cursor, Parsed};
 

@@ -2,9 +2,9 @@
 //! answered without authentication means anyone who reaches the port can
 //! read and write the cache.
 
+use crate::cpe;
 use crate::model::ServiceInfo;
 
-use super::cpe;
 use super::io::{Reply, Session, Verdict, exchange};
 use super::parse::{Parsed, clean_text, find, leading_version};
 

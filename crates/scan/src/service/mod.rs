@@ -33,7 +33,6 @@
 
 mod banner;
 mod bson;
-mod cpe;
 mod docker;
 mod elasticsearch;
 mod etcd;
@@ -50,6 +49,7 @@ mod mysql;
 mod parse;
 mod pop3;
 mod postgres;
+mod product;
 mod rdp;
 mod redis;
 mod reply;
@@ -251,6 +251,31 @@ pub fn identify_all(targets: &[(IpAddr, u16)], opts: &ServiceOptions) -> Vec<Opt
         .into_iter()
         .map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner()))
         .collect()
+}
+
+/// Names the service on every open TCP port of `results`, in place. UDP
+/// services are named by the UDP engine from the reply to its payload, so
+/// they are left as they are; so is a port nothing could be learnt from.
+/// Returns how many ports were asked.
+pub fn identify_open(results: &mut [crate::PortResult], opts: &ServiceOptions) -> usize {
+    use crate::PortState;
+    use portreeve_core::Proto;
+    let open: Vec<usize> = results
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.protocol == Proto::Tcp && r.state == PortState::Open)
+        .map(|(i, _)| i)
+        .collect();
+    let endpoints: Vec<(IpAddr, u16)> = open
+        .iter()
+        .map(|&i| (results[i].address, results[i].port))
+        .collect();
+    for (&i, info) in open.iter().zip(identify_all(&endpoints, opts)) {
+        if info.is_some() {
+            results[i].service = info;
+        }
+    }
+    open.len()
 }
 
 #[cfg(test)]

@@ -6,10 +6,10 @@
 
 use std::sync::atomic::{AtomicI32, Ordering};
 
+use crate::cpe;
 use crate::model::ServiceInfo;
 
 use super::bson::{self, Bson, Document};
-use super::cpe;
 use super::io::{Reply, Session, Stream, Verdict, exchange};
 use super::parse::{Cursor, Parsed, clean_text};
 

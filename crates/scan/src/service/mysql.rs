@@ -4,9 +4,9 @@
 //! authentication plugin), or an error packet (`0xff`, e.g. "Host … is not
 //! allowed to connect").
 
+use crate::cpe;
 use crate::model::ServiceInfo;
 
-use super::cpe;
 use super::parse::{Cursor, Parsed, clean_text, leading_version, non_empty};
 
 /// The capability flag for `CLIENT_PLUGIN_AUTH`: the handshake names its

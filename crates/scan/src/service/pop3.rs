@@ -2,9 +2,16 @@
 
 use crate::model::ServiceInfo;
 
-use super::cpe;
-use super::parse::{Parsed, contains_ci, leading_version, lines, non_empty};
-use super::reply::word_after;
+use super::parse::{Parsed, lines, non_empty};
+use super::product::{self, Known};
+
+/// The POP3 servers a greeting may name, in the order they are looked for.
+const SERVERS: &[Known] = &[
+    Known::new("dovecot", "Dovecot pop3d").cpe("dovecot", "dovecot"),
+    Known::new("cyrus", "Cyrus pop3d")
+        .cpe("cyrusimap", "cyrus_imap")
+        .version_after("pop3 v"),
+];
 
 /// Parses a POP3 greeting.
 pub(crate) fn parse_banner(buf: &[u8]) -> Parsed<ServiceInfo> {
@@ -29,16 +36,7 @@ pub(crate) fn parse_banner(buf: &[u8]) -> Parsed<ServiceInfo> {
         name: "pop3".into(),
         ..ServiceInfo::default()
     };
-    let t = text.as_bytes();
-    if contains_ci(t, b"dovecot") {
-        info.product = Some("Dovecot pop3d".into());
-        info.cpe = Some(cpe::application("dovecot", "dovecot", None));
-    } else if contains_ci(t, b"cyrus") {
-        let v = word_after(&text, "pop3 v").and_then(leading_version);
-        info.product = Some("Cyrus pop3d".into());
-        info.version = v.map(str::to_string);
-        info.cpe = Some(cpe::application("cyrusimap", "cyrus_imap", v));
-    } else {
+    if !product::name(&mut info, &text, SERVERS) {
         // Strip the APOP timestamp `<…>`: it changes with every connection.
         let plain = text.split('<').next().unwrap_or_default();
         info.extra = non_empty(plain.as_bytes(), 80);

@@ -4,9 +4,9 @@
 //! `AuthenticationOk` means no password at all, and then it reports its
 //! version) or an error. No password is ever tried.
 
+use crate::cpe;
 use crate::model::ServiceInfo;
 
-use super::cpe;
 use super::io::{self, Reply, Session, Verdict, exchange};
 use super::parse::{Cursor, Parsed, clean_text, leading_version, non_empty};
 

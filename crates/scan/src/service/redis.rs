@@ -2,9 +2,9 @@
 //! (`+PONG`: no password needed; `-NOAUTH`: one is) and, when open, to
 //! `INFO server` for the version.
 
+use crate::cpe;
 use crate::model::ServiceInfo;
 
-use super::cpe;
 use super::io::{Reply, Session, Verdict, exchange};
 use super::parse::{Parsed, clean_text, find, lines, non_empty};
 

@@ -3,9 +3,9 @@
 
 use crate::model::ServiceInfo;
 
-use super::cpe;
-use super::parse::{contains_ci, leading_version, non_empty};
-use super::reply::{NumericReply, word_after};
+use super::parse::{contains_ci, non_empty};
+use super::product::{self, Known};
+use super::reply::NumericReply;
 
 /// What we send to tell SMTP from FTP after an ambiguous `220`.
 pub(crate) const EHLO: &[u8] = b"EHLO portreeve.invalid\r\n";
@@ -27,6 +27,20 @@ pub(crate) fn recognise(reply: &NumericReply) -> Option<ServiceInfo> {
     Some(describe(&text))
 }
 
+/// The mail servers a greeting may name, in the order they are looked for.
+const SERVERS: &[Known] = &[
+    Known::new("postfix", "Postfix smtpd").cpe("postfix", "postfix"),
+    Known::new("exim", "Exim smtpd")
+        .cpe("exim", "exim")
+        .version_after("exim"),
+    // `Sendmail 8.17.1.9/8.17.1.9`: the version ends at the slash.
+    Known::new("sendmail", "Sendmail")
+        .cpe("sendmail", "sendmail")
+        .version_after("sendmail"),
+    Known::new("opensmtpd", "OpenSMTPD").cpe("openbsd", "opensmtpd"),
+    Known::new("microsoft esmtp", "Microsoft ESMTP"),
+];
+
 /// An SMTP server described from its greeting text.
 pub(crate) fn describe(text: &str) -> ServiceInfo {
     let mut info = ServiceInfo {
@@ -39,27 +53,7 @@ pub(crate) fn describe(text: &str) -> ServiceInfo {
             .and_then(|w| non_empty(w.as_bytes(), 80)),
         ..ServiceInfo::default()
     };
-    let t = text.as_bytes();
-    let (product, vendor, version) = if contains_ci(t, b"postfix") {
-        ("Postfix smtpd", Some(("postfix", "postfix")), None)
-    } else if contains_ci(t, b"exim") {
-        let v = word_after(text, "exim").and_then(leading_version);
-        ("Exim smtpd", Some(("exim", "exim")), v)
-    } else if contains_ci(t, b"sendmail") {
-        let v = word_after(text, "sendmail")
-            .and_then(|w| w.split('/').next())
-            .and_then(leading_version);
-        ("Sendmail", Some(("sendmail", "sendmail")), v)
-    } else if contains_ci(t, b"opensmtpd") {
-        ("OpenSMTPD", Some(("openbsd", "opensmtpd")), None)
-    } else if contains_ci(t, b"microsoft esmtp") {
-        ("Microsoft ESMTP", None, None)
-    } else {
-        return info;
-    };
-    info.product = Some(product.into());
-    info.version = version.map(str::to_string);
-    info.cpe = vendor.map(|(v, p)| cpe::application(v, p, version));
+    product::name(&mut info, text, SERVERS);
     info
 }
 

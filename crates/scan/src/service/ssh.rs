@@ -2,9 +2,9 @@
 //! `SSH-protoversion-softwareversion SP comments CR LF`, sent before
 //! anything else. Lines before it (allowed by the RFC) are skipped.
 
+use crate::cpe;
 use crate::model::ServiceInfo;
 
-use super::cpe;
 use super::parse::{Parsed, clean_text, lines, non_empty};
 
 /// Parses the identification string out of a server's first bytes.

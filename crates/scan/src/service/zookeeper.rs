@@ -2,9 +2,9 @@
 //! default allow-list since 3.5) and `ruok` (`imok`). A server that answers
 //! `srvr` tells anyone its version, mode and node count.
 
+use crate::cpe;
 use crate::model::ServiceInfo;
 
-use super::cpe;
 use super::io::{Reply, Session, Verdict, exchange};
 use super::parse::{Parsed, clean_text, leading_version, lines};
 

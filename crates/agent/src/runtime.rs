@@ -1,0 +1,437 @@
+//! The agent as one running thing: [`Agent::run`] starts its threads on a
+//! state directory, runs until the shutdown future the caller gives it
+//! completes, then stops and joins them all. The caller — the CLI, or a
+//! test — decides what shutdown means (SIGTERM, a channel, a timer).
+//!
+//! The threads, and what flows between them:
+//!
+//! ```text
+//!  conntrack ──(bounded queue)──▶ listeners loop ──(latest reading)──▶ lifecycle
+//!  (NEW events)                   (drift, usage,     (one slot,          (plan every 10 s,
+//!                                  findings)          overwritten)        reclaim, PR013)
+//!  flows collector ──▶ flow sink (store)                 metrics endpoint (/metrics)
+//! ```
+//!
+//! The conntrack queue holds [`CONNTRACK_QUEUE`] events; when the loop
+//! falls that far behind, further events are dropped and counted
+//! (`portreeve_agent_queue_dropped_total{queue="conntrack"}`) rather than
+//! growing without bound. The lifecycle thread takes the loop's latest
+//! reading from a single slot (a newer reading replaces an older one), so
+//! a slow reclaim — an nft transaction and a ledger fsync — never holds up
+//! the reading of listeners, and never builds a backlog.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use jiff::Timestamp;
+use portreeve_app::policy::{self, LoadedPolicy};
+use portreeve_app::{Actor, StateDir, reclaim};
+use portreeve_core::{Finding, ListeningSocket, Severity};
+use portreeve_lifecycle::State;
+
+use crate::collector::{Collector, Totals};
+use crate::config::AgentConfig;
+use crate::conntrack::{Events, NewConnection};
+use crate::daemon::{self, LoopConfig};
+use crate::metrics::{Endpoint, Metrics};
+use crate::persist::StoreHistory;
+
+/// New-connection events held between the conntrack thread and the loop:
+/// at one reading a second, a burst of 64k connections a second is taken
+/// whole; beyond that, events are dropped and counted.
+pub const CONNTRACK_QUEUE: usize = 65_536;
+
+/// How often the listeners loop looks at the policy files again when the
+/// live generation has not changed.
+const POLICY_RECHECK: Duration = Duration::from_secs(10);
+
+/// How often flow aggregates are stored.
+const FLOW_FLUSH: Duration = Duration::from_secs(5);
+
+/// Why the agent could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The metrics endpoint could not listen.
+    #[error("cannot serve metrics on {address}: {source}")]
+    Metrics {
+        /// The address asked for.
+        address: std::net::SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The flow sockets could not be bound.
+    #[error("cannot receive flows on {addresses:?}: {source}")]
+    Flows {
+        /// The addresses asked for.
+        addresses: Vec<std::net::SocketAddr>,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The history store could not be opened.
+    #[error(transparent)]
+    Store(#[from] portreeve_app::AppError),
+    /// The runtime that waits for shutdown could not be built.
+    #[error("cannot start the agent's runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// What the agent did, reported when it stops.
+#[derive(Debug, Default, Clone)]
+pub struct AgentReport {
+    /// Flow telemetry received over the whole run.
+    pub flows: Totals,
+}
+
+/// The agent: the watcher of one host's listeners, usage and lifecycle.
+pub struct Agent;
+
+impl Agent {
+    /// Runs the agent on `state` with `config` until `shutdown` completes,
+    /// then stops every thread and waits for it. `shutdown` is polled on
+    /// a single-threaded tokio runtime owned by this call, so it may use
+    /// tokio's signals and timers; it is polled once before anything
+    /// starts.
+    pub fn run(
+        config: &AgentConfig,
+        state: &StateDir,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<AgentReport, AgentError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(AgentError::Runtime)?;
+        // Polled once before anything starts, so that a future which
+        // installs signal handlers has them in place before the agent can
+        // be seen (and signalled); ready already means "do not start".
+        let mut shutdown = std::pin::pin!(shutdown);
+        let first = runtime.block_on(std::future::poll_fn(|cx| {
+            std::task::Poll::Ready(shutdown.as_mut().poll(cx))
+        }));
+        if first.is_ready() {
+            return Ok(AgentReport::default());
+        }
+        let metrics = Arc::new(Metrics::new());
+        let endpoint = config
+            .metrics
+            .map(|address| {
+                Endpoint::start(address, metrics.clone())
+                    .map_err(|source| AgentError::Metrics { address, source })
+            })
+            .transpose()?;
+        let history = StoreHistory::new(Box::new(state.open_store()?));
+        let mut flow_addresses = config.netflow.clone();
+        flow_addresses.extend(&config.sflow);
+        let collector = if flow_addresses.is_empty() {
+            None
+        } else {
+            Some(
+                Collector::start(&flow_addresses, FLOW_FLUSH).map_err(|source| {
+                    AgentError::Flows {
+                        addresses: flow_addresses.clone(),
+                        source,
+                    }
+                })?,
+            )
+        };
+        let conntrack = if config.conntrack {
+            match Events::subscribe() {
+                Ok(events) => Some(events),
+                Err(e) => {
+                    tracing::warn!(
+                        error = %e,
+                        "conntrack events unavailable (they need CAP_NET_ADMIN): new connections are not counted"
+                    );
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        tracing::info!(
+            flows = ?flow_addresses,
+            interval = ?config.interval,
+            metrics = ?endpoint.as_ref().map(|e| format!("http://{}/metrics", e.address)),
+            conntrack = conntrack.is_some(),
+            state_dir = %state.root().display(),
+            "agent started"
+        );
+
+        let stop = AtomicBool::new(false);
+        let shared = Shared::default();
+        let mut report = AgentReport::default();
+        std::thread::scope(|s| {
+            let (tx, rx) = mpsc::sync_channel(CONNTRACK_QUEUE);
+            let counting = match conntrack {
+                Some(events) => {
+                    s.spawn(|| forward_conntrack(events, tx, &metrics, &stop));
+                    Some(rx)
+                }
+                None => None,
+            };
+            if let Some(collector) = collector {
+                s.spawn(|| {
+                    report.flows = sink_flows(collector, state, &metrics, &stop);
+                });
+            }
+            s.spawn(|| plan_lifecycle(config.lifecycle_interval, state, &shared, &metrics, &stop));
+            let (shared, metrics, stop) = (&shared, &metrics, &stop);
+            s.spawn(move || {
+                read_listeners(
+                    config,
+                    state,
+                    history,
+                    counting.as_ref(),
+                    shared,
+                    metrics,
+                    stop,
+                )
+            });
+            runtime.block_on(shutdown.as_mut());
+            tracing::info!("stopping");
+            stop.store(true, Ordering::Relaxed);
+        });
+        if let Some(e) = endpoint {
+            e.stop();
+        }
+        tracing::info!(flows = ?report.flows, "agent stopped");
+        Ok(report)
+    }
+}
+
+/// What the listeners loop and the lifecycle thread share.
+#[derive(Default)]
+struct Shared {
+    /// The latest reading of the listening sockets; a newer one replaces it.
+    latest: Mutex<Option<Arc<Vec<ListeningSocket>>>>,
+    /// PR013 findings of the latest lifecycle plan.
+    abandoned: Mutex<Vec<Finding>>,
+}
+
+/// Sleeps until `until` or until `stop` is set, whichever comes first;
+/// returns whether to go on.
+fn nap(stop: &AtomicBool, until: Instant) -> bool {
+    while !stop.load(Ordering::Relaxed) {
+        let now = Instant::now();
+        if now >= until {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50).min(until - now));
+    }
+    false
+}
+
+/// Hands conntrack's new-connection events to the loop through the
+/// bounded queue, counting what did not fit.
+fn forward_conntrack(
+    mut events: Events,
+    queue: SyncSender<NewConnection>,
+    metrics: &Metrics,
+    stop: &AtomicBool,
+) {
+    let dropped = metrics
+        .queue_dropped
+        .get_or_create(&[("queue", "conntrack".into())]);
+    let mut overruns = 0;
+    while !stop.load(Ordering::Relaxed) {
+        match events.next_batch() {
+            Ok(batch) => {
+                for c in batch {
+                    match queue.try_send(c) {
+                        Ok(()) => {}
+                        Err(TrySendError::Full(_)) => {
+                            dropped.inc();
+                        }
+                        Err(TrySendError::Disconnected(_)) => return,
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "conntrack events failed; usage counting stops");
+                metrics.count_error("conntrack");
+                return;
+            }
+        }
+        if events.overruns > overruns {
+            metrics
+                .conntrack_overruns
+                .inc_by(events.overruns - overruns);
+            overruns = events.overruns;
+        }
+    }
+}
+
+/// Receives flow telemetry and stores its aggregates until stopped.
+fn sink_flows(
+    collector: Collector,
+    state: &StateDir,
+    metrics: &Metrics,
+    stop: &AtomicBool,
+) -> Totals {
+    let mut totals = Totals::default();
+    let mut sink = portreeve_app::flows::FlowSink::new(state);
+    while !stop.load(Ordering::Relaxed) {
+        let aggregates = collector.next_flush(&mut totals, Some(metrics));
+        if let Err(e) = sink.store(&aggregates) {
+            tracing::warn!(error = %e, "cannot store flow aggregates");
+            metrics.count_error("store");
+        }
+    }
+    if let Err(e) = sink.store(&collector.stop(&mut totals)) {
+        tracing::warn!(error = %e, "cannot store the last flow aggregates");
+    }
+    totals
+}
+
+/// The policy to judge findings by, resolved again when the live
+/// generation changes (an apply, a rollback, a reclaim) and at least every
+/// [`POLICY_RECHECK`] (the default file may change while nothing is
+/// applied).
+struct PolicyCache {
+    generation: Option<u64>,
+    resolved: Option<Instant>,
+    policy: Option<LoadedPolicy>,
+}
+
+impl PolicyCache {
+    fn get(&mut self, state: &StateDir) -> Option<&LoadedPolicy> {
+        let generation = state.firewall().generations().current().ok();
+        let stale = self.resolved.is_none_or(|t| t.elapsed() >= POLICY_RECHECK);
+        if stale || generation != self.generation {
+            self.generation = generation;
+            self.resolved = Some(Instant::now());
+            match policy::for_judging(state, None) {
+                Ok(p) => self.policy = Some(p),
+                Err(e) => tracing::warn!(error = %e, "cannot read the policy in effect"),
+            }
+        }
+        self.policy.as_ref()
+    }
+}
+
+/// The listeners loop: drift, usage and findings every interval.
+fn read_listeners(
+    config: &AgentConfig,
+    state: &StateDir,
+    mut history: StoreHistory,
+    connections: Option<&Receiver<NewConnection>>,
+    shared: &Shared,
+    metrics: &Arc<Metrics>,
+    stop: &AtomicBool,
+) {
+    let all_netns = config.all_netns;
+    let mut read = move || {
+        portreeve_inventory::collect(portreeve_inventory::Options { all_netns })
+            .map(|i| i.sockets)
+            .map_err(|e| e.to_string())
+    };
+    let mut cache = PolicyCache {
+        generation: None,
+        resolved: None,
+        policy: None,
+    };
+    let mut observe = |sockets: &[ListeningSocket]| {
+        *shared.latest.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(sockets.to_vec()));
+        let Some(policy) = cache.get(state) else {
+            return;
+        };
+        let mut findings =
+            portreeve_policy::evaluate(&policy.policy, sockets, portreeve_app::check::today());
+        findings.extend(
+            shared
+                .abandoned
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .cloned(),
+        );
+        for severity in Severity::ALL {
+            let n = findings.iter().filter(|f| f.severity == severity).count();
+            metrics
+                .findings
+                .get_or_create(&[("severity", severity.to_string())])
+                .set(n as i64);
+        }
+    };
+    daemon::run(
+        &LoopConfig {
+            interval: config.interval,
+        },
+        &mut read,
+        connections,
+        &mut history,
+        &mut observe,
+        metrics,
+        stop,
+    );
+}
+
+/// The lifecycle thread: every `every`, each port's state from the
+/// latest reading under the policy in effect, and the reclaims the policy
+/// asks for — made as the agent, from the policy in effect, recorded.
+fn plan_lifecycle(
+    every: Duration,
+    state: &StateDir,
+    shared: &Shared,
+    metrics: &Metrics,
+    stop: &AtomicBool,
+) {
+    let mut next = Instant::now();
+    while nap(stop, next) {
+        let Some(sockets) = shared
+            .latest
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+        else {
+            // No reading yet: look again shortly.
+            next = Instant::now() + Duration::from_millis(100);
+            continue;
+        };
+        next = Instant::now() + every;
+        let plan = match policy::for_judging(state, None)
+            .and_then(|p| reclaim::lifecycle(state, p, &sockets, Timestamp::now()))
+        {
+            Ok(plan) => plan,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot plan the port lifecycle");
+                metrics.count_error("lifecycle");
+                continue;
+            }
+        };
+        *shared.abandoned.lock().unwrap_or_else(|p| p.into_inner()) =
+            plan.abandoned_findings(&sockets);
+        for s in [
+            State::Active,
+            State::Dormant,
+            State::Abandoned,
+            State::Reclaimed,
+        ] {
+            let n = plan.ports.iter().filter(|r| r.state == s).count();
+            metrics
+                .ports
+                .get_or_create(&[("state", s.as_str().into())])
+                .set(n as i64);
+        }
+        match reclaim::close(state, &plan, false, &Actor::agent()) {
+            Ok(None) => {}
+            Ok(Some(done)) => {
+                for c in &done.closed {
+                    tracing::warn!(
+                        port = %c.port,
+                        reclaim = c.reclaim,
+                        generation = done.generation,
+                        policy = %done.policy,
+                        "abandoned port closed by policy"
+                    );
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot reclaim abandoned ports");
+                metrics.count_error("reclaim");
+            }
+        }
+    }
+}

@@ -1,0 +1,621 @@
+//! Two-person change control: identities, proposals, approvals, and the
+//! gate every policy change passes.
+//!
+//! An identity is an Ed25519 key pair: the private key in a person's
+//! [`KeyDir`], the public key registered in the state directory and in the
+//! ledger. Proposals and approvals are signed by their identity and
+//! recorded in the ledger, so an approval cannot be claimed in someone
+//! else's name without their private key. On one host root can read every
+//! key: the ledger then still shows who registered which identity and when,
+//! but cannot stop root from approving with a key it holds. Keep approvers'
+//! keys with the approvers.
+//!
+//! The policy **in effect** judges a proposal (how many approvals, whether
+//! the proposer's own counts, how long an approval lasts), never the
+//! proposal itself, so a change cannot lower the bar for itself. With
+//! `[change_control] required = true` in effect, [`gate`] refuses every
+//! installation of a policy that no approved proposal holds, whichever path
+//! asks: `apply`, `apply --require-approval`, or the agent.
+
+use std::path::{Path, PathBuf};
+
+use jiff::Timestamp;
+use portreeve_ledger::note::{KeyKind, KeyName, SignerKey, VerifierKey};
+use portreeve_ledger::{Draft, digest};
+use portreeve_policy::ChangeControl;
+use serde::{Deserialize, Serialize};
+
+use crate::actor::Actor;
+use crate::error::{AppError, Refusal};
+use crate::policy::{self, LoadedPolicy, PolicySource};
+use crate::record::record;
+use crate::state_dir::{StateDir, write_new_private};
+
+/// Where a person's identities' private keys are kept. A key is a person's,
+/// so it lives with their configuration, not in the host's state.
+#[derive(Debug, Clone)]
+pub struct KeyDir(pub PathBuf);
+
+impl KeyDir {
+    /// `/etc/portreeve/identities` as root, else
+    /// `$XDG_CONFIG_HOME/portreeve/identities`.
+    pub fn default_path() -> PathBuf {
+        crate::state_dir::config_path("identities")
+    }
+
+    fn key_file(&self, name: &str) -> PathBuf {
+        self.0.join(format!("{name}.key"))
+    }
+}
+
+/// A policy proposal as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Proposal {
+    /// Its number, from 1.
+    pub id: u64,
+    /// The identity that proposed it.
+    pub proposer: String,
+    /// The proposer's verifier key.
+    pub proposer_key: String,
+    /// When.
+    pub created: Timestamp,
+    /// Why.
+    pub reason: String,
+    /// The file the text came from.
+    pub policy_origin: String,
+    /// `sha256:<hex>` of the proposed text.
+    pub policy_sha256: String,
+    /// Digest of the policy in effect it was proposed against.
+    pub base_sha256: Option<String>,
+    /// A unified diff from that policy.
+    pub diff: String,
+    /// The ledger entry recording it.
+    pub ledger_index: u64,
+    /// Approvals given so far.
+    pub approvals: Vec<Approval>,
+}
+
+/// One approval of a proposal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Approval {
+    /// The approving identity.
+    pub identity: String,
+    /// Its verifier key.
+    pub key: String,
+    /// Its signature over the approval's attestation.
+    pub signature: String,
+    /// When it was given (the ledger entry's time).
+    pub time: Timestamp,
+    /// Why.
+    pub reason: Option<String>,
+    /// The ledger entry recording it.
+    pub ledger_index: u64,
+}
+
+/// A registered identity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Identity {
+    /// Its name.
+    pub name: String,
+    /// Its verifier key.
+    pub public_key: String,
+    /// Whether its private key is in the key directory looked at.
+    pub private_key_here: bool,
+}
+
+/// A new identity.
+#[derive(Debug, Clone)]
+pub struct CreatedIdentity {
+    /// Where its private key was written.
+    pub private_key: PathBuf,
+    /// Its verifier key.
+    pub public_key: String,
+}
+
+/// A proposal with what it takes to install it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProposalStatus {
+    /// The proposal.
+    #[serde(flatten)]
+    pub proposal: Proposal,
+    /// Whether enough approvals count now.
+    pub approved: bool,
+    /// The identities whose approvals count now.
+    pub valid_approvals: Vec<String>,
+}
+
+/// The settings that judge proposals now: the policy in effect's, or the
+/// defaults before anything was applied.
+pub fn rules_in_effect(state: &StateDir) -> Result<ChangeControl, AppError> {
+    Ok(policy::in_effect(state)?
+        .map(|p| p.policy.change_control)
+        .unwrap_or_default())
+}
+
+fn registered_path(state: &StateDir, name: &str) -> PathBuf {
+    state.identities_dir().join(format!("{name}.pub"))
+}
+
+/// Creates identity `name`: its private key in `keys`, its public key
+/// registered here and in the ledger (signed by the new key itself, proof
+/// that its owner holds it).
+pub fn create_identity(
+    state: &StateDir,
+    keys: &KeyDir,
+    name: &str,
+    actor: &Actor,
+) -> Result<CreatedIdentity, AppError> {
+    let key_name: KeyName = name
+        .parse()
+        .map_err(|e| AppError::Invalid(format!("identity name `{name}`: {e}")))?;
+    if name.contains('/') || name.starts_with('.') {
+        return Err(AppError::Invalid(format!(
+            "identity name `{name}`: use letters, digits, `-`, `_`, `.` and `@` (no `/`)"
+        )));
+    }
+    let public = registered_path(state, name);
+    if public.exists() {
+        return Err(AppError::Invalid(format!(
+            "identity {name} is already registered ({})",
+            public.display()
+        )));
+    }
+    let key = SignerKey::generate(key_name, KeyKind::NoteSigner)
+        .map_err(|e| AppError::Invalid(e.to_string()))?;
+    let private_key = keys.key_file(name);
+    write_new_private(&private_key, format!("{key}\n").as_bytes())?;
+    let verifier = key.verifier().to_string();
+    let mut draft = Draft::new("identity.add", actor.as_str(), format!("identity {name}"));
+    draft.after = Some(digest(verifier.as_bytes()));
+    let draft = draft.attest(&key);
+    state.write_private(&public, format!("{verifier}\n").as_bytes())?;
+    record(state, draft, &format!("identity {name} was created"))?;
+    Ok(CreatedIdentity {
+        private_key,
+        public_key: verifier,
+    })
+}
+
+/// The registered public key of identity `name`.
+fn registered(state: &StateDir, name: &str) -> Result<VerifierKey, AppError> {
+    let path = registered_path(state, name);
+    let text = std::fs::read_to_string(&path).map_err(|_| {
+        AppError::Invalid(format!(
+            "no identity {name} is registered here; create it with `portreeve identity new {name}`"
+        ))
+    })?;
+    text.trim().parse().map_err(|e| AppError::Io {
+        path,
+        source: std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{e}")),
+    })
+}
+
+/// The private key of identity `name` from `keys`, checked against its
+/// registration.
+fn signer(state: &StateDir, keys: &KeyDir, name: &str) -> Result<SignerKey, AppError> {
+    let public = registered(state, name)?;
+    let path = keys.key_file(name);
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        AppError::Invalid(format!(
+            "cannot read the private key of {name} ({}): {e}",
+            path.display()
+        ))
+    })?;
+    let key: SignerKey = text
+        .trim()
+        .parse()
+        .map_err(|e| AppError::Invalid(format!("{}: {e}", path.display())))?;
+    if key.verifier() != public {
+        return Err(AppError::Refused(Refusal::WrongKey {
+            identity: name.to_string(),
+            path: path.display().to_string(),
+        }));
+    }
+    Ok(key)
+}
+
+/// Every registered identity, by name.
+pub fn identities(state: &StateDir, keys: &KeyDir) -> Vec<Identity> {
+    let mut rows: Vec<Identity> = std::fs::read_dir(state.identities_dir())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let path = entry.path();
+            let name = path
+                .file_name()?
+                .to_str()?
+                .strip_suffix(".pub")?
+                .to_string();
+            Some(Identity {
+                public_key: std::fs::read_to_string(&path)
+                    .unwrap_or_default()
+                    .trim()
+                    .to_string(),
+                private_key_here: keys.key_file(&name).exists(),
+                name,
+            })
+        })
+        .collect();
+    rows.sort_by(|a, b| a.name.cmp(&b.name));
+    rows
+}
+
+fn proposal_paths(state: &StateDir, id: u64) -> (PathBuf, PathBuf) {
+    let dir = state.proposals_dir();
+    (
+        dir.join(format!("{id}.json")),
+        dir.join(format!("{id}.toml")),
+    )
+}
+
+/// Proposal `id` and the policy text it proposes, checked against the
+/// digest it recorded.
+pub fn proposal(state: &StateDir, id: u64) -> Result<(Proposal, String), AppError> {
+    let (meta, text) = proposal_paths(state, id);
+    let bytes = std::fs::read(&meta)
+        .map_err(|_| AppError::Invalid(format!("there is no proposal {id}")))?;
+    let proposal: Proposal = serde_json::from_slice(&bytes).map_err(|e| AppError::Io {
+        path: meta.clone(),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+    })?;
+    let policy = std::fs::read_to_string(&text).map_err(AppError::io(&text))?;
+    if digest(policy.as_bytes()) != proposal.policy_sha256 {
+        return Err(AppError::Integrity(format!(
+            "{} no longer matches the digest proposal {id} recorded: it was changed",
+            text.display()
+        )));
+    }
+    Ok((proposal, policy))
+}
+
+fn save_proposal(
+    state: &StateDir,
+    proposal: &Proposal,
+    policy: Option<&str>,
+) -> Result<(), AppError> {
+    let (meta, text) = proposal_paths(state, proposal.id);
+    if let Some(policy) = policy {
+        state.write_private(&text, policy.as_bytes())?;
+    }
+    let json = serde_json::to_string_pretty(proposal).expect("a proposal serialises");
+    state.write_private(&meta, json.as_bytes())
+}
+
+fn all_proposals(state: &StateDir) -> Result<Vec<Proposal>, AppError> {
+    let mut ids: Vec<u64> = std::fs::read_dir(state.proposals_dir())
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.file_name().to_str()?.strip_suffix(".json")?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    ids.sort_unstable();
+    ids.into_iter()
+        .map(|id| proposal(state, id).map(|(p, _)| p))
+        .collect()
+}
+
+/// A recorded proposal.
+#[derive(Debug, Clone)]
+pub struct Proposed {
+    /// The proposal.
+    pub proposal: Proposal,
+    /// The settings that will judge it.
+    pub rules: ChangeControl,
+}
+
+/// Proposes the policy in the file `path` as identity `name`, with
+/// `reason`: checks it, signs it, stores it and records it in the ledger.
+pub fn propose(
+    state: &StateDir,
+    keys: &KeyDir,
+    name: &str,
+    path: &Path,
+    reason: &str,
+) -> Result<Proposed, AppError> {
+    let candidate = LoadedPolicy::read(path, PolicySource::File(path.to_path_buf()))?;
+    let key = signer(state, keys, name)?;
+    let base = policy::in_effect(state)?;
+    let rules = base
+        .as_ref()
+        .map(|p| p.policy.change_control.clone())
+        .unwrap_or_default();
+    let origin = path.display().to_string();
+    let diff = similar::TextDiff::from_lines(
+        base.as_ref().map_or("", |b| b.text.as_str()),
+        &candidate.text,
+    )
+    .unified_diff()
+    .header("policy in effect", &origin)
+    .to_string();
+    let id = all_proposals(state)?.last().map_or(1, |p| p.id + 1);
+    let mut draft = Draft::new("policy.propose", name, format!("proposal {id}"));
+    draft.before = base.as_ref().map(|b| b.digest.clone());
+    draft.after = Some(candidate.digest.clone());
+    draft.reason = Some(reason.to_string());
+    let draft = draft.attest(&key);
+    let mut proposal = Proposal {
+        id,
+        proposer: name.to_string(),
+        proposer_key: key.verifier().to_string(),
+        created: Timestamp::now(),
+        reason: reason.to_string(),
+        policy_origin: origin,
+        policy_sha256: candidate.digest,
+        base_sha256: draft.before.clone(),
+        diff,
+        ledger_index: 0,
+        approvals: Vec::new(),
+    };
+    save_proposal(state, &proposal, Some(&candidate.text))?;
+    let appended = record(state, draft, &format!("proposal {id} was stored"))?;
+    proposal.ledger_index = appended.index;
+    save_proposal(state, &proposal, None)?;
+    Ok(Proposed { proposal, rules })
+}
+
+/// An approval given.
+#[derive(Debug, Clone)]
+pub struct Approved {
+    /// The proposal, with the new approval.
+    pub proposal: Proposal,
+    /// The identities whose approvals count now.
+    pub valid: Vec<String>,
+    /// The settings that judge it.
+    pub rules: ChangeControl,
+}
+
+/// Approves proposal `id` as identity `name`.
+pub fn approve(
+    state: &StateDir,
+    keys: &KeyDir,
+    name: &str,
+    id: u64,
+    reason: Option<&str>,
+) -> Result<Approved, AppError> {
+    let (mut proposal, _) = proposal(state, id)?;
+    let key = signer(state, keys, name)?;
+    let rules = rules_in_effect(state)?;
+    if name == proposal.proposer && !rules.self_approval {
+        return Err(AppError::Refused(Refusal::SelfApproval {
+            identity: name.to_string(),
+            proposal: id,
+        }));
+    }
+    if proposal.approvals.iter().any(|a| a.identity == name) {
+        return Err(AppError::Refused(Refusal::AlreadyApproved {
+            identity: name.to_string(),
+            proposal: id,
+        }));
+    }
+    let mut draft = Draft::new("policy.approve", name, format!("proposal {id}"));
+    draft.after = Some(proposal.policy_sha256.clone());
+    draft.reason = reason.map(str::to_string);
+    let draft = draft.attest(&key);
+    let attestation = draft.attestation.clone().expect("attested above");
+    let appended = record(
+        state,
+        draft,
+        &format!("{name} approved proposal {}", proposal.id),
+    )?;
+    proposal.approvals.push(Approval {
+        identity: name.to_string(),
+        key: attestation.key,
+        signature: attestation.signature,
+        time: appended.entry.time,
+        reason: reason.map(str::to_string),
+        ledger_index: appended.index,
+    });
+    save_proposal(state, &proposal, None)?;
+    let valid = valid_approvals(state, &proposal, &rules, Some(Timestamp::now()));
+    Ok(Approved {
+        proposal,
+        valid,
+        rules,
+    })
+}
+
+/// The identities whose approvals of `proposal` count under `rules`: a
+/// valid signature by the identity's registered key over this proposal's
+/// policy digest, one per identity, the proposer only if self-approval is
+/// allowed, and — when `now` is given — no older than
+/// `rules.approval_valid_for`.
+fn valid_approvals(
+    state: &StateDir,
+    proposal: &Proposal,
+    rules: &ChangeControl,
+    now: Option<Timestamp>,
+) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for a in &proposal.approvals {
+        if names.contains(&a.identity) || (a.identity == proposal.proposer && !rules.self_approval)
+        {
+            continue;
+        }
+        if now.is_some_and(|now| now.duration_since(a.time) > rules.approval_valid_for) {
+            continue;
+        }
+        let Ok(key) = registered(state, &a.identity) else {
+            continue;
+        };
+        if key.to_string() != a.key {
+            continue;
+        }
+        let mut draft = Draft::new(
+            "policy.approve",
+            &a.identity,
+            format!("proposal {}", proposal.id),
+        );
+        draft.after = Some(proposal.policy_sha256.clone());
+        draft.attestation = Some(portreeve_ledger::entry::Attestation {
+            key: a.key.clone(),
+            signature: a.signature.clone(),
+        });
+        if draft
+            .into_entry(0, "", a.time)
+            .verify_attestation()
+            .is_ok_and(|k| k.is_some())
+        {
+            names.push(a.identity.clone());
+        }
+    }
+    names
+}
+
+/// Every proposal with its approval status now.
+pub fn proposals(state: &StateDir) -> Result<(Vec<ProposalStatus>, ChangeControl), AppError> {
+    let rules = rules_in_effect(state)?;
+    let now = Timestamp::now();
+    let rows = all_proposals(state)?
+        .into_iter()
+        .map(|proposal| {
+            let valid = valid_approvals(state, &proposal, &rules, Some(now));
+            ProposalStatus {
+                approved: valid.len() >= rules.approvals as usize,
+                valid_approvals: valid,
+                proposal,
+            }
+        })
+        .collect();
+    Ok((rows, rules))
+}
+
+/// What the gate asks of a policy about to be installed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApprovalNeed {
+    /// Whatever the rules say: an approved proposal only if the policy in
+    /// effect requires one.
+    AsRequired,
+    /// An approved proposal in any case (`apply --require-approval`).
+    Always,
+    /// This approved proposal (`apply --proposal N`).
+    Proposal(u64),
+}
+
+/// The gate between a policy and the firewall: returns the text to install
+/// and the approved proposal it rests on, or refuses.
+///
+/// With `candidate` the policy someone asks to install: under
+/// [`ApprovalNeed::AsRequired`] it passes unless the policy in effect has
+/// `required = true`; otherwise an approved proposal must hold exactly its
+/// text. With [`ApprovalNeed::Proposal`], the proposal's own text is installed.
+/// Approvals older than `approval_valid_for` at `now` do not count.
+pub fn gate(
+    state: &StateDir,
+    candidate: Option<LoadedPolicy>,
+    ask: ApprovalNeed,
+    now: Timestamp,
+) -> Result<(LoadedPolicy, Option<u64>), AppError> {
+    let rules = rules_in_effect(state)?;
+    let needed = match ask {
+        ApprovalNeed::AsRequired => rules.required,
+        ApprovalNeed::Always | ApprovalNeed::Proposal(_) => true,
+    };
+    if !needed {
+        let candidate = candidate.expect("a candidate unless a proposal is named");
+        return Ok((candidate, None));
+    }
+    let candidates: Vec<(Proposal, String)> = match (ask, &candidate) {
+        (ApprovalNeed::Proposal(id), _) => vec![proposal(state, id)?],
+        (_, Some(c)) => all_proposals(state)?
+            .into_iter()
+            .filter(|p| p.policy_sha256 == c.digest)
+            .map(|p| proposal(state, p.id))
+            .collect::<Result<_, _>>()?,
+        (_, None) => Vec::new(),
+    };
+    let mut best: Option<(usize, u64)> = None;
+    for (proposal, text) in candidates.iter().rev() {
+        let valid = valid_approvals(state, proposal, &rules, Some(now));
+        if valid.len() >= rules.approvals as usize {
+            // Named as the file it was proposed from, which findings and
+            // generations then show.
+            let loaded = LoadedPolicy::parse(
+                &proposal.policy_origin,
+                text.clone(),
+                PolicySource::Proposal(proposal.id),
+            )?;
+            // A candidate named by file keeps its name in findings and
+            // generations; its text is the proposal's, byte for byte.
+            let loaded = match candidate {
+                Some(c) if c.digest == loaded.digest => c,
+                _ => loaded,
+            };
+            return Ok((loaded, Some(proposal.id)));
+        }
+        if best.is_none_or(|(n, _)| valid.len() > n) {
+            best = Some((valid.len(), proposal.id));
+        }
+    }
+    let why = if rules.required && ask == ApprovalNeed::AsRequired {
+        " ([change_control] required = true in the policy in effect)"
+    } else {
+        ""
+    };
+    Err(AppError::Refused(Refusal::NotApproved(match best {
+        None => match &candidate {
+            Some(c) => format!(
+                "no proposal holds this policy ({}){why}; propose it first: portreeve propose FILE --reason TEXT --identity NAME",
+                c.digest
+            ),
+            None => "no policy to check for approval".into(),
+        },
+        Some((n, id)) => format!(
+            "proposal {id} has {n} of the {} approvals the policy in effect requires (approvals count for {:#}{}){why}",
+            rules.approvals,
+            rules.approval_valid_for,
+            if rules.self_approval {
+                ""
+            } else {
+                ", from identities other than the proposer"
+            }
+        ),
+    })))
+}
+
+/// Whether the policy in effect may be installed again by an automatic
+/// change (a reclaim, its undo): always, unless it requires approval —
+/// then the approval it was installed on must hold its exact text with
+/// signatures that verify. (Approvals that expired since still count: they
+/// were valid when the policy was installed, and the change only takes
+/// ports away from it.)
+pub fn check_in_effect(state: &StateDir, in_effect: &LoadedPolicy) -> Result<(), AppError> {
+    let rules = &in_effect.policy.change_control;
+    if !rules.required {
+        return Ok(());
+    }
+    let refuse = |why: String| {
+        Err(AppError::Refused(Refusal::NotApproved(format!(
+            "the policy in effect ({}) requires approval, and {why}; automatic changes are refused until an approved policy is applied",
+            in_effect.digest
+        ))))
+    };
+    let Some(id) = in_effect
+        .effect()
+        .and_then(|e| e.approval.as_deref())
+        .and_then(|a| a.strip_prefix("proposal "))
+        .and_then(|n| n.parse::<u64>().ok())
+    else {
+        return refuse("it was installed without an approved proposal".into());
+    };
+    let (proposal, _) = match proposal(state, id) {
+        Ok(p) => p,
+        Err(e) => return refuse(format!("its proposal {id} cannot be read: {e}")),
+    };
+    if proposal.policy_sha256 != in_effect.digest {
+        return refuse(format!(
+            "proposal {id} holds another text ({})",
+            proposal.policy_sha256
+        ));
+    }
+    let valid = valid_approvals(state, &proposal, rules, None);
+    if valid.len() < rules.approvals as usize {
+        return refuse(format!(
+            "proposal {id} has {} of {} valid approvals",
+            valid.len(),
+            rules.approvals
+        ));
+    }
+    Ok(())
+}

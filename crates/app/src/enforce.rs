@@ -1,0 +1,367 @@
+//! The firewall's use cases: compile a policy, preview and apply it (behind
+//! the change-control gate), confirm, roll back, the confirmation
+//! watchdog, and installing the policy in effect again after a reclaim
+//! changed which ports are closed.
+
+use std::net::IpAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use portreeve_core::PortKey;
+use portreeve_enforce::foreign::ForeignChain;
+use portreeve_enforce::generations::{Generation, Status};
+use portreeve_enforce::{ApplyOptions, ApplyPreview, Ruleset, WATCHDOG};
+use portreeve_ledger::Draft;
+
+use crate::actor::Actor;
+use crate::change::{self, ApprovalNeed};
+use crate::error::AppError;
+use crate::policy::{self, LoadedPolicy, texts};
+use crate::record::record;
+use crate::state_dir::StateDir;
+
+/// A policy and the ruleset `apply` would install for it.
+#[derive(Debug, Clone)]
+pub struct Compiled {
+    /// The policy.
+    pub policy: LoadedPolicy,
+    /// Its ruleset, without the ports that reclaims in force closed.
+    pub ruleset: Ruleset,
+}
+
+/// Ports closed by reclaims in force: every ruleset installed leaves them
+/// out until the reclaim is undone.
+pub fn closed_ports(state: &StateDir) -> Result<Vec<PortKey>, AppError> {
+    if !state.has_store() {
+        return Ok(Vec::new());
+    }
+    Ok(state
+        .with_store(|s| portreeve_store::Store::reclaims(s))?
+        .into_iter()
+        .filter(|r| r.undone_at.is_none())
+        .map(|r| r.key)
+        .collect())
+}
+
+/// `policy`'s ruleset with the ports in `closed` taken out.
+pub fn compile_without(policy: LoadedPolicy, closed: &[PortKey]) -> Result<Compiled, AppError> {
+    let mut ruleset = Ruleset::compile(&policy.policy)
+        .map_err(|e| AppError::Invalid(format!("{}: {e}", policy.policy.origin)))?;
+    ruleset.close_ports(closed);
+    Ok(Compiled { policy, ruleset })
+}
+
+/// `policy`'s ruleset as `apply` would install it now.
+pub fn compile(state: &StateDir, policy: LoadedPolicy) -> Result<Compiled, AppError> {
+    compile_without(policy, &closed_ports(state)?)
+}
+
+/// The ruleset of the policy `apply` would install (`explicit`, else the
+/// default candidate).
+pub fn render(state: &StateDir, explicit: Option<&Path>) -> Result<Compiled, AppError> {
+    compile(state, policy::for_installing(state, explicit)?)
+}
+
+/// What applying the candidate would change; changes nothing.
+pub fn preview(
+    state: &StateDir,
+    explicit: Option<&Path>,
+    session: Option<(IpAddr, u16)>,
+) -> Result<(Compiled, ApplyPreview), AppError> {
+    let compiled = render(state, explicit)?;
+    let preview = state.firewall().preview(&compiled.ruleset, session)?;
+    Ok((compiled, preview))
+}
+
+/// What `apply` is asked to do.
+pub struct ApplyRequest<'a> {
+    /// The candidate file (`--policy`, `$PORTREEVE_POLICY`); `None`: the
+    /// default candidate (or the proposal's text).
+    pub policy: Option<&'a Path>,
+    /// What approval the policy needs.
+    pub approval: ApprovalNeed,
+    /// Roll back unless confirmed within this long.
+    pub confirm_within: Option<SignedDuration>,
+    /// Apply even if the lock-out guard objects.
+    pub force: bool,
+    /// Why; recorded.
+    pub reason: Option<String>,
+    /// The SSH session the request comes from, for the lock-out guard.
+    pub session: Option<(IpAddr, u16)>,
+    /// Who applies.
+    pub actor: &'a Actor,
+    /// Starts the watchdog of a generation that must be confirmed.
+    pub watchdog: &'a dyn Fn(u64) -> std::io::Result<()>,
+}
+
+/// An applied policy.
+#[derive(Debug, Clone)]
+pub struct Applied {
+    /// The new generation.
+    pub generation: Generation,
+    /// What was installed.
+    pub compiled: Compiled,
+    /// The approved proposal it rests on.
+    pub approval: Option<u64>,
+    /// Other tables that also decide traffic.
+    pub foreign: Vec<ForeignChain>,
+}
+
+/// `sha256:<hex>` of generation `n`'s ruleset, as ledger entries name it.
+fn ruleset_digest(state: &StateDir, n: u64) -> Option<String> {
+    match n {
+        0 => None,
+        n => state
+            .firewall()
+            .generations()
+            .get(n)
+            .ok()
+            .map(|g| format!("sha256:{}", g.sha256)),
+    }
+}
+
+/// The ledger entry of a change that made generation `g`: the ruleset
+/// digests of generation `before` (0: none) and of `g`, and the policy `g`
+/// enforces.
+pub(crate) fn change_draft(
+    state: &StateDir,
+    action: &str,
+    actor: &str,
+    object: String,
+    before: u64,
+    g: &Generation,
+) -> Draft {
+    let mut draft = Draft::new(action, actor, object);
+    draft.before = ruleset_digest(state, before);
+    draft.after = Some(format!("sha256:{}", g.sha256));
+    draft.policy = g.policy_digest.clone();
+    draft
+}
+
+/// How one installation goes: everything [`install`] needs beyond the
+/// policy.
+struct Installation<'a> {
+    closed: &'a [PortKey],
+    approval: Option<u64>,
+    confirm_within: Option<SignedDuration>,
+    force: bool,
+    session: Option<(IpAddr, u16)>,
+    actor: &'a Actor,
+    watchdog: &'a dyn Fn(u64) -> std::io::Result<()>,
+}
+
+/// Installs `policy` without the `closed` ports as a new generation that
+/// names the policy's digest (its text kept under it first), so the policy
+/// in effect follows the ruleset.
+fn install(
+    state: &StateDir,
+    policy: LoadedPolicy,
+    how: &Installation<'_>,
+) -> Result<(Compiled, Generation), AppError> {
+    let compiled = compile_without(policy, how.closed)?;
+    texts::store(state, &compiled.policy.text)?;
+    let opts = ApplyOptions {
+        actor: how.actor.to_string(),
+        policy_digest: Some(compiled.policy.digest.clone()),
+        approval: how.approval.map(|id| format!("proposal {id}")),
+        force: how.force,
+        confirm_within: how.confirm_within,
+        session: how.session,
+    };
+    let generation = state
+        .firewall()
+        .apply(&compiled.ruleset, &opts, how.watchdog)?;
+    Ok((compiled, generation))
+}
+
+/// Applies a policy: the candidate (or approved proposal) passes the
+/// change-control gate, is compiled without the ports reclaims closed,
+/// installed as a new generation and recorded.
+pub fn apply(state: &StateDir, req: &ApplyRequest<'_>) -> Result<Applied, AppError> {
+    let candidate = match req.approval {
+        ApprovalNeed::Proposal(_) => None,
+        _ => Some(policy::for_installing(state, req.policy)?),
+    };
+    let (policy, approval) = change::gate(state, candidate, req.approval, Timestamp::now())?;
+    let closed = closed_ports(state)?;
+    let (compiled, generation) = install(
+        state,
+        policy,
+        &Installation {
+            closed: &closed,
+            approval,
+            confirm_within: req.confirm_within,
+            force: req.force,
+            session: req.session,
+            actor: req.actor,
+            watchdog: req.watchdog,
+        },
+    )?;
+    let mut draft = change_draft(
+        state,
+        "apply",
+        req.actor.as_str(),
+        format!(
+            "generation {} from {}",
+            generation.generation, generation.policy
+        ),
+        generation.previous,
+        &generation,
+    );
+    draft.approval = approval.map(|id| format!("proposal {id}"));
+    draft.reason = req.reason.clone();
+    record(
+        state,
+        draft,
+        &format!("generation {} was applied", generation.generation),
+    )?;
+    // Listing other tables is information; a failure to list is not a
+    // failure of the apply.
+    let foreign = state.firewall().foreign().unwrap_or_default();
+    Ok(Applied {
+        generation,
+        compiled,
+        approval,
+        foreign,
+    })
+}
+
+/// Installs the policy in effect again with `closed` as the closed ports,
+/// after a reclaim or its undo: refused while a generation awaits
+/// confirmation (its watchdog would otherwise stand down) and, under
+/// `required = true`, when the policy in effect lacks its approval.
+pub(crate) fn reinstall(
+    state: &StateDir,
+    in_effect: &LoadedPolicy,
+    closed: &[PortKey],
+    force: bool,
+    actor: &Actor,
+) -> Result<Generation, AppError> {
+    let effect = in_effect.effect().ok_or_else(|| {
+        AppError::Refused(crate::error::Refusal::NotApplied(
+            "no policy is in effect here, so there is no allowed set to change; apply a policy first".into(),
+        ))
+    })?;
+    if effect.status == Status::Pending {
+        return Err(AppError::Refused(crate::error::Refusal::NotApplied(
+            format!(
+                "generation {} awaits confirmation; confirm or roll it back first",
+                effect.generation
+            ),
+        )));
+    }
+    change::check_in_effect(state, in_effect)?;
+    let approval = effect
+        .approval
+        .as_deref()
+        .and_then(|a| a.strip_prefix("proposal "))
+        .and_then(|n| n.parse().ok());
+    let (_, generation) = install(
+        state,
+        in_effect.clone(),
+        &Installation {
+            closed,
+            approval,
+            confirm_within: None,
+            force,
+            session: None,
+            actor,
+            watchdog: &|_| Ok(()),
+        },
+    )?;
+    Ok(generation)
+}
+
+/// Confirms the generation awaiting confirmation.
+pub fn confirm(state: &StateDir, actor: &Actor) -> Result<Generation, AppError> {
+    let g = state.firewall().confirm()?;
+    let draft = change_draft(
+        state,
+        "confirm",
+        actor.as_str(),
+        format!("generation {}", g.generation),
+        0,
+        &g,
+    );
+    record(
+        state,
+        draft,
+        &format!("generation {} was confirmed", g.generation),
+    )?;
+    Ok(g)
+}
+
+/// Restores the generation before the current one (or `to`).
+pub fn rollback(
+    state: &StateDir,
+    to: Option<u64>,
+    reason: Option<String>,
+    actor: &Actor,
+) -> Result<Generation, AppError> {
+    let before = state.firewall().generations().current().unwrap_or(0);
+    let g = state.firewall().rollback(to, actor.as_str())?;
+    let mut draft = change_draft(
+        state,
+        "rollback",
+        actor.as_str(),
+        format!(
+            "generation {} (restores {})",
+            g.generation,
+            g.restores.unwrap_or(0)
+        ),
+        before,
+        &g,
+    );
+    draft.reason = reason;
+    record(
+        state,
+        draft,
+        &format!("generation {} was applied", g.generation),
+    )?;
+    Ok(g)
+}
+
+/// The watchdog of generation `n`: waits for its deadline and rolls it
+/// back unless it was confirmed meanwhile; the rollback is recorded as the
+/// watchdog's. Returns the rollback's generation, if it made one.
+pub fn watchdog(state: &StateDir, n: u64) -> Result<Option<Generation>, AppError> {
+    let Some(g) = state.firewall().watch(n)? else {
+        return Ok(None);
+    };
+    let mut draft = change_draft(
+        state,
+        "rollback",
+        WATCHDOG,
+        format!(
+            "generation {} (restores {})",
+            g.generation,
+            g.restores.unwrap_or(0)
+        ),
+        n,
+        &g,
+    );
+    draft.reason = Some(format!(
+        "generation {n} was not confirmed before its deadline"
+    ));
+    record(state, draft, &format!("generation {n} was rolled back"))?;
+    Ok(Some(g))
+}
+
+/// Blocks until generation `n` is confirmed or rolled back, and returns
+/// its final status.
+pub fn wait_for_outcome(state: &StateDir, n: u64) -> Result<Status, AppError> {
+    loop {
+        let g = state.firewall().generations().get(n)?;
+        if g.status != Status::Pending {
+            return Ok(g.status);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Every generation, oldest first, and the live one's number (0: none).
+pub fn generations(state: &StateDir) -> Result<(u64, Vec<Generation>), AppError> {
+    let store = state.firewall().generations();
+    Ok((store.current()?, store.list()?))
+}

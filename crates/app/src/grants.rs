@@ -1,0 +1,160 @@
+//! Grants: time-limited openings of on-demand rules, permitted by the
+//! policy in effect and expired by the kernel itself; and the kernel's
+//! record of each port's use.
+
+use ipnet::IpNet;
+use jiff::{SignedDuration, Timestamp};
+use portreeve_core::{PortKey, Proto};
+use portreeve_enforce::generations::GrantRecord;
+use portreeve_enforce::grants::{Grant, GrantRequest, authorize};
+use portreeve_ledger::Draft;
+use serde::Serialize;
+
+use crate::actor::Actor;
+use crate::error::{AppError, Refusal};
+use crate::policy;
+use crate::record::record;
+use crate::state_dir::StateDir;
+
+/// An opening granted.
+#[derive(Debug, Clone)]
+pub struct Granted {
+    /// What the kernel holds now.
+    pub grant: Grant,
+    /// The digest of the policy in effect that permitted it.
+    pub policy: String,
+}
+
+/// Opens `request` if an on-demand rule of the policy in effect permits
+/// it; the kernel closes it after its TTL. Logged and recorded.
+pub fn grant(
+    state: &StateDir,
+    request: &GrantRequest,
+    reason: &str,
+    actor: &Actor,
+) -> Result<Granted, AppError> {
+    let in_effect = policy::in_effect(state)?.ok_or_else(|| {
+        AppError::Refused(Refusal::NotApplied(
+            "no policy is in effect here (portreeve's ruleset is not applied): apply one with on-demand rules first".into(),
+        ))
+    })?;
+    let grant = authorize(&in_effect.policy, request)
+        .map_err(|e| AppError::Refused(Refusal::Grant(e.to_string())))?;
+    state.firewall().grant(&grant)?;
+    state.firewall().generations().log_grant(&GrantRecord {
+        at: Timestamp::now(),
+        actor: actor.to_string(),
+        rule: grant.rule.clone(),
+        keys: grant.keys(),
+        ttl_s: grant.ttl.as_secs(),
+        reason: reason.to_string(),
+    })?;
+    let mut draft = Draft::new(
+        "grant",
+        actor.as_str(),
+        format!(
+            "{} for {:#} (rule {})",
+            grant.keys().join(", "),
+            grant.ttl,
+            grant.rule
+        ),
+    );
+    draft.policy = Some(in_effect.digest.clone());
+    draft.reason = Some(reason.to_string());
+    record(state, draft, "the grant is open")?;
+    Ok(Granted {
+        grant,
+        policy: in_effect.digest,
+    })
+}
+
+/// Closes the grant of `port`/`protocol` to `from` before its time.
+pub fn revoke(
+    state: &StateDir,
+    from: IpNet,
+    key: PortKey,
+    reason: Option<String>,
+    actor: &Actor,
+) -> Result<(), AppError> {
+    state.firewall().revoke(from, key.protocol, key.port)?;
+    let mut draft = Draft::new("revoke", actor.as_str(), format!("{from} {key}"));
+    draft.reason = reason;
+    record(state, draft, "the grant was revoked")?;
+    Ok(())
+}
+
+/// A grant the kernel holds, explained by the grant log.
+#[derive(Debug, Clone, Serialize)]
+pub struct GrantRow {
+    /// `SOURCE . PROTOCOL . PORT`.
+    pub key: String,
+    /// Seconds left.
+    pub seconds_left: u64,
+    /// Its full lifetime.
+    pub ttl_seconds: u64,
+    /// The rule that permitted it.
+    pub rule: Option<String>,
+    /// Who granted it.
+    pub actor: Option<String>,
+    /// Why.
+    pub reason: Option<String>,
+}
+
+/// The grants open now.
+pub fn list(state: &StateDir) -> Result<Vec<GrantRow>, AppError> {
+    let live = state.firewall().grants()?;
+    let log = state.firewall().generations().grant_log()?;
+    Ok(live
+        .into_iter()
+        .map(|g| {
+            // The latest log entry for the same key explains it.
+            let why = log.iter().rev().find(|r| r.keys.contains(&g.key));
+            GrantRow {
+                rule: why.map(|r| r.rule.clone()),
+                actor: why.map(|r| r.actor.clone()),
+                reason: why.map(|r| r.reason.clone()),
+                key: g.key,
+                seconds_left: g.expires_s,
+                ttl_seconds: g.timeout_s,
+            }
+        })
+        .collect())
+}
+
+/// A port's last new connection, as the kernel recorded it.
+#[derive(Debug, Clone, Serialize)]
+pub struct UsageRow {
+    /// Transport protocol.
+    pub protocol: Proto,
+    /// Port.
+    pub port: u16,
+    /// The last new connection.
+    pub last_access: Timestamp,
+    /// Seconds since.
+    pub idle_seconds: i64,
+    /// New connections accepted.
+    pub connections: u64,
+}
+
+impl UsageRow {
+    /// The idle time as a duration.
+    pub fn idle(&self) -> SignedDuration {
+        SignedDuration::from_secs(self.idle_seconds)
+    }
+}
+
+/// Each allowed port's last new connection and count, from the kernel.
+pub fn usage(state: &StateDir, now: Timestamp) -> Result<Vec<UsageRow>, AppError> {
+    Ok(state
+        .firewall()
+        .seen()?
+        .into_iter()
+        .map(|u| UsageRow {
+            protocol: u.key.protocol,
+            port: u.key.port,
+            idle_seconds: u.last_access.duration_until(now).as_secs(),
+            last_access: u.last_access,
+            connections: u.connections,
+        })
+        .collect())
+}

@@ -1,0 +1,68 @@
+//! portreeve's use cases, shared by every front end: the `portreeve` CLI,
+//! the agent daemon and the fleet server call the same code here.
+//!
+//! The principal type in this crate is a [`StateDir`]: one host's state
+//! directory, with the firewall, the ledger and the agent's store behind it
+//! (each opened once). Every use case takes one, with a typed request, and
+//! returns a typed outcome or an [`AppError`]; nothing here prints, parses
+//! command lines or knows about terminals.
+//!
+//! The use cases, by module:
+//!
+//! - [`policy`]: which policy to work from — the **policy in effect** (the
+//!   exact text whose ruleset is live) or a candidate someone names;
+//! - [`check`]: judge listening sockets against a policy, optionally joined
+//!   with a scan from outside, and record the outcome;
+//! - [`enforce`]: compile, preview, apply (through the change-control gate),
+//!   confirm, roll back, and the confirmation watchdog;
+//! - [`change`]: identities, proposals, approvals, and the gate itself;
+//! - [`reclaim`]: each port's lifecycle, closing abandoned ports from the
+//!   policy in effect, and undoing that;
+//! - [`grants`]: time-limited openings and the kernel's usage record;
+//! - [`record`]: the ledger entry every change leaves behind.
+//!
+//! Who acts is an [`Actor`], recorded on every entry.
+//!
+//! # Example
+//!
+//! Which policy a fresh host judges by, and what it allows:
+//!
+//! ```
+//! use portreeve_app::{StateDir, policy};
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let state = StateDir::open(dir.path());
+//! // Nothing applied yet: no policy is in effect.
+//! assert!(policy::in_effect(&state).unwrap().is_none());
+//! // A candidate compiles to the ruleset `apply` would install.
+//! let baseline = policy::LoadedPolicy::baseline();
+//! let compiled = portreeve_app::enforce::compile(&state, baseline).unwrap();
+//! assert!(!compiled.ruleset.allowed_v4.is_empty());
+//! ```
+
+mod actor;
+pub mod change;
+pub mod check;
+pub mod enforce;
+mod error;
+pub mod flows;
+pub mod grants;
+pub mod policy;
+pub mod reclaim;
+pub mod record;
+mod state_dir;
+pub mod witness;
+
+pub use actor::Actor;
+
+/// `1 finding`, `3 findings`: a count with its noun, pluralised by `s`, as
+/// ledger entries and every front end write counts.
+pub fn counted(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+pub use error::{AppError, Refusal};
+pub use state_dir::{Firewall, StateDir, running_as_root, write_atomically, write_new_private};

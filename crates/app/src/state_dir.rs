@@ -1,0 +1,385 @@
+//! The state directory: everything portreeve keeps on a host, its layout
+//! written down here and nowhere else.
+//!
+//! ```text
+//! STATE_DIR/                       (--state-dir; /var/lib/portreeve as root)
+//!   enforce/                       the firewall's generations (portreeve-enforce)
+//!     generations/NNNNNN.nft       every ruleset applied, as rendered
+//!     generations/NNNNNN.json      who, when, from which policy (digest), its fate
+//!     current                      the generation now live (0: none)
+//!     lock                         held by every change of the firewall
+//!     grants.jsonl                 every grant, with who and why
+//!     watchdog.log                 the confirmation watchdogs' logs
+//!   policies/sha256-HEX.toml       the exact text of every policy applied, by digest
+//!   ledger/                        the signed record of every change (portreeve-ledger)
+//!   agent.db                       the agent's history: drift, usage, flows, reclaims
+//!   identities/NAME.pub            registered identities' public keys
+//!   change/proposals/N.json|.toml  policy proposals, their approvals, their text
+//! ```
+//!
+//! The policy in effect is not a file of its own: it is the policy whose
+//! digest the live generation records, so a rollback (by hand or by the
+//! watchdog) brings back its policy with its ruleset.
+//!
+//! A [`StateDir`] opens the firewall, the ledger and the agent's store once,
+//! the first time a use case needs each, and hands the same handle to every
+//! later use. The private keys of identities are a person's, not the
+//! host's, and live outside (see [`crate::change::KeyDir`]).
+
+use std::io::Write;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+use ipnet::IpNet;
+use portreeve_core::Proto;
+use portreeve_enforce::foreign::ForeignChain;
+use portreeve_enforce::generations::{Generation, GenerationStore};
+use portreeve_enforce::grants::Grant;
+use portreeve_enforce::{
+    ApplyOptions, ApplyPreview, EnforceError, Enforcer, LiveGrant, Ruleset, SeenPort,
+};
+use portreeve_ledger::{Ledger, LedgerError};
+use portreeve_store::{SqliteStore, StoreError};
+
+use crate::error::AppError;
+
+/// The firewall as the use cases drive it. [`Enforcer`] is the real one
+/// (nftables); tests hand [`StateDir::with_firewall`] a stand-in that fails
+/// on cue, to exercise what a use case does when the kernel says no.
+pub trait Firewall: Send + Sync {
+    /// The record of every generation.
+    fn generations(&self) -> &GenerationStore;
+    /// What applying `ruleset` would change; changes nothing.
+    fn preview(
+        &self,
+        ruleset: &Ruleset,
+        session: Option<(IpAddr, u16)>,
+    ) -> Result<ApplyPreview, EnforceError>;
+    /// Other tables' base chains that also decide traffic.
+    fn foreign(&self) -> Result<Vec<ForeignChain>, EnforceError>;
+    /// Applies `ruleset` as a new generation; `spawn_watchdog` arms the
+    /// rollback of a generation that must be confirmed.
+    fn apply(
+        &self,
+        ruleset: &Ruleset,
+        opts: &ApplyOptions,
+        spawn_watchdog: &dyn Fn(u64) -> std::io::Result<()>,
+    ) -> Result<Generation, EnforceError>;
+    /// Confirms the pending generation.
+    fn confirm(&self) -> Result<Generation, EnforceError>;
+    /// Restores the previous generation, or `to`.
+    fn rollback(&self, to: Option<u64>, actor: &str) -> Result<Generation, EnforceError>;
+    /// Waits for generation `n`'s deadline and rolls it back unless it was
+    /// confirmed.
+    fn watch(&self, n: u64) -> Result<Option<Generation>, EnforceError>;
+    /// Opens a grant in the kernel.
+    fn grant(&self, grant: &Grant) -> Result<(), EnforceError>;
+    /// Closes a grant.
+    fn revoke(&self, from: IpNet, protocol: Proto, port: u16) -> Result<(), EnforceError>;
+    /// The grants the kernel holds.
+    fn grants(&self) -> Result<Vec<LiveGrant>, EnforceError>;
+    /// Each port's last new connection, as the kernel recorded it.
+    fn seen(&self) -> Result<Vec<SeenPort>, EnforceError>;
+}
+
+impl Firewall for Enforcer {
+    fn generations(&self) -> &GenerationStore {
+        self.store()
+    }
+    fn preview(
+        &self,
+        ruleset: &Ruleset,
+        session: Option<(IpAddr, u16)>,
+    ) -> Result<ApplyPreview, EnforceError> {
+        Enforcer::plan(self, ruleset, session)
+    }
+    fn foreign(&self) -> Result<Vec<ForeignChain>, EnforceError> {
+        Enforcer::foreign(self)
+    }
+    fn apply(
+        &self,
+        ruleset: &Ruleset,
+        opts: &ApplyOptions,
+        spawn_watchdog: &dyn Fn(u64) -> std::io::Result<()>,
+    ) -> Result<Generation, EnforceError> {
+        Enforcer::apply(self, ruleset, opts, spawn_watchdog)
+    }
+    fn confirm(&self) -> Result<Generation, EnforceError> {
+        Enforcer::confirm(self)
+    }
+    fn rollback(&self, to: Option<u64>, actor: &str) -> Result<Generation, EnforceError> {
+        Enforcer::rollback(self, to, actor)
+    }
+    fn watch(&self, n: u64) -> Result<Option<Generation>, EnforceError> {
+        Enforcer::watch(self, n)
+    }
+    fn grant(&self, grant: &Grant) -> Result<(), EnforceError> {
+        Enforcer::grant(self, grant)
+    }
+    fn revoke(&self, from: IpNet, protocol: Proto, port: u16) -> Result<(), EnforceError> {
+        Enforcer::revoke(self, from, protocol, port)
+    }
+    fn grants(&self) -> Result<Vec<LiveGrant>, EnforceError> {
+        Enforcer::grants(self)
+    }
+    fn seen(&self) -> Result<Vec<SeenPort>, EnforceError> {
+        Enforcer::usage(self)
+    }
+}
+
+/// One host's state directory, with the firewall, ledger and store behind
+/// it opened once each. `Sync`: the agent's threads share one.
+pub struct StateDir {
+    root: PathBuf,
+    firewall: Box<dyn Firewall>,
+    ledger: OnceLock<Ledger>,
+    /// The agent's store; SQLite connections are not `Sync`, so uses take
+    /// turns (they are short: one batch or one query).
+    store: Mutex<Option<SqliteStore>>,
+}
+
+impl std::fmt::Debug for StateDir {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateDir")
+            .field("root", &self.root)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StateDir {
+    /// The state directory at `root`, enforcing with nftables. Nothing is
+    /// created until something is stored.
+    pub fn open(root: impl Into<PathBuf>) -> StateDir {
+        let root = root.into();
+        let firewall = Box::new(Enforcer::new(&root.join("enforce")));
+        StateDir::with_firewall(root, firewall)
+    }
+
+    /// The state directory at `root`, enforcing through `firewall`.
+    pub fn with_firewall(root: impl Into<PathBuf>, firewall: Box<dyn Firewall>) -> StateDir {
+        StateDir {
+            root: root.into(),
+            firewall,
+            ledger: OnceLock::new(),
+            store: Mutex::new(None),
+        }
+    }
+
+    /// Where the state lives when none is named: `/var/lib/portreeve` for
+    /// root, else the XDG data directory (`~/.local/share/portreeve`).
+    pub fn default_root() -> PathBuf {
+        if running_as_root() {
+            PathBuf::from("/var/lib/portreeve")
+        } else {
+            dirs::data_dir()
+                .unwrap_or_else(|| PathBuf::from(".local/share"))
+                .join("portreeve")
+        }
+    }
+
+    /// The directory itself.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The firewall's generations (`enforce/`).
+    pub fn enforce_dir(&self) -> PathBuf {
+        self.root.join("enforce")
+    }
+
+    /// Where confirmation watchdogs log (`enforce/watchdog.log`).
+    pub fn watchdog_log(&self) -> PathBuf {
+        self.enforce_dir().join("watchdog.log")
+    }
+
+    /// The texts of applied policies, by digest (`policies/`).
+    pub fn policies_dir(&self) -> PathBuf {
+        self.root.join("policies")
+    }
+
+    /// The ledger (`ledger/`).
+    pub fn ledger_dir(&self) -> PathBuf {
+        self.root.join("ledger")
+    }
+
+    /// The agent's store (`agent.db`).
+    pub fn store_file(&self) -> PathBuf {
+        self.root.join(portreeve_store::DB_FILE)
+    }
+
+    /// Registered identities' public keys (`identities/`).
+    pub fn identities_dir(&self) -> PathBuf {
+        self.root.join("identities")
+    }
+
+    /// Policy proposals (`change/proposals/`).
+    pub fn proposals_dir(&self) -> PathBuf {
+        self.root.join("change/proposals")
+    }
+
+    /// Where portreeve 0.1 kept the text of the last applied policy, read
+    /// when the live generation predates [`Self::policies_dir`].
+    pub fn legacy_active_policy(&self) -> PathBuf {
+        self.root.join("change/active-policy.toml")
+    }
+
+    /// The firewall.
+    pub fn firewall(&self) -> &dyn Firewall {
+        self.firewall.as_ref()
+    }
+
+    /// Whether a ledger exists here.
+    pub fn has_ledger(&self) -> bool {
+        self.ledger_dir().join("log.key").exists()
+    }
+
+    /// The ledger, opened (and created) the first time.
+    pub fn ledger(&self) -> Result<&Ledger, LedgerError> {
+        if let Some(l) = self.ledger.get() {
+            return Ok(l);
+        }
+        let opened = Ledger::open(&self.ledger_dir())?;
+        // Another thread may have opened it meanwhile: keep the first.
+        let _ = self.ledger.set(opened);
+        Ok(self.ledger.get().expect("set above"))
+    }
+
+    /// The ledger's directory, which must hold a ledger already (checked
+    /// without opening it, so a damaged ledger can still be read and
+    /// verified).
+    pub fn existing_ledger_dir(&self) -> Result<PathBuf, AppError> {
+        if !self.has_ledger() {
+            return Err(AppError::Invalid(format!(
+                "no ledger in {}: nothing has been recorded on this host yet",
+                self.ledger_dir().display()
+            )));
+        }
+        Ok(self.ledger_dir())
+    }
+
+    /// The ledger, which must exist already: reading commands do not create
+    /// one.
+    pub fn existing_ledger(&self) -> Result<&Ledger, AppError> {
+        self.existing_ledger_dir()?;
+        Ok(self.ledger()?)
+    }
+
+    /// Whether the agent's store exists here.
+    pub fn has_store(&self) -> bool {
+        self.store_file().exists()
+    }
+
+    /// A connection of its own to the agent's store (created if need be),
+    /// for a thread that writes to it for a long time: the agent's loop,
+    /// a flow sink.
+    pub fn open_store(&self) -> Result<SqliteStore, AppError> {
+        create_private_dir(&self.root)?;
+        Ok(SqliteStore::open_path(&self.store_file())?)
+    }
+
+    /// Runs `f` on the agent's store, opening (and creating) it the first
+    /// time.
+    pub fn with_store<T>(
+        &self,
+        f: impl FnOnce(&mut SqliteStore) -> Result<T, StoreError>,
+    ) -> Result<T, AppError> {
+        let mut guard = self.store.lock().unwrap_or_else(|p| p.into_inner());
+        let store = match &mut *guard {
+            Some(store) => store,
+            None => guard.insert(self.open_store()?),
+        };
+        Ok(f(store)?)
+    }
+
+    /// Writes `bytes` to `path` (inside the state directory) readable by
+    /// its owner only, through a temporary file renamed into place, so a
+    /// crash never leaves half a file; directories are created private.
+    pub fn write_private(&self, path: &Path, bytes: &[u8]) -> Result<(), AppError> {
+        write_private(path, bytes)
+    }
+}
+
+/// Creates `dir` and its missing parents readable by their owner only.
+pub(crate) fn create_private_dir(dir: &Path) -> Result<(), AppError> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(AppError::io(dir))
+}
+
+/// See [`StateDir::write_private`].
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<(), AppError> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    create_private_dir(dir)?;
+    write_atomically(path, bytes, 0o600)
+}
+
+/// Writes `bytes` to `path` with permissions `mode` through a temporary
+/// file in the same directory renamed into place, so a crash never leaves
+/// half a file behind. The directory must exist.
+pub fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> Result<(), AppError> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let write = || -> std::io::Result<()> {
+        let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(mode))?;
+        tmp.write_all(bytes)?;
+        tmp.as_file().sync_all()?;
+        tmp.persist(path).map_err(|e| e.error)?;
+        Ok(())
+    };
+    write().map_err(AppError::io(path))
+}
+
+/// Writes a new file readable by its owner only (a private key), never
+/// over an existing one.
+pub fn write_new_private(path: &Path, bytes: &[u8]) -> Result<(), AppError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        create_private_dir(dir)?;
+    }
+    let mut file = std::fs::File::options()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => {
+                AppError::Invalid(format!("{} exists; not overwriting a key", path.display()))
+            }
+            _ => AppError::io(path)(e),
+        })?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(AppError::io(path))
+}
+
+/// Where portreeve's configuration file or directory `relative` lives:
+/// under `/etc/portreeve` as root, else under
+/// `$XDG_CONFIG_HOME/portreeve` (usually `~/.config/portreeve`).
+pub(crate) fn config_path(relative: &str) -> PathBuf {
+    if running_as_root() {
+        Path::new("/etc/portreeve").join(relative)
+    } else {
+        dirs::config_dir()
+            .unwrap_or_else(|| PathBuf::from(".config"))
+            .join("portreeve")
+            .join(relative)
+    }
+}
+
+/// Whether this process has root's privileges, which decides system-wide
+/// versus per-user locations.
+pub fn running_as_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
