@@ -14,7 +14,7 @@ use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -128,10 +128,27 @@ impl Totals {
     }
 }
 
+/// Reports waiting for the caller: a few flushes of every socket. When the
+/// caller falls behind (a slow store), a socket's thread holds its report
+/// and merges the next ones into it instead of queueing more, so memory
+/// stays bounded by the aggregator's key cap and nothing is dropped.
+const REPORT_QUEUE: usize = 16;
+
 /// One flush from one socket: its aggregates and counts since the last.
 struct Report {
     aggregates: Vec<FlowAggregate>,
     totals: Totals,
+}
+
+impl Report {
+    /// Adds a later report of the same socket to this one.
+    fn absorb(&mut self, later: Report) {
+        let mut merged = BTreeMap::new();
+        merge(&mut merged, std::mem::take(&mut self.aggregates));
+        merge(&mut merged, later.aggregates);
+        self.aggregates = merged.into_values().collect();
+        self.totals.add(&later.totals);
+    }
 }
 
 /// A running collector.
@@ -150,7 +167,7 @@ impl Collector {
     /// them all; `addresses` is every `--netflow` and `--sflow` address.
     pub fn start(addresses: &[SocketAddr], flush: Duration) -> io::Result<Collector> {
         let stop = Arc::new(AtomicBool::new(false));
-        let (tx, reports) = mpsc::channel();
+        let (tx, reports) = mpsc::sync_channel(REPORT_QUEUE);
         let mut bound = Vec::new();
         let mut threads = Vec::new();
         for &address in addresses {
@@ -207,13 +224,23 @@ impl Collector {
     /// Stops receiving; returns what the sockets had not reported yet.
     pub fn stop(self, totals: &mut Totals) -> Vec<FlowAggregate> {
         self.stop.store(true, Ordering::Relaxed);
+        let mut merged = BTreeMap::new();
+        let mut take = |r: Report| {
+            totals.add(&r.totals);
+            merge(&mut merged, r.aggregates);
+        };
+        // Receive while the threads finish: each hands over its last report
+        // and may wait for room in the queue to do so.
+        while !self.threads.iter().all(JoinHandle::is_finished) {
+            if let Ok(r) = self.reports.recv_timeout(Duration::from_millis(20)) {
+                take(r);
+            }
+        }
         for t in self.threads {
             let _ = t.join();
         }
-        let mut merged = BTreeMap::new();
         while let Ok(r) = self.reports.try_recv() {
-            totals.add(&r.totals);
-            merge(&mut merged, r.aggregates);
+            take(r);
         }
         merged.into_values().collect()
     }
@@ -237,7 +264,7 @@ pub fn merge(
 }
 
 /// One socket's loop: receive, decode, aggregate; report every `flush`.
-fn receive(socket: &UdpSocket, stop: &AtomicBool, tx: &Sender<Report>, flush: Duration) {
+fn receive(socket: &UdpSocket, stop: &AtomicBool, tx: &SyncSender<Report>, flush: Duration) {
     let mut decoder = Decoder::default();
     let mut aggregator = Aggregator::default();
     let mut records: Vec<FlowRecord> = Vec::with_capacity(64);
@@ -246,12 +273,14 @@ fn receive(socket: &UdpSocket, stop: &AtomicBool, tx: &Sender<Report>, flush: Du
     let mut reported = Counters::default();
     let mut aggregated = AggregatorCounts::default();
     let mut last = Instant::now();
+    // A report the caller had no room for yet.
+    let mut held: Option<Report> = None;
     loop {
         let stopping = stop.load(Ordering::Relaxed);
         if stopping || last.elapsed() >= flush {
             let counters = decoder.counters().clone();
             let now = AggregatorCounts::of(&aggregator);
-            let report = Report {
+            let mut report = Report {
                 aggregates: aggregator.drain(),
                 totals: Totals::delta(
                     &counters,
@@ -262,8 +291,19 @@ fn receive(socket: &UdpSocket, stop: &AtomicBool, tx: &Sender<Report>, flush: Du
             };
             aggregated = now;
             reported = counters;
-            if tx.send(report).is_err() || stopping {
+            if let Some(mut earlier) = held.take() {
+                earlier.absorb(report);
+                report = earlier;
+            }
+            if stopping {
+                // The caller receives until every thread has finished.
+                let _ = tx.send(report);
                 return;
+            }
+            match tx.try_send(report) {
+                Ok(()) => {}
+                Err(TrySendError::Full(report)) => held = Some(report),
+                Err(TrySendError::Disconnected(_)) => return,
             }
             last = Instant::now();
         }
@@ -286,5 +326,55 @@ fn receive(socket: &UdpSocket, stop: &AtomicBool, tx: &Sender<Report>, flush: Du
                 return;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A NetFlow v5 datagram with one flow 10.0.0.2:40000 → 10.0.0.1:443/tcp.
+    fn v5_datagram(sequence: u32) -> Vec<u8> {
+        let mut d = Vec::with_capacity(72);
+        d.extend_from_slice(&5u16.to_be_bytes()); // version
+        d.extend_from_slice(&1u16.to_be_bytes()); // count
+        d.extend_from_slice(&1_000u32.to_be_bytes()); // sys_uptime
+        d.extend_from_slice(&1_765_000_000u32.to_be_bytes()); // unix_secs
+        d.extend_from_slice(&0u32.to_be_bytes()); // unix_nsecs
+        d.extend_from_slice(&sequence.to_be_bytes()); // flow_sequence
+        d.extend_from_slice(&[0, 0, 0, 0]); // engine type, id, sampling
+        d.extend_from_slice(&[10, 0, 0, 2, 10, 0, 0, 1, 0, 0, 0, 0]); // src, dst, next hop
+        d.extend_from_slice(&[0, 1, 0, 2]); // input, output
+        d.extend_from_slice(&3u32.to_be_bytes()); // packets
+        d.extend_from_slice(&180u32.to_be_bytes()); // bytes
+        d.extend_from_slice(&900u32.to_be_bytes()); // first
+        d.extend_from_slice(&950u32.to_be_bytes()); // last
+        d.extend_from_slice(&40_000u16.to_be_bytes());
+        d.extend_from_slice(&443u16.to_be_bytes());
+        d.extend_from_slice(&[0, 0x18, 6, 0]); // pad, tcp flags, protocol, tos
+        d.extend_from_slice(&[0; 8]); // AS numbers, masks, pad
+        d
+    }
+
+    #[test]
+    fn a_caller_that_falls_behind_loses_nothing() {
+        let collector =
+            Collector::start(&["127.0.0.1:0".parse().unwrap()], Duration::from_millis(1)).unwrap();
+        let to = collector.addresses[0];
+        let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+        // Far more flushes than the queue holds pass while nobody asks.
+        let sent = 3 * REPORT_QUEUE as u32;
+        for i in 0..sent {
+            sender.send_to(&v5_datagram(i), to).unwrap();
+            std::thread::sleep(Duration::from_millis(3));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        let mut totals = Totals::default();
+        let aggregates = collector.stop(&mut totals);
+        assert_eq!(totals.datagrams, u64::from(sent));
+        assert_eq!(totals.records, u64::from(sent));
+        assert_eq!(aggregates.len(), 1, "{aggregates:?}");
+        assert_eq!(aggregates[0].flows, u64::from(sent));
+        assert_eq!(aggregates[0].packets, 3 * u64::from(sent));
     }
 }
