@@ -513,7 +513,8 @@ pub fn gate(
         ApprovalNeed::Always | ApprovalNeed::Proposal(_) => true,
     };
     if !needed {
-        let candidate = candidate.expect("a candidate unless a proposal is named");
+        let candidate =
+            candidate.ok_or_else(|| AppError::Invalid("no policy to install was named".into()))?;
         return Ok((candidate, None));
     }
     let candidates: Vec<(Proposal, String)> = match (ask, &candidate) {

@@ -7,6 +7,7 @@ use crate::cli::{ApproveArgs, IdentityCommand, ListArgs, ListFormat, ProposeArgs
 use crate::context::{self, Context};
 use crate::failure::{EXIT_OK, Failure};
 use crate::output::json::{emit_listing, to_value};
+use crate::output::policy::in_effect_footer;
 use crate::output::{counted, emit, table};
 
 pub fn identity(command: &IdentityCommand, ctx: &Context) -> Result<u8, Failure> {
@@ -103,40 +104,43 @@ pub fn list(args: &ListArgs, ctx: &Context) -> Result<u8, Failure> {
     let (rows, rules) = change::proposals(&ctx.state)?;
     match args.format {
         ListFormat::Json => emit_listing("portreeve.proposals", &[("proposals", to_value(&rows))]),
-        ListFormat::Table => emit(&table::rows(
-            &[
-                "ID",
-                "CREATED (UTC)",
-                "BY",
-                "STATUS",
-                "APPROVED BY",
-                "POLICY",
-                "REASON",
-            ],
-            &rows
-                .iter()
-                .map(|r| {
-                    vec![
-                        r.proposal.id.to_string(),
-                        r.proposal.created.strftime("%Y-%m-%d %H:%M:%S").to_string(),
-                        r.proposal.proposer.clone(),
-                        if r.approved {
-                            "approved".into()
-                        } else {
-                            format!("{}/{} approvals", r.valid_approvals.len(), rules.approvals)
-                        },
-                        if r.valid_approvals.is_empty() {
-                            "-".into()
-                        } else {
-                            r.valid_approvals.join(", ")
-                        },
-                        r.proposal.policy_origin.clone(),
-                        r.proposal.reason.clone(),
-                    ]
-                })
-                .collect::<Vec<_>>(),
-            table::stdout_colour(),
-        )),
+        ListFormat::Table => {
+            emit(&table::rows(
+                &[
+                    "ID",
+                    "CREATED (UTC)",
+                    "BY",
+                    "STATUS",
+                    "APPROVED BY",
+                    "POLICY",
+                    "REASON",
+                ],
+                &rows
+                    .iter()
+                    .map(|r| {
+                        vec![
+                            r.proposal.id.to_string(),
+                            r.proposal.created.strftime("%Y-%m-%d %H:%M:%S").to_string(),
+                            r.proposal.proposer.clone(),
+                            if r.approved {
+                                "approved".into()
+                            } else {
+                                format!("{}/{} approvals", r.valid_approvals.len(), rules.approvals)
+                            },
+                            if r.valid_approvals.is_empty() {
+                                "-".into()
+                            } else {
+                                r.valid_approvals.join(", ")
+                            },
+                            r.proposal.policy_origin.clone(),
+                            r.proposal.reason.clone(),
+                        ]
+                    })
+                    .collect::<Vec<_>>(),
+                table::stdout_colour(),
+            ));
+            emit(&in_effect_footer(&ctx.state));
+        }
     }
     Ok(EXIT_OK)
 }
