@@ -16,8 +16,11 @@ cd "$(dirname "$0")/.."
 # nginx, openssl, redis-server, memcached, openssh-server: real services for service identification
 # tshark: the independent decoder of NetFlow/IPFIX/sFlow captures (and its mergecap)
 # softflowd, tcpdump: a real NetFlow v9/IPFIX exporter fed from a capture of test traffic
+# strace: injects ENOSPC into a real enforce run (the full-disk fault test)
+# sqlite3: reads the flow store back independently of portreeve
 packages=(iproute2 python3 bsdutils nftables iptables ipset util-linux procps
-    nmap ndiff libxml2-utils nginx openssl redis-server memcached openssh-server tshark softflowd tcpdump)
+    nmap ndiff libxml2-utils nginx openssl redis-server memcached openssh-server tshark softflowd tcpdump strace
+    sqlite3)
 missing=()
 for pkg in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")

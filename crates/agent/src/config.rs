@@ -2,10 +2,15 @@
 //! to read the listeners, where to serve metrics, what to watch.
 
 use std::net::SocketAddr;
+
+use ipnet::IpNet;
 use std::path::Path;
 use std::time::Duration;
 
 use serde::Deserialize;
+use toml::Spanned;
+
+use crate::collector::CollectorConfig;
 
 /// The agent's settings. Every key has a default, so an empty file (or
 /// none) is a working configuration.
@@ -24,6 +29,13 @@ pub struct AgentConfig {
     pub netflow: Vec<SocketAddr>,
     /// Receive sFlow v5 here.
     pub sflow: Vec<SocketAddr>,
+    /// Server ports each flow socket aggregates at most between flushes;
+    /// past it the least recently used are stored early and counted in
+    /// `portreeve_flow_evictions_total`. Sizing: see the collector's
+    /// module docs (about 1.3 KB per key with one socket, at worst).
+    pub flow_max_keys: usize,
+    /// Exporters flow datagrams are accepted from; empty accepts any.
+    pub flow_exporters: Vec<IpNet>,
     /// Time between lifecycle plans (and the reclaims they ask for).
     pub lifecycle_interval: Duration,
 }
@@ -37,6 +49,8 @@ impl Default for AgentConfig {
             all_netns: false,
             netflow: Vec::new(),
             sflow: Vec::new(),
+            flow_max_keys: CollectorConfig::default().max_keys,
+            flow_exporters: Vec::new(),
             lifecycle_interval: Duration::from_secs(10),
         }
     }
@@ -45,13 +59,15 @@ impl Default for AgentConfig {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
-    interval: Option<String>,
-    metrics: Option<String>,
+    interval: Option<Spanned<String>>,
+    metrics: Option<Spanned<String>>,
     conntrack: Option<bool>,
     all_netns: Option<bool>,
-    netflow: Option<Vec<String>>,
-    sflow: Option<Vec<String>>,
-    lifecycle_interval: Option<String>,
+    netflow: Option<Vec<Spanned<String>>>,
+    sflow: Option<Vec<Spanned<String>>>,
+    flow_max_keys: Option<Spanned<usize>>,
+    flow_exporters: Option<Vec<Spanned<String>>>,
+    lifecycle_interval: Option<Spanned<String>>,
 }
 
 /// What is wrong with a configuration file.
@@ -65,47 +81,56 @@ pub struct ConfigError {
 }
 
 impl AgentConfig {
-    /// Parses a configuration file's text; `origin` names it in errors.
+    /// Parses a configuration file's text; `origin` names it in errors,
+    /// which say the line and column of the value at fault.
     pub fn parse(origin: &str, text: &str) -> Result<AgentConfig, ConfigError> {
         let located = |span: Option<std::ops::Range<usize>>, message: String| {
             let file = match span {
                 Some(span) => {
                     let before = &text[..span.start.min(text.len())];
                     let line = before.matches('\n').count() + 1;
-                    let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+                    let column = before.chars().count()
+                        - before
+                            .rfind('\n')
+                            .map_or(0, |i| before[..=i].chars().count())
+                        + 1;
                     format!("{origin}:{line}:{column}")
                 }
                 None => origin.to_string(),
             };
             ConfigError { file, message }
         };
+        let at = |v: &Spanned<String>, message: String| located(Some(v.span()), message);
         let raw: RawConfig =
             toml::from_str(text).map_err(|e| located(e.span(), e.message().to_string()))?;
         let mut config = AgentConfig::default();
-        if let Some(i) = raw.interval {
-            config.interval = parse_interval(&i).ok_or_else(|| {
-                located(
-                    None,
-                    format!("interval `{i}` is not a duration from 100ms to 1h (e.g. 1s, 500ms)"),
-                )
-            })?;
+        for (key, given, into, example) in [
+            ("interval", &raw.interval, &mut config.interval, "1s, 500ms"),
+            (
+                "lifecycle_interval",
+                &raw.lifecycle_interval,
+                &mut config.lifecycle_interval,
+                "10s, 1m",
+            ),
+        ] {
+            if let Some(i) = given {
+                *into = parse_interval(i.get_ref()).ok_or_else(|| {
+                    at(
+                        i,
+                        format!(
+                            "{key} `{}` is not a duration from 100ms to 1h (e.g. {example})",
+                            i.get_ref()
+                        ),
+                    )
+                })?;
+            }
         }
-        if let Some(i) = raw.lifecycle_interval {
-            config.lifecycle_interval = parse_interval(&i).ok_or_else(|| {
-                located(
-                    None,
-                    format!(
-                        "lifecycle_interval `{i}` is not a duration from 100ms to 1h (e.g. 10s, 1m)"
-                    ),
-                )
-            })?;
-        }
-        if let Some(m) = raw.metrics {
-            config.metrics = match m.as_str() {
+        if let Some(m) = &raw.metrics {
+            config.metrics = match m.get_ref().as_str() {
                 "" | "off" => None,
                 addr => Some(addr.parse().map_err(|_| {
-                    located(
-                        None,
+                    at(
+                        m,
                         format!(
                             "metrics `{addr}` is not ADDRESS:PORT (e.g. 127.0.0.1:9465), or \"off\""
                         ),
@@ -120,19 +145,44 @@ impl AgentConfig {
             config.all_netns = a;
         }
         for (list, what, into) in [
-            (raw.netflow, "netflow", &mut config.netflow),
-            (raw.sflow, "sflow", &mut config.sflow),
+            (&raw.netflow, "netflow", &mut config.netflow),
+            (&raw.sflow, "sflow", &mut config.sflow),
         ] {
-            for a in list.unwrap_or_default() {
-                into.push(a.parse().map_err(|_| {
-                    located(
-                        None,
-                        format!("{what} `{a}` is not ADDRESS:PORT (e.g. 0.0.0.0:2055)"),
+            for a in list.iter().flatten() {
+                into.push(a.get_ref().parse().map_err(|_| {
+                    at(
+                        a,
+                        format!(
+                            "{what} `{}` is not ADDRESS:PORT (e.g. 0.0.0.0:2055)",
+                            a.get_ref()
+                        ),
                     )
                 })?);
             }
         }
+        if let Some(n) = &raw.flow_max_keys {
+            if *n.get_ref() == 0 {
+                return Err(located(
+                    Some(n.span()),
+                    "flow_max_keys must be at least 1 (the default is 1000000)".into(),
+                ));
+            }
+            config.flow_max_keys = *n.get_ref();
+        }
+        for e in raw.flow_exporters.iter().flatten() {
+            let net = crate::collector::parse_exporter(e.get_ref())
+                .map_err(|m| at(e, format!("flow_exporters: {m}")))?;
+            config.flow_exporters.push(net);
+        }
         Ok(config)
+    }
+
+    /// The flow collector's limits and exporters.
+    pub fn collector(&self) -> CollectorConfig {
+        CollectorConfig {
+            max_keys: self.flow_max_keys,
+            exporters: self.flow_exporters.clone(),
+        }
     }
 
     /// Reads the configuration file at `path`.
@@ -176,6 +226,20 @@ mod tests {
         assert!(!c.conntrack && c.all_netns);
         assert_eq!(c.netflow, ["0.0.0.0:2055".parse().unwrap()]);
         assert!(c.sflow.is_empty());
+        let c = AgentConfig::parse(
+            "a.toml",
+            "flow_max_keys = 50000\nflow_exporters = [\"10.0.0.0/8\", \"2001:db8::1\"]\n",
+        )
+        .unwrap();
+        let collector = c.collector();
+        assert_eq!(collector.max_keys, 50_000);
+        assert_eq!(
+            collector.exporters,
+            [
+                "10.0.0.0/8".parse::<IpNet>().unwrap(),
+                "2001:db8::1/128".parse().unwrap()
+            ]
+        );
         assert_eq!(
             AgentConfig::parse("a.toml", "metrics = \"off\"\n")
                 .unwrap()
@@ -196,9 +260,25 @@ mod tests {
         let e = AgentConfig::parse("a.toml", "\nintervall = \"1s\"\n").unwrap_err();
         assert_eq!(e.file, "a.toml:2:1");
         assert!(e.message.contains("unknown field `intervall`"), "{e}");
-        let e = AgentConfig::parse("a.toml", "interval = \"10ms\"\n").unwrap_err();
+        // Values that parse as TOML but mean nothing are located at the
+        // value itself.
+        let e =
+            AgentConfig::parse("a.toml", "conntrack = true\ninterval = \"10ms\"\n").unwrap_err();
         assert!(e.message.contains("from 100ms to 1h"), "{e}");
+        assert_eq!(e.file, "a.toml:2:12", "{e}");
         let e = AgentConfig::parse("a.toml", "metrics = \"localhost\"\n").unwrap_err();
         assert!(e.message.contains("ADDRESS:PORT"), "{e}");
+        assert_eq!(e.file, "a.toml:1:11", "{e}");
+        let e =
+            AgentConfig::parse("a.toml", "netflow = [\"0.0.0.0:2055\", \"nope\"]\n").unwrap_err();
+        assert_eq!(e.file, "a.toml:1:28", "{e}");
+        let e = AgentConfig::parse("a.toml", "flow_max_keys = 0\n").unwrap_err();
+        assert!(e.message.contains("at least 1"), "{e}");
+        assert_eq!(e.file, "a.toml:1:17", "{e}");
+        let e = AgentConfig::parse("a.toml", "flow_max_keys = -5\n").unwrap_err();
+        assert_eq!(e.file, "a.toml:1:17", "{e}");
+        let e = AgentConfig::parse("a.toml", "flow_exporters = [\"10.0.0.1/8\"]\n").unwrap_err();
+        assert!(e.message.contains("did you mean `10.0.0.0/8`"), "{e}");
+        assert_eq!(e.file, "a.toml:1:19", "{e}");
     }
 }

@@ -1,17 +1,19 @@
 //! The agent's Prometheus metrics and the `/metrics` endpoint.
 //!
 //! The metric families are prometheus-client's; the endpoint is a small
-//! HTTP/1.1 responder on a thread of its own. The agent is otherwise a few
-//! plain threads, and an async runtime plus a web framework for one GET
-//! route would be most of its size; the responder reads one request head
-//! (bounded, with a timeout), answers, and closes.
+//! HTTP/1.1 responder: an accepting thread and a thread per connection, at
+//! most [`MAX_CONNECTIONS`] at once. The agent is otherwise a few plain
+//! threads, and an async runtime plus a web framework for one GET route
+//! would be most of its size; each connection's thread reads one request
+//! head (8 KiB at most, within [`REQUEST_DEADLINE`] in all), answers within
+//! [`WRITE_DEADLINE`], and closes. See [`Endpoint`] for why.
 
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -56,12 +58,21 @@ pub struct Metrics {
     pub flow_datagrams: Family<[Label; 1], Counter>,
     /// `portreeve_flow_records_total`: flow records decoded.
     pub flow_records: Counter,
+    /// `portreeve_flow_evictions_total`: aggregate keys evicted at the
+    /// collector's key cap (their aggregates are stored early, not lost).
+    pub flow_evictions: Counter,
     /// `portreeve_flow_other_protocol_records_total`: decoded records of
     /// protocols other than TCP and UDP, counted instead of aggregated.
     pub flow_other_protocol_records: Counter,
+    /// `portreeve_table_drift`: how many ways portreeve's table in the
+    /// kernel differs from the ruleset it installed (0: none).
+    pub table_drift: Gauge,
     /// `portreeve_agent_queue_dropped_total{queue}`: items dropped because
     /// a bounded queue between the agent's threads was full.
     pub queue_dropped: Family<[Label; 1], Counter>,
+    /// `portreeve_metrics_requests_rejected_total`: connections to the
+    /// endpoint answered `503` because it was serving [`MAX_CONNECTIONS`].
+    pub requests_rejected: Counter,
 }
 
 impl Default for Metrics {
@@ -88,8 +99,11 @@ impl Metrics {
             conntrack_overruns: Counter::default(),
             flow_datagrams: Family::default(),
             flow_records: Counter::default(),
+            flow_evictions: Counter::default(),
             flow_other_protocol_records: Counter::default(),
+            table_drift: Gauge::default(),
             queue_dropped: Family::default(),
+            requests_rejected: Counter::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -154,6 +168,16 @@ impl Metrics {
             m.flow_records.clone(),
         );
         registry.register(
+            "flow_evictions",
+            "Flow aggregate keys evicted at the collector's key cap (flow_max_keys), stored early",
+            m.flow_evictions.clone(),
+        );
+        registry.register(
+            "table_drift",
+            "Differences between portreeve's table in the kernel and the ruleset it installed",
+            m.table_drift.clone(),
+        );
+        registry.register(
             "flow_other_protocol_records",
             "Flow records of protocols other than TCP and UDP, counted but not aggregated per port",
             m.flow_other_protocol_records.clone(),
@@ -162,6 +186,14 @@ impl Metrics {
             "agent_queue_dropped",
             "Items dropped because a bounded queue between the agent's threads was full",
             m.queue_dropped.clone(),
+        );
+        registry.register(
+            "metrics_requests_rejected",
+            format!(
+                "Connections to the metrics endpoint answered 503 because it was serving \
+                 its limit of {MAX_CONNECTIONS} at once"
+            ),
+            m.requests_rejected.clone(),
         );
         Metrics { registry, ..m }
     }
@@ -187,7 +219,44 @@ const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset
 /// The longest request head read.
 const MAX_REQUEST: usize = 8 * 1024;
 
+/// The most connections the endpoint serves at once; one more is answered
+/// `503 Service Unavailable` at once and closed.
+///
+/// Why 64: a scrape needs one connection, and a Prometheus pair, a second
+/// scraper and an operator's `curl` need a handful; 64 leaves room for them
+/// beside dozens of stray or idle connections, while capping the endpoint
+/// at 64 threads and 64 file descriptors, little beside the agent's other
+/// work and the usual soft limit of 1,024 descriptors. A connection holds
+/// its slot for at most [`REQUEST_DEADLINE`] plus [`WRITE_DEADLINE`] (7 s),
+/// so keeping scrapes out takes a client opening a connection every 100 ms
+/// without pause (32 a second if it only idles); against that, the endpoint
+/// belongs on a management address.
+pub const MAX_CONNECTIONS: usize = 64;
+/// How long a client has, in all, to send its request head (not per read:
+/// a client dripping a byte at a time is cut off all the same).
+pub const REQUEST_DEADLINE: Duration = Duration::from_secs(2);
+/// How long the endpoint spends, in all, writing one reply to a client
+/// that does not read it.
+pub const WRITE_DEADLINE: Duration = Duration::from_secs(5);
+/// How often the acceptor and the connections' threads look at the stop
+/// flag while they wait; [`Endpoint::stop`] returns within about this.
+const POLL: Duration = Duration::from_millis(50);
+
 /// A running `/metrics` endpoint.
+///
+/// One thread accepts connections and gives each a thread of its own,
+/// which reads the request head, answers, and closes; at most
+/// [`MAX_CONNECTIONS`] such threads live at once. Beyond that the acceptor
+/// itself answers `503 Service Unavailable` (without waiting on the client)
+/// and counts it in `portreeve_metrics_requests_rejected_total`, so a few
+/// idle or slow clients delay no scrape and a flood of them queues nothing.
+///
+/// A thread per connection rather than a pool fed by a queue: scrapes come
+/// every few seconds at most, so spawning costs nothing measurable, no
+/// thread waits between scrapes, and a slow client ties up only its own
+/// thread. The acceptor is the only thread that spawns them, so their
+/// join handles are the permits of a counting semaphore: it reaps those
+/// that finished before counting, and joins the rest when stopped.
 pub struct Endpoint {
     /// The address it listens on (useful with port 0).
     pub address: SocketAddr,
@@ -205,21 +274,7 @@ impl Endpoint {
         let stopping = stop.clone();
         let thread = std::thread::Builder::new()
             .name("metrics".into())
-            .spawn(move || {
-                while !stopping.load(Ordering::Relaxed) {
-                    match listener.accept() {
-                        Ok((stream, _)) => {
-                            if let Err(e) = answer(stream, &metrics) {
-                                tracing::debug!(error = %e, "metrics request failed");
-                            }
-                        }
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                            std::thread::sleep(Duration::from_millis(50));
-                        }
-                        Err(e) => tracing::warn!(error = %e, "metrics endpoint: accept failed"),
-                    }
-                }
-            })?;
+            .spawn(move || accept(&listener, &metrics, &stopping))?;
         Ok(Endpoint {
             address,
             stop,
@@ -227,7 +282,9 @@ impl Endpoint {
         })
     }
 
-    /// Stops serving and waits for the thread.
+    /// Stops serving and waits for every thread, connections in service
+    /// included; they look at the stop flag every 50 ms, so this returns
+    /// promptly, idle clients or not.
     pub fn stop(mut self) {
         self.halt();
     }
@@ -246,28 +303,127 @@ impl Drop for Endpoint {
     }
 }
 
-/// Reads one request head and answers it.
-fn answer(mut stream: TcpStream, metrics: &Metrics) -> io::Result<()> {
-    stream.set_nonblocking(false)?;
-    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
-    stream.set_write_timeout(Some(Duration::from_secs(5)))?;
-    let mut head = Vec::with_capacity(512);
-    let mut buf = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        let n = stream.read(&mut buf)?;
-        if n == 0 {
-            return Ok(());
+/// The acceptor: gives each connection a thread while fewer than
+/// [`MAX_CONNECTIONS`] are in service, refuses it otherwise, and joins the
+/// connections' threads once `stop` is set.
+fn accept(listener: &TcpListener, metrics: &Arc<Metrics>, stop: &Arc<AtomicBool>) {
+    let mut serving: Vec<JoinHandle<()>> = Vec::with_capacity(MAX_CONNECTIONS);
+    while !stop.load(Ordering::Relaxed) {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                reap(&mut serving);
+                if serving.len() >= MAX_CONNECTIONS {
+                    metrics.requests_rejected.inc();
+                    refuse(stream);
+                    continue;
+                }
+                let (shared, stopping) = (metrics.clone(), stop.clone());
+                let spawned = std::thread::Builder::new()
+                    .name("metrics-conn".into())
+                    .spawn(move || serve(stream, &shared, &stopping));
+                match spawned {
+                    Ok(thread) => serving.push(thread),
+                    Err(e) => {
+                        // The connection went with the closure: it is closed.
+                        metrics.requests_rejected.inc();
+                        tracing::warn!(error = %e, "metrics endpoint: cannot start a thread");
+                    }
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                reap(&mut serving);
+                std::thread::sleep(POLL);
+            }
+            Err(e) => {
+                // Out of descriptors, say: wait rather than spin.
+                tracing::warn!(error = %e, "metrics endpoint: accept failed");
+                std::thread::sleep(POLL);
+            }
         }
-        head.extend_from_slice(&buf[..n]);
-        if head.len() > MAX_REQUEST {
+    }
+    for thread in serving {
+        let _ = thread.join();
+    }
+}
+
+/// Joins the connections' threads that have finished, freeing their slots.
+fn reap(serving: &mut Vec<JoinHandle<()>>) {
+    let mut i = 0;
+    while i < serving.len() {
+        if serving[i].is_finished() {
+            if serving.swap_remove(i).join().is_err() {
+                tracing::warn!("metrics endpoint: a connection's thread panicked");
+            }
+        } else {
+            i += 1;
+        }
+    }
+}
+
+/// Answers a connection beyond the bound with `503 Service Unavailable`
+/// and closes it, without ever waiting on the client: the acceptor calls
+/// it. What the client already sent is read first, and the reply ends
+/// with a FIN, so closing does not reset the connection under the reply.
+fn refuse(mut stream: TcpStream) {
+    let _ = stream.set_nonblocking(true);
+    let mut buf = [0u8; 1024];
+    let mut taken = 0;
+    while taken < MAX_REQUEST {
+        match stream.read(&mut buf) {
+            Ok(n) if n > 0 => taken += n,
+            _ => break,
+        }
+    }
+    let reply = response(
+        "503 Service Unavailable",
+        "text/plain",
+        "busy: too many connections, try again\n",
+    );
+    // A fresh connection's send buffer takes these few bytes whole.
+    let _ = stream.write_all(&reply);
+    let _ = stream.shutdown(Shutdown::Write);
+}
+
+/// A connection's thread: answers it and logs what went wrong.
+fn serve(mut stream: TcpStream, metrics: &Metrics, stop: &AtomicBool) {
+    if let Err(e) = answer(&mut stream, metrics, stop) {
+        tracing::debug!(error = %e, "metrics request failed");
+    }
+}
+
+/// What reading a request head came to.
+enum Head {
+    /// The head, through its blank line.
+    Complete(Vec<u8>),
+    /// Longer than [`MAX_REQUEST`].
+    TooLarge,
+    /// Not complete at [`REQUEST_DEADLINE`]; `started` if any of it came.
+    Late { started: bool },
+    /// The client closed before completing it.
+    Closed,
+    /// The endpoint is stopping.
+    Stopped,
+}
+
+/// Reads one request head and answers it.
+fn answer(stream: &mut TcpStream, metrics: &Metrics, stop: &AtomicBool) -> io::Result<()> {
+    stream.set_nonblocking(false)?;
+    let head = match read_head(stream, stop, Instant::now() + REQUEST_DEADLINE)? {
+        Head::Complete(head) => head,
+        Head::TooLarge => {
             return respond(
-                &mut stream,
+                stream,
+                stop,
                 "431 Request Header Fields Too Large",
                 "text/plain",
                 "",
             );
         }
-    }
+        Head::Late { started: true } => {
+            return respond(stream, stop, "408 Request Timeout", "text/plain", "");
+        }
+        Head::Late { started: false } | Head::Closed | Head::Stopped => return Ok(()),
+    };
     let line = head.split(|&b| b == b'\r').next().unwrap_or_default();
     let mut parts = line.split(|&b| b == b' ');
     let (method, target) = (
@@ -276,10 +432,17 @@ fn answer(mut stream: TcpStream, metrics: &Metrics) -> io::Result<()> {
     );
     let path = target.split(|&b| b == b'?').next().unwrap_or_default();
     match (method, path) {
-        (b"GET", b"/metrics") => respond(&mut stream, "200 OK", CONTENT_TYPE, &metrics.render()),
-        (b"GET", _) => respond(&mut stream, "404 Not Found", "text/plain", "try /metrics\n"),
+        (b"GET", b"/metrics") => respond(stream, stop, "200 OK", CONTENT_TYPE, &metrics.render()),
+        (b"GET", _) => respond(
+            stream,
+            stop,
+            "404 Not Found",
+            "text/plain",
+            "try /metrics\n",
+        ),
         _ => respond(
-            &mut stream,
+            stream,
+            stop,
             "405 Method Not Allowed",
             "text/plain",
             "GET only\n",
@@ -287,12 +450,88 @@ fn answer(mut stream: TcpStream, metrics: &Metrics) -> io::Result<()> {
     }
 }
 
-fn respond(stream: &mut TcpStream, status: &str, content_type: &str, body: &str) -> io::Result<()> {
-    write!(
-        stream,
+/// Reads until the blank line ending a request head, for at most
+/// `deadline` in all, looking at `stop` every [`POLL`].
+fn read_head(stream: &mut TcpStream, stop: &AtomicBool, deadline: Instant) -> io::Result<Head> {
+    let mut head = Vec::with_capacity(512);
+    let mut buf = [0u8; 1024];
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return Ok(Head::Stopped);
+        }
+        let Some(left) = time_left(deadline) else {
+            return Ok(Head::Late {
+                started: !head.is_empty(),
+            });
+        };
+        stream.set_read_timeout(Some(left.min(POLL)))?;
+        match stream.read(&mut buf) {
+            Ok(0) => return Ok(Head::Closed),
+            Ok(n) => {
+                // The blank line may straddle two reads.
+                let from = head.len().saturating_sub(3);
+                head.extend_from_slice(&buf[..n]);
+                if let Some(at) = head[from..].windows(4).position(|w| w == b"\r\n\r\n") {
+                    let end = from + at + 4;
+                    if end <= MAX_REQUEST {
+                        head.truncate(end);
+                        return Ok(Head::Complete(head));
+                    }
+                }
+                if head.len() > MAX_REQUEST {
+                    return Ok(Head::TooLarge);
+                }
+            }
+            Err(e) if crate::nothing_yet(&e) => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// The time from now until `deadline`, if any is left.
+fn time_left(deadline: Instant) -> Option<Duration> {
+    Some(deadline.saturating_duration_since(Instant::now())).filter(|d| !d.is_zero())
+}
+
+/// One whole reply; the connection closes after it.
+fn response(status: &str, content_type: &str, body: &str) -> Vec<u8> {
+    format!(
         "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
-    )?;
+    )
+    .into_bytes()
+}
+
+/// Writes a reply within [`WRITE_DEADLINE`] in all, looking at `stop`
+/// every [`POLL`].
+fn respond(
+    stream: &mut TcpStream,
+    stop: &AtomicBool,
+    status: &str,
+    content_type: &str,
+    body: &str,
+) -> io::Result<()> {
+    let reply = response(status, content_type, body);
+    let deadline = Instant::now() + WRITE_DEADLINE;
+    let mut rest = &reply[..];
+    while !rest.is_empty() {
+        if stop.load(Ordering::Relaxed) {
+            return Err(io::Error::other("the endpoint is stopping"));
+        }
+        let Some(left) = time_left(deadline) else {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the client did not take the reply in time",
+            ));
+        };
+        stream.set_write_timeout(Some(left.min(POLL)))?;
+        match stream.write(rest) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => rest = &rest[n..],
+            Err(e) if crate::nothing_yet(&e) => {}
+            Err(e) => return Err(e),
+        }
+    }
     stream.flush()
 }
 

@@ -128,12 +128,12 @@ impl Agent {
             None
         } else {
             Some(
-                Collector::start(&flow_addresses, FLOW_FLUSH).map_err(|source| {
-                    AgentError::Flows {
+                Collector::start(&flow_addresses, FLOW_FLUSH, &config.collector()).map_err(
+                    |source| AgentError::Flows {
                         addresses: flow_addresses.clone(),
                         source,
-                    }
-                })?,
+                    },
+                )?,
             )
         };
         let conntrack = if config.conntrack {
@@ -414,6 +414,22 @@ fn plan_lifecycle(
                 .ports
                 .get_or_create(&[("state", s.as_str().into())])
                 .set(n as i64);
+        }
+        match state.firewall().table_drift() {
+            Ok(differences) => {
+                let n = differences.map_or(0, |d| d.len());
+                if n > 0 {
+                    tracing::warn!(
+                        differences = n,
+                        "portreeve's table was changed outside portreeve"
+                    );
+                }
+                metrics.table_drift.set(n as i64);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot compare portreeve's table with the kernel");
+                metrics.count_error("table_drift");
+            }
         }
         match reclaim::close(state, &plan, false, &Actor::agent()) {
             Ok(None) => {}

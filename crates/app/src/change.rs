@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
 use portreeve_ledger::note::{KeyKind, KeyName, SignerKey, VerifierKey};
-use portreeve_ledger::{Draft, digest};
+use portreeve_ledger::{Draft, Entry, digest};
 use portreeve_policy::ChangeControl;
 use serde::{Deserialize, Serialize};
 
@@ -69,6 +69,10 @@ pub struct Proposal {
     pub base_sha256: Option<String>,
     /// A unified diff from that policy.
     pub diff: String,
+    /// The public key of the ledger it was recorded in: it counts on that
+    /// host only.
+    #[serde(default)]
+    pub log_key: Option<String>,
     /// The ledger entry recording it.
     pub ledger_index: u64,
     /// Approvals given so far.
@@ -345,6 +349,7 @@ pub fn propose(
         policy_sha256: candidate.digest,
         base_sha256: draft.before.clone(),
         diff,
+        log_key: Some(state.ledger()?.verifier().to_string()),
         ledger_index: 0,
         approvals: Vec::new(),
     };
@@ -408,7 +413,12 @@ pub fn approve(
         ledger_index: appended.index,
     });
     save_proposal(state, &proposal, None)?;
-    let valid = valid_approvals(state, &proposal, &rules, Some(Timestamp::now()));
+    let valid = valid_approvals(
+        &Record::read(state)?,
+        &proposal,
+        &rules,
+        Some(Timestamp::now()),
+    );
     Ok(Approved {
         proposal,
         valid,
@@ -416,48 +426,95 @@ pub fn approve(
     })
 }
 
-/// The identities whose approvals of `proposal` count under `rules`: a
-/// valid signature by the identity's registered key over this proposal's
-/// policy digest, one per identity, the proposer only if self-approval is
-/// allowed, and — when `now` is given — no older than
-/// `rules.approval_valid_for`.
+/// This host's ledger as change control reads it: proposals and approvals
+/// count only where the ledger holds them, so copying proposal files (and
+/// identities' public keys) into another state directory proves nothing
+/// there.
+struct Record {
+    entries: Vec<Entry>,
+    /// The log's public key, which proposals name.
+    log_key: Option<String>,
+}
+
+impl Record {
+    fn read(state: &StateDir) -> Result<Record, AppError> {
+        if !state.has_ledger() {
+            return Ok(Record {
+                entries: Vec::new(),
+                log_key: None,
+            });
+        }
+        let dir = state.ledger_dir();
+        let bytes = portreeve_ledger::store::entries_bytes(&dir)?;
+        Ok(Record {
+            entries: bytes
+                .split(|&b| b == b'\n')
+                .filter_map(|line| Entry::parse(line).ok())
+                .collect(),
+            log_key: portreeve_ledger::store::stored_verifier(&dir)
+                .ok()
+                .map(|k| k.to_string()),
+        })
+    }
+
+    /// Entry `index`, if the ledger holds it at its place.
+    fn entry(&self, index: u64) -> Option<&Entry> {
+        self.entries
+            .get(usize::try_from(index).ok()?)
+            .filter(|e| e.index == index)
+    }
+
+    /// Whether `identity` was registered in this ledger with `key`.
+    fn registered(&self, identity: &str, key: &VerifierKey) -> bool {
+        let object = format!("identity {identity}");
+        let after = digest(key.to_string().as_bytes());
+        self.entries.iter().any(|e| {
+            e.action == "identity.add" && e.object == object && e.after.as_deref() == Some(&after)
+        })
+    }
+}
+
+/// The identities whose approvals of `proposal` count under `rules`, read
+/// from this host's ledger: the proposal must be this ledger's (its log
+/// key) and recorded in it, and each approval must be a ledger entry
+/// approving this proposal's exact policy digest, signed by a key that
+/// identity registered in this ledger, one per identity, the proposer's
+/// only if self-approval is allowed, and — when `now` is given — no older
+/// than `rules.approval_valid_for`.
 fn valid_approvals(
-    state: &StateDir,
+    record: &Record,
     proposal: &Proposal,
     rules: &ChangeControl,
     now: Option<Timestamp>,
 ) -> Vec<String> {
+    let object = format!("proposal {}", proposal.id);
+    let digest = Some(proposal.policy_sha256.as_str());
+    let proposed = record.entry(proposal.ledger_index).filter(|e| {
+        e.action == "policy.propose" && e.object == object && e.after.as_deref() == digest
+    });
+    let Some(proposed) =
+        proposed.filter(|_| proposal.log_key.is_some() && proposal.log_key == record.log_key)
+    else {
+        return Vec::new();
+    };
     let mut names: Vec<String> = Vec::new();
     for a in &proposal.approvals {
-        if names.contains(&a.identity) || (a.identity == proposal.proposer && !rules.self_approval)
-        {
-            continue;
-        }
-        if now.is_some_and(|now| now.duration_since(a.time) > rules.approval_valid_for) {
-            continue;
-        }
-        let Ok(key) = registered(state, &a.identity) else {
+        let Some(e) = record.entry(a.ledger_index) else {
             continue;
         };
-        if key.to_string() != a.key {
+        if e.action != "policy.approve" || e.object != object || e.after.as_deref() != digest {
             continue;
         }
-        let mut draft = Draft::new(
-            "policy.approve",
-            &a.identity,
-            format!("proposal {}", proposal.id),
-        );
-        draft.after = Some(proposal.policy_sha256.clone());
-        draft.attestation = Some(portreeve_ledger::entry::Attestation {
-            key: a.key.clone(),
-            signature: a.signature.clone(),
-        });
-        if draft
-            .into_entry(0, "", a.time)
-            .verify_attestation()
-            .is_ok_and(|k| k.is_some())
+        if names.contains(&e.actor) || (e.actor == proposed.actor && !rules.self_approval) {
+            continue;
+        }
+        if now.is_some_and(|now| now.duration_since(e.time) > rules.approval_valid_for) {
+            continue;
+        }
+        if let Ok(Some(key)) = e.verify_attestation()
+            && record.registered(&e.actor, &key)
         {
-            names.push(a.identity.clone());
+            names.push(e.actor.clone());
         }
     }
     names
@@ -467,10 +524,11 @@ fn valid_approvals(
 pub fn proposals(state: &StateDir) -> Result<(Vec<ProposalStatus>, ChangeControl), AppError> {
     let rules = rules_in_effect(state)?;
     let now = Timestamp::now();
+    let record = Record::read(state)?;
     let rows = all_proposals(state)?
         .into_iter()
         .map(|proposal| {
-            let valid = valid_approvals(state, &proposal, &rules, Some(now));
+            let valid = valid_approvals(&record, &proposal, &rules, Some(now));
             ProposalStatus {
                 approved: valid.len() >= rules.approvals as usize,
                 valid_approvals: valid,
@@ -507,7 +565,11 @@ pub fn gate(
     ask: ApprovalNeed,
     now: Timestamp,
 ) -> Result<(LoadedPolicy, Option<u64>), AppError> {
-    let rules = rules_in_effect(state)?;
+    let in_effect = policy::in_effect(state)?;
+    let rules = in_effect
+        .as_ref()
+        .map(|p| p.policy.change_control.clone())
+        .unwrap_or_default();
     let needed = match ask {
         ApprovalNeed::AsRequired => rules.required,
         ApprovalNeed::Always | ApprovalNeed::Proposal(_) => true,
@@ -526,9 +588,20 @@ pub fn gate(
             .collect::<Result<_, _>>()?,
         (_, None) => Vec::new(),
     };
+    let record = Record::read(state)?;
+    let base = in_effect.as_ref().map(|p| p.digest.clone());
     let mut best: Option<(usize, u64)> = None;
+    let mut stale: Option<u64> = None;
     for (proposal, text) in candidates.iter().rev() {
-        let valid = valid_approvals(state, proposal, &rules, Some(now));
+        // An approval is of a change from one policy to another: once the
+        // policy in effect is no longer the one it was proposed against,
+        // it no longer says anything (unless it is the policy in effect
+        // itself, installed again).
+        if proposal.base_sha256 != base && Some(&proposal.policy_sha256) != base.as_ref() {
+            stale.get_or_insert(proposal.id);
+            continue;
+        }
+        let valid = valid_approvals(&record, proposal, &rules, Some(now));
         if valid.len() >= rules.approvals as usize {
             // Named as the file it was proposed from, which findings and
             // generations then show.
@@ -554,25 +627,31 @@ pub fn gate(
     } else {
         ""
     };
-    Err(AppError::Refused(Refusal::NotApproved(match best {
-        None => match &candidate {
-            Some(c) => format!(
-                "no proposal holds this policy ({}){why}; propose it first: portreeve propose FILE --reason TEXT --identity NAME",
-                c.digest
+    Err(AppError::Refused(Refusal::NotApproved(
+        match (best, stale) {
+            (None, Some(id)) => format!(
+                "proposal {id} was proposed against another policy than the one in effect ({}); propose it again{why}",
+                base.as_deref().unwrap_or("none")
             ),
-            None => "no policy to check for approval".into(),
+            (None, None) => match &candidate {
+                Some(c) => format!(
+                    "no proposal holds this policy ({}){why}; propose it first: portreeve propose FILE --reason TEXT --identity NAME",
+                    c.digest
+                ),
+                None => "no policy to check for approval".into(),
+            },
+            (Some((n, id)), _) => format!(
+                "proposal {id} has {n} of the {} approvals the policy in effect requires (approvals count for {:#}{}){why}",
+                rules.approvals,
+                rules.approval_valid_for,
+                if rules.self_approval {
+                    ""
+                } else {
+                    ", from identities other than the proposer"
+                }
+            ),
         },
-        Some((n, id)) => format!(
-            "proposal {id} has {n} of the {} approvals the policy in effect requires (approvals count for {:#}{}){why}",
-            rules.approvals,
-            rules.approval_valid_for,
-            if rules.self_approval {
-                ""
-            } else {
-                ", from identities other than the proposer"
-            }
-        ),
-    })))
+    )))
 }
 
 /// Whether the policy in effect may be installed again by an automatic
@@ -610,7 +689,7 @@ pub fn check_in_effect(state: &StateDir, in_effect: &LoadedPolicy) -> Result<(),
             proposal.policy_sha256
         ));
     }
-    let valid = valid_approvals(state, &proposal, rules, None);
+    let valid = valid_approvals(&Record::read(state)?, &proposal, rules, None);
     if valid.len() < rules.approvals as usize {
         return refuse(format!(
             "proposal {id} has {} of {} valid approvals",

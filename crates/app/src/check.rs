@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use portreeve_core::{Finding, ListeningSocket, Observed, ObservedPort, Proto, ScanView, Severity};
+use portreeve_core::{
+    Finding, FindingKind, ListeningSocket, Observed, ObservedPort, Proto, ScanView, Severity,
+};
 use portreeve_ledger::{Draft, digest};
 use portreeve_policy::JoinedPort;
 use portreeve_scan::tcp_connect::TcpOptions;
@@ -145,9 +147,10 @@ pub fn check(
         Sockets::Saved { host, sockets } => (host, sockets),
     };
     let mut findings = portreeve_policy::evaluate(&policy.policy, &sockets, today());
-    // This host's usage record says nothing about a saved inventory's host.
+    // This host's records say nothing about a saved inventory's host.
     if live {
         findings.extend(reclaim::abandoned_findings(state, &policy, &sockets));
+        findings.extend(table_drift_finding(state));
     }
     let reachability = match &request.scan {
         Some(scan) => {
@@ -173,6 +176,47 @@ pub fn check(
         record_summary(state, &report, actor)?;
     }
     Ok(report)
+}
+
+/// PR014 when portreeve's table in the kernel is not the ruleset it
+/// installed. Comparing needs root; where it cannot be done, a warning and
+/// no finding (a check must not fail for it).
+fn table_drift_finding(state: &StateDir) -> Option<Finding> {
+    let differences = match state.firewall().table_drift() {
+        Ok(Some(d)) if !d.is_empty() => d,
+        Ok(_) => return None,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot compare portreeve's table with the kernel");
+            return None;
+        }
+    };
+    let kind = FindingKind::TableDrift;
+    let shown = 20;
+    let mut evidence: Vec<String> = differences.iter().take(shown).cloned().collect();
+    if differences.len() > shown {
+        evidence.push(format!("… and {} more", differences.len() - shown));
+    }
+    Some(Finding {
+        kind,
+        fingerprint: Finding::fingerprint_of(kind, "table|inet|portreeve"),
+        severity: Severity::High,
+        message: format!(
+            "portreeve's table was changed outside portreeve: {}",
+            counted(differences.len(), "difference")
+        ),
+        socket: None,
+        service: None,
+        pids: Vec::new(),
+        rule: None,
+        evidence,
+        rationale: "The firewall no longer enforces the policy in effect: an element added by \
+                    hand opens a port to someone the policy does not name, and nothing in the \
+                    ledger says who or why."
+            .into(),
+        remediation: "`portreeve plan` shows the differences; `portreeve apply` puts the \
+                      ruleset back. To keep a change, write it into the policy and apply that."
+            .into(),
+    })
 }
 
 /// Today's date in the local time zone, which approvals expire by.

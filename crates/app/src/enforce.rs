@@ -18,7 +18,7 @@ use crate::actor::Actor;
 use crate::change::{self, ApprovalNeed};
 use crate::error::AppError;
 use crate::policy::{self, LoadedPolicy, texts};
-use crate::record::record;
+use crate::record::{preflight, record, record_or_undo};
 use crate::state_dir::StateDir;
 
 /// A policy and the ruleset `apply` would install for it.
@@ -184,6 +184,7 @@ pub fn apply(state: &StateDir, req: &ApplyRequest<'_>) -> Result<Applied, AppErr
         _ => Some(policy::for_installing(state, req.policy)?),
     };
     let (policy, approval) = change::gate(state, candidate, req.approval, Timestamp::now())?;
+    preflight(state)?;
     let closed = closed_ports(state)?;
     let (compiled, generation) = install(
         state,
@@ -211,10 +212,11 @@ pub fn apply(state: &StateDir, req: &ApplyRequest<'_>) -> Result<Applied, AppErr
     );
     draft.approval = approval.map(|id| format!("proposal {id}"));
     draft.reason = req.reason.clone();
-    record(
+    record_or_undo(
         state,
-        draft,
+        vec![draft],
         &format!("generation {} was applied", generation.generation),
+        || Ok(state.firewall().undo(&generation)?),
     )?;
     // Listing other tables is information; a failure to list is not a
     // failure of the apply.

@@ -22,6 +22,9 @@ pub enum AppError {
     /// changed.
     #[error("{0}")]
     Refused(Refusal),
+    /// The state directory is not safe to use: others could change it.
+    #[error("the state directory is not safe: {0}")]
+    Unsafe(String),
     /// What is stored does not hold together (a text that no longer
     /// matches its digest, a log that went backwards): someone or something
     /// changed it, and nothing is done on top of it.
@@ -50,6 +53,21 @@ pub enum AppError {
         /// What went wrong.
         source: std::io::Error,
     },
+    /// Recording the change could not even be prepared (no space, a ledger
+    /// that does not open): the firewall was not touched.
+    #[error("cannot record the change, so nothing was changed: {0}")]
+    Unrecordable(String),
+    /// Recording the change failed after it was made, and it was taken
+    /// back: nothing is in effect.
+    #[error(
+        "{what}, but recording it in the ledger failed ({source}); it was undone: nothing changed"
+    )]
+    Undone {
+        /// What was made, then undone.
+        what: String,
+        /// Why the ledger refused.
+        source: LedgerError,
+    },
     /// The change is in effect, but recording it in the ledger failed: the
     /// operator must know that something changed without its record.
     #[error("{done}, but recording it in the ledger failed: {source}")]
@@ -73,6 +91,8 @@ impl AppError {
                     | EnforceError::NothingToConfirm(_)
                     | EnforceError::NoPrevious(_)
                     | EnforceError::NoSuchGrant(_)
+                    | EnforceError::AwaitingConfirmation(_)
+                    | EnforceError::GrantOverlaps { .. }
                     | EnforceError::NotApplied
             ),
             AppError::Ledger(LedgerError::Request(_)) => true,

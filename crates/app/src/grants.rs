@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::actor::Actor;
 use crate::error::{AppError, Refusal};
 use crate::policy;
-use crate::record::record;
+use crate::record::{preflight, record, record_or_undo};
 use crate::state_dir::StateDir;
 
 /// An opening granted.
@@ -40,15 +40,27 @@ pub fn grant(
     })?;
     let grant = authorize(&in_effect.policy, request)
         .map_err(|e| AppError::Refused(Refusal::Grant(e.to_string())))?;
+    preflight(state)?;
     state.firewall().grant(&grant)?;
-    state.firewall().generations().log_grant(&GrantRecord {
+    let close = || -> Result<(), AppError> {
+        for &protocol in &grant.protocols {
+            state.firewall().revoke(grant.from, protocol, grant.port)?;
+        }
+        Ok(())
+    };
+    if let Err(e) = state.firewall().generations().log_grant(&GrantRecord {
         at: Timestamp::now(),
         actor: actor.to_string(),
         rule: grant.rule.clone(),
         keys: grant.keys(),
         ttl_s: grant.ttl.as_secs(),
         reason: reason.to_string(),
-    })?;
+    }) {
+        close()?;
+        return Err(AppError::Unrecordable(format!(
+            "the grant log: {e}; the grant was closed again"
+        )));
+    }
     let mut draft = Draft::new(
         "grant",
         actor.as_str(),
@@ -61,7 +73,7 @@ pub fn grant(
     );
     draft.policy = Some(in_effect.digest.clone());
     draft.reason = Some(reason.to_string());
-    record(state, draft, "the grant is open")?;
+    record_or_undo(state, vec![draft], "the grant was opened", close)?;
     Ok(Granted {
         grant,
         policy: in_effect.digest,

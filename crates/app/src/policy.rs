@@ -100,12 +100,17 @@ impl LoadedPolicy {
         }
     }
 
-    /// Reads and parses the policy file at `path`.
+    /// Reads and parses the policy file at `path`. A file that is not UTF-8
+    /// is a located policy error like any other mistake in it.
     pub fn read(path: &Path, source: PolicySource) -> Result<LoadedPolicy, AppError> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
+        let bytes = std::fs::read(path).map_err(|e| {
             AppError::Invalid(format!("cannot read policy file {}: {e}", path.display()))
         })?;
-        LoadedPolicy::parse(&path.display().to_string(), text, source)
+        let origin = path.display().to_string();
+        let text = String::from_utf8(bytes).map_err(|e| {
+            portreeve_policy::PolicyErrors::not_utf8(&origin, e.as_bytes(), e.utf8_error())
+        })?;
+        LoadedPolicy::parse(&origin, text, source)
     }
 
     /// Whether this is the policy in effect.
@@ -137,6 +142,7 @@ fn default_policy() -> Result<LoadedPolicy, AppError> {
 /// The policy in effect on this host, if portreeve's ruleset is live and
 /// the generation says which policy it came from.
 pub fn in_effect(state: &StateDir) -> Result<Option<LoadedPolicy>, AppError> {
+    state.guard()?;
     let generations = state.firewall().generations();
     let current = generations.current()?;
     if current == 0 {

@@ -16,7 +16,7 @@ use crate::actor::Actor;
 use crate::enforce::{change_draft, closed_ports, reinstall};
 use crate::error::{AppError, Refusal};
 use crate::policy::{self, LoadedPolicy};
-use crate::record::record;
+use crate::record::{preflight, record_or_undo};
 use crate::state_dir::StateDir;
 
 /// Each port's state and recommended action under one policy.
@@ -218,6 +218,7 @@ pub fn close(
             now: in_effect.digest,
         }));
     }
+    preflight(state)?;
     let before = state.firewall().generations().current()?;
     let now = Timestamp::now();
     let mut closed = closed_ports(state)?;
@@ -236,25 +237,46 @@ pub fn close(
             return Err(e);
         }
     };
-    let mut out = Vec::new();
-    for (r, &id) in closing.iter().zip(&ids) {
-        let mut draft = reclaim_draft(state, "reclaim", actor, r.key, id, before, &generation);
-        draft.reason = Some(format!(
-            "{}: no new connection for {} (since {})",
-            r.state.as_str(),
-            idle_text(r.idle),
-            r.idle_since.strftime("%Y-%m-%d %H:%M:%S UTC")
-        ));
-        record(state, draft, &format!("{} was closed", r.key))?;
-        out.push(ClosedPort {
-            port: r.key,
-            reclaim: id,
-        });
-    }
+    let drafts = closing
+        .iter()
+        .zip(&ids)
+        .map(|(r, &id)| {
+            let mut draft = reclaim_draft(state, "reclaim", actor, r.key, id, before, &generation);
+            draft.reason = Some(format!(
+                "{}: no new connection for {} (since {})",
+                r.state.as_str(),
+                idle_text(r.idle),
+                r.idle_since.strftime("%Y-%m-%d %H:%M:%S UTC")
+            ));
+            draft
+        })
+        .collect();
+    let ports: Vec<String> = closing.iter().map(|r| r.key.to_string()).collect();
+    record_or_undo(
+        state,
+        drafts,
+        &format!(
+            "{} closed in generation {}",
+            ports.join(", "),
+            generation.generation
+        ),
+        || {
+            state.firewall().undo(&generation)?;
+            void(state, &ids, now);
+            Ok(())
+        },
+    )?;
     Ok(Some(Reclaimed {
         generation: generation.generation,
         policy: in_effect.digest,
-        closed: out,
+        closed: closing
+            .iter()
+            .zip(ids)
+            .map(|(r, reclaim)| ClosedPort {
+                port: r.key,
+                reclaim,
+            })
+            .collect(),
     }))
 }
 
@@ -330,6 +352,7 @@ pub fn undo(
             "portreeve's ruleset is not applied here; apply the policy first".into(),
         ))
     })?;
+    preflight(state)?;
     let before = state.firewall().generations().current()?;
     let still_closed: Vec<PortKey> = {
         let mut closed = closed_ports(state)?;
@@ -340,10 +363,18 @@ pub fn undo(
         closed
     };
     let generation = reinstall(state, &in_effect, &still_closed, force, actor)?;
-    state.with_store(|s| s.mark_undone(id, Timestamp::now()))?;
     let mut draft = reclaim_draft(state, "reclaim.undo", actor, r.key, id, before, &generation);
     draft.reason = reason;
-    record(state, draft, &format!("{} was reopened", r.key))?;
+    record_or_undo(
+        state,
+        vec![draft],
+        &format!(
+            "{} was reopened in generation {}",
+            r.key, generation.generation
+        ),
+        || Ok(state.firewall().undo(&generation)?),
+    )?;
+    state.with_store(|s| s.mark_undone(id, Timestamp::now()))?;
     Ok(Reopened {
         reclaim: r,
         generation: generation.generation,

@@ -66,6 +66,9 @@ pub trait Firewall: Send + Sync {
         opts: &ApplyOptions,
         spawn_watchdog: &dyn Fn(u64) -> std::io::Result<()>,
     ) -> Result<Generation, EnforceError>;
+    /// Takes generation `g` back out of the kernel, restoring the one it
+    /// replaced as it was: for a change whose record could not be written.
+    fn undo(&self, g: &Generation) -> Result<(), EnforceError>;
     /// Confirms the pending generation.
     fn confirm(&self) -> Result<Generation, EnforceError>;
     /// Restores the previous generation, or `to`.
@@ -81,6 +84,9 @@ pub trait Firewall: Send + Sync {
     fn grants(&self) -> Result<Vec<LiveGrant>, EnforceError>;
     /// Each port's last new connection, as the kernel recorded it.
     fn seen(&self) -> Result<Vec<SeenPort>, EnforceError>;
+    /// How portreeve's table in the kernel differs from the live
+    /// generation's ruleset; `None` when nothing is applied.
+    fn table_drift(&self) -> Result<Option<Vec<String>>, EnforceError>;
 }
 
 impl Firewall for Enforcer {
@@ -105,6 +111,9 @@ impl Firewall for Enforcer {
     ) -> Result<Generation, EnforceError> {
         Enforcer::apply(self, ruleset, opts, spawn_watchdog)
     }
+    fn undo(&self, g: &Generation) -> Result<(), EnforceError> {
+        Enforcer::undo(self, g)
+    }
     fn confirm(&self) -> Result<Generation, EnforceError> {
         Enforcer::confirm(self)
     }
@@ -125,6 +134,9 @@ impl Firewall for Enforcer {
     }
     fn seen(&self) -> Result<Vec<SeenPort>, EnforceError> {
         Enforcer::usage(self)
+    }
+    fn table_drift(&self) -> Result<Option<Vec<String>>, EnforceError> {
+        Enforcer::table_drift(self)
     }
 }
 
@@ -188,9 +200,10 @@ impl StateDir {
         self.root.join("enforce")
     }
 
-    /// Where confirmation watchdogs log (`enforce/watchdog.log`).
-    pub fn watchdog_log(&self) -> PathBuf {
-        self.enforce_dir().join("watchdog.log")
+    /// The log confirmation watchdogs write to (`enforce/watchdog.log`),
+    /// opened for appending: private, never through a link.
+    pub fn open_watchdog_log(&self) -> Result<std::fs::File, AppError> {
+        Ok(self.firewall().generations().open_log("watchdog.log")?)
     }
 
     /// The texts of applied policies, by digest (`policies/`).
@@ -234,11 +247,67 @@ impl StateDir {
         self.ledger_dir().join("log.key").exists()
     }
 
+    /// Checks that nobody but its owner (this process's user) can change
+    /// the state directory: the directory and each of its subdirectories
+    /// that exist are real directories (not links), owned by this user,
+    /// and not writable by group or others. Otherwise anyone who can write
+    /// there could plant a policy, a proposal or a link for portreeve to
+    /// follow as root. Every use case that trusts what is stored checks it.
+    pub fn guard(&self) -> Result<(), AppError> {
+        use rustix::fs::{FileType, Mode};
+        let me = rustix::process::geteuid();
+        for dir in [
+            self.root.clone(),
+            self.enforce_dir(),
+            self.ledger_dir(),
+            self.policies_dir(),
+            self.identities_dir(),
+            self.root.join("change"),
+            self.proposals_dir(),
+        ] {
+            let stat = match rustix::fs::lstat(&dir) {
+                Ok(stat) => stat,
+                Err(rustix::io::Errno::NOENT) => continue,
+                Err(e) => return Err(AppError::io(&dir)(e.into())),
+            };
+            let mode = Mode::from_raw_mode(stat.st_mode);
+            let unsafe_because = if FileType::from_raw_mode(stat.st_mode) != FileType::Directory {
+                Some("it is not a directory (a link?)".to_string())
+            } else if stat.st_uid != me.as_raw() {
+                Some(format!(
+                    "it is owned by uid {}, not by uid {} running portreeve",
+                    stat.st_uid,
+                    me.as_raw()
+                ))
+            } else if mode.intersects(Mode::WGRP | Mode::WOTH) {
+                Some(format!(
+                    "its mode {:o} lets others write to it",
+                    stat.st_mode & 0o7777
+                ))
+            } else {
+                None
+            };
+            if let Some(why) = unsafe_because {
+                return Err(AppError::Unsafe(format!(
+                    "{}: {why}; fix it (e.g. `chown root: {0}; chmod 700 {0}` as root) or use another --state-dir",
+                    dir.display()
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// The ledger, opened (and created) the first time.
     pub fn ledger(&self) -> Result<&Ledger, LedgerError> {
         if let Some(l) = self.ledger.get() {
             return Ok(l);
         }
+        self.guard()
+            .and_then(|()| create_private_dir(&self.ledger_dir()))
+            .map_err(|e| LedgerError::Io {
+                path: self.ledger_dir(),
+                message: e.to_string(),
+            })?;
         let opened = Ledger::open(&self.ledger_dir())?;
         // Another thread may have opened it meanwhile: keep the first.
         let _ = self.ledger.set(opened);
@@ -274,6 +343,7 @@ impl StateDir {
     /// for a thread that writes to it for a long time: the agent's loop,
     /// a flow sink.
     pub fn open_store(&self) -> Result<SqliteStore, AppError> {
+        self.guard()?;
         create_private_dir(&self.root)?;
         Ok(SqliteStore::open_path(&self.store_file())?)
     }

@@ -82,8 +82,8 @@ fn a_swapped_key_neither_signs_nor_counts() {
     let e = change::approve(&host.state, &host.keys, "bob", 1, None).unwrap_err();
     assert!(matches!(refusal(e), Refusal::WrongKey { ref identity, .. } if identity == "bob"));
 
-    // An approval planted in the proposal under bob's name but signed by
-    // mallory does not count either.
+    // Renaming mallory's approval to bob in the proposal file changes
+    // nothing: who approved is what the ledger's signed entry says.
     change::approve(&host.state, &host.keys, "mallory", 1, None).unwrap();
     let meta = host.state.proposals_dir().join("1.json");
     let mut doc: serde_json::Value =
@@ -91,7 +91,11 @@ fn a_swapped_key_neither_signs_nor_counts() {
     doc["approvals"][0]["identity"] = "bob".into();
     std::fs::write(&meta, doc.to_string()).unwrap();
     let (rows, _) = change::proposals(&host.state).unwrap();
-    assert!(rows[0].valid_approvals.is_empty(), "{:?}", rows[0]);
+    assert_eq!(rows[0].valid_approvals, ["mallory"], "{:?}", rows[0]);
+    // And an approval entry pointing at another ledger entry counts for
+    // nothing.
+    doc["approvals"][0]["ledger_index"] = 0.into();
+    std::fs::write(&meta, doc.to_string()).unwrap();
     let c = candidate(&host, "again.toml", POLICY);
     let e = change::gate(&host.state, Some(c), ApprovalNeed::Always, Timestamp::now()).unwrap_err();
     assert!(
@@ -200,4 +204,76 @@ fn required_approval_gates_plain_apply_and_automatic_changes() {
     assert!(
         matches!(refusal(e), Refusal::NotApproved(ref m) if m.contains("installed without an approved proposal")),
     );
+}
+
+/// Copies every file under `from` into `to`, keeping relative paths.
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_proposal_copied_to_another_host_counts_for_nothing_there() {
+    let home = Host::new();
+    home.people(&["alice", "bob"]);
+    let path = home.policy_file("p.toml", POLICY);
+    change::propose(&home.state, &home.keys, "alice", &path, "first").unwrap();
+    change::approve(&home.state, &home.keys, "bob", 1, None).unwrap();
+    let c = || candidate(&home, "again.toml", POLICY);
+    assert!(
+        change::gate(
+            &home.state,
+            Some(c()),
+            ApprovalNeed::Always,
+            Timestamp::now()
+        )
+        .is_ok()
+    );
+
+    // Another host with a ledger of its own: the proposal, its approval and
+    // the identities' public keys copied over, private keys too.
+    let other = Host::new();
+    other.people(&["carol"]);
+    copy_tree(&home.state.proposals_dir(), &other.state.proposals_dir());
+    copy_tree(&home.state.identities_dir(), &other.state.identities_dir());
+    copy_tree(&home.keys.0, &other.keys.0);
+    let (rows, _) = change::proposals(&other.state).unwrap();
+    assert!(rows[0].valid_approvals.is_empty(), "{:?}", rows[0]);
+    let e = change::gate(
+        &other.state,
+        None,
+        ApprovalNeed::Proposal(1),
+        Timestamp::now(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(refusal(e), Refusal::NotApproved(ref m) if m.contains("has 0 of the 1 approvals")),
+    );
+    assert_eq!(other.generations(), 0);
+}
+
+#[test]
+fn an_approval_lapses_when_the_policy_it_changed_is_no_longer_in_effect() {
+    let host = Host::new();
+    host.people(&["alice", "bob"]);
+    host.apply(&host.policy_file("a.toml", POLICY)).unwrap();
+    // B is proposed and approved as a change from A ...
+    let b = host.policy_file("b.toml", &POLICY.replace("8080", "8081"));
+    change::propose(&host.state, &host.keys, "alice", &b, "move").unwrap();
+    change::approve(&host.state, &host.keys, "bob", 1, None).unwrap();
+    // ... but C is applied first.
+    host.apply(&host.policy_file("c.toml", &POLICY.replace("8080", "8082")))
+        .unwrap();
+    let e = host.apply_with(&b, ApprovalNeed::Proposal(1)).unwrap_err();
+    assert!(
+        matches!(refusal(e), Refusal::NotApproved(ref m) if m.contains("proposed against another policy")),
+    );
+    assert_eq!(host.generations(), 2, "nothing was installed");
 }

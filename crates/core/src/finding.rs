@@ -45,11 +45,14 @@ pub enum FindingKind {
     /// A listening or allowed port has had no new connection for the
     /// policy's `abandoned_after`, and the policy would have it closed.
     AbandonedPort,
+    /// portreeve's table in the kernel is not the ruleset portreeve
+    /// installed: something changed it by hand.
+    TableDrift,
 }
 
 impl FindingKind {
     /// Every kind, in code order.
-    pub const ALL: [FindingKind; 13] = [
+    pub const ALL: [FindingKind; 14] = [
         FindingKind::ListenerNotAllowed,
         FindingKind::BannedPort,
         FindingKind::RiskyExposure,
@@ -63,6 +66,7 @@ impl FindingKind {
         FindingKind::ReachableAgainstPolicy,
         FindingKind::ReachableWithoutListener,
         FindingKind::AbandonedPort,
+        FindingKind::TableDrift,
     ];
 
     /// The stable code, e.g. `PR001`.
@@ -81,6 +85,7 @@ impl FindingKind {
             FindingKind::ReachableAgainstPolicy => "PR011",
             FindingKind::ReachableWithoutListener => "PR012",
             FindingKind::AbandonedPort => "PR013",
+            FindingKind::TableDrift => "PR014",
         }
     }
 
@@ -100,6 +105,7 @@ impl FindingKind {
             FindingKind::ReachableAgainstPolicy => "reachable-against-policy",
             FindingKind::ReachableWithoutListener => "reachable-without-listener",
             FindingKind::AbandonedPort => "abandoned-port",
+            FindingKind::TableDrift => "table-drift",
         }
     }
 
@@ -139,6 +145,9 @@ impl FindingKind {
             }
             FindingKind::AbandonedPort => {
                 "A listening or allowed port has had no new connection for the policy's abandoned threshold; the policy would have it closed."
+            }
+            FindingKind::TableDrift => {
+                "portreeve's firewall table in the kernel differs from the ruleset portreeve installed: it was changed outside portreeve."
             }
         }
     }

@@ -7,6 +7,7 @@
 //! checked with `nft -c` first, recorded as a generation, and done under the
 //! store's lock.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
@@ -17,8 +18,11 @@ use crate::generations::{Generation, GenerationStore, GenerationStoreError, Stat
 use crate::grants::{self, Grant};
 use crate::guard::{Lockout, lockouts};
 use crate::nft_command::{Nft, NftError};
-use crate::nft_text::{self, DYNAMIC_SETS, DynamicState, SEEN_SET, TABLE, TimedElement};
+use crate::nft_text::{
+    self, DYNAMIC_SETS, DynamicState, GENERATION_SET, SEEN_SET, TABLE, TimedElement,
+};
 use crate::ruleset::Ruleset;
+use crate::table_drift;
 
 /// Why an enforcement command failed.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +47,23 @@ pub enum EnforceError {
         "portreeve's ruleset is not applied (no table inet {TABLE}); run `portreeve apply` first"
     )]
     NotApplied,
+    /// Another generation awaits confirmation.
+    #[error(
+        "generation {0} awaits confirmation: `portreeve confirm` or `portreeve rollback` it first"
+    )]
+    AwaitingConfirmation(u64),
+    /// A grant overlapping one that is open.
+    #[error(
+        "{wanted} overlaps the open grant {existing} ({seconds_left} s left): a grant inside it is already covered; revoke it first to grant something else"
+    )]
+    GrantOverlaps {
+        /// The grant asked for.
+        wanted: String,
+        /// The open grant in the way.
+        existing: String,
+        /// Its time left.
+        seconds_left: u64,
+    },
     /// A revoke for a grant that does not exist.
     #[error("no grant for {0}")]
     NoSuchGrant(String),
@@ -79,6 +100,9 @@ pub struct ApplyPreview {
     pub foreign: Vec<ForeignChain>,
     /// Management paths the ruleset would cut.
     pub lockouts: Vec<Lockout>,
+    /// How portreeve's table in the kernel differs from the live
+    /// generation's ruleset: changes made outside portreeve.
+    pub drift: Vec<String>,
 }
 
 /// How to apply, and what to record with the generation.
@@ -153,6 +177,10 @@ pub struct SeenPort {
 pub struct Enforcer {
     nft: Nft,
     store: GenerationStore,
+    /// How nft lists the live generation's ruleset, by generation: loading
+    /// it in a scratch namespace costs as much as an apply, so it is done
+    /// once per generation.
+    expected: Arc<Mutex<Option<(u64, serde_json::Value)>>>,
 }
 
 impl Enforcer {
@@ -162,6 +190,7 @@ impl Enforcer {
         Enforcer {
             nft: Nft::new(),
             store: GenerationStore::new(dir),
+            expected: Arc::default(),
         }
     }
 
@@ -204,6 +233,16 @@ impl Enforcer {
             .into_iter()
             .flatten()
             .any(|i| i["table"]["family"] == "inet" && i["table"]["name"] == TABLE);
+        // Comparing needs a scratch namespace; where that is not possible
+        // the preview says so rather than failing.
+        let drift = if table_present {
+            self.table_drift().map_or_else(
+                |e| vec![format!("cannot compare with the kernel: {e}")],
+                Option::unwrap_or_default,
+            )
+        } else {
+            Vec::new()
+        };
         Ok(ApplyPreview {
             ruleset: rendered,
             diff,
@@ -211,7 +250,33 @@ impl Enforcer {
             table_present,
             foreign: foreign_chains(&listing),
             lockouts: lockouts(ruleset, session),
+            drift,
         })
+    }
+
+    /// How portreeve's table in the kernel differs from the ruleset of the
+    /// live generation (one line per difference, empty when it does not):
+    /// elements, rules or chains changed by hand. `None` when nothing is
+    /// applied or the table is gone.
+    pub fn table_drift(&self) -> Result<Option<Vec<String>>, EnforceError> {
+        let current = self.store.current()?;
+        if current == 0 {
+            return Ok(None);
+        }
+        let Some(live) = self.nft.list_table_json("inet", TABLE)? else {
+            return Ok(None);
+        };
+        let mut cached = self.expected.lock().unwrap_or_else(|p| p.into_inner());
+        let expected = match &*cached {
+            Some((n, listing)) if *n == current => listing,
+            _ => {
+                let listing = self
+                    .nft
+                    .listing_of(&self.store.ruleset(current)?, "inet", TABLE)?;
+                &cached.insert((current, listing)).1
+            }
+        };
+        Ok(Some(table_drift::differences(expected, &live)))
     }
 
     /// Other tables' base chains that also decide traffic to this host.
@@ -223,6 +288,10 @@ impl Enforcer {
     /// `spawn_watchdog` is called with the generation's number after it is
     /// recorded and before the kernel is touched, so the rollback is armed
     /// before anything can go wrong.
+    ///
+    /// Refused while another generation awaits confirmation: a change in
+    /// the window would leave the watchdog nothing it could safely restore
+    /// (confirm or roll back first).
     pub fn apply(
         &self,
         ruleset: &Ruleset,
@@ -235,12 +304,14 @@ impl Enforcer {
         }
         let rendered = nft_text::render(ruleset);
         let _lock = self.store.lock()?;
+        let previous = self.reconcile_locked()?;
+        if previous != 0 {
+            let live = self.store.get(previous)?;
+            if live.status == Status::Pending {
+                return Err(EnforceError::AwaitingConfirmation(previous));
+            }
+        }
         let state = self.dynamic_state()?;
-        // No separate `nft -c` first: `nft -f` is all or nothing, and a
-        // rejected attempt is worth its record (status `failed`).
-        let transaction = nft_text::replace_transaction(&rendered, &state);
-
-        let previous = self.store.current()?;
         let mut record = self.store.create(
             &rendered,
             opts.generation(ruleset, previous, Timestamp::now()),
@@ -257,20 +328,113 @@ impl Enforcer {
                 source: e,
             }));
         }
+        // No separate `nft -c` first: `nft -f` is all or nothing, and a
+        // rejected attempt is worth its record (status `failed`). The
+        // transaction marks the table with the generation's number, so the
+        // kernel says it is live even if this process dies before `current`
+        // is written.
+        let transaction = nft_text::replace_transaction(&rendered, &state, record.generation);
         if let Err(e) = self.nft.apply(&transaction) {
             record.status = Status::Failed;
             record.confirm_deadline = None;
             self.store.update(&record)?;
             return Err(e.into());
         }
-        self.store.set_current(record.generation)?;
+        self.note_current(record.generation);
         Ok(record)
+    }
+
+    /// Writes down that `generation` is live, after `nft` committed it. A
+    /// failure (a full disk) is logged, not returned: the kernel's marker
+    /// already says so, and the next change reconciles the records with it
+    /// — returning an error here would report a change that did happen as
+    /// one that did not.
+    fn note_current(&self, generation: u64) {
+        if let Err(e) = self.store.set_current(generation) {
+            tracing::warn!(generation, error = %e, "cannot record the live generation; the kernel's marker holds it");
+        }
+    }
+
+    /// Takes generation `g` back out of the kernel, restoring the one it
+    /// replaced (its `previous`) as it was — same number, same ruleset —
+    /// and marks `g` failed: for a change whose record could not be
+    /// written. Needs no new record, so it works when the disk does not.
+    pub fn undo(&self, g: &Generation) -> Result<(), EnforceError> {
+        let _lock = self.store.lock()?;
+        let transaction = match g.previous {
+            0 => nft_text::delete_transaction(),
+            p => nft_text::replace_transaction(&self.store.ruleset(p)?, &self.dynamic_state()?, p),
+        };
+        self.nft.apply(&transaction)?;
+        // The kernel now says which generation is live; if these writes
+        // fail too, the next change reconciles the records with it.
+        let _ = self.store.set_current(g.previous);
+        let mut failed = g.clone();
+        failed.status = Status::Failed;
+        failed.confirm_deadline = None;
+        let _ = self.store.update(&failed);
+        Ok(())
+    }
+
+    /// The generation the kernel holds: `Some(0)` when portreeve's table is
+    /// absent, `Some(n)` when it is marked as generation `n`, `None` when it
+    /// is there without a mark (installed by a portreeve before the mark).
+    pub fn live_generation(&self) -> Result<Option<u64>, EnforceError> {
+        match self.set_elements(GENERATION_SET)? {
+            None if self.nft.list_table_text("inet", TABLE)?.is_none() => Ok(Some(0)),
+            None => Ok(None),
+            Some(elements) => Ok(elements.first().and_then(|e| e.key.parse().ok())),
+        }
+    }
+
+    /// Makes the records agree with the kernel, under the store's lock, and
+    /// returns the live generation: a generation the kernel holds but
+    /// `current` does not name (its applier died after `nft` committed)
+    /// becomes current; generations newer than the live one that never
+    /// reached the kernel (their applier died before) are marked failed.
+    /// A table removed or left unmarked outside portreeve changes nothing
+    /// here (`plan` reports it).
+    fn reconcile_locked(&self) -> Result<u64, EnforceError> {
+        let mut current = self.store.current()?;
+        let Some(live) = self.live_generation()? else {
+            return Ok(current);
+        };
+        if live != current && live != 0 && self.store.get(live).is_ok() {
+            // Later: its applier stopped after nft committed. Earlier: a
+            // change was taken back out (`undo`) before `current` was
+            // written back.
+            tracing::warn!(
+                live,
+                recorded = current,
+                "generation {live} is live in the kernel but was not recorded as current"
+            );
+            self.store.set_current(live)?;
+            current = live;
+        }
+        for mut g in self
+            .store
+            .list()?
+            .into_iter()
+            .filter(|g| g.generation > current)
+        {
+            if matches!(g.status, Status::Pending | Status::Applied) {
+                tracing::warn!(
+                    generation = g.generation,
+                    "generation {} never reached the kernel: marked failed",
+                    g.generation
+                );
+                g.status = Status::Failed;
+                g.confirm_deadline = None;
+                self.store.update(&g)?;
+            }
+        }
+        Ok(current)
     }
 
     /// Confirms the live generation if it awaits confirmation.
     pub fn confirm(&self) -> Result<Generation, EnforceError> {
         let _lock = self.store.lock()?;
-        let current = self.store.current()?;
+        let current = self.reconcile_locked()?;
         let mut live = match current {
             0 => return Err(EnforceError::NothingToConfirm(String::new())),
             n => self.store.get(n)?,
@@ -298,14 +462,15 @@ impl Enforcer {
     }
 
     /// Restores the generation that was live before the current one (or
-    /// `to`), as a new generation made by `actor`.
+    /// `to`), as a new generation made by `actor`. A generation awaiting
+    /// confirmation that this rolls back over is marked reverted.
     pub fn rollback(&self, to: Option<u64>, actor: &str) -> Result<Generation, EnforceError> {
         let _lock = self.store.lock()?;
         self.rollback_locked(to, actor)
     }
 
     fn rollback_locked(&self, to: Option<u64>, actor: &str) -> Result<Generation, EnforceError> {
-        let current = self.store.current()?;
+        let current = self.reconcile_locked()?;
         let target = match (to, current) {
             (Some(t), _) => t,
             (None, 0) => {
@@ -319,11 +484,11 @@ impl Enforcer {
             0 => (None, None),
             t => (Some(self.store.ruleset(t)?), Some(self.store.get(t)?)),
         };
-        let transaction = match &text {
-            Some(t) => nft_text::replace_transaction(t, &self.dynamic_state()?),
-            None => nft_text::delete_transaction(),
+        let state = match &text {
+            Some(_) => Some(self.dynamic_state()?),
+            None => None,
         };
-        let record = self.store.create(
+        let mut record = self.store.create(
             text.as_deref().unwrap_or(""),
             Generation {
                 generation: 0,
@@ -341,15 +506,39 @@ impl Enforcer {
                 approval: restored.and_then(|g| g.approval),
             },
         )?;
-        self.nft.apply(&transaction)?;
-        self.store.set_current(record.generation)?;
+        let transaction = match (&text, &state) {
+            (Some(t), Some(state)) => nft_text::replace_transaction(t, state, record.generation),
+            _ => nft_text::delete_transaction(),
+        };
+        if let Err(e) = self.nft.apply(&transaction) {
+            // It never reached the kernel: say so, rather than leave a
+            // record of something applied.
+            record.status = Status::Failed;
+            self.store.update(&record)?;
+            return Err(e.into());
+        }
+        self.note_current(record.generation);
+        if current != 0 {
+            let mut replaced = self.store.get(current)?;
+            if replaced.status == Status::Pending {
+                replaced.status = Status::Reverted;
+                replaced.confirm_deadline = None;
+                self.store.update(&replaced)?;
+            }
+        }
         Ok(record)
     }
 
-    /// The watchdog of generation `n`: waits for its deadline and rolls it
-    /// back unless it was confirmed (or replaced) meanwhile. Returns the
-    /// rollback generation, if it made one.
+    /// The watchdog of generation `n`: waits for its deadline and, unless
+    /// `n` was confirmed meanwhile, restores the generation before it. What
+    /// is live is read from the kernel, not from the records, so a
+    /// generation whose applier died after `nft` committed is rolled back
+    /// too; one that never reached the kernel is marked failed. If the
+    /// rollback itself fails, it is tried again (every few seconds, with
+    /// the store's lock released in between) until the kernel holds the
+    /// previous generation. Returns the rollback generation, if it made one.
     pub fn watch(&self, n: u64) -> Result<Option<Generation>, EnforceError> {
+        let mut retry = Duration::from_millis(500);
         loop {
             let g = self.store.get(n)?;
             let Some(deadline) = g.confirm_deadline.filter(|_| g.status == Status::Pending) else {
@@ -362,15 +551,29 @@ impl Enforcer {
                 std::thread::sleep(Duration::try_from(nap).unwrap_or(Duration::from_millis(500)));
                 continue;
             }
-            let _lock = self.store.lock()?;
-            let mut g = self.store.get(n)?;
-            if g.status != Status::Pending || self.store.current()? != n {
-                return Ok(None);
+            let attempt = || -> Result<Option<Generation>, EnforceError> {
+                let _lock = self.store.lock()?;
+                let live = self.reconcile_locked()?;
+                let mut g = self.store.get(n)?;
+                if g.status != Status::Pending || live != n {
+                    // Confirmed, or never live (marked failed above).
+                    return Ok(None);
+                }
+                let restored = self.rollback_locked(Some(g.previous), WATCHDOG)?;
+                g = self.store.get(n)?;
+                g.status = Status::Reverted;
+                g.confirm_deadline = None;
+                self.store.update(&g)?;
+                Ok(Some(restored))
+            };
+            match attempt() {
+                Ok(done) => return Ok(done),
+                Err(e) => {
+                    tracing::error!(generation = n, error = %e, "rollback failed; trying again");
+                    std::thread::sleep(retry);
+                    retry = (retry * 2).min(Duration::from_secs(10));
+                }
             }
-            let restored = self.rollback_locked(Some(g.previous), WATCHDOG)?;
-            g.status = Status::Reverted;
-            self.store.update(&g)?;
-            return Ok(Some(restored));
         }
     }
 
@@ -383,6 +586,20 @@ impl Enforcer {
         let secs = grant.ttl.as_secs().max(1);
         let mut tx = String::new();
         for key in grant.keys() {
+            // An element overlapping another (a host inside a granted
+            // network, or the reverse) is refused by nft as "File exists":
+            // say which grant is in the way instead.
+            let wanted = grants::parse_key(&key).expect("grant keys parse back");
+            if let Some(e) = existing.iter().find(|e| {
+                e.key != key
+                    && grants::parse_key(&e.key).is_some_and(|k| grants::overlaps(k, wanted))
+            }) {
+                return Err(EnforceError::GrantOverlaps {
+                    wanted: key,
+                    existing: e.key.clone(),
+                    seconds_left: e.expires_s.unwrap_or(0),
+                });
+            }
             // Re-granting replaces the element, so the new TTL counts.
             if existing.iter().any(|e| e.key == key) {
                 tx.push_str(&format!(

@@ -107,10 +107,11 @@ impl GenerationStore {
         }
     }
 
-    /// A file of the store's own (logs), its directory created.
-    pub fn log_path(&self, name: &str) -> PathBuf {
-        let _ = fs::create_dir_all(&self.root);
-        self.root.join(name)
+    /// Opens the store's log file `name` for appending (created private,
+    /// never through a link), for a detached process's output.
+    pub fn open_log(&self, name: &str) -> Result<File, GenerationStoreError> {
+        create_private_dir(&self.root).map_err(at(&self.root))?;
+        private_file(&self.root.join(name), true)
     }
 
     fn generations_dir(&self) -> PathBuf {
@@ -119,14 +120,17 @@ impl GenerationStore {
 
     /// Takes the store's lock, waiting for other portreeve commands.
     pub fn lock(&self) -> Result<GenerationLock, GenerationStoreError> {
-        fs::create_dir_all(&self.root).map_err(at(&self.root))?;
+        create_private_dir(&self.root).map_err(at(&self.root))?;
         let path = self.root.join("lock");
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(at(&path))?;
+        // Private, and never through a link: `flock` needs only read
+        // access, so a lock others can open is a lock others can hold.
+        let file = private_file(&path, false)?;
+        rustix::fs::fchmod(&file, rustix::fs::Mode::from_raw_mode(0o600)).map_err(|e| {
+            GenerationStoreError {
+                path: path.clone(),
+                source: e.into(),
+            }
+        })?;
         rustix::fs::flock(&file, FlockOperation::LockExclusive).map_err(|e| {
             GenerationStoreError {
                 path: path.clone(),
@@ -191,7 +195,7 @@ impl GenerationStore {
         mut record: Generation,
     ) -> Result<Generation, GenerationStoreError> {
         let dir = self.generations_dir();
-        fs::create_dir_all(&dir).map_err(at(&dir))?;
+        create_private_dir(&dir).map_err(at(&dir))?;
         record.generation = self.list()?.last().map_or(1, |g| g.generation + 1);
         record.sha256 = sha256_hex(ruleset);
         write_atomically(
@@ -234,13 +238,9 @@ pub struct GrantRecord {
 impl GenerationStore {
     /// Appends to the grant log (`grants.jsonl`), one JSON object per line.
     pub fn log_grant(&self, record: &GrantRecord) -> Result<(), GenerationStoreError> {
-        fs::create_dir_all(&self.root).map_err(at(&self.root))?;
+        create_private_dir(&self.root).map_err(at(&self.root))?;
         let path = self.root.join("grants.jsonl");
-        let mut file = File::options()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(at(&path))?;
+        let mut file = private_file(&path, true)?;
         let line = serde_json::to_string(record).expect("grant records serialise");
         writeln!(file, "{line}").map_err(at(&path))
     }
@@ -265,6 +265,30 @@ pub fn sha256_hex(text: &str) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// Creates `dir` and its missing parents readable by their owner only.
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+/// Opens (creating, mode 0600) a file of the store for writing or
+/// appending, refusing to follow a link planted in its place.
+fn private_file(path: &Path, append: bool) -> Result<File, GenerationStoreError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .append(append)
+        .mode(0o600)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(path)
+        .map_err(at(path))
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), GenerationStoreError> {

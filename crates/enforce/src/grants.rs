@@ -177,6 +177,22 @@ pub fn key(from: IpNet, proto: Proto, port: u16) -> String {
     format!("{source} . {proto} . {port}")
 }
 
+/// A grants-set key read back: source network, protocol, port.
+pub fn parse_key(key: &str) -> Option<(IpNet, Proto, u16)> {
+    let mut parts = key.split(" . ");
+    let source = parse_source(parts.next()?)?;
+    let protocol = parts.next()?.parse().ok()?;
+    let port = parts.next()?.parse().ok()?;
+    parts.next().is_none().then_some((source, protocol, port))
+}
+
+/// Whether two grants-set keys overlap: the same protocol and port, and
+/// one source network inside the other. nft refuses overlapping elements
+/// in an interval set.
+pub fn overlaps(a: (IpNet, Proto, u16), b: (IpNet, Proto, u16)) -> bool {
+    a.1 == b.1 && a.2 == b.2 && (a.0.contains(&b.0) || b.0.contains(&a.0))
+}
+
 /// A source written as an address or a CIDR.
 pub fn parse_source(text: &str) -> Option<IpNet> {
     text.parse::<IpNet>()
@@ -206,6 +222,23 @@ mod tests {
             from: parse_source(from).unwrap(),
             ttl: SignedDuration::from_secs(ttl_s),
         }
+    }
+
+    #[test]
+    fn keys_read_back_and_overlap_within_one_port() {
+        let wide = parse_key("192.0.2.0/24 . tcp . 9229").unwrap();
+        let host = parse_key("192.0.2.7 . tcp . 9229").unwrap();
+        assert_eq!(key(host.0, host.1, host.2), "192.0.2.7 . tcp . 9229");
+        assert!(overlaps(wide, host) && overlaps(host, wide));
+        assert!(!overlaps(
+            wide,
+            parse_key("192.0.2.7 . udp . 9229").unwrap()
+        ));
+        assert!(!overlaps(
+            wide,
+            parse_key("192.0.3.7 . tcp . 9229").unwrap()
+        ));
+        assert_eq!(parse_key("192.0.2.7 . tcp"), None);
     }
 
     #[test]

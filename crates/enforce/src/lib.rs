@@ -88,6 +88,7 @@ pub mod iptables_text;
 pub mod nft_command;
 pub mod nft_text;
 mod ruleset;
+pub mod table_drift;
 mod verdict;
 
 pub use enforcer::{

@@ -6,7 +6,7 @@
 //! read state back.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use serde_json::Value;
@@ -82,6 +82,37 @@ impl Nft {
         }
     }
 
+    /// One table as nft's JSON; `None` if it does not exist.
+    pub fn list_table_json(&self, family: &str, table: &str) -> Result<Option<Value>, NftError> {
+        match self.run(&["-j", "list", "table", family, table], None) {
+            Ok(out) => parse_json(&out).map(Some),
+            Err(NftError::Rejected(msg)) if is_missing(&msg) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// How nft lists table `family table` once `ruleset` (which creates
+    /// it) is loaded — loaded in a network namespace of its own, made for
+    /// this and gone when it returns, so nothing live is touched. Needs
+    /// root, as loading any ruleset does.
+    pub fn listing_of(&self, ruleset: &str, family: &str, table: &str) -> Result<Value, NftError> {
+        let program = self.program.display().to_string();
+        let out = run(
+            Path::new("unshare"),
+            &[
+                "--net",
+                "sh",
+                "-c",
+                r#""$0" -f - && "$0" -j list table "$1" "$2""#,
+                &program,
+                family,
+                table,
+            ],
+            Some(ruleset),
+        )?;
+        parse_json(&out)
+    }
+
     /// One set of portreeve's table as JSON; `None` if it does not exist.
     pub fn list_set(&self, table: &str, set: &str) -> Result<Option<Value>, NftError> {
         match self.run(&["-j", "list", "set", "inet", table, set], None) {
@@ -92,38 +123,44 @@ impl Nft {
     }
 
     fn run(&self, args: &[&str], stdin: Option<&str>) -> Result<String, NftError> {
-        let mut child = Command::new(&self.program)
-            .args(args)
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|source| NftError::Missing {
-                program: self.program.display().to_string(),
-                source,
-            })?;
-        if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
-            // A write error means nft exited early; its stderr says why.
-            let _ = pipe.write_all(text.as_bytes());
-        }
-        let out = child
-            .wait_with_output()
-            .map_err(|source| NftError::Missing {
-                program: self.program.display().to_string(),
-                source,
-            })?;
-        let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
-        if out.status.success() {
-            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-        } else if stderr.contains("Operation not permitted") {
-            Err(NftError::Permission(stderr))
+        run(&self.program, args, stdin)
+    }
+}
+
+/// Runs `program ARGS` with `stdin`, and returns its standard output, or
+/// why it failed.
+fn run(program: &Path, args: &[&str], stdin: Option<&str>) -> Result<String, NftError> {
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
         } else {
-            Err(NftError::Rejected(stderr))
-        }
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|source| NftError::Missing {
+            program: program.display().to_string(),
+            source,
+        })?;
+    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        // A write error means nft exited early; its stderr says why.
+        let _ = pipe.write_all(text.as_bytes());
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|source| NftError::Missing {
+            program: program.display().to_string(),
+            source,
+        })?;
+    let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else if stderr.contains("Operation not permitted") {
+        Err(NftError::Permission(stderr))
+    } else {
+        Err(NftError::Rejected(stderr))
     }
 }
 

@@ -33,6 +33,12 @@ pub const DYNAMIC_SETS: [&str; 5] = [
 /// The set recording each port's last new connection.
 pub const SEEN_SET: &str = "seen";
 
+/// The set holding one element: the number of the generation this table
+/// is. It is filled in the same transaction that installs the table, so
+/// the kernel itself says which generation is live — also when the
+/// process that applied it died before it could write that down.
+pub const GENERATION_SET: &str = "generation";
+
 /// Renders the ruleset as a self-contained `table inet portreeve { … }`.
 pub fn render(r: &Ruleset) -> String {
     let mut out = String::new();
@@ -379,8 +385,16 @@ pub struct DynamicState {
 /// The transaction that replaces portreeve's table with `static_ruleset`
 /// (from [`render`]) and re-adds the run-time elements of `state`, atomically:
 /// nft applies the whole file or nothing.
-pub fn replace_transaction(static_ruleset: &str, state: &DynamicState) -> String {
+pub fn replace_transaction(static_ruleset: &str, state: &DynamicState, generation: u64) -> String {
     let mut out = format!("table inet {TABLE}\ndelete table inet {TABLE}\n{static_ruleset}");
+    // Declared here rather than in the static ruleset, so rulesets stored
+    // before the marker existed restore as they are. A generation number
+    // past 32 bits cannot be a mark; it would take billions of applies.
+    let _ = writeln!(
+        out,
+        "add set inet {TABLE} {GENERATION_SET} {{ type mark; }}\nadd element inet {TABLE} {GENERATION_SET} {{ {} }}",
+        u32::try_from(generation).unwrap_or(u32::MAX)
+    );
     for (set, elements) in &state.sets {
         let live: Vec<String> = elements
             .iter()
@@ -517,7 +531,7 @@ mod tests {
         let state = DynamicState {
             sets: vec![("seen".into(), got)],
         };
-        let t = replace_transaction("table inet portreeve {\n}\n", &state);
+        let t = replace_transaction("table inet portreeve {\n}\n", &state, 1);
         assert!(
             t.contains(
                 "{ tcp . 22 counter packets 2 bytes 120 timeout 2592000s expires 2591990s }"
@@ -547,8 +561,12 @@ mod tests {
                 ],
             )],
         };
-        let t = replace_transaction("table inet portreeve {\n}\n", &state);
+        let t = replace_transaction("table inet portreeve {\n}\n", &state, 7);
         assert!(t.starts_with("table inet portreeve\ndelete table inet portreeve\n"));
+        assert!(
+            t.contains("add element inet portreeve generation { 7 }"),
+            "the table says which generation it is: {t}"
+        );
         assert!(t.contains("add element inet portreeve grants_v4 { 192.0.2.1 . tcp . 8080 timeout 3600s expires 10s }"));
         assert!(!t.contains("192.0.2.2"));
     }

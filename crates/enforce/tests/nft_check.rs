@@ -105,6 +105,7 @@ fn replacing_with_carried_state_is_a_valid_transaction() {
     assert_nft_accepts(&nft_text::replace_transaction(
         &nft_text::render(&r),
         &state,
+        42,
     ));
     assert_nft_accepts(&nft_text::delete_transaction());
 }

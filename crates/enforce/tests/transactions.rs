@@ -19,6 +19,7 @@ fn a_rejected_transaction_changes_nothing() {
         nft.apply(&nft_text::replace_transaction(
             &good,
             &DynamicState::default(),
+            1,
         ))
     })
     .expect("the baseline applies");
@@ -35,6 +36,7 @@ fn a_rejected_transaction_changes_nothing() {
             nft.apply(&nft_text::replace_transaction(
                 &broken,
                 &DynamicState::default(),
+                1,
             ))
         })
         .expect_err("nft must reject it");

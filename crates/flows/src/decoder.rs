@@ -22,6 +22,12 @@ pub struct DecoderConfig {
     /// Templates (data and options) kept per exporter; past it the one
     /// defined longest ago is evicted (`templates_evicted`).
     pub max_templates_per_exporter: usize,
+    /// Templates kept over all exporters; past it the exporters heard from
+    /// least recently are forgotten (`exporters_evicted`). Without it the
+    /// two caps above would allow millions of templates to sources that
+    /// are easily spoofed; with it, template state stays within about
+    /// `max_templates × (4 × max_template_fields + 100)` bytes.
+    pub max_templates: usize,
     /// Largest field count accepted in a template (`too_many_fields`).
     pub max_template_fields: usize,
     /// Sampling rates remembered per exporter (`samplers_evicted`).
@@ -36,6 +42,7 @@ impl Default for DecoderConfig {
         Self {
             max_exporters: 4096,
             max_templates_per_exporter: 1024,
+            max_templates: 65_536,
             max_template_fields: 512,
             max_samplers_per_exporter: 256,
             logs_per_second: 10,
@@ -208,6 +215,7 @@ impl Decoder {
                 };
                 let after = state.templates.len() as u64;
                 cx.counters.templates = (cx.counters.templates + after).saturating_sub(before);
+                self.forget_exporters_past_the_template_cap(exporter);
                 result
             }
             0 => sflow::decode(&mut self.context(exporter, now_ms, out), datagram),
@@ -244,6 +252,28 @@ impl Decoder {
             },
         );
         self.counters.exporters = self.exporters.len() as u64;
+    }
+
+    /// While more templates are held than [`DecoderConfig::max_templates`],
+    /// forgets the exporter heard from least recently (never `current`).
+    fn forget_exporters_past_the_template_cap(&mut self, current: IpAddr) {
+        while self.counters.templates > self.config.max_templates as u64 {
+            let oldest = self
+                .exporters
+                .iter()
+                .filter(|(a, _)| **a != current)
+                .min_by_key(|(_, s)| s.last_seen)
+                .map(|(a, _)| *a);
+            let Some(evicted) = oldest.and_then(|a| self.exporters.remove(&a)) else {
+                return;
+            };
+            self.counters.exporters_evicted += 1;
+            self.counters.templates = self
+                .counters
+                .templates
+                .saturating_sub(evicted.templates.len() as u64);
+            self.counters.exporters = self.exporters.len() as u64;
+        }
     }
 
     /// What has been decoded and dropped so far.

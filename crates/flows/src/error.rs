@@ -189,7 +189,7 @@ pub struct Counters {
     /// Templates dropped because an exporter reached the template cap.
     pub templates_evicted: u64,
     /// Exporters (with all their state) dropped because the exporter cap
-    /// was reached.
+    /// or the cap on templates over all exporters was reached.
     pub exporters_evicted: u64,
     /// Sampler entries dropped because an exporter reached the sampler cap.
     pub samplers_evicted: u64,

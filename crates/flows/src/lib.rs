@@ -68,8 +68,10 @@
 //! hostile. Decoding never panics, drops a bad datagram as a whole (records
 //! already appended for it are taken back), counts the drop by
 //! [`DropReason`] in [`Counters`], logs at a limited rate, and keeps memory
-//! bounded with caps on exporters, templates, samplers and aggregation keys
-//! (evictions are counted too).
+//! bounded with caps on exporters, templates (per exporter and in all),
+//! samplers and aggregation keys. Evictions are counted, and the
+//! aggregates of evicted keys are handed back to the caller
+//! ([`Aggregator::take_evicted`]) to be stored, not lost.
 //!
 //! [`pcap`] extracts UDP payloads from capture files (for replaying
 //! captures of export traffic) and [`zeek`] reads `conn.log` in TSV or JSON.
@@ -86,7 +88,10 @@ mod record;
 mod sflow;
 pub mod zeek;
 
-pub use aggregate::{Aggregator, AggregatorConfig, FlowAggregate, ServerPort, server_side};
+pub use aggregate::{
+    Aggregator, AggregatorConfig, BYTES_PER_EVICTED, BYTES_PER_KEY, FlowAggregate, ServerPort,
+    server_side,
+};
 pub use decoder::{Decoder, DecoderConfig};
 pub use error::{Counters, DecodeError, DropReason, ReasonCounts};
 pub use receive::{BatchReceiver, DatagramBatch};

@@ -6,8 +6,20 @@
 //! BSD loopback link types, IPv4 and IPv6.
 //!
 //! Packets that are not UDP, IP fragments and packets cut short by the
-//! capture's snap length are skipped and counted ([`UdpDatagrams::skipped`]);
-//! only a malformed file structure is an error.
+//! capture's snap length are skipped and counted by reason
+//! ([`UdpDatagrams::skipped_by_reason`]). Errors say at which byte of the
+//! file they are:
+//!
+//! - a file that ends inside a record ([`PcapError::Truncated`], as when
+//!   the capturing process was killed mid-write) ends the iteration after
+//!   every datagram before that record: a caller may keep those and say
+//!   what was cut, as `flows decode` does;
+//! - a link type this reader cannot find IP packets in
+//!   ([`PcapError::UnknownLinkType`]) is an error rather than every packet
+//!   skipped: for a classic pcap when the file is opened (its header gives
+//!   the one link type), for pcapng at the first packet on such an
+//!   interface;
+//! - a record that contradicts itself ([`PcapError::Malformed`]).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
@@ -26,24 +38,108 @@ pub struct UdpDatagram<'a> {
     pub payload: &'a [u8],
 }
 
-/// Why a capture file could not be read.
+/// Why a capture file could not be read (or read to its end).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PcapError {
     /// Neither a pcap nor a pcapng magic number.
     #[error("not a pcap or pcapng file")]
     NotPcap,
-    /// The file ends inside a header or packet record.
-    #[error("capture truncated at byte {offset}")]
+    /// The file ends inside a header or packet record: the capture was cut
+    /// short. Every datagram before `offset` has been returned.
+    #[error(
+        "byte {offset}: cut short: the record there needs {needed} bytes, {available} are present"
+    )]
     Truncated {
         /// Offset of the incomplete record.
         offset: usize,
+        /// Bytes the record needs (as far as its header tells).
+        needed: usize,
+        /// Bytes the file has from `offset` on.
+        available: usize,
     },
-    /// A block or record length that cannot be right.
-    #[error("malformed capture record at byte {offset}")]
+    /// A block or record length that cannot be right, or a packet naming an
+    /// interface the file did not describe.
+    #[error("byte {offset}: malformed capture record")]
     Malformed {
         /// Offset of the bad record.
         offset: usize,
     },
+    /// Packets of a link type this reader cannot find IP packets in.
+    #[error(
+        "byte {offset}: link type {link}{} is not one portreeve reads packets from (it reads Ethernet, Linux cooked capture v1 and v2, raw IP and BSD loopback)",
+        link_type_name(*link).map(|n| format!(" ({n})")).unwrap_or_default()
+    )]
+    UnknownLinkType {
+        /// The link type (a `LINKTYPE_*` number).
+        link: u32,
+        /// Offset of the header field (classic pcap) or of the first packet
+        /// block on an interface of that link type (pcapng).
+        offset: usize,
+    },
+}
+
+/// The `LINKTYPE_*` name of a few link types that are not read, for errors.
+fn link_type_name(link: u32) -> Option<String> {
+    Some(match link {
+        6 => "IEEE802_5".into(),
+        9 => "PPP".into(),
+        50 => "PPP_HDLC".into(),
+        51 => "PPP_ETHER".into(),
+        105 => "IEEE802_11".into(),
+        119 => "IEEE802_11_PRISM".into(),
+        127 => "IEEE802_11_RADIOTAP".into(),
+        147..=162 => format!("USER{}", link - 147),
+        163 => "IEEE802_11_AVS".into(),
+        187 => "BLUETOOTH_HCI_H4".into(),
+        189 => "USB_LINUX".into(),
+        192 => "PPI".into(),
+        195 => "IEEE802_15_4_WITHFCS".into(),
+        201 => "BLUETOOTH_HCI_H4_WITH_PHDR".into(),
+        215 => "IEEE802_15_4_NOFCS".into(),
+        220 => "USB_LINUX_MMAPPED".into(),
+        249 => "NETLINK".into(),
+        _ => return None,
+    })
+}
+
+/// Whether [`ip_in_frame`] knows where the IP packet is in frames of `link`.
+fn known_link_type(link: u32) -> bool {
+    matches!(link, 0 | 1 | 12 | 14 | 101 | 108 | 113 | 228 | 229 | 276)
+}
+
+/// Packets skipped so far, by reason.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Skipped {
+    /// Not IPv4 or IPv6 carrying UDP (ARP, TCP, ICMP, …).
+    pub not_udp: u64,
+    /// IP fragments (the datagram is not whole in any one packet).
+    pub fragments: u64,
+    /// Cut short by the capture's snap length: the packet holds less than
+    /// its IP or UDP header says.
+    pub cut_by_snap_length: u64,
+}
+
+impl Skipped {
+    /// Packets skipped for any reason.
+    pub fn total(&self) -> u64 {
+        self.not_udp + self.fragments + self.cut_by_snap_length
+    }
+
+    fn count(&mut self, why: Skip) {
+        match why {
+            Skip::NotUdp => self.not_udp += 1,
+            Skip::Fragment => self.fragments += 1,
+            Skip::CutShort => self.cut_by_snap_length += 1,
+        }
+    }
+}
+
+/// Why one packet holds no datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Skip {
+    NotUdp,
+    Fragment,
+    CutShort,
 }
 
 /// A captured frame: (timestamp µs, link type, bytes).
@@ -69,7 +165,7 @@ pub struct UdpDatagrams<'a> {
     format: Format,
     /// pcapng interfaces: (link type, timestamp units per second).
     interfaces: Vec<(u32, u64)>,
-    skipped: u64,
+    skipped: Skipped,
     failed: bool,
 }
 
@@ -106,12 +202,21 @@ pub fn udp_datagrams(data: &[u8]) -> Result<UdpDatagrams<'_>, PcapError> {
     };
     let (format, offset) = match format {
         Format::Classic { little, nanos, .. } => {
-            let link = read_u32(data, 20, little).ok_or(PcapError::Truncated { offset: 0 })?;
+            let link = read_u32(data, 20, little).ok_or(PcapError::Truncated {
+                offset: 0,
+                needed: 24,
+                available: data.len(),
+            })?;
+            // The upper bits hold the FCS length and flags.
+            let link = link & 0x0fff_ffff;
+            if !known_link_type(link) {
+                return Err(PcapError::UnknownLinkType { link, offset: 20 });
+            }
             (
                 Format::Classic {
                     little,
                     nanos,
-                    link: link & 0x0fff_ffff,
+                    link,
                 },
                 24,
             )
@@ -123,7 +228,7 @@ pub fn udp_datagrams(data: &[u8]) -> Result<UdpDatagrams<'_>, PcapError> {
         offset,
         format,
         interfaces: Vec::new(),
-        skipped: 0,
+        skipped: Skipped::default(),
         failed: false,
     })
 }
@@ -147,10 +252,23 @@ fn read_u16(data: &[u8], offset: usize, little: bool) -> Option<u16> {
 }
 
 impl<'a> UdpDatagrams<'a> {
-    /// Packets skipped so far (not UDP, fragments, cut short, unknown link
-    /// type).
+    /// Packets skipped so far (not UDP, fragments, cut by the snap length).
     pub fn skipped(&self) -> u64 {
+        self.skipped.total()
+    }
+
+    /// Packets skipped so far, by reason.
+    pub fn skipped_by_reason(&self) -> Skipped {
         self.skipped
+    }
+
+    /// That the record at `at` needs `needed` bytes the file lacks.
+    fn truncated(&self, at: usize, needed: usize) -> PcapError {
+        PcapError::Truncated {
+            offset: at,
+            needed,
+            available: self.data.len().saturating_sub(at),
+        }
     }
 
     /// The next packet as (timestamp µs, link type, frame), `Ok(None)` at
@@ -167,16 +285,20 @@ impl<'a> UdpDatagrams<'a> {
                     nanos,
                     link,
                 } => {
-                    let truncated = PcapError::Truncated { offset: at };
-                    let secs = read_u32(self.data, at, little).ok_or(truncated.clone())?;
-                    let frac = read_u32(self.data, at + 4, little).ok_or(truncated.clone())?;
+                    // The record header: seconds, fraction, captured
+                    // length, original length.
+                    if self.data.len() - at < 16 {
+                        return Err(self.truncated(at, 16));
+                    }
+                    let secs = read_u32(self.data, at, little).ok_or(self.truncated(at, 16))?;
+                    let frac = read_u32(self.data, at + 4, little).ok_or(self.truncated(at, 16))?;
                     let caplen =
-                        read_u32(self.data, at + 8, little).ok_or(truncated.clone())? as usize;
+                        read_u32(self.data, at + 8, little).ok_or(self.truncated(at, 16))? as usize;
                     let start = at + 16;
                     let frame = self
                         .data
                         .get(start..start.saturating_add(caplen))
-                        .ok_or(truncated)?;
+                        .ok_or(self.truncated(at, caplen.saturating_add(16)))?;
                     self.offset = start + caplen;
                     let frac_us = if nanos {
                         u64::from(frac) / 1000
@@ -186,18 +308,17 @@ impl<'a> UdpDatagrams<'a> {
                     return Ok(Some((u64::from(secs) * 1_000_000 + frac_us, link, frame)));
                 }
                 Format::Ng { little } => {
-                    let block_type = read_u32(self.data, at, little)
-                        .ok_or(PcapError::Truncated { offset: at })?;
-                    let len = read_u32(self.data, at + 4, little)
-                        .ok_or(PcapError::Truncated { offset: at })?
-                        as usize;
+                    let block_type =
+                        read_u32(self.data, at, little).ok_or(self.truncated(at, 12))?;
+                    let len =
+                        read_u32(self.data, at + 4, little).ok_or(self.truncated(at, 12))? as usize;
                     if len < 12 || len % 4 != 0 {
                         return Err(PcapError::Malformed { offset: at });
                     }
                     let block = self
                         .data
                         .get(at..at.saturating_add(len))
-                        .ok_or(PcapError::Truncated { offset: at })?;
+                        .ok_or(self.truncated(at, len))?;
                     self.offset = at + len;
                     let body = block.get(8..len - 4).unwrap_or_default();
                     match block_type {
@@ -252,11 +373,12 @@ impl<'a> UdpDatagrams<'a> {
                                 read_u32(body, 12, little).ok_or(malformed.clone())? as usize;
                             let frame = body
                                 .get(20..20usize.saturating_add(caplen))
-                                .ok_or(malformed)?;
-                            let Some(&(link, units)) = self.interfaces.get(iface) else {
-                                self.skipped += 1;
-                                continue;
-                            };
+                                .ok_or(malformed.clone())?;
+                            // A packet on an interface not described.
+                            let &(link, units) = self.interfaces.get(iface).ok_or(malformed)?;
+                            if !known_link_type(link) {
+                                return Err(PcapError::UnknownLinkType { link, offset: at });
+                            }
                             let ticks = u64::from(high) << 32 | u64::from(low);
                             let us =
                                 u64::try_from(u128::from(ticks) * 1_000_000 / u128::from(units))
@@ -266,13 +388,13 @@ impl<'a> UdpDatagrams<'a> {
                         // Simple packet block: interface 0, no timestamp.
                         3 => {
                             let malformed = PcapError::Malformed { offset: at };
-                            let orig = read_u32(body, 0, little).ok_or(malformed)? as usize;
+                            let orig = read_u32(body, 0, little).ok_or(malformed.clone())? as usize;
                             let frame = body.get(4..).unwrap_or_default();
                             let frame = frame.get(..orig.min(frame.len())).unwrap_or_default();
-                            let Some(&(link, _)) = self.interfaces.first() else {
-                                self.skipped += 1;
-                                continue;
-                            };
+                            let &(link, _) = self.interfaces.first().ok_or(malformed)?;
+                            if !known_link_type(link) {
+                                return Err(PcapError::UnknownLinkType { link, offset: at });
+                            }
                             return Ok(Some((0, link, frame)));
                         }
                         _ => {}
@@ -298,7 +420,7 @@ impl<'a> Iterator for UdpDatagrams<'a> {
                     return Some(Err(e));
                 }
                 Ok(Some((timestamp_us, link, frame))) => match udp_in_frame(link, frame) {
-                    Some((src, dst, payload)) => {
+                    Ok((src, dst, payload)) => {
                         return Some(Ok(UdpDatagram {
                             timestamp_us,
                             src,
@@ -306,7 +428,7 @@ impl<'a> Iterator for UdpDatagrams<'a> {
                             payload,
                         }));
                     }
-                    None => self.skipped += 1,
+                    Err(why) => self.skipped.count(why),
                 },
             }
         }
@@ -314,76 +436,100 @@ impl<'a> Iterator for UdpDatagrams<'a> {
 }
 
 /// Finds the IP packet in a frame of the given link type.
-fn ip_in_frame(link: u32, frame: &[u8]) -> Option<&[u8]> {
+fn ip_in_frame(link: u32, frame: &[u8]) -> Result<&[u8], Skip> {
+    let cut = Skip::CutShort;
+    let ip = |ethertype: u16| matches!(ethertype, 0x0800 | 0x86dd);
     match link {
         // Ethernet, skipping VLAN tags.
         1 => {
-            let mut ethertype = be_u16_at(frame, 12)?;
+            let mut ethertype = be_u16_at(frame, 12).ok_or(cut)?;
             let mut offset = 14;
             for _ in 0..4 {
                 if !matches!(ethertype, 0x8100 | 0x88a8 | 0x9100) {
                     break;
                 }
-                ethertype = be_u16_at(frame, offset + 2)?;
+                ethertype = be_u16_at(frame, offset + 2).ok_or(cut)?;
                 offset += 4;
             }
-            matches!(ethertype, 0x0800 | 0x86dd).then(|| frame.get(offset..))?
+            if !ip(ethertype) {
+                return Err(Skip::NotUdp);
+            }
+            frame.get(offset..).ok_or(cut)
         }
         // Linux cooked capture v1: protocol at 14, header 16 bytes.
-        113 => matches!(be_u16_at(frame, 14)?, 0x0800 | 0x86dd).then(|| frame.get(16..))?,
+        113 => match be_u16_at(frame, 14).ok_or(cut)? {
+            p if ip(p) => frame.get(16..).ok_or(cut),
+            _ => Err(Skip::NotUdp),
+        },
         // Linux cooked capture v2: protocol at 0, header 20 bytes.
-        276 => matches!(be_u16_at(frame, 0)?, 0x0800 | 0x86dd).then(|| frame.get(20..))?,
+        276 => match be_u16_at(frame, 0).ok_or(cut)? {
+            p if ip(p) => frame.get(20..).ok_or(cut),
+            _ => Err(Skip::NotUdp),
+        },
         // Raw IP (LINKTYPE_RAW and its historical DLT numbers), IPv4, IPv6.
-        101 | 12 | 14 | 228 | 229 => Some(frame),
+        101 | 12 | 14 | 228 | 229 => Ok(frame),
         // BSD loopback: a 4-byte address family, host or network order.
-        0 | 108 => frame.get(4..),
-        _ => None,
+        0 | 108 => frame.get(4..).ok_or(cut),
+        // Refused before any packet is read (see `known_link_type`).
+        _ => Err(Skip::NotUdp),
     }
 }
 
-fn udp_in_frame(link: u32, frame: &[u8]) -> Option<(SocketAddr, SocketAddr, &[u8])> {
+fn udp_in_frame(link: u32, frame: &[u8]) -> Result<(SocketAddr, SocketAddr, &[u8]), Skip> {
+    let cut = Skip::CutShort;
     let packet = ip_in_frame(link, frame)?;
-    let (src, dst, udp) = match packet.first()? >> 4 {
+    let (src, dst, udp) = match packet.first().ok_or(cut)? >> 4 {
         4 => {
-            let ihl = usize::from(packet.first()? & 0x0f) * 4;
-            let total = usize::from(be_u16_at(packet, 2)?);
-            let flags_frag = be_u16_at(packet, 6)?;
+            let ihl = usize::from(packet.first().ok_or(cut)? & 0x0f) * 4;
+            let total = usize::from(be_u16_at(packet, 2).ok_or(cut)?);
+            let flags_frag = be_u16_at(packet, 6).ok_or(cut)?;
             // Fragments (more-fragments set or a non-zero offset) skipped.
-            if flags_frag & 0x3fff != 0 || *packet.get(9)? != 17 || ihl < 20 || total < ihl {
-                return None;
+            if flags_frag & 0x3fff != 0 {
+                return Err(Skip::Fragment);
             }
-            let src = IpAddr::V4(Ipv4Addr::from(array_at::<4>(packet, 12)?));
-            let dst = IpAddr::V4(Ipv4Addr::from(array_at::<4>(packet, 16)?));
-            (src, dst, packet.get(ihl..total.min(packet.len()))?)
+            if *packet.get(9).ok_or(cut)? != 17 || ihl < 20 || total < ihl {
+                return Err(Skip::NotUdp);
+            }
+            let src = IpAddr::V4(Ipv4Addr::from(array_at::<4>(packet, 12).ok_or(cut)?));
+            let dst = IpAddr::V4(Ipv4Addr::from(array_at::<4>(packet, 16).ok_or(cut)?));
+            (
+                src,
+                dst,
+                packet.get(ihl..total.min(packet.len())).ok_or(cut)?,
+            )
         }
         6 => {
-            let src = IpAddr::V6(Ipv6Addr::from(array_at::<16>(packet, 8)?));
-            let dst = IpAddr::V6(Ipv6Addr::from(array_at::<16>(packet, 24)?));
-            let mut next = *packet.get(6)?;
-            let mut rest = packet.get(40..)?;
+            let src = IpAddr::V6(Ipv6Addr::from(array_at::<16>(packet, 8).ok_or(cut)?));
+            let dst = IpAddr::V6(Ipv6Addr::from(array_at::<16>(packet, 24).ok_or(cut)?));
+            let mut next = *packet.get(6).ok_or(cut)?;
+            let mut rest = packet.get(40..).ok_or(cut)?;
             for _ in 0..8 {
                 match next {
                     0 | 43 | 60 => {
-                        let len = (usize::from(*rest.get(1)?) + 1) * 8;
-                        next = *rest.first()?;
-                        rest = rest.get(len..)?;
+                        let len = (usize::from(*rest.get(1).ok_or(cut)?) + 1) * 8;
+                        next = *rest.first().ok_or(cut)?;
+                        rest = rest.get(len..).ok_or(cut)?;
                     }
                     _ => break,
                 }
             }
-            if next != 17 {
-                return None;
+            match next {
+                17 => (src, dst, rest),
+                44 => return Err(Skip::Fragment),
+                _ => return Err(Skip::NotUdp),
             }
-            (src, dst, rest)
         }
-        _ => return None,
+        _ => return Err(Skip::NotUdp),
     };
-    let sport = be_u16_at(udp, 0)?;
-    let dport = be_u16_at(udp, 2)?;
-    let len = usize::from(be_u16_at(udp, 4)?);
+    let sport = be_u16_at(udp, 0).ok_or(cut)?;
+    let dport = be_u16_at(udp, 2).ok_or(cut)?;
+    let len = usize::from(be_u16_at(udp, 4).ok_or(cut)?);
+    if len < 8 {
+        return Err(Skip::NotUdp);
+    }
     // A payload shorter than the UDP length says was cut by the snap length.
-    let payload = udp.get(8..len)?;
-    Some((
+    let payload = udp.get(8..len).ok_or(cut)?;
+    Ok((
         SocketAddr::new(src, sport),
         SocketAddr::new(dst, dport),
         payload,
@@ -392,6 +538,8 @@ fn udp_in_frame(link: u32, frame: &[u8]) -> Option<(SocketAddr, SocketAddr, &[u8
 
 #[cfg(test)]
 mod tests {
+    use portreeve_testkit::capture;
+
     use super::*;
 
     fn ipv4_udp(payload: &[u8]) -> Vec<u8> {
@@ -407,19 +555,13 @@ mod tests {
         p
     }
 
+    /// A classic pcap of `frames`, the nth at n seconds and 7 µs.
     fn classic(link: u32, frames: &[Vec<u8>]) -> Vec<u8> {
-        let mut f = vec![
-            0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0,
-        ];
-        f.extend_from_slice(&link.to_le_bytes());
-        for (i, frame) in frames.iter().enumerate() {
-            f.extend_from_slice(&(i as u32 + 1).to_le_bytes());
-            f.extend_from_slice(&7u32.to_le_bytes());
-            f.extend_from_slice(&(frame.len() as u32).to_le_bytes());
-            f.extend_from_slice(&(frame.len() as u32).to_le_bytes());
-            f.extend_from_slice(frame);
-        }
-        f
+        let stamped: Vec<(u64, Vec<u8>)> = (1..)
+            .map(|n| n * 1_000_000 + 7)
+            .zip(frames.iter().cloned())
+            .collect();
+        capture::pcap(link, &stamped)
     }
 
     #[test]
@@ -451,14 +593,8 @@ mod tests {
     fn pcapng_enhanced_packets() {
         let ip = ipv4_udp(b"ng");
         let mut f = Vec::new();
-        let block = |f: &mut Vec<u8>, kind: u32, body: &[u8]| {
-            let len = (12 + body.len().div_ceil(4) * 4) as u32;
-            f.extend_from_slice(&kind.to_le_bytes());
-            f.extend_from_slice(&len.to_le_bytes());
-            f.extend_from_slice(body);
-            f.resize(f.len() + (4 - body.len() % 4) % 4, 0);
-            f.extend_from_slice(&len.to_le_bytes());
-        };
+        let block = capture::pcapng_block;
+        // An interface with nanosecond resolution (option if_tsresol 9).
         block(
             &mut f,
             0x0a0d0d0a,
@@ -488,13 +624,127 @@ mod tests {
         );
     }
 
+    /// A pcapng of `frames` at time 0 on interface `iface`.
+    fn pcapng(link: u16, iface: u32, frames: &[Vec<u8>]) -> Vec<u8> {
+        let stamped: Vec<(u64, Vec<u8>)> = frames.iter().map(|f| (0, f.clone())).collect();
+        capture::pcapng(link, iface, &stamped)
+    }
+
+    #[test]
+    fn a_cut_short_last_record_ends_the_datagrams_before_it_and_says_what_is_missing() {
+        let frames = [ipv4_udp(b"one"), ipv4_udp(b"two"), ipv4_udp(b"three")];
+        for (file, before, header) in [
+            (classic(101, &frames), classic(101, &frames[..2]), 16),
+            (pcapng(101, 0, &frames), pcapng(101, 0, &frames[..2]), 12),
+        ] {
+            let last = before.len();
+            let whole = file.len() - last;
+            for cut in [
+                last + 1,
+                last + header / 2,
+                last + header + 5,
+                file.len() - 1,
+            ] {
+                let mut it = udp_datagrams(&file[..cut]).unwrap();
+                let payloads: Vec<&[u8]> = it
+                    .by_ref()
+                    .map_while(Result::ok)
+                    .map(|d| d.payload)
+                    .collect();
+                assert_eq!(payloads, [&b"one"[..], b"two"], "cut at {cut}");
+                let items: Vec<_> = udp_datagrams(&file[..cut]).unwrap().collect();
+                let error = items.last().unwrap().clone().unwrap_err();
+                let PcapError::Truncated {
+                    offset,
+                    needed,
+                    available,
+                } = error
+                else {
+                    panic!("{error:?}")
+                };
+                assert_eq!((offset, available), (last, cut - last));
+                // Where the header is whole, it says how long the record is.
+                if cut - last >= header {
+                    assert_eq!(needed, whole, "cut at {cut}");
+                }
+                assert!(it.next().is_none(), "nothing after the error");
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_link_types_are_errors_not_skipped_packets() {
+        let frames = [ipv4_udp(b"x")];
+        assert_eq!(
+            udp_datagrams(&classic(147, &frames)).unwrap_err(),
+            PcapError::UnknownLinkType {
+                link: 147,
+                offset: 20
+            }
+        );
+        let e = udp_datagrams(&classic(127, &[])).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "byte 20: link type 127 (IEEE802_11_RADIOTAP) is not one portreeve reads packets from (it reads Ethernet, Linux cooked capture v1 and v2, raw IP and BSD loopback)"
+        );
+        // pcapng: an interface of that type harms nothing until a packet
+        // arrives on it (at byte 28 + 20).
+        assert_eq!(udp_datagrams(&pcapng(147, 0, &[])).unwrap().count(), 0);
+        let file = pcapng(147, 0, &frames);
+        let items: Vec<_> = udp_datagrams(&file).unwrap().collect();
+        assert_eq!(
+            items,
+            [Err(PcapError::UnknownLinkType {
+                link: 147,
+                offset: 48
+            })]
+        );
+        // A packet on an interface the file never described is malformed.
+        let file = pcapng(101, 1, &frames);
+        let items: Vec<_> = udp_datagrams(&file).unwrap().collect();
+        assert_eq!(items, [Err(PcapError::Malformed { offset: 48 })]);
+    }
+
+    #[test]
+    fn skipped_packets_are_counted_by_reason() {
+        let mut tcp = ipv4_udp(b"tcp");
+        tcp[9] = 6;
+        let mut fragment = ipv4_udp(b"fragment");
+        fragment[6] = 0x20; // more fragments
+        let mut snapped = ipv4_udp(b"cut by the snap length");
+        snapped.truncate(snapped.len() - 4);
+        let file = classic(
+            101,
+            &[tcp, fragment, snapped, vec![0x45], ipv4_udp(b"whole")],
+        );
+        let mut it = udp_datagrams(&file).unwrap();
+        let payloads: Vec<_> = it.by_ref().map(|d| d.unwrap().payload).collect();
+        assert_eq!(payloads, [b"whole"]);
+        assert_eq!(
+            it.skipped_by_reason(),
+            Skipped {
+                not_udp: 1,
+                fragments: 1,
+                cut_by_snap_length: 2,
+            }
+        );
+        assert_eq!(it.skipped(), 4);
+    }
+
     #[test]
     fn bad_files() {
         assert_eq!(udp_datagrams(b"nope").unwrap_err(), PcapError::NotPcap);
         let mut file = classic(1, &[ipv4_udp(b"x")]);
         file.truncate(file.len() - 1);
         let items: Vec<_> = udp_datagrams(&file).unwrap().collect();
-        assert_eq!(items, vec![Err(PcapError::Truncated { offset: 24 })]);
+        assert_eq!(
+            items,
+            vec![Err(PcapError::Truncated {
+                offset: 24,
+                needed: 16 + 29,
+                available: 16 + 28,
+            })]
+        );
         // Every prefix of a good file reads without panicking.
         let file = classic(1, &[ipv4_udp(b"abc"), ipv4_udp(b"defg")]);
         for n in 0..file.len() {

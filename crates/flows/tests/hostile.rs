@@ -673,6 +673,50 @@ fn caps_evict_and_count() {
     assert_eq!(d.counters().templates, 2);
 }
 
+/// A flood from spoofed sources: 3,000 addresses, each defining 32
+/// templates (96,000 templates). The
+/// default caps hold: at most 65,536 templates (and 4,096 exporters) are
+/// kept, the exporters heard from least recently forgotten and counted, and
+/// the latest exporter's templates work.
+#[test]
+fn spoofed_exporters_stay_within_the_caps() {
+    let mut d = Decoder::default();
+    let fields: Vec<(u16, u16, Option<u32>)> = (0..8).map(|i| (1000 + i, 4, None)).collect();
+    let sets: Vec<(u16, Vec<u8>)> = (0..32).map(|i| (2, template(256 + i, &fields))).collect();
+    let flood = ipfix(1, &sets);
+    let source = |i: u32| SocketAddr::new(IpAddr::from((0x0a00_0000 + i).to_be_bytes()), 4739);
+    let mut out = Vec::new();
+    for i in 0..3_000u32 {
+        d.decode(source(i), &flood, 1_700_000_000_000, &mut out)
+            .unwrap();
+        let c = d.counters();
+        assert!(c.exporters <= 4096, "{} exporters", c.exporters);
+        assert!(c.templates <= 65_536, "{} templates", c.templates);
+    }
+    let c = d.counters();
+    assert_eq!(c.templates_added, 96_000);
+    assert_eq!(c.templates, 65_536 / 32 * 32, "held: as many as fit");
+    assert_eq!(c.exporters, 65_536 / 32);
+    assert_eq!(c.exporters_evicted, 3_000 - 65_536 / 32);
+    // The last source heard from keeps its templates.
+    assert_eq!(d.template_count(source(2_999).ip()), 32);
+
+    // With smaller caps, the per-exporter cap binds first.
+    let mut d = Decoder::new(DecoderConfig {
+        max_exporters: 64,
+        max_templates_per_exporter: 4,
+        max_templates: 100,
+        ..Default::default()
+    });
+    for i in 0..1_000u32 {
+        let spoofed = SocketAddr::new(IpAddr::from((0x0a00_0000 + i).to_be_bytes()), 4739);
+        d.decode(spoofed, &flood, 1_700_000_000_000, &mut out)
+            .unwrap();
+        let c = d.counters();
+        assert!(c.exporters <= 25 && c.templates <= 100, "{c:?}");
+    }
+}
+
 #[test]
 fn drop_logging_is_rate_limited() {
     let mut d = Decoder::new(DecoderConfig {

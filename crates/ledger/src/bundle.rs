@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 use crate::store::{self, Ledger, LedgerError};
-use crate::verify::{Tamper, Trust, Verified, verify};
+use crate::verify::{Tamper, Trust, Verified, verify, verify_with_copies};
 
 /// The `format` value of a bundle.
 pub const BUNDLE_FORMAT: &str = "portreeve.ledger-bundle";
@@ -33,10 +33,9 @@ pub struct Bundle {
 impl Bundle {
     /// Exports `ledger` as it is now.
     pub fn export(ledger: &Ledger) -> Result<Bundle, LedgerError> {
-        // Checkpoints first: every one of them then covers only entries
-        // that are already in the file when the entries are read.
-        let checkpoints = ledger.checkpoint_texts()?;
-        let bytes = ledger.entries_bytes()?;
+        // Read together under the lock: every checkpoint then covers only
+        // entries that are in the file, and none is half-written.
+        let (checkpoints, bytes) = ledger.checkpoints_and_entries()?;
         let text = String::from_utf8(bytes).map_err(|e| LedgerError::Invalid {
             path: ledger.dir().join("entries.jsonl"),
             message: format!("not UTF-8 at byte {}", e.utf8_error().valid_up_to()),
@@ -70,17 +69,17 @@ impl Bundle {
 }
 
 /// Verifies the ledger in directory `dir` as it lies on disk, without
-/// opening it for appending (which a damaged ledger would refuse).
+/// opening it for appending (which a damaged ledger would refuse): its
+/// entries, its checkpoints, and the copies of the latest checkpoint.
 pub fn verify_dir(dir: &Path, trust: &Trust) -> Result<Result<Verified, Tamper>, LedgerError> {
-    // Checkpoints first: every one then covers entries already written.
-    let checkpoints = store::checkpoint_texts(dir)?;
-    let bytes = store::entries_bytes(dir)?;
+    let contents = store::read_contents(dir)?;
     // A final piece without its newline is an append in progress.
-    let mut lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
+    let mut lines: Vec<&[u8]> = contents.entries.split(|&b| b == b'\n').collect();
     lines.pop();
-    Ok(verify(
+    Ok(verify_with_copies(
         &lines,
-        &checkpoints,
+        &contents.checkpoints,
+        &contents.copies,
         trust,
         &store::recorded_leaves(dir),
     ))

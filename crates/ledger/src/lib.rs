@@ -17,7 +17,11 @@
 //! durability rules are described in [`store`]. The ledger records what it
 //! is told; it does not decide what is worth recording, never repairs or
 //! truncates an entry that does not parse (it refuses to append instead),
-//! and never trusts its own caches when verifying ([`verify`]).
+//! and never trusts its own caches when verifying ([`verify`]). It keeps
+//! the latest signed checkpoint in three places and will not append to, or
+//! sign over, entries that contradict any of them, so that removing the
+//! checkpoints does not turn an edited or cut history into a signed one
+//! ([`store`] says what that does and does not stop).
 //!
 //! # Example
 //!
@@ -44,7 +48,9 @@
 //! ```
 
 pub mod bundle;
+mod copies;
 pub mod entry;
+mod files;
 pub mod merkle;
 pub mod note;
 pub mod store;
@@ -53,4 +59,4 @@ pub mod verify;
 pub use bundle::Bundle;
 pub use entry::{Draft, Entry, digest};
 pub use store::{Appended, Ledger, LedgerError};
-pub use verify::{Tamper, Trust, Verified};
+pub use verify::{LatestCopy, Tamper, Trust, Verified};

@@ -6,12 +6,32 @@
 //! consistent with each other. A failure names the first bad position: the
 //! first entry that does not parse, is out of place, or no longer hashes
 //! to what was recorded when it was appended.
+//!
+//! Two more rules make the checkpoints hard to remove unnoticed (see
+//! [`crate::store`] for the reasoning):
+//!
+//! - **Every entry is covered, but for one append.** At most
+//!   [`MAX_UNSIGNED`] entries may follow the latest checkpoint: the ledger
+//!   never lets more accumulate ([`crate::Ledger::append_all`] signs a
+//!   checkpoint before it would), so more means checkpoints were removed or
+//!   entries were added by something other than the ledger.
+//! - **The latest checkpoint has copies.** In a ledger directory the latest
+//!   signed checkpoint is also kept in `checkpoint.latest` and in the
+//!   header of `tree.bin` ([`LatestCopy`]). Each copy must carry the log's
+//!   signature, match the entries like any checkpoint, and be the latest
+//!   checkpoint of `checkpoints.jsonl` or the one before it (a crash
+//!   between writing the checkpoint and its copies leaves them one
+//!   behind). A copy that `checkpoints.jsonl` lacks means checkpoints were
+//!   removed; a copy older than that, or none, means the copy was.
+//!
+//! An exported bundle has no copies; the first rule still applies to it.
 
 use std::collections::BTreeSet;
 
 use crate::entry::Entry;
 use crate::merkle::{self, CompactTree, Hash};
 use crate::note::{Checkpoint, Note, VerifierKey};
+use crate::store::MAX_UNSIGNED;
 
 /// What a verifier trusts: the log's key, and the witnesses it knows.
 #[derive(Debug, Clone)]
@@ -62,28 +82,82 @@ fn location(position: Option<u64>, checkpoint: Option<usize>) -> String {
     }
 }
 
+/// A copy of the latest signed checkpoint kept outside `checkpoints.jsonl`,
+/// as read from its file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LatestCopy {
+    /// The file that keeps it (`checkpoint.latest`, `tree.bin`).
+    pub file: String,
+    /// The signed note it holds, if any.
+    pub note: Option<String>,
+    /// Whether the file holds something that is not a whole copy (a torn
+    /// write, or someone else's bytes).
+    pub damaged: bool,
+}
+
+/// Where a signed checkpoint was found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Source {
+    /// `checkpoints.jsonl`, this line (1-based).
+    Stored(usize),
+    /// A copy of the latest one, in this file.
+    Copy(String),
+}
+
+impl Source {
+    fn number(&self) -> Option<usize> {
+        match self {
+            Source::Stored(n) => Some(*n),
+            Source::Copy(_) => None,
+        }
+    }
+
+    fn name(&self) -> String {
+        match self {
+            Source::Stored(n) => format!("checkpoint {n}"),
+            Source::Copy(file) => format!("the copy of the latest checkpoint in {file}"),
+        }
+    }
+}
+
 /// A signed checkpoint as found in the store.
 struct Signed {
-    number: usize,
+    source: Source,
     checkpoint: Checkpoint,
     witnesses: BTreeSet<String>,
 }
 
 /// Verifies `lines` (the entries, without newlines) against the stored
-/// checkpoint notes. `recorded_leaf` returns, where known, the leaf hash
-/// recorded when an entry was appended; it only helps name the position.
+/// checkpoint notes, as for an exported bundle (no copies; see
+/// [`verify_with_copies`]).
 pub fn verify(
     lines: &[&[u8]],
     notes: &[String],
     trust: &Trust,
     recorded_leaf: &dyn Fn(u64) -> Option<Hash>,
 ) -> Result<Verified, Tamper> {
-    let checkpoints = read_checkpoints(notes, trust)?;
+    verify_with_copies(lines, notes, &[], trust, recorded_leaf)
+}
+
+/// Verifies `lines` (the entries, without newlines) against the stored
+/// checkpoint notes and the `copies` of the latest one. `recorded_leaf`
+/// returns, where known, the leaf hash recorded when an entry was appended;
+/// it only helps name the position.
+pub fn verify_with_copies(
+    lines: &[&[u8]],
+    notes: &[String],
+    copies: &[LatestCopy],
+    trust: &Trust,
+    recorded_leaf: &dyn Fn(u64) -> Option<Hash>,
+) -> Result<Verified, Tamper> {
+    let stored = read_checkpoints(notes, trust)?;
+    let held = read_copies(copies, trust)?;
     let (leaves, first_bad_line, attested) = hash_lines(lines);
     let n = lines.len() as u64;
 
-    // Compare every checkpoint's root with the recomputed tree.
-    let mut by_size: Vec<&Signed> = checkpoints.iter().collect();
+    // Compare every checkpoint's root, copies included, with the
+    // recomputed tree.
+    let mut by_size: Vec<&Signed> = stored.iter().chain(held.iter()).collect();
     by_size.sort_by_key(|s| s.checkpoint.size);
     let mut tree = CompactTree::new();
     let mut matched = 0u64;
@@ -108,10 +182,11 @@ pub fn verify(
             if s.checkpoint.size > n {
                 mismatch = Some(Tamper {
                     position: Some(n),
-                    checkpoint: Some(s.number),
+                    checkpoint: s.source.number(),
                     message: format!(
-                        "missing: checkpoint {} covers {} entries but the ledger has only {n}; entries from position {n} on were removed",
-                        s.number, s.checkpoint.size
+                        "missing: {} covers {} entries but the ledger has only {n}; entries from position {n} on were removed",
+                        s.source.name(),
+                        s.checkpoint.size
                     ),
                 });
                 break;
@@ -136,9 +211,23 @@ pub fn verify(
     if let Some(t) = earliest {
         return Err(t);
     }
+    check_copies(&stored, &held, copies)?;
 
-    let latest = by_size.last().map(|s| s.checkpoint.clone());
-    let witnessed = by_size
+    // Every entry is covered, but for what one interrupted append leaves.
+    let latest = stored.last().map(|s| s.checkpoint.clone());
+    let covered = latest.as_ref().map_or(0, |c| c.size);
+    if n - covered > MAX_UNSIGNED {
+        return Err(Tamper {
+            position: Some(covered),
+            checkpoint: None,
+            message: format!(
+                "no checkpoint covers the {} entries from position {covered} on, more than the {MAX_UNSIGNED} an interrupted append can leave: checkpoints were removed, or entries were added by something other than the ledger",
+                n - covered
+            ),
+        });
+    }
+
+    let witnessed = stored
         .iter()
         .rev()
         .find(|s| s.witnesses.len() >= trust.min_witnesses.max(1))
@@ -156,12 +245,8 @@ pub fn verify(
     }
     Ok(Verified {
         entries: n,
-        checkpoints: by_size
-            .iter()
-            .map(|s| s.checkpoint.size)
-            .collect::<BTreeSet<_>>()
-            .len(),
-        unsigned_tail: n - latest.as_ref().map_or(0, |c| c.size),
+        checkpoints: stored.len(),
+        unsigned_tail: n - covered,
         latest,
         witnessed,
         attested,
@@ -188,20 +273,22 @@ fn locate(
         {
             return Tamper {
                 position: Some(i),
-                checkpoint: Some(s.number),
+                checkpoint: s.source.number(),
                 message: format!(
-                    "entry {i} was changed after it was appended: it no longer hashes to what was recorded then, and checkpoint {} (size {}) does not match",
-                    s.number, s.checkpoint.size
+                    "entry {i} was changed after it was appended: it no longer hashes to what was recorded then, and {} (size {}) does not match",
+                    s.source.name(),
+                    s.checkpoint.size
                 ),
             };
         }
     }
     Tamper {
         position: None,
-        checkpoint: Some(s.number),
+        checkpoint: s.source.number(),
         message: format!(
-            "the entries at positions {from} to {} do not match this checkpoint (size {}): one of them was changed, or the checkpoint was replaced",
+            "the entries at positions {from} to {} do not match {} (size {}): one of them was changed, or the checkpoint was replaced",
             to.saturating_sub(1),
+            s.source.name(),
             s.checkpoint.size
         ),
     }
@@ -332,22 +419,120 @@ fn read_checkpoints(notes: &[String], trust: &Trust) -> Result<Vec<Signed>, Tamp
         if let Some(prev) = signed.last() {
             if checkpoint.size < prev.checkpoint.size {
                 return Err(fail(format!(
-                    "size {} is smaller than checkpoint {}'s {} stored before it: checkpoints were reordered or replaced",
-                    checkpoint.size, prev.number, prev.checkpoint.size
+                    "size {} is smaller than {}'s {} stored before it: checkpoints were reordered or replaced",
+                    checkpoint.size,
+                    prev.source.name(),
+                    prev.checkpoint.size
                 )));
             }
             if checkpoint.size == prev.checkpoint.size {
                 return Err(fail(format!(
-                    "contradicts checkpoint {}: same size {}, different root",
-                    prev.number, checkpoint.size
+                    "contradicts {}: same size {}, different root",
+                    prev.source.name(),
+                    checkpoint.size
                 )));
             }
         }
         signed.push(Signed {
-            number,
+            source: Source::Stored(number),
             checkpoint,
             witnesses,
         });
     }
     Ok(signed)
+}
+
+/// Reads the copies of the latest checkpoint: each one that holds a note
+/// must be a checkpoint of this log carrying its valid signature.
+fn read_copies(copies: &[LatestCopy], trust: &Trust) -> Result<Vec<Signed>, Tamper> {
+    let mut held = Vec::new();
+    for copy in copies {
+        let Some(text) = &copy.note else { continue };
+        let fail = |why: String| Tamper {
+            position: None,
+            checkpoint: None,
+            message: format!(
+                "{} holds a copy of the latest checkpoint that is not this log's: {why}",
+                copy.file
+            ),
+        };
+        let note = Note::parse(text).map_err(|e| fail(format!("it cannot be read: {e}")))?;
+        note.verify(std::slice::from_ref(&trust.log))
+            .map_err(|e| fail(format!("its signature does not verify: {e}")))?;
+        let checkpoint = Checkpoint::parse_text(&note.text)
+            .map_err(|e| fail(format!("it is not a checkpoint: {e}")))?;
+        if checkpoint.origin != trust.log.name().to_string() {
+            return Err(fail(format!("it is for log {:?}", checkpoint.origin)));
+        }
+        held.push(Signed {
+            source: Source::Copy(copy.file.clone()),
+            checkpoint,
+            witnesses: BTreeSet::new(),
+        });
+    }
+    Ok(held)
+}
+
+/// Checks that every copy is of the latest stored checkpoint or the one
+/// before it (their roots have been checked against the entries already).
+fn check_copies(stored: &[Signed], held: &[Signed], copies: &[LatestCopy]) -> Result<(), Tamper> {
+    let latest = stored.last().map(|s| &s.checkpoint);
+    let previous = stored.len().checked_sub(2).map(|i| &stored[i].checkpoint);
+    let fail = |message: String| {
+        Err(Tamper {
+            position: None,
+            checkpoint: None,
+            message,
+        })
+    };
+    for copy in copies {
+        let file = &copy.file;
+        let size = held
+            .iter()
+            .find(|s| s.source == Source::Copy(file.clone()))
+            .map(|s| s.checkpoint.size);
+        let lacks = |size: u64| {
+            fail(format!(
+                "{file} keeps a copy of the checkpoint of size {size}, which checkpoints.jsonl lacks ({}): checkpoints were removed",
+                latest.map_or("it holds none".to_string(), |l| format!(
+                    "its latest is of size {}",
+                    l.size
+                )),
+            ))
+        };
+        let Some(latest) = latest else {
+            match size {
+                Some(size) => return lacks(size),
+                None => continue,
+            }
+        };
+        match size {
+            Some(size) if size == latest.size => {}
+            // One behind: the process that stored the latest checkpoint
+            // stopped before it wrote the copies.
+            Some(size) if previous.is_some_and(|p| p.size == size) => {}
+            Some(size) if stored.iter().all(|s| s.checkpoint.size != size) => return lacks(size),
+            Some(size) => {
+                return fail(format!(
+                    "{file} keeps a copy of the checkpoint of size {size}, older than the last two in checkpoints.jsonl (the latest is of size {}): it was replaced by an old copy",
+                    latest.size
+                ));
+            }
+            // The first checkpoint, stored before its copies were written.
+            None if stored.len() == 1 => {}
+            None => {
+                return fail(format!(
+                    "{file} keeps no copy of the latest checkpoint (size {}){}, though checkpoints.jsonl holds {} checkpoints: the copy was removed or replaced",
+                    latest.size,
+                    if copy.damaged {
+                        "; what it holds is damaged"
+                    } else {
+                        ""
+                    },
+                    stored.len()
+                ));
+            }
+        }
+    }
+    Ok(())
 }

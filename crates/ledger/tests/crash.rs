@@ -82,7 +82,10 @@ fn kills_at_random_moments_never_lose_acknowledged_entries() {
     let mut acknowledged: BTreeMap<u64, String> = BTreeMap::new();
     let mut torn = 0;
     let mut rng = Rng(7);
+    let entries_path = dir.path().join("entries.jsonl");
+    let written = || std::fs::metadata(&entries_path).map_or(0, |m| m.len());
     for round in 0..ROUNDS {
+        let before = written();
         let mut children: Vec<_> = (0..2)
             .map(|_| {
                 Command::new(&exe)
@@ -100,6 +103,13 @@ fn kills_at_random_moments_never_lose_acknowledged_entries() {
                     .unwrap()
             })
             .collect();
+        // The random moment counts from when appending has begun, not from
+        // the spawn: on a loaded machine starting two processes can take
+        // longer than the whole window.
+        let started = std::time::Instant::now();
+        while written() == before && started.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
         std::thread::sleep(Duration::from_millis(30 + rng.below(250)));
         for child in &mut children {
             child.kill().unwrap();
@@ -129,7 +139,6 @@ fn kills_at_random_moments_never_lose_acknowledged_entries() {
                 }
             }
         }
-        let entries_path = dir.path().join("entries.jsonl");
         if std::fs::read(&entries_path)
             .unwrap_or_default()
             .last()

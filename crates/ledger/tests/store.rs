@@ -248,3 +248,25 @@ fn corruption_in_the_middle_is_reported_never_truncated() {
         "nothing was cut"
     );
 }
+
+#[test]
+fn opening_a_new_ledger_from_many_processes_at_once_makes_one_key() {
+    // Separate opens stand for processes started together on a new
+    // ledger: they must agree on one log key, or each would sign with its
+    // own and the public key would match only one of them.
+    for _ in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let keys: Vec<String> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| {
+                    let dir = dir.path();
+                    s.spawn(move || Ledger::open(dir).unwrap().verifier().to_string())
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(keys.iter().all(|k| k == &keys[0]), "{keys:?}");
+        let ledger = Ledger::open(dir.path()).unwrap();
+        assert_eq!(ledger.verifier().to_string(), keys[0]);
+    }
+}

@@ -6,7 +6,8 @@ use std::fs;
 use std::path::Path;
 
 use portreeve_ledger::note::{KeyKind, SignerKey};
-use portreeve_ledger::{Bundle, Draft, Ledger, Tamper, Trust};
+use portreeve_ledger::store::MAX_UNSIGNED;
+use portreeve_ledger::{Bundle, Draft, Ledger, LedgerError, Tamper, Trust};
 
 const ENTRIES: usize = 20;
 /// A checkpoint is signed after every this many entries.
@@ -260,4 +261,394 @@ fn bundles_verify_offline_and_only_with_the_right_key() {
         edited.verify(&trust(&ledger)).unwrap_err().position,
         Some(9)
     );
+}
+
+// ---------------------------------------------------------------------
+// A history without its checkpoints (issue 12): whoever can write the
+// ledger's files but does not hold the log's key must not be able to
+// rewrite or cut it by removing the checkpoints that would contradict it.
+// For each case `ledger verify` fails AND the next append refuses, leaving
+// the files as they were.
+// ---------------------------------------------------------------------
+
+/// The files an append could change, to show a refusal changed nothing.
+fn snapshot(dir: &Path) -> Vec<(String, Option<Vec<u8>>)> {
+    ["entries.jsonl", "checkpoints.jsonl"]
+        .iter()
+        .map(|name| (name.to_string(), fs::read(dir.join(name)).ok()))
+        .collect()
+}
+
+/// Opens the ledger and appends and signs one entry; returns why that was
+/// refused, and checks that the refusal changed nothing.
+fn append_refused(dir: &Path, what: &str) -> LedgerError {
+    let before = snapshot(dir);
+    let outcome = Ledger::open(dir).and_then(|ledger| {
+        ledger.append(Draft::new("grant", "mallory", "after the tampering"))?;
+        ledger.checkpoint()
+    });
+    let err = match outcome {
+        Ok(note) => panic!("{what}: appended and signed over it:\n{}", note.text),
+        Err(e) => e,
+    };
+    assert!(
+        matches!(err, LedgerError::Tampered { .. }),
+        "{what}: refused for another reason: {err}"
+    );
+    assert_eq!(snapshot(dir), before, "{what}: the refusal changed files");
+    err
+}
+
+fn remove_if_there(path: &Path) {
+    match fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => panic!("{}: {e}", path.display()),
+    }
+}
+
+/// A fresh 20-entry ledger (checkpoints at 5, 10, 15, 20) and its trust.
+fn fresh() -> (tempfile::TempDir, Trust) {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = build(dir.path());
+    let trust = trust(&ledger);
+    drop(ledger);
+    assert_eq!(verify_in_place(dir.path(), &trust), Ok(ENTRIES as u64));
+    (dir, trust)
+}
+
+#[test]
+fn editing_an_entry_and_deleting_the_checkpoints_is_found_and_refused() {
+    for p in [0usize, 7, 19] {
+        let (dir, trust) = fresh();
+        let mut l = lines(dir.path());
+        l[p] = l[p].replace("\"actor\":\"alice\"", "\"actor\":\"mallory\"");
+        write_lines(dir.path(), &l);
+        fs::remove_file(dir.path().join("checkpoints.jsonl")).unwrap();
+        let err = verify_in_place(dir.path(), &trust).expect_err(&format!(
+            "entry {p} edited and the checkpoints deleted: verified"
+        ));
+        assert_eq!(err.position, Some(p as u64), "{err}");
+        let refused = append_refused(dir.path(), &format!("entry {p} edited"));
+        eprintln!("edited {p}: verify: {err}\n  append: {refused}");
+    }
+}
+
+#[test]
+fn cutting_the_last_entries_and_their_checkpoints_is_found_and_refused() {
+    for cut in [1usize, 4, 5, 6, 12, 20] {
+        let (dir, trust) = fresh();
+        let keep = ENTRIES - cut;
+        let mut l = lines(dir.path());
+        l.truncate(keep);
+        if keep == 0 {
+            fs::write(dir.path().join("entries.jsonl"), "").unwrap();
+        } else {
+            write_lines(dir.path(), &l);
+        }
+        // Only the checkpoints that still match stay.
+        let cps: Vec<String> = checkpoint_lines(dir.path())
+            .into_iter()
+            .filter(|line| {
+                let v: serde_json::Value = serde_json::from_str(line).unwrap();
+                let size: usize = v["note"]
+                    .as_str()
+                    .unwrap()
+                    .lines()
+                    .nth(1)
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                size <= keep
+            })
+            .collect();
+        fs::write(
+            dir.path().join("checkpoints.jsonl"),
+            cps.iter().map(|c| format!("{c}\n")).collect::<String>(),
+        )
+        .unwrap();
+        let err = verify_in_place(dir.path(), &trust).expect_err(&format!(
+            "the last {cut} entries and their checkpoints cut: verified"
+        ));
+        assert_eq!(err.position, Some(keep as u64), "{err}");
+        let refused = append_refused(dir.path(), &format!("{cut} entries cut"));
+        eprintln!("cut {cut}: verify: {err}\n  append: {refused}");
+    }
+}
+
+#[test]
+fn deleting_the_checkpoints_alone_is_found_and_refused() {
+    let (dir, trust) = fresh();
+    fs::remove_file(dir.path().join("checkpoints.jsonl")).unwrap();
+    let err = verify_in_place(dir.path(), &trust).expect_err("checkpoints deleted: verified");
+    let refused = append_refused(dir.path(), "checkpoints deleted");
+    eprintln!("verify: {err}\n  append: {refused}");
+    // Emptying the file, or cutting its last lines, is the same.
+    let (dir, trust) = fresh();
+    fs::write(dir.path().join("checkpoints.jsonl"), "").unwrap();
+    verify_in_place(dir.path(), &trust).expect_err("checkpoints emptied: verified");
+    append_refused(dir.path(), "checkpoints emptied");
+    let (dir, trust) = fresh();
+    let cps = checkpoint_lines(dir.path());
+    fs::write(
+        dir.path().join("checkpoints.jsonl"),
+        cps[..2].join("\n") + "\n",
+    )
+    .unwrap();
+    verify_in_place(dir.path(), &trust).expect_err("last checkpoints cut: verified");
+    append_refused(dir.path(), "last checkpoints cut");
+}
+
+#[test]
+fn replacing_the_subtree_cache_is_found_and_refused() {
+    // An older copy of the cache, taken after 10 entries.
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(dir.path()).unwrap();
+    let trust = trust(&ledger);
+    for i in 0..ENTRIES {
+        ledger
+            .append(Draft::new("grant", "alice", format!("entry {i}")))
+            .unwrap();
+        if (i + 1) % EVERY == 0 {
+            ledger.checkpoint().unwrap();
+        }
+        if i + 1 == 10 {
+            fs::copy(
+                dir.path().join("tree.bin"),
+                dir.path().join("old-tree.bin.saved"),
+            )
+            .unwrap();
+        }
+    }
+    drop(ledger);
+    fs::rename(
+        dir.path().join("old-tree.bin.saved"),
+        dir.path().join("tree.bin"),
+    )
+    .unwrap();
+    let err = verify_in_place(dir.path(), &trust).expect_err("an older tree.bin: verified");
+    let refused = append_refused(dir.path(), "an older tree.bin");
+    eprintln!("older tree.bin: verify: {err}\n  append: {refused}");
+
+    // An empty one, and one of another ledger of the same shape.
+    let (dir, trust) = fresh();
+    fs::write(dir.path().join("tree.bin"), "").unwrap();
+    verify_in_place(dir.path(), &trust).expect_err("an empty tree.bin: verified");
+    append_refused(dir.path(), "an empty tree.bin");
+    let (dir, trust) = fresh();
+    let (other, _) = fresh();
+    fs::copy(other.path().join("tree.bin"), dir.path().join("tree.bin")).unwrap();
+    verify_in_place(dir.path(), &trust).expect_err("another ledger's tree.bin: verified");
+    append_refused(dir.path(), "another ledger's tree.bin");
+
+    // An edited entry, the checkpoints deleted, and a cache built over the
+    // forged entries (by a ledger with a key of its own).
+    let (dir, trust) = fresh();
+    let mut l = lines(dir.path());
+    l[3] = l[3].replace("\"actor\":\"alice\"", "\"actor\":\"mallory\"");
+    write_lines(dir.path(), &l);
+    fs::remove_file(dir.path().join("checkpoints.jsonl")).unwrap();
+    let forger = tempfile::tempdir().unwrap();
+    fs::copy(
+        dir.path().join("entries.jsonl"),
+        forger.path().join("entries.jsonl"),
+    )
+    .unwrap();
+    let forged = Ledger::open(forger.path()).unwrap();
+    forged.checkpoint().unwrap();
+    drop(forged);
+    for name in ["tree.bin", "tree.head"] {
+        remove_if_there(&dir.path().join(name));
+        if forger.path().join(name).exists() {
+            fs::copy(forger.path().join(name), dir.path().join(name)).unwrap();
+        }
+    }
+    let err = verify_in_place(dir.path(), &trust).expect_err("a forged cache: verified");
+    let refused = append_refused(dir.path(), "a forged cache");
+    eprintln!("forged cache: verify: {err}\n  append: {refused}");
+}
+
+#[test]
+fn a_running_writer_refuses_after_its_history_is_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = build(dir.path());
+    let mut l = lines(dir.path());
+    l.truncate(15);
+    write_lines(dir.path(), &l);
+    let cps = checkpoint_lines(dir.path());
+    fs::write(
+        dir.path().join("checkpoints.jsonl"),
+        cps[..3].join("\n") + "\n",
+    )
+    .unwrap();
+    for name in ["tree.bin", "tree.head", "checkpoint.latest"] {
+        remove_if_there(&dir.path().join(name));
+    }
+    let err = ledger
+        .append(Draft::new("grant", "mallory", "into the cut"))
+        .expect_err("a writer reused a position it had already given out");
+    assert!(matches!(err, LedgerError::Tampered { .. }), "{err}");
+    eprintln!("running writer: {err}");
+    assert_eq!(lines(dir.path()).len(), 15);
+}
+
+#[test]
+fn an_unsigned_history_longer_than_one_append_is_found_and_refused() {
+    // Every copy of every checkpoint deleted: with more entries than one
+    // append may leave unsigned, the entries alone do not verify.
+    let n = MAX_UNSIGNED as usize + 10;
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(dir.path()).unwrap();
+    let trust = trust(&ledger);
+    for chunk in (0..n).collect::<Vec<_>>().chunks(1000) {
+        ledger
+            .append_all(
+                chunk
+                    .iter()
+                    .map(|i| Draft::new("grant", "alice", format!("entry {i}")))
+                    .collect(),
+            )
+            .unwrap();
+        ledger.checkpoint().unwrap();
+    }
+    drop(ledger);
+    for name in [
+        "checkpoints.jsonl",
+        "checkpoint.latest",
+        "tree.bin",
+        "tree.head",
+    ] {
+        remove_if_there(&dir.path().join(name));
+    }
+    let err = verify_in_place(dir.path(), &trust).expect_err("an unsigned history: verified");
+    assert_eq!(err.position, Some(0), "{err}");
+    let refused = append_refused(dir.path(), "an unsigned history");
+    eprintln!("unsigned: verify: {err}\n  append: {refused}");
+}
+
+#[test]
+fn what_cannot_be_told_from_an_interrupted_append_is_accepted() {
+    // The limit of what the files alone can show (docs/ledger.md): every
+    // record of every checkpoint deleted from a ledger no longer than one
+    // append looks like a ledger whose only append was interrupted.
+    // Witnesses and exported checkpoints are what notice this.
+    let (dir, trust) = fresh();
+    for name in [
+        "checkpoints.jsonl",
+        "checkpoint.latest",
+        "tree.bin",
+        "tree.head",
+    ] {
+        remove_if_there(&dir.path().join(name));
+    }
+    assert_eq!(verify_in_place(dir.path(), &trust), Ok(ENTRIES as u64));
+}
+
+#[test]
+fn a_fresh_ledger_and_an_interrupted_append_verify_and_append() {
+    let (dir, trust) = fresh();
+    let ledger = Ledger::open(dir.path()).unwrap();
+    // An append whose process died before it signed its checkpoint.
+    ledger
+        .append(Draft::new("grant", "alice", "interrupted"))
+        .unwrap();
+    drop(ledger);
+    let verified = portreeve_ledger::bundle::verify_dir(dir.path(), &trust)
+        .unwrap()
+        .unwrap();
+    assert_eq!((verified.entries, verified.unsigned_tail), (21, 1));
+    let ledger = Ledger::open(dir.path()).unwrap();
+    ledger.append(Draft::new("grant", "alice", "next")).unwrap();
+    ledger.checkpoint().unwrap();
+    drop(ledger);
+    let verified = portreeve_ledger::bundle::verify_dir(dir.path(), &trust)
+        .unwrap()
+        .unwrap();
+    assert_eq!((verified.entries, verified.unsigned_tail), (22, 0));
+}
+
+#[test]
+fn appends_that_never_sign_are_signed_for() {
+    // A writer that never signs still leaves at most one append's worth
+    // of entries without a checkpoint.
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(dir.path()).unwrap();
+    let trust = trust(&ledger);
+    let n = 3 * MAX_UNSIGNED as usize + 17;
+    for chunk in (0..n).collect::<Vec<_>>().chunks(700) {
+        ledger
+            .append_all(
+                chunk
+                    .iter()
+                    .map(|i| Draft::new("grant", "alice", format!("entry {i}")))
+                    .collect(),
+            )
+            .unwrap();
+    }
+    // And one append larger than that.
+    ledger
+        .append_all(
+            (0..5000)
+                .map(|i| Draft::new("grant", "alice", format!("big {i}")))
+                .collect(),
+        )
+        .unwrap();
+    drop(ledger);
+    let verified = portreeve_ledger::bundle::verify_dir(dir.path(), &trust)
+        .unwrap()
+        .unwrap();
+    assert_eq!(verified.entries, n as u64 + 5000);
+    assert!(verified.unsigned_tail <= MAX_UNSIGNED, "{verified:?}");
+}
+
+#[test]
+fn a_crash_between_a_checkpoint_and_its_copies_is_accepted_and_repaired() {
+    use std::os::unix::fs::FileExt;
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(dir.path()).unwrap();
+    let trust = trust(&ledger);
+    ledger.append(Draft::new("grant", "alice", "one")).unwrap();
+    ledger.checkpoint().unwrap();
+    // The copies as they were before the next checkpoint.
+    let latest = fs::read(dir.path().join("checkpoint.latest")).unwrap();
+    let mut header = vec![0u8; 4096];
+    fs::File::open(dir.path().join("tree.bin"))
+        .unwrap()
+        .read_exact_at(&mut header, 0)
+        .unwrap();
+    ledger.append(Draft::new("grant", "alice", "two")).unwrap();
+    ledger.checkpoint().unwrap();
+    drop(ledger);
+    // The process stopped after storing the checkpoint, before its copies.
+    fs::write(dir.path().join("checkpoint.latest"), &latest).unwrap();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(dir.path().join("tree.bin"))
+        .unwrap()
+        .write_all_at(&header, 0)
+        .unwrap();
+    assert_eq!(verify_in_place(dir.path(), &trust), Ok(2));
+    // The next writer brings the copies up to date.
+    drop(Ledger::open(dir.path()).unwrap());
+    assert_ne!(
+        fs::read(dir.path().join("checkpoint.latest")).unwrap(),
+        latest
+    );
+    assert_eq!(verify_in_place(dir.path(), &trust), Ok(2));
+
+    // The first checkpoint, stored before any copy was written.
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(dir.path()).unwrap();
+    let trust = self::trust(&ledger);
+    ledger.append(Draft::new("grant", "alice", "one")).unwrap();
+    ledger.checkpoint().unwrap();
+    drop(ledger);
+    fs::remove_file(dir.path().join("checkpoint.latest")).unwrap();
+    fs::write(dir.path().join("tree.bin"), "").unwrap();
+    assert_eq!(verify_in_place(dir.path(), &trust), Ok(1));
+    let ledger = Ledger::open(dir.path()).unwrap();
+    ledger.append(Draft::new("grant", "alice", "two")).unwrap();
+    ledger.checkpoint().unwrap();
+    drop(ledger);
+    assert_eq!(verify_in_place(dir.path(), &trust), Ok(2));
 }

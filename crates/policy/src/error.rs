@@ -27,13 +27,60 @@ pub struct PolicyError {
 pub struct PolicyErrors {
     /// The file name as the user gave it.
     pub file: String,
-    /// The policy text.
+    /// The policy text. For a file that is not UTF-8, its bytes with each
+    /// invalid sequence replaced by U+FFFD, so spans still point into it.
     pub source: String,
     /// At least one error, in source order.
     pub errors: Vec<PolicyError>,
 }
 
 impl std::error::Error for PolicyErrors {}
+
+impl PolicyErrors {
+    /// The error for a file that is not UTF-8: located at its first invalid
+    /// byte (`error` is what [`std::str::from_utf8`] said about `bytes`),
+    /// with the line and the column in characters before it. The source
+    /// kept for snippets has each invalid sequence replaced by U+FFFD; the
+    /// span covers the first replacement.
+    pub fn not_utf8(file: &str, bytes: &[u8], error: std::str::Utf8Error) -> PolicyErrors {
+        let at = error.valid_up_to().min(bytes.len());
+        let hex = |bad: &[u8]| {
+            bad.iter()
+                .map(|b| format!("0x{b:02X}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let message = match error.error_len() {
+            Some(n) => {
+                let bad = &bytes[at..(at + n).min(bytes.len())];
+                let (noun, verb) = if bad.len() == 1 {
+                    ("byte", "is")
+                } else {
+                    ("bytes", "are")
+                };
+                format!(
+                    "the file is not valid UTF-8: {noun} {} {verb} not part of a valid character",
+                    hex(bad)
+                )
+            }
+            None => format!(
+                "the file is not valid UTF-8: it ends in the middle of a character (byte {})",
+                hex(&bytes[at..])
+            ),
+        };
+        let source = String::from_utf8_lossy(bytes).into_owned();
+        let mut sink = ErrorSink::new(&source);
+        sink.push(
+            at..at + char::REPLACEMENT_CHARACTER.len_utf8(),
+            message,
+            Some(
+                "policies are UTF-8 text: re-save the file as UTF-8 (from Latin-1: `iconv -f latin1 -t utf-8`)"
+                    .to_string(),
+            ),
+        );
+        sink.into_errors(file)
+    }
+}
 
 impl fmt::Display for PolicyErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -2,7 +2,9 @@
 //! listening sockets against it.
 //!
 //! The principal type in this crate is a [`Policy`], which [`parse_policy`]
-//! builds from TOML text (or [`baseline`] from the built-in one). A policy
+//! builds from TOML text, [`parse_policy_bytes`] from a file's bytes (a file
+//! that is not UTF-8 is a located error too), and [`baseline`] from the
+//! built-in one. A policy
 //! says which ports may listen ([`Rule`]), reachable from which [`Zone`]s,
 //! owned by which service, approved by whom and until when; which ports are
 //! banned outright ([`BannedPorts`]); how findings are graded ([`Defaults`]);
@@ -84,7 +86,7 @@ pub use model::{
     BannedPorts, ChangeControl, DefaultAction, Defaults, Enforcement, GrantPolicy, Lifecycle,
     LifecycleOverride, LifecycleSettings, Limits, Policy, ReclaimMode, Rule, ServiceIdentity, Zone,
 };
-pub use parse::{FORMAT_VERSION, parse_duration, parse_policy};
+pub use parse::{FORMAT_VERSION, parse_duration, parse_policy, parse_policy_bytes};
 pub use reconcile::{JoinedPort, Listening, Reachability, Reconciliation, reconcile};
 pub use starter::starter_policy;
 

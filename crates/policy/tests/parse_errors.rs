@@ -3,8 +3,8 @@
 
 mod common;
 
-use common::{errors, single};
-use portreeve_policy::parse_policy;
+use common::{bytes_errors, errors, single, single_bytes};
+use portreeve_policy::{parse_policy, parse_policy_bytes};
 
 const ZONES: &str = "[zones]\npublic = [\"0.0.0.0/0\", \"::/0\"]\nprivate = [\"10.0.0.0/8\"]\n";
 
@@ -633,4 +633,59 @@ fn change_control_errors_are_located() {
         policy.change_control.approval_valid_for,
         jiff::SignedDuration::from_hours(12)
     );
+}
+
+#[test]
+fn a_file_that_is_not_utf8_is_located_at_its_first_bad_byte() {
+    // Latin-1 `é` in a comment: `lab = ["10.0.0.0/8"] # caf` is 26
+    // characters, so the bad byte is in column 27 of line 2.
+    let src = b"[zones]\nlab = [\"10.0.0.0/8\"] # caf\xe9\n";
+    let hint = single_bytes(src, 2, 27, "not valid UTF-8");
+    assert!(hint.unwrap().contains("re-save the file as UTF-8"));
+    let errs = bytes_errors(src);
+    let e = &errs.errors[0];
+    assert!(e.message.contains("0xE9"), "names the byte: {}", e.message);
+    // The source kept for snippets is the text with the bad byte replaced,
+    // and the span points at the replacement.
+    assert_eq!(&errs.source[e.span.clone()], "\u{FFFD}");
+    assert!(errs.to_string().starts_with("policy.toml:2:27: "));
+}
+
+#[test]
+fn utf8_errors_count_columns_in_characters_and_see_truncation() {
+    single_bytes(b"\xff = 1\n", 1, 1, "byte 0xFF");
+    // `é` before the bad byte is two bytes but one column.
+    single_bytes(
+        "é = \""
+            .as_bytes()
+            .iter()
+            .chain(b"\xc3\x28\"\n")
+            .copied()
+            .collect::<Vec<_>>()
+            .as_slice(),
+        1,
+        6,
+        "byte 0xC3",
+    );
+    // A file cut in the middle of a character.
+    let hint = single_bytes(
+        b"[zones]\n# caf\xc3",
+        2,
+        6,
+        "ends in the middle of a character",
+    );
+    assert!(hint.is_some());
+    // Only the first bad byte is reported: the file is not read further.
+    assert_eq!(bytes_errors(b"\xff\n\xfe\n").errors.len(), 1);
+}
+
+#[test]
+fn valid_bytes_parse_like_text() {
+    let text = "[zones]\noffice = [\"10.20.1.0/24\"]\n# café\n";
+    assert_eq!(
+        parse_policy_bytes("policy.toml", text.as_bytes()).unwrap(),
+        parse_policy("policy.toml", text).unwrap()
+    );
+    // Bytes that are UTF-8 but not a valid policy get the usual errors.
+    assert_eq!(bytes_errors(b"[zones\n"), errors("[zones\n"));
 }

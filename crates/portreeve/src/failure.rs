@@ -1,10 +1,15 @@
 //! How commands fail, and what each failure means for the exit status.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 
-use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteDiagnostic, NamedSource};
+use miette::{
+    GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteDiagnostic, MietteError,
+    MietteSpanContents, SourceCode, SourceSpan, SpanContents,
+};
 use portreeve_app::AppError;
 use portreeve_policy::PolicyErrors;
+
+use crate::output::escape::{lines, lines_with_offsets, one_line};
 
 /// Exit status for success.
 pub const EXIT_OK: u8 = 0;
@@ -36,27 +41,30 @@ impl Failure {
         }
     }
 
-    /// A one-line summary, for formats that must stay one line (Nagios).
+    /// A one-line summary, for formats that must stay one line (Nagios),
+    /// control characters escaped.
     pub fn summary(&self) -> String {
-        match self {
-            Failure::Input(m) | Failure::Operational(m) => {
-                m.lines().next().unwrap_or_default().to_string()
-            }
-            Failure::Policy(errors) => errors
-                .to_string()
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .to_string(),
-        }
+        let text = match self {
+            Failure::Input(m) | Failure::Operational(m) => m.clone(),
+            Failure::Policy(errors) => errors.to_string(),
+        };
+        one_line(text.lines().next().unwrap_or_default()).into_owned()
     }
 
-    /// Writes the failure to standard error.
+    /// Writes the failure to standard error, control characters escaped
+    /// (a message may quote a file name, an argument, or a tool's output
+    /// of several lines; those lines are kept). A standard error that
+    /// cannot be written (a full disk, a closed pipe) loses the message but
+    /// not the exit status: this never panics.
     pub fn report(&self) {
-        match self {
-            Failure::Input(m) | Failure::Operational(m) => eprintln!("portreeve: error: {m}"),
-            Failure::Policy(errors) => eprint!("{}", render_policy_errors(errors)),
-        }
+        let text = match self {
+            Failure::Input(m) | Failure::Operational(m) => {
+                format!("portreeve: error: {}\n", lines(m))
+            }
+            Failure::Policy(errors) => render_policy_errors(errors),
+        };
+        let mut err = std::io::stderr().lock();
+        let _ = err.write_all(text.as_bytes()).and_then(|()| err.flush());
     }
 }
 
@@ -77,7 +85,11 @@ impl From<portreeve_inventory::InventoryError> for Failure {
 }
 
 /// Renders each error as `file:line:column: message` followed by the
-/// offending source lines and the hint, coloured only on a terminal.
+/// offending source lines and the hint, coloured only on a terminal. File
+/// name, message, hint and source are shown with control characters
+/// escaped (a policy line can hold a terminal escape); spans are moved onto
+/// the escaped source so the underline stays under the offending text, and
+/// the snippet's header gives the same line and column as the first line.
 pub fn render_policy_errors(errors: &PolicyErrors) -> String {
     let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let theme = if colour {
@@ -86,26 +98,79 @@ pub fn render_policy_errors(errors: &PolicyErrors) -> String {
         GraphicalTheme::unicode_nocolor()
     };
     let handler = GraphicalReportHandler::new_themed(theme);
+    let file = one_line(&errors.file);
+    let (shown, offsets) = lines_with_offsets(&errors.source);
+    let shown = std::sync::Arc::new(shown);
+    let moved = |offset: usize| offsets[offset.min(errors.source.len())];
     let mut out = String::new();
     for e in &errors.errors {
+        let message = one_line(&e.message);
         out.push_str(&format!(
-            "portreeve: error: {}:{}:{}: {}\n",
-            errors.file, e.line, e.column, e.message
+            "portreeve: error: {file}:{}:{}: {message}\n",
+            e.line, e.column
         ));
-        let mut diagnostic = MietteDiagnostic::new(e.message.clone())
-            .with_label(LabeledSpan::at(e.span.clone(), "here"));
+        let start = moved(e.span.start);
+        let span = start..moved(e.span.end).max(start);
+        let mut diagnostic = MietteDiagnostic::new(message.clone())
+            .with_label(LabeledSpan::at(span.clone(), "here"));
         if let Some(hint) = &e.hint {
-            diagnostic = diagnostic.with_help(hint.clone());
+            diagnostic = diagnostic.with_help(one_line(hint));
         }
-        let report = miette::Report::new(diagnostic)
-            .with_source_code(NamedSource::new(&errors.file, errors.source.clone()));
+        let report = miette::Report::new(diagnostic).with_source_code(Snippet {
+            name: file.to_string(),
+            text: shown.clone(),
+            primary: span.into(),
+            line: (e.line as usize).saturating_sub(1),
+            column: (e.column as usize).saturating_sub(1),
+        });
         let _ = handler.render_report(&mut out, report.as_ref());
         out.push('\n');
     }
     out.push_str(&format!(
-        "portreeve: {} in {}; nothing was changed\n",
+        "portreeve: {} in {file}; nothing was changed\n",
         crate::output::counted(errors.errors.len(), "error"),
-        errors.file
     ));
     out
+}
+
+/// The escaped policy text as miette's source, naming the file. The
+/// snippet's header reports the error's own line and column (1-based
+/// characters of the original text) instead of miette's count of bytes in
+/// the escaped text.
+struct Snippet {
+    name: String,
+    text: std::sync::Arc<String>,
+    /// The error's span in `text`.
+    primary: SourceSpan,
+    /// 0-based line and character column of the error in the original.
+    line: usize,
+    column: usize,
+}
+
+impl SourceCode for Snippet {
+    fn read_span<'a>(
+        &'a self,
+        span: &SourceSpan,
+        context_lines_before: usize,
+        context_lines_after: usize,
+    ) -> Result<Box<dyn SpanContents<'a> + 'a>, MietteError> {
+        let inner =
+            self.text
+                .as_str()
+                .read_span(span, context_lines_before, context_lines_after)?;
+        let (line, column) =
+            if *span == self.primary && context_lines_before == 0 && context_lines_after == 0 {
+                (self.line, self.column)
+            } else {
+                (inner.line(), inner.column())
+            };
+        Ok(Box::new(MietteSpanContents::new_named(
+            self.name.clone(),
+            inner.data(),
+            *inner.span(),
+            line,
+            column,
+            inner.line_count(),
+        )))
+    }
 }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{Netns, RunPortreeve, run, stderr, stdout, testkit};
+use support::{Home, Netns, assert_ok, run, stderr, stdout, testkit};
 
 /// The server's addresses as seen from client `a` (zone office) and `b`
 /// (zone lab).
@@ -71,7 +71,7 @@ struct Site {
     a: Netns,
     b: Netns,
     _listeners: testkit::Listeners,
-    dir: tempfile::TempDir,
+    home: Home,
 }
 
 impl Site {
@@ -98,27 +98,18 @@ impl Site {
             a,
             b,
             _listeners: listeners,
-            dir: tempfile::tempdir().unwrap(),
+            home: Home::new(),
         }
-    }
-
-    fn state_dir(&self) -> PathBuf {
-        self.dir.path().join("state")
     }
 
     /// Writes a policy file (zones prepended) and returns its path.
     fn policy(&self, name: &str, rules: &str) -> PathBuf {
-        let path = self.dir.path().join(name);
-        std::fs::write(&path, format!("{ZONES}{rules}")).unwrap();
-        path
+        self.home.file(name, format!("{ZONES}{rules}"))
     }
 
     /// Runs portreeve in the server namespace with this site's state dir.
     fn portreeve(&self, args: &[&str]) -> std::process::Output {
-        let dir = self.state_dir();
-        let mut all = vec!["--state-dir", dir.to_str().unwrap()];
-        all.extend_from_slice(args);
-        self.srv.portreeve(&all)
+        self.home.run_in(&self.srv, args)
     }
 
     fn apply(&self, policy: &Path, extra: &[&str]) -> std::process::Output {
@@ -143,17 +134,6 @@ fn connects(client: &Netns, addr: &str, port: u16) -> bool {
 
 fn privileged(test: &str) -> bool {
     testkit::privileged(test, &["ip", "python3", "nft", "setsid"])
-}
-
-#[track_caller]
-fn assert_ok(out: &std::process::Output) {
-    assert!(
-        out.status.success(),
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        out.status.code(),
-        stdout(out),
-        stderr(out)
-    );
 }
 
 #[test]
@@ -289,6 +269,23 @@ fn grants_open_one_source_and_close_by_themselves() {
         "r",
     ]));
     assert!(connects(&site.b, SRV_B, 9229));
+    // A host inside the open network is covered already: said so, exit 2.
+    let inside = site.portreeve(&[
+        "grant",
+        "9229",
+        "--from",
+        "10.10.2.2",
+        "--ttl",
+        "5m",
+        "--reason",
+        "r",
+    ]);
+    assert_eq!(inside.status.code(), Some(2), "{}", stderr(&inside));
+    assert!(
+        stderr(&inside).contains("overlaps the open grant 10.10.2.0/24 . tcp . 9229"),
+        "{}",
+        stderr(&inside)
+    );
     assert_ok(&site.portreeve(&["revoke", "9229/tcp", "--from", "10.10.2.0/24"]));
     assert!(!connects(&site.b, SRV_B, 9229));
     let again = site.portreeve(&["revoke", "9229/tcp", "--from", "10.10.2.0/24"]);
@@ -395,7 +392,7 @@ fn unconfirmed_apply_rolls_back_even_when_the_applier_dies() {
     let mut cmd = site.srv.exec(env!("CARGO_BIN_EXE_portreeve"));
     cmd.args([
         "--state-dir",
-        site.state_dir().to_str().unwrap(),
+        site.home.state().to_str().unwrap(),
         "apply",
         "--policy",
         closed.to_str().unwrap(),
@@ -450,7 +447,7 @@ fn foreign_tables_are_untouched_and_rollback_restores() {
     }
     let site = Site::new();
     let foreign = "table ip foreign {\n\tset trusted {\n\t\ttype ipv4_addr\n\t\telements = { 192.0.2.1 }\n\t}\n\n\tchain keep {\n\t\ttype filter hook input priority 10; policy accept;\n\t\tip saddr @trusted accept\n\t}\n}\n";
-    let file = site.dir.path().join("foreign.nft");
+    let file = site.home.path().join("foreign.nft");
     std::fs::write(&file, foreign).unwrap();
     let out = run(site.srv.exec("nft").arg("-f").arg(&file));
     assert!(out.status.success(), "{}", stderr(&out));
@@ -497,7 +494,7 @@ fn the_lockout_guard_refuses_to_cut_the_management_path() {
         let mut cmd = site.srv.exec(env!("CARGO_BIN_EXE_portreeve"));
         cmd.args([
             "--state-dir",
-            site.state_dir().to_str().unwrap(),
+            site.home.state().to_str().unwrap(),
             "apply",
             "--policy",
             no_ssh_from_lab.to_str().unwrap(),

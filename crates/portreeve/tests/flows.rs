@@ -251,3 +251,247 @@ fn flows_decode_prints_records_and_import_zeek_refuses_bad_lines() {
     assert_eq!(aggregates.len(), 1, "{doc}");
     assert_eq!(aggregates[0]["protocol"], "tcp", "{doc}");
 }
+
+/// A NetFlow v5 datagram with one flow `192.0.2.7:50000 → server:port/tcp`
+/// of 3 packets and 180 bytes.
+fn v5_datagram(server: [u8; 4], port: u16) -> Vec<u8> {
+    let mut d = vec![0, 5, 0, 1];
+    d.extend_from_slice(&1_000u32.to_be_bytes()); // sys_uptime
+    d.extend_from_slice(&1_765_000_000u32.to_be_bytes()); // unix_secs
+    d.resize(24, 0);
+    let mut r = vec![0u8; 48];
+    r[0..4].copy_from_slice(&[192, 0, 2, 7]);
+    r[4..8].copy_from_slice(&server);
+    r[16..20].copy_from_slice(&3u32.to_be_bytes());
+    r[20..24].copy_from_slice(&180u32.to_be_bytes());
+    r[32..34].copy_from_slice(&50000u16.to_be_bytes());
+    r[34..36].copy_from_slice(&port.to_be_bytes());
+    r[38] = 6;
+    d.extend(r);
+    d
+}
+
+/// An Ethernet frame carrying `payload` in UDP 192.0.2.1:2055 → 192.0.2.2:2055.
+fn ethernet_udp(payload: &[u8]) -> Vec<u8> {
+    let mut f = vec![0u8; 12];
+    f.extend_from_slice(&[0x08, 0x00]);
+    let total = (28 + payload.len()) as u16;
+    f.extend_from_slice(&[0x45, 0]);
+    f.extend_from_slice(&total.to_be_bytes());
+    f.extend_from_slice(&[0, 0, 0x40, 0, 64, 17, 0, 0, 192, 0, 2, 1, 192, 0, 2, 2]);
+    f.extend_from_slice(&2055u16.to_be_bytes());
+    f.extend_from_slice(&2055u16.to_be_bytes());
+    f.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+    f.extend_from_slice(&[0, 0]);
+    f.extend_from_slice(payload);
+    f
+}
+
+/// `frames` stamped one second apart from 2025-12-06.
+fn stamped(frames: &[Vec<u8>]) -> Vec<(u64, Vec<u8>)> {
+    (0..)
+        .map(|i| (1_765_000_000 + i) * 1_000_000)
+        .zip(frames.iter().cloned())
+        .collect()
+}
+
+/// A classic pcap of `frames` on link type `link`.
+fn classic_pcap(link: u32, frames: &[Vec<u8>]) -> Vec<u8> {
+    testkit::capture::pcap(link, &stamped(frames))
+}
+
+/// A pcapng with one interface of `link` and a packet block per frame.
+fn pcapng(link: u16, frames: &[Vec<u8>]) -> Vec<u8> {
+    testkit::capture::pcapng(link, 0, &stamped(frames))
+}
+
+#[test]
+fn flows_decode_keeps_what_precedes_a_cut_short_record_and_refuses_an_unknown_link_type() {
+    let dir = tempfile::tempdir().unwrap();
+    let decode = |name: &str, bytes: &[u8]| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        run(support::portreeve().args(["flows", "decode", "--pcap", path.to_str().unwrap()]))
+    };
+    let frames: Vec<Vec<u8>> = [8080, 9090, 443]
+        .iter()
+        .map(|&port| ethernet_udp(&v5_datagram([10, 0, 0, 1], port)))
+        .collect();
+    for (name, file, last) in [
+        (
+            "cut.pcap",
+            classic_pcap(1, &frames),
+            classic_pcap(1, &frames[..2]).len(),
+        ),
+        (
+            "cut.pcapng",
+            pcapng(1, &frames),
+            pcapng(1, &frames[..2]).len(),
+        ),
+    ] {
+        // The capture ends 30 bytes into its last packet record, as when
+        // tcpdump is killed mid-write.
+        let whole = file.len();
+        let cut = &file[..last + 30];
+        let out = decode(name, cut);
+        assert_eq!(out.status.code(), Some(0), "{name}: {}", stderr(&out));
+        let ports: Vec<u64> = stdout(&out)
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<Value>(l).unwrap()["dst_port"]
+                    .as_u64()
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(ports, [8080, 9090], "{name}: the records before the cut");
+        let err = stderr(&out);
+        assert!(
+            err.contains(&format!(
+                "{name}: byte {last}: cut short: the record there needs {} bytes, 30 are present",
+                whole - last
+            )) && err.contains("2 datagrams decoded"),
+            "{name}: {err}"
+        );
+    }
+    // LINKTYPE_USER0 (147): nothing portreeve can read a packet from.
+    for (name, file, offset) in [
+        ("user0.pcap", classic_pcap(147, &frames), 20),
+        ("user0.pcapng", pcapng(147, &frames), 48),
+    ] {
+        let out = decode(name, &file);
+        assert_eq!(out.status.code(), Some(2), "{name}: {}", stderr(&out));
+        assert!(stdout(&out).is_empty(), "{name}: {}", stdout(&out));
+        assert!(
+            stderr(&out).contains(&format!("{name}: byte {offset}: link type 147")),
+            "{name}: {}",
+            stderr(&out)
+        );
+    }
+}
+
+/// A Zeek TSV conn.log in which `keys` distinct server ports (100 ports on
+/// each of `keys / 100` servers) are each used `rounds` times, one
+/// connection a line.
+fn zeek_log(keys: u32, rounds: u32) -> String {
+    let mut log = String::from(
+        "#separator \\x09\n#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\torig_pkts\torig_ip_bytes\tresp_pkts\tresp_ip_bytes\n",
+    );
+    for round in 0..rounds {
+        for i in 0..keys {
+            let server = std::net::Ipv4Addr::from(0x0a00_0000 + i / 100);
+            let line = round * keys + i;
+            log.push_str(&format!(
+                "{}.{:03}\tC{line}\t198.51.100.7\t50000\t{server}\t{}\ttcp\t2\t120\t1\t60\n",
+                1_700_000_000 + line / 1000,
+                line % 1000,
+                1 + i % 100,
+            ));
+        }
+    }
+    log
+}
+
+#[test]
+fn import_zeek_past_max_keys_loses_nothing_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let (state, log) = (dir.path().join("state"), dir.path().join("conn.log"));
+    // 10,000 server ports, each used twice, through 1,000 keys at most.
+    std::fs::write(&log, zeek_log(10_000, 2)).unwrap();
+    let out = run(support::portreeve().args([
+        "--state-dir",
+        state.to_str().unwrap(),
+        "import",
+        "zeek",
+        log.to_str().unwrap(),
+        "--max-keys",
+        "1000",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let doc: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let aggregates = doc["aggregates"].as_array().unwrap();
+    assert_eq!(aggregates.len(), 10_000, "one row per server port");
+    assert!(
+        aggregates
+            .iter()
+            .all(|a| a["flows"] == 2 && a["packets"] == 6)
+    );
+    let evicted = doc["totals"]["evicted"].as_u64().unwrap();
+    assert!(evicted >= 10_000, "{}", doc["totals"]);
+    assert_eq!(doc["totals"]["records"], 20_000, "{}", doc["totals"]);
+    assert!(
+        stderr(&out).contains(&format!(
+            "{evicted} aggregates evicted past --max-keys 1000"
+        )),
+        "{}",
+        stderr(&out)
+    );
+    // What the store holds: every connection, one row per server port
+    // (read with Debian's sqlite3, which the test needs for this).
+    if Command::new("sqlite3").arg("--version").output().is_err() {
+        let required = std::env::var("PORTREEVE_REQUIRE_PRIVILEGED").is_ok_and(|v| v == "1");
+        assert!(
+            !required,
+            "PORTREEVE_REQUIRE_PRIVILEGED=1 but `sqlite3` is not installed"
+        );
+        eprintln!(
+            "SKIPPED the store check of import_zeek_past_max_keys: `sqlite3` is not installed"
+        );
+        return;
+    }
+    let stored = run(Command::new("sqlite3").args([
+        state.join("agent.db").to_str().unwrap(),
+        "SELECT count(*), sum(flows), sum(packets), sum(bytes) FROM flows",
+    ]));
+    assert!(stored.status.success(), "{}", stderr(&stored));
+    assert_eq!(stdout(&stored).trim(), "10000|20000|60000|3600000");
+}
+
+#[test]
+fn collect_counts_and_drops_datagrams_from_exporters_not_allowed() {
+    let port = free_port();
+    let address = format!("127.0.0.1:{port}");
+    let collector = support::portreeve()
+        .args([
+            "collect",
+            "--netflow",
+            &address,
+            "--exporter",
+            "127.0.0.1/32",
+        ])
+        .args(["--duration", "2s", "--flush", "500ms", "--no-store"])
+        .args(["--format", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    // All of 127.0.0.0/8 is loopback: 127.0.0.2 stands for any exporter
+    // not in the list (a spoofed source, a misconfigured router).
+    let allowed = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let other = UdpSocket::bind("127.0.0.2:0").unwrap();
+    for i in 0..10u16 {
+        allowed
+            .send_to(&v5_datagram([10, 0, 0, 1], 8080), &address)
+            .unwrap();
+        other
+            .send_to(&v5_datagram([10, 0, 0, 2], 1000 + i), &address)
+            .unwrap();
+    }
+    let out = collector.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let doc: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let totals = &doc["totals"];
+    assert_eq!(totals["datagrams"], 20, "{totals}");
+    assert_eq!(totals["decoded"], 10, "{totals}");
+    assert_eq!(
+        totals["dropped"],
+        serde_json::json!({"unknown_exporter": 10}),
+        "{totals}"
+    );
+    let aggregates = doc["aggregates"].as_array().unwrap();
+    assert_eq!(aggregates.len(), 1, "{doc}");
+    assert_eq!(aggregates[0]["server"], "10.0.0.1");
+    assert_eq!(aggregates[0]["flows"], 10);
+}

@@ -6,95 +6,17 @@
 mod support;
 
 use std::path::PathBuf;
-use std::process::Output;
 
 use portreeve_ledger::merkle::{ConsistencyProofDoc, InclusionProofDoc};
 use serde_json::Value;
-use support::{Netns, RunPortreeve, run, stderr, stdout, testkit};
+use support::{Home, Netns, assert_exit, assert_ok, stderr, stdout, testkit};
 
-/// A state directory and an identity directory for one test.
-struct Home {
-    dir: tempfile::TempDir,
-}
-
-impl Home {
-    fn new() -> Home {
-        Home {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn state(&self) -> PathBuf {
-        self.dir.path().join("state")
-    }
-
-    fn identities(&self) -> PathBuf {
-        self.dir.path().join("identities")
-    }
-
-    fn file(&self, name: &str, text: &str) -> PathBuf {
-        let path = self.dir.path().join(name);
-        std::fs::write(&path, text).unwrap();
-        path
-    }
-
-    /// `portreeve --state-dir STATE ARGS` on this host.
-    fn run(&self, args: &[&str]) -> Output {
-        let mut cmd = support::portreeve();
-        cmd.arg("--state-dir")
-            .arg(self.state())
-            .args(args)
-            .env("PORTREEVE_IDENTITY_DIR", self.identities())
-            .env_remove("PORTREEVE_IDENTITY");
-        run(&mut cmd)
-    }
-
-    /// The same inside namespace `ns` (for commands that touch a firewall).
-    fn run_in(&self, ns: &Netns, args: &[&str]) -> Output {
-        let state = self.state();
-        let mut all = vec!["--state-dir", state.to_str().unwrap()];
-        all.extend_from_slice(args);
-        ns.portreeve(&all)
-    }
-
-    fn log(&self) -> Vec<Value> {
-        let out = self.run(&["ledger", "log", "--format", "json"]);
-        assert_ok(&out);
-        let doc: Value = serde_json::from_str(&stdout(&out)).unwrap();
-        assert_eq!(doc["kind"], "portreeve.ledger");
-        doc["entries"].as_array().unwrap().clone()
-    }
-
-    fn actions(&self) -> Vec<String> {
-        self.log()
-            .iter()
-            .map(|e| e["action"].as_str().unwrap().to_string())
-            .collect()
-    }
-}
-
-#[track_caller]
-fn assert_ok(out: &Output) {
-    assert!(
-        out.status.success(),
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        out.status.code(),
-        stdout(out),
-        stderr(out)
-    );
-}
-
-#[track_caller]
-fn assert_exit(out: &Output, code: i32, says: &str) {
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "stdout: {}\nstderr: {}",
-        stdout(out),
-        stderr(out)
-    );
-    let all = format!("{}{}", stdout(out), stderr(out));
-    assert!(all.contains(says), "expected {says:?} in: {all}");
+/// The actions of the ledger's entries, in order.
+fn actions(home: &Home) -> Vec<String> {
+    home.ledger()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap().to_string())
+        .collect()
 }
 
 const POLICY: &str = r#"
@@ -226,7 +148,7 @@ fn two_person_rule_signed_proposals_and_approvals() {
     assert_eq!(p["valid_approvals"], serde_json::json!(["bob"]));
 
     assert_eq!(
-        home.actions(),
+        actions(&home),
         [
             "identity.add",
             "identity.add",
@@ -234,7 +156,7 @@ fn two_person_rule_signed_proposals_and_approvals() {
             "policy.approve"
         ]
     );
-    let log = home.log();
+    let log = home.ledger();
     assert_eq!(log[2]["actor"], "alice");
     assert_eq!(log[3]["actor"], "bob");
     assert_eq!(log[3]["reason"], "looks right");
@@ -267,7 +189,7 @@ fn verify_export_and_bundles_name_the_first_bad_position() {
     assert_eq!(doc["result"]["entries"], 5);
 
     let key = stdout(&home.run(&["ledger", "key"])).trim().to_string();
-    let bundle = home.dir.path().join("bundle.json");
+    let bundle = home.path().join("bundle.json");
     assert_ok(&home.run(&["ledger", "export", "-o", bundle.to_str().unwrap()]));
     // The auditor's side: nothing but the bundle and the key.
     let auditor = Home::new();
@@ -279,7 +201,7 @@ fn verify_export_and_bundles_name_the_first_bad_position() {
         "--key",
         &key,
     ]));
-    let key_file = auditor.file("log.pub", &format!("{key}\n"));
+    let key_file = auditor.file("log.pub", format!("{key}\n"));
     assert_ok(&auditor.run(&[
         "ledger",
         "verify",
@@ -296,7 +218,7 @@ fn verify_export_and_bundles_name_the_first_bad_position() {
         .unwrap()
         .replace("identity cat", "identity cab");
     b["entries"][2] = e2.into();
-    let edited = auditor.file("edited.json", &b.to_string());
+    let edited = auditor.file("edited.json", b.to_string());
     let out = auditor.run(&[
         "ledger",
         "verify",
@@ -406,7 +328,7 @@ fn proofs_have_the_vector_shape_and_verify() {
 fn witnesses_cosign_only_consistent_checkpoints() {
     let home = Home::new();
     small_ledger(&home);
-    let witness_key = home.dir.path().join("witness.key");
+    let witness_key = home.path().join("witness.key");
     let out = home.run(&[
         "ledger",
         "witness-key",
@@ -525,7 +447,7 @@ fn a_check_can_record_its_summary() {
     let home = Home::new();
     let inventory = home.run(&["inventory", "--format", "json"]);
     assert_ok(&inventory);
-    let saved = home.file("inventory.json", &stdout(&inventory));
+    let saved = home.file("inventory.json", stdout(&inventory));
     let plain = home.run(&["check", "--inventory", saved.to_str().unwrap()]);
     assert!(plain.status.code().is_some_and(|c| c <= 1));
     assert!(
@@ -546,7 +468,7 @@ fn a_check_can_record_its_summary() {
         stderr(&out)
     );
     let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
-    let entry = home.log().pop().unwrap();
+    let entry = home.ledger().pop().unwrap();
     assert_eq!(entry["action"], "check");
     let findings = report["summary"]["findings"].as_u64().unwrap();
     let object = entry["object"].as_str().unwrap();
@@ -608,7 +530,7 @@ fn every_firewall_change_is_recorded_and_approval_gates_apply() {
     assert!(nothing_applied(&home));
     assert_ok(&home.run(&["approve", "1", "--identity", "bob"]));
     // Approved, but the file on disk is not what was approved.
-    let edited = home.file("edited.toml", &POLICY.replace("9229", "9230"));
+    let edited = home.file("edited.toml", POLICY.replace("9229", "9230"));
     assert_exit(
         &home.run_in(
             &ns,
@@ -633,7 +555,7 @@ fn every_firewall_change_is_recorded_and_approval_gates_apply() {
             "go",
         ],
     ));
-    let apply = home.log().pop().unwrap();
+    let apply = home.ledger().pop().unwrap();
     assert_eq!(apply["action"], "apply");
     assert_eq!(apply["approval"], "proposal 1");
     assert_eq!(apply["reason"], "go");
@@ -701,14 +623,14 @@ fn every_firewall_change_is_recorded_and_approval_gates_apply() {
     // `--wait` returns once the rollback is in the kernel; the watchdog
     // records it a moment later.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while home.log().last().unwrap()["actor"] != "watchdog" {
+    while home.ledger().last().unwrap()["actor"] != "watchdog" {
         assert!(
             std::time::Instant::now() < deadline,
             "the watchdog's rollback was not recorded"
         );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    let actions = home.actions();
+    let actions = actions(&home);
     let firewall: Vec<&str> = actions
         .iter()
         .map(String::as_str)
@@ -721,7 +643,7 @@ fn every_firewall_change_is_recorded_and_approval_gates_apply() {
             "rollback"
         ]
     );
-    let log = home.log();
+    let log = home.ledger();
     let last = log.last().unwrap();
     assert_eq!(last["actor"], "watchdog");
     assert!(

@@ -9,13 +9,12 @@
 
 mod support;
 
-use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
-use std::process::{Output, Stdio};
+use std::path::Path;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{Daemon, Netns, run, stderr, stdout, testkit};
+use support::{Daemon, Lab, stderr, testkit};
 
 /// Policy A: 7070 reclaimed after 2 s unused, 7071 kept.
 const A: &str = r#"[zones]
@@ -65,159 +64,66 @@ required = true
 }
 
 /// A server namespace with listeners on 7070-7072, a client beside it,
-/// and a state directory with two identities.
-struct Lab {
-    srv: Netns,
-    client: Netns,
-    dir: tempfile::TempDir,
-    _listeners: testkit::Listeners,
+/// and a state directory with two identities, alice and bob.
+fn lab(subnet: u8) -> Lab {
+    let lab = Lab::new(
+        subnet,
+        &[
+            "tcp4:0.0.0.0:7070",
+            "tcp4:0.0.0.0:7071",
+            "tcp4:0.0.0.0:7072",
+        ],
+    );
+    for name in ["alice", "bob"] {
+        lab.ok(&["identity", "new", name]);
+    }
+    lab
 }
 
-impl Lab {
-    fn new(subnet: u8) -> Lab {
-        let (srv, client) = (Netns::bare(), Netns::bare());
-        srv.link(
-            &client,
-            &format!("10.{subnet}.0.1/24"),
-            &format!("10.{subnet}.0.2/24"),
-        );
-        let listeners = srv.listen(
-            &[
-                "tcp4:0.0.0.0:7070",
-                "tcp4:0.0.0.0:7071",
-                "tcp4:0.0.0.0:7072",
-            ],
-            0,
-        );
-        let lab = Lab {
-            srv,
-            client,
-            dir: tempfile::tempdir().unwrap(),
-            _listeners: listeners,
-        };
-        for name in ["alice", "bob"] {
-            lab.ok(&["identity", "new", name]);
-        }
-        lab
-    }
+/// How many generations the lab's state directory keeps.
+fn generation_count(lab: &Lab) -> usize {
+    lab.json(&["generations", "--format", "json"])["generations"]
+        .as_array()
+        .unwrap()
+        .len()
+}
 
-    fn file(&self, name: &str, text: &str) -> PathBuf {
-        let path = self.dir.path().join(name);
-        std::fs::write(&path, text).unwrap();
-        path
-    }
+/// Starts the agent with A named in its environment, as a unit file
+/// written for the first policy would.
+fn agent(lab: &Lab, a: &Path) -> Daemon {
+    let mut cmd = lab
+        .home
+        .command(lab.srv.exec(env!("CARGO_BIN_EXE_portreeve")));
+    cmd.args([
+        "--log-format",
+        "json",
+        "agent",
+        "--interval",
+        "200ms",
+        "--lifecycle-interval",
+        "500ms",
+        "--metrics",
+        "off",
+    ])
+    .env("PORTREEVE_POLICY", a)
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped());
+    Daemon(cmd.spawn().unwrap())
+}
 
-    fn state(&self) -> PathBuf {
-        self.dir.path().join("state")
-    }
-
-    /// `portreeve --state-dir STATE ARGS` in the server namespace.
-    fn portreeve(&self, args: &[&str]) -> Output {
-        let mut cmd = self.srv.exec(env!("CARGO_BIN_EXE_portreeve"));
-        cmd.arg("--state-dir")
-            .arg(self.state())
-            .args(args)
-            .env("PORTREEVE_IDENTITY_DIR", self.dir.path().join("keys"))
-            .env_remove("PORTREEVE_POLICY")
-            .env("NO_COLOR", "1");
-        run(&mut cmd)
-    }
-
-    #[track_caller]
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.portreeve(args);
-        assert!(
-            out.status.success(),
-            "{args:?}: {}{}",
-            stdout(&out),
-            stderr(&out)
-        );
-        stdout(&out)
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        serde_json::from_str(&self.ok(args)).unwrap()
-    }
-
-    fn ledger(&self) -> Vec<Value> {
-        self.json(&["ledger", "log", "--format", "json"])["entries"]
-            .as_array()
-            .unwrap()
-            .clone()
-    }
-
-    fn generations(&self) -> usize {
-        self.json(&["generations", "--format", "json"])["generations"]
-            .as_array()
-            .unwrap()
-            .len()
-    }
-
-    fn connects(&self, port: u16) -> bool {
-        let to: SocketAddr = format!("{}:{port}", self.srv_address()).parse().unwrap();
-        self.client
-            .run(|| TcpStream::connect_timeout(&to, Duration::from_millis(500)).is_ok())
-    }
-
-    fn srv_address(&self) -> String {
-        // The server is .1 of the namespace pair's subnet.
-        let out = run(self.srv.exec("ip").args(["-4", "-o", "addr", "show"]));
-        stdout(&out)
-            .split_whitespace()
-            .find(|w| w.ends_with(".1/24"))
-            .unwrap()
-            .trim_end_matches("/24")
-            .to_string()
-    }
-
-    /// The nftables table as the kernel holds it now.
-    fn live_table(&self) -> String {
-        stdout(&run(self.srv.exec("nft").args([
-            "-t",
-            "list",
-            "table",
-            "inet",
-            "portreeve",
-        ])))
-    }
-
-    /// Starts the agent with A named in its environment, as a unit file
-    /// written for the first policy would.
-    fn agent(&self, a: &std::path::Path) -> Daemon {
-        let mut cmd = self.srv.exec(env!("CARGO_BIN_EXE_portreeve"));
-        cmd.arg("--state-dir")
-            .arg(self.state())
-            .args([
-                "--log-format",
-                "json",
-                "agent",
-                "--interval",
-                "200ms",
-                "--lifecycle-interval",
-                "500ms",
-                "--metrics",
-                "off",
-            ])
-            .env("PORTREEVE_POLICY", a)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        Daemon(cmd.spawn().unwrap())
-    }
-
-    /// Applies `text` through a proposal alice makes and bob approves.
-    fn apply_approved(&self, name: &str, text: &str, id: u64) {
-        let path = self.file(name, text);
-        self.ok(&[
-            "propose",
-            path.to_str().unwrap(),
-            "--reason",
-            "change",
-            "--identity",
-            "alice",
-        ]);
-        self.ok(&["approve", &id.to_string(), "--identity", "bob"]);
-        self.ok(&["apply", "--proposal", &id.to_string()]);
-    }
+/// Applies `text` through a proposal alice makes and bob approves.
+fn apply_approved(lab: &Lab, name: &str, text: &str, id: u64) {
+    let path = lab.home.file(name, text);
+    lab.ok(&[
+        "propose",
+        path.to_str().unwrap(),
+        "--reason",
+        "change",
+        "--identity",
+        "alice",
+    ]);
+    lab.ok(&["approve", &id.to_string(), "--identity", "bob"]);
+    lab.ok(&["apply", "--proposal", &id.to_string()]);
 }
 
 /// `sha256:<hex>` of `text`, as the ledger names policies.
@@ -233,19 +139,24 @@ fn the_agent_reclaims_from_the_policy_in_effect_not_from_its_file() {
     ) {
         return;
     }
-    let lab = Lab::new(41);
-    let a = lab.file("a.toml", A);
+    let lab = lab(41);
+    let a = lab.home.file("a.toml", A);
     lab.ok(&["apply", "--policy", a.to_str().unwrap()]);
     assert!(lab.connects(7070) && lab.connects(7071));
     assert!(!lab.connects(7072), "A does not allow 7072");
     let b = policy_b();
-    lab.apply_approved("b.toml", &b, 1);
+    apply_approved(&lab, "b.toml", &b, 1);
     assert!(lab.connects(7072), "B allows 7072");
 
-    let mut agent = lab.agent(&a);
+    let mut agent = agent(&lab, &a);
     let start = Instant::now();
     let reclaim = loop {
-        if let Some(e) = lab.ledger().into_iter().find(|e| e["action"] == "reclaim") {
+        if let Some(e) = lab
+            .home
+            .ledger()
+            .into_iter()
+            .find(|e| e["action"] == "reclaim")
+        {
             break e;
         }
         assert!(
@@ -289,7 +200,7 @@ fn the_agent_reclaims_from_the_policy_in_effect_not_from_its_file() {
     assert!(
         table.contains(&format!(
             "policy in effect: {} (sha256:{}",
-            lab.dir.path().join("b.toml").display(),
+            lab.home.path().join("b.toml").display(),
             &digest(&b)[7..19]
         )),
         "{table}"
@@ -313,8 +224,11 @@ fn the_agent_reclaims_from_the_policy_in_effect_not_from_its_file() {
     // B requires approval: a plain apply of anything unapproved (A again
     // here) is refused and changes nothing — not the kernel, not the
     // generations, not the ledger.
-    let (table_before, generations, entries) =
-        (lab.live_table(), lab.generations(), lab.ledger().len());
+    let (table_before, generations, entries) = (
+        lab.live_table(),
+        generation_count(&lab),
+        lab.home.ledger().len(),
+    );
     let refused = lab.portreeve(&["apply", "--policy", a.to_str().unwrap()]);
     assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
     assert!(
@@ -323,8 +237,8 @@ fn the_agent_reclaims_from_the_policy_in_effect_not_from_its_file() {
         stderr(&refused)
     );
     assert_eq!(lab.live_table(), table_before);
-    assert_eq!(lab.generations(), generations);
-    assert_eq!(lab.ledger().len(), entries);
+    assert_eq!(generation_count(&lab), generations);
+    assert_eq!(lab.home.ledger().len(), entries);
 }
 
 #[test]
@@ -335,12 +249,12 @@ fn the_agent_never_installs_a_policy_that_lost_its_approval() {
     ) {
         return;
     }
-    let lab = Lab::new(42);
+    let lab = lab(42);
     let b = policy_b().replace("10.41.", "10.42.");
-    lab.apply_approved("b.toml", &b, 1);
+    apply_approved(&lab, "b.toml", &b, 1);
     // The live generation's record of its approval is gone (an older
     // portreeve, or a hand): the policy in effect is unapproved now.
-    let generations = lab.state().join("enforce/generations");
+    let generations = lab.home.state().join("enforce/generations");
     let record = generations.join("000001.json");
     let mut g: Value = serde_json::from_str(&std::fs::read_to_string(&record).unwrap()).unwrap();
     g["approval"] = Value::Null;
@@ -348,7 +262,7 @@ fn the_agent_never_installs_a_policy_that_lost_its_approval() {
     let table_before = lab.live_table();
 
     // Long enough for several plans after 7070 is abandoned (2 s).
-    let mut agent = lab.agent(&lab.file("a.toml", A));
+    let mut agent = agent(&lab, &lab.home.file("a.toml", A));
     std::thread::sleep(Duration::from_secs(4));
     let log = agent.stop();
     assert!(
@@ -357,9 +271,9 @@ fn the_agent_never_installs_a_policy_that_lost_its_approval() {
     );
     assert!(lab.connects(7070), "nothing was reclaimed");
     assert_eq!(lab.live_table(), table_before);
-    assert_eq!(lab.generations(), 1);
+    assert_eq!(generation_count(&lab), 1);
     assert!(
-        !lab.ledger().iter().any(|e| e["action"] == "reclaim"),
+        !lab.home.ledger().iter().any(|e| e["action"] == "reclaim"),
         "nothing recorded"
     );
 }

@@ -26,7 +26,9 @@ use std::time::Duration;
 use jiff::Timestamp;
 use portreeve_core::{NetnsRef, PortKey, PortUsage, Proto};
 use portreeve_flows::{FlowAggregate, ServerPort};
-use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
+use rusqlite::{
+    Connection, OpenFlags, OptionalExtension, Row, Transaction, TransactionBehavior, params,
+};
 use sha2::{Digest, Sha256};
 
 use crate::model::{
@@ -157,7 +159,9 @@ impl SqliteStore {
     /// up to date, and refuses one written by a newer portreeve.
     pub fn open_path(path: &Path) -> Result<SqliteStore, StoreError> {
         create_private(path)?;
-        let mut conn = Connection::open(path)?;
+        // Never through a link planted in the database's place.
+        let flags = OpenFlags::default() | OpenFlags::SQLITE_OPEN_NOFOLLOW;
+        let mut conn = Connection::open_with_flags(path, flags)?;
         // Another process (the CLI reading usage) may hold the write lock for
         // a moment; wait rather than fail.
         conn.busy_timeout(BUSY_TIMEOUT)?;
@@ -203,6 +207,7 @@ fn create_private(path: &Path) -> Result<(), StoreError> {
         .write(true)
         .create_new(true)
         .mode(0o600)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
         .open(path)
     {
         Ok(_) => Ok(()),

@@ -35,6 +35,8 @@
 //! // Dropping `listeners` stops the processes; dropping `ns` deletes it.
 //! ```
 
+pub mod capture;
+
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -61,6 +61,13 @@ impl Firewall for FileFirewall {
         self.store.set_current(g.generation)?;
         Ok(g)
     }
+    fn undo(&self, g: &Generation) -> Result<(), EnforceError> {
+        self.store.set_current(g.previous)?;
+        let mut failed = g.clone();
+        failed.status = portreeve_enforce::generations::Status::Failed;
+        self.store.update(&failed)?;
+        Ok(())
+    }
     fn confirm(&self) -> Result<Generation, EnforceError> {
         Err(EnforceError::NothingToConfirm(String::new()))
     }
@@ -81,6 +88,9 @@ impl Firewall for FileFirewall {
     }
     fn seen(&self) -> Result<Vec<SeenPort>, EnforceError> {
         Ok(Vec::new())
+    }
+    fn table_drift(&self) -> Result<Option<Vec<String>>, EnforceError> {
+        Ok(None)
     }
 }
 

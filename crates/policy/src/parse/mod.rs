@@ -195,6 +195,16 @@ impl<'de> Deserialize<'de> for RawProtocols {
     }
 }
 
+/// Parses and validates a policy file's bytes, as read: a file that is not
+/// UTF-8 is an error located at its first invalid byte (see
+/// [`PolicyErrors::not_utf8`]); else as [`parse_policy`].
+pub fn parse_policy_bytes(file: &str, bytes: &[u8]) -> Result<Policy, PolicyErrors> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => parse_policy(file, text),
+        Err(e) => Err(PolicyErrors::not_utf8(file, bytes, e)),
+    }
+}
+
 /// Parses and validates policy text. `file` names the source in locations
 /// and errors.
 pub fn parse_policy(file: &str, source: &str) -> Result<Policy, PolicyErrors> {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use portreeve_core::{
     BindScope, Family, ListeningSocket, NetnsRef, OwnerStatus, ProcessInfo, Proto,
 };
-use portreeve_policy::{PolicyErrors, parse_policy};
+use portreeve_policy::{PolicyErrors, parse_policy, parse_policy_bytes};
 
 /// A socket on `addr:port`, owned by process `daemon` (pid 100) of
 /// `daemon.service`.
@@ -81,7 +81,25 @@ pub fn errors(src: &str) -> PolicyErrors {
 /// `needle`; returns its hint.
 #[track_caller]
 pub fn single(src: &str, line: u32, column: u32, needle: &str) -> Option<String> {
-    let errs = errors(src);
+    single_of(errors(src), line, column, needle)
+}
+
+/// The errors the bytes `src` must produce.
+pub fn bytes_errors(src: &[u8]) -> PolicyErrors {
+    match parse_policy_bytes("policy.toml", src) {
+        Ok(_) => panic!("expected errors for:\n{}", String::from_utf8_lossy(src)),
+        Err(e) => e,
+    }
+}
+
+/// [`single`] for a file given as bytes.
+#[track_caller]
+pub fn single_bytes(src: &[u8], line: u32, column: u32, needle: &str) -> Option<String> {
+    single_of(bytes_errors(src), line, column, needle)
+}
+
+#[track_caller]
+fn single_of(errs: PolicyErrors, line: u32, column: u32, needle: &str) -> Option<String> {
     assert_eq!(errs.errors.len(), 1, "expected one error, got: {errs}");
     let e = &errs.errors[0];
     assert_eq!(

@@ -60,7 +60,7 @@ pub fn propose(args: &ProposeArgs, ctx: &Context) -> Result<u8, Failure> {
     let rules = &proposed.rules;
     emit(&format!(
         "{}\nProposal {} recorded ({}, ledger entry {}).\nIt needs {} from {} before `portreeve apply --proposal {}`: portreeve approve {} --identity NAME\n",
-        p.diff,
+        crate::output::escape::lines(&p.diff),
         p.id,
         p.policy_sha256,
         p.ledger_index,

@@ -114,18 +114,25 @@ pub fn run(args: &DoctorArgs, ctx: &Context) -> Result<u8, Failure> {
                 )
             },
         },
-        Check {
-            name: "state directory",
-            ok: true,
-            detail: format!(
-                "{} ({})",
-                state_dir.display(),
-                if state_dir.is_dir() {
-                    "exists"
-                } else {
-                    "created on first use"
-                }
-            ),
+        match ctx.state.guard() {
+            Ok(()) => Check {
+                name: "state directory",
+                ok: true,
+                detail: format!(
+                    "{} ({})",
+                    state_dir.display(),
+                    if state_dir.is_dir() {
+                        "exists, writable by its owner only"
+                    } else {
+                        "created on first use"
+                    }
+                ),
+            },
+            Err(e) => Check {
+                name: "state directory",
+                ok: false,
+                detail: e.to_string(),
+            },
         },
         Check {
             name: "acting as",

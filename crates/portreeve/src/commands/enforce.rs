@@ -41,8 +41,12 @@ pub fn plan(args: &PolicyArgs, ctx: &Context) -> Result<u8, Failure> {
     let (compiled, plan) = enforce::preview(&ctx.state, candidate.as_deref(), ssh_session())?;
     let mut out = String::new();
     match (&plan.live, plan.diff.is_empty()) {
-        (Some(g), true) => out.push_str(&format!(
+        (Some(g), true) if plan.drift.is_empty() => out.push_str(&format!(
             "No changes: generation {} is live and identical.\n",
+            g.generation
+        )),
+        (Some(g), true) => out.push_str(&format!(
+            "No changes to the ruleset of generation {}, but the table in the kernel differs from it (below).\n",
             g.generation
         )),
         (_, false) => out.push_str(&plan.diff),
@@ -56,6 +60,17 @@ pub fn plan(args: &PolicyArgs, ctx: &Context) -> Result<u8, Failure> {
             g.generation,
             nft_text::TABLE
         ));
+    }
+    if let Some(g) = &plan.live
+        && !plan.drift.is_empty()
+    {
+        out.push_str(&format!(
+            "\nportreeve's table was changed outside portreeve since generation {} was applied (apply puts it back):\n",
+            g.generation
+        ));
+        for d in &plan.drift {
+            out.push_str(&format!("  {d}\n"));
+        }
     }
     out.push_str(&foreign_report(&plan.foreign));
     if !plan.lockouts.is_empty() {
@@ -92,7 +107,6 @@ pub fn apply(args: &ApplyArgs, ctx: &Context) -> Result<u8, Failure> {
     let candidate = context::candidate(args.policy.policy.as_deref());
     let exe = std::env::current_exe()
         .map_err(|e| Failure::Operational(format!("cannot find portreeve's executable: {e}")))?;
-    let watchdog_log = ctx.state.watchdog_log();
     let state_root = ctx.state.root().to_path_buf();
     let applied = enforce::apply(
         &ctx.state,
@@ -108,7 +122,13 @@ pub fn apply(args: &ApplyArgs, ctx: &Context) -> Result<u8, Failure> {
             reason: args.reason.clone(),
             session: ssh_session(),
             actor: &ctx.actor,
-            watchdog: &|generation| spawn_watchdog(&exe, &state_root, &watchdog_log, generation),
+            watchdog: &|generation| {
+                let log = ctx
+                    .state
+                    .open_watchdog_log()
+                    .map_err(|e| std::io::Error::other(e.to_string()))?;
+                spawn_watchdog(&exe, &state_root, log, generation)
+            },
         },
     )?;
     let g = &applied.generation;
@@ -149,16 +169,9 @@ pub fn apply(args: &ApplyArgs, ctx: &Context) -> Result<u8, Failure> {
 fn spawn_watchdog(
     exe: &Path,
     state_dir: &Path,
-    log: &Path,
+    log: std::fs::File,
     generation: u64,
 ) -> std::io::Result<()> {
-    if let Some(dir) = log.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let log = std::fs::File::options()
-        .create(true)
-        .append(true)
-        .open(log)?;
     let mut cmd = Command::new("setsid");
     cmd.arg("--fork").arg(exe);
     cmd.arg("--state-dir")

@@ -267,6 +267,11 @@ fn report_verification(outcome: &Result<Verified, Tamper>, format: ListFormat) {
             }
             emit(&out);
         }
+        // Located at an entry or a stored checkpoint, or about the ledger
+        // as a whole (a missing checkpoint, a copy of the latest one).
+        Err(t) if t.position.is_none() && t.checkpoint.is_none() => {
+            emit(&format!("Ledger verification FAILED: {t}\n"));
+        }
         Err(t) => {
             emit(&format!("Ledger verification FAILED at {t}\n"));
         }
@@ -337,14 +342,14 @@ fn export(output: Option<&Path>, state: &StateDir) -> Result<u8, Failure> {
             std::fs::write(path, text).map_err(|e| {
                 Failure::Operational(format!("cannot write {}: {e}", path.display()))
             })?;
-            eprintln!(
-                "portreeve: wrote {} ({} entries, {} checkpoints); verify it with `portreeve ledger verify --bundle {} --key '{}'`",
+            crate::output::note(&format!(
+                "wrote {} ({} entries, {} checkpoints); verify it with `portreeve ledger verify --bundle {} --key '{}'`",
                 path.display(),
                 bundle.entries.len(),
                 bundle.checkpoints.len(),
                 path.display(),
                 ledger.verifier()
-            );
+            ));
         }
     }
     Ok(EXIT_OK)

@@ -14,7 +14,7 @@ use crate::context::Context;
 use crate::failure::{EXIT_OK, Failure};
 use crate::output::json::{emit_listing, to_value};
 use crate::output::policy::{PolicyInfo, describe};
-use crate::output::{counted, emit, table};
+use crate::output::{counted, emit, note, table};
 
 /// This host's lifecycle plan, under the policy in effect (the default
 /// policy before anything was applied).
@@ -119,10 +119,10 @@ pub fn reclaim(args: &ReclaimArgs, ctx: &Context) -> Result<u8, Failure> {
         show(&plan, &shown, args.format);
         let closing = plan.closing().len();
         if closing > 0 {
-            eprintln!(
-                "portreeve: {} would be closed: run `portreeve reclaim --apply`",
+            note(&format!(
+                "{} would be closed: run `portreeve reclaim --apply`",
                 counted(closing, "port")
-            );
+            ));
         }
         return Ok(EXIT_OK);
     }

@@ -7,7 +7,7 @@ use portreeve_inventory::Options;
 
 use crate::cli::PolicyInitArgs;
 use crate::failure::{EXIT_OK, Failure};
-use crate::output::{counted, emit};
+use crate::output::{counted, emit, escape, note};
 
 pub fn init(args: &PolicyInitArgs) -> Result<u8, Failure> {
     if let Some(path) = &args.output
@@ -31,12 +31,12 @@ pub fn init(args: &PolicyInitArgs) -> Result<u8, Failure> {
         None => emit(&text),
         Some(path) => {
             portreeve_app::write_atomically(path, text.as_bytes(), 0o644)?;
-            eprintln!(
-                "portreeve: wrote {} ({} seen); review it, then `portreeve policy validate {}`",
+            note(&format!(
+                "wrote {} ({} seen); review it, then `portreeve policy validate {}`",
                 path.display(),
                 counted(inventory.sockets.len(), "listener"),
                 path.display()
-            );
+            ));
         }
     }
     Ok(EXIT_OK)
@@ -46,7 +46,7 @@ pub fn validate(file: &Path) -> Result<u8, Failure> {
     let policy = LoadedPolicy::read(file, PolicySource::File(file.to_path_buf()))?.policy;
     emit(&format!(
         "{}: valid: {}, {}, {}\n",
-        file.display(),
+        escape::one_line(&file.display().to_string()),
         counted(policy.zones.len(), "zone"),
         counted(policy.rules.len(), "rule"),
         counted(policy.banned.len(), "ban")

@@ -1,5 +1,6 @@
 //! Output formats. Each renders to a `String`; [`emit`] writes it.
 
+pub mod escape;
 pub mod json;
 pub mod nagios;
 pub mod policy;
@@ -24,6 +25,14 @@ pub fn counted_as(n: usize, singular: &str, plural: &str) -> String {
 pub fn emit(text: &str) {
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}
+
+/// Writes a note for the operator to standard error: `portreeve: TEXT`,
+/// control characters escaped. A failed write (a full disk behind a
+/// redirect, a closed pipe) is ignored rather than a panic.
+pub fn note(text: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "portreeve: {}", escape::lines(text));
 }
 
 /// Writes `value` to standard output as pretty JSON with a trailing

@@ -98,9 +98,11 @@ pub fn unknown(reason: &str) -> String {
     format!("PORTREEVE UNKNOWN - {}\n", sanitize(reason))
 }
 
-/// `|` separates performance data in plugin output; keep it out of text.
+/// `|` separates performance data in plugin output, and each line is one
+/// item: keep pipes out of text and escape control characters (newlines
+/// included) as tables do.
 fn sanitize(s: &str) -> String {
-    s.replace('|', "/")
+    super::escape::one_line(s).replace('|', "/")
 }
 
 #[cfg(test)]
@@ -127,5 +129,13 @@ mod tests {
         ));
         assert_eq!(first.matches('|').count(), 1);
         assert!(first.contains("critical=0;;;0") && first.ends_with("exposed=0;;;0"));
+    }
+
+    #[test]
+    fn text_stays_on_its_line() {
+        assert_eq!(
+            unknown("bad\n\u{1b}[2Jpolicy | x"),
+            "PORTREEVE UNKNOWN - bad\\n\\e[2Jpolicy / x\n"
+        );
     }
 }

@@ -13,9 +13,9 @@ fn short(digest: &str) -> &str {
 
 /// One line saying which policy `p` is: the policy in effect with its
 /// generation, when and by whom it was applied, or a candidate and where
-/// it came from.
+/// it came from. Control characters (in a file name) are escaped.
 pub fn describe(p: &LoadedPolicy) -> String {
-    match &p.source {
+    let line = match &p.source {
         PolicySource::InEffect(e) => format!(
             "policy in effect: {} (sha256:{}, applied {} by {} in generation {}{}; live generation {}{})",
             e.origin,
@@ -48,7 +48,8 @@ pub fn describe(p: &LoadedPolicy) -> String {
         PolicySource::Proposal(id) => {
             format!("policy: proposal {id} (sha256:{})", short(&p.digest))
         }
-    }
+    };
+    super::escape::one_line(&line).into_owned()
 }
 
 /// The footer line of tables that depend on the policy in effect; it says
@@ -57,7 +58,10 @@ pub fn in_effect_footer(state: &StateDir) -> String {
     match policy::in_effect(state) {
         Ok(Some(p)) => describe(&p) + "\n",
         Ok(None) => "policy in effect: none (portreeve's ruleset is not applied)\n".into(),
-        Err(e) => format!("policy in effect: unknown ({e})\n"),
+        Err(e) => format!(
+            "policy in effect: unknown ({})\n",
+            super::escape::one_line(&e.to_string())
+        ),
     }
 }
 

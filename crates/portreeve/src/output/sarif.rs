@@ -86,7 +86,8 @@ fn default_severity(kind: FindingKind) -> Severity {
     match kind {
         FindingKind::BannedPort
         | FindingKind::ApprovalExpired
-        | FindingKind::UnauthenticatedService => Severity::High,
+        | FindingKind::UnauthenticatedService
+        | FindingKind::TableDrift => Severity::High,
         FindingKind::ListenerNotAllowed
         | FindingKind::RiskyExposure
         | FindingKind::UnintendedFamily

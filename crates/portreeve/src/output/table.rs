@@ -1,6 +1,8 @@
 //! Tables for people: aligned, borderless columns in the style of `ss` and
 //! `kubectl`, coloured only when standard output is a terminal and
-//! `NO_COLOR` is unset.
+//! `NO_COLOR` is unset. Every cell goes through [`cell`], which escapes
+//! control characters (see [`super::escape`]): a reason or a process name
+//! can neither drive the terminal nor break a row in two.
 
 use std::io::IsTerminal;
 
@@ -10,12 +12,18 @@ use portreeve_core::{Finding, ListeningSocket, OwnerStatus, Severity};
 use portreeve_policy::catalogue::CatalogueEntry;
 
 use super::counted;
+use super::escape::one_line;
 use portreeve_app::check::Summary;
 
 /// Whether to colour standard output: a terminal, `NO_COLOR` unset, and
 /// `CLICOLOR_FORCE` forcing it on (the conventions anstream implements).
 pub fn stdout_colour() -> bool {
     anstream::AutoStream::choice(&std::io::stdout()) != anstream::ColorChoice::Never
+}
+
+/// A table cell showing `text`, control characters escaped.
+fn cell(text: impl AsRef<str>) -> Cell {
+    Cell::new(one_line(text.as_ref()))
 }
 
 fn new_table(headers: &[&str], colour: bool) -> Table {
@@ -31,7 +39,7 @@ fn new_table(headers: &[&str], colour: bool) -> Table {
         t.enforce_styling();
     }
     t.set_header(headers.iter().map(|h| {
-        let c = Cell::new(h);
+        let c = cell(h);
         if colour {
             c.add_attribute(Attribute::Bold)
         } else {
@@ -53,16 +61,16 @@ fn render(mut t: Table) -> String {
 }
 
 fn severity_cell(s: Severity, colour: bool) -> Cell {
-    let cell = Cell::new(s.as_str());
+    let c = cell(s.as_str());
     if !colour {
-        return cell;
+        return c;
     }
     match s {
-        Severity::Critical => cell.fg(Color::Red).add_attribute(Attribute::Bold),
-        Severity::High => cell.fg(Color::Red),
-        Severity::Medium => cell.fg(Color::Yellow),
-        Severity::Low => cell.fg(Color::Cyan),
-        Severity::Info => cell.add_attribute(Attribute::Dim),
+        Severity::Critical => c.fg(Color::Red).add_attribute(Attribute::Bold),
+        Severity::High => c.fg(Color::Red),
+        Severity::Medium => c.fg(Color::Yellow),
+        Severity::Low => c.fg(Color::Cyan),
+        Severity::Info => c.add_attribute(Attribute::Dim),
     }
 }
 
@@ -114,7 +122,7 @@ pub fn inventory(sockets: &[ListeningSocket], show_netns: bool, colour: bool) ->
         if show_netns {
             row.insert(0, s.netns.to_string());
         }
-        t.add_row(row);
+        t.add_row(row.into_iter().map(cell));
     }
     let exposed = sockets.iter().filter(|s| s.is_exposed()).count();
     format!(
@@ -140,9 +148,9 @@ pub fn check(
         for f in findings {
             t.add_row(vec![
                 severity_cell(f.severity, colour),
-                Cell::new(f.kind.code()),
-                Cell::new(f.service.as_deref().unwrap_or("-")),
-                Cell::new(&f.message),
+                cell(f.kind.code()),
+                cell(f.service.as_deref().unwrap_or("-")),
+                cell(&f.message),
             ]);
         }
         out.push_str(&render(t));
@@ -154,17 +162,22 @@ pub fn check(
                 f.kind.code(),
                 f.kind.name(),
                 f.severity,
-                f.message
+                one_line(&f.message)
             ));
             for e in &f.evidence {
-                out.push_str(&format!("  evidence: {e}\n"));
+                out.push_str(&format!("  evidence: {}\n", one_line(e)));
             }
             if let Some(r) = &f.rule {
-                out.push_str(&format!("  rule:     {} ({})\n", r.name, r.location));
+                out.push_str(&format!(
+                    "  rule:     {} ({})\n",
+                    one_line(&r.name),
+                    one_line(&r.location.to_string())
+                ));
             }
             out.push_str(&format!(
                 "  why:      {}\n  fix:      {}\n",
-                f.rationale, f.remediation
+                one_line(&f.rationale),
+                one_line(&f.remediation)
             ));
         }
         if !findings.is_empty() {
@@ -172,11 +185,12 @@ pub fn check(
         }
     }
     out.push_str(&format!(
-        "{} ({}) on {} ({} exposed) · host {host}\n",
+        "{} ({}) on {} ({} exposed) · host {}\n",
         counted(summary.findings, "finding"),
         summary.severity_breakdown(),
         counted(summary.listeners, "listening socket"),
         summary.exposed,
+        one_line(host),
     ));
     if !details && !findings.is_empty() {
         out.push_str("Run with --details for evidence and remediation, or --format json.\n");
@@ -193,11 +207,11 @@ pub fn catalogue(entries: &[&CatalogueEntry], colour: bool) -> String {
     for e in entries {
         let ports: Vec<String> = e.port_ranges().map(|r| r.to_string()).collect();
         t.add_row(vec![
-            Cell::new(ports.join(",")),
-            Cell::new(format!("{:?}", e.transport).to_lowercase()),
-            Cell::new(e.service),
+            cell(ports.join(",")),
+            cell(format!("{:?}", e.transport).to_lowercase()),
+            cell(e.service),
             severity_cell(e.severity, colour),
-            Cell::new(e.rationale),
+            cell(e.rationale),
         ]);
     }
     render(t)
@@ -242,7 +256,7 @@ fn to_snake<T: serde::Serialize>(v: &T) -> String {
 pub fn rows(headers: &[&str], rows: &[Vec<String>], colour: bool) -> String {
     let mut t = new_table(headers, colour);
     for row in rows {
-        t.add_row(row);
+        t.add_row(row.iter().map(cell));
     }
     render(t)
 }

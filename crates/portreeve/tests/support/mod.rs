@@ -1,10 +1,13 @@
 //! What the binary's end-to-end tests share beyond `portreeve-testkit`: the
-//! binary under test, `ss` output parsing, and JSON Schema checks.
+//! binary under test, a state directory per test ([`Home`]) and a server
+//! namespace with a client beside it ([`Lab`]), exit-status assertions, `ss`
+//! output parsing, and JSON Schema checks.
 
 #![allow(dead_code)] // Each test binary uses a different part of the harness.
 
 use std::io::Read;
-use std::path::Path;
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
@@ -17,6 +20,169 @@ pub fn portreeve() -> Command {
         .env_remove("PORTREEVE_STATE_DIR")
         .env("NO_COLOR", "1");
     cmd
+}
+
+/// Asserts the command succeeded, showing everything it wrote if not.
+#[track_caller]
+pub fn assert_ok(out: &Output) {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        stdout(out),
+        stderr(out)
+    );
+}
+
+/// Asserts the command exited with `code` and said `says` (on either stream).
+#[track_caller]
+pub fn assert_exit(out: &Output, code: i32, says: &str) {
+    let all = format!("{}{}", stdout(out), stderr(out));
+    assert_eq!(out.status.code(), Some(code), "{all}");
+    assert!(all.contains(says), "expected {says:?} in: {all}");
+}
+
+/// One test's own state directory, identity directory and files, in a
+/// temporary directory removed when the test ends.
+pub struct Home {
+    dir: tempfile::TempDir,
+}
+
+impl Home {
+    pub fn new() -> Home {
+        Home {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// The temporary directory everything else is in.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn state(&self) -> PathBuf {
+        self.path().join("state")
+    }
+
+    pub fn identities(&self) -> PathBuf {
+        self.path().join("identities")
+    }
+
+    /// Writes `contents` to `name` beside the state directory.
+    pub fn file(&self, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.path().join(name);
+        std::fs::write(&path, contents).unwrap();
+        path
+    }
+
+    /// `cmd --state-dir STATE`, with this home's identities and no
+    /// identity, policy or colour from the environment the tests run in.
+    pub fn command(&self, mut cmd: Command) -> Command {
+        cmd.arg("--state-dir")
+            .arg(self.state())
+            .env("PORTREEVE_IDENTITY_DIR", self.identities())
+            .env_remove("PORTREEVE_IDENTITY")
+            .env_remove("PORTREEVE_POLICY")
+            .env_remove("PORTREEVE_STATE_DIR")
+            .env("NO_COLOR", "1");
+        cmd
+    }
+
+    /// `portreeve --state-dir STATE ARGS` on this host.
+    pub fn run(&self, args: &[&str]) -> Output {
+        run(self
+            .command(Command::new(env!("CARGO_BIN_EXE_portreeve")))
+            .args(args))
+    }
+
+    /// The same inside namespace `ns` (for commands that touch a firewall).
+    pub fn run_in(&self, ns: &Netns, args: &[&str]) -> Output {
+        run(self
+            .command(ns.exec(env!("CARGO_BIN_EXE_portreeve")))
+            .args(args))
+    }
+
+    /// The ledger's entries, as `ledger log --format json` lists them.
+    pub fn ledger(&self) -> Vec<serde_json::Value> {
+        let out = self.run(&["ledger", "log", "--format", "json"]);
+        assert_ok(&out);
+        let doc: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+        assert_eq!(doc["kind"], "portreeve.ledger");
+        doc["entries"].as_array().unwrap().clone()
+    }
+}
+
+/// A server namespace at 10.SUBNET.0.1 with TCP listeners, a client
+/// namespace at 10.SUBNET.0.2 beside it, and a [`Home`] whose commands run
+/// in the server namespace.
+pub struct Lab {
+    pub srv: Netns,
+    pub client: Netns,
+    pub home: Home,
+    subnet: u8,
+    _listeners: testkit::Listeners,
+}
+
+impl Lab {
+    /// `listen` names the listeners as `tcp4:ADDRESS:PORT`.
+    pub fn new(subnet: u8, listen: &[&str]) -> Lab {
+        let (srv, client) = (Netns::bare(), Netns::bare());
+        srv.link(
+            &client,
+            &format!("10.{subnet}.0.1/24"),
+            &format!("10.{subnet}.0.2/24"),
+        );
+        let listeners = srv.listen(listen, 0);
+        Lab {
+            srv,
+            client,
+            home: Home::new(),
+            subnet,
+            _listeners: listeners,
+        }
+    }
+
+    /// `portreeve --state-dir STATE ARGS` in the server namespace.
+    pub fn portreeve(&self, args: &[&str]) -> Output {
+        self.home.run_in(&self.srv, args)
+    }
+
+    /// [`Lab::portreeve`] that must succeed; returns its standard output.
+    #[track_caller]
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.portreeve(args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}{}",
+            stdout(&out),
+            stderr(&out)
+        );
+        stdout(&out)
+    }
+
+    /// [`Lab::ok`] parsed as JSON.
+    #[track_caller]
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        serde_json::from_str(&self.ok(args)).unwrap()
+    }
+
+    /// Whether the client completes a TCP handshake with the server's `port`.
+    pub fn connects(&self, port: u16) -> bool {
+        let to = SocketAddr::new(format!("10.{}.0.1", self.subnet).parse().unwrap(), port);
+        self.client
+            .run(|| TcpStream::connect_timeout(&to, Duration::from_millis(500)).is_ok())
+    }
+
+    /// portreeve's nftables table as the kernel holds it now.
+    pub fn live_table(&self) -> String {
+        stdout(&run(self.srv.exec("nft").args([
+            "-t",
+            "list",
+            "table",
+            "inet",
+            "portreeve",
+        ])))
+    }
 }
 
 /// A long-running `portreeve` (the agent), stopped by [`Daemon::stop`] and

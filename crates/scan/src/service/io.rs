@@ -1,5 +1,27 @@
-//! Socket I/O for the probes: connections to the one target, with timeouts,
-//! and reads that stop as soon as the protocol parser has a whole message.
+//! Socket I/O for the probes: connections to the one target, with
+//! deadlines, and reads that stop as soon as the protocol parser has a whole
+//! message.
+//!
+//! # Deadlines
+//!
+//! Time is bounded at three levels, and every bound is a deadline, not a
+//! timeout that restarts with each read: a peer that sends a byte now and
+//! then, forever, gains nothing.
+//!
+//! - A [`Session`] (one port's identification) ends `PORT_BUDGET` service
+//!   timeouts after it began.
+//! - Each probe ([`Session::begin_probe`]) ends `PROBE_BUDGET` service
+//!   timeouts after it began, or at the session's end if that comes first.
+//! - Each step — a connection attempt, the writing of a request, a reply
+//!   ([`receive`]), a TLS handshake — ends one service timeout after it
+//!   began (or at the probe's end if that comes first).
+//!
+//! A [`Conn`] carries its probe's deadline and the current step's, and
+//! before every read and write sets the socket's timeout to the time left
+//! until the earlier of the two; once that has passed, reads and writes
+//! fail with [`io::ErrorKind::TimedOut`] without touching the socket. TLS
+//! runs over a [`Conn`] too, so the handshake and rustls's own read loops
+//! (which read until a whole record has arrived) are bounded the same way.
 //!
 //! Everything here talks only to the address a [`Session`] was made for.
 
@@ -16,15 +38,58 @@ pub(crate) const MAX_REPLY: usize = 64 * 1024;
 
 /// A byte stream to the target: plain TCP, or TLS over it.
 pub(crate) trait Stream: Read + Write {
-    /// Sets the read and write timeout of the underlying socket.
-    fn set_timeout(&mut self, timeout: Duration) -> io::Result<()>;
+    /// Ends the current step at `deadline`: no read or write waits past it,
+    /// and those after it fail. It never extends the probe's deadline.
+    fn set_deadline(&mut self, deadline: Instant);
 }
 
-impl Stream for TcpStream {
-    fn set_timeout(&mut self, timeout: Duration) -> io::Result<()> {
-        let t = Some(timeout.max(Duration::from_millis(1)));
-        self.set_read_timeout(t)?;
-        self.set_write_timeout(t)
+/// A TCP connection to the target whose every read and write ends by the
+/// deadline of the probe that made it and of the current step.
+#[derive(Debug)]
+pub(crate) struct Conn {
+    sock: TcpStream,
+    /// The probe's end.
+    probe_end: Instant,
+    /// The current step's end.
+    step_end: Instant,
+}
+
+impl Conn {
+    /// The time left, or `TimedOut` when there is none.
+    fn left(&self) -> io::Result<Duration> {
+        let left = self
+            .step_end
+            .min(self.probe_end)
+            .saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            Err(io::ErrorKind::TimedOut.into())
+        } else {
+            Ok(left)
+        }
+    }
+}
+
+impl Stream for Conn {
+    fn set_deadline(&mut self, deadline: Instant) {
+        self.step_end = deadline;
+    }
+}
+
+impl Read for Conn {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.sock.set_read_timeout(Some(self.left()?))?;
+        self.sock.read(buf)
+    }
+}
+
+impl Write for Conn {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.sock.set_write_timeout(Some(self.left()?))?;
+        self.sock.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.sock.flush()
     }
 }
 
@@ -46,47 +111,82 @@ pub(crate) enum Verdict {
 }
 
 /// Connections to one target, sharing a deadline for the whole
-/// identification.
+/// identification, and one for each probe.
 #[derive(Debug)]
 pub(crate) struct Session {
     /// The one address this session ever connects to.
     pub(crate) addr: SocketAddr,
-    /// Per connection attempt and per reply.
+    /// The service timeout: the length of one step (a connection attempt,
+    /// a request, a reply, a TLS handshake).
     pub(crate) timeout: Duration,
+    /// The length of one probe.
+    probe_budget: Duration,
+    /// The end of the whole identification.
     deadline: Instant,
-    idle: Option<TcpStream>,
+    /// The end of the current probe.
+    probe_end: Instant,
+    idle: Option<Conn>,
     /// Whether any connection succeeded.
     pub(crate) connected: bool,
 }
 
 impl Session {
-    pub(crate) fn new(addr: SocketAddr, timeout: Duration, budget: Duration) -> Session {
+    /// A session that ends `budget` from now, whose probes last at most
+    /// `probe_budget` each and whose steps `timeout` each.
+    pub(crate) fn new(
+        addr: SocketAddr,
+        timeout: Duration,
+        probe_budget: Duration,
+        budget: Duration,
+    ) -> Session {
+        let now = Instant::now();
+        let deadline = now + budget;
         Session {
             addr,
             timeout,
-            deadline: Instant::now() + budget,
+            probe_budget,
+            deadline,
+            probe_end: deadline.min(now + probe_budget),
             idle: None,
             connected: false,
         }
     }
 
+    /// Starts the next probe: its connections end `probe_budget` from now,
+    /// or when the session does.
+    pub(crate) fn begin_probe(&mut self) {
+        self.probe_end = self.deadline.min(Instant::now() + self.probe_budget);
+    }
+
     /// A connection: the idle one, if a banner wait left one unused, or a
-    /// fresh one.
-    pub(crate) fn connect(&mut self) -> io::Result<TcpStream> {
-        if let Some(s) = self.idle.take() {
-            return Ok(s);
+    /// fresh one. Either is bound by the current probe's deadline, and its
+    /// first step is one service timeout.
+    pub(crate) fn connect(&mut self) -> io::Result<Conn> {
+        let now = Instant::now();
+        let step_end = now + self.timeout;
+        if let Some(mut c) = self.idle.take() {
+            c.probe_end = self.probe_end;
+            c.step_end = step_end;
+            return Ok(c);
         }
-        let mut s = TcpStream::connect_timeout(&self.addr, self.timeout)?;
+        let left = self.probe_end.saturating_duration_since(now);
+        if left.is_zero() {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        let sock = TcpStream::connect_timeout(&self.addr, self.timeout.min(left))?;
         self.connected = true;
-        s.set_timeout(self.timeout)?;
-        let _ = s.set_nodelay(true);
-        Ok(s)
+        let _ = sock.set_nodelay(true);
+        Ok(Conn {
+            sock,
+            probe_end: self.probe_end,
+            step_end,
+        })
     }
 
     /// Keeps an unused, still-open connection for the next probe (which
     /// must expect nothing of it but to be fresh).
-    pub(crate) fn keep_idle(&mut self, s: TcpStream) {
-        self.idle = Some(s);
+    pub(crate) fn keep_idle(&mut self, c: Conn) {
+        self.idle = Some(c);
     }
 
     /// Whether the identification has used up its time.
@@ -130,20 +230,22 @@ impl<T> Reply<T> {
 }
 
 /// Reads until `parse` has a whole message or rejects the bytes, the peer
-/// closes, `timeout` passes, or `cap` bytes arrive. `parse` gets the bytes so
-/// far and whether no more will come.
+/// closes, `timeout` passes (or the probe's deadline, if sooner), or `cap`
+/// bytes arrive. `parse` gets the bytes so far and whether no more will
+/// come.
 pub(crate) fn receive<S: Stream + ?Sized, T>(
     stream: &mut S,
     timeout: Duration,
     cap: usize,
     mut parse: impl FnMut(&[u8], bool) -> Parsed<T>,
 ) -> Reply<T> {
-    let start = Instant::now();
+    // The stream enforces the deadline on each read, including the reads a
+    // TLS stream makes inside one `read` until a whole record is in.
+    stream.set_deadline(Instant::now() + timeout);
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     loop {
-        let left = timeout.saturating_sub(start.elapsed());
-        let ended = if left.is_zero() || buf.len() >= cap || stream.set_timeout(left).is_err() {
+        let ended = if buf.len() >= cap {
             true
         } else {
             match stream.read(&mut chunk) {
@@ -172,24 +274,109 @@ pub(crate) fn receive<S: Stream + ?Sized, T>(
     }
 }
 
-/// Sends `request`, then [`receive`]s the reply. A failed write is
-/// [`Reply::Nothing`].
+/// Sends `request` (within `timeout`), then [`receive`]s the reply. A
+/// failed write is [`Reply::Nothing`].
 pub(crate) fn exchange<S: Stream + ?Sized, T>(
     stream: &mut S,
     request: &[u8],
     timeout: Duration,
     parse: impl FnMut(&[u8], bool) -> Parsed<T>,
 ) -> Reply<T> {
-    if stream.set_timeout(timeout).is_err()
-        || stream.write_all(request).is_err()
-        || stream.flush().is_err()
-    {
+    stream.set_deadline(Instant::now() + timeout);
+    if stream.write_all(request).is_err() || stream.flush().is_err() {
         return Reply::Nothing;
     }
     receive(stream, timeout, MAX_REPLY, parse)
 }
 
 /// Closes a plain connection in both directions, ignoring errors.
-pub(crate) fn close(stream: &TcpStream) {
-    let _ = stream.shutdown(Shutdown::Both);
+pub(crate) fn close(conn: &Conn) {
+    let _ = conn.sock.shutdown(Shutdown::Both);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{Ipv4Addr, TcpListener};
+
+    /// A server on 127.0.0.1 that sends every connection a byte each 50 ms,
+    /// for ten seconds.
+    fn dripper() -> SocketAddr {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { return };
+                std::thread::spawn(move || {
+                    let until = Instant::now() + Duration::from_secs(10);
+                    while Instant::now() < until && conn.write_all(b"x").is_ok() {
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    /// A parser that always wants more.
+    fn never_done(_: &[u8], _: bool) -> Parsed<()> {
+        Parsed::Incomplete
+    }
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn a_reply_ends_at_its_step_deadline_however_the_peer_drips() {
+        let mut session = Session::new(dripper(), MS * 300, MS * 5000, MS * 10_000);
+        session.begin_probe();
+        let mut c = session.connect().unwrap();
+        let started = Instant::now();
+        let reply = receive(&mut c, MS * 300, MAX_REPLY, never_done);
+        let took = started.elapsed();
+        assert!(
+            matches!(reply, Reply::Other(ref b) if !b.is_empty()),
+            "{reply:?}"
+        );
+        assert!(took >= MS * 250 && took < MS * 800, "{took:?}");
+    }
+
+    #[test]
+    fn the_probe_deadline_cuts_every_step_short() {
+        let mut session = Session::new(dripper(), MS * 1000, MS * 300, MS * 10_000);
+        session.begin_probe();
+        let mut c = session.connect().unwrap();
+        let started = Instant::now();
+        let reply = exchange(&mut c, b"hello", MS * 1000, never_done);
+        let took = started.elapsed();
+        assert!(matches!(reply, Reply::Other(_)), "{reply:?}");
+        assert!(took >= MS * 200 && took < MS * 800, "{took:?}");
+        // Past the probe's deadline nothing waits: reads, writes and new
+        // connections fail at once.
+        c.set_deadline(Instant::now() + MS * 1000);
+        let mut byte = [0u8; 1];
+        let err = c.read(&mut byte).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(c.write(b"x").unwrap_err().kind(), io::ErrorKind::TimedOut);
+        assert_eq!(
+            session.connect().unwrap_err().kind(),
+            io::ErrorKind::TimedOut
+        );
+        // The next probe starts afresh.
+        session.begin_probe();
+        assert!(session.connect().is_ok());
+    }
+
+    #[test]
+    fn the_session_deadline_bounds_every_probe() {
+        let mut session = Session::new(dripper(), MS * 1000, MS * 1000, MS * 200);
+        session.begin_probe();
+        let mut c = session.connect().unwrap();
+        let started = Instant::now();
+        let reply = receive(&mut c, MS * 1000, MAX_REPLY, never_done);
+        assert!(matches!(reply, Reply::Other(_)), "{reply:?}");
+        assert!(started.elapsed() < MS * 700, "{:?}", started.elapsed());
+        assert!(session.expired());
+        session.begin_probe();
+        assert!(session.connect().is_err());
+    }
 }

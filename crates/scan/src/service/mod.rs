@@ -30,6 +30,28 @@
 //! `method` says how: `banner` (the server's greeting), `probe:NAME` (the
 //! answer to that probe), or `port` (nothing intelligible answered; the
 //! name is the port's usual service).
+//!
+//! # Time
+//!
+//! With `T` the service timeout ([`ServiceOptions::timeout`]), every bound
+//! below is a hard deadline, whatever the peer sends and however slowly: a
+//! server that sends one byte just before each read would time out gains
+//! nothing.
+//!
+//! - each step — a connection attempt, writing a request, waiting for a
+//!   reply, a whole TLS handshake — ends within `T`;
+//! - each probe (the greeting wait with its follow-up, or one probe with
+//!   every connection and request it makes, TLS included) ends within
+//!   [`PROBE_BUDGET`] × `T`;
+//! - the identification of one port ends within [`PORT_BUDGET`] × `T`.
+//!
+//! No connection attempt, read or write waits past the deadline that
+//! applies to it (the socket's timeout is set to the time left before each
+//! one, see the `io` module), so only the time to parse and return what
+//! was read is added.
+//!
+//! [`identify_all`] therefore takes at most `ceil(ports / workers)` ×
+//! [`PORT_BUDGET`] × `T`.
 
 mod banner;
 mod bson;
@@ -75,11 +97,22 @@ use crate::model::ServiceInfo;
 
 use io::{MAX_REPLY, Reply, Session, Verdict};
 
+/// How many service timeouts one probe may take in all: room for the
+/// longest, HTTP's four requests (`/`, `/version` and etcd's two key
+/// reads), each answered within a service timeout.
+pub const PROBE_BUDGET: u32 = 4;
+
+/// How many service timeouts the identification of one port may take in
+/// all: enough for the greeting wait and every probe to meet silence.
+pub const PORT_BUDGET: u32 = 12;
+
 /// How identification runs.
 #[derive(Clone, Debug)]
 pub struct ServiceOptions {
-    /// Timeout for each connection attempt and for each reply. The whole
-    /// identification of one port is bounded by twelve times this.
+    /// The service timeout: the deadline for each connection attempt, each
+    /// request and reply, and each TLS handshake. Each probe ends within
+    /// [`PROBE_BUDGET`] times this, and the identification of one port
+    /// within [`PORT_BUDGET`] times this, whatever the peer sends.
     pub timeout: Duration,
     /// Ports identified at once by [`identify_all`].
     pub workers: usize,
@@ -139,12 +172,19 @@ impl Probe {
 
 /// Identifies the service on an open TCP port of `address`. `None` when the
 /// port does not accept a connection, or nothing answered intelligibly and
-/// the port has no usual service.
+/// the port has no usual service. Returns within [`PORT_BUDGET`] service
+/// timeouts (see [Time](self#time)).
 pub fn identify(address: IpAddr, port: u16, opts: &ServiceOptions) -> Option<ServiceInfo> {
     let timeout = opts.timeout.max(Duration::from_millis(10));
-    let mut session = Session::new(SocketAddr::new(address, port), timeout, timeout * 12);
+    let mut session = Session::new(
+        SocketAddr::new(address, port),
+        timeout,
+        timeout * PROBE_BUDGET,
+        timeout * PORT_BUDGET,
+    );
     let plan = hints::plan(port);
     if plan.wait_for_banner {
+        session.begin_probe();
         let mut s = session.connect().ok()?;
         let greeting = io::receive(&mut s, timeout, MAX_REPLY, |b, end| {
             banner::parse(b, end, port)
@@ -162,6 +202,7 @@ pub fn identify(address: IpAddr, port: u16, opts: &ServiceOptions) -> Option<Ser
         if session.expired() {
             break;
         }
+        session.begin_probe();
         match probe.run(&mut session, plan.expect_http) {
             Verdict::Found(info) => return Some(info),
             Verdict::WantsTls(info) => {

@@ -5,10 +5,15 @@
 //!
 //! No SNI is sent: the target is an address, and rustls sends no SNI for
 //! addresses.
+//!
+//! TLS runs over a deadline-bound [`Conn`]: the handshake as a whole gets
+//! one service timeout, and every read inside TLS (rustls reads until a
+//! whole record is in) ends by the deadline of its step, so a server that
+//! announces a long record and sends it a byte at a time cannot hold the
+//! probe.
 
-use std::net::TcpStream;
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
@@ -19,15 +24,15 @@ use crate::model::{ServiceInfo, TlsInfo};
 
 use super::banner;
 use super::http::{self, Response};
-use super::io::{MAX_REPLY, Reply, Session, Stream, Verdict, exchange, receive};
+use super::io::{Conn, MAX_REPLY, Reply, Session, Stream, Verdict, exchange, receive};
 use super::web::{self, HttpClient};
 
 /// A TLS connection to the target.
-pub(crate) type TlsStream = StreamOwned<ClientConnection, TcpStream>;
+pub(crate) type TlsStream = StreamOwned<ClientConnection, Conn>;
 
 impl Stream for TlsStream {
-    fn set_timeout(&mut self, timeout: Duration) -> std::io::Result<()> {
-        self.sock.set_timeout(timeout)
+    fn set_deadline(&mut self, deadline: Instant) {
+        self.sock.set_deadline(deadline);
     }
 }
 
@@ -111,7 +116,8 @@ pub(crate) enum HandshakeError {
     Failed(Option<Box<TlsInfo>>),
 }
 
-/// Connects and completes a TLS handshake. A handshake that fails after the
+/// Connects and completes a TLS handshake within one service timeout
+/// (whatever the server sends meanwhile). A handshake that fails after the
 /// server sent its certificate (e.g. it demands a client certificate) still
 /// reports what it revealed.
 pub(crate) fn handshake(
@@ -122,6 +128,8 @@ pub(crate) fn handshake(
     let config = config(offer_h2).ok_or(HandshakeError::Failed(None))?;
     let name = ServerName::IpAddress(session.addr.ip().into());
     let mut conn = ClientConnection::new(config, name).map_err(|_| HandshakeError::Failed(None))?;
+    // Every read and write of the handshake fails once this has passed.
+    sock.set_deadline(Instant::now() + session.timeout);
     while conn.is_handshaking() {
         if conn.complete_io(&mut sock).is_err() {
             let partial = conn
