@@ -119,12 +119,13 @@ fn an_unprivileged_user_cannot_hold_the_firewall_lock() {
     lab.ok(&["apply", "--policy", old.to_str().unwrap()]);
     let lock = lab.home.state().join("enforce/lock");
     // The test's temporary directory is private to root; open the path to
-    // the state directory as a real deployment (/var/lib) would have it.
-    std::fs::set_permissions(
-        lab.home.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
+    // the state directory as a real deployment (/var/lib) would have it,
+    // and the state directory itself as an operator may (others may read
+    // it, not write it): what protects the lock is its own mode and its
+    // directory's.
+    for dir in [lab.home.path().to_path_buf(), lab.home.state()] {
+        std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    }
     // nobody tries to take the lock and keep it for 20 s.
     let mut holder = std::process::Command::new("setpriv")
         .args([
