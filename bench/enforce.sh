@@ -87,6 +87,8 @@ die() {
     echo "enforce.sh: $*" >&2
     exit 2
 }
+# shellcheck source=bench/lib.sh
+. "$SCRIPT_DIR/lib.sh"
 
 for v in PAIRS RUNS DURATION ROUNDS WRK_THREADS WRK_CONNECTIONS; do
     [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a non-negative integer, got '${!v}'"
@@ -137,16 +139,7 @@ NGINX=$(command -v nginx)
 IPT_VERSION=$(iptables-restore --version 2>&1 | head -n 1)
 
 # --- portreeve --------------------------------------------------------------
-if [[ -n ${PORTREEVE_BIN:-} ]]; then
-    PORTREEVE=$PORTREEVE_BIN
-else
-    command -v cargo >/dev/null || die "missing: cargo (or set PORTREEVE_BIN)"
-    echo "building portreeve (cargo build --release -p portreeve)" >&2
-    (cd "$REPO_ROOT" && cargo build --release --quiet -p portreeve) || die "cargo build failed"
-    PORTREEVE=$REPO_ROOT/target/release/portreeve
-fi
-[[ -x $PORTREEVE ]] || die "portreeve binary not found or not executable: $PORTREEVE"
-PORTREEVE=$(realpath -- "$PORTREEVE")
+bench_portreeve_binary
 
 # --- namespaces and clean-up --------------------------------------------------
 WORK=$(mktemp -d -t portreeve-bench.XXXXXX)
@@ -154,25 +147,12 @@ NGINX_PID=
 MY_NAMESPACES=("$NS_APPLY" "$NS_SRV" "$NS_CLI")
 
 cleanup() {
-    local rc=$? ns pids tries
+    local rc=$? ns
     set +e
     trap - EXIT INT TERM
     [[ -n $NGINX_PID ]] && kill -TERM "$NGINX_PID" 2>/dev/null
     for ns in "${MY_NAMESPACES[@]}"; do
-        ip netns list 2>/dev/null | grep -qw -- "$ns" || continue
-        # Everything left in our own namespaces was started by this script.
-        tries=0
-        while ((tries++ < 10)); do
-            pids=$(ip netns pids "$ns" 2>/dev/null)
-            [[ -z $pids ]] && break
-            # shellcheck disable=SC2086 # word splitting of the pid list is intended
-            kill -TERM $pids 2>/dev/null
-            sleep 0.3
-        done
-        pids=$(ip netns pids "$ns" 2>/dev/null)
-        # shellcheck disable=SC2086
-        [[ -n $pids ]] && kill -KILL $pids 2>/dev/null
-        ip netns del "$ns" 2>/dev/null || echo "enforce.sh: could not delete namespace $ns" >&2
+        bench_delete_netns "$ns"
     done
     [[ -n $NGINX_PID ]] && wait "$NGINX_PID" 2>/dev/null
     rm -rf -- "$WORK"

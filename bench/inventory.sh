@@ -53,6 +53,8 @@ die() {
     echo "inventory.sh: $*" >&2
     exit 2
 }
+# shellcheck source=bench/lib.sh
+. "$SCRIPT_DIR/lib.sh"
 
 for v in PROCS LISTEN_PER_PROC CONN_PER_PROC RUNS LSOF_RUNS RSS_RUNS; do
     [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a non-negative integer, got '${!v}'"
@@ -82,16 +84,7 @@ if ! /usr/bin/time -f %M true >/dev/null 2>&1; then
 fi
 
 # --- portreeve --------------------------------------------------------------
-if [[ -n ${PORTREEVE_BIN:-} ]]; then
-    PORTREEVE=$PORTREEVE_BIN
-else
-    command -v cargo >/dev/null || die "missing: cargo (or set PORTREEVE_BIN)"
-    echo "building portreeve (cargo build --release -p portreeve)" >&2
-    (cd "$REPO_ROOT" && cargo build --release --quiet -p portreeve) || die "cargo build failed"
-    PORTREEVE=$REPO_ROOT/target/release/portreeve
-fi
-[[ -x $PORTREEVE ]] || die "portreeve binary not found or not executable: $PORTREEVE"
-PORTREEVE=$(realpath -- "$PORTREEVE")
+bench_portreeve_binary
 
 # --- namespace and clean-up -------------------------------------------------
 WORK=$(mktemp -d -t portreeve-bench.XXXXXX)
@@ -99,24 +92,13 @@ STATUS=$WORK/status
 HELPER_PID=
 
 cleanup() {
-    local rc=$? pids tries=0
+    local rc=$?
     set +e
     trap - EXIT INT TERM
     if ip netns list 2>/dev/null | grep -qw -- "$NS"; then
         [[ -n $HELPER_PID ]] && kill -TERM "$HELPER_PID" 2>/dev/null
-        # Everything left in our own namespace was started by this script.
-        while ((tries++ < 10)); do
-            pids=$(ip netns pids "$NS" 2>/dev/null)
-            [[ -z $pids ]] && break
-            # shellcheck disable=SC2086 # word splitting of the pid list is intended
-            kill -TERM $pids 2>/dev/null
-            sleep 0.3
-        done
-        pids=$(ip netns pids "$NS" 2>/dev/null)
-        # shellcheck disable=SC2086
-        [[ -n $pids ]] && kill -KILL $pids 2>/dev/null
+        bench_delete_netns "$NS"
         [[ -n $HELPER_PID ]] && wait "$HELPER_PID" 2>/dev/null
-        ip netns del "$NS" 2>/dev/null || echo "inventory.sh: could not delete namespace $NS" >&2
     fi
     rm -rf -- "$WORK"
     exit "$rc"

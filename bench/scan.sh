@@ -129,6 +129,8 @@ die() {
     echo "scan.sh: $*" >&2
     exit 2
 }
+# shellcheck source=bench/lib.sh
+. "$SCRIPT_DIR/lib.sh"
 
 for v in RUNS WARMUP MASSCAN MASSCAN_RUNS MASSCAN_RATE MASSCAN_WAIT MASSCAN_TIMEOUT \
     NMAP_B NMAP_B_T5 NMAP_B_TIMEOUT SKIP_SLOW; do
@@ -192,16 +194,7 @@ elif ((!MASSCAN)); then
 fi
 
 # --- portreeve --------------------------------------------------------------
-if [[ -n ${PORTREEVE_BIN:-} ]]; then
-    PORTREEVE=$PORTREEVE_BIN
-else
-    command -v cargo >/dev/null || die "missing: cargo (or set PORTREEVE_BIN)"
-    echo "building portreeve (cargo build --release -p portreeve)" >&2
-    (cd "$REPO_ROOT" && cargo build --release --quiet -p portreeve) || die "cargo build failed"
-    PORTREEVE=$REPO_ROOT/target/release/portreeve
-fi
-[[ -x $PORTREEVE ]] || die "portreeve binary not found or not executable: $PORTREEVE"
-PORTREEVE=$(realpath -- "$PORTREEVE")
+bench_portreeve_binary
 
 # --- namespaces and clean-up --------------------------------------------------
 WORK=$(mktemp -d -t portreeve-bench.XXXXXX)
@@ -211,27 +204,12 @@ WAKE_PID=
 MY_NAMESPACES=("$NS_SCAN" "$NS_A" "$NS_B" "$NS_C")
 
 cleanup() {
-    local rc=$? ns pids tries
+    local rc=$? ns
     set +e
     trap - EXIT INT TERM
     [[ -n $WAKE_PID ]] && kill -TERM "$WAKE_PID" 2>/dev/null
     for ns in "${MY_NAMESPACES[@]}"; do
-        ip netns list 2>/dev/null | grep -qw -- "$ns" || continue
-        # Everything left in our own namespaces was started by this script:
-        # the listeners, the `sleep` feeding their standard input, a waker,
-        # a scanner interrupted by Ctrl-C.
-        tries=0
-        while ((tries++ < 10)); do
-            pids=$(ip netns pids "$ns" 2>/dev/null)
-            [[ -z $pids ]] && break
-            # shellcheck disable=SC2086 # word splitting of the pid list is intended
-            kill -TERM $pids 2>/dev/null
-            sleep 0.3
-        done
-        pids=$(ip netns pids "$ns" 2>/dev/null)
-        # shellcheck disable=SC2086
-        [[ -n $pids ]] && kill -KILL $pids 2>/dev/null
-        ip netns del "$ns" 2>/dev/null || echo "scan.sh: could not delete namespace $ns" >&2
+        bench_delete_netns "$ns"
     done
     [[ -n $WAKE_PID ]] && wait "$WAKE_PID" 2>/dev/null
     rm -rf -- "$WORK"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every fuzz target in fuzz/fuzz_targets for a bounded time each and
 # fails if any of them finds a crash (cargo-fuzz exits non-zero and leaves
-# the input in fuzz/artifacts/NAME/).
+# the input in fuzz/artifacts/NAME/; once fixed, copy it to
+# fuzz/regressions/NAME/, named for what it broke).
 #
 # Usage: fuzz/run-all.sh [TARGET...]
 #   FUZZ_SECONDS   time per target in seconds (default 60)
@@ -26,10 +27,13 @@ fi
 failed=()
 for name in "${targets[@]}"; do
     echo "== $name (${seconds}s)" >&2
-    mkdir -p "corpus/$name"
+    # New inputs go to a scratch corpus under target/; the committed seeds
+    # in corpus/NAME are read, not added to (minimize a run's finds with
+    # `cargo fuzz cmin` before committing any).
+    mkdir -p "target/corpus/$name"
     extra=()
     if [ "$jobs" -gt 1 ]; then extra+=("-fork=$jobs"); fi
-    if ! cargo fuzz run "$name" "corpus/$name" -- -max_total_time="$seconds" "${extra[@]}"; then
+    if ! cargo fuzz run "$name" "target/corpus/$name" "corpus/$name" -- -max_total_time="$seconds" "${extra[@]}"; then
         failed+=("$name")
     fi
 done

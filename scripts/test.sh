@@ -5,7 +5,8 @@
 # runs every test, including those that build network namespaces. Run as
 # another user, it installs nothing and the privileged tests skip with a
 # printed reason (set PORTREEVE_REQUIRE_PRIVILEGED=1 to make them fail
-# instead, as CI does). Extra arguments go to `cargo test`.
+# instead, as CI does, and PORTREEVE_SKIP_LOG=FILE to collect every skip in
+# FILE). Extra arguments go to `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,9 +19,12 @@ cd "$(dirname "$0")/.."
 # softflowd, tcpdump: a real NetFlow v9/IPFIX exporter fed from a capture of test traffic
 # strace: injects ENOSPC into a real enforce run (the full-disk fault test)
 # sqlite3: reads the flow store back independently of portreeve
+# iputils-ping: ping, for the firewall's allow_ping
+# postgresql-15, mariadb-server, vsftpd: real servers, open to anyone and not (scan_oracles)
+# g++: builds libFuzzer for .ci/run's build of the fuzz targets
 packages=(iproute2 python3 bsdutils nftables iptables ipset util-linux procps
     nmap ndiff libxml2-utils nginx openssl redis-server memcached openssh-server tshark softflowd tcpdump strace
-    sqlite3)
+    sqlite3 iputils-ping postgresql-15 mariadb-server vsftpd g++)
 missing=()
 for pkg in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")

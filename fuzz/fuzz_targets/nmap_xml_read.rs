@@ -1,64 +1,6 @@
-//! Fuzzes the nmap XML importer, which reads files other tools wrote. Any
-//! input must yield a run or an error that points inside the input — never a
-//! panic — and a run must survive being written out and read back: same
-//! hosts, same ports, same states.
+//! Fuzz target: `portreeve_fuzz_props::nmap_xml_read`, whose doc comment says what
+//! it checks. `cargo test -p portreeve-fuzz-props` replays this target's
+//! corpus and regressions through the same function.
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
-use portreeve_scan::nmap_xml::{self, ImportError};
-
-/// Small, so that summarised groups cannot blow up memory or time.
-const MAX_PORTS: usize = 200_000;
-
-fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else {
-        return;
-    };
-    match nmap_xml::import(text, MAX_PORTS) {
-        Ok(imported) => {
-            let run = imported.run;
-            let mut total = 0;
-            for h in &run.hosts {
-                total += h.ports.len();
-                for w in h.ports.windows(2) {
-                    assert!(
-                        (w[0].protocol, w[0].port) < (w[1].protocol, w[1].port),
-                        "ports sorted and unique"
-                    );
-                }
-                assert!(h.ports.iter().all(|p| p.address == h.address));
-            }
-            assert!(total <= MAX_PORTS);
-            let xml = nmap_xml::write_in(&run, &jiff::tz::TimeZone::UTC);
-            let again = nmap_xml::import(&xml, MAX_PORTS)
-                .unwrap_or_else(|e| panic!("our own output does not read back: {e}\n{xml}"));
-            assert_eq!(again.run.hosts.len(), run.hosts.len());
-            for (a, b) in run.hosts.iter().zip(&again.run.hosts) {
-                assert_eq!(a.address, b.address);
-                let states = |h: &portreeve_scan::HostResult| {
-                    h.ports
-                        .iter()
-                        .map(|p| (p.protocol, p.port, p.state))
-                        .collect::<Vec<_>>()
-                };
-                assert_eq!(states(a), states(b), "{xml}");
-            }
-            let _ = portreeve_scan::grepable::write_in(&run, &jiff::tz::TimeZone::UTC);
-        }
-        Err(ImportError::Syntax {
-            offset,
-            line,
-            column,
-            ..
-        }) => {
-            assert!(offset as usize <= text.len(), "offset outside the input");
-            assert!(line >= 1 && column >= 1);
-        }
-        Err(ImportError::Invalid { line, column, .. })
-        | Err(ImportError::Truncated { line, column, .. }) => {
-            assert!(line >= 1 && column >= 1);
-            assert!(line <= text.lines().count() + 1);
-        }
-        Err(_) => {}
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| portreeve_fuzz_props::nmap_xml_read(data));

@@ -1,14 +1,6 @@
-//! Fuzzes every parser of what a scanned service sends back: TCP banners
-//! and probe replies (service identification) and UDP replies (the payload
-//! validators). Servers on the other end may be hostile; no input may panic.
+//! Fuzz target: `portreeve_fuzz_props::service_replies`, whose doc comment says what
+//! it checks. `cargo test -p portreeve-fuzz-props` replays this target's
+//! corpus and regressions through the same function.
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
-use portreeve_scan::{service, udp_payloads};
-
-fuzz_target!(|data: &[u8]| {
-    service::parse_everything(data);
-    for port in udp_payloads::ports() {
-        let _ = udp_payloads::service_for_reply(port, data);
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| portreeve_fuzz_props::service_replies(data));

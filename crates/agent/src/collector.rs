@@ -521,120 +521,132 @@ mod tests {
 
     #[test]
     fn a_caller_that_falls_behind_loses_nothing() {
-        let collector = Collector::start(
-            &["127.0.0.1:0".parse().unwrap()],
-            Duration::from_millis(1),
-            &CollectorConfig::default(),
-        )
-        .unwrap();
-        let to = collector.addresses[0];
-        let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
-        // Dozens of flushes pass while nobody takes them.
-        let sent = 48;
-        for i in 0..sent {
-            sender.send_to(&v5_datagram(i, 443), to).unwrap();
-            std::thread::sleep(Duration::from_millis(3));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-        let mut totals = Totals::default();
-        let aggregates = collector.stop(&mut totals);
-        assert_eq!(totals.datagrams, u64::from(sent));
-        assert_eq!(totals.records, u64::from(sent));
-        assert_eq!(aggregates.len(), 1, "{aggregates:?}");
-        assert_eq!(aggregates[0].flows, u64::from(sent));
-        assert_eq!(aggregates[0].packets, 3 * u64::from(sent));
+        portreeve_testkit::in_fresh_netns("a_caller_that_falls_behind_loses_nothing", || {
+            let collector = Collector::start(
+                &["127.0.0.1:0".parse().unwrap()],
+                Duration::from_millis(1),
+                &CollectorConfig::default(),
+            )
+            .unwrap();
+            let to = collector.addresses[0];
+            let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+            // Dozens of flushes pass while nobody takes them.
+            let sent = 48;
+            for i in 0..sent {
+                sender.send_to(&v5_datagram(i, 443), to).unwrap();
+                std::thread::sleep(Duration::from_millis(3));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+            let mut totals = Totals::default();
+            let aggregates = collector.stop(&mut totals);
+            assert_eq!(totals.datagrams, u64::from(sent));
+            assert_eq!(totals.records, u64::from(sent));
+            assert_eq!(aggregates.len(), 1, "{aggregates:?}");
+            assert_eq!(aggregates[0].flows, u64::from(sent));
+            assert_eq!(aggregates[0].packets, 3 * u64::from(sent));
+        });
     }
 
     #[test]
     fn past_the_key_cap_keys_are_delivered_early_and_counted_not_lost() {
-        let config = CollectorConfig {
-            max_keys: 16,
-            ..CollectorConfig::default()
-        };
-        let collector = Collector::start(
-            &["127.0.0.1:0".parse().unwrap()],
-            Duration::from_secs(3),
-            &config,
-        )
-        .unwrap();
-        let to = collector.addresses[0];
-        let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
-        for port in 1..=200u16 {
-            sender.send_to(&v5_datagram(port.into(), port), to).unwrap();
-        }
-        // The outbox holds 16 aggregates: evictions fill it, and the
-        // caller gets them at once rather than at the flush (meanwhile the
-        // socket waits, and the kernel's buffer holds the datagrams).
-        let mut totals = Totals::default();
-        let mut delivered = Vec::new();
-        let started = Instant::now();
-        let mut early = 0;
-        while totals.records < 200 && started.elapsed() < Duration::from_secs(20) {
-            let asked = Instant::now();
-            let flush = collector.next_flush(&mut totals, None);
-            if asked.elapsed() < Duration::from_secs(1) {
-                assert!(flush.len() >= 16, "{flush:?}");
-                early += 1;
-            }
-            delivered.extend(flush);
-        }
-        assert!(early >= 5, "{early} deliveries before the flush interval");
-        delivered.extend(collector.stop(&mut totals));
-        let mut all = BTreeMap::new();
-        merge(&mut all, delivered);
-        assert_eq!(all.len(), 200);
-        assert!(all.values().all(|a| a.flows == 1 && a.packets == 3));
-        assert_eq!(totals.records, 200);
-        assert!(totals.evicted >= 200 - 16, "{totals:?}");
-        let metrics = crate::metrics::Metrics::new();
-        totals.count_in(&metrics);
-        let text = metrics.render();
-        let line = format!("portreeve_flow_evictions_total {}", totals.evicted);
-        assert!(text.contains(&line), "{text}");
+        portreeve_testkit::in_fresh_netns(
+            "past_the_key_cap_keys_are_delivered_early_and_counted_not_lost",
+            || {
+                let config = CollectorConfig {
+                    max_keys: 16,
+                    ..CollectorConfig::default()
+                };
+                let collector = Collector::start(
+                    &["127.0.0.1:0".parse().unwrap()],
+                    Duration::from_secs(3),
+                    &config,
+                )
+                .unwrap();
+                let to = collector.addresses[0];
+                let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+                for port in 1..=200u16 {
+                    sender.send_to(&v5_datagram(port.into(), port), to).unwrap();
+                }
+                // The outbox holds 16 aggregates: evictions fill it, and the
+                // caller gets them at once rather than at the flush (meanwhile the
+                // socket waits, and the kernel's buffer holds the datagrams).
+                let mut totals = Totals::default();
+                let mut delivered = Vec::new();
+                let started = Instant::now();
+                let mut early = 0;
+                while totals.records < 200 && started.elapsed() < Duration::from_secs(20) {
+                    let asked = Instant::now();
+                    let flush = collector.next_flush(&mut totals, None);
+                    if asked.elapsed() < Duration::from_secs(1) {
+                        assert!(flush.len() >= 16, "{flush:?}");
+                        early += 1;
+                    }
+                    delivered.extend(flush);
+                }
+                assert!(early >= 5, "{early} deliveries before the flush interval");
+                delivered.extend(collector.stop(&mut totals));
+                let mut all = BTreeMap::new();
+                merge(&mut all, delivered);
+                assert_eq!(all.len(), 200);
+                assert!(all.values().all(|a| a.flows == 1 && a.packets == 3));
+                assert_eq!(totals.records, 200);
+                assert!(totals.evicted >= 200 - 16, "{totals:?}");
+                let metrics = crate::metrics::Metrics::new();
+                totals.count_in(&metrics);
+                let text = metrics.render();
+                let line = format!("portreeve_flow_evictions_total {}", totals.evicted);
+                assert!(text.contains(&line), "{text}");
+            },
+        );
     }
 
     #[test]
     fn exporters_not_heard_are_dropped_before_decoding_and_counted() {
-        let config = CollectorConfig {
-            exporters: vec![parse_exporter("127.0.0.1").unwrap()],
-            ..CollectorConfig::default()
-        };
-        let collector = Collector::start(
-            &["127.0.0.1:0".parse().unwrap()],
-            Duration::from_millis(50),
-            &config,
-        )
-        .unwrap();
-        let to = collector.addresses[0];
-        let (heard, other) = (
-            UdpSocket::bind("127.0.0.1:0").unwrap(),
-            UdpSocket::bind("127.0.0.2:0").unwrap(),
-        );
-        for i in 0..5 {
-            heard.send_to(&v5_datagram(i, 443), to).unwrap();
-            other.send_to(&v5_datagram(i, 8443), to).unwrap();
-            other.send_to(b"\x00\x09 not even a datagram", to).unwrap();
-        }
-        std::thread::sleep(Duration::from_millis(200));
-        let mut totals = Totals::default();
-        let aggregates = collector.stop(&mut totals);
-        assert_eq!(totals.datagrams, 15);
-        assert_eq!((totals.decoded, totals.records), (5, 5));
-        assert_eq!(
-            totals.dropped,
-            BTreeMap::from([(UNKNOWN_EXPORTER.to_string(), 10)]),
-            "dropped before decoding: no `truncated` for the garbage"
-        );
-        assert_eq!(aggregates.len(), 1);
-        assert_eq!(aggregates[0].key.port.port, 443);
-        let metrics = crate::metrics::Metrics::new();
-        totals.count_in(&metrics);
-        assert!(
-            metrics
-                .render()
-                .contains("portreeve_flow_datagrams_total{result=\"unknown_exporter\"} 10"),
-            "{}",
-            metrics.render()
+        portreeve_testkit::in_fresh_netns(
+            "exporters_not_heard_are_dropped_before_decoding_and_counted",
+            || {
+                let config = CollectorConfig {
+                    exporters: vec![parse_exporter("127.0.0.1").unwrap()],
+                    ..CollectorConfig::default()
+                };
+                let collector = Collector::start(
+                    &["127.0.0.1:0".parse().unwrap()],
+                    Duration::from_millis(50),
+                    &config,
+                )
+                .unwrap();
+                let to = collector.addresses[0];
+                let (heard, other) = (
+                    UdpSocket::bind("127.0.0.1:0").unwrap(),
+                    UdpSocket::bind("127.0.0.2:0").unwrap(),
+                );
+                for i in 0..5 {
+                    heard.send_to(&v5_datagram(i, 443), to).unwrap();
+                    other.send_to(&v5_datagram(i, 8443), to).unwrap();
+                    other.send_to(b"\x00\x09 not even a datagram", to).unwrap();
+                }
+                std::thread::sleep(Duration::from_millis(200));
+                let mut totals = Totals::default();
+                let aggregates = collector.stop(&mut totals);
+                assert_eq!(totals.datagrams, 15);
+                assert_eq!((totals.decoded, totals.records), (5, 5));
+                assert_eq!(
+                    totals.dropped,
+                    BTreeMap::from([(UNKNOWN_EXPORTER.to_string(), 10)]),
+                    "dropped before decoding: no `truncated` for the garbage"
+                );
+                assert_eq!(aggregates.len(), 1);
+                assert_eq!(aggregates[0].key.port.port, 443);
+                let metrics = crate::metrics::Metrics::new();
+                totals.count_in(&metrics);
+                assert!(
+                    metrics
+                        .render()
+                        .contains("portreeve_flow_datagrams_total{result=\"unknown_exporter\"} 10"),
+                    "{}",
+                    metrics.render()
+                );
+            },
         );
     }
 

@@ -549,37 +549,40 @@ mod tests {
 
     #[test]
     fn metrics_are_served_over_http() {
-        let metrics = Arc::new(Metrics::new());
-        metrics.up.set(1);
-        metrics
-            .drift_events
-            .get_or_create(&[("kind", "new_listener".into())])
-            .inc();
-        metrics
-            .last_access_age
-            .get_or_create(&[("protocol", "tcp".into()), ("port", "22".into())])
-            .set(12.5);
-        let endpoint = Endpoint::start("127.0.0.1:0".parse().unwrap(), metrics.clone()).unwrap();
-        let reply = get(endpoint.address, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
-        assert!(reply.starts_with("HTTP/1.1 200 OK\r\n"), "{reply}");
-        assert!(reply.contains("portreeve_agent_up 1\n"), "{reply}");
-        assert!(
-            reply.contains("portreeve_drift_events_total{kind=\"new_listener\"} 1\n"),
-            "{reply}"
-        );
-        assert!(
-            reply.contains(
-                "portreeve_port_last_access_age_seconds{protocol=\"tcp\",port=\"22\"} 12.5\n"
-            ),
-            "{reply}"
-        );
-        assert!(reply.trim_end().ends_with("# EOF"), "{reply}");
-        let other = get(endpoint.address, "GET / HTTP/1.1\r\n\r\n");
-        assert!(other.starts_with("HTTP/1.1 404"), "{other}");
-        let post = get(endpoint.address, "POST /metrics HTTP/1.1\r\n\r\n");
-        assert!(post.starts_with("HTTP/1.1 405"), "{post}");
-        let huge = format!("GET /metrics HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(9000));
-        assert!(get(endpoint.address, &huge).starts_with("HTTP/1.1 431"));
-        endpoint.stop();
+        portreeve_testkit::in_fresh_netns("metrics_are_served_over_http", || {
+            let metrics = Arc::new(Metrics::new());
+            metrics.up.set(1);
+            metrics
+                .drift_events
+                .get_or_create(&[("kind", "new_listener".into())])
+                .inc();
+            metrics
+                .last_access_age
+                .get_or_create(&[("protocol", "tcp".into()), ("port", "22".into())])
+                .set(12.5);
+            let endpoint =
+                Endpoint::start("127.0.0.1:0".parse().unwrap(), metrics.clone()).unwrap();
+            let reply = get(endpoint.address, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+            assert!(reply.starts_with("HTTP/1.1 200 OK\r\n"), "{reply}");
+            assert!(reply.contains("portreeve_agent_up 1\n"), "{reply}");
+            assert!(
+                reply.contains("portreeve_drift_events_total{kind=\"new_listener\"} 1\n"),
+                "{reply}"
+            );
+            assert!(
+                reply.contains(
+                    "portreeve_port_last_access_age_seconds{protocol=\"tcp\",port=\"22\"} 12.5\n"
+                ),
+                "{reply}"
+            );
+            assert!(reply.trim_end().ends_with("# EOF"), "{reply}");
+            let other = get(endpoint.address, "GET / HTTP/1.1\r\n\r\n");
+            assert!(other.starts_with("HTTP/1.1 404"), "{other}");
+            let post = get(endpoint.address, "POST /metrics HTTP/1.1\r\n\r\n");
+            assert!(post.starts_with("HTTP/1.1 405"), "{post}");
+            let huge = format!("GET /metrics HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(9000));
+            assert!(get(endpoint.address, &huge).starts_with("HTTP/1.1 431"));
+            endpoint.stop();
+        });
     }
 }

@@ -301,7 +301,7 @@ pub fn rollback(
     reason: Option<String>,
     actor: &Actor,
 ) -> Result<Generation, AppError> {
-    let before = state.firewall().generations().current().unwrap_or(0);
+    let before = state.firewall().generations().current()?;
     let g = state.firewall().rollback(to, actor.as_str())?;
     let mut draft = change_draft(
         state,

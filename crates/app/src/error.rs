@@ -90,6 +90,7 @@ impl AppError {
                 EnforceError::Lockout(_)
                     | EnforceError::NothingToConfirm(_)
                     | EnforceError::NoPrevious(_)
+                    | EnforceError::NoSuchGeneration(_)
                     | EnforceError::NoSuchGrant(_)
                     | EnforceError::AwaitingConfirmation(_)
                     | EnforceError::GrantOverlaps { .. }

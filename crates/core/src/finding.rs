@@ -274,7 +274,11 @@ impl Serialize for FindingKind {
 
 impl Finding {
     /// The stable fingerprint of a finding of `kind` about the object
-    /// described by `key` (e.g. `tcp|0.0.0.0|6379|host`).
+    /// described by `key` (e.g. `tcp|0.0.0.0|6379||host`): the first 8
+    /// bytes of SHA-256 over the code, a zero byte and the key, in
+    /// lower-case hex. The formula is a published contract
+    /// (docs/findings.md, "Fingerprints") that dashboards key on, so its
+    /// tests pin values computed outside Rust.
     pub fn fingerprint_of(kind: FindingKind, key: &str) -> String {
         let digest = Sha256::new()
             .chain_update(kind.code())
@@ -314,22 +318,181 @@ mod tests {
         assert_eq!(FindingKind::from_code_or_name("PR999"), None);
     }
 
+    /// Pinned values of the documented formula (docs/findings.md,
+    /// "Fingerprints"): the first 8 bytes of SHA-256 over the code, a zero
+    /// byte and the key, in hex. Each expected value was computed once
+    /// outside Rust with coreutils, by the command in its comment, so a
+    /// change to the hash, the separator, the truncation, the hex case or a
+    /// key's layout fails here instead of silently re-keying every
+    /// dashboard's findings. Between them the cases cover every input of the
+    /// formula: each key form of the table (socket, rule, port use, table,
+    /// scan), both address families, an IPv4-mapped address, an interface
+    /// and a namespace name present and absent, a port range, both
+    /// protocols and `tcp+udp`, an unnamed rule, and one key under two codes.
     #[test]
-    fn fingerprints_are_stable_and_distinguish_kind_and_key() {
-        let a = Finding::fingerprint_of(FindingKind::BannedPort, "tcp|0.0.0.0|23||");
-        assert_eq!(a.len(), 16);
-        assert_eq!(
-            a,
-            Finding::fingerprint_of(FindingKind::BannedPort, "tcp|0.0.0.0|23||")
-        );
-        assert_ne!(
-            a,
-            Finding::fingerprint_of(FindingKind::ListenerNotAllowed, "tcp|0.0.0.0|23||")
-        );
-        assert_ne!(
-            a,
-            Finding::fingerprint_of(FindingKind::BannedPort, "tcp|0.0.0.0|21||")
-        );
+    fn fingerprints_follow_the_documented_formula() {
+        use FindingKind::*;
+        let pinned = [
+            // printf 'PR001\0%s' 'tcp|0.0.0.0|6379||host' | sha256sum | cut -c1-16
+            (
+                ListenerNotAllowed,
+                "tcp|0.0.0.0|6379||host",
+                "7658c21701a126d2",
+            ),
+            // printf 'PR002\0%s' 'tcp|0.0.0.0|6379||host' | sha256sum | cut -c1-16
+            (BannedPort, "tcp|0.0.0.0|6379||host", "ba2bbe2f4146fd6f"),
+            // printf 'PR007\0%s' 'tcp|::|9100||host' | sha256sum | cut -c1-16
+            (UnintendedFamily, "tcp|::|9100||host", "09c7693909c7474c"),
+            // printf 'PR002\0%s' 'udp|192.0.2.10|161|eth0|blue' | sha256sum | cut -c1-16
+            (
+                BannedPort,
+                "udp|192.0.2.10|161|eth0|blue",
+                "4f87a8474f92b4c7",
+            ),
+            // printf 'PR008\0%s' 'udp|fe80::1|4789|vxlan0|' | sha256sum | cut -c1-16
+            (
+                OwnerUnverified,
+                "udp|fe80::1|4789|vxlan0|",
+                "fea2f1bd37466fcd",
+            ),
+            // printf 'PR003\0%s' 'tcp|::ffff:192.0.2.7|5432||' | sha256sum | cut -c1-16
+            (
+                RiskyExposure,
+                "tcp|::ffff:192.0.2.7|5432||",
+                "c450934468766cb3",
+            ),
+            // printf 'PR004\0%s' 'rule|ssh|22/tcp' | sha256sum | cut -c1-16
+            (ApprovalExpired, "rule|ssh|22/tcp", "b3f32eb7c47fd342"),
+            // printf 'PR005\0%s' 'rule|web|80/tcp, 443/tcp' | sha256sum | cut -c1-16
+            (
+                ApprovalExpiring,
+                "rule|web|80/tcp, 443/tcp",
+                "e286b5a2c9954bf4",
+            ),
+            // printf 'PR006\0%s' 'rule|dns|53/tcp+udp' | sha256sum | cut -c1-16
+            (StaleRule, "rule|dns|53/tcp+udp", "5ffb6f2652a6282c"),
+            // printf 'PR006\0%s' 'rule|rule #3|8000-8100/udp' | sha256sum | cut -c1-16
+            (StaleRule, "rule|rule #3|8000-8100/udp", "2493857b4e0cb2cf"),
+            // printf 'PR009\0%s' 'scan|192.0.2.10|tcp|5432' | sha256sum | cut -c1-16
+            (
+                ReachableRiskyService,
+                "scan|192.0.2.10|tcp|5432",
+                "bd85f6d89c7cd91b",
+            ),
+            // printf 'PR010\0%s' 'scan|192.0.2.10|tcp|6379' | sha256sum | cut -c1-16
+            (
+                UnauthenticatedService,
+                "scan|192.0.2.10|tcp|6379",
+                "459939c5f152ddfd",
+            ),
+            // printf 'PR011\0%s' 'scan|2001:db8::10|udp|161' | sha256sum | cut -c1-16
+            (
+                ReachableAgainstPolicy,
+                "scan|2001:db8::10|udp|161",
+                "195bfc2e6865dc74",
+            ),
+            // printf 'PR012\0%s' 'scan|192.0.2.10|tcp|8080' | sha256sum | cut -c1-16
+            (
+                ReachableWithoutListener,
+                "scan|192.0.2.10|tcp|8080",
+                "fe3bc952d58e9794",
+            ),
+            // printf 'PR013\0%s' 'tcp|7070' | sha256sum | cut -c1-16
+            (AbandonedPort, "tcp|7070", "dd5e3e7cd1c56cda"),
+            // printf 'PR013\0%s' 'udp|5353' | sha256sum | cut -c1-16
+            (AbandonedPort, "udp|5353", "e9ff3ec076528307"),
+            // printf 'PR014\0%s' 'table|inet|portreeve' | sha256sum | cut -c1-16
+            (TableDrift, "table|inet|portreeve", "14d175344f4d4400"),
+        ];
+        for (kind, key, expected) in pinned {
+            assert_eq!(
+                Finding::fingerprint_of(kind, key),
+                expected,
+                "{} over {key:?}",
+                kind.code()
+            );
+        }
+        // Every kind is pinned at least once.
+        for kind in FindingKind::ALL {
+            assert!(pinned.iter().any(|(k, _, _)| *k == kind), "{kind} unpinned");
+        }
+    }
+
+    /// The socket key is written as documented: protocol, address in its
+    /// usual text form, port, `SO_BINDTODEVICE` device and namespace name,
+    /// joined by `|`, absent ones empty; owners, uid, inode and the
+    /// namespace's inode stay out.
+    #[test]
+    fn socket_keys_follow_the_documented_layout() {
+        use std::sync::Arc;
+
+        use crate::{OwnerStatus, ProcessInfo};
+        let socket =
+            |protocol, address: &str, port, interface: Option<&str>, netns: Option<&str>| {
+                let address: IpAddr = address.parse().unwrap();
+                ListeningSocket {
+                    protocol,
+                    family: if address.is_ipv4() {
+                        Family::Ipv4
+                    } else {
+                        Family::Ipv6
+                    },
+                    address,
+                    port,
+                    interface: interface.map(str::to_string),
+                    scope: BindScope::of(address),
+                    dual_stack: false,
+                    uid: 0,
+                    user: None,
+                    inode: 1,
+                    netns: NetnsRef {
+                        inode: 4026531840,
+                        name: netns.map(str::to_string),
+                    },
+                    owner_status: OwnerStatus::NoProcess,
+                    processes: Vec::new(),
+                }
+            };
+        let cases = [
+            (
+                socket(Proto::Tcp, "0.0.0.0", 6379, None, Some("host")),
+                "tcp|0.0.0.0|6379||host",
+            ),
+            (
+                socket(Proto::Tcp, "::", 9100, None, Some("host")),
+                "tcp|::|9100||host",
+            ),
+            (
+                socket(Proto::Udp, "192.0.2.10", 161, Some("eth0"), Some("blue")),
+                "udp|192.0.2.10|161|eth0|blue",
+            ),
+            (
+                socket(Proto::Udp, "fe80::1", 4789, Some("vxlan0"), None),
+                "udp|fe80::1|4789|vxlan0|",
+            ),
+            (
+                socket(Proto::Tcp, "::ffff:192.0.2.7", 5432, None, None),
+                "tcp|::ffff:192.0.2.7|5432||",
+            ),
+        ];
+        for (s, key) in &cases {
+            assert_eq!(Finding::socket_key(s), *key);
+        }
+        // What the key leaves out does not move the fingerprint.
+        let mut restarted = cases[0].0.clone();
+        restarted.inode = 99;
+        restarted.uid = 1000;
+        restarted.netns.inode = 4026532000;
+        restarted.owner_status = OwnerStatus::Known;
+        restarted.processes = vec![Arc::new(ProcessInfo {
+            pid: 2230,
+            name: "redis-server".into(),
+            exe: None,
+            cmdline: Vec::new(),
+            systemd_unit: Some("redis.service".into()),
+            container_id: None,
+        })];
+        assert_eq!(Finding::socket_key(&restarted), cases[0].1);
     }
 
     #[test]

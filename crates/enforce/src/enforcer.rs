@@ -42,6 +42,13 @@ pub enum EnforceError {
     /// Nothing to roll back to.
     #[error("nothing to roll back: {0}")]
     NoPrevious(String),
+    /// A rollback to a generation that was never made.
+    #[error("there is no generation {0} (`portreeve generations` lists them)")]
+    NoSuchGeneration(u64),
+    /// The watchdog of a ruleset that must be confirmed could not be
+    /// started, so the ruleset was not applied.
+    #[error("cannot start the confirmation watchdog, so nothing was applied: {0}")]
+    Watchdog(std::io::Error),
     /// portreeve's table is not in the kernel.
     #[error(
         "portreeve's ruleset is not applied (no table inet {TABLE}); run `portreeve apply` first"
@@ -323,10 +330,7 @@ impl Enforcer {
             record.status = Status::Failed;
             record.confirm_deadline = None;
             self.store.update(&record)?;
-            return Err(EnforceError::Store(GenerationStoreError {
-                path: "watchdog".into(),
-                source: e,
-            }));
+            return Err(EnforceError::Watchdog(e));
         }
         // No separate `nft -c` first: `nft -f` is all or nothing, and a
         // rejected attempt is worth its record (status `failed`). The
@@ -479,6 +483,16 @@ impl Enforcer {
                 ));
             }
             (None, c) => self.store.get(c)?.previous,
+        };
+        if target != 0 && !self.store.exists(target) {
+            return Err(EnforceError::NoSuchGeneration(target));
+        }
+        // A generation that removed the table (its ruleset is empty) is
+        // restored by removing the table.
+        let target = match target {
+            0 => 0,
+            t if self.store.ruleset(t)?.is_empty() => 0,
+            t => t,
         };
         let (text, restored) = match target {
             0 => (None, None),

@@ -140,11 +140,21 @@ impl GenerationStore {
         Ok(GenerationLock { _file: file })
     }
 
-    /// The generation now live; 0 when portreeve's table is absent.
+    /// The generation now live; 0 when portreeve's table is absent (no
+    /// `current` file). A `current` that holds no number is an error, not
+    /// 0: taking it for "nothing applied" would let a rollback or a reclaim
+    /// start from the wrong ruleset.
     pub fn current(&self) -> Result<u64, GenerationStoreError> {
         let path = self.root.join("current");
         match fs::read_to_string(&path) {
-            Ok(text) => Ok(text.trim().parse().unwrap_or(0)),
+            Ok(text) => text.trim().parse().map_err(|_| {
+                at(&path)(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "damaged: not a generation number (remove it: the next apply, confirm or \
+                     rollback reads the live generation from the mark on portreeve's table in \
+                     the kernel)",
+                ))
+            }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
             Err(e) => Err(at(&path)(e)),
         }
@@ -164,6 +174,11 @@ impl GenerationStore {
         let text = fs::read_to_string(&path).map_err(at(&path))?;
         serde_json::from_str(&text)
             .map_err(|e| at(&path)(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))
+    }
+
+    /// Whether generation `n` was ever recorded.
+    pub fn exists(&self, n: u64) -> bool {
+        self.generations_dir().join(format!("{n:06}.json")).exists()
     }
 
     /// The static ruleset of generation `n`.

@@ -113,8 +113,22 @@ mod tests {
     use std::time::Duration;
 
     /// Every queued datagram comes back in one batch, whole and in order,
-    /// with its sender; the largest UDP payload fits.
-    fn round_trip(local: &str) {
+    /// with its sender; the largest UDP payload fits. Both sockets are on
+    /// the loopback of a namespace of the test's own.
+    fn round_trip(test: &str, local: &str) {
+        portreeve_testkit::in_fresh_netns(test, || {
+            if portreeve_testkit::skip_unless(
+                test,
+                UdpSocket::bind(local).is_ok(),
+                format_args!("cannot bind {local}"),
+            ) {
+                round_trip_here(local);
+            }
+        });
+    }
+
+    /// The round trip itself, on the loopback of the calling thread's namespace.
+    fn round_trip_here(local: &str) {
         let receiver = UdpSocket::bind(local).unwrap();
         receiver
             .set_read_timeout(Some(Duration::from_secs(5)))
@@ -141,16 +155,12 @@ mod tests {
 
     #[test]
     fn receives_every_queued_datagram_over_ipv4() {
-        round_trip("127.0.0.1:0");
+        round_trip("receives_every_queued_datagram_over_ipv4", "127.0.0.1:0");
     }
 
     #[test]
     fn receives_every_queued_datagram_over_ipv6() {
-        if UdpSocket::bind("[::1]:0").is_err() {
-            eprintln!("skipped: no IPv6 loopback");
-            return;
-        }
-        round_trip("[::1]:0");
+        round_trip("receives_every_queued_datagram_over_ipv6", "[::1]:0");
     }
 
     #[test]

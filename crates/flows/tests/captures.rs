@@ -6,8 +6,8 @@
 //! `*-data.pcap`); each scenario lists its files in feeding order, portreeve
 //! decodes them in that order through one [`Decoder`], and tshark reads the
 //! same files concatenated with `mergecap -a` so that it knows the templates
-//! too. Skips (with the reason) when the captures or tshark are missing,
-//! unless `PORTREEVE_REQUIRE_PRIVILEGED=1`.
+//! too. Skips through the testkit (with the reason) when the captures or
+//! tshark are missing, and fails instead under `PORTREEVE_REQUIRE_PRIVILEGED=1`.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -21,26 +21,14 @@ fn testdata() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata/flows")
 }
 
-/// Whether the test can run; panics instead of skipping in CI.
-fn available() -> bool {
-    let required = std::env::var("PORTREEVE_REQUIRE_PRIVILEGED").is_ok_and(|v| v == "1");
-    let missing = if !testdata().is_dir() {
-        Some(format!("{} is absent", testdata().display()))
-    } else if Command::new("tshark").arg("--version").output().is_err() {
-        Some("tshark is not installed".to_owned())
-    } else if Command::new("mergecap").arg("-h").output().is_err() {
-        Some("mergecap is not installed".to_owned())
-    } else {
-        None
-    };
-    match missing {
-        None => true,
-        Some(why) if required => panic!("PORTREEVE_REQUIRE_PRIVILEGED=1 but {why}"),
-        Some(why) => {
-            eprintln!("skipping: {why}");
-            false
-        }
-    }
+/// Whether `test` can run: the captures are there and tshark and mergecap
+/// installed. Skips through the testkit otherwise (a failure in CI).
+fn available(test: &str) -> bool {
+    portreeve_testkit::skip_unless(
+        test,
+        testdata().is_dir(),
+        format_args!("{} is absent", testdata().display()),
+    ) && portreeve_testkit::require_programs(test, &["tshark", "mergecap"])
 }
 
 /// JSON with object key order and duplicate keys preserved (tshark repeats
@@ -506,7 +494,7 @@ fn pcaps_in(dir: &Path) -> Vec<String> {
 
 #[test]
 fn netflow_and_ipfix_captures_match_tshark() {
-    if !available() {
+    if !available("netflow_and_ipfix_captures_match_tshark") {
         return;
     }
     let dir = testdata().join("netflow");
@@ -558,7 +546,7 @@ fn netflow_and_ipfix_captures_match_tshark() {
 
 #[test]
 fn sflow_captures_match_tshark() {
-    if !available() {
+    if !available("sflow_captures_match_tshark") {
         return;
     }
     let dir = testdata().join("sflow");
@@ -580,7 +568,7 @@ fn sflow_captures_match_tshark() {
 /// the template has arrived: the order the README prescribes matters.
 #[test]
 fn data_before_template_in_real_captures() {
-    if !available() {
+    if !available("data_before_template_in_real_captures") {
         return;
     }
     let dir = testdata().join("netflow");

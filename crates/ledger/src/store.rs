@@ -298,6 +298,12 @@ struct Durability {
     failed: Option<LedgerError>,
 }
 
+/// How a [`Ledger`] makes the entries file durable: `fdatasync` in
+/// [`Ledger::open`]; another function only through
+/// [`Ledger::open_with_flush`], so tests can make a flush fail as a failing
+/// disk would.
+pub type Flush = Box<dyn Fn(&File) -> io::Result<()> + Send + Sync>;
+
 /// A ledger directory opened for reading and appending.
 pub struct Ledger {
     dir: Dir,
@@ -324,6 +330,8 @@ pub struct Ledger {
     writing: AtomicUsize,
     durable: Mutex<Durability>,
     flushed: Condvar,
+    /// Makes `entries` durable (see [`Flush`]).
+    flush: Flush,
 }
 
 /// The view and the cross-process lock, held together; the lock is
@@ -384,6 +392,15 @@ impl Ledger {
     /// documentation): a ledger that contradicts one is not opened
     /// ([`LedgerError::Tampered`]).
     pub fn open(dir: &Path) -> Result<Ledger, LedgerError> {
+        Ledger::open_with_flush(dir, Box::new(File::sync_data))
+    }
+
+    /// [`Ledger::open`], with `flush` making the entries file durable in
+    /// place of `fdatasync`: for tests of what a failed flush does (the
+    /// append is not acknowledged, and this handle acknowledges nothing
+    /// more). `flush` must make every byte written to the file before it
+    /// was called durable, or fail.
+    pub fn open_with_flush(dir: &Path, flush: Flush) -> Result<Ledger, LedgerError> {
         let dir = Dir::create(dir)?;
         let host = host_name();
         let lock_file = dir.open_for_writing(LOCK, Access::ReadWrite)?;
@@ -420,6 +437,7 @@ impl Ledger {
                 failed: None,
             }),
             flushed: Condvar::new(),
+            flush,
         };
         drop(ledger.locked()?);
         Ok(ledger)
@@ -611,7 +629,7 @@ impl Ledger {
             // Everything written before this point is covered by the flush.
             let covers = self.written.load(Ordering::Acquire);
             let started = Instant::now();
-            let result = self.entries.sync_data();
+            let result = (self.flush)(&self.entries);
             let took = started.elapsed();
             self.flushes.fetch_add(1, Ordering::Relaxed);
             state = self.durable.lock().expect("durability lock");
@@ -763,10 +781,9 @@ impl Ledger {
     /// Writes the pending nodes into the cache, fsyncs it, then records
     /// the new extent atomically.
     fn persist_tree(&self, view: &mut View) -> Result<(), LedgerError> {
-        // The head will point into the entries: they must be on disk first.
-        self.entries
-            .sync_data()
-            .map_err(io_at(&self.path(ENTRIES)))?;
+        // The head will point into the entries: they must be on disk first
+        // (and a failed flush here fails this handle like any other).
+        self.make_durable(view.end)?;
         let path = self.path(TREE);
         let file = &self.tree;
         let at = TREE_NODES_AT + merkle::post_order_len(view.head.leaves) * 32;

@@ -10,7 +10,8 @@
 //!
 //! The `subtree*` folders use a different scheme and are not run.
 //!
-//! Skips when the data is absent, unless `PORTREEVE_REQUIRE_PRIVILEGED=1`.
+//! Skips through the testkit when the data is absent (a failure under
+//! `PORTREEVE_REQUIRE_PRIVILEGED=1`).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -40,22 +41,16 @@ const RFC_LEAVES: [&[u8]; 8] = [
 const EQUAL_SIZES_NON_HASH_ROOTS: &str =
     "consistency/additional/sizes-are-equal-one-and-proof-is-empty.json";
 
-fn data_dir() -> Option<PathBuf> {
+/// The vectors' directory, or `None` (the test skipped through the
+/// testkit, a failure in CI) when it is absent.
+fn data_dir(test: &str) -> Option<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata/merkle");
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    if std::env::var("PORTREEVE_REQUIRE_PRIVILEGED").as_deref() == Ok("1") {
-        panic!(
-            "merkle test vectors required (PORTREEVE_REQUIRE_PRIVILEGED=1) but {} is absent",
-            dir.display()
-        );
-    }
-    eprintln!(
-        "skipping merkle vectors: {} is absent (set PORTREEVE_REQUIRE_PRIVILEGED=1 to require it)",
-        dir.display()
-    );
-    None
+    portreeve_testkit::skip_unless(
+        test,
+        dir.is_dir(),
+        format_args!("{} is absent", dir.display()),
+    )
+    .then_some(dir)
 }
 
 /// All `*.json` files below `dir`, sorted.
@@ -145,7 +140,7 @@ fn check_divergence(name: &str, v: &Value, failures: &mut Vec<String>) {
 
 #[test]
 fn transparency_dev_vectors() {
-    let Some(dir) = data_dir() else {
+    let Some(dir) = data_dir("transparency_dev_vectors") else {
         return;
     };
     let trees = known_trees();

@@ -10,7 +10,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use support::{Daemon, Netns, run, stderr, stdout, testkit};
+use support::{Daemon, Lab, Netns, run, stderr, stdout, testkit};
 
 const METRICS: &str = "127.0.0.1:9465";
 
@@ -69,7 +69,7 @@ fn drift_and_usage_show_in_the_metrics_and_sigterm_stops_the_agent() {
     ]));
     assert!(nft.status.success(), "{}{}", stdout(&nft), stderr(&nft));
     let state = tempfile::tempdir().unwrap();
-    let mut agent = start(&srv, state.path());
+    let mut agent = start(&srv, state.path(), &[]);
     wait_for(&srv, Duration::from_secs(10), |t| {
         sample(t, "portreeve_agent_up")
     });
@@ -145,7 +145,7 @@ fn drift_and_usage_show_in_the_metrics_and_sigterm_stops_the_agent() {
 
     // Restarted, the agent resumes: no listener is new again, and the
     // port's last access is known at once.
-    let mut again = start(&srv, state.path());
+    let mut again = start(&srv, state.path(), &[]);
     let (age, _) = wait_for(&srv, Duration::from_secs(10), |t| sample(t, age_series));
     assert!(
         age >= younger,
@@ -161,8 +161,8 @@ fn drift_and_usage_show_in_the_metrics_and_sigterm_stops_the_agent() {
     again.stop();
 }
 
-/// Starts the agent in `ns` with state in `state`.
-fn start(ns: &Netns, state: &std::path::Path) -> Daemon {
+/// Starts the agent in `ns` with state in `state`, and `extra` arguments.
+fn start(ns: &Netns, state: &std::path::Path, extra: &[&str]) -> Daemon {
     let mut cmd = ns.exec(env!("CARGO_BIN_EXE_portreeve"));
     cmd.args([
         "--state-dir",
@@ -176,6 +176,7 @@ fn start(ns: &Netns, state: &std::path::Path) -> Daemon {
         "--metrics",
         METRICS,
     ])
+    .args(extra)
     .env_remove("PORTREEVE_POLICY")
     .stdout(Stdio::null())
     .stderr(Stdio::piped());
@@ -186,6 +187,18 @@ fn start(ns: &Netns, state: &std::path::Path) -> Daemon {
 fn connects(client: &Netns, to: &str) -> bool {
     let to: SocketAddr = to.parse().unwrap();
     client.run(|| TcpStream::connect_timeout(&to, Duration::from_millis(500)).is_ok())
+}
+
+/// A policy for the lab at 10.SUBNET.0.0/24 that closes abandoned ports:
+/// 7070 may be closed, 7071 is kept. Thresholds of seconds stand in for 72
+/// hours and 30 days.
+fn closing_policy(subnet: u8) -> String {
+    format!(
+        "[zones]\nlab = [\"10.{subnet}.0.0/24\"]\n\
+         [lifecycle]\ndormant_after = \"1s\"\nabandoned_after = \"2s\"\nreclaim = \"close\"\n\
+         [[rule]]\nname = \"app\"\nport = 7070\nprotocol = \"tcp\"\nzones = [\"lab\"]\n\
+         [[rule]]\nname = \"kept\"\nport = 7071\nprotocol = \"tcp\"\nzones = [\"lab\"]\nkeep = true\n"
+    )
 }
 
 #[test]
@@ -201,15 +214,7 @@ fn an_abandoned_port_is_reclaimed_recorded_and_reopened() {
     let _listeners = srv.listen(&["tcp4:0.0.0.0:7070", "tcp4:0.0.0.0:7071"], 0);
     let dir = tempfile::tempdir().unwrap();
     let policy = dir.path().join("p.toml");
-    // Thresholds of seconds stand in for 72 hours and 30 days.
-    std::fs::write(
-        &policy,
-        "[zones]\nlab = [\"10.33.0.0/24\"]\n\
-         [lifecycle]\ndormant_after = \"1s\"\nabandoned_after = \"2s\"\nreclaim = \"close\"\n\
-         [[rule]]\nname = \"app\"\nport = 7070\nprotocol = \"tcp\"\nzones = [\"lab\"]\n\
-         [[rule]]\nname = \"kept\"\nport = 7071\nprotocol = \"tcp\"\nzones = [\"lab\"]\nkeep = true\n",
-    )
-    .unwrap();
+    std::fs::write(&policy, closing_policy(33)).unwrap();
     let state = dir.path().join("state");
     let portreeve = |args: &[&str]| {
         let mut all = vec!["--state-dir", state.to_str().unwrap()];
@@ -227,7 +232,7 @@ fn an_abandoned_port_is_reclaimed_recorded_and_reopened() {
     assert!(connects(&client, "10.33.0.1:7070") && connects(&client, "10.33.0.1:7071"));
 
     // The agent sees the ports; then nobody uses them for the thresholds.
-    let mut agent = start(&srv, &state);
+    let mut agent = start(&srv, &state, &[]);
     wait_for(&srv, Duration::from_secs(10), |t| {
         sample(t, "portreeve_listeners")
     });
@@ -316,4 +321,128 @@ fn an_abandoned_port_is_reclaimed_recorded_and_reopened() {
         "{log}"
     );
     ok(portreeve(&["ledger", "verify"]));
+}
+
+/// The elements of portreeve's allowed set (IPv4) as nft lists them.
+fn allowed(lab: &Lab) -> String {
+    let out = run(lab
+        .srv
+        .exec("nft")
+        .args(["list", "set", "inet", "portreeve", "allowed_v4"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    stdout(&out)
+}
+
+/// The sum of `portreeve_agent_errors_total` over its sources, and the
+/// `reclaim` source alone.
+fn errors(text: &str) -> (f64, f64) {
+    let total = text
+        .lines()
+        .filter(|l| l.starts_with("portreeve_agent_errors_total{"))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum();
+    let reclaim = sample(text, "portreeve_agent_errors_total{source=\"reclaim\"}").unwrap_or(0.0);
+    (total, reclaim)
+}
+
+#[test]
+fn the_running_agent_closes_an_abandoned_port_once_and_counts_what_it_cannot_record() {
+    if !support::privileged(
+        "the_running_agent_closes_an_abandoned_port_once_and_counts_what_it_cannot_record",
+    ) || !testkit::require_programs(
+        "the_running_agent_closes_an_abandoned_port_once_and_counts_what_it_cannot_record",
+        &["nft", "nsenter", "mount"],
+    ) {
+        return;
+    }
+    let lab = Lab::new(34, &["tcp4:0.0.0.0:7070", "tcp4:0.0.0.0:7071"]);
+    let policy = lab.home.file("p.toml", closing_policy(34));
+    lab.ok(&["apply", "--policy", policy.to_str().unwrap()]);
+    // The kernel records these first connections as the ports' last use.
+    assert!(lab.connects(7070) && lab.connects(7071));
+    let reclaims = |lab: &Lab| -> Vec<serde_json::Value> {
+        lab.home
+            .ledger()
+            .into_iter()
+            .filter(|e| e["action"] == "reclaim")
+            .collect()
+    };
+    let generations = |lab: &Lab| {
+        lab.json(&["generations", "--format", "json"])["generations"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+
+    // The agent runs on, re-planning every 500 ms, and closes 7070 by
+    // itself once it has gone unused for 2 s. (Watched in the kernel's
+    // table: a connection would be a use.)
+    let mut agent = start(
+        &lab.srv,
+        &lab.home.state(),
+        &["--lifecycle-interval", "500ms"],
+    );
+    let started = Instant::now();
+    while allowed(&lab).contains(". tcp . 7070") {
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "the agent did not close 7070: {:?}",
+            metrics(&lab.srv)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(lab.connects(7071), "keep = true: untouched");
+    let set = allowed(&lab);
+    assert!(
+        !set.contains(". tcp . 7070") && set.contains(". tcp . 7071"),
+        "{set}"
+    );
+    let found = reclaims(&lab);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0]["actor"], "agent");
+    assert!(
+        found[0]["object"].as_str().unwrap().starts_with("7070/tcp"),
+        "{:#}",
+        found[0]
+    );
+    // Further cycles change nothing: no second reclaim, no new ruleset.
+    let made = generations(&lab);
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(reclaims(&lab).len(), 1);
+    assert_eq!(generations(&lab), made);
+    assert!(!lab.connects(7070) && lab.connects(7071));
+    let text = metrics(&lab.srv).unwrap();
+    assert_eq!(
+        sample(&text, "portreeve_ports{state=\"reclaimed\"}"),
+        Some(1.0),
+        "{text}"
+    );
+    let (errors_before, reclaim_errors_before) = errors(&text);
+
+    // The state directory turns read-only under the agent (a read-only
+    // bind mount in the agent's own mount namespace, which `ip netns exec`
+    // made private to it; root ignores file modes). Reopened from the
+    // command line, 7070 is abandoned again 2 s later: the agent cannot
+    // record a reclaim, so it makes none, and counts each attempt.
+    let state = lab.home.state();
+    let mount = run(std::process::Command::new("nsenter")
+        .arg("-t")
+        .arg(agent.0.id().to_string())
+        .args(["-m", "mount", "--bind", "-o", "ro"])
+        .args([&state, &state]));
+    assert!(mount.status.success(), "{}", stderr(&mount));
+    lab.ok(&["reclaim", "--undo", "1", "--reason", "still needed"]);
+    assert!(lab.connects(7070), "reopened");
+    let (reclaim_errors, _) = wait_for(&lab.srv, Duration::from_secs(15), |t| {
+        let (total, reclaim) = errors(t);
+        (reclaim >= reclaim_errors_before + 2.0 && total > errors_before).then_some(reclaim)
+    });
+    assert!(reclaim_errors >= 2.0);
+    assert!(lab.connects(7070), "not closed without its record");
+    assert_eq!(reclaims(&lab).len(), 1, "no reclaim recorded");
+    let log = agent.stop();
+    assert!(
+        log.contains("cannot reclaim abandoned ports") && log.contains("Read-only file system"),
+        "{log}"
+    );
 }

@@ -87,7 +87,6 @@ impl Site {
                 "tcp6:[::]:8080:v6only=0",
                 "tcp4:0.0.0.0:9000",
                 "tcp4:0.0.0.0:9229",
-                "tcp4:0.0.0.0:7000",
                 "tcp4:0.0.0.0:7001",
                 "tcp4:0.0.0.0:23",
             ],
@@ -290,42 +289,6 @@ fn grants_open_one_source_and_close_by_themselves() {
     assert!(!connects(&site.b, SRV_B, 9229));
     let again = site.portreeve(&["revoke", "9229/tcp", "--from", "10.10.2.0/24"]);
     assert_eq!(again.status.code(), Some(2));
-}
-
-#[test]
-fn per_source_rate_limit_drops_the_excess() {
-    if !privileged("per_source_rate_limit_drops_the_excess") {
-        return;
-    }
-    let site = Site::new();
-    assert_ok(&site.apply(&site.policy("p.toml", POLICY), &[]));
-    let window = Duration::from_secs(3);
-    let target: SocketAddr = format!("{SRV_B}:7000").parse().unwrap();
-    let (accepted, attempted) = site.b.run(|| {
-        let start = Instant::now();
-        let (mut ok, mut tried) = (0u32, 0u32);
-        while start.elapsed() < window {
-            tried += 1;
-            // Dropped SYNs time out quickly; accepted ones close at once.
-            if TcpStream::connect_timeout(&target, Duration::from_millis(20)).is_ok() {
-                ok += 1;
-            }
-        }
-        (ok, tried)
-    });
-    // 20/s over 3 s plus a burst of 5: 65, within a generous tolerance.
-    let expected = 20.0 * window.as_secs_f64() + 5.0;
-    let rate = f64::from(accepted);
-    assert!(
-        attempted > accepted * 2,
-        "the client must outrun the limit ({attempted} attempts)"
-    );
-    assert!(
-        (rate - expected).abs() <= expected * 0.25,
-        "accepted {accepted} of {attempted} connections in {window:?}; expected about {expected}"
-    );
-    // Another source has its own budget.
-    assert!(connects(&site.a, SRV_A, 7000));
 }
 
 #[test]

@@ -201,6 +201,13 @@ fn kernel_set(lab: &Lab, set: &str) -> String {
     ])))
 }
 
+/// The generation portreeve's table in the kernel is marked with; `None`
+/// when the table is absent.
+fn kernel_generation(lab: &Lab) -> Option<u64> {
+    let listing: Value = serde_json::from_str(&kernel_set(lab, "generation")).ok()?;
+    listing["nftables"][1]["set"]["elem"][0].as_u64()
+}
+
 #[test]
 fn a_full_disk_at_any_step_leaves_no_change_without_its_record() {
     if !testkit::privileged(
@@ -271,10 +278,7 @@ fn a_full_disk_at_any_step_leaves_no_change_without_its_record() {
     // the one before or one the ledger records.
     let mut steps = 0;
     for nth in 1.. {
-        let generation = |lab: &Lab| {
-            let listing: Value = serde_json::from_str(&kernel_set(lab, "generation")).unwrap();
-            listing["nftables"][1]["set"]["elem"][0].as_u64().unwrap()
-        };
+        let generation = |lab: &Lab| kernel_generation(lab).expect("the table is there");
         let live_before = generation(&lab);
         let (out, injected) =
             with_full_disk_at(&lab, nth, &["apply", "--policy", b.to_str().unwrap()]);
@@ -468,4 +472,318 @@ fn a_hand_made_change_to_portreeves_table_is_seen_by_plan_and_check() {
     // Applying again puts the ruleset back.
     lab.ok(&["apply", "--policy", policy.to_str().unwrap()]);
     assert!(drift(&lab).is_empty());
+}
+
+/// Every generation and the live one's number, as `generations` lists them.
+fn generations(lab: &Lab) -> (u64, Vec<Value>) {
+    let doc: Value = serde_json::from_str(&lab.ok(&["generations", "--format", "json"])).unwrap();
+    (
+        doc["current"].as_u64().unwrap(),
+        doc["generations"].as_array().unwrap().clone(),
+    )
+}
+
+/// The records agree with the kernel: the table is marked with the
+/// generation recorded as live (or is absent when that generation removed
+/// it), and no generation after it is recorded as anything but failed or
+/// reverted — nothing is recorded as applied that never reached the
+/// kernel.
+#[track_caller]
+fn assert_records_match_kernel(lab: &Lab) {
+    let (current, list) = generations(lab);
+    let live = list.iter().find(|g| g["generation"] == current);
+    let removed_table = live.is_some_and(|g| g["restores"] == 0);
+    let expected = (current != 0 && !removed_table).then_some(current);
+    assert_eq!(kernel_generation(lab), expected, "{list:#?}");
+    let later: Vec<&Value> = list
+        .iter()
+        .filter(|g| g["generation"].as_u64().unwrap() > current)
+        .filter(|g| g["status"] != "failed" && g["status"] != "reverted")
+        .collect();
+    assert!(
+        later.is_empty(),
+        "recorded as in effect, never live: {later:#?}"
+    );
+}
+
+/// The status of the newest generation.
+fn last_status(lab: &Lab) -> Value {
+    generations(lab).1.last().unwrap()["status"].clone()
+}
+
+/// An `nft` for `$PORTREEVE_NFT` that fails the transactions that change
+/// the kernel (`nft -f`) as many times as [`FaultyNft::fail_next`] says,
+/// and otherwise runs the real `nft`. Processes portreeve starts (the
+/// confirmation watchdog) inherit it.
+struct FaultyNft {
+    script: PathBuf,
+    budget: PathBuf,
+}
+
+impl FaultyNft {
+    fn new(home: &support::Home) -> FaultyNft {
+        let script = home.file(
+            "nft-faulty",
+            r#"#!/bin/sh
+budget="$0.failures"
+case " $* " in
+*" -f "*)
+    n=$(cat "$budget" 2>/dev/null || echo 0)
+    if [ "$n" -gt 0 ]; then
+        echo $((n - 1)) > "$budget"
+        echo "nft: injected failure" >&2
+        exit 1
+    fi ;;
+esac
+exec nft "$@"
+"#,
+        );
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let budget = PathBuf::from(format!("{}.failures", script.display()));
+        FaultyNft { script, budget }
+    }
+
+    /// Makes the next `n` transactions fail.
+    fn fail_next(&self, n: u32) {
+        std::fs::write(&self.budget, format!("{n}\n")).unwrap();
+    }
+
+    /// How many of them have not been tried yet.
+    fn failures_left(&self) -> u32 {
+        std::fs::read_to_string(&self.budget).map_or(0, |t| t.trim().parse().unwrap())
+    }
+}
+
+/// `portreeve ARGS` in `lab`'s server namespace with `env` set.
+fn portreeve_with(lab: &Lab, env: &[(&str, &std::ffi::OsStr)], args: &[&str]) -> Output {
+    let mut cmd = lab
+        .home
+        .command(lab.srv.exec(env!("CARGO_BIN_EXE_portreeve")));
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    run(cmd.args(args))
+}
+
+/// The ledger's entries with `action` by `actor`.
+fn recorded_by(lab: &Lab, action: &str, actor: &str) -> usize {
+    recorded(lab, action)
+        .iter()
+        .filter(|e| e["actor"] == actor)
+        .count()
+}
+
+#[test]
+fn a_failing_nft_leaves_no_generation_recorded_as_applied_and_the_watchdog_retries() {
+    if !testkit::privileged(
+        "a_failing_nft_leaves_no_generation_recorded_as_applied_and_the_watchdog_retries",
+        &["ip", "python3", "nft", "setsid", "sh"],
+    ) {
+        return;
+    }
+    let lab = Lab::new(56, &["tcp4:0.0.0.0:8080"]);
+    let (old, new) = policies(56);
+    let (old, new) = (
+        lab.home.file("old.toml", &old),
+        lab.home.file("new.toml", &new),
+    );
+    let (old, new) = (old.to_str().unwrap(), new.to_str().unwrap());
+    let nft = FaultyNft::new(&lab.home);
+    let faulty = [("PORTREEVE_NFT", nft.script.as_os_str())];
+    let with_faulty = |args: &[&str]| portreeve_with(&lab, &faulty, args);
+    let ok = |args: &[&str]| support::assert_ok(&with_faulty(args));
+    ok(&["apply", "--policy", old]);
+
+    // An apply whose transaction fails: exit 3, the kernel and the
+    // records as before, nothing in the ledger.
+    nft.fail_next(1);
+    let out = with_faulty(&["apply", "--policy", new]);
+    support::assert_exit(&out, 3, "injected failure");
+    assert_eq!(nft.failures_left(), 0);
+    assert_eq!(kernel_generation(&lab), Some(1));
+    assert!(lab.connects(8080));
+    assert_eq!(last_status(&lab), "failed");
+    assert_records_match_kernel(&lab);
+    assert_eq!(recorded(&lab, "apply").len(), 1);
+
+    // A rollback whose transaction fails: the same.
+    ok(&["apply", "--policy", new]);
+    let live = kernel_generation(&lab).unwrap();
+    nft.fail_next(1);
+    let out = with_faulty(&["rollback"]);
+    support::assert_exit(&out, 3, "injected failure");
+    assert_eq!(kernel_generation(&lab), Some(live));
+    assert!(!lab.connects(8080));
+    assert_eq!(last_status(&lab), "failed");
+    assert_records_match_kernel(&lab);
+    assert!(recorded(&lab, "rollback").is_empty());
+
+    // The watchdog's rollback fails twice: it tries again, says so in its
+    // log, and restores the old ruleset all the same.
+    ok(&["rollback"]);
+    assert!(lab.connects(8080));
+    let started = Instant::now();
+    ok(&["apply", "--policy", new, "--confirm-within", "1s"]);
+    let pending = kernel_generation(&lab).unwrap();
+    nft.fail_next(2);
+    assert!(!lab.connects(8080));
+    while recorded_by(&lab, "rollback", "watchdog") == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "the watchdog gave up: {}",
+            std::fs::read_to_string(lab.home.state().join("enforce/watchdog.log"))
+                .unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(nft.failures_left(), 0, "both failures were met");
+    assert!(lab.connects(8080), "the old ruleset is back");
+    let log = std::fs::read_to_string(lab.home.state().join("enforce/watchdog.log")).unwrap();
+    assert_eq!(
+        log.matches("rollback failed; trying again").count(),
+        2,
+        "{log}"
+    );
+    assert_records_match_kernel(&lab);
+    let (current, list) = generations(&lab);
+    let status = |n: u64| list.iter().find(|g| g["generation"] == n).unwrap()["status"].clone();
+    assert_eq!(status(pending), "reverted");
+    assert_eq!(
+        (pending + 1..current)
+            .filter(|&n| status(n) == "failed")
+            .count(),
+        2,
+        "two failed attempts before generation {current}: {list:#?}"
+    );
+}
+
+#[test]
+fn without_setsid_an_apply_that_must_be_confirmed_changes_nothing() {
+    if !testkit::privileged(
+        "without_setsid_an_apply_that_must_be_confirmed_changes_nothing",
+        &["ip", "python3", "nft"],
+    ) {
+        return;
+    }
+    let lab = Lab::new(57, &["tcp4:0.0.0.0:8080"]);
+    let (old, new) = policies(57);
+    let (old, new) = (
+        lab.home.file("old.toml", &old),
+        lab.home.file("new.toml", &new),
+    );
+    lab.ok(&["apply", "--policy", old.to_str().unwrap()]);
+    // A PATH holding what the command needs (`ip` to enter the namespace,
+    // `nft`) and no `setsid`.
+    let bin = lab.home.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    for program in ["ip", "nft"] {
+        let found = std::env::split_paths(&std::env::var_os("PATH").unwrap())
+            .map(|d| d.join(program))
+            .find(|p| p.exists())
+            .unwrap();
+        std::os::unix::fs::symlink(found, bin.join(program)).unwrap();
+    }
+    let out = portreeve_with(
+        &lab,
+        &[("PATH", bin.as_os_str())],
+        &[
+            "apply",
+            "--policy",
+            new.to_str().unwrap(),
+            "--confirm-within",
+            "1m",
+        ],
+    );
+    support::assert_exit(&out, 3, "cannot start the confirmation watchdog");
+    assert!(stderr(&out).contains("setsid"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("nothing was applied"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(kernel_generation(&lab), Some(1));
+    assert!(lab.connects(8080));
+    assert_eq!(last_status(&lab), "failed");
+    assert_records_match_kernel(&lab);
+    assert_eq!(recorded(&lab, "apply").len(), 1);
+}
+
+#[test]
+fn impossible_rollbacks_and_confirms_are_refused_and_a_damaged_current_is_an_error() {
+    if !testkit::privileged(
+        "impossible_rollbacks_and_confirms_are_refused_and_a_damaged_current_is_an_error",
+        &["ip", "python3", "nft"],
+    ) {
+        return;
+    }
+    let lab = Lab::new(58, &["tcp4:0.0.0.0:8080"]);
+    // Nothing applied yet.
+    support::assert_exit(
+        &lab.portreeve(&["confirm"]),
+        2,
+        "no applied ruleset is awaiting confirmation",
+    );
+    support::assert_exit(&lab.portreeve(&["rollback"]), 2, "nothing to roll back");
+    assert_eq!(generations(&lab), (0, Vec::new()));
+
+    let (old, new) = policies(58);
+    let (old, new) = (
+        lab.home.file("old.toml", &old),
+        lab.home.file("new.toml", &new),
+    );
+    let old = old.to_str().unwrap();
+    lab.ok(&["apply", "--policy", old]);
+    lab.ok(&["apply", "--policy", new.to_str().unwrap()]);
+    support::assert_exit(
+        &lab.portreeve(&["confirm"]),
+        2,
+        "no applied ruleset is awaiting confirmation",
+    );
+
+    // A generation that does not exist: refused as a mistake, nothing made.
+    support::assert_exit(
+        &lab.portreeve(&["rollback", "--to", "9"]),
+        2,
+        "there is no generation 9",
+    );
+    assert_eq!(generations(&lab).1.len(), 2);
+    assert_eq!(kernel_generation(&lab), Some(2));
+
+    // Generation 0: portreeve's table removed, and recorded.
+    let out = lab.ok(&["rollback", "--to", "0"]);
+    assert!(out.contains("Removed portreeve's table"), "{out}");
+    assert_eq!(kernel_generation(&lab), None);
+    assert!(lab.live_table().is_empty());
+    assert!(lab.connects(8080), "no table, no filter");
+    assert_records_match_kernel(&lab);
+    assert_eq!(recorded(&lab, "rollback").len(), 1);
+    // Back to the generation that removed it: still no table.
+    let removed = generations(&lab).0;
+    lab.ok(&["apply", "--policy", old]);
+    let out = lab.portreeve(&["rollback", "--to", &removed.to_string()]);
+    support::assert_ok(&out);
+    assert_eq!(kernel_generation(&lab), None, "{}", stdout(&out));
+    assert_records_match_kernel(&lab);
+
+    // A damaged `current`: every command that needs the live generation
+    // says so, none takes it for 0.
+    lab.ok(&["apply", "--policy", old]);
+    let live = kernel_generation(&lab).unwrap();
+    std::fs::write(lab.home.state().join("enforce/current"), "garbage\n").unwrap();
+    for args in [
+        &["generations"][..],
+        &["confirm"],
+        &["rollback"],
+        &["apply", "--policy", old],
+    ] {
+        let out = lab.portreeve(args);
+        support::assert_exit(&out, 3, "enforce/current");
+        assert!(
+            stderr(&out).contains("not a generation number"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+    assert_eq!(kernel_generation(&lab), Some(live), "nothing was changed");
 }

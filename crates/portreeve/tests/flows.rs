@@ -1,7 +1,7 @@
 //! Flow telemetry end to end: connections between two test namespaces are
 //! captured with tcpdump, a real exporter (softflowd, from Debian) turns the
-//! capture into NetFlow v9 and IPFIX sent over loopback to
-//! `portreeve collect`, and the per-port aggregates must match the
+//! capture into NetFlow v9 and IPFIX sent to `portreeve collect` over the
+//! loopback of a namespace the test creates, and the per-port aggregates must match the
 //! connections the test made — counted independently by tshark from the
 //! same capture. Also `flows decode` and `import zeek`.
 
@@ -9,7 +9,7 @@ mod support;
 
 use std::net::UdpSocket;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -84,13 +84,22 @@ fn tshark_totals(pcap: &Path, port: u16) -> (u64, u64) {
     (lens.len() as u64, lens.iter().sum())
 }
 
-/// A free UDP port on loopback.
-fn free_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
+/// Where `portreeve collect` listens, on the loopback of a namespace the
+/// test creates (new, so the port is free).
+const COLLECTOR: &str = "127.0.0.1:2055";
+
+/// `portreeve collect --netflow COLLECTOR --format json ARGS` started
+/// inside `ns`, its output piped.
+fn start_collect(ns: &Netns, args: &[&str]) -> Child {
+    ns.exec(env!("CARGO_BIN_EXE_portreeve"))
+        .args(["collect", "--netflow", COLLECTOR, "--format", "json"])
+        .args(args)
+        .env_remove("PORTREEVE_STATE_DIR")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[test]
@@ -111,34 +120,21 @@ fn softflowd_netflow_v9_and_ipfix_aggregate_to_the_connections_made() {
         format!("/tmp/s{}", std::process::id()),
     );
     capture(&pcap);
+    // The exporter and the collector meet on the loopback of a namespace
+    // of their own.
+    let ns = Netns::bare();
     for version in ["9", "10"] {
-        let port = free_port();
-        let address = format!("127.0.0.1:{port}");
-        let collector = support::portreeve()
-            .args([
-                "collect",
-                "--netflow",
-                &address,
-                "--duration",
-                "4s",
-                "--flush",
-                "1s",
-            ])
-            .args(["--no-store", "--format", "json"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let collector = start_collect(&ns, &["--duration", "4s", "--flush", "1s", "--no-store"]);
         std::thread::sleep(Duration::from_millis(500));
         // softflowd exports every flow when it reaches the end of the
         // capture, and exits. The deadline is a backstop.
-        let exported = run(Command::new("timeout").args([
+        let exported = run(ns.exec("timeout").args([
             "10",
             "softflowd",
             "-r",
             pcap.to_str().unwrap(),
             "-n",
-            &address,
+            COLLECTOR,
             "-v",
             version,
             "-d",
@@ -188,7 +184,11 @@ fn softflowd_netflow_v9_and_ipfix_aggregate_to_the_connections_made() {
 fn flows_decode_prints_records_and_import_zeek_refuses_bad_lines() {
     let testdata = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../../shared/testdata/flows/netflow/nfv5.pcap");
-    if testdata.exists() {
+    if testkit::skip_unless(
+        "flows_decode_prints_records_and_import_zeek_refuses_bad_lines (the capture)",
+        testdata.exists(),
+        format_args!("{} is absent", testdata.display()),
+    ) {
         let out = run(support::portreeve().args([
             "flows",
             "decode",
@@ -429,15 +429,10 @@ fn import_zeek_past_max_keys_loses_nothing_and_says_so() {
     );
     // What the store holds: every connection, one row per server port
     // (read with Debian's sqlite3, which the test needs for this).
-    if Command::new("sqlite3").arg("--version").output().is_err() {
-        let required = std::env::var("PORTREEVE_REQUIRE_PRIVILEGED").is_ok_and(|v| v == "1");
-        assert!(
-            !required,
-            "PORTREEVE_REQUIRE_PRIVILEGED=1 but `sqlite3` is not installed"
-        );
-        eprintln!(
-            "SKIPPED the store check of import_zeek_past_max_keys: `sqlite3` is not installed"
-        );
+    if !testkit::require_programs(
+        "import_zeek_past_max_keys_loses_nothing_and_says_so (the store check)",
+        &["sqlite3"],
+    ) {
         return;
     }
     let stored = run(Command::new("sqlite3").args([
@@ -450,35 +445,37 @@ fn import_zeek_past_max_keys_loses_nothing_and_says_so() {
 
 #[test]
 fn collect_counts_and_drops_datagrams_from_exporters_not_allowed() {
-    let port = free_port();
-    let address = format!("127.0.0.1:{port}");
-    let collector = support::portreeve()
-        .args([
-            "collect",
-            "--netflow",
-            &address,
+    if !support::privileged("collect_counts_and_drops_datagrams_from_exporters_not_allowed") {
+        return;
+    }
+    let ns = Netns::bare();
+    let collector = start_collect(
+        &ns,
+        &[
             "--exporter",
             "127.0.0.1/32",
-        ])
-        .args(["--duration", "2s", "--flush", "500ms", "--no-store"])
-        .args(["--format", "json"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+            "--duration",
+            "2s",
+            "--flush",
+            "500ms",
+            "--no-store",
+        ],
+    );
     std::thread::sleep(Duration::from_millis(500));
     // All of 127.0.0.0/8 is loopback: 127.0.0.2 stands for any exporter
     // not in the list (a spoofed source, a misconfigured router).
-    let allowed = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let other = UdpSocket::bind("127.0.0.2:0").unwrap();
-    for i in 0..10u16 {
-        allowed
-            .send_to(&v5_datagram([10, 0, 0, 1], 8080), &address)
-            .unwrap();
-        other
-            .send_to(&v5_datagram([10, 0, 0, 2], 1000 + i), &address)
-            .unwrap();
-    }
+    ns.run(|| {
+        let allowed = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let other = UdpSocket::bind("127.0.0.2:0").unwrap();
+        for i in 0..10u16 {
+            allowed
+                .send_to(&v5_datagram([10, 0, 0, 1], 8080), COLLECTOR)
+                .unwrap();
+            other
+                .send_to(&v5_datagram([10, 0, 0, 2], 1000 + i), COLLECTOR)
+                .unwrap();
+        }
+    });
     let out = collector.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let doc: Value = serde_json::from_str(&stdout(&out)).unwrap();

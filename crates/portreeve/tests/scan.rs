@@ -251,9 +251,23 @@ fn jsonl_streams_one_object_per_port() {
     );
 }
 
+/// Refused input exits 2 and sends nothing. Run where every address has a
+/// route (into a dead end) and every packet is counted: a regression in
+/// input checking shows as packets counted, and reaches nothing. A valid
+/// scan in the same place is counted, proving the count sees scans.
 #[test]
 fn bad_input_sends_nothing_and_exits_2() {
-    // Runs unprivileged: nothing here may reach the network.
+    if !testkit::privileged("bad_input_sends_nothing_and_exits_2", &["ip", "nft"]) {
+        return;
+    }
+    let dead_end = testkit::DeadEnd::new();
+    let scan = |args: &[&str]| {
+        let mut cmd = dead_end.ns.exec(env!("CARGO_BIN_EXE_portreeve"));
+        cmd.args(args)
+            .env_remove("PORTREEVE_STATE_DIR")
+            .env("NO_COLOR", "1");
+        run(&mut cmd)
+    };
     for (args, message) in [
         (
             vec!["scan", "10.73.1.2", "-p", "70000"],
@@ -268,11 +282,32 @@ fn bad_input_sends_nothing_and_exits_2() {
         ),
         (vec!["scan", "10.0.0.0/8", "10.1.0.0/8"], "at most"),
     ] {
-        let out = run(support::portreeve().args(&args));
+        let out = scan(&args);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
         assert!(stderr(&out).contains(message), "{args:?}: {}", stderr(&out));
         assert!(out.stdout.is_empty());
+        assert_eq!(dead_end.packets_sent(), 0, "{args:?} sent packets");
     }
+    let state = tempfile::tempdir().unwrap();
+    let state = state.path().to_str().unwrap();
+    let args = [
+        "scan",
+        "10.73.1.2",
+        "-p",
+        "80",
+        "--max-retries",
+        "0",
+        "--max-rtt",
+        "100ms",
+        "--state-dir",
+        state,
+    ];
+    let out = scan(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        dead_end.packets_sent() > 0,
+        "a valid scan was not counted: the count would miss a regression"
+    );
 }
 
 #[test]

@@ -4,8 +4,9 @@
 //! most [`PROBE_BUDGET`] service timeouts, the whole port at most
 //! [`PORT_BUDGET`]).
 //!
-//! The servers are threads of this test listening on 127.0.0.1; nothing
-//! else is contacted. Identification runs on a thread of its own, so a
+//! The servers are threads of this test listening on 127.0.0.1 in a network
+//! namespace the test creates (so the tests need root); nothing else is
+//! contacted. Identification runs on a thread of its own, so a
 //! regression fails the test at [`OUTER_LIMIT`] instead of hanging it.
 
 use std::io::{Read, Write};
@@ -17,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use portreeve_scan::ServiceInfo;
 use portreeve_scan::service::{PORT_BUDGET, PROBE_BUDGET, ServiceOptions, identify};
+use portreeve_testkit::in_fresh_netns;
 
 /// The service timeout of these tests.
 const TIMEOUT: Duration = Duration::from_secs(1);
@@ -187,19 +189,23 @@ fn budgets_are_documented_multiples() {
 /// long as the server kept dripping.
 #[test]
 fn tls_handshake_dripper_is_cut_off() {
-    let server = Dripper::start(b"\x16\x03\x03\x40\x00", Start::WhenSpokenTo);
-    // The greeting wait (silence, one service timeout), the TLS handshake
-    // (one), and the plaintext probes that follow (each answered at once
-    // with the record, which no parser takes for its own).
-    identify_within(server.port, TIMEOUT * 4 + SLACK);
+    in_fresh_netns("tls_handshake_dripper_is_cut_off", || {
+        let server = Dripper::start(b"\x16\x03\x03\x40\x00", Start::WhenSpokenTo);
+        // The greeting wait (silence, one service timeout), the TLS handshake
+        // (one), and the plaintext probes that follow (each answered at once
+        // with the record, which no parser takes for its own).
+        identify_within(server.port, TIMEOUT * 4 + SLACK);
+    });
 }
 
 /// The same record header sent at once: it is taken as the port's
 /// greeting, whose wait is one service timeout.
 #[test]
 fn tls_greeting_dripper_is_cut_off() {
-    let server = Dripper::start(b"\x16\x03\x03\x40\x00", Start::AtOnce);
-    identify_within(server.port, TIMEOUT * PROBE_BUDGET + SLACK);
+    in_fresh_netns("tls_greeting_dripper_is_cut_off", || {
+        let server = Dripper::start(b"\x16\x03\x03\x40\x00", Start::AtOnce);
+        identify_within(server.port, TIMEOUT * PROBE_BUDGET + SLACK);
+    });
 }
 
 /// A TLS server that completes the handshake, then sends an application
@@ -209,32 +215,38 @@ fn tls_greeting_dripper_is_cut_off() {
 /// long as the record kept growing.
 #[test]
 fn dripper_inside_tls_is_cut_off() {
-    let server = Dripper::start_every(
-        b"\x17\x03\x03\x40\x00",
-        Start::InsideTls,
-        Duration::from_millis(200),
-    );
-    // The greeting wait (silence), the HTTP probe (a TLS alert), then the
-    // TLS probe: handshake, greeting wait and `GET /` inside TLS.
-    let info = identify_within(server.port, TIMEOUT * 4 + SLACK).expect("a TLS port");
-    assert_eq!(info.name, "ssl");
-    let tls = info.tls.expect("the TLS session is reported");
-    assert_eq!(tls.subject.as_deref(), Some("CN=portreeve-dripper"));
+    in_fresh_netns("dripper_inside_tls_is_cut_off", || {
+        let server = Dripper::start_every(
+            b"\x17\x03\x03\x40\x00",
+            Start::InsideTls,
+            Duration::from_millis(200),
+        );
+        // The greeting wait (silence), the HTTP probe (a TLS alert), then the
+        // TLS probe: handshake, greeting wait and `GET /` inside TLS.
+        let info = identify_within(server.port, TIMEOUT * 4 + SLACK).expect("a TLS port");
+        assert_eq!(info.name, "ssl");
+        let tls = info.tls.expect("the TLS session is reported");
+        assert_eq!(tls.subject.as_deref(), Some("CN=portreeve-dripper"));
+    });
 }
 
 /// A greeting that never ends its line (`220 ` and a byte every 300 ms):
 /// the greeting wait is one service timeout.
 #[test]
 fn banner_dripper_is_cut_off() {
-    let server = Dripper::start(b"220 ", Start::AtOnce);
-    let info = identify_within(server.port, TIMEOUT * PROBE_BUDGET + SLACK);
-    assert!(info.is_some(), "the port answered: it is reported");
+    in_fresh_netns("banner_dripper_is_cut_off", || {
+        let server = Dripper::start(b"220 ", Start::AtOnce);
+        let info = identify_within(server.port, TIMEOUT * PROBE_BUDGET + SLACK);
+        assert!(info.is_some(), "the port answered: it is reported");
+    });
 }
 
 /// The same line as the answer to every probe: each plaintext probe's
 /// reply, and the port as a whole, are bounded.
 #[test]
 fn reply_dripper_is_cut_off() {
-    let server = Dripper::start(b"220 ", Start::WhenSpokenTo);
-    identify_within(server.port, TIMEOUT * 4 + SLACK);
+    in_fresh_netns("reply_dripper_is_cut_off", || {
+        let server = Dripper::start(b"220 ", Start::WhenSpokenTo);
+        identify_within(server.port, TIMEOUT * 4 + SLACK);
+    });
 }

@@ -12,8 +12,12 @@
 //!
 //! Tests that need root call [`privileged`] first: it skips with a printed
 //! reason when they cannot run, and fails instead when
-//! `PORTREEVE_REQUIRE_PRIVILEGED=1` (as in CI). Traffic never leaves the
-//! namespaces the tests create. The harness needs `ip` (iproute2) and, for
+//! `PORTREEVE_REQUIRE_PRIVILEGED=1` (as in CI). Every other skip (a missing
+//! program or data set) goes through [`skip_unless`] too, which also logs it
+//! to the file `PORTREEVE_SKIP_LOG` names. Traffic never leaves the
+//! namespaces the tests create: [`in_fresh_netns`] gives a test a loopback
+//! of its own, and a [`DeadEnd`] namespace counts what a program sends, for
+//! tests that it sends nothing. The harness needs `ip` (iproute2) and, for
 //! listeners, `python3`; it mocks nothing.
 //!
 //! # Example
@@ -59,33 +63,82 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// The environment variable that makes every skip a failure (CI sets it).
+pub const REQUIRE_ENV: &str = "PORTREEVE_REQUIRE_PRIVILEGED";
+
+/// The environment variable naming a file that every skip is appended to,
+/// one `SKIPPED <test>: <why>` line each. `cargo test` hides what passing
+/// tests print, so `.ci/run` reads this file after the run instead and fails
+/// if anything was skipped.
+pub const SKIP_LOG_ENV: &str = "PORTREEVE_SKIP_LOG";
+
+/// Whether `test` (or the part of it that needs `condition`) can run. When
+/// `condition` does not hold, the test is skipped: one line `SKIPPED <test>:
+/// <why>` goes to standard error and to the file `PORTREEVE_SKIP_LOG` names,
+/// if any, and this returns false — or, under
+/// `PORTREEVE_REQUIRE_PRIVILEGED=1` (CI), panics instead, so that nothing
+/// CI is meant to run can be skipped quietly. Every skip in the suite goes
+/// through here; `why` says what is missing.
+pub fn skip_unless(test: &str, condition: bool, why: impl std::fmt::Display) -> bool {
+    if condition {
+        return true;
+    }
+    let line = format!("SKIPPED {test}: {why}");
+    if let Some(log) = std::env::var_os(SKIP_LOG_ENV) {
+        // One short append per skip: lines from test binaries running at
+        // the same time do not interleave.
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap_or_else(|e| panic!("cannot open {SKIP_LOG_ENV}={log:?}: {e}"));
+        std::io::Write::write_all(&mut file, format!("{line}\n").as_bytes())
+            .unwrap_or_else(|e| panic!("cannot write {SKIP_LOG_ENV}={log:?}: {e}"));
+    }
+    if std::env::var(REQUIRE_ENV).is_ok_and(|v| v == "1") {
+        panic!("{REQUIRE_ENV}=1 but {line}");
+    }
+    eprintln!("{line} (set {REQUIRE_ENV}=1 to make this a failure)");
+    false
+}
+
+/// Whether `program` can be started (it is on `PATH`).
+pub fn installed(program: &str) -> bool {
+    Command::new(program)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok()
+}
+
+/// Whether every program in `programs` is installed; skips `test` through
+/// [`skip_unless`] naming the first one missing.
+pub fn require_programs(test: &str, programs: &[&str]) -> bool {
+    let missing = programs.iter().find(|p| !installed(p));
+    skip_unless(
+        test,
+        missing.is_none(),
+        format_args!("`{}` is not installed", missing.unwrap_or(&"")),
+    )
+}
+
 /// Whether privileged tests can run here: root, and every program in
-/// `programs` installed. Returns false (and says why) to skip, or panics
-/// when CI demands privileged tests.
+/// `programs` installed. Skips through [`skip_unless`] otherwise.
 pub fn privileged(test: &str, programs: &[&str]) -> bool {
-    let required = std::env::var("PORTREEVE_REQUIRE_PRIVILEGED").is_ok_and(|v| v == "1");
-    let missing = programs.iter().find(|p| {
-        Command::new(p)
-            .arg("--version")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_err()
-    });
-    let reason = if !rustix::process::geteuid().is_root() {
-        Some("not running as root".to_string())
-    } else {
-        missing.map(|p| format!("`{p}` is not installed"))
-    };
-    match reason {
-        None => true,
-        Some(why) if required => panic!("{test}: PORTREEVE_REQUIRE_PRIVILEGED=1 but {why}"),
-        Some(why) => {
-            eprintln!(
-                "SKIPPED {test}: {why} (set PORTREEVE_REQUIRE_PRIVILEGED=1 to make this a failure)"
-            );
-            false
-        }
+    skip_unless(
+        test,
+        rustix::process::geteuid().is_root(),
+        "not running as root",
+    ) && require_programs(test, programs)
+}
+
+/// Runs `body` on the loopback of a namespace of its own (see
+/// [`Netns::bare`] and [`Netns::run`]): for tests whose sockets talk to each
+/// other, kept off the host's loopback. Skips `test` without root.
+pub fn in_fresh_netns(test: &str, body: impl FnOnce() + Send) {
+    if privileged(test, &["ip"]) {
+        Netns::bare().run(body);
     }
 }
 
@@ -173,12 +226,27 @@ impl Netns {
         );
     }
 
-    /// Runs `f` on a thread that has joined the namespace (sockets it opens
-    /// live there), and returns its result.
+    /// Runs `f` on a thread that has joined the namespace, and returns its
+    /// result. Sockets it opens live there, and so do threads it starts. A
+    /// panic in `f` (a failed assertion) fails the caller with its own
+    /// message.
     pub fn run<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
         let path = PathBuf::from(format!("/run/netns/{}", self.name));
-        portreeve_inventory::run_in(&path, || Ok(f()))
-            .unwrap_or_else(|e| panic!("cannot enter {}: {e}", path.display()))
+        let ns = std::fs::File::open(&path)
+            .unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()));
+        std::thread::scope(|scope| {
+            scope
+                .spawn(move || {
+                    rustix::thread::move_into_link_name_space(
+                        std::os::fd::AsFd::as_fd(&ns),
+                        Some(rustix::thread::LinkNameSpaceType::Network),
+                    )
+                    .unwrap_or_else(|e| panic!("cannot enter {}: {e}", path.display()));
+                    f()
+                })
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })
     }
 
     /// Starts a process binding `specs` (see `listen.py`) inside the
@@ -217,6 +285,70 @@ impl Drop for Netns {
         let _ = Command::new("ip")
             .args(["netns", "del", &self.name])
             .status();
+    }
+}
+
+/// A namespace where every address has a route, into a veth pair whose
+/// both ends stay inside it, and where nft counts every packet sent (over
+/// loopback too): a place to run code that must send nothing, where a
+/// regression would be seen rather than fail for want of a route, and
+/// could reach nothing beyond the namespace.
+pub struct DeadEnd {
+    /// The namespace: [`Netns::new`]'s, plus default routes into `d0`.
+    pub ns: Netns,
+}
+
+/// The counting table. The kernel's own IPv6 neighbour discovery and
+/// multicast-listener reports on the veth pair are not counted: they are
+/// not the tested program's doing.
+const SENT_COUNTER: &str = "table inet prt_sent {
+    counter sent {}
+    chain output {
+        type filter hook output priority raw; policy accept;
+        icmpv6 type { nd-router-solicit, nd-neighbor-solicit, nd-neighbor-advert, mld-listener-report, mld2-listener-report } accept
+        counter name \"sent\"
+    }
+}
+";
+
+impl Default for DeadEnd {
+    fn default() -> Self {
+        DeadEnd::new()
+    }
+}
+
+impl DeadEnd {
+    /// Creates the namespace and its counter (needs `ip` and `nft`).
+    pub fn new() -> DeadEnd {
+        let ns = Netns::new();
+        ns.ip(&["route", "add", "default", "dev", "d0"]);
+        ns.ip(&["-6", "route", "add", "default", "dev", "d0"]);
+        let mut nft = ns.exec("nft");
+        nft.args(["-f", "-"]).stdin(Stdio::piped());
+        let mut child = nft.spawn().expect("start nft");
+        std::io::Write::write_all(
+            &mut child.stdin.take().expect("piped stdin"),
+            SENT_COUNTER.as_bytes(),
+        )
+        .expect("write the counting table");
+        let out = child.wait_with_output().expect("wait for nft");
+        assert!(out.status.success(), "nft -f: {}", stderr(&out));
+        DeadEnd { ns }
+    }
+
+    /// Packets sent from the namespace so far.
+    pub fn packets_sent(&self) -> u64 {
+        let out = run(self
+            .ns
+            .exec("nft")
+            .args(["list", "counter", "inet", "prt_sent", "sent"]));
+        assert!(out.status.success(), "nft list counter: {}", stderr(&out));
+        let text = stdout(&out);
+        text.split_whitespace()
+            .skip_while(|w| *w != "packets")
+            .nth(1)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no packet count in {text:?}"))
     }
 }
 

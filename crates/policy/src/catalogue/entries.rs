@@ -1644,9 +1644,71 @@ mod tests {
         })
     }
 
+    /// The documentation states the catalogue's size: exactly, with a count
+    /// per severity, in docs/findings.md ("It holds N entries in this
+    /// version (A critical, …)"), and roughly in the README ("~N well-known
+    /// services"). Users size their expectations on those numbers, so the
+    /// catalogue must hold what they claim: an entry added or removed without
+    /// updating them fails here.
     #[test]
-    fn catalogue_is_substantial() {
-        assert!(ENTRIES.len() >= 80, "only {} entries", ENTRIES.len());
+    fn catalogue_holds_what_the_docs_claim() {
+        use portreeve_core::Severity;
+        let docs = |file: &str| {
+            let path = format!("{}/../../{file}", env!("CARGO_MANIFEST_DIR"));
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+        };
+        // The number just before `marker` in `text`.
+        fn number_before(text: &str, marker: &str) -> usize {
+            let at = text
+                .find(marker)
+                .unwrap_or_else(|| panic!("no `{marker}` in the docs"));
+            let head = text[..at].trim_end();
+            let digits = head.len() - head.chars().rev().take_while(char::is_ascii_digit).count();
+            head[digits..]
+                .parse()
+                .unwrap_or_else(|e| panic!("before `{marker}`: {e}"))
+        }
+
+        let findings = docs("docs/findings.md");
+        let claim_at = findings
+            .find("It holds ")
+            .expect("docs/findings.md states the catalogue's size");
+        let claim = &findings[claim_at..];
+        let claim = &claim[..claim.find("):").expect("the claim ends with `):`") + 1];
+        let claim = claim.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert_eq!(
+            number_before(&claim, " entries in this version"),
+            ENTRIES.len(),
+            "docs/findings.md: {claim}"
+        );
+        for severity in [
+            Severity::Critical,
+            Severity::High,
+            Severity::Medium,
+            Severity::Low,
+            Severity::Info,
+        ] {
+            let name = format!(" {severity}");
+            let actual = ENTRIES.iter().filter(|e| e.severity == severity).count();
+            assert_eq!(number_before(&claim, &name), actual, "{name}: {claim}");
+        }
+        // The same count in the example under the claim.
+        assert!(
+            findings.contains(&format!("\n{}\n```", ENTRIES.len())),
+            "the `catalogue --format json | python3` example prints {}",
+            ENTRIES.len()
+        );
+
+        // The README rounds it: `~N` within 5 %.
+        let readme = docs("README.md");
+        let rough = number_before(&readme, " well-known services");
+        assert!(readme.contains(&format!("~{rough} well-known services")));
+        let off = rough.abs_diff(ENTRIES.len()) as f64 / ENTRIES.len() as f64;
+        assert!(
+            off <= 0.05,
+            "README says ~{rough}, the catalogue holds {}",
+            ENTRIES.len()
+        );
     }
 
     #[test]

@@ -187,7 +187,9 @@ fn spawn_watchdog(
         .stdout(log.try_clone()?)
         .stderr(log);
     // `setsid --fork` returns at once, leaving the watchdog detached.
-    let status = cmd.status()?;
+    let status = cmd
+        .status()
+        .map_err(|e| std::io::Error::new(e.kind(), format!("setsid: {e}")))?;
     if status.success() {
         Ok(())
     } else {

@@ -65,7 +65,9 @@ fn numeric(r: NumericReply, port: u16) -> Banner {
 }
 
 /// Completes a greeting on its connection: VNC's security types, or `EHLO`
-/// to tell SMTP from FTP.
+/// to tell SMTP from FTP; then, for FTP and MySQL, whether the logins that
+/// need no credentials (anonymous FTP, MySQL's `root` with an empty
+/// password) get in.
 pub(crate) fn follow_up<S: Stream + ?Sized>(
     stream: &mut S,
     banner: Banner,
@@ -85,6 +87,13 @@ pub(crate) fn follow_up<S: Stream + ?Sized>(
             _ => unsure(&greeting, port),
         },
     };
+    if info.unauthenticated.is_none() {
+        info.unauthenticated = match info.name.as_str() {
+            "ftp" => ftp::anonymous_login(stream, timeout),
+            "mysql" => mysql::empty_password_login(stream, timeout),
+            _ => None,
+        };
+    }
     info.method = "banner".into();
     info
 }

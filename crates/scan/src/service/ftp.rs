@@ -1,10 +1,15 @@
-//! FTP: the server's greeting (RFC 959 §5.4), `220 …` (or `120`, `421`).
+//! FTP: the server's greeting (RFC 959 §5.4), `220 …` (or `120`, `421`),
+//! and whether it lets anyone in anonymously (RFC 1635).
+
+use std::time::Duration;
 
 use crate::model::ServiceInfo;
 
+use super::PROBE_BUDGET;
+use super::io::{Reply, Stream, exchange};
 use super::parse::{contains_ci, non_empty};
 use super::product::{self, Known};
-use super::reply::NumericReply;
+use super::reply::{self, NumericReply};
 
 /// Recognises an FTP greeting that names FTP or a known FTP server.
 pub(crate) fn recognise(reply: &NumericReply) -> Option<ServiceInfo> {
@@ -40,6 +45,45 @@ pub(crate) fn describe(text: &str) -> ServiceInfo {
         info.extra = non_empty(text.as_bytes(), 80);
     }
     info
+}
+
+/// Logs in as `anonymous`, the login RFC 1635 defines for access without
+/// an account (its password is by convention an e-mail address, checked by
+/// no server), then quits: `Some(true)` when the server accepts it,
+/// `Some(false)` when it refuses, `None` when the replies say neither.
+///
+/// The answer to `PASS` may take the rest of the probe's time, not one
+/// service timeout: servers delay a refused login on purpose (vsftpd on
+/// Debian answers `530` after 3 s: PAM's 2 s, then its own 1 s).
+pub(crate) fn anonymous_login<S: Stream + ?Sized>(
+    stream: &mut S,
+    timeout: Duration,
+) -> Option<bool> {
+    let user = match exchange(stream, b"USER anonymous\r\n", timeout, reply::parse) {
+        Reply::Parsed(r) => r,
+        _ => return None,
+    };
+    let verdict = if user.code == 331 {
+        let refusal_delay = timeout * (PROBE_BUDGET - 1);
+        match exchange(stream, b"PASS portreeve@\r\n", refusal_delay, reply::parse) {
+            Reply::Parsed(r) => login_verdict(r.code),
+            _ => None,
+        }
+    } else {
+        login_verdict(user.code)
+    };
+    let _ = stream.write_all(b"QUIT\r\n");
+    verdict
+}
+
+/// What a reply to `USER` or `PASS` says about the login: 230 logged in;
+/// 530 refused, or 332 an account is wanted as well.
+fn login_verdict(code: u16) -> Option<bool> {
+    match code {
+        230 => Some(true),
+        530 | 332 => Some(false),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

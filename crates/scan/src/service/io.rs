@@ -299,8 +299,9 @@ mod tests {
     use super::*;
     use std::net::{Ipv4Addr, TcpListener};
 
-    /// A server on 127.0.0.1 that sends every connection a byte each 50 ms,
-    /// for ten seconds.
+    /// A server on 127.0.0.1 (of the calling thread's namespace: each test
+    /// runs in one of its own) that sends every connection a byte each
+    /// 50 ms, for ten seconds.
     fn dripper() -> SocketAddr {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
         let addr = listener.local_addr().unwrap();
@@ -327,56 +328,65 @@ mod tests {
 
     #[test]
     fn a_reply_ends_at_its_step_deadline_however_the_peer_drips() {
-        let mut session = Session::new(dripper(), MS * 300, MS * 5000, MS * 10_000);
-        session.begin_probe();
-        let mut c = session.connect().unwrap();
-        let started = Instant::now();
-        let reply = receive(&mut c, MS * 300, MAX_REPLY, never_done);
-        let took = started.elapsed();
-        assert!(
-            matches!(reply, Reply::Other(ref b) if !b.is_empty()),
-            "{reply:?}"
+        portreeve_testkit::in_fresh_netns(
+            "a_reply_ends_at_its_step_deadline_however_the_peer_drips",
+            || {
+                let mut session = Session::new(dripper(), MS * 300, MS * 5000, MS * 10_000);
+                session.begin_probe();
+                let mut c = session.connect().unwrap();
+                let started = Instant::now();
+                let reply = receive(&mut c, MS * 300, MAX_REPLY, never_done);
+                let took = started.elapsed();
+                assert!(
+                    matches!(reply, Reply::Other(ref b) if !b.is_empty()),
+                    "{reply:?}"
+                );
+                assert!(took >= MS * 250 && took < MS * 800, "{took:?}");
+            },
         );
-        assert!(took >= MS * 250 && took < MS * 800, "{took:?}");
     }
 
     #[test]
     fn the_probe_deadline_cuts_every_step_short() {
-        let mut session = Session::new(dripper(), MS * 1000, MS * 300, MS * 10_000);
-        session.begin_probe();
-        let mut c = session.connect().unwrap();
-        let started = Instant::now();
-        let reply = exchange(&mut c, b"hello", MS * 1000, never_done);
-        let took = started.elapsed();
-        assert!(matches!(reply, Reply::Other(_)), "{reply:?}");
-        assert!(took >= MS * 200 && took < MS * 800, "{took:?}");
-        // Past the probe's deadline nothing waits: reads, writes and new
-        // connections fail at once.
-        c.set_deadline(Instant::now() + MS * 1000);
-        let mut byte = [0u8; 1];
-        let err = c.read(&mut byte).unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
-        assert_eq!(c.write(b"x").unwrap_err().kind(), io::ErrorKind::TimedOut);
-        assert_eq!(
-            session.connect().unwrap_err().kind(),
-            io::ErrorKind::TimedOut
-        );
-        // The next probe starts afresh.
-        session.begin_probe();
-        assert!(session.connect().is_ok());
+        portreeve_testkit::in_fresh_netns("the_probe_deadline_cuts_every_step_short", || {
+            let mut session = Session::new(dripper(), MS * 1000, MS * 300, MS * 10_000);
+            session.begin_probe();
+            let mut c = session.connect().unwrap();
+            let started = Instant::now();
+            let reply = exchange(&mut c, b"hello", MS * 1000, never_done);
+            let took = started.elapsed();
+            assert!(matches!(reply, Reply::Other(_)), "{reply:?}");
+            assert!(took >= MS * 200 && took < MS * 800, "{took:?}");
+            // Past the probe's deadline nothing waits: reads, writes and new
+            // connections fail at once.
+            c.set_deadline(Instant::now() + MS * 1000);
+            let mut byte = [0u8; 1];
+            let err = c.read(&mut byte).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+            assert_eq!(c.write(b"x").unwrap_err().kind(), io::ErrorKind::TimedOut);
+            assert_eq!(
+                session.connect().unwrap_err().kind(),
+                io::ErrorKind::TimedOut
+            );
+            // The next probe starts afresh.
+            session.begin_probe();
+            assert!(session.connect().is_ok());
+        });
     }
 
     #[test]
     fn the_session_deadline_bounds_every_probe() {
-        let mut session = Session::new(dripper(), MS * 1000, MS * 1000, MS * 200);
-        session.begin_probe();
-        let mut c = session.connect().unwrap();
-        let started = Instant::now();
-        let reply = receive(&mut c, MS * 1000, MAX_REPLY, never_done);
-        assert!(matches!(reply, Reply::Other(_)), "{reply:?}");
-        assert!(started.elapsed() < MS * 700, "{:?}", started.elapsed());
-        assert!(session.expired());
-        session.begin_probe();
-        assert!(session.connect().is_err());
+        portreeve_testkit::in_fresh_netns("the_session_deadline_bounds_every_probe", || {
+            let mut session = Session::new(dripper(), MS * 1000, MS * 1000, MS * 200);
+            session.begin_probe();
+            let mut c = session.connect().unwrap();
+            let started = Instant::now();
+            let reply = receive(&mut c, MS * 1000, MAX_REPLY, never_done);
+            assert!(matches!(reply, Reply::Other(_)), "{reply:?}");
+            assert!(started.elapsed() < MS * 700, "{:?}", started.elapsed());
+            assert!(session.expired());
+            session.begin_probe();
+            assert!(session.connect().is_err());
+        });
     }
 }

@@ -13,7 +13,12 @@ pub(crate) const VERSION: &[u8] = b"version\r\n";
 /// The request for statistics.
 pub(crate) const STATS: &[u8] = b"stats\r\n";
 
-/// Parses the reply to `version`: the version string.
+/// The longest `version` reply line taken, `\r\n` included.
+const MAX_VERSION_LINE: usize = 202;
+
+/// Parses the reply to `version`: the version string. A line that has not
+/// ended within [`MAX_VERSION_LINE`] bytes is refused however it arrives,
+/// so the verdict does not depend on where TCP cut it.
 pub(crate) fn parse_version(buf: &[u8]) -> Parsed<String> {
     const PREFIX: &[u8] = b"VERSION ";
     if buf.len() < PREFIX.len() {
@@ -27,7 +32,7 @@ pub(crate) fn parse_version(buf: &[u8]) -> Parsed<String> {
         return Parsed::Invalid;
     }
     match find(buf, b"\r\n") {
-        Some(eol) => {
+        Some(eol) if eol + 2 <= MAX_VERSION_LINE => {
             let v = clean_text(&buf[PREFIX.len()..eol], 40);
             if v.is_empty() {
                 Parsed::Invalid
@@ -35,7 +40,8 @@ pub(crate) fn parse_version(buf: &[u8]) -> Parsed<String> {
                 Parsed::Done(v)
             }
         }
-        None if buf.len() > 200 => Parsed::Invalid,
+        Some(_) => Parsed::Invalid,
+        None if buf.len() >= MAX_VERSION_LINE => Parsed::Invalid,
         None => Parsed::Incomplete,
     }
 }
@@ -65,6 +71,7 @@ pub(crate) fn parse_stats(buf: &[u8]) -> Parsed<Stats> {
     } else if b"STAT ".starts_with(buf)
         || b"CLIENT_ERROR".starts_with(buf)
         || b"ERROR".starts_with(buf)
+        || b"SERVER_ERROR".starts_with(buf)
     {
         Parsed::Incomplete
     } else {

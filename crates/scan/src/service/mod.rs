@@ -11,11 +11,13 @@
 //! same identification runs again (greeting, then HTTP).
 //!
 //! Every probe was written for portreeve from the protocols' specifications
-//! and vendors' documentation. They only read: no credentials are ever
-//! tried, and the access checks (`unauthenticated`) are read-only requests
-//! (Redis `PING`/`INFO`, Memcached `stats`, MongoDB `listDatabases`, etcd
-//! one key, Docker `/version`, ZooKeeper `srvr`). Traffic goes only to the
-//! address given.
+//! and vendors' documentation. They only read: no password is ever tried,
+//! and the access checks (`unauthenticated`) are read-only requests (Redis
+//! `PING`/`INFO`, Memcached `stats`, MongoDB `listDatabases`, etcd one key,
+//! Docker `/version`, ZooKeeper `srvr`) or the logins that need none
+//! (anonymous FTP, MySQL's `root` with an empty password, PostgreSQL's
+//! startup for user `portreeve`), each followed at once by a quit. Traffic
+//! goes only to the address given.
 //!
 //! # Names
 //!
@@ -78,6 +80,7 @@ mod reply;
 #[cfg(test)]
 mod robustness;
 mod smtp;
+mod split_reads;
 mod ssh;
 mod tls;
 mod vnc;
@@ -86,6 +89,8 @@ mod zookeeper;
 
 #[doc(hidden)]
 pub use every_parser::parse_everything;
+#[doc(hidden)]
+pub use split_reads::replies_read_alike;
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};

@@ -2,11 +2,15 @@
 //! the initial handshake (`Protocol::HandshakeV10`: protocol 10, the
 //! NUL-terminated server version, connection id, capabilities, the
 //! authentication plugin), or an error packet (`0xff`, e.g. "Host … is not
-//! allowed to connect").
+//! allowed to connect"). After a handshake, [`empty_password_login`] tells
+//! whether `root` gets in without a password.
+
+use std::time::Duration;
 
 use crate::cpe;
 use crate::model::ServiceInfo;
 
+use super::io::{Reply, Stream, exchange};
 use super::parse::{Cursor, Parsed, clean_text, leading_version, non_empty};
 
 /// The capability flag for `CLIENT_PLUGIN_AUTH`: the handshake names its
@@ -127,6 +131,103 @@ fn error(p: &[u8]) -> Option<ServiceInfo> {
     Some(info)
 }
 
+/// Capabilities of the login: `CLIENT_LONG_PASSWORD`, `CLIENT_PROTOCOL_41`,
+/// `CLIENT_SECURE_CONNECTION` (a length-prefixed auth response) and
+/// `CLIENT_PLUGIN_AUTH`.
+const LOGIN_CAPABILITIES: u32 = 0x0000_0001 | 0x0000_0200 | 0x0000_8000 | CLIENT_PLUGIN_AUTH;
+
+/// The user tried: the administrator account every server is installed
+/// with. An anonymous account (user `''`) matches it too, so both are
+/// covered by one attempt.
+const LOGIN_USER: &[u8] = b"root";
+
+/// One packet of the client/server protocol: 3-byte length, sequence id.
+fn packet(seq: u8, payload: &[u8]) -> Vec<u8> {
+    let len = u32::try_from(payload.len()).expect("small packets only");
+    let mut out = len.to_le_bytes()[..3].to_vec();
+    out.push(seq);
+    out.extend_from_slice(payload);
+    out
+}
+
+/// `HandshakeResponse41` for `root` with an empty password: an empty auth
+/// response, which is what every password plugin expects for an empty
+/// password.
+pub(crate) fn login_request() -> Vec<u8> {
+    let mut p = LOGIN_CAPABILITIES.to_le_bytes().to_vec();
+    p.extend_from_slice(&(16u32 << 20).to_le_bytes()); // max packet size
+    p.push(45); // utf8mb4
+    p.extend_from_slice(&[0; 23]);
+    p.extend_from_slice(LOGIN_USER);
+    p.push(0);
+    p.push(0); // auth response length: no password
+    p.extend_from_slice(b"mysql_native_password\0");
+    packet(1, &p)
+}
+
+/// What the server answered to a login step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LoginReply {
+    /// `OK`: logged in.
+    Ok,
+    /// `ERR`: refused.
+    Err,
+    /// `AuthSwitchRequest`: answer for another plugin, next with this
+    /// sequence id.
+    Switch(u8),
+    /// Anything else (more authentication data, a plugin we cannot speak).
+    Other,
+}
+
+/// Parses one server packet after the login request.
+pub(crate) fn parse_login_reply(buf: &[u8]) -> Parsed<LoginReply> {
+    let mut c = Cursor::new(buf);
+    let (Some(len), Some(seq)) = (c.take(3), c.u8()) else {
+        return Parsed::Incomplete;
+    };
+    let len = usize::from(len[0]) | usize::from(len[1]) << 8 | usize::from(len[2]) << 16;
+    if len == 0 || len > 65_536 {
+        return Parsed::Invalid;
+    }
+    let Some(payload) = c.take(len) else {
+        return Parsed::Incomplete;
+    };
+    Parsed::Done(match payload[0] {
+        0x00 => LoginReply::Ok,
+        0xff => LoginReply::Err,
+        0xfe => LoginReply::Switch(seq.wrapping_add(1)),
+        _ => LoginReply::Other,
+    })
+}
+
+/// Logs in as `root` with an empty password on the connection whose
+/// handshake was just read, and quits: `Some(true)` when the server lets it
+/// in, `Some(false)` when it refuses, `None` when it asks for something an
+/// empty password cannot give. A server that switches the authentication
+/// plugin gets the empty password again, in the new plugin's terms (an
+/// empty response).
+pub(crate) fn empty_password_login<S: Stream + ?Sized>(
+    stream: &mut S,
+    timeout: Duration,
+) -> Option<bool> {
+    let mut reply = exchange(stream, &login_request(), timeout, |b, _| {
+        parse_login_reply(b)
+    });
+    if let Reply::Parsed(LoginReply::Switch(seq)) = reply {
+        reply = exchange(stream, &packet(seq, &[]), timeout, |b, _| {
+            parse_login_reply(b)
+        });
+    }
+    match reply {
+        Reply::Parsed(LoginReply::Ok) => {
+            let _ = stream.write_all(&packet(0, &[0x01])); // COM_QUIT
+            Some(true)
+        }
+        Reply::Parsed(LoginReply::Err) => Some(false),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -195,6 +296,35 @@ pub(crate) mod tests {
         assert_eq!(info.unauthenticated, Some(false));
         assert_eq!(info.product.as_deref(), Some("MySQL"));
         assert!(info.extra.unwrap().starts_with("error 1130: Host"));
+    }
+
+    #[test]
+    fn login() {
+        let req = login_request();
+        assert_eq!(usize::from(req[0]) + 4, req.len(), "length in the header");
+        assert_eq!(req[3], 1, "the answer to the greeting (sequence 0)");
+        assert!(
+            req.windows(6).any(|w| w == b"root\0\0"),
+            "root, no password"
+        );
+        assert_eq!(
+            parse_login_reply(&packet(2, &[0, 0, 0, 2, 0, 0, 0])),
+            Parsed::Done(LoginReply::Ok)
+        );
+        assert_eq!(
+            parse_login_reply(&packet(2, b"\xff\x15\x04#28000Access denied")),
+            Parsed::Done(LoginReply::Err)
+        );
+        assert_eq!(
+            parse_login_reply(&packet(2, b"\xfecaching_sha2_password\0abc\0")),
+            Parsed::Done(LoginReply::Switch(3))
+        );
+        assert_eq!(
+            parse_login_reply(&packet(2, &[1, 4])),
+            Parsed::Done(LoginReply::Other)
+        );
+        assert_eq!(parse_login_reply(&[7, 0, 0, 2, 0]), Parsed::Incomplete);
+        assert_eq!(parse_login_reply(&[0, 0, 0, 2]), Parsed::Invalid);
     }
 
     #[test]

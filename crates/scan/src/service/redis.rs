@@ -33,7 +33,13 @@ pub(crate) fn parse(buf: &[u8]) -> Parsed<Resp> {
     parse_at(buf, 0).map(|(r, _)| r)
 }
 
-/// One reply at the start of `buf`, and its length.
+/// The longest RESP line taken, `\r\n` included.
+const MAX_LINE: usize = 4096;
+
+/// One reply at the start of `buf`, and its length. A line must end in
+/// `\r\n` within [`MAX_LINE`] bytes, with no bare `\n` before: one that
+/// does not is refused however it arrives, so the verdict does not depend
+/// on where TCP cut it.
 fn parse_at(buf: &[u8], depth: u8) -> Parsed<(Resp, usize)> {
     let Some(&kind) = buf.first() else {
         return Parsed::Incomplete;
@@ -42,13 +48,16 @@ fn parse_at(buf: &[u8], depth: u8) -> Parsed<(Resp, usize)> {
         return Parsed::Invalid;
     }
     let Some(eol) = find(buf, b"\r\n") else {
-        return if buf.len() > 4096 || buf.contains(&b'\n') {
+        return if buf.len() >= MAX_LINE || buf.contains(&b'\n') {
             Parsed::Invalid
         } else {
             Parsed::Incomplete
         };
     };
     let line = &buf[1..eol];
+    if eol + 2 > MAX_LINE || line.contains(&b'\n') {
+        return Parsed::Invalid;
+    }
     let after = eol + 2;
     let number = || std::str::from_utf8(line).ok()?.parse::<i64>().ok();
     match kind {

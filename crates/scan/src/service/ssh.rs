@@ -1,31 +1,38 @@
 //! SSH: the server's identification string (RFC 4253 §4.2),
 //! `SSH-protoversion-softwareversion SP comments CR LF`, sent before
-//! anything else. Lines before it (allowed by the RFC) are skipped.
+//! anything else.
+//!
+//! The RFC lets a server send other lines first; they are not waited for.
+//! Whether they arrive in the same read as the identification string is up
+//! to TCP, so taking them when they do would name one server differently
+//! from scan to scan; refusing them at once keeps a greeting that is not
+//! SSH from holding the scan up until the timeout.
 
 use crate::cpe;
 use crate::model::ServiceInfo;
 
-use super::parse::{Parsed, clean_text, lines, non_empty};
+use super::parse::{Parsed, clean_text, non_empty};
+
+/// The longest identification string, CR LF included (RFC 4253 §4.2).
+const MAX_LINE: usize = 255;
 
 /// Parses the identification string out of a server's first bytes.
 pub(crate) fn parse_banner(buf: &[u8]) -> Parsed<ServiceInfo> {
-    let complete_lines = match buf.iter().rposition(|&b| b == b'\n') {
-        Some(i) => &buf[..i],
-        None => {
-            // No whole line yet: keep reading only if it may become one.
-            return if b"SSH-".starts_with(&buf[..buf.len().min(4)]) && buf.len() < 256 {
-                Parsed::Incomplete
-            } else {
-                Parsed::Invalid
-            };
-        }
-    };
-    for line in lines(complete_lines).take(20) {
-        if let Some(id) = line.strip_prefix(b"SSH-") {
-            return identification(id).map_or(Parsed::Invalid, Parsed::Done);
-        }
+    if !b"SSH-".starts_with(&buf[..buf.len().min(4)]) {
+        return Parsed::Invalid;
     }
-    Parsed::Invalid
+    match buf.iter().position(|&b| b == b'\n') {
+        Some(nl) if nl < MAX_LINE => {
+            let line = &buf[..nl];
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            line.strip_prefix(b"SSH-")
+                .and_then(identification)
+                .map_or(Parsed::Invalid, Parsed::Done)
+        }
+        Some(_) => Parsed::Invalid,
+        None if buf.len() >= MAX_LINE => Parsed::Invalid,
+        None => Parsed::Incomplete,
+    }
 }
 
 /// `protoversion-softwareversion[ comments]`, after `SSH-`.
@@ -97,8 +104,8 @@ mod tests {
         let c = parse_banner(b"SSH-1.99-Cisco-1.25\n").done().unwrap();
         assert_eq!(c.product.as_deref(), Some("Cisco-1.25"));
         assert_eq!(c.cpe, None);
-        let pre = parse_banner(b"Welcome\r\nSSH-2.0-Go\r\n").done().unwrap();
-        assert_eq!(pre.product.as_deref(), Some("Go"));
+        // Lines before the identification string are not waited for.
+        assert_eq!(parse_banner(b"Welcome\r\nSSH-2.0-Go\r\n"), Parsed::Invalid);
     }
 
     #[test]
@@ -108,5 +115,8 @@ mod tests {
         assert_eq!(parse_banner(b"220 smtp"), Parsed::Invalid);
         assert_eq!(parse_banner(b"SSH-3.0-x\r\n"), Parsed::Invalid);
         assert_eq!(parse_banner(b"hello\r\n"), Parsed::Invalid);
+        let long = [&b"SSH-2.0-"[..], &[b'x'; 300]].concat();
+        assert_eq!(parse_banner(&long[..254]), Parsed::Incomplete);
+        assert_eq!(parse_banner(&long[..255]), Parsed::Invalid);
     }
 }

@@ -40,20 +40,23 @@ pub(crate) fn parse_srvr(buf: &[u8], ended: bool) -> Parsed<Srvr> {
             Parsed::Invalid
         };
     }
-    let complete = buf.windows(6).any(|w| w == b"Mode: ") && buf.ends_with(b"\n");
-    if !complete && !ended {
+    // The first line is the version; the answer is whole once a `Mode: `
+    // line has ended (or the server closed). Later lines cannot change
+    // either, so the verdict does not depend on where TCP cut the answer.
+    let ended_lines = buf.split(|&b| b == b'\n').count() - 1;
+    let usable = if ended { ended_lines + 1 } else { ended_lines };
+    let mode_line = lines(buf)
+        .take(usable.min(50))
+        .find_map(|line| line.strip_prefix(b"Mode: "));
+    if mode_line.is_none() && !ended {
         return Parsed::Incomplete;
     }
-    let mut version = None;
-    let mut mode = None;
-    for line in lines(buf).take(50) {
-        let line = String::from_utf8_lossy(line);
-        if let Some(v) = line.strip_prefix("Zookeeper version: ") {
-            version = leading_version(v).map(str::to_string);
-        } else if let Some(m) = line.strip_prefix("Mode: ") {
-            mode = Some(clean_text(m.as_bytes(), 30)).filter(|m| !m.is_empty());
-        }
-    }
+    let first = lines(buf).next().unwrap_or_default();
+    let version =
+        leading_version(&String::from_utf8_lossy(&first[HEAD.len()..])).map(str::to_string);
+    let mode = mode_line
+        .map(|m| clean_text(m, 30))
+        .filter(|m| !m.is_empty());
     Parsed::Done(Srvr::Details { version, mode })
 }
 

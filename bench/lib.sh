@@ -1,0 +1,37 @@
+# shellcheck shell=bash
+# Shared by the benchmark scripts (sourced, not run): the binary under test
+# and the teardown of the namespaces a script created. Each script defines
+# `die` and REPO_ROOT before sourcing this.
+
+# Sets PORTREEVE to $PORTREEVE_BIN, or to a fresh release build.
+bench_portreeve_binary() {
+    if [[ -n ${PORTREEVE_BIN:-} ]]; then
+        PORTREEVE=$PORTREEVE_BIN
+    else
+        command -v cargo >/dev/null || die "missing: cargo (or set PORTREEVE_BIN)"
+        echo "building portreeve (cargo build --release -p portreeve)" >&2
+        (cd "$REPO_ROOT" && cargo build --release --quiet -p portreeve) || die "cargo build failed"
+        PORTREEVE=$REPO_ROOT/target/release/portreeve
+    fi
+    [[ -x $PORTREEVE ]] || die "portreeve binary not found or not executable: $PORTREEVE"
+    PORTREEVE=$(realpath -- "$PORTREEVE")
+}
+
+# Stops every process left in namespace $1 (TERM, then KILL after 3 s) and
+# deletes the namespace; says so on standard error if it cannot. Only for
+# namespaces the calling script created: everything in them is its own.
+bench_delete_netns() {
+    local ns=$1 pids tries=0
+    ip netns list 2>/dev/null | grep -qw -- "$ns" || return 0
+    while ((tries++ < 10)); do
+        pids=$(ip netns pids "$ns" 2>/dev/null)
+        [[ -z $pids ]] && break
+        # shellcheck disable=SC2086 # word splitting of the pid list is intended
+        kill -TERM $pids 2>/dev/null
+        sleep 0.3
+    done
+    pids=$(ip netns pids "$ns" 2>/dev/null)
+    # shellcheck disable=SC2086
+    [[ -n $pids ]] && kill -KILL $pids 2>/dev/null
+    ip netns del "$ns" 2>/dev/null || echo "${0##*/}: could not delete namespace $ns" >&2
+}
