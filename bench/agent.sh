@@ -110,8 +110,8 @@ CONN_RATE=${CONN_RATE:-100}
 BASE_PORT=10000
 READY_TIMEOUT=180
 # What docs/agent.md states (1,000 listeners, the default 1 s interval).
-DOC_CPU_PCT=4.6
-DOC_RSS_MB=14
+DOC_CPU_PCT=1.51
+DOC_RSS_MIB=18.2
 DOC_LISTENERS=1000
 
 SCRIPT_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
@@ -542,7 +542,7 @@ done
 
 echo
 echo "== summary (medians over $ROUNDS round(s); $LISTENERS listening sockets; agent interval 1 s, lifecycle 10 s)"
-python3 - "$RESULTS" "$CLK_TCK" "$LISTENERS" "$DOC_CPU_PCT" "$DOC_RSS_MB" "$DOC_LISTENERS" <<'EOF'
+python3 - "$RESULTS" "$CLK_TCK" "$LISTENERS" "$DOC_CPU_PCT" "$DOC_RSS_MIB" "$DOC_LISTENERS" <<'EOF'
 import statistics, sys
 from collections import defaultdict
 
@@ -571,7 +571,7 @@ for phase in phases:
           f" {a_cpu * 10:.1f} ms")
 idle = "idle"
 print()
-print(f"docs/agent.md states, at {doc_listeners:,} listeners: {doc_cpu} % of one core and {doc_rss:g} MB;"
+print(f"docs/agent.md states, at {doc_listeners:,} listeners: {doc_cpu} % of one core and {doc_rss:g} MiB;"
       f" measured here at {listeners:,} (idle): {med(idle, 'agent', 'cpu'):.2f} % and"
       f" {med(idle, 'agent', 'rss_max') / 1024:.1f} MiB (VmHWM {med(idle, 'agent', 'hwm') / 1024:.1f} MiB)")
 EOF
