@@ -6,7 +6,7 @@
 //! database and the store can change (SQLite on a host, PostgreSQL for a
 //! fleet) without touching it.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -68,12 +68,23 @@ pub struct LoopConfig {
 #[derive(Default)]
 struct UsageCounter {
     ports: BTreeMap<(Proto, u16), PortUse>,
+    /// Whether each destination seen since the last save is one of this
+    /// namespace's own addresses ([`is_local`]), so a busy port costs one
+    /// check per address and interval rather than one per connection;
+    /// forgotten at each save, as addresses come and go.
+    local: HashMap<IpAddr, bool>,
 }
 
 impl UsageCounter {
     fn count(&mut self, c: &NewConnection, at: Timestamp, listening: &BTreeSet<(Proto, u16)>) {
-        // Outgoing connections from this host land on someone else's port.
-        if !listening.contains(&(c.protocol, c.port)) {
+        // Outgoing connections from this host land on someone else's port,
+        // even when that port's number also listens here.
+        if !listening.contains(&(c.protocol, c.port))
+            || !*self
+                .local
+                .entry(c.destination)
+                .or_insert_with(|| is_local(c.destination))
+        {
             return;
         }
         let e = self
@@ -94,8 +105,17 @@ impl UsageCounter {
     }
 
     fn take(&mut self) -> Vec<PortUse> {
+        self.local.clear();
         std::mem::take(&mut self.ports).into_values().collect()
     }
+}
+
+/// Whether `address` is one of this network namespace's own, so a
+/// connection to it is incoming: binding a socket to it succeeds only then.
+/// Nothing is sent. (An IPv6 link-local destination, which needs its
+/// interface to bind, is not counted.)
+fn is_local(address: IpAddr) -> bool {
+    std::net::UdpSocket::bind((address, 0)).is_ok()
 }
 
 /// Runs the loop until `stop` is set: every `interval`, `read` the
@@ -286,7 +306,7 @@ mod tests {
                     tx.send(NewConnection {
                         protocol: Proto::Tcp,
                         source: source.parse().unwrap(),
-                        destination: "10.0.0.1".parse().unwrap(),
+                        destination: "127.0.0.1".parse().unwrap(),
                         port,
                     })
                     .unwrap();

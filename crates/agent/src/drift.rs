@@ -204,6 +204,37 @@ mod tests {
         assert!(diff(&new, &new).is_empty(), "no change, no drift");
     }
 
+    /// A socket of `unit`'s `name` on 0.0.0.0:8080 held by `pids`, as a
+    /// reading finds it.
+    fn held_by(name: &str, unit: &str, pids: &[u32]) -> ListeningSocket {
+        let mut s = portreeve_testkit::listening_socket(8080);
+        s.processes = pids
+            .iter()
+            .map(|&pid| {
+                std::sync::Arc::new(portreeve_core::ProcessInfo {
+                    pid,
+                    name: name.into(),
+                    exe: Some(format!("/usr/sbin/{name}")),
+                    cmdline: vec![name.into()],
+                    systemd_unit: Some(unit.into()),
+                    container_id: None,
+                })
+            })
+            .collect();
+        s
+    }
+
+    #[test]
+    fn a_service_restart_with_new_pids_is_no_drift() {
+        let before = snapshot(&[held_by("nginx", "nginx.service", &[100, 101])]);
+        let restarted = snapshot(&[held_by("nginx", "nginx.service", &[2300, 2301, 2302])]);
+        assert_eq!(diff(&before, &restarted), [], "new pids, same owner");
+        // Another program on the same socket is a change of owner.
+        let replaced = snapshot(&[held_by("apache2", "apache2.service", &[2300])]);
+        let kinds: Vec<DriftKind> = diff(&before, &replaced).iter().map(|d| d.kind).collect();
+        assert_eq!(kinds, [DriftKind::OwnerChanged]);
+    }
+
     #[test]
     fn keys_print_like_endpoints() {
         let mut k = key(53);

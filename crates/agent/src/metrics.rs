@@ -144,7 +144,7 @@ impl Metrics {
         );
         registry.register(
             "agent_errors",
-            "Failures by source (inventory, store, conntrack, lifecycle, reclaim)",
+            "Failures by source (inventory, store, conntrack, lifecycle, reclaim, table_drift)",
             m.errors.clone(),
         );
         registry.register(

@@ -73,8 +73,9 @@ fn inputs(
     };
     let mut usage: BTreeMap<PortKey, PortUsage> =
         stored.into_iter().map(|r| (r.key, r.usage)).collect();
-    // The firewall's own record of last access and connections, where
-    // portreeve's ruleset is applied.
+    // The firewall's own record of last access, where portreeve's ruleset
+    // is applied. (A port's state depends on its last access only; the
+    // counts are the agent's, shown by `usage`.)
     for k in kernel {
         let u = usage
             .entry(k.key)
@@ -84,9 +85,6 @@ fn inputs(
                 .map_or(k.last_access, |t| t.max(k.last_access)),
         );
         u.first_seen = u.first_seen.min(k.last_access);
-        // Both count the same connections where both watch: the larger is
-        // the better lower bound.
-        u.connections = u.connections.max(k.connections);
     }
     let mut keys: BTreeSet<PortKey> = listening.clone();
     keys.extend(allowed_ports(&policy.policy));
@@ -233,7 +231,7 @@ pub fn close(
         Ok(g) => g,
         Err(e) => {
             // Nothing changed in the firewall: the reclaims are void.
-            void(state, &ids, now);
+            void(state, &ids);
             return Err(e);
         }
     };
@@ -262,7 +260,7 @@ pub fn close(
         ),
         || {
             state.firewall().undo(&generation)?;
-            void(state, &ids, now);
+            void(state, &ids);
             Ok(())
         },
     )?;
@@ -304,13 +302,13 @@ fn reclaim_draft(
     )
 }
 
-/// Marks reclaims that never took effect as undone, so no later apply
-/// closes their ports; logged if even that fails.
-fn void(state: &StateDir, ids: &[i64], at: Timestamp) {
-    for &id in ids {
-        if let Err(e) = state.with_store(|s| s.mark_undone(id, at)) {
-            tracing::error!(reclaim = id, error = %e, "cannot void a reclaim that did not take effect");
-        }
+/// Deletes the reclaims `ids`, which never took effect, so no later apply
+/// closes their ports and the next plan finds the ports abandoned still:
+/// marked undone they would read as reopened, restarting the ports' idle
+/// time. Logged if even that fails.
+fn void(state: &StateDir, ids: &[i64]) {
+    if let Err(e) = state.with_store(|s| s.cancel_reclaims(ids)) {
+        tracing::error!(reclaims = ?ids, error = %e, "cannot delete reclaims that did not take effect");
     }
 }
 

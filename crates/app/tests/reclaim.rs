@@ -1,6 +1,7 @@
 //! Reclaim as a use case, without root: ports close from the policy in
 //! effect (never from a file), the ledger names that policy, a refusal of
-//! the firewall leaves no reclaim behind, an undo the firewall refuses
+//! the firewall leaves no reclaim behind (and the port abandoned, for the
+//! next plan to close), an undo the firewall refuses
 //! leaves the reclaim in force, and a plan made from another policy is
 //! refused.
 
@@ -121,12 +122,47 @@ fn a_close_the_firewall_refuses_leaves_no_reclaim_behind() {
     let e = reclaim::close(&host.state, &plan(&host), false, &Actor::agent()).unwrap_err();
     assert!(matches!(e, AppError::Enforce(_)), "{e}");
     assert_eq!((host.generations(), host.ledger().len()), before);
-    // The reclaim recorded before the attempt is void: nothing is closed,
-    // and the next apply keeps the port open.
+    // The reclaim recorded before the attempt never took effect: it is
+    // gone, not kept as an undo, and the next apply keeps the port open.
     let reclaims = host.state.with_store(|s| s.reclaims()).unwrap();
-    assert_eq!(reclaims.len(), 1);
-    assert!(reclaims[0].undone_at.is_some(), "{reclaims:?}");
+    assert!(reclaims.is_empty(), "{reclaims:?}");
     assert!(enforce::closed_ports(&host.state).unwrap().is_empty());
+}
+
+#[test]
+fn a_close_the_firewall_refuses_is_tried_again_at_the_next_plan() {
+    let (host, _) = host_with_b_in_effect();
+    host.refuse.store(true, Ordering::Relaxed);
+    for _ in 0..2 {
+        reclaim::close(&host.state, &plan(&host), false, &Actor::agent()).unwrap_err();
+        // Still abandoned since its first sighting an hour ago: a failed
+        // close is no reopening, so its idle clock did not restart.
+        let next = plan(&host);
+        let closing: Vec<(PortKey, SignedDuration)> =
+            next.closing().iter().map(|r| (r.key, r.idle)).collect();
+        assert_eq!(
+            closing.iter().map(|c| c.0).collect::<Vec<_>>(),
+            [tcp(7070)],
+            "{:?}",
+            next.ports
+        );
+        assert!(closing[0].1 > SignedDuration::from_mins(59), "{closing:?}");
+    }
+
+    // Once the firewall takes it, the next close is the only reclaim.
+    host.refuse.store(false, Ordering::Relaxed);
+    let done = reclaim::close(&host.state, &plan(&host), false, &Actor::agent())
+        .unwrap()
+        .unwrap();
+    let reclaims = host.state.with_store(|s| s.reclaims()).unwrap();
+    assert_eq!(
+        reclaims
+            .iter()
+            .map(|r| (r.id, r.key, r.undone_at))
+            .collect::<Vec<_>>(),
+        [(done.closed[0].reclaim, tcp(7070), None)]
+    );
+    assert_eq!(enforce::closed_ports(&host.state).unwrap(), [tcp(7070)]);
 }
 
 #[test]

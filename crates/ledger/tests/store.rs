@@ -270,3 +270,27 @@ fn opening_a_new_ledger_from_many_processes_at_once_makes_one_key() {
         assert_eq!(ledger.verifier().to_string(), keys[0]);
     }
 }
+
+#[test]
+fn a_public_key_from_another_ledger_is_refused_on_open() {
+    let (ours, theirs) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    Ledger::open(ours.path()).unwrap().append(draft(0)).unwrap();
+    let their_key = Ledger::open(theirs.path()).unwrap().verifier().to_string();
+    let public = ours.path().join("log.pub");
+    fs::copy(theirs.path().join("log.pub"), &public).unwrap();
+
+    // Verification trusting this log.pub would check the wrong key: the
+    // ledger does not open, and the file it refused is left as it was.
+    match Ledger::open(ours.path()) {
+        Err(LedgerError::Invalid { path, message }) => {
+            assert_eq!(path, public);
+            assert!(
+                message.contains("is not the public half of log.key"),
+                "{message}"
+            );
+        }
+        Err(other) => panic!("expected the key pair to be refused, got {other}"),
+        Ok(_) => panic!("a ledger whose log.pub is another log's opened"),
+    }
+    assert_eq!(fs::read_to_string(&public).unwrap().trim(), their_key);
+}

@@ -19,10 +19,18 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     logging::init(&cli.global);
     match commands::run(&cli) {
-        Ok(code) => ExitCode::from(code),
-        Err(failure) => {
-            failure.report();
-            ExitCode::from(failure.exit_code())
-        }
+        Ok(code) => match output::stdout_failure() {
+            None => ExitCode::from(code),
+            Some(e) => fail(failure::Failure::Operational(format!(
+                "standard output: {e}"
+            ))),
+        },
+        Err(failure) => fail(failure),
     }
+}
+
+/// Reports `failure` on standard error and returns its exit status.
+fn fail(failure: failure::Failure) -> ExitCode {
+    failure.report();
+    ExitCode::from(failure.exit_code())
 }

@@ -5,53 +5,10 @@
 
 mod support;
 
-use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use support::{Daemon, Lab, Netns, run, stderr, stdout, testkit};
-
-const METRICS: &str = "127.0.0.1:9465";
-
-/// GET /metrics from inside `ns`, or `None` while nothing answers.
-fn metrics(ns: &Netns) -> Option<String> {
-    ns.run(|| {
-        let mut s =
-            TcpStream::connect_timeout(&METRICS.parse().unwrap(), Duration::from_millis(200))
-                .ok()?;
-        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: agent\r\n\r\n")
-            .ok()?;
-        let mut out = String::new();
-        s.read_to_string(&mut out).ok()?;
-        Some(out)
-    })
-}
-
-/// The value of the sample line starting with `series`, if present.
-fn sample(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
-}
-
-/// Polls the metrics until `f` finds what it wants; returns it and how long
-/// it took.
-fn wait_for<T>(ns: &Netns, limit: Duration, mut f: impl FnMut(&str) -> Option<T>) -> (T, Duration) {
-    let start = Instant::now();
-    loop {
-        if let Some(text) = metrics(ns)
-            && let Some(v) = f(&text)
-        {
-            return (v, start.elapsed());
-        }
-        assert!(
-            start.elapsed() < limit,
-            "not seen within {limit:?}: {:?}",
-            metrics(ns)
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
+use support::{Lab, Netns, metrics, run, sample, start_agent, stderr, stdout, testkit, wait_for};
 
 #[test]
 fn drift_and_usage_show_in_the_metrics_and_sigterm_stops_the_agent() {
@@ -69,7 +26,7 @@ fn drift_and_usage_show_in_the_metrics_and_sigterm_stops_the_agent() {
     ]));
     assert!(nft.status.success(), "{}{}", stdout(&nft), stderr(&nft));
     let state = tempfile::tempdir().unwrap();
-    let mut agent = start(&srv, state.path(), &[]);
+    let mut agent = start_agent(&srv, state.path(), &[]);
     wait_for(&srv, Duration::from_secs(10), |t| {
         sample(t, "portreeve_agent_up")
     });
@@ -145,7 +102,7 @@ fn drift_and_usage_show_in_the_metrics_and_sigterm_stops_the_agent() {
 
     // Restarted, the agent resumes: no listener is new again, and the
     // port's last access is known at once.
-    let mut again = start(&srv, state.path(), &[]);
+    let mut again = start_agent(&srv, state.path(), &[]);
     let (age, _) = wait_for(&srv, Duration::from_secs(10), |t| sample(t, age_series));
     assert!(
         age >= younger,
@@ -159,28 +116,6 @@ fn drift_and_usage_show_in_the_metrics_and_sigterm_stops_the_agent() {
         "nothing is new after a restart: {text}"
     );
     again.stop();
-}
-
-/// Starts the agent in `ns` with state in `state`, and `extra` arguments.
-fn start(ns: &Netns, state: &std::path::Path, extra: &[&str]) -> Daemon {
-    let mut cmd = ns.exec(env!("CARGO_BIN_EXE_portreeve"));
-    cmd.args([
-        "--state-dir",
-        state.to_str().unwrap(),
-        "--log-format",
-        "json",
-        "-v",
-        "agent",
-        "--interval",
-        "500ms",
-        "--metrics",
-        METRICS,
-    ])
-    .args(extra)
-    .env_remove("PORTREEVE_POLICY")
-    .stdout(Stdio::null())
-    .stderr(Stdio::piped());
-    Daemon(cmd.spawn().unwrap())
 }
 
 /// Whether `client` can open a TCP connection to `to`.
@@ -232,7 +167,7 @@ fn an_abandoned_port_is_reclaimed_recorded_and_reopened() {
     assert!(connects(&client, "10.33.0.1:7070") && connects(&client, "10.33.0.1:7071"));
 
     // The agent sees the ports; then nobody uses them for the thresholds.
-    let mut agent = start(&srv, &state, &[]);
+    let mut agent = start_agent(&srv, &state, &[]);
     wait_for(&srv, Duration::from_secs(10), |t| {
         sample(t, "portreeve_listeners")
     });
@@ -377,7 +312,7 @@ fn the_running_agent_closes_an_abandoned_port_once_and_counts_what_it_cannot_rec
     // The agent runs on, re-planning every 500 ms, and closes 7070 by
     // itself once it has gone unused for 2 s. (Watched in the kernel's
     // table: a connection would be a use.)
-    let mut agent = start(
+    let mut agent = start_agent(
         &lab.srv,
         &lab.home.state(),
         &["--lifecycle-interval", "500ms"],

@@ -135,6 +135,30 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE drift_events ADD COLUMN netns_name TEXT;
     ALTER TABLE listeners ADD COLUMN netns_name TEXT;
     ",
+    // 3: a reclaim that never took effect is deleted rather than marked
+    // undone, so reclaim ids are never reused (AUTOINCREMENT: the ledger
+    // names them), and the rows earlier versions marked undone at the very
+    // instant they were recorded — the firewall or the ledger refused
+    // them; a real undo comes after a ruleset change and a ledger append —
+    // are dropped. The ids seen so far stay used.
+    "
+    ALTER TABLE reclaims RENAME TO reclaims_v2;
+    CREATE TABLE reclaims (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at INTEGER NOT NULL,
+        protocol TEXT NOT NULL,
+        port INTEGER NOT NULL,
+        reference TEXT NOT NULL,
+        undone_at INTEGER
+    );
+    INSERT INTO reclaims (id, at, protocol, port, reference, undone_at)
+        SELECT id, at, protocol, port, reference, undone_at FROM reclaims_v2
+        WHERE undone_at IS NULL OR undone_at <> at;
+    DELETE FROM sqlite_sequence WHERE name = 'reclaims';
+    INSERT INTO sqlite_sequence (name, seq)
+        SELECT 'reclaims', coalesce(max(id), 0) FROM reclaims_v2;
+    DROP TABLE reclaims_v2;
+    ",
 ];
 
 /// The agent's store in one SQLite file.
@@ -761,6 +785,20 @@ impl Store for SqliteStore {
         Ok(self.conn.last_insert_rowid())
     }
 
+    fn cancel_reclaims(&mut self, ids: &[i64]) -> Result<usize, StoreError> {
+        let tx = self.conn.transaction()?;
+        let mut deleted = 0;
+        {
+            let mut delete =
+                tx.prepare_cached("DELETE FROM reclaims WHERE id = ?1 AND undone_at IS NULL")?;
+            for &id in ids {
+                deleted += delete.execute([id])?;
+            }
+        }
+        tx.commit()?;
+        Ok(deleted)
+    }
+
     fn mark_undone(&mut self, id: i64, at: Timestamp) -> Result<bool, StoreError> {
         let changed = self.conn.execute(
             "UPDATE reclaims SET undone_at = ?2 WHERE id = ?1 AND undone_at IS NULL",
@@ -835,6 +873,46 @@ mod tests {
             store.reclaims().unwrap()[0].key,
             PortKey::new(Proto::Tcp, 8081)
         );
+    }
+
+    #[test]
+    fn a_version_2_store_loses_the_reclaims_that_never_took_effect() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DB_FILE);
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.execute_batch(MIGRATIONS[1]).unwrap();
+            // 1 in force, 2 undone a minute later, 3 voided the instant it
+            // was recorded (the firewall refused it).
+            conn.execute_batch(
+                "PRAGMA user_version = 2;
+                 INSERT INTO reclaims (id, at, protocol, port, reference, undone_at) VALUES
+                     (1, 1000, 'tcp', 8081, 'pending', NULL),
+                     (2, 2000, 'tcp', 8082, 'pending', 60000002000),
+                     (3, 3000, 'tcp', 8083, 'pending', 3000);",
+            )
+            .unwrap();
+        }
+        let mut store = SqliteStore::open_path(&path).unwrap();
+        let kept: Vec<(i64, u16, Option<i64>)> = store
+            .reclaims()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r.id,
+                    r.key.port,
+                    r.undone_at.map(|t| t.as_nanosecond() as i64),
+                )
+            })
+            .collect();
+        assert_eq!(kept, [(1, 8081, None), (2, 8082, Some(60000002000))]);
+        // The dropped id stays used.
+        let next = store
+            .record_reclaim(Timestamp::now(), PortKey::new(Proto::Tcp, 8083), "pending")
+            .unwrap();
+        assert_eq!(next, 4);
     }
 
     #[test]

@@ -76,13 +76,21 @@ pub trait Store: Send {
 
     /// Records that `key` was closed at `at` by the ruleset change
     /// `reference` (a generation number or ledger entry), and returns the
-    /// reclaim's id, which [`Store::mark_undone`] takes.
+    /// reclaim's id, which [`Store::mark_undone`] and
+    /// [`Store::cancel_reclaims`] take.
     fn record_reclaim(
         &mut self,
         at: Timestamp,
         key: PortKey,
         reference: &str,
     ) -> Result<i64, StoreError>;
+
+    /// Deletes the reclaims `ids` that never took effect (the firewall or
+    /// the ledger refused the change they were recorded for), all in one
+    /// transaction, and returns how many were deleted. Deleted, not marked:
+    /// a reclaim that closed nothing has no history, and is no undo. One
+    /// already undone took effect and stays; ids are never reused.
+    fn cancel_reclaims(&mut self, ids: &[i64]) -> Result<usize, StoreError>;
 
     /// Marks reclaim `id` undone at `at`. Returns false, changing nothing,
     /// when there is no such reclaim or it was undone already: undo is not

@@ -446,6 +446,47 @@ fn reclaims_are_recorded_and_undone_once() {
     assert_eq!((all[1].id, all[1].undone_at), (b, None));
 }
 
+#[test]
+fn reclaims_that_never_took_effect_are_deleted_and_their_ids_not_reused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path());
+    let undone = store
+        .record_reclaim(t(0), tcp(8080), "generation 7")
+        .unwrap();
+    assert!(store.mark_undone(undone, t(60)).unwrap());
+    let refused = store
+        .record_reclaim(t(70), tcp(8081), "generation 8")
+        .unwrap();
+    let refused_too = store
+        .record_reclaim(t(70), tcp(8082), "generation 8")
+        .unwrap();
+    // An undone reclaim took effect: it is not cancelled with the others.
+    assert_eq!(
+        store
+            .cancel_reclaims(&[refused, refused_too, undone, 999])
+            .unwrap(),
+        2
+    );
+    let all = store.reclaims().unwrap();
+    assert_eq!(
+        all.iter().map(|r| (r.id, r.undone_at)).collect::<Vec<_>>(),
+        [(undone, Some(t(60)))]
+    );
+    // The ledger may name a cancelled id (recorded, then taken back): the
+    // next reclaim gets a new one, in this handle and the next.
+    let next = store
+        .record_reclaim(t(80), tcp(8081), "generation 9")
+        .unwrap();
+    assert!(next > refused_too, "{next} reuses a cancelled id");
+    assert_eq!(store.cancel_reclaims(&[next]).unwrap(), 1);
+    drop(store);
+    let mut store = open(dir.path());
+    let after = store
+        .record_reclaim(t(90), tcp(8081), "generation 10")
+        .unwrap();
+    assert!(after > next, "{after} reuses a cancelled id");
+}
+
 /// Writes one of everything.
 fn write_history(store: &mut dyn Store) {
     store

@@ -7,9 +7,35 @@ pub mod policy;
 pub mod sarif;
 pub mod table;
 
-use std::io::Write;
+use std::io::{ErrorKind, Write};
+use std::sync::Mutex;
 
 pub use portreeve_app::counted;
+
+/// The first failure to write standard output other than a closed pipe,
+/// kept for [`stdout_failure`] so that `main` can exit 3 instead of 0.
+static STDOUT_FAILURE: Mutex<Option<std::io::Error>> = Mutex::new(None);
+
+/// Records a failed write to standard output. A closed pipe (`portreeve …
+/// | head`) is the reader's choice, not an error; anything else (a full
+/// disk behind a redirect, `/dev/full`) means the document was lost, and
+/// the command must not report success.
+fn record(result: std::io::Result<()>) {
+    if let Err(e) = result
+        && e.kind() != ErrorKind::BrokenPipe
+    {
+        let mut first = STDOUT_FAILURE.lock().unwrap_or_else(|p| p.into_inner());
+        first.get_or_insert(e);
+    }
+}
+
+/// The first failure to write standard output, if any (see [`record`]).
+pub fn stdout_failure() -> Option<std::io::Error> {
+    STDOUT_FAILURE
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take()
+}
 
 /// Like [`counted`], for nouns whose plural is not the singular plus `s`.
 pub fn counted_as(n: usize, singular: &str, plural: &str) -> String {
@@ -20,11 +46,10 @@ pub fn counted_as(n: usize, singular: &str, plural: &str) -> String {
     }
 }
 
-/// Writes `text` to standard output. A closed pipe (`portreeve … | head`) is
-/// not an error worth a panic or a message.
+/// Writes `text` to standard output; a failure is [`record`]ed, not a panic.
 pub fn emit(text: &str) {
     let mut out = std::io::stdout().lock();
-    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+    record(out.write_all(text.as_bytes()).and_then(|()| out.flush()));
 }
 
 /// Writes a note for the operator to standard error: `portreeve: TEXT`,
@@ -40,8 +65,10 @@ pub fn note(text: &str) {
 /// inventory of 20,000 sockets is megabytes of JSON).
 pub fn emit_json<T: serde::Serialize>(value: &T) {
     let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
-    let _ = serde_json::to_writer_pretty(&mut out, value)
-        .map_err(std::io::Error::from)
-        .and_then(|()| out.write_all(b"\n"))
-        .and_then(|()| out.flush());
+    record(
+        serde_json::to_writer_pretty(&mut out, value)
+            .map_err(std::io::Error::from)
+            .and_then(|()| out.write_all(b"\n"))
+            .and_then(|()| out.flush()),
+    );
 }

@@ -5,10 +5,10 @@
 
 #![allow(dead_code)] // Each test binary uses a different part of the harness.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 pub use portreeve_testkit::{self as testkit, Netns, run, stderr, stdout};
@@ -193,14 +193,19 @@ impl Daemon {
     /// Sends SIGTERM, waits for a clean exit, and returns what the process
     /// wrote to standard error (which must be piped).
     pub fn stop(&mut self) -> String {
+        self.stop_with(rustix::process::Signal::TERM)
+    }
+
+    /// [`Daemon::stop`] with another signal (SIGINT, as Ctrl-C sends).
+    pub fn stop_with(&mut self, signal: rustix::process::Signal) -> String {
         let pid = rustix::process::Pid::from_raw(self.0.id() as i32).unwrap();
-        rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+        rustix::process::kill_process(pid, signal).unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
         let status = loop {
             if let Some(s) = self.0.try_wait().unwrap() {
                 break s;
             }
-            assert!(Instant::now() < deadline, "it did not stop on SIGTERM");
+            assert!(Instant::now() < deadline, "it did not stop on {signal:?}");
             std::thread::sleep(Duration::from_millis(50));
         };
         let mut log = String::new();
@@ -217,6 +222,75 @@ impl Drop for Daemon {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// Where the agent tests serve metrics, inside their namespace.
+pub const METRICS: &str = "127.0.0.1:9465";
+
+/// GET /metrics from inside `ns`, or `None` while nothing answers.
+pub fn metrics(ns: &Netns) -> Option<String> {
+    ns.run(|| {
+        let mut s =
+            TcpStream::connect_timeout(&METRICS.parse().unwrap(), Duration::from_millis(200))
+                .ok()?;
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: agent\r\n\r\n")
+            .ok()?;
+        let mut out = String::new();
+        s.read_to_string(&mut out).ok()?;
+        Some(out)
+    })
+}
+
+/// The value of the sample line starting with `series`, if present.
+pub fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+}
+
+/// Polls the metrics until `f` finds what it wants; returns it and how long
+/// it took.
+pub fn wait_for<T>(
+    ns: &Netns,
+    limit: Duration,
+    mut f: impl FnMut(&str) -> Option<T>,
+) -> (T, Duration) {
+    let start = Instant::now();
+    loop {
+        if let Some(text) = metrics(ns)
+            && let Some(v) = f(&text)
+        {
+            return (v, start.elapsed());
+        }
+        assert!(
+            start.elapsed() < limit,
+            "not seen within {limit:?}: {:?}",
+            metrics(ns)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Starts the agent in `ns` with state in `state`, reading every 500 ms
+/// and serving metrics at [`METRICS`], and `extra` arguments.
+pub fn start_agent(ns: &Netns, state: &Path, extra: &[&str]) -> Daemon {
+    let mut cmd = ns.exec(env!("CARGO_BIN_EXE_portreeve"));
+    cmd.args([
+        "--state-dir",
+        state.to_str().unwrap(),
+        "--log-format",
+        "json",
+        "-v",
+        "agent",
+        "--interval",
+        "500ms",
+        "--metrics",
+        METRICS,
+    ])
+    .args(extra)
+    .env_remove("PORTREEVE_POLICY")
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped());
+    Daemon(cmd.spawn().unwrap())
 }
 
 /// Whether the namespace tests can run here (root, iproute2, python3).
