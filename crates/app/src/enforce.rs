@@ -245,6 +245,19 @@ pub(crate) fn reinstall(
             "no policy is in effect here, so there is no allowed set to change; apply a policy first".into(),
         ))
     })?;
+    // Records behind the kernel (an apply killed after `nft` committed)
+    // name an older policy than the live one: reinstalling it would
+    // revert the live policy. Bring the records up to date and refuse
+    // this once; the next run starts from the live generation.
+    let live = state.firewall().reconcile()?;
+    if live != effect.generation {
+        return Err(AppError::Refused(crate::error::Refusal::NotApplied(
+            format!(
+                "generation {live} is live in the kernel, but this change started from generation {}, which the records named before they were brought up to date; run it again",
+                effect.generation
+            ),
+        )));
+    }
     if effect.status == Status::Pending {
         return Err(AppError::Refused(crate::error::Refusal::NotApplied(
             format!(

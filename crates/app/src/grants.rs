@@ -33,6 +33,10 @@ pub fn grant(
     reason: &str,
     actor: &Actor,
 ) -> Result<Granted, AppError> {
+    // The policy in effect is the live generation's: first make the
+    // records name the generation the kernel holds (an apply killed after
+    // `nft` committed has not written it down).
+    state.firewall().reconcile()?;
     let in_effect = policy::in_effect(state)?.ok_or_else(|| {
         AppError::Refused(Refusal::NotApplied(
             "no policy is in effect here (portreeve's ruleset is not applied): apply one with on-demand rules first".into(),

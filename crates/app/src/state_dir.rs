@@ -76,6 +76,12 @@ pub trait Firewall: Send + Sync {
     /// Waits for generation `n`'s deadline and rolls it back unless it was
     /// confirmed.
     fn watch(&self, n: u64) -> Result<Option<Generation>, EnforceError>;
+    /// Makes the records agree with the kernel (an applier killed after
+    /// or before `nft` committed) and returns the live generation. A
+    /// stand-in without a kernel has nothing to reconcile.
+    fn reconcile(&self) -> Result<u64, EnforceError> {
+        Ok(self.generations().current()?)
+    }
     /// Opens a grant in the kernel.
     fn grant(&self, grant: &Grant) -> Result<(), EnforceError>;
     /// Closes a grant.
@@ -122,6 +128,9 @@ impl Firewall for Enforcer {
     }
     fn watch(&self, n: u64) -> Result<Option<Generation>, EnforceError> {
         Enforcer::watch(self, n)
+    }
+    fn reconcile(&self) -> Result<u64, EnforceError> {
+        Enforcer::reconcile(self)
     }
     fn grant(&self, grant: &Grant) -> Result<(), EnforceError> {
         Enforcer::grant(self, grant)

@@ -391,6 +391,14 @@ impl Enforcer {
         }
     }
 
+    /// [`Enforcer::reconcile_locked`] under the store's lock: for a change
+    /// that reads the records (the policy in effect) before it touches the
+    /// kernel, such as a grant.
+    pub fn reconcile(&self) -> Result<u64, EnforceError> {
+        let _lock = self.store.lock()?;
+        self.reconcile_locked()
+    }
+
     /// Makes the records agree with the kernel, under the store's lock, and
     /// returns the live generation: a generation the kernel holds but
     /// `current` does not name (its applier died after `nft` committed)

@@ -171,7 +171,7 @@ pub fn render(r: &Ruleset) -> String {
                     .map(move |s| format!("{} : jump limit_{i}", span(s)))
             })
             .collect();
-        let _ = writeln!(out, "\t\t\t{}", entries.join(",\n\t\t\t"));
+        out.push_str(&element_lines(&entries));
         let _ = writeln!(out, "\t\t}}");
         let _ = writeln!(out, "\t}}\n");
     }
@@ -189,6 +189,13 @@ fn allowance<N: std::fmt::Display>(a: &Allowance<N>) -> String {
 
 fn span(s: &PortSpan) -> String {
     format!("{} . {}", s.protocol, s.ports)
+}
+
+/// Set or map elements, one per line, each with its own trailing comma: a
+/// diff between two rulesets then shows only the elements added or
+/// removed, not the neighbour whose separator moved.
+fn element_lines(elements: &[String]) -> String {
+    elements.iter().map(|e| format!("\t\t\t{e},\n")).collect()
 }
 
 /// Writes a named set; `extra` holds further declarations (`timeout 30d;`).
@@ -210,10 +217,10 @@ fn set(
     }
     let elements: Vec<String> = elements.collect();
     if !elements.is_empty() {
-        let _ = writeln!(
+        let _ = write!(
             out,
-            "\t\telements = {{\n\t\t\t{}\n\t\t}}",
-            elements.join(",\n\t\t\t")
+            "\t\telements = {{\n{}\t\t}}\n",
+            element_lines(&elements)
         );
     }
     let _ = writeln!(out, "\t}}\n");

@@ -21,8 +21,10 @@ fn main() -> ExitCode {
     match commands::run(&cli) {
         Ok(code) => match output::stdout_failure() {
             None => ExitCode::from(code),
+            // As coreutils do: what the command changed stays changed (and
+            // recorded), and the lost report is an error.
             Some(e) => fail(failure::Failure::Operational(format!(
-                "standard output: {e}"
+                "standard output: {e}: the report was lost; anything the command changed is done and recorded"
             ))),
         },
         Err(failure) => fail(failure),

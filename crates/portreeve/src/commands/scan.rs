@@ -187,23 +187,16 @@ struct Plan {
 /// Targets, scan types and ports, fully expanded and checked: every input
 /// error is found here, before anything is sent.
 fn plan(args: &ScanArgs) -> Result<Plan, Failure> {
-    let mut written: Vec<String> = args.targets.clone();
-    if let Some(file) = &args.target_file {
-        let text = std::fs::read_to_string(file).map_err(|e| {
-            Failure::Input(format!("cannot read target file {}: {e}", file.display()))
-        })?;
-        for line in text.lines() {
-            let line = line.split('#').next().unwrap_or_default();
-            written.extend(line.split_whitespace().map(str::to_string));
-        }
-    }
     let parse = |specs: &[String]| -> Result<Vec<TargetSpec>, Failure> {
         specs
             .iter()
             .map(|s| target::parse_spec(s).map_err(|e| Failure::Input(e.to_string())))
             .collect()
     };
-    let specs = parse(&written)?;
+    let mut specs = parse(&args.targets)?;
+    if let Some(file) = &args.target_file {
+        specs.extend(read_target_file(file)?);
+    }
     let exclude = parse(&args.exclude)?;
     let listed = match &args.ports {
         Some(p) => Some(ports::parse_ports(p).map_err(|e| Failure::Input(format!("-p {e}")))?),
@@ -231,6 +224,24 @@ fn plan(args: &ScanArgs) -> Result<Plan, Failure> {
     let targets = target::expand(&specs, &exclude, target::resolve)
         .map_err(|e| Failure::Input(e.to_string()))?;
     Ok(Plan { targets, scans })
+}
+
+/// The targets of a `--target-file` (whitespace separated, `#` starts a
+/// comment), each error located as `FILE:LINE:` so it can be found in a
+/// long list.
+fn read_target_file(file: &std::path::Path) -> Result<Vec<TargetSpec>, Failure> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| Failure::Input(format!("cannot read target file {}: {e}", file.display())))?;
+    let mut specs = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or_default();
+        for word in line.split_whitespace() {
+            let spec = target::parse_spec(word)
+                .map_err(|e| Failure::Input(format!("{}:{}: {e}", file.display(), number + 1)))?;
+            specs.push(spec);
+        }
+    }
+    Ok(specs)
 }
 
 /// A progress bar with ETA on standard error when it is a terminal; hidden
