@@ -339,11 +339,20 @@ pub(crate) fn decode_v5(cx: &mut Context<'_>, datagram: &[u8]) -> Result<(), Dec
     Ok(())
 }
 
-/// Converts a router uptime (ms) to Unix ms given the export time and the
-/// uptime at export. Times after the export (clock skew) are allowed.
-fn uptime_to_unix(export_ms: u64, sys_uptime: u32, t: u32) -> Option<u64> {
-    let age = i64::from(sys_uptime) - i64::from(t);
-    u64::try_from(i64::try_from(export_ms).ok()?.checked_sub(age)?).ok()
+/// Converts a time `t` on the exporter's uptime clock (ms) to Unix ms,
+/// given the export time and the uptime at export.
+///
+/// The uptime is 32 bits and wraps every 2^32 ms (49.7 days), so a flow
+/// that began before a wrap has a larger uptime than the export. The
+/// distance is therefore taken modulo 2^32 and read as signed (serial
+/// number arithmetic, RFC 1982): `t` up to 2^31 ms (24.8 days) before the
+/// export uptime is in the past; `t` less than 2^31 ms after it lies after
+/// the export (the exporter stamped its header before its last records, or
+/// the export time was cut to the second) and is kept there. No flow lasts
+/// anywhere near 24.8 days before it is exported, so nothing real is lost.
+fn uptime_to_unix(export_ms: u64, uptime_at_export: u32, t: u32) -> Option<u64> {
+    let age = uptime_at_export.wrapping_sub(t) as i32;
+    export_ms.checked_add_signed(-i64::from(age))
 }
 
 // ------------------------------------------------------ NetFlow v9 and IPFIX
@@ -914,15 +923,17 @@ impl<'a> Acc<'a> {
     }
 
     /// One end of the flow from whichever elements the record carries:
-    /// absolute times, the most precise first, then the exporter's uptime
-    /// (v9's header, or IPFIX systemInitTimeMilliseconds), then a delta
+    /// absolute times, the most precise first, then the exporter's 32-bit
+    /// uptime (v9's header gives the uptime at export; for IPFIX it is the
+    /// export time less systemInitTimeMilliseconds, cut to 32 bits as the
+    /// device's own counter wraps while its boot time stays), then a delta
     /// before the export time.
     fn time(&self, end: &TimeElements, header: Header) -> Option<u64> {
-        let uptime = |t: u64| match (header.sys_uptime, self.num(Num::SysInitMs)) {
-            (Some(up), _) => uptime_to_unix(header.export_ms, up, t as u32),
-            (None, Some(init)) => init.checked_add(t),
-            (None, None) => None,
-        };
+        let uptime_at_export = header.sys_uptime.or_else(|| {
+            let init = self.num(Num::SysInitMs)?;
+            Some(header.export_ms.wrapping_sub(init) as u32)
+        });
+        let uptime = |t: u64| uptime_to_unix(header.export_ms, uptime_at_export?, t as u32);
         self.num(end.ms)
             .or_else(|| self.num(end.ntp).and_then(ntp_to_ms))
             .or_else(|| self.num(end.sec).map(|s| s.saturating_mul(1000)))
@@ -1016,4 +1027,168 @@ pub(crate) fn fill_from_packet(r: &mut FlowRecord, info: &PacketInfo) {
     r.tcp_flags = r.tcp_flags.or(info.tcp_flags);
     r.icmp_type = r.icmp_type.or(info.icmp_type);
     r.icmp_code = r.icmp_code.or(info.icmp_code);
+}
+
+#[cfg(test)]
+mod tests {
+    //! Flow times on the exporter's 32-bit millisecond uptime clock, which
+    //! wraps every 2^32 ms (49.7 days).
+
+    use crate::decoder::Decoder;
+
+    /// The export time every datagram below carries (whole seconds).
+    const EXPORT_SECS: u32 = 1_700_000_000;
+    const EXPORT_MS: u64 = EXPORT_SECS as u64 * 1000;
+    const WRAP: u64 = 1 << 32;
+
+    /// Decodes one datagram that must be accepted with one record, and
+    /// returns that record's (start, end).
+    fn times(datagram: &[u8]) -> (Option<u64>, Option<u64>) {
+        let mut out = Vec::new();
+        let exporter = "192.0.2.9:2055".parse().unwrap();
+        let decoded = Decoder::default().decode(exporter, datagram, EXPORT_MS, &mut out);
+        assert_eq!(decoded, Ok(1), "{datagram:02x?}");
+        (out[0].start_ms, out[0].end_ms)
+    }
+
+    /// Set id and length, then the contents.
+    fn set(id: u16, contents: &[u8]) -> Vec<u8> {
+        let len = u16::try_from(contents.len() + 4).unwrap();
+        [&id.to_be_bytes()[..], &len.to_be_bytes(), contents].concat()
+    }
+
+    /// A template set's contents: template 256 of (element id, length)
+    /// fields — a 5-tuple, then `times`.
+    fn template(times: &[(u16, u16)]) -> Vec<u8> {
+        let tuple = [(8, 4), (12, 4), (7, 2), (11, 2), (4, 1)];
+        let fields: Vec<(u16, u16)> = tuple.iter().chain(times).copied().collect();
+        let mut t = [256u16.to_be_bytes(), (fields.len() as u16).to_be_bytes()].concat();
+        for (id, len) in fields {
+            t.extend_from_slice(&id.to_be_bytes());
+            t.extend_from_slice(&len.to_be_bytes());
+        }
+        t
+    }
+
+    /// A record of [`template`]: 10.0.0.1:50000 → 10.0.0.2:443 TCP, then
+    /// the time fields' bytes.
+    fn record(times: &[u8]) -> Vec<u8> {
+        [
+            &[10, 0, 0, 1, 10, 0, 0, 2, 0xc3, 0x50, 0x01, 0xbb, 6][..],
+            times,
+        ]
+        .concat()
+    }
+
+    /// A NetFlow v9 datagram whose header says the exporter's uptime is
+    /// `uptime` ms, carrying a template with FIRST_SWITCHED (22) and
+    /// LAST_SWITCHED (21) and one record of it.
+    fn v9(uptime: u32, first: u32, last: u32) -> Vec<u8> {
+        let mut m = [9u16.to_be_bytes(), 2u16.to_be_bytes()].concat();
+        for word in [uptime, EXPORT_SECS, 1, 0] {
+            m.extend_from_slice(&word.to_be_bytes());
+        }
+        m.extend(set(0, &template(&[(22, 4), (21, 4)])));
+        let times = [first.to_be_bytes(), last.to_be_bytes()].concat();
+        m.extend(set(256, &record(&times)));
+        m
+    }
+
+    /// An IPFIX message with systemInitTimeMilliseconds (160) `init`, and
+    /// flowStartSysUpTime (22) / flowEndSysUpTime (21) `first` and `last`.
+    fn ipfix(init: u64, first: u32, last: u32) -> Vec<u8> {
+        let template = set(2, &template(&[(160, 8), (22, 4), (21, 4)]));
+        let times = [
+            &init.to_be_bytes()[..],
+            &first.to_be_bytes(),
+            &last.to_be_bytes(),
+        ]
+        .concat();
+        let data = set(256, &record(&times));
+        let len = (16 + template.len() + data.len()) as u16;
+        let mut m = [10u16.to_be_bytes(), len.to_be_bytes()].concat();
+        for word in [EXPORT_SECS, 1, 0] {
+            m.extend_from_slice(&word.to_be_bytes());
+        }
+        [m, template, data].concat()
+    }
+
+    /// A NetFlow v5 datagram (export time with no fraction of a second)
+    /// with one record.
+    fn v5(uptime: u32, first: u32, last: u32) -> Vec<u8> {
+        let mut m = [5u16.to_be_bytes(), 1u16.to_be_bytes()].concat();
+        for word in [uptime, EXPORT_SECS, 0, 1, 0] {
+            m.extend_from_slice(&word.to_be_bytes());
+        }
+        let mut r = [0u8; 48];
+        r[24..28].copy_from_slice(&first.to_be_bytes());
+        r[28..32].copy_from_slice(&last.to_be_bytes());
+        m.extend_from_slice(&r);
+        m
+    }
+
+    fn before_export(ms: u64) -> Option<u64> {
+        Some(EXPORT_MS - ms)
+    }
+
+    fn after_export(ms: u64) -> Option<u64> {
+        Some(EXPORT_MS + ms)
+    }
+
+    /// The uptime at export has just wrapped (1 s); the flow started 5 s
+    /// before the wrap and ended 0.5 s after it, so its LAST_SWITCHED is
+    /// below its FIRST_SWITCHED. The same flow without a wrap, or just
+    /// before one, comes out the same.
+    #[test]
+    fn uptime_times_across_the_wrap() {
+        let expected = (before_export(6_000), before_export(500));
+        assert_eq!(times(&v9(60_000, 54_000, 59_500)), expected);
+        assert_eq!(times(&v5(60_000, 54_000, 59_500)), expected);
+        assert_eq!(times(&ipfix(EXPORT_MS - 60_000, 54_000, 59_500)), expected);
+        let up = u32::MAX - 100;
+        assert_eq!(times(&v9(up, up - 6_000, up - 500)), expected);
+
+        let first = (WRAP - 5_000) as u32;
+        assert_eq!(times(&v5(1_000, first, 500)), expected);
+        assert_eq!(times(&v9(1_000, first, 500)), expected);
+        // Both ends before the wrap, the export after it.
+        let last = (WRAP - 1_000) as u32;
+        assert_eq!(
+            times(&v9(1_000, first, last)),
+            (before_export(6_000), before_export(2_000))
+        );
+    }
+
+    #[test]
+    fn ipfix_uptime_times_after_the_wrap() {
+        let init = EXPORT_MS - (WRAP + 10_000);
+        assert_eq!(
+            times(&ipfix(init, 4_000, 9_500)),
+            (before_export(6_000), before_export(500))
+        );
+    }
+
+    /// A time after the header's uptime (the exporter stamped the header
+    /// before its last records, or the IPFIX export time is cut to the
+    /// second) lies after the export, also across the wrap — not 49.7
+    /// days before it.
+    #[test]
+    fn uptime_times_after_the_export() {
+        let up = (WRAP - 200) as u32;
+        assert_eq!(
+            times(&v9(up, up - 1_000, 300)),
+            (before_export(1_000), after_export(500))
+        );
+        assert_eq!(
+            times(&v5(up, up - 1_000, 300)),
+            (before_export(1_000), after_export(500))
+        );
+        // IPFIX: the device booted 60.25 s before the export second, the
+        // flow ended 0.1 s after it.
+        let init = EXPORT_MS - 60_250;
+        assert_eq!(
+            times(&ipfix(init, 50_250, 60_350)),
+            (before_export(10_000), after_export(100))
+        );
+    }
 }
