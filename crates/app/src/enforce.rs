@@ -11,12 +11,14 @@ use jiff::{SignedDuration, Timestamp};
 use portreeve_core::PortKey;
 use portreeve_enforce::foreign::ForeignChain;
 use portreeve_enforce::generations::{Generation, Status};
+use portreeve_enforce::guard::SshAccess;
 use portreeve_enforce::{ApplyOptions, ApplyPreview, Ruleset, WATCHDOG};
 use portreeve_ledger::Draft;
 
 use crate::actor::Actor;
 use crate::change::{self, ApprovalNeed};
 use crate::error::AppError;
+use crate::lockout;
 use crate::policy::{self, LoadedPolicy, texts};
 use crate::record::{preflight, record, record_or_undo};
 use crate::state_dir::StateDir;
@@ -70,8 +72,19 @@ pub fn preview(
     session: Option<(IpAddr, u16)>,
 ) -> Result<(Compiled, ApplyPreview), AppError> {
     let compiled = render(state, explicit)?;
-    let preview = state.firewall().preview(&compiled.ruleset, session)?;
+    let preview = state
+        .firewall()
+        .preview(&compiled.ruleset, &ssh_access(state, session)?)?;
     Ok((compiled, preview))
+}
+
+/// What the lock-out guard protects: the SSH access the firewall finds in
+/// its namespace, and the session `$SSH_CONNECTION` names (`session`).
+fn ssh_access(state: &StateDir, session: Option<(IpAddr, u16)>) -> Result<SshAccess, AppError> {
+    Ok(lockout::with_environment_session(
+        state.firewall().ssh_access()?,
+        session,
+    ))
 }
 
 /// What `apply` is asked to do.
@@ -87,7 +100,8 @@ pub struct ApplyRequest<'a> {
     pub force: bool,
     /// Why; recorded.
     pub reason: Option<String>,
-    /// The SSH session the request comes from, for the lock-out guard.
+    /// The SSH session the request comes from (`$SSH_CONNECTION`), for
+    /// the lock-out guard; the sessions the kernel holds are found anyway.
     pub session: Option<(IpAddr, u16)>,
     /// Who applies.
     pub actor: &'a Actor,
@@ -167,7 +181,7 @@ fn install(
         approval: how.approval.map(|id| format!("proposal {id}")),
         force: how.force,
         confirm_within: how.confirm_within,
-        session: how.session,
+        ssh: ssh_access(state, how.session)?,
     };
     let generation = state
         .firewall()

@@ -47,6 +47,7 @@ pub mod enforce;
 mod error;
 pub mod flows;
 pub mod grants;
+pub mod lockout;
 pub mod policy;
 pub mod reclaim;
 pub mod record;

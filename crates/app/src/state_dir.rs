@@ -27,7 +27,6 @@
 //! host's, and live outside (see [`crate::change::KeyDir`]).
 
 use std::io::Write;
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
@@ -36,6 +35,7 @@ use portreeve_core::Proto;
 use portreeve_enforce::foreign::ForeignChain;
 use portreeve_enforce::generations::{Generation, GenerationStore};
 use portreeve_enforce::grants::Grant;
+use portreeve_enforce::guard::SshAccess;
 use portreeve_enforce::{
     ApplyOptions, ApplyPreview, EnforceError, Enforcer, LiveGrant, Ruleset, SeenPort,
 };
@@ -51,11 +51,7 @@ pub trait Firewall: Send + Sync {
     /// The record of every generation.
     fn generations(&self) -> &GenerationStore;
     /// What applying `ruleset` would change; changes nothing.
-    fn preview(
-        &self,
-        ruleset: &Ruleset,
-        session: Option<(IpAddr, u16)>,
-    ) -> Result<ApplyPreview, EnforceError>;
+    fn preview(&self, ruleset: &Ruleset, ssh: &SshAccess) -> Result<ApplyPreview, EnforceError>;
     /// Other tables' base chains that also decide traffic.
     fn foreign(&self) -> Result<Vec<ForeignChain>, EnforceError>;
     /// Applies `ruleset` as a new generation; `spawn_watchdog` arms the
@@ -82,6 +78,12 @@ pub trait Firewall: Send + Sync {
     fn reconcile(&self) -> Result<u64, EnforceError> {
         Ok(self.generations().current()?)
     }
+    /// The live SSH sessions and listening SSH ports of the namespace this
+    /// firewall guards, for the lock-out guard. A stand-in without a
+    /// kernel guards none.
+    fn ssh_access(&self) -> Result<SshAccess, AppError> {
+        Ok(SshAccess::default())
+    }
     /// Opens a grant in the kernel.
     fn grant(&self, grant: &Grant) -> Result<(), EnforceError>;
     /// Closes a grant.
@@ -99,12 +101,8 @@ impl Firewall for Enforcer {
     fn generations(&self) -> &GenerationStore {
         self.store()
     }
-    fn preview(
-        &self,
-        ruleset: &Ruleset,
-        session: Option<(IpAddr, u16)>,
-    ) -> Result<ApplyPreview, EnforceError> {
-        Enforcer::plan(self, ruleset, session)
+    fn preview(&self, ruleset: &Ruleset, ssh: &SshAccess) -> Result<ApplyPreview, EnforceError> {
+        Enforcer::plan(self, ruleset, ssh)
     }
     fn foreign(&self) -> Result<Vec<ForeignChain>, EnforceError> {
         Enforcer::foreign(self)
@@ -131,6 +129,9 @@ impl Firewall for Enforcer {
     }
     fn reconcile(&self) -> Result<u64, EnforceError> {
         Enforcer::reconcile(self)
+    }
+    fn ssh_access(&self) -> Result<SshAccess, AppError> {
+        crate::lockout::ssh_access_here()
     }
     fn grant(&self, grant: &Grant) -> Result<(), EnforceError> {
         Enforcer::grant(self, grant)

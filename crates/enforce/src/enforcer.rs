@@ -16,7 +16,7 @@ use portreeve_core::{PortKey, Proto};
 use crate::foreign::{ForeignChain, foreign_chains};
 use crate::generations::{Generation, GenerationStore, GenerationStoreError, Status};
 use crate::grants::{self, Grant};
-use crate::guard::{Lockout, lockouts};
+use crate::guard::{Lockout, SshAccess, lockouts};
 use crate::nft_command::{Nft, NftError};
 use crate::nft_text::{
     self, DYNAMIC_SETS, DynamicState, GENERATION_SET, SEEN_SET, TABLE, TimedElement,
@@ -125,8 +125,9 @@ pub struct ApplyOptions {
     pub force: bool,
     /// Roll back automatically unless confirmed within this long.
     pub confirm_within: Option<SignedDuration>,
-    /// `$SSH_CONNECTION`'s client and server port, for the lock-out guard.
-    pub session: Option<(std::net::IpAddr, u16)>,
+    /// The live SSH sessions and listening SSH ports the lock-out guard
+    /// protects.
+    pub ssh: SshAccess,
 }
 
 impl ApplyOptions {
@@ -207,11 +208,7 @@ impl Enforcer {
     }
 
     /// What applying `ruleset` would change; changes nothing.
-    pub fn plan(
-        &self,
-        ruleset: &Ruleset,
-        session: Option<(std::net::IpAddr, u16)>,
-    ) -> Result<ApplyPreview, EnforceError> {
+    pub fn plan(&self, ruleset: &Ruleset, ssh: &SshAccess) -> Result<ApplyPreview, EnforceError> {
         let rendered = nft_text::render(ruleset);
         let live = match self.store.current()? {
             0 => None,
@@ -256,7 +253,7 @@ impl Enforcer {
             live,
             table_present,
             foreign: foreign_chains(&listing),
-            lockouts: lockouts(ruleset, session),
+            lockouts: lockouts(ruleset, ssh),
             drift,
         })
     }
@@ -305,7 +302,7 @@ impl Enforcer {
         opts: &ApplyOptions,
         spawn_watchdog: impl FnOnce(u64) -> std::io::Result<()>,
     ) -> Result<Generation, EnforceError> {
-        let found = lockouts(ruleset, opts.session);
+        let found = lockouts(ruleset, &opts.ssh);
         if !found.is_empty() && !opts.force {
             return Err(EnforceError::Lockout(found));
         }

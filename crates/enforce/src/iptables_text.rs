@@ -39,6 +39,9 @@
 //!   IPv4 and IPv6 in nftables, but one bucket per family here (iptables and
 //!   ip6tables keep separate state), so both families together may reach
 //!   twice the rate; the same holds for the logging rate;
+//! - a rule's `connections` cap is one count across both families in
+//!   nftables, but one count per family here, so IPv4 and IPv6 together
+//!   may hold twice the cap;
 //! - `hashlimit` accepts at most 1,000,000 per second and a burst of at most
 //!   1,000,000: larger policy values are lowered to that (and the script says
 //!   so in a comment);
@@ -171,6 +174,14 @@ impl Family {
         match self {
             Family::V4 => "icmp-port-unreachable",
             Family::V6 => "icmp6-port-unreachable",
+        }
+    }
+
+    /// The `--reject-with` a connection over a connection cap gets.
+    fn refusal(self, proto: Proto) -> &'static str {
+        match proto {
+            Proto::Tcp => "tcp-reset",
+            Proto::Udp => self.port_unreachable(),
         }
     }
 }
@@ -490,18 +501,32 @@ fn limit_chain(i: usize, l: &PortLimits, family: Family) -> Vec<String> {
     lines.append(&mut notes);
     if let Some(max) = l.limits.connections_per_source {
         let mask = family.host_mask();
-        for proto in Proto::ALL {
-            if !l.spans.iter().any(|s| s.protocol == proto) {
-                continue;
-            }
-            let refuse = match proto {
-                Proto::Tcp => "tcp-reset",
-                Proto::Udp => family.port_unreachable(),
-            };
+        for proto in l.protocols() {
             lines.push(format!(
                 "-A {chain} -p {proto} -m connlimit --connlimit-above {max} --connlimit-mask {mask} \
                  -m comment --comment \"concurrent connections per source\" \
-                 -j REJECT --reject-with {refuse}"
+                 -j REJECT --reject-with {}",
+                family.refusal(proto)
+            ));
+        }
+    }
+    // As in nftables, the total comes last and is one count (mask 0: all
+    // sources as one) for every protocol: within it returns, past it the
+    // connection reaches the refusals.
+    if let Some(max) = l.limits.connections {
+        lines.push(format!(
+            "# The total of {max} concurrent connections is counted per family: \
+             IPv4 and IPv6 together may hold twice as many."
+        ));
+        lines.push(format!(
+            "-A {chain} -m connlimit --connlimit-upto {max} --connlimit-mask 0 \
+             -m comment --comment \"concurrent connections\" -j RETURN"
+        ));
+        for proto in l.protocols() {
+            lines.push(format!(
+                "-A {chain} -p {proto} -m comment --comment \"concurrent connections\" \
+                 -j REJECT --reject-with {}",
+                family.refusal(proto)
             ));
         }
     }
@@ -982,6 +1007,42 @@ mod tests {
         ));
         // Stale limit chains are removed, the current ones kept.
         assert!(s.contains("\tPORTREEVE-LIMIT-0 | PORTREEVE-LIMIT-1) ;;\n"));
+    }
+
+    #[test]
+    fn a_total_cap_is_one_count_of_all_sources_after_the_per_source_cap() {
+        let s = render(&ruleset(
+            "[[rule]]\nname = \"dns\"\nport = 53\nprotocol = [\"tcp\", \"udp\"]\nzones = [\"all\"]\n\
+             limits = { connections = 1000, connections_per_source = 10 }\n",
+        ));
+        for (lines, unreachable) in [
+            (v4(&s), "icmp-port-unreachable"),
+            (v6(&s), "icmp6-port-unreachable"),
+        ] {
+            let chain: Vec<&str> = lines
+                .iter()
+                .copied()
+                .filter(|l| l.starts_with("-A PORTREEVE-LIMIT-0 "))
+                .collect();
+            assert_eq!(
+                chain[2..],
+                [
+                    "-A PORTREEVE-LIMIT-0 -m connlimit --connlimit-upto 1000 --connlimit-mask 0 \
+                     -m comment --comment \"concurrent connections\" -j RETURN"
+                        .to_string(),
+                    "-A PORTREEVE-LIMIT-0 -p tcp -m comment --comment \"concurrent connections\" \
+                     -j REJECT --reject-with tcp-reset"
+                        .to_string(),
+                    format!(
+                        "-A PORTREEVE-LIMIT-0 -p udp -m comment --comment \"concurrent connections\" \
+                         -j REJECT --reject-with {unreachable}"
+                    ),
+                    "-A PORTREEVE-LIMIT-0 -m comment --comment \"limits of rule dns\" -j RETURN"
+                        .to_string(),
+                ],
+                "the per-source rules come first, then one total count: {chain:#?}"
+            );
+        }
     }
 
     #[test]

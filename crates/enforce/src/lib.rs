@@ -68,7 +68,7 @@
 //!
 //! let ruleset = Ruleset::compile(&portreeve_policy::baseline())?;
 //! let enforcer = Enforcer::new(Path::new("/var/lib/portreeve/enforce"));
-//! let preview = enforcer.plan(&ruleset, None)?;
+//! let preview = enforcer.plan(&ruleset, &Default::default())?;
 //! print!("{}", preview.diff);
 //! if preview.lockouts.is_empty() {
 //!     let options = ApplyOptions { actor: "alice".into(), ..ApplyOptions::default() };

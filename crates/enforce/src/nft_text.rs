@@ -274,26 +274,44 @@ fn limit_chain(out: &mut String, i: usize, l: &PortLimits) {
         }
     }
     if let Some(max) = l.limits.connections_per_source {
-        let protos: Vec<Proto> = {
-            let mut p: Vec<Proto> = l.spans.iter().map(|s| s.protocol).collect();
-            p.dedup();
-            p
-        };
         for (family, addr) in [("v4", "ip saddr"), ("v6", "ip6 saddr")] {
-            for proto in &protos {
-                let refuse = match proto {
-                    Proto::Tcp => "reject with tcp reset",
-                    Proto::Udp => "reject",
-                };
+            for proto in l.protocols() {
                 let _ = writeln!(
                     out,
-                    "\t\tmeta l4proto {proto} add @limit_{i}_conn_{family} {{ {addr} ct count over {max} }} {refuse} comment \"concurrent connections per source\""
+                    "\t\tmeta l4proto {proto} add @limit_{i}_conn_{family} {{ {addr} ct count over {max} }} {} comment \"concurrent connections per source\"",
+                    refusal(proto)
                 );
             }
         }
     }
+    // The total comes last, so connections refused above never count
+    // towards it. One `ct count` without a set keeps one list of
+    // connections, across sources, families and protocols: a connection
+    // within the cap returns, anything reaching the refusals is over it.
+    if let Some(max) = l.limits.connections {
+        let _ = writeln!(
+            out,
+            "\t\tct count {max} return comment \"concurrent connections\""
+        );
+        for proto in l.protocols() {
+            let _ = writeln!(
+                out,
+                "\t\tmeta l4proto {proto} {} comment \"concurrent connections\"",
+                refusal(proto)
+            );
+        }
+    }
     let _ = writeln!(out, "\t\treturn");
     let _ = writeln!(out, "\t}}\n");
+}
+
+/// How a connection over a connection cap is refused: a TCP reset, or
+/// ICMP port unreachable for UDP.
+fn refusal(proto: Proto) -> &'static str {
+    match proto {
+        Proto::Tcp => "reject with tcp reset",
+        Proto::Udp => "reject",
+    }
 }
 
 fn input_chain(out: &mut String, r: &Ruleset) {

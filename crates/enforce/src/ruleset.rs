@@ -76,6 +76,16 @@ pub struct PortLimits {
     pub limits: Limits,
 }
 
+impl PortLimits {
+    /// The protocols of the limited ports, each once, in [`Proto::ALL`] order.
+    pub fn protocols(&self) -> Vec<Proto> {
+        Proto::ALL
+            .into_iter()
+            .filter(|p| self.spans.iter().any(|s| s.protocol == *p))
+            .collect()
+    }
+}
+
 /// A policy that cannot be compiled.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CompileError {

@@ -2,7 +2,9 @@
 //! one, as the policy says — in the kernel, through both renderings. Two
 //! client namespaces hammer a server namespace at once (traffic stays
 //! inside namespaces the test creates); what got through is read from
-//! counters in the server's firewall, not from connect timings.
+//! counters in the server's firewall, not from connect timings. A total
+//! connection cap holds across both clients too, read from the connections
+//! they hold and the ones refused.
 
 use std::net::{SocketAddr, TcpStream};
 use std::sync::{Mutex, PoisonError};
@@ -14,7 +16,8 @@ use portreeve_enforce::{Ruleset, iptables_text};
 use portreeve_testkit::{Netns, run, stderr, stdout};
 
 /// One rule limited per source, one limited for all sources together, at
-/// the same rate and burst.
+/// the same rate and burst; one capped in concurrent connections from all
+/// sources together.
 const POLICY: &str = r#"
 [zones]
 clients = ["10.10.1.0/24", "10.10.2.0/24"]
@@ -32,9 +35,19 @@ port = 7001
 protocol = "tcp"
 zones = ["clients"]
 limits = { new_per_second = 20, burst = 5 }
+
+[[rule]]
+name = "capped"
+port = 7002
+protocol = "tcp"
+zones = ["clients"]
+limits = { connections = 4 }
 "#;
 const PER_SOURCE_PORT: u16 = 7000;
 const GLOBAL_PORT: u16 = 7001;
+const CAPPED_PORT: u16 = 7002;
+/// The capped rule's `connections`.
+const CAP: usize = 4;
 const RATE: f64 = 20.0;
 const BURST: f64 = 5.0;
 /// How long the clients hammer.
@@ -43,7 +56,7 @@ const WINDOW: Duration = Duration::from_secs(3);
 /// Each client's address and the server's address on its link.
 const CLIENTS: [(&str, &str); 2] = [("10.10.1.2", "10.10.1.1"), ("10.10.2.2", "10.10.2.1")];
 
-/// A server namespace linked to two clients, listening on both ports.
+/// A server namespace linked to two clients, listening on every port.
 struct Site {
     srv: Netns,
     clients: [Netns; 2],
@@ -60,6 +73,7 @@ impl Site {
             &[
                 &format!("tcp4:0.0.0.0:{PER_SOURCE_PORT}"),
                 &format!("tcp4:0.0.0.0:{GLOBAL_PORT}"),
+                &format!("tcp4:0.0.0.0:{CAPPED_PORT}"),
             ],
             0,
         );
@@ -68,6 +82,44 @@ impl Site {
             clients,
             _listeners: listeners,
         }
+    }
+
+    /// Loads the nftables rendering of [`ruleset`] in the server.
+    fn enforce_nft(&self) {
+        let nft = nft_text::render(&ruleset());
+        self.srv
+            .run(|| {
+                Nft::new().apply(&nft_text::replace_transaction(
+                    &nft,
+                    &DynamicState::default(),
+                    1,
+                ))
+            })
+            .expect("the ruleset loads");
+    }
+
+    /// Runs the iptables rendering of [`ruleset`] in the server.
+    fn enforce_iptables(&self) {
+        let script = iptables_text::render(&ruleset());
+        let out = run(self.srv.exec("sh").args(["-c", &script]));
+        assert!(out.status.success(), "the script fails: {}", stderr(&out));
+    }
+
+    /// Client `i` opens `n` connections to the capped port and holds them;
+    /// panics when one is not accepted.
+    fn hold(&self, i: usize, n: usize) -> Vec<TcpStream> {
+        (0..n)
+            .map(|k| {
+                self.connect_capped(i)
+                    .unwrap_or_else(|e| panic!("client {i}, connection {k}: {e}"))
+            })
+            .collect()
+    }
+
+    /// Client `i`'s attempt at one more connection to the capped port.
+    fn connect_capped(&self, i: usize) -> std::io::Result<TcpStream> {
+        let target = SocketAddr::new(CLIENTS[i].1.parse().unwrap(), CAPPED_PORT);
+        self.clients[i].run(|| TcpStream::connect_timeout(&target, Duration::from_secs(2)))
     }
 
     /// Adds counters of new connections per client and port: `tried_…`
@@ -219,6 +271,50 @@ fn ruleset() -> Ruleset {
     Ruleset::compile(&portreeve_policy::parse_policy("limits.toml", POLICY).unwrap()).unwrap()
 }
 
+/// The cap holds across sources: three connections from one client and one
+/// from the other fill it, and then neither gets another (refused with a
+/// reset, as a per-source cap refuses), though neither alone is near it.
+fn assert_total_cap_holds(site: &Site, target: &str) {
+    let held = [site.hold(0, CAP - 1), site.hold(1, 1)];
+    assert_eq!(held.iter().map(Vec::len).sum::<usize>(), CAP);
+    for i in [0, 1] {
+        let Err(err) = site.connect_capped(i) else {
+            panic!("{target}: client {i} connected once more, over the total of {CAP}");
+        };
+        assert_eq!(
+            err.kind(),
+            std::io::ErrorKind::ConnectionRefused,
+            "{target}: client {i} refused with a reset, not dropped: {err}"
+        );
+    }
+}
+
+#[test]
+fn nft_total_connection_cap_holds_across_sources() {
+    if !portreeve_testkit::privileged(
+        "nft_total_connection_cap_holds_across_sources",
+        &["ip", "nft", "python3"],
+    ) {
+        return;
+    }
+    let site = Site::new();
+    site.enforce_nft();
+    assert_total_cap_holds(&site, "nftables");
+}
+
+#[test]
+fn iptables_total_connection_cap_holds_across_sources() {
+    if !portreeve_testkit::privileged(
+        "iptables_total_connection_cap_holds_across_sources",
+        &["ip", "nft", "python3", "iptables", "ip6tables", "ipset"],
+    ) {
+        return;
+    }
+    let site = Site::new();
+    site.enforce_iptables();
+    assert_total_cap_holds(&site, "iptables");
+}
+
 #[test]
 fn nft_limits_hold_each_source_or_all_together() {
     if !portreeve_testkit::privileged(
@@ -228,16 +324,7 @@ fn nft_limits_hold_each_source_or_all_together() {
         return;
     }
     let site = Site::new();
-    let nft = nft_text::render(&ruleset());
-    site.srv
-        .run(|| {
-            Nft::new().apply(&nft_text::replace_transaction(
-                &nft,
-                &DynamicState::default(),
-                1,
-            ))
-        })
-        .expect("the ruleset loads");
+    site.enforce_nft();
     site.count();
     assert_limits_hold(&site.hammer(), "nftables");
 }
@@ -251,9 +338,7 @@ fn iptables_limits_hold_each_source_or_all_together() {
         return;
     }
     let site = Site::new();
-    let script = iptables_text::render(&ruleset());
-    let out = run(site.srv.exec("sh").args(["-c", &script]));
-    assert!(out.status.success(), "the script fails: {}", stderr(&out));
+    site.enforce_iptables();
     site.count();
     let counts = site.hammer();
     assert_limits_hold(&counts, "iptables");

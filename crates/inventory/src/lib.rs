@@ -45,6 +45,7 @@ use rustix::net::{AddressFamily, SocketType};
 use crate::sockdiag::KernelSocket;
 
 pub use netns::run_in;
+pub use sockdiag::TcpConnection;
 
 /// What to collect.
 #[derive(Clone, Copy, Debug, Default)]
@@ -195,6 +196,16 @@ pub fn collect(options: Options) -> Result<Inventory, InventoryError> {
             .into_owned(),
         namespaces,
         sockets,
+    })
+}
+
+/// Every established TCP connection in the caller's network namespace:
+/// what the lock-out guard reads to find the SSH sessions a ruleset would
+/// cut.
+pub fn established_tcp() -> Result<Vec<TcpConnection>, InventoryError> {
+    sockdiag::dump_established_tcp().map_err(|source| InventoryError::SockDiag {
+        netns: None,
+        source,
     })
 }
 

@@ -1,4 +1,5 @@
-//! Listening sockets straight from the kernel, through NETLINK_SOCK_DIAG.
+//! Listening sockets (and, for the lock-out guard, established TCP
+//! connections) straight from the kernel, through NETLINK_SOCK_DIAG.
 //!
 //! The request asks the kernel to filter by state, so only listening TCP
 //! sockets and unconnected UDP sockets cross into user space: on a host with
@@ -7,7 +8,7 @@
 //! every socket in text, and cannot tell whether `IPV6_V6ONLY` is set.
 
 use std::io;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use netlink_packet_core::{
     NLM_F_DUMP, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload,
@@ -15,9 +16,11 @@ use netlink_packet_core::{
 use netlink_packet_sock_diag::SockDiagMessage;
 use netlink_packet_sock_diag::constants::{AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP};
 use netlink_packet_sock_diag::inet::nlas::Nla;
-use netlink_packet_sock_diag::inet::{ExtensionFlags, InetRequest, SocketId, StateFlags};
+use netlink_packet_sock_diag::inet::{
+    ExtensionFlags, InetRequest, InetResponse, SocketId, StateFlags,
+};
 use netlink_sys::protocols::NETLINK_SOCK_DIAG;
-use netlink_sys::{Socket, SocketAddr};
+use netlink_sys::{Socket, SocketAddr as NetlinkAddr};
 use portreeve_core::{Family, Proto};
 
 /// A socket as sock_diag reports it, before owners and names are attached.
@@ -42,23 +45,87 @@ const RECV_BUFFER: usize = 256 * 1024;
 /// Every listening TCP and bound unconnected UDP socket, IPv4 and IPv6, in
 /// the network namespace of the calling thread.
 pub(crate) fn dump_listening() -> io::Result<Vec<KernelSocket>> {
-    let mut socket = Socket::new(NETLINK_SOCK_DIAG)?;
-    socket.bind_auto()?;
-    socket.connect(&SocketAddr::new(0, 0))?;
-    let mut buf = vec![0u8; RECV_BUFFER];
     let mut out = Vec::new();
     for protocol in Proto::ALL {
-        for family in [Family::Ipv4, Family::Ipv6] {
-            match dump_one(&mut socket, &mut buf, protocol, family, &mut out) {
-                // A kernel without IPv6 (ipv6.disable=1) has nothing to report.
-                Err(e)
-                    if family == Family::Ipv6
-                        && e.raw_os_error() == Some(rustix::io::Errno::NOENT.raw_os_error()) => {}
-                r => r?,
-            }
-        }
+        // TCP: LISTEN only. UDP has no listen state: a bound, unconnected
+        // UDP socket sits in TCP_CLOSE, which is what `ss -uln` lists too.
+        let states = match protocol {
+            Proto::Tcp => StateFlags::LISTEN,
+            Proto::Udp => StateFlags::CLOSE,
+        };
+        dump_both_families(protocol, states, |family, r| {
+            let v6only = r.nlas.iter().find_map(|n| match n {
+                Nla::SkV6Only(v) => Some(*v),
+                _ => None,
+            });
+            out.push(KernelSocket {
+                protocol,
+                family,
+                address: r.header.socket_id.source_address,
+                port: r.header.socket_id.source_port,
+                ifindex: r.header.socket_id.interface_id,
+                uid: r.header.uid,
+                inode: u64::from(r.header.inode),
+                v6only,
+            });
+        })?;
     }
     Ok(out)
+}
+
+/// An established TCP connection: this host's end and the peer's. An IPv4
+/// peer of a dual-stack socket is given as IPv4, not as `::ffff:a.b.c.d`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TcpConnection {
+    /// This host's address and port.
+    pub local: SocketAddr,
+    /// The peer's address and port.
+    pub remote: SocketAddr,
+}
+
+/// Every established TCP connection, IPv4 and IPv6, in the network
+/// namespace of the calling thread (the kernel filters by state, so nothing
+/// else crosses into user space).
+pub(crate) fn dump_established_tcp() -> io::Result<Vec<TcpConnection>> {
+    let mut out = Vec::new();
+    dump_both_families(Proto::Tcp, StateFlags::ESTABLISHED, |_, r| {
+        let id = &r.header.socket_id;
+        out.push(TcpConnection {
+            local: SocketAddr::new(id.source_address.to_canonical(), id.source_port),
+            remote: SocketAddr::new(id.destination_address.to_canonical(), id.destination_port),
+        });
+    })?;
+    Ok(out)
+}
+
+/// Dumps `protocol` sockets in `states` of both families, handing each to
+/// `each` with its family.
+fn dump_both_families(
+    protocol: Proto,
+    states: StateFlags,
+    mut each: impl FnMut(Family, InetResponse),
+) -> io::Result<()> {
+    let mut socket = Socket::new(NETLINK_SOCK_DIAG)?;
+    socket.bind_auto()?;
+    socket.connect(&NetlinkAddr::new(0, 0))?;
+    let mut buf = vec![0u8; RECV_BUFFER];
+    for family in [Family::Ipv4, Family::Ipv6] {
+        match dump_one(
+            &mut socket,
+            &mut buf,
+            protocol,
+            family,
+            states.clone(),
+            |r| each(family, r),
+        ) {
+            // A kernel without IPv6 (ipv6.disable=1) has nothing to report.
+            Err(e)
+                if family == Family::Ipv6
+                    && e.raw_os_error() == Some(rustix::io::Errno::NOENT.raw_os_error()) => {}
+            r => r?,
+        }
+    }
+    Ok(())
 }
 
 fn dump_one(
@@ -66,14 +133,9 @@ fn dump_one(
     buf: &mut [u8],
     protocol: Proto,
     family: Family,
-    out: &mut Vec<KernelSocket>,
+    states: StateFlags,
+    mut each: impl FnMut(InetResponse),
 ) -> io::Result<()> {
-    // TCP: LISTEN only. UDP has no listen state: a bound, unconnected UDP
-    // socket sits in TCP_CLOSE, which is what `ss -uln` lists too.
-    let states = match protocol {
-        Proto::Tcp => StateFlags::LISTEN,
-        Proto::Udp => StateFlags::CLOSE,
-    };
     let mut header = NetlinkHeader::default();
     header.flags = NLM_F_REQUEST | NLM_F_DUMP;
     let mut request = NetlinkMessage::new(
@@ -115,22 +177,7 @@ fn dump_one(
                 NetlinkPayload::Error(e) => {
                     return Err(e.to_io());
                 }
-                NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(r)) => {
-                    let v6only = r.nlas.iter().find_map(|n| match n {
-                        Nla::SkV6Only(v) => Some(*v),
-                        _ => None,
-                    });
-                    out.push(KernelSocket {
-                        protocol,
-                        family,
-                        address: r.header.socket_id.source_address,
-                        port: r.header.socket_id.source_port,
-                        ifindex: r.header.socket_id.interface_id,
-                        uid: r.header.uid,
-                        inode: u64::from(r.header.inode),
-                        v6only,
-                    });
-                }
+                NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(r)) => each(*r),
                 _ => {}
             }
             if length == 0 {
@@ -138,5 +185,39 @@ fn dump_one(
             }
             offset += length;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{TcpListener, TcpStream};
+
+    use super::*;
+
+    #[test]
+    fn lists_both_ends_of_an_established_loopback_connection() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (_accepted, _) = listener.accept().unwrap();
+        let (server_end, client_end) =
+            (listener.local_addr().unwrap(), client.local_addr().unwrap());
+        let found = dump_established_tcp().unwrap();
+        assert!(
+            found.contains(&TcpConnection {
+                local: server_end,
+                remote: client_end
+            }),
+            "{found:?}"
+        );
+        assert!(found.contains(&TcpConnection {
+            local: client_end,
+            remote: server_end
+        }));
+        assert!(
+            found
+                .iter()
+                .all(|c| c.local != listener.local_addr().unwrap() || c.remote.port() != 0),
+            "the listener itself is not established"
+        );
     }
 }

@@ -88,7 +88,7 @@ pub use model::{
 };
 pub use parse::{FORMAT_VERSION, parse_duration, parse_policy, parse_policy_bytes};
 pub use reconcile::{JoinedPort, Listening, Reachability, Reconciliation, reconcile};
-pub use starter::starter_policy;
+pub use starter::{SshSeen, starter_policy};
 
 /// The name under which the built-in baseline appears in findings.
 pub const BASELINE_ORIGIN: &str = "<built-in baseline>";

@@ -307,6 +307,8 @@ pub struct Limits {
     pub new_per_second: Option<u32>,
     /// New connections per second from any one source address.
     pub new_per_second_per_source: Option<u32>,
+    /// Concurrent connections from all sources together.
+    pub connections: Option<u32>,
     /// Concurrent connections from any one source address.
     pub connections_per_source: Option<u32>,
     /// How many connections beyond the rate a burst may bring.

@@ -4,9 +4,17 @@
 //! becomes a *commented* rule with its evidence above it, so that adopting a
 //! listener is a decision someone reviews, not a default. Uncommenting any
 //! subset of the rules yields a valid policy.
+//!
+//! One exception keeps the unedited starter from locking its author out:
+//! the rule of an SSH daemon's port is written active, from a `management`
+//! zone holding the sources of the SSH sessions open when it was written
+//! (the policy's management zone, so `apply` refuses to cut them).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::net::IpAddr;
+
+use ipnet::IpNet;
 
 use jiff::civil::Date;
 use portreeve_core::{ListeningSocket, Proto};
@@ -21,10 +29,49 @@ struct Group<'a> {
     sockets: Vec<&'a ListeningSocket>,
 }
 
-/// The text of a starter policy for a host named `host` with `sockets`.
-pub fn starter_policy(host: &str, sockets: &[ListeningSocket], today: Date) -> String {
+/// What the starter knows of the host's SSH access.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SshSeen {
+    /// TCP ports an SSH daemon listens on.
+    pub ports: Vec<u16>,
+    /// Where the SSH sessions open now come from (loopback is left out).
+    pub session_sources: Vec<IpAddr>,
+}
+
+impl SshSeen {
+    /// The zone the SSH rule admits: `management` when sessions were seen.
+    fn zone(&self) -> &'static str {
+        if self.management().is_empty() {
+            "private"
+        } else {
+            "management"
+        }
+    }
+
+    /// The management zone's networks, one per session source.
+    fn management(&self) -> Vec<String> {
+        let mut nets: Vec<String> = self
+            .session_sources
+            .iter()
+            .filter(|a| !a.is_loopback())
+            .map(|a| IpNet::from(a.to_canonical()).to_string())
+            .collect();
+        nets.sort();
+        nets.dedup();
+        nets
+    }
+}
+
+/// The text of a starter policy for a host named `host` with `sockets`,
+/// whose SSH access is `ssh`.
+pub fn starter_policy(
+    host: &str,
+    sockets: &[ListeningSocket],
+    ssh: &SshSeen,
+    today: Date,
+) -> String {
     let mut out = String::new();
-    header(&mut out, host, today);
+    header(&mut out, host, ssh, today);
 
     // Group exposed listeners by port and owning service, so tcp+udp of one
     // service and its IPv4+IPv6 sockets become one rule.
@@ -51,7 +98,9 @@ pub fn starter_policy(host: &str, sockets: &[ListeningSocket], today: Date) -> S
     let mut used_names: Vec<String> = Vec::new();
     for ((port, _), g) in &groups {
         out.push('\n');
-        rule_block(&mut out, *port, g, today, &mut used_names);
+        let active = g.protocols == [Proto::Tcp] && ssh.ports.contains(port);
+        let ssh_zone = active.then(|| ssh.zone());
+        rule_block(&mut out, *port, g, ssh_zone, today, &mut used_names);
     }
 
     if !loopback.is_empty() {
@@ -72,7 +121,31 @@ pub fn starter_policy(host: &str, sockets: &[ListeningSocket], today: Date) -> S
     out
 }
 
-fn header(out: &mut String, host: &str, today: Date) {
+fn header(out: &mut String, host: &str, ssh: &SshSeen, today: Date) {
+    let management = ssh.management();
+    let management_zone = if management.is_empty() {
+        "# management = [\"192.0.2.0/24\"]\n".to_string()
+    } else {
+        format!(
+            "# Where the SSH sessions open when this was written came from.\nmanagement = [{}]\n",
+            management
+                .iter()
+                .map(|n| toml_str(n))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    let enforce = if management.is_empty() {
+        String::new()
+    } else {
+        let port = match ssh.ports.as_slice() {
+            [22] | [] => String::new(),
+            [p, ..] => format!("ssh_port = {p}\n"),
+        };
+        format!(
+            "\n[enforce]\n# `apply` refuses a ruleset that would cut this zone's SSH access.\nmanagement_zone = \"management\"\n{port}"
+        )
+    };
     let _ = write!(
         out,
         r#"# portreeve policy — starter written by `portreeve policy init` on {host}, {today}.
@@ -96,8 +169,7 @@ report_stale_rules = true
 # Source networks a rule can allow. Adjust to your networks.
 public = ["0.0.0.0/0", "::/0"]
 private = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"]
-# management = ["192.0.2.0/24"]
-
+{management_zone}{enforce}
 [banned]
 # Built-in bans: 21/tcp, 23/tcp, 69/udp, 111, 512-514/tcp, 2375/tcp, 6000-6063/tcp.
 include_defaults = true
@@ -106,7 +178,16 @@ ports = []
     );
 }
 
-fn rule_block(out: &mut String, port: u16, g: &Group, today: Date, used_names: &mut Vec<String>) {
+/// The rule for one group of listeners: commented, unless `ssh_zone` says
+/// it is an SSH daemon's, written active from that zone.
+fn rule_block(
+    out: &mut String,
+    port: u16,
+    g: &Group,
+    ssh_zone: Option<&str>,
+    today: Date,
+    used_names: &mut Vec<String>,
+) {
     let protos: Vec<&str> = g.protocols.iter().map(|p| p.as_str()).collect();
     let mut endpoints: Vec<String> = g
         .sockets
@@ -204,30 +285,40 @@ fn rule_block(out: &mut String, port: u16, g: &Group, today: Date, used_names: &
                 .join(", ")
         )
     };
-    let _ = writeln!(out, "# [[rule]]");
-    let _ = writeln!(out, "# name = {}", toml_str(&name));
-    let _ = writeln!(out, "# port = {port}");
-    let _ = writeln!(out, "# protocol = {protocol}");
-    let _ = writeln!(out, "# zones = [\"private\"]");
+    let c = if ssh_zone.is_some() {
+        let _ = writeln!(
+            out,
+            "# active: an SSH daemon listens here; closing it would cut the way in"
+        );
+        ""
+    } else {
+        "# "
+    };
+    let _ = writeln!(out, "{c}[[rule]]");
+    let _ = writeln!(out, "{c}name = {}", toml_str(&name));
+    let _ = writeln!(out, "{c}port = {port}");
+    let _ = writeln!(out, "{c}protocol = {protocol}");
+    let zone = ssh_zone.unwrap_or("private");
+    let _ = writeln!(out, "{c}zones = [\"{zone}\"]");
     if let Some(p) = first.processes.first() {
         match (&p.container_id, &p.systemd_unit) {
             // What `docker ps` shows: a container is the service.
             (Some(id), _) => {
                 let short = id.get(..12).filter(|_| id.len() == 64).unwrap_or(id);
-                let _ = writeln!(out, "# service = {{ container = {} }}", toml_str(short));
+                let _ = writeln!(out, "{c}service = {{ container = {} }}", toml_str(short));
             }
             (None, Some(unit)) if unit.ends_with(".service") => {
-                let _ = writeln!(out, "# service = {{ unit = {} }}", toml_str(unit));
+                let _ = writeln!(out, "{c}service = {{ unit = {} }}", toml_str(unit));
             }
             (None, _) => {
-                let _ = writeln!(out, "# service = {{ process = {} }}", toml_str(&p.name));
+                let _ = writeln!(out, "{c}service = {{ process = {} }}", toml_str(&p.name));
             }
         }
     }
-    let _ = writeln!(out, "# owner = \"\"");
-    let _ = writeln!(out, "# reason = \"\"");
-    let _ = writeln!(out, "# approved_by = \"\"");
-    let _ = writeln!(out, "# approved_on = {today}");
+    let _ = writeln!(out, "{c}owner = \"\"");
+    let _ = writeln!(out, "{c}reason = \"\"");
+    let _ = writeln!(out, "{c}approved_by = \"\"");
+    let _ = writeln!(out, "{c}approved_on = {today}");
 }
 
 fn banned_by_default(proto: Proto, port: u16) -> bool {

@@ -525,6 +525,50 @@ fn limit_and_grant_errors() {
     );
 }
 
+/// `connections` caps a rule's concurrent connections from all sources
+/// together; `connections_per_source` may sit below it, never above.
+#[test]
+fn a_total_connection_cap_parses_and_is_checked() {
+    let rule = |limits: &str| {
+        with_rule(&format!(
+            "port = 8080\nprotocol = \"tcp\"\nzones = [\"private\"]\nlimits = {{ {limits} }}\n"
+        ))
+    };
+    let p = parse_policy("p.toml", &rule("connections = 1000")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(p.rules[0].limits.unwrap().connections, Some(1000));
+    let both = parse_policy(
+        "p.toml",
+        &rule("connections = 1000, connections_per_source = 1000"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+    .rules[0]
+        .limits
+        .unwrap();
+    assert_eq!(
+        (both.connections, both.connections_per_source),
+        (Some(1000), Some(1000))
+    );
+    single(
+        &rule("connections = 0"),
+        8,
+        26,
+        "0 connections is out of range",
+    );
+    single(
+        &rule("connections = 10000001"),
+        8,
+        26,
+        "10000001 connections is out of range",
+    );
+    let hint = single(
+        &rule("connections = 10, connections_per_source = 20"),
+        8,
+        55,
+        "connections_per_source of 20 is above the rule's connections of 10",
+    );
+    assert!(hint.unwrap().contains("all sources together"));
+}
+
 #[test]
 fn enforcement_settings_and_rule_options_parse() {
     let src = format!(

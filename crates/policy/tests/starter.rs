@@ -6,7 +6,7 @@ mod common;
 use common::{owned_by, socket, without_owner};
 use jiff::civil::date;
 use portreeve_core::{ListeningSocket, OwnerStatus, Proto};
-use portreeve_policy::{parse_policy, starter_policy};
+use portreeve_policy::{SshSeen, parse_policy, starter_policy};
 
 /// A socket owned by `owner` (process name, unit), or by no visible process.
 fn on(proto: Proto, addr: &str, port: u16, owner: Option<(&str, &str)>) -> ListeningSocket {
@@ -76,7 +76,12 @@ fn uncomment_rules(text: &str) -> String {
 
 #[test]
 fn starter_is_valid_as_written_and_allows_nothing() {
-    let text = starter_policy("web01", &host_sockets(), date(2026, 11, 29));
+    let text = starter_policy(
+        "web01",
+        &host_sockets(),
+        &SshSeen::default(),
+        date(2026, 11, 29),
+    );
     let policy = parse_policy("starter.toml", &text).unwrap_or_else(|e| panic!("{e}\n{text}"));
     assert!(policy.rules.is_empty());
     assert!(text.contains("web01"));
@@ -84,7 +89,12 @@ fn starter_is_valid_as_written_and_allows_nothing() {
 
 #[test]
 fn every_rule_uncommented_is_valid_and_covers_each_exposed_listener_once() {
-    let text = starter_policy("web01", &host_sockets(), date(2026, 11, 29));
+    let text = starter_policy(
+        "web01",
+        &host_sockets(),
+        &SshSeen::default(),
+        date(2026, 11, 29),
+    );
     let adopted = uncomment_rules(&text);
     let policy =
         parse_policy("starter.toml", &adopted).unwrap_or_else(|e| panic!("{e}\n{adopted}"));
@@ -125,10 +135,70 @@ fn every_rule_uncommented_is_valid_and_covers_each_exposed_listener_once() {
 
 #[test]
 fn banned_and_loopback_listeners_get_comments_not_rules() {
-    let text = starter_policy("web01", &host_sockets(), date(2026, 11, 29));
+    let text = starter_policy(
+        "web01",
+        &host_sockets(),
+        &SshSeen::default(),
+        date(2026, 11, 29),
+    );
     assert!(text.contains("BANNED"), "{text}");
     assert!(!text.contains("# port = 23"));
     assert!(text.contains("5432/tcp 127.0.0.1:5432 — postgresql.service"));
     assert!(text.contains("dual-stack"));
     assert!(text.contains("owner unknown"));
+}
+
+#[test]
+fn the_ssh_rule_is_written_active_from_the_sessions_seen_which_are_the_management_zone() {
+    let ssh = SshSeen {
+        ports: vec![22],
+        session_sources: ["198.51.100.7", "198.51.100.7", "2001:db8::5", "127.0.0.1"]
+            .iter()
+            .map(|a| a.parse().unwrap())
+            .collect(),
+    };
+    let text = starter_policy("web01", &host_sockets(), &ssh, date(2026, 11, 29));
+    let policy = parse_policy("starter.toml", &text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let active: Vec<(&str, &[String])> = policy
+        .rules
+        .iter()
+        .map(|r| (r.name.as_str(), r.zones.as_slice()))
+        .collect();
+    assert_eq!(
+        active,
+        [("ssh-22", &["management".to_string()][..])],
+        "{text}"
+    );
+    let nets: Vec<String> = policy
+        .zone("management")
+        .unwrap()
+        .networks
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        nets,
+        ["198.51.100.7/32", "2001:db8::5/128"],
+        "loopback left out"
+    );
+    assert_eq!(
+        policy.enforce.management_zone.as_deref(),
+        Some("management")
+    );
+    // The rest stays for review, and adopting it is still valid.
+    let adopted = uncomment_rules(&text);
+    let all = parse_policy("starter.toml", &adopted).unwrap_or_else(|e| panic!("{e}\n{adopted}"));
+    assert_eq!(all.rules.len(), 5);
+
+    // No session seen: the SSH rule is still active, from the private zone,
+    // and there is no management zone.
+    let unseen = SshSeen {
+        ports: vec![22],
+        session_sources: Vec::new(),
+    };
+    let text = starter_policy("web01", &host_sockets(), &unseen, date(2026, 11, 29));
+    let policy = parse_policy("starter.toml", &text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert_eq!(policy.rules.len(), 1);
+    assert_eq!(policy.rules[0].zones, ["private"]);
+    assert_eq!(policy.enforce.management_zone, None);
 }

@@ -4,7 +4,6 @@
 
 #![allow(dead_code)] // each test file uses its own part
 
-use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,6 +16,7 @@ use portreeve_core::Proto;
 use portreeve_enforce::foreign::ForeignChain;
 use portreeve_enforce::generations::{Generation, GenerationStore};
 use portreeve_enforce::grants::Grant;
+use portreeve_enforce::guard::SshAccess;
 use portreeve_enforce::nft_command::NftError;
 use portreeve_enforce::{
     ApplyOptions, ApplyPreview, EnforceError, LiveGrant, Ruleset, SeenPort, nft_text,
@@ -39,7 +39,7 @@ impl Firewall for FileFirewall {
     fn generations(&self) -> &GenerationStore {
         &self.store
     }
-    fn preview(&self, _: &Ruleset, _: Option<(IpAddr, u16)>) -> Result<ApplyPreview, EnforceError> {
+    fn preview(&self, _: &Ruleset, _: &SshAccess) -> Result<ApplyPreview, EnforceError> {
         Err(EnforceError::NotApplied)
     }
     fn foreign(&self) -> Result<Vec<ForeignChain>, EnforceError> {

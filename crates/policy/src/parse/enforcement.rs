@@ -29,6 +29,7 @@ pub(super) struct RawEnforce {
 pub(super) struct RawLimits {
     new_per_second: Option<Spanned<Whole>>,
     new_per_second_per_source: Option<Spanned<Whole>>,
+    connections: Option<Spanned<Whole>>,
     connections_per_source: Option<Spanned<Whole>>,
     burst: Option<Spanned<Whole>>,
 }
@@ -105,18 +106,42 @@ impl Validator<'_, '_> {
                 &r.new_per_second_per_source,
                 "connections per second",
             ),
+            connections: limit(&r.connections, "connections"),
             connections_per_source: limit(&r.connections_per_source, "connections"),
             burst: limit(&r.burst, "packets").unwrap_or(Limits::DEFAULT_BURST),
         };
         if r.new_per_second.is_none()
             && r.new_per_second_per_source.is_none()
+            && r.connections.is_none()
             && r.connections_per_source.is_none()
         {
             self.error(
                 raw.span(),
                 "empty limits",
                 Some(
-                    "give new_per_second, new_per_second_per_source or connections_per_source"
+                    "give new_per_second, new_per_second_per_source, connections or \
+                     connections_per_source"
+                        .into(),
+                ),
+            );
+            return None;
+        }
+        // A per-source cap above the total could never be reached: the
+        // policy says something the firewall would not do.
+        if let (Some(total), Some(per_source), Some(at)) = (
+            limits.connections,
+            limits.connections_per_source,
+            &r.connections_per_source,
+        ) && per_source > total
+        {
+            self.error(
+                at.span(),
+                format!(
+                    "connections_per_source of {per_source} is above the rule's connections of {total}"
+                ),
+                Some(
+                    "one source cannot hold more connections than all sources together; \
+                     lower connections_per_source or raise connections"
                         .into(),
                 ),
             );

@@ -19,7 +19,7 @@ use crate::output::policy::{describe, in_effect_footer};
 use crate::output::{counted, emit, table};
 
 /// The SSH session this command runs in, for the lock-out guard.
-fn ssh_session() -> Option<(std::net::IpAddr, u16)> {
+pub(crate) fn ssh_session() -> Option<(std::net::IpAddr, u16)> {
     std::env::var("SSH_CONNECTION")
         .ok()
         .as_deref()

@@ -2,10 +2,13 @@
 
 use std::path::Path;
 
+use portreeve_app::lockout;
 use portreeve_app::policy::{LoadedPolicy, PolicySource};
 use portreeve_inventory::Options;
+use portreeve_policy::SshSeen;
 
 use crate::cli::PolicyInitArgs;
+use crate::commands::enforce::ssh_session;
 use crate::failure::{EXIT_OK, Failure};
 use crate::output::{counted, emit, escape, note};
 
@@ -25,6 +28,7 @@ pub fn init(args: &PolicyInitArgs) -> Result<u8, Failure> {
     let text = portreeve_policy::starter_policy(
         &inventory.host,
         &inventory.sockets,
+        &ssh_seen()?,
         portreeve_app::check::today(),
     );
     match &args.output {
@@ -40,6 +44,16 @@ pub fn init(args: &PolicyInitArgs) -> Result<u8, Failure> {
         }
     }
     Ok(EXIT_OK)
+}
+
+/// This namespace's SSH daemons and where their sessions come from (the
+/// kernel's, and `$SSH_CONNECTION`'s), for the starter's SSH rule.
+fn ssh_seen() -> Result<SshSeen, Failure> {
+    let access = lockout::with_environment_session(lockout::ssh_access_here()?, ssh_session());
+    Ok(SshSeen {
+        ports: access.listening,
+        session_sources: access.sessions.iter().map(|s| s.client).collect(),
+    })
 }
 
 pub fn validate(file: &Path) -> Result<u8, Failure> {
