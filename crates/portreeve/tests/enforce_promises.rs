@@ -598,25 +598,18 @@ enum Kill {
 
 impl KillingNft {
     fn new(lab: &Lab) -> KillingNft {
-        let script = lab.home.file(
+        let script = support::nft_wrapper(
+            &lab.home,
             "nft-killing",
-            r#"#!/bin/sh
-armed="$0.armed"
-case " $* " in
-*" -f "*)
+            r#"    armed="$0.armed"
     if [ -f "$armed" ]; then
         when=$(cat "$armed")
         rm -f "$armed"
         if [ "$when" = after ]; then nft "$@" || exit 1; fi
         kill -9 "$PPID"
         exit 1
-    fi ;;
-esac
-exec nft "$@"
-"#,
+    fi"#,
         );
-        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-            .unwrap();
         KillingNft { script }
     }
 

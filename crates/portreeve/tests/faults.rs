@@ -527,24 +527,17 @@ struct FaultyNft {
 
 impl FaultyNft {
     fn new(home: &support::Home) -> FaultyNft {
-        let script = home.file(
+        let script = support::nft_wrapper(
+            home,
             "nft-faulty",
-            r#"#!/bin/sh
-budget="$0.failures"
-case " $* " in
-*" -f "*)
+            r#"    budget="$0.failures"
     n=$(cat "$budget" 2>/dev/null || echo 0)
     if [ "$n" -gt 0 ]; then
         echo $((n - 1)) > "$budget"
         echo "nft: injected failure" >&2
         exit 1
-    fi ;;
-esac
-exec nft "$@"
-"#,
+    fi"#,
         );
-        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-            .unwrap();
         let budget = PathBuf::from(format!("{}.failures", script.display()));
         FaultyNft { script, budget }
     }

@@ -19,23 +19,7 @@ fn actions(home: &Home) -> Vec<String> {
         .collect()
 }
 
-const POLICY: &str = r#"
-[zones]
-office = ["10.20.1.0/24"]
-
-[[rule]]
-name = "ssh"
-port = 22
-protocol = "tcp"
-zones = ["office"]
-
-[[rule]]
-name = "debugger"
-port = 9229
-protocol = "tcp"
-zones = ["office"]
-grant = { max_ttl = "1h" }
-"#;
+use support::OFFICE_POLICY as POLICY;
 
 #[test]
 fn two_person_rule_signed_proposals_and_approvals() {

@@ -15,23 +15,7 @@ use std::process::Command;
 use serde_json::Value;
 use support::{Home, Netns, assert_exit, assert_ok, run, stdout, testkit};
 
-const POLICY: &str = r#"
-[zones]
-office = ["10.20.1.0/24"]
-
-[[rule]]
-name = "ssh"
-port = 22
-protocol = "tcp"
-zones = ["office"]
-
-[[rule]]
-name = "debugger"
-port = 9229
-protocol = "tcp"
-zones = ["office"]
-grant = { max_ttl = "1h" }
-"#;
+use support::OFFICE_POLICY as POLICY;
 
 fn privileged(test: &str) -> bool {
     testkit::privileged(test, &["ip", "nft"])
@@ -311,28 +295,21 @@ impl FillingNft {
     fn new(home: &Home, disk: &SmallDisk) -> FillingNft {
         let transactions = home.path().join("nft-transactions");
         let armed = home.path().join("nft-armed");
-        let script = home.file(
+        let script = support::nft_wrapper(
+            home,
             "nft-filling",
-            format!(
-                r#"#!/bin/sh
-case " $* " in
-*" -f "*)
-    echo "$*" >> '{log}'
+            &format!(
+                r#"    echo "$*" >> '{log}'
     nft "$@" || exit
     if [ -e '{armed}' ]; then
         cat /dev/zero >> '{disk}/filler' 2>/dev/null
     fi
-    exit 0 ;;
-esac
-exec nft "$@"
-"#,
+    exit 0"#,
                 log = transactions.display(),
                 armed = armed.display(),
                 disk = disk.at.display(),
             ),
         );
-        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-            .unwrap();
         FillingNft {
             script,
             transactions,

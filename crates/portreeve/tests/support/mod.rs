@@ -112,6 +112,44 @@ impl Home {
     }
 }
 
+/// A stand-in for `nft` that the binary under test runs through the
+/// `PORTREEVE_NFT` override, written into `home` as `name`: before every
+/// transaction (`nft -f`) it runs `on_load`, a POSIX shell fragment that
+/// may call the real `nft "$@"` and must end the script (`exit N`) or fall
+/// through to it; every other call goes straight to the real nft. Returns
+/// the script's path.
+pub fn nft_wrapper(home: &Home, name: &str, on_load: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let script = home.file(
+        name,
+        format!(
+            "#!/bin/sh\ncase \" $* \" in\n*\" -f \"*)\n{on_load}\n    ;;\nesac\nexec nft \"$@\"\n"
+        ),
+    );
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    script
+}
+
+/// The policy the ledger tests apply: SSH from an office zone, and an
+/// on-demand debugger port.
+pub const OFFICE_POLICY: &str = r#"
+[zones]
+office = ["10.20.1.0/24"]
+
+[[rule]]
+name = "ssh"
+port = 22
+protocol = "tcp"
+zones = ["office"]
+
+[[rule]]
+name = "debugger"
+port = 9229
+protocol = "tcp"
+zones = ["office"]
+grant = { max_ttl = "1h" }
+"#;
+
 /// A server namespace at 10.SUBNET.0.1 with TCP listeners, a client
 /// namespace at 10.SUBNET.0.2 beside it, and a [`Home`] whose commands run
 /// in the server namespace.
