@@ -13,6 +13,7 @@ use std::net::IpAddr;
 use portreeve_core::{ListeningSocket, Proto};
 use portreeve_enforce::guard::{SshAccess, SshSession};
 use portreeve_inventory::TcpConnection;
+use portreeve_policy::SshSeen;
 
 use crate::error::AppError;
 
@@ -65,6 +66,17 @@ pub fn with_environment_session(
         });
     }
     access
+}
+
+/// This namespace's SSH daemons and where their sessions come from (the
+/// kernel's, and `session`, `$SSH_CONNECTION`'s), for `policy init`'s SSH
+/// rule.
+pub fn seen_here(session: Option<(IpAddr, u16)>) -> Result<SshSeen, AppError> {
+    let access = with_environment_session(ssh_access_here()?, session);
+    Ok(SshSeen {
+        ports: access.listening,
+        session_sources: access.sessions.iter().map(|s| s.client).collect(),
+    })
 }
 
 /// Whether `socket` is an SSH daemon's, by its processes' names or units.

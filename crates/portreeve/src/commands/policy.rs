@@ -5,7 +5,6 @@ use std::path::Path;
 use portreeve_app::lockout;
 use portreeve_app::policy::{LoadedPolicy, PolicySource};
 use portreeve_inventory::Options;
-use portreeve_policy::SshSeen;
 
 use crate::cli::PolicyInitArgs;
 use crate::commands::enforce::ssh_session;
@@ -28,7 +27,7 @@ pub fn init(args: &PolicyInitArgs) -> Result<u8, Failure> {
     let text = portreeve_policy::starter_policy(
         &inventory.host,
         &inventory.sockets,
-        &ssh_seen()?,
+        &lockout::seen_here(ssh_session())?,
         portreeve_app::check::today(),
     );
     match &args.output {
@@ -44,16 +43,6 @@ pub fn init(args: &PolicyInitArgs) -> Result<u8, Failure> {
         }
     }
     Ok(EXIT_OK)
-}
-
-/// This namespace's SSH daemons and where their sessions come from (the
-/// kernel's, and `$SSH_CONNECTION`'s), for the starter's SSH rule.
-fn ssh_seen() -> Result<SshSeen, Failure> {
-    let access = lockout::with_environment_session(lockout::ssh_access_here()?, ssh_session());
-    Ok(SshSeen {
-        ports: access.listening,
-        session_sources: access.sessions.iter().map(|s| s.client).collect(),
-    })
 }
 
 pub fn validate(file: &Path) -> Result<u8, Failure> {
