@@ -302,6 +302,6 @@ impl Decoder {
         sampler: Option<u32>,
     ) -> Option<u32> {
         let samplers = &self.exporters.get(&exporter)?.samplers;
-        samplers.get(&(domain, sampler)).map(|(rate, _)| *rate)
+        samplers.learned((domain, sampler.map(u64::from)))
     }
 }

@@ -193,6 +193,10 @@ pub struct Counters {
     pub exporters_evicted: u64,
     /// Sampler entries dropped because an exporter reached the sampler cap.
     pub samplers_evicted: u64,
+    /// Data records naming a sampler or selector id (48, 302) that the
+    /// exporter's options data had not defined (yet): they get the
+    /// exporter's id-less rate if it sent one, else 1.
+    pub unknown_sampler_records: u64,
     /// Log lines suppressed by the rate limit.
     pub logs_suppressed: u64,
     /// Gauge: exporters with template state.

@@ -85,6 +85,7 @@ mod packet;
 pub mod pcap;
 mod receive;
 mod record;
+mod sampling;
 mod sflow;
 pub mod zeek;
 

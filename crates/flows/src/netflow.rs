@@ -22,6 +22,7 @@ use crate::decoder::{Context, DecoderConfig};
 use crate::error::{Counters, DecodeError, DropReason};
 use crate::packet::{PacketInfo, parse_ethernet, parse_ip};
 use crate::record::{Direction, FlowRecord, FlowSource};
+use crate::sampling::{Lookup, Samplers, Sampling};
 
 /// IPFIX's marker for a variable-length field (RFC 7011 §7).
 const VARLEN: u16 = 0xffff;
@@ -240,16 +241,14 @@ impl Template {
 
 /// (export protocol version, observation domain, template id).
 pub(crate) type TemplateKey = (u16, u32, u16);
-/// (observation domain, sampler/selector id if the options record had one).
-pub(crate) type SamplerKey = (u32, Option<u32>);
 
 /// Everything remembered about one exporter.
 #[derive(Debug, Default)]
 pub(crate) struct ExporterState {
     /// Templates with the decoder tick at which each was last (re)defined.
     pub(crate) templates: HashMap<TemplateKey, (Template, u64), foldhash::fast::RandomState>,
-    /// Sampling rates learned from options data, with the tick learned.
-    pub(crate) samplers: HashMap<SamplerKey, (u32, u64), foldhash::fast::RandomState>,
+    /// Sampling rates learned from options data.
+    pub(crate) samplers: Samplers,
     /// Decoder tick of the last datagram from this exporter.
     pub(crate) last_seen: u64,
 }
@@ -598,39 +597,6 @@ fn withdraw(
     Ok(())
 }
 
-fn insert_sampler(
-    samplers: &mut HashMap<SamplerKey, (u32, u64), foldhash::fast::RandomState>,
-    key: SamplerKey,
-    rate: u32,
-    cx: &mut Context<'_>,
-) {
-    if !samplers.contains_key(&key) && samplers.len() >= cx.config.max_samplers_per_exporter {
-        let oldest = samplers
-            .iter()
-            .min_by_key(|(_, (_, t))| *t)
-            .map(|(k, _)| *k);
-        if let Some(oldest) = oldest {
-            samplers.remove(&oldest);
-            cx.counters.samplers_evicted += 1;
-        }
-    }
-    if cx.config.max_samplers_per_exporter > 0 {
-        samplers.insert(key, (rate, cx.tick));
-    }
-}
-
-/// The rate for a data record: its own sampler's, else the domain's.
-fn learned_rate(
-    samplers: &HashMap<SamplerKey, (u32, u64), foldhash::fast::RandomState>,
-    domain: u32,
-    sampler: Option<u32>,
-) -> Option<u32> {
-    sampler
-        .and_then(|id| samplers.get(&(domain, Some(id))))
-        .or_else(|| samplers.get(&(domain, None)))
-        .map(|(rate, _)| *rate)
-}
-
 fn decode_data_set(
     cx: &mut Context<'_>,
     state: &mut ExporterState,
@@ -649,25 +615,35 @@ fn decode_data_set(
         return Ok(());
     };
     let blank = FlowRecord::new(header.source(), cx.exporter, header.domain, cx.now_ms);
-    // The learned rate of the last sampler id looked up: records of a data
-    // set nearly always name the same sampler, and no sampler is learned
-    // while a data set is read.
-    let mut last_learned: Option<(Option<u32>, Option<u32>)> = None;
+    // The lookup of the last sampler id: records of a data set nearly
+    // always name the same sampler, and no sampler is learned while a data
+    // set is read.
+    let mut last_lookup: Option<(Option<u64>, Lookup)> = None;
     let mut take = |acc: &Acc<'_>| {
         let sampling = acc.sampling();
         if template.options {
             cx.counters.options_records += 1;
             if let Some(rate) = sampling.rate() {
-                insert_sampler(samplers, (header.domain, sampling.sampler), rate, cx);
+                let key = (header.domain, sampling.sampler);
+                let cap = cx.config.max_samplers_per_exporter;
+                if samplers.learn(key, rate, cx.tick, cap) {
+                    cx.counters.samplers_evicted += 1;
+                }
             }
         } else {
-            let rate = sampling.rate().or_else(|| match last_learned {
-                Some((id, rate)) if id == sampling.sampler => rate,
-                _ => {
-                    let rate = learned_rate(samplers, header.domain, sampling.sampler);
-                    last_learned = Some((sampling.sampler, rate));
-                    rate
+            let rate = sampling.rate().or_else(|| {
+                let lookup = match last_lookup {
+                    Some((id, lookup)) if id == sampling.sampler => lookup,
+                    _ => {
+                        let lookup = samplers.lookup(header.domain, sampling.sampler);
+                        last_lookup = Some((sampling.sampler, lookup));
+                        lookup
+                    }
+                };
+                if lookup.unknown_sampler {
+                    cx.counters.unknown_sampler_records += 1;
                 }
+                lookup.rate
             });
             cx.out.push(blank);
             if let Some(r) = cx.out.last_mut() {
@@ -729,40 +705,6 @@ fn read_record<'a>(
     }
     *c = probe;
     Ok(())
-}
-
-/// Sampling parameters found in one record.
-#[derive(Debug, Default, Clone, Copy)]
-struct Sampling {
-    interval: Option<u64>,
-    random_interval: Option<u64>,
-    packet_interval: Option<u64>,
-    packet_space: Option<u64>,
-    size: Option<u64>,
-    population: Option<u64>,
-    sampler: Option<u32>,
-}
-
-impl Sampling {
-    /// One-in-N, from whichever parameters the record carries: v9
-    /// SAMPLING_INTERVAL (34) or FLOW_SAMPLER_RANDOM_INTERVAL (50), IPFIX
-    /// samplingPacketInterval/Space (305/306: N = (interval + space) /
-    /// interval), or samplingSize/Population (309/310: N = population /
-    /// size).
-    fn rate(&self) -> Option<u32> {
-        let n = if let Some(i) = self.interval.filter(|&i| i > 0) {
-            i
-        } else if let Some(i) = self.random_interval.filter(|&i| i > 0) {
-            i
-        } else if let Some(i) = self.packet_interval.filter(|&i| i > 0) {
-            i.saturating_add(self.packet_space.unwrap_or(0)) / i
-        } else if let (Some(size), Some(pop)) = (self.size.filter(|&s| s > 0), self.population) {
-            pop / size
-        } else {
-            return None;
-        };
-        Some(u32::try_from(n).unwrap_or(u32::MAX).max(1))
-    }
 }
 
 /// The elements that can give one end of a flow.
@@ -902,7 +844,7 @@ impl<'a> Acc<'a> {
             packet_space: self.num(Num::PacketSpace),
             size: self.num(Num::SamplingSize),
             population: self.num(Num::SamplingPopulation),
-            sampler: self.num(Num::SamplerId).map(|id| id as u32),
+            sampler: self.num(Num::SamplerId),
         }
     }
 

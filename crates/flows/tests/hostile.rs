@@ -8,98 +8,14 @@ use std::net::{IpAddr, SocketAddr};
 
 use portreeve_flows::{DecodeError, Decoder, DecoderConfig, DropReason, FlowRecord, FlowSource};
 
+#[path = "support/exports.rs"]
+mod exports;
+use exports::*;
+
 const EXPORTER: &str = "192.0.2.9:4739";
 
 fn exporter() -> SocketAddr {
     EXPORTER.parse().unwrap()
-}
-
-fn be16(v: u16) -> [u8; 2] {
-    v.to_be_bytes()
-}
-
-fn be32(v: u32) -> [u8; 4] {
-    v.to_be_bytes()
-}
-
-/// An IPFIX message (version 10) with a correct length field.
-fn ipfix(domain: u32, sets: &[(u16, Vec<u8>)]) -> Vec<u8> {
-    let mut body = Vec::new();
-    for (id, contents) in sets {
-        body.extend_from_slice(&be16(*id));
-        body.extend_from_slice(&be16((contents.len() + 4) as u16));
-        body.extend_from_slice(contents);
-    }
-    let mut m = Vec::new();
-    m.extend_from_slice(&be16(10));
-    m.extend_from_slice(&be16((16 + body.len()) as u16));
-    m.extend_from_slice(&be32(1_700_000_000));
-    m.extend_from_slice(&be32(1));
-    m.extend_from_slice(&be32(domain));
-    m.extend_from_slice(&body);
-    m
-}
-
-/// A NetFlow v9 datagram.
-fn v9(source_id: u32, sets: &[(u16, Vec<u8>)]) -> Vec<u8> {
-    let mut m = Vec::new();
-    m.extend_from_slice(&be16(9));
-    m.extend_from_slice(&be16(sets.len() as u16));
-    m.extend_from_slice(&be32(60_000)); // uptime ms
-    m.extend_from_slice(&be32(1_700_000_000));
-    m.extend_from_slice(&be32(1));
-    m.extend_from_slice(&be32(source_id));
-    for (id, contents) in sets {
-        m.extend_from_slice(&be16(*id));
-        m.extend_from_slice(&be16((contents.len() + 4) as u16));
-        m.extend_from_slice(contents);
-    }
-    m
-}
-
-/// A template record: id, count, then (ie, len[, enterprise]) fields.
-fn template(id: u16, fields: &[(u16, u16, Option<u32>)]) -> Vec<u8> {
-    let mut t = Vec::new();
-    t.extend_from_slice(&be16(id));
-    t.extend_from_slice(&be16(fields.len() as u16));
-    for (ie, len, ent) in fields {
-        t.extend_from_slice(&be16(*ie));
-        t.extend_from_slice(&be16(*len));
-        if let Some(e) = ent {
-            t.extend_from_slice(&be32(*e));
-        }
-    }
-    t
-}
-
-/// The 5-tuple + counters template used throughout.
-const BASIC: &[(u16, u16, Option<u32>)] = &[
-    (8, 4, None),
-    (12, 4, None),
-    (7, 2, None),
-    (11, 2, None),
-    (4, 1, None),
-    (2, 4, None),
-    (1, 4, None),
-];
-
-fn basic_record(
-    src: [u8; 4],
-    dst: [u8; 4],
-    sport: u16,
-    dport: u16,
-    packets: u32,
-    bytes: u32,
-) -> Vec<u8> {
-    let mut r = Vec::new();
-    r.extend_from_slice(&src);
-    r.extend_from_slice(&dst);
-    r.extend_from_slice(&be16(sport));
-    r.extend_from_slice(&be16(dport));
-    r.push(6);
-    r.extend_from_slice(&be32(packets));
-    r.extend_from_slice(&be32(bytes));
-    r
 }
 
 fn decode(d: &mut Decoder, datagram: &[u8]) -> (Result<usize, DecodeError>, Vec<FlowRecord>) {
