@@ -103,8 +103,58 @@ pub struct ServiceInfo {
     /// TLS details, when the service speaks TLS.
     pub tls: Option<TlsInfo>,
     /// How it was identified: `banner`, `probe:http`, `port` (a guess from
-    /// the port number alone).
+    /// the port number alone, [`ServiceInfo::GUESS`]), or `hangup` (every
+    /// connection was closed before the service said anything: nmap's
+    /// `tcpwrapped`, [`ServiceInfo::HANG_UP`]).
     pub method: String,
+    /// How sure the name is, on nmap's scale of 0 to 10: nmap writes
+    /// `conf="10"` for a service its probes matched and `conf="3"` for a
+    /// name from its port table; portreeve rates its own findings the same
+    /// way ([`ServiceInfo::CONF_IDENTIFIED`], [`ServiceInfo::CONF_GUESS`]),
+    /// and keeps what an imported nmap document says.
+    #[serde(default)]
+    pub conf: u8,
+}
+
+impl ServiceInfo {
+    /// The `method` of a name that comes from the port number alone.
+    pub const GUESS: &'static str = "port";
+    /// The confidence of a name the service's own answer gave.
+    pub const CONF_IDENTIFIED: u8 = 10;
+    /// The confidence of a name that comes from the port number alone.
+    pub const CONF_GUESS: u8 = 3;
+    /// The `method` of `tcpwrapped`: the port accepted every connection
+    /// and closed it before a word was said.
+    pub const HANG_UP: &'static str = "hangup";
+    /// The confidence of `tcpwrapped`, as nmap rates it.
+    pub const CONF_HANG_UP: u8 = 8;
+
+    /// Whether the name is only the port number's usual service: nothing
+    /// that answered said so.
+    pub fn is_guess(&self) -> bool {
+        self.method == Self::GUESS
+    }
+
+    /// The confidence `method` deserves: a guess from the port number, a
+    /// port that only hangs up, or an identification from what the service
+    /// sent.
+    pub fn conf_for(method: &str) -> u8 {
+        match method {
+            Self::GUESS => Self::CONF_GUESS,
+            Self::HANG_UP => Self::CONF_HANG_UP,
+            _ => Self::CONF_IDENTIFIED,
+        }
+    }
+
+    /// The name as nmap prints it in its tables: a guess from the port
+    /// number ends in `?` (`kafka?`), so it does not read as found.
+    pub fn shown_name(&self) -> String {
+        if self.is_guess() {
+            format!("{}?", self.name)
+        } else {
+            self.name.clone()
+        }
+    }
 }
 
 /// What a TLS handshake revealed.
@@ -209,4 +259,35 @@ pub struct ScanRun {
     pub scans: Vec<(ScanKind, Vec<u16>)>,
     /// The hosts, in target order.
     pub hosts: Vec<HostResult>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_port_number_guess_reads_as_one() {
+        let guess = ServiceInfo {
+            name: "kafka".into(),
+            method: ServiceInfo::GUESS.into(),
+            conf: ServiceInfo::conf_for(ServiceInfo::GUESS),
+            ..ServiceInfo::default()
+        };
+        assert_eq!((guess.shown_name(), guess.conf), ("kafka?".into(), 3));
+        let found = ServiceInfo {
+            name: "ssh".into(),
+            method: "banner".into(),
+            conf: ServiceInfo::conf_for("banner"),
+            ..ServiceInfo::default()
+        };
+        assert_eq!((found.shown_name(), found.conf), ("ssh".into(), 10));
+        assert_eq!(ServiceInfo::conf_for(ServiceInfo::HANG_UP), 8);
+        // A document written before `conf` existed still reads.
+        let old: ServiceInfo = serde_json::from_str(
+            r#"{"name":"http","product":null,"version":null,"extra":null,"cpe":null,
+                "unauthenticated":null,"tls":null,"method":"port"}"#,
+        )
+        .unwrap();
+        assert_eq!(old.conf, 0);
+    }
 }

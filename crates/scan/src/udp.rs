@@ -644,6 +644,7 @@ impl<'a> Worker<'a> {
                 udp_payloads::service_for_reply(probe.port, data).map(|name| ServiceInfo {
                     name: name.to_string(),
                     method: format!("probe:{name}"),
+                    conf: ServiceInfo::CONF_IDENTIFIED,
                     ..ServiceInfo::default()
                 }),
             ),

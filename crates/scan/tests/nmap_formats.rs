@@ -46,7 +46,8 @@ fn port(
 fn table_service(name: &str) -> ServiceInfo {
     ServiceInfo {
         name: name.to_string(),
-        method: "port".to_string(),
+        method: ServiceInfo::GUESS.to_string(),
+        conf: ServiceInfo::CONF_GUESS,
         ..ServiceInfo::default()
     }
 }
@@ -129,6 +130,7 @@ fn sample_run() -> ScanRun {
         unauthenticated: None,
         tls: None,
         method: "probe".to_string(),
+        conf: ServiceInfo::CONF_IDENTIFIED,
     };
     let https = ServiceInfo {
         name: "http".to_string(),
@@ -145,6 +147,7 @@ fn sample_run() -> ScanRun {
             not_after: Some("2027-01-01T00:00:00Z".to_string()),
         }),
         method: "probe".to_string(),
+        conf: ServiceInfo::CONF_IDENTIFIED,
     };
     set(
         &mut ha,

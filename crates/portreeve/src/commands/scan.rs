@@ -15,7 +15,7 @@ use portreeve_scan::target::{self, Target, TargetSpec};
 use portreeve_scan::tcp_connect::TcpOptions;
 use portreeve_scan::udp::{self, UdpOptions};
 use portreeve_scan::{
-    HostResult, PortResult, PortState, ScanKind, ScanRun, ports, tcp_connect, tcp_syn,
+    HostResult, PortResult, PortState, ScanKind, ScanRun, ServiceInfo, ports, tcp_connect, tcp_syn,
 };
 
 use crate::cli::{ScanArgs, ScanFormat};
@@ -327,7 +327,7 @@ fn render_table(run: &ScanRun, all: bool, elapsed: Duration, colour: bool) -> St
                 format!("{}/{}", p.port, p.protocol),
                 p.state.to_string(),
                 p.reason.as_str().to_string(),
-                service.map_or_else(|| "-".into(), |s| s.name.clone()),
+                service.map_or_else(|| "-".into(), ServiceInfo::shown_name),
                 service
                     .map(|s| {
                         [

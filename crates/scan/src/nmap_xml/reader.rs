@@ -229,6 +229,7 @@ struct RawService {
     extrainfo: Option<String>,
     tunnel: Option<String>,
     method: Option<String>,
+    conf: Option<String>,
     cpes: Vec<String>,
 }
 
@@ -618,6 +619,7 @@ impl Parser<'_> {
                         extrainfo: a.owned("extrainfo"),
                         tunnel: a.owned("tunnel"),
                         method: a.owned("method"),
+                        conf: a.owned("conf"),
                         cpes: Vec::new(),
                     });
                 }
@@ -1069,7 +1071,7 @@ fn service_of(s: RawService, scripts: &[RawScript]) -> ServiceInfo {
             }
         });
     let method = match s.method.as_deref() {
-        Some("table") | None => "port".to_string(),
+        Some("table") | None => ServiceInfo::GUESS.to_string(),
         Some("probed") => "probe".to_string(),
         Some(other) => other.to_string(),
     };
@@ -1081,6 +1083,13 @@ fn service_of(s: RawService, scripts: &[RawScript]) -> ServiceInfo {
         cpe,
         unauthenticated: None,
         tls: (s.tunnel.as_deref() == Some("ssl")).then(TlsInfo::default),
+        // nmap's scale ends at 10; a document without `conf` is rated by
+        // its method.
+        conf: s
+            .conf
+            .as_deref()
+            .and_then(|c| c.parse::<u8>().ok())
+            .map_or_else(|| ServiceInfo::conf_for(&method), |c| c.min(10)),
         method,
     };
     for script in scripts {

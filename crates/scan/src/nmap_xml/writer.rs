@@ -171,7 +171,7 @@ fn write_port(w: &mut XmlOut, run: &ScanRun, p: &PortResult) {
         } else {
             &s.name
         };
-        let table = s.method.is_empty() || s.method == "port";
+        let table = s.method.is_empty() || s.is_guess();
         let mut attrs: Vec<(&str, &str)> = vec![("name", name)];
         for (key, value) in [
             ("product", &s.product),
@@ -186,7 +186,8 @@ fn write_port(w: &mut XmlOut, run: &ScanRun, p: &PortResult) {
             attrs.push(("tunnel", "ssl"));
         }
         attrs.push(("method", if table { "table" } else { "probed" }));
-        attrs.push(("conf", if table { "3" } else { "10" }));
+        let conf = s.conf.to_string();
+        attrs.push(("conf", &conf));
         let cpe = s
             .cpe
             .as_deref()

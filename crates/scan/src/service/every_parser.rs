@@ -14,15 +14,15 @@ pub fn parse_everything(b: &[u8]) {
         let _ = reply::parse(b, ended);
         let _ = http::parse_response(b, ended);
         let _ = zookeeper::parse_srvr(b, ended);
+        let _ = ssh::parse_banner(b, ended);
+        let _ = pop3::parse_banner(b, ended);
+        let _ = imap::parse_banner(b, ended);
     }
     let _ = banner::unsolicited(b, 21);
-    let _ = ssh::parse_banner(b);
     let _ = mysql::parse_greeting(b);
     let _ = vnc::parse_banner(b);
     let _ = vnc::parse_security(b, false);
     let _ = vnc::parse_security(b, true);
-    let _ = pop3::parse_banner(b);
-    let _ = imap::parse_banner(b);
     let _ = http::decode_chunked(b);
     let _ = http::title(b);
     let text = String::from_utf8_lossy(b);

@@ -11,13 +11,18 @@ use super::parse::{contains_ci, non_empty};
 use super::product::{self, Known};
 use super::reply::{self, NumericReply};
 
-/// Recognises an FTP greeting that names FTP or a known FTP server.
+/// Recognises an FTP greeting that names FTP or a known FTP server (older
+/// FileZilla servers greet with `220-FileZilla Server version 0.9.60 beta`,
+/// without the word FTP).
 pub(crate) fn recognise(reply: &NumericReply) -> Option<ServiceInfo> {
     if !matches!(reply.code, 220 | 120 | 421) {
         return None;
     }
     let text = reply.text();
-    contains_ci(text.as_bytes(), b"FTP").then(|| describe(&text))
+    let names_a_server = SERVERS
+        .iter()
+        .any(|k| contains_ci(text.as_bytes(), k.needle().as_bytes()));
+    (contains_ci(text.as_bytes(), b"FTP") || names_a_server).then(|| describe(&text))
 }
 
 /// The FTP servers a greeting may name, in the order they are looked for.
@@ -29,6 +34,11 @@ const SERVERS: &[Known] = &[
         .cpe("proftpd", "proftpd")
         .version_after("proftpd"),
     Known::new("pure-ftpd", "Pure-FTPd").cpe("pureftpd", "pure-ftpd"),
+    // `FileZilla Server version 0.9.60 beta` before 1.0, `FileZilla Server
+    // 1.7.3` since.
+    Known::new("filezilla server version", "FileZilla ftpd")
+        .cpe("filezilla-project", "filezilla_server")
+        .version_after("filezilla server version"),
     Known::new("filezilla server", "FileZilla ftpd")
         .cpe("filezilla-project", "filezilla_server")
         .version_after("filezilla server"),
@@ -117,5 +127,9 @@ mod tests {
         let plain = greet(b"220 Welcome to the FTP service.\r\n").unwrap();
         assert_eq!(plain.extra.as_deref(), Some("Welcome to the FTP service."));
         assert!(greet(b"220 mx ESMTP Postfix\r\n").is_none());
+        let old =
+            greet(b"220-FileZilla Server version 0.9.60 beta\r\n220 Please visit\r\n").unwrap();
+        assert_eq!(old.product.as_deref(), Some("FileZilla ftpd"));
+        assert_eq!(old.version.as_deref(), Some("0.9.60"));
     }
 }

@@ -3,7 +3,7 @@
 
 use crate::model::ServiceInfo;
 
-use super::parse::{Parsed, lines, non_empty};
+use super::parse::{Parsed, first_line, non_empty};
 use super::product::{self, Known};
 
 /// The IMAP servers a greeting may name, in the order they are looked for.
@@ -13,11 +13,13 @@ const SERVERS: &[Known] = &[
         .cpe("cyrusimap", "cyrus_imap")
         .version_after("imap v"),
     Known::new("courier-imap", "Courier Imapd"),
+    Known::new("microsoft exchange", "Microsoft Exchange imapd"),
 ];
 
-/// Parses an IMAP greeting.
-pub(crate) fn parse_banner(buf: &[u8]) -> Parsed<ServiceInfo> {
-    let Some(nl) = buf.iter().position(|&b| b == b'\n') else {
+/// Parses an IMAP greeting; `ended` when no more will come. The line may
+/// end in a lone CR, or be cut short (see [`first_line`]).
+pub(crate) fn parse_banner(buf: &[u8], ended: bool) -> Parsed<ServiceInfo> {
+    let Some((line, _)) = first_line(buf, ended) else {
         let head = &buf[..buf.len().min(4)];
         return if (b"* OK".starts_with(head)
             || b"* PR".starts_with(head)
@@ -28,9 +30,6 @@ pub(crate) fn parse_banner(buf: &[u8]) -> Parsed<ServiceInfo> {
         } else {
             Parsed::Invalid
         };
-    };
-    let Some(line) = lines(&buf[..nl]).next() else {
-        return Parsed::Invalid;
     };
     let (text, preauth) = if let Some(t) = line.strip_prefix(b"* OK") {
         (t, false)
@@ -70,23 +69,52 @@ mod tests {
         let d = parse_banner(
             b"* OK [CAPABILITY IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ \
               STARTTLS AUTH=PLAIN] Dovecot (Debian) ready.\r\n",
+            false,
         )
         .done()
         .unwrap();
         assert_eq!(d.name, "imap");
         assert_eq!(d.product.as_deref(), Some("Dovecot imapd"));
         assert_eq!(d.unauthenticated, None);
-        let c = parse_banner(b"* OK h Cyrus IMAP v3.6.1-Debian server ready\r\n")
+        let c = parse_banner(b"* OK h Cyrus IMAP v3.6.1-Debian server ready\r\n", false)
             .done()
             .unwrap();
         assert_eq!(c.version.as_deref(), Some("3.6.1"));
-        let p = parse_banner(b"* PREAUTH [CAPABILITY IMAP4rev1] ready\r\n")
+        let p = parse_banner(b"* PREAUTH [CAPABILITY IMAP4rev1] ready\r\n", false)
             .done()
             .unwrap();
         assert_eq!(p.unauthenticated, Some(true));
         assert_eq!(p.extra.as_deref(), Some("ready"));
-        assert_eq!(parse_banner(b"* O"), Parsed::Incomplete);
-        assert_eq!(parse_banner(b"+OK pop\r\n"), Parsed::Invalid);
-        assert_eq!(parse_banner(b"* OKAY\r\n"), Parsed::Invalid);
+        assert_eq!(parse_banner(b"* O", false), Parsed::Incomplete);
+        assert_eq!(parse_banner(b"+OK pop\r\n", false), Parsed::Invalid);
+        assert_eq!(parse_banner(b"* OKAY\r\n", false), Parsed::Invalid);
+    }
+
+    #[test]
+    fn exchange() {
+        let x = parse_banner(
+            b"* OK The Microsoft Exchange IMAP4 service is ready.\r\n",
+            false,
+        );
+        assert_eq!(
+            x.done().unwrap().product.as_deref(),
+            Some("Microsoft Exchange imapd")
+        );
+    }
+
+    #[test]
+    fn odd_line_ends_and_cut_greetings() {
+        let cr = parse_banner(b"* OK h Cyrus IMAP v3.6.1 server ready\r", false);
+        assert_eq!(cr.done().unwrap().version.as_deref(), Some("3.6.1"));
+        assert_eq!(
+            parse_banner(b"* OK [CAPABILITY IMAP4rev1] Dovecot", false),
+            Parsed::Incomplete
+        );
+        let cut = parse_banner(b"* OK [CAPABILITY IMAP4rev1] Dovecot", true);
+        assert_eq!(
+            cut.done().unwrap().product.as_deref(),
+            Some("Dovecot imapd")
+        );
+        assert_eq!(parse_banner(b"* O", true), Parsed::Invalid);
     }
 }

@@ -27,6 +27,8 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::model::ServiceInfo;
@@ -52,9 +54,65 @@ pub(crate) struct Conn {
     probe_end: Instant,
     /// The current step's end.
     step_end: Instant,
+    /// Bytes the peer sent on this connection.
+    received: usize,
+    /// Whether the peer has closed it (an end of stream, a reset, a broken
+    /// pipe).
+    hung_up: bool,
+    /// The session's record of how connections ended.
+    log: Arc<HangUps>,
+}
+
+/// How a session's connections ended, for nmap's `tcpwrapped`: a port
+/// that accepts every connection and closes it before saying a word.
+#[derive(Debug, Default)]
+struct HangUps {
+    /// Connections opened.
+    opened: AtomicUsize,
+    /// Connections the peer closed before sending a byte.
+    silent: AtomicUsize,
+    /// Whether the peer sent anything on any connection.
+    spoke: AtomicBool,
+}
+
+impl HangUps {
+    /// Every connection was closed by the peer before it sent anything.
+    fn only_hung_up(&self) -> bool {
+        let opened = self.opened.load(Ordering::Relaxed);
+        opened > 0
+            && self.silent.load(Ordering::Relaxed) == opened
+            && !self.spoke.load(Ordering::Relaxed)
+    }
 }
 
 impl Conn {
+    /// Notes what a read or write says about the peer: that it spoke, or
+    /// that it closed the connection.
+    fn note<T>(&mut self, result: &io::Result<T>, got: impl FnOnce(&T) -> usize) {
+        let closed = match result {
+            Ok(v) => {
+                let n = got(v);
+                self.received += n;
+                if n > 0 {
+                    self.log.spoke.store(true, Ordering::Relaxed);
+                }
+                n == 0
+            }
+            Err(e) => matches!(
+                e.kind(),
+                io::ErrorKind::ConnectionReset
+                    | io::ErrorKind::ConnectionAborted
+                    | io::ErrorKind::BrokenPipe
+            ),
+        };
+        if closed && !self.hung_up {
+            self.hung_up = true;
+            if self.received == 0 {
+                self.log.silent.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
     /// The time left, or `TimedOut` when there is none.
     fn left(&self) -> io::Result<Duration> {
         let left = self
@@ -78,14 +136,24 @@ impl Stream for Conn {
 impl Read for Conn {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.sock.set_read_timeout(Some(self.left()?))?;
-        self.sock.read(buf)
+        let result = self.sock.read(buf);
+        // An empty buffer reads 0 without meaning the end of the stream.
+        if !buf.is_empty() {
+            self.note(&result, |&n| n);
+        }
+        result
     }
 }
 
 impl Write for Conn {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.sock.set_write_timeout(Some(self.left()?))?;
-        self.sock.write(buf)
+        let result = self.sock.write(buf);
+        // A write that succeeds says nothing about the peer.
+        if result.is_err() {
+            self.note(&result, |_| 0);
+        }
+        result
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -128,6 +196,8 @@ pub(crate) struct Session {
     idle: Option<Conn>,
     /// Whether any connection succeeded.
     pub(crate) connected: bool,
+    /// How the connections ended.
+    hang_ups: Arc<HangUps>,
 }
 
 impl Session {
@@ -149,6 +219,7 @@ impl Session {
             probe_end: deadline.min(now + probe_budget),
             idle: None,
             connected: false,
+            hang_ups: Arc::default(),
         }
     }
 
@@ -175,12 +246,23 @@ impl Session {
         }
         let sock = TcpStream::connect_timeout(&self.addr, self.timeout.min(left))?;
         self.connected = true;
+        self.hang_ups.opened.fetch_add(1, Ordering::Relaxed);
         let _ = sock.set_nodelay(true);
         Ok(Conn {
             sock,
             probe_end: self.probe_end,
             step_end,
+            received: 0,
+            hung_up: false,
+            log: Arc::clone(&self.hang_ups),
         })
+    }
+
+    /// Whether the peer closed every connection before sending a byte: what
+    /// nmap calls `tcpwrapped` (a TCP wrapper or firewall that accepts and
+    /// then refuses, or a service that serves only some clients).
+    pub(crate) fn only_hung_up(&self) -> bool {
+        self.hang_ups.only_hung_up()
     }
 
     /// Keeps an unused, still-open connection for the next probe (which

@@ -31,7 +31,14 @@
 //!
 //! `method` says how: `banner` (the server's greeting), `probe:NAME` (the
 //! answer to that probe), or `port` (nothing intelligible answered; the
-//! name is the port's usual service).
+//! name is the port's usual service, a guess), or `hangup` (the port
+//! closed every connection before saying anything; the name is nmap's
+//! `tcpwrapped`). `conf` rates it on nmap's scale: 10 for an answer, 3 for
+//! a guess, 8 for `tcpwrapped`, as nmap rates them.
+//!
+//! Greetings are read as leniently as nmap reads them: a line may end in a
+//! lone CR, and a greeting cut short (the server closed, or sent no more
+//! before the timeout) is still matched.
 //!
 //! # Time
 //!
@@ -178,8 +185,16 @@ impl Probe {
 /// Identifies the service on an open TCP port of `address`. `None` when the
 /// port does not accept a connection, or nothing answered intelligibly and
 /// the port has no usual service. Returns within [`PORT_BUDGET`] service
-/// timeouts (see [Time](self#time)).
+/// timeouts (see [Time](self#time)). The result's `conf` rates its
+/// `method` as nmap does (see [`ServiceInfo::conf_for`]).
 pub fn identify(address: IpAddr, port: u16, opts: &ServiceOptions) -> Option<ServiceInfo> {
+    let mut info = identify_unrated(address, port, opts)?;
+    info.conf = ServiceInfo::conf_for(&info.method);
+    Some(info)
+}
+
+/// [`identify`], before the result is rated.
+fn identify_unrated(address: IpAddr, port: u16, opts: &ServiceOptions) -> Option<ServiceInfo> {
     let timeout = opts.timeout.max(Duration::from_millis(10));
     let mut session = Session::new(
         SocketAddr::new(address, port),
@@ -229,7 +244,21 @@ pub fn identify(address: IpAddr, port: u16, opts: &ServiceOptions) -> Option<Ser
     if !session.connected {
         return None;
     }
+    if learnt.is_none() && session.only_hung_up() {
+        return Some(tcpwrapped());
+    }
     learnt.or_else(|| guessed(port))
+}
+
+/// A port that closed every connection before saying anything, named as
+/// nmap names it: whatever the port number suggests, nothing there serves
+/// us.
+fn tcpwrapped() -> ServiceInfo {
+    ServiceInfo {
+        name: "tcpwrapped".into(),
+        method: ServiceInfo::HANG_UP.into(),
+        ..ServiceInfo::default()
+    }
 }
 
 fn move_to_front(queue: &mut VecDeque<Probe>, probe: Probe) {
@@ -243,7 +272,7 @@ fn move_to_front(queue: &mut VecDeque<Probe>, probe: Probe) {
 fn guessed(port: u16) -> Option<ServiceInfo> {
     hints::guess(port).map(|name| ServiceInfo {
         name: name.into(),
-        method: "port".into(),
+        method: ServiceInfo::GUESS.into(),
         ..ServiceInfo::default()
     })
 }
@@ -338,6 +367,24 @@ mod tests {
         let u = unrecognised(40000, b"HELLO from a custom daemon\r\n");
         assert_eq!(u.name, "unknown");
         assert_eq!(u.extra.as_deref(), Some("HELLO from a custom daemon"));
+    }
+
+    #[test]
+    fn a_port_that_only_hangs_up_is_tcpwrapped() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        // Closes each connection as soon as it is accepted (more than one
+        // identification makes).
+        std::thread::spawn(move || listener.incoming().take(64).for_each(drop));
+        let opts = ServiceOptions {
+            timeout: Duration::from_millis(300),
+            workers: 1,
+        };
+        let info = identify(addr.ip(), addr.port(), &opts).unwrap();
+        assert_eq!(
+            (info.name.as_str(), info.method.as_str(), info.conf),
+            ("tcpwrapped", "hangup", 8)
+        );
     }
 
     #[test]

@@ -161,6 +161,19 @@ pub(crate) fn lines(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
         .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
 }
 
+/// The first line of a greeting, without its line end, and whether that
+/// end came. A line ends at `\n` (`\r\n`) or at a lone `\r`, which some
+/// servers send instead. Once the peer has stopped sending (`ended`: it
+/// closed, or the wait for more ran out) whatever came is the line, cut
+/// short: a greeting cut after its version still names its sender. `None`
+/// while more may come.
+pub(crate) fn first_line(buf: &[u8], ended: bool) -> Option<(&[u8], bool)> {
+    match buf.iter().position(|&b| b == b'\n' || b == b'\r') {
+        Some(end) => Some((&buf[..end], true)),
+        None => ended.then_some((buf, false)),
+    }
+}
+
 /// Whether `hay` contains `needle`, ignoring ASCII case.
 pub(crate) fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty()

@@ -35,6 +35,11 @@ impl Known {
         }
     }
 
+    /// The text that names the product.
+    pub(crate) const fn needle(&self) -> &'static str {
+        self.needle
+    }
+
     /// The product's CPE vendor and product.
     pub(crate) const fn cpe(self, vendor: &'static str, product: &'static str) -> Known {
         Known {
