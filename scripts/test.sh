@@ -22,9 +22,10 @@ cd "$(dirname "$0")/.."
 # iputils-ping: ping, for the firewall's allow_ping
 # postgresql-15, mariadb-server, vsftpd: real servers, open to anyone and not (scan_oracles)
 # g++: builds libFuzzer for .ci/run's build of the fuzz targets
+# faketime: moves check's clock past an accepted risk's expiry (exposure)
 packages=(iproute2 python3 bsdutils nftables iptables ipset util-linux procps
     nmap ndiff libxml2-utils nginx openssl redis-server memcached openssh-server tshark softflowd tcpdump strace
-    sqlite3 iputils-ping postgresql-15 mariadb-server vsftpd g++)
+    sqlite3 iputils-ping postgresql-15 mariadb-server vsftpd g++ faketime)
 missing=()
 for pkg in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")

@@ -9,7 +9,7 @@ use portreeve_core::{
     Finding, FindingKind, ListeningSocket, Observed, ObservedPort, Proto, ScanView, Severity,
 };
 use portreeve_ledger::{Draft, digest};
-use portreeve_policy::JoinedPort;
+use portreeve_policy::{JoinedPort, Protection};
 use portreeve_scan::tcp_connect::TcpOptions;
 use portreeve_scan::{PortResult, PortState, ports, service, target, tcp_connect, tcp_syn};
 use serde::Serialize;
@@ -71,28 +71,32 @@ pub struct Summary {
     pub listeners: usize,
     /// Of which bound to a non-loopback address.
     pub exposed: usize,
-    /// Findings reported.
+    /// Findings reported and not accepted.
     pub findings: usize,
-    /// Findings per severity, every severity present.
+    /// Of those, per severity, every severity present.
     pub by_severity: BTreeMap<Severity, usize>,
-    /// The most severe finding's severity, if any.
+    /// The most severe of those, if any.
     pub highest: Option<Severity>,
+    /// Findings the policy's accepted risks cover: shown, not counted.
+    pub accepted: usize,
 }
 
 impl Summary {
-    /// Counts `findings` over `sockets`.
+    /// Counts `findings` over `sockets`; accepted findings only as such.
     pub fn of(sockets: &[ListeningSocket], findings: &[Finding]) -> Summary {
         let mut by_severity: BTreeMap<Severity, usize> =
             Severity::ALL.iter().map(|s| (*s, 0)).collect();
-        for f in findings {
+        let open: Vec<&Finding> = findings.iter().filter(|f| f.accepted.is_none()).collect();
+        for f in &open {
             *by_severity.entry(f.severity).or_default() += 1;
         }
         Summary {
             listeners: sockets.len(),
             exposed: sockets.iter().filter(|s| s.is_exposed()).count(),
-            findings: findings.len(),
+            findings: open.len(),
             by_severity,
-            highest: findings.iter().map(|f| f.severity).max(),
+            highest: open.iter().map(|f| f.severity).max(),
+            accepted: findings.len() - open.len(),
         }
     }
 
@@ -122,7 +126,8 @@ pub struct CheckReport {
     pub sockets: Vec<ListeningSocket>,
     /// The policy judged against.
     pub policy: LoadedPolicy,
-    /// Findings at or above the policy's `min_severity`, most severe first.
+    /// Findings at or above the policy's `min_severity`, most severe first;
+    /// those an accepted risk covers are marked `accepted`.
     pub findings: Vec<Finding>,
     /// Their counts.
     pub summary: Summary,
@@ -146,11 +151,16 @@ pub fn check(
         }
         Sockets::Saved { host, sockets } => (host, sockets),
     };
-    let mut findings = portreeve_policy::evaluate(&policy.policy, &sockets, today());
-    // This host's records say nothing about a saved inventory's host.
-    if live {
+    let today = today();
+    // This host's firewall and records say nothing about a saved
+    // inventory's host.
+    let drift = live.then(|| state.firewall().table_drift());
+    let protection = drift.as_ref().map(|d| protection(state, &policy, d));
+    let mut findings =
+        portreeve_policy::evaluate_behind(&policy.policy, &sockets, today, protection.as_ref());
+    if let Some(drift) = &drift {
         findings.extend(reclaim::abandoned_findings(state, &policy, &sockets));
-        findings.extend(table_drift_finding(state));
+        findings.extend(table_drift_finding(drift));
     }
     let reachability = match &request.scan {
         Some(scan) => {
@@ -162,6 +172,7 @@ pub fn check(
         None => None,
     };
     findings.retain(|f| f.severity >= policy.policy.defaults.min_severity);
+    portreeve_policy::accept(&policy.policy, &mut findings, today);
     findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.kind.cmp(&b.kind)));
     let summary = Summary::of(&sockets, &findings);
     let report = CheckReport {
@@ -178,11 +189,67 @@ pub fn check(
     Ok(report)
 }
 
+/// How portreeve's table in the kernel differs from the live generation's
+/// ruleset, as [`Firewall::table_drift`](crate::state_dir::Firewall) says.
+type TableDrift = Result<Option<Vec<String>>, portreeve_enforce::EnforceError>;
+
+/// What stands in front of this host's sockets: portreeve's firewall, when
+/// the live generation enforces the very policy judged and the kernel's
+/// table (whose `drift` is given) is still that generation's ruleset;
+/// otherwise nothing that `check` may count on, and why.
+fn protection(state: &StateDir, policy: &LoadedPolicy, drift: &TableDrift) -> Protection {
+    let in_effect = match policy.effect() {
+        Some(_) => Some(policy.digest.clone()),
+        None => match crate::policy::in_effect(state) {
+            Ok(p) => p.map(|p| p.digest),
+            Err(e) => {
+                return Protection::Unverified(format!("cannot read the policy in effect: {e}"));
+            }
+        },
+    };
+    match in_effect {
+        None => return Protection::Unverified("no portreeve ruleset is live".into()),
+        Some(d) if d != policy.digest => {
+            return Protection::Unverified(
+                "the live portreeve ruleset enforces another policy than the one judged".into(),
+            );
+        }
+        Some(_) => {}
+    }
+    match drift {
+        Ok(Some(d)) if d.is_empty() => {}
+        Ok(Some(_)) => {
+            return Protection::Unverified(
+                "portreeve's table was changed outside portreeve".into(),
+            );
+        }
+        Ok(None) => {
+            return Protection::Unverified("portreeve's table is not in the kernel".into());
+        }
+        Err(e) => {
+            return Protection::Unverified(format!("cannot read portreeve's table: {e}"));
+        }
+    }
+    match own_netns() {
+        Ok(netns) => Protection::Enforced { netns },
+        Err(e) => Protection::Unverified(format!(
+            "cannot tell which network namespace the firewall guards: {e}"
+        )),
+    }
+}
+
+/// The inode of the network namespace this process (and so the firewall
+/// it reads) is in.
+fn own_netns() -> std::io::Result<u64> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/thread-self/ns/net").map(|m| m.ino())
+}
+
 /// PR014 when portreeve's table in the kernel is not the ruleset it
 /// installed. Comparing needs root; where it cannot be done, a warning and
 /// no finding (a check must not fail for it).
-fn table_drift_finding(state: &StateDir) -> Option<Finding> {
-    let differences = match state.firewall().table_drift() {
+fn table_drift_finding(drift: &TableDrift) -> Option<Finding> {
+    let differences = match drift {
         Ok(Some(d)) if !d.is_empty() => d,
         Ok(_) => return None,
         Err(e) => {
@@ -216,6 +283,8 @@ fn table_drift_finding(state: &StateDir) -> Option<Finding> {
         remediation: "`portreeve plan` shows the differences; `portreeve apply` puts the \
                       ruleset back. To keep a change, write it into the policy and apply that."
             .into(),
+        reach: None,
+        accepted: None,
     })
 }
 
@@ -233,7 +302,7 @@ fn record_summary(state: &StateDir, report: &CheckReport, actor: &Actor) -> Resu
         "check",
         actor.as_str(),
         format!(
-            "{} on {} ({} exposed) of {} against {}{}",
+            "{} on {} ({} exposed) of {} against {}{}{}",
             counted(s.findings, "finding"),
             counted(s.listeners, "listener"),
             s.exposed,
@@ -243,7 +312,8 @@ fn record_summary(state: &StateDir, report: &CheckReport, actor: &Actor) -> Resu
                 String::new()
             } else {
                 format!(": {}", s.severity_breakdown())
-            }
+            },
+            accepted_summary(&report.findings)
         ),
     );
     draft.after = Some(digest(
@@ -251,6 +321,27 @@ fn record_summary(state: &StateDir, report: &CheckReport, actor: &Actor) -> Resu
     ));
     draft.policy = Some(report.policy.digest.clone());
     record(state, draft, "the check ran").map(|_| ())
+}
+
+/// `; accepted: PR003 6379/tcp (by data-team until 2027-01-31), …`, or
+/// nothing: the ledger names every acceptance a check relied on.
+fn accepted_summary(findings: &[Finding]) -> String {
+    let accepted: Vec<String> = findings
+        .iter()
+        .filter_map(|f| {
+            let a = f.accepted.as_ref()?;
+            let what = match &f.socket {
+                Some(s) => format!("{} {}/{}", f.kind.code(), s.port, s.protocol),
+                None => format!("{} {}", f.kind.code(), f.fingerprint),
+            };
+            Some(format!("{what} (by {} until {})", a.owner, a.expires))
+        })
+        .collect();
+    if accepted.is_empty() {
+        String::new()
+    } else {
+        format!("; accepted: {}", accepted.join(", "))
+    }
 }
 
 /// Scans `request.target` (one host) from here and names what answers on
@@ -321,7 +412,13 @@ pub fn scan_view(
                 PortState::Closed => Observed::Closed,
                 PortState::Filtered | PortState::OpenFiltered => Observed::Filtered,
             },
-            service: r.service.as_ref().map(|s| s.name.clone()),
+            // A name from the port number alone is no identification:
+            // the policy already judges the port by its number.
+            service: r
+                .service
+                .as_ref()
+                .filter(|s| !s.is_guess())
+                .map(|s| s.name.clone()),
             product: r.service.as_ref().and_then(|s| {
                 s.product.as_ref().map(|p| {
                     format!("{p} {}", s.version.as_deref().unwrap_or(""))

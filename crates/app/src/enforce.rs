@@ -200,6 +200,7 @@ pub fn apply(state: &StateDir, req: &ApplyRequest<'_>) -> Result<Applied, AppErr
     let (policy, approval) = change::gate(state, candidate, req.approval, Timestamp::now())?;
     preflight(state)?;
     let closed = closed_ports(state)?;
+    let accepted = policy.policy.accepted_risks_note();
     let (compiled, generation) = install(
         state,
         policy,
@@ -218,7 +219,7 @@ pub fn apply(state: &StateDir, req: &ApplyRequest<'_>) -> Result<Applied, AppErr
         "apply",
         req.actor.as_str(),
         format!(
-            "generation {} from {}",
+            "generation {} from {}{accepted}",
             generation.generation, generation.policy
         ),
         generation.previous,

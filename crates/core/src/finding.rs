@@ -7,7 +7,7 @@ use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
-use crate::{BindScope, Family, ListeningSocket, NetnsRef, Proto, Severity};
+use crate::{BindScope, Exposure, Family, ListeningSocket, NetnsRef, Proto, Severity};
 
 /// The kinds of finding `check` can report. Each has a stable code (`PR001`…)
 /// and name that never change meaning once released; new kinds get new codes.
@@ -261,6 +261,29 @@ pub struct Finding {
     pub rationale: String,
     /// What to do about it.
     pub remediation: String,
+    /// Where the socket can be reached from, which the severity reflects
+    /// (socket findings of a live check only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reach: Option<Exposure>,
+    /// The policy's accepted risk covering this finding, while it lasts.
+    /// An accepted finding is shown but counts toward no total, threshold
+    /// or monitoring state.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accepted: Option<Acceptance>,
+}
+
+/// An exception in the policy (`[[accepted_risk]]`) that covers a finding
+/// until it expires.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Acceptance {
+    /// Who answers for the risk.
+    pub owner: String,
+    /// Why it is accepted.
+    pub reason: String,
+    /// The last day the acceptance holds.
+    pub expires: jiff::civil::Date,
+    /// Where the exception is written.
+    pub location: PolicyLocation,
 }
 
 impl Serialize for FindingKind {

@@ -58,6 +58,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod exposure;
 mod finding;
 mod port;
 mod reach;
@@ -65,7 +66,8 @@ mod severity;
 mod socket;
 mod usage;
 
-pub use finding::{Finding, FindingKind, PolicyLocation, PolicyRuleRef, SocketRef};
+pub use exposure::{Breadth, Exposure, SourceZone};
+pub use finding::{Acceptance, Finding, FindingKind, PolicyLocation, PolicyRuleRef, SocketRef};
 pub use port::{PortRange, PortRangeError, Proto, ProtoParseError};
 pub use reach::{Observed, ObservedPort, ScanView};
 pub use severity::{Severity, SeverityParseError};

@@ -43,6 +43,12 @@ impl Severity {
             Severity::Critical => "critical",
         }
     }
+
+    /// `steps` levels less urgent, stopping at `info`.
+    pub fn lowered(self, steps: usize) -> Severity {
+        let at = Severity::ALL.iter().position(|s| *s == self).unwrap_or(0);
+        Severity::ALL[at.saturating_sub(steps)]
+    }
 }
 
 impl fmt::Display for Severity {
@@ -84,5 +90,11 @@ mod tests {
     fn parses_names() {
         assert_eq!("High".parse::<Severity>().unwrap(), Severity::High);
         assert!("severe".parse::<Severity>().is_err());
+    }
+
+    #[test]
+    fn lowering_stops_at_info() {
+        assert_eq!(Severity::Critical.lowered(2), Severity::Medium);
+        assert_eq!(Severity::Low.lowered(3), Severity::Info);
     }
 }

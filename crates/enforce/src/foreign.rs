@@ -1,15 +1,26 @@
 //! Other firewall tables that also decide traffic to this host.
 //!
 //! portreeve never modifies them, but an operator must know about them: a
-//! port portreeve "closed" stays reachable when, say, Docker publishes it
-//! with DNAT in `prerouting` — the packets are forwarded to the container and
-//! never pass the input hook at all. This module reads `nft -j list ruleset`
-//! and names every base chain of another table with what it may do.
+//! drop there refuses what portreeve allows, and a DNAT in `prerouting`
+//! (Docker's `-p`) sends packets past the input hook to be forwarded —
+//! which portreeve's own forward chain then judges. This module reads `nft -j list ruleset`
+//! and names every base chain of another table with what it may do
+//! ([`foreign_chains`]), and gathers what nftables does not show
+//! ([`OtherFirewalls`]): rules in the legacy xtables tables ([`legacy`]) and
+//! active firewall managers ([`managers`]). [`report`] says all of it.
 
 use std::fmt;
+use std::fmt::Write as _;
 
 use serde_json::Value;
 
+/// What a chain that rewrites destinations means for portreeve, in the
+/// nftables and the legacy iptables reports alike.
+pub(crate) const DESTINATION_REWRITE_NOTE: &str = "rewrites destinations (DNAT/redirect): published ports (Docker `-p`, kube-proxy NodePorts) are forwarded before input filtering; portreeve's forward chain judges them by the port the client asked for, and a redirect by the port it leads to";
+
+use crate::legacy::{self, Family, LegacyChain, Listing};
+use crate::managers::{self, Manager, Signs};
+use crate::nft_command::Nft;
 use crate::nft_text::TABLE;
 
 /// A base chain of a table that is not portreeve's.
@@ -87,10 +98,7 @@ pub fn foreign_chains(listing: &Value) -> Vec<ForeignChain> {
             .clone()
             .any(|r| mentions(&r["expr"], &["dnat", "redirect"]));
         if kind == "nat" && matches!(hook, "prerouting" | "output") && translates {
-            notes.push(
-                "rewrites destinations (DNAT/redirect): published ports (Docker `-p`, kube-proxy NodePorts) are forwarded or redirected before input filtering, so they stay reachable whatever portreeve allows"
-                    .to_string(),
-            );
+            notes.push(DESTINATION_REWRITE_NOTE.to_string());
         }
         if hook == "input" && policy.as_deref() == Some("drop") {
             notes.push("policy drop: drops whatever it does not accept itself, including connections portreeve allows".into());
@@ -120,13 +128,121 @@ pub fn foreign_chains(listing: &Value) -> Vec<ForeignChain> {
     out
 }
 
+/// The firewalls beside nftables' other tables: legacy rules and managers.
+#[derive(Clone, Debug, Default)]
+pub struct OtherFirewalls {
+    /// Legacy chains that decide incoming or forwarded traffic.
+    pub legacy: Vec<LegacyChain>,
+    /// Active firewall managers.
+    pub managers: Vec<Manager>,
+    /// Legacy listings that could not be had (the tool failed).
+    pub unreadable: Vec<String>,
+}
+
+impl OtherFirewalls {
+    /// Looks at this namespace: the legacy tables (where
+    /// `iptables-legacy-save` is installed), ufw's configuration and
+    /// firewall-cmd. `nft` is nft's ruleset listing, in which managers
+    /// leave tables and chains too.
+    pub fn look(nft: Option<&Value>) -> OtherFirewalls {
+        let mut found = OtherFirewalls::default();
+        let mut listed = Vec::new();
+        for family in Family::ALL {
+            match legacy::read(family) {
+                Listing::Absent => {}
+                Listing::Unreadable(why) => found.unreadable.push(why),
+                Listing::Tables(tables) => {
+                    found.legacy.extend(legacy::legacy_chains(family, &tables));
+                    listed.push((family.tool(), tables));
+                }
+            }
+        }
+        let ufw_conf = std::fs::read_to_string(managers::UFW_CONF).ok();
+        found.managers = managers::detect(&Signs {
+            ufw_conf: ufw_conf.as_deref(),
+            nft,
+            legacy: listed.iter().map(|(t, l)| (*t, l.as_slice())).collect(),
+            firewalld_running: managers::firewalld_running(),
+        });
+        found
+    }
+
+    /// [`OtherFirewalls::look`] with nft's ruleset listed here (left out
+    /// when it cannot be listed).
+    pub fn look_here() -> OtherFirewalls {
+        OtherFirewalls::look(Nft::new().list_ruleset_terse().ok().as_ref())
+    }
+
+    /// Whether nothing was found (nor failed to be read).
+    pub fn is_empty(&self) -> bool {
+        self.legacy.is_empty() && self.managers.is_empty() && self.unreadable.is_empty()
+    }
+
+    /// What to run about the legacy chains: how to see them and to remove
+    /// them, for the tools that hold some.
+    pub fn legacy_advice(&self) -> Option<String> {
+        let tools: Vec<Family> = Family::ALL
+            .into_iter()
+            .filter(|f| self.legacy.iter().any(|c| c.family == *f))
+            .collect();
+        if tools.is_empty() {
+            return None;
+        }
+        let each = |f: fn(Family) -> String| tools.iter().map(|t| f(*t)).collect::<Vec<_>>();
+        Some(format!(
+            "See them all with {}. Where portreeve's policy should decide alone, move what is still needed into it, then remove them: {} for each chain above, and {} to flush a table's rules.",
+            each(|t| format!("`{}`", t.save_tool())).join(" and "),
+            each(|t| format!("`{} -t TABLE -P CHAIN ACCEPT`", t.tool())).join(" and "),
+            each(|t| format!("`{} -t TABLE -F`", t.tool())).join(" and "),
+        ))
+    }
+}
+
+/// Everything besides portreeve's table that decides traffic here, for
+/// `plan` and `apply`: other nftables tables' base chains (`nft`) and what
+/// nftables does not show (`other`); one line saying so when there is
+/// nothing.
+pub fn report(nft: &[ForeignChain], other: &OtherFirewalls) -> String {
+    if nft.is_empty() && other.is_empty() {
+        return "\nNo other firewall decides traffic here: no other nftables table hooks into it, and no iptables-legacy rules, ufw or firewalld were found.\n".into();
+    }
+    let mut out = String::new();
+    if !nft.is_empty() {
+        out.push_str(
+            "\nOther tables also decide traffic here (portreeve leaves them untouched):\n",
+        );
+        for c in nft {
+            let _ = writeln!(out, "  {c}");
+        }
+    }
+    if !other.legacy.is_empty() {
+        out.push_str("\nLegacy iptables rules also decide traffic here (`nft list ruleset` does not show them; portreeve leaves them untouched):\n");
+        for c in &other.legacy {
+            let _ = writeln!(out, "  {c}");
+        }
+        if let Some(advice) = other.legacy_advice() {
+            let _ = writeln!(out, "  {advice}");
+        }
+    }
+    if !other.managers.is_empty() {
+        out.push_str("\nFirewall managers also decide traffic here:\n");
+        for m in &other.managers {
+            let _ = writeln!(out, "  {m}");
+        }
+    }
+    for why in &other.unreadable {
+        let _ = writeln!(out, "\nCould not look at the legacy iptables rules: {why}");
+    }
+    out
+}
+
 fn str_of(v: &Value) -> &str {
     v.as_str().unwrap_or("")
 }
 
 /// Whether any object in `v` has one of `keys` (nft's JSON names statements
 /// by their key: `{"dnat": {...}}`, `{"drop": null}`).
-fn mentions(v: &Value, keys: &[&str]) -> bool {
+pub(crate) fn mentions(v: &Value, keys: &[&str]) -> bool {
     match v {
         Value::Object(o) => o
             .iter()
@@ -160,6 +276,32 @@ mod tests {
         assert!(chains[0].notes[0].contains("DNAT"), "{:?}", chains[0].notes);
         assert!(chains[0].to_string().starts_with(
             "table ip nat: chain PREROUTING (nat, hook prerouting, priority -100, policy accept)"
+        ));
+    }
+
+    #[test]
+    fn the_report_says_nothing_else_only_when_nothing_else_was_found() {
+        let none = OtherFirewalls::default();
+        assert!(report(&[], &none).contains("No other firewall decides traffic here"));
+
+        let tables = crate::legacy::parse_save("*filter\n:INPUT DROP [0:0]\nCOMMIT\n").unwrap();
+        let legacy = OtherFirewalls {
+            legacy: crate::legacy::legacy_chains(Family::V6, &tables),
+            unreadable: vec!["`iptables-legacy-save` failed: Permission denied".into()],
+            ..OtherFirewalls::default()
+        };
+        let said = report(&[], &legacy);
+        assert!(!said.contains("No other firewall"), "{said}");
+        assert!(
+            said.contains("\n  ip6tables-legacy filter INPUT: policy DROP, 0 rules\n"),
+            "{said}"
+        );
+        assert!(
+            said.contains("  See them all with `ip6tables-legacy-save`. "),
+            "only the tool that holds rules is named: {said}"
+        );
+        assert!(said.ends_with(
+            "\nCould not look at the legacy iptables rules: `iptables-legacy-save` failed: Permission denied\n"
         ));
     }
 

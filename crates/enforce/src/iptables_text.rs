@@ -19,7 +19,11 @@
 //!   address.
 //! - **iptables** and **ip6tables** each get a chain `PORTREEVE-INPUT`, one
 //!   `PORTREEVE-LIMIT-N` chain per rule with limits, and one jump at the top
-//!   of `INPUT`. Nothing else in any table is touched.
+//!   of `INPUT`; and a chain `PORTREEVE-PUBLISHED`, jumped to from the top of
+//!   `FORWARD` by new TCP and UDP connections a DNAT rewrote (ports Docker,
+//!   Podman or kube-proxy publish), which judges them as the input chain
+//!   would, by their original destination port (`-m conntrack
+//!   --ctorigdstport`). Nothing else in any table is touched.
 //!
 //! Re-running the script is safe and replaces the ruleset: declaring a chain
 //! in `iptables-restore --noflush` empties it, the allowance sets are filled
@@ -47,6 +51,10 @@
 //!   so in a comment);
 //! - when a per-source table is full (65,536 sources), `hashlimit` drops new
 //!   sources where nftables would let them through unlimited.
+//! - ipset cannot key an allowance by the original destination port, so
+//!   `PORTREEVE-PUBLISHED` holds one rule per allowance (a linear cost paid
+//!   only by new connections to published ports), and grants do not open
+//!   published ports.
 
 use std::fmt::Write as _;
 
@@ -58,6 +66,18 @@ use crate::ruleset::{PortLimits, PortSpan, Ruleset};
 
 /// The chain holding the ruleset, in both iptables and ip6tables.
 pub const CHAIN: &str = "PORTREEVE-INPUT";
+
+/// The chain judging new connections to ports published by DNAT, jumped to
+/// from `FORWARD`.
+pub const PUBLISHED_CHAIN: &str = "PORTREEVE-PUBLISHED";
+
+/// The jumps from `FORWARD`, one per protocol: new TCP and UDP connections
+/// whose destination a DNAT rewrote, and nothing else forwarded. Written
+/// as `iptables -S` lists them, which is how older copies are found.
+const PUBLISHED_JUMPS: [&str; 2] = [
+    "-p tcp -m conntrack --ctstate NEW -m conntrack --ctstate DNAT -j PORTREEVE-PUBLISHED",
+    "-p udp -m conntrack --ctstate NEW -m conntrack --ctstate DNAT -j PORTREEVE-PUBLISHED",
+];
 
 /// Prefix of the per-rule limit chains: `PORTREEVE-LIMIT-0`, `-1`, …
 pub const LIMIT_CHAIN_PREFIX: &str = "PORTREEVE-LIMIT-";
@@ -245,7 +265,11 @@ fn header(out: &mut String, r: &Ruleset) {
     );
     let _ = writeln!(
         out,
-        "# table (IPv4 and IPv6), and the jump to {CHAIN} at the top of INPUT."
+        "# table (IPv4 and IPv6), the jump to {CHAIN} at the top of INPUT, and the"
+    );
+    let _ = writeln!(
+        out,
+        "# jumps to {PUBLISHED_CHAIN} (ports published by DNAT) at the top of FORWARD."
     );
     line(out, "#");
     line(
@@ -631,6 +655,21 @@ fn input_rules(r: &Ruleset, family: Family) -> Vec<String> {
         "-m set --match-set {} src,dst -m comment --comment \"grants\" -j ACCEPT",
         family.grants_set()
     ));
+    lines.extend(
+        closing_rules(r, family)
+            .into_iter()
+            .map(|text| format!("-A {CHAIN} {text}")),
+    );
+    lines
+}
+
+/// Rate-limited logging, if wanted, and the default action: the end of
+/// [`CHAIN`] and of [`PUBLISHED_CHAIN`] (which share the logging budget, as
+/// `hashlimit` tables of one name are one table).
+fn closing_rules(r: &Ruleset, family: Family) -> Vec<String> {
+    let e = &r.enforcement;
+    let mut lines = Vec::new();
+    let mut rule = |text: &str| lines.push(text.to_string());
     if e.log_dropped {
         let rate = e.log_rate_per_second;
         let burst = rate.saturating_mul(2);
@@ -662,6 +701,69 @@ fn input_rules(r: &Ruleset, family: Family) -> Vec<String> {
     lines
 }
 
+/// `-p PROTO -m conntrack --ctorigdstport A[:B]`: the port the client asked
+/// for, before a DNAT rewrote it.
+fn original_port(proto: Proto, ports: PortRange) -> String {
+    let range = if ports.start() == ports.end() {
+        ports.start().to_string()
+    } else {
+        format!("{}:{}", ports.start(), ports.end())
+    };
+    format!("-p {proto} -m conntrack --ctorigdstport {range}")
+}
+
+/// The rules of [`PUBLISHED_CHAIN`] for one family: the input chain's
+/// judgement of new connections, by the original destination port. No
+/// ipset type matches a source with the original port, so each allowance is
+/// one rule here, and grants (kept in an ipset keyed by the packet's port)
+/// do not open published ports.
+fn published_rules(r: &Ruleset, family: Family) -> Vec<String> {
+    let mut bodies: Vec<String> = vec![format!(
+        "-m set --match-set {} src -m comment --comment \"blocked sources\" -j DROP",
+        family.block_set()
+    )];
+    for b in &r.banned {
+        bodies.push(format!(
+            "{} -m comment --comment \"banned ports\" -j DROP",
+            original_port(b.protocol, b.ports)
+        ));
+    }
+    for (i, l) in r.limits.iter().enumerate() {
+        for s in &l.spans {
+            bodies.push(format!(
+                "{} -j {}",
+                original_port(s.protocol, s.ports),
+                limit_chain_name(i)
+            ));
+        }
+    }
+    let allowances: Vec<(Vec<String>, Proto, PortRange)> = match family {
+        Family::V4 => r
+            .allowed_v4
+            .iter()
+            .map(|a| (v4_nets(&a.source), a.protocol, a.ports))
+            .collect(),
+        Family::V6 => r
+            .allowed_v6
+            .iter()
+            .map(|a| (v6_nets(&a.source), a.protocol, a.ports))
+            .collect(),
+    };
+    for (nets, proto, ports) in allowances {
+        for net in nets {
+            bodies.push(format!(
+                "-s {net} {} -j ACCEPT",
+                original_port(proto, ports)
+            ));
+        }
+    }
+    bodies.extend(closing_rules(r, family));
+    bodies
+        .into_iter()
+        .map(|text| format!("-A {PUBLISHED_CHAIN} {text}"))
+        .collect()
+}
+
 fn filter_table(out: &mut String, r: &Ruleset, family: Family) {
     let tool = family.tool();
     line(out, "");
@@ -682,6 +784,7 @@ fn filter_table(out: &mut String, r: &Ruleset, family: Family) {
         "# Declaring a chain creates it, or empties it when it exists.",
     );
     let _ = writeln!(out, ":{CHAIN} - [0:0]");
+    let _ = writeln!(out, ":{PUBLISHED_CHAIN} - [0:0]");
     for i in 0..r.limits.len() {
         let _ = writeln!(out, ":{} - [0:0]", limit_chain_name(i));
     }
@@ -702,6 +805,20 @@ fn filter_table(out: &mut String, r: &Ruleset, family: Family) {
         "# Hook it first into INPUT; older jumps are removed below."
     );
     let _ = writeln!(out, "-I INPUT 1 -j {CHAIN}");
+    let _ = writeln!(
+        out,
+        "# New connections a DNAT sent on (published ports), judged by the port the"
+    );
+    let _ = writeln!(
+        out,
+        "# client asked for; all other forwarded traffic passes untouched."
+    );
+    for text in published_rules(r, family) {
+        line(out, &text);
+    }
+    for jump in PUBLISHED_JUMPS.iter().rev() {
+        let _ = writeln!(out, "-I FORWARD 1 {jump}");
+    }
     line(out, "COMMIT");
     line(out, "EOF");
     let _ = writeln!(
@@ -713,6 +830,16 @@ fn filter_table(out: &mut String, r: &Ruleset, family: Family) {
         "{tool} -S INPUT | awk '$0 == \"-A INPUT -j {CHAIN}\" && NR > 2 {{ print NR - 1 }}' | sort -rn |"
     );
     let _ = writeln!(out, "\twhile read -r n; do {tool} -D INPUT \"$n\"; done");
+    let [tcp, udp] = PUBLISHED_JUMPS;
+    let _ = writeln!(
+        out,
+        "# And exactly one of each jump to {PUBLISHED_CHAIN}, first in FORWARD."
+    );
+    let _ = writeln!(
+        out,
+        "{tool} -S FORWARD | awk '($0 == \"-A FORWARD {tcp}\" || $0 == \"-A FORWARD {udp}\") && NR > 3 {{ print NR - 1 }}' | sort -rn |"
+    );
+    let _ = writeln!(out, "\twhile read -r n; do {tool} -D FORWARD \"$n\"; done");
     let _ = writeln!(
         out,
         "# Remove limit chains of an earlier ruleset that this one does not have."
@@ -1063,16 +1190,31 @@ mod tests {
     #[test]
     fn the_default_action_drops_or_rejects() {
         let drop = render(&ruleset(""));
+        let lines = v4(&drop);
+        let hook = position(&lines, "-I INPUT 1 -j PORTREEVE-INPUT");
         assert_eq!(
-            v4(&drop)[v4(&drop).len() - 5..],
+            lines[hook - 3..=hook],
             [
                 "-A PORTREEVE-INPUT -m limit --limit 10/sec --limit-burst 20 -j NFLOG --nflog-prefix \"portreeve drop: \" --nflog-group 0",
                 "-A PORTREEVE-INPUT -m comment --comment \"default\" -j DROP",
                 "# Hook it first into INPUT; older jumps are removed below.",
                 "-I INPUT 1 -j PORTREEVE-INPUT",
-                "COMMIT",
             ]
         );
+        let published: Vec<&str> = lines
+            .iter()
+            .copied()
+            .filter(|l| l.starts_with("-A PORTREEVE-PUBLISHED "))
+            .collect();
+        assert_eq!(
+            published[published.len() - 2..],
+            [
+                "-A PORTREEVE-PUBLISHED -m limit --limit 10/sec --limit-burst 20 -j NFLOG --nflog-prefix \"portreeve drop: \" --nflog-group 0",
+                "-A PORTREEVE-PUBLISHED -m comment --comment \"default\" -j DROP",
+            ],
+            "published ports end as the input chain does"
+        );
+        assert_eq!(lines.last(), Some(&"COMMIT"));
         assert!(!drop.contains("REJECT"));
 
         let reject = render(&ruleset(
@@ -1202,6 +1344,44 @@ mod tests {
             );
         }
         assert!(!s.contains("-P INPUT") && !s.contains("-F INPUT") && !s.contains("*nat"));
+    }
+
+    #[test]
+    fn published_ports_are_judged_by_their_original_port_in_forward() {
+        let s = render(&ruleset(
+            "[[rule]]\nports = [8080, \"9000-9010\"]\nprotocol = \"tcp\"\nzones = [\"lan\", \"all\"]\n\
+             [[rule]]\nname = \"dns\"\nport = 53\nprotocol = \"udp\"\nzones = [\"lan\"]\nlimits = { new_per_second = 50 }\n",
+        ));
+        for (lines, everywhere) in [
+            (v4(&s), ["0.0.0.0/1", "128.0.0.0/1"]),
+            (v6(&s), ["::/1", "8000::/1"]),
+        ] {
+            assert!(lines.contains(&":PORTREEVE-PUBLISHED - [0:0]"));
+            for half in everywhere {
+                assert!(lines.contains(
+                    &format!("-A PORTREEVE-PUBLISHED -s {half} -p tcp -m conntrack --ctorigdstport 9000:9010 -j ACCEPT").as_str()
+                ));
+            }
+            let order = [
+                "-A PORTREEVE-PUBLISHED -m set --match-set portreeve-block",
+                "-A PORTREEVE-PUBLISHED -p tcp -m conntrack --ctorigdstport 512:514 -m comment --comment \"banned ports\" -j DROP",
+                "-A PORTREEVE-PUBLISHED -p udp -m conntrack --ctorigdstport 53 -j PORTREEVE-LIMIT-0",
+                "-p tcp -m conntrack --ctorigdstport 8080 -j ACCEPT",
+                "-A PORTREEVE-PUBLISHED -m comment --comment \"default\" -j DROP",
+                "-I FORWARD 1 -p udp -m conntrack --ctstate NEW -m conntrack --ctstate DNAT -j PORTREEVE-PUBLISHED",
+                "-I FORWARD 1 -p tcp -m conntrack --ctstate NEW -m conntrack --ctstate DNAT -j PORTREEVE-PUBLISHED",
+            ];
+            let at: Vec<usize> = order.iter().map(|n| position(&lines, n)).collect();
+            assert!(at.windows(2).all(|w| w[0] < w[1]), "{order:?} at {at:?}");
+            // Grants live in an ipset keyed by the packet's port: not here.
+            assert!(
+                !lines
+                    .iter()
+                    .any(|l| l.starts_with("-A PORTREEVE-PUBLISHED") && l.contains("grants"))
+            );
+        }
+        assert!(s.contains("iptables -S FORWARD | awk '($0 == \"-A FORWARD -p tcp -m conntrack --ctstate NEW -m conntrack --ctstate DNAT -j PORTREEVE-PUBLISHED\""));
+        assert!(s.contains("\twhile read -r n; do ip6tables -D FORWARD \"$n\"; done\n"));
     }
 
     #[test]

@@ -20,7 +20,11 @@
 //! [`GenerationStore`](generations::GenerationStore) under the state
 //! directory, so it can be diffed and restored. The crate drives the `nft`
 //! program rather than netlink, only ever replaces its own table, and never
-//! touches other tables: it reports them ([`foreign`]) instead.
+//! touches other tables: it reports them ([`foreign`]) instead, and the
+//! firewalls nftables does not show: legacy iptables rules ([`legacy`]) and
+//! firewall managers ([`managers`]). It names the ports other tables' DNAT
+//! rules publish ([`published`]), with their containers ([`containers`]),
+//! and its forward chain judges those by the same policy.
 //!
 //! # Example
 //!
@@ -79,14 +83,19 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod conntrack_use;
+pub mod containers;
 mod enforcer;
 pub mod foreign;
 pub mod generations;
 pub mod grants;
 pub mod guard;
 pub mod iptables_text;
+pub mod legacy;
+pub mod managers;
 pub mod nft_command;
 pub mod nft_text;
+pub mod published;
 mod ruleset;
 pub mod table_drift;
 mod verdict;

@@ -5,6 +5,9 @@
 //! one ruleset and nothing else on the host is touched. The input chain's
 //! policy is `accept` and it ends in an explicit default rule: were the chain
 //! ever flushed by hand, the host would fall open, not lock its operator out.
+//! A forward chain judges the one kind of forwarded traffic that is really
+//! traffic to this host: new connections to a port published by DNAT, which
+//! never reach the input hook.
 //!
 //! Elements are written one per line so that `portreeve plan` diffs read
 //! like a change to the policy.
@@ -179,6 +182,10 @@ pub fn render(r: &Ruleset) -> String {
         limit_chain(&mut out, i, l);
     }
     input_chain(&mut out, r);
+    let _ = writeln!(out);
+    published_chain(&mut out, r);
+    let _ = writeln!(out);
+    forward_chain(&mut out);
     let _ = writeln!(out, "}}");
     out
 }
@@ -314,50 +321,88 @@ fn refusal(proto: Proto) -> &'static str {
     }
 }
 
-fn input_chain(out: &mut String, r: &Ruleset) {
-    let e = &r.enforcement;
-    let mut rules: Vec<String> = vec![
-        "type filter hook input priority filter; policy accept;".into(),
-        "iif \"lo\" accept".into(),
-        "ct state established,related accept".into(),
-        "ct state invalid drop".into(),
+/// Where a chain reads the port a new connection is for, and the protocol
+/// context that reading needs.
+struct PortMatch {
+    /// Written before every rule that reads the port: empty for `th dport`,
+    /// `meta l4proto tcp ` for `ct original proto-dst`, which nft can only
+    /// put in a concatenation once the protocol is fixed.
+    context: String,
+    /// The port expression.
+    port: &'static str,
+}
+
+impl PortMatch {
+    /// The packet's own destination port: what the input hook sees.
+    fn packet() -> Vec<PortMatch> {
+        vec![PortMatch {
+            context: String::new(),
+            port: "th dport",
+        }]
+    }
+
+    /// The destination port the client asked for before a DNAT rewrote
+    /// it, one key per protocol.
+    fn original() -> Vec<PortMatch> {
+        Proto::ALL
+            .into_iter()
+            .map(|proto| PortMatch {
+                context: format!("meta l4proto {proto} "),
+                port: "ct original proto-dst",
+            })
+            .collect()
+    }
+}
+
+/// Blocked sources: dropped whatever the port.
+fn blocklist_rules() -> Vec<String> {
+    vec![
         "ip saddr @blocklist_v4 drop comment \"blocked sources\"".into(),
         "ip6 saddr @blocklist_v6 drop comment \"blocked sources\"".into(),
-        "meta l4proto . th dport @banned drop comment \"banned ports\"".into(),
-        "icmp type { destination-unreachable, time-exceeded, parameter-problem } accept".into(),
-        "icmpv6 type { destination-unreachable, packet-too-big, time-exceeded, parameter-problem } accept".into(),
-        "icmpv6 type { nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert } ip6 hoplimit 255 accept comment \"neighbour discovery\"".into(),
-        "ip6 saddr fe80::/10 icmpv6 type { mld-listener-query, mld-listener-report, mld-listener-done, mld2-listener-report } accept".into(),
-    ];
-    if e.allow_ping {
-        rules.push("icmp type echo-request accept".into());
-        rules.push("icmpv6 type echo-request accept".into());
+    ]
+}
+
+fn banned_rules(keys: &[PortMatch]) -> Vec<String> {
+    keys.iter()
+        .map(|k| {
+            format!(
+                "{}meta l4proto . {} @banned drop comment \"banned ports\"",
+                k.context, k.port
+            )
+        })
+        .collect()
+}
+
+fn limit_rules(r: &Ruleset, keys: &[PortMatch]) -> Vec<String> {
+    if r.limits.is_empty() {
+        return Vec::new();
     }
-    if e.allow_dhcp_client {
-        rules.push(
-            "meta nfproto ipv4 udp sport 67 udp dport 68 accept comment \"DHCP client\"".into(),
-        );
-        rules.push(
-            "ip6 saddr fe80::/10 udp sport 547 udp dport 546 accept comment \"DHCPv6 client\""
-                .into(),
-        );
+    keys.iter()
+        .map(|k| format!("{}meta l4proto . {} vmap @limits", k.context, k.port))
+        .collect()
+}
+
+/// Allowances and grants: record the port in `seen`, accept.
+fn admission_rules(keys: &[PortMatch]) -> Vec<String> {
+    let mut rules = Vec::new();
+    for (set, comment) in [("allowed", ""), ("grants", " comment \"grants\"")] {
+        for (addr, family) in [("ip", "v4"), ("ip6", "v6")] {
+            for k in keys {
+                let (context, port) = (&k.context, k.port);
+                rules.push(format!(
+                    "{context}{addr} saddr . meta l4proto . {port} @{set}_{family} \
+                     update @{SEEN_SET} {{ meta l4proto . {port} counter }} accept{comment}"
+                ));
+            }
+        }
     }
-    if !r.limits.is_empty() {
-        rules.push("meta l4proto . th dport vmap @limits".into());
-    }
-    let seen = format!("update @{SEEN_SET} {{ meta l4proto . th dport counter }}");
-    rules.push(format!(
-        "ip saddr . meta l4proto . th dport @allowed_v4 {seen} accept"
-    ));
-    rules.push(format!(
-        "ip6 saddr . meta l4proto . th dport @allowed_v6 {seen} accept"
-    ));
-    rules.push(format!(
-        "ip saddr . meta l4proto . th dport @grants_v4 {seen} accept comment \"grants\""
-    ));
-    rules.push(format!(
-        "ip6 saddr . meta l4proto . th dport @grants_v6 {seen} accept comment \"grants\""
-    ));
+    rules
+}
+
+/// Rate-limited logging, if wanted, and the default action.
+fn closing_rules(r: &Ruleset) -> Vec<String> {
+    let e = &r.enforcement;
+    let mut rules = Vec::new();
     if e.log_dropped {
         rules.push(format!(
             "limit rate {}/second burst {} packets log prefix \"portreeve drop: \" group {}",
@@ -373,11 +418,88 @@ fn input_chain(out: &mut String, r: &Ruleset) {
             rules.push("reject with icmpx type port-unreachable comment \"default\"".into());
         }
     }
-    let _ = writeln!(out, "\tchain input {{");
+    rules
+}
+
+fn chain(out: &mut String, name: &str, rules: &[String]) {
+    let _ = writeln!(out, "\tchain {name} {{");
     for rule in rules {
         let _ = writeln!(out, "\t\t{rule}");
     }
     let _ = writeln!(out, "\t}}");
+}
+
+fn input_chain(out: &mut String, r: &Ruleset) {
+    let e = &r.enforcement;
+    let keys = PortMatch::packet();
+    let mut rules: Vec<String> = vec![
+        "type filter hook input priority filter; policy accept;".into(),
+        "iif \"lo\" accept".into(),
+        "ct state established,related accept".into(),
+        "ct state invalid drop".into(),
+    ];
+    rules.extend(blocklist_rules());
+    rules.extend(banned_rules(&keys));
+    rules.extend([
+        "icmp type { destination-unreachable, time-exceeded, parameter-problem } accept".into(),
+        "icmpv6 type { destination-unreachable, packet-too-big, time-exceeded, parameter-problem } accept".into(),
+        "icmpv6 type { nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert } ip6 hoplimit 255 accept comment \"neighbour discovery\"".into(),
+        "ip6 saddr fe80::/10 icmpv6 type { mld-listener-query, mld-listener-report, mld-listener-done, mld2-listener-report } accept".into(),
+    ]);
+    if e.allow_ping {
+        rules.push("icmp type echo-request accept".into());
+        rules.push("icmpv6 type echo-request accept".into());
+    }
+    if e.allow_dhcp_client {
+        rules.push(
+            "meta nfproto ipv4 udp sport 67 udp dport 68 accept comment \"DHCP client\"".into(),
+        );
+        rules.push(
+            "ip6 saddr fe80::/10 udp sport 547 udp dport 546 accept comment \"DHCPv6 client\""
+                .into(),
+        );
+    }
+    rules.extend(limit_rules(r, &keys));
+    rules.extend(admission_rules(&keys));
+    rules.extend(closing_rules(r));
+    chain(out, "input", &rules);
+}
+
+/// The forward hook: new TCP and UDP connections that a DNAT in
+/// `prerouting` sent on to a container or another host (Docker's `-p`,
+/// Podman's, kube-proxy's hostPort and NodePort) go to [`published_chain`];
+/// everything else forwarded — routing, container to container, replies —
+/// passes untouched.
+///
+/// The priority, `filter - 10`, runs it before the `filter` chains of
+/// other tables, Docker's and kube-proxy's `FORWARD` among them. The order
+/// does not change the outcome — a drop in any base chain of the hook is
+/// final, and an accept here ends only this chain — but a connection the
+/// policy refuses is refused before other rulesets count or log it.
+fn forward_chain(out: &mut String) {
+    chain(
+        out,
+        "forward",
+        &[
+            "type filter hook forward priority filter - 10; policy accept;".into(),
+            "ct state new ct status dnat meta l4proto { tcp, udp } jump published comment \"published ports\""
+                .into(),
+        ],
+    );
+}
+
+/// The input chain's judgement, for connections to a port published by
+/// DNAT: the same sets, the same order, keyed by the port the client asked
+/// for (`ct original proto-dst`) rather than the container's port the
+/// packet now carries. The source is untouched by DNAT.
+fn published_chain(out: &mut String, r: &Ruleset) {
+    let keys = PortMatch::original();
+    let mut rules = blocklist_rules();
+    rules.extend(banned_rules(&keys));
+    rules.extend(limit_rules(r, &keys));
+    rules.extend(admission_rules(&keys));
+    rules.extend(closing_rules(r));
+    chain(out, "published", &rules);
 }
 
 /// `s` as an nftables string literal. nft strings cannot escape quotes, so
@@ -519,6 +641,52 @@ fn key_text(v: &serde_json::Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn published_ports_meet_the_input_chains_judgement_by_their_original_port() {
+        let policy = portreeve_policy::parse_policy(
+            "t.toml",
+            "[zones]\nlan = [\"10.0.0.0/8\"]\n[enforce]\ndefault_action = \"reject\"\n\
+             [[rule]]\nname = \"web\"\nport = 8080\nprotocol = \"tcp\"\nzones = [\"lan\"]\n\
+             limits = { new_per_second = 5 }\n",
+        )
+        .unwrap();
+        let text = render(&Ruleset::compile(&policy).unwrap());
+        let chain = |name: &str| -> Vec<String> {
+            let body = text.split(&format!("\tchain {name} {{\n")).nth(1).unwrap();
+            body[..body.find("\n\t}").unwrap()]
+                .lines()
+                .map(|l| l.trim().to_string())
+                .collect()
+        };
+        let published = chain("published");
+        let input = chain("input");
+        // Every input decision but those about this host's own traffic
+        // (loopback, replies, ICMP, DHCP) has its counterpart, per protocol.
+        for rule in input
+            .iter()
+            .filter(|r| r.contains("@") || r.starts_with("limit rate") || r.contains("\"default\""))
+        {
+            let wanted: Vec<String> = if rule.contains("th dport") {
+                Proto::ALL
+                    .iter()
+                    .map(|p| {
+                        format!(
+                            "meta l4proto {p} {}",
+                            rule.replace("th dport", "ct original proto-dst")
+                        )
+                    })
+                    .collect()
+            } else {
+                vec![rule.clone()]
+            };
+            for w in wanted {
+                assert!(published.contains(&w), "{w} missing from\n{published:#?}");
+            }
+        }
+        assert_eq!(published.len(), 17, "{published:#?}");
+        assert!(!published.iter().any(|r| r.contains("th dport")));
+    }
 
     #[test]
     fn set_listings_turn_back_into_nft_keys() {

@@ -346,6 +346,36 @@ impl Ruleset {
     }
 }
 
+impl Ruleset {
+    /// What the policy does to new connections to a port published by
+    /// DNAT (judged by the forward chain with the same sets as the input
+    /// chain), in words: `banned by the policy`, `allowed by the policy`
+    /// (from the sources its rules name), `partly allowed by the policy`
+    /// (some ports of the range), or `closed by the policy`.
+    pub fn published_judgement(&self, protocol: Proto, ports: PortRange) -> &'static str {
+        let banned = |port| {
+            self.banned
+                .iter()
+                .any(|b| b.protocol == protocol && b.ports.contains(port))
+        };
+        let allowed = |port| {
+            let v4 = self.allowed_v4.iter().map(|a| (a.protocol, a.ports));
+            let v6 = self.allowed_v6.iter().map(|a| (a.protocol, a.ports));
+            v4.chain(v6).any(|(p, r)| p == protocol && r.contains(port)) && !banned(port)
+        };
+        let range = ports.start()..=ports.end();
+        if range.clone().all(banned) {
+            "banned by the policy"
+        } else if range.clone().all(allowed) {
+            "allowed by the policy"
+        } else if range.into_iter().any(allowed) {
+            "partly allowed by the policy"
+        } else {
+            "closed by the policy"
+        }
+    }
+}
+
 /// `allowances` with each one's ports replaced by the pieces `cut` leaves.
 fn cut_allowances<N: Copy>(
     allowances: &[Allowance<N>],
@@ -415,6 +445,29 @@ mod tests {
         assert_eq!(spans, ["8001-8004", "8006-8010"]);
         r.close_ports(&[PortKey::new(Proto::Tcp, 53)]);
         assert!(r.allowed_v4.iter().all(|a| a.ports.to_string() != "53"));
+    }
+
+    #[test]
+    fn published_ports_are_judged_in_words() {
+        let policy = portreeve_policy::parse_policy(
+            "t.toml",
+            "[zones]\nlan = [\"10.0.0.0/8\"]\nv6 = [\"fd00::/8\"]\n\
+             [[rule]]\nports = [\"8000-8010\"]\nprotocol = \"tcp\"\nzones = [\"lan\"]\n\
+             [[rule]]\nport = 9000\nprotocol = \"udp\"\nzones = [\"v6\"]\n",
+        )
+        .unwrap();
+        let r = Ruleset::compile(&policy).unwrap();
+        let said = |proto, a: u16, b: u16| r.published_judgement(proto, ports(a, b));
+        assert_eq!(said(Proto::Tcp, 8080, 8080), "closed by the policy");
+        assert_eq!(said(Proto::Tcp, 8000, 8010), "allowed by the policy");
+        assert_eq!(said(Proto::Tcp, 8005, 8020), "partly allowed by the policy");
+        assert_eq!(said(Proto::Udp, 8005, 8005), "closed by the policy");
+        assert_eq!(
+            said(Proto::Udp, 9000, 9000),
+            "allowed by the policy",
+            "IPv6 only"
+        );
+        assert_eq!(said(Proto::Tcp, 23, 23), "banned by the policy");
     }
 
     fn net(s: &str) -> Ipv4Net {

@@ -3,8 +3,10 @@
 //! less. Random policies ([`Model`]: nested and overlapping IPv4 and IPv6
 //! zones, port ranges, tcp/udp/both, bans, on-demand rules, reclaimed
 //! ports) are compiled, and each form — [`Ruleset::verdict`], the ruleset's
-//! boxes, the nft text, the iptables script and, as root, the sets the
-//! kernel holds — is asked what the naive interpreter [`Model::decide`]
+//! boxes, the nft text (whose forward chain must judge ports published by
+//! DNAT with the same sets, in the same order), the iptables script, its
+//! chain for published ports and, as root, the sets the kernel holds — is
+//! asked what the naive interpreter [`Model::decide`]
 //! answers: at random points and at every boundary ±1, and in a small
 //! universe at every point there is.
 
@@ -25,15 +27,17 @@ use proptest::test_runner::TestRunner;
 
 /// Every form of a compiled ruleset that needs no kernel, named.
 fn offline_forms(ruleset: &Ruleset) -> Vec<(&'static str, Compiled)> {
+    let script = iptables_text::render(ruleset);
     vec![
         ("the ruleset's boxes", Compiled::of_ruleset(ruleset)),
         (
             "the nft text",
             Compiled::of_nft_text(&nft_text::render(ruleset)),
         ),
+        ("the iptables script", Compiled::of_iptables_script(&script)),
         (
-            "the iptables script",
-            Compiled::of_iptables_script(&iptables_text::render(ruleset)),
+            "the iptables script's published-port chain",
+            Compiled::of_iptables_published(&script),
         ),
     ]
 }

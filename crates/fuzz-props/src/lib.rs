@@ -10,11 +10,13 @@
 
 mod flows;
 mod ledger;
+mod legacy;
 mod policy;
 mod scan;
 
 pub use flows::{flows_netflow, flows_pcap, flows_sflow, flows_zeek};
 pub use ledger::{ledger_files, ledger_records, signed_note};
+pub use legacy::iptables_save;
 pub use policy::policy_parse;
 pub use scan::{nmap_xml_read, service_replies};
 
@@ -23,11 +25,12 @@ pub type Property = fn(&[u8]);
 
 /// Every fuzz target by name (the file name in `fuzz/fuzz_targets/`), with
 /// its property.
-pub const TARGETS: [(&str, Property); 10] = [
+pub const TARGETS: [(&str, Property); 11] = [
     ("flows_netflow", flows_netflow),
     ("flows_pcap", flows_pcap),
     ("flows_sflow", flows_sflow),
     ("flows_zeek", flows_zeek),
+    ("iptables_save", iptables_save),
     ("ledger_files", ledger_files),
     ("ledger_records", ledger_records),
     ("nmap_xml_read", nmap_xml_read),

@@ -273,11 +273,18 @@ fn renderings_hold(ruleset: &Ruleset) {
         })
         .collect();
     for tool in ["iptables", "ip6tables"] {
-        assert_eq!(
-            iptables_banned(&script, tool),
-            expected,
-            "{tool} bans in:\n{script}"
-        );
+        // The input chain bans by the packet's port, the published-port
+        // chain by the port the client asked for before DNAT: both the same.
+        for (chain, port_flag) in [
+            ("PORTREEVE-INPUT", "--dports"),
+            ("PORTREEVE-PUBLISHED", "--ctorigdstport"),
+        ] {
+            assert_eq!(
+                iptables_banned(&script, tool, chain, port_flag),
+                expected,
+                "{tool} {chain} bans in:\n{script}"
+            );
+        }
     }
 }
 
@@ -298,9 +305,15 @@ fn nft_set_elements(nft: &str, name: &str) -> Vec<String> {
         .collect()
 }
 
-/// The (protocol, port or `first:last`) pairs the `banned ports` rules
-/// fed to `tool`-restore drop.
-fn iptables_banned(script: &str, tool: &str) -> BTreeSet<(String, String)> {
+/// The (protocol, port or `first:last`) pairs the `banned ports` rules of
+/// `chain` fed to `tool`-restore drop, their ports given after `port_flag`.
+fn iptables_banned(
+    script: &str,
+    tool: &str,
+    chain: &str,
+    port_flag: &str,
+) -> BTreeSet<(String, String)> {
+    let append = format!("-A {chain} ");
     let mut banned = BTreeSet::new();
     let start = format!("{tool}-restore --noflush <<'EOF'");
     let heredoc = script
@@ -309,7 +322,7 @@ fn iptables_banned(script: &str, tool: &str) -> BTreeSet<(String, String)> {
         .skip(1)
         .take_while(|l| *l != "EOF");
     for line in heredoc {
-        if !line.contains("--comment \"banned ports\"") {
+        if !line.starts_with(&append) || !line.contains("--comment \"banned ports\"") {
             continue;
         }
         let words: Vec<&str> = line.split_whitespace().collect();
@@ -320,8 +333,8 @@ fn iptables_banned(script: &str, tool: &str) -> BTreeSet<(String, String)> {
                 .and_then(|i| words.get(i + 1))
                 .copied()
         };
-        let (Some(proto), Some(list)) = (after("-p"), after("--dports")) else {
-            panic!("a banned-ports rule without -p or --dports: {line}");
+        let (Some(proto), Some(list)) = (after("-p"), after(port_flag)) else {
+            panic!("a banned-ports rule without -p or {port_flag}: {line}");
         };
         banned.extend(list.split(',').map(|p| (proto.to_string(), p.to_string())));
     }

@@ -80,6 +80,8 @@ fn finding(r: &Recommendation, sockets: &[ListeningSocket]) -> Finding {
                       (undone by `portreeve reclaim --undo ID`), stop the service, or mark \
                       its rule `keep = true` if it must stay open."
             .into(),
+        reach: None,
+        accepted: None,
     }
 }
 

@@ -8,20 +8,44 @@
 //! allowed (PR003). Reporting a banned Redis as also "not allowed" and "risky"
 //! would bury the one action that matters under three rows. Rule-level checks
 //! (expiry, staleness, address family, unverifiable owner) come on top.
+//!
+//! Where it is known what stands in front of the sockets ([`Protection`]),
+//! every socket finding says where the socket is reachable from, and the
+//! exposure findings (PR001, PR003) are graded by it (see
+//! [`Exposure::grade`]).
 
 use jiff::civil::Date;
 use portreeve_core::{
-    Family, Finding, FindingKind, ListeningSocket, OwnerStatus, PolicyRuleRef, Severity, SocketRef,
+    Breadth, Exposure, Family, Finding, FindingKind, ListeningSocket, OwnerStatus, PolicyRuleRef,
+    Severity, SocketRef,
 };
 
 use crate::catalogue::{self, CatalogueEntry};
+use crate::exposure::{Protection, exposure};
 use crate::model::{Policy, Rule};
 
-/// Everything `check` found, most severe first.
+/// Everything `check` found, most severe first, not knowing what stands in
+/// front of the sockets: graded as reachable from wherever they listen.
 pub fn evaluate(policy: &Policy, sockets: &[ListeningSocket], today: Date) -> Vec<Finding> {
+    evaluate_behind(policy, sockets, today, None)
+}
+
+/// [`evaluate`], with each socket's reach judged behind `protection`
+/// when given.
+pub fn evaluate_behind(
+    policy: &Policy,
+    sockets: &[ListeningSocket],
+    today: Date,
+    protection: Option<&Protection>,
+) -> Vec<Finding> {
     let mut findings = Vec::new();
     for socket in sockets.iter().filter(|s| s.is_exposed()) {
-        judge_socket(policy, socket, &mut findings);
+        let reach = protection.map(|p| exposure(policy, socket, p));
+        let first = findings.len();
+        judge_socket(policy, socket, reach.as_ref(), &mut findings);
+        for f in &mut findings[first..] {
+            f.reach.clone_from(&reach);
+        }
     }
     for rule in &policy.rules {
         judge_rule(policy, rule, sockets, today, &mut findings);
@@ -76,6 +100,8 @@ fn socket_finding(
         evidence,
         rationale: advice.0,
         remediation: advice.1,
+        reach: None,
+        accepted: None,
     }
 }
 
@@ -119,7 +145,24 @@ fn catalogue_advice(entry: Option<&CatalogueEntry>, generic: (&str, &str)) -> (S
     }
 }
 
-fn judge_socket(policy: &Policy, s: &ListeningSocket, out: &mut Vec<Finding>) {
+/// `base` graded by where the socket is reachable from, when known.
+fn graded(base: Severity, reach: Option<&Exposure>) -> Severity {
+    reach.map_or(base, |r| r.grade(base))
+}
+
+/// The evidence line saying where the socket is reachable from.
+fn reach_evidence(reach: Option<&Exposure>, evidence: &mut Vec<String>) {
+    if let Some(r) = reach {
+        evidence.push(format!("reachable from: {r}"));
+    }
+}
+
+fn judge_socket(
+    policy: &Policy,
+    s: &ListeningSocket,
+    reach: Option<&Exposure>,
+    out: &mut Vec<Finding>,
+) {
     let entry = catalogue::lookup(s.protocol, s.port);
     // Messages lead with the endpoint and end with what the catalogue calls
     // the service: "0.0.0.0:6379/tcp listens … — Redis".
@@ -180,7 +223,11 @@ fn judge_socket(policy: &Policy, s: &ListeningSocket, out: &mut Vec<Finding>) {
                 r.name, r.location, s.port, s.protocol
             ));
         }
-        let severity = entry.map_or(policy.defaults.unknown_port_severity, |e| e.severity);
+        reach_evidence(reach, &mut evidence);
+        let severity = graded(
+            entry.map_or(policy.defaults.unknown_port_severity, |e| e.severity),
+            reach,
+        );
         let message = if covering.is_empty() {
             format!("{place} listens but no rule allows it{known_as}")
         } else {
@@ -240,12 +287,12 @@ fn judge_socket(policy: &Policy, s: &ListeningSocket, out: &mut Vec<Finding>) {
             "allowed by rule `{}` ({})",
             rule.name, rule.location
         ));
-        out.push(socket_finding(
-            FindingKind::RiskyExposure,
-            e.severity,
-            s,
-            Some(rule),
-            format!(
+        reach_evidence(reach, &mut evidence);
+        let message = match reach {
+            Some(r) if r.breadth() != Breadth::Everywhere => {
+                format!("{place} serves a risky service, reachable from {r}{known_as}")
+            }
+            _ => format!(
                 "{place} exposes a risky service on {}{known_as}",
                 if s.scope == portreeve_core::BindScope::Wildcard {
                     "every address"
@@ -253,6 +300,13 @@ fn judge_socket(policy: &Policy, s: &ListeningSocket, out: &mut Vec<Finding>) {
                     "a public address"
                 }
             ),
+        };
+        out.push(socket_finding(
+            FindingKind::RiskyExposure,
+            graded(e.severity, reach),
+            s,
+            Some(rule),
+            message,
             evidence,
             (
                 format!("{}: {}", e.service, e.rationale),
@@ -335,6 +389,8 @@ fn rule_finding(
         evidence,
         rationale: advice.0.to_string(),
         remediation: advice.1.to_string(),
+        reach: None,
+        accepted: None,
     }
 }
 

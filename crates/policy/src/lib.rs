@@ -72,19 +72,24 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod accept;
 pub mod catalogue;
 mod error;
 mod evaluate;
+mod exposure;
 mod model;
 mod parse;
 mod reconcile;
 mod starter;
 
+pub use accept::accept;
 pub use error::{PolicyError, PolicyErrors};
-pub use evaluate::evaluate;
+pub use evaluate::{evaluate, evaluate_behind};
+pub use exposure::{Protection, exposure};
 pub use model::{
-    BannedPorts, ChangeControl, DefaultAction, Defaults, Enforcement, GrantPolicy, Lifecycle,
-    LifecycleOverride, LifecycleSettings, Limits, Policy, ReclaimMode, Rule, ServiceIdentity, Zone,
+    AcceptedRisk, BannedPorts, ChangeControl, DefaultAction, Defaults, Enforcement,
+    FindingSelector, GrantPolicy, Lifecycle, LifecycleOverride, LifecycleSettings, Limits, Policy,
+    ReclaimMode, Rule, ServiceIdentity, Zone,
 };
 pub use parse::{FORMAT_VERSION, parse_duration, parse_policy, parse_policy_bytes};
 pub use reconcile::{JoinedPort, Listening, Reachability, Reconciliation, reconcile};

@@ -6,7 +6,9 @@
 
 use ipnet::IpNet;
 use jiff::civil::Date;
-use portreeve_core::{Family, PolicyLocation, PortRange, ProcessInfo, Proto, Severity};
+use portreeve_core::{
+    Family, Finding, FindingKind, PolicyLocation, PortRange, ProcessInfo, Proto, Severity,
+};
 use serde::Serialize;
 
 /// A validated port policy.
@@ -29,6 +31,8 @@ pub struct Policy {
     /// When an unused port counts as dormant or abandoned, and what is done
     /// about it.
     pub lifecycle: Lifecycle,
+    /// Findings the policy's owners accept for a while: `[[accepted_risk]]`.
+    pub accepted_risks: Vec<AcceptedRisk>,
 }
 
 impl Policy {
@@ -37,11 +41,92 @@ impl Policy {
         self.zones.iter().find(|z| z.name == name)
     }
 
+    /// `; accepts PR003 6379/tcp (owner data-team, until 2027-01-31: reason)`
+    /// for each accepted risk, or nothing: what the ledger entry of an
+    /// apply says so that every acceptance is on record.
+    pub fn accepted_risks_note(&self) -> String {
+        self.accepted_risks
+            .iter()
+            .map(|r| {
+                format!(
+                    "; accepts {} (owner {}, until {}: {})",
+                    r.finding, r.owner, r.expires, r.reason
+                )
+            })
+            .collect()
+    }
+
     /// The banned entry covering `port`/`proto`, if any.
     pub fn banned_entry(&self, proto: Proto, port: u16) -> Option<&BannedPorts> {
         self.banned
             .iter()
             .find(|b| b.protocols.contains(&proto) && b.ports.contains(port))
+    }
+}
+
+/// An exception: a finding someone answers for, for a reason, until a date.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AcceptedRisk {
+    /// Which finding it covers.
+    pub finding: FindingSelector,
+    /// Who answers for the risk.
+    pub owner: String,
+    /// Why it is accepted.
+    pub reason: String,
+    /// The last day the acceptance holds.
+    pub expires: Date,
+    /// Where the exception is written.
+    pub location: PolicyLocation,
+}
+
+/// How an accepted risk names its finding.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingSelector {
+    /// A finding's fingerprint (16 hex digits), as `check` prints it.
+    Fingerprint(String),
+    /// Findings of one kind about one port, on any address:
+    /// `PR003 6379/tcp`.
+    Port {
+        /// The finding kind.
+        kind: FindingKind,
+        /// The port.
+        port: u16,
+        /// Its protocol.
+        protocol: Proto,
+    },
+}
+
+impl FindingSelector {
+    /// Whether `f` is the finding selected.
+    pub fn selects(&self, f: &Finding) -> bool {
+        match self {
+            FindingSelector::Fingerprint(fp) => f.fingerprint.eq_ignore_ascii_case(fp),
+            FindingSelector::Port {
+                kind,
+                port,
+                protocol,
+            } => {
+                f.kind == *kind
+                    && f.socket
+                        .as_ref()
+                        .is_some_and(|s| s.port == *port && s.protocol == *protocol)
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for FindingSelector {
+    /// As written in the policy: a fingerprint or `PR003 6379/tcp`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FindingSelector::Fingerprint(fp) => f.write_str(fp),
+            FindingSelector::Port {
+                kind,
+                port,
+                protocol,
+            } => write!(f, "{} {port}/{protocol}", kind.code()),
+        }
     }
 }
 

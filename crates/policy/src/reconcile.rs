@@ -184,6 +184,8 @@ fn judge(
         evidence,
         rationale: advice.0,
         remediation: advice.1,
+        reach: None,
+        accepted: None,
     };
     let advice = || {
         entry.map_or_else(

@@ -99,6 +99,66 @@ fn risky_service_on_a_wildcard_is_reported_even_when_allowed() {
     assert_eq!(kinds(&public), [(FindingKind::RiskyExposure, 6379)]);
 }
 
+/// Behind portreeve's firewall a socket reaches only its rules' zones, and
+/// the exposure findings are graded by that; without a verified firewall
+/// nothing changes but the reason given.
+#[test]
+fn exposure_findings_are_graded_by_reach_behind_the_firewall() {
+    use portreeve_policy::{Protection, evaluate_behind};
+    let p = policy(
+        "[[rule]]\nname = \"cache\"\nport = 6379\nprotocol = \"tcp\"\nzones = [\"private\"]\nfamily = \"ipv4\"\n",
+    );
+    let sockets = [
+        socket(Proto::Tcp, "0.0.0.0", 6379),
+        socket(Proto::Tcp, "0.0.0.0", 11211),
+    ];
+    let netns = sockets[0].netns.inode;
+    let guarded = evaluate_behind(&p, &sockets, TODAY, Some(&Protection::Enforced { netns }));
+    let by_port = |port: u16| {
+        guarded
+            .iter()
+            .find(|f| f.socket.as_ref().unwrap().port == port)
+            .unwrap()
+    };
+    let redis = by_port(6379);
+    assert_eq!(redis.kind, FindingKind::RiskyExposure);
+    assert_eq!(
+        redis.severity,
+        Severity::Medium,
+        "critical from a private zone"
+    );
+    assert!(
+        redis
+            .message
+            .contains("reachable from private (10.0.0.0/8)"),
+        "{}",
+        redis.message
+    );
+    assert!(
+        redis
+            .evidence
+            .contains(&"reachable from: private (10.0.0.0/8)".to_string())
+    );
+    // No rule: the firewall admits nobody to memcached.
+    let memcached = by_port(11211);
+    assert_eq!(memcached.kind, FindingKind::ListenerNotAllowed);
+    assert_eq!(memcached.severity, Severity::Low);
+
+    let open = evaluate_behind(
+        &p,
+        &sockets,
+        TODAY,
+        Some(&Protection::Unverified(
+            "no portreeve ruleset is live".into(),
+        )),
+    );
+    assert_eq!(open[0].severity, Severity::Critical);
+    assert_eq!(
+        open[0].reach.as_ref().unwrap().to_string(),
+        "everywhere (no portreeve ruleset is live)"
+    );
+}
+
 #[test]
 fn risky_threshold_is_configurable() {
     let p = policy(

@@ -405,7 +405,9 @@ fn the_state_directory_protects_itself_under_umask_0_and_from_planted_links() {
     let out = lab.portreeve(&["apply", "--policy", policy.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert!(stderr(&out).contains("not safe"), "{}", stderr(&out));
-    let doctor: Value = serde_json::from_str(&lab.ok(&["doctor", "--format", "json"])).unwrap();
+    let out = lab.portreeve(&["doctor", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1), "a problem is exit 1");
+    let doctor: Value = serde_json::from_str(&stdout(&out)).unwrap();
     let check = doctor["checks"]
         .as_array()
         .unwrap()

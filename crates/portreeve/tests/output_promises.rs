@@ -52,7 +52,11 @@ fn is_utc_second(text: &str) -> bool {
 /// `generated_at` no earlier than `since`; and that `fields` are present.
 #[track_caller]
 fn assert_document(out: &Output, kind: &str, version: u64, fields: &[&str], since: &str) -> Value {
-    assert_ok(out);
+    // doctor exits 1 when a check is a problem (an owner a sandbox hides,
+    // say); its document is whole either way.
+    if !(kind == "portreeve.doctor" && out.status.code() == Some(1)) {
+        assert_ok(out);
+    }
     let doc: Value = serde_json::from_str(&stdout(out))
         .unwrap_or_else(|e| panic!("{kind}: not one JSON document: {e}\n{}", stdout(out)));
     for field in ENVELOPE.iter().chain(fields) {

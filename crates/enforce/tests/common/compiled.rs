@@ -101,6 +101,7 @@ impl Compiled {
             banned_at < at("@allowed_v4") && banned_at < at("@allowed_v6"),
             "banned ports must be dropped before allowances accept:\n{input}"
         );
+        check_published_chain(text);
         let elements = |set: &str| -> Vec<Vec<String>> {
             let body = text
                 .split(&format!("\tset {set} {{\n"))
@@ -175,7 +176,9 @@ impl Compiled {
                 .position(|l| l.contains("-m set --match-set portreeve-allow"))
                 .expect("the allowance rule");
             for (i, line) in body.iter().enumerate() {
-                if !line.contains("\"banned ports\" -j DROP") {
+                if !line.starts_with("-A PORTREEVE-INPUT ")
+                    || !line.contains("\"banned ports\" -j DROP")
+                {
                     continue;
                 }
                 assert!(i < allow_at, "{tool}: a ban after the allowances");
@@ -192,6 +195,46 @@ impl Compiled {
                 for item in list.split(',') {
                     let (a, b) = item.split_once(':').unwrap_or((item, item));
                     c.banned.push((v4, proto_of(proto), port_of(a), port_of(b)));
+                }
+            }
+        }
+        c
+    }
+
+    /// The chain of the iptables script that judges ports published by
+    /// DNAT, `PORTREEVE-PUBLISHED`, read back from the script: one rule per
+    /// allowance and ban, matched on the original destination port.
+    pub fn of_iptables_published(script: &str) -> Compiled {
+        let mut c = Compiled::default();
+        for (tool, v4) in [
+            ("iptables-restore --noflush", true),
+            ("ip6tables-restore --noflush", false),
+        ] {
+            let chain: Vec<&str> = script
+                .lines()
+                .skip_while(|l| !l.starts_with(tool))
+                .take_while(|l| *l != "EOF")
+                .filter_map(|l| l.strip_prefix("-A PORTREEVE-PUBLISHED "))
+                .collect();
+            let mut accepted = false;
+            for rule in chain {
+                let words: Vec<&str> = rule.split_whitespace().collect();
+                let after =
+                    |flag: &str| words.iter().position(|w| *w == flag).map(|i| words[i + 1]);
+                let Some(ports) = after("--ctorigdstport") else {
+                    continue;
+                };
+                let (a, b) = ports.split_once(':').unwrap_or((ports, ports));
+                let proto = proto_of(after("-p").expect("-p PROTO"));
+                let (a, b) = (port_of(a), port_of(b));
+                if rule.ends_with("\"banned ports\" -j DROP") {
+                    assert!(!accepted, "{tool}: a published ban after an allowance");
+                    c.banned.push((v4, proto, a, b));
+                } else if rule.ends_with("-j ACCEPT") {
+                    accepted = true;
+                    let net = net_of(after("-s").expect("-s NET"));
+                    assert_eq!(net.addr().is_ipv4(), v4, "{rule} in {tool}");
+                    c.allowed.push((net, proto, a, b));
                 }
             }
         }
@@ -245,6 +288,53 @@ impl Compiled {
             }
         }
         c
+    }
+}
+
+/// Checks that the nft text judges ports published by DNAT as its input
+/// chain judges the rest, with the same sets, so that what the sets decide
+/// holds for both: the forward hook sends exactly the new, DNAT'd TCP and
+/// UDP connections to the `published` chain, which drops banned ports
+/// before any allowance accepts, keyed by the original destination port
+/// for each protocol.
+fn check_published_chain(text: &str) {
+    let forward = text
+        .split("\tchain forward {\n")
+        .nth(1)
+        .expect("a forward chain");
+    let forward = &forward[..forward.find("\n\t}").expect("the chain ends")];
+    let rules: Vec<&str> = forward.lines().map(str::trim).collect();
+    assert_eq!(
+        rules,
+        [
+            "type filter hook forward priority filter - 10; policy accept;",
+            "ct state new ct status dnat meta l4proto { tcp, udp } jump published comment \"published ports\"",
+        ],
+        "the forward chain passes everything but new DNAT'd connections"
+    );
+    let published = text
+        .split("\tchain published {\n")
+        .nth(1)
+        .expect("a published chain");
+    let published = &published[..published.find("\n\t}").expect("the chain ends")];
+    for proto in Proto::ALL {
+        let key = format!("meta l4proto {proto} ");
+        let at = |lookup: &str| {
+            published
+                .lines()
+                .position(|l| l.trim().starts_with(&key) && l.contains(lookup))
+                .unwrap_or_else(|| {
+                    panic!("no {proto} `{lookup}` in the published chain:\n{published}")
+                })
+        };
+        let banned = at("meta l4proto . ct original proto-dst @banned drop");
+        for set in ["@allowed_v4", "@allowed_v6"] {
+            let family = if set.ends_with("v4") { "ip" } else { "ip6" };
+            let allowed = at(&format!(
+                "{family} saddr . meta l4proto . ct original proto-dst {set} "
+            ));
+            assert!(banned < allowed, "{proto}: a ban after {set}:\n{published}");
+        }
     }
 }
 

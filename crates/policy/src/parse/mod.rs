@@ -18,10 +18,12 @@ use serde::de::{self, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use toml::Spanned;
 
+mod accepted;
 mod change_control;
 mod enforcement;
 mod lifecycle;
 
+use accepted::RawAcceptedRisk;
 use change_control::RawChangeControl;
 pub use enforcement::parse_duration;
 use enforcement::{RawEnforce, RawGrant, RawLimits};
@@ -60,6 +62,7 @@ struct RawPolicy {
     enforce: Option<RawEnforce>,
     change_control: Option<RawChangeControl>,
     lifecycle: Option<RawLifecycle>,
+    accepted_risk: Option<Vec<Spanned<RawAcceptedRisk>>>,
 }
 
 #[derive(Deserialize)]
@@ -219,6 +222,14 @@ pub fn parse_policy(file: &str, source: &str) -> Result<Policy, PolicyErrors> {
                     "unknown fields are errors so a typo never silently weakens a policy; see docs/policy.md for every field"
                         .to_string(),
                 )
+            } else if ["finding", "owner", "reason", "expires"]
+                .iter()
+                .any(|f| message.starts_with(&format!("missing field `{f}`")))
+            {
+                Some(
+                    "every [[accepted_risk]] names its finding, owner, reason and expires"
+                        .to_string(),
+                )
             } else if message.starts_with("missing field `protocol`") {
                 Some(
                     r#"every rule names its protocol: protocol = "tcp", "udp" or ["tcp", "udp"]"#
@@ -280,6 +291,7 @@ impl Validator<'_, '_> {
         let enforce = self.enforcement(raw.enforce, &zones);
         let change_control = self.change_control(raw.change_control);
         let lifecycle = self.lifecycle(raw.lifecycle, &zones);
+        let accepted_risks = self.accepted_risks(raw.accepted_risk.unwrap_or_default());
         let mut rules = Vec::new();
         let mut names: HashSet<String> = HashSet::new();
         for (index, raw_rule) in raw.rules.unwrap_or_default().into_iter().enumerate() {
@@ -305,6 +317,7 @@ impl Validator<'_, '_> {
             enforce,
             change_control,
             lifecycle,
+            accepted_risks,
         }
     }
 

@@ -5,6 +5,9 @@ use std::path::Path;
 use portreeve_app::check::{self, CheckReport, CheckRequest, ScanRequest, Sockets};
 use portreeve_app::policy;
 use portreeve_core::ListeningSocket;
+use portreeve_enforce::Ruleset;
+use portreeve_enforce::nft_command::Nft;
+use portreeve_enforce::published;
 
 use crate::cli::{CheckArgs, CheckFormat, FailOn};
 use crate::context::{self, Context};
@@ -74,6 +77,9 @@ fn show(args: &CheckArgs, report: &CheckReport) -> Result<u8, Failure> {
                 table::stdout_colour(),
             ));
             emit(&(describe(policy) + "\n"));
+            if args.inventory.is_none() {
+                emit(&published_section(&policy.policy));
+            }
         }
         CheckFormat::Json => emit_json(&CheckDocument {
             envelope: Envelope::new(CHECK_KIND, host),
@@ -94,6 +100,13 @@ fn show(args: &CheckArgs, report: &CheckReport) -> Result<u8, Failure> {
         FailOn::AtLeast(threshold) => summary.highest.is_some_and(|h| h >= threshold),
     };
     Ok(if failed { EXIT_FINDINGS } else { EXIT_OK })
+}
+
+/// This host's ports published by DNAT, each with what `policy` does to it.
+fn published_section(policy: &portreeve_policy::Policy) -> String {
+    let ports = published::live_if_readable(&Nft::new());
+    let ruleset = Ruleset::compile(policy).ok();
+    crate::output::published::section(&ports, ruleset.as_ref())
 }
 
 /// Reads an `inventory --format json` document.

@@ -1,15 +1,22 @@
 //! `portreeve doctor`: what portreeve can see from here, where it keeps
-//! things, and which policy is in effect. Every line is a fact an operator
-//! would otherwise dig out by hand when an inventory looks incomplete.
+//! things, which policy is in effect, whether nftables and connection
+//! tracking work, and which other firewalls decide traffic beside it. Every
+//! line is a fact an operator would otherwise dig out by hand when an
+//! inventory looks incomplete or an allowed port stays shut. It exits 1
+//! when any line is a problem.
 
 use portreeve_app::policy::{self, LoadedPolicy, PolicySource};
 use portreeve_core::OwnerStatus;
+use portreeve_enforce::conntrack_use::{Conntrack, conntrack_here};
+use portreeve_enforce::foreign::{OtherFirewalls, foreign_chains};
+use portreeve_enforce::nft_command::{Nft, NftError};
 use portreeve_inventory::Options;
 use serde::Serialize;
+use serde_json::Value;
 
 use crate::cli::{DoctorArgs, ListFormat};
 use crate::context::{self, Context};
-use crate::failure::{EXIT_OK, Failure};
+use crate::failure::{EXIT_FINDINGS, EXIT_OK, Failure};
 use crate::output::json::{emit_listing, to_value};
 use crate::output::policy::describe;
 use crate::output::{counted, emit, table};
@@ -90,6 +97,120 @@ fn policy_checks(ctx: &Context, explicit: Option<&std::path::Path>) -> Vec<Check
             },
         },
     );
+    checks
+}
+
+/// What doctor says about nftables, connection tracking and the other
+/// firewalls here.
+fn firewall_checks() -> Vec<Check> {
+    let mut checks = Vec::new();
+    let listing = match Nft::new().list_ruleset_terse() {
+        Ok(listing) => {
+            let tables = listing["nftables"].as_array().map_or(0, |items| {
+                items.iter().filter(|i| i.get("table").is_some()).count()
+            });
+            checks.push(Check {
+                name: "nft",
+                ok: true,
+                detail: "found and runs".into(),
+            });
+            checks.push(Check {
+                name: "nf_tables",
+                ok: true,
+                detail: format!(
+                    "the kernel's nftables answers: {}",
+                    counted(tables, "table")
+                ),
+            });
+            Some(listing)
+        }
+        Err(e @ NftError::Missing { .. }) => {
+            checks.push(Check {
+                name: "nft",
+                ok: false,
+                detail: format!("{e}: portreeve cannot plan, apply or read its ruleset"),
+            });
+            None
+        }
+        Err(e) => {
+            checks.push(Check {
+                name: "nft",
+                ok: true,
+                detail: "found and runs".into(),
+            });
+            checks.push(Check {
+                name: "nf_tables",
+                ok: false,
+                detail: format!("the kernel's nftables cannot be listed: {e}"),
+            });
+            None
+        }
+    };
+    let other = OtherFirewalls::look(listing.as_ref());
+    let conntrack = conntrack_here(listing.as_ref(), &other.legacy);
+    // Inactive tracking is what a host without a stateful ruleset looks
+    // like (applying portreeve's turns it on): said, not a problem. A kernel
+    // without it cannot load portreeve's ruleset at all.
+    checks.push(Check {
+        name: "conntrack",
+        ok: conntrack != Conntrack::Absent,
+        detail: conntrack.to_string(),
+    });
+    checks.extend(other_firewall_checks(listing.as_ref(), &other));
+    checks
+}
+
+/// One line per other firewall: a summary of other nftables tables (fine
+/// in themselves; `plan` explains each), and a problem for every legacy
+/// chain and active firewall manager, which decide traffic where
+/// portreeve's own listings do not look.
+fn other_firewall_checks(listing: Option<&Value>, other: &OtherFirewalls) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let nft = listing.map(foreign_chains).unwrap_or_default();
+    if !nft.is_empty() {
+        checks.push(Check {
+            name: "other nftables tables",
+            ok: true,
+            detail: format!(
+                "{} of other tables (`portreeve plan` says what each does)",
+                counted(nft.len(), "base chain")
+            ),
+        });
+    }
+    for c in &other.legacy {
+        checks.push(Check {
+            name: "legacy iptables",
+            ok: false,
+            detail: c.summary(),
+        });
+    }
+    // What to run about them, once, after the last.
+    if let (Some(last), Some(advice)) = (checks.last_mut(), other.legacy_advice())
+        && last.name == "legacy iptables"
+    {
+        last.detail = format!("{}. {advice}", last.detail);
+    }
+    for m in &other.managers {
+        checks.push(Check {
+            name: "firewall manager",
+            ok: false,
+            detail: m.summary(),
+        });
+    }
+    for why in &other.unreadable {
+        checks.push(Check {
+            name: "legacy iptables",
+            ok: false,
+            detail: why.clone(),
+        });
+    }
+    if nft.is_empty() && other.is_empty() {
+        checks.push(Check {
+            name: "other firewalls",
+            ok: true,
+            detail: "none: no other nftables table, iptables-legacy rule, ufw or firewalld".into(),
+        });
+    }
     checks
 }
 
@@ -187,6 +308,7 @@ pub fn run(args: &DoctorArgs, ctx: &Context) -> Result<u8, Failure> {
             detail: e.to_string(),
         }),
     }
+    checks.extend(firewall_checks());
     match args.format {
         ListFormat::Json => emit_listing("portreeve.doctor", &[("checks", to_value(&checks))]),
         ListFormat::Table => {
@@ -204,5 +326,9 @@ pub fn run(args: &DoctorArgs, ctx: &Context) -> Result<u8, Failure> {
             ));
         }
     }
-    Ok(EXIT_OK)
+    Ok(if checks.iter().all(|c| c.ok) {
+        EXIT_OK
+    } else {
+        EXIT_FINDINGS
+    })
 }

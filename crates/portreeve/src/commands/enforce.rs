@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use portreeve_app::change::ApprovalNeed;
 use portreeve_app::enforce::{self, ApplyRequest};
 use portreeve_enforce::generations::Status;
-use portreeve_enforce::{guard, nft_text};
+use portreeve_enforce::{guard, nft_text, published};
 
 use crate::cli::{
     ApplyArgs, ListArgs, ListFormat, PolicyArgs, RenderArgs, RenderTarget, RollbackArgs,
@@ -73,6 +73,11 @@ pub fn plan(args: &PolicyArgs, ctx: &Context) -> Result<u8, Failure> {
         }
     }
     out.push_str(&foreign_report(&plan.foreign));
+    let published_ports = published::live_if_readable(&portreeve_enforce::nft_command::Nft::new());
+    out.push_str(&crate::output::published::section(
+        &published_ports,
+        Some(&compiled.ruleset),
+    ));
     if !plan.lockouts.is_empty() {
         out.push_str("\nApply would be refused (lock-out guard):\n");
         for l in &plan.lockouts {
@@ -89,18 +94,12 @@ pub fn plan(args: &PolicyArgs, ctx: &Context) -> Result<u8, Failure> {
     Ok(EXIT_OK)
 }
 
-/// Other tables' base chains, with why each matters.
+/// Every other firewall that decides traffic here, with why each matters:
+/// other tables' base chains (`foreign`), legacy iptables rules and
+/// firewall managers.
 fn foreign_report(foreign: &[portreeve_enforce::foreign::ForeignChain]) -> String {
-    if foreign.is_empty() {
-        return "\nNo other nftables tables hook into this host's traffic.\n".into();
-    }
-    let mut out = String::from(
-        "\nOther tables also decide traffic here (portreeve leaves them untouched):\n",
-    );
-    for c in foreign {
-        out.push_str(&format!("  {c}\n"));
-    }
-    out
+    use portreeve_enforce::foreign::{OtherFirewalls, report};
+    report(foreign, &OtherFirewalls::look_here())
 }
 
 pub fn apply(args: &ApplyArgs, ctx: &Context) -> Result<u8, Failure> {

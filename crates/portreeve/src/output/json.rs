@@ -98,6 +98,8 @@ pub struct InventoryDocument<'a> {
     pub namespaces: &'a [NetnsRef],
     /// The sockets.
     pub sockets: &'a [ListeningSocket],
+    /// Ports DNAT rules publish to containers or other hosts.
+    pub published: &'a [portreeve_enforce::published::PublishedPort],
 }
 
 /// What `check --inventory FILE` reads back from an inventory document.

@@ -4,6 +4,7 @@ pub mod escape;
 pub mod json;
 pub mod nagios;
 pub mod policy;
+pub mod published;
 pub mod sarif;
 pub mod table;
 

@@ -4,7 +4,8 @@
 //!
 //! State: CRITICAL when any finding is high or critical, WARNING when any is
 //! medium or low, OK otherwise (none, or info only), UNKNOWN when the check
-//! could not run.
+//! could not run. Findings the policy accepts count toward no state: they
+//! are listed after the others, marked `accepted`.
 
 use portreeve_core::{Finding, Severity};
 
@@ -57,7 +58,9 @@ impl PluginState {
 /// The plugin output for a completed check.
 pub fn render(findings: &[Finding], summary: &Summary, host: &str) -> (String, PluginState) {
     let state = PluginState::of(summary.highest);
-    let headline = match findings.first() {
+    let (accepted, open): (Vec<&Finding>, Vec<&Finding>) =
+        findings.iter().partition(|f| f.accepted.is_some());
+    let headline = match open.first() {
         None => format!(
             "no findings on {} on {host}",
             counted(summary.listeners, "listening socket")
@@ -76,18 +79,30 @@ pub fn render(findings: &[Finding], summary: &Summary, host: &str) -> (String, P
     }
     perf.push(format!("listeners={};;;0", summary.listeners));
     perf.push(format!("exposed={};;;0", summary.exposed));
+    perf.push(format!("accepted={};;;0", summary.accepted));
     let mut out = format!(
         "PORTREEVE {} - {} | {}\n",
         state.label(),
         sanitize(&headline),
         perf.join(" ")
     );
-    for f in findings {
+    for f in open {
         out.push_str(&format!(
             "[{}] {} {}\n",
             f.severity,
             f.kind.code(),
             sanitize(&f.message)
+        ));
+    }
+    for f in accepted {
+        let a = f.accepted.as_ref().expect("partitioned on acceptance");
+        out.push_str(&format!(
+            "[accepted {}] {} {} (by {} until {})\n",
+            f.severity,
+            f.kind.code(),
+            sanitize(&f.message),
+            sanitize(&a.owner),
+            a.expires
         ));
     }
     (out, state)
@@ -128,7 +143,7 @@ mod tests {
             "PORTREEVE OK - no findings on 0 listening sockets on web/1 | findings=0;;;0"
         ));
         assert_eq!(first.matches('|').count(), 1);
-        assert!(first.contains("critical=0;;;0") && first.ends_with("exposed=0;;;0"));
+        assert!(first.contains("critical=0;;;0") && first.ends_with("accepted=0;;;0"));
     }
 
     #[test]

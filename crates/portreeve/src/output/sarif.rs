@@ -5,17 +5,20 @@
 //! location is the socket (`host/netns/proto/endpoint`) and, when the finding
 //! is about a rule in a policy file, whose physical location is that rule's
 //! line and column. The stable fingerprint becomes a partial fingerprint so
-//! dashboards track a finding across runs.
+//! dashboards track a finding across runs. A finding the policy accepts
+//! carries an `external` suppression (the exception lives outside the
+//! scanned artifact's code) whose justification names owner, reason and
+//! expiry, so dashboards show it as suppressed rather than open.
 
 use std::collections::BTreeMap;
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use portreeve_core::{Finding, FindingKind, Severity};
+use portreeve_core::{Acceptance, Finding, FindingKind, Severity};
 use serde_json::json;
 use serde_sarif::sarif::{
     ArtifactLocation, Invocation, Location, LogicalLocation, Message, MultiformatMessageString,
     PhysicalLocation, PropertyBag, Region, ReportingConfiguration, ReportingDescriptor,
-    Result as SarifResult, ResultLevel, Run, Sarif, Tool, ToolComponent,
+    Result as SarifResult, ResultLevel, Run, Sarif, Suppression, Tool, ToolComponent,
 };
 
 /// The schema URI SARIF consumers expect in `$schema`.
@@ -139,7 +142,7 @@ fn result(f: &Finding, host: &str, policy_origin: &str) -> SarifResult {
             )
             .build(),
     );
-    SarifResult::builder()
+    let mut result = SarifResult::builder()
         .rule_id(f.kind.code())
         .level(level(f.severity))
         .message(text(&f.message))
@@ -157,6 +160,21 @@ fn result(f: &Finding, host: &str, policy_origin: &str) -> SarifResult {
             ("rationale", json!(f.rationale)),
             ("remediation", json!(f.remediation)),
         ]))
+        .build();
+    result.suppressions = f.accepted.as_ref().map(|a| vec![suppression(a)]);
+    result
+}
+
+/// An accepted risk as SARIF sees it: suppressed from outside the analysed
+/// artifact (`external`), with who, why and until when as justification.
+fn suppression(a: &Acceptance) -> Suppression {
+    Suppression::builder()
+        .kind(json!("external"))
+        .status(json!("accepted"))
+        .justification(format!(
+            "accepted by {} until {} ({}): {}",
+            a.owner, a.expires, a.location, a.reason
+        ))
         .build()
 }
 

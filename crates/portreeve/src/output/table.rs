@@ -150,7 +150,10 @@ pub fn check(
                 severity_cell(f.severity, colour),
                 cell(f.kind.code()),
                 cell(f.service.as_deref().unwrap_or("-")),
-                cell(&f.message),
+                cell(&match &f.accepted {
+                    Some(a) => format!("ACCEPTED until {}: {}", a.expires, f.message),
+                    None => f.message.clone(),
+                }),
             ]);
         }
         out.push_str(&render(t));
@@ -166,6 +169,15 @@ pub fn check(
             ));
             for e in &f.evidence {
                 out.push_str(&format!("  evidence: {}\n", one_line(e)));
+            }
+            if let Some(a) = &f.accepted {
+                out.push_str(&format!(
+                    "  accepted: by {} until {} ({}): {}\n",
+                    one_line(&a.owner),
+                    a.expires,
+                    one_line(&a.location.to_string()),
+                    one_line(&a.reason)
+                ));
             }
             if let Some(r) = &f.rule {
                 out.push_str(&format!(
@@ -185,9 +197,14 @@ pub fn check(
         }
     }
     out.push_str(&format!(
-        "{} ({}) on {} ({} exposed) · host {}\n",
+        "{} ({}){} on {} ({} exposed) · host {}\n",
         counted(summary.findings, "finding"),
         summary.severity_breakdown(),
+        if summary.accepted == 0 {
+            String::new()
+        } else {
+            format!(" and {} accepted", summary.accepted)
+        },
         counted(summary.listeners, "listening socket"),
         summary.exposed,
         one_line(host),
