@@ -35,8 +35,12 @@ pub struct Metrics {
     pub last_access_age: Family<[Label; 2], Seconds>,
     /// `portreeve_drift_events_total{kind}`.
     pub drift_events: Family<[Label; 1], Counter>,
-    /// `portreeve_findings{severity}`: findings of the latest check.
+    /// `portreeve_findings{severity}`: findings of the latest check, not
+    /// counting those an accepted risk covers.
     pub findings: Family<[Label; 1], Gauge>,
+    /// `portreeve_findings_accepted`: findings of the latest check that an
+    /// accepted risk in the policy covers.
+    pub findings_accepted: Gauge,
     /// `portreeve_listeners`: listening sockets at the latest reading.
     pub listeners: Gauge,
     /// `portreeve_agent_up`: 1 while the agent runs.
@@ -90,6 +94,7 @@ impl Metrics {
             last_access_age: Family::default(),
             drift_events: Family::default(),
             findings: Family::default(),
+            findings_accepted: Gauge::default(),
             listeners: Gauge::default(),
             up: Gauge::default(),
             last_reading: Seconds::default(),
@@ -123,8 +128,13 @@ impl Metrics {
         );
         registry.register(
             "findings",
-            "Findings of the latest policy check by severity",
+            "Findings of the latest policy check by severity, accepted risks not counted",
             m.findings.clone(),
+        );
+        registry.register(
+            "findings_accepted",
+            "Findings of the latest policy check that an accepted risk of the policy covers",
+            m.findings_accepted.clone(),
         );
         registry.register(
             "listeners",

@@ -28,9 +28,10 @@ use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 use portreeve_app::policy::{self, LoadedPolicy};
-use portreeve_app::{Actor, StateDir, reclaim};
+use portreeve_app::{Actor, StateDir, check, reclaim};
 use portreeve_core::{Finding, ListeningSocket, Severity};
 use portreeve_lifecycle::State;
+use portreeve_policy::Protection;
 
 use crate::collector::{Collector, Totals};
 use crate::config::AgentConfig;
@@ -208,6 +209,9 @@ struct Shared {
     latest: Mutex<Option<Arc<Vec<ListeningSocket>>>>,
     /// PR013 findings of the latest lifecycle plan.
     abandoned: Mutex<Vec<Finding>>,
+    /// What the firewall protects, as of the latest lifecycle round's
+    /// reading of portreeve's table (`None` before the first).
+    protection: Mutex<Option<Protection>>,
 }
 
 /// Sleeps until `until` or until `stop` is set, whichever comes first;
@@ -337,8 +341,17 @@ fn read_listeners(
         let Some(policy) = cache.get(state) else {
             return;
         };
+        // Judged as `check` judges: graded by where the firewall lets each
+        // port be reached from, accepted risks shown apart.
+        let today = check::today();
+        let protection = shared
+            .protection
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .unwrap_or_else(|| Protection::Unverified("not read yet".into()));
         let mut findings =
-            portreeve_policy::evaluate(&policy.policy, sockets, portreeve_app::check::today());
+            portreeve_policy::evaluate_behind(&policy.policy, sockets, today, Some(&protection));
         findings.extend(
             shared
                 .abandoned
@@ -347,13 +360,17 @@ fn read_listeners(
                 .iter()
                 .cloned(),
         );
+        check::settle(&policy.policy, &mut findings, today);
+        let (accepted, open): (Vec<Finding>, Vec<Finding>) =
+            findings.into_iter().partition(|f| f.accepted.is_some());
         for severity in Severity::ALL {
-            let n = findings.iter().filter(|f| f.severity == severity).count();
+            let n = open.iter().filter(|f| f.severity == severity).count();
             metrics
                 .findings
                 .get_or_create(&[("severity", severity.to_string())])
                 .set(n as i64);
         }
+        metrics.findings_accepted.set(accepted.len() as i64);
     };
     daemon::run(
         &LoopConfig {
@@ -391,9 +408,12 @@ fn plan_lifecycle(
             continue;
         };
         next = Instant::now() + every;
-        let plan = match policy::for_judging(state, None)
-            .and_then(|p| reclaim::lifecycle(state, p, &sockets, Timestamp::now()))
-        {
+        let drift = state.firewall().table_drift();
+        let plan = match policy::for_judging(state, None).and_then(|p| {
+            *shared.protection.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some(check::protection(state, &p, &drift));
+            reclaim::lifecycle(state, p, &sockets, Timestamp::now())
+        }) {
             Ok(plan) => plan,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot plan the port lifecycle");
@@ -415,7 +435,7 @@ fn plan_lifecycle(
                 .get_or_create(&[("state", s.as_str().into())])
                 .set(n as i64);
         }
-        match state.firewall().table_drift() {
+        match drift {
             Ok(differences) => {
                 let n = differences.map_or(0, |d| d.len());
                 if n > 0 {

@@ -171,9 +171,7 @@ pub fn check(
         }
         None => None,
     };
-    findings.retain(|f| f.severity >= policy.policy.defaults.min_severity);
-    portreeve_policy::accept(&policy.policy, &mut findings, today);
-    findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.kind.cmp(&b.kind)));
+    settle(&policy.policy, &mut findings, today);
     let summary = Summary::of(&sockets, &findings);
     let report = CheckReport {
         host,
@@ -189,15 +187,28 @@ pub fn check(
     Ok(report)
 }
 
+/// The last steps of judging, the same for `check` and the agent's
+/// findings gauge: findings below the policy's `min_severity` left out,
+/// those an accepted risk covers on `today` marked, most severe first.
+pub fn settle(
+    policy: &portreeve_policy::Policy,
+    findings: &mut Vec<Finding>,
+    today: jiff::civil::Date,
+) {
+    findings.retain(|f| f.severity >= policy.defaults.min_severity);
+    portreeve_policy::accept(policy, findings, today);
+    findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.kind.cmp(&b.kind)));
+}
+
 /// How portreeve's table in the kernel differs from the live generation's
 /// ruleset, as [`Firewall::table_drift`](crate::state_dir::Firewall) says.
-type TableDrift = Result<Option<Vec<String>>, portreeve_enforce::EnforceError>;
+pub type TableDrift = Result<Option<Vec<String>>, portreeve_enforce::EnforceError>;
 
 /// What stands in front of this host's sockets: portreeve's firewall, when
 /// the live generation enforces the very policy judged and the kernel's
 /// table (whose `drift` is given) is still that generation's ruleset;
 /// otherwise nothing that `check` may count on, and why.
-fn protection(state: &StateDir, policy: &LoadedPolicy, drift: &TableDrift) -> Protection {
+pub fn protection(state: &StateDir, policy: &LoadedPolicy, drift: &TableDrift) -> Protection {
     let in_effect = match policy.effect() {
         Some(_) => Some(policy.digest.clone()),
         None => match crate::policy::in_effect(state) {

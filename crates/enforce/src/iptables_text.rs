@@ -321,10 +321,10 @@ fn ipset_port(proto: Proto, ports: PortRange) -> String {
     }
 }
 
-/// The `add` elements of one family's allowance set and the number of
-/// entries they expand to.
-fn allow_elements(r: &Ruleset, family: Family) -> (Vec<String>, u64) {
-    let items: Vec<(Vec<String>, Proto, PortRange)> = match family {
+/// One family's allowances: the source networks in iptables notation,
+/// the protocol and the ports of each.
+fn allowances(r: &Ruleset, family: Family) -> Vec<(Vec<String>, Proto, PortRange)> {
+    match family {
         Family::V4 => r
             .allowed_v4
             .iter()
@@ -335,7 +335,13 @@ fn allow_elements(r: &Ruleset, family: Family) -> (Vec<String>, u64) {
             .iter()
             .map(|a| (v6_nets(&a.source), a.protocol, a.ports))
             .collect(),
-    };
+    }
+}
+
+/// The `add` elements of one family's allowance set and the number of
+/// entries they expand to.
+fn allow_elements(r: &Ruleset, family: Family) -> (Vec<String>, u64) {
+    let items = allowances(r, family);
     let mut elements = Vec::new();
     let mut entries = 0u64;
     for (nets, proto, ports) in items {
@@ -737,18 +743,7 @@ fn published_rules(r: &Ruleset, family: Family) -> Vec<String> {
             ));
         }
     }
-    let allowances: Vec<(Vec<String>, Proto, PortRange)> = match family {
-        Family::V4 => r
-            .allowed_v4
-            .iter()
-            .map(|a| (v4_nets(&a.source), a.protocol, a.ports))
-            .collect(),
-        Family::V6 => r
-            .allowed_v6
-            .iter()
-            .map(|a| (v6_nets(&a.source), a.protocol, a.ports))
-            .collect(),
-    };
+    let allowances = allowances(r, family);
     for (nets, proto, ports) in allowances {
         for net in nets {
             bodies.push(format!(

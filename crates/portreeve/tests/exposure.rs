@@ -69,13 +69,14 @@ impl Drop for Redis {
     }
 }
 
-/// The only finding about port 6379 in a `check --format json` document.
+/// The only risky-service finding (PR003) about port 6379 in a `check
+/// --format json` document.
 fn redis_finding(doc: &Value) -> &Value {
     let found: Vec<&Value> = doc["findings"]
         .as_array()
         .unwrap()
         .iter()
-        .filter(|f| f["socket"]["port"] == 6379)
+        .filter(|f| f["socket"]["port"] == 6379 && f["id"] == "PR003")
         .collect();
     assert_eq!(found.len(), 1, "{doc:#}");
     found[0]
@@ -253,4 +254,17 @@ fn an_accepted_risk_is_shown_not_counted_and_comes_back_when_it_expires() {
     );
     let expired = on_day(&lab, expires + 1.day(), &["check", "--format", "nagios"]);
     assert_eq!(expired.status.code(), Some(1), "{}", stdout(&expired));
+
+    // The agent's gauges count what today's check counted: every
+    // severity the same, the accepted finding apart.
+    let _agent = support::start_agent(&lab.srv, &lab.home.state(), &[]);
+    support::wait_for(&lab.srv, Duration::from_secs(10), |t| {
+        let same = ["info", "low", "medium", "high", "critical"]
+            .iter()
+            .all(|s| {
+                support::sample(t, &format!("portreeve_findings{{severity=\"{s}\"}}"))
+                    == doc["summary"]["by_severity"][s].as_f64()
+            });
+        (same && support::sample(t, "portreeve_findings_accepted") == Some(1.0)).then_some(())
+    });
 }

@@ -104,48 +104,41 @@ fn policy_checks(ctx: &Context, explicit: Option<&std::path::Path>) -> Vec<Check
 /// firewalls here.
 fn firewall_checks() -> Vec<Check> {
     let mut checks = Vec::new();
-    let listing = match Nft::new().list_ruleset_terse() {
-        Ok(listing) => {
-            let tables = listing["nftables"].as_array().map_or(0, |items| {
-                items.iter().filter(|i| i.get("table").is_some()).count()
-            });
-            checks.push(Check {
-                name: "nft",
-                ok: true,
-                detail: "found and runs".into(),
-            });
-            checks.push(Check {
-                name: "nf_tables",
-                ok: true,
-                detail: format!(
-                    "the kernel's nftables answers: {}",
-                    counted(tables, "table")
-                ),
-            });
-            Some(listing)
-        }
-        Err(e @ NftError::Missing { .. }) => {
-            checks.push(Check {
-                name: "nft",
-                ok: false,
-                detail: format!("{e}: portreeve cannot plan, apply or read its ruleset"),
-            });
-            None
-        }
-        Err(e) => {
-            checks.push(Check {
-                name: "nft",
-                ok: true,
-                detail: "found and runs".into(),
-            });
-            checks.push(Check {
+    let listed = Nft::new().list_ruleset_terse();
+    if let Err(e @ NftError::Missing { .. }) = &listed {
+        checks.push(Check {
+            name: "nft",
+            ok: false,
+            detail: format!("{e}: portreeve cannot plan, apply or read its ruleset"),
+        });
+    } else {
+        checks.push(Check {
+            name: "nft",
+            ok: true,
+            detail: "found and runs".into(),
+        });
+        checks.push(match &listed {
+            Ok(listing) => {
+                let tables = listing["nftables"].as_array().map_or(0, |items| {
+                    items.iter().filter(|i| i.get("table").is_some()).count()
+                });
+                Check {
+                    name: "nf_tables",
+                    ok: true,
+                    detail: format!(
+                        "the kernel's nftables answers: {}",
+                        counted(tables, "table")
+                    ),
+                }
+            }
+            Err(e) => Check {
                 name: "nf_tables",
                 ok: false,
                 detail: format!("the kernel's nftables cannot be listed: {e}"),
-            });
-            None
-        }
-    };
+            },
+        });
+    }
+    let listing = listed.ok();
     let other = OtherFirewalls::look(listing.as_ref());
     let conntrack = conntrack_here(listing.as_ref(), &other.legacy);
     // Inactive tracking is what a host without a stateful ruleset looks
