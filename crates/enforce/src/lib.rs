@@ -103,5 +103,7 @@ mod verdict;
 pub use enforcer::{
     ApplyOptions, ApplyPreview, EnforceError, Enforcer, LiveGrant, SeenPort, WATCHDOG,
 };
-pub use ruleset::{Allowance, CompileError, PortLimits, PortSpan, Ruleset, ZoneNets};
+pub use ruleset::{
+    Allowance, CompileError, PortLimits, PortSpan, PublishedVerdict, Ruleset, ZoneNets,
+};
 pub use verdict::Verdict;

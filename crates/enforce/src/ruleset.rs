@@ -346,13 +346,35 @@ impl Ruleset {
     }
 }
 
+/// What the policy does to new connections to a port published by DNAT
+/// (judged by the forward chain with the same sets as the input chain).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PublishedVerdict {
+    /// Every port of the range is banned.
+    Banned,
+    /// Every port is allowed, from the sources the policy's rules name.
+    Allowed,
+    /// Some ports of the range are allowed.
+    PartlyAllowed,
+    /// No port is allowed.
+    Closed,
+}
+
+impl std::fmt::Display for PublishedVerdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PublishedVerdict::Banned => "banned by the policy",
+            PublishedVerdict::Allowed => "allowed by the policy",
+            PublishedVerdict::PartlyAllowed => "partly allowed by the policy",
+            PublishedVerdict::Closed => "closed by the policy",
+        })
+    }
+}
+
 impl Ruleset {
-    /// What the policy does to new connections to a port published by
-    /// DNAT (judged by the forward chain with the same sets as the input
-    /// chain), in words: `banned by the policy`, `allowed by the policy`
-    /// (from the sources its rules name), `partly allowed by the policy`
-    /// (some ports of the range), or `closed by the policy`.
-    pub fn published_judgement(&self, protocol: Proto, ports: PortRange) -> &'static str {
+    /// What the policy does to new connections to the published `ports`.
+    pub fn published_judgement(&self, protocol: Proto, ports: PortRange) -> PublishedVerdict {
         let banned = |port| {
             self.banned
                 .iter()
@@ -365,13 +387,13 @@ impl Ruleset {
         };
         let range = ports.start()..=ports.end();
         if range.clone().all(banned) {
-            "banned by the policy"
+            PublishedVerdict::Banned
         } else if range.clone().all(allowed) {
-            "allowed by the policy"
+            PublishedVerdict::Allowed
         } else if range.into_iter().any(allowed) {
-            "partly allowed by the policy"
+            PublishedVerdict::PartlyAllowed
         } else {
-            "closed by the policy"
+            PublishedVerdict::Closed
         }
     }
 }
@@ -457,7 +479,7 @@ mod tests {
         )
         .unwrap();
         let r = Ruleset::compile(&policy).unwrap();
-        let said = |proto, a: u16, b: u16| r.published_judgement(proto, ports(a, b));
+        let said = |proto, a: u16, b: u16| r.published_judgement(proto, ports(a, b)).to_string();
         assert_eq!(said(Proto::Tcp, 8080, 8080), "closed by the policy");
         assert_eq!(said(Proto::Tcp, 8000, 8010), "allowed by the policy");
         assert_eq!(said(Proto::Tcp, 8005, 8020), "partly allowed by the policy");

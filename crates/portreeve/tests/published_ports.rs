@@ -289,6 +289,37 @@ fn inventory_check_and_plan_name_each_published_port_and_its_target() {
         "check lists it too:\n{}",
         stdout(&check)
     );
+    let check = site.home.run_in(
+        &site.host,
+        &[
+            "check",
+            "--policy",
+            policy.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&check.stdout).unwrap();
+    support::assert_matches_schema(&doc, "docs/schema/check.v1.json");
+    let verdicts: Vec<(&serde_json::Value, &serde_json::Value)> = doc["published"]
+        .as_array()
+        .expect("check's JSON lists the published ports")
+        .iter()
+        .map(|p| (&p["target"], &p["policy"]))
+        .collect();
+    assert_eq!(
+        verdicts,
+        [
+            (
+                &serde_json::json!("10.77.2.2:80"),
+                &serde_json::json!("closed")
+            ),
+            (
+                &serde_json::json!("[fd77:2::2]:80"),
+                &serde_json::json!("closed")
+            ),
+        ]
+    );
     let policy = site.policy("open.toml", OPEN);
     let plan = site.portreeve(&["plan", "--policy", policy.to_str().unwrap()]);
     assert!(

@@ -13,7 +13,8 @@ use crate::cli::{CheckArgs, CheckFormat, FailOn};
 use crate::context::{self, Context};
 use crate::failure::{EXIT_FINDINGS, EXIT_OK, Failure};
 use crate::output::json::{
-    CHECK_KIND, CheckDocument, Envelope, INVENTORY_KIND, SCHEMA_VERSION, SavedInventory,
+    CHECK_KIND, CheckDocument, Envelope, INVENTORY_KIND, JudgedPublished, SCHEMA_VERSION,
+    SavedInventory,
 };
 use crate::output::policy::{PolicyInfo, describe};
 use crate::output::{emit, emit_json, nagios, sarif, table};
@@ -64,6 +65,15 @@ fn show(args: &CheckArgs, report: &CheckReport) -> Result<u8, Failure> {
         reachability,
         ..
     } = report;
+    // A saved inventory's host is not this one: its DNAT rules are unknown.
+    let published = (args.inventory.is_none()
+        && matches!(args.format, CheckFormat::Table | CheckFormat::Json))
+    .then(|| {
+        (
+            published::live_if_readable(&Nft::new()),
+            Ruleset::compile(&policy.policy).ok(),
+        )
+    });
     match args.format {
         CheckFormat::Table => {
             if let Some(joined) = reachability {
@@ -77,8 +87,8 @@ fn show(args: &CheckArgs, report: &CheckReport) -> Result<u8, Failure> {
                 table::stdout_colour(),
             ));
             emit(&(describe(policy) + "\n"));
-            if args.inventory.is_none() {
-                emit(&published_section(&policy.policy));
+            if let Some((ports, ruleset)) = &published {
+                emit(&crate::output::published::section(ports, ruleset.as_ref()));
             }
         }
         CheckFormat::Json => emit_json(&CheckDocument {
@@ -87,6 +97,17 @@ fn show(args: &CheckArgs, report: &CheckReport) -> Result<u8, Failure> {
             summary: summary.clone(),
             findings,
             reachability: reachability.as_deref(),
+            published: published.as_ref().map(|(ports, ruleset)| {
+                ports
+                    .iter()
+                    .map(|port| JudgedPublished {
+                        port,
+                        policy: ruleset
+                            .as_ref()
+                            .map(|r| r.published_judgement(port.protocol, port.ports)),
+                    })
+                    .collect()
+            }),
         }),
         CheckFormat::Sarif => emit(&sarif::render(findings, host, &policy.policy.origin)),
         CheckFormat::Nagios => {
@@ -100,13 +121,6 @@ fn show(args: &CheckArgs, report: &CheckReport) -> Result<u8, Failure> {
         FailOn::AtLeast(threshold) => summary.highest.is_some_and(|h| h >= threshold),
     };
     Ok(if failed { EXIT_FINDINGS } else { EXIT_OK })
-}
-
-/// This host's ports published by DNAT, each with what `policy` does to it.
-fn published_section(policy: &portreeve_policy::Policy) -> String {
-    let ports = published::live_if_readable(&Nft::new());
-    let ruleset = Ruleset::compile(policy).ok();
-    crate::output::published::section(&ports, ruleset.as_ref())
 }
 
 /// Reads an `inventory --format json` document.

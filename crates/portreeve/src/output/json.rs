@@ -131,4 +131,20 @@ pub struct CheckDocument<'a> {
     /// in, with both views joined.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reachability: Option<&'a [portreeve_policy::JoinedPort]>,
+    /// A check of this host (not of a saved inventory): the ports DNAT
+    /// rules publish, each with what the policy judged does to it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub published: Option<Vec<JudgedPublished<'a>>>,
+}
+
+/// A port published by DNAT and what the policy does to it.
+#[derive(Debug, Serialize)]
+pub struct JudgedPublished<'a> {
+    /// The port, its DNAT rule and where it leads.
+    #[serde(flatten)]
+    pub port: &'a portreeve_enforce::published::PublishedPort,
+    /// `allowed`, `partly_allowed`, `closed` or `banned`; absent when the
+    /// policy does not compile to a ruleset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy: Option<portreeve_enforce::PublishedVerdict>,
 }
