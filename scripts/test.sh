@@ -23,9 +23,11 @@ cd "$(dirname "$0")/.."
 # postgresql-15, mariadb-server, vsftpd: real servers, open to anyone and not (scan_oracles)
 # g++: builds libFuzzer for .ci/run's build of the fuzz targets
 # faketime: moves check's clock past an accepted risk's expiry (exposure)
+# prometheus: promtool, which checks the agent's /metrics and the shipped alert rules (metrics_tooling)
+# systemd: systemd-analyze verify/security on the packaged unit, offline (units); systemd is not started
 packages=(iproute2 python3 bsdutils nftables iptables ipset util-linux procps
     nmap ndiff libxml2-utils nginx openssl redis-server memcached openssh-server tshark softflowd tcpdump strace
-    sqlite3 iputils-ping postgresql-15 mariadb-server vsftpd g++ faketime)
+    sqlite3 iputils-ping postgresql-15 mariadb-server vsftpd g++ faketime prometheus systemd)
 missing=()
 for pkg in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")

@@ -48,6 +48,7 @@ pub mod drift;
 pub mod metrics;
 pub mod persist;
 mod runtime;
+mod service_manager;
 
 pub use runtime::{Agent, AgentError, AgentReport, CONNTRACK_QUEUE};
 

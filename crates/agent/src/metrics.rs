@@ -1,6 +1,9 @@
 //! The agent's Prometheus metrics and the `/metrics` endpoint.
 //!
-//! The metric families are prometheus-client's; the endpoint is a small
+//! The metric families are prometheus-client's, which encodes OpenMetrics
+//! only; [`prometheus_text`] turns that into the Prometheus text format
+//! (0.0.4) served by default, OpenMetrics going to scrapers that ask for it.
+//! The endpoint is a small
 //! HTTP/1.1 responder: an accepting thread and a thread per connection, at
 //! most [`MAX_CONNECTIONS`] at once. The agent is otherwise a few plain
 //! threads, and an async runtime plus a web framework for one GET route
@@ -15,6 +18,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use portreeve_core::Severity;
+use portreeve_flows::DropReason;
+use portreeve_lifecycle::State;
+use portreeve_store::DriftKind;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -25,6 +32,23 @@ use prometheus_client::registry::Registry;
 type Label = (&'static str, String);
 /// A gauge holding seconds.
 type Seconds = Gauge<f64, AtomicU64>;
+
+/// The sources `portreeve_agent_errors_total` counts failures of.
+pub const ERROR_SOURCES: [&str; 6] = [
+    "inventory",
+    "store",
+    "conntrack",
+    "lifecycle",
+    "reclaim",
+    "table_drift",
+];
+/// The lifecycle states `portreeve_ports` counts ports in.
+const PORT_STATES: [State; 4] = [
+    State::Active,
+    State::Dormant,
+    State::Abandoned,
+    State::Reclaimed,
+];
 
 /// Every metric the agent exports.
 pub struct Metrics {
@@ -205,27 +229,109 @@ impl Metrics {
             ),
             m.requests_rejected.clone(),
         );
-        Metrics { registry, ..m }
+        let m = Metrics { registry, ..m };
+        m.start_at_zero();
+        m
     }
 
-    /// Counts one failure of `source` (`inventory`, `store`, `conntrack`,
-    /// `lifecycle`, `reclaim`) in `portreeve_agent_errors_total`.
+    /// Creates, at 0, the series of every label value known in advance, so
+    /// that they are served from the first scrape: a rate or an alert on a
+    /// series that only appears at its first event misses that event, and
+    /// a dashboard shows "no data" rather than 0.
+    fn start_at_zero(&self) {
+        for severity in Severity::ALL {
+            create(&self.findings, "severity", severity.as_str());
+        }
+        for state in PORT_STATES {
+            create(&self.ports, "state", state.as_str());
+        }
+        for kind in DriftKind::ALL {
+            create(&self.drift_events, "kind", kind.as_str());
+        }
+        let dropped = DropReason::ALL.map(DropReason::label);
+        for result in ["decoded", crate::collector::UNKNOWN_EXPORTER]
+            .into_iter()
+            .chain(dropped)
+        {
+            create(&self.flow_datagrams, "result", result);
+        }
+        for source in ERROR_SOURCES {
+            create(&self.errors, "source", source);
+        }
+        create(&self.queue_dropped, "queue", "conntrack");
+    }
+
+    /// Counts one failure of `source`, one of [`ERROR_SOURCES`], in
+    /// `portreeve_agent_errors_total`.
     pub fn count_error(&self, source: &str) {
+        debug_assert!(ERROR_SOURCES.contains(&source), "undocumented {source}");
         self.errors
             .get_or_create(&[("source", source.to_string())])
             .inc();
     }
 
-    /// The metrics in the OpenMetrics text format.
+    /// The metrics in the Prometheus text format (0.0.4).
     pub fn render(&self) -> String {
+        prometheus_text(&self.render_openmetrics())
+    }
+
+    /// The metrics in the OpenMetrics text format (1.0.0).
+    pub fn render_openmetrics(&self) -> String {
         let mut out = String::new();
         encode(&mut out, &self.registry).expect("writing to a String cannot fail");
         out
     }
 }
 
-/// The content type of [`Metrics::render`]'s output.
-const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+/// Creates the series of `family` labelled `name=value`, at 0.
+fn create<M: Default>(family: &Family<[Label; 1], M>, name: &'static str, value: &str) {
+    drop(family.get_or_create(&[(name, value.to_string())]));
+}
+
+/// The Prometheus text format (0.0.4) of `openmetrics`, prometheus-client's
+/// OpenMetrics encoding (the crate has no encoder of the older format).
+///
+/// The two differ, for what the agent exports, in counters and framing: an
+/// OpenMetrics counter family `x` has samples `x_total` (and `x_created`),
+/// while Prometheus text names the family `x_total` in its `# HELP` and
+/// `# TYPE` lines, which promtool otherwise reports as a family without
+/// help; `x_created` has no place in Prometheus text, nor have `# UNIT`
+/// and `# EOF`. Samples and gauges are the same in both.
+pub fn prometheus_text(openmetrics: &str) -> String {
+    let counters: Vec<&str> = openmetrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
+        .collect();
+    let is_counter = |name: &str| counters.contains(&name);
+    let mut out = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let descriptor = ["# HELP ", "# TYPE "]
+            .into_iter()
+            .find_map(|p| Some((p, line.strip_prefix(p)?)));
+        if let Some((prefix, rest)) = descriptor {
+            let (name, text) = rest.split_once(' ').unwrap_or((rest, ""));
+            let total = if is_counter(name) { "_total" } else { "" };
+            out.push_str(&format!("{prefix}{name}{total} {text}\n"));
+            continue;
+        }
+        let name = line.split(['{', ' ']).next().unwrap_or_default();
+        if name.strip_suffix("_created").is_some_and(is_counter) {
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+/// The content type of [`Metrics::render`]'s output, served by default.
+const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+/// The content type of [`Metrics::render_openmetrics`]'s output, served to
+/// scrapers whose `Accept` header names it.
+const OPENMETRICS_TEXT: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 /// The longest request head read.
 const MAX_REQUEST: usize = 8 * 1024;
 
@@ -421,16 +527,15 @@ fn answer(stream: &mut TcpStream, metrics: &Metrics, stop: &AtomicBool) -> io::R
     let head = match read_head(stream, stop, Instant::now() + REQUEST_DEADLINE)? {
         Head::Complete(head) => head,
         Head::TooLarge => {
-            return respond(
-                stream,
-                stop,
-                "431 Request Header Fields Too Large",
-                "text/plain",
-                "",
-            );
+            let reply = response("431 Request Header Fields Too Large", "text/plain", "");
+            return send(stream, stop, &reply);
         }
         Head::Late { started: true } => {
-            return respond(stream, stop, "408 Request Timeout", "text/plain", "");
+            return send(
+                stream,
+                stop,
+                &response("408 Request Timeout", "text/plain", ""),
+            );
         }
         Head::Late { started: false } | Head::Closed | Head::Stopped => return Ok(()),
     };
@@ -441,23 +546,50 @@ fn answer(stream: &mut TcpStream, metrics: &Metrics, stop: &AtomicBool) -> io::R
         parts.next().unwrap_or_default(),
     );
     let path = target.split(|&b| b == b'?').next().unwrap_or_default();
-    match (method, path) {
-        (b"GET", b"/metrics") => respond(stream, stop, "200 OK", CONTENT_TYPE, &metrics.render()),
-        (b"GET", _) => respond(
-            stream,
-            stop,
-            "404 Not Found",
-            "text/plain",
-            "try /metrics\n",
-        ),
-        _ => respond(
-            stream,
-            stop,
-            "405 Method Not Allowed",
-            "text/plain",
-            "GET only\n",
-        ),
+    let head_only = method == b"HEAD";
+    let reply = match (method, path) {
+        (b"GET" | b"HEAD", b"/metrics") if wants_openmetrics(&head) => {
+            response("200 OK", OPENMETRICS_TEXT, &metrics.render_openmetrics())
+        }
+        (b"GET" | b"HEAD", b"/metrics") => response("200 OK", PROMETHEUS_TEXT, &metrics.render()),
+        (b"GET" | b"HEAD", _) => response("404 Not Found", "text/plain", "try /metrics\n"),
+        _ => response("405 Method Not Allowed", "text/plain", "GET or HEAD only\n"),
+    };
+    let reply = if head_only {
+        without_body(reply)
+    } else {
+        reply
+    };
+    send(stream, stop, &reply)
+}
+
+/// Whether a request head's `Accept` header names OpenMetrics (with a
+/// quality above 0), as Prometheus's does: only then is it served.
+fn wants_openmetrics(head: &[u8]) -> bool {
+    let head = String::from_utf8_lossy(head);
+    head.split("\r\n")
+        .filter_map(|l| l.split_once(':'))
+        .filter(|(name, _)| name.trim().eq_ignore_ascii_case("accept"))
+        .flat_map(|(_, value)| value.split(','))
+        .any(|range| {
+            let mut parts = range.split(';').map(str::trim);
+            let media = parts.next().unwrap_or_default();
+            media.eq_ignore_ascii_case("application/openmetrics-text")
+                && !parts.any(|p| {
+                    p.strip_prefix("q=")
+                        .and_then(|q| q.parse::<f64>().ok())
+                        .is_some_and(|q| q <= 0.0)
+                })
+        })
+}
+
+/// A reply cut to its head: what `HEAD` is answered, with the
+/// `Content-Length` of the `GET`.
+fn without_body(mut reply: Vec<u8>) -> Vec<u8> {
+    if let Some(at) = reply.windows(4).position(|w| w == b"\r\n\r\n") {
+        reply.truncate(at + 4);
     }
+    reply
 }
 
 /// Reads until the blank line ending a request head, for at most
@@ -514,16 +646,9 @@ fn response(status: &str, content_type: &str, body: &str) -> Vec<u8> {
 
 /// Writes a reply within [`WRITE_DEADLINE`] in all, looking at `stop`
 /// every [`POLL`].
-fn respond(
-    stream: &mut TcpStream,
-    stop: &AtomicBool,
-    status: &str,
-    content_type: &str,
-    body: &str,
-) -> io::Result<()> {
-    let reply = response(status, content_type, body);
+fn send(stream: &mut TcpStream, stop: &AtomicBool, reply: &[u8]) -> io::Result<()> {
     let deadline = Instant::now() + WRITE_DEADLINE;
-    let mut rest = &reply[..];
+    let mut rest = reply;
     while !rest.is_empty() {
         if stop.load(Ordering::Relaxed) {
             return Err(io::Error::other("the endpoint is stopping"));
@@ -558,6 +683,60 @@ mod tests {
     }
 
     #[test]
+    fn prometheus_text_names_counters_by_their_samples_and_drops_openmetrics_only_lines() {
+        let openmetrics = "# HELP x_events Events.\n# TYPE x_events counter\n\
+                           # UNIT x_events events\nx_events_total{kind=\"a\"} 3\n\
+                           x_events_created{kind=\"a\"} 1700000000.0\n\
+                           # HELP x_up Up.\n# TYPE x_up gauge\nx_up 1\n\
+                           # HELP x_bytes_created When.\n# TYPE x_bytes_created gauge\n\
+                           x_bytes_created 5\n# EOF\n";
+        assert_eq!(
+            prometheus_text(openmetrics),
+            "# HELP x_events_total Events.\n# TYPE x_events_total counter\n\
+             x_events_total{kind=\"a\"} 3\n\
+             # HELP x_up Up.\n# TYPE x_up gauge\nx_up 1\n\
+             # HELP x_bytes_created When.\n# TYPE x_bytes_created gauge\nx_bytes_created 5\n"
+        );
+    }
+
+    #[test]
+    fn every_counter_is_named_by_its_samples_and_known_labels_start_at_zero() {
+        let text = Metrics::new().render();
+        for line in text.lines().filter_map(|l| l.strip_prefix("# TYPE ")) {
+            let (name, kind) = line.split_once(' ').unwrap();
+            assert_eq!(kind == "counter", name.ends_with("_total"), "{line}");
+            assert!(text.contains(&format!("# HELP {name} ")), "{name}");
+        }
+        for series in [
+            "portreeve_findings{severity=\"critical\"} 0\n",
+            "portreeve_ports{state=\"reclaimed\"} 0\n",
+            "portreeve_drift_events_total{kind=\"owner_changed\"} 0\n",
+            "portreeve_flow_datagrams_total{result=\"decoded\"} 0\n",
+            "portreeve_flow_datagrams_total{result=\"unknown_exporter\"} 0\n",
+            "portreeve_agent_errors_total{source=\"table_drift\"} 0\n",
+            "portreeve_agent_queue_dropped_total{queue=\"conntrack\"} 0\n",
+        ] {
+            assert!(text.contains(series), "{series}{text}");
+        }
+    }
+
+    #[test]
+    fn openmetrics_is_wanted_only_when_the_accept_header_names_it() {
+        let wants = |head: &str| wants_openmetrics(head.as_bytes());
+        assert!(wants(
+            "GET /metrics HTTP/1.1\r\naccept: application/openmetrics-text;version=1.0.0,\
+             text/plain;version=0.0.4;q=0.5\r\n\r\n"
+        ));
+        assert!(!wants(
+            "GET /metrics HTTP/1.1\r\nAccept: text/plain\r\n\r\n"
+        ));
+        assert!(!wants("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"));
+        assert!(!wants(
+            "GET /metrics HTTP/1.1\r\nAccept: application/openmetrics-text; q=0, */*\r\n\r\n"
+        ));
+    }
+
+    #[test]
     fn metrics_are_served_over_http() {
         portreeve_testkit::in_fresh_netns("metrics_are_served_over_http", || {
             let metrics = Arc::new(Metrics::new());
@@ -585,7 +764,19 @@ mod tests {
                 ),
                 "{reply}"
             );
-            assert!(reply.trim_end().ends_with("# EOF"), "{reply}");
+            assert!(
+                reply.contains("Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"),
+                "{reply}"
+            );
+            assert!(!reply.contains("# EOF"), "{reply}");
+            let open = get(
+                endpoint.address,
+                "GET /metrics HTTP/1.1\r\nAccept: application/openmetrics-text\r\n\r\n",
+            );
+            assert!(open.trim_end().ends_with("# EOF"), "{open}");
+            let head = get(endpoint.address, "HEAD /metrics HTTP/1.1\r\n\r\n");
+            assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+            assert!(head.ends_with("\r\n\r\n"), "no body: {head}");
             let other = get(endpoint.address, "GET / HTTP/1.1\r\n\r\n");
             assert!(other.starts_with("HTTP/1.1 404"), "{other}");
             let post = get(endpoint.address, "POST /metrics HTTP/1.1\r\n\r\n");

@@ -39,6 +39,7 @@ use crate::conntrack::{Events, NewConnection};
 use crate::daemon::{self, LoopConfig};
 use crate::metrics::{Endpoint, Metrics};
 use crate::persist::StoreHistory;
+use crate::service_manager::ServiceManager;
 
 /// New-connection events held between the conntrack thread and the loop:
 /// at one reading a second, a burst of 64k connections a second is taken
@@ -192,6 +193,7 @@ impl Agent {
             });
             runtime.block_on(shutdown.as_mut());
             tracing::info!("stopping");
+            ServiceManager::stopping();
             stop.store(true, Ordering::Relaxed);
         });
         if let Some(e) = endpoint {
@@ -326,10 +328,13 @@ fn read_listeners(
     stop: &AtomicBool,
 ) {
     let all_netns = config.all_netns;
-    let mut read = move || {
-        portreeve_inventory::collect(portreeve_inventory::Options { all_netns })
+    let service_manager = ServiceManager::from_env(config.interval);
+    let mut read = || {
+        let sockets = portreeve_inventory::collect(portreeve_inventory::Options { all_netns })
             .map(|i| i.sockets)
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string());
+        service_manager.reading_taken();
+        sockets
     };
     let mut cache = PolicyCache {
         generation: None,
@@ -338,6 +343,7 @@ fn read_listeners(
     };
     let mut observe = |sockets: &[ListeningSocket]| {
         *shared.latest.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(sockets.to_vec()));
+        service_manager.reading_served();
         let Some(policy) = cache.get(state) else {
             return;
         };

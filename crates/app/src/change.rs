@@ -325,7 +325,7 @@ pub fn propose(
         .as_ref()
         .map(|p| p.policy.change_control.clone())
         .unwrap_or_default();
-    let origin = path.display().to_string();
+    let origin = crate::input::origin(path);
     let diff = similar::TextDiff::from_lines(
         base.as_ref().map_or("", |b| b.text.as_str()),
         &candidate.text,

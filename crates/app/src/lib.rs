@@ -19,7 +19,8 @@
 //! - [`reclaim`]: each port's lifecycle, closing abandoned ports from the
 //!   policy in effect, and undoing that;
 //! - [`grants`]: time-limited openings and the kernel's usage record;
-//! - [`record`]: the ledger entry every change leaves behind.
+//! - [`record`]: the ledger entry every change leaves behind;
+//! - [`input`]: reading a file an operator names, `-` meaning standard input.
 //!
 //! Who acts is an [`Actor`], recorded on every entry.
 //!
@@ -47,6 +48,7 @@ pub mod enforce;
 mod error;
 pub mod flows;
 pub mod grants;
+pub mod input;
 pub mod lockout;
 pub mod policy;
 pub mod reclaim;

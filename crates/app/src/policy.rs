@@ -100,13 +100,13 @@ impl LoadedPolicy {
         }
     }
 
-    /// Reads and parses the policy file at `path`. A file that is not UTF-8
-    /// is a located policy error like any other mistake in it.
+    /// Reads and parses the policy file at `path` (`-`: standard input,
+    /// named `<stdin>`). A file that is not UTF-8 is a located policy error
+    /// like any other mistake in it.
     pub fn read(path: &Path, source: PolicySource) -> Result<LoadedPolicy, AppError> {
-        let bytes = std::fs::read(path).map_err(|e| {
-            AppError::Invalid(format!("cannot read policy file {}: {e}", path.display()))
-        })?;
-        let origin = path.display().to_string();
+        let bytes = crate::input::read(path, "policy file")
+            .map_err(|e| AppError::Invalid(e.to_string()))?;
+        let origin = crate::input::origin(path);
         let text = String::from_utf8(bytes).map_err(|e| {
             portreeve_policy::PolicyErrors::not_utf8(&origin, e.as_bytes(), e.utf8_error())
         })?;

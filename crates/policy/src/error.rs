@@ -101,6 +101,9 @@ impl fmt::Display for PolicyErrors {
 pub(crate) struct ErrorSink<'a> {
     source: &'a str,
     errors: Vec<PolicyError>,
+    /// Items cut from the document after an error (see `parse::recover`),
+    /// and the tables they were cut from.
+    cuts: Vec<(Range<usize>, Range<usize>)>,
 }
 
 impl<'a> ErrorSink<'a> {
@@ -108,16 +111,25 @@ impl<'a> ErrorSink<'a> {
         ErrorSink {
             source,
             errors: Vec::new(),
+            cuts: Vec::new(),
         }
     }
 
-    /// Records an error at `span`.
+    /// Records an error at `span`, unless `span` holds an item already cut
+    /// for an error or is the table it was cut from: a table that lost a
+    /// misspelt or mistyped key looks empty or incomplete, and saying so
+    /// as well is only noise.
     pub(crate) fn push(
         &mut self,
         span: Range<usize>,
         message: impl Into<String>,
         hint: Option<String>,
     ) {
+        if self.cuts.iter().any(|(item, table)| {
+            (span.start <= item.start && item.end <= span.end) || span == *table
+        }) {
+            return;
+        }
         let (line, column) = line_column(self.source, span.start);
         self.errors.push(PolicyError {
             span,
@@ -126,6 +138,13 @@ impl<'a> ErrorSink<'a> {
             message: message.into(),
             hint,
         });
+    }
+
+    /// Notes that the item at `item` was cut from the table at `table`
+    /// after the error just pushed; errors over either are consequences
+    /// from now on.
+    pub(crate) fn mark_cut(&mut self, item: Range<usize>, table: Range<usize>) {
+        self.cuts.push((item, table));
     }
 
     pub(crate) fn is_empty(&self) -> bool {

@@ -14,7 +14,9 @@ Exit status:
   2  usage error or invalid input (nothing was changed)
   3  operational error (e.g. the kernel refused a request)
 With --format nagios, `check` exits with the plugin state instead (0 OK, 1 WARNING,
-2 CRITICAL, 3 UNKNOWN).
+2 CRITICAL, 3 UNKNOWN). A reader closing the pipe early (`| head`) is not an error.
+
+A FILE that is read may be `-`, standard input.
 
 Documentation: docs/ in the source tree, or `man portreeve`.";
 
@@ -56,6 +58,26 @@ pub struct GlobalArgs {
     /// the user who logged in]
     #[arg(long = "as", global = true, value_name = "NAME")]
     pub actor: Option<String>,
+
+    /// Colour tables on standard output: `auto` only when it is a terminal
+    /// and NO_COLOR is unset; `always` even in a pipe or with NO_COLOR
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    pub color: ColorChoice,
+
+    /// Leave out the header line of tables (for `cut`, `awk`, `while read`)
+    #[arg(long, global = true)]
+    pub no_headers: bool,
+}
+
+/// When to colour standard output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// On a terminal, unless NO_COLOR is set.
+    Auto,
+    /// Always, whatever standard output is.
+    Always,
+    /// Never.
+    Never,
 }
 
 /// Log output formats.
@@ -271,6 +293,9 @@ pub enum PolicyCommand {
     Validate {
         /// Policy file
         file: PathBuf,
+        /// Output format: `json` writes the errors as a document on standard output
+        #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
     },
     /// Print the built-in baseline policy
     Baseline,

@@ -18,6 +18,7 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     logging::init(&cli.global);
+    output::configure(&cli.global);
     match commands::run(&cli) {
         Ok(code) => match output::stdout_failure() {
             None => ExitCode::from(code),

@@ -2,9 +2,10 @@
 //!
 //! Parsing happens in two steps. Serde reads the text into `Raw*` structs that
 //! mirror the file and keep the source span of every value a user can get
-//! wrong; unknown fields are rejected there. Validation then turns raw values
-//! into model types, collecting every error with its span, so one run reports
-//! everything wrong with a file.
+//! wrong; unknown fields and wrong types are rejected there, each one
+//! recorded and cut out so reading goes on (see [`recover`]). Validation then
+//! turns raw values into model types, collecting every error with its span,
+//! so one run reports everything wrong with a file.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
@@ -22,6 +23,7 @@ mod accepted;
 mod change_control;
 mod enforcement;
 mod lifecycle;
+mod recover;
 
 use accepted::RawAcceptedRisk;
 use change_control::RawChangeControl;
@@ -212,35 +214,8 @@ pub fn parse_policy_bytes(file: &str, bytes: &[u8]) -> Result<Policy, PolicyErro
 /// and errors.
 pub fn parse_policy(file: &str, source: &str) -> Result<Policy, PolicyErrors> {
     let mut sink = ErrorSink::new(source);
-    let raw: RawPolicy = match toml::from_str(source) {
-        Ok(raw) => raw,
-        Err(e) => {
-            let span = e.span().unwrap_or(0..0);
-            let message = e.message().trim_end().to_string();
-            let hint = if message.starts_with("unknown field") {
-                Some(
-                    "unknown fields are errors so a typo never silently weakens a policy; see docs/policy.md for every field"
-                        .to_string(),
-                )
-            } else if ["finding", "owner", "reason", "expires"]
-                .iter()
-                .any(|f| message.starts_with(&format!("missing field `{f}`")))
-            {
-                Some(
-                    "every [[accepted_risk]] names its finding, owner, reason and expires"
-                        .to_string(),
-                )
-            } else if message.starts_with("missing field `protocol`") {
-                Some(
-                    r#"every rule names its protocol: protocol = "tcp", "udp" or ["tcp", "udp"]"#
-                        .to_string(),
-                )
-            } else {
-                None
-            };
-            sink.push(span, message, hint);
-            return Err(sink.into_errors(file));
-        }
+    let Some(raw) = recover::read_collecting::<RawPolicy>(source, &mut sink) else {
+        return Err(sink.into_errors(file));
     };
     let policy = Validator {
         file,

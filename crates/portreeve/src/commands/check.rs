@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use portreeve_app::check::{self, CheckReport, CheckRequest, ScanRequest, Sockets};
-use portreeve_app::policy;
+use portreeve_app::{input, policy};
 use portreeve_core::ListeningSocket;
 use portreeve_enforce::Ruleset;
 use portreeve_enforce::nft_command::Nft;
@@ -125,9 +125,8 @@ fn show(args: &CheckArgs, report: &CheckReport) -> Result<u8, Failure> {
 
 /// Reads an `inventory --format json` document.
 fn read_saved_inventory(path: &Path) -> Result<(String, Vec<ListeningSocket>), Failure> {
-    let shown = path.display();
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Failure::Input(format!("cannot read inventory {shown}: {e}")))?;
+    let shown = input::origin(path);
+    let text = input::read_text(path, "inventory").map_err(|e| Failure::Input(e.to_string()))?;
     let saved: SavedInventory = serde_json::from_str(&text).map_err(|e| {
         Failure::Input(format!(
             "{shown}:{}:{}: not a portreeve inventory document: {e}",

@@ -24,6 +24,7 @@ use std::time::Instant;
 use jiff::Timestamp;
 use portreeve_agent::collector::{Collector, CollectorConfig, Totals, merge, parse_exporter};
 use portreeve_app::flows::FlowSink;
+use portreeve_app::input;
 use portreeve_core::{PortKey, Proto};
 use portreeve_flows::pcap::PcapError;
 use portreeve_flows::{
@@ -143,7 +144,11 @@ fn emit_long_table(listing: &Listing) -> Result<(), Failure> {
         }
         writeln!(out, "{}", text.trim_end())
     };
-    let mut written = line(&mut out, &HEADERS.map(String::from));
+    let mut written = if crate::output::style().headers {
+        line(&mut out, &HEADERS.map(String::from))
+    } else {
+        Ok(())
+    };
     for row in listing.rows()? {
         let row = row.map_err(spill_failed)?;
         written = written.and_then(|()| line(&mut out, &cells(&row)));
@@ -244,9 +249,8 @@ pub fn collect(args: &CollectArgs, ctx: &Context) -> Result<u8, Failure> {
 }
 
 pub fn decode(args: &DecodeArgs) -> Result<u8, Failure> {
-    let path = args.pcap.display();
-    let bytes = std::fs::read(&args.pcap)
-        .map_err(|e| Failure::Input(format!("cannot read {path}: {e}")))?;
+    let path = input::origin(&args.pcap);
+    let bytes = input::read(&args.pcap, "capture").map_err(|e| Failure::Input(e.to_string()))?;
     let mut datagrams = portreeve_flows::pcap::udp_datagrams(&bytes)
         .map_err(|e| Failure::Input(format!("{path}: {e}")))?;
     let mut decoder = Decoder::default();
@@ -324,9 +328,8 @@ struct ImportTotals {
 const STORE_CHUNK: usize = 50_000;
 
 pub fn import_zeek(args: &ImportZeekArgs, ctx: &Context) -> Result<u8, Failure> {
-    let path = args.file.display();
-    let file = std::fs::File::open(&args.file)
-        .map_err(|e| Failure::Input(format!("cannot read {path}: {e}")))?;
+    let path = input::origin(&args.file);
+    let file = input::open(&args.file, "Zeek log").map_err(|e| Failure::Input(e.to_string()))?;
     let max_keys = max_keys(args.max_keys);
     let mut aggregator = Aggregator::new(AggregatorConfig {
         max_keys,

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use portreeve_app::{AppError, StateDir, witness};
+use portreeve_app::{AppError, StateDir, input, witness};
 use portreeve_ledger::bundle::verify_dir;
 use portreeve_ledger::note::{Checkpoint, KeyKind, KeyName, SignerKey, VerifierKey};
 use portreeve_ledger::store;
@@ -115,11 +115,11 @@ fn log(args: &LedgerLogArgs, state: &StateDir) -> Result<u8, Failure> {
 }
 
 /// A key given on the command line: the key text itself, or a file
-/// holding it.
+/// holding it (`-`: standard input).
 fn read_key(text_or_path: &str) -> Result<VerifierKey, Failure> {
-    let text = if Path::new(text_or_path).is_file() {
-        std::fs::read_to_string(text_or_path)
-            .map_err(|e| Failure::Input(format!("cannot read key file {text_or_path}: {e}")))?
+    let path = Path::new(text_or_path);
+    let text = if input::is_stdin(path) || path.is_file() {
+        input::read_text(path, "key file").map_err(|e| Failure::Input(e.to_string()))?
     } else {
         text_or_path.to_string()
     };
@@ -160,11 +160,10 @@ fn verify(args: &LedgerVerifyArgs, state: &StateDir) -> Result<u8, Failure> {
     }
     let outcome = match &args.bundle {
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                Failure::Input(format!("cannot read bundle {}: {e}", path.display()))
-            })?;
+            let text =
+                input::read_text(path, "bundle").map_err(|e| Failure::Input(e.to_string()))?;
             let bundle: Bundle = serde_json::from_str(&text).map_err(|e| {
-                Failure::Input(format!("{}: not a ledger bundle: {e}", path.display()))
+                Failure::Input(format!("{}: not a ledger bundle: {e}", input::origin(path)))
             })?;
             let log = read_key(args.key.as_deref().expect("clap requires --key"))?;
             bundle.verify(&Trust {

@@ -29,7 +29,9 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
         Command::Inventory(args) => inventory::run(args),
         Command::Check(args) => check::run(args, &ctx),
         Command::Policy(PolicyCommand::Init(args)) => policy::init(args),
-        Command::Policy(PolicyCommand::Validate { file }) => policy::validate(file),
+        Command::Policy(PolicyCommand::Validate { file, format }) => {
+            policy::validate(file, *format)
+        }
         Command::Policy(PolicyCommand::Baseline) => policy::baseline(),
         Command::Render(args) => enforce::render(args, &ctx),
         Command::Plan(args) => enforce::plan(args, &ctx),

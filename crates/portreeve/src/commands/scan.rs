@@ -9,6 +9,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
+use portreeve_app::input;
 use portreeve_core::Proto;
 use portreeve_scan::service::{self, ServiceOptions};
 use portreeve_scan::target::{self, Target, TargetSpec};
@@ -166,13 +167,12 @@ fn render(args: &ScanArgs, run: &ScanRun, elapsed: Duration) {
 /// Reads an nmap XML file into the scan model; a malformed file is a
 /// located input error.
 pub fn import(file: &std::path::Path) -> Result<ScanRun, Failure> {
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| Failure::Input(format!("cannot read {}: {e}", file.display())))?;
+    let text = input::read_text(file, "nmap XML").map_err(|e| Failure::Input(e.to_string()))?;
     let imported =
         portreeve_scan::nmap_xml::import(&text, portreeve_scan::nmap_xml::DEFAULT_MAX_PORTS)
-            .map_err(|e| Failure::Input(format!("{}: {e}", file.display())))?;
+            .map_err(|e| Failure::Input(format!("{}: {e}", input::origin(file))))?;
     for o in &imported.omitted {
-        tracing::warn!("{}: not imported: {o}", file.display());
+        tracing::warn!("{}: not imported: {o}", input::origin(file));
     }
     Ok(imported.run)
 }
@@ -230,14 +230,14 @@ fn plan(args: &ScanArgs) -> Result<Plan, Failure> {
 /// comment), each error located as `FILE:LINE:` so it can be found in a
 /// long list.
 fn read_target_file(file: &std::path::Path) -> Result<Vec<TargetSpec>, Failure> {
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| Failure::Input(format!("cannot read target file {}: {e}", file.display())))?;
+    let text = input::read_text(file, "target file").map_err(|e| Failure::Input(e.to_string()))?;
     let mut specs = Vec::new();
     for (number, line) in text.lines().enumerate() {
         let line = line.split('#').next().unwrap_or_default();
         for word in line.split_whitespace() {
-            let spec = target::parse_spec(word)
-                .map_err(|e| Failure::Input(format!("{}:{}: {e}", file.display(), number + 1)))?;
+            let spec = target::parse_spec(word).map_err(|e| {
+                Failure::Input(format!("{}:{}: {e}", input::origin(file), number + 1))
+            })?;
             specs.push(spec);
         }
     }

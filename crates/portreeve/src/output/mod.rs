@@ -9,9 +9,41 @@ pub mod sarif;
 pub mod table;
 
 use std::io::{ErrorKind, Write};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 pub use portreeve_app::counted;
+
+use crate::cli::{ColorChoice, GlobalArgs};
+
+/// How tables look, from the global options: set once by `main` before any
+/// command runs, so every table obeys `--color` and `--no-headers` without
+/// each command passing them along.
+#[derive(Debug, Clone, Copy)]
+pub struct Style {
+    /// `--color`.
+    pub colour: ColorChoice,
+    /// Whether tables print their header line (not `--no-headers`).
+    pub headers: bool,
+}
+
+static STYLE: OnceLock<Style> = OnceLock::new();
+
+/// Sets the [`Style`] the global options ask for.
+pub fn configure(global: &GlobalArgs) {
+    let _ = STYLE.set(Style {
+        colour: global.color,
+        headers: !global.no_headers,
+    });
+}
+
+/// The [`Style`] `main` configured (defaults when it did not: `auto`
+/// colour, headers shown).
+pub fn style() -> Style {
+    STYLE.get().copied().unwrap_or(Style {
+        colour: ColorChoice::Auto,
+        headers: true,
+    })
+}
 
 /// The first failure to write standard output other than a closed pipe,
 /// kept for [`stdout_failure`] so that `main` can exit 3 instead of 0.

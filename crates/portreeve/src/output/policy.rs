@@ -36,7 +36,7 @@ pub fn describe(p: &LoadedPolicy) -> String {
         ),
         PolicySource::File(path) => format!(
             "policy: {} (sha256:{}, a candidate, not the policy in effect)",
-            path.display(),
+            portreeve_app::input::origin(path),
             short(&p.digest)
         ),
         PolicySource::DefaultFile(path) => format!(

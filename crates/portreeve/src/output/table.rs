@@ -1,6 +1,7 @@
 //! Tables for people: aligned, borderless columns in the style of `ss` and
-//! `kubectl`, coloured only when standard output is a terminal and
-//! `NO_COLOR` is unset. Every cell goes through [`cell`], which escapes
+//! `kubectl`, coloured as `--color` says (by default only when standard
+//! output is a terminal and `NO_COLOR` is unset), with a header line unless
+//! `--no-headers`. Every cell goes through [`cell`], which escapes
 //! control characters (see [`super::escape`]): a reason or a process name
 //! can neither drive the terminal nor break a row in two.
 
@@ -13,12 +14,20 @@ use portreeve_policy::catalogue::CatalogueEntry;
 
 use super::counted;
 use super::escape::one_line;
+use crate::cli::ColorChoice;
 use portreeve_app::check::Summary;
 
-/// Whether to colour standard output: a terminal, `NO_COLOR` unset, and
-/// `CLICOLOR_FORCE` forcing it on (the conventions anstream implements).
+/// Whether to colour standard output: as `--color always|never` says, else
+/// (`auto`) a terminal, `NO_COLOR` unset, and `CLICOLOR_FORCE` forcing it on
+/// (the conventions anstream implements).
 pub fn stdout_colour() -> bool {
-    anstream::AutoStream::choice(&std::io::stdout()) != anstream::ColorChoice::Never
+    match super::style().colour {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            anstream::AutoStream::choice(&std::io::stdout()) != anstream::ColorChoice::Never
+        }
+    }
 }
 
 /// A table cell showing `text`, control characters escaped.
@@ -38,20 +47,26 @@ fn new_table(headers: &[&str], colour: bool) -> Table {
     if colour {
         t.enforce_styling();
     }
-    t.set_header(headers.iter().map(|h| {
-        let c = cell(h);
-        if colour {
-            c.add_attribute(Attribute::Bold)
-        } else {
-            c
-        }
-    }));
+    if super::style().headers {
+        t.set_header(headers.iter().map(|h| {
+            let c = cell(h);
+            if colour {
+                c.add_attribute(Attribute::Bold)
+            } else {
+                c
+            }
+        }));
+    }
     t
 }
 
 /// Renders without the preset's leading space and trailing padding, so
 /// output starts at column 0 like `ss`.
 fn render(mut t: Table) -> String {
+    if t.is_empty() && t.header().is_none() {
+        // `--no-headers` and no rows: nothing, not a blank line.
+        return String::new();
+    }
     for column in t.column_iter_mut() {
         column.set_padding((0, 2));
     }

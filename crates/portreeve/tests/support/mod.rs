@@ -267,12 +267,17 @@ pub const METRICS: &str = "127.0.0.1:9465";
 
 /// GET /metrics from inside `ns`, or `None` while nothing answers.
 pub fn metrics(ns: &Netns) -> Option<String> {
+    metrics_request(ns, "GET /metrics HTTP/1.1\r\nHost: agent\r\n\r\n")
+}
+
+/// Sends `request` to the metrics endpoint inside `ns` and reads the whole
+/// reply, headers included, or `None` while nothing answers.
+pub fn metrics_request(ns: &Netns, request: &str) -> Option<String> {
     ns.run(|| {
         let mut s =
             TcpStream::connect_timeout(&METRICS.parse().unwrap(), Duration::from_millis(200))
                 .ok()?;
-        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: agent\r\n\r\n")
-            .ok()?;
+        s.write_all(request.as_bytes()).ok()?;
         let mut out = String::new();
         s.read_to_string(&mut out).ok()?;
         Some(out)
@@ -311,6 +316,12 @@ pub fn wait_for<T>(
 /// Starts the agent in `ns` with state in `state`, reading every 500 ms
 /// and serving metrics at [`METRICS`], and `extra` arguments.
 pub fn start_agent(ns: &Netns, state: &Path, extra: &[&str]) -> Daemon {
+    Daemon(agent_command(ns, state, extra).spawn().unwrap())
+}
+
+/// The command [`start_agent`] runs, for a test that adds to it (its
+/// environment) before starting it.
+pub fn agent_command(ns: &Netns, state: &Path, extra: &[&str]) -> Command {
     let mut cmd = ns.exec(env!("CARGO_BIN_EXE_portreeve"));
     cmd.args([
         "--state-dir",
@@ -328,7 +339,7 @@ pub fn start_agent(ns: &Netns, state: &Path, extra: &[&str]) -> Daemon {
     .env_remove("PORTREEVE_POLICY")
     .stdout(Stdio::null())
     .stderr(Stdio::piped());
-    Daemon(cmd.spawn().unwrap())
+    cmd
 }
 
 /// Whether the namespace tests can run here (root, iproute2, python3).
