@@ -78,6 +78,16 @@ pub fn preview(
     Ok((compiled, preview))
 }
 
+/// Whether applying would change the firewall: the ruleset differs from
+/// the live generation's, portreeve's table was changed outside portreeve
+/// (or could not be compared), or the table recorded as live is missing
+/// from the kernel. `plan --exit-code` reports this in its exit status.
+pub fn changes_pending(preview: &ApplyPreview) -> bool {
+    !preview.diff.is_empty()
+        || !preview.drift.is_empty()
+        || (preview.live.is_some() && !preview.table_present)
+}
+
 /// What the lock-out guard protects: the SSH access the firewall finds in
 /// its namespace, and the session `$SSH_CONNECTION` names (`session`).
 fn ssh_access(state: &StateDir, session: Option<(IpAddr, u16)>) -> Result<SshAccess, AppError> {

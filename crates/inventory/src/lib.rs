@@ -29,6 +29,7 @@
 //! # Ok::<(), portreeve_inventory::InventoryError>(())
 //! ```
 
+mod addresses;
 mod cgroup;
 mod netns;
 mod owners;
@@ -44,6 +45,7 @@ use rustix::net::{AddressFamily, SocketType};
 
 use crate::sockdiag::KernelSocket;
 
+pub use addresses::connected_networks;
 pub use netns::run_in;
 pub use sockdiag::TcpConnection;
 
@@ -93,6 +95,9 @@ pub enum InventoryError {
     /// The caller's own namespace could not be identified.
     #[error("cannot identify the current network namespace: {0}")]
     CurrentNamespace(#[source] io::Error),
+    /// The interfaces' addresses could not be read (`getifaddrs`).
+    #[error("cannot list this host's interface addresses: {0}")]
+    Addresses(#[source] io::Error),
 }
 
 fn netns_suffix(netns: &Option<String>) -> String {

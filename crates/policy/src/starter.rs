@@ -9,6 +9,10 @@
 //! the rule of an SSH daemon's port is written active, from a `management`
 //! zone holding the sources of the SSH sessions open when it was written
 //! (the policy's management zone, so `apply` refuses to cut them).
+//!
+//! The `private` zone is the networks the host is connected to, not all of
+//! RFC 1918, so a rule adopted from the starter admits the host's own
+//! neighbours rather than every private network anywhere.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -39,12 +43,16 @@ pub struct SshSeen {
 }
 
 impl SshSeen {
-    /// The zone the SSH rule admits: `management` when sessions were seen.
-    fn zone(&self) -> &'static str {
-        if self.management().is_empty() {
-            "private"
+    /// The zone the SSH rule admits: `management` when sessions were seen,
+    /// else `private` when the host is connected to `networks`. None when
+    /// neither: no session and no network, so no one's way in to keep.
+    fn zone(&self, networks: &[IpNet]) -> Option<&'static str> {
+        if !self.management().is_empty() {
+            Some("management")
+        } else if !networks.is_empty() {
+            Some("private")
         } else {
-            "management"
+            None
         }
     }
 
@@ -63,15 +71,16 @@ impl SshSeen {
 }
 
 /// The text of a starter policy for a host named `host` with `sockets`,
-/// whose SSH access is `ssh`.
+/// whose SSH access is `ssh`, connected to `networks` (its `private` zone).
 pub fn starter_policy(
     host: &str,
     sockets: &[ListeningSocket],
     ssh: &SshSeen,
+    networks: &[IpNet],
     today: Date,
 ) -> String {
     let mut out = String::new();
-    header(&mut out, host, ssh, today);
+    header(&mut out, host, ssh, networks, today);
 
     // Group exposed listeners by port and owning service, so tcp+udp of one
     // service and its IPv4+IPv6 sockets become one rule.
@@ -98,8 +107,8 @@ pub fn starter_policy(
     let mut used_names: Vec<String> = Vec::new();
     for ((port, _), g) in &groups {
         out.push('\n');
-        let active = g.protocols == [Proto::Tcp] && ssh.ports.contains(port);
-        let ssh_zone = active.then(|| ssh.zone());
+        let ssh_daemon = g.protocols == [Proto::Tcp] && ssh.ports.contains(port);
+        let ssh_zone = ssh_daemon.then(|| ssh.zone(networks)).flatten();
         rule_block(&mut out, *port, g, ssh_zone, today, &mut used_names);
     }
 
@@ -121,29 +130,23 @@ pub fn starter_policy(
     out
 }
 
-fn header(out: &mut String, host: &str, ssh: &SshSeen, today: Date) {
+fn header(out: &mut String, host: &str, ssh: &SshSeen, networks: &[IpNet], today: Date) {
     let management = ssh.management();
     let management_zone = if management.is_empty() {
         "# management = [\"192.0.2.0/24\"]\n".to_string()
     } else {
         format!(
-            "# Where the SSH sessions open when this was written came from.\nmanagement = [{}]\n",
-            management
-                .iter()
-                .map(|n| toml_str(n))
-                .collect::<Vec<_>>()
-                .join(", ")
+            "# Where the SSH sessions open when this was written came from.\nmanagement = {}\n",
+            toml_list(&management)
         )
     };
-    let enforce = if management.is_empty() {
-        String::new()
+    let private_zone = if networks.is_empty() {
+        "# No network was seen on an interface that is up; name yours, e.g.:\n# private = [\"192.0.2.0/24\"]\n".to_string()
     } else {
-        let port = match ssh.ports.as_slice() {
-            [22] | [] => String::new(),
-            [p, ..] => format!("ssh_port = {p}\n"),
-        };
+        let nets: Vec<String> = networks.iter().map(|n| n.trunc().to_string()).collect();
         format!(
-            "\n[enforce]\n# `apply` refuses a ruleset that would cut this zone's SSH access.\nmanagement_zone = \"management\"\n{port}"
+            "# The networks this host's interfaces were on when this was written.\nprivate = {}\n",
+            toml_list(&nets)
         )
     };
     let _ = write!(
@@ -168,14 +171,62 @@ report_stale_rules = true
 [zones]
 # Source networks a rule can allow. Adjust to your networks.
 public = ["0.0.0.0/0", "::/0"]
-private = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"]
-{management_zone}{enforce}
+{private_zone}{management_zone}
+"#
+    );
+    enforce_section(out, ssh, &management);
+    out.push_str(
+        r#"
+[lifecycle]
+# When an unused port counts as dormant or abandoned, and what happens to an
+# abandoned one ("recommend", "close" or "off"). Defaults:
+# dormant_after = "72h"
+# abandoned_after = "30d"
+# reclaim = "recommend"
+
+[change_control]
+# Whether installing a policy needs an approved proposal. Defaults:
+# required = false
+# approvals = 1
+# self_approval = false
+# approval_valid_for = "30d"
+
 [banned]
 # Built-in bans: 21/tcp, 23/tcp, 69/udp, 111, 512-514/tcp, 2375/tcp, 6000-6063/tcp.
 include_defaults = true
 ports = []
-"#
+"#,
     );
+}
+
+/// `[enforce]`: its defaults as comments, and the management zone `apply`
+/// must keep SSH access for when SSH sessions were seen.
+fn enforce_section(out: &mut String, ssh: &SshSeen, management: &[String]) {
+    out.push_str(
+        r#"[enforce]
+# How `apply` turns this policy into a firewall. Defaults:
+# default_action = "drop"
+# log_dropped = true
+# log_group = 0
+# log_rate_per_second = 10
+# allow_ping = true
+# allow_dhcp_client = true
+# usage_retention_days = 400
+"#,
+    );
+    if management.is_empty() {
+        out.push_str("# management_zone: none, as no SSH session was seen when this was written\n");
+    } else {
+        out.push_str(
+            "# `apply` refuses a ruleset that would cut this zone's SSH access.\nmanagement_zone = \"management\"\n",
+        );
+    }
+    match ssh.ports.as_slice() {
+        [p, ..] if *p != 22 && !management.is_empty() => {
+            let _ = writeln!(out, "ssh_port = {p}");
+        }
+        _ => out.push_str("# ssh_port = 22\n"),
+    }
 }
 
 /// The rule for one group of listeners: commented, unless `ssh_zone` says
@@ -325,6 +376,12 @@ fn banned_by_default(proto: Proto, port: u16) -> bool {
     crate::parse::DEFAULT_BANS
         .iter()
         .any(|&(a, b, protos)| protos.contains(&proto) && (a..=b).contains(&port))
+}
+
+/// `items` as a TOML array of strings.
+fn toml_list(items: &[String]) -> String {
+    let quoted: Vec<String> = items.iter().map(|i| toml_str(i)).collect();
+    format!("[{}]", quoted.join(", "))
 }
 
 /// `s` as a TOML basic string, escaped as TOML (not Rust) requires.

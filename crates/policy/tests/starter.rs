@@ -4,6 +4,7 @@
 mod common;
 
 use common::{owned_by, socket, without_owner};
+use ipnet::IpNet;
 use jiff::civil::date;
 use portreeve_core::{ListeningSocket, OwnerStatus, Proto};
 use portreeve_policy::{SshSeen, parse_policy, starter_policy};
@@ -56,6 +57,15 @@ fn host_sockets() -> Vec<ListeningSocket> {
     ]
 }
 
+/// The networks the host is connected to, as its interfaces hold them
+/// (host bits set).
+fn office_networks() -> Vec<IpNet> {
+    ["10.81.0.1/24", "fd81::1/64"]
+        .iter()
+        .map(|n| n.parse().unwrap())
+        .collect()
+}
+
 /// Uncomments every commented TOML line of the rule blocks.
 fn uncomment_rules(text: &str) -> String {
     text.lines()
@@ -80,6 +90,7 @@ fn starter_is_valid_as_written_and_allows_nothing() {
         "web01",
         &host_sockets(),
         &SshSeen::default(),
+        &office_networks(),
         date(2026, 11, 29),
     );
     let policy = parse_policy("starter.toml", &text).unwrap_or_else(|e| panic!("{e}\n{text}"));
@@ -93,6 +104,7 @@ fn every_rule_uncommented_is_valid_and_covers_each_exposed_listener_once() {
         "web01",
         &host_sockets(),
         &SshSeen::default(),
+        &office_networks(),
         date(2026, 11, 29),
     );
     let adopted = uncomment_rules(&text);
@@ -139,6 +151,7 @@ fn banned_and_loopback_listeners_get_comments_not_rules() {
         "web01",
         &host_sockets(),
         &SshSeen::default(),
+        &office_networks(),
         date(2026, 11, 29),
     );
     assert!(text.contains("BANNED"), "{text}");
@@ -157,7 +170,13 @@ fn the_ssh_rule_is_written_active_from_the_sessions_seen_which_are_the_managemen
             .map(|a| a.parse().unwrap())
             .collect(),
     };
-    let text = starter_policy("web01", &host_sockets(), &ssh, date(2026, 11, 29));
+    let text = starter_policy(
+        "web01",
+        &host_sockets(),
+        &ssh,
+        &office_networks(),
+        date(2026, 11, 29),
+    );
     let policy = parse_policy("starter.toml", &text).unwrap_or_else(|e| panic!("{e}\n{text}"));
     let active: Vec<(&str, &[String])> = policy
         .rules
@@ -196,9 +215,83 @@ fn the_ssh_rule_is_written_active_from_the_sessions_seen_which_are_the_managemen
         ports: vec![22],
         session_sources: Vec::new(),
     };
-    let text = starter_policy("web01", &host_sockets(), &unseen, date(2026, 11, 29));
+    let text = starter_policy(
+        "web01",
+        &host_sockets(),
+        &unseen,
+        &office_networks(),
+        date(2026, 11, 29),
+    );
     let policy = parse_policy("starter.toml", &text).unwrap_or_else(|e| panic!("{e}\n{text}"));
     assert_eq!(policy.rules.len(), 1);
     assert_eq!(policy.rules[0].zones, ["private"]);
     assert_eq!(policy.enforce.management_zone, None);
+}
+
+#[test]
+fn the_private_zone_is_the_connected_networks_said_so() {
+    let text = starter_policy(
+        "web01",
+        &host_sockets(),
+        &SshSeen::default(),
+        &office_networks(),
+        date(2026, 11, 29),
+    );
+    let policy = parse_policy("starter.toml", &text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let nets: Vec<String> = policy
+        .zone("private")
+        .unwrap()
+        .networks
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(nets, ["10.81.0.0/24", "fd81::/64"], "{text}");
+    assert!(
+        text.contains("# The networks this host's interfaces were on"),
+        "{text}"
+    );
+    assert!(!text.contains("192.168.0.0/16"), "{text}");
+}
+
+#[test]
+fn with_no_network_and_no_session_the_private_zone_is_an_example_and_ssh_a_comment() {
+    let unseen = SshSeen {
+        ports: vec![22],
+        session_sources: Vec::new(),
+    };
+    let text = starter_policy("web01", &host_sockets(), &unseen, &[], date(2026, 11, 29));
+    let policy = parse_policy("starter.toml", &text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert_eq!(policy.zone("private"), None, "{text}");
+    assert!(policy.rules.is_empty(), "{text}");
+    assert!(text.contains("# private = [\"192.0.2.0/24\"]"), "{text}");
+    // Filling in the example makes every rule valid.
+    let adopted = uncomment_rules(&text);
+    let all = parse_policy("starter.toml", &adopted).unwrap_or_else(|e| panic!("{e}\n{adopted}"));
+    assert_eq!(all.rules.len(), 5);
+}
+
+#[test]
+fn enforce_lifecycle_and_change_control_are_written_with_their_defaults_commented() {
+    let text = starter_policy(
+        "web01",
+        &[],
+        &SshSeen::default(),
+        &office_networks(),
+        date(2026, 11, 29),
+    );
+    for section in ["[enforce]", "[lifecycle]", "[change_control]"] {
+        assert!(text.lines().any(|l| l == section), "no {section}: {text}");
+    }
+    let written = parse_policy("starter.toml", &text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let adopted = uncomment_rules(&text);
+    assert!(adopted.contains("\nreclaim = \"recommend\""), "{adopted}");
+    let uncommented =
+        parse_policy("starter.toml", &adopted).unwrap_or_else(|e| panic!("{e}\n{adopted}"));
+    let defaults = parse_policy("empty.toml", "").unwrap();
+    // The commented values are the defaults: uncommenting them changes nothing.
+    for policy in [&written, &uncommented] {
+        assert_eq!(policy.enforce, defaults.enforce, "{adopted}");
+        assert_eq!(policy.lifecycle, defaults.lifecycle, "{adopted}");
+        assert_eq!(policy.change_control, defaults.change_control, "{adopted}");
+    }
 }

@@ -104,7 +104,7 @@ pub enum Command {
     /// Print the firewall ruleset the policy compiles to
     Render(RenderArgs),
     /// Show what `apply` would change in the firewall, and what else decides traffic
-    Plan(PolicyArgs),
+    Plan(PlanArgs),
     /// Install the policy's ruleset in one atomic nftables transaction
     Apply(ApplyArgs),
     /// Confirm a ruleset applied with --confirm-within, keeping it
@@ -191,12 +191,17 @@ pub struct InventoryArgs {
     /// Namespaces to read.
     #[command(flatten)]
     pub scope: ScopeArgs,
+    /// List only the network namespace with this name (`host`, or an `ip
+    /// netns` name); repeatable. Reads every namespace, so needs root
+    #[arg(long, value_name = "NAME")]
+    pub netns: Vec<String>,
     /// Output format
     #[arg(long, value_enum, default_value_t = ListFormat::Table)]
     pub format: ListFormat,
 }
 
-/// Output formats of the listing commands (`inventory`, `catalogue`, `doctor`).
+/// Output formats of the listing commands (`inventory`, `catalogue`, `doctor`)
+/// and of `plan`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ListFormat {
     /// Aligned columns for people
@@ -324,6 +329,21 @@ pub struct PolicyArgs {
     /// in effect, else the built-in baseline]
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
+}
+
+/// `portreeve plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Which policy.
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+    /// Exit 1 when applying would change the firewall, 0 when it would
+    /// not (errors stay 2 and 3), as `git diff --exit-code` does
+    #[arg(long)]
+    pub exit_code: bool,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
 }
 
 /// Rulesets `render` can produce.

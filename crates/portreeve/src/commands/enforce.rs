@@ -10,13 +10,15 @@ use portreeve_enforce::generations::Status;
 use portreeve_enforce::{guard, nft_text, published};
 
 use crate::cli::{
-    ApplyArgs, ListArgs, ListFormat, PolicyArgs, RenderArgs, RenderTarget, RollbackArgs,
+    ApplyArgs, ListArgs, ListFormat, PlanArgs, RenderArgs, RenderTarget, RollbackArgs,
 };
 use crate::context::{self, Context};
 use crate::failure::{EXIT_OK, Failure};
-use crate::output::json::{emit_listing, to_value};
-use crate::output::policy::{describe, in_effect_footer};
-use crate::output::{counted, emit, table};
+use crate::output::json::{
+    Envelope, PLAN_KIND, PlanDiff, PlanDocument, PlanLockout, emit_listing, host_name, to_value,
+};
+use crate::output::policy::{PolicyInfo, describe, in_effect_footer};
+use crate::output::{counted, emit, emit_json, table};
 
 /// The SSH session this command runs in, for the lock-out guard.
 pub(crate) fn ssh_session() -> Option<(std::net::IpAddr, u16)> {
@@ -36,9 +38,60 @@ pub fn render(args: &RenderArgs, ctx: &Context) -> Result<u8, Failure> {
     Ok(EXIT_OK)
 }
 
-pub fn plan(args: &PolicyArgs, ctx: &Context) -> Result<u8, Failure> {
-    let candidate = context::candidate(args.policy.as_deref());
+/// `plan --exit-code`'s status when applying would change the firewall:
+/// 1, as `git diff --exit-code` gives for a difference. It keeps 2 and 3
+/// for errors, as every command does.
+const EXIT_CHANGES_PENDING: u8 = 1;
+
+pub fn plan(args: &PlanArgs, ctx: &Context) -> Result<u8, Failure> {
+    let candidate = context::candidate(args.policy.policy.as_deref());
     let (compiled, plan) = enforce::preview(&ctx.state, candidate.as_deref(), ssh_session())?;
+    let others = foreign_report(&plan.foreign);
+    let published_ports = published::live_if_readable(&portreeve_enforce::nft_command::Nft::new());
+    let published = crate::output::published::section(&published_ports, Some(&compiled.ruleset));
+    let changes = enforce::changes_pending(&plan);
+    match args.format {
+        ListFormat::Table => emit(&plan_text(&compiled, &plan, &others, &published, ctx)),
+        ListFormat::Json => {
+            let host = host_name();
+            emit_json(&PlanDocument {
+                envelope: Envelope::new(PLAN_KIND, &host),
+                policy: PolicyInfo::of(&compiled.policy),
+                live_generation: plan.live.as_ref().map(|g| g.generation),
+                changes,
+                diff: PlanDiff::of(&plan.diff),
+                table_missing: plan.live.is_some() && !plan.table_present,
+                drift: &plan.drift,
+                lockouts: plan.lockouts.iter().map(PlanLockout::of).collect(),
+                other_firewalls: others
+                    .lines()
+                    .filter(|l| !l.is_empty())
+                    .map(str::trim)
+                    .collect(),
+                // The section's items are indented under its heading.
+                published: published
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("  "))
+                    .collect(),
+            });
+        }
+    }
+    Ok(if args.exit_code && changes {
+        EXIT_CHANGES_PENDING
+    } else {
+        EXIT_OK
+    })
+}
+
+/// `plan`'s report for people; `others` and `published` are the sections
+/// on other firewalls and on ports published by DNAT.
+fn plan_text(
+    compiled: &enforce::Compiled,
+    plan: &portreeve_enforce::ApplyPreview,
+    others: &str,
+    published: &str,
+    ctx: &Context,
+) -> String {
     let mut out = String::new();
     match (&plan.live, plan.diff.is_empty()) {
         (Some(g), true) if plan.drift.is_empty() => out.push_str(&format!(
@@ -72,12 +125,8 @@ pub fn plan(args: &PolicyArgs, ctx: &Context) -> Result<u8, Failure> {
             out.push_str(&format!("  {d}\n"));
         }
     }
-    out.push_str(&foreign_report(&plan.foreign));
-    let published_ports = published::live_if_readable(&portreeve_enforce::nft_command::Nft::new());
-    out.push_str(&crate::output::published::section(
-        &published_ports,
-        Some(&compiled.ruleset),
-    ));
+    out.push_str(others);
+    out.push_str(published);
     if !plan.lockouts.is_empty() {
         out.push_str("\nApply would be refused (lock-out guard):\n");
         for l in &plan.lockouts {
@@ -90,8 +139,7 @@ pub fn plan(args: &PolicyArgs, ctx: &Context) -> Result<u8, Failure> {
     out.push('\n');
     out.push_str(&in_effect_footer(&ctx.state));
     out.push_str(&format!("candidate {}\n", describe(&compiled.policy)));
-    emit(&out);
-    Ok(EXIT_OK)
+    out
 }
 
 /// Every other firewall that decides traffic here, with why each matters:

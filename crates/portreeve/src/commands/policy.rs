@@ -30,6 +30,7 @@ pub fn init(args: &PolicyInitArgs) -> Result<u8, Failure> {
         &inventory.host,
         &inventory.sockets,
         &lockout::seen_here(ssh_session())?,
+        &portreeve_inventory::connected_networks()?,
         portreeve_app::check::today(),
     );
     match &args.output {

@@ -148,3 +148,94 @@ pub struct JudgedPublished<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub policy: Option<portreeve_enforce::PublishedVerdict>,
 }
+
+/// `kind` of a `plan --format json` document.
+pub const PLAN_KIND: &str = "portreeve.plan";
+
+/// `portreeve plan --format json`: what `apply` would change, and what else
+/// decides traffic.
+#[derive(Debug, Serialize)]
+pub struct PlanDocument<'a> {
+    /// Kind `portreeve.plan`, version, host, time.
+    #[serde(flatten)]
+    pub envelope: Envelope<'a>,
+    /// The candidate policy.
+    pub policy: super::policy::PolicyInfo<'a>,
+    /// The live generation, if any.
+    pub live_generation: Option<u64>,
+    /// Whether applying would change the firewall (what `--exit-code`
+    /// reports).
+    pub changes: bool,
+    /// The ruleset lines applying would add and remove.
+    pub diff: PlanDiff<'a>,
+    /// A generation is recorded as live but its table is not in the kernel.
+    pub table_missing: bool,
+    /// How the table in the kernel differs from the live generation's
+    /// ruleset, one line each.
+    pub drift: &'a [String],
+    /// Management paths the ruleset would cut: apply would refuse it.
+    pub lockouts: Vec<PlanLockout<'a>>,
+    /// The text report's lines on other firewalls, headings included.
+    pub other_firewalls: Vec<&'a str>,
+    /// One line per port published by DNAT, with what the candidate does
+    /// to it.
+    pub published: Vec<&'a str>,
+}
+
+/// The changed lines of a unified diff, without their `+`/`-` marks.
+#[derive(Debug, Serialize)]
+pub struct PlanDiff<'a> {
+    /// Lines only the candidate's ruleset has.
+    pub added: Vec<&'a str>,
+    /// Lines only the live ruleset has.
+    pub removed: Vec<&'a str>,
+}
+
+impl<'a> PlanDiff<'a> {
+    /// The changed lines of `unified` (empty when it is empty). The file
+    /// headers (`---`, `+++`) come before the first hunk and are skipped.
+    pub fn of(unified: &'a str) -> PlanDiff<'a> {
+        let mut diff = PlanDiff {
+            added: Vec::new(),
+            removed: Vec::new(),
+        };
+        for line in unified.lines().skip_while(|l| !l.starts_with("@@")) {
+            if let Some(added) = line.strip_prefix('+') {
+                diff.added.push(added);
+            } else if let Some(removed) = line.strip_prefix('-') {
+                diff.removed.push(removed);
+            }
+        }
+        diff
+    }
+}
+
+/// A management path the candidate would cut.
+#[derive(Debug, Serialize)]
+pub struct PlanLockout<'a> {
+    /// The source that would lose access (`0.0.0.0/0`: every source).
+    pub source: String,
+    /// The TCP port it would lose.
+    pub port: u16,
+    /// `banned` or `not_allowed`.
+    pub verdict: &'static str,
+    /// Where the path comes from.
+    pub why: &'a str,
+}
+
+impl<'a> PlanLockout<'a> {
+    /// The JSON form of `l`.
+    pub fn of(l: &'a portreeve_enforce::guard::Lockout) -> PlanLockout<'a> {
+        use portreeve_enforce::Verdict;
+        PlanLockout {
+            source: l.source.to_string(),
+            port: l.port,
+            verdict: match l.verdict {
+                Verdict::Accepted => "accepted",
+                Verdict::Banned => "banned",
+                Verdict::NotAllowed => "not_allowed",
+            },
+            why: &l.why,
+        }
+    }
+}

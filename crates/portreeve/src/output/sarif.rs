@@ -68,6 +68,13 @@ fn rule(kind: FindingKind) -> ReportingDescriptor {
                 .text(kind.description())
                 .build(),
         )
+        .full_description(
+            MultiformatMessageString::builder()
+                .text(format!("{} {}", kind.description(), guidance(kind).fires))
+                .build(),
+        )
+        .help(help(kind))
+        .help_uri(help_uri(kind))
         .default_configuration(
             ReportingConfiguration::builder()
                 .level(json!(level(default_severity(kind))))
@@ -82,6 +89,105 @@ fn rule(kind: FindingKind) -> ReportingDescriptor {
             ),
         ]))
         .build()
+}
+
+/// What a kind's rule says beyond its one-line description: when it fires
+/// and what to do about it, condensed from its section of docs/findings.md,
+/// so a dashboard can explain a rule without the reader leaving it.
+struct Guidance {
+    /// When the kind fires, for `fullDescription`.
+    fires: &'static str,
+    /// The usual remediation, for `help`.
+    fix: &'static str,
+}
+
+fn guidance(kind: FindingKind) -> Guidance {
+    let (fires, fix) = match kind {
+        FindingKind::ListenerNotAllowed => (
+            "It fires for an exposed socket whose port is not banned when no rule covers its protocol and port, or when the covering rules name another service. Its severity comes from the risk catalogue, graded by where the socket can be reached from.",
+            "Bind the service to loopback or a private address, stop it, or add a policy rule with an owner and a reason. When rules cover the port but name another service, fix the rule's `service` or find out what took over the port.",
+        ),
+        FindingKind::BannedPort => (
+            "No rule can allow a banned port; the built-in bans (Telnet, the r-services and others) apply unless the policy turns them off. Its severity is the catalogue's, but at least high.",
+            "Stop the service or bind it to 127.0.0.1 or ::1. If the port really must listen, remove it from the policy's banned list first.",
+        ),
+        FindingKind::RiskyExposure => (
+            "It fires when the catalogue grades the service at or above the policy's `risky_severity` and the socket is bound to a wildcard (0.0.0.0, ::) or a publicly routable address; private, link-local and reserved addresses are not public. Its severity is the catalogue's, graded by reach.",
+            "Bind the service to a private or loopback address, require authentication, or firewall it to the clients that need it.",
+        ),
+        FindingKind::ApprovalExpired => (
+            "The expiry date is the rule's `expires`, or `approved_on` plus the policy's approval validity; the rule keeps allowing its ports until someone acts.",
+            "Re-approve the rule with a new `expires` (or `approved_on`), or remove it and close the port.",
+        ),
+        FindingKind::ApprovalExpiring => (
+            "It fires when the rule expires today or within the policy's `expiry_warning_days` (default 14).",
+            "Review the rule and extend its `expires`, or plan its removal.",
+        ),
+        FindingKind::StaleRule => (
+            "Any socket counts, loopback ones included, whoever owns it; the built-in baseline does not report stale rules.",
+            "Remove the rule, or keep it and note why (a service started on demand, a standby).",
+        ),
+        FindingKind::UnintendedFamily => (
+            "A rule intends its `family`, or the families of its zones' networks; firewall rules and reviews written for one family silently miss the other.",
+            "For unintended IPv4, set IPV6_V6ONLY on the socket or bind an IPv6 address; for unintended IPv6, bind an IPv4 address instead of [::]; or widen the rule's `family`.",
+        ),
+        FindingKind::OwnerUnverified => (
+            "Without a known owning process the binding cannot be checked, so an impostor on the port would pass unnoticed.",
+            "Run portreeve as root so it can read every process's descriptors; if no process holds the socket, find what created it (a kernel tunnel, NFS, another PID namespace) and bind the rule to what can be verified, or drop its `service`.",
+        ),
+        FindingKind::ReachableRiskyService => (
+            "A rule allows the port from the scan's source zone, but the catalogue rates the service at or above the policy's `risky_severity`: the network's view of PR003.",
+            "Bind the service to a private or loopback address, require authentication, or firewall it to the clients that need it.",
+        ),
+        FindingKind::UnauthenticatedService => (
+            "Service identification got data out of the service without credentials (Redis PING, MongoDB listDatabases, a password-less PostgreSQL startup and the like): anyone who reaches it can read or change its data.",
+            "Require authentication (Redis ACLs, Elasticsearch security, MongoDB --auth, TLS client certificates for Docker and etcd) and firewall the service to the clients that need it.",
+        ),
+        FindingKind::ReachableAgainstPolicy => (
+            "The port answered the scan although it is banned or no rule allows it from the zone of the scan's source: a port the firewall was meant to close, or one a NAT or container publishing opens.",
+            "Close it in the firewall (`portreeve apply`), stop the service, or add a rule for the zone that should reach it.",
+        ),
+        FindingKind::ReachableWithoutListener => (
+            "These are the ports `ss` cannot explain, and input filtering may not cover them (Docker's DNAT happens before the input hook).",
+            "Find the forwarding rule (`portreeve plan`, `docker ps`, `nft list ruleset`) and close it, or allow the port deliberately.",
+        ),
+        FindingKind::AbandonedPort => (
+            "Last access comes from the agent's conntrack record and the kernel's `seen` set; ports held open (`keep = true`, the management SSH port, `reclaim = \"off\"`) are never reported.",
+            "Run `portreeve reclaim --apply` to remove the port from the enforced ruleset (undone by `portreeve reclaim --undo ID`), stop the service, or mark the rule `keep = true` if it must stay open though unused.",
+        ),
+        FindingKind::TableDrift => (
+            "An element, rule or chain of `table inet portreeve` was changed by hand or by another tool; grants, blocks, counters and usage records change by design and do not count.",
+            "Run `portreeve apply` to install the policy in effect again; to keep the change, write it into the policy and apply that.",
+        ),
+    };
+    Guidance { fires, fix }
+}
+
+/// The rule's help: the remediation, and in Markdown also a link to the
+/// kind's full documentation.
+fn help(kind: FindingKind) -> MultiformatMessageString {
+    let fix = guidance(kind).fix;
+    MultiformatMessageString::builder()
+        .text(fix)
+        .markdown(format!(
+            "{fix}\n\nSee [{} `{}`]({}).",
+            kind.code(),
+            kind.name(),
+            help_uri(kind)
+        ))
+        .build()
+}
+
+/// The kind's section of docs/findings.md in the repository named in
+/// Cargo.toml, at the tag of this version, so the page matches the binary.
+fn help_uri(kind: FindingKind) -> String {
+    format!(
+        "{}/blob/v{}/docs/findings.md#{}-{}",
+        env!("CARGO_PKG_REPOSITORY"),
+        env!("CARGO_PKG_VERSION"),
+        kind.code().to_ascii_lowercase(),
+        kind.name()
+    )
 }
 
 /// The severity a kind usually has, for the rule's default level.
@@ -238,6 +344,63 @@ pub fn render(findings: &[Finding], host: &str, policy_origin: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every rule explains itself: a full description that says more than
+    /// the short one, help in text and Markdown, and a help URI that is
+    /// absolute (SARIF requires it) and ends at the kind's own heading in
+    /// docs/findings.md.
+    #[test]
+    fn every_rule_carries_full_description_help_and_help_uri() {
+        let findings_md = include_str!("../../../../docs/findings.md");
+        for kind in FindingKind::ALL {
+            let rule = serde_json::to_value(rule(kind)).unwrap();
+            let full = rule["fullDescription"]["text"].as_str().unwrap_or_default();
+            assert!(
+                full.starts_with(kind.description()) && full.len() > kind.description().len() + 40,
+                "{kind}: {rule:#}"
+            );
+            let help_text = rule["help"]["text"].as_str().unwrap_or_default();
+            assert!(help_text.len() > 40, "{kind}: {rule:#}");
+            let uri = rule["helpUri"].as_str().unwrap_or_default();
+            assert!(uri.starts_with("https://"), "{kind}: {uri:?}");
+            let markdown = rule["help"]["markdown"].as_str().unwrap_or_default();
+            assert!(
+                markdown.starts_with(help_text) && markdown.contains(&format!("]({uri})")),
+                "{kind}: {markdown:?}"
+            );
+            let anchor = uri.rsplit_once('#').map_or("", |(_, a)| a);
+            let heading = format!("### {} `{}`", kind.code(), kind.name());
+            assert_eq!(
+                anchor,
+                format!("{}-{}", kind.code().to_ascii_lowercase(), kind.name()),
+                "{kind}"
+            );
+            assert!(findings_md.contains(&heading), "no {heading:?} for {uri}");
+        }
+    }
+
+    /// A rule's default level is the level of its usual severity, the same
+    /// mapping results use for their own severity.
+    #[test]
+    fn levels_follow_severity() {
+        for (severity, want) in [
+            (Severity::Critical, ResultLevel::Error),
+            (Severity::High, ResultLevel::Error),
+            (Severity::Medium, ResultLevel::Warning),
+            (Severity::Low, ResultLevel::Note),
+            (Severity::Info, ResultLevel::Note),
+        ] {
+            assert_eq!(json!(level(severity)), json!(want), "{severity:?}");
+        }
+        for kind in FindingKind::ALL {
+            let rule = serde_json::to_value(rule(kind)).unwrap();
+            assert_eq!(
+                rule["defaultConfiguration"]["level"],
+                json!(level(default_severity(kind))),
+                "{kind}"
+            );
+        }
+    }
 
     #[test]
     fn artifact_uris_are_uri_references() {
