@@ -84,29 +84,34 @@ fn uncomment_rules(text: &str) -> String {
         .join("\n")
 }
 
-#[test]
-fn starter_is_valid_as_written_and_allows_nothing() {
-    let text = starter_policy(
+/// The starter for `web01` with [`host_sockets`] on the office networks,
+/// with `ssh` the SSH access seen.
+fn office_starter(ssh: &SshSeen) -> String {
+    starter_policy(
         "web01",
         &host_sockets(),
-        &SshSeen::default(),
+        ssh,
         &office_networks(),
         date(2026, 11, 29),
-    );
-    let policy = parse_policy("starter.toml", &text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    )
+}
+
+/// `text` parsed, or a panic showing the error and the text.
+fn parsed(text: &str) -> portreeve_policy::Policy {
+    parse_policy("starter.toml", text).unwrap_or_else(|e| panic!("{e}\n{text}"))
+}
+
+#[test]
+fn starter_is_valid_as_written_and_allows_nothing() {
+    let text = office_starter(&SshSeen::default());
+    let policy = parsed(&text);
     assert!(policy.rules.is_empty());
     assert!(text.contains("web01"));
 }
 
 #[test]
 fn every_rule_uncommented_is_valid_and_covers_each_exposed_listener_once() {
-    let text = starter_policy(
-        "web01",
-        &host_sockets(),
-        &SshSeen::default(),
-        &office_networks(),
-        date(2026, 11, 29),
-    );
+    let text = office_starter(&SshSeen::default());
     let adopted = uncomment_rules(&text);
     let policy =
         parse_policy("starter.toml", &adopted).unwrap_or_else(|e| panic!("{e}\n{adopted}"));
@@ -147,13 +152,7 @@ fn every_rule_uncommented_is_valid_and_covers_each_exposed_listener_once() {
 
 #[test]
 fn banned_and_loopback_listeners_get_comments_not_rules() {
-    let text = starter_policy(
-        "web01",
-        &host_sockets(),
-        &SshSeen::default(),
-        &office_networks(),
-        date(2026, 11, 29),
-    );
+    let text = office_starter(&SshSeen::default());
     assert!(text.contains("BANNED"), "{text}");
     assert!(!text.contains("# port = 23"));
     assert!(text.contains("5432/tcp 127.0.0.1:5432 — postgresql.service"));
@@ -170,14 +169,8 @@ fn the_ssh_rule_is_written_active_from_the_sessions_seen_which_are_the_managemen
             .map(|a| a.parse().unwrap())
             .collect(),
     };
-    let text = starter_policy(
-        "web01",
-        &host_sockets(),
-        &ssh,
-        &office_networks(),
-        date(2026, 11, 29),
-    );
-    let policy = parse_policy("starter.toml", &text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let text = office_starter(&ssh);
+    let policy = parsed(&text);
     let active: Vec<(&str, &[String])> = policy
         .rules
         .iter()
@@ -215,14 +208,8 @@ fn the_ssh_rule_is_written_active_from_the_sessions_seen_which_are_the_managemen
         ports: vec![22],
         session_sources: Vec::new(),
     };
-    let text = starter_policy(
-        "web01",
-        &host_sockets(),
-        &unseen,
-        &office_networks(),
-        date(2026, 11, 29),
-    );
-    let policy = parse_policy("starter.toml", &text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let text = office_starter(&unseen);
+    let policy = parsed(&text);
     assert_eq!(policy.rules.len(), 1);
     assert_eq!(policy.rules[0].zones, ["private"]);
     assert_eq!(policy.enforce.management_zone, None);
@@ -230,14 +217,8 @@ fn the_ssh_rule_is_written_active_from_the_sessions_seen_which_are_the_managemen
 
 #[test]
 fn the_private_zone_is_the_connected_networks_said_so() {
-    let text = starter_policy(
-        "web01",
-        &host_sockets(),
-        &SshSeen::default(),
-        &office_networks(),
-        date(2026, 11, 29),
-    );
-    let policy = parse_policy("starter.toml", &text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let text = office_starter(&SshSeen::default());
+    let policy = parsed(&text);
     let nets: Vec<String> = policy
         .zone("private")
         .unwrap()
@@ -260,7 +241,7 @@ fn with_no_network_and_no_session_the_private_zone_is_an_example_and_ssh_a_comme
         session_sources: Vec::new(),
     };
     let text = starter_policy("web01", &host_sockets(), &unseen, &[], date(2026, 11, 29));
-    let policy = parse_policy("starter.toml", &text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let policy = parsed(&text);
     assert_eq!(policy.zone("private"), None, "{text}");
     assert!(policy.rules.is_empty(), "{text}");
     assert!(text.contains("# private = [\"192.0.2.0/24\"]"), "{text}");
