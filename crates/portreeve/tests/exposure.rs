@@ -38,16 +38,7 @@ impl Redis {
         let child = lab
             .srv
             .exec("redis-server")
-            .args([
-                "--port",
-                "6379",
-                "--bind",
-                "0.0.0.0",
-                "--protected-mode",
-                "no",
-                "--save",
-                "",
-            ])
+            .args(support::OPEN_REDIS)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -567,19 +567,7 @@ fn service_and_udp_scans_name_what_answers() {
     let _daemons = Daemons(vec![
         spawn("python3", &["-c", BANNER_AND_ECHO]),
         // Real Redis and Memcached, both open to anyone, as shipped too often.
-        spawn(
-            "redis-server",
-            &[
-                "--port",
-                "6379",
-                "--bind",
-                "0.0.0.0",
-                "--protected-mode",
-                "no",
-                "--save",
-                "",
-            ],
-        ),
+        spawn("redis-server", &support::OPEN_REDIS),
         spawn(
             "memcached",
             &[

@@ -235,15 +235,8 @@ fn service_identification_writes_nothing() {
     let mut redis = lab
         .srv
         .exec("redis-server")
-        .args([
-            "--port",
-            "6379",
-            "--bind",
-            "0.0.0.0",
-            "--protected-mode",
-            "no",
-        ])
-        .args(["--save", "", "--appendonly", "no"])
+        .args(support::OPEN_REDIS)
+        .args(["--appendonly", "no"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -130,6 +130,19 @@ pub fn nft_wrapper(home: &Home, name: &str, on_load: &str) -> PathBuf {
     script
 }
 
+/// `redis-server` arguments for a Redis open to anyone on 6379 that keeps
+/// nothing on disk: as shipped too often, and what the risk catalogue flags.
+pub const OPEN_REDIS: [&str; 8] = [
+    "--port",
+    "6379",
+    "--bind",
+    "0.0.0.0",
+    "--protected-mode",
+    "no",
+    "--save",
+    "",
+];
+
 /// The policy the ledger tests apply: SSH from an office zone, and an
 /// on-demand debugger port.
 pub const OFFICE_POLICY: &str = r#"
