@@ -237,11 +237,11 @@ fn collect_all_namespaces(
                     source,
                 });
             }
-            // The last process of a namespace can exit while we walk.
-            Err(e)
-                if e.raw_os_error() == Some(rustix::io::Errno::NOENT.raw_os_error())
-                    || e.raw_os_error() == Some(rustix::io::Errno::SRCH.raw_os_error()) =>
-            {
+            // The last process of a namespace can exit while we walk
+            // (ENOENT, ESRCH), and `ip netns delete` unmounts the name before
+            // it unlinks it: in between, the path is a plain file and
+            // setns(2) answers EINVAL.
+            Err(e) if is_vanished(&e) => {
                 tracing::debug!("netns {label} vanished during the walk: {e}");
             }
             Err(source) => {
@@ -253,6 +253,14 @@ fn collect_all_namespaces(
         }
     }
     Ok(out)
+}
+
+/// Whether joining a namespace failed because it went away during the walk.
+fn is_vanished(e: &io::Error) -> bool {
+    use rustix::io::Errno;
+    [Errno::NOENT, Errno::SRCH, Errno::INVAL]
+        .iter()
+        .any(|errno| e.raw_os_error() == Some(errno.raw_os_error()))
 }
 
 /// Names of the devices sockets are bound to, looked up in the calling

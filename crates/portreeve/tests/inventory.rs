@@ -260,7 +260,40 @@ fn all_netns_reads_every_namespace_at_once() {
     assert_matches_schema(&doc, "docs/schema/inventory.v1.json");
 
     // The table gains a NETNS column.
-    let table = stdout(&run(support::portreeve().args(["inventory", "--all-netns"])));
+    let out = run(support::portreeve().args(["inventory", "--all-netns"]));
+    assert!(out.status.success(), "{}", support::stderr(&out));
+    let table = stdout(&out);
     assert!(table.starts_with("NETNS"), "{table}");
     assert!(namespaces.iter().all(|ns| table.contains(&ns.name)));
+}
+
+/// `ip netns delete` unmounts a namespace before it unlinks its name, so a
+/// walk can meet `/run/netns/NAME` as a plain file. That namespace is gone,
+/// and the inventory of the others goes on.
+#[test]
+fn all_netns_skips_a_namespace_being_deleted() {
+    if !privileged("all_netns_skips_a_namespace_being_deleted") {
+        return;
+    }
+    let ns = Netns::new();
+    let _listener = ns.listen(&["tcp4:0.0.0.0:7300"], 0);
+    std::fs::create_dir_all("/run/netns").unwrap();
+    let half_deleted =
+        std::path::PathBuf::from(format!("/run/netns/prt-{}-deleting", std::process::id()));
+    std::fs::write(&half_deleted, b"").unwrap();
+    let out = support::portreeve()
+        .args(["inventory", "--all-netns", "--format", "json"])
+        .output()
+        .unwrap();
+    std::fs::remove_file(&half_deleted).unwrap();
+    assert!(out.status.success(), "{}", support::stderr(&out));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        doc["sockets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["netns"]["name"] == ns.name.as_str() && s["port"] == 7300),
+        "{doc:#}"
+    );
 }
