@@ -243,6 +243,34 @@ impl Totals {
     }
 }
 
+/// In words, for people and logs: `3 datagrams, 2 decoded, 1 dropped (1
+/// truncated), 5 flow records (0 not TCP or UDP)`; evictions are left to
+/// the caller, who knows the cap.
+impl std::fmt::Display for Totals {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} datagrams, {} decoded, {} dropped",
+            self.datagrams,
+            self.decoded,
+            self.dropped_total()
+        )?;
+        let mut reasons = self.dropped.iter();
+        if let Some((reason, n)) = reasons.next() {
+            write!(f, " ({n} {reason}")?;
+            for (reason, n) in reasons {
+                write!(f, ", {n} {reason}")?;
+            }
+            f.write_str(")")?;
+        }
+        write!(
+            f,
+            ", {} flow records ({} not TCP or UDP)",
+            self.records, self.other_protocol_records
+        )
+    }
+}
+
 /// What the sockets delivered and the caller has not taken yet: their
 /// aggregates merged, and their counts.
 #[derive(Default)]

@@ -205,9 +205,23 @@ pub fn parse_interval(text: &str) -> Option<Duration> {
         .then_some(d)
 }
 
+/// A duration as [`parse_interval`] reads it (`1s`, `500ms`, `1m 30s`),
+/// for messages and logs.
+pub fn show_interval(d: Duration) -> String {
+    jiff::SignedDuration::try_from(d)
+        .map_or_else(|_| format!("{}s", d.as_secs()), |d| format!("{d:#}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn intervals_show_as_they_are_written() {
+        for text in ["1s", "500ms", "1m 30s", "1h"] {
+            assert_eq!(show_interval(parse_interval(text).unwrap()), text);
+        }
+    }
 
     #[test]
     fn defaults_and_settings() {

@@ -7,14 +7,19 @@
 //! without polling the table. This needs CAP_NET_ADMIN, and conntrack
 //! active in the namespace (any stateful firewall rule activates it).
 //!
-//! Messages are parsed here rather than with a netlink crate because only
-//! the original tuple is needed and none of the maintained crates covers
-//! ctnetlink events.
+//! Messages are decoded with `netlink-packet-netfilter` (0.4 decodes
+//! ctnetlink messages: the original tuple's addresses, protocol and ports),
+//! in the family of the netlink crates the inventory already uses.
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 use std::time::Duration;
 
+use netlink_packet_core::{NetlinkBuffer, NetlinkMessage, NetlinkPayload, ParseableParametrized};
+use netlink_packet_netfilter::conntrack::{
+    ConntrackAttribute, ConntrackMessage, IPTuple, ProtoTuple, Protocol, Tuple,
+};
+use netlink_packet_netfilter::{NetfilterMessage, NetfilterMessageInner};
 use netlink_sys::protocols::NETLINK_NETFILTER;
 use netlink_sys::{Socket, SocketAddr};
 use portreeve_core::Proto;
@@ -23,21 +28,6 @@ use portreeve_core::Proto;
 const GROUP_CONNTRACK_NEW: u32 = 1;
 /// `(NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_NEW`.
 const MSG_CT_NEW: u16 = 1 << 8;
-/// Netlink's own message types that are not events.
-const NLMSG_ERROR: u16 = 2;
-/// Attribute types (`enum ctattr_type`, `ctattr_tuple`, `ctattr_ip`,
-/// `ctattr_l4proto`).
-const CTA_TUPLE_ORIG: u16 = 1;
-const CTA_TUPLE_IP: u16 = 1;
-const CTA_TUPLE_PROTO: u16 = 2;
-const CTA_IP_V4_SRC: u16 = 1;
-const CTA_IP_V4_DST: u16 = 2;
-const CTA_IP_V6_SRC: u16 = 3;
-const CTA_IP_V6_DST: u16 = 4;
-const CTA_PROTO_NUM: u16 = 1;
-const CTA_PROTO_DST_PORT: u16 = 3;
-/// The flag bits of an attribute's type field.
-const NLA_TYPE_MASK: u16 = 0x3fff;
 
 /// A new connection to a local port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,76 +42,75 @@ pub struct NewConnection {
     pub port: u16,
 }
 
-/// The netlink attributes in `bytes`, as (type without flags, payload).
-fn attributes(mut bytes: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
-    std::iter::from_fn(move || {
-        let len = usize::from(u16::from_ne_bytes(bytes.get(0..2)?.try_into().ok()?));
-        let kind = u16::from_ne_bytes(bytes.get(2..4)?.try_into().ok()?) & NLA_TYPE_MASK;
-        if len < 4 {
-            return None;
-        }
-        let payload = bytes.get(4..len)?;
-        bytes = bytes.get(len.next_multiple_of(4)..).unwrap_or(&[]);
-        Some((kind, payload))
-    })
-}
-
-fn find(bytes: &[u8], kind: u16) -> Option<&[u8]> {
-    attributes(bytes).find(|(k, _)| *k == kind).map(|(_, p)| p)
-}
-
 /// Parses the payload of one `IPCTNL_MSG_CT_NEW` message (after the
 /// netlink header): the 4-byte `nfgenmsg`, then attributes. Returns `None`
 /// for flows that are not TCP or UDP, and for anything malformed.
 pub fn parse_new(payload: &[u8]) -> Option<NewConnection> {
-    let tuple = find(payload.get(4..)?, CTA_TUPLE_ORIG)?;
-    let ip = find(tuple, CTA_TUPLE_IP)?;
-    let proto = find(tuple, CTA_TUPLE_PROTO)?;
-    let protocol = match *find(proto, CTA_PROTO_NUM)?.first()? {
-        6 => Proto::Tcp,
-        17 => Proto::Udp,
-        _ => return None,
+    let message = NetfilterMessage::parse_with_param(payload, MSG_CT_NEW).ok()?;
+    new_connection(&message)
+}
+
+/// The new connection a decoded netfilter message announces, if it is a
+/// TCP or UDP `IPCTNL_MSG_CT_NEW` with a whole original tuple.
+fn new_connection(message: &NetfilterMessage) -> Option<NewConnection> {
+    let NetfilterMessageInner::Conntrack(ConntrackMessage::New(attributes)) = &message.inner else {
+        return None;
     };
-    let port = u16::from_be_bytes(find(proto, CTA_PROTO_DST_PORT)?.try_into().ok()?);
-    let v4 = |k| -> Option<IpAddr> {
-        let b: [u8; 4] = find(ip, k)?.try_into().ok()?;
-        Some(IpAddr::V4(Ipv4Addr::from(b)))
-    };
-    let v6 = |k| -> Option<IpAddr> {
-        let b: [u8; 16] = find(ip, k)?.try_into().ok()?;
-        Some(IpAddr::V6(Ipv6Addr::from(b)))
-    };
-    let (source, destination) = match (v4(CTA_IP_V4_SRC), v4(CTA_IP_V4_DST)) {
-        (Some(s), Some(d)) => (s, d),
-        _ => (v6(CTA_IP_V6_SRC)?, v6(CTA_IP_V6_DST)?),
-    };
+    let original = attributes.iter().find_map(|a| match a {
+        ConntrackAttribute::CtaTupleOrig(tuple) => Some(tuple),
+        _ => None,
+    })?;
+    let (mut source, mut destination, mut protocol, mut port) = (None, None, None, None);
+    for part in original {
+        match part {
+            Tuple::Ip(ip) => {
+                for a in ip {
+                    match a {
+                        IPTuple::SourceAddress(s) => source = Some(*s),
+                        IPTuple::DestinationAddress(d) => destination = Some(*d),
+                        _ => {}
+                    }
+                }
+            }
+            Tuple::Proto(proto) => {
+                for a in proto {
+                    match a {
+                        ProtoTuple::Protocol(Protocol::Tcp) => protocol = Some(Proto::Tcp),
+                        ProtoTuple::Protocol(Protocol::Udp) => protocol = Some(Proto::Udp),
+                        ProtoTuple::DestinationPort(p) => port = Some(*p),
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
     Some(NewConnection {
-        protocol,
-        source,
-        destination,
-        port,
+        protocol: protocol?,
+        source: source?,
+        destination: destination?,
+        port: port?,
     })
 }
 
-/// Every new connection in a buffer of netlink messages.
+/// Every new connection in a buffer of netlink messages. A message that
+/// does not decode is skipped; one whose length runs past the buffer ends
+/// it.
 pub fn parse_messages(mut buf: &[u8]) -> Vec<NewConnection> {
     let mut out = Vec::new();
-    while buf.len() >= 16 {
-        let Ok(len) = <[u8; 4]>::try_from(&buf[0..4]).map(u32::from_ne_bytes) else {
-            break;
-        };
-        let kind = u16::from_ne_bytes([buf[4], buf[5]]);
-        let len = len as usize;
-        if len < 16 || len > buf.len() {
-            break;
-        }
-        if kind == MSG_CT_NEW
-            && let Some(c) = parse_new(&buf[16..len])
-        {
-            out.push(c);
-        }
-        if kind == NLMSG_ERROR {
-            tracing::debug!("ctnetlink sent an error message");
+    while let Ok(header) = NetlinkBuffer::new_checked(buf) {
+        let len = header.length() as usize;
+        match NetlinkMessage::<NetfilterMessage>::deserialize(&buf[..len]) {
+            Ok(NetlinkMessage {
+                payload: NetlinkPayload::InnerMessage(message),
+                ..
+            }) => out.extend(new_connection(&message)),
+            Ok(NetlinkMessage {
+                payload: NetlinkPayload::Error(_),
+                ..
+            }) => tracing::debug!("ctnetlink sent an error message"),
+            Ok(_) => {}
+            Err(e) => tracing::debug!("undecodable ctnetlink message: {e}"),
         }
         buf = buf.get(len.next_multiple_of(4)..).unwrap_or(&[]);
     }
@@ -175,7 +164,21 @@ impl Events {
 
 #[cfg(test)]
 mod tests {
+    use std::net::Ipv6Addr;
+
     use super::*;
+
+    /// Attribute types (`enum ctattr_type`, `ctattr_tuple`, `ctattr_ip`,
+    /// `ctattr_l4proto`), to build events as the kernel does.
+    const CTA_TUPLE_ORIG: u16 = 1;
+    const CTA_TUPLE_IP: u16 = 1;
+    const CTA_TUPLE_PROTO: u16 = 2;
+    const CTA_IP_V4_SRC: u16 = 1;
+    const CTA_IP_V4_DST: u16 = 2;
+    const CTA_IP_V6_SRC: u16 = 3;
+    const CTA_IP_V6_DST: u16 = 4;
+    const CTA_PROTO_NUM: u16 = 1;
+    const CTA_PROTO_DST_PORT: u16 = 3;
 
     fn attr(kind: u16, payload: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();

@@ -14,6 +14,7 @@ use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
+use portreeve_core::words::or_none;
 use portreeve_core::{ListeningSocket, Proto};
 
 use crate::conntrack::NewConnection;
@@ -175,8 +176,8 @@ pub fn run(
                     tracing::info!(
                         kind = d.kind.as_str(),
                         listener = %d.listener,
-                        old_owner = ?d.old_owner.as_ref().map(ToString::to_string),
-                        new_owner = ?d.new_owner.as_ref().map(ToString::to_string),
+                        old_owner = %or_none(d.old_owner.as_ref()),
+                        new_owner = %or_none(d.new_owner.as_ref()),
                         "listener drift"
                     );
                     metrics

@@ -218,6 +218,7 @@ mod tests {
                     cmdline: vec![name.into()],
                     systemd_unit: Some(unit.into()),
                     container_id: None,
+                    attribution: Default::default(),
                 })
             })
             .collect();

@@ -28,13 +28,14 @@ use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 use portreeve_app::policy::{self, LoadedPolicy};
-use portreeve_app::{Actor, StateDir, check, reclaim};
+use portreeve_app::{Actor, StateDir, check, grants, reclaim};
+use portreeve_core::words::{listed, or_none};
 use portreeve_core::{Finding, ListeningSocket, Severity};
 use portreeve_lifecycle::State;
 use portreeve_policy::Protection;
 
 use crate::collector::{Collector, Totals};
-use crate::config::AgentConfig;
+use crate::config::{AgentConfig, show_interval};
 use crate::conntrack::{Events, NewConnection};
 use crate::daemon::{self, LoopConfig};
 use crate::metrics::{Endpoint, Metrics};
@@ -65,7 +66,7 @@ pub enum AgentError {
         source: std::io::Error,
     },
     /// The flow sockets could not be bound.
-    #[error("cannot receive flows on {addresses:?}: {source}")]
+    #[error("cannot receive flows on {}: {source}", listed(addresses, "none"))]
     Flows {
         /// The addresses asked for.
         addresses: Vec<std::net::SocketAddr>,
@@ -153,9 +154,9 @@ impl Agent {
             None
         };
         tracing::info!(
-            flows = ?flow_addresses,
-            interval = ?config.interval,
-            metrics = ?endpoint.as_ref().map(|e| format!("http://{}/metrics", e.address)),
+            flows = %listed(&flow_addresses, "none"),
+            interval = %show_interval(config.interval),
+            metrics = %or_none(endpoint.as_ref().map(|e| format!("http://{}/metrics", e.address))),
             conntrack = conntrack.is_some(),
             state_dir = %state.root().display(),
             "agent started"
@@ -199,7 +200,7 @@ impl Agent {
         if let Some(e) = endpoint {
             e.stop();
         }
-        tracing::info!(flows = ?report.flows, "agent stopped");
+        tracing::info!(flows = %report.flows, "agent stopped");
         Ok(report)
     }
 }
@@ -414,6 +415,11 @@ fn plan_lifecycle(
             continue;
         };
         next = Instant::now() + every;
+        // The kernel closes expired grants silently: record them.
+        if let Err(e) = grants::record_expiries(state, Timestamp::now()) {
+            tracing::warn!(error = %e, "cannot record expired grants");
+            metrics.count_error("lifecycle");
+        }
         let drift = state.firewall().table_drift();
         let plan = match policy::for_judging(state, None).and_then(|p| {
             *shared.protection.lock().unwrap_or_else(|p| p.into_inner()) =

@@ -7,7 +7,10 @@
 use std::cell::Cell;
 use std::time::Duration;
 
+use portreeve_core::words::listed;
 use sd_notify::NotifyState;
+
+use crate::config::show_interval;
 
 /// The agent's side of the conversation with its service manager.
 pub struct ServiceManager {
@@ -28,8 +31,8 @@ impl ServiceManager {
             && t < interval * 2
         {
             tracing::warn!(
-                watchdog = ?t,
-                interval = ?interval,
+                watchdog = %show_interval(t),
+                interval = %show_interval(interval),
                 "the watchdog timeout is under twice the interval: systemd may kill a healthy agent"
             );
         }
@@ -65,6 +68,6 @@ impl ServiceManager {
 /// fatal (systemd then acts on its own timeouts).
 fn send(state: &[NotifyState]) {
     if let Err(e) = sd_notify::notify(state) {
-        tracing::warn!(error = %e, state = ?state, "cannot notify the service manager");
+        tracing::warn!(error = %e, state = %listed(state, "none"), "cannot notify the service manager");
     }
 }

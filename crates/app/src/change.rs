@@ -31,20 +31,62 @@ use crate::policy::{self, LoadedPolicy, PolicySource};
 use crate::record::record;
 use crate::state_dir::{StateDir, write_new_private};
 
+pub mod key_dir;
+
 /// Where a person's identities' private keys are kept. A key is a person's,
-/// so it lives with their configuration, not in the host's state.
+/// so it lives with their configuration, not in the host's state (see
+/// [`key_dir`]).
 #[derive(Debug, Clone)]
 pub struct KeyDir(pub PathBuf);
 
 impl KeyDir {
-    /// `/etc/portreeve/identities` as root, else
-    /// `$XDG_CONFIG_HOME/portreeve/identities`.
+    /// Under sudo, the sudo user's `~/.config/portreeve/identities`; else
+    /// `$XDG_CONFIG_HOME/portreeve/identities` (usually under `~/.config`),
+    /// root's too.
     pub fn default_path() -> PathBuf {
-        crate::state_dir::config_path("identities")
+        key_dir::Invoker::of_this_process().default_key_dir(key_dir::passwd)
     }
 
     fn key_file(&self, name: &str) -> PathBuf {
         self.0.join(format!("{name}.key"))
+    }
+
+    /// Where the private key of `name` is: here, else (with a warning) in
+    /// [`key_dir::LEGACY_DIR`], where root's keys were once kept.
+    fn find(&self, name: &str) -> Option<PathBuf> {
+        self.find_or_in(name, Path::new(key_dir::LEGACY_DIR))
+    }
+
+    /// [`Self::find`] with the old directory `legacy`.
+    fn find_or_in(&self, name: &str, legacy: &Path) -> Option<PathBuf> {
+        let here = self.key_file(name);
+        if here.exists() {
+            return Some(here);
+        }
+        let old = legacy.join(format!("{name}.key"));
+        if self.0 == legacy || !old.exists() {
+            return None;
+        }
+        tracing::warn!(
+            "the private key of {name} is in {}, where keys are no longer kept: \
+             move it to {} (readable by its owner only)",
+            old.display(),
+            here.display()
+        );
+        Some(old)
+    }
+
+    /// Writes the new private key of `name`: as the sudo user when this
+    /// directory is in their home (see [`key_dir::Invoker::owner_of`]), so
+    /// that the key and the directories made for it are theirs.
+    fn write_new(&self, name: &str, bytes: &[u8]) -> Result<PathBuf, AppError> {
+        let path = self.key_file(name);
+        match key_dir::Invoker::of_this_process().owner_of(&self.0, key_dir::passwd) {
+            Some(owner) => key_dir::as_user(owner, || write_new_private(&path, bytes))
+                .map_err(AppError::io(&path))??,
+            None => write_new_private(&path, bytes)?,
+        }
+        Ok(path)
     }
 }
 
@@ -166,8 +208,7 @@ pub fn create_identity(
     }
     let key = SignerKey::generate(key_name, KeyKind::NoteSigner)
         .map_err(|e| AppError::Invalid(e.to_string()))?;
-    let private_key = keys.key_file(name);
-    write_new_private(&private_key, format!("{key}\n").as_bytes())?;
+    let private_key = keys.write_new(name, format!("{key}\n").as_bytes())?;
     let verifier = key.verifier().to_string();
     let mut draft = Draft::new("identity.add", actor.as_str(), format!("identity {name}"));
     draft.after = Some(digest(verifier.as_bytes()));
@@ -198,7 +239,7 @@ fn registered(state: &StateDir, name: &str) -> Result<VerifierKey, AppError> {
 /// registration.
 fn signer(state: &StateDir, keys: &KeyDir, name: &str) -> Result<SignerKey, AppError> {
     let public = registered(state, name)?;
-    let path = keys.key_file(name);
+    let path = keys.find(name).unwrap_or_else(|| keys.key_file(name));
     let text = std::fs::read_to_string(&path).map_err(|e| {
         AppError::Invalid(format!(
             "cannot read the private key of {name} ({}): {e}",
@@ -236,7 +277,7 @@ pub fn identities(state: &StateDir, keys: &KeyDir) -> Vec<Identity> {
                     .unwrap_or_default()
                     .trim()
                     .to_string(),
-                private_key_here: keys.key_file(&name).exists(),
+                private_key_here: keys.find(&name).is_some(),
                 name,
             })
         })
@@ -698,4 +739,23 @@ pub fn check_in_effect(state: &StateDir, in_effect: &LoadedPolicy) -> Result<(),
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_left_in_the_old_directory_are_still_found_but_new_ones_win() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (old, new) = (tmp.path().join("etc"), tmp.path().join("home"));
+        std::fs::create_dir_all(&old).unwrap();
+        std::fs::write(old.join("alice.key"), "old").unwrap();
+        let keys = KeyDir(new.clone());
+        assert_eq!(keys.find_or_in("alice", &old), Some(old.join("alice.key")));
+        assert_eq!(keys.find_or_in("bob", &old), None);
+        std::fs::create_dir_all(&new).unwrap();
+        std::fs::write(new.join("alice.key"), "new").unwrap();
+        assert_eq!(keys.find_or_in("alice", &old), Some(new.join("alice.key")));
+    }
 }

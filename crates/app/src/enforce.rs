@@ -19,6 +19,7 @@ use crate::actor::Actor;
 use crate::change::{self, ApprovalNeed};
 use crate::error::AppError;
 use crate::lockout;
+use crate::plan_summary;
 use crate::policy::{self, LoadedPolicy, texts};
 use crate::record::{preflight, record, record_or_undo};
 use crate::state_dir::StateDir;
@@ -78,6 +79,29 @@ pub fn preview(
     Ok((compiled, preview))
 }
 
+/// `plan`'s summary in words of installing `compiled` (see
+/// [`plan_summary`]): against the policy in effect, with the grants open
+/// now when `preview` found portreeve's table in the kernel.
+pub fn summary(
+    state: &StateDir,
+    compiled: &Compiled,
+    preview: &ApplyPreview,
+) -> Result<Vec<plan_summary::SummaryLine>, AppError> {
+    let in_effect = policy::in_effect(state)?;
+    let grants = if preview.table_present {
+        crate::grants::list(state)?
+    } else {
+        Vec::new()
+    };
+    Ok(plan_summary::summarize(
+        in_effect.as_ref().map(|p| &p.policy),
+        &compiled.policy.policy,
+        &closed_ports(state)?,
+        &grants,
+        Timestamp::now(),
+    ))
+}
+
 /// Whether applying would change the firewall: the ruleset differs from
 /// the live generation's, portreeve's table was changed outside portreeve
 /// (or could not be compared), or the table recorded as live is missing
@@ -130,6 +154,18 @@ pub struct Applied {
     pub approval: Option<u64>,
     /// Other tables that also decide traffic.
     pub foreign: Vec<ForeignChain>,
+    /// The index of the ledger entry that records the apply.
+    pub ledger_index: u64,
+}
+
+/// A generation made by `confirm` or `rollback`, with the ledger entry
+/// that records it, so that a script can point at both.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    /// The generation confirmed, or the one the rollback made.
+    pub generation: Generation,
+    /// The index of the ledger entry that records the change.
+    pub ledger_index: u64,
 }
 
 /// `sha256:<hex>` of generation `n`'s ruleset, as ledger entries name it.
@@ -209,6 +245,8 @@ pub fn apply(state: &StateDir, req: &ApplyRequest<'_>) -> Result<Applied, AppErr
     };
     let (policy, approval) = change::gate(state, candidate, req.approval, Timestamp::now())?;
     preflight(state)?;
+    // Grants that ran out are recorded before the change that follows them.
+    crate::grants::record_expiries(state, Timestamp::now())?;
     let closed = closed_ports(state)?;
     let accepted = policy.policy.accepted_risks_note();
     let (compiled, generation) = install(
@@ -237,7 +275,7 @@ pub fn apply(state: &StateDir, req: &ApplyRequest<'_>) -> Result<Applied, AppErr
     );
     draft.approval = approval.map(|id| format!("proposal {id}"));
     draft.reason = req.reason.clone();
-    record_or_undo(
+    let appended = record_or_undo(
         state,
         vec![draft],
         &format!("generation {} was applied", generation.generation),
@@ -251,6 +289,7 @@ pub fn apply(state: &StateDir, req: &ApplyRequest<'_>) -> Result<Applied, AppErr
         compiled,
         approval,
         foreign,
+        ledger_index: appended[0].index,
     })
 }
 
@@ -314,7 +353,7 @@ pub(crate) fn reinstall(
 }
 
 /// Confirms the generation awaiting confirmation.
-pub fn confirm(state: &StateDir, actor: &Actor) -> Result<Generation, AppError> {
+pub fn confirm(state: &StateDir, actor: &Actor) -> Result<Recorded, AppError> {
     let g = state.firewall().confirm()?;
     let draft = change_draft(
         state,
@@ -324,12 +363,15 @@ pub fn confirm(state: &StateDir, actor: &Actor) -> Result<Generation, AppError> 
         0,
         &g,
     );
-    record(
+    let appended = record(
         state,
         draft,
         &format!("generation {} was confirmed", g.generation),
     )?;
-    Ok(g)
+    Ok(Recorded {
+        generation: g,
+        ledger_index: appended.index,
+    })
 }
 
 /// Restores the generation before the current one (or `to`).
@@ -338,7 +380,7 @@ pub fn rollback(
     to: Option<u64>,
     reason: Option<String>,
     actor: &Actor,
-) -> Result<Generation, AppError> {
+) -> Result<Recorded, AppError> {
     let before = state.firewall().generations().current()?;
     let g = state.firewall().rollback(to, actor.as_str())?;
     let mut draft = change_draft(
@@ -354,12 +396,15 @@ pub fn rollback(
         &g,
     );
     draft.reason = reason;
-    record(
+    let appended = record(
         state,
         draft,
         &format!("generation {} was applied", g.generation),
     )?;
-    Ok(g)
+    Ok(Recorded {
+        generation: g,
+        ledger_index: appended.index,
+    })
 }
 
 /// The watchdog of generation `n`: waits for its deadline and rolls it

@@ -16,6 +16,10 @@ use crate::policy;
 use crate::record::{preflight, record, record_or_undo};
 use crate::state_dir::StateDir;
 
+mod expiry;
+
+pub use expiry::{EXPIRED, record_expiries};
+
 /// An opening granted.
 #[derive(Debug, Clone)]
 pub struct Granted {
@@ -45,6 +49,8 @@ pub fn grant(
     let grant = authorize(&in_effect.policy, request)
         .map_err(|e| AppError::Refused(Refusal::Grant(e.to_string())))?;
     preflight(state)?;
+    // A re-grant of an expired key comes after the record of its expiry.
+    record_expiries(state, Timestamp::now())?;
     state.firewall().grant(&grant)?;
     let close = || -> Result<(), AppError> {
         for &protocol in &grant.protocols {
@@ -68,12 +74,7 @@ pub fn grant(
     let mut draft = Draft::new(
         "grant",
         actor.as_str(),
-        format!(
-            "{} for {:#} (rule {})",
-            grant.keys().join(", "),
-            grant.ttl,
-            grant.rule
-        ),
+        expiry::grant_object(&grant.keys(), grant.ttl, &grant.rule),
     );
     draft.policy = Some(in_effect.digest.clone());
     draft.reason = Some(reason.to_string());
@@ -92,8 +93,13 @@ pub fn revoke(
     reason: Option<String>,
     actor: &Actor,
 ) -> Result<(), AppError> {
+    let now = Timestamp::now();
+    record_expiries(state, now)?;
+    let set_key = portreeve_enforce::grants::key(from.trunc(), key.protocol, key.port);
+    let grant = expiry::open_grant(state, &set_key, now);
     state.firewall().revoke(from, key.protocol, key.port)?;
-    let mut draft = Draft::new("revoke", actor.as_str(), format!("{from} {key}"));
+    let object = expiry::revoke_object(&set_key, grant);
+    let mut draft = Draft::new("revoke", actor.as_str(), object);
     draft.reason = reason;
     record(state, draft, "the grant was revoked")?;
     Ok(())
@@ -118,6 +124,11 @@ pub struct GrantRow {
 
 /// The grants open now.
 pub fn list(state: &StateDir) -> Result<Vec<GrantRow>, AppError> {
+    // Listing changes nothing, so a ledger that cannot take the record of
+    // an expiry now does not stop it; the next to notice records it.
+    if let Err(e) = record_expiries(state, Timestamp::now()) {
+        tracing::warn!(error = %e, "cannot record expired grants");
+    }
     let live = state.firewall().grants()?;
     let log = state.firewall().generations().grant_log()?;
     Ok(live

@@ -15,6 +15,7 @@
 //!   with a scan from outside, and record the outcome;
 //! - [`enforce`]: compile, preview, apply (through the change-control gate),
 //!   confirm, roll back, and the confirmation watchdog;
+//! - [`plan_summary`]: what a plan changes, in words;
 //! - [`change`]: identities, proposals, approvals, and the gate itself;
 //! - [`reclaim`]: each port's lifecycle, closing abandoned ports from the
 //!   policy in effect, and undoing that;
@@ -50,6 +51,7 @@ pub mod flows;
 pub mod grants;
 pub mod input;
 pub mod lockout;
+pub mod plan_summary;
 pub mod policy;
 pub mod reclaim;
 pub mod record;

@@ -115,6 +115,7 @@ mod tests {
             cmdline: Vec::new(),
             systemd_unit: unit.map(str::to_string),
             container_id: None,
+            attribution: Default::default(),
         })];
         s
     }

@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::{SignedDuration, Timestamp};
+use portreeve_core::words::listed;
 use portreeve_core::{Finding, ListeningSocket, PortKey, PortUsage};
 use portreeve_enforce::SeenPort;
 use portreeve_enforce::generations::Generation;
@@ -308,7 +309,7 @@ fn reclaim_draft(
 /// time. Logged if even that fails.
 fn void(state: &StateDir, ids: &[i64]) {
     if let Err(e) = state.with_store(|s| s.cancel_reclaims(ids)) {
-        tracing::error!(reclaims = ?ids, error = %e, "cannot delete reclaims that did not take effect");
+        tracing::error!(reclaims = %listed(ids, "none"), error = %e, "cannot delete reclaims that did not take effect");
     }
 }
 

@@ -514,6 +514,7 @@ mod tests {
             cmdline: Vec::new(),
             systemd_unit: Some("redis.service".into()),
             container_id: None,
+            attribution: Default::default(),
         })];
         assert_eq!(Finding::socket_key(&restarted), cases[0].1);
     }

@@ -58,6 +58,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod attribution;
 mod exposure;
 mod finding;
 mod port;
@@ -65,7 +66,9 @@ mod reach;
 mod severity;
 mod socket;
 mod usage;
+pub mod words;
 
+pub use attribution::{Attribution, ContainerInfo, ProxyTarget};
 pub use exposure::{Breadth, Exposure, SourceZone};
 pub use finding::{Acceptance, Finding, FindingKind, PolicyLocation, PolicyRuleRef, SocketRef};
 pub use port::{PortRange, PortRangeError, Proto, ProtoParseError};

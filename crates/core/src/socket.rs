@@ -7,6 +7,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::Proto;
+use crate::attribution::Attribution;
 
 /// An IP address family.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -160,6 +161,10 @@ pub struct ProcessInfo {
     /// Container id (Docker, containerd, CRI-O, Podman, LXC) from the cgroup
     /// path.
     pub container_id: Option<String>,
+    /// The container a runtime names, the container a port proxy serves, or
+    /// that this is systemd holding sockets for socket units.
+    #[serde(flatten)]
+    pub attribution: Attribution,
 }
 
 /// Whether the owners of a socket were found, and if not, why not.
@@ -263,13 +268,19 @@ impl ListeningSocket {
         }
     }
 
-    /// A human name for what owns the socket: the container, else the
-    /// systemd unit, else the process name; `None` when no owner is known.
-    /// The container comes first because a container's unit is only the
-    /// runtime's wrapper scope (`docker-<id>.scope`).
+    /// A human name for what owns the socket: for a port proxy, the
+    /// container it publishes (or its target); else the container, by the
+    /// name its runtime gives it or by id; else the systemd unit; else the
+    /// process name; `None` when no owner is known. The container comes
+    /// before the unit because a container's unit is only the runtime's
+    /// wrapper scope (`docker-<id>.scope`).
     pub fn service_label(&self) -> Option<String> {
         let p = self.processes.first()?;
-        Some(if let Some(id) = &p.container_id {
+        Some(if let Some(proxy) = &p.attribution.proxy_for {
+            proxy.to_string()
+        } else if let Some(container) = &p.attribution.container {
+            format!("container {container}")
+        } else if let Some(id) = &p.container_id {
             format!("container {}", short_id(id))
         } else if let Some(unit) = &p.systemd_unit {
             unit.clone()
@@ -395,6 +406,7 @@ mod tests {
             cmdline: vec![],
             systemd_unit: None,
             container_id: None,
+            attribution: Default::default(),
         };
         s.processes = vec![Arc::new(p.clone())];
         assert_eq!(s.service_label().unwrap(), "redis-server");

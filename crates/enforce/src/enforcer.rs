@@ -80,7 +80,7 @@ fn lockout_lines(l: &[Lockout]) -> String {
     l.iter()
         .map(|l| {
             format!(
-                "\n  {} would lose tcp/{} ({:?}) — {}",
+                "\n  {} would lose tcp/{} ({}) — {}",
                 l.source, l.port, l.verdict, l.why
             )
         })
@@ -460,7 +460,7 @@ impl Enforcer {
                     " (generation {} was not confirmed in time and was rolled back)",
                     g.generation
                 ),
-                None => format!(" (generation {} is {:?})", live.generation, live.status),
+                None => format!(" (generation {} is {})", live.generation, live.status),
             };
             return Err(EnforceError::NothingToConfirm(note));
         }

@@ -36,6 +36,19 @@ pub enum Status {
     Failed,
 }
 
+/// As JSON writes it (`pending`, `reverted`, …).
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Status::Pending => "pending",
+            Status::Applied => "applied",
+            Status::Confirmed => "confirmed",
+            Status::Reverted => "reverted",
+            Status::Failed => "failed",
+        })
+    }
+}
+
 /// The record of one generation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Generation {
@@ -318,6 +331,22 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), GenerationStoreErro
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_status_reads_as_json_writes_it() {
+        for status in [
+            Status::Pending,
+            Status::Applied,
+            Status::Confirmed,
+            Status::Reverted,
+            Status::Failed,
+        ] {
+            assert_eq!(
+                serde_json::to_value(status).unwrap(),
+                status.to_string().as_str()
+            );
+        }
+    }
 
     fn record() -> Generation {
         Generation {

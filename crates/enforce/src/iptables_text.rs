@@ -60,7 +60,7 @@ use std::fmt::Write as _;
 
 use ipnet::{Ipv4Net, Ipv6Net};
 use portreeve_core::{PortRange, Proto};
-use portreeve_policy::DefaultAction;
+use portreeve_policy::{DefaultAction, DropLog};
 
 use crate::ruleset::{PortLimits, PortSpan, Ruleset};
 
@@ -118,7 +118,7 @@ const PER_SOURCE_EXPIRE_MS: u32 = 60_000;
 const PER_SOURCE_MAX: u32 = 65_536;
 
 /// The NFLOG prefix of logged drops, as in nftables.
-const LOG_PREFIX: &str = "portreeve drop: ";
+const LOG_PREFIX: &str = DropLog::PREFIX;
 
 /// Renders the ruleset as a POSIX `sh` script that loads it with ipset,
 /// iptables-restore and ip6tables-restore.
@@ -676,7 +676,14 @@ fn closing_rules(r: &Ruleset, family: Family) -> Vec<String> {
     let e = &r.enforcement;
     let mut lines = Vec::new();
     let mut rule = |text: &str| lines.push(text.to_string());
-    if e.log_dropped {
+    if e.log == DropLog::Kernel {
+        let per_minute = DropLog::KERNEL_PER_MINUTE;
+        rule(&format!(
+            "-m limit --limit {per_minute}/min --limit-burst {per_minute} \
+             -j LOG --log-prefix \"{LOG_PREFIX}\" --log-level warning"
+        ));
+    }
+    if e.log == DropLog::Nflog {
         let rate = e.log_rate_per_second;
         let burst = rate.saturating_mul(2);
         let limit = if burst <= LIMIT_BURST_MAX {
@@ -1232,6 +1239,11 @@ mod tests {
         assert!(v6(&s).contains(
             &"-A PORTREEVE-INPUT -m limit --limit 100/sec --limit-burst 200 -j NFLOG --nflog-prefix \"portreeve drop: \" --nflog-group 5"
         ));
+        let kernel = render(&ruleset("[enforce]\nlog = \"kernel\"\n"));
+        assert!(v4(&kernel).contains(
+            &"-A PORTREEVE-INPUT -m limit --limit 10/min --limit-burst 10 -j LOG --log-prefix \"portreeve drop: \" --log-level warning"
+        ));
+        assert!(!kernel.contains("NFLOG"));
         // Beyond what -m limit takes, hashlimit does it.
         let fast = render(&ruleset("[enforce]\nlog_rate_per_second = 50000\n"));
         assert!(v4(&fast).contains(

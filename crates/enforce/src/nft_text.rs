@@ -16,7 +16,7 @@ use std::fmt::Write as _;
 
 use ipnet::{Ipv4Net, Ipv6Net};
 use portreeve_core::Proto;
-use portreeve_policy::DefaultAction;
+use portreeve_policy::{DefaultAction, DropLog};
 
 use crate::ruleset::{Allowance, PortLimits, PortSpan, Ruleset};
 
@@ -403,13 +403,21 @@ fn admission_rules(keys: &[PortMatch]) -> Vec<String> {
 fn closing_rules(r: &Ruleset) -> Vec<String> {
     let e = &r.enforcement;
     let mut rules = Vec::new();
-    if e.log_dropped {
-        rules.push(format!(
-            "limit rate {}/second burst {} packets log prefix \"portreeve drop: \" group {}",
+    match e.log {
+        DropLog::Off => {}
+        DropLog::Nflog => rules.push(format!(
+            "limit rate {}/second burst {} packets log prefix \"{}\" group {}",
             e.log_rate_per_second,
             e.log_rate_per_second.saturating_mul(2),
+            DropLog::PREFIX,
             e.log_group
-        ));
+        )),
+        // At level warn, nft's default (which it leaves out of listings).
+        DropLog::Kernel => rules.push(format!(
+            "limit rate {per_minute}/minute burst {per_minute} packets log prefix \"{}\"",
+            DropLog::PREFIX,
+            per_minute = DropLog::KERNEL_PER_MINUTE,
+        )),
     }
     match e.default_action {
         DefaultAction::Drop => rules.push("drop comment \"default\"".into()),
@@ -641,6 +649,41 @@ fn key_text(v: &serde_json::Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The input chain's last rules under `[enforce]` `settings`.
+    fn input_tail(settings: &str) -> Vec<String> {
+        let policy =
+            portreeve_policy::parse_policy("t.toml", &format!("[enforce]\n{settings}")).unwrap();
+        let text = render(&Ruleset::compile(&policy).unwrap());
+        let body = text.split("\tchain input {\n").nth(1).unwrap();
+        let rules: Vec<String> = body[..body.find("\n\t}").unwrap()]
+            .lines()
+            .map(|l| l.trim().to_string())
+            .collect();
+        rules[rules.len() - 2..].to_vec()
+    }
+
+    #[test]
+    fn dropped_packets_are_logged_where_the_policy_says_just_before_the_drop() {
+        let drop = "drop comment \"default\"";
+        assert_eq!(
+            input_tail("log = \"kernel\"\n"),
+            [
+                "limit rate 10/minute burst 10 packets log prefix \"portreeve drop: \"",
+                drop
+            ]
+        );
+        let nflog = [
+            "limit rate 10/second burst 20 packets log prefix \"portreeve drop: \" group 0",
+            drop,
+        ];
+        assert_eq!(input_tail("log = \"nflog\"\n"), nflog);
+        assert_eq!(input_tail(""), nflog, "NFLOG is the default, as before");
+        let off = input_tail("log = \"off\"\n");
+        assert_eq!(off[1], drop);
+        assert!(!off[0].contains(" log "), "{off:?}");
+        assert_eq!(input_tail("log_dropped = false\n"), off);
+    }
 
     #[test]
     fn published_ports_meet_the_input_chains_judgement_by_their_original_port() {

@@ -20,6 +20,17 @@ pub enum Verdict {
     NotAllowed,
 }
 
+/// In words, as the lock-out guard's refusals say it (`not allowed`).
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Verdict::Accepted => "accepted",
+            Verdict::Banned => "banned",
+            Verdict::NotAllowed => "not allowed",
+        })
+    }
+}
+
 impl Ruleset {
     /// What happens to a new connection from `source` to `port`/`proto`.
     pub fn verdict(&self, source: IpAddr, proto: Proto, port: u16) -> Verdict {

@@ -308,6 +308,7 @@ fn every_setting_and_limit_combination_loads() {
         "[enforce]\ndefault_action = \"reject\"\n",
         "[enforce]\nallow_ping = false\nallow_dhcp_client = false\nlog_dropped = false\n",
         "[enforce]\nlog_group = 65535\nlog_rate_per_second = 100000\n",
+        "[enforce]\nlog = \"kernel\"\ndefault_action = \"reject\"\n",
     ] {
         for rules in [
             "",

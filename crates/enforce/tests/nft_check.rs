@@ -50,6 +50,7 @@ fn every_setting_and_limit_combination_is_valid() {
         "[enforce]\ndefault_action = \"reject\"\n",
         "[enforce]\nallow_ping = false\nallow_dhcp_client = false\nlog_dropped = false\n",
         "[enforce]\nlog_group = 65535\nlog_rate_per_second = 1\nusage_retention_days = 3650\n",
+        "[enforce]\nlog = \"kernel\"\ndefault_action = \"reject\"\n",
     ] {
         for rules in [
             "",

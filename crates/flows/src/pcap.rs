@@ -3,7 +3,9 @@
 //! byte orders, micro- and nanosecond timestamps) and pcapng (section
 //! header, interface description, enhanced and simple packet blocks), over
 //! Ethernet (with VLAN tags), Linux cooked capture v1 and v2, raw IP and
-//! BSD loopback link types, IPv4 and IPv6.
+//! BSD loopback link types, IPv4 and IPv6. The capture's records and
+//! blocks are parsed by `pcap-parser` (this module keeps where each record
+//! starts, for errors), the frames by `etherparse`.
 //!
 //! Packets that are not UDP, IP fragments and packets cut short by the
 //! capture's snap length are skipped and counted by reason
@@ -21,7 +23,13 @@
 //!   interface;
 //! - a record that contradicts itself ([`PcapError::Malformed`]).
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
+
+use etherparse::err::Layer;
+use etherparse::err::packet::SliceError;
+use etherparse::{EtherType, LenSource, NetSlice, SlicedPacket, TransportSlice};
+use pcap_parser::Block;
+use pcap_parser::nom;
 
 use crate::bytes::{array_at, be_u16_at};
 
@@ -148,12 +156,14 @@ type Frame<'a> = (u64, u32, &'a [u8]);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Format {
     Classic {
-        little: bool,
+        big: bool,
         nanos: bool,
+        /// Records with the "modified" (Kuznetzov) 24-byte header.
+        modified: bool,
         link: u32,
     },
     Ng {
-        little: bool,
+        big: bool,
     },
 }
 
@@ -169,59 +179,43 @@ pub struct UdpDatagrams<'a> {
     failed: bool,
 }
 
+/// The pcapng section header block's type, which is also the file's magic.
+const PCAPNG_MAGIC: [u8; 4] = [0x0a, 0x0d, 0x0d, 0x0a];
+
 /// Reads the UDP datagrams of a classic pcap or pcapng capture.
 pub fn udp_datagrams(data: &[u8]) -> Result<UdpDatagrams<'_>, PcapError> {
     let magic = array_at::<4>(data, 0).ok_or(PcapError::NotPcap)?;
-    let format = match magic {
-        [0xd4, 0xc3, 0xb2, 0xa1] => Format::Classic {
-            little: true,
-            nanos: false,
-            link: 0,
-        },
-        [0xa1, 0xb2, 0xc3, 0xd4] => Format::Classic {
-            little: false,
-            nanos: false,
-            link: 0,
-        },
-        [0x4d, 0x3c, 0xb2, 0xa1] => Format::Classic {
-            little: true,
-            nanos: true,
-            link: 0,
-        },
-        [0xa1, 0xb2, 0x3c, 0x4d] => Format::Classic {
-            little: false,
-            nanos: true,
-            link: 0,
-        },
-        [0x0a, 0x0d, 0x0d, 0x0a] => match array_at::<4>(data, 8) {
-            Some([0x4d, 0x3c, 0x2b, 0x1a]) => Format::Ng { little: true },
-            Some([0x1a, 0x2b, 0x3c, 0x4d]) => Format::Ng { little: false },
+    let (format, offset) = if magic == PCAPNG_MAGIC {
+        let big = match array_at::<4>(data, 8) {
+            Some([0x4d, 0x3c, 0x2b, 0x1a]) => false,
+            Some([0x1a, 0x2b, 0x3c, 0x4d]) => true,
             _ => return Err(PcapError::NotPcap),
-        },
-        _ => return Err(PcapError::NotPcap),
-    };
-    let (format, offset) = match format {
-        Format::Classic { little, nanos, .. } => {
-            let link = read_u32(data, 20, little).ok_or(PcapError::Truncated {
-                offset: 0,
-                needed: 24,
-                available: data.len(),
-            })?;
-            // The upper bits hold the FCS length and flags.
-            let link = link & 0x0fff_ffff;
-            if !known_link_type(link) {
-                return Err(PcapError::UnknownLinkType { link, offset: 20 });
+        };
+        (Format::Ng { big }, 0)
+    } else {
+        let header = match pcap_parser::parse_pcap_header(data) {
+            Ok((_, header)) => header,
+            Err(nom::Err::Incomplete(_)) => {
+                return Err(PcapError::Truncated {
+                    offset: 0,
+                    needed: 24,
+                    available: data.len(),
+                });
             }
-            (
-                Format::Classic {
-                    little,
-                    nanos,
-                    link,
-                },
-                24,
-            )
+            Err(_) => return Err(PcapError::NotPcap),
+        };
+        // The upper bits hold the FCS length and flags.
+        let link = header.network.0 as u32 & 0x0fff_ffff;
+        if !known_link_type(link) {
+            return Err(PcapError::UnknownLinkType { link, offset: 20 });
         }
-        ng => (ng, 0),
+        let format = Format::Classic {
+            big: header.is_bigendian(),
+            nanos: header.is_nanosecond_precision(),
+            modified: header.is_modified_format(),
+            link,
+        };
+        (format, 24)
     };
     Ok(UdpDatagrams {
         data,
@@ -230,24 +224,6 @@ pub fn udp_datagrams(data: &[u8]) -> Result<UdpDatagrams<'_>, PcapError> {
         interfaces: Vec::new(),
         skipped: Skipped::default(),
         failed: false,
-    })
-}
-
-fn read_u32(data: &[u8], offset: usize, little: bool) -> Option<u32> {
-    let b = array_at::<4>(data, offset)?;
-    Some(if little {
-        u32::from_le_bytes(b)
-    } else {
-        u32::from_be_bytes(b)
-    })
-}
-
-fn read_u16(data: &[u8], offset: usize, little: bool) -> Option<u16> {
-    let b = array_at::<2>(data, offset)?;
-    Some(if little {
-        u16::from_le_bytes(b)
-    } else {
-        u16::from_be_bytes(b)
     })
 }
 
@@ -262,13 +238,44 @@ impl<'a> UdpDatagrams<'a> {
         self.skipped
     }
 
-    /// That the record at `at` needs `needed` bytes the file lacks.
-    fn truncated(&self, at: usize, needed: usize) -> PcapError {
-        PcapError::Truncated {
-            offset: at,
-            needed,
-            available: self.data.len().saturating_sub(at),
+    /// The error for the record at `at` that `pcap-parser` could not
+    /// parse: cut short (the file ends inside it) or malformed.
+    fn parse_error(&self, at: usize, e: nom::Err<pcap_parser::PcapError<&[u8]>>) -> PcapError {
+        let available = self.data.len() - at;
+        match e {
+            nom::Err::Incomplete(more) => {
+                let more = match more {
+                    nom::Needed::Size(n) => n.get(),
+                    nom::Needed::Unknown => 1,
+                };
+                // pcap-parser asks first for a block type's fixed header;
+                // where the length field is there, it says the whole size.
+                let stated = self.record_length(at).unwrap_or(0);
+                PcapError::Truncated {
+                    offset: at,
+                    needed: (available + more).max(stated),
+                    available,
+                }
+            }
+            nom::Err::Error(_) | nom::Err::Failure(_) => PcapError::Malformed { offset: at },
         }
+    }
+
+    /// The length the header of the record at `at` states, when the file
+    /// holds that field: a classic record's 16-byte header plus its
+    /// captured length, a pcapng block's total length.
+    fn record_length(&self, at: usize) -> Option<usize> {
+        let (field, big, extra) = match self.format {
+            Format::Classic { big, modified, .. } => (at + 8, big, if modified { 24 } else { 16 }),
+            Format::Ng { big } => (at + 4, big, 0),
+        };
+        let b = array_at::<4>(self.data, field)?;
+        let n = if big {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        };
+        Some((n as usize).saturating_add(extra))
     }
 
     /// The next packet as (timestamp µs, link type, frame), `Ok(None)` at
@@ -276,132 +283,93 @@ impl<'a> UdpDatagrams<'a> {
     fn next_frame(&mut self) -> Result<Option<Frame<'a>>, PcapError> {
         loop {
             let at = self.offset;
-            if at >= self.data.len() {
+            let Some(rest) = self.data.get(at..).filter(|r| !r.is_empty()) else {
                 return Ok(None);
-            }
+            };
             match self.format {
                 Format::Classic {
-                    little,
+                    big,
                     nanos,
+                    modified,
                     link,
                 } => {
-                    // The record header: seconds, fraction, captured
-                    // length, original length.
-                    if self.data.len() - at < 16 {
-                        return Err(self.truncated(at, 16));
-                    }
-                    let secs = read_u32(self.data, at, little).ok_or(self.truncated(at, 16))?;
-                    let frac = read_u32(self.data, at + 4, little).ok_or(self.truncated(at, 16))?;
-                    let caplen =
-                        read_u32(self.data, at + 8, little).ok_or(self.truncated(at, 16))? as usize;
-                    let start = at + 16;
-                    let frame = self
-                        .data
-                        .get(start..start.saturating_add(caplen))
-                        .ok_or(self.truncated(at, caplen.saturating_add(16)))?;
-                    self.offset = start + caplen;
-                    let frac_us = if nanos {
-                        u64::from(frac) / 1000
+                    let parsed = if modified {
+                        pcap_parser::parse_pcap_frame_modified(rest)
+                    } else if big {
+                        pcap_parser::parse_pcap_frame_be(rest)
                     } else {
-                        u64::from(frac)
+                        pcap_parser::parse_pcap_frame(rest)
                     };
-                    return Ok(Some((u64::from(secs) * 1_000_000 + frac_us, link, frame)));
+                    let (after, record) = parsed.map_err(|e| self.parse_error(at, e))?;
+                    self.offset = self.data.len() - after.len();
+                    let frac_us = if nanos {
+                        u64::from(record.ts_usec) / 1000
+                    } else {
+                        u64::from(record.ts_usec)
+                    };
+                    let us = u64::from(record.ts_sec) * 1_000_000 + frac_us;
+                    return Ok(Some((us, link, record.data)));
                 }
-                Format::Ng { little } => {
-                    let block_type =
-                        read_u32(self.data, at, little).ok_or(self.truncated(at, 12))?;
-                    let len =
-                        read_u32(self.data, at + 4, little).ok_or(self.truncated(at, 12))? as usize;
-                    if len < 12 || len % 4 != 0 {
-                        return Err(PcapError::Malformed { offset: at });
-                    }
-                    let block = self
-                        .data
-                        .get(at..at.saturating_add(len))
-                        .ok_or(self.truncated(at, len))?;
-                    self.offset = at + len;
-                    let body = block.get(8..len - 4).unwrap_or_default();
-                    match block_type {
-                        // Section header: a new section may change byte order
-                        // and restarts interface numbering.
-                        0x0a0d_0d0a => {
-                            let little = match array_at::<4>(body, 0) {
-                                Some([0x4d, 0x3c, 0x2b, 0x1a]) => true,
-                                Some([0x1a, 0x2b, 0x3c, 0x4d]) => false,
-                                _ => return Err(PcapError::Malformed { offset: at }),
-                            };
-                            self.format = Format::Ng { little };
-                            self.interfaces.clear();
-                        }
-                        // Interface description: link type and timestamp
-                        // resolution (option if_tsresol, code 9).
-                        1 => {
-                            let link = read_u16(body, 0, little)
-                                .ok_or(PcapError::Malformed { offset: at })?;
-                            let mut units = 1_000_000u64;
-                            let mut opt = 8usize;
-                            while let (Some(code), Some(olen)) =
-                                (read_u16(body, opt, little), read_u16(body, opt + 2, little))
-                            {
-                                if code == 0 {
-                                    break;
-                                }
-                                if code == 9 {
-                                    if let Some(&r) = body.get(opt + 4) {
-                                        let exp = u32::from(r & 0x7f);
-                                        units = if r & 0x80 == 0 {
-                                            10u64.checked_pow(exp)
-                                        } else {
-                                            2u64.checked_pow(exp)
-                                        }
-                                        .unwrap_or(1_000_000)
-                                        .max(1);
-                                    }
-                                }
-                                opt += 4 + usize::from(olen).div_ceil(4) * 4;
-                            }
-                            self.interfaces.push((u32::from(link), units));
-                        }
-                        // Enhanced packet block.
-                        6 => {
-                            let malformed = PcapError::Malformed { offset: at };
-                            let iface =
-                                read_u32(body, 0, little).ok_or(malformed.clone())? as usize;
-                            let high = read_u32(body, 4, little).ok_or(malformed.clone())?;
-                            let low = read_u32(body, 8, little).ok_or(malformed.clone())?;
-                            let caplen =
-                                read_u32(body, 12, little).ok_or(malformed.clone())? as usize;
-                            let frame = body
-                                .get(20..20usize.saturating_add(caplen))
-                                .ok_or(malformed.clone())?;
-                            // A packet on an interface not described.
-                            let &(link, units) = self.interfaces.get(iface).ok_or(malformed)?;
-                            if !known_link_type(link) {
-                                return Err(PcapError::UnknownLinkType { link, offset: at });
-                            }
-                            let ticks = u64::from(high) << 32 | u64::from(low);
-                            let us =
-                                u64::try_from(u128::from(ticks) * 1_000_000 / u128::from(units))
-                                    .unwrap_or(u64::MAX);
-                            return Ok(Some((us, link, frame)));
-                        }
-                        // Simple packet block: interface 0, no timestamp.
-                        3 => {
-                            let malformed = PcapError::Malformed { offset: at };
-                            let orig = read_u32(body, 0, little).ok_or(malformed.clone())? as usize;
-                            let frame = body.get(4..).unwrap_or_default();
-                            let frame = frame.get(..orig.min(frame.len())).unwrap_or_default();
-                            let &(link, _) = self.interfaces.first().ok_or(malformed)?;
-                            if !known_link_type(link) {
-                                return Err(PcapError::UnknownLinkType { link, offset: at });
-                            }
-                            return Ok(Some((0, link, frame)));
-                        }
-                        _ => {}
+                Format::Ng { big } => {
+                    let parsed = if big {
+                        pcap_parser::parse_block_be(rest)
+                    } else {
+                        pcap_parser::parse_block_le(rest)
+                    };
+                    let (after, block) = parsed.map_err(|e| self.parse_error(at, e))?;
+                    self.offset = self.data.len() - after.len();
+                    if let Some(frame) = self.ng_frame(at, block)? {
+                        return Ok(Some(frame));
                     }
                 }
             }
         }
+    }
+
+    /// The packet in the pcapng block at `at`, if it holds one; section
+    /// headers and interface descriptions update the state packets need.
+    fn ng_frame(&mut self, at: usize, block: Block<'a>) -> Result<Option<Frame<'a>>, PcapError> {
+        let malformed = PcapError::Malformed { offset: at };
+        let known = |link: u32| {
+            if known_link_type(link) {
+                Ok(link)
+            } else {
+                Err(PcapError::UnknownLinkType { link, offset: at })
+            }
+        };
+        match block {
+            // A new section may change byte order and restarts interface
+            // numbering.
+            Block::SectionHeader(shb) => {
+                self.format = Format::Ng {
+                    big: shb.big_endian(),
+                };
+                self.interfaces.clear();
+            }
+            Block::InterfaceDescription(idb) => {
+                let units = idb.ts_resolution().unwrap_or(1_000_000).max(1);
+                self.interfaces.push((idb.linktype.0 as u32, units));
+            }
+            Block::EnhancedPacket(epb) => {
+                // A packet on an interface not described is malformed.
+                let &(link, units) = self.interfaces.get(epb.if_id as usize).ok_or(malformed)?;
+                let ticks = u64::from(epb.ts_high) << 32 | u64::from(epb.ts_low);
+                let us = u64::try_from(u128::from(ticks) * 1_000_000 / u128::from(units))
+                    .unwrap_or(u64::MAX);
+                // The data is padded to 32 bits; `PcapNGPacketBlock::packet_data`
+                // trims it but borrows the block.
+                let data = epb.data.get(..epb.caplen as usize).unwrap_or(epb.data);
+                return Ok(Some((us, known(link)?, data)));
+            }
+            // Interface 0, no timestamp.
+            Block::SimplePacket(spb) => {
+                let &(link, _) = self.interfaces.first().ok_or(malformed)?;
+                let data = spb.data.get(..spb.origlen as usize).unwrap_or(spb.data);
+                return Ok(Some((0, known(link)?, data)));
+            }
+            _ => {}
+        }
+        Ok(None)
     }
 }
 
@@ -435,105 +403,75 @@ impl<'a> Iterator for UdpDatagrams<'a> {
     }
 }
 
-/// Finds the IP packet in a frame of the given link type.
-fn ip_in_frame(link: u32, frame: &[u8]) -> Result<&[u8], Skip> {
-    let cut = Skip::CutShort;
-    let ip = |ethertype: u16| matches!(ethertype, 0x0800 | 0x86dd);
+/// The frame's layers as etherparse slices them, from the link layer of
+/// `link` on. A packet that ends before a header or before the length a
+/// header states was cut short by the snap length; any other error is a
+/// packet that is not well-formed UDP.
+fn sliced(link: u32, frame: &[u8]) -> Result<SlicedPacket<'_>, Skip> {
+    let after = |n: usize| frame.get(n..).ok_or(Skip::CutShort);
+    let protocol_at = |n: usize| be_u16_at(frame, n).map(EtherType).ok_or(Skip::CutShort);
     match link {
-        // Ethernet, skipping VLAN tags.
-        1 => {
-            let mut ethertype = be_u16_at(frame, 12).ok_or(cut)?;
-            let mut offset = 14;
-            for _ in 0..4 {
-                if !matches!(ethertype, 0x8100 | 0x88a8 | 0x9100) {
-                    break;
-                }
-                ethertype = be_u16_at(frame, offset + 2).ok_or(cut)?;
-                offset += 4;
-            }
-            if !ip(ethertype) {
-                return Err(Skip::NotUdp);
-            }
-            frame.get(offset..).ok_or(cut)
-        }
+        // Ethernet, VLAN tags included.
+        1 => SlicedPacket::from_ethernet(frame),
         // Linux cooked capture v1: protocol at 14, header 16 bytes.
-        113 => match be_u16_at(frame, 14).ok_or(cut)? {
-            p if ip(p) => frame.get(16..).ok_or(cut),
-            _ => Err(Skip::NotUdp),
-        },
+        113 => SlicedPacket::from_ether_type(protocol_at(14)?, after(16)?),
         // Linux cooked capture v2: protocol at 0, header 20 bytes.
-        276 => match be_u16_at(frame, 0).ok_or(cut)? {
-            p if ip(p) => frame.get(20..).ok_or(cut),
-            _ => Err(Skip::NotUdp),
-        },
+        276 => SlicedPacket::from_ether_type(protocol_at(0)?, after(20)?),
+        // BSD loopback: a 4-byte address family, then the IP packet.
+        0 | 108 => SlicedPacket::from_ip(after(4)?),
         // Raw IP (LINKTYPE_RAW and its historical DLT numbers), IPv4, IPv6.
-        101 | 12 | 14 | 228 | 229 => Ok(frame),
-        // BSD loopback: a 4-byte address family, host or network order.
-        0 | 108 => frame.get(4..).ok_or(cut),
+        101 | 12 | 14 | 228 | 229 => SlicedPacket::from_ip(frame),
         // Refused before any packet is read (see `known_link_type`).
-        _ => Err(Skip::NotUdp),
+        _ => return Err(Skip::NotUdp),
     }
+    .map_err(|e| match e {
+        // Short in a protocol other than UDP, or a UDP length field below
+        // the UDP header's own size: not UDP either way.
+        SliceError::Len(e)
+            if matches!(
+                e.layer,
+                Layer::TcpHeader
+                    | Layer::Icmpv4
+                    | Layer::Icmpv4Timestamp
+                    | Layer::Icmpv4TimestampReply
+                    | Layer::Icmpv6
+                    | Layer::Igmp
+                    | Layer::Arp
+            ) || e.len_source == LenSource::UdpHeaderLen =>
+        {
+            Skip::NotUdp
+        }
+        SliceError::Len(_) => Skip::CutShort,
+        _ => Skip::NotUdp,
+    })
 }
 
 fn udp_in_frame(link: u32, frame: &[u8]) -> Result<(SocketAddr, SocketAddr, &[u8]), Skip> {
-    let cut = Skip::CutShort;
-    let packet = ip_in_frame(link, frame)?;
-    let (src, dst, udp) = match packet.first().ok_or(cut)? >> 4 {
-        4 => {
-            let ihl = usize::from(packet.first().ok_or(cut)? & 0x0f) * 4;
-            let total = usize::from(be_u16_at(packet, 2).ok_or(cut)?);
-            let flags_frag = be_u16_at(packet, 6).ok_or(cut)?;
-            // Fragments (more-fragments set or a non-zero offset) skipped.
-            if flags_frag & 0x3fff != 0 {
-                return Err(Skip::Fragment);
-            }
-            if *packet.get(9).ok_or(cut)? != 17 || ihl < 20 || total < ihl {
-                return Err(Skip::NotUdp);
-            }
-            let src = IpAddr::V4(Ipv4Addr::from(array_at::<4>(packet, 12).ok_or(cut)?));
-            let dst = IpAddr::V4(Ipv4Addr::from(array_at::<4>(packet, 16).ok_or(cut)?));
-            (
-                src,
-                dst,
-                packet.get(ihl..total.min(packet.len())).ok_or(cut)?,
-            )
-        }
-        6 => {
-            let src = IpAddr::V6(Ipv6Addr::from(array_at::<16>(packet, 8).ok_or(cut)?));
-            let dst = IpAddr::V6(Ipv6Addr::from(array_at::<16>(packet, 24).ok_or(cut)?));
-            let mut next = *packet.get(6).ok_or(cut)?;
-            let mut rest = packet.get(40..).ok_or(cut)?;
-            for _ in 0..8 {
-                match next {
-                    0 | 43 | 60 => {
-                        let len = (usize::from(*rest.get(1).ok_or(cut)?) + 1) * 8;
-                        next = *rest.first().ok_or(cut)?;
-                        rest = rest.get(len..).ok_or(cut)?;
-                    }
-                    _ => break,
-                }
-            }
-            match next {
-                17 => (src, dst, rest),
-                44 => return Err(Skip::Fragment),
-                _ => return Err(Skip::NotUdp),
-            }
-        }
+    let packet = sliced(link, frame)?;
+    let (src, dst, ip_payload) = match &packet.net {
+        Some(NetSlice::Ipv4(ip)) => (
+            IpAddr::V4(ip.header().source_addr()),
+            IpAddr::V4(ip.header().destination_addr()),
+            ip.payload(),
+        ),
+        Some(NetSlice::Ipv6(ip)) => (
+            IpAddr::V6(ip.header().source_addr()),
+            IpAddr::V6(ip.header().destination_addr()),
+            ip.payload(),
+        ),
         _ => return Err(Skip::NotUdp),
     };
-    let sport = be_u16_at(udp, 0).ok_or(cut)?;
-    let dport = be_u16_at(udp, 2).ok_or(cut)?;
-    let len = usize::from(be_u16_at(udp, 4).ok_or(cut)?);
-    if len < 8 {
-        return Err(Skip::NotUdp);
+    if ip_payload.fragmented {
+        return Err(Skip::Fragment);
     }
-    // A payload shorter than the UDP length says was cut by the snap length.
-    let payload = udp.get(8..len).ok_or(cut)?;
-    Ok((
-        SocketAddr::new(src, sport),
-        SocketAddr::new(dst, dport),
-        payload,
-    ))
+    match &packet.transport {
+        Some(TransportSlice::Udp(udp)) => Ok((
+            SocketAddr::new(src, udp.source_port()),
+            SocketAddr::new(dst, udp.destination_port()),
+            udp.payload(),
+        )),
+        _ => Err(Skip::NotUdp),
+    }
 }
 
 #[cfg(test)]

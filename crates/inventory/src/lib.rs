@@ -9,12 +9,15 @@
 //!
 //! Sockets come from the kernel through NETLINK_SOCK_DIAG, owners from
 //! `/proc/PID/fd` and each process's cgroup (systemd unit, container), other
-//! namespaces from `/proc` and `/run/netns`. No external program is run, and
-//! nothing on the host is changed. A socket whose owner cannot be found is
-//! kept and says why ([`OwnerStatus`]); nothing is dropped for lack of an
-//! owner. Unprivileged, the caller's own namespace is listed in full, but
-//! other users' processes cannot be named, and [`Options::all_netns`] needs
-//! root (entering a namespace needs CAP_SYS_ADMIN). Judging the sockets is
+//! namespaces from `/proc` and `/run/netns`. Containers are named, and port
+//! proxies followed to their containers, by Docker's or Podman's API when
+//! its socket answers; without one, the ids and addresses stay. No external
+//! program is run, and nothing on the host is changed. A socket whose owner
+//! cannot be found is kept and says why ([`OwnerStatus`]); nothing is
+//! dropped for lack of an owner. Unprivileged, the caller's own namespace
+//! is listed in full, but other users' processes cannot be named, and
+//! [`Options::all_netns`] needs root (entering a namespace needs
+//! CAP_SYS_ADMIN). Judging the sockets is
 //! `portreeve-policy`'s job, not this crate's.
 //!
 //! # Example
@@ -30,9 +33,12 @@
 //! ```
 
 mod addresses;
+mod attribution;
 mod cgroup;
+mod engine_api;
 mod netns;
 mod owners;
+mod proxies;
 mod sockdiag;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -128,13 +134,14 @@ pub fn collect(options: Options) -> Result<Inventory, InventoryError> {
         .collect();
     let owner_map = owners::find_owners(&wanted);
     let mut processes: HashMap<u32, Option<Arc<ProcessInfo>>> = HashMap::new();
+    let mut runtimes = engine_api::Runtimes::from_env();
     let mut users = UserNames::default();
 
     let mut sockets = Vec::new();
     let mut namespaces = Vec::new();
     for (netns, kernel_sockets, ifnames) in per_namespace {
         for k in kernel_sockets {
-            let procs: Vec<Arc<ProcessInfo>> = owner_map
+            let mut procs: Vec<Arc<ProcessInfo>> = owner_map
                 .pids_by_inode
                 .get(&k.inode)
                 .into_iter()
@@ -142,10 +149,14 @@ pub fn collect(options: Options) -> Result<Inventory, InventoryError> {
                 .filter_map(|&pid| {
                     processes
                         .entry(pid)
-                        .or_insert_with(|| owners::process_info(pid).map(Arc::new))
+                        .or_insert_with(|| {
+                            owners::process_info(pid)
+                                .map(|p| Arc::new(attribution::attribute(p, &mut runtimes)))
+                        })
                         .clone()
                 })
                 .collect();
+            attribution::real_owners_first(&mut procs);
             let owner_status = if !procs.is_empty() {
                 OwnerStatus::Known
             } else if owner_map.permission_denied {

@@ -181,6 +181,7 @@ pub(crate) fn process_info(pid: u32) -> Option<ProcessInfo> {
         cmdline,
         systemd_unit: identity.unit,
         container_id: identity.container_id,
+        attribution: Default::default(),
     })
 }
 

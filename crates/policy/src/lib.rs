@@ -87,7 +87,7 @@ pub use error::{PolicyError, PolicyErrors};
 pub use evaluate::{evaluate, evaluate_behind};
 pub use exposure::{Protection, exposure};
 pub use model::{
-    AcceptedRisk, BannedPorts, ChangeControl, DefaultAction, Defaults, Enforcement,
+    AcceptedRisk, BannedPorts, ChangeControl, DefaultAction, Defaults, DropLog, Enforcement,
     FindingSelector, GrantPolicy, Lifecycle, LifecycleOverride, LifecycleSettings, Limits, Policy,
     ReclaimMode, Rule, ServiceIdentity, Zone,
 };

@@ -340,11 +340,11 @@ impl Default for Defaults {
 pub struct Enforcement {
     /// What happens to traffic no rule accepts.
     pub default_action: DefaultAction,
-    /// Whether dropped packets are logged (rate-limited) to an NFLOG group.
-    pub log_dropped: bool,
-    /// The NFLOG group dropped packets are logged to.
+    /// Where what the default action catches is logged, if anywhere.
+    pub log: DropLog,
+    /// The NFLOG group dropped packets are logged to (`log = "nflog"`).
     pub log_group: u16,
-    /// At most this many log messages per second.
+    /// At most this many NFLOG messages per second (`log = "nflog"`).
     pub log_rate_per_second: u32,
     /// Whether ICMP/ICMPv6 echo requests (ping) are answered.
     pub allow_ping: bool,
@@ -363,7 +363,7 @@ impl Default for Enforcement {
     fn default() -> Self {
         Enforcement {
             default_action: DefaultAction::Drop,
-            log_dropped: true,
+            log: DropLog::Nflog,
             log_group: 0,
             log_rate_per_second: 10,
             allow_ping: true,
@@ -373,6 +373,27 @@ impl Default for Enforcement {
             usage_retention_days: 400,
         }
     }
+}
+
+/// Where the firewall logs the packets its default action catches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DropLog {
+    /// Not logged.
+    Off,
+    /// To an NFLOG group, for a collector such as ulogd2.
+    Nflog,
+    /// To the kernel log (`journalctl -k`, `kern.log`), where ufw users
+    /// look for `[UFW BLOCK]`: at most [`DropLog::KERNEL_PER_MINUTE`] a
+    /// minute, so a scan cannot flood it.
+    Kernel,
+}
+
+impl DropLog {
+    /// The kernel log's rate limit, per minute.
+    pub const KERNEL_PER_MINUTE: u32 = 10;
+    /// The prefix of every logged packet, in NFLOG and the kernel log.
+    pub const PREFIX: &str = "portreeve drop: ";
 }
 
 /// What the firewall does with traffic nothing accepts.

@@ -206,7 +206,7 @@ fn enforce_section(out: &mut String, ssh: &SshSeen, management: &[String]) {
         r#"[enforce]
 # How `apply` turns this policy into a firewall. Defaults:
 # default_action = "drop"
-# log_dropped = true
+# log = "nflog"  # or "kernel" (journalctl -k), or "off"
 # log_group = 0
 # log_rate_per_second = 10
 # allow_ping = true

@@ -481,6 +481,31 @@ fn enforce_table_errors() {
     );
     assert_eq!(hint.as_deref(), Some("did you mean `private`?"));
     single("[enforce]\nlog_dropped = \"yes\"\n", 2, 15, "invalid type");
+    let hint = single(
+        "[enforce]\nlog = \"kernal\"\n",
+        2,
+        7,
+        "unknown log `kernal`",
+    );
+    assert_eq!(
+        hint.as_deref(),
+        Some(
+            r#"did you mean `kernel`? use "nflog" (an NFLOG group), "kernel" (the kernel log) or "off""#
+        )
+    );
+    let hint = single(
+        "[enforce]\nlog = \"syslog\"\n",
+        2,
+        7,
+        "unknown log `syslog`",
+    );
+    assert!(hint.unwrap().starts_with("use \"nflog\""));
+    single(
+        "[enforce]\nlog = \"off\"\nlog_dropped = false\n",
+        3,
+        15,
+        "`log_dropped` and `log` are both set",
+    );
 }
 
 #[test]

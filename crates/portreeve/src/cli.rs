@@ -41,8 +41,9 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
 
-    /// Log format on standard error: `auto` is human-readable on a terminal
-    /// and JSON lines otherwise
+    /// Log format on standard error: `auto` is `journal` when standard
+    /// error is systemd's journal stream, human-readable on a terminal and
+    /// JSON lines otherwise
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Auto)]
     pub log_format: LogFormat,
 
@@ -83,12 +84,16 @@ pub enum ColorChoice {
 /// Log output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
-    /// Human-readable on a terminal, JSON lines otherwise.
+    /// Journal lines on systemd's journal stream, human-readable on a
+    /// terminal, JSON lines otherwise.
     Auto,
     /// Human-readable text.
     Human,
     /// One JSON object per line.
     Json,
+    /// One `<N>message key=value …` line per event, `N` its syslog
+    /// priority, for the systemd journal (which adds the time).
+    Journal,
 }
 
 /// portreeve's commands.
@@ -108,7 +113,7 @@ pub enum Command {
     /// Install the policy's ruleset in one atomic nftables transaction
     Apply(ApplyArgs),
     /// Confirm a ruleset applied with --confirm-within, keeping it
-    Confirm,
+    Confirm(ListArgs),
     /// Restore the ruleset that was live before the current one
     Rollback(RollbackArgs),
     /// List every ruleset generation applied on this host
@@ -390,6 +395,9 @@ pub struct ApplyArgs {
     /// Why; recorded in the ledger
     #[arg(long, value_name = "TEXT")]
     pub reason: Option<String>,
+    /// Output format: text for people, or the documented JSON (docs/json.md)
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
 }
 
 /// `portreeve rollback`.
@@ -401,9 +409,13 @@ pub struct RollbackArgs {
     /// Why; recorded in the ledger
     #[arg(long, value_name = "TEXT")]
     pub reason: Option<String>,
+    /// Output format: text for people, or the documented JSON (docs/json.md)
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
 }
 
-/// Listing commands with table or JSON output.
+/// Commands whose only option is the output format: a table (or text)
+/// for people, or JSON.
 #[derive(Debug, Args)]
 pub struct ListArgs {
     /// Output format
@@ -426,6 +438,9 @@ pub struct GrantArgs {
     /// Why; recorded with the grant
     #[arg(long, value_name = "TEXT")]
     pub reason: String,
+    /// Output format: text for people, or the documented JSON (docs/json.md)
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
 }
 
 /// `portreeve revoke`.
@@ -440,6 +455,9 @@ pub struct RevokeArgs {
     /// Why; recorded in the ledger
     #[arg(long, value_name = "TEXT")]
     pub reason: Option<String>,
+    /// Output format: text for people, or the documented JSON (docs/json.md)
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
 }
 
 fn parse_duration_arg(s: &str) -> Result<jiff::SignedDuration, String> {
@@ -824,6 +842,9 @@ pub enum IdentityCommand {
         /// The identity's name, e.g. alice
         #[arg(value_name = "NAME")]
         name: String,
+        /// Output format: text for people, or the documented JSON (docs/json.md)
+        #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
     },
     /// List registered identities, and which of them have a private key here
     List(ListArgs),
@@ -849,6 +870,9 @@ pub struct ProposeArgs {
     /// Who proposes.
     #[command(flatten)]
     pub identity: IdentityArgs,
+    /// Output format: text for people, or the documented JSON (docs/json.md)
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
 }
 
 /// `portreeve approve`.
@@ -863,6 +887,9 @@ pub struct ApproveArgs {
     /// Who approves.
     #[command(flatten)]
     pub identity: IdentityArgs,
+    /// Output format: text for people, or the documented JSON (docs/json.md)
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
 }
 
 /// A time on the command line: RFC 3339, a date (midnight UTC), or an age

@@ -63,6 +63,7 @@ impl Failure {
             }
             Failure::Policy(errors) => render_policy_errors(errors),
         };
+        let text = crate::logging::error_report(text);
         let mut err = std::io::stderr().lock();
         let _ = err.write_all(text.as_bytes()).and_then(|()| err.flush());
     }

@@ -196,7 +196,8 @@ fn the_agent_reclaims_from_the_policy_in_effect_not_from_its_file() {
     };
     assert_eq!(port(7070)["state"], "reclaimed");
     assert_eq!(port(7072)["state"], "active", "B's port is B's");
-    let table = lab.ok(&["lifecycle"]);
+    // The table's footer is on standard error.
+    let table = support::stderr(&lab.portreeve(&["lifecycle"]));
     assert!(
         table.contains(&format!(
             "policy in effect: {} (sha256:{}",

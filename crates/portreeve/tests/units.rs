@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use support::systemd::{MAX_EXPOSURE, analyze, security};
 use support::{Daemon, Netns, agent_command, metrics, run, sample, stderr, stdout, testkit};
 
 /// The packaged unit, and its drop-in for `all_netns = true`.
@@ -23,9 +24,6 @@ const DROP_IN: &str = "portreeve-agent.service.d/all-netns.conf";
 
 /// Where the packaged unit expects the binary.
 const INSTALLED_BINARY: &str = "/usr/local/bin/portreeve";
-
-/// The highest overall exposure `systemd-analyze security` may give.
-const MAX_EXPOSURE: f64 = 4.5;
 
 fn packaging() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../packaging")
@@ -56,13 +54,6 @@ fn installed_units(all_netns: bool) -> tempfile::TempDir {
     dir
 }
 
-/// `systemd-analyze ARGS` on the unit installed in `units`.
-fn analyze(args: &[&str], units: &Path) -> std::process::Output {
-    run(Command::new("systemd-analyze")
-        .args(args)
-        .arg(units.join(UNIT)))
-}
-
 #[test]
 fn the_unit_and_its_drop_in_verify_without_warnings() {
     if !testkit::require_programs(
@@ -74,7 +65,7 @@ fn the_unit_and_its_drop_in_verify_without_warnings() {
     for all_netns in [false, true] {
         let units = installed_units(all_netns);
         // --man=no: the manual page is not looked up (man may be absent).
-        let out = analyze(&["verify", "--man=no"], units.path());
+        let out = analyze(&["verify", "--man=no"], &units.path().join(UNIT));
         assert!(
             out.status.success() && stderr(&out).is_empty() && stdout(&out).is_empty(),
             "all_netns={all_netns}: {}{}",
@@ -82,26 +73,6 @@ fn the_unit_and_its_drop_in_verify_without_warnings() {
             stderr(&out)
         );
     }
-}
-
-/// The overall exposure `systemd-analyze security` reports, and the
-/// checks that failed (their names, such as `CapabilityBoundingSet=~CAP_SYS_ADMIN`).
-fn security(units: &Path) -> (f64, Vec<String>) {
-    let out = analyze(&["security", "--offline=yes"], units);
-    let text = stdout(&out);
-    let score = text
-        .lines()
-        .find_map(|l| l.strip_prefix("→ Overall exposure level for portreeve-agent.service: "))
-        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
-        .unwrap_or_else(|| panic!("no overall exposure in: {text}{}", stderr(&out)));
-    let json = analyze(&["security", "--offline=yes", "--json=short"], units);
-    let checks: Vec<serde_json::Value> = serde_json::from_str(&stdout(&json)).unwrap();
-    let failed = checks
-        .iter()
-        .filter(|c| c["set"] == false && c["exposure"].is_string())
-        .map(|c| c["name"].as_str().unwrap().to_owned())
-        .collect();
-    (score, failed)
 }
 
 #[test]
@@ -113,7 +84,7 @@ fn the_unit_is_hardened_and_admin_only_with_the_all_netns_drop_in() {
         return;
     }
     let admin = "CapabilityBoundingSet=~CAP_SYS_ADMIN".to_owned();
-    let (score, failed) = security(installed_units(false).path());
+    let (score, failed) = security(&installed_units(false).path().join(UNIT));
     assert!(score <= MAX_EXPOSURE, "exposure {score}: {failed:#?}");
     assert!(!failed.contains(&admin), "{failed:#?}");
     for kept in [
@@ -125,7 +96,7 @@ fn the_unit_is_hardened_and_admin_only_with_the_all_netns_drop_in() {
             "{kept} dropped: {failed:#?}"
         );
     }
-    let (score, failed) = security(installed_units(true).path());
+    let (score, failed) = security(&installed_units(true).path().join(UNIT));
     assert!(
         score <= MAX_EXPOSURE,
         "all_netns: exposure {score}: {failed:#?}"

@@ -24,6 +24,17 @@ pub enum Transport {
     Both,
 }
 
+/// As JSON and the catalogue table write it: `tcp`, `udp`, `both`.
+impl std::fmt::Display for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Transport::Tcp => "tcp",
+            Transport::Udp => "udp",
+            Transport::Both => "both",
+        })
+    }
+}
+
 impl Transport {
     /// Whether the entry applies to `proto`.
     pub fn includes(self, proto: Proto) -> bool {

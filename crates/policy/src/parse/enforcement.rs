@@ -5,7 +5,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::{Validator, Whole};
-use crate::model::{DefaultAction, Enforcement, GrantPolicy, Limits, Zone};
+use crate::model::{DefaultAction, DropLog, Enforcement, GrantPolicy, Limits, Zone};
 
 /// The longest grant a policy may allow; beyond this "temporary" is a lie.
 const MAX_GRANT_TTL: jiff::SignedDuration = jiff::SignedDuration::from_hours(24 * 30);
@@ -14,7 +14,9 @@ const MAX_GRANT_TTL: jiff::SignedDuration = jiff::SignedDuration::from_hours(24 
 #[serde(deny_unknown_fields)]
 pub(super) struct RawEnforce {
     default_action: Option<Spanned<String>>,
-    log_dropped: Option<bool>,
+    log: Option<Spanned<String>>,
+    /// The older spelling of `log`: `false` is `"off"`, `true` `"nflog"`.
+    log_dropped: Option<Spanned<bool>>,
     log_group: Option<Spanned<Whole>>,
     log_rate_per_second: Option<Spanned<Whole>>,
     allow_ping: Option<bool>,
@@ -55,9 +57,7 @@ impl Validator<'_, '_> {
                 ),
             }
         }
-        if let Some(b) = raw.log_dropped {
-            e.log_dropped = b;
-        }
+        e.log = self.drop_log(raw.log.as_ref(), raw.log_dropped.as_ref());
         if let Some(v) = &raw.log_group {
             e.log_group = self
                 .whole_in(v, 0, 65535, "NFLOG group")
@@ -92,6 +92,48 @@ impl Validator<'_, '_> {
             e.usage_retention_days = self.days(v, 1).unwrap_or(e.usage_retention_days);
         }
         e
+    }
+
+    /// `log`, or its older spelling `log_dropped`; not both.
+    fn drop_log(
+        &mut self,
+        log: Option<&Spanned<String>>,
+        log_dropped: Option<&Spanned<bool>>,
+    ) -> DropLog {
+        const CHOICES: [&str; 3] = ["nflog", "kernel", "off"];
+        match (log, log_dropped) {
+            (None, None) => DropLog::Nflog,
+            (None, Some(old)) if *old.get_ref() => DropLog::Nflog,
+            (None, Some(_)) => DropLog::Off,
+            (Some(_), Some(old)) => {
+                self.error(
+                    old.span(),
+                    "`log_dropped` and `log` are both set",
+                    Some("`log` replaces `log_dropped`: keep `log` alone".into()),
+                );
+                DropLog::Nflog
+            }
+            (Some(v), None) => match v.get_ref().as_str() {
+                "nflog" => DropLog::Nflog,
+                "kernel" => DropLog::Kernel,
+                "off" => DropLog::Off,
+                other => {
+                    let expected = CHOICES.map(str::to_string);
+                    let hint = match super::recover::closest(other, &expected) {
+                        Some(c) => format!("did you mean `{c}`? "),
+                        None => String::new(),
+                    };
+                    self.error(
+                        v.span(),
+                        format!("unknown log `{other}`"),
+                        Some(format!(
+                            r#"{hint}use "nflog" (an NFLOG group), "kernel" (the kernel log) or "off""#
+                        )),
+                    );
+                    DropLog::Nflog
+                }
+            },
+        }
     }
 
     pub(super) fn limits(&mut self, raw: &Spanned<RawLimits>) -> Option<Limits> {

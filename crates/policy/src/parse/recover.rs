@@ -188,7 +188,7 @@ fn unknown_field(message: &str) -> Option<(String, Vec<String>)> {
 
 /// The expected key `written` most likely misspells: at most two edits
 /// away (a swap of neighbours counts as one), or the same but for case.
-fn closest<'a>(written: &str, expected: &'a [String]) -> Option<&'a str> {
+pub(super) fn closest<'a>(written: &str, expected: &'a [String]) -> Option<&'a str> {
     expected
         .iter()
         .map(|e| {

@@ -42,6 +42,7 @@ pub fn socket(proto: Proto, addr: &str, port: u16) -> ListeningSocket {
             cmdline: vec!["daemon".into()],
             systemd_unit: Some("daemon.service".into()),
             container_id: None,
+            attribution: Default::default(),
         })],
     }
 }

@@ -6,20 +6,30 @@ use portreeve_app::change;
 use crate::cli::{ApproveArgs, IdentityCommand, ListArgs, ListFormat, ProposeArgs};
 use crate::context::{self, Context};
 use crate::failure::{EXIT_OK, Failure};
-use crate::output::json::{emit_listing, to_value};
+use crate::output::json::{APPROVAL_KIND, IDENTITY_KIND, PROPOSAL_KIND, emit_listing, to_value};
 use crate::output::policy::in_effect_footer;
-use crate::output::{counted, emit, table};
+use crate::output::{counted, emit, emit_hint, table};
 
 pub fn identity(command: &IdentityCommand, ctx: &Context) -> Result<u8, Failure> {
     let keys = context::key_dir();
     match command {
-        IdentityCommand::New { name } => {
+        IdentityCommand::New { name, format } => {
             let created = change::create_identity(&ctx.state, &keys, name, &ctx.actor)?;
-            emit(&format!(
-                "Created identity {name}.\nPrivate key: {} (keep it with {name} only)\nPublic key:  {}\n",
-                created.private_key.display(),
-                created.public_key
-            ));
+            match format {
+                ListFormat::Table => emit(&format!(
+                    "Created identity {name}.\nPrivate key: {} (keep it with {name} only)\nPublic key:  {}\n",
+                    created.private_key.display(),
+                    created.public_key
+                )),
+                ListFormat::Json => emit_listing(
+                    IDENTITY_KIND,
+                    &[
+                        ("name", to_value(name)),
+                        ("public_key", to_value(&created.public_key)),
+                        ("private_key", to_value(&created.private_key)),
+                    ],
+                ),
+            }
         }
         IdentityCommand::List(args) => {
             let rows = change::identities(&ctx.state, &keys);
@@ -58,12 +68,26 @@ pub fn propose(args: &ProposeArgs, ctx: &Context) -> Result<u8, Failure> {
     )?;
     let p = &proposed.proposal;
     let rules = &proposed.rules;
-    emit(&format!(
-        "{}\nProposal {} recorded ({}, ledger entry {}).\nIt needs {} from {} before `portreeve apply --proposal {}`: portreeve approve {} --identity NAME\n",
-        crate::output::escape::lines(&p.diff),
-        p.id,
-        p.policy_sha256,
-        p.ledger_index,
+    if args.format == ListFormat::Json {
+        emit_listing(
+            PROPOSAL_KIND,
+            &[
+                ("proposal", to_value(p)),
+                ("approvals_needed", to_value(&rules.approvals)),
+                ("self_approval", to_value(&rules.self_approval)),
+            ],
+        );
+    } else {
+        emit(&format!(
+            "{}\nProposal {} recorded ({}, ledger entry {}).\n",
+            crate::output::escape::lines(&p.diff),
+            p.id,
+            p.policy_sha256,
+            p.ledger_index,
+        ));
+    }
+    emit_hint(&format!(
+        "It needs {} from {} before `portreeve apply --proposal {}`: portreeve approve {} --identity NAME\n",
         counted(rules.approvals as usize, "approval"),
         if rules.self_approval {
             "any identity".to_string()
@@ -90,13 +114,28 @@ pub fn approve(args: &ApproveArgs, ctx: &Context) -> Result<u8, Failure> {
         .approvals
         .last()
         .expect("an approval was just added");
-    emit(&format!(
-        "{name} approved proposal {} (ledger entry {}): {} of {} needed.\n",
-        approved.proposal.id,
-        last.ledger_index,
-        approved.valid.len(),
-        approved.rules.approvals
-    ));
+    match args.format {
+        ListFormat::Table => emit(&format!(
+            "{name} approved proposal {} (ledger entry {}): {} of {} needed.\n",
+            approved.proposal.id,
+            last.ledger_index,
+            approved.valid.len(),
+            approved.rules.approvals
+        )),
+        ListFormat::Json => emit_listing(
+            APPROVAL_KIND,
+            &[
+                ("proposal", to_value(&approved.proposal)),
+                ("ledger_index", to_value(&last.ledger_index)),
+                ("valid_approvals", to_value(&approved.valid)),
+                ("approvals_needed", to_value(&approved.rules.approvals)),
+                (
+                    "approved",
+                    to_value(&(approved.valid.len() >= approved.rules.approvals as usize)),
+                ),
+            ],
+        ),
+    }
     Ok(EXIT_OK)
 }
 
@@ -139,7 +178,7 @@ pub fn list(args: &ListArgs, ctx: &Context) -> Result<u8, Failure> {
                     .collect::<Vec<_>>(),
                 table::stdout_colour(),
             ));
-            emit(&in_effect_footer(&ctx.state));
+            emit_hint(&in_effect_footer(&ctx.state));
         }
     }
     Ok(EXIT_OK)

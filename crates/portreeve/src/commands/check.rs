@@ -87,6 +87,9 @@ fn show(args: &CheckArgs, report: &CheckReport) -> Result<u8, Failure> {
                 table::stdout_colour(),
             ));
             emit(&(describe(policy) + "\n"));
+            if let Some(hint) = table::check_hint(findings, args.details) {
+                crate::output::emit_hint(hint);
+            }
             if let Some((ports, ruleset)) = &published {
                 emit(&crate::output::published::section(ports, ruleset.as_ref()));
             }

@@ -6,6 +6,7 @@ use std::process::{Command, Stdio};
 
 use portreeve_app::change::ApprovalNeed;
 use portreeve_app::enforce::{self, ApplyRequest};
+use portreeve_app::plan_summary::SummaryLine;
 use portreeve_enforce::generations::Status;
 use portreeve_enforce::{guard, nft_text, published};
 
@@ -14,11 +15,13 @@ use crate::cli::{
 };
 use crate::context::{self, Context};
 use crate::failure::{EXIT_OK, Failure};
+use crate::output::escape;
 use crate::output::json::{
-    Envelope, PLAN_KIND, PlanDiff, PlanDocument, PlanLockout, emit_listing, host_name, to_value,
+    APPLY_KIND, CONFIRM_KIND, Envelope, PLAN_KIND, PlanDiff, PlanDocument, PlanLockout,
+    ROLLBACK_KIND, emit_listing, host_name, to_value,
 };
 use crate::output::policy::{PolicyInfo, describe, in_effect_footer};
-use crate::output::{counted, emit, emit_json, table};
+use crate::output::{counted, emit, emit_hint, emit_json, table};
 
 /// The SSH session this command runs in, for the lock-out guard.
 pub(crate) fn ssh_session() -> Option<(std::net::IpAddr, u16)> {
@@ -50,8 +53,11 @@ pub fn plan(args: &PlanArgs, ctx: &Context) -> Result<u8, Failure> {
     let published_ports = published::live_if_readable(&portreeve_enforce::nft_command::Nft::new());
     let published = crate::output::published::section(&published_ports, Some(&compiled.ruleset));
     let changes = enforce::changes_pending(&plan);
+    let summary = enforce::summary(&ctx.state, &compiled, &plan)?;
     match args.format {
-        ListFormat::Table => emit(&plan_text(&compiled, &plan, &others, &published, ctx)),
+        ListFormat::Table => emit(&plan_text(
+            &compiled, &plan, &summary, &others, &published, ctx,
+        )),
         ListFormat::Json => {
             let host = host_name();
             emit_json(&PlanDocument {
@@ -59,15 +65,12 @@ pub fn plan(args: &PlanArgs, ctx: &Context) -> Result<u8, Failure> {
                 policy: PolicyInfo::of(&compiled.policy),
                 live_generation: plan.live.as_ref().map(|g| g.generation),
                 changes,
+                summary: &summary,
                 diff: PlanDiff::of(&plan.diff),
                 table_missing: plan.live.is_some() && !plan.table_present,
                 drift: &plan.drift,
                 lockouts: plan.lockouts.iter().map(PlanLockout::of).collect(),
-                other_firewalls: others
-                    .lines()
-                    .filter(|l| !l.is_empty())
-                    .map(str::trim)
-                    .collect(),
+                other_firewalls: report_lines(&others),
                 // The section's items are indented under its heading.
                 published: published
                     .lines()
@@ -83,16 +86,22 @@ pub fn plan(args: &PlanArgs, ctx: &Context) -> Result<u8, Failure> {
     })
 }
 
-/// `plan`'s report for people; `others` and `published` are the sections
-/// on other firewalls and on ports published by DNAT.
+/// `plan`'s report for people: the summary in words, then the ruleset
+/// diff; `others` and `published` are the sections on other firewalls and
+/// on ports published by DNAT.
 fn plan_text(
     compiled: &enforce::Compiled,
     plan: &portreeve_enforce::ApplyPreview,
+    summary: &[SummaryLine],
     others: &str,
     published: &str,
     ctx: &Context,
 ) -> String {
-    let mut out = String::new();
+    let mut out = String::from("Applying this policy:\n");
+    for line in summary {
+        out.push_str(&format!("  {}\n", escape::one_line(&line.text)));
+    }
+    out.push('\n');
     match (&plan.live, plan.diff.is_empty()) {
         (Some(g), true) if plan.drift.is_empty() => out.push_str(&format!(
             "No changes: generation {} is live and identical.\n",
@@ -131,7 +140,7 @@ fn plan_text(
         out.push_str("\nApply would be refused (lock-out guard):\n");
         for l in &plan.lockouts {
             out.push_str(&format!(
-                "  {} would lose tcp/{} ({:?}) — {}\n",
+                "  {} would lose tcp/{} ({}) — {}\n",
                 l.source, l.port, l.verdict, l.why
             ));
         }
@@ -180,35 +189,102 @@ pub fn apply(args: &ApplyArgs, ctx: &Context) -> Result<u8, Failure> {
     )?;
     let g = &applied.generation;
     let ruleset = &applied.compiled.ruleset;
-    let mut out = format!(
-        "Applied generation {} from {}: {}, {}, {}.\n",
-        g.generation,
-        g.policy,
-        counted(
-            ruleset.allowed_v4.len() + ruleset.allowed_v6.len(),
-            "allowance"
-        ),
-        counted(ruleset.banned.len(), "ban"),
-        counted(ruleset.limits.len(), "limited rule"),
-    );
-    out.push_str(&foreign_report(&applied.foreign));
-    if let Some(deadline) = g.confirm_deadline {
-        out.push_str(&format!(
-            "\nRun `portreeve confirm` before {deadline} to keep it; otherwise generation {} is restored automatically.\n",
-            g.previous
+    let allowances = ruleset.allowed_v4.len() + ruleset.allowed_v6.len();
+    let others = foreign_report(&applied.foreign);
+    if args.format == ListFormat::Table {
+        emit(&format!(
+            "Applied generation {} from {}: {}, {}, {}.\n{others}",
+            g.generation,
+            g.policy,
+            counted(allowances, "allowance"),
+            counted(ruleset.banned.len(), "ban"),
+            counted(ruleset.limits.len(), "limited rule"),
         ));
     }
-    emit(&out);
-    if args.wait {
+    if let Some(deadline) = g.confirm_deadline {
+        // A blank line parts the hint from the report on a terminal.
+        let gap = if args.format == ListFormat::Table {
+            "\n"
+        } else {
+            ""
+        };
+        let otherwise = match g.previous {
+            0 => "portreeve's table is removed".to_string(),
+            n => format!("generation {n} is restored"),
+        };
+        emit_hint(&format!(
+            "{gap}Run `portreeve confirm` before {deadline} to keep it; otherwise {otherwise} automatically.\n"
+        ));
+    }
+    // With --wait, the outcome is part of the report: the JSON document
+    // is written once it is known.
+    let outcome = if args.wait {
         let n = g.generation;
-        match enforce::wait_for_outcome(&ctx.state, n)? {
-            Status::Confirmed => emit(&format!("Generation {n} confirmed.\n")),
-            other => emit(&format!(
-                "Generation {n} was not confirmed in time: {other:?}; the previous ruleset is back.\n"
-            )),
+        let status = enforce::wait_for_outcome(&ctx.state, n)?;
+        if args.format == ListFormat::Table {
+            emit(&match status {
+                Status::Confirmed => format!("Generation {n} confirmed.\n"),
+                other => format!(
+                    "Generation {n} was not confirmed in time: {}; the previous ruleset is back.\n",
+                    status_name(other)
+                ),
+            });
         }
+        Some(status)
+    } else {
+        None
+    };
+    if args.format == ListFormat::Json {
+        emit_apply_document(&applied, &others, outcome);
     }
     Ok(EXIT_OK)
+}
+
+/// `apply --format json`'s document: `applied`, with `others` (the report
+/// on other firewalls) and, with `--wait`, the generation's `outcome`.
+fn emit_apply_document(applied: &enforce::Applied, others: &str, outcome: Option<Status>) {
+    let g = &applied.generation;
+    let ruleset = &applied.compiled.ruleset;
+    emit_listing(
+        APPLY_KIND,
+        &[
+            ("generation", to_value(g)),
+            ("ledger_index", to_value(&applied.ledger_index)),
+            (
+                "confirmation_pending",
+                to_value(&(g.confirm_deadline.is_some() && outcome.is_none())),
+            ),
+            ("confirm_deadline", to_value(&g.confirm_deadline)),
+            (
+                "restores_if_unconfirmed",
+                to_value(&g.confirm_deadline.map(|_| g.previous)),
+            ),
+            ("outcome", to_value(&outcome)),
+            (
+                "counts",
+                serde_json::json!({
+                    "allowances": ruleset.allowed_v4.len() + ruleset.allowed_v6.len(),
+                    "bans": ruleset.banned.len(),
+                    "limited_rules": ruleset.limits.len(),
+                }),
+            ),
+            ("other_firewalls", to_value(&report_lines(others))),
+        ],
+    );
+}
+
+/// A generation's status as JSON and the tables write it (`reverted`).
+fn status_name(status: Status) -> String {
+    to_value(&status).as_str().unwrap_or_default().to_string()
+}
+
+/// The non-empty lines of a text report, trimmed, as JSON lists them.
+fn report_lines(report: &str) -> Vec<&str> {
+    report
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::trim)
+        .collect()
 }
 
 /// Starts `portreeve watchdog` for `generation` in its own session, so that
@@ -259,22 +335,43 @@ pub fn watchdog(generation: u64, ctx: &Context) -> Result<u8, Failure> {
     Ok(EXIT_OK)
 }
 
-pub fn confirm(ctx: &Context) -> Result<u8, Failure> {
-    let g = enforce::confirm(&ctx.state, &ctx.actor)?;
-    emit(&format!("Confirmed generation {}.\n", g.generation));
+pub fn confirm(args: &ListArgs, ctx: &Context) -> Result<u8, Failure> {
+    let confirmed = enforce::confirm(&ctx.state, &ctx.actor)?;
+    let g = &confirmed.generation;
+    match args.format {
+        ListFormat::Table => emit(&format!("Confirmed generation {}.\n", g.generation)),
+        ListFormat::Json => emit_listing(
+            CONFIRM_KIND,
+            &[
+                ("generation", to_value(g)),
+                ("ledger_index", to_value(&confirmed.ledger_index)),
+            ],
+        ),
+    }
     Ok(EXIT_OK)
 }
 
 pub fn rollback(args: &RollbackArgs, ctx: &Context) -> Result<u8, Failure> {
-    let g = enforce::rollback(&ctx.state, args.to, args.reason.clone(), &ctx.actor)?;
-    emit(&match g.restores {
-        Some(0) => format!(
-            "Removed portreeve's table (generation {} records it).\n",
-            g.generation
+    let rolled = enforce::rollback(&ctx.state, args.to, args.reason.clone(), &ctx.actor)?;
+    let g = &rolled.generation;
+    match args.format {
+        ListFormat::Table => emit(&match g.restores {
+            Some(0) => format!(
+                "Removed portreeve's table (generation {} records it).\n",
+                g.generation
+            ),
+            Some(n) => format!("Restored generation {n} as generation {}.\n", g.generation),
+            None => format!("Applied generation {}.\n", g.generation),
+        }),
+        ListFormat::Json => emit_listing(
+            ROLLBACK_KIND,
+            &[
+                ("generation", to_value(g)),
+                ("ledger_index", to_value(&rolled.ledger_index)),
+                ("table_removed", to_value(&(g.restores == Some(0)))),
+            ],
         ),
-        Some(n) => format!("Restored generation {n} as generation {}.\n", g.generation),
-        None => format!("Applied generation {}.\n", g.generation),
-    });
+    }
     Ok(EXIT_OK)
 }
 
@@ -299,7 +396,7 @@ pub fn generations(args: &ListArgs, ctx: &Context) -> Result<u8, Failure> {
                             if g.generation == current { " *" } else { "" }
                         ),
                         g.created_at.strftime("%Y-%m-%d %H:%M:%S").to_string(),
-                        format!("{:?}", g.status).to_lowercase(),
+                        status_name(g.status),
                         g.actor.clone(),
                         match g.restores {
                             Some(n) => format!("rollback to {n}"),
@@ -314,7 +411,7 @@ pub fn generations(args: &ListArgs, ctx: &Context) -> Result<u8, Failure> {
                 &rows,
                 table::stdout_colour(),
             ));
-            emit(&in_effect_footer(&ctx.state));
+            emit_hint(&in_effect_footer(&ctx.state));
         }
     }
     Ok(EXIT_OK)

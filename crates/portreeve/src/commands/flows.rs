@@ -25,6 +25,7 @@ use jiff::Timestamp;
 use portreeve_agent::collector::{Collector, CollectorConfig, Totals, merge, parse_exporter};
 use portreeve_app::flows::FlowSink;
 use portreeve_app::input;
+use portreeve_core::words::listed;
 use portreeve_core::{PortKey, Proto};
 use portreeve_flows::pcap::PcapError;
 use portreeve_flows::{
@@ -199,7 +200,7 @@ pub fn collect(args: &CollectArgs, ctx: &Context) -> Result<u8, Failure> {
     }
     let collector = Collector::start(&addresses, args.flush, &config)
         .map_err(|e| Failure::Operational(format!("cannot listen: {e}")))?;
-    tracing::info!(addresses = ?collector.addresses, exporters = ?config.exporters, "collecting flows");
+    tracing::info!(addresses = %listed(&collector.addresses, "none"), exporters = %listed(&config.exporters, "any"), "collecting flows");
     let started = Instant::now();
     let mut totals = Totals::default();
     let mut listing = Listing::new(config.max_keys);
@@ -215,24 +216,7 @@ pub fn collect(args: &CollectArgs, ctx: &Context) -> Result<u8, Failure> {
     }
     keep(collector.stop(&mut totals))?;
     show(&listing, &totals, args.format)?;
-    let dropped = totals
-        .dropped
-        .iter()
-        .map(|(reason, n)| format!("{n} {reason}"))
-        .collect::<Vec<_>>();
-    note(&format!(
-        "{} datagrams, {} decoded, {} dropped{}, {} flow records ({} not TCP or UDP)",
-        totals.datagrams,
-        totals.decoded,
-        totals.dropped_total(),
-        if dropped.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", dropped.join(", "))
-        },
-        totals.records,
-        totals.other_protocol_records
-    ));
+    note(&totals.to_string());
     if totals.evicted > 0 {
         note(&format!(
             "{} aggregates evicted past --max-keys {}: {}",

@@ -4,6 +4,8 @@
 //! output, clap_complete panics on a closed pipe (`portreeve completions
 //! zsh | head`) and clap_mangen reports it as an error.
 
+mod manual;
+
 use std::path::Path;
 
 use clap::CommandFactory;
@@ -21,19 +23,21 @@ pub fn completions(shell: Shell) -> Result<u8, Failure> {
     Ok(EXIT_OK)
 }
 
+/// Prints portreeve(1), or writes every page — portreeve(1), one page per
+/// subcommand and portreeve-policy(5) — into `output`.
 pub fn man(output: Option<&Path>) -> Result<u8, Failure> {
-    let cmd = Cli::command();
+    let render_failed =
+        |e: std::io::Error| Failure::Operational(format!("cannot render man page: {e}"));
     match output {
-        None => {
-            let mut page = Vec::new();
-            clap_mangen::Man::new(cmd)
-                .render(&mut page)
-                .map_err(|e| Failure::Operational(format!("cannot render man page: {e}")))?;
-            emit(&String::from_utf8_lossy(&page));
-        }
+        None => emit(&manual::root_page().map_err(render_failed)?),
         Some(dir) => {
+            let pages = manual::pages().map_err(render_failed)?;
             std::fs::create_dir_all(dir)
-                .and_then(|()| clap_mangen::generate_to(cmd, dir))
+                .and_then(|()| {
+                    pages
+                        .iter()
+                        .try_for_each(|page| std::fs::write(dir.join(&page.file_name), &page.text))
+                })
                 .map_err(|e| {
                     Failure::Operational(format!(
                         "cannot write man pages to {}: {e}",

@@ -9,9 +9,9 @@ use portreeve_enforce::grants::GrantRequest;
 use crate::cli::{GrantArgs, ListArgs, ListFormat, RevokeArgs};
 use crate::context::Context;
 use crate::failure::{EXIT_OK, Failure};
-use crate::output::json::{emit_listing, to_value};
+use crate::output::json::{GRANT_KIND, REVOKE_KIND, emit_listing, to_value};
 use crate::output::policy::in_effect_footer;
-use crate::output::{emit, table};
+use crate::output::{emit, emit_hint, table};
 
 pub fn grant(args: &GrantArgs, ctx: &Context) -> Result<u8, Failure> {
     let (port, protocol) = args.port;
@@ -23,12 +23,24 @@ pub fn grant(args: &GrantArgs, ctx: &Context) -> Result<u8, Failure> {
     };
     let granted = grants::grant(&ctx.state, &request, &args.reason, &ctx.actor)?;
     let g = &granted.grant;
-    emit(&format!(
-        "Granted {} for {:#} (rule {}); the kernel closes it by itself.\n",
-        g.keys().join(", "),
-        g.ttl,
-        g.rule
-    ));
+    match args.format {
+        ListFormat::Table => emit(&format!(
+            "Granted {} for {:#} (rule {}); the kernel closes it by itself.\n",
+            g.keys().join(", "),
+            g.ttl,
+            g.rule
+        )),
+        ListFormat::Json => emit_listing(
+            GRANT_KIND,
+            &[
+                ("keys", to_value(&g.keys())),
+                ("rule", to_value(&g.rule)),
+                ("ttl_seconds", to_value(&g.ttl.as_secs())),
+                ("expires_at", to_value(&(Timestamp::now() + g.ttl))),
+                ("policy_digest", to_value(&granted.policy)),
+            ],
+        ),
+    }
     Ok(EXIT_OK)
 }
 
@@ -36,7 +48,20 @@ pub fn revoke(args: &RevokeArgs, ctx: &Context) -> Result<u8, Failure> {
     let (port, protocol) = args.port;
     let key = PortKey::new(protocol.unwrap_or(Proto::Tcp), port);
     grants::revoke(&ctx.state, args.from, key, args.reason.clone(), &ctx.actor)?;
-    emit(&format!("Revoked {} {key}.\n", args.from));
+    match args.format {
+        ListFormat::Table => emit(&format!("Revoked {} {key}.\n", args.from)),
+        ListFormat::Json => emit_listing(
+            REVOKE_KIND,
+            &[(
+                "key",
+                to_value(&portreeve_enforce::grants::key(
+                    args.from,
+                    key.protocol,
+                    key.port,
+                )),
+            )],
+        ),
+    }
     Ok(EXIT_OK)
 }
 
@@ -62,7 +87,7 @@ pub fn list(args: &ListArgs, ctx: &Context) -> Result<u8, Failure> {
                 &text,
                 table::stdout_colour(),
             ));
-            emit(&in_effect_footer(&ctx.state));
+            emit_hint(&in_effect_footer(&ctx.state));
         }
     }
     Ok(EXIT_OK)
@@ -89,7 +114,7 @@ pub fn usage(args: &ListArgs, ctx: &Context) -> Result<u8, Failure> {
                 &text,
                 table::stdout_colour(),
             ));
-            emit(&in_effect_footer(&ctx.state));
+            emit_hint(&in_effect_footer(&ctx.state));
         }
     }
     Ok(EXIT_OK)

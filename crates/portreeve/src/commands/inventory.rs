@@ -19,13 +19,16 @@ pub fn run(args: &InventoryArgs) -> Result<u8, Failure> {
     }
     let published = published::live_if_readable(&Nft::new());
     match args.format {
-        ListFormat::Table => emit(
-            &(table::inventory(
-                &inventory.sockets,
-                args.scope.all_netns || by_name,
-                table::stdout_colour(),
-            ) + &crate::output::published::section(&published, None)),
-        ),
+        ListFormat::Table => {
+            emit(
+                &(table::inventory(
+                    &inventory.sockets,
+                    args.scope.all_netns || by_name,
+                    table::stdout_colour(),
+                ) + &crate::output::published::section(&published, None)),
+            );
+            crate::output::emit_hint(&table::inventory_summary(&inventory.sockets));
+        }
         ListFormat::Json => emit_json(&InventoryDocument {
             envelope: Envelope::new(INVENTORY_KIND, &inventory.host),
             namespaces: &inventory.namespaces,

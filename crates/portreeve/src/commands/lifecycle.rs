@@ -14,7 +14,7 @@ use crate::context::Context;
 use crate::failure::{EXIT_OK, Failure};
 use crate::output::json::{emit_listing, to_value};
 use crate::output::policy::{PolicyInfo, describe};
-use crate::output::{counted, emit, note, table};
+use crate::output::{counted, emit, emit_hint, note, table};
 
 /// This host's lifecycle plan, under the policy in effect (the default
 /// policy before anything was applied).
@@ -92,7 +92,7 @@ fn show(plan: &LifecyclePlan, shown: &[&Recommendation], format: ListFormat) {
                     .collect::<Vec<_>>(),
                 table::stdout_colour(),
             ));
-            emit(&(describe(&plan.policy) + "\n"));
+            emit_hint(&(describe(&plan.policy) + "\n"));
         }
     }
 }

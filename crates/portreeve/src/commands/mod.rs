@@ -36,7 +36,7 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
         Command::Render(args) => enforce::render(args, &ctx),
         Command::Plan(args) => enforce::plan(args, &ctx),
         Command::Apply(args) => enforce::apply(args, &ctx),
-        Command::Confirm => enforce::confirm(&ctx),
+        Command::Confirm(args) => enforce::confirm(args, &ctx),
         Command::Rollback(args) => enforce::rollback(args, &ctx),
         Command::Generations(args) => enforce::generations(args, &ctx),
         Command::Watchdog { generation } => enforce::watchdog(*generation, &ctx),

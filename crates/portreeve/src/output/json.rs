@@ -149,6 +149,24 @@ pub struct JudgedPublished<'a> {
     pub policy: Option<portreeve_enforce::PublishedVerdict>,
 }
 
+/// `kind` of `apply --format json`'s document.
+pub const APPLY_KIND: &str = "portreeve.apply";
+/// `kind` of `confirm --format json`'s document.
+pub const CONFIRM_KIND: &str = "portreeve.confirm";
+/// `kind` of `rollback --format json`'s document.
+pub const ROLLBACK_KIND: &str = "portreeve.rollback";
+/// `kind` of `grant --format json`'s document.
+pub const GRANT_KIND: &str = "portreeve.grant";
+/// `kind` of `revoke --format json`'s document.
+pub const REVOKE_KIND: &str = "portreeve.revoke";
+
+/// `kind` of `identity new --format json`'s document.
+pub const IDENTITY_KIND: &str = "portreeve.identity";
+/// `kind` of `propose --format json`'s document.
+pub const PROPOSAL_KIND: &str = "portreeve.proposal";
+/// `kind` of `approve --format json`'s document.
+pub const APPROVAL_KIND: &str = "portreeve.approval";
+
 /// `kind` of a `plan --format json` document.
 pub const PLAN_KIND: &str = "portreeve.plan";
 
@@ -166,6 +184,9 @@ pub struct PlanDocument<'a> {
     /// Whether applying would change the firewall (what `--exit-code`
     /// reports).
     pub changes: bool,
+    /// What applying changes, in words: ports opening and closing to
+    /// zones, grants carried over.
+    pub summary: &'a [portreeve_app::plan_summary::SummaryLine],
     /// The ruleset lines applying would add and remove.
     pub diff: PlanDiff<'a>,
     /// A generation is recorded as live but its table is not in the kernel.

@@ -93,6 +93,16 @@ pub fn note(text: &str) {
     let _ = writeln!(err, "portreeve: {}", escape::lines(text));
 }
 
+/// Writes a hint or footer for people to standard error, as is (callers
+/// escape what they did not write themselves): standard output carries
+/// only the data — table rows, the report, or one JSON document — so that
+/// scripts never have to strip "run `portreeve confirm` …" or "policy in
+/// effect: …" lines from it.
+pub fn emit_hint(text: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_all(text.as_bytes()).and_then(|()| err.flush());
+}
+
 /// Writes `value` to standard output as pretty JSON with a trailing
 /// newline, streaming rather than building the document in memory first (an
 /// inventory of 20,000 sockets is megabytes of JSON).

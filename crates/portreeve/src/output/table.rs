@@ -139,10 +139,15 @@ pub fn inventory(sockets: &[ListeningSocket], show_netns: bool, colour: bool) ->
         }
         t.add_row(row.into_iter().map(cell));
     }
+    render(t)
+}
+
+/// The count under the inventory table, for standard error:
+/// `6 listening sockets (2 on non-loopback addresses)`.
+pub fn inventory_summary(sockets: &[ListeningSocket]) -> String {
     let exposed = sockets.iter().filter(|s| s.is_exposed()).count();
     format!(
-        "{}{} ({exposed} on non-loopback addresses)\n",
-        render(t),
+        "{} ({exposed} on non-loopback addresses)\n",
         counted(sockets.len(), "listening socket")
     )
 }
@@ -224,10 +229,14 @@ pub fn check(
         summary.exposed,
         one_line(host),
     ));
-    if !details && !findings.is_empty() {
-        out.push_str("Run with --details for evidence and remediation, or --format json.\n");
-    }
     out
+}
+
+/// The hint under `check`'s report without `--details`, for standard
+/// error; `None` when there is nothing more to see.
+pub fn check_hint(findings: &[Finding], details: bool) -> Option<&'static str> {
+    (!details && !findings.is_empty())
+        .then_some("Run with --details for evidence and remediation, or --format json.\n")
 }
 
 /// The risk catalogue as a table.
@@ -240,7 +249,7 @@ pub fn catalogue(entries: &[&CatalogueEntry], colour: bool) -> String {
         let ports: Vec<String> = e.port_ranges().map(|r| r.to_string()).collect();
         t.add_row(vec![
             cell(ports.join(",")),
-            cell(format!("{:?}", e.transport).to_lowercase()),
+            cell(e.transport.to_string()),
             cell(e.service),
             severity_cell(e.severity, colour),
             cell(e.rationale),

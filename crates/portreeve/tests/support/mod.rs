@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 
 pub use portreeve_testkit::{self as testkit, Netns, run, stderr, stdout};
 
+pub mod systemd;
+
 /// The binary under test.
 pub fn portreeve() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_portreeve"));

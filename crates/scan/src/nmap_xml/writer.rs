@@ -5,6 +5,7 @@
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use portreeve_core::Proto;
+use quick_xml::escape::{escape, partial_escape};
 
 use super::{MAX_LISTED_PER_STATE, SCRIPT_ID, XML_OUTPUT_VERSION, compress_ports};
 use crate::cpe::cpe23_to_uri;
@@ -464,10 +465,7 @@ impl XmlOut {
     fn comment(&mut self, text: &str) {
         self.out.push_str("<!--");
         let mut clean = String::new();
-        push_xml_chars(&mut clean, text, |c, out| {
-            out.push(c);
-            true
-        });
+        push_xml_chars(&mut clean, text, &[]);
         let mut prev = ' ';
         for c in clean.chars() {
             if c == '-' && prev == '-' {
@@ -485,56 +483,37 @@ impl XmlOut {
     }
 }
 
-/// Pushes `s`, replacing characters XML 1.0 cannot carry even escaped (C0
-/// controls other than tab, newline and carriage return; U+FFFE, U+FFFF)
-/// with `\xNN`, as nmap does; `special` handles the rest and returns whether
-/// it did.
-fn push_xml_chars(out: &mut String, s: &str, special: impl Fn(char, &mut String) -> bool) {
-    for c in s.chars() {
-        match c {
-            '\t' | '\n' | '\r' => {
-                special(c, out);
-            }
-            '\u{0}'..='\u{1f}' => out.push_str(&format!("\\x{:02X}", c as u32)),
-            '\u{fffe}' | '\u{ffff}' => out.push('\u{fffd}'),
-            c => {
-                special(c, out);
-            }
-        }
-    }
-}
-
-/// Escapes an attribute value; tab, newline and carriage return become
+/// Escapes an attribute value as nmap does: quick-xml's [`escape`] takes
+/// the five markup characters (nmap's `escape()` in `xml.cc` takes the same
+/// five, `&apos;` included); tab, newline and carriage return then become
 /// character references so that attribute-value normalisation keeps them.
 fn escape_attr(out: &mut String, s: &str) {
-    push_xml_chars(out, s, |c, out| {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\t' => out.push_str("&#9;"),
-            '\n' => out.push_str("&#10;"),
-            '\r' => out.push_str("&#13;"),
-            c => out.push(c),
-        }
-        true
-    });
+    push_xml_chars(out, &escape(s), &['\t', '\n', '\r']);
 }
 
-/// Escapes character data; a carriage return becomes a reference so that
-/// end-of-line normalisation keeps it.
+/// Escapes character data: quotes may stand as they are there, so
+/// quick-xml's [`partial_escape`]; a carriage return becomes a reference so
+/// that end-of-line normalisation keeps it.
 fn escape_text(out: &mut String, s: &str) {
-    push_xml_chars(out, s, |c, out| {
+    push_xml_chars(out, &partial_escape(s), &['\r']);
+}
+
+/// Pushes already-escaped `s`, writing the characters in `as_refs` as
+/// character references and replacing those XML 1.0 cannot carry even as a
+/// reference (C0 controls other than tab, newline and carriage return;
+/// U+FFFE, U+FFFF), which quick-xml passes through: a C0 control becomes
+/// `\xNN`, as nmap writes unprintable bytes of service replies, and U+FFFE
+/// and U+FFFF the replacement character.
+fn push_xml_chars(out: &mut String, s: &str, as_refs: &[char]) {
+    for c in s.chars() {
         match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '\r' => out.push_str("&#13;"),
+            c if as_refs.contains(&c) => out.push_str(&format!("&#{};", c as u32)),
+            '\t' | '\n' | '\r' => out.push(c),
+            '\u{0}'..='\u{1f}' => out.push_str(&format!("\\x{:02X}", c as u32)),
+            '\u{fffe}' | '\u{ffff}' => out.push('\u{fffd}'),
             c => out.push(c),
         }
-        true
-    });
+    }
 }
 
 #[cfg(test)]
@@ -544,10 +523,104 @@ mod tests {
     #[test]
     fn escapes_what_xml_cannot_hold() {
         let mut s = String::new();
-        escape_attr(&mut s, "a<b>&\"c\"\n\t\r\u{1}\u{ffff}");
-        assert_eq!(s, "a&lt;b&gt;&amp;&quot;c&quot;&#10;&#9;&#13;\\x01\u{fffd}");
+        escape_attr(&mut s, "a<b>&\"c\"'d'\n\t\r\u{1}\u{ffff}");
+        assert_eq!(
+            s,
+            "a&lt;b&gt;&amp;&quot;c&quot;&apos;d&apos;&#10;&#9;&#13;\\x01\u{fffd}"
+        );
+        let mut s = String::new();
+        escape_text(&mut s, "a<b>&\"c\"'d'\n\t\r\u{1b}\u{fffe}");
+        assert_eq!(s, "a&lt;b&gt;&amp;\"c\"'d'\n\t&#13;\\x1B\u{fffd}");
         let mut w = XmlOut::default();
         w.comment(" a -- b --- c -");
         assert_eq!(w.out, "<!-- a -&#45; b -&#45;- c - -->");
+    }
+
+    /// Every C0 control, the markup characters and the two non-characters,
+    /// wherever a scanned service's words land in the document.
+    const HOSTILE: &str = "x\u{0}\u{1}\u{8}\u{b}\u{c}\u{1b}\u{1f}\t\n\r<a href=\"'&amp;'\">]]>--\u{fffe}\u{ffff}\u{7f}é";
+
+    /// [`HOSTILE`] as it reads back: C0 controls that XML cannot carry as
+    /// `\xNN`, the non-characters as U+FFFD, everything else as it was.
+    const HOSTILE_READ: &str = "x\\x00\\x01\\x08\\x0B\\x0C\\x1B\\x1F\t\n\r<a href=\"'&amp;'\">]]>--\u{fffd}\u{fffd}\u{7f}é";
+
+    fn hostile_run() -> ScanRun {
+        use crate::model::TlsInfo;
+        let address = "192.0.2.7".parse().expect("address");
+        let service = ServiceInfo {
+            name: "http".into(),
+            product: Some(HOSTILE.into()),
+            version: Some(HOSTILE.into()),
+            extra: Some(HOSTILE.into()),
+            tls: Some(TlsInfo {
+                version: "TLSv1.3".into(),
+                subject: Some(HOSTILE.into()),
+                ..TlsInfo::default()
+            }),
+            method: "probed".into(),
+            conf: ServiceInfo::CONF_IDENTIFIED,
+            ..ServiceInfo::default()
+        };
+        let port = PortResult {
+            address,
+            hostname: Some(HOSTILE.into()),
+            protocol: Proto::Tcp,
+            port: 80,
+            state: PortState::Open,
+            reason: Reason::SynAck,
+            rtt_us: Some(100),
+            service: Some(service),
+        };
+        ScanRun {
+            scanner: "portreeve".into(),
+            version: "0.1.0".into(),
+            args: format!("portreeve scan {HOSTILE}"),
+            started: Timestamp::from_second(1_700_000_000).expect("time"),
+            finished: Timestamp::from_second(1_700_000_001).expect("time"),
+            scans: vec![(ScanKind::Connect, vec![80])],
+            hosts: vec![HostResult {
+                address,
+                hostname: Some(HOSTILE.into()),
+                ports: vec![port],
+            }],
+        }
+    }
+
+    #[test]
+    fn hostile_values_read_back_as_written() {
+        let xml = write_in(&hostile_run(), &TimeZone::UTC);
+        let back = super::super::read(&xml).expect("our own document reads back");
+        let host = &back.hosts[0];
+        assert_eq!(host.hostname.as_deref(), Some(HOSTILE_READ));
+        let service = host.ports[0].service.as_ref().expect("service");
+        for value in [&service.product, &service.version, &service.extra] {
+            assert_eq!(value.as_deref(), Some(HOSTILE_READ));
+        }
+        let tls = service.tls.as_ref().expect("tls");
+        assert_eq!(tls.subject.as_deref(), Some(HOSTILE_READ));
+        assert_eq!(back.args, format!("portreeve scan {HOSTILE_READ}"));
+    }
+
+    #[test]
+    fn hostile_values_make_well_formed_xml() {
+        let test = "hostile_values_make_well_formed_xml";
+        if !portreeve_testkit::require_programs(test, &["xmllint"]) {
+            return;
+        }
+        let xml = write_in(&hostile_run(), &TimeZone::UTC);
+        let mut child = std::process::Command::new("xmllint")
+            .args(["--noout", "-"])
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start xmllint");
+        std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), xml.as_bytes())
+            .expect("feed xmllint");
+        let out = child.wait_with_output().expect("xmllint");
+        assert!(
+            out.status.success(),
+            "xmllint rejects:\n{xml}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }

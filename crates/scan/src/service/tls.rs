@@ -171,7 +171,10 @@ pub(crate) fn version_name(v: ProtocolVersion) -> String {
         ProtocolVersion::TLSv1_2 => "TLSv1.2".into(),
         ProtocolVersion::TLSv1_1 => "TLSv1.1".into(),
         ProtocolVersion::TLSv1_0 => "TLSv1.0".into(),
-        other => format!("{other:?}"),
+        other => other.as_str().map_or_else(
+            || format!("TLS version 0x{:04x}", u16::from(other)),
+            str::to_string,
+        ),
     }
 }
 

@@ -1,0 +1,558 @@
+//! The EXAMPLES section of every section-1 page: real command lines. The
+//! tests below parse each with the real command-line definition, and fail
+//! when a command has no examples or a page named here no longer exists.
+
+use super::escape;
+
+/// A command line and what it does.
+struct Example {
+    command: &'static str,
+    what: &'static str,
+}
+
+const fn ex(command: &'static str, what: &'static str) -> Example {
+    Example { command, what }
+}
+
+/// Each page's examples, by page name.
+const EXAMPLES: &[(&str, &[Example])] = &[
+    (
+        "portreeve",
+        &[
+            ex(
+                "sudo portreeve inventory",
+                "List every listening socket with its owner.",
+            ),
+            ex(
+                "sudo portreeve check",
+                "Judge them against the policy, or the built-in baseline when there is none.",
+            ),
+            ex(
+                "sudo portreeve policy init -o /etc/portreeve/policy.toml",
+                "Write a starter policy from what listens now, to review.",
+            ),
+            ex(
+                "sudo portreeve apply --confirm-within 5m",
+                "Install the policy's firewall; it rolls back by itself unless confirmed within five minutes.",
+            ),
+        ],
+    ),
+    (
+        "portreeve-inventory",
+        &[
+            ex(
+                "sudo portreeve inventory",
+                "This namespace's listeners, with process, unit and container.",
+            ),
+            ex(
+                "sudo portreeve inventory --all-netns --format json",
+                "Every network namespace's, as JSON.",
+            ),
+        ],
+    ),
+    (
+        "portreeve-check",
+        &[
+            ex(
+                "sudo portreeve check",
+                "Findings against the policy in effect, the default file or the baseline.",
+            ),
+            ex(
+                "sudo portreeve check --policy policy.toml --fail-on high",
+                "Judge a candidate policy; exit 1 on a high or critical finding.",
+            ),
+            ex(
+                "sudo portreeve check --format nagios",
+                "One plugin status line for Nagios, Icinga or Checkmk.",
+            ),
+            ex(
+                "sudo portreeve check --scan 192.0.2.10",
+                "Also scan the host's address from here and join both views.",
+            ),
+        ],
+    ),
+    (
+        "portreeve-policy",
+        &[
+            ex(
+                "sudo portreeve policy init -o policy.toml",
+                "Write a starter policy.",
+            ),
+            ex(
+                "portreeve policy validate policy.toml",
+                "Check it, with every error shown in its source.",
+            ),
+        ],
+    ),
+    (
+        "portreeve-policy-init",
+        &[
+            ex(
+                "sudo portreeve policy init -o /etc/portreeve/policy.toml",
+                "A rule to review for each listener on this host.",
+            ),
+            ex(
+                "sudo portreeve policy init --all-netns",
+                "The same for every network namespace, on standard output.",
+            ),
+        ],
+    ),
+    (
+        "portreeve-policy-validate",
+        &[
+            ex(
+                "portreeve policy validate /etc/portreeve/policy.toml",
+                "Exit 0 when the policy is valid, 2 with its errors when not.",
+            ),
+            ex(
+                "git show HEAD:policy.toml | portreeve policy validate -",
+                "Validate the committed version, from standard input.",
+            ),
+        ],
+    ),
+    (
+        "portreeve-policy-baseline",
+        &[ex(
+            "portreeve policy baseline",
+            "Print the built-in baseline policy.",
+        )],
+    ),
+    (
+        "portreeve-render",
+        &[
+            ex(
+                "portreeve render --policy policy.toml",
+                "The nftables table the policy compiles to.",
+            ),
+            ex(
+                "portreeve render --policy policy.toml --target iptables",
+                "iptables-restore and ipset input instead.",
+            ),
+        ],
+    ),
+    (
+        "portreeve-plan",
+        &[
+            ex(
+                "sudo portreeve plan --policy policy.toml",
+                "What apply would change, and what else decides traffic.",
+            ),
+            ex(
+                "sudo portreeve plan --exit-code",
+                "Exit 1 when the firewall would change.",
+            ),
+        ],
+    ),
+    (
+        "portreeve-apply",
+        &[
+            ex(
+                "sudo portreeve apply --policy policy.toml --confirm-within 5m --reason \"open 443 for the web tier\"",
+                "Install; without portreeve confirm within five minutes it is rolled back.",
+            ),
+            ex(
+                "sudo portreeve apply --require-approval",
+                "Install only a policy another identity approved.",
+            ),
+        ],
+    ),
+    (
+        "portreeve-confirm",
+        &[ex(
+            "sudo portreeve confirm",
+            "Keep the ruleset applied with --confirm-within.",
+        )],
+    ),
+    (
+        "portreeve-rollback",
+        &[
+            ex(
+                "sudo portreeve rollback",
+                "Restore the ruleset live before the current one.",
+            ),
+            ex(
+                "sudo portreeve rollback --to 3 --reason \"back to the known-good ruleset\"",
+                "Restore generation 3.",
+            ),
+        ],
+    ),
+    (
+        "portreeve-generations",
+        &[ex(
+            "sudo portreeve generations",
+            "Every ruleset generation, with its policy and who applied it.",
+        )],
+    ),
+    (
+        "portreeve-grant",
+        &[ex(
+            "sudo portreeve grant 9229/tcp --from 192.0.2.7 --ttl 2h --reason \"debug session\"",
+            "Open an on-demand rule's port to one address for two hours.",
+        )],
+    ),
+    (
+        "portreeve-revoke",
+        &[ex(
+            "sudo portreeve revoke 9229/tcp --from 192.0.2.7",
+            "Close it before its time.",
+        )],
+    ),
+    (
+        "portreeve-grants",
+        &[ex(
+            "sudo portreeve grants",
+            "Open grants and the time they have left.",
+        )],
+    ),
+    (
+        "portreeve-usage",
+        &[ex(
+            "sudo portreeve usage --format json",
+            "When each allowed port last received a new connection.",
+        )],
+    ),
+    (
+        "portreeve-scan",
+        &[
+            ex(
+                "portreeve scan 192.0.2.10",
+                "A TCP connect scan of the 1000 most common ports.",
+            ),
+            ex(
+                "sudo portreeve scan --syn -p 1-1024 192.0.2.0/28",
+                "A SYN scan of a small network.",
+            ),
+            ex(
+                "sudo portreeve scan --udp -p 53,123,161 192.0.2.10",
+                "UDP ports.",
+            ),
+            ex(
+                "portreeve scan --service -p 22,443 --format xml 192.0.2.10",
+                "Name what answers, as nmap-compatible XML.",
+            ),
+        ],
+    ),
+    (
+        "portreeve-agent",
+        &[
+            ex(
+                "sudo portreeve agent --config /etc/portreeve/agent.toml",
+                "What the systemd unit portreeve-agent.service runs.",
+            ),
+            ex(
+                "sudo portreeve agent --interval 5s --metrics 127.0.0.1:9465",
+                "In the foreground, with metrics on loopback.",
+            ),
+        ],
+    ),
+    (
+        "portreeve-drift",
+        &[ex(
+            "sudo portreeve drift --since 24h",
+            "The listener drift the agent recorded in the last day.",
+        )],
+    ),
+    (
+        "portreeve-collect",
+        &[ex(
+            "sudo portreeve collect --netflow 0.0.0.0:2055 --exporter 192.0.2.1 --duration 10m",
+            "Aggregate ten minutes of NetFlow or IPFIX from one router.",
+        )],
+    ),
+    (
+        "portreeve-flows",
+        &[ex(
+            "portreeve flows decode --pcap flows.pcap",
+            "Decode the flow records in a capture.",
+        )],
+    ),
+    (
+        "portreeve-flows-decode",
+        &[ex(
+            "portreeve flows decode --pcap flows.pcap --format json",
+            "As one JSON array.",
+        )],
+    ),
+    (
+        "portreeve-import",
+        &[ex(
+            "sudo portreeve import zeek conn.log",
+            "Read a Zeek conn.log into the flow aggregates.",
+        )],
+    ),
+    (
+        "portreeve-import-zeek",
+        &[
+            ex(
+                "sudo portreeve import zeek conn.log",
+                "A TSV or JSON conn.log.",
+            ),
+            ex(
+                "zcat conn.log.gz | sudo portreeve import zeek -",
+                "From standard input.",
+            ),
+        ],
+    ),
+    (
+        "portreeve-lifecycle",
+        &[ex(
+            "sudo portreeve lifecycle",
+            "Each port's state, last access and recommended action.",
+        )],
+    ),
+    (
+        "portreeve-reclaim",
+        &[
+            ex("sudo portreeve reclaim", "What would be closed."),
+            ex(
+                "sudo portreeve reclaim --apply --reason \"quarterly clean-up\"",
+                "Close the abandoned ports the policy says to reclaim.",
+            ),
+            ex(
+                "sudo portreeve reclaim --undo 4",
+                "Reopen what reclaim 4 closed.",
+            ),
+        ],
+    ),
+    (
+        "portreeve-ledger",
+        &[
+            ex(
+                "sudo portreeve ledger log",
+                "Every recorded change, newest first.",
+            ),
+            ex("sudo portreeve ledger verify", "Check the whole ledger."),
+        ],
+    ),
+    (
+        "portreeve-ledger-log",
+        &[ex(
+            "sudo portreeve ledger log --action apply --since 7d",
+            "The last week's applies.",
+        )],
+    ),
+    (
+        "portreeve-ledger-verify",
+        &[
+            ex(
+                "sudo portreeve ledger verify",
+                "The local ledger, against its own key.",
+            ),
+            ex(
+                "portreeve ledger verify --bundle ledger.json --key log.pub",
+                "An exported bundle, offline.",
+            ),
+        ],
+    ),
+    (
+        "portreeve-ledger-prove",
+        &[
+            ex(
+                "sudo portreeve ledger prove --index 5",
+                "An inclusion proof for entry 5.",
+            ),
+            ex(
+                "sudo portreeve ledger prove --from 10 --to 20",
+                "A consistency proof between two sizes.",
+            ),
+        ],
+    ),
+    (
+        "portreeve-ledger-export",
+        &[ex(
+            "sudo portreeve ledger export -o ledger.json",
+            "A bundle an auditor verifies offline.",
+        )],
+    ),
+    (
+        "portreeve-ledger-checkpoint",
+        &[ex(
+            "sudo portreeve ledger checkpoint",
+            "Print the latest signed checkpoint.",
+        )],
+    ),
+    (
+        "portreeve-ledger-cosign",
+        &[ex(
+            "sudo portreeve ledger cosign --key witness.key",
+            "Countersign the latest checkpoint as a witness.",
+        )],
+    ),
+    (
+        "portreeve-ledger-key",
+        &[ex(
+            "sudo portreeve ledger key",
+            "The log's public key, for verifiers.",
+        )],
+    ),
+    (
+        "portreeve-ledger-witness-key",
+        &[ex(
+            "portreeve ledger witness-key audit-team -o witness.key",
+            "A new witness key pair.",
+        )],
+    ),
+    (
+        "portreeve-identity",
+        &[
+            ex(
+                "sudo portreeve identity new alice",
+                "Register an identity and keep its private key.",
+            ),
+            ex("sudo portreeve identity list", "The registered identities."),
+        ],
+    ),
+    (
+        "portreeve-identity-new",
+        &[ex("sudo portreeve identity new alice", "Register alice.")],
+    ),
+    (
+        "portreeve-identity-list",
+        &[ex(
+            "sudo portreeve identity list",
+            "Which identities have a private key here.",
+        )],
+    ),
+    (
+        "portreeve-propose",
+        &[ex(
+            "sudo portreeve propose policy.toml --identity alice --reason \"open 8443 for the payroll export\"",
+            "Propose a policy change.",
+        )],
+    ),
+    (
+        "portreeve-approve",
+        &[ex(
+            "sudo portreeve approve 3 --identity bob",
+            "Approve proposal 3 as another identity.",
+        )],
+    ),
+    (
+        "portreeve-proposals",
+        &[ex(
+            "sudo portreeve proposals",
+            "Proposals and their approvals.",
+        )],
+    ),
+    (
+        "portreeve-catalogue",
+        &[
+            ex("portreeve catalogue", "The built-in risk catalogue."),
+            ex("portreeve catalogue 6379", "What it says about one port."),
+        ],
+    ),
+    (
+        "portreeve-doctor",
+        &[ex(
+            "sudo portreeve doctor",
+            "What portreeve can see on this host, and where it keeps things.",
+        )],
+    ),
+    (
+        "portreeve-completions",
+        &[ex(
+            "portreeve completions zsh",
+            "Print the zsh completion script (the package installs all three).",
+        )],
+    ),
+    (
+        "portreeve-man",
+        &[ex(
+            "portreeve man --output man",
+            "Write every page into the directory man.",
+        )],
+    ),
+];
+
+/// The EXAMPLES section of page `page` (empty if it has none).
+pub fn section(page: &str) -> String {
+    let Some((_, examples)) = EXAMPLES.iter().find(|(name, _)| *name == page) else {
+        return String::new();
+    };
+    let mut text = String::from(".SH EXAMPLES\n");
+    for example in *examples {
+        text.push_str(&format!(
+            ".TP\n\\fB{}\\fR\n{}\n",
+            escape(example.command),
+            escape(example.what)
+        ));
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::super::{page_name, program, visible_subcommands};
+    use super::EXAMPLES;
+    use crate::cli::Cli;
+
+    fn page_names(cmd: &clap::Command, names: &mut Vec<String>) {
+        names.push(page_name(cmd));
+        for sub in visible_subcommands(cmd) {
+            page_names(sub, names);
+        }
+    }
+
+    /// A command line's words, a double-quoted group being one word.
+    fn words(line: &str) -> Vec<String> {
+        let mut words = Vec::new();
+        let mut word = String::new();
+        let mut quoted = false;
+        for c in line.chars() {
+            match c {
+                '"' => quoted = !quoted,
+                ' ' if !quoted => {
+                    if !word.is_empty() {
+                        words.push(std::mem::take(&mut word));
+                    }
+                }
+                c => word.push(c),
+            }
+        }
+        words.push(word);
+        words
+    }
+
+    #[test]
+    fn every_command_page_has_examples_and_every_example_has_its_page() {
+        let mut pages = Vec::new();
+        page_names(&program(), &mut pages);
+        for page in &pages {
+            assert!(
+                EXAMPLES
+                    .iter()
+                    .any(|(name, examples)| name == page && !examples.is_empty()),
+                "no examples for {page}"
+            );
+        }
+        for (name, _) in EXAMPLES {
+            assert!(pages.iter().any(|p| p == name), "{name} is not a page");
+        }
+    }
+
+    #[test]
+    fn every_example_is_a_valid_command_line_of_its_page() {
+        for (page, examples) in EXAMPLES {
+            for example in *examples {
+                let ours: Vec<Vec<String>> = example
+                    .command
+                    .split(" | ")
+                    .map(|part| words(part.strip_prefix("sudo ").unwrap_or(part)))
+                    .filter(|w| w[0] == "portreeve")
+                    .collect();
+                assert_eq!(ours.len(), 1, "{page}: {}", example.command);
+                let args = &ours[0];
+                if let Err(e) = Cli::try_parse_from(args) {
+                    panic!("{page}: {}: {e}", example.command);
+                }
+                assert!(
+                    args.join("-").starts_with(page),
+                    "{page}: {} is another command's",
+                    example.command
+                );
+            }
+        }
+    }
+}
