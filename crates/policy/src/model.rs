@@ -33,6 +33,8 @@ pub struct Policy {
     pub lifecycle: Lifecycle,
     /// Findings the policy's owners accept for a while: `[[accepted_risk]]`.
     pub accepted_risks: Vec<AcceptedRisk>,
+    /// What is done about port scans: `[detection]`.
+    pub detection: Detection,
 }
 
 impl Policy {
@@ -588,4 +590,50 @@ pub struct LifecycleSettings {
     pub reclaim: ReclaimMode,
     /// Never reclaim.
     pub keep: bool,
+}
+
+/// What `[detection]` says is done when a source scans the host.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScanAction {
+    /// Nothing is detected (the default: detection is opted into).
+    #[default]
+    Off,
+    /// Detections are recorded and alerted on; nobody is blocked.
+    Alert,
+    /// Detected scanners are also blocked for `block_ttl`.
+    Block,
+}
+
+/// `[detection]`: scan detection and automatic blocking.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Detection {
+    /// What is done about a detected scan.
+    pub scan: ScanAction,
+    /// How long an automatic block lasts; at most `max_block_ttl`.
+    pub block_ttl: jiff::SignedDuration,
+    /// The longest block, automatic or manual, this policy allows.
+    pub max_block_ttl: jiff::SignedDuration,
+    /// Zones whose sources are only ever alerted on, never blocked (the
+    /// management zone and the operator's own session are never blocked
+    /// whatever this says). Every name is a zone of `[zones]`.
+    pub never_block: Vec<String>,
+}
+
+impl Detection {
+    /// The default `block_ttl`.
+    pub const DEFAULT_BLOCK_TTL: jiff::SignedDuration = jiff::SignedDuration::from_mins(10);
+    /// The default `max_block_ttl`: one day.
+    pub const DEFAULT_MAX_BLOCK_TTL: jiff::SignedDuration = jiff::SignedDuration::from_hours(24);
+}
+
+impl Default for Detection {
+    fn default() -> Self {
+        Detection {
+            scan: ScanAction::Off,
+            block_ttl: Self::DEFAULT_BLOCK_TTL,
+            max_block_ttl: Self::DEFAULT_MAX_BLOCK_TTL,
+            never_block: Vec::new(),
+        }
+    }
 }

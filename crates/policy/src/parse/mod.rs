@@ -32,7 +32,9 @@ use enforcement::{RawEnforce, RawGrant, RawLimits};
 use lifecycle::{RawLevel, RawLifecycle};
 
 use crate::error::{ErrorSink, PolicyErrors, line_column};
-use crate::model::{BannedPorts, Defaults, Lifecycle, Policy, Rule, ServiceIdentity, Zone};
+use crate::model::{
+    BannedPorts, Defaults, Detection, Lifecycle, Policy, Rule, ServiceIdentity, Zone,
+};
 
 /// The policy file format version this build understands.
 pub const FORMAT_VERSION: i64 = 1;
@@ -293,6 +295,7 @@ impl Validator<'_, '_> {
             change_control,
             lifecycle,
             accepted_risks,
+            detection: Detection::default(),
         }
     }
 
