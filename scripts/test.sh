@@ -26,9 +26,11 @@ cd "$(dirname "$0")/.."
 # prometheus: promtool, which checks the agent's /metrics and the shipped alert rules (metrics_tooling)
 # systemd: systemd-analyze verify/security on the packaged unit, offline (units); systemd is not started
 # binutils, groff-base: strip/objdump/readelf for scripts/package.sh and its stripped binary, groff renders its man pages (package)
+# dnsmasq-base: the DNS server the reverse DNS tests start inside their namespace (crates/trace)
+# rsyslog: the real syslog receiver of the alert sinks (crates/alerts), started by the test on loopback
 packages=(iproute2 python3 bsdutils nftables iptables ipset util-linux procps
     nmap ndiff libxml2-utils nginx openssl redis-server memcached openssh-server tshark softflowd tcpdump strace
-    sqlite3 iputils-ping postgresql-15 mariadb-server vsftpd g++ faketime prometheus systemd binutils groff-base)
+    sqlite3 iputils-ping postgresql-15 mariadb-server vsftpd g++ faketime prometheus systemd binutils groff-base dnsmasq-base rsyslog)
 missing=()
 for pkg in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")

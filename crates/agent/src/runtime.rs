@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 use portreeve_app::policy::{self, LoadedPolicy};
-use portreeve_app::{Actor, StateDir, check, grants, reclaim};
+use portreeve_app::{Actor, StateDir, blocks, check, grants, reclaim};
 use portreeve_core::words::{listed, or_none};
 use portreeve_core::{Finding, ListeningSocket, Severity};
 use portreeve_lifecycle::State;
@@ -418,6 +418,11 @@ fn plan_lifecycle(
         // The kernel closes expired grants silently: record them.
         if let Err(e) = grants::record_expiries(state, Timestamp::now()) {
             tracing::warn!(error = %e, "cannot record expired grants");
+            metrics.count_error("lifecycle");
+        }
+        // It ends expired blocks silently too: record them.
+        if let Err(e) = blocks::record_expiries(state, Timestamp::now()) {
+            tracing::warn!(error = %e, "cannot record expired blocks");
             metrics.count_error("lifecycle");
         }
         let drift = state.firewall().table_drift();

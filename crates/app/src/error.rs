@@ -94,6 +94,7 @@ impl AppError {
                     | EnforceError::NoSuchGrant(_)
                     | EnforceError::AwaitingConfirmation(_)
                     | EnforceError::GrantOverlaps { .. }
+                    | EnforceError::Block(_)
                     | EnforceError::NotApplied
             ),
             AppError::Ledger(LedgerError::Request(_)) => true,
@@ -170,4 +171,8 @@ pub enum Refusal {
     /// A grant the policy does not permit.
     #[error("{0}")]
     Grant(String),
+    /// A block of a source that must never be blocked, or longer than the
+    /// policy allows.
+    #[error("{0}")]
+    Block(String),
 }

@@ -27,6 +27,8 @@ pub struct Granted {
     pub grant: Grant,
     /// The digest of the policy in effect that permitted it.
     pub policy: String,
+    /// The position of the `grant` ledger entry recording it.
+    pub ledger_index: u64,
 }
 
 /// Opens `request` if an on-demand rule of the policy in effect permits
@@ -78,21 +80,23 @@ pub fn grant(
     );
     draft.policy = Some(in_effect.digest.clone());
     draft.reason = Some(reason.to_string());
-    record_or_undo(state, vec![draft], "the grant was opened", close)?;
+    let appended = record_or_undo(state, vec![draft], "the grant was opened", close)?;
     Ok(Granted {
         grant,
         policy: in_effect.digest,
+        ledger_index: appended[0].index,
     })
 }
 
 /// Closes the grant of `port`/`protocol` to `from` before its time.
+/// Returns the position of the `revoke` ledger entry recording it.
 pub fn revoke(
     state: &StateDir,
     from: IpNet,
     key: PortKey,
     reason: Option<String>,
     actor: &Actor,
-) -> Result<(), AppError> {
+) -> Result<u64, AppError> {
     let now = Timestamp::now();
     record_expiries(state, now)?;
     let set_key = portreeve_enforce::grants::key(from.trunc(), key.protocol, key.port);
@@ -101,8 +105,7 @@ pub fn revoke(
     let object = expiry::revoke_object(&set_key, grant);
     let mut draft = Draft::new("revoke", actor.as_str(), object);
     draft.reason = reason;
-    record(state, draft, "the grant was revoked")?;
-    Ok(())
+    Ok(record(state, draft, "the grant was revoked")?.index)
 }
 
 /// A grant the kernel holds, explained by the grant log.

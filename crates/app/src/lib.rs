@@ -20,6 +20,8 @@
 //! - [`reclaim`]: each port's lifecycle, closing abandoned ports from the
 //!   policy in effect, and undoing that;
 //! - [`grants`]: time-limited openings and the kernel's usage record;
+//! - [`blocks`]: time-limited blocks of sources, refused for sources that
+//!   must never be blocked;
 //! - [`record`]: the ledger entry every change leaves behind;
 //! - [`input`]: reading a file an operator names, `-` meaning standard input.
 //!
@@ -43,10 +45,12 @@
 //! ```
 
 mod actor;
+pub mod blocks;
 pub mod change;
 pub mod check;
 pub mod enforce;
 mod error;
+mod expiry;
 pub mod flows;
 pub mod grants;
 pub mod input;

@@ -168,6 +168,8 @@ pub struct ClosedPort {
     pub port: PortKey,
     /// The reclaim's id, which [`undo`] takes.
     pub reclaim: i64,
+    /// The position of the `reclaim` ledger entry recording it.
+    pub ledger_index: u64,
 }
 
 /// What a reclaim did.
@@ -251,7 +253,7 @@ pub fn close(
         })
         .collect();
     let ports: Vec<String> = closing.iter().map(|r| r.key.to_string()).collect();
-    record_or_undo(
+    let appended = record_or_undo(
         state,
         drafts,
         &format!(
@@ -271,9 +273,11 @@ pub fn close(
         closed: closing
             .iter()
             .zip(ids)
-            .map(|(r, reclaim)| ClosedPort {
+            .zip(appended)
+            .map(|((r, reclaim), entry)| ClosedPort {
                 port: r.key,
                 reclaim,
+                ledger_index: entry.index,
             })
             .collect(),
     }))
@@ -320,6 +324,8 @@ pub struct Reopened {
     pub reclaim: Reclaim,
     /// The generation that reopened it.
     pub generation: u64,
+    /// The position of the `reclaim.undo` ledger entry recording it.
+    pub ledger_index: u64,
 }
 
 /// Reopens the port of reclaim `id`: installs the policy in effect with the
@@ -364,7 +370,7 @@ pub fn undo(
     let generation = reinstall(state, &in_effect, &still_closed, force, actor)?;
     let mut draft = reclaim_draft(state, "reclaim.undo", actor, r.key, id, before, &generation);
     draft.reason = reason;
-    record_or_undo(
+    let appended = record_or_undo(
         state,
         vec![draft],
         &format!(
@@ -377,5 +383,6 @@ pub fn undo(
     Ok(Reopened {
         reclaim: r,
         generation: generation.generation,
+        ledger_index: appended[0].index,
     })
 }

@@ -32,6 +32,7 @@ use std::sync::{Mutex, OnceLock};
 
 use ipnet::IpNet;
 use portreeve_core::Proto;
+use portreeve_enforce::blocks::LiveBlock;
 use portreeve_enforce::foreign::ForeignChain;
 use portreeve_enforce::generations::{Generation, GenerationStore};
 use portreeve_enforce::grants::Grant;
@@ -90,6 +91,19 @@ pub trait Firewall: Send + Sync {
     fn revoke(&self, from: IpNet, protocol: Proto, port: u16) -> Result<(), EnforceError>;
     /// The grants the kernel holds.
     fn grants(&self) -> Result<Vec<LiveGrant>, EnforceError>;
+    /// Blocks `source` in the kernel for `ttl`. A stand-in without a
+    /// kernel holds no blocklist.
+    fn block(&self, _source: IpNet, _ttl: jiff::SignedDuration) -> Result<(), EnforceError> {
+        Err(EnforceError::NotApplied)
+    }
+    /// Ends the block of `source`.
+    fn unblock(&self, _source: IpNet) -> Result<(), EnforceError> {
+        Err(EnforceError::NotApplied)
+    }
+    /// The blocks the kernel holds.
+    fn blocks(&self) -> Result<Vec<LiveBlock>, EnforceError> {
+        Err(EnforceError::NotApplied)
+    }
     /// Each port's last new connection, as the kernel recorded it.
     fn seen(&self) -> Result<Vec<SeenPort>, EnforceError>;
     /// How portreeve's table in the kernel differs from the live
@@ -141,6 +155,15 @@ impl Firewall for Enforcer {
     }
     fn grants(&self) -> Result<Vec<LiveGrant>, EnforceError> {
         Enforcer::grants(self)
+    }
+    fn block(&self, source: IpNet, ttl: jiff::SignedDuration) -> Result<(), EnforceError> {
+        Enforcer::block(self, source, ttl)
+    }
+    fn unblock(&self, source: IpNet) -> Result<(), EnforceError> {
+        Enforcer::unblock(self, source)
+    }
+    fn blocks(&self) -> Result<Vec<LiveBlock>, EnforceError> {
+        Enforcer::blocks(self)
     }
     fn seen(&self) -> Result<Vec<SeenPort>, EnforceError> {
         Enforcer::usage(self)

@@ -13,6 +13,7 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 use portreeve_core::{PortKey, Proto};
 
+use crate::blocks::{self, LiveBlock};
 use crate::foreign::{ForeignChain, foreign_chains};
 use crate::generations::{Generation, GenerationStore, GenerationStoreError, Status};
 use crate::grants::{self, Grant};
@@ -74,6 +75,9 @@ pub enum EnforceError {
     /// A revoke for a grant that does not exist.
     #[error("no grant for {0}")]
     NoSuchGrant(String),
+    /// The blocklist cannot take a block or an unblock.
+    #[error(transparent)]
+    Block(#[from] crate::blocks::BlockSetError),
 }
 
 fn lockout_lines(l: &[Lockout]) -> String {
@@ -666,6 +670,37 @@ impl Enforcer {
             }
         }
         Ok(out)
+    }
+
+    /// Blocks `source` for `ttl`; the kernel ends the block by itself.
+    pub fn block(&self, source: ipnet::IpNet, ttl: SignedDuration) -> Result<(), EnforceError> {
+        let _lock = self.store.lock()?;
+        let existing = self.blocks_in(blocks::set_for(source))?;
+        let ttl_s = u64::try_from(ttl.as_secs()).unwrap_or(0);
+        self.nft
+            .apply(&blocks::block_transaction(source, ttl_s, &existing)?)?;
+        Ok(())
+    }
+
+    /// Ends the block of `source` before its time.
+    pub fn unblock(&self, source: ipnet::IpNet) -> Result<(), EnforceError> {
+        let _lock = self.store.lock()?;
+        let existing = self.blocks_in(blocks::set_for(source))?;
+        self.nft
+            .apply(&blocks::unblock_transaction(source, &existing)?)?;
+        Ok(())
+    }
+
+    /// The blocks the kernel holds now.
+    pub fn blocks(&self) -> Result<Vec<LiveBlock>, EnforceError> {
+        let mut out = self.blocks_in("blocklist_v4")?;
+        out.extend(self.blocks_in("blocklist_v6")?);
+        Ok(out)
+    }
+
+    fn blocks_in(&self, set: &str) -> Result<Vec<LiveBlock>, EnforceError> {
+        let elements = self.set_elements(set)?.ok_or(EnforceError::NotApplied)?;
+        Ok(blocks::live(&elements))
     }
 
     /// The last new connection per port and how many were accepted, as the

@@ -60,7 +60,7 @@ use std::fmt::Write as _;
 
 use ipnet::{Ipv4Net, Ipv6Net};
 use portreeve_core::{PortRange, Proto};
-use portreeve_policy::{DefaultAction, DropLog};
+use portreeve_policy::{DefaultAction, DropLog, ScanAction};
 
 use crate::ruleset::{PortLimits, PortSpan, Ruleset};
 
@@ -285,7 +285,27 @@ fn header(out: &mut String, r: &Ruleset) {
         "# last used. iptables has nothing equivalent worth emulating: hosts running",
     );
     line(out, "# this script report no port usage.");
+    scan_detection_note(out, r);
     line(out, "set -e");
+}
+
+/// Says, when the policy detects scans, that this script does not: the
+/// kernel tier's per-source bucket and its packet-path blocking are
+/// nftables sets with stateful elements, which this script does not
+/// emulate (docs/enforce.md, "Scan detection in the kernel").
+fn scan_detection_note(out: &mut String, r: &Ruleset) {
+    if r.detection.scan == ScanAction::Off {
+        return;
+    }
+    line(out, "#");
+    line(
+        out,
+        "# Not compiled: the policy's [detection] (scan detection in the kernel).",
+    );
+    line(
+        out,
+        "# This script neither counts nor blocks scanners: use nftables for that.",
+    );
 }
 
 /// The nets ipset can hold for `n`: ipset refuses `/0`, so it becomes its
@@ -1403,5 +1423,15 @@ mod tests {
         assert!(!s.lines().any(|l| l == "-A INPUT -j ACCEPT"));
         assert!(s.contains("# portreeve ruleset compiled from evil?rm -rf /?.toml\n"));
         assert!(s.contains("--comment \"limits of rule a_b_-A INPUT -j ACCEPT\" -j RETURN"));
+    }
+
+    #[test]
+    fn a_policy_that_detects_scans_is_told_the_script_does_not() {
+        let note = "# Not compiled: the policy's [detection]";
+        assert!(!render(&ruleset("")).contains(note));
+        for scan in ["alert", "block"] {
+            let script = render(&ruleset(&format!("[detection]\nscan = \"{scan}\"\n")));
+            assert!(script.contains(note), "{script}");
+        }
     }
 }

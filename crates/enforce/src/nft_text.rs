@@ -20,17 +20,22 @@ use portreeve_policy::{DefaultAction, DropLog};
 
 use crate::ruleset::{Allowance, PortLimits, PortSpan, Ruleset};
 
+mod scan;
+
 /// portreeve's table: `table inet portreeve`.
 pub const TABLE: &str = "portreeve";
 
 /// Sets whose elements the kernel or `portreeve grant` changes at run time
-/// and that every install carries over.
-pub const DYNAMIC_SETS: [&str; 5] = [
+/// and that every install carries over (where the new ruleset still has
+/// them: the blocked scanners' sets exist only under `scan = "block"`).
+pub const DYNAMIC_SETS: [&str; 7] = [
     "grants_v4",
     "grants_v6",
     "blocklist_v4",
     "blocklist_v6",
     "seen",
+    scan::BLOCKED_SETS[0],
+    scan::BLOCKED_SETS[1],
 ];
 
 /// The set recording each port's last new connection.
@@ -156,6 +161,7 @@ pub fn render(r: &Ruleset) -> String {
         )),
         std::iter::empty(),
     );
+    scan::sets(&mut out, r);
     for (i, l) in r.limits.iter().enumerate() {
         limit_sets(&mut out, i, l);
     }
@@ -181,6 +187,7 @@ pub fn render(r: &Ruleset) -> String {
     for (i, l) in r.limits.iter().enumerate() {
         limit_chain(&mut out, i, l);
     }
+    scan::chain(&mut out, r);
     input_chain(&mut out, r);
     let _ = writeln!(out);
     published_chain(&mut out, r);
@@ -444,9 +451,12 @@ fn input_chain(out: &mut String, r: &Ruleset) {
         "type filter hook input priority filter; policy accept;".into(),
         "iif \"lo\" accept".into(),
         "ct state established,related accept".into(),
-        "ct state invalid drop".into(),
     ];
+    rules.extend(scan::stealth_rules(r));
+    rules.push("ct state invalid drop".into());
     rules.extend(blocklist_rules());
+    rules.extend(scan::blocked_rules(r));
+    rules.extend(scan::banned_probe_rules(r));
     rules.extend(banned_rules(&keys));
     rules.extend([
         "icmp type { destination-unreachable, time-exceeded, parameter-problem } accept".into(),
@@ -469,6 +479,7 @@ fn input_chain(out: &mut String, r: &Ruleset) {
     }
     rules.extend(limit_rules(r, &keys));
     rules.extend(admission_rules(&keys));
+    rules.extend(scan::closed_port_rules(r));
     rules.extend(closing_rules(r));
     chain(out, "input", &rules);
 }
@@ -503,6 +514,7 @@ fn forward_chain(out: &mut String) {
 fn published_chain(out: &mut String, r: &Ruleset) {
     let keys = PortMatch::original();
     let mut rules = blocklist_rules();
+    rules.extend(scan::blocked_rules(r));
     rules.extend(banned_rules(&keys));
     rules.extend(limit_rules(r, &keys));
     rules.extend(admission_rules(&keys));
@@ -550,7 +562,11 @@ pub fn replace_transaction(static_ruleset: &str, state: &DynamicState, generatio
         "add set inet {TABLE} {GENERATION_SET} {{ type mark; }}\nadd element inet {TABLE} {GENERATION_SET} {{ {} }}",
         u32::try_from(generation).unwrap_or(u32::MAX)
     );
-    for (set, elements) in &state.sets {
+    // Blocked scanners go when the new ruleset turns blocking off.
+    let kept = |set: &str| {
+        !scan::BLOCKED_SETS.contains(&set) || static_ruleset.contains(&format!("\tset {set} {{\n"))
+    };
+    for (set, elements) in state.sets.iter().filter(|(set, _)| kept(set)) {
         let live: Vec<String> = elements
             .iter()
             .filter(|e| e.expires_s != Some(0))

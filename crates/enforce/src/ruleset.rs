@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use portreeve_core::{Family, PortKey, PortRange, Proto};
-use portreeve_policy::{Enforcement, Limits, Policy};
+use portreeve_policy::{Detection, Enforcement, Limits, Policy};
 
 /// The firewall a policy compiles to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,6 +32,8 @@ pub struct Ruleset {
     pub limits: Vec<PortLimits>,
     /// Default action, logging, ICMP and DHCP essentials.
     pub enforcement: Enforcement,
+    /// Scan detection: what the kernel tier counts and does.
+    pub detection: Detection,
 }
 
 /// A zone's networks by family.
@@ -181,6 +183,7 @@ impl Ruleset {
             banned,
             limits,
             enforcement: policy.enforce.clone(),
+            detection: policy.detection.clone(),
         })
     }
 }

@@ -136,3 +136,59 @@ fn ten_thousand_allowances_are_valid() {
     assert_eq!(r.allowed_v4.len(), 10_000);
     assert_nft_accepts(&nft_text::render(&r));
 }
+
+/// Scan detection in every mode, with and without a management zone and
+/// never-block zones, with thresholds in every rate unit; and blocked
+/// scanners carried across a re-apply that keeps blocking.
+#[test]
+fn every_scan_detection_setting_is_valid() {
+    if !privileged("every_scan_detection_setting_is_valid") {
+        return;
+    }
+    let rules = "[[rule]]\nport = 22\nprotocol = \"tcp\"\nzones = [\"lan\"]\n\
+                 [[rule]]\nport = 53\nprotocol = \"udp\"\nzones = [\"public\"]\nlimits = { new_per_second = 10 }\n";
+    for detection in [
+        "scan = \"alert\"\n",
+        "scan = \"block\"\n",
+        "scan = \"block\"\nnever_block = [\"lan\", \"v6only\"]\nports = 15\nwindow = \"5m\"\n",
+        "scan = \"alert\"\nports = 1\nwindow = \"7s\"\nblock_ttl = \"1d\"\n",
+    ] {
+        for enforce in [
+            "",
+            "[enforce]\nmanagement_zone = \"lan\"\ndefault_action = \"reject\"\n",
+        ] {
+            let text = nft_text::render(&compile(&format!(
+                "{ZONES}{enforce}[detection]\n{detection}{rules}"
+            )));
+            assert!(text.contains("\tchain scan {\n"), "{text}");
+            assert_nft_accepts(&text);
+        }
+    }
+    let blocking = compile(&format!("{ZONES}[detection]\nscan = \"block\"\n{rules}"));
+    let state = DynamicState {
+        sets: vec![(
+            "scan_blocked_v4".into(),
+            vec![TimedElement {
+                key: "192.0.2.9".into(),
+                timeout_s: Some(600),
+                expires_s: Some(300),
+                counter: None,
+            }],
+        )],
+    };
+    let carried = nft_text::replace_transaction(&nft_text::render(&blocking), &state, 3);
+    assert!(
+        carried.contains(
+            "add element inet portreeve scan_blocked_v4 { 192.0.2.9 timeout 600s expires 300s }"
+        ),
+        "{carried}"
+    );
+    assert_nft_accepts(&carried);
+    let off = compile(&format!("{ZONES}{rules}"));
+    let dropped = nft_text::replace_transaction(&nft_text::render(&off), &state, 4);
+    assert!(
+        !dropped.contains("192.0.2.9"),
+        "turning blocking off lifts the blocks: {dropped}"
+    );
+    assert_nft_accepts(&dropped);
+}

@@ -446,8 +446,9 @@ fn sliced(link: u32, frame: &[u8]) -> Result<SlicedPacket<'_>, Skip> {
     })
 }
 
-fn udp_in_frame(link: u32, frame: &[u8]) -> Result<(SocketAddr, SocketAddr, &[u8]), Skip> {
-    let packet = sliced(link, frame)?;
+/// The source and destination addresses of an IP packet that is not a
+/// fragment.
+fn ip_addresses(packet: &SlicedPacket<'_>) -> Result<(IpAddr, IpAddr), Skip> {
     let (src, dst, ip_payload) = match &packet.net {
         Some(NetSlice::Ipv4(ip)) => (
             IpAddr::V4(ip.header().source_addr()),
@@ -464,6 +465,12 @@ fn udp_in_frame(link: u32, frame: &[u8]) -> Result<(SocketAddr, SocketAddr, &[u8
     if ip_payload.fragmented {
         return Err(Skip::Fragment);
     }
+    Ok((src, dst))
+}
+
+fn udp_in_frame(link: u32, frame: &[u8]) -> Result<(SocketAddr, SocketAddr, &[u8]), Skip> {
+    let packet = sliced(link, frame)?;
+    let (src, dst) = ip_addresses(&packet)?;
     match &packet.transport {
         Some(TransportSlice::Udp(udp)) => Ok((
             SocketAddr::new(src, udp.source_port()),
@@ -472,6 +479,85 @@ fn udp_in_frame(link: u32, frame: &[u8]) -> Result<(SocketAddr, SocketAddr, &[u8
         )),
         _ => Err(Skip::NotUdp),
     }
+}
+
+/// The addresses, ports and TCP flags of one TCP or UDP packet in a
+/// capture, for `portreeve detect --pcap`, which pairs probes with answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TransportHeader {
+    /// Capture time, microseconds since the Unix epoch.
+    pub timestamp_us: u64,
+    /// Sender.
+    pub src: SocketAddr,
+    /// Receiver.
+    pub dst: SocketAddr,
+    /// The TCP flags (FIN 0x01 … URG 0x20); `None` for UDP.
+    pub tcp_flags: Option<u8>,
+}
+
+/// Iterator over the TCP and UDP headers of a capture held in memory;
+/// other packets, fragments and packets cut short are skipped. It reads
+/// records as [`UdpDatagrams`] does, with the same errors.
+#[derive(Debug, Clone)]
+pub struct TransportHeaders<'a>(UdpDatagrams<'a>);
+
+/// Reads the TCP and UDP headers of a classic pcap or pcapng capture.
+pub fn transport_headers(data: &[u8]) -> Result<TransportHeaders<'_>, PcapError> {
+    udp_datagrams(data).map(TransportHeaders)
+}
+
+impl Iterator for TransportHeaders<'_> {
+    type Item = Result<TransportHeader, PcapError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let records = &mut self.0;
+        if records.failed {
+            return None;
+        }
+        loop {
+            match records.next_frame() {
+                Ok(None) => return None,
+                Err(e) => {
+                    records.failed = true;
+                    return Some(Err(e));
+                }
+                Ok(Some((timestamp_us, link, frame))) => {
+                    if let Some(header) = transport_in_frame(timestamp_us, link, frame) {
+                        return Some(Ok(header));
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn transport_in_frame(timestamp_us: u64, link: u32, frame: &[u8]) -> Option<TransportHeader> {
+    let packet = sliced(link, frame).ok()?;
+    let (src, dst) = ip_addresses(&packet).ok()?;
+    let (src_port, dst_port, tcp_flags) = match &packet.transport {
+        Some(TransportSlice::Udp(udp)) => (udp.source_port(), udp.destination_port(), None),
+        Some(TransportSlice::Tcp(tcp)) => {
+            let flags = [
+                tcp.fin(),
+                tcp.syn(),
+                tcp.rst(),
+                tcp.psh(),
+                tcp.ack(),
+                tcp.urg(),
+            ]
+            .iter()
+            .enumerate()
+            .fold(0u8, |acc, (bit, set)| acc | (u8::from(*set) << bit));
+            (tcp.source_port(), tcp.destination_port(), Some(flags))
+        }
+        _ => return None,
+    };
+    Some(TransportHeader {
+        timestamp_us,
+        src: SocketAddr::new(src, src_port),
+        dst: SocketAddr::new(dst, dst_port),
+        tcp_flags,
+    })
 }
 
 #[cfg(test)]

@@ -8,12 +8,14 @@
 //! cargo-fuzz or a nightly compiler. A property fails by panicking, which
 //! is what libFuzzer records as a crash.
 
+mod detect;
 mod flows;
 mod ledger;
 mod legacy;
 mod policy;
 mod scan;
 
+pub use detect::{detect_conn_log, detect_pcap};
 pub use flows::{flows_netflow, flows_pcap, flows_sflow, flows_zeek};
 pub use ledger::{ledger_files, ledger_records, signed_note};
 pub use legacy::iptables_save;
@@ -25,7 +27,9 @@ pub type Property = fn(&[u8]);
 
 /// Every fuzz target by name (the file name in `fuzz/fuzz_targets/`), with
 /// its property.
-pub const TARGETS: [(&str, Property); 11] = [
+pub const TARGETS: [(&str, Property); 13] = [
+    ("detect_conn_log", detect_conn_log),
+    ("detect_pcap", detect_pcap),
     ("flows_netflow", flows_netflow),
     ("flows_pcap", flows_pcap),
     ("flows_sflow", flows_sflow),

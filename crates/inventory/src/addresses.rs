@@ -34,6 +34,22 @@ pub fn connected_networks() -> Result<Vec<IpNet>, InventoryError> {
     Ok(nets)
 }
 
+/// Every address on this host's interfaces, whatever their state or
+/// scope, each once: the addresses a block must never name.
+pub fn host_addresses() -> Result<Vec<IpAddr>, InventoryError> {
+    let mut addresses: Vec<IpAddr> = getifaddrs()
+        .map_err(|e| InventoryError::Addresses(e.into()))?
+        .filter_map(|a| {
+            let a = a.address?;
+            let v4 = a.as_sockaddr_in().map(|a| IpAddr::from(a.ip()));
+            v4.or_else(|| a.as_sockaddr_in6().map(|a| IpAddr::from(a.ip())))
+        })
+        .collect();
+    addresses.sort();
+    addresses.dedup();
+    Ok(addresses)
+}
+
 /// An interface address and its prefix length, for IPv4 and IPv6 only.
 fn address_and_prefix(address: SockaddrStorage, netmask: SockaddrStorage) -> Option<(IpAddr, u8)> {
     if let (Some(a), Some(m)) = (address.as_sockaddr_in(), netmask.as_sockaddr_in()) {

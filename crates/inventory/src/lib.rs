@@ -51,7 +51,7 @@ use rustix::net::{AddressFamily, SocketType};
 
 use crate::sockdiag::KernelSocket;
 
-pub use addresses::connected_networks;
+pub use addresses::{connected_networks, host_addresses};
 pub use netns::run_in;
 pub use sockdiag::TcpConnection;
 

@@ -618,6 +618,13 @@ pub struct Detection {
     /// management zone and the operator's own session are never blocked
     /// whatever this says). Every name is a zone of `[zones]`.
     pub never_block: Vec<String>,
+    /// Kernel tier: a source that tries this many distinct closed ports
+    /// within `window` is a scanner; the next closed port it tries is
+    /// blocked (`scan = "block"`) or counted as a detection (`"alert"`).
+    pub ports: u32,
+    /// Kernel tier: the window the `ports` are counted in, a leaky bucket
+    /// that drains `ports` per `window`.
+    pub window: jiff::SignedDuration,
 }
 
 impl Detection {
@@ -625,6 +632,21 @@ impl Detection {
     pub const DEFAULT_BLOCK_TTL: jiff::SignedDuration = jiff::SignedDuration::from_mins(10);
     /// The default `max_block_ttl`: one day.
     pub const DEFAULT_MAX_BLOCK_TTL: jiff::SignedDuration = jiff::SignedDuration::from_hours(24);
+    /// The default `ports`: four closed ports are answered, the fifth
+    /// blocks. Zeek (15 ports in 5 min), Snort's portscan preprocessor (15
+    /// in 90 s at medium sensitivity) and CrowdSec (15, leaky bucket) wait
+    /// for 15 because they watch every port, open ones included, on hosts
+    /// and networks with no policy. Here only ports no rule allows count —
+    /// a legitimate client reaches its service without touching one, and
+    /// one that mistypes a port once or twice stays well under four — and
+    /// Threshold Random Walk (Jung et al., 2004) finds a scanner in 4–5
+    /// failed attempts with bounded false positives. Four meets the target
+    /// "a fast scan is answered at most 4 times before the block".
+    pub const DEFAULT_PORTS: u32 = 4;
+    /// The default `window`: a minute. Long enough to catch nmap's default
+    /// and faster timings (-T3 to -T5) whole; a slower scan is the agent
+    /// tier's to catch.
+    pub const DEFAULT_WINDOW: jiff::SignedDuration = jiff::SignedDuration::from_secs(60);
 }
 
 impl Default for Detection {
@@ -634,6 +656,8 @@ impl Default for Detection {
             block_ttl: Self::DEFAULT_BLOCK_TTL,
             max_block_ttl: Self::DEFAULT_MAX_BLOCK_TTL,
             never_block: Vec::new(),
+            ports: Self::DEFAULT_PORTS,
+            window: Self::DEFAULT_WINDOW,
         }
     }
 }

@@ -191,6 +191,17 @@ public = ["0.0.0.0/0", "::/0"]
 # self_approval = false
 # approval_valid_for = "30d"
 
+[detection]
+# What is done about a source that scans this host ("off", "alert" or
+# "block"), how long an automatic block lasts, zones never blocked, and the
+# kernel's threshold: this many closed ports within the window. Defaults:
+# scan = "off"
+# block_ttl = "10m"
+# max_block_ttl = "1d"
+# never_block = []
+# ports = 4
+# window = "60s"
+
 [banned]
 # Built-in bans: 21/tcp, 23/tcp, 69/udp, 111, 512-514/tcp, 2375/tcp, 6000-6063/tcp.
 include_defaults = true

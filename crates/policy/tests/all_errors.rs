@@ -127,3 +127,45 @@ fn a_file_of_nothing_but_errors_is_reported_up_to_a_bound() {
             .all(|w| w[0].span.start < w[1].span.start)
     );
 }
+
+#[test]
+fn detection_errors_are_located_and_reported_with_the_rest() {
+    let src = "\
+[zones]
+management = [\"10.0.0.0/24\"]
+[detection]
+scan = \"Blocks\"
+blok_ttl = \"10m\"
+block_ttl = \"2d\"
+max_block_ttl = \"1d\"
+never_block = [\"managment\"]
+window = \"a while\"
+[defaults]
+min_severity = \"severe\"
+";
+    let errs = errors(src);
+    let located: Vec<String> = errs
+        .errors
+        .iter()
+        .map(|e| {
+            format!(
+                "{}:{}: {} ({})",
+                e.line,
+                e.column,
+                e.message,
+                e.hint.as_deref().unwrap_or("").split(" (").next().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        located,
+        [
+            "4:8: unknown scan action `Blocks` (did you mean `block`?)",
+            "5:1: unknown field `blok_ttl` (did you mean `block_ttl`?)",
+            "6:13: block_ttl (48h) is longer than max_block_ttl (24h) (an automatic block lasts at most max_block_ttl: shorten block_ttl or raise max_block_ttl)",
+            "8:16: unknown zone `managment` (did you mean `management`?)",
+            "9:10: `a while` is not a duration (write e.g. \"60s\", \"10m\", \"4h\" or \"1d\")",
+            "11:16: unknown severity `severe`: expected one of info, low, medium, high, critical ()",
+        ]
+    );
+}

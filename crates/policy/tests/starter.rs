@@ -252,7 +252,7 @@ fn with_no_network_and_no_session_the_private_zone_is_an_example_and_ssh_a_comme
 }
 
 #[test]
-fn enforce_lifecycle_and_change_control_are_written_with_their_defaults_commented() {
+fn enforce_lifecycle_change_control_and_detection_are_written_with_their_defaults_commented() {
     let text = starter_policy(
         "web01",
         &[],
@@ -260,7 +260,12 @@ fn enforce_lifecycle_and_change_control_are_written_with_their_defaults_commente
         &office_networks(),
         date(2026, 11, 29),
     );
-    for section in ["[enforce]", "[lifecycle]", "[change_control]"] {
+    for section in [
+        "[enforce]",
+        "[lifecycle]",
+        "[change_control]",
+        "[detection]",
+    ] {
         assert!(text.lines().any(|l| l == section), "no {section}: {text}");
     }
     let written = parse_policy("starter.toml", &text).unwrap_or_else(|e| panic!("{e}\n{text}"));
@@ -274,5 +279,6 @@ fn enforce_lifecycle_and_change_control_are_written_with_their_defaults_commente
         assert_eq!(policy.enforce, defaults.enforce, "{adopted}");
         assert_eq!(policy.lifecycle, defaults.lifecycle, "{adopted}");
         assert_eq!(policy.change_control, defaults.change_control, "{adopted}");
+        assert_eq!(policy.detection, defaults.detection, "{adopted}");
     }
 }

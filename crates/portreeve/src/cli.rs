@@ -126,6 +126,12 @@ pub enum Command {
     Grants(ListArgs),
     /// Show when each allowed port last received a new connection
     Usage(ListArgs),
+    /// Drop every packet from a source for a limited time
+    Block(BlockArgs),
+    /// End a block before its time
+    Unblock(UnblockArgs),
+    /// List blocked sources with the time they have left
+    Blocks(ListArgs),
     /// Roll back an unconfirmed generation at its deadline (started by `apply`)
     #[command(hide = true)]
     Watchdog {
@@ -147,6 +153,8 @@ pub enum Command {
     /// Read other tools' records into portreeve
     #[command(subcommand)]
     Import(ImportCommand),
+    /// Find port scans in recorded traffic: a Zeek conn.log or a packet capture
+    Detect(DetectArgs),
     /// Each listening or allowed port's state (active, dormant, abandoned), last access and recommended action
     Lifecycle(LifecycleArgs),
     /// Close abandoned ports the policy says to reclaim (with --apply), or reopen one (--undo)
@@ -460,6 +468,37 @@ pub struct RevokeArgs {
     pub format: ListFormat,
 }
 
+/// `portreeve block`.
+#[derive(Debug, Args)]
+pub struct BlockArgs {
+    /// The source to block: an address or a network
+    #[arg(value_name = "ADDR|CIDR", value_parser = parse_cidr)]
+    pub source: ipnet::IpNet,
+    /// How long (e.g. 90s, 30m, 4h); default the policy's [detection] block_ttl, at most its max_block_ttl
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_arg)]
+    pub ttl: Option<jiff::SignedDuration>,
+    /// Why; recorded with the block
+    #[arg(long, value_name = "TEXT")]
+    pub reason: String,
+    /// Output format: text for people, or the documented JSON (docs/json.md)
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
+}
+
+/// `portreeve unblock`.
+#[derive(Debug, Args)]
+pub struct UnblockArgs {
+    /// The blocked source, as `portreeve blocks` lists it
+    #[arg(value_name = "ADDR|CIDR", value_parser = parse_cidr)]
+    pub source: ipnet::IpNet,
+    /// Why; recorded in the ledger
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+    /// Output format: text for people, or the documented JSON (docs/json.md)
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
+}
+
 fn parse_duration_arg(s: &str) -> Result<jiff::SignedDuration, String> {
     portreeve_policy::parse_duration(s)
         .filter(|d| d.is_positive())
@@ -699,6 +738,35 @@ pub struct ImportZeekArgs {
     pub format: ListFormat,
 }
 
+/// `portreeve detect`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("recording").required(true).args(["zeek", "pcap"])))]
+pub struct DetectArgs {
+    /// A Zeek conn.log (TSV or JSON lines; `-` for standard input)
+    #[arg(long, value_name = "FILE")]
+    pub zeek: Option<PathBuf>,
+    /// A pcap or pcapng capture (`-` for standard input)
+    #[arg(long, value_name = "FILE")]
+    pub pcap: Option<PathBuf>,
+    /// The detector: Threshold Random Walk, or a fixed-threshold baseline
+    #[arg(long, value_enum, default_value_t = DetectorChoice::Trw)]
+    pub detector: DetectorChoice,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
+}
+
+/// The detectors `portreeve detect` runs (docs/detection.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DetectorChoice {
+    /// Threshold Random Walk over first-contact outcomes
+    Trw,
+    /// 15 distinct failed ports within 5 minutes
+    ZeekLike,
+    /// A leaky bucket of 15 failed ports, leaking one per 5 seconds
+    CrowdsecLike,
+}
+
 /// `portreeve lifecycle`.
 #[derive(Debug, Args)]
 pub struct LifecycleArgs {
@@ -722,7 +790,7 @@ pub struct ReclaimArgs {
     /// Why (with --undo); recorded in the ledger
     #[arg(long, value_name = "TEXT")]
     pub reason: Option<String>,
-    /// Output format (of the listing without --apply)
+    /// Output format
     #[arg(long, value_enum, default_value_t = ListFormat::Table)]
     pub format: ListFormat,
 }

@@ -1,6 +1,7 @@
 //! What the commands that change things report, for people and for
-//! scripts: `apply`, `confirm`, `rollback`, `grant`, `revoke`, `identity
-//! new`, `propose` and `approve` write their documents with `--format
+//! scripts: `apply`, `confirm`, `rollback`, `grant`, `revoke`, `reclaim
+//! --apply`, `reclaim --undo`, `identity new`, `propose` and `approve`
+//! write their documents with `--format
 //! json` (checked against docs/schema/), the hints and footers for people
 //! go to standard error while standard output carries only the data, and
 //! `plan` starts with a summary in words of the ports that open and close.
@@ -9,6 +10,7 @@
 mod support;
 
 use std::process::Output;
+use std::time::Duration;
 
 use serde_json::Value;
 use support::{Home, Lab, OFFICE_POLICY, assert_matches_schema, stderr, stdout};
@@ -221,6 +223,7 @@ fn grant_and_revoke_report_what_they_opened_and_closed() {
     let expires: jiff::Timestamp = granted["expires_at"].as_str().unwrap().parse().unwrap();
     let left = expires.duration_since(jiff::Timestamp::now()).as_secs();
     assert!((1790..=1800).contains(&left), "expires in {left}s");
+    assert_eq!(granted["ledger_index"], last_entry(&lab, "grant"));
     assert!(lab.connects(9229));
 
     let (revoked, _) = document(
@@ -230,7 +233,73 @@ fn grant_and_revoke_report_what_they_opened_and_closed() {
     );
     assert_eq!(revoked["kind"], "portreeve.revoke");
     assert_eq!(revoked["key"], "10.92.0.2 . tcp . 9229");
+    assert_eq!(revoked["ledger_index"], last_entry(&lab, "revoke"));
     assert!(!lab.connects(9229));
+}
+
+#[test]
+fn reclaim_and_its_undo_report_the_port_generation_and_ledger_entry() {
+    if !support::privileged("reclaim_and_its_undo_report_the_port_generation_and_ledger_entry") {
+        return;
+    }
+    let lab = Lab::new(94, &["tcp4:0.0.0.0:8080"]);
+    // 8080 is abandoned two seconds after its last use and is reclaimed.
+    let p = lab.home.file(
+        "p.toml",
+        format!(
+            "{}[lifecycle]\ndormant_after = \"1s\"\nabandoned_after = \"2s\"\n\
+             reclaim = \"close\"\n",
+            policy(94, &[8080])
+        ),
+    );
+    lab.ok(&["apply", "--policy", p.to_str().unwrap()]);
+    // The kernel records this first connection as the port's last use.
+    assert!(lab.connects(8080));
+    std::thread::sleep(Duration::from_millis(2500));
+    let current = || lab.json(&["generations", "--format", "json"])["current"].clone();
+
+    let apply = ["reclaim", "--apply", "--format", "json"];
+    let (reclaimed, hint) = document(&lab, &apply, "docs/schema/reclaim.v1.json");
+    assert_eq!(reclaimed["kind"], "portreeve.reclaim");
+    assert_eq!(reclaimed["generation"], current());
+    assert_eq!(reclaimed["generation"], 2, "{reclaimed:#}");
+    assert_eq!(
+        reclaimed["policy_digest"],
+        lab.json(&["check", "--format", "json"])["policy"]["digest"]
+    );
+    let closed = reclaimed["closed"].as_array().unwrap();
+    assert_eq!(closed.len(), 1, "{reclaimed:#}");
+    assert_eq!(
+        closed[0]["key"],
+        serde_json::json!({"protocol": "tcp", "port": 8080})
+    );
+    assert_eq!(closed[0]["ledger_index"], last_entry(&lab, "reclaim"));
+    let id = closed[0]["reclaim"].to_string();
+    assert!(
+        hint.contains(&format!("portreeve reclaim --undo {id}")),
+        "the hint goes to standard error: {hint}"
+    );
+    assert!(!lab.connects(8080), "reclaimed: closed");
+    // With nothing left to close it is a document all the same.
+    let (nothing, hint) = document(&lab, &apply, "docs/schema/reclaim.v1.json");
+    assert_eq!(nothing["closed"], serde_json::json!([]));
+    assert_eq!(nothing["generation"], Value::Null);
+    assert!(hint.contains("Nothing to reclaim"), "{hint}");
+
+    let (reopened, _) = document(
+        &lab,
+        &[
+            "reclaim", "--undo", &id, "--reason", "a test", "--format", "json",
+        ],
+        "docs/schema/reclaim-undo.v1.json",
+    );
+    assert_eq!(reopened["kind"], "portreeve.reclaim-undo");
+    assert_eq!(reopened["reclaim"].to_string(), id);
+    assert_eq!(reopened["key"], closed[0]["key"]);
+    assert_eq!(reopened["generation"], current());
+    assert_eq!(reopened["generation"], 3, "{reopened:#}");
+    assert_eq!(reopened["ledger_index"], last_entry(&lab, "reclaim.undo"));
+    assert!(lab.connects(8080), "undone: open again");
 }
 
 #[test]

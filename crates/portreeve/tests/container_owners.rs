@@ -373,9 +373,23 @@ fn a_docker_proxy_listener_belongs_to_the_container_it_publishes() {
         "{table}"
     );
 
-    // With Docker answering: the container at that address.
+    // With Docker answering: the container at that address, and (from the
+    // same API, at the socket DOCKER_HOST names) the container publishing
+    // port 8080 by the DNAT rule Docker would add.
+    let nft = run(ns.exec("nft").args([
+        "add table ip nat; add chain ip nat DOCKER { type nat hook prerouting priority -100; }; \
+         add rule ip nat DOCKER tcp dport 8080 dnat to 172.17.0.2:80",
+    ]));
+    assert!(nft.status.success(), "{}", stderr(&nft));
     let api = EngineApi::start(dir.path());
     let (doc, table) = inventory(&ns, &api.docker_host());
+    assert_eq!(
+        doc["published"][0]["container"],
+        json!({"runtime": "docker", "name": "shop-web-1", "image": "nginx:1.25",
+               "project": "shop"}),
+        "{:#}",
+        doc["published"]
+    );
     let target = &socket(&doc, 8080)["processes"][0]["proxy_for"];
     assert_eq!(target["container_id"], CONTAINER_ID);
     assert_eq!(target["container"]["name"], "shop-web-1");

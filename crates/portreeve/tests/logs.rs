@@ -26,9 +26,9 @@ const DOWN_HOST: &str = r#"<?xml version="1.0"?>
 </nmaprun>
 "#;
 
-/// `scan --import` of [`DOWN_HOST`] with its report written to
-/// `/dev/full`: a warning (the host left out), then an error (the report
-/// was lost). Standard error goes to a file; `journal_stream` gives
+/// `scan --import` of [`DOWN_HOST`] with its report (a JSON document,
+/// written even for no host) written to `/dev/full`: a warning (the host
+/// left out), then an error (the report was lost). Standard error goes to a file; `journal_stream` gives
 /// `$JOURNAL_STREAM` the file's device and inode, else those of another
 /// file. Returns what was logged.
 fn import_to_full_disk(home: &Home, journal_stream: bool) -> String {
@@ -37,7 +37,7 @@ fn import_to_full_disk(home: &Home, journal_stream: bool) -> String {
     let stderr = File::create(&log).unwrap();
     let named = if journal_stream { log.as_path() } else { &xml };
     let status = portreeve()
-        .args(["scan", "--import"])
+        .args(["scan", "--format", "json", "--import"])
         .arg(&xml)
         .env("JOURNAL_STREAM", device_and_inode(named))
         .stdout(File::create("/dev/full").unwrap())

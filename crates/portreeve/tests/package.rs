@@ -176,6 +176,7 @@ const POLICY_SECTIONS: &[&str] = &[
     "[enforce]",
     "[change_control]",
     "[lifecycle]",
+    "[detection]",
     "[[accepted_risk]]",
     "EXAMPLE",
     "SEE ALSO",

@@ -292,7 +292,8 @@ fn service_identification_writes_nothing() {
 }
 
 /// The table lists open ports and counts the rest per host ("not shown: N
-/// closed"); `--all` lists every port instead.
+/// closed") in a footer on standard error, so standard output holds the
+/// table only; `--all` lists every port instead.
 #[test]
 fn table_counts_the_ports_it_does_not_show() {
     if !support::privileged("table_counts_the_ports_it_does_not_show") {
@@ -301,12 +302,17 @@ fn table_counts_the_ports_it_does_not_show() {
     let lab = Lab::new(73, &["tcp4:0.0.0.0:22", "tcp4:0.0.0.0:80"]);
     let out = lab.client.portreeve(&["scan", "10.73.0.1", "-p", "1-100"]);
     assert_ok(&out);
-    let table = stdout(&out);
+    let (table, footer) = (stdout(&out), stderr(&out));
     let rows: Vec<&str> = table
         .lines()
         .filter(|l| l.starts_with("10.73.0.1 "))
         .collect();
     assert_eq!(rows.len(), 2, "{table}");
+    assert_eq!(
+        table.lines().count(),
+        3,
+        "standard output is the header and the rows only:\n{table}"
+    );
     assert!(
         rows[0].contains("22/tcp") && rows[0].contains("open"),
         "{table}"
@@ -316,12 +322,12 @@ fn table_counts_the_ports_it_does_not_show() {
         "{table}"
     );
     assert!(
-        table
+        footer
             .lines()
             .any(|l| l == "10.73.0.1: not shown: 98 closed"),
-        "{table}"
+        "{footer}"
     );
-    assert!(table.contains("Scanned 100 ports on 1 host"), "{table}");
+    assert!(footer.contains("Scanned 100 ports on 1 host"), "{footer}");
 
     let all = stdout(
         &lab.client

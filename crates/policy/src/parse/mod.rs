@@ -21,20 +21,20 @@ use toml::Spanned;
 
 mod accepted;
 mod change_control;
+mod detection;
 mod enforcement;
 mod lifecycle;
 mod recover;
 
 use accepted::RawAcceptedRisk;
 use change_control::RawChangeControl;
+use detection::RawDetection;
 pub use enforcement::parse_duration;
 use enforcement::{RawEnforce, RawGrant, RawLimits};
 use lifecycle::{RawLevel, RawLifecycle};
 
 use crate::error::{ErrorSink, PolicyErrors, line_column};
-use crate::model::{
-    BannedPorts, Defaults, Detection, Lifecycle, Policy, Rule, ServiceIdentity, Zone,
-};
+use crate::model::{BannedPorts, Defaults, Lifecycle, Policy, Rule, ServiceIdentity, Zone};
 
 /// The policy file format version this build understands.
 pub const FORMAT_VERSION: i64 = 1;
@@ -67,6 +67,7 @@ struct RawPolicy {
     change_control: Option<RawChangeControl>,
     lifecycle: Option<RawLifecycle>,
     accepted_risk: Option<Vec<Spanned<RawAcceptedRisk>>>,
+    detection: Option<RawDetection>,
 }
 
 #[derive(Deserialize)]
@@ -269,6 +270,7 @@ impl Validator<'_, '_> {
         let change_control = self.change_control(raw.change_control);
         let lifecycle = self.lifecycle(raw.lifecycle, &zones);
         let accepted_risks = self.accepted_risks(raw.accepted_risk.unwrap_or_default());
+        let detection = self.detection(raw.detection, &zones);
         let mut rules = Vec::new();
         let mut names: HashSet<String> = HashSet::new();
         for (index, raw_rule) in raw.rules.unwrap_or_default().into_iter().enumerate() {
@@ -295,7 +297,7 @@ impl Validator<'_, '_> {
             change_control,
             lifecycle,
             accepted_risks,
-            detection: Detection::default(),
+            detection,
         }
     }
 

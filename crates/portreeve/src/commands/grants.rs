@@ -38,6 +38,7 @@ pub fn grant(args: &GrantArgs, ctx: &Context) -> Result<u8, Failure> {
                 ("ttl_seconds", to_value(&g.ttl.as_secs())),
                 ("expires_at", to_value(&(Timestamp::now() + g.ttl))),
                 ("policy_digest", to_value(&granted.policy)),
+                ("ledger_index", to_value(&granted.ledger_index)),
             ],
         ),
     }
@@ -47,19 +48,22 @@ pub fn grant(args: &GrantArgs, ctx: &Context) -> Result<u8, Failure> {
 pub fn revoke(args: &RevokeArgs, ctx: &Context) -> Result<u8, Failure> {
     let (port, protocol) = args.port;
     let key = PortKey::new(protocol.unwrap_or(Proto::Tcp), port);
-    grants::revoke(&ctx.state, args.from, key, args.reason.clone(), &ctx.actor)?;
+    let ledger_index = grants::revoke(&ctx.state, args.from, key, args.reason.clone(), &ctx.actor)?;
     match args.format {
         ListFormat::Table => emit(&format!("Revoked {} {key}.\n", args.from)),
         ListFormat::Json => emit_listing(
             REVOKE_KIND,
-            &[(
-                "key",
-                to_value(&portreeve_enforce::grants::key(
-                    args.from,
-                    key.protocol,
-                    key.port,
-                )),
-            )],
+            &[
+                (
+                    "key",
+                    to_value(&portreeve_enforce::grants::key(
+                        args.from,
+                        key.protocol,
+                        key.port,
+                    )),
+                ),
+                ("ledger_index", to_value(&ledger_index)),
+            ],
         ),
     }
     Ok(EXIT_OK)

@@ -5,7 +5,8 @@
 
 use jiff::Timestamp;
 use portreeve_app::policy;
-use portreeve_app::reclaim::{self, LifecyclePlan, idle_text};
+use portreeve_app::reclaim::{self, LifecyclePlan, Reclaimed, Reopened, idle_text};
+use portreeve_core::PortKey;
 use portreeve_lifecycle::Recommendation;
 use serde::Serialize;
 
@@ -103,13 +104,23 @@ pub fn lifecycle(args: &LifecycleArgs, ctx: &Context) -> Result<u8, Failure> {
     Ok(EXIT_OK)
 }
 
+/// `kind` of what `reclaim --apply --format json` writes.
+const RECLAIM_KIND: &str = "portreeve.reclaim";
+/// `kind` of what `reclaim --undo ID --format json` writes.
+const RECLAIM_UNDO_KIND: &str = "portreeve.reclaim-undo";
+
+/// A port a reclaim closed, as `portreeve.reclaim` lists it.
+#[derive(Serialize)]
+struct ClosedRow {
+    key: PortKey,
+    reclaim: i64,
+    ledger_index: u64,
+}
+
 pub fn reclaim(args: &ReclaimArgs, ctx: &Context) -> Result<u8, Failure> {
     if let Some(id) = args.undo {
         let reopened = reclaim::undo(&ctx.state, id, args.reason.clone(), args.force, &ctx.actor)?;
-        emit(&format!(
-            "Reopened {} (reclaim {id}) in generation {}.\n",
-            reopened.reclaim.key, reopened.generation
-        ));
+        report_reopened(&reopened, args.format);
         return Ok(EXIT_OK);
     }
     let plan = plan_now(ctx)?;
@@ -126,15 +137,69 @@ pub fn reclaim(args: &ReclaimArgs, ctx: &Context) -> Result<u8, Failure> {
         }
         return Ok(EXIT_OK);
     }
-    let Some(done) = reclaim::close(&ctx.state, &plan, args.force, &ctx.actor)? else {
-        emit("Nothing to reclaim: no abandoned port is set to `reclaim = \"close\"`.\n");
-        return Ok(EXIT_OK);
-    };
-    for c in &done.closed {
-        emit(&format!(
-            "Closed {} (reclaim {}) in generation {}; `portreeve reclaim --undo {}` reopens it.\n",
-            c.port, c.reclaim, done.generation, c.reclaim
-        ));
-    }
+    let done = reclaim::close(&ctx.state, &plan, args.force, &ctx.actor)?;
+    report_closed(done.as_ref(), args.format);
     Ok(EXIT_OK)
+}
+
+/// What `reclaim --apply` did (`None`: nothing to close): sentences on
+/// standard output, or a `portreeve.reclaim` document with the same
+/// sentences as hints on standard error.
+fn report_closed(done: Option<&Reclaimed>, format: ListFormat) {
+    let text = match done {
+        None => "Nothing to reclaim: no abandoned port is set to `reclaim = \"close\"`.\n".into(),
+        Some(done) => done
+            .closed
+            .iter()
+            .map(|c| {
+                format!(
+                    "Closed {} (reclaim {}) in generation {}; `portreeve reclaim --undo {}` reopens it.\n",
+                    c.port, c.reclaim, done.generation, c.reclaim
+                )
+            })
+            .collect::<String>(),
+    };
+    match format {
+        ListFormat::Table => emit(&text),
+        ListFormat::Json => {
+            let closed: Vec<ClosedRow> = done
+                .iter()
+                .flat_map(|d| &d.closed)
+                .map(|c| ClosedRow {
+                    key: c.port,
+                    reclaim: c.reclaim,
+                    ledger_index: c.ledger_index,
+                })
+                .collect();
+            emit_listing(
+                RECLAIM_KIND,
+                &[
+                    ("generation", to_value(&done.map(|d| d.generation))),
+                    ("policy_digest", to_value(&done.map(|d| &d.policy))),
+                    ("closed", to_value(&closed)),
+                ],
+            );
+            emit_hint(&text);
+        }
+    }
+}
+
+/// What `reclaim --undo` did: a sentence, or a `portreeve.reclaim-undo`
+/// document.
+fn report_reopened(reopened: &Reopened, format: ListFormat) {
+    match format {
+        ListFormat::Table => emit(&format!(
+            "Reopened {} (reclaim {}) in generation {}.\n",
+            reopened.reclaim.key, reopened.reclaim.id, reopened.generation
+        )),
+        ListFormat::Json => emit_listing(
+            RECLAIM_UNDO_KIND,
+            &[
+                ("reclaim", to_value(&reopened.reclaim.id)),
+                ("key", to_value(&reopened.reclaim.key)),
+                ("generation", to_value(&reopened.generation)),
+                ("ledger_index", to_value(&reopened.ledger_index)),
+            ],
+        ),
+    }
 }

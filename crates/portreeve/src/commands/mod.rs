@@ -4,9 +4,11 @@
 //! share lives in `context`, `output` and `failure`.
 
 mod agent;
+mod blocks;
 mod catalogue;
 mod change;
 mod check;
+mod detect;
 mod doctor;
 mod enforce;
 mod flows;
@@ -44,6 +46,9 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
         Command::Revoke(args) => grants::revoke(args, &ctx),
         Command::Grants(args) => grants::list(args, &ctx),
         Command::Usage(args) => grants::usage(args, &ctx),
+        Command::Block(args) => blocks::block(args, &ctx),
+        Command::Unblock(args) => blocks::unblock(args, &ctx),
+        Command::Blocks(args) => blocks::list(args, &ctx),
         Command::Scan(args) => scan::run(args),
         Command::Agent(args) => agent::run(args, &ctx),
         Command::Drift(args) => agent::drift(args, &ctx),
@@ -51,6 +56,7 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
         Command::Collect(args) => flows::collect(args, &ctx),
         Command::Flows(FlowsCommand::Decode(args)) => flows::decode(args),
         Command::Import(ImportCommand::Zeek(args)) => flows::import_zeek(args, &ctx),
+        Command::Detect(args) => detect::run(args),
         Command::Reclaim(args) => lifecycle::reclaim(args, &ctx),
         Command::Ledger(command) => ledger::run(command, &ctx),
         Command::Identity(command) => change::identity(command, &ctx),

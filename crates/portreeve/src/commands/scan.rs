@@ -22,7 +22,7 @@ use portreeve_scan::{
 use crate::cli::{ScanArgs, ScanFormat};
 use crate::failure::{EXIT_OK, Failure};
 use crate::output::json::{emit_listing, to_value};
-use crate::output::{counted, emit, table};
+use crate::output::{counted, emit, emit_hint, table};
 
 /// `kind` of a scan document.
 const SCAN_KIND: &str = "portreeve.scan";
@@ -155,12 +155,10 @@ fn render(args: &ScanArgs, run: &ScanRun, elapsed: Duration) {
         ScanFormat::Json => emit_document(run, args.all),
         ScanFormat::Xml => emit(&portreeve_scan::nmap_xml::write(run)),
         ScanFormat::Grepable => emit(&portreeve_scan::grepable::write(run)),
-        ScanFormat::Table => emit(&render_table(
-            run,
-            args.all,
-            elapsed,
-            table::stdout_colour(),
-        )),
+        ScanFormat::Table => {
+            emit(&render_table(run, args.all, table::stdout_colour()));
+            emit_hint(&footer(run, args.all, elapsed));
+        }
     }
 }
 
@@ -304,7 +302,18 @@ fn state_counts(host: &HostResult) -> BTreeMap<PortState, usize> {
     counts
 }
 
-fn render_table(run: &ScanRun, all: bool, elapsed: Duration, colour: bool) -> String {
+/// A host as the table and its footer name it: its address, and the name
+/// it was given as in parentheses.
+fn shown_host(host: &HostResult) -> String {
+    match &host.hostname {
+        Some(name) => format!("{} ({name})", host.address),
+        None => host.address.to_string(),
+    }
+}
+
+/// The table of the ports shown: standard output carries only these rows
+/// (the counts of the others and the run's totals are the [`footer`]).
+fn render_table(run: &ScanRun, all: bool, colour: bool) -> String {
     // The AUTH column appears once identification learnt something about
     // access: NONE is a service that lets anyone in.
     let with_auth = run.hosts.iter().flat_map(|h| &h.ports).any(|p| {
@@ -313,17 +322,11 @@ fn render_table(run: &ScanRun, all: bool, elapsed: Duration, colour: bool) -> St
             .is_some_and(|s| s.unauthenticated.is_some())
     });
     let mut rows = Vec::new();
-    let mut hidden: Vec<String> = Vec::new();
     for host in &run.hosts {
-        let name = host
-            .hostname
-            .as_ref()
-            .map(|n| format!(" ({n})"))
-            .unwrap_or_default();
         for p in host.ports.iter().filter(|p| all || interesting(p.state)) {
             let service = p.service.as_ref();
             let mut row = vec![
-                format!("{}{name}", host.address),
+                shown_host(host),
                 format!("{}/{}", p.port, p.protocol),
                 p.state.to_string(),
                 p.reason.as_str().to_string(),
@@ -354,32 +357,35 @@ fn render_table(run: &ScanRun, all: bool, elapsed: Duration, colour: bool) -> St
             }
             rows.push(row);
         }
-        if !all {
-            let others: Vec<String> = state_counts(host)
-                .into_iter()
-                .filter(|(s, _)| !interesting(*s))
-                .map(|(s, n)| format!("{n} {s}"))
-                .collect();
-            if !others.is_empty() {
-                hidden.push(format!(
-                    "{}{name}: not shown: {}",
-                    host.address,
-                    others.join(", ")
-                ));
-            }
-        }
     }
+    if rows.is_empty() {
+        return String::new();
+    }
+    let mut header = vec!["HOST", "PORT", "STATE", "REASON", "SERVICE", "VERSION"];
+    if with_auth {
+        header.push("AUTH");
+    }
+    table::rows(&header, &rows, colour)
+}
+
+/// What the table leaves out, for people (on standard error, as every
+/// table's footer): per host the ports of the states not shown, counted,
+/// then how many ports and hosts were scanned in how long.
+fn footer(run: &ScanRun, all: bool, elapsed: Duration) -> String {
     let mut out = String::new();
-    if !rows.is_empty() {
-        let mut header = vec!["HOST", "PORT", "STATE", "REASON", "SERVICE", "VERSION"];
-        if with_auth {
-            header.push("AUTH");
+    for host in run.hosts.iter().filter(|_| !all) {
+        let others: Vec<String> = state_counts(host)
+            .into_iter()
+            .filter(|(s, _)| !interesting(*s))
+            .map(|(s, n)| format!("{n} {s}"))
+            .collect();
+        if !others.is_empty() {
+            out.push_str(&format!(
+                "{}: not shown: {}\n",
+                shown_host(host),
+                others.join(", ")
+            ));
         }
-        out.push_str(&table::rows(&header, &rows, colour));
-    }
-    for line in hidden {
-        out.push_str(&line);
-        out.push('\n');
     }
     let probed: usize = run.hosts.iter().map(|h| h.ports.len()).sum();
     out.push_str(&format!(

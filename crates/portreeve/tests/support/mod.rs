@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 pub use portreeve_testkit::{self as testkit, Netns, run, stderr, stdout};
 
+pub mod sshd;
 pub mod systemd;
 
 /// The binary under test.

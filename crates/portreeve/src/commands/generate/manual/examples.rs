@@ -205,6 +205,40 @@ const EXAMPLES: &[(&str, &[Example])] = &[
         )],
     ),
     (
+        "portreeve-block",
+        &[ex(
+            "sudo portreeve block 203.0.113.9 --ttl 1h --reason \"brute force on ssh\"",
+            "Drop every packet from one address for an hour.",
+        )],
+    ),
+    (
+        "portreeve-unblock",
+        &[ex(
+            "sudo portreeve unblock 203.0.113.9",
+            "Lift that block before its time.",
+        )],
+    ),
+    (
+        "portreeve-blocks",
+        &[ex(
+            "sudo portreeve blocks --format json",
+            "Blocked sources, why, and the time each has left.",
+        )],
+    ),
+    (
+        "portreeve-detect",
+        &[
+            ex(
+                "portreeve detect --pcap incident.pcap",
+                "Find the port scans in a packet capture.",
+            ),
+            ex(
+                "zcat conn.log.gz | portreeve detect --zeek - --format json",
+                "Find them in a Zeek conn.log read from standard input.",
+            ),
+        ],
+    ),
+    (
         "portreeve-usage",
         &[ex(
             "sudo portreeve usage --format json",

@@ -1,0 +1,165 @@
+//! The webhook sink: each alert as a JSON POST.
+//!
+//! The client is ureq: blocking (the sink runs on its own thread, so an
+//! async client would bring a second runtime for nothing), small, with
+//! rustls for https, and already the workspace's HTTP client for RDAP.
+//! A 5xx answer or a transport failure (refused, reset, timed out) is retried
+//! with exponential backoff and jitter; a 4xx is the receiver saying the
+//! request itself is wrong, and sending it again would not change that.
+
+use std::thread;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::alert::Alert;
+use crate::sink::{Sink, SinkError};
+
+/// How failed attempts are retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts after the first.
+    pub retries: u32,
+    /// The wait before the first retry; doubled for each further one.
+    pub backoff: Duration,
+    /// No wait is longer than this.
+    pub max_backoff: Duration,
+}
+
+impl RetryPolicy {
+    /// The wait before retry number `retry` (0 for the first): the doubled
+    /// backoff, capped, plus a random part of up to half of it so that many
+    /// agents retrying against one receiver spread out. Each wait is thus at
+    /// least the doubled base, and longer than any earlier one until the cap.
+    pub fn delay(&self, retry: u32) -> Duration {
+        let base = self
+            .backoff
+            .saturating_mul(1u32.checked_shl(retry).unwrap_or(u32::MAX))
+            .min(self.max_backoff);
+        let jitter_ms = u64::try_from(base.as_millis() / 2).unwrap_or(u64::MAX);
+        base + Duration::from_millis(fastrand::u64(0..=jitter_ms))
+    }
+}
+
+/// The POST body: the alert with a severity and a line for humans.
+#[derive(Serialize)]
+struct Body<'a> {
+    source: &'static str,
+    severity: &'static str,
+    message: String,
+    alert: &'a Alert,
+}
+
+/// The JSON the webhook posts for `alert`.
+pub fn body(alert: &Alert) -> serde_json::Result<Vec<u8>> {
+    serde_json::to_vec(&Body {
+        source: "portreeve",
+        severity: alert.severity().as_str(),
+        message: alert.message(),
+        alert,
+    })
+}
+
+/// How one attempt failed.
+enum Failure {
+    /// A 5xx answer or a transport error: worth another attempt.
+    Retryable(String),
+    /// Any other non-2xx status: final.
+    Refused(u16),
+}
+
+/// Posts alerts to one URL.
+pub struct WebhookSink {
+    agent: ureq::Agent,
+    url: String,
+    headers: Vec<(String, String)>,
+    retry: RetryPolicy,
+}
+
+impl WebhookSink {
+    /// A sink posting to `url` with `headers` (an `Authorization: Bearer`
+    /// among them when configured), each attempt bounded by `timeout`.
+    pub fn new(
+        url: String,
+        headers: Vec<(String, String)>,
+        timeout: Duration,
+        retry: RetryPolicy,
+    ) -> WebhookSink {
+        let agent = ureq::Agent::config_builder()
+            .timeout_global(Some(timeout))
+            .http_status_as_error(false)
+            .build()
+            .into();
+        WebhookSink {
+            agent,
+            url,
+            headers,
+            retry,
+        }
+    }
+
+    /// One POST: `Ok` on 2xx.
+    fn attempt(&self, body: &[u8]) -> Result<(), Failure> {
+        let mut request = self.agent.post(&self.url).content_type("application/json");
+        for (name, value) in &self.headers {
+            request = request.header(name, value);
+        }
+        match request.send(body) {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                match status {
+                    200..=299 => Ok(()),
+                    500..=599 => Err(Failure::Retryable(format!("HTTP status {status}"))),
+                    _ => Err(Failure::Refused(status)),
+                }
+            }
+            Err(e) => Err(Failure::Retryable(e.to_string())),
+        }
+    }
+}
+
+impl Sink for WebhookSink {
+    fn deliver(&mut self, alert: &Alert) -> Result<(), SinkError> {
+        let body = body(alert).map_err(std::io::Error::other)?;
+        let mut retry = 0;
+        loop {
+            match self.attempt(&body) {
+                Ok(()) => return Ok(()),
+                Err(Failure::Refused(status)) => return Err(SinkError::Refused(status)),
+                Err(Failure::Retryable(last)) if retry >= self.retry.retries => {
+                    return Err(SinkError::GaveUp {
+                        attempts: retry + 1,
+                        last,
+                    });
+                }
+                Err(Failure::Retryable(_)) => {
+                    thread::sleep(self.retry.delay(retry));
+                    retry += 1;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delays_double_with_bounded_jitter_and_stop_at_the_cap() {
+        let policy = RetryPolicy {
+            retries: 5,
+            backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_millis(1000),
+        };
+        for _ in 0..50 {
+            let d: Vec<u128> = (0..6).map(|r| policy.delay(r).as_millis()).collect();
+            assert!((100..=150).contains(&d[0]), "{d:?}");
+            assert!((200..=300).contains(&d[1]), "{d:?}");
+            assert!((400..=600).contains(&d[2]), "{d:?}");
+            assert!((800..=1200).contains(&d[3]), "{d:?}");
+            assert!((1000..=1500).contains(&d[5]), "{d:?}");
+        }
+        assert!(policy.delay(40) <= Duration::from_millis(1500));
+    }
+}

@@ -1,0 +1,69 @@
+//! Properties of the readers behind `portreeve detect`, and of the
+//! detector fed whatever they read.
+
+use std::collections::HashSet;
+
+use jiff::Timestamp;
+use portreeve_detect::handshake::{Handshakes, PacketHeader, Segment};
+use portreeve_detect::{Attempt, Trw, conn_log, detect_all};
+
+/// Runs TRW over `attempts` and checks what it reports: only sources that
+/// made attempts, each decided within its own attempts, no earlier than
+/// its first.
+fn detections_hold(attempts: Vec<Attempt>) {
+    let sources: HashSet<_> = attempts.iter().map(|a| a.source).collect();
+    let total = attempts.len() as u64;
+    for d in detect_all(&mut Trw::default(), attempts) {
+        assert!(sources.contains(&d.source), "{d:?}");
+        assert!(d.attempts_before_decision >= 1 && d.attempts_before_decision <= total);
+        assert!(d.first_seen <= d.last_seen, "{d:?}");
+        assert!(d.ports.len() <= d.port_count && d.port_count >= 1, "{d:?}");
+    }
+}
+
+/// The Zeek conn.log reader of `portreeve detect --zeek` (TSV with headers,
+/// JSON lines): no input may panic, an error names a line that exists, and
+/// a log that reads yields at most one attempt per line.
+pub fn detect_conn_log(data: &[u8]) {
+    let lines = data.split(|&b| b == b'\n').count() as u64;
+    match conn_log::read(data) {
+        Ok(attempts) => {
+            assert!(attempts.len() as u64 <= lines);
+            assert!(attempts.windows(2).all(|w| w[0].at <= w[1].at));
+            detections_hold(attempts);
+        }
+        Err(e) => assert!(
+            e.line >= 1 && e.line <= lines,
+            "error on line {} of {lines}",
+            e.line
+        ),
+    }
+}
+
+/// `portreeve detect --pcap`: the capture's TCP and UDP headers, paired
+/// into attempts. No capture may panic, and there are never more attempts
+/// than packets.
+pub fn detect_pcap(data: &[u8]) {
+    let Ok(headers) = portreeve_flows::pcap::transport_headers(data) else {
+        return;
+    };
+    let mut handshakes = Handshakes::new();
+    let mut packets = 0usize;
+    for header in headers {
+        let Ok(header) = header else { break };
+        packets += 1;
+        let micros = i64::try_from(header.timestamp_us).unwrap_or(i64::MAX);
+        let Ok(at) = Timestamp::from_microsecond(micros) else {
+            continue;
+        };
+        handshakes.packet(&PacketHeader {
+            at,
+            from: header.src,
+            to: header.dst,
+            segment: header.tcp_flags.map_or(Segment::Udp, Segment::Tcp),
+        });
+    }
+    let attempts = handshakes.finish();
+    assert!(attempts.len() <= packets);
+    detections_hold(attempts);
+}
