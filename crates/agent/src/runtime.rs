@@ -420,9 +420,9 @@ fn plan_lifecycle(
             tracing::warn!(error = %e, "cannot record expired grants");
             metrics.count_error("lifecycle");
         }
-        // It ends expired blocks silently too: record them.
-        if let Err(e) = blocks::record_expiries(state, Timestamp::now()) {
-            tracing::warn!(error = %e, "cannot record expired blocks");
+        // It blocks scanners and ends blocks silently too: record them.
+        if let Err(e) = blocks::record_kernel_changes(state, Timestamp::now()) {
+            tracing::warn!(error = %e, "cannot record automatic and expired blocks");
             metrics.count_error("lifecycle");
         }
         let drift = state.firewall().table_drift();

@@ -10,6 +10,9 @@ use ipnet::IpNet;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+/// The scan kinds and tiers are the detectors' own.
+pub use portreeve_detect::{ScanKind, Tier};
+
 /// One event for the sinks.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -41,30 +44,6 @@ pub struct DetectionAlert {
     pub action: Action,
     /// Why the detector decided, one finding a line (for a human).
     pub evidence: Vec<String>,
-}
-
-/// The kind of scan, as the detector classifies it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ScanKind {
-    /// Many ports on one address.
-    Vertical,
-    /// One or few ports across several of the host's addresses.
-    Horizontal,
-    /// FIN/NULL/Xmas/ACK probes.
-    Stealth,
-    /// UDP probes.
-    Udp,
-}
-
-/// Where the decision was taken.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Tier {
-    /// In the nftables ruleset, in the packet path.
-    Kernel,
-    /// In the agent, from connection outcomes.
-    Agent,
 }
 
 /// What was done about a detection.
@@ -146,28 +125,6 @@ impl Severity {
     }
 }
 
-impl ScanKind {
-    /// The lower-case word for it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ScanKind::Vertical => "vertical",
-            ScanKind::Horizontal => "horizontal",
-            ScanKind::Stealth => "stealth",
-            ScanKind::Udp => "udp",
-        }
-    }
-}
-
-impl Tier {
-    /// The lower-case word for it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Tier::Kernel => "kernel",
-            Tier::Agent => "agent",
-        }
-    }
-}
-
 impl Action {
     /// The lower-case word for it.
     pub fn as_str(self) -> &'static str {
@@ -238,7 +195,7 @@ impl Alert {
     /// A short title for the class (CEF's name field).
     pub fn title(&self) -> String {
         match self {
-            Alert::Detection(d) => format!("Port scan ({})", d.kind.as_str()),
+            Alert::Detection(d) => format!("Port scan ({})", d.kind.name()),
             Alert::Block(b) => match b.event {
                 BlockEvent::Block => "Source blocked".to_owned(),
                 BlockEvent::Unblock => "Source unblocked".to_owned(),
@@ -252,9 +209,9 @@ impl Alert {
         match self {
             Alert::Detection(d) => format!(
                 "{} port scan from {} ({} tier): {} ports in {} attempts, {}",
-                d.kind.as_str(),
+                d.kind.name(),
                 d.source,
-                d.tier.as_str(),
+                d.tier.name(),
                 d.ports.len(),
                 d.attempts,
                 match d.action {

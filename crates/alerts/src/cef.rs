@@ -51,9 +51,9 @@ fn extensions(alert: &Alert) -> Vec<(&'static str, String)> {
             ext.push(("start", d.first_seen.as_millisecond().to_string()));
             ext.push(("end", d.last_seen.as_millisecond().to_string()));
             ext.push(("cs1Label", "kind".to_owned()));
-            ext.push(("cs1", d.kind.as_str().to_owned()));
+            ext.push(("cs1", d.kind.name().to_owned()));
             ext.push(("cs2Label", "tier".to_owned()));
-            ext.push(("cs2", d.tier.as_str().to_owned()));
+            ext.push(("cs2", d.tier.name().to_owned()));
             ext.push(("cs3Label", "ports".to_owned()));
             ext.push(("cs3", port_list(&d.ports)));
             if !d.evidence.is_empty() {

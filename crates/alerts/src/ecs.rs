@@ -53,8 +53,8 @@ pub fn document(alert: &Alert) -> Value {
                 "transport": if d.kind == ScanKind::Udp { "udp" } else { "tcp" }
             });
             doc["portreeve"] = json!({
-                "kind": d.kind.as_str(),
-                "tier": d.tier.as_str(),
+                "kind": d.kind.name(),
+                "tier": d.tier.name(),
                 "action": d.action.as_str(),
                 "attempts": d.attempts,
                 "evidence": d.evidence,

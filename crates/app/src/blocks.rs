@@ -1,5 +1,7 @@
 //! Blocks: sources dropped whatever the port, for a limited time, ended by
-//! the kernel itself. Every block, unblock and expiry is a ledger entry.
+//! the kernel itself. A block is manual (`portreeve block`) or automatic
+//! (the kernel's scan detection, [`kernel`]). Every block, automatic or
+//! manual, and every unblock and expiry is a ledger entry.
 //!
 //! A block never cuts the way in: sources in the management zone or a
 //! `[detection] never_block` zone, the SSH sessions open now, loopback and
@@ -11,6 +13,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 use jiff::{SignedDuration, Timestamp};
+use portreeve_enforce::blocks::BlockKind;
 use portreeve_ledger::Draft;
 use serde::Serialize;
 
@@ -22,8 +25,17 @@ use crate::state_dir::StateDir;
 
 mod expiry;
 pub mod guard;
+mod kernel;
 
-pub use expiry::{EXPIRED, record_expiries};
+pub use expiry::{EXPIRED, SCAN_BLOCK};
+
+/// Records what the kernel did to blocks by itself: a `scan-block` entry
+/// for each automatic block not recorded yet, then a `block-expired` entry
+/// for each block whose time ran out. Each is recorded once, whoever calls
+/// this first; returns how many entries it recorded.
+pub fn record_kernel_changes(state: &StateDir, now: Timestamp) -> Result<usize, AppError> {
+    Ok(kernel::record_new(state)? + expiry::record_expiries(state, now)?)
+}
 
 /// A block someone asks for.
 #[derive(Clone, Debug)]
@@ -76,7 +88,7 @@ pub fn block(state: &StateDir, request: &BlockRequest, actor: &Actor) -> Result<
         .map_err(|why| AppError::Refused(Refusal::Block(why)))?;
     preflight(state)?;
     // A re-block comes after the record of the earlier block's expiry.
-    record_expiries(state, Timestamp::now())?;
+    record_kernel_changes(state, Timestamp::now())?;
     state.firewall().block(source, ttl)?;
     let mut draft = Draft::new("block", actor.as_str(), expiry::block_object(source, ttl));
     draft.policy = Some(in_effect.digest.clone());
@@ -97,8 +109,9 @@ pub fn block(state: &StateDir, request: &BlockRequest, actor: &Actor) -> Result<
 pub struct Unblocked {
     /// The index of the `unblock` ledger entry.
     pub ledger_index: u64,
-    /// The block it ended (the index of its `block` entry), when the
-    /// ledger knows it.
+    /// The block it ended (the index of its `block` entry, or its
+    /// `scan-block` entry when only an automatic block was ended), when
+    /// the ledger knows it.
     pub block: Option<u64>,
 }
 
@@ -109,22 +122,29 @@ pub fn unblock(
     reason: Option<String>,
     actor: &Actor,
 ) -> Result<Unblocked, AppError> {
-    let now = Timestamp::now();
     let source = source.trunc();
-    record_expiries(state, now)?;
+    // An automatic block is recorded before its end is.
+    record_kernel_changes(state, Timestamp::now())?;
     preflight(state)?;
-    let block = expiry::held(state, source, now).map(|b| b.id);
+    let now = Timestamp::now();
+    let ended: Vec<(&str, u64)> = [
+        ("block", expiry::held(state, source, now)),
+        (SCAN_BLOCK, expiry::held_automatic(state, source, now)),
+    ]
+    .into_iter()
+    .filter_map(|(start, b)| Some((start, b?.id)))
+    .collect();
     state.firewall().unblock(source)?;
     let mut draft = Draft::new(
         "unblock",
         actor.as_str(),
-        expiry::unblock_object(source, block),
+        expiry::unblock_object(source, &ended),
     );
     draft.reason = reason;
     let appended = record(state, draft, "the block was ended")?;
     Ok(Unblocked {
         ledger_index: appended.index,
-        block,
+        block: ended.first().map(|(_, id)| *id),
     })
 }
 
@@ -133,17 +153,20 @@ pub fn unblock(
 pub struct BlockRow {
     /// The blocked address or network.
     pub source: IpNet,
+    /// `manual` (`portreeve block`) or `automatic` (the kernel's scan
+    /// detection).
+    pub kind: &'static str,
     /// Seconds left, by the kernel.
     pub seconds_left: u64,
     /// Its full lifetime.
     pub ttl_seconds: u64,
-    /// Who blocked it.
+    /// Who blocked it (`kernel` for an automatic block).
     pub actor: Option<String>,
     /// Why.
     pub reason: Option<String>,
     /// When.
     pub blocked_at: Option<Timestamp>,
-    /// The index of its `block` ledger entry.
+    /// The index of its `block` or `scan-block` ledger entry.
     pub ledger_index: Option<u64>,
 }
 
@@ -151,8 +174,8 @@ pub struct BlockRow {
 pub fn list(state: &StateDir) -> Result<Vec<BlockRow>, AppError> {
     // Listing changes nothing, so a ledger that cannot take the record of
     // an expiry now does not stop it; the next to notice records it.
-    if let Err(e) = record_expiries(state, Timestamp::now()) {
-        tracing::warn!(error = %e, "cannot record expired blocks");
+    if let Err(e) = record_kernel_changes(state, Timestamp::now()) {
+        tracing::warn!(error = %e, "cannot record automatic and expired blocks");
     }
     let now = Timestamp::now();
     Ok(state
@@ -160,9 +183,13 @@ pub fn list(state: &StateDir) -> Result<Vec<BlockRow>, AppError> {
         .blocks()?
         .into_iter()
         .map(|b| {
-            let why = expiry::held(state, b.source, now);
+            let (kind, why) = match b.kind {
+                BlockKind::Manual => ("manual", expiry::held(state, b.source, now)),
+                BlockKind::Automatic => ("automatic", expiry::held_automatic(state, b.source, now)),
+            };
             BlockRow {
                 source: b.source,
+                kind,
                 seconds_left: b.expires_s,
                 ttl_seconds: b.timeout_s,
                 actor: why.as_ref().map(|s| s.actor.clone()),

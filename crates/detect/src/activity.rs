@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use jiff::Timestamp;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::attempt::{Attempt, Transport};
 
@@ -13,7 +13,7 @@ use crate::attempt::{Attempt, Transport};
 pub const LISTED_AT_MOST: usize = 64;
 
 /// The shape of a scan.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ScanKind {
     /// Many ports on one address.
@@ -39,13 +39,23 @@ impl ScanKind {
 }
 
 /// Where a detection was made.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Tier {
     /// In nftables, in the packet path.
     Kernel,
     /// By the agent (or `portreeve detect`) over connection outcomes.
     Agent,
+}
+
+impl Tier {
+    /// The name used in tables and JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Tier::Kernel => "kernel",
+            Tier::Agent => "agent",
+        }
+    }
 }
 
 /// A source judged to be scanning.

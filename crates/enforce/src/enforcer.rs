@@ -13,7 +13,7 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 use portreeve_core::{PortKey, Proto};
 
-use crate::blocks::{self, LiveBlock};
+use crate::blocks::{self, BlockKind, LiveBlock};
 use crate::foreign::{ForeignChain, foreign_chains};
 use crate::generations::{Generation, GenerationStore, GenerationStoreError, Status};
 use crate::grants::{self, Grant};
@@ -675,32 +675,49 @@ impl Enforcer {
     /// Blocks `source` for `ttl`; the kernel ends the block by itself.
     pub fn block(&self, source: ipnet::IpNet, ttl: SignedDuration) -> Result<(), EnforceError> {
         let _lock = self.store.lock()?;
-        let existing = self.blocks_in(blocks::set_for(source))?;
+        let existing = self.blocks_in(
+            blocks::set_for(source, BlockKind::Manual),
+            BlockKind::Manual,
+        )?;
         let ttl_s = u64::try_from(ttl.as_secs()).unwrap_or(0);
         self.nft
             .apply(&blocks::block_transaction(source, ttl_s, &existing)?)?;
         Ok(())
     }
 
-    /// Ends the block of `source` before its time.
+    /// Ends the blocks of `source` before their time, manual and automatic.
     pub fn unblock(&self, source: ipnet::IpNet) -> Result<(), EnforceError> {
         let _lock = self.store.lock()?;
-        let existing = self.blocks_in(blocks::set_for(source))?;
+        let mut existing = Vec::new();
+        for kind in [BlockKind::Manual, BlockKind::Automatic] {
+            existing.extend(self.blocks_in(blocks::set_for(source, kind), kind)?);
+        }
         self.nft
             .apply(&blocks::unblock_transaction(source, &existing)?)?;
         Ok(())
     }
 
-    /// The blocks the kernel holds now.
+    /// The blocks the kernel holds now, manual then automatic.
     pub fn blocks(&self) -> Result<Vec<LiveBlock>, EnforceError> {
-        let mut out = self.blocks_in("blocklist_v4")?;
-        out.extend(self.blocks_in("blocklist_v6")?);
+        let mut out = Vec::new();
+        for kind in [BlockKind::Manual, BlockKind::Automatic] {
+            for set in blocks::sets_of(kind) {
+                out.extend(self.blocks_in(set, kind)?);
+            }
+        }
         Ok(out)
     }
 
-    fn blocks_in(&self, set: &str) -> Result<Vec<LiveBlock>, EnforceError> {
-        let elements = self.set_elements(set)?.ok_or(EnforceError::NotApplied)?;
-        Ok(blocks::live(&elements))
+    /// The blocks in `set`. The blocklists exist wherever the ruleset is
+    /// applied; the scan-blocked sets only under `[detection] scan =
+    /// "block"`, and hold nothing otherwise.
+    fn blocks_in(&self, set: &str, kind: BlockKind) -> Result<Vec<LiveBlock>, EnforceError> {
+        let elements = match (self.set_elements(set)?, kind) {
+            (Some(elements), _) => elements,
+            (None, BlockKind::Automatic) => Vec::new(),
+            (None, BlockKind::Manual) => return Err(EnforceError::NotApplied),
+        };
+        Ok(blocks::live(&elements, kind))
     }
 
     /// The last new connection per port and how many were accepted, as the

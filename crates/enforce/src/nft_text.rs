@@ -20,7 +20,7 @@ use portreeve_policy::{DefaultAction, DropLog};
 
 use crate::ruleset::{Allowance, PortLimits, PortSpan, Ruleset};
 
-mod scan;
+pub(crate) mod scan;
 
 /// portreeve's table: `table inet portreeve`.
 pub const TABLE: &str = "portreeve";

@@ -112,14 +112,10 @@ fn a_conn_log_of_scans_and_a_client_finds_only_the_scanners() {
             )
         })
         .collect();
-    let mut child = portreeve()
-        .args(["detect", "--zeek", "-", "--format", "json"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(&mut child.stdin.take().unwrap(), json_lines.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = testkit::run_with_input(
+        portreeve().args(["detect", "--zeek", "-", "--format", "json"]),
+        json_lines.as_bytes(),
+    );
     let from_json: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(from_json["detections"], doc["detections"]);
 }

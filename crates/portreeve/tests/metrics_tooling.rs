@@ -8,9 +8,8 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::Duration;
 
 use support::{Netns, metrics_request, run, sample, start_agent, testkit, wait_for};
@@ -22,21 +21,10 @@ fn root() -> PathBuf {
 
 /// `promtool ARGS`, with `input` on its standard input.
 fn promtool(args: &[&str], input: &str) -> Output {
-    let mut child = Command::new("promtool")
-        .args(args)
-        .current_dir(root())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    testkit::run_with_input(
+        Command::new("promtool").args(args).current_dir(root()),
+        input.as_bytes(),
+    )
 }
 
 /// An HTTP reply split into its head and its body.

@@ -251,22 +251,12 @@ fn man_pages_and_completions_are_where_debian_looks_and_well_formed() {
 
 /// A page rendered by groff with every warning on; panics on any warning.
 fn render(roff: &str) -> String {
-    use std::io::Write;
-    let mut child = Command::new("groff")
-        .args(["-man", "-Tutf8", "-ww"])
-        .env("LC_ALL", "C.UTF-8")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(roff.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = testkit::run_with_input(
+        Command::new("groff")
+            .args(["-man", "-Tutf8", "-ww"])
+            .env("LC_ALL", "C.UTF-8"),
+        roff.as_bytes(),
+    );
     assert_ok(&out);
     assert!(stderr(&out).is_empty(), "groff warns: {}", stderr(&out));
     stdout(&out)

@@ -4,8 +4,10 @@
 //! clients beside them. With `reject`, every probe that gets through is
 //! answered (a TCP reset, or ICMP port unreachable for UDP), so the answers
 //! counted on the wire are the probes the scanner got before it was cut
-//! off. Every packet stays inside the namespaces the test creates: nmap
-//! targets only the host namespace's veth addresses.
+//! off. The automatic blocks are then listed by `portreeve blocks`,
+//! recorded in the ledger once, lifted by `unblock`, and their expiry
+//! recorded once. Every packet stays inside the namespaces the test
+//! creates: nmap targets only the host namespace's veth addresses.
 
 mod support;
 
@@ -339,4 +341,151 @@ fn a_fast_scan_is_answered_at_most_four_times_then_blocked_and_nobody_else_is() 
     assert_eq!(connect(&site.admin, HOST_ADMIN, 9100), Err(()));
     std::io::Write::write_all(&mut held, b"still here\n")
         .expect("the client's connection survives the scans");
+}
+
+/// `portreeve ARGS --format json` in the site's host namespace.
+fn json(site: &Site, args: &[&str]) -> serde_json::Value {
+    let out = site.home.run_in(&site.host, args);
+    assert_ok(&out);
+    serde_json::from_str(&stdout(&out)).unwrap()
+}
+
+/// The ledger entries with `action`.
+fn entries_of(site: &Site, action: &str) -> Vec<serde_json::Value> {
+    let ledger = site.home.ledger();
+    ledger
+        .into_iter()
+        .filter(|e| e["action"] == action)
+        .collect()
+}
+
+/// Runs `portreeve blocks` twice at the same time in the host namespace,
+/// as two operators (or an operator and the agent) might.
+fn blocks_twice(site: &Site) {
+    let runs: Vec<Child> = (0..2)
+        .map(|_| {
+            site.home
+                .command(site.host.exec(env!("CARGO_BIN_EXE_portreeve")))
+                .arg("blocks")
+                .stdout(Stdio::null())
+                .spawn()
+                .expect("start portreeve blocks")
+        })
+        .collect();
+    for mut run in runs {
+        assert!(run.wait().unwrap().success());
+    }
+}
+
+#[test]
+fn an_automatic_block_is_listed_recorded_once_unblocked_and_expires_once() {
+    if !testkit::privileged(
+        "an_automatic_block_is_listed_recorded_once_unblocked_and_expires_once",
+        &["ip", "python3", "nft", "nmap"],
+    ) {
+        return;
+    }
+    let site = Site::new();
+    let policy = site.home.file("p.toml", POLICY);
+    let apply = |policy: &std::path::Path| {
+        assert_ok(
+            &site
+                .home
+                .run_in(&site.host, &["apply", "--policy", policy.to_str().unwrap()]),
+        )
+    };
+    apply(&policy);
+
+    // A SYN scan of the host's address on the scanner's own link.
+    let (scan, scanner) = (&SCANS[0], &site.scanners[0]);
+    nmap(scanner, scan.nmap, scan.host);
+    assert_eq!(connect(scanner, scan.host, 8080), Ok(false), "blocked");
+
+    blocks_twice(&site);
+    let listing = json(&site, &["blocks", "--format", "json"]);
+    support::assert_matches_schema(&listing, "docs/schema/blocks.v1.json");
+    let rows = listing["blocks"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{listing:#}");
+    let row = &rows[0];
+    assert_eq!(row["source"], format!("{}/32", scan.scanner), "{row:#}");
+    assert_eq!(row["kind"], "automatic", "{row:#}");
+    assert_eq!(row["actor"], "kernel", "{row:#}");
+    assert_eq!(row["ttl_seconds"], 600, "{row:#}");
+    let left = row["seconds_left"].as_u64().unwrap();
+    assert!((1..=600).contains(&left), "{left} s left of 600");
+    let table = stdout(&site.home.run_in(&site.host, &["blocks"]));
+    assert!(
+        table.contains(scan.scanner) && table.contains("automatic"),
+        "{table}"
+    );
+
+    // Three looks, two of them together: one entry.
+    let recorded = entries_of(&site, "scan-block");
+    assert_eq!(recorded.len(), 1, "{recorded:#?}");
+    assert_eq!(recorded[0]["actor"], "kernel");
+    assert_eq!(recorded[0]["index"], row["ledger_index"]);
+    let object = recorded[0]["object"].as_str().unwrap();
+    assert!(
+        object.starts_with(&format!("{}/32 for 10m from ", scan.scanner))
+            && object
+                .ends_with(": scan detected in the kernel (more than 4 closed ports within 1m)"),
+        "{object}"
+    );
+
+    let unblocked = json(&site, &["unblock", scan.scanner, "--format", "json"]);
+    assert_eq!(unblocked["block"], recorded[0]["index"], "{unblocked:#}");
+    assert_eq!(connect(scanner, scan.host, 8080), Ok(true), "unblocked");
+    assert_eq!(
+        json(&site, &["blocks", "--format", "json"])["blocks"],
+        serde_json::json!([])
+    );
+    let unblock = entries_of(&site, "unblock");
+    assert_eq!(
+        unblock[0]["object"],
+        format!("{}/32 (scan-block {})", scan.scanner, recorded[0]["index"])
+    );
+
+    // A short block, with nobody asking: the agent's lifecycle round
+    // records it, then its expiry, once, though commands look as well.
+    let short = site.home.file(
+        "short.toml",
+        POLICY.replace("block_ttl = \"10m\"", "block_ttl = \"5s\""),
+    );
+    apply(&short);
+    let mut agent = support::start_agent(
+        &site.host,
+        &site.home.state(),
+        &["--lifecycle-interval", "500ms"],
+    );
+    let (scan, scanner) = (&SCANS[1], &site.scanners[1]);
+    nmap(scanner, scan.nmap, scan.host);
+    let until = |action: &str, n: usize, limit: Duration| {
+        let deadline = std::time::Instant::now() + limit;
+        while entries_of(&site, action).len() < n && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    until("scan-block", 2, Duration::from_secs(4));
+    until("block-expired", 1, Duration::from_secs(10));
+    assert_eq!(connect(scanner, scan.host, 8080), Ok(true), "expired");
+    blocks_twice(&site);
+    std::thread::sleep(Duration::from_millis(1000));
+    agent.stop();
+    let recorded = entries_of(&site, "scan-block");
+    assert_eq!(recorded.len(), 2, "{recorded:#?}");
+    assert_eq!(
+        recorded[1]["object"].as_str().unwrap().split(' ').next(),
+        Some(format!("{}/32", scan.scanner).as_str())
+    );
+    let expired = entries_of(&site, "block-expired");
+    assert_eq!(expired.len(), 1, "{expired:#?}");
+    let object = expired[0]["object"].as_str().unwrap();
+    assert!(
+        object.starts_with(&format!(
+            "scan-block {}: {}/32 blocked by kernel, expired ",
+            recorded[1]["index"], scan.scanner
+        )),
+        "{object}"
+    );
+    assert_ok(&site.home.run(&["ledger", "verify"]));
 }

@@ -53,6 +53,21 @@ pub fn run(cmd: &mut Command) -> Output {
         .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
 }
 
+/// Runs `cmd` with `input` on its standard input, returning its output.
+/// The input is written whole before the output is collected, so it suits
+/// inputs up to a pipe's buffer or commands that read all input first.
+pub fn run_with_input(cmd: &mut Command, input: &[u8]) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), input)
+        .unwrap_or_else(|e| panic!("cannot write to {cmd:?}: {e}"));
+    child.wait_with_output().unwrap()
+}
+
 /// Standard output as UTF-8.
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()

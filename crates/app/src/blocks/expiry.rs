@@ -1,7 +1,8 @@
 //! The ends of blocks in the ledger (see [`crate::expiry`]): a `block`
-//! entry starts one, an `unblock` entry ends one early, and whoever
-//! notices first that the kernel ended one records one `block-expired`
-//! entry.
+//! entry starts a manual block and a `scan-block` entry an automatic one
+//! (the kernel's scan detection, see [`super::kernel`]), an `unblock` entry
+//! ends either early, and whoever notices first that the kernel ended one
+//! records one `block-expired` entry.
 
 use ipnet::IpNet;
 use jiff::{SignedDuration, Timestamp};
@@ -14,36 +15,79 @@ use crate::state_dir::StateDir;
 /// The action of the entry recording that a block's time ran out.
 pub const EXPIRED: &str = "block-expired";
 
-/// How blocks are written in the ledger. A block's key is its source in
-/// CIDR form; its detail is the reason.
+/// The action of the entry recording a block the kernel made itself.
+pub const SCAN_BLOCK: &str = "scan-block";
+
+/// What an expiry entry says of a block: the source, who blocked it, when
+/// its time ran out.
+fn describe(b: &Started, expired: &[&str]) -> String {
+    format!(
+        "{} blocked by {}, expired {}",
+        expired.join(", "),
+        b.actor,
+        b.expires
+    )
+}
+
+/// The source an `unblock` entry ended, from its object.
+fn unblocked_source(object: &str) -> Option<String> {
+    Some(object.split(" (").next()?.to_string())
+}
+
+/// How manual blocks are written in the ledger. A block's key is its
+/// source in CIDR form; its detail is the reason.
 const BLOCKS: Timed = Timed {
     start: "block",
     end: "unblock",
     expired: EXPIRED,
     read_start: read_block,
-    ended_key: |object| Some(object.split(" (block ").next()?.to_string()),
-    describe: |b, expired| {
-        format!(
-            "{} blocked by {}, expired {}",
-            expired.join(", "),
-            b.actor,
-            b.expires
-        )
-    },
+    ended_key: unblocked_source,
+    describe,
 };
+
+/// How automatic blocks are written in the ledger: as manual ones, but
+/// started by a `scan-block` entry (see [`scan_block_object`]).
+const SCAN_BLOCKS: Timed = Timed {
+    start: SCAN_BLOCK,
+    end: "unblock",
+    expired: EXPIRED,
+    read_start: read_scan_block,
+    ended_key: unblocked_source,
+    describe,
+};
+
+/// How far a kernel block's start, worked out from the seconds left that
+/// nft lists (whole seconds, rounded down) and written to the second
+/// (rounded down), may fall before the true start.
+pub(super) const START_PRECISION: SignedDuration = SignedDuration::from_secs(2);
 
 /// The object of a `block` entry: `SOURCE for TTL`.
 pub(super) fn block_object(source: IpNet, ttl: SignedDuration) -> String {
     format!("{source} for {ttl:#}")
 }
 
-/// The object of an `unblock` entry: the source, and the block it ended
-/// when known.
-pub(super) fn unblock_object(source: IpNet, block: Option<u64>) -> String {
-    match block {
-        Some(id) => format!("{source} (block {id})"),
-        None => source.to_string(),
+/// The object of a `scan-block` entry: `SOURCE for TTL from START: WHY`,
+/// START being when the kernel blocked it, to the second.
+pub(super) fn scan_block_object(
+    source: IpNet,
+    ttl: SignedDuration,
+    start: Timestamp,
+    why: &str,
+) -> String {
+    format!("{source} for {ttl:#} from {start}: {why}")
+}
+
+/// The object of an `unblock` entry: the source, and the blocks it ended
+/// (`block 3`, `scan-block 5`) when the ledger knows them.
+pub(super) fn unblock_object(source: IpNet, ended: &[(&str, u64)]) -> String {
+    if ended.is_empty() {
+        return source.to_string();
     }
+    let names: Vec<String> = ended
+        .iter()
+        .map(|(start, id)| format!("{start} {id}"))
+        .collect();
+    format!("{source} ({})", names.join(", "))
 }
 
 /// A `block` entry's block, if its object reads as [`block_object`]
@@ -62,15 +106,46 @@ fn read_block(e: &Entry) -> Option<Started> {
     })
 }
 
-/// Records a `block-expired` entry for each block whose time ran out by
-/// `now` and has none yet; returns how many it recorded.
-pub fn record_expiries(state: &StateDir, now: Timestamp) -> Result<usize, AppError> {
-    BLOCKS.record_expiries(state, now)
+/// A `scan-block` entry's block, if its object reads as
+/// [`scan_block_object`] writes it. Its start may be up to
+/// [`START_PRECISION`] early, so its end is taken that much later: an
+/// expiry is never recorded while the kernel still holds the block.
+fn read_scan_block(e: &Entry) -> Option<Started> {
+    let (source, rest) = e.object.split_once(" for ")?;
+    let (ttl, rest) = rest.split_once(" from ")?;
+    let (start, why) = rest.split_once(": ")?;
+    let ttl: SignedDuration = ttl.parse().ok()?;
+    let start: Timestamp = start.parse().ok()?;
+    Some(Started {
+        id: e.index,
+        at: start,
+        actor: e.actor.clone(),
+        keys: vec![source.to_string()],
+        detail: why.to_string(),
+        expires: start
+            .checked_add(ttl)
+            .ok()?
+            .checked_add(START_PRECISION)
+            .ok()?,
+        policy: e.policy.clone(),
+    })
 }
 
-/// The block of `source` held at `now`, by the ledger.
+/// Records a `block-expired` entry for each block, manual or automatic,
+/// whose time ran out by `now` and has none yet; returns how many it
+/// recorded.
+pub(super) fn record_expiries(state: &StateDir, now: Timestamp) -> Result<usize, AppError> {
+    Ok(BLOCKS.record_expiries(state, now)? + SCAN_BLOCKS.record_expiries(state, now)?)
+}
+
+/// The manual block of `source` held at `now`, by the ledger.
 pub(super) fn held(state: &StateDir, source: IpNet, now: Timestamp) -> Option<Started> {
     BLOCKS.held(state, &source.to_string(), now)
+}
+
+/// The automatic block of `source` held at `now`, by the ledger.
+pub(super) fn held_automatic(state: &StateDir, source: IpNet, now: Timestamp) -> Option<Started> {
+    SCAN_BLOCKS.held(state, &source.to_string(), now)
 }
 
 #[cfg(test)]
@@ -120,7 +195,7 @@ mod tests {
             entry(
                 4,
                 "unblock",
-                &unblock_object(source, Some(3)),
+                &unblock_object(source, &[("block", 3)]),
                 "2026-01-01T00:01:00Z",
             ),
         ];
@@ -133,6 +208,53 @@ mod tests {
         assert_eq!(
             (read.keys[0].as_str(), read.detail.as_str()),
             ("203.0.113.9/32", "scanner")
+        );
+    }
+
+    #[test]
+    fn an_automatic_block_expires_once_its_start_is_read_with_margin() {
+        let source: IpNet = "198.51.100.7/32".parse().unwrap();
+        let object = scan_block_object(
+            source,
+            SignedDuration::from_secs(600),
+            at("2026-01-01T00:00:00Z"),
+            "scan detected in the kernel",
+        );
+        assert_eq!(
+            object,
+            "198.51.100.7/32 for 10m from 2026-01-01T00:00:00Z: scan detected in the kernel"
+        );
+        let mut blocked = entry(7, SCAN_BLOCK, &object, "2026-01-01T00:00:03Z");
+        blocked.actor = "kernel".into();
+        let read = read_scan_block(&blocked).unwrap();
+        assert_eq!(read.at, at("2026-01-01T00:00:00Z"));
+        assert_eq!(read.detail, "scan detected in the kernel");
+        let entries = vec![blocked];
+        // Not before the kernel may still hold it: 2 s past the TTL.
+        assert!(
+            SCAN_BLOCKS
+                .expiries(&entries, at("2026-01-01T00:10:01Z"))
+                .is_empty()
+        );
+        let drafts = SCAN_BLOCKS.expiries(&entries, at("2026-01-01T00:10:02Z"));
+        assert_eq!(
+            drafts[0].object,
+            "scan-block 7: 198.51.100.7/32 blocked by kernel, expired 2026-01-01T00:10:02Z"
+        );
+        let unblocked = [
+            entries[0].clone(),
+            entry(
+                8,
+                "unblock",
+                &unblock_object(source, &[(SCAN_BLOCK, 7)]),
+                "2026-01-01T00:01:00Z",
+            ),
+        ];
+        assert_eq!(unblocked[1].object, "198.51.100.7/32 (scan-block 7)");
+        assert!(
+            SCAN_BLOCKS
+                .expiries(&unblocked, at("2026-01-01T01:00:00Z"))
+                .is_empty()
         );
     }
 }

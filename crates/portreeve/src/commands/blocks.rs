@@ -1,5 +1,6 @@
 //! `block`, `unblock` and `blocks`: sources dropped for a limited time,
-//! held in the kernel's blocklist sets with timeouts.
+//! held in the kernel's blocklist sets with timeouts, and the blocks the
+//! kernel's scan detection makes by itself.
 
 use jiff::{SignedDuration, Timestamp};
 use portreeve_app::blocks::{self, BlockRequest};
@@ -82,6 +83,7 @@ pub fn list(args: &ListArgs, ctx: &Context) -> Result<u8, Failure> {
                 .map(|r| {
                     vec![
                         r.source.to_string(),
+                        r.kind.to_string(),
                         format!("{:#}", SignedDuration::from_secs(r.seconds_left as i64)),
                         r.reason.clone().unwrap_or_else(unknown),
                         r.actor.clone().unwrap_or_else(unknown),
@@ -92,7 +94,7 @@ pub fn list(args: &ListArgs, ctx: &Context) -> Result<u8, Failure> {
                 })
                 .collect();
             emit(&table::rows(
-                &["SOURCE", "LEFT", "REASON", "BY", "SINCE"],
+                &["SOURCE", "KIND", "LEFT", "REASON", "BY", "SINCE"],
                 &text,
                 table::stdout_colour(),
             ));
