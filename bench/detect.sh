@@ -145,19 +145,8 @@ command -v nmap >/dev/null || packages+=(nmap)
 command -v tcpdump >/dev/null || packages+=(tcpdump)
 ((MASSCAN)) && ! command -v masscan >/dev/null && packages+=(masscan)
 if ((${#packages[@]})); then
-    echo "installing missing packages: apt-get install -y ${packages[*]}" >&2
-    POLICY_RC=
-    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
-        POLICY_RC=/usr/sbin/policy-rc.d
-        trap 'rm -f -- "$POLICY_RC"; exit 130' INT
-        trap 'rm -f -- "$POLICY_RC"; exit 143' TERM
-        printf '#!/bin/sh\nexit 101\n' >"$POLICY_RC"
-        chmod 755 "$POLICY_RC"
-    fi
     rc=0
-    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${packages[@]}" >/dev/null || rc=$?
-    [[ -n $POLICY_RC ]] && rm -f -- "$POLICY_RC"
-    trap - INT TERM
+    bench_apt_install "${packages[@]}" || rc=$?
     for tool in nft nmap tcpdump; do
         command -v "$tool" >/dev/null || die "could not install ${packages[*]} (rc $rc)"
     done

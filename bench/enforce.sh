@@ -116,24 +116,9 @@ command -v hyperfine >/dev/null || packages+=(hyperfine)
 command -v conntrack >/dev/null || packages+=(conntrack)
 command -v nginx >/dev/null || packages+=(nginx)
 command -v wrk >/dev/null || packages+=(wrk)
-POLICY_RC=
 if ((${#packages[@]})); then
-    echo "installing missing packages: apt-get install -y ${packages[*]}" >&2
-    # Keep the packages' maintainer scripts from starting host-wide services
-    # (Debian's nginx would listen on port 80): a policy-rc.d that denies
-    # every start, only if there is none, removed right after.
-    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
-        POLICY_RC=/usr/sbin/policy-rc.d
-        trap 'rm -f -- "$POLICY_RC"; exit 130' INT
-        trap 'rm -f -- "$POLICY_RC"; exit 143' TERM
-        printf '#!/bin/sh\nexit 101\n' >"$POLICY_RC"
-        chmod 755 "$POLICY_RC"
-    fi
-    rc=0
-    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${packages[@]}" >/dev/null || rc=$?
-    [[ -n $POLICY_RC ]] && rm -f -- "$POLICY_RC"
-    trap - INT TERM
-    ((rc == 0)) || die "could not install ${packages[*]} (Debian: apt-get install ${packages[*]})"
+    bench_apt_install "${packages[@]}" ||
+        die "could not install ${packages[*]} (Debian: apt-get install ${packages[*]})"
 fi
 NGINX=$(command -v nginx)
 IPT_VERSION=$(iptables-restore --version 2>&1 | head -n 1)

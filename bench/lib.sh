@@ -1,7 +1,30 @@
 # shellcheck shell=bash
-# Shared by the benchmark scripts (sourced, not run): the binary under test
-# and the teardown of the namespaces a script created. Each script defines
+# Shared by the benchmark scripts (sourced, not run): installing missing
+# Debian packages, the binary under test and the teardown of the namespaces a
+# script created. Each script defines
 # `die` and REPO_ROOT before sourcing this.
+
+# Installs the Debian packages "$@" and returns apt-get's status. Their
+# maintainer scripts must not start host-wide services (Debian's nginx would
+# listen on port 80): a policy-rc.d that denies every start is put in place
+# while apt runs, only if there is none, and removed right after (also on
+# Ctrl-C).
+bench_apt_install() {
+    local rc=0
+    echo "installing missing packages: apt-get install -y $*" >&2
+    BENCH_POLICY_RC=
+    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+        BENCH_POLICY_RC=/usr/sbin/policy-rc.d
+        trap 'rm -f -- "$BENCH_POLICY_RC"; exit 130' INT
+        trap 'rm -f -- "$BENCH_POLICY_RC"; exit 143' TERM
+        printf '#!/bin/sh\nexit 101\n' >"$BENCH_POLICY_RC"
+        chmod 755 "$BENCH_POLICY_RC"
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@" >/dev/null || rc=$?
+    if [[ -n $BENCH_POLICY_RC ]]; then rm -f -- "$BENCH_POLICY_RC"; fi
+    trap - INT TERM
+    return "$rc"
+}
 
 # Sets PORTREEVE to $PORTREEVE_BIN, or to a fresh release build.
 bench_portreeve_binary() {

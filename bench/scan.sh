@@ -160,24 +160,8 @@ command -v nft >/dev/null || packages+=(nftables)
 command -v nmap >/dev/null || packages+=(nmap)
 command -v hyperfine >/dev/null || packages+=(hyperfine)
 ((MASSCAN)) && ! command -v masscan >/dev/null && packages+=(masscan)
-POLICY_RC=
 if ((${#packages[@]})); then
-    echo "installing missing packages: apt-get install -y ${packages[*]}" >&2
-    # Keep the packages' maintainer scripts from starting host-wide services:
-    # a policy-rc.d that denies every start, only if there is none, removed
-    # right after.
-    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
-        POLICY_RC=/usr/sbin/policy-rc.d
-        trap 'rm -f -- "$POLICY_RC"; exit 130' INT
-        trap 'rm -f -- "$POLICY_RC"; exit 143' TERM
-        printf '#!/bin/sh\nexit 101\n' >"$POLICY_RC"
-        chmod 755 "$POLICY_RC"
-    fi
-    rc=0
-    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${packages[@]}" >/dev/null || rc=$?
-    [[ -n $POLICY_RC ]] && rm -f -- "$POLICY_RC"
-    trap - INT TERM
-    if ((rc != 0)); then
+    if ! bench_apt_install "${packages[@]}"; then
         # masscan is optional: the benchmark goes on without it.
         for tool in nft nmap hyperfine; do
             command -v "$tool" >/dev/null ||
