@@ -27,6 +27,7 @@ mod expiry;
 pub mod guard;
 mod kernel;
 
+use expiry::BlockLedger;
 pub use expiry::{EXPIRED, SCAN_BLOCK};
 
 /// Records what the kernel did to blocks by itself: a `scan-block` entry
@@ -127,9 +128,10 @@ pub fn unblock(
     record_kernel_changes(state, Timestamp::now())?;
     preflight(state)?;
     let now = Timestamp::now();
+    let ledger = BlockLedger::read(state);
     let ended: Vec<(&str, u64)> = [
-        ("block", expiry::held(state, source, now)),
-        (SCAN_BLOCK, expiry::held_automatic(state, source, now)),
+        ("block", ledger.held(BlockKind::Manual, source, now)),
+        (SCAN_BLOCK, ledger.held(BlockKind::Automatic, source, now)),
     ]
     .into_iter()
     .filter_map(|(start, b)| Some((start, b?.id)))
@@ -178,15 +180,16 @@ pub fn list(state: &StateDir) -> Result<Vec<BlockRow>, AppError> {
         tracing::warn!(error = %e, "cannot record automatic and expired blocks");
     }
     let now = Timestamp::now();
-    Ok(state
-        .firewall()
-        .blocks()?
+    let live = state.firewall().blocks()?;
+    let ledger = BlockLedger::read(state);
+    Ok(live
         .into_iter()
         .map(|b| {
-            let (kind, why) = match b.kind {
-                BlockKind::Manual => ("manual", expiry::held(state, b.source, now)),
-                BlockKind::Automatic => ("automatic", expiry::held_automatic(state, b.source, now)),
+            let kind = match b.kind {
+                BlockKind::Manual => "manual",
+                BlockKind::Automatic => "automatic",
             };
+            let why = ledger.held(b.kind, b.source, now);
             BlockRow {
                 source: b.source,
                 kind,

@@ -68,7 +68,7 @@ impl Started {
 impl Timed {
     /// The entries of this kind from the ledger file: the canonical form
     /// starts with the action, so the rest are skipped unparsed.
-    fn entries(&self, state: &StateDir) -> Result<Vec<Entry>, AppError> {
+    pub(crate) fn entries(&self, state: &StateDir) -> Result<Vec<Entry>, AppError> {
         let bytes = portreeve_ledger::store::entries_bytes(&state.ledger_dir())?;
         let prefixes: Vec<String> = [self.start, self.end, self.expired]
             .iter()
@@ -166,7 +166,12 @@ impl Timed {
         if !state.has_ledger() {
             return None;
         }
-        let entries = self.entries(state).ok()?;
-        self.started(&entries).rev().find(|s| s.held_at(key, now))
+        self.held_in(&self.entries(state).ok()?, key, now)
+    }
+
+    /// [`Timed::held`] over entries already read with [`Timed::entries`],
+    /// for callers that ask about many keys at once.
+    pub(crate) fn held_in(&self, entries: &[Entry], key: &str, now: Timestamp) -> Option<Started> {
+        self.started(entries).rev().find(|s| s.held_at(key, now))
     }
 }

@@ -6,6 +6,7 @@
 
 use ipnet::IpNet;
 use jiff::{SignedDuration, Timestamp};
+use portreeve_enforce::blocks::BlockKind;
 use portreeve_ledger::Entry;
 
 use crate::error::AppError;
@@ -138,14 +139,34 @@ pub(super) fn record_expiries(state: &StateDir, now: Timestamp) -> Result<usize,
     Ok(BLOCKS.record_expiries(state, now)? + SCAN_BLOCKS.record_expiries(state, now)?)
 }
 
-/// The manual block of `source` held at `now`, by the ledger.
-pub(super) fn held(state: &StateDir, source: IpNet, now: Timestamp) -> Option<Started> {
-    BLOCKS.held(state, &source.to_string(), now)
+/// The ledger's block entries, read once: a listing and the kernel
+/// recorder ask about many blocks at a time. A ledger that is absent or
+/// cannot be read holds no block.
+#[derive(Default)]
+pub(super) struct BlockLedger {
+    manual: Vec<Entry>,
+    automatic: Vec<Entry>,
 }
 
-/// The automatic block of `source` held at `now`, by the ledger.
-pub(super) fn held_automatic(state: &StateDir, source: IpNet, now: Timestamp) -> Option<Started> {
-    SCAN_BLOCKS.held(state, &source.to_string(), now)
+impl BlockLedger {
+    pub(super) fn read(state: &StateDir) -> BlockLedger {
+        if !state.has_ledger() {
+            return BlockLedger::default();
+        }
+        BlockLedger {
+            manual: BLOCKS.entries(state).unwrap_or_default(),
+            automatic: SCAN_BLOCKS.entries(state).unwrap_or_default(),
+        }
+    }
+
+    /// The block of `kind` holding `source` at `now`.
+    pub(super) fn held(&self, kind: BlockKind, source: IpNet, now: Timestamp) -> Option<Started> {
+        let (timed, entries) = match kind {
+            BlockKind::Manual => (&BLOCKS, &self.manual),
+            BlockKind::Automatic => (&SCAN_BLOCKS, &self.automatic),
+        };
+        timed.held_in(entries, &source.to_string(), now)
+    }
 }
 
 #[cfg(test)]

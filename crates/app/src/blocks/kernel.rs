@@ -15,7 +15,7 @@ use portreeve_enforce::EnforceError;
 use portreeve_enforce::blocks::{BlockKind, LiveBlock};
 use portreeve_ledger::Draft;
 
-use super::expiry::{SCAN_BLOCK, START_PRECISION, held_automatic, scan_block_object};
+use super::expiry::{BlockLedger, SCAN_BLOCK, START_PRECISION, scan_block_object};
 use crate::error::AppError;
 use crate::policy;
 use crate::record::record;
@@ -41,33 +41,40 @@ pub(super) fn record_new(state: &StateDir) -> Result<usize, AppError> {
         Err(e) => return Err(e.into()),
     };
     let now = Timestamp::now();
-    let mut recorded = 0;
-    for block in live.iter().filter(|b| b.kind == BlockKind::Automatic) {
-        let start = start_of(block, now);
-        let known = held_automatic(state, block.source, now)
-            .is_some_and(|s| s.at.duration_since(start).abs() <= START_PRECISION);
-        if known {
-            continue;
-        }
-        let in_effect = policy::in_effect(state)?;
-        let why = match &in_effect {
-            Some(p) => format!(
-                "scan detected in the kernel (more than {} closed ports within {:#})",
-                p.policy.detection.ports, p.policy.detection.window
-            ),
-            None => "scan detected in the kernel".to_string(),
-        };
+    let ledger = BlockLedger::read(state);
+    let new: Vec<(&LiveBlock, Timestamp)> = live
+        .iter()
+        .filter(|b| b.kind == BlockKind::Automatic)
+        .map(|b| (b, start_of(b, now)))
+        .filter(|&(b, start)| {
+            ledger
+                .held(BlockKind::Automatic, b.source, now)
+                .is_none_or(|s| s.at.duration_since(start).abs() > START_PRECISION)
+        })
+        .collect();
+    if new.is_empty() {
+        return Ok(0);
+    }
+    let in_effect = policy::in_effect(state)?;
+    let why = match &in_effect {
+        Some(p) => format!(
+            "scan detected in the kernel (more than {} closed ports within {:#})",
+            p.policy.detection.ports, p.policy.detection.window
+        ),
+        None => "scan detected in the kernel".to_string(),
+    };
+    let digest = in_effect.map(|p| p.digest);
+    for &(block, start) in &new {
         let ttl = SignedDuration::from_secs(i64::try_from(block.timeout_s).unwrap_or(i64::MAX));
         let mut draft = Draft::new(
             SCAN_BLOCK,
             BLOCKED_BY,
             scan_block_object(block.source, ttl, start, &why),
         );
-        draft.policy = in_effect.map(|p| p.digest);
+        draft.policy = digest.clone();
         record(state, draft, "the kernel blocked a scanner")?;
-        recorded += 1;
     }
-    Ok(recorded)
+    Ok(new.len())
 }
 
 /// When the kernel made `block`, by its lifetime and time left seen at
