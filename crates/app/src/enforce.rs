@@ -81,24 +81,29 @@ pub fn preview(
 
 /// `plan`'s summary in words of installing `compiled` (see
 /// [`plan_summary`]): against the policy in effect, with the grants open
-/// now when `preview` found portreeve's table in the kernel.
+/// and the blocks held now when `preview` found portreeve's table in the
+/// kernel.
 pub fn summary(
     state: &StateDir,
     compiled: &Compiled,
     preview: &ApplyPreview,
 ) -> Result<Vec<plan_summary::SummaryLine>, AppError> {
     let in_effect = policy::in_effect(state)?;
-    let grants = if preview.table_present {
-        crate::grants::list(state)?
+    let (grants, blocks) = if preview.table_present {
+        // What the kernel holds now; who made each block does not matter here.
+        (crate::grants::list(state)?, state.firewall().blocks()?)
     } else {
-        Vec::new()
+        (Vec::new(), Vec::new())
     };
     Ok(plan_summary::summarize(
         in_effect.as_ref().map(|p| &p.policy),
         &compiled.policy.policy,
         &closed_ports(state)?,
-        &grants,
-        Timestamp::now(),
+        plan_summary::Carried {
+            grants: &grants,
+            blocks: &blocks,
+            now: Timestamp::now(),
+        },
     ))
 }
 

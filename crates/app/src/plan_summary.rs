@@ -1,5 +1,5 @@
 //! What a plan changes, in words: which ports open or close to which
-//! zones, and which grants carry over. The nft diff says the same in
+//! zones, and which grants and blocks carry over. The nft diff says the same in
 //! ruleset lines; this says it the way an operator reviews a change.
 //!
 //! The comparison is at the policy level: the rules of the policy in
@@ -7,12 +7,18 @@
 //! range with the zones its rules admit. On-demand rules (`grant`) open
 //! nothing until a grant does, so they are left out, as are the ports
 //! reclaims closed: neither ruleset opens those.
+//!
+//! Grants and manual blocks always carry over an apply; automatic blocks
+//! (blocked scanners) only into a policy that still blocks scanners
+//! (`[detection] scan = "block"`), so a candidate that stops blocking says
+//! which blocks it ends.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::{SignedDuration, Timestamp};
 use portreeve_core::{PortKey, PortRange, Proto};
-use portreeve_policy::Policy;
+use portreeve_enforce::blocks::{BlockKind, LiveBlock};
+use portreeve_policy::{Policy, ScanAction};
 use serde::Serialize;
 
 use crate::grants::GrantRow;
@@ -29,6 +35,11 @@ pub enum Change {
     NoPortChange,
     /// Grants open now stay open across the apply.
     KeepsGrants,
+    /// Blocks held now stay in place across the apply.
+    KeepsBlocks,
+    /// Automatic blocks held now end: the candidate does not block
+    /// scanners.
+    EndsBlocks,
 }
 
 /// One line of a plan's summary.
@@ -44,6 +55,9 @@ pub struct SummaryLine {
     pub still_open_to: Vec<String>,
     /// For `keeps_grants`: each grant's `SOURCE . PROTOCOL . PORT`.
     pub grants: Vec<String>,
+    /// For `keeps_blocks` and `ends_blocks`: each blocked address or
+    /// network.
+    pub blocks: Vec<String>,
     /// The line in words.
     pub text: String,
 }
@@ -56,6 +70,7 @@ impl SummaryLine {
             zones: Vec::new(),
             still_open_to: Vec::new(),
             grants: Vec::new(),
+            blocks: Vec::new(),
             text,
         }
     }
@@ -116,17 +131,64 @@ fn grant_words(row: &GrantRow, now: Timestamp) -> String {
     }
 }
 
+/// `203.0.113.9 until 2026-12-07 10:00 UTC`, `… (automatic) until …`.
+fn block_words(block: &LiveBlock, now: Timestamp) -> String {
+    let until = now + SignedDuration::from_secs(i64::try_from(block.expires_s).unwrap_or(0));
+    let until = until.strftime("%Y-%m-%d %H:%M UTC");
+    match block.kind {
+        BlockKind::Manual => format!("{} until {until}", block.source),
+        BlockKind::Automatic => format!("{} (automatic) until {until}", block.source),
+    }
+}
+
+/// The line saying which of `blocks` carry over (`change` `KeepsBlocks`)
+/// or end (`EndsBlocks`), if any.
+fn blocks_line(change: Change, blocks: &[&LiveBlock], now: Timestamp) -> Option<SummaryLine> {
+    if blocks.is_empty() {
+        return None;
+    }
+    let each: Vec<String> = blocks.iter().map(|b| block_words(b, now)).collect();
+    let counted = crate::counted(blocks.len(), "block");
+    let text = match change {
+        Change::EndsBlocks => format!(
+            "ends {counted} ({}): the policy does not block scanners",
+            each.join(", ")
+        ),
+        _ => format!("keeps {counted} ({})", each.join(", ")),
+    };
+    let mut line = SummaryLine::new(change, None, text);
+    line.blocks = blocks.iter().map(|b| b.source.to_string()).collect();
+    Some(line)
+}
+
+/// What the firewall holds now that an apply carries over, or not: the
+/// grants open and the blocks held, as of `now`.
+#[derive(Debug, Clone, Copy)]
+pub struct Carried<'a> {
+    /// The grants open now.
+    pub grants: &'a [GrantRow],
+    /// The blocks held now, manual and automatic.
+    pub blocks: &'a [LiveBlock],
+    /// When they were read.
+    pub now: Timestamp,
+}
+
 /// The summary of installing `candidate` where `in_effect` is live (`None`:
-/// nothing is), with `closed` the ports reclaims closed and `grants` the
-/// grants open now (at `now`): one line per port that opens or closes to a
-/// zone, in protocol and port order, then the grants that carry over.
+/// nothing is), with `closed` the ports reclaims closed and `carried` what
+/// the firewall holds now: one line per port that opens or closes to a
+/// zone, in protocol and port order, then the grants and blocks that carry
+/// over, then the blocks that end.
 pub fn summarize(
     in_effect: Option<&Policy>,
     candidate: &Policy,
     closed: &[PortKey],
-    grants: &[GrantRow],
-    now: Timestamp,
+    carried: Carried<'_>,
 ) -> Vec<SummaryLine> {
+    let Carried {
+        grants,
+        blocks,
+        now,
+    } = carried;
     let before = in_effect.map(|p| open_ports(p, closed)).unwrap_or_default();
     let after = open_ports(candidate, closed);
     let policies: Vec<&Policy> = std::iter::once(candidate).chain(in_effect).collect();
@@ -188,6 +250,12 @@ pub fn summarize(
         line.grants = grants.iter().map(|g| g.key.clone()).collect();
         lines.push(line);
     }
+    let blocks_scanners = candidate.detection.scan == ScanAction::Block;
+    let (kept, ended): (Vec<&LiveBlock>, Vec<&LiveBlock>) = blocks
+        .iter()
+        .partition(|b| b.kind == BlockKind::Manual || blocks_scanners);
+    lines.extend(blocks_line(Change::KeepsBlocks, &kept, now));
+    lines.extend(blocks_line(Change::EndsBlocks, &ended, now));
     lines
 }
 
@@ -216,6 +284,63 @@ mod tests {
         "2026-12-07T09:00:00Z".parse().unwrap()
     }
 
+    /// No grant open, no block held.
+    fn nothing() -> Carried<'static> {
+        Carried {
+            grants: &[],
+            blocks: &[],
+            now: now(),
+        }
+    }
+
+    fn block(kind: BlockKind, source: &str, expires_s: u64) -> LiveBlock {
+        LiveBlock {
+            kind,
+            source: source.parse().unwrap(),
+            expires_s,
+            timeout_s: 7200,
+        }
+    }
+
+    #[test]
+    fn blocks_carry_over_and_automatic_ones_end_where_scanners_are_not_blocked() {
+        let blocks = [
+            block(BlockKind::Manual, "198.51.100.0/24", 3600),
+            block(BlockKind::Automatic, "203.0.113.9/32", 600),
+        ];
+        let carried = Carried {
+            grants: &[],
+            blocks: &blocks,
+            now: now(),
+        };
+        let ssh = rule("ssh", 22, "\"mgmt\"");
+        let blocking = policy(&format!("{ZONES}[detection]\nscan = \"block\"\n{ssh}"));
+        let lines = summarize(Some(&blocking), &blocking, &[], carried);
+        assert_eq!(
+            texts(&lines),
+            [
+                "opens and closes no port",
+                "keeps 2 blocks (198.51.100.0/24 until 2026-12-07 10:00 UTC, \
+                 203.0.113.9/32 (automatic) until 2026-12-07 09:10 UTC)"
+            ]
+        );
+        assert_eq!(lines[1].change, Change::KeepsBlocks);
+        assert_eq!(lines[1].blocks, ["198.51.100.0/24", "203.0.113.9/32"]);
+
+        let alerting = policy(&format!("{ZONES}[detection]\nscan = \"alert\"\n{ssh}"));
+        let lines = summarize(Some(&blocking), &alerting, &[], carried);
+        assert_eq!(
+            texts(&lines)[1..],
+            [
+                "keeps 1 block (198.51.100.0/24 until 2026-12-07 10:00 UTC)",
+                "ends 1 block (203.0.113.9/32 (automatic) until 2026-12-07 09:10 UTC): \
+                 the policy does not block scanners"
+            ]
+        );
+        assert_eq!(lines[2].change, Change::EndsBlocks);
+        assert_eq!(lines[2].blocks, ["203.0.113.9/32"]);
+    }
+
     #[test]
     fn a_first_plan_opens_every_port_to_its_zones() {
         let new = policy(&format!(
@@ -223,7 +348,7 @@ mod tests {
             rule("web", 443, "\"any\""),
             rule("db", 5432, "\"office\"")
         ));
-        let lines = summarize(None, &new, &[], &[], now());
+        let lines = summarize(None, &new, &[], nothing());
         assert_eq!(
             texts(&lines),
             [
@@ -248,7 +373,7 @@ mod tests {
             rule("ssh", 22, "\"mgmt\""),
             rule("web", 443, "\"any\"")
         ));
-        let lines = summarize(Some(&old), &new, &[], &[], now());
+        let lines = summarize(Some(&old), &new, &[], nothing());
         assert_eq!(
             texts(&lines),
             [
@@ -271,7 +396,12 @@ mod tests {
             actor: None,
             reason: None,
         };
-        let lines = summarize(Some(&same), &same, &[], &[grant], now());
+        let carried = Carried {
+            grants: &[grant],
+            blocks: &[],
+            now: now(),
+        };
+        let lines = summarize(Some(&same), &same, &[], carried);
         assert_eq!(
             texts(&lines),
             [
@@ -289,7 +419,7 @@ mod tests {
             rule("web", 443, "\"any\""),
             rule("old", 7070, "\"office\"")
         ));
-        let lines = summarize(None, &new, &[PortKey::new(Proto::Tcp, 7070)], &[], now());
+        let lines = summarize(None, &new, &[PortKey::new(Proto::Tcp, 7070)], nothing());
         assert_eq!(texts(&lines), ["opens tcp/443 to everyone"]);
     }
 }

@@ -397,13 +397,19 @@ fn plan_says_which_ports_open_and_close_before_the_diff() {
         "--reason",
         "a test",
     ]);
-    // After the apply, against the policy in effect, with its grant.
+    lab.ok(&["block", "10.94.0.9", "--ttl", "20m", "--reason", "a test"]);
+    // After the apply, against the policy in effect, with its grant and
+    // its block.
     let said = summary(&lab, second);
-    assert_eq!(said.len(), 3, "{said:#?}");
+    assert_eq!(said.len(), 4, "{said:#?}");
     assert_eq!(said[0], format!("closes tcp/7070 (was open to {zone})"));
     assert_eq!(said[1], format!("opens tcp/7071 to {zone}"));
     assert!(
         said[2].starts_with("keeps 1 grant (tcp/9229 for 10.94.0.2 until "),
+        "{said:#?}"
+    );
+    assert!(
+        said[3].starts_with("keeps 1 block (10.94.0.9/32 until "),
         "{said:#?}"
     );
     let text = lab.ok(&["plan", "--policy", second]);
