@@ -20,7 +20,8 @@ cd "$(dirname "$0")/.."
 # strace: injects ENOSPC into a real enforce run (the full-disk fault test)
 # sqlite3: reads the flow store back independently of portreeve
 # iputils-ping: ping, for the firewall's allow_ping
-# postgresql-15, mariadb-server, vsftpd: real servers, open to anyone and not (scan_oracles)
+# postgresql-15, mariadb-server, vsftpd: real servers, open to anyone and not (scan_oracles);
+#   postgresql-15 is also the fleet server's database in its PostgreSQL tests (server), started below
 # g++: builds libFuzzer for .ci/run's build of the fuzz targets
 # faketime: moves check's clock past an accepted risk's expiry (exposure)
 # prometheus: promtool, which checks the agent's /metrics and the shipped alert rules (metrics_tooling)
@@ -28,9 +29,11 @@ cd "$(dirname "$0")/.."
 # binutils, groff-base: strip/objdump/readelf for scripts/package.sh and its stripped binary, groff renders its man pages (package)
 # dnsmasq-base: the DNS server the reverse DNS tests start inside their namespace (crates/trace)
 # rsyslog: the real syslog receiver of the alert sinks (crates/alerts), started by the test on loopback
+# nfdump: nfcapd stores softflowd's flows of a recorded scan and nfdump prints them as CSV (detect_offline)
+# masscan: a scanner of its own TCP stack beside nmap, against the agent (agent_scans)
 packages=(iproute2 python3 bsdutils nftables iptables ipset util-linux procps
     nmap ndiff libxml2-utils nginx openssl redis-server memcached openssh-server tshark softflowd tcpdump strace
-    sqlite3 iputils-ping postgresql-15 mariadb-server vsftpd g++ faketime prometheus systemd binutils groff-base dnsmasq-base rsyslog)
+    sqlite3 iputils-ping postgresql-15 mariadb-server vsftpd g++ faketime prometheus systemd binutils groff-base dnsmasq-base rsyslog nfdump masscan)
 missing=()
 for pkg in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
@@ -54,6 +57,14 @@ if [ "${#missing[@]}" -gt 0 ]; then
     else
         echo "test.sh: missing ${missing[*]}; run as root to install them (tests that need them will skip)" >&2
     fi
+fi
+
+# The fleet server's PostgreSQL tests use the local cluster over its Unix
+# socket (they create and drop a database of their own): start it when it is
+# down. Its packages keep it stopped at install (policy-rc.d above).
+if [ "$(id -u)" -eq 0 ] && command -v pg_lsclusters >/dev/null \
+    && pg_lsclusters --no-header 15 main 2>/dev/null | grep -q down; then
+    pg_ctlcluster 15 main start
 fi
 
 exec cargo test --workspace "$@"

@@ -1,5 +1,6 @@
 //! The agent's configuration file (`/etc/portreeve/agent.toml`): how often
-//! to read the listeners, where to serve metrics, what to watch.
+//! to read the listeners, where to serve metrics, what to watch, and what to
+//! do after a scan detection (`[alerts]`, `[trace]`).
 
 use std::net::SocketAddr;
 
@@ -7,14 +8,18 @@ use ipnet::IpNet;
 use std::path::Path;
 use std::time::Duration;
 
+use portreeve_alerts::AlertsConfig;
+use portreeve_capture::{CaptureConfig, CaptureError};
+use portreeve_trace::{Enricher, TraceConfig, TraceError};
 use serde::Deserialize;
 use toml::Spanned;
+use toml::de::{DeTable, DeValue};
 
 use crate::collector::CollectorConfig;
 
 /// The agent's settings. Every key has a default, so an empty file (or
 /// none) is a working configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AgentConfig {
     /// Time between readings of the listening sockets (default 1 s, so
     /// drift shows within 2 s).
@@ -38,6 +43,25 @@ pub struct AgentConfig {
     pub flow_exporters: Vec<IpNet>,
     /// Time between lifecycle plans (and the reclaims they ask for).
     pub lifecycle_interval: Duration,
+    /// What follows a scan detection: alerts, source tracing, captures.
+    pub response: DetectionResponse,
+}
+
+/// What the agent does after a scan detection, besides recording it and
+/// blocking: the `[alerts]`, `[trace]` and `[capture]` tables of
+/// `agent.toml`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DetectionResponse {
+    /// The alert sinks (`[[alerts.webhook]]`, `[[alerts.syslog]]`,
+    /// `[[alerts.ecs]]`); none by default.
+    pub alerts: AlertsConfig,
+    /// Source tracing; `None` (no `[trace]` table) traces nothing. Off
+    /// unless asked for because a reverse DNS query for a scanner's
+    /// address goes to a name server the scanner may run, telling it that
+    /// the host noticed, and RDAP needs a server named anyway.
+    pub trace: Option<TraceConfig>,
+    /// Packet captures of detected sources (on by default).
+    pub capture: CaptureConfig,
 }
 
 impl Default for AgentConfig {
@@ -52,6 +76,7 @@ impl Default for AgentConfig {
             flow_max_keys: CollectorConfig::default().max_keys,
             flow_exporters: Vec::new(),
             lifecycle_interval: Duration::from_secs(10),
+            response: DetectionResponse::default(),
         }
     }
 }
@@ -68,6 +93,9 @@ struct RawConfig {
     flow_max_keys: Option<Spanned<usize>>,
     flow_exporters: Option<Vec<Spanned<String>>>,
     lifecycle_interval: Option<Spanned<String>>,
+    alerts: Option<AlertsConfig>,
+    trace: Option<TraceConfig>,
+    capture: Option<CaptureConfig>,
 }
 
 /// What is wrong with a configuration file.
@@ -174,6 +202,30 @@ impl AgentConfig {
                 .map_err(|m| at(e, format!("flow_exporters: {m}")))?;
             config.flow_exporters.push(net);
         }
+        // The tables' own checks know a key, not a place: find it.
+        let at_key = |path: &str, message: String| located(span_at(text, path), message);
+        if let Some(alerts) = raw.alerts {
+            alerts
+                .validate()
+                .map_err(|e| at_key(&format!("alerts.{}", e.field), e.to_string()))?;
+            config.response.alerts = alerts;
+        }
+        if let Some(trace) = raw.trace {
+            Enricher::from_config(&trace)
+                .map_err(|e| at_key(&format!("trace.{}", trace_key(&e)), e.to_string()))?;
+            config.response.trace = Some(trace);
+        }
+        if let Some(capture) = raw.capture {
+            capture.validate().map_err(|e| {
+                // Its messages start with the key: `capture.bytes must …`.
+                let key = match &e {
+                    CaptureError::Config(m) => m.split_whitespace().next().unwrap_or("capture"),
+                    _ => "capture",
+                };
+                at_key(key, e.to_string())
+            })?;
+            config.response.capture = capture;
+        }
         Ok(config)
     }
 
@@ -193,6 +245,50 @@ impl AgentConfig {
         })?;
         AgentConfig::parse(&path.display().to_string(), &text)
     }
+}
+
+/// The `[trace]` key a tracing configuration error is about, or `""` for
+/// the table: the reader names `mmdb` files, and the other checks start
+/// their message with the key (`budget must be longer than zero`).
+fn trace_key(e: &TraceError) -> &str {
+    match e {
+        TraceError::GeoOpen { .. } => "mmdb",
+        TraceError::Config(message) => message.split_whitespace().next().unwrap_or(""),
+        _ => "",
+    }
+}
+
+/// Where in `text` the value at `path` (`alerts.webhook[0].url`) is written:
+/// its span, or that of the deepest table or array on the way that is
+/// there; `None` when not even the first key is.
+fn span_at(text: &str, path: &str) -> Option<std::ops::Range<usize>> {
+    let document = DeTable::parse(text).ok()?;
+    let mut table = document.get_ref();
+    let mut found = None;
+    for step in path.split('.') {
+        let mut parts = step.split('[');
+        let key = parts.next().unwrap_or(step);
+        let Some((_, mut value)) = table.iter().find(|(k, _)| k.get_ref() == key) else {
+            return found;
+        };
+        found = Some(value.span());
+        for index in parts {
+            let item = index.trim_end_matches(']').parse::<usize>().ok();
+            let Some(item) = item.and_then(|i| match value.get_ref() {
+                DeValue::Array(items) => items.get(i),
+                _ => None,
+            }) else {
+                return found;
+            };
+            value = item;
+            found = Some(value.span());
+        }
+        match value.get_ref() {
+            DeValue::Table(inner) => table = inner,
+            _ => return found,
+        }
+    }
+    found
 }
 
 /// A reading interval: a duration from 100 ms to an hour.
@@ -267,6 +363,86 @@ mod tests {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../packaging/agent.toml");
         let sample = AgentConfig::read(Path::new(path)).unwrap();
         assert_eq!(sample, AgentConfig::default());
+    }
+
+    #[test]
+    fn alerts_trace_and_capture_tables_are_read() {
+        let c = AgentConfig::parse(
+            "a.toml",
+            "[[alerts.webhook]]\nurl = \"http://127.0.0.1:8080/hook\"\n\
+             [[alerts.ecs]]\npath = \"/tmp/alerts.json\"\n\
+             [trace]\nreverse_dns = false\nrdap_base_url = \"http://127.0.0.1:8081\"\n",
+        )
+        .unwrap();
+        let response = &c.response;
+        assert_eq!(response.alerts.webhook[0].url, "http://127.0.0.1:8080/hook");
+        assert_eq!(response.alerts.ecs[0].path, Path::new("/tmp/alerts.json"));
+        assert!(response.alerts.syslog.is_empty());
+        let trace = response.trace.as_ref().unwrap();
+        assert!(!trace.reverse_dns);
+        assert_eq!(
+            trace.rdap_base_url.as_deref(),
+            Some("http://127.0.0.1:8081")
+        );
+        // No [trace] table, no tracing.
+        assert_eq!(
+            AgentConfig::parse("a.toml", "").unwrap().response.trace,
+            None
+        );
+    }
+
+    #[test]
+    fn bad_alerts_trace_and_capture_values_are_located() {
+        let e = AgentConfig::parse(
+            "a.toml",
+            "[[alerts.webhook]]\nurl = \"http://x/\"\n[[alerts.webhook]]\nurl = \"ftp://x\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.file, "a.toml:4:7", "{e}");
+        assert!(e.message.contains("alerts.webhook[1].url"), "{e}");
+        let e = AgentConfig::parse(
+            "a.toml",
+            "[[alerts.syslog]]\naddress = \"udp://127.0.0.1:514\"\nfacility = \"mail\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.file, "a.toml:3:12", "{e}");
+        let e = AgentConfig::parse("a.toml", "[alerts]\nwebhooks = []\n").unwrap_err();
+        assert!(e.message.contains("unknown field `webhooks`"), "{e}");
+        assert_eq!(e.file, "a.toml:2:1", "{e}");
+        let e = AgentConfig::parse("a.toml", "[trace]\nbudget = \"0s\"\n").unwrap_err();
+        assert!(e.message.contains("budget must be longer than zero"), "{e}");
+        assert_eq!(e.file, "a.toml:2:10", "{e}");
+        let e =
+            AgentConfig::parse("a.toml", "[trace]\nmmdb = [\"/nonexistent.mmdb\"]\n").unwrap_err();
+        assert!(e.message.contains("/nonexistent.mmdb"), "{e}");
+        assert_eq!(e.file, "a.toml:2:8", "{e}");
+        let e =
+            AgentConfig::parse("a.toml", "[trace]\nrdap_base_url = \"ldap://x\"\n").unwrap_err();
+        assert_eq!(e.file, "a.toml:2:17", "{e}");
+    }
+
+    #[test]
+    fn the_shipped_samples_alert_sinks_are_valid_when_uncommented() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../packaging/agent.toml");
+        let sample = std::fs::read_to_string(path).unwrap();
+        // Each commented `[[alerts.…]]` table and the `key = value` lines
+        // under it.
+        let mut text = String::new();
+        let mut in_table = false;
+        for line in sample.lines() {
+            let Some(toml) = line.strip_prefix("# ") else {
+                in_table = false;
+                continue;
+            };
+            in_table = toml.starts_with("[[alerts.") || (in_table && toml.contains(" = "));
+            if in_table {
+                text.push_str(toml);
+                text.push('\n');
+            }
+        }
+        let alerts = AgentConfig::parse(path, &text).unwrap().response.alerts;
+        let counts = (alerts.webhook.len(), alerts.syslog.len(), alerts.ecs.len());
+        assert_eq!(counts, (1, 1, 1), "{text}");
     }
 
     #[test]

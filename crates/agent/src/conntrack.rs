@@ -167,6 +167,7 @@ mod tests {
     use std::net::Ipv6Addr;
 
     use super::*;
+    use portreeve_testkit::netlink::attr;
 
     /// Attribute types (`enum ctattr_type`, `ctattr_tuple`, `ctattr_ip`,
     /// `ctattr_l4proto`), to build events as the kernel does.
@@ -179,17 +180,6 @@ mod tests {
     const CTA_IP_V6_DST: u16 = 4;
     const CTA_PROTO_NUM: u16 = 1;
     const CTA_PROTO_DST_PORT: u16 = 3;
-
-    fn attr(kind: u16, payload: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        out.extend_from_slice(&((4 + payload.len()) as u16).to_ne_bytes());
-        out.extend_from_slice(&kind.to_ne_bytes());
-        out.extend_from_slice(payload);
-        while out.len() % 4 != 0 {
-            out.push(0);
-        }
-        out
-    }
 
     fn nested(kind: u16, parts: &[Vec<u8>]) -> Vec<u8> {
         attr(kind | 0x8000, &parts.concat())

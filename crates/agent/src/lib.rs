@@ -9,8 +9,9 @@
 //! Its parts are usable and tested on their own: listener drift
 //! ([`drift`]), new connections from conntrack ([`conntrack`]), the
 //! listeners loop ([`daemon`]) and its history in the store ([`persist`]),
-//! flow collection ([`collector`]), and the Prometheus metrics and their
-//! endpoint ([`metrics`]). Lifecycle plans and reclaims are the use cases
+//! flow collection ([`collector`]), what follows a scan detection (alerts,
+//! captures, source tracing: [`respond`]), and the Prometheus metrics and
+//! their endpoint ([`metrics`]). Lifecycle plans and reclaims are the use cases
 //! of `portreeve-app`, which the agent calls from a thread of its own.
 //!
 //! # Example
@@ -46,8 +47,12 @@ pub mod conntrack;
 pub mod daemon;
 pub mod drift;
 pub mod metrics;
+pub mod nflog;
 pub mod persist;
+mod policy_cache;
+pub mod respond;
 mod runtime;
+mod scan_watch;
 mod service_manager;
 
 pub use runtime::{Agent, AgentError, AgentReport, CONNTRACK_QUEUE};

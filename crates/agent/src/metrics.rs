@@ -18,7 +18,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use portreeve_alerts::SinkStats;
 use portreeve_core::Severity;
+use portreeve_detect::{ScanKind, Tier};
 use portreeve_flows::DropReason;
 use portreeve_lifecycle::State;
 use portreeve_store::DriftKind;
@@ -34,13 +36,14 @@ type Label = (&'static str, String);
 type Seconds = Gauge<f64, AtomicU64>;
 
 /// The sources `portreeve_agent_errors_total` counts failures of.
-pub const ERROR_SOURCES: [&str; 6] = [
+pub const ERROR_SOURCES: [&str; 7] = [
     "inventory",
     "store",
     "conntrack",
     "lifecycle",
     "reclaim",
     "table_drift",
+    "scan",
 ];
 /// The lifecycle states `portreeve_ports` counts ports in.
 const PORT_STATES: [State; 4] = [
@@ -101,6 +104,16 @@ pub struct Metrics {
     /// `portreeve_metrics_requests_rejected_total`: connections to the
     /// endpoint answered `503` because it was serving [`MAX_CONNECTIONS`].
     pub requests_rejected: Counter,
+    /// `portreeve_detections_total{kind,tier}`: scan detections made.
+    pub detections: Family<[Label; 2], Counter>,
+    /// `portreeve_blocks_active{kind}`: blocked sources now, `manual` or
+    /// `automatic`.
+    pub blocks_active: Family<[Label; 1], Gauge>,
+    /// `portreeve_capture_bytes_total`: bytes written to packet captures.
+    pub capture_bytes: Counter,
+    /// `portreeve_alert_sink_failures_total{sink}`: alerts a sink gave up
+    /// on or dropped from its full queue.
+    pub alert_sink_failures: Family<[Label; 1], Counter>,
 }
 
 impl Default for Metrics {
@@ -133,6 +146,10 @@ impl Metrics {
             table_drift: Gauge::default(),
             queue_dropped: Family::default(),
             requests_rejected: Counter::default(),
+            detections: Family::default(),
+            blocks_active: Family::default(),
+            capture_bytes: Counter::default(),
+            alert_sink_failures: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -229,6 +246,26 @@ impl Metrics {
             ),
             m.requests_rejected.clone(),
         );
+        registry.register(
+            "detections",
+            "Scan detections by scan kind and by the tier that decided (kernel, agent)",
+            m.detections.clone(),
+        );
+        registry.register(
+            "blocks_active",
+            "Sources blocked now, manual (portreeve block) or automatic (kernel scan detection)",
+            m.blocks_active.clone(),
+        );
+        registry.register(
+            "capture_bytes",
+            "Bytes written to packet captures of detected sources",
+            m.capture_bytes.clone(),
+        );
+        registry.register(
+            "alert_sink_failures",
+            "Alerts a sink gave up on after its retries or dropped from its full queue",
+            m.alert_sink_failures.clone(),
+        );
         let m = Metrics { registry, ..m };
         m.start_at_zero();
         m
@@ -259,6 +296,58 @@ impl Metrics {
             create(&self.errors, "source", source);
         }
         create(&self.queue_dropped, "queue", "conntrack");
+        create(&self.queue_dropped, "queue", "scan");
+        create(&self.queue_dropped, "queue", "enrichment");
+        for kind in SCAN_KINDS {
+            for tier in [Tier::Kernel, Tier::Agent] {
+                drop(self.detections.get_or_create(&detection_labels(kind, tier)));
+            }
+        }
+        for kind in BLOCK_KINDS {
+            create(&self.blocks_active, "kind", kind);
+        }
+    }
+
+    /// Counts one scan detection in `portreeve_detections_total`.
+    pub fn count_detection(&self, kind: ScanKind, tier: Tier) {
+        self.detections
+            .get_or_create(&detection_labels(kind, tier))
+            .inc();
+    }
+
+    /// Sets `portreeve_blocks_active`: how many blocks are `manual` and
+    /// how many `automatic`, as `portreeve_app::blocks::list` tells them.
+    pub fn set_blocks_active(&self, manual: usize, automatic: usize) {
+        for (kind, n) in BLOCK_KINDS.into_iter().zip([manual, automatic]) {
+            self.blocks_active
+                .get_or_create(&[("kind", kind.to_string())])
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+    }
+
+    /// Brings `portreeve_capture_bytes_total` up to `written`, the
+    /// captures' running total (`Captures::bytes_written`). The counter
+    /// takes the larger of the two, so callers on several threads cannot
+    /// count a byte twice.
+    pub fn set_capture_bytes(&self, written: u64) {
+        self.capture_bytes
+            .inner()
+            .fetch_max(written, Ordering::Relaxed);
+    }
+
+    /// Brings `portreeve_alert_sink_failures_total` up to the sinks' own
+    /// counters (`Alerts::stats`): a failure is an alert given up on after
+    /// the retries, or dropped from a full queue.
+    pub fn set_alert_sink_failures<'a>(
+        &self,
+        sinks: impl IntoIterator<Item = (&'a str, SinkStats)>,
+    ) {
+        for (sink, stats) in sinks {
+            self.alert_sink_failures
+                .get_or_create(&[("sink", sink.to_string())])
+                .inner()
+                .fetch_max(stats.failed + stats.dropped, Ordering::Relaxed);
+        }
     }
 
     /// Counts one failure of `source`, one of [`ERROR_SOURCES`], in
@@ -281,6 +370,26 @@ impl Metrics {
         encode(&mut out, &self.registry).expect("writing to a String cannot fail");
         out
     }
+}
+
+/// Every scan kind, for the series of `portreeve_detections_total` that
+/// start at 0.
+const SCAN_KINDS: [ScanKind; 4] = [
+    ScanKind::Vertical,
+    ScanKind::Horizontal,
+    ScanKind::Stealth,
+    ScanKind::Udp,
+];
+/// The kinds of block `portreeve_blocks_active` counts, as
+/// `portreeve_app::blocks::BlockRow::kind` names them.
+const BLOCK_KINDS: [&str; 2] = ["manual", "automatic"];
+
+/// The labels of one series of `portreeve_detections_total`.
+fn detection_labels(kind: ScanKind, tier: Tier) -> [Label; 2] {
+    [
+        ("kind", kind.name().to_string()),
+        ("tier", tier.name().to_string()),
+    ]
 }
 
 /// Creates the series of `family` labelled `name=value`, at 0.
@@ -715,8 +824,63 @@ mod tests {
             "portreeve_flow_datagrams_total{result=\"unknown_exporter\"} 0\n",
             "portreeve_agent_errors_total{source=\"table_drift\"} 0\n",
             "portreeve_agent_queue_dropped_total{queue=\"conntrack\"} 0\n",
+            "portreeve_agent_queue_dropped_total{queue=\"enrichment\"} 0\n",
+            "portreeve_detections_total{kind=\"stealth\",tier=\"kernel\"} 0\n",
+            "portreeve_detections_total{kind=\"udp\",tier=\"agent\"} 0\n",
+            "portreeve_blocks_active{kind=\"manual\"} 0\n",
+            "portreeve_blocks_active{kind=\"automatic\"} 0\n",
+            "portreeve_capture_bytes_total 0\n",
         ] {
             assert!(text.contains(series), "{series}{text}");
+        }
+    }
+
+    #[test]
+    fn detection_block_capture_and_sink_metrics_follow_their_sources() {
+        let m = Metrics::new();
+        m.count_detection(ScanKind::Vertical, Tier::Agent);
+        m.count_detection(ScanKind::Vertical, Tier::Agent);
+        m.count_detection(ScanKind::Udp, Tier::Kernel);
+        m.set_blocks_active(2, 7);
+        m.set_blocks_active(1, 5);
+        m.set_capture_bytes(4096);
+        m.set_capture_bytes(1000); // an older reading: no change
+        let stats = |failed, dropped| SinkStats {
+            failed,
+            dropped,
+            ..SinkStats::default()
+        };
+        m.set_alert_sink_failures([("webhook[0]", stats(1, 0)), ("siem", stats(0, 0))]);
+        m.set_alert_sink_failures([("webhook[0]", stats(3, 2))]);
+        let text = m.render();
+        for series in [
+            "portreeve_detections_total{kind=\"vertical\",tier=\"agent\"} 2\n",
+            "portreeve_detections_total{kind=\"udp\",tier=\"kernel\"} 1\n",
+            "portreeve_detections_total{kind=\"vertical\",tier=\"kernel\"} 0\n",
+            "portreeve_blocks_active{kind=\"manual\"} 1\n",
+            "portreeve_blocks_active{kind=\"automatic\"} 5\n",
+            "portreeve_capture_bytes_total 4096\n",
+            "portreeve_alert_sink_failures_total{sink=\"webhook[0]\"} 5\n",
+            "portreeve_alert_sink_failures_total{sink=\"siem\"} 0\n",
+        ] {
+            assert!(text.contains(series), "{series}{text}");
+        }
+        // Prometheus's own check, lints included, when it is installed.
+        let test = "detection_block_capture_and_sink_metrics_follow_their_sources";
+        if portreeve_testkit::require_programs(test, &["promtool"]) {
+            let checked = portreeve_testkit::run_with_input(
+                std::process::Command::new("promtool").args(["check", "metrics"]),
+                text.as_bytes(),
+            );
+            let complaints = format!(
+                "{}{}",
+                portreeve_testkit::stdout(&checked),
+                portreeve_testkit::stderr(&checked)
+            );
+            assert!(
+                checked.status.success() && complaints.trim().is_empty(),
+                "promtool check metrics: {complaints}\n{text}"
+            );
         }
     }
 

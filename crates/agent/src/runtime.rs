@@ -10,6 +10,9 @@
 //!  (NEW events)                   (drift, usage,     (one slot,          (plan every 10 s,
 //!                                  findings)          overwritten)        reclaim, PR013)
 //!  flows collector ──▶ flow sink (store)                 metrics endpoint (/metrics)
+//!
+//!  conntrack (teed) ─┬(bounded queue)──▶ scan watch (TRW, blocks, kernel
+//!  NFLOG (scan chain)┘                   blocks → detections)
 //! ```
 //!
 //! The conntrack queue holds [`CONNTRACK_QUEUE`] events; when the loop
@@ -27,7 +30,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
-use portreeve_app::policy::{self, LoadedPolicy};
+use portreeve_app::policy;
 use portreeve_app::{Actor, StateDir, blocks, check, grants, reclaim};
 use portreeve_core::words::{listed, or_none};
 use portreeve_core::{Finding, ListeningSocket, Severity};
@@ -40,16 +43,15 @@ use crate::conntrack::{Events, NewConnection};
 use crate::daemon::{self, LoopConfig};
 use crate::metrics::{Endpoint, Metrics};
 use crate::persist::StoreHistory;
+use crate::policy_cache::PolicyCache;
+use crate::respond::ResponseError;
+use crate::scan_watch::{self, ConntrackTee, Feed, SCAN_QUEUE};
 use crate::service_manager::ServiceManager;
 
 /// New-connection events held between the conntrack thread and the loop:
 /// at one reading a second, a burst of 64k connections a second is taken
 /// whole; beyond that, events are dropped and counted.
 pub const CONNTRACK_QUEUE: usize = 65_536;
-
-/// How often the listeners loop looks at the policy files again when the
-/// live generation has not changed.
-const POLICY_RECHECK: Duration = Duration::from_secs(10);
 
 /// How often flow aggregates are stored.
 const FLOW_FLUSH: Duration = Duration::from_secs(5);
@@ -76,6 +78,10 @@ pub enum AgentError {
     /// The history store could not be opened.
     #[error(transparent)]
     Store(#[from] portreeve_app::AppError),
+    /// The response to detections (alert sinks, source tracing) could
+    /// not start.
+    #[error(transparent)]
+    Response(#[from] ResponseError),
     /// The runtime that waits for shutdown could not be built.
     #[error("cannot start the agent's runtime: {0}")]
     Runtime(std::io::Error),
@@ -125,6 +131,7 @@ impl Agent {
             })
             .transpose()?;
         let history = StoreHistory::new(Box::new(state.open_store()?));
+        let responder = scan_watch::responder(&config.response, state, &metrics)?;
         let mut flow_addresses = config.netflow.clone();
         flow_addresses.extend(&config.sflow);
         let collector = if flow_addresses.is_empty() {
@@ -165,15 +172,25 @@ impl Agent {
         let stop = AtomicBool::new(false);
         let shared = Shared::default();
         let mut report = AgentReport::default();
+        let block_alerts = scan_watch::BlockAlerts::from_now(state, &metrics);
         std::thread::scope(|s| {
+            let (scan_tx, scan_rx) = mpsc::sync_channel(SCAN_QUEUE);
+            let feed = Feed::new(scan_tx, &metrics);
+            s.spawn(|| scan_watch::run(state, scan_rx, responder, block_alerts, &metrics, &stop));
+            let probes = feed.clone();
+            s.spawn(|| scan_watch::read_nflog(state, probes, &metrics, &stop));
             let (tx, rx) = mpsc::sync_channel(CONNTRACK_QUEUE);
             let counting = match conntrack {
                 Some(events) => {
-                    s.spawn(|| forward_conntrack(events, tx, &metrics, &stop));
+                    let tee = ConntrackTee::new(feed.clone());
+                    let (shared, metrics, stop) = (&shared, &metrics, &stop);
+                    s.spawn(move || forward_conntrack(events, tx, tee, shared, metrics, stop));
                     Some(rx)
                 }
                 None => None,
             };
+            // The watch's queue closes when its last feeder stops.
+            drop(feed);
             if let Some(collector) = collector {
                 s.spawn(|| {
                     report.flows = sink_flows(collector, state, &metrics, &stop);
@@ -231,10 +248,13 @@ fn nap(stop: &AtomicBool, until: Instant) -> bool {
 }
 
 /// Hands conntrack's new-connection events to the loop through the
-/// bounded queue, counting what did not fit.
+/// bounded queue, counting what did not fit, and tees them to the scan
+/// watch as connection attempts.
 fn forward_conntrack(
     mut events: Events,
     queue: SyncSender<NewConnection>,
+    mut scan: ConntrackTee,
+    shared: &Shared,
     metrics: &Metrics,
     stop: &AtomicBool,
 ) {
@@ -245,6 +265,12 @@ fn forward_conntrack(
     while !stop.load(Ordering::Relaxed) {
         match events.next_batch() {
             Ok(batch) => {
+                let latest = shared
+                    .latest
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone();
+                scan.send(&batch, latest);
                 for c in batch {
                     match queue.try_send(c) {
                         Ok(()) => {}
@@ -292,32 +318,6 @@ fn sink_flows(
     totals
 }
 
-/// The policy to judge findings by, resolved again when the live
-/// generation changes (an apply, a rollback, a reclaim) and at least every
-/// [`POLICY_RECHECK`] (the default file may change while nothing is
-/// applied).
-struct PolicyCache {
-    generation: Option<u64>,
-    resolved: Option<Instant>,
-    policy: Option<LoadedPolicy>,
-}
-
-impl PolicyCache {
-    fn get(&mut self, state: &StateDir) -> Option<&LoadedPolicy> {
-        let generation = state.firewall().generations().current().ok();
-        let stale = self.resolved.is_none_or(|t| t.elapsed() >= POLICY_RECHECK);
-        if stale || generation != self.generation {
-            self.generation = generation;
-            self.resolved = Some(Instant::now());
-            match policy::for_judging(state, None) {
-                Ok(p) => self.policy = Some(p),
-                Err(e) => tracing::warn!(error = %e, "cannot read the policy in effect"),
-            }
-        }
-        self.policy.as_ref()
-    }
-}
-
 /// The listeners loop: drift, usage and findings every interval.
 fn read_listeners(
     config: &AgentConfig,
@@ -337,11 +337,7 @@ fn read_listeners(
         service_manager.reading_taken();
         sockets
     };
-    let mut cache = PolicyCache {
-        generation: None,
-        resolved: None,
-        policy: None,
-    };
+    let mut cache = PolicyCache::judging();
     let mut observe = |sockets: &[ListeningSocket]| {
         *shared.latest.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(sockets.to_vec()));
         service_manager.reading_served();

@@ -8,113 +8,14 @@ mod support;
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::net::{TcpListener, TcpStream, UdpSocket};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 use portreeve_alerts::{Alert, Alerts, AlertsConfig, SyslogConfig, examples};
+use portreeve_testkit::rsyslog::{self, Rsyslog};
 use support::{stats, wait_until};
 
 const TEST: &str = "syslog_rsyslog";
-
-/// rsyslogd from PATH or /usr/sbin (not on a non-root user's PATH).
-fn rsyslogd() -> Option<PathBuf> {
-    std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .chain([PathBuf::from("/usr/sbin")])
-        .map(|dir| dir.join("rsyslogd"))
-        .find(|path| path.is_file())
-}
-
-/// An rsyslogd of the test's own, in the foreground; killed on drop.
-struct Rsyslog {
-    child: Child,
-    udp_port: u16,
-    tcp_port: u16,
-    received: PathBuf,
-}
-
-impl Rsyslog {
-    fn start(program: &Path, dir: &Path) -> Rsyslog {
-        let udp_port = UdpSocket::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let tcp_port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let received = dir.join("received.log");
-        // One line a message: rsyslog's parsed RFC 5424 fields, then the
-        // raw message as it arrived, separated by tabs.
-        let config = format!(
-            r#"global(workDirectory="{dir}")
-module(load="imudp")
-module(load="imtcp")
-input(type="imudp" address="127.0.0.1" port="{udp_port}")
-input(type="imtcp" address="127.0.0.1" port="{tcp_port}")
-template(name="fields" type="string" string="%inputname%\t%protocol-version%\t%syslogfacility-text%\t%syslogseverity-text%\t%hostname%\t%app-name%\t%procid%\t%msgid%\t%structured-data%\t%timereported:::date-rfc3339%\t%msg%\t%rawmsg%\n")
-action(type="omfile" file="{received}" template="fields")
-"#,
-            dir = dir.display(),
-            received = received.display(),
-        );
-        let conf = dir.join("rsyslog.conf");
-        fs::write(&conf, config).unwrap();
-        let child = Command::new(program)
-            .arg("-n")
-            .arg("-f")
-            .arg(&conf)
-            .arg("-i")
-            .arg(dir.join("rsyslogd.pid"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let rsyslog = Rsyslog {
-            child,
-            udp_port,
-            tcp_port,
-            received,
-        };
-        wait_until(Duration::from_secs(10), "rsyslog's listeners", || {
-            udp_bound(udp_port) && TcpStream::connect(("127.0.0.1", tcp_port)).is_ok()
-        });
-        rsyslog
-    }
-
-    /// The received lines portreeve sent (rsyslog logs its own start too).
-    fn portreeve_lines(&self) -> Vec<Vec<String>> {
-        fs::read_to_string(&self.received)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| l.split('\t').map(str::to_owned).collect::<Vec<_>>())
-            .filter(|fields| fields.get(5).is_some_and(|app| app == "portreeve"))
-            .collect()
-    }
-}
-
-impl Drop for Rsyslog {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Whether a UDP socket is bound to 127.0.0.1:`port` (rsyslog has no
-/// other sign of readiness that sends nothing).
-fn udp_bound(port: u16) -> bool {
-    let wanted = format!("0100007F:{port:04X}");
-    fs::read_to_string("/proc/net/udp")
-        .unwrap_or_default()
-        .lines()
-        .any(|l| l.split_whitespace().nth(1) == Some(wanted.as_str()))
-}
 
 fn syslog(address: String, facility: &str) -> SyslogConfig {
     SyslogConfig {
@@ -159,12 +60,12 @@ fn cef_fields(cef: &str) -> Vec<String> {
 
 #[test]
 fn rsyslog_parses_rfc5424_messages_with_cef_bodies_over_udp_and_tcp() {
-    let Some(program) = rsyslogd() else {
+    let Some(program) = rsyslog::program() else {
         portreeve_testkit::skip_unless(TEST, false, "rsyslogd is not installed (Debian: rsyslog)");
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let rsyslog = Rsyslog::start(&program, dir.path());
+    let rsyslog = Rsyslog::start(&program, dir.path(), None);
     let alerts = Alerts::start(&AlertsConfig {
         syslog: vec![
             syslog(format!("udp://127.0.0.1:{}", rsyslog.udp_port), "auth"),

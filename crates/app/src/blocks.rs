@@ -23,6 +23,7 @@ use crate::policy;
 use crate::record::{preflight, record, record_or_undo};
 use crate::state_dir::StateDir;
 
+pub mod changes;
 mod expiry;
 pub mod guard;
 mod kernel;

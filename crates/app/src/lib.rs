@@ -22,6 +22,9 @@
 //! - [`grants`]: time-limited openings and the kernel's usage record;
 //! - [`blocks`]: time-limited blocks of sources, refused for sources that
 //!   must never be blocked;
+//! - [`detect`]: scan detection over recorded traffic (offline);
+//! - [`detections`]: the scans the agent detected, what it did about each,
+//!   and what it learnt after;
 //! - [`record`]: the ledger entry every change leaves behind;
 //! - [`input`]: reading a file an operator names, `-` meaning standard input.
 //!
@@ -48,6 +51,8 @@ mod actor;
 pub mod blocks;
 pub mod change;
 pub mod check;
+pub mod detect;
+pub mod detections;
 pub mod enforce;
 mod error;
 mod expiry;

@@ -165,6 +165,23 @@ impl Activity {
     }
 }
 
+/// What `attempts`, all by `source`, add up to — kind, ports, addresses,
+/// first and last seen (`when_none` for both when there are none) — for a
+/// decision made elsewhere, such as the kernel's: the caller fills in the
+/// detector, tier, count and evidence.
+pub fn summarize(source: IpAddr, attempts: &[Attempt], when_none: Timestamp) -> Detection {
+    let mut activity = Activity::new(attempts.first().map_or(when_none, |a| a.at));
+    for attempt in attempts {
+        activity.record(attempt);
+    }
+    let decision = Decision {
+        detector: "",
+        attempts: attempts.len() as u64,
+        evidence: String::new(),
+    };
+    activity.detection(source, &decision)
+}
+
 /// A detector's verdict on one source.
 #[derive(Debug, Clone)]
 pub(crate) struct Decision {

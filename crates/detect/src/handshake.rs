@@ -86,10 +86,11 @@ impl Handshakes {
         if let Some(open) = self.open.get_mut(&(p.from, p.to)) {
             // The opener again: a retransmission, or for a SYN the reset
             // that tears a half-open scan connection down.
-            if let Segment::Tcp(f) = p.segment {
-                if f & flags::RST != 0 && open.attempt.outcome == Outcome::Established {
-                    open.attempt.outcome = Outcome::Reset;
-                }
+            if let Segment::Tcp(f) = p.segment
+                && f & flags::RST != 0
+                && open.attempt.outcome == Outcome::Established
+            {
+                open.attempt.outcome = Outcome::Reset;
             }
             return;
         }
@@ -126,7 +127,7 @@ impl Handshakes {
 }
 
 /// The probe a packet opens, if it can open one.
-fn opening(segment: Segment) -> Option<(Probe, Transport)> {
+pub(crate) fn opening(segment: Segment) -> Option<(Probe, Transport)> {
     use flags::{ACK, FIN, PSH, RST, SYN, URG};
     let probe = match segment {
         Segment::Udp => return Some((Probe::Udp, Transport::Udp)),

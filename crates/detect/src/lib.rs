@@ -12,7 +12,8 @@
 //!   (15 distinct ports in 5 minutes; 15 ports in a leaky bucket) the
 //!   benchmark compares against.
 //!
-//! [`conn_log`] and [`handshake`] turn recorded traffic into attempts.
+//! [`conn_log`], [`flow_csv`] and [`handshake`] turn recorded traffic into
+//! attempts, [`packet`] one raw IP packet (the agent's NFLOG probes).
 //! `docs/detection.md` explains the parameters.
 
 mod activity;
@@ -20,10 +21,12 @@ mod attempt;
 mod baseline;
 pub mod conn_log;
 mod detector;
+pub mod flow_csv;
 pub mod handshake;
+pub mod packet;
 mod trw;
 
-pub use activity::{Detection, ScanKind, Tier};
+pub use activity::{Detection, ScanKind, Tier, summarize};
 pub use attempt::{Attempt, Outcome, Probe, Transport};
 pub use baseline::{CrowdSecLike, CrowdSecLikeConfig, ZeekLike, ZeekLikeConfig};
 pub use detector::{Detector, detect_all};

@@ -452,10 +452,13 @@ fn input_chain(out: &mut String, r: &Ruleset) {
         "iif \"lo\" accept".into(),
         "ct state established,related accept".into(),
     ];
-    rules.extend(scan::stealth_rules(r));
-    rules.push("ct state invalid drop".into());
+    // Blocked sources are dropped before stealth probes are counted: a
+    // blocked stealth scanner's packets never reach the scan chain (and
+    // its log to the agent).
     rules.extend(blocklist_rules());
     rules.extend(scan::blocked_rules(r));
+    rules.extend(scan::stealth_rules(r));
+    rules.push("ct state invalid drop".into());
     rules.extend(scan::banned_probe_rules(r));
     rules.extend(banned_rules(&keys));
     rules.extend([

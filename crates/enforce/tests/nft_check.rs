@@ -152,6 +152,7 @@ fn every_scan_detection_setting_is_valid() {
         "scan = \"block\"\n",
         "scan = \"block\"\nnever_block = [\"lan\", \"v6only\"]\nports = 15\nwindow = \"5m\"\n",
         "scan = \"alert\"\nports = 1\nwindow = \"7s\"\nblock_ttl = \"1d\"\n",
+        "scan = \"block\"\nlog_group = 65535\n",
     ] {
         for enforce in [
             "",
@@ -160,7 +161,7 @@ fn every_scan_detection_setting_is_valid() {
             let text = nft_text::render(&compile(&format!(
                 "{ZONES}{enforce}[detection]\n{detection}{rules}"
             )));
-            assert!(text.contains("\tchain scan {\n"), "{text}");
+            assert!(text.contains("\tchain scan {\n\t\tlog group "), "{text}");
             assert_nft_accepts(&text);
         }
     }

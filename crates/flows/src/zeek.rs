@@ -268,10 +268,8 @@ impl Ts<'_> {
                 if let Some(ms) = decimal_millis(t) {
                     return Ok(ms);
                 }
-                if iso {
-                    if let Ok(ts) = t.parse::<jiff::Timestamp>() {
-                        return u64::try_from(ts.as_millisecond()).map_err(|_| bad(field, t));
-                    }
+                if iso && let Ok(ts) = t.parse::<jiff::Timestamp>() {
+                    return u64::try_from(ts.as_millisecond()).map_err(|_| bad(field, t));
                 }
                 Err(bad(field, t))
             }

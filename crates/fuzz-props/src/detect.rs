@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use jiff::Timestamp;
 use portreeve_detect::handshake::{Handshakes, PacketHeader, Segment};
-use portreeve_detect::{Attempt, Trw, conn_log, detect_all};
+use portreeve_detect::{Attempt, Trw, conn_log, detect_all, flow_csv};
 
 /// Runs TRW over `attempts` and checks what it reports: only sources that
 /// made attempts, each decided within its own attempts, no earlier than
@@ -40,6 +40,28 @@ pub fn detect_conn_log(data: &[u8]) {
     }
 }
 
+/// The nfdump CSV reader of `portreeve detect --flows`: no input may panic,
+/// an error names a line that exists (and a column within that line), and
+/// records that read yield at most one attempt per line, in time order.
+pub fn detect_flow_csv(data: &[u8]) {
+    let lines: Vec<&[u8]> = data.split(|&b| b == b'\n').collect();
+    match flow_csv::read(data) {
+        Ok(attempts) => {
+            assert!(attempts.len() <= lines.len());
+            assert!(attempts.windows(2).all(|w| w[0].at <= w[1].at));
+            detections_hold(attempts);
+        }
+        Err(e) => {
+            let line = usize::try_from(e.line).unwrap();
+            assert!(line >= 1 && line <= lines.len(), "{e}");
+            if let Some(column) = e.column {
+                let fields = lines[line - 1].split(|&b| b == b',').count();
+                assert!(column >= 1 && column <= fields, "{e}");
+            }
+        }
+    }
+}
+
 /// `portreeve detect --pcap`: the capture's TCP and UDP headers, paired
 /// into attempts. No capture may panic, and there are never more attempts
 /// than packets.
@@ -66,4 +88,26 @@ pub fn detect_pcap(data: &[u8]) {
     let attempts = handshakes.finish();
     assert!(attempts.len() <= packets);
     detections_hold(attempts);
+}
+
+/// One raw IP packet, as the agent reads the scan chain's probes from
+/// NFLOG: no input may panic, and an attempt read from it is of the IP
+/// version the packet says, with a probe of its transport and the time
+/// and outcome it was given.
+pub fn detect_packet(data: &[u8]) {
+    use portreeve_detect::packet::attempt_from_ip;
+    use portreeve_detect::{Outcome, Probe, Transport};
+    let at = Timestamp::from_second(1_700_000_000).unwrap();
+    let Some(a) = attempt_from_ip(data, at, Outcome::Unanswered) else {
+        return;
+    };
+    let version = data[0] >> 4;
+    assert!(a.source.is_ipv4() == (version == 4), "{a:?}");
+    assert!(a.destination.is_ipv4() == a.source.is_ipv4(), "{a:?}");
+    assert_eq!(
+        a.transport == Transport::Udp,
+        a.probe == Probe::Udp,
+        "{a:?}"
+    );
+    assert_eq!((a.at, a.outcome), (at, Outcome::Unanswered));
 }

@@ -15,7 +15,7 @@ mod legacy;
 mod policy;
 mod scan;
 
-pub use detect::{detect_conn_log, detect_pcap};
+pub use detect::{detect_conn_log, detect_flow_csv, detect_packet, detect_pcap};
 pub use flows::{flows_netflow, flows_pcap, flows_sflow, flows_zeek};
 pub use ledger::{ledger_files, ledger_records, signed_note};
 pub use legacy::iptables_save;
@@ -27,8 +27,10 @@ pub type Property = fn(&[u8]);
 
 /// Every fuzz target by name (the file name in `fuzz/fuzz_targets/`), with
 /// its property.
-pub const TARGETS: [(&str, Property); 13] = [
+pub const TARGETS: [(&str, Property); 15] = [
     ("detect_conn_log", detect_conn_log),
+    ("detect_flow_csv", detect_flow_csv),
+    ("detect_packet", detect_packet),
     ("detect_pcap", detect_pcap),
     ("flows_netflow", flows_netflow),
     ("flows_pcap", flows_pcap),

@@ -10,6 +10,8 @@
 //! and a [`Bundle`] exports entries and checkpoints so that anyone holding
 //! the log's public key can check them offline against a [`Trust`], getting
 //! [`Verified`] or the first [`Tamper`]ed position.
+//! A [`Follower`] reads the entries appended since it last looked, from
+//! where it stopped, for a reader that looks often (the agent's alerts).
 //!
 //! It is a transparency log in the manner of Certificate Transparency and
 //! Sigstore: entries are canonical JSON records ([`entry`]), an RFC 9162
@@ -51,6 +53,7 @@ pub mod bundle;
 mod copies;
 pub mod entry;
 mod files;
+pub mod follow;
 pub mod merkle;
 pub mod note;
 pub mod store;
@@ -58,5 +61,6 @@ pub mod verify;
 
 pub use bundle::Bundle;
 pub use entry::{Draft, Entry, digest};
+pub use follow::Follower;
 pub use store::{Appended, Ledger, LedgerError};
 pub use verify::{LatestCopy, Tamper, Trust, Verified};

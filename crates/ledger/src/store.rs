@@ -122,7 +122,7 @@ pub const PERSIST_EVERY: u64 = 4096;
 /// checkpoints or gained entries from something other than the ledger.
 pub const MAX_UNSIGNED: u64 = 4096;
 
-const ENTRIES: &str = "entries.jsonl";
+pub(crate) const ENTRIES: &str = "entries.jsonl";
 const CHECKPOINTS: &str = "checkpoints.jsonl";
 const LATEST: &str = "checkpoint.latest";
 const TREE: &str = "tree.bin";

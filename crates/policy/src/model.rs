@@ -625,6 +625,9 @@ pub struct Detection {
     /// Kernel tier: the window the `ports` are counted in, a leaky bucket
     /// that drains `ports` per `window`.
     pub window: jiff::SignedDuration,
+    /// The NFLOG group the scan chain logs every probe it counts to, for
+    /// the agent's tier; never the group of the drop log.
+    pub log_group: u16,
 }
 
 impl Detection {
@@ -647,6 +650,8 @@ impl Detection {
     /// and faster timings (-T3 to -T5) whole; a slower scan is the agent
     /// tier's to catch.
     pub const DEFAULT_WINDOW: jiff::SignedDuration = jiff::SignedDuration::from_secs(60);
+    /// The default `log_group`: apart from the drop log's default, 0.
+    pub const DEFAULT_LOG_GROUP: u16 = 2;
 }
 
 impl Default for Detection {
@@ -658,6 +663,7 @@ impl Default for Detection {
             never_block: Vec::new(),
             ports: Self::DEFAULT_PORTS,
             window: Self::DEFAULT_WINDOW,
+            log_group: Self::DEFAULT_LOG_GROUP,
         }
     }
 }

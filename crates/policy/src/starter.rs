@@ -194,13 +194,16 @@ public = ["0.0.0.0/0", "::/0"]
 [detection]
 # What is done about a source that scans this host ("off", "alert" or
 # "block"), how long an automatic block lasts, zones never blocked, and the
-# kernel's threshold: this many closed ports within the window. Defaults:
+# kernel's threshold: this many closed ports within the window; the agent
+# reads every probe from NFLOG group log_group (not [enforce] log_group).
+# Defaults:
 # scan = "off"
 # block_ttl = "10m"
 # max_block_ttl = "1d"
 # never_block = []
 # ports = 4
 # window = "60s"
+# log_group = 2
 
 [banned]
 # Built-in bans: 21/tcp, 23/tcp, 69/udp, 111, 512-514/tcp, 2375/tcp, 6000-6063/tcp.

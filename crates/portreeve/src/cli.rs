@@ -132,6 +132,10 @@ pub enum Command {
     Unblock(UnblockArgs),
     /// List blocked sources with the time they have left
     Blocks(ListArgs),
+    /// List the port scans the agent detected and what it did about each
+    Detections(ListArgs),
+    /// List the packet captures the agent made of detected scanners
+    Captures(ListArgs),
     /// Roll back an unconfirmed generation at its deadline (started by `apply`)
     #[command(hide = true)]
     Watchdog {
@@ -175,6 +179,8 @@ pub enum Command {
     Catalogue(CatalogueArgs),
     /// Check what portreeve can see and where it keeps things
     Doctor(DoctorArgs),
+    /// Serve the fleet API from a SQLite or PostgreSQL database; manage its tokens
+    Server(ServerArgs),
     /// Print a shell completion script
     Completions {
         /// Shell to generate completions for
@@ -740,7 +746,7 @@ pub struct ImportZeekArgs {
 
 /// `portreeve detect`.
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("recording").required(true).args(["zeek", "pcap"])))]
+#[command(group(clap::ArgGroup::new("recording").required(true).args(["zeek", "pcap", "flows"])))]
 pub struct DetectArgs {
     /// A Zeek conn.log (TSV or JSON lines; `-` for standard input)
     #[arg(long, value_name = "FILE")]
@@ -748,6 +754,9 @@ pub struct DetectArgs {
     /// A pcap or pcapng capture (`-` for standard input)
     #[arg(long, value_name = "FILE")]
     pub pcap: Option<PathBuf>,
+    /// Flow records as `nfdump -o csv` prints them (`-` for standard input)
+    #[arg(long, value_name = "FILE")]
+    pub flows: Option<PathBuf>,
     /// The detector: Threshold Random Walk, or a fixed-threshold baseline
     #[arg(long, value_enum, default_value_t = DetectorChoice::Trw)]
     pub detector: DetectorChoice,
@@ -991,6 +1000,81 @@ pub struct CatalogueArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = ListFormat::Table)]
     pub format: ListFormat,
+}
+
+/// `portreeve server`: serves until SIGTERM or Ctrl-C, or runs a subcommand.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct ServerArgs {
+    /// Manage the server's API tokens instead of serving
+    #[command(subcommand)]
+    pub command: Option<ServerCommand>,
+    /// Serve here (ADDRESS:PORT)
+    #[arg(long, value_name = "ADDRESS", default_value = "127.0.0.1:8440")]
+    pub listen: std::net::SocketAddr,
+    #[command(flatten)]
+    pub database: DatabaseArg,
+}
+
+/// `--database`, shared by `server` and its subcommands.
+#[derive(Debug, Args)]
+pub struct DatabaseArg {
+    /// The database: postgres://USER@HOST/DB, postgres:///DB?host=/var/run/postgresql&user=USER,
+    /// or sqlite:///PATH [default: SQLite in the state directory's server.db]
+    #[arg(long, value_name = "URL")]
+    pub database: Option<String>,
+}
+
+/// `portreeve server …`.
+#[derive(Debug, Subcommand)]
+pub enum ServerCommand {
+    /// Create, list and revoke API tokens
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+/// `portreeve server token …`.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token and print it (the only time it is shown)
+    Create(TokenCreateArgs),
+    /// List tokens: id, name, role, times; never the token itself
+    List {
+        #[command(flatten)]
+        database: DatabaseArg,
+        /// Output format
+        #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
+    },
+    /// Revoke a token: requests with it get 401 from then on
+    Revoke {
+        /// The token's id, as `token list` shows it
+        #[arg(value_name = "ID")]
+        id: String,
+        #[command(flatten)]
+        database: DatabaseArg,
+    },
+}
+
+/// `portreeve server token create`.
+#[derive(Debug, Args)]
+pub struct TokenCreateArgs {
+    /// What it may do: admin, operator, approver, viewer, or enroll (one agent's enrollment)
+    #[arg(long, value_name = "ROLE", value_parser = parse_role)]
+    pub role: portreeve_server::Role,
+    /// How long it works (e.g. 90s, 30m, 4h, 30d) [default: until revoked]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_arg)]
+    pub ttl: Option<jiff::SignedDuration>,
+    /// What it is for, shown by `token list`
+    #[arg(long, value_name = "TEXT", default_value = "")]
+    pub name: String,
+    #[command(flatten)]
+    pub database: DatabaseArg,
+}
+
+fn parse_role(s: &str) -> Result<portreeve_server::Role, String> {
+    s.parse()
+        .map_err(|e: portreeve_server::UnknownRole| e.to_string())
 }
 
 /// `portreeve doctor`.

@@ -10,6 +10,7 @@ mod context;
 mod failure;
 mod logging;
 mod output;
+mod shutdown;
 
 use std::process::ExitCode;
 

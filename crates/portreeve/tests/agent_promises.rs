@@ -249,10 +249,15 @@ fn the_metrics_served_are_the_metrics_documented_and_the_command_line_overrides_
     assert!(lab.connects(7070));
     // The file's interval and address are overridden by start_agent's
     // `--interval 500ms --metrics 127.0.0.1:9465`; its lifecycle interval
-    // is not.
+    // is not. An alert sink gives its failure counter a series.
+    let alerts = lab.home.path().join("alerts.ecs.json");
     let config = lab.home.file(
         "agent.toml",
-        "interval = \"1h\"\nmetrics = \"127.0.0.1:9466\"\nlifecycle_interval = \"500ms\"\n",
+        format!(
+            "interval = \"1h\"\nmetrics = \"127.0.0.1:9466\"\nlifecycle_interval = \"500ms\"\n\
+             [[alerts.ecs]]\npath = \"{}\"\n",
+            alerts.display()
+        ),
     );
     let mut agent = start_agent(
         &lab.srv,
@@ -335,6 +340,7 @@ fn the_metrics_served_are_the_metrics_documented_and_the_command_line_overrides_
         "lifecycle",
         "reclaim",
         "table_drift",
+        "scan",
     ]
     .into();
     let text = metrics(&lab.srv).unwrap();
@@ -348,7 +354,7 @@ fn the_metrics_served_are_the_metrics_documented_and_the_command_line_overrides_
     // Every documented series is served, every served series documented,
     // with the documented type and labels.
     let documented = documented_series();
-    assert_eq!(documented.len(), 19, "{documented:#?}");
+    assert_eq!(documented.len(), 23, "{documented:#?}");
     // Labelled series with known labels are served from the start; a new
     // listener (drift) and a flow datagram count in them.
     let _new = lab.srv.listen(&["tcp4:0.0.0.0:7072"], 0);

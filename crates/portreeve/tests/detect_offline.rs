@@ -3,7 +3,9 @@
 //! its own namespace, each only at the target namespace's veth address)
 //! and a benign client beside them with tcpdump in the target namespace,
 //! then asserts every scanner is found with its scan's kind and the client
-//! is not. Zeek is not packaged in Debian 12, so the conn.log tests write
+//! is not; a second privileged test turns such a recording into flow
+//! records with Debian's softflowd, nfcapd and nfdump and reads those. Zeek
+//! is not packaged in Debian 12, so the conn.log tests write
 //! the lines Zeek logs for the same scenario by hand, following Zeek's
 //! documented `conn_state` and `history` columns.
 
@@ -140,6 +142,32 @@ fn a_bad_conn_log_line_is_a_located_error() {
     assert_exit(&out, 2, "not a pcap or pcapng file");
 }
 
+#[test]
+fn a_bad_flow_record_is_a_located_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("flows.csv");
+    let record = |sa: &str| {
+        format!(
+            "2024-05-01 10:00:00,2024-05-01 10:00:00,0.000,{sa},10.80.0.1,40000,22,TCP,......S.,0,0,1,44\n"
+        )
+    };
+    let csv = format!(
+        "ts,te,td,sa,da,sp,dp,pr,flg,fwd,stos,ipkt,ibyt\n{}{}",
+        record("10.80.0.11"),
+        record("10.80.0.999")
+    );
+    std::fs::write(&path, csv).unwrap();
+    let out = run(portreeve().args(["detect", "--flows", path.to_str().unwrap()]));
+    assert_exit(
+        &out,
+        2,
+        &format!(
+            "{}:3:4: sa: \"10.80.0.999\" is not an IP address",
+            path.display()
+        ),
+    );
+}
+
 /// A raw IPv6 packet carrying a bare TCP header with `flags`.
 fn ipv6_tcp(from: (&str, u16), to: (&str, u16), flags: u8) -> Vec<u8> {
     let addr = |a: &str| a.parse::<std::net::Ipv6Addr>().unwrap().octets();
@@ -244,11 +272,13 @@ const CLIENT: &str = "10.74.0.2";
 const CLIENT_TARGET: [u8; 4] = [10, 74, 0, 1];
 
 /// Starts tcpdump on every interface of `ns`, writing `pcap`, and waits
-/// until it is capturing.
+/// until it is capturing. The link type is Linux cooked capture v1: `-i
+/// any` would write v2, which softflowd 1.1.0 cannot read.
 fn start_capture(ns: &Netns, pcap: &Path) -> Child {
     let mut tcpdump = ns
         .exec("tcpdump")
-        .args(["-i", "any", "-U", "-n", "-w", pcap.to_str().unwrap()])
+        .args(["-i", "any", "-y", "LINUX_SLL", "-U", "-n", "-w"])
+        .arg(pcap)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -279,6 +309,106 @@ fn benign_client() {
     }
 }
 
+/// Stops `tcpdump` once the last packets are written: tcpdump hands packets
+/// over from the kernel in blocks, at most a second late.
+fn stop_capture(mut tcpdump: Child) {
+    std::thread::sleep(Duration::from_millis(1100));
+    let pid = rustix::process::Pid::from_raw(tcpdump.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::INT).unwrap();
+    tcpdump.wait().unwrap();
+}
+
+/// A target namespace with services on tcp/22, tcp/8080 and udp/53, one
+/// scanner namespace per scan and the benign client's, each linked to the
+/// target on a subnet of its own.
+struct Lab {
+    /// First, so that the services stop before their namespace goes.
+    _services: testkit::Listeners,
+    target: Netns,
+    scanners: Vec<Netns>,
+    client: Netns,
+}
+
+impl Lab {
+    fn new(scans: usize) -> Lab {
+        let target = Netns::bare();
+        let scanners: Vec<Netns> = (0..scans).map(|_| Netns::bare()).collect();
+        for (i, ns) in scanners.iter().enumerate() {
+            let (scanner, at) = scan_addresses(i);
+            target.link(ns, &format!("{at}/24"), &format!("{scanner}/24"));
+        }
+        let client = Netns::bare();
+        target.link(&client, "10.74.0.1/24", &format!("{CLIENT}/24"));
+        // Closed UDP ports answer with ICMP at the kernel's default rate (one
+        // a second after a burst), which would slow nmap -sU to minutes.
+        let out = run(target
+            .exec("sysctl")
+            .args(["-qw", "net.ipv4.icmp_ratelimit=0"]));
+        assert!(out.status.success(), "{}", stderr(&out));
+        let services = target.listen(
+            &["tcp4:0.0.0.0:22", "tcp4:0.0.0.0:8080", "udp4:0.0.0.0:53"],
+            0,
+        );
+        Lab {
+            _services: services,
+            target,
+            scanners,
+            client,
+        }
+    }
+
+    /// Runs `scans` (scan `i` from scanner `i`) beside the benign client,
+    /// recording the target's traffic into `pcap`.
+    fn record(&self, scans: &[Scan], pcap: &Path) {
+        let tcpdump = start_capture(&self.target, pcap);
+        let started = Instant::now();
+        let nmaps: Vec<Child> = self
+            .scanners
+            .iter()
+            .zip(scans)
+            .enumerate()
+            .map(|(i, (ns, scan))| {
+                let (_, at) = scan_addresses(i);
+                ns.exec("nmap")
+                    .args(["-n", "-Pn", "--host-timeout", "90s"])
+                    .args(scan.nmap)
+                    .arg(at)
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        self.client.run(benign_client);
+        for mut nmap in nmaps {
+            assert!(nmap.wait().unwrap().success());
+        }
+        eprintln!("scans took {:?}", started.elapsed());
+        stop_capture(tcpdump);
+    }
+}
+
+/// Asserts that `doc` has each of `scans` (scanner `i` ran scan `i`) with
+/// its kind, decided within 8 attempts, and nothing else: not the benign
+/// client.
+fn assert_only_scanners_found(doc: &Value, scans: &[Scan]) {
+    for (i, scan) in scans.iter().enumerate() {
+        let (scanner, _) = scan_addresses(i);
+        let d = detection(doc, &scanner)
+            .unwrap_or_else(|| panic!("nmap {:?} not found: {doc:#}", scan.nmap));
+        assert_eq!(d["kind"], scan.kind, "nmap {:?}: {d:#}", scan.nmap);
+        let attempts = d["attempts_before_decision"].as_u64().unwrap();
+        eprintln!("nmap {:?}: decided after {attempts} attempts", scan.nmap);
+        assert!(attempts <= 8, "nmap {:?}: {d:#}", scan.nmap);
+    }
+    assert!(detection(doc, CLIENT).is_none(), "{doc:#}");
+    assert_eq!(
+        doc["detections"].as_array().unwrap().len(),
+        scans.len(),
+        "{doc:#}"
+    );
+}
+
 #[test]
 fn recorded_nmap_scans_are_found_and_the_benign_client_is_not() {
     if !testkit::privileged(
@@ -287,69 +417,122 @@ fn recorded_nmap_scans_are_found_and_the_benign_client_is_not() {
     ) {
         return;
     }
-    let target = Netns::bare();
-    let scanners: Vec<Netns> = (0..SCANS.len()).map(|_| Netns::bare()).collect();
-    for (i, ns) in scanners.iter().enumerate() {
-        let (scanner, at) = scan_addresses(i);
-        target.link(ns, &format!("{at}/24"), &format!("{scanner}/24"));
-    }
-    let client = Netns::bare();
-    target.link(&client, "10.74.0.1/24", &format!("{CLIENT}/24"));
-    // Closed UDP ports answer with ICMP at the kernel's default rate (one
-    // a second after a burst), which would slow nmap -sU to minutes.
-    let out = run(target
-        .exec("sysctl")
-        .args(["-qw", "net.ipv4.icmp_ratelimit=0"]));
-    assert!(out.status.success(), "{}", stderr(&out));
-    let _listeners = target.listen(
-        &["tcp4:0.0.0.0:22", "tcp4:0.0.0.0:8080", "udp4:0.0.0.0:53"],
-        0,
-    );
+    let lab = Lab::new(SCANS.len());
     let dir = tempfile::tempdir().unwrap();
     let pcap = dir.path().join("scans.pcap");
-    let mut tcpdump = start_capture(&target, &pcap);
-
-    let started = Instant::now();
-    let nmaps: Vec<Child> = scanners
-        .iter()
-        .zip(&SCANS)
-        .enumerate()
-        .map(|(i, (ns, scan))| {
-            let (_, at) = scan_addresses(i);
-            ns.exec("nmap")
-                .args(["-n", "-Pn", "--host-timeout", "90s"])
-                .args(scan.nmap)
-                .arg(at)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    client.run(benign_client);
-    for mut nmap in nmaps {
-        assert!(nmap.wait().unwrap().success());
-    }
-    eprintln!("scans took {:?}", started.elapsed());
-    std::thread::sleep(Duration::from_millis(300));
-    let pid = rustix::process::Pid::from_raw(tcpdump.id() as i32).unwrap();
-    rustix::process::kill_process(pid, rustix::process::Signal::INT).unwrap();
-    tcpdump.wait().unwrap();
-
+    lab.record(&SCANS, &pcap);
     let doc = detect_json(&["--pcap", pcap.to_str().unwrap()]);
-    for (i, scan) in SCANS.iter().enumerate() {
-        let (scanner, _) = scan_addresses(i);
-        let d = detection(&doc, &scanner)
-            .unwrap_or_else(|| panic!("nmap {:?} not found: {doc:#}", scan.nmap));
-        assert_eq!(d["kind"], scan.kind, "nmap {:?}: {d:#}", scan.nmap);
-        let attempts = d["attempts_before_decision"].as_u64().unwrap();
-        eprintln!("nmap {:?}: decided after {attempts} attempts", scan.nmap);
-        assert!(attempts <= 8, "nmap {:?}: {d:#}", scan.nmap);
+    assert_only_scanners_found(&doc, &SCANS);
+}
+
+/// The UDP port nfcapd listens on, on the loopback of the namespace it
+/// shares with softflowd.
+const COLLECTOR_PORT: &str = "9995";
+
+/// `pcap` as flow records, the way a site with a NetFlow exporter keeps
+/// them: softflowd reads the capture and exports NetFlow v9 to nfcapd on
+/// `ns`'s loopback, and `nfdump -o csv` prints what nfcapd stored. Returns
+/// the CSV's path, in `dir`.
+fn nfdump_csv(ns: &Netns, pcap: &Path, dir: &Path) -> std::path::PathBuf {
+    let store = dir.join("nfcapd");
+    std::fs::create_dir(&store).unwrap();
+    let mut nfcapd = ns
+        .exec("nfcapd")
+        .args(["-b", "127.0.0.1", "-p", COLLECTOR_PORT, "-l"])
+        .arg(&store)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let bound = format!("sport = :{COLLECTOR_PORT}");
+    while stdout(&run(ns.exec("ss").args(["-Hlun", &bound]))).is_empty() {
+        assert!(Instant::now() < deadline, "nfcapd did not start");
+        std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(detection(&doc, CLIENT).is_none(), "{doc:#}");
-    assert_eq!(
-        doc["detections"].as_array().unwrap().len(),
-        SCANS.len(),
-        "{doc:#}"
+    // softflowd 1.1.0 hangs when its control-socket path is long.
+    let id = std::process::id();
+    let (pid_file, control) = (format!("/tmp/p{id}d"), format!("/tmp/s{id}d"));
+    let out = run(ns
+        .exec("timeout")
+        .args(["30", "softflowd", "-r"])
+        .arg(pcap)
+        .args([
+            "-n",
+            &format!("127.0.0.1:{COLLECTOR_PORT}"),
+            "-v",
+            "9",
+            "-d",
+        ])
+        .args(["-p", &pid_file, "-c", &control]));
+    let _ = std::fs::remove_file(&pid_file);
+    let _ = std::fs::remove_file(&control);
+    assert!(out.status.success(), "softflowd: {}", stderr(&out));
+    // nfcapd writes its file out when it stops.
+    std::thread::sleep(Duration::from_millis(300));
+    let pid = rustix::process::Pid::from_raw(nfcapd.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    nfcapd.wait().unwrap();
+    let out = run(std::process::Command::new("nfdump")
+        .env("TZ", "UTC")
+        .arg("-R")
+        .arg(&store)
+        .args(["-o", "csv"]));
+    assert!(out.status.success(), "nfdump: {}", stderr(&out));
+    let csv = dir.join("flows.csv");
+    std::fs::write(&csv, stdout(&out)).unwrap();
+    csv
+}
+
+#[test]
+fn recorded_nmap_scans_as_nfdump_flows_are_found_and_the_benign_client_is_not() {
+    if !testkit::privileged(
+        "recorded_nmap_scans_as_nfdump_flows_are_found_and_the_benign_client_is_not",
+        &[
+            "ip",
+            "python3",
+            "nmap",
+            "tcpdump",
+            "sysctl",
+            "ss",
+            "softflowd",
+            "nfcapd",
+            "nfdump",
+        ],
+    ) {
+        return;
+    }
+    // The fast scans: SYN, connect, FIN and UDP.
+    let scans = &SCANS[..4];
+    let lab = Lab::new(scans.len());
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("scans.pcap");
+    lab.record(scans, &pcap);
+    let csv = nfdump_csv(&lab.target, &pcap, dir.path());
+    let doc = detect_json(&["--flows", csv.to_str().unwrap()]);
+    assert_only_scanners_found(&doc, scans);
+
+    // The same records from standard input, read the same way.
+    let records = std::fs::read_to_string(&csv).unwrap();
+    let out = testkit::run_with_input(
+        portreeve().args(["detect", "--flows", "-", "--format", "json"]),
+        records.as_bytes(),
     );
+    let from_stdin: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(from_stdin["detections"], doc["detections"]);
+
+    // The client was read, not lost: its records alone are its 15
+    // connections and the mistyped port.
+    let client_only: String = records
+        .lines()
+        .filter(|l| l.starts_with("ts,") || l.split(',').any(|f| f == CLIENT))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let out = testkit::run_with_input(
+        portreeve().args(["detect", "--flows", "-", "--format", "json"]),
+        client_only.as_bytes(),
+    );
+    let client: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(client["attempts"], 16, "{client:#}");
+    assert_eq!(client["detections"], serde_json::json!([]), "{client:#}");
 }

@@ -114,6 +114,8 @@ fn promtool_accepts_a_live_agents_metrics_openmetrics_is_served_on_request_and_h
         "portreeve_flow_datagrams_total{result=\"decoded\"}",
         "portreeve_agent_queue_dropped_total{queue=\"conntrack\"}",
         "portreeve_ports{state=\"abandoned\"}",
+        "portreeve_detections_total{kind=\"vertical\",tier=\"agent\"}",
+        "portreeve_capture_bytes_total",
     ] {
         assert_eq!(sample(body, series), Some(0.0), "{series}\n{body}");
     }

@@ -11,11 +11,11 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
+use support::wire::{Wire, connect};
 use support::{Home, Netns, assert_ok, run, stdout, testkit};
 
 /// The host's address on the benign client's link, and the client's.
@@ -162,60 +162,6 @@ impl Site {
     }
 }
 
-/// Whether `from` completes a TCP handshake with `addr:port`, or (`Err`)
-/// is refused (the answer a reject gives), or (`Ok(false)`) hears nothing.
-fn connect(from: &Netns, addr: &str, port: u16) -> Result<bool, ()> {
-    let to = SocketAddr::new(addr.parse().unwrap(), port);
-    from.run(
-        || match TcpStream::connect_timeout(&to, Duration::from_millis(500)) {
-            Ok(_) => Ok(true),
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => Err(()),
-            Err(_) => Ok(false),
-        },
-    )
-}
-
-/// tcpdump in the host namespace, printing one line per answer the host
-/// sends to one peer.
-struct Answers(Child);
-
-impl Answers {
-    fn watch(host: &Netns, peer: &str, answers: &str) -> Answers {
-        let filter = format!("dst host {peer} and ({answers})");
-        let mut child = host
-            .exec("tcpdump")
-            .args(["-i", "any", "-n", "-l", "-Q", "out", &filter])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start tcpdump");
-        // tcpdump says "listening on" once it captures.
-        let stderr = BufReader::new(child.stderr.take().unwrap());
-        let said: Vec<String> = stderr
-            .lines()
-            .map_while(Result::ok)
-            .take_while(|l| !l.contains("listening on"))
-            .collect();
-        assert!(child.try_wait().unwrap().is_none(), "tcpdump: {said:?}");
-        Answers(child)
-    }
-
-    /// Stops the capture and returns the answers seen.
-    fn count(mut self) -> Vec<String> {
-        std::thread::sleep(Duration::from_millis(300));
-        let _ = self.0.kill();
-        let mut text = String::new();
-        self.0
-            .stdout
-            .take()
-            .unwrap()
-            .read_to_string(&mut text)
-            .unwrap();
-        let _ = self.0.wait();
-        text.lines().map(str::to_string).collect()
-    }
-}
-
 /// nmap's own count of closed ports (answered with a reset or ICMP port
 /// unreachable) in its XML.
 fn nmap_closed(xml: &str) -> usize {
@@ -299,7 +245,12 @@ fn a_fast_scan_is_answered_at_most_four_times_then_blocked_and_nobody_else_is() 
 
     for (scan, scanner) in SCANS.iter().zip(&site.scanners) {
         let what = format!("nmap {}", scan.nmap.join(" "));
-        let wire = Answers::watch(&site.host, scan.scanner, scan.answers);
+        // The host's answers to the scanner.
+        let wire = Wire::watch(
+            &site.host,
+            "out",
+            &format!("dst host {} and ({})", scan.scanner, scan.answers),
+        );
         let xml = nmap(scanner, scan.nmap, scan.host);
         let answers = wire.count();
         eprintln!(

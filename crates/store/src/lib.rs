@@ -1,6 +1,6 @@
 //! The portreeve agent's persistent store: what it saw (listener drift, the
 //! last listener snapshot), how ports are used (per-port usage, flow
-//! aggregates) and what it reclaimed — so a restarted agent picks up where
+//! aggregates), what it reclaimed and which scans it detected — so a restarted agent picks up where
 //! it stopped without losing history.
 //!
 //! The principal type in this crate is the [`Store`] trait, which the agent
@@ -55,6 +55,8 @@ mod model;
 mod sqlite;
 mod store;
 
-pub use model::{DriftEvent, DriftKind, Listener, Reclaim, UsageRecord, UsageUpdate, WriteBatch};
+pub use model::{
+    DriftEvent, DriftKind, Listener, Reclaim, StoredDetection, UsageRecord, UsageUpdate, WriteBatch,
+};
 pub use sqlite::{DB_FILE, SOURCE_CAP, SqliteStore};
 pub use store::{Store, StoreError};

@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::net::IpAddr;
+use std::path::PathBuf;
 
 use jiff::Timestamp;
 use portreeve_core::{NetnsRef, PortKey, PortUsage, Proto};
@@ -167,4 +168,46 @@ impl WriteBatch {
             && self.usage.is_empty()
             && self.flows.is_empty()
     }
+}
+
+/// A scan detection as the store keeps it: what the agent's scan watch
+/// decided about one source, what it did, and what was learnt after
+/// (enrichment, a capture). Kind, tier and action are kept as their names;
+/// the use case above gives them types.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredDetection {
+    /// The store's id for it (ignored when recording one).
+    pub id: i64,
+    /// The scanning address.
+    pub source: IpAddr,
+    /// The scan's shape (`vertical`, `horizontal`, `stealth`, `udp`).
+    pub kind: String,
+    /// Where it was decided (`kernel`, `agent`).
+    pub tier: String,
+    /// Which detector decided.
+    pub detector: String,
+    /// The source's first attempt seen.
+    pub first_seen: jiff::Timestamp,
+    /// Its last attempt seen before the decision.
+    pub last_seen: jiff::Timestamp,
+    /// Ports probed, sorted (a bounded sample).
+    pub ports: Vec<u16>,
+    /// How many distinct ports were probed.
+    pub port_count: u64,
+    /// Addresses probed, sorted (a bounded sample).
+    pub addresses: Vec<IpAddr>,
+    /// How many distinct addresses were probed.
+    pub address_count: u64,
+    /// Attempts seen up to the decision.
+    pub attempts: u64,
+    /// What was done: `block` or `alert`.
+    pub action: String,
+    /// The ledger entry of the block, when one was made.
+    pub block_ledger_index: Option<u64>,
+    /// Why, one line each.
+    pub evidence: Vec<String>,
+    /// Who the source is, as JSON text, once enrichment came back.
+    pub enrichment: Option<String>,
+    /// The packet capture of the source, once one was started.
+    pub capture: Option<PathBuf>,
 }

@@ -16,7 +16,8 @@
 //! 64-bit hash of the address, exactly up to [`SOURCE_CAP`] per port, after
 //! which the count is flagged as a lower bound: exact where it matters (a
 //! port a handful of hosts use) and bounded where it does not (a public web
-//! port). Flow aggregates are merged by [`FlowAggregate::merge`], the rule
+//! port). A detection's lists are JSON arrays in one column each.
+//! Flow aggregates are merged by [`FlowAggregate::merge`], the rule
 //! the flow aggregator and the collector use too, not by SQL of their own.
 
 use std::net::IpAddr;
@@ -32,7 +33,7 @@ use rusqlite::{
 use sha2::{Digest, Sha256};
 
 use crate::model::{
-    DriftEvent, DriftKind, Listener, Reclaim, UsageRecord, UsageUpdate, WriteBatch,
+    DriftEvent, DriftKind, Listener, Reclaim, StoredDetection, UsageRecord, UsageUpdate, WriteBatch,
 };
 use crate::store::{Store, StoreError};
 
@@ -158,6 +159,31 @@ const MIGRATIONS: &[&str] = &[
     INSERT INTO sqlite_sequence (name, seq)
         SELECT 'reclaims', coalesce(max(id), 0) FROM reclaims_v2;
     DROP TABLE reclaims_v2;
+    ",
+    // 4: scan detections. Lists (ports, addresses, evidence lines) are
+    // JSON arrays: they are read back whole, never queried into. The
+    // capture path is its bytes, as the file system names it.
+    "
+    CREATE TABLE detections (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        source TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        tier TEXT NOT NULL,
+        detector TEXT NOT NULL,
+        first_seen INTEGER NOT NULL,
+        last_seen INTEGER NOT NULL,
+        ports TEXT NOT NULL,
+        port_count INTEGER NOT NULL,
+        addresses TEXT NOT NULL,
+        address_count INTEGER NOT NULL,
+        attempts INTEGER NOT NULL,
+        action TEXT NOT NULL,
+        block_ledger_index INTEGER,
+        evidence TEXT NOT NULL,
+        enrichment TEXT,
+        capture BLOB
+    );
+    CREATE INDEX detections_first_seen ON detections (first_seen);
     ",
 ];
 
@@ -317,6 +343,27 @@ fn port(n: i64) -> Result<u16, StoreError> {
 fn address(text: &str) -> Result<IpAddr, StoreError> {
     text.parse()
         .map_err(|_| StoreError::Corrupt(format!("address `{text}`")))
+}
+
+/// A list as one JSON column.
+fn json_list<T: serde::Serialize>(items: &[T]) -> Result<String, StoreError> {
+    serde_json::to_string(items).map_err(|e| StoreError::OutOfRange(e.to_string()))
+}
+
+/// A JSON column read back as a list.
+fn list_of<T: serde::de::DeserializeOwned>(text: &str) -> Result<Vec<T>, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("list `{text}`: {e}")))
+}
+
+/// A path as the bytes the file system names it by.
+fn path_bytes(path: &Path) -> &[u8] {
+    use std::os::unix::ffi::OsStrExt;
+    path.as_os_str().as_bytes()
+}
+
+fn path_of(bytes: Vec<u8>) -> PathBuf {
+    use std::os::unix::ffi::OsStringExt;
+    PathBuf::from(std::ffi::OsString::from_vec(bytes))
 }
 
 /// A 64-bit key for an address in the distinct-source tables. Hashed, not
@@ -830,6 +877,83 @@ impl Store for SqliteStore {
                 key: PortKey::new(protocol_of(&p)?, port(port_n)?),
                 reference,
                 undone_at: undone_at.map(timestamp).transpose()?,
+            });
+        }
+        Ok(out)
+    }
+
+    fn record_detection(&mut self, d: &StoredDetection) -> Result<i64, StoreError> {
+        self.conn.execute(
+            "INSERT INTO detections (source, kind, tier, detector, first_seen, last_seen, ports,
+                 port_count, addresses, address_count, attempts, action, block_ledger_index,
+                 evidence, enrichment, capture)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+            params![
+                d.source.to_string(),
+                d.kind,
+                d.tier,
+                d.detector,
+                nanos(d.first_seen)?,
+                nanos(d.last_seen)?,
+                json_list(&d.ports)?,
+                count(d.port_count),
+                json_list(&d.addresses)?,
+                count(d.address_count),
+                count(d.attempts),
+                d.action,
+                d.block_ledger_index.map(count),
+                json_list(&d.evidence)?,
+                d.enrichment,
+                d.capture.as_deref().map(path_bytes),
+            ],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    fn attach_detection_enrichment(&mut self, id: i64, json: &str) -> Result<bool, StoreError> {
+        let changed = self.conn.execute(
+            "UPDATE detections SET enrichment = ?2 WHERE id = ?1",
+            params![id, json],
+        )?;
+        Ok(changed == 1)
+    }
+
+    fn attach_detection_capture(&mut self, id: i64, path: &Path) -> Result<bool, StoreError> {
+        let changed = self.conn.execute(
+            "UPDATE detections SET capture = ?2 WHERE id = ?1",
+            params![id, path_bytes(path)],
+        )?;
+        Ok(changed == 1)
+    }
+
+    fn detections(&self) -> Result<Vec<StoredDetection>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, source, kind, tier, detector, first_seen, last_seen, ports, port_count,
+                 addresses, address_count, attempts, action, block_ledger_index, evidence,
+                 enrichment, capture
+             FROM detections ORDER BY first_seen, id",
+        )?;
+        let mut rows = stmt.query([])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            out.push(StoredDetection {
+                id: r.get(0)?,
+                source: address(&r.get::<_, String>(1)?)?,
+                kind: r.get(2)?,
+                tier: r.get(3)?,
+                detector: r.get(4)?,
+                first_seen: timestamp(r.get(5)?)?,
+                last_seen: timestamp(r.get(6)?)?,
+                ports: list_of(&r.get::<_, String>(7)?)?,
+                port_count: unsigned(r.get(8)?),
+                addresses: list_of(&r.get::<_, String>(9)?)?,
+                address_count: unsigned(r.get(10)?),
+                attempts: unsigned(r.get(11)?),
+                action: r.get(12)?,
+                block_ledger_index: r.get::<_, Option<i64>>(13)?.map(unsigned),
+                evidence: list_of(&r.get::<_, String>(14)?)?,
+                enrichment: r.get(15)?,
+                capture: r.get::<_, Option<Vec<u8>>>(16)?.map(path_of),
             });
         }
         Ok(out)

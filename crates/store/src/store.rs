@@ -4,7 +4,9 @@ use jiff::Timestamp;
 use portreeve_core::PortKey;
 use portreeve_flows::FlowAggregate;
 
-use crate::model::{DriftEvent, DriftKind, Listener, Reclaim, UsageRecord, WriteBatch};
+use crate::model::{
+    DriftEvent, DriftKind, Listener, Reclaim, StoredDetection, UsageRecord, WriteBatch,
+};
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -99,4 +101,22 @@ pub trait Store: Send {
 
     /// Every reclaim, oldest first.
     fn reclaims(&self) -> Result<Vec<Reclaim>, StoreError>;
+
+    /// Records a scan detection (its `id` is ignored) and returns its id.
+    fn record_detection(&mut self, detection: &StoredDetection) -> Result<i64, StoreError>;
+
+    /// Sets detection `id`'s enrichment (JSON text), replacing any; false
+    /// when there is no such detection.
+    fn attach_detection_enrichment(&mut self, id: i64, json: &str) -> Result<bool, StoreError>;
+
+    /// Sets detection `id`'s capture file, replacing any; false when there
+    /// is no such detection.
+    fn attach_detection_capture(
+        &mut self,
+        id: i64,
+        path: &std::path::Path,
+    ) -> Result<bool, StoreError>;
+
+    /// Every detection, by first seen (then id).
+    fn detections(&self) -> Result<Vec<StoredDetection>, StoreError>;
 }

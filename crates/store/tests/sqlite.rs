@@ -10,7 +10,7 @@ use portreeve_core::{NetnsRef, PortKey, PortUsage, Proto};
 use portreeve_flows::{FlowAggregate, ServerPort};
 use portreeve_store::{
     DB_FILE, DriftEvent, DriftKind, Listener, SOURCE_CAP, SqliteStore, Store, StoreError,
-    UsageUpdate, WriteBatch,
+    StoredDetection, UsageUpdate, WriteBatch,
 };
 
 fn t(minutes: i64) -> Timestamp {
@@ -485,6 +485,102 @@ fn reclaims_that_never_took_effect_are_deleted_and_their_ids_not_reused() {
         .record_reclaim(t(90), tcp(8081), "generation 10")
         .unwrap();
     assert!(after > next, "{after} reuses a cancelled id");
+}
+
+/// A detection of `source` first seen at minute `first`.
+fn detection(source: &str, first: i64) -> StoredDetection {
+    StoredDetection {
+        id: 0,
+        source: ip(source),
+        kind: "horizontal".into(),
+        tier: "agent".into(),
+        detector: "trw".into(),
+        first_seen: t(first),
+        last_seen: t(first + 2),
+        ports: vec![22, 443],
+        port_count: 2,
+        addresses: vec![ip("192.0.2.1"), ip("2001:db8::1")],
+        address_count: 7,
+        attempts: 5,
+        action: "block".into(),
+        block_ledger_index: Some(u64::MAX),
+        evidence: vec![
+            "TRW: 4 first contacts failed".into(),
+            "line \"two\",\nsplit".into(),
+        ],
+        enrichment: None,
+        capture: None,
+    }
+}
+
+#[test]
+fn detections_are_kept_whole_and_listed_by_first_seen() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path());
+    let late = store
+        .record_detection(&detection("203.0.113.9", 10))
+        .unwrap();
+    let mut alert = detection("2001:db8::66", 3);
+    alert.action = "alert".into();
+    alert.block_ledger_index = None;
+    let early = store.record_detection(&alert).unwrap();
+    assert_ne!(late, early);
+    drop(store);
+    let store = open(dir.path());
+    let all = store.detections().unwrap();
+    assert_eq!(
+        all.iter().map(|d| d.id).collect::<Vec<_>>(),
+        [early, late],
+        "by first seen, not by id"
+    );
+    assert_eq!(all[0], StoredDetection { id: early, ..alert });
+    // The largest ledger index saturates at i64::MAX rather than failing.
+    assert_eq!(
+        all[1],
+        StoredDetection {
+            id: late,
+            block_ledger_index: Some(i64::MAX as u64),
+            ..detection("203.0.113.9", 10)
+        }
+    );
+}
+
+#[test]
+fn enrichment_and_capture_are_attached_to_a_recorded_detection() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path());
+    let id = store
+        .record_detection(&detection("198.51.100.4", 0))
+        .unwrap();
+    assert!(
+        store
+            .attach_detection_enrichment(id, r#"{"rdns":"scanner.example"}"#)
+            .unwrap()
+    );
+    assert!(
+        store
+            .attach_detection_enrichment(id, r#"{"rdns":"later.example"}"#)
+            .unwrap(),
+        "a later answer replaces the first"
+    );
+    // Not UTF-8: the path is kept as the file system names it.
+    let path = Path::new(std::ffi::OsStr::from_bytes(
+        b"/var/lib/portreeve/captures/\xff.pcap",
+    ));
+    assert!(store.attach_detection_capture(id, path).unwrap());
+    assert!(
+        !store.attach_detection_capture(id + 1, path).unwrap(),
+        "no such detection"
+    );
+    assert!(!store.attach_detection_enrichment(id + 1, "{}").unwrap());
+    let all = store.detections().unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(
+        all[0].enrichment.as_deref(),
+        Some(r#"{"rdns":"later.example"}"#)
+    );
+    assert_eq!(all[0].capture.as_deref(), Some(path));
 }
 
 /// Writes one of everything.

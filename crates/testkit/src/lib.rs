@@ -20,6 +20,12 @@
 //! tests that it sends nothing. The harness needs `ip` (iproute2) and, for
 //! listeners, `python3`; it mocks nothing.
 //!
+//! For clients of HTTP services, [`http::Server`] is a small server on
+//! 127.0.0.1 that records what it gets and answers as the test says;
+//! [`trace`] has what tests of source tracing share (MaxMind databases
+//! written for the test and an RDAP server on that server); [`rsyslog`]
+//! starts Debian's rsyslogd as a receiver of the test's own.
+//!
 //! # Example
 //!
 //! Not run as a doc test (`no_run`): creating a namespace needs root.
@@ -40,6 +46,10 @@
 //! ```
 
 pub mod capture;
+pub mod http;
+pub mod netlink;
+pub mod rsyslog;
+pub mod trace;
 
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};

@@ -31,7 +31,7 @@ fn describe(b: &Started, expired: &[&str]) -> String {
 }
 
 /// The source an `unblock` entry ended, from its object.
-fn unblocked_source(object: &str) -> Option<String> {
+pub(super) fn unblocked_source(object: &str) -> Option<String> {
     Some(object.split(" (").next()?.to_string())
 }
 
@@ -93,7 +93,7 @@ pub(super) fn unblock_object(source: IpNet, ended: &[(&str, u64)]) -> String {
 
 /// A `block` entry's block, if its object reads as [`block_object`]
 /// writes it.
-fn read_block(e: &Entry) -> Option<Started> {
+pub(super) fn read_block(e: &Entry) -> Option<Started> {
     let (source, ttl) = e.object.split_once(" for ")?;
     let ttl: SignedDuration = ttl.parse().ok()?;
     Some(Started {
@@ -111,7 +111,7 @@ fn read_block(e: &Entry) -> Option<Started> {
 /// [`scan_block_object`] writes it. Its start may be up to
 /// [`START_PRECISION`] early, so its end is taken that much later: an
 /// expiry is never recorded while the kernel still holds the block.
-fn read_scan_block(e: &Entry) -> Option<Started> {
+pub(super) fn read_scan_block(e: &Entry) -> Option<Started> {
     let (source, rest) = e.object.split_once(" for ")?;
     let (ttl, rest) = rest.split_once(" from ")?;
     let (start, why) = rest.split_once(": ")?;

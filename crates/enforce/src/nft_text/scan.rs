@@ -13,7 +13,10 @@
 //! blocked-source drop comes after the `established,related` accept. The
 //! management zone and the `never_block` zones are let out of the count
 //! before anything is recorded, so none of their addresses can ever be
-//! blocked by the kernel.
+//! blocked by the kernel. Every packet that reaches the chain is first
+//! logged to the `[detection] log_group` NFLOG group, exempt zones
+//! included, so the agent's tier sees every probe (and alerts on sources
+//! it may never block).
 //!
 //! Distinct ports: a (source, protocol, port) is counted once per window
 //! (`scan_seen_*`). Per source, a leaky bucket in `scan_sources_*` holds
@@ -36,6 +39,9 @@ pub const BLOCKED_SETS: [&str; 2] = ["scan_blocked_v4", "scan_blocked_v6"];
 
 /// The chain every counted probe jumps to.
 const CHAIN: &str = "scan";
+
+/// The prefix of the scan chain's NFLOG messages.
+const LOG_PREFIX: &str = "portreeve scan: ";
 
 /// Most (source, port) pairs and sources the kernel remembers per family;
 /// past it new pairs go uncounted rather than evicting old ones.
@@ -140,7 +146,12 @@ pub(super) fn chain(out: &mut String, r: &Ruleset) {
         return;
     }
     let d = &r.detection;
-    let mut rules = Vec::new();
+    // queue-threshold 1: each message goes to the agent at once, not in
+    // the kernel's batches (flushed after up to a second otherwise).
+    let mut rules = vec![format!(
+        "log group {} prefix \"{LOG_PREFIX}\" queue-threshold 1",
+        d.log_group
+    )];
     for zone in exempt_zones(r) {
         for (addr, _, family) in FAMILIES {
             rules.push(format!(
@@ -257,23 +268,26 @@ mod tests {
         };
         assert!(at("established,related accept") < at("@scan_blocked_v4 drop"));
         assert!(at("stealth probes") < at("ct state invalid drop"));
+        assert!(at("@scan_blocked_v4 drop") < at("stealth probes"));
+        assert!(at("@blocklist_v6 drop") < at("stealth probes"));
         assert!(at("@banned jump scan") < at("@banned drop"));
         let closed = at("meta l4proto { tcp, udp } jump scan");
         assert!(at("@grants_v6") < closed, "{input:#?}");
         assert!(closed < at("comment \"default\""), "{input:#?}");
         let scan = chain_rules(&text, "scan");
         assert_eq!(
-            scan[..4],
+            scan[..5],
             [
+                "log group 2 prefix \"portreeve scan: \" queue-threshold 1",
                 "ip saddr @zone_mgmt_v4 return comment \"never blocked\"",
                 "ip6 saddr @zone_mgmt_v6 return comment \"never blocked\"",
                 "ip saddr @zone_ops_v4 return comment \"never blocked\"",
                 "ip6 saddr @zone_ops_v6 return comment \"never blocked\"",
             ],
-            "the management zone once, then the never-block zones"
+            "every probe logged, then the management zone once, then the never-block zones"
         );
         assert!(
-            scan[6].contains("add @scan_blocked_v4 { ip saddr } drop"),
+            scan[7].contains("add @scan_blocked_v4 { ip saddr } drop"),
             "{scan:#?}"
         );
         let alert = render("[detection]\nscan = \"alert\"\n");
@@ -284,6 +298,11 @@ mod tests {
         assert!(
             alert.contains("counter comment \"scanner detected\""),
             "{alert}"
+        );
+        let grouped = render("[detection]\nscan = \"alert\"\nlog_group = 9\n");
+        assert_eq!(
+            chain_rules(&grouped, "scan")[0],
+            "log group 9 prefix \"portreeve scan: \" queue-threshold 1"
         );
     }
 

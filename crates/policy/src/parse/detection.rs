@@ -5,14 +5,16 @@
 //! Every key is checked where it is written and every error is collected,
 //! so a misspelt action, a bad duration and an unknown zone are reported
 //! together; a block TTL above the policy's own cap is caught here rather
-//! than when the first scanner is blocked.
+//! than when the first scanner is blocked. The scan chain's NFLOG group
+//! is checked against the drop log's here too: sharing one would mix
+//! dropped packets into the agent's probes.
 
 use jiff::SignedDuration;
 use serde::Deserialize;
 use toml::Spanned;
 
 use super::{Validator, Whole, parse_duration, recover};
-use crate::model::{Detection, ScanAction, Zone};
+use crate::model::{Detection, DropLog, Enforcement, ScanAction, Zone};
 
 /// The longest block a policy may allow: a year. Anything longer is a
 /// typo, and a block that outlives its reason only hurts whoever gets the
@@ -44,10 +46,16 @@ pub(super) struct RawDetection {
     never_block: Option<Vec<Spanned<String>>>,
     ports: Option<Spanned<Whole>>,
     window: Option<Spanned<String>>,
+    log_group: Option<Spanned<Whole>>,
 }
 
 impl Validator<'_, '_> {
-    pub(super) fn detection(&mut self, raw: Option<RawDetection>, zones: &[Zone]) -> Detection {
+    pub(super) fn detection(
+        &mut self,
+        raw: Option<RawDetection>,
+        zones: &[Zone],
+        enforce: &Enforcement,
+    ) -> Detection {
         let mut d = Detection::default();
         let Some(raw) = raw else { return d };
         if let Some(scan) = &raw.scan {
@@ -101,7 +109,43 @@ impl Validator<'_, '_> {
                 .bounded_duration(window, "window", MAX_WINDOW, "a day")
                 .unwrap_or(d.window);
         }
+        let log_group = raw.log_group.as_ref().and_then(|v| {
+            self.whole_in(v, 0, 65535, "NFLOG group")
+                .and_then(|g| u16::try_from(g).ok())
+        });
+        d.log_group = log_group.unwrap_or(d.log_group);
+        // Judged only on a value that parsed: a bad one is reported already.
+        if raw.log_group.is_none() == log_group.is_none() {
+            let at = raw.log_group.as_ref().map(Spanned::span);
+            self.log_group_apart(&d, at.or(raw.scan.as_ref().map(Spanned::span)), enforce);
+        }
         d
+    }
+
+    /// The scan chain's NFLOG group must not be the drop log's, or the
+    /// agent would read every dropped packet as a probe. Only a policy
+    /// that detects scans has a scan chain, so only its `scan` (or its
+    /// `log_group`, where written) can be where the clash is.
+    fn log_group_apart(
+        &mut self,
+        d: &Detection,
+        at: Option<std::ops::Range<usize>>,
+        enforce: &Enforcement,
+    ) {
+        if d.scan == ScanAction::Off
+            || enforce.log != DropLog::Nflog
+            || d.log_group != enforce.log_group
+        {
+            return;
+        }
+        self.error(
+            at.unwrap_or_default(),
+            format!(
+                "[detection] log_group {} is also the drop log's NFLOG group ([enforce] log_group)",
+                d.log_group
+            ),
+            Some("the agent reads the scan chain's group as probes: give the two tables different groups".into()),
+        );
     }
 
     fn scan_action(&mut self, raw: &Spanned<String>) -> Option<ScanAction> {
@@ -185,6 +229,8 @@ mod tests {
         assert_eq!(d.never_block, ["office"]);
         assert_eq!(d.ports, 6);
         assert_eq!(d.window, jiff::SignedDuration::from_mins(2));
+        assert_eq!(d.log_group, Detection::DEFAULT_LOG_GROUP);
+        assert_eq!(parse("log_group = 7\n").unwrap().log_group, 7);
         let d = parse("scan = \"alert\"\n").unwrap();
         assert_eq!(
             d,
@@ -230,5 +276,43 @@ mod tests {
         let errors = parse("block_ttl = \"forever\"\nmax_block_ttl = \"1h\"\n").unwrap_err();
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert_eq!(errors[0].0, "`forever` is not a duration");
+    }
+
+    /// Parses `text` whole and returns each error's message and the line
+    /// and column it is located at.
+    fn located(text: &str) -> Vec<(String, u32, u32)> {
+        parse_policy("p.toml", text)
+            .unwrap_err()
+            .errors
+            .iter()
+            .map(|e| (e.message.clone(), e.line, e.column))
+            .collect()
+    }
+
+    #[test]
+    fn the_scan_log_group_must_differ_from_the_drop_logs() {
+        let clash = "[enforce]\nlog_group = 2\n[detection]\nscan = \"alert\"\n";
+        let message =
+            "[detection] log_group 2 is also the drop log's NFLOG group ([enforce] log_group)";
+        assert_eq!(located(clash), [(message.to_string(), 4, 8)], "at `scan`");
+        let written = "[detection]\nscan = \"block\"\nlog_group = 0\n";
+        let message = message.replace(" 2 ", " 0 ");
+        assert_eq!(located(written), [(message, 3, 13)], "at `log_group`");
+        // No clash without a scan chain, or without an NFLOG drop log.
+        assert!(parse_policy("p.toml", "[detection]\nlog_group = 0\n").is_ok());
+        let kernel_log =
+            "[enforce]\nlog = \"kernel\"\n[detection]\nscan = \"alert\"\nlog_group = 0\n";
+        assert!(parse_policy("p.toml", kernel_log).is_ok());
+    }
+
+    #[test]
+    fn a_log_group_out_of_range_is_located_and_not_judged_further() {
+        let errors = located("[detection]\nscan = \"alert\"\nlog_group = 70000\n");
+        assert_eq!(
+            errors,
+            [("70000 NFLOG group is out of range".to_string(), 3, 13)]
+        );
+        let errors = parse("log_group = \"two\"\n").unwrap_err();
+        assert_eq!(errors.len(), 1, "{errors:?}");
     }
 }

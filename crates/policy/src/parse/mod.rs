@@ -270,7 +270,7 @@ impl Validator<'_, '_> {
         let change_control = self.change_control(raw.change_control);
         let lifecycle = self.lifecycle(raw.lifecycle, &zones);
         let accepted_risks = self.accepted_risks(raw.accepted_risk.unwrap_or_default());
-        let detection = self.detection(raw.detection, &zones);
+        let detection = self.detection(raw.detection, &zones, &enforce);
         let mut rules = Vec::new();
         let mut names: HashSet<String> = HashSet::new();
         for (index, raw_rule) in raw.rules.unwrap_or_default().into_iter().enumerate() {
@@ -484,14 +484,13 @@ impl Validator<'_, '_> {
         let explicit_expiry = raw.expires.as_ref().and_then(|d| self.date(d, "expires"));
         if let (Some(on), Some(until), Some(span)) =
             (approved_on, explicit_expiry, raw.expires.as_ref())
+            && until < on
         {
-            if until < on {
-                self.error(
-                    span.span(),
-                    format!("rule `{name}` expires ({until}) before it was approved ({on})"),
-                    None,
-                );
-            }
+            self.error(
+                span.span(),
+                format!("rule `{name}` expires ({until}) before it was approved ({on})"),
+                None,
+            );
         }
         let expires = explicit_expiry.or_else(|| {
             approved_on.and_then(|on| {

@@ -61,31 +61,9 @@ fn config(args: &AgentArgs) -> Result<AgentConfig, Failure> {
     Ok(config)
 }
 
-/// Completes at the first SIGTERM or SIGINT.
-async fn terminated() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
-            }
-        }
-        (Err(e), _) | (_, Err(e)) => {
-            // Without handlers the signals' default action still ends the
-            // process; say that it will not stop cleanly.
-            tracing::error!(error = %e, "cannot handle SIGTERM/SIGINT");
-            std::future::pending::<()>().await;
-        }
-    }
-}
-
 pub fn run(args: &AgentArgs, ctx: &Context) -> Result<u8, Failure> {
     let config = config(args)?;
-    Agent::run(&config, &ctx.state, terminated())
+    Agent::run(&config, &ctx.state, crate::shutdown::terminated())
         .map_err(|e| Failure::Operational(e.to_string()))?;
     Ok(EXIT_OK)
 }

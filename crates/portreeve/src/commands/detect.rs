@@ -1,16 +1,12 @@
 //! `portreeve detect`: runs a scan detector over recorded traffic — a Zeek
-//! `conn.log` or a packet capture — and prints what it finds, for
-//! forensics and for tuning before detection blocks anyone.
-
-use std::io::BufReader;
+//! `conn.log`, a packet capture or nfdump's flow records — and prints what
+//! it finds, for forensics and for tuning before detection blocks anyone.
+//! Reading and detecting are `portreeve_app::detect`; this is the command
+//! line and the output.
 
 use jiff::Timestamp;
-use portreeve_app::input;
-use portreeve_detect::handshake::{Handshakes, PacketHeader, Segment};
-use portreeve_detect::{
-    Attempt, CrowdSecLike, Detection, Detector, Trw, ZeekLike, conn_log, detect_all,
-};
-use portreeve_flows::pcap::PcapError;
+use portreeve_app::detect::{self, DetectorKind, Recording};
+use portreeve_detect::Detection;
 
 use crate::cli::{DetectArgs, DetectorChoice, ListFormat};
 use crate::failure::{EXIT_OK, Failure};
@@ -30,23 +26,24 @@ const HEADERS: [&str; 7] = [
     "EVIDENCE",
 ];
 
-/// At most this many ports are spelled out in the table's PORTS column.
-const PORTS_IN_TABLE: usize = 8;
-
 /// Runs `portreeve detect`.
 pub fn run(args: &DetectArgs) -> Result<u8, Failure> {
-    let attempts = match (&args.zeek, &args.pcap) {
-        (Some(path), _) => zeek_attempts(path)?,
-        (None, Some(path)) => pcap_attempts(path)?,
-        (None, None) => unreachable!("clap requires --zeek or --pcap"),
+    let recording = match (&args.zeek, &args.pcap, &args.flows) {
+        (Some(path), _, _) => Recording::ZeekConnLog(path),
+        (None, Some(path), _) => Recording::Capture(path),
+        (None, None, Some(path)) => Recording::FlowCsv(path),
+        (None, None, None) => unreachable!("clap requires --zeek, --pcap or --flows"),
     };
-    let mut detector: Box<dyn Detector> = match args.detector {
-        DetectorChoice::Trw => Box::new(Trw::default()),
-        DetectorChoice::ZeekLike => Box::new(ZeekLike::default()),
-        DetectorChoice::CrowdsecLike => Box::new(CrowdSecLike::default()),
+    let detector = match args.detector {
+        DetectorChoice::Trw => DetectorKind::Trw,
+        DetectorChoice::ZeekLike => DetectorKind::ZeekLike,
+        DetectorChoice::CrowdsecLike => DetectorKind::CrowdSecLike,
     };
-    let count = attempts.len();
-    let detections = detect_all(detector.as_mut(), attempts);
+    let report = detect::detect(recording, detector)?;
+    for line in &report.notes {
+        note(line);
+    }
+    let (count, detections) = (report.attempts, report.detections);
     match args.format {
         ListFormat::Json => emit_listing(
             KIND,
@@ -69,60 +66,13 @@ pub fn run(args: &DetectArgs) -> Result<u8, Failure> {
 
 fn cells(d: &Detection) -> Vec<String> {
     let time = |t: Timestamp| t.strftime("%Y-%m-%d %H:%M:%S").to_string();
-    let mut ports: Vec<String> = d
-        .ports
-        .iter()
-        .take(PORTS_IN_TABLE)
-        .map(u16::to_string)
-        .collect();
-    if d.port_count > ports.len() {
-        ports.push(format!("… ({} ports)", d.port_count));
-    }
     vec![
         d.source.to_string(),
         d.kind.name().to_owned(),
         time(d.first_seen),
         time(d.last_seen),
-        ports.join(","),
+        table::port_sample(&d.ports, d.port_count),
         d.attempts_before_decision.to_string(),
         d.evidence.clone(),
     ]
-}
-
-fn zeek_attempts(path: &std::path::Path) -> Result<Vec<Attempt>, Failure> {
-    let origin = input::origin(path);
-    let file = input::open(path, "Zeek conn.log").map_err(|e| Failure::Input(e.to_string()))?;
-    conn_log::read(BufReader::new(file))
-        .map_err(|e| Failure::Input(format!("{origin}:{}: {}", e.line, e.problem)))
-}
-
-/// The attempts in a capture: each opening packet paired with the answer.
-/// A capture cut short (its writer killed mid-record) keeps what came
-/// before the cut, with a note; any other error in the file is fatal.
-fn pcap_attempts(path: &std::path::Path) -> Result<Vec<Attempt>, Failure> {
-    let origin = input::origin(path);
-    let bytes = input::read(path, "capture").map_err(|e| Failure::Input(e.to_string()))?;
-    let headers = portreeve_flows::pcap::transport_headers(&bytes)
-        .map_err(|e| Failure::Input(format!("{origin}: {e}")))?;
-    let mut handshakes = Handshakes::new();
-    for header in headers {
-        let header = match header {
-            Ok(h) => h,
-            Err(e @ PcapError::Truncated { .. }) => {
-                note(&format!("{origin}: {e}; reading what came before"));
-                break;
-            }
-            Err(e) => return Err(Failure::Input(format!("{origin}: {e}"))),
-        };
-        let micros = i64::try_from(header.timestamp_us).unwrap_or(i64::MAX);
-        let at = Timestamp::from_microsecond(micros)
-            .map_err(|_| Failure::Input(format!("{origin}: a packet time out of range")))?;
-        handshakes.packet(&PacketHeader {
-            at,
-            from: header.src,
-            to: header.dst,
-            segment: header.tcp_flags.map_or(Segment::Udp, Segment::Tcp),
-        });
-    }
-    Ok(handshakes.finish())
 }

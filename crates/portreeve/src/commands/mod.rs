@@ -5,10 +5,12 @@
 
 mod agent;
 mod blocks;
+mod captures;
 mod catalogue;
 mod change;
 mod check;
 mod detect;
+mod detections;
 mod doctor;
 mod enforce;
 mod flows;
@@ -19,6 +21,7 @@ mod ledger;
 mod lifecycle;
 mod policy;
 mod scan;
+mod server;
 
 use crate::cli::{Cli, Command, FlowsCommand, ImportCommand, PolicyCommand};
 use crate::context::Context;
@@ -49,6 +52,8 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
         Command::Block(args) => blocks::block(args, &ctx),
         Command::Unblock(args) => blocks::unblock(args, &ctx),
         Command::Blocks(args) => blocks::list(args, &ctx),
+        Command::Detections(args) => detections::list(args, &ctx),
+        Command::Captures(args) => captures::list(args, &ctx),
         Command::Scan(args) => scan::run(args),
         Command::Agent(args) => agent::run(args, &ctx),
         Command::Drift(args) => agent::drift(args, &ctx),
@@ -65,6 +70,7 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
         Command::Proposals(args) => change::list(args, &ctx),
         Command::Catalogue(args) => catalogue::run(args),
         Command::Doctor(args) => doctor::run(args, &ctx),
+        Command::Server(args) => server::run(args, &ctx),
         Command::Completions { shell } => generate::completions(*shell),
         Command::Man { output } => generate::man(output.as_deref()),
     }

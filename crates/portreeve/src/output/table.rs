@@ -30,6 +30,23 @@ pub fn stdout_colour() -> bool {
     }
 }
 
+/// At most this many ports are spelled out in a PORTS cell.
+const PORTS_IN_CELL: usize = 8;
+
+/// A PORTS cell: the first few of `ports` (sorted, a sample of `count`
+/// distinct ports), then how many there were in all.
+pub fn port_sample(ports: &[u16], count: usize) -> String {
+    let mut shown: Vec<String> = ports
+        .iter()
+        .take(PORTS_IN_CELL)
+        .map(u16::to_string)
+        .collect();
+    if count > shown.len() {
+        shown.push(format!("… ({count} ports)"));
+    }
+    shown.join(",")
+}
+
 /// A table cell showing `text`, control characters escaped.
 fn cell(text: impl AsRef<str>) -> Cell {
     Cell::new(one_line(text.as_ref()))

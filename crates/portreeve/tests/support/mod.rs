@@ -15,6 +15,7 @@ pub use portreeve_testkit::{self as testkit, Netns, run, stderr, stdout};
 
 pub mod sshd;
 pub mod systemd;
+pub mod wire;
 
 /// The binary under test.
 pub fn portreeve() -> Command {

@@ -553,10 +553,10 @@ impl Parser<'_> {
             }
             ("hostname", Some("hostnames")) if self.grandparent() == Some("host") => {
                 let a = self.attrs(e, pos)?;
-                if let (Some(n), Some(h)) = (a.owned("name"), self.doc.hosts.last_mut()) {
-                    if !n.is_empty() {
-                        h.hostnames.push((n, a.owned("type").unwrap_or_default()));
-                    }
+                if let (Some(n), Some(h)) = (a.owned("name"), self.doc.hosts.last_mut())
+                    && !n.is_empty()
+                {
+                    h.hostnames.push((n, a.owned("type").unwrap_or_default()));
                 }
             }
             ("extraports", Some("ports")) if self.grandparent() == Some("host") => {

@@ -226,6 +226,20 @@ const EXAMPLES: &[(&str, &[Example])] = &[
         )],
     ),
     (
+        "portreeve-detections",
+        &[ex(
+            "sudo portreeve detections --format json",
+            "The scans the agent detected, by the kernel or by its own TRW, and what it did about each.",
+        )],
+    ),
+    (
+        "portreeve-captures",
+        &[ex(
+            "sudo portreeve captures",
+            "The packet captures of detected scanners, to open with tshark -r or zeek -r.",
+        )],
+    ),
+    (
         "portreeve-detect",
         &[
             ex(
@@ -235,6 +249,10 @@ const EXAMPLES: &[(&str, &[Example])] = &[
             ex(
                 "zcat conn.log.gz | portreeve detect --zeek - --format json",
                 "Find them in a Zeek conn.log read from standard input.",
+            ),
+            ex(
+                "TZ=UTC nfdump -R /var/cache/nfdump -o csv | portreeve detect --flows -",
+                "Find them in the NetFlow/IPFIX records nfcapd stored.",
             ),
         ],
     ),
@@ -480,6 +498,53 @@ const EXAMPLES: &[(&str, &[Example])] = &[
         &[ex(
             "sudo portreeve doctor",
             "What portreeve can see on this host, and where it keeps things.",
+        )],
+    ),
+    (
+        "portreeve-server",
+        &[
+            ex(
+                "sudo portreeve server --listen 127.0.0.1:8440",
+                "Serve the fleet API from SQLite in the state directory.",
+            ),
+            ex(
+                "portreeve server --database \"postgres:///portreeve?host=/var/run/postgresql&user=portreeve\"",
+                "Serve it from PostgreSQL over its Unix socket.",
+            ),
+        ],
+    ),
+    (
+        "portreeve-server-token",
+        &[ex(
+            "sudo portreeve server token list",
+            "The server's tokens, without the tokens themselves.",
+        )],
+    ),
+    (
+        "portreeve-server-token-create",
+        &[
+            ex(
+                "sudo portreeve server token create --role viewer --name dashboard",
+                "Print a new read-only token; it is shown only this once.",
+            ),
+            ex(
+                "sudo portreeve server token create --role enroll --ttl 1h",
+                "A token that enrolls an agent within the hour.",
+            ),
+        ],
+    ),
+    (
+        "portreeve-server-token-list",
+        &[ex(
+            "sudo portreeve server token list --format json",
+            "Every token's id, name, role and times, as JSON.",
+        )],
+    ),
+    (
+        "portreeve-server-token-revoke",
+        &[ex(
+            "sudo portreeve server token revoke 3f2a9c1b7d40",
+            "Refuse that token from now on.",
         )],
     ),
     (

@@ -1,0 +1,187 @@
+//! `portreeve server`: the fleet API until SIGTERM or Ctrl-C, and
+//! `server token create|list|revoke` on its database (docs/server.md).
+
+use std::future::Future;
+
+use portreeve_server::token::{self, TokenRecord};
+use portreeve_server::{Database, Server, ServerError, rfc3339};
+
+use crate::cli::{
+    DatabaseArg, ListFormat, ServerArgs, ServerCommand, TokenCommand, TokenCreateArgs,
+};
+use crate::context::Context;
+use crate::failure::{EXIT_OK, Failure};
+use crate::output::json::{emit_listing, to_value};
+use crate::output::{emit, emit_hint, table};
+
+/// `kind` of `token list --format json`.
+const TOKENS_KIND: &str = "portreeve.server-tokens";
+
+/// The SQLite database's file name in the state directory.
+const DEFAULT_DATABASE_FILE: &str = "server.db";
+
+pub fn run(args: &ServerArgs, ctx: &Context) -> Result<u8, Failure> {
+    match &args.command {
+        None => serve(args, ctx),
+        Some(ServerCommand::Token(TokenCommand::Create(create))) => create_token(create, ctx),
+        Some(ServerCommand::Token(TokenCommand::List { database, format })) => {
+            list_tokens(database, *format, ctx)
+        }
+        Some(ServerCommand::Token(TokenCommand::Revoke { id, database })) => {
+            revoke_token(id, database, ctx)
+        }
+    }
+}
+
+/// Serves until SIGTERM or SIGINT. The one line on standard output says
+/// where (with `--listen 127.0.0.1:0`, the port the kernel picked).
+fn serve(args: &ServerArgs, ctx: &Context) -> Result<u8, Failure> {
+    let url = database_url(&args.database, ctx)?;
+    block_on(async {
+        let database = Database::open(&url).await?;
+        let server = Server::bind(args.listen, database).await?;
+        emit(&format!("listening on http://{}\n", server.local_addr()?));
+        server.run(crate::shutdown::terminated()).await
+    })?;
+    Ok(EXIT_OK)
+}
+
+/// Prints a new token on standard output, and nothing else there.
+fn create_token(args: &TokenCreateArgs, ctx: &Context) -> Result<u8, Failure> {
+    let ttl = match args.ttl {
+        Some(ttl) if ttl.as_secs() < 1 => {
+            return Err(Failure::Input(format!(
+                "--ttl {ttl:#}: a token lives at least 1s"
+            )));
+        }
+        ttl => ttl.map(|t| t.as_secs()),
+    };
+    let url = database_url(&args.database, ctx)?;
+    let new = block_on(async {
+        let database = Database::open(&url).await?;
+        let new = token::create(database.pool(), args.role, &args.name, ttl).await;
+        database.close().await;
+        new
+    })?;
+    emit(&format!("{}\n", new.secret));
+    let expires = new.record.expires.map_or("never".to_owned(), rfc3339);
+    emit_hint(&format!(
+        "portreeve: token {} (role {}, expires {expires}); it is not shown again\n",
+        new.record.id, new.record.role
+    ));
+    Ok(EXIT_OK)
+}
+
+fn list_tokens(database: &DatabaseArg, format: ListFormat, ctx: &Context) -> Result<u8, Failure> {
+    let url = database_url(database, ctx)?;
+    let tokens = block_on(async {
+        let database = Database::open(&url).await?;
+        let tokens = token::list(database.pool()).await;
+        database.close().await;
+        tokens
+    })?;
+    match format {
+        ListFormat::Json => {
+            emit_listing(TOKENS_KIND, &[("tokens", to_value(&tokens_json(&tokens)))])
+        }
+        ListFormat::Table => {
+            let rows: Vec<Vec<String>> = tokens
+                .iter()
+                .map(|t| {
+                    vec![
+                        t.id.clone(),
+                        t.name.clone(),
+                        t.role.to_string(),
+                        rfc3339(t.created),
+                        t.expires.map_or("never".to_owned(), rfc3339),
+                        t.revoked.map_or(String::new(), rfc3339),
+                    ]
+                })
+                .collect();
+            emit(&table::rows(
+                &["ID", "NAME", "ROLE", "CREATED", "EXPIRES", "REVOKED"],
+                &rows,
+                table::stdout_colour(),
+            ));
+        }
+    }
+    Ok(EXIT_OK)
+}
+
+/// The tokens as docs/schema/server-tokens.v1.json describes them: times
+/// in RFC 3339, `null` for never.
+fn tokens_json(tokens: &[TokenRecord]) -> Vec<serde_json::Value> {
+    tokens
+        .iter()
+        .map(|t| {
+            serde_json::json!({
+                "id": t.id,
+                "name": t.name,
+                "role": t.role.name(),
+                "created": rfc3339(t.created),
+                "expires": t.expires.map(rfc3339),
+                "revoked": t.revoked.map(rfc3339),
+            })
+        })
+        .collect()
+}
+
+fn revoke_token(id: &str, database: &DatabaseArg, ctx: &Context) -> Result<u8, Failure> {
+    let url = database_url(database, ctx)?;
+    let revoked = block_on(async {
+        let database = Database::open(&url).await?;
+        let revoked = token::revoke(database.pool(), id).await;
+        database.close().await;
+        revoked
+    })?;
+    emit_hint(&format!(
+        "portreeve: token {} revoked at {}\n",
+        revoked.id,
+        revoked.revoked.map_or(String::new(), rfc3339)
+    ));
+    Ok(EXIT_OK)
+}
+
+/// `--database`, checked before anything is created; without it, the
+/// SQLite file in the state directory (the directory made 0700 if missing,
+/// and refused if others could write to it: whoever can replace the
+/// database can plant a token of their own).
+fn database_url(arg: &DatabaseArg, ctx: &Context) -> Result<String, Failure> {
+    use std::os::unix::fs::DirBuilderExt;
+    if let Some(url) = &arg.database {
+        portreeve_server::check_url(url).map_err(failure)?;
+        return Ok(url.clone());
+    }
+    ctx.state.guard()?;
+    let root = ctx.state.root();
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(root)
+        .map_err(|e| {
+            Failure::Operational(format!(
+                "cannot create the state directory {}: {e}",
+                root.display()
+            ))
+        })?;
+    Ok(portreeve_server::sqlite_url(
+        &root.join(DEFAULT_DATABASE_FILE),
+    ))
+}
+
+/// Runs `work` on a runtime of its own: only `server` needs one.
+fn block_on<T>(work: impl Future<Output = Result<T, ServerError>>) -> Result<T, Failure> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Operational(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(work).map_err(failure)
+}
+
+fn failure(e: ServerError) -> Failure {
+    if e.is_input() {
+        Failure::Input(e.to_string())
+    } else {
+        Failure::Operational(e.to_string())
+    }
+}

@@ -1,0 +1,52 @@
+//! What can go wrong in the server's library, typed; the binary words it.
+
+/// A failure of the server's database, its tokens, or its listener.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// `--database` is not a URL this server speaks.
+    #[error(
+        "`{0}` is not a database URL: write sqlite:///path/to/server.db, \
+         postgres://user@host/database, or postgres:///database?host=/var/run/postgresql&user=NAME"
+    )]
+    BadUrl(String),
+    /// The URL's scheme is right but the driver refused its options.
+    #[error("the database URL is not valid: {0}")]
+    BadUrlOptions(String),
+    /// No token has this id.
+    #[error("no token has the id `{0}` (`portreeve server token list` shows them)")]
+    NoSuchToken(String),
+    /// The database was migrated by a newer portreeve.
+    #[error(
+        "the database's schema is at version {newest}, newer than this portreeve knows ({known}): \
+         run the newer portreeve"
+    )]
+    SchemaTooNew {
+        /// The newest version the database records.
+        newest: i64,
+        /// The newest version this binary has.
+        known: i64,
+    },
+    /// The database holds something this code never writes.
+    #[error("the database is inconsistent: {0}")]
+    Corrupt(String),
+    /// The operating system's random source failed.
+    #[error("cannot read random bytes: {0}")]
+    Random(String),
+    /// The database failed (unreachable, refused, I/O).
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// The listening socket failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl ServerError {
+    /// Whether this is the user's mistake (exit 2) rather than the
+    /// environment's (exit 3).
+    pub fn is_input(&self) -> bool {
+        matches!(
+            self,
+            ServerError::BadUrl(_) | ServerError::BadUrlOptions(_) | ServerError::NoSuchToken(_)
+        )
+    }
+}

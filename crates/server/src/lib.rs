@@ -1,0 +1,34 @@
+//! The portreeve fleet server: its database, its API tokens and their
+//! roles, and the HTTP API under `/api/v1` (docs/server.md).
+//!
+//! The principal type in this crate is a [`Server`], which binds a listener
+//! for a [`Database`] and serves until its caller's shutdown signal. The
+//! database is SQLite or PostgreSQL behind one set of queries; opening it
+//! applies the schema's migrations. Tokens are made and revoked through
+//! [`token`], and what each [`Role`] may do is one table in [`role`].
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), portreeve_server::ServerError> {
+//! use portreeve_server::{Database, Role, Server, token};
+//!
+//! let db = Database::open("sqlite:///tmp/server.db?mode=rwc").await?;
+//! let viewer = token::create(db.pool(), Role::Viewer, "dashboard", None).await?;
+//! println!("{}", viewer.secret);
+//! let server = Server::bind("127.0.0.1:0".parse().unwrap(), db).await?;
+//! server.run(async { let _ = tokio::signal::ctrl_c().await; }).await
+//! # }
+//! ```
+
+mod api;
+mod clock;
+mod database;
+mod error;
+mod migrations;
+pub mod role;
+pub mod token;
+
+pub use api::Server;
+pub use clock::rfc3339;
+pub use database::{Database, check_url, sqlite_url};
+pub use error::ServerError;
+pub use role::{Permission, Role, UnknownRole};
