@@ -16,6 +16,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use crate::collector::CollectorConfig;
+use crate::fleet::{EnrollToken, ServerConfig};
 
 /// The agent's settings. Every key has a default, so an empty file (or
 /// none) is a working configuration.
@@ -45,6 +46,9 @@ pub struct AgentConfig {
     pub lifecycle_interval: Duration,
     /// What follows a scan detection: alerts, source tracing, captures.
     pub response: DetectionResponse,
+    /// The fleet server to enroll with and push to (`[server]`); `None`
+    /// reports to none.
+    pub server: Option<ServerConfig>,
 }
 
 /// What the agent does after a scan detection, besides recording it and
@@ -77,6 +81,7 @@ impl Default for AgentConfig {
             flow_exporters: Vec::new(),
             lifecycle_interval: Duration::from_secs(10),
             response: DetectionResponse::default(),
+            server: None,
         }
     }
 }
@@ -96,6 +101,17 @@ struct RawConfig {
     alerts: Option<AlertsConfig>,
     trace: Option<TraceConfig>,
     capture: Option<CaptureConfig>,
+    server: Option<RawServer>,
+}
+
+/// `[server]` as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    url: Spanned<String>,
+    host_name: Option<Spanned<String>>,
+    push_interval: Option<Spanned<String>>,
+    enroll_token_file: Option<Spanned<String>>,
 }
 
 /// What is wrong with a configuration file.
@@ -226,6 +242,10 @@ impl AgentConfig {
             })?;
             config.response.capture = capture;
         }
+        if let Some(server) = raw.server {
+            config.server =
+                Some(server_config(server).map_err(|(span, m)| located(Some(span), m))?);
+        }
         Ok(config)
     }
 
@@ -245,6 +265,59 @@ impl AgentConfig {
         })?;
         AgentConfig::parse(&path.display().to_string(), &text)
     }
+}
+
+/// `[server]`'s settings, or the place and text of what is wrong.
+fn server_config(raw: RawServer) -> Result<ServerConfig, (std::ops::Range<usize>, String)> {
+    let at = |v: &Spanned<String>, m: String| (v.span(), m);
+    let url = raw.url.get_ref().trim();
+    if !valid_server_url(url) {
+        return Err(at(
+            &raw.url,
+            format!(
+                "server.url `{url}` is not an http:// or https:// URL (e.g. http://10.0.0.5:8440)"
+            ),
+        ));
+    }
+    let mut config = ServerConfig::new(url);
+    if let Some(name) = &raw.host_name {
+        if name.get_ref().trim().is_empty() {
+            return Err(at(name, "server.host_name must not be empty".into()));
+        }
+        config.host_name = Some(name.get_ref().trim().to_string());
+    }
+    if let Some(i) = &raw.push_interval {
+        config.push_interval = parse_interval(i.get_ref()).ok_or_else(|| {
+            at(
+                i,
+                format!(
+                    "server.push_interval `{}` is not a duration from 100ms to 1h (e.g. 10s, 1m)",
+                    i.get_ref()
+                ),
+            )
+        })?;
+    }
+    if let Some(file) = &raw.enroll_token_file {
+        if !Path::new(file.get_ref()).is_absolute() {
+            return Err(at(
+                file,
+                format!(
+                    "server.enroll_token_file `{}` must be an absolute path",
+                    file.get_ref()
+                ),
+            ));
+        }
+        config.enroll_token = Some(EnrollToken::File(file.get_ref().into()));
+    }
+    Ok(config)
+}
+
+/// Whether `url` can name the fleet server: `http://` or `https://` and a
+/// host.
+pub fn valid_server_url(url: &str) -> bool {
+    url.strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'))
 }
 
 /// The `[trace]` key a tracing configuration error is about, or `""` for
@@ -443,6 +516,81 @@ mod tests {
         let alerts = AgentConfig::parse(path, &text).unwrap().response.alerts;
         let counts = (alerts.webhook.len(), alerts.syslog.len(), alerts.ecs.len());
         assert_eq!(counts, (1, 1, 1), "{text}");
+    }
+
+    #[test]
+    fn the_server_table_is_read_and_its_errors_located() {
+        let c = AgentConfig::parse(
+            "a.toml",
+            "[server]\nurl = \"http://10.0.0.5:8440\"\nhost_name = \"web-1\"\n\
+             push_interval = \"30s\"\nenroll_token_file = \"/etc/portreeve/enroll-token\"\n",
+        )
+        .unwrap();
+        let server = c.server.unwrap();
+        assert_eq!(server.url, "http://10.0.0.5:8440");
+        assert_eq!(server.host_name.as_deref(), Some("web-1"));
+        assert_eq!(server.push_interval, Duration::from_secs(30));
+        assert_eq!(
+            server.enroll_token,
+            Some(EnrollToken::File("/etc/portreeve/enroll-token".into()))
+        );
+        let defaults = AgentConfig::parse("a.toml", "[server]\nurl = \"https://fleet\"\n")
+            .unwrap()
+            .server
+            .unwrap();
+        assert_eq!(defaults, ServerConfig::new("https://fleet"));
+        for (text, file, says) in [
+            (
+                "[server]\nurl = \"fleet:8440\"\n",
+                "a.toml:2:7",
+                "http:// or https://",
+            ),
+            (
+                "[server]\nurl = \"http://x\"\npush_interval = \"0s\"\n",
+                "a.toml:3:17",
+                "push_interval",
+            ),
+            (
+                "[server]\nurl = \"http://x\"\nenroll_token_file = \"token\"\n",
+                "a.toml:3:21",
+                "absolute path",
+            ),
+            (
+                "[server]\nurl = \"http://x\"\nhost_name = \" \"\n",
+                "a.toml:3:13",
+                "must not be empty",
+            ),
+            (
+                "[server]\nurl = \"http://x\"\ntoken = \"prt_\"\n",
+                "a.toml:3:1",
+                "unknown field `token`",
+            ),
+            (
+                "[server]\nhost_name = \"x\"\n",
+                "a.toml:1:1",
+                "missing field `url`",
+            ),
+        ] {
+            let e = AgentConfig::parse("a.toml", text).unwrap_err();
+            assert_eq!(e.file, file, "{text}: {e}");
+            assert!(e.message.contains(says), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_shipped_samples_server_table_is_valid_when_uncommented() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../packaging/agent.toml");
+        let sample = std::fs::read_to_string(path).unwrap();
+        let text: String = sample
+            .lines()
+            .filter_map(|l| l.strip_prefix("# "))
+            .skip_while(|l| *l != "[server]")
+            .take_while(|l| *l == "[server]" || l.contains(" = "))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let server = AgentConfig::parse(path, &text).unwrap().server.unwrap();
+        assert_eq!(server.host_name.as_deref(), Some("web-1"), "{text}");
+        assert!(server.enroll_token.is_some(), "{text}");
     }
 
     #[test]

@@ -10,8 +10,8 @@
 //! ([`drift`]), new connections from conntrack ([`conntrack`]), the
 //! listeners loop ([`daemon`]) and its history in the store ([`persist`]),
 //! flow collection ([`collector`]), what follows a scan detection (alerts,
-//! captures, source tracing: [`respond`]), and the Prometheus metrics and
-//! their endpoint ([`metrics`]). Lifecycle plans and reclaims are the use cases
+//! captures, source tracing: [`respond`]), reporting to a fleet server
+//! ([`fleet`]), and the Prometheus metrics and their endpoint ([`metrics`]). Lifecycle plans and reclaims are the use cases
 //! of `portreeve-app`, which the agent calls from a thread of its own.
 //!
 //! # Example
@@ -46,6 +46,7 @@ pub mod config;
 pub mod conntrack;
 pub mod daemon;
 pub mod drift;
+pub mod fleet;
 pub mod metrics;
 pub mod nflog;
 pub mod persist;

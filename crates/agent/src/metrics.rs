@@ -24,6 +24,8 @@ use portreeve_detect::{ScanKind, Tier};
 use portreeve_flows::DropReason;
 use portreeve_lifecycle::State;
 use portreeve_store::DriftKind;
+
+use crate::fleet::outbox::Content;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -114,6 +116,15 @@ pub struct Metrics {
     /// `portreeve_alert_sink_failures_total{sink}`: alerts a sink gave up
     /// on or dropped from its full queue.
     pub alert_sink_failures: Family<[Label; 1], Counter>,
+    /// `portreeve_fleet_pushes_total{result}`: push requests to the
+    /// server, `delivered`, `duplicate` (the server had it already) or
+    /// `failed`.
+    pub fleet_pushes: Family<[Label; 1], Counter>,
+    /// `portreeve_fleet_outbox_pushes`: pushes waiting in the outbox.
+    pub fleet_outbox_pushes: Gauge,
+    /// `portreeve_fleet_outbox_dropped_total{content}`: pushes dropped
+    /// from the full outbox, `snapshot` (superseded) or `drift`.
+    pub fleet_outbox_dropped: Family<[Label; 1], Counter>,
 }
 
 impl Default for Metrics {
@@ -150,6 +161,9 @@ impl Metrics {
             blocks_active: Family::default(),
             capture_bytes: Counter::default(),
             alert_sink_failures: Family::default(),
+            fleet_pushes: Family::default(),
+            fleet_outbox_pushes: Gauge::default(),
+            fleet_outbox_dropped: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -266,6 +280,21 @@ impl Metrics {
             "Alerts a sink gave up on after its retries or dropped from its full queue",
             m.alert_sink_failures.clone(),
         );
+        registry.register(
+            "fleet_pushes",
+            "Pushes sent to the fleet server: delivered, duplicate (stored before) or failed",
+            m.fleet_pushes.clone(),
+        );
+        registry.register(
+            "fleet_outbox_pushes",
+            "Pushes waiting in the outbox for the fleet server",
+            m.fleet_outbox_pushes.clone(),
+        );
+        registry.register(
+            "fleet_outbox_dropped",
+            "Pushes dropped from the full outbox: snapshot (superseded by a later one) or drift",
+            m.fleet_outbox_dropped.clone(),
+        );
         let m = Metrics { registry, ..m };
         m.start_at_zero();
         m
@@ -305,6 +334,12 @@ impl Metrics {
         }
         for kind in BLOCK_KINDS {
             create(&self.blocks_active, "kind", kind);
+        }
+        for result in ["delivered", "duplicate", "failed"] {
+            create(&self.fleet_pushes, "result", result);
+        }
+        for content in [Content::Snapshot, Content::Drift] {
+            create(&self.fleet_outbox_dropped, "content", content.as_str());
         }
     }
 

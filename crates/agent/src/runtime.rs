@@ -13,6 +13,9 @@
 //!
 //!  conntrack (teed) ─┬(bounded queue)──▶ scan watch (TRW, blocks, kernel
 //!  NFLOG (scan chain)┘                   blocks → detections)
+//!
+//!  listeners loop ──(latest reading, findings, drift queue)──▶ push thread
+//!                                                   (outbox on disk → server)
 //! ```
 //!
 //! The conntrack queue holds [`CONNTRACK_QUEUE`] events; when the loop
@@ -40,7 +43,10 @@ use portreeve_policy::Protection;
 use crate::collector::{Collector, Totals};
 use crate::config::{AgentConfig, show_interval};
 use crate::conntrack::{Events, NewConnection};
-use crate::daemon::{self, LoopConfig};
+use crate::daemon::{self, History, LoopConfig};
+use crate::drift::{Drift, Snapshot};
+use crate::fleet::assemble::DriftQueue;
+use crate::fleet::pusher::{self, Sources};
 use crate::metrics::{Endpoint, Metrics};
 use crate::persist::StoreHistory;
 use crate::policy_cache::PolicyCache;
@@ -170,7 +176,14 @@ impl Agent {
         );
 
         let stop = AtomicBool::new(false);
-        let shared = Shared::default();
+        let shared = Shared {
+            // Drift is queued for the server only when there is one.
+            drift: match config.server {
+                Some(_) => DriftQueue::open(),
+                None => DriftQueue::default(),
+            },
+            ..Shared::default()
+        };
         let mut report = AgentReport::default();
         let block_alerts = scan_watch::BlockAlerts::from_now(state, &metrics);
         std::thread::scope(|s| {
@@ -197,6 +210,10 @@ impl Agent {
                 });
             }
             s.spawn(|| plan_lifecycle(config.lifecycle_interval, state, &shared, &metrics, &stop));
+            if let Some(server) = &config.server {
+                let (shared, metrics, stop) = (&shared, &metrics, &stop);
+                s.spawn(move || report_to_server(server, state, shared, metrics, stop));
+            }
             let (shared, metrics, stop) = (&shared, &metrics, &stop);
             s.spawn(move || {
                 read_listeners(
@@ -232,6 +249,70 @@ struct Shared {
     /// What the firewall protects, as of the latest lifecycle round's
     /// reading of portreeve's table (`None` before the first).
     protection: Mutex<Option<Protection>>,
+    /// The open findings of the latest check (those `portreeve_findings`
+    /// counts), for the server.
+    findings: Mutex<Vec<Finding>>,
+    /// Drift recorded and not yet pushed (closed, taking nothing, without
+    /// a server).
+    drift: DriftQueue,
+}
+
+/// The listeners loop's history, which also hands each drift it records
+/// to the push thread's queue.
+struct DriftTee<'a, H> {
+    history: H,
+    queue: &'a DriftQueue,
+}
+
+impl<H: History> History for DriftTee<'_, H> {
+    fn last_snapshot(&mut self) -> Result<Option<Snapshot>, String> {
+        self.history.last_snapshot()
+    }
+
+    fn usage(&mut self) -> Result<Vec<daemon::PortUse>, String> {
+        self.history.usage()
+    }
+
+    fn record(
+        &mut self,
+        at: Timestamp,
+        snapshot: &Snapshot,
+        drift: &[Drift],
+        usage: &[daemon::PortUse],
+    ) -> Result<(), String> {
+        self.queue.add(at, drift);
+        self.history.record(at, snapshot, drift, usage)
+    }
+}
+
+/// The push thread, reading what the listeners loop last saw.
+fn report_to_server(
+    server: &crate::fleet::ServerConfig,
+    state: &StateDir,
+    shared: &Shared,
+    metrics: &Metrics,
+    stop: &AtomicBool,
+) {
+    let listeners = || {
+        shared
+            .latest
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    };
+    let findings = || {
+        shared
+            .findings
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    };
+    let sources = Sources {
+        listeners: &listeners,
+        findings: &findings,
+        drift: &shared.drift,
+    };
+    pusher::run(server, state, &sources, metrics, stop);
 }
 
 /// Sleeps until `until` or until `stop` is set, whichever comes first;
@@ -322,7 +403,7 @@ fn sink_flows(
 fn read_listeners(
     config: &AgentConfig,
     state: &StateDir,
-    mut history: StoreHistory,
+    history: StoreHistory,
     connections: Option<&Receiver<NewConnection>>,
     shared: &Shared,
     metrics: &Arc<Metrics>,
@@ -374,6 +455,11 @@ fn read_listeners(
                 .set(n as i64);
         }
         metrics.findings_accepted.set(accepted.len() as i64);
+        *shared.findings.lock().unwrap_or_else(|p| p.into_inner()) = open;
+    };
+    let mut history = DriftTee {
+        history,
+        queue: &shared.drift,
     };
     daemon::run(
         &LoopConfig {

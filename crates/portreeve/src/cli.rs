@@ -637,6 +637,20 @@ pub struct AgentArgs {
     /// Also receive sFlow v5 here (ADDRESS:PORT; repeatable)
     #[arg(long, value_name = "ADDRESS")]
     pub sflow: Vec<std::net::SocketAddr>,
+    /// Report to the fleet server at this URL (e.g. http://10.0.0.5:8440)
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
+    /// Enroll with the server using this token of role enroll (first start only)
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "PORTREEVE_ENROLL_TOKEN",
+        hide_env_values = true
+    )]
+    pub enroll_token: Option<String>,
+    /// The name this host enrolls under [default: the kernel's host name]
+    #[arg(long, value_name = "NAME")]
+    pub host_name: Option<String>,
 }
 
 /// `portreeve drift`.
@@ -1006,7 +1020,7 @@ pub struct CatalogueArgs {
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct ServerArgs {
-    /// Manage the server's API tokens instead of serving
+    /// Manage the server's API tokens or hosts instead of serving
     #[command(subcommand)]
     pub command: Option<ServerCommand>,
     /// Serve here (ADDRESS:PORT)
@@ -1031,6 +1045,30 @@ pub enum ServerCommand {
     /// Create, list and revoke API tokens
     #[command(subcommand)]
     Token(TokenCommand),
+    /// List and revoke enrolled hosts
+    #[command(subcommand)]
+    Host(HostCommand),
+}
+
+/// `portreeve server host …`.
+#[derive(Debug, Subcommand)]
+pub enum HostCommand {
+    /// List enrolled hosts: id, name, times, listeners and findings counts
+    List {
+        #[command(flatten)]
+        database: DatabaseArg,
+        /// Output format
+        #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
+    },
+    /// Revoke a host: its pushes get 401 from then on
+    Revoke {
+        /// The host's name or id, as `host list` shows them
+        #[arg(value_name = "NAME|ID")]
+        host: String,
+        #[command(flatten)]
+        database: DatabaseArg,
+    },
 }
 
 /// `portreeve server token …`.
@@ -1068,6 +1106,9 @@ pub struct TokenCreateArgs {
     /// What it is for, shown by `token list`
     #[arg(long, value_name = "TEXT", default_value = "")]
     pub name: String,
+    /// How many hosts an enroll token enrolls [default: 1]; only with --role enroll
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(i64).range(1..))]
+    pub uses: Option<i64>,
     #[command(flatten)]
     pub database: DatabaseArg,
 }

@@ -6,240 +6,20 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::process::{ChildStdout, Command, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use support::{
-    Daemon, Home, Netns, assert_exit, assert_matches_schema, assert_ok, stdout, testkit,
+use support::fleet_server::{
+    RunningServer, TestDatabase, create_token, on_each_database, server_cmd,
 };
+use support::{Home, assert_exit, assert_matches_schema, assert_ok, stdout, testkit};
 
-/// Where Debian's PostgreSQL listens.
-const PG_SOCKET_DIR: &str = "/var/run/postgresql";
-
-/// The PostgreSQL role the tests connect as: peer authentication on the
-/// socket admits the operating-system user of the same name, and the
-/// PostgreSQL tests run as root. Made once if missing; it owns only the
-/// tests' own databases, each dropped when its test ends.
-const PG_ROLE: &str = "root";
-
-/// A database one test made for itself.
-enum TestDatabase {
-    /// `<state>/server.db`, the default.
-    Sqlite { file: std::path::PathBuf },
-    /// `portreeve_test_<pid>_<n>` in the local cluster, dropped on drop.
-    Postgres { name: String },
-}
-
-static NEXT_DATABASE: AtomicU32 = AtomicU32::new(0);
-
-impl TestDatabase {
-    /// A new PostgreSQL database, or `None` (the test skipped) where the
-    /// cluster cannot be reached.
-    fn postgres(test: &str) -> Option<TestDatabase> {
-        let ready = testkit::privileged(test, &["psql", "pg_isready", "runuser"])
-            && testkit::skip_unless(
-                test,
-                Command::new("pg_isready")
-                    .args(["-q", "-h", PG_SOCKET_DIR])
-                    .status()
-                    .is_ok_and(|s| s.success()),
-                format_args!(
-                    "PostgreSQL does not answer on {PG_SOCKET_DIR} (pg_ctlcluster 15 main start)"
-                ),
-            );
-        if !ready {
-            return None;
-        }
-        let name = format!(
-            "portreeve_test_{}_{}",
-            std::process::id(),
-            NEXT_DATABASE.fetch_add(1, Ordering::Relaxed)
-        );
-        as_postgres(&format!(
-            "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{PG_ROLE}') \
-             THEN CREATE ROLE {PG_ROLE} LOGIN; END IF; END $$"
-        ));
-        as_postgres(&format!("CREATE DATABASE {name} OWNER {PG_ROLE}"));
-        Some(TestDatabase::Postgres { name })
-    }
-
-    /// The `--database` arguments that name it.
-    fn args(&self) -> Vec<String> {
-        match self {
-            TestDatabase::Sqlite { .. } => vec![],
-            TestDatabase::Postgres { name } => vec![
-                "--database".into(),
-                format!("postgres:///{name}?host={PG_SOCKET_DIR}&user={PG_ROLE}"),
-            ],
-        }
-    }
-
-    /// `sql`'s rows as its database's own client prints them: one line a
-    /// row, columns joined by `|`.
-    fn query(&self, sql: &str) -> String {
-        let out = match self {
-            TestDatabase::Sqlite { file } => {
-                support::run(Command::new("sqlite3").arg(file).arg(sql))
-            }
-            TestDatabase::Postgres { name } => support::run(
-                Command::new("psql")
-                    .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
-                    .args(["-h", PG_SOCKET_DIR, "-U", PG_ROLE, "-d", name, "-c", sql]),
-            ),
-        };
-        assert_ok(&out);
-        stdout(&out)
-    }
-}
-
-impl Drop for TestDatabase {
-    fn drop(&mut self) {
-        if let TestDatabase::Postgres { name } = self {
-            as_postgres(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
-        }
-    }
-}
-
-/// Runs `sql` in the cluster as its superuser, `postgres`.
-fn as_postgres(sql: &str) {
-    assert_ok(&support::run(
-        Command::new("runuser")
-            .args([
-                "-u",
-                "postgres",
-                "--",
-                "psql",
-                "-X",
-                "-q",
-                "-v",
-                "ON_ERROR_STOP=1",
-            ])
-            .args(["-h", PG_SOCKET_DIR, "-c", sql]),
-    ));
-}
-
-/// Runs `body` with a fresh home on SQLite, then on PostgreSQL where it is
-/// reachable; skips without root (the server runs in a namespace).
-fn on_each_database(test: &str, body: impl Fn(&Home, &TestDatabase)) {
-    if !testkit::privileged(test, &["ip"]) {
-        return;
-    }
-    let home = Home::new();
-    body(
-        &home,
-        &TestDatabase::Sqlite {
-            file: home.state().join("server.db"),
-        },
-    );
-    if let Some(db) = TestDatabase::postgres(test) {
-        body(&Home::new(), &db);
-    }
-}
-
-/// `portreeve server ARGS…` on `db`.
-fn server_cmd(home: &Home, db: &TestDatabase, args: &[&str]) -> Output {
-    let mut all: Vec<String> = vec!["server".into()];
-    all.extend(args.iter().map(|a| a.to_string()));
-    all.extend(db.args());
-    home.run(&all.iter().map(String::as_str).collect::<Vec<_>>())
-}
-
-/// A new token's secret, checking it is the one line on standard output.
-fn create_token(home: &Home, db: &TestDatabase, extra: &[&str]) -> String {
-    let mut args = vec!["token", "create"];
-    args.extend(extra);
-    let out = server_cmd(home, db, &args);
-    assert_ok(&out);
-    let text = stdout(&out);
-    let secret = text.strip_suffix('\n').expect("one line");
-    assert!(
-        secret.len() == 68
-            && secret.starts_with("prt_")
-            && secret[4..].chars().all(|c| c.is_ascii_hexdigit()),
-        "standard output is not one token: {text:?}"
-    );
-    secret.to_owned()
-}
-
-/// A running `portreeve server --listen 127.0.0.1:0` in a namespace of its
-/// own.
-struct RunningServer {
-    daemon: Daemon,
-    ns: Netns,
-    address: SocketAddr,
-    /// Kept open: the server's standard output stays writable.
-    _stdout: BufReader<ChildStdout>,
-}
-
-impl RunningServer {
-    fn start(home: &Home, db: &TestDatabase) -> RunningServer {
-        let ns = Netns::bare();
-        let mut cmd = home.command(ns.exec(env!("CARGO_BIN_EXE_portreeve")));
-        cmd.args(["server", "--listen", "127.0.0.1:0"])
-            .args(db.args())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut daemon = Daemon(cmd.spawn().unwrap());
-        let mut out = BufReader::new(daemon.0.stdout.take().unwrap());
-        let mut line = String::new();
-        out.read_line(&mut line).unwrap();
-        let address = line
-            .trim()
-            .strip_prefix("listening on http://")
-            .unwrap_or_else(|| {
-                // It exited (standard output closed): say why.
-                let mut why = String::new();
-                daemon
-                    .0
-                    .stderr
-                    .take()
-                    .unwrap()
-                    .read_to_string(&mut why)
-                    .unwrap();
-                panic!("the server did not start: {line:?} {why}")
-            })
-            .parse()
-            .unwrap();
-        RunningServer {
-            daemon,
-            ns,
-            address,
-            _stdout: out,
-        }
-    }
-
-    /// GET `path` with `token` as bearer: the status, the headers and the
-    /// JSON body.
-    fn get(&self, path: &str, token: Option<&str>) -> (u16, String, serde_json::Value) {
-        self.ns.run(|| self.request(path, token))
-    }
-
-    fn request(&self, path: &str, token: Option<&str>) -> (u16, String, serde_json::Value) {
-        let mut stream = TcpStream::connect_timeout(&self.address, Duration::from_secs(5)).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
-        write!(
-            stream,
-            "GET {path} HTTP/1.1\r\nHost: portreeve\r\n{auth}Connection: close\r\n\r\n"
-        )
-        .unwrap();
-        let mut reply = String::new();
-        stream.read_to_string(&mut reply).unwrap();
-        let (head, body) = reply.split_once("\r\n\r\n").expect("a whole HTTP reply");
-        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-        let body = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {reply}"));
-        (status, head.to_ascii_lowercase(), body)
-    }
-
-    fn stop(mut self) {
-        self.daemon.stop();
-    }
-}
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use ed25519_dalek::{Signer as _, SigningKey};
+use portreeve_fleet_protocol::{
+    EnrollRequest, HOST_HEADER, LedgerCheckpoint, MAX_PUSH_BYTES, Push, PushedDrift, PushedFinding,
+    PushedListener, SIGNATURE_HEADER,
+};
 
 #[test]
 fn migrations_apply_once_and_a_restart_keeps_tokens_and_tables() {
@@ -256,8 +36,8 @@ fn migrations_apply_once_and_a_restart_keeps_tokens_and_tables() {
             assert_eq!(server.get("/api/v1/hosts", Some(&token)).0, 200);
             server.stop();
             assert_eq!(
-                db.query("SELECT version, name FROM schema_migrations"),
-                "1|tokens_and_hosts\n"
+                db.query("SELECT version, name FROM schema_migrations ORDER BY version"),
+                "1|tokens_and_hosts\n2|enrollment_and_pushes\n"
             );
             assert_eq!(db.query("SELECT COUNT(*) FROM hosts"), "0\n");
             assert_eq!(db.query("SELECT COUNT(*) FROM api_tokens"), "1\n");
@@ -390,14 +170,38 @@ fn the_openapi_document_is_public_and_names_every_path_served() {
         file: home.state().join("server.db"),
     };
     let viewer = create_token(&home, &db, &["--role", "viewer"]);
+    let enroll = create_token(&home, &db, &["--role", "enroll"]);
     let server = RunningServer::start(&home, &db);
+    let host = TestHost::enroll(&server, &enroll, "web-1", 1);
     let (status, _, doc) = server.get("/api/v1/openapi.json", None);
     assert_eq!(status, 200);
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."), "{doc}");
     let paths: Vec<&String> = doc["paths"].as_object().unwrap().keys().collect();
-    assert_eq!(paths, ["/api/v1/hosts", "/api/v1/openapi.json"]);
-    for path in paths {
-        assert_eq!(server.get(path, Some(&viewer)).0, 200, "{path}");
+    assert_eq!(
+        paths,
+        [
+            "/api/v1/enroll",
+            "/api/v1/hosts",
+            "/api/v1/hosts/{id}",
+            "/api/v1/openapi.json",
+            "/api/v1/push"
+        ]
+    );
+    let auth = format!("Bearer {viewer}");
+    for (path, operations) in doc["paths"].as_object().unwrap() {
+        let path = path.replace("{id}", &host.id);
+        for method in operations.as_object().unwrap().keys() {
+            let method = method.to_ascii_uppercase();
+            let (status, _, body) = server.send(&method, &path, &[("Authorization", &auth)], b"{}");
+            // Served: a GET answers the viewer; a POST refuses this body
+            // (or this token) for what it is, not for want of a route.
+            let served = if method == "GET" {
+                status == 200
+            } else {
+                [400, 401, 403].contains(&status)
+            };
+            assert!(served, "{method} {path}: {status} {body}");
+        }
     }
     assert_eq!(server.get("/api/v1/nothing", Some(&viewer)).0, 404);
     server.stop();
@@ -421,6 +225,11 @@ fn bad_input_exits_2_and_writes_nothing() {
             &["--role", "viewer", "--database", "postgres://h:port/db"],
             "database URL is not valid",
         ),
+        (
+            &["--role", "viewer", "--uses", "2"],
+            "--uses limits enroll tokens",
+        ),
+        (&["--role", "enroll", "--uses", "0"], "0 is not in 1.."),
     ] {
         let mut all = vec!["server", "token", "create"];
         all.extend(args);
@@ -441,6 +250,8 @@ fn bad_input_exits_2_and_writes_nothing() {
     on_each_database("bad_input_exits_2_and_writes_nothing", |home, db| {
         let out = server_cmd(home, db, &["token", "revoke", "0123456789ab"]);
         assert_exit(&out, 2, "no token has the id `0123456789ab`");
+        let out = server_cmd(home, db, &["host", "revoke", "web-9"]);
+        assert_exit(&out, 2, "no host has the name or id `web-9`");
     });
 }
 
@@ -457,4 +268,453 @@ fn a_state_directory_others_can_write_is_refused() {
         !home.state().join("server.db").exists(),
         "a database was written"
     );
+}
+
+/// A host as an agent would be: its key and the id its enrollment got.
+struct TestHost {
+    key: SigningKey,
+    id: String,
+}
+
+impl TestHost {
+    /// The key made from `seed` (one per host in a test), enrolled as
+    /// `name` with `token`; panics unless that gets 201.
+    fn enroll(server: &RunningServer, token: &str, name: &str, seed: u8) -> TestHost {
+        let key = SigningKey::from_bytes(&[seed; 32]);
+        let (status, body) = enroll_key(server, token, name, &key);
+        assert_eq!(status, 201, "{body}");
+        let id = body["host_id"].as_str().unwrap().to_owned();
+        assert!(
+            id.len() == 32 && id.chars().all(|c| c.is_ascii_hexdigit()),
+            "{body}"
+        );
+        TestHost { key, id }
+    }
+
+    /// A push numbered `seq` with `state`'s listeners, findings, drift and
+    /// checkpoint, as the agent sends it: its JSON and the signature.
+    fn push(&self, seq: u64, state: &State) -> (Vec<u8>, String) {
+        let body = serde_json::to_vec(&Push {
+            host_id: self.id.clone(),
+            seq,
+            sent_at: jiff::Timestamp::now(),
+            listeners: state.listeners.clone(),
+            findings: state.findings.clone(),
+            drift: state.drift.clone(),
+            ledger: state.ledger.clone(),
+        })
+        .unwrap();
+        let signature = self.sign(&body);
+        (body, signature)
+    }
+
+    fn sign(&self, body: &[u8]) -> String {
+        STANDARD.encode(self.key.sign(body).to_bytes())
+    }
+}
+
+/// What a push carries besides its numbers.
+#[derive(Default)]
+struct State {
+    listeners: Vec<PushedListener>,
+    findings: Vec<PushedFinding>,
+    drift: Vec<PushedDrift>,
+    ledger: Option<LedgerCheckpoint>,
+}
+
+fn listener(protocol: &str, port: u16, process: &str) -> PushedListener {
+    PushedListener {
+        protocol: protocol.into(),
+        address: "0.0.0.0".into(),
+        port,
+        process: Some(process.into()),
+        pid: Some(100 + u32::from(port)),
+    }
+}
+
+fn finding(severity: &str, port: u16) -> PushedFinding {
+    PushedFinding {
+        code: "PR001".into(),
+        severity: severity.into(),
+        port: Some(port),
+        message: format!("port {port} listens but no rule allows it"),
+    }
+}
+
+fn checkpoint(index: u64, head: char) -> Option<LedgerCheckpoint> {
+    Some(LedgerCheckpoint {
+        index,
+        head: head.to_string().repeat(64),
+    })
+}
+
+/// POST /api/v1/enroll for `key` as `name`: the status and the body.
+fn enroll_key(
+    server: &RunningServer,
+    token: &str,
+    name: &str,
+    key: &SigningKey,
+) -> (u16, serde_json::Value) {
+    let request = EnrollRequest {
+        host_name: name.into(),
+        public_key: STANDARD.encode(key.verifying_key().as_bytes()),
+    };
+    let auth = format!("Bearer {token}");
+    let (status, _, body) = server.send(
+        "POST",
+        "/api/v1/enroll",
+        &[("Authorization", &auth)],
+        &serde_json::to_vec(&request).unwrap(),
+    );
+    (status, body)
+}
+
+/// POST /api/v1/push of `body` as the host `host_id` with `signature`.
+fn send_push(
+    server: &RunningServer,
+    host_id: &str,
+    signature: &str,
+    body: &[u8],
+) -> (u16, serde_json::Value) {
+    let (status, _, reply) = server.send(
+        "POST",
+        "/api/v1/push",
+        &[(HOST_HEADER, host_id), (SIGNATURE_HEADER, signature)],
+        body,
+    );
+    (status, reply)
+}
+
+/// Sends `host`'s push numbered `seq` of `state`; the reply's `accepted`.
+fn push(server: &RunningServer, host: &TestHost, seq: u64, state: &State) -> bool {
+    let (body, signature) = host.push(seq, state);
+    let (status, reply) = send_push(server, &host.id, &signature, &body);
+    assert_eq!(status, 200, "{reply}");
+    reply["accepted"].as_bool().expect("accepted")
+}
+
+/// The counts of the tables pushes write, and the host's last seq.
+fn stored(db: &TestDatabase) -> String {
+    db.query(
+        "SELECT (SELECT COUNT(*) FROM host_listeners), (SELECT COUNT(*) FROM host_findings),
+                (SELECT COUNT(*) FROM drift_events), (SELECT COUNT(*) FROM ledger_checkpoints),
+                (SELECT MAX(last_seq) FROM hosts)",
+    )
+}
+
+#[test]
+fn an_enroll_token_enrolls_as_many_hosts_as_its_uses() {
+    on_each_database(
+        "an_enroll_token_enrolls_as_many_hosts_as_its_uses",
+        |home, db| {
+            let once = create_token(home, db, &["--role", "enroll"]);
+            let twice = create_token(home, db, &["--role", "enroll", "--uses", "2"]);
+            let viewer = create_token(home, db, &["--role", "viewer"]);
+            let server = RunningServer::start(home, db);
+
+            TestHost::enroll(&server, &once, "web-1", 1);
+            let (status, body) =
+                enroll_key(&server, &once, "web-2", &SigningKey::from_bytes(&[2; 32]));
+            assert_eq!(status, 401, "a used-up token: {body}");
+            TestHost::enroll(&server, &twice, "web-2", 2);
+            let (status, body) =
+                enroll_key(&server, &twice, "web-1", &SigningKey::from_bytes(&[3; 32]));
+            assert_eq!(status, 409, "a name enrolled already: {body}");
+            TestHost::enroll(&server, &twice, "web-3", 3);
+            let (status, _) =
+                enroll_key(&server, &twice, "web-4", &SigningKey::from_bytes(&[4; 32]));
+            assert_eq!(status, 401, "its second use was its last");
+            let (status, _) =
+                enroll_key(&server, &viewer, "web-4", &SigningKey::from_bytes(&[4; 32]));
+            assert_eq!(status, 403, "a viewer may not enroll");
+            server.stop();
+
+            assert_eq!(
+                db.query("SELECT name FROM hosts ORDER BY name"),
+                "web-1\nweb-2\nweb-3\n"
+            );
+            let list = server_cmd(home, db, &["token", "list", "--format", "json"]);
+            let doc: serde_json::Value = serde_json::from_str(&stdout(&list)).unwrap();
+            assert_matches_schema(&doc, "docs/schema/server-tokens.v1.json");
+            let mut uses: Vec<String> = doc["tokens"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| format!("{} {}", t["role"], t["uses_left"]))
+                .collect();
+            uses.sort();
+            assert_eq!(uses, [r#""enroll" 0"#, r#""enroll" 0"#, r#""viewer" null"#]);
+        },
+    );
+}
+
+#[test]
+fn a_push_is_listed_stored_once_and_kept_across_a_restart() {
+    on_each_database(
+        "a_push_is_listed_stored_once_and_kept_across_a_restart",
+        |home, db| {
+            let enroll = create_token(home, db, &["--role", "enroll"]);
+            let viewer = create_token(home, db, &["--role", "viewer"]);
+            let server = RunningServer::start(home, db);
+            let host = TestHost::enroll(&server, &enroll, "web-1", 1);
+            let first = State {
+                listeners: vec![
+                    listener("tcp", 6379, "redis-server"),
+                    listener("udp", 53, "named"),
+                ],
+                findings: vec![
+                    finding("high", 6379),
+                    finding("high", 53),
+                    finding("low", 53),
+                ],
+                drift: vec![PushedDrift {
+                    at: "2026-12-06T21:00:00Z".parse().unwrap(),
+                    kind: "appeared".into(),
+                    protocol: "tcp".into(),
+                    address: "0.0.0.0".into(),
+                    port: 6379,
+                    process: Some("redis-server".into()),
+                }],
+                ledger: checkpoint(4, 'a'),
+            };
+            assert!(push(&server, &host, 1, &first));
+            let expected = serde_json::json!([{
+                "id": host.id,
+                "name": "web-1",
+                "revoked": false,
+                "ledger_inconsistent": false,
+                "listeners": [
+                    {"port": 53, "protocol": "udp", "address": "0.0.0.0", "process": "named"},
+                    {"port": 6379, "protocol": "tcp", "address": "0.0.0.0", "process": "redis-server"},
+                ],
+                "findings_by_severity": {"critical": 0, "high": 2, "medium": 0, "low": 1, "info": 0},
+            }]);
+            let listed = |server: &RunningServer| {
+                let (status, _, mut hosts) = server.get("/api/v1/hosts", Some(&viewer));
+                assert_eq!(status, 200, "{hosts}");
+                for h in hosts.as_array_mut().unwrap() {
+                    let h = h.as_object_mut().unwrap();
+                    assert!(h.remove("last_seen").unwrap().is_string(), "{h:?}");
+                    assert!(h.remove("enrolled_at").unwrap().is_string(), "{h:?}");
+                }
+                hosts
+            };
+            assert_eq!(listed(&server), expected);
+            assert_eq!(stored(db), "2|3|1|1|1\n");
+
+            // The same seq again, even with other contents: nothing stored.
+            let replay = State {
+                listeners: vec![listener("tcp", 22, "sshd")],
+                ..first
+            };
+            assert!(!push(&server, &host, 1, &replay));
+            assert_eq!(stored(db), "2|3|1|1|1\n");
+            assert_eq!(listed(&server), expected);
+
+            let (status, _, detail) =
+                server.get(&format!("/api/v1/hosts/{}", host.id), Some(&viewer));
+            assert_eq!(status, 200, "{detail}");
+            assert_eq!(detail["findings"].as_array().unwrap().len(), 3, "{detail}");
+            assert_eq!(detail["drift"][0]["port"], 6379, "{detail}");
+            assert_eq!(detail["checkpoints"][0]["index"], 4, "{detail}");
+            assert_eq!(server.get("/api/v1/hosts/00", Some(&viewer)).0, 404);
+            server.stop();
+
+            let server = RunningServer::start(home, db);
+            assert_eq!(listed(&server), expected, "after a restart");
+            assert!(
+                !push(&server, &host, 1, &State::default()),
+                "the seq outlives a restart"
+            );
+            assert!(push(
+                &server,
+                &host,
+                2,
+                &State {
+                    listeners: vec![listener("tcp", 22, "sshd")],
+                    ..State::default()
+                }
+            ));
+            assert_eq!(listed(&server)[0]["listeners"][0]["port"], 22);
+            assert_eq!(stored(db), "1|0|1|1|2\n", "replaced, appended, kept");
+            server.stop();
+
+            let list = server_cmd(home, db, &["host", "list", "--format", "json"]);
+            assert_ok(&list);
+            let doc: serde_json::Value = serde_json::from_str(&stdout(&list)).unwrap();
+            assert_matches_schema(&doc, "docs/schema/server-hosts.v1.json");
+            assert_eq!(doc["hosts"][0]["id"], host.id.as_str());
+            let table = stdout(&server_cmd(home, db, &["host", "list"]));
+            assert!(
+                table.contains(&host.id) && table.contains("web-1"),
+                "{table}"
+            );
+        },
+    );
+}
+
+#[test]
+fn a_push_not_signed_by_a_live_host_is_refused() {
+    on_each_database("a_push_not_signed_by_a_live_host_is_refused", |home, db| {
+        let enroll = create_token(home, db, &["--role", "enroll", "--uses", "2"]);
+        let server = RunningServer::start(home, db);
+        let web = TestHost::enroll(&server, &enroll, "web-1", 1);
+        let db_host = TestHost::enroll(&server, &enroll, "db-1", 2);
+        let state = State {
+            listeners: vec![listener("tcp", 22, "sshd")],
+            ..State::default()
+        };
+        let (body, signature) = web.push(1, &state);
+        for (host_id, signature, why) in [
+            (
+                web.id.as_str(),
+                db_host.sign(&body),
+                "signed by another host's key",
+            ),
+            (web.id.as_str(), String::new(), "no signature"),
+            (
+                db_host.id.as_str(),
+                signature.clone(),
+                "sent as another host",
+            ),
+            (
+                "0123456789abcdef0123456789abcdef",
+                signature.clone(),
+                "an unknown host",
+            ),
+        ] {
+            let (status, reply) = send_push(&server, host_id, &signature, &body);
+            assert_eq!(status, 401, "{why}: {reply}");
+        }
+        assert_eq!(stored(db), "0|0|0|0|\n", "nothing written");
+
+        assert_ok(&server_cmd(home, db, &["host", "revoke", "web-1"]));
+        let (status, reply) = send_push(&server, &web.id, &signature, &body);
+        assert_eq!(status, 401, "a revoked host: {reply}");
+        assert!(
+            push(&server, &db_host, 1, &state),
+            "the other host still pushes"
+        );
+        let table = stdout(&server_cmd(home, db, &["host", "list"]));
+        assert!(
+            table
+                .lines()
+                .any(|l| l.contains("web-1") && l.contains("revoked")),
+            "{table}"
+        );
+        server.stop();
+    });
+}
+
+#[test]
+fn an_oversized_or_malformed_push_writes_nothing() {
+    on_each_database(
+        "an_oversized_or_malformed_push_writes_nothing",
+        |home, db| {
+            let enroll = create_token(home, db, &["--role", "enroll"]);
+            let server = RunningServer::start(home, db);
+            let host = TestHost::enroll(&server, &enroll, "web-1", 1);
+
+            let huge = vec![b' '; MAX_PUSH_BYTES + 1];
+            let (status, reply) = send_push(&server, &host.id, &host.sign(&huge), &huge);
+            assert_eq!(status, 413, "{reply}");
+
+            let (good, _) = host.push(1, &State::default());
+            let wrong_host = String::from_utf8(good.clone())
+                .unwrap()
+                .replace(&host.id, "someone-else");
+            let bad_severity = host
+                .push(
+                    1,
+                    &State {
+                        findings: vec![finding("urgent", 1)],
+                        ..State::default()
+                    },
+                )
+                .0;
+            for (body, says) in [
+                (&b"{\"host_id\": "[..], "not the expected JSON"),
+                (&good[..good.len() - 1], "not the expected JSON"),
+                (wrong_host.as_bytes(), "is not the host in x-portreeve-host"),
+                (&bad_severity, "`urgent` is not one of"),
+            ] {
+                let (status, reply) = send_push(&server, &host.id, &host.sign(body), body);
+                assert_eq!(status, 400, "{reply}");
+                let message = reply["error"]["message"].as_str().unwrap();
+                assert!(message.contains(says), "{message}");
+            }
+            assert_eq!(stored(db), "0|0|0|0|\n", "nothing written");
+
+            // Exactly the limit is within it (axum's default limit is 2 MiB).
+            let mut padded = State {
+                findings: vec![finding("info", 1)],
+                ..State::default()
+            };
+            let short = MAX_PUSH_BYTES - host.push(1, &padded).0.len();
+            padded.findings[0].message.push_str(&"x".repeat(short));
+            let (body, signature) = host.push(1, &padded);
+            assert_eq!(body.len(), MAX_PUSH_BYTES);
+            let (status, reply) = send_push(&server, &host.id, &signature, &body);
+            assert_eq!(
+                (status, reply),
+                (200, serde_json::json!({"accepted": true}))
+            );
+            server.stop();
+        },
+    );
+}
+
+#[test]
+fn a_ledger_that_goes_backwards_flags_its_host() {
+    on_each_database("a_ledger_that_goes_backwards_flags_its_host", |home, db| {
+        let enroll = create_token(home, db, &["--role", "enroll"]);
+        let viewer = create_token(home, db, &["--role", "viewer"]);
+        let server = RunningServer::start(home, db);
+        let host = TestHost::enroll(&server, &enroll, "web-1", 1);
+        let flagged =
+            || server.get("/api/v1/hosts", Some(&viewer)).2[0]["ledger_inconsistent"].clone();
+        for (seq, ledger) in [
+            (1, checkpoint(10, 'a')),
+            (2, checkpoint(10, 'a')),
+            (3, checkpoint(12, 'b')),
+        ] {
+            assert!(push(
+                &server,
+                &host,
+                seq,
+                &State {
+                    ledger,
+                    ..State::default()
+                }
+            ));
+            assert_eq!(
+                flagged(),
+                false,
+                "seq {seq}: the ledger grew or stood still"
+            );
+        }
+        assert!(push(
+            &server,
+            &host,
+            4,
+            &State {
+                ledger: checkpoint(11, 'c'),
+                ..State::default()
+            }
+        ));
+        assert_eq!(flagged(), true, "index 12, then 11");
+        assert!(push(
+            &server,
+            &host,
+            5,
+            &State {
+                ledger: checkpoint(13, 'd'),
+                ..State::default()
+            }
+        ));
+        assert_eq!(flagged(), true, "the flag stays");
+        server.stop();
+        let table = stdout(&server_cmd(home, db, &["host", "list"]));
+        assert!(table.contains("ledger inconsistent"), "{table}");
+    });
 }

@@ -4,17 +4,26 @@
 use std::future::Future;
 use std::net::SocketAddr;
 
-use axum::extract::State;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
-use sqlx::Row;
+use portreeve_fleet_protocol::{
+    EnrollRequest, EnrollResponse, HOST_HEADER, MAX_PUSH_BYTES, Push, PushResponse,
+    SIGNATURE_HEADER,
+};
 use tokio::net::TcpListener;
 
-use crate::clock::rfc3339;
+use crate::enroll::{Enrolled, enroll};
 use crate::role::{Permission, Role};
-use crate::{Database, ServerError, token};
+use crate::signature::verifies;
+use crate::{Database, ServerError, hosts, push, token};
+
+/// The largest enroll request read: a name and a key.
+const MAX_ENROLL_BYTES: usize = 16 * 1024;
 
 /// The OpenAPI 3 document of what this module serves, written by hand
 /// next to it: change both together (a test requests every documented path).
@@ -57,36 +66,98 @@ impl Server {
 fn router(database: Database) -> Router {
     Router::new()
         .route("/api/v1/openapi.json", get(openapi))
-        .route("/api/v1/hosts", get(hosts))
+        .route("/api/v1/hosts", get(host_list))
+        .route("/api/v1/hosts/{id}", get(host_detail))
+        .route(
+            "/api/v1/enroll",
+            post(enroll_host).layer(DefaultBodyLimit::max(MAX_ENROLL_BYTES)),
+        )
+        .route(
+            "/api/v1/push",
+            post(receive_push).layer(DefaultBodyLimit::max(MAX_PUSH_BYTES)),
+        )
         .fallback(not_found)
         .with_state(database)
 }
 
-/// A host as `GET /api/v1/hosts` lists it.
-#[derive(Debug, serde::Serialize)]
-struct HostSummary {
-    name: String,
-    /// RFC 3339; `null` before its first push.
-    last_seen: Option<String>,
+async fn host_list(State(db): State<Database>, headers: HeaderMap) -> Result<Response, ApiError> {
+    authorise(&db, &headers, Permission::ReadFleet).await?;
+    Ok(Json(hosts::list(db.pool()).await?).into_response())
 }
 
-async fn hosts(State(db): State<Database>, headers: HeaderMap) -> Result<Response, ApiError> {
+async fn host_detail(
+    State(db): State<Database>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     authorise(&db, &headers, Permission::ReadFleet).await?;
-    let rows = sqlx::query("SELECT name, last_seen_at FROM hosts ORDER BY name")
-        .fetch_all(db.pool())
-        .await
-        .map_err(ServerError::from)?;
-    let hosts = rows
-        .iter()
-        .map(|row| {
-            Ok(HostSummary {
-                name: row.try_get("name")?,
-                last_seen: row.try_get::<Option<i64>, _>("last_seen_at")?.map(rfc3339),
-            })
-        })
-        .collect::<Result<Vec<_>, sqlx::Error>>()
-        .map_err(ServerError::from)?;
-    Ok(Json(hosts).into_response())
+    let host = hosts::detail(db.pool(), &id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(Json(host).into_response())
+}
+
+/// `POST /api/v1/enroll`: an `enroll` (or `admin`) token and the host's
+/// name and key; 201 with its id.
+async fn enroll_host(
+    State(db): State<Database>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let secret = authorise(&db, &headers, Permission::EnrollHost).await?.1;
+    let request: EnrollRequest = parse_json(&body?)?;
+    match enroll(db.pool(), &secret, &request).await? {
+        Enrolled::Host(host_id) => {
+            Ok((StatusCode::CREATED, Json(EnrollResponse { host_id })).into_response())
+        }
+        Enrolled::UsedUp => Err(ApiError::Unauthenticated(
+            "the token is unknown, expired, revoked or used up",
+        )),
+        Enrolled::NameTaken => Err(ApiError::Conflict(format!(
+            "a host named `{}` is enrolled already",
+            request.host_name.trim()
+        ))),
+        Enrolled::Invalid(why) => Err(ApiError::BadRequest(why)),
+    }
+}
+
+/// `POST /api/v1/push`: the body as the host signed it. The checks run in
+/// the order docs/server.md gives: size, host, signature, body, seq.
+async fn receive_push(
+    State(db): State<Database>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = body?;
+    let header_text = |name| headers.get(name).and_then(|v| v.to_str().ok());
+    let host_id = header_text(HOST_HEADER).ok_or(ApiError::Unauthenticated(
+        "send the host's id in x-portreeve-host",
+    ))?;
+    let key = push::live_host_key(db.pool(), host_id)
+        .await?
+        .ok_or(ApiError::Unauthenticated("the host is unknown or revoked"))?;
+    let signature = header_text(SIGNATURE_HEADER).unwrap_or_default();
+    if !verifies(&key, &body, signature) {
+        return Err(ApiError::Unauthenticated(
+            "x-portreeve-signature is not the host's signature over this body",
+        ));
+    }
+    let pushed: Push = parse_json(&body)?;
+    if pushed.host_id != host_id {
+        return Err(ApiError::BadRequest(format!(
+            "host_id `{}` is not the host in x-portreeve-host",
+            pushed.host_id
+        )));
+    }
+    push::validate(&pushed).map_err(ApiError::BadRequest)?;
+    let accepted = push::store(db.pool(), &pushed).await?;
+    Ok(Json(PushResponse { accepted }).into_response())
+}
+
+/// `body` as JSON of type `T`, or a 400 that says what is wrong where.
+fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::BadRequest(format!("the body is not the expected JSON: {e}")))
 }
 
 async fn openapi() -> Response {
@@ -104,29 +175,29 @@ async fn not_found() -> ApiError {
     ApiError::NotFound
 }
 
-/// The role of the request's bearer token, if it may do `permission`.
+/// The role and secret of the request's bearer token, if it may do
+/// `permission`.
 async fn authorise(
     db: &Database,
     headers: &HeaderMap,
     permission: Permission,
-) -> Result<Role, ApiError> {
+) -> Result<(Role, String), ApiError> {
     let secret = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, secret)| secret)
+        .map(|(_, secret)| secret.trim())
         .ok_or(ApiError::Unauthenticated(
             "send `Authorization: Bearer TOKEN`",
         ))?;
-    let role =
-        token::authenticate(db.pool(), secret.trim())
-            .await?
-            .ok_or(ApiError::Unauthenticated(
-                "the token is unknown, expired or revoked",
-            ))?;
+    let role = token::authenticate(db.pool(), secret)
+        .await?
+        .ok_or(ApiError::Unauthenticated(
+            "the token is unknown, expired or revoked",
+        ))?;
     if role.may(permission) {
-        Ok(role)
+        Ok((role, secret.to_owned()))
     } else {
         Err(ApiError::Forbidden(role))
     }
@@ -140,8 +211,14 @@ enum ApiError {
     Unauthenticated(&'static str),
     /// A live token whose role may not do this: 403.
     Forbidden(Role),
-    /// No such route: 404.
+    /// No such route or resource: 404.
     NotFound,
+    /// The body is malformed or says something impossible: 400.
+    BadRequest(String),
+    /// It clashes with what is stored: 409.
+    Conflict(String),
+    /// The body could not be read (413 when too large).
+    Body(BytesRejection),
     /// The server failed; the details go to the log, not to the caller: 500.
     Internal(ServerError),
 }
@@ -149,6 +226,12 @@ enum ApiError {
 impl From<ServerError> for ApiError {
     fn from(e: ServerError) -> Self {
         ApiError::Internal(e)
+    }
+}
+
+impl From<BytesRejection> for ApiError {
+    fn from(e: BytesRejection) -> Self {
+        ApiError::Body(e)
     }
 }
 
@@ -161,6 +244,9 @@ impl IntoResponse for ApiError {
                 format!("a token with the role `{role}` may not do this"),
             ),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "no such resource".to_owned()),
+            ApiError::BadRequest(why) => (StatusCode::BAD_REQUEST, why.clone()),
+            ApiError::Conflict(why) => (StatusCode::CONFLICT, why.clone()),
+            ApiError::Body(e) => (e.status(), e.body_text()),
             ApiError::Internal(e) => {
                 tracing::error!("request failed: {e}");
                 (

@@ -15,6 +15,9 @@ pub enum ServerError {
     /// No token has this id.
     #[error("no token has the id `{0}` (`portreeve server token list` shows them)")]
     NoSuchToken(String),
+    /// No host has this name or id.
+    #[error("no host has the name or id `{0}` (`portreeve server host list` shows them)")]
+    NoSuchHost(String),
     /// The database was migrated by a newer portreeve.
     #[error(
         "the database's schema is at version {newest}, newer than this portreeve knows ({known}): \
@@ -46,7 +49,10 @@ impl ServerError {
     pub fn is_input(&self) -> bool {
         matches!(
             self,
-            ServerError::BadUrl(_) | ServerError::BadUrlOptions(_) | ServerError::NoSuchToken(_)
+            ServerError::BadUrl(_)
+                | ServerError::BadUrlOptions(_)
+                | ServerError::NoSuchToken(_)
+                | ServerError::NoSuchHost(_)
         )
     }
 }

@@ -12,7 +12,7 @@
 //! use portreeve_server::{Database, Role, Server, token};
 //!
 //! let db = Database::open("sqlite:///tmp/server.db?mode=rwc").await?;
-//! let viewer = token::create(db.pool(), Role::Viewer, "dashboard", None).await?;
+//! let viewer = token::create(db.pool(), Role::Viewer, "dashboard", None, None).await?;
 //! println!("{}", viewer.secret);
 //! let server = Server::bind("127.0.0.1:0".parse().unwrap(), db).await?;
 //! server.run(async { let _ = tokio::signal::ctrl_c().await; }).await
@@ -22,9 +22,13 @@
 mod api;
 mod clock;
 mod database;
+mod enroll;
 mod error;
+pub mod hosts;
 mod migrations;
+mod push;
 pub mod role;
+mod signature;
 pub mod token;
 
 pub use api::Server;

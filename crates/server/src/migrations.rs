@@ -19,11 +19,18 @@ struct Migration {
 
 /// Every migration, in order. A new one is a new file and a new line here;
 /// an applied one is never edited.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "tokens_and_hosts",
-    sql: include_str!("../migrations/0001_tokens_and_hosts.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "tokens_and_hosts",
+        sql: include_str!("../migrations/0001_tokens_and_hosts.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "enrollment_and_pushes",
+        sql: include_str!("../migrations/0002_enrollment_and_pushes.sql"),
+    },
+];
 
 /// The table that records applied migrations (portable SQL).
 const CREATE_SCHEMA_MIGRATIONS: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (

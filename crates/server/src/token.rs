@@ -34,6 +34,8 @@ pub struct TokenRecord {
     pub expires: Option<i64>,
     /// When it was revoked, in Unix seconds.
     pub revoked: Option<i64>,
+    /// Enrollments an `enroll` token has left; `None` for other roles.
+    pub uses_left: Option<i64>,
 }
 
 /// A newly created token: the secret, shown once, and its record.
@@ -45,13 +47,19 @@ pub struct NewToken {
     pub record: TokenRecord,
 }
 
+/// How many hosts an `enroll` token enrolls when its creator does not say.
+pub const DEFAULT_ENROLL_USES: i64 = 1;
+
 /// Makes a token with `role`, named `name`, that expires `ttl_seconds`
-/// from now (never when `None`), and stores its hash.
+/// from now (never when `None`), and stores its hash. An `enroll` token
+/// enrolls `uses` hosts ([`DEFAULT_ENROLL_USES`] when `None`); other
+/// roles have no use limit, and `uses` is ignored for them.
 pub async fn create(
     pool: &AnyPool,
     role: Role,
     name: &str,
     ttl_seconds: Option<i64>,
+    uses: Option<i64>,
 ) -> Result<NewToken, ServerError> {
     let secret = format!("{TOKEN_PREFIX}{}", hex(&random::<32>()?));
     let created = unix_now();
@@ -62,10 +70,12 @@ pub async fn create(
         created,
         expires: ttl_seconds.map(|ttl| created.saturating_add(ttl)),
         revoked: None,
+        uses_left: (role == Role::Enroll).then(|| uses.unwrap_or(DEFAULT_ENROLL_USES)),
     };
     sqlx::query(
-        "INSERT INTO api_tokens (id, name, role, token_hash, created_at, expires_at, revoked_at)
-         VALUES ($1, $2, $3, $4, $5, $6, NULL)",
+        "INSERT INTO api_tokens
+             (id, name, role, token_hash, created_at, expires_at, revoked_at, uses_left)
+         VALUES ($1, $2, $3, $4, $5, $6, NULL, $7)",
     )
     .bind(&record.id)
     .bind(&record.name)
@@ -73,6 +83,7 @@ pub async fn create(
     .bind(hash(&secret))
     .bind(record.created)
     .bind(record.expires)
+    .bind(record.uses_left)
     .execute(pool)
     .await?;
     Ok(NewToken { secret, record })
@@ -81,7 +92,7 @@ pub async fn create(
 /// Every token's record, oldest first.
 pub async fn list(pool: &AnyPool) -> Result<Vec<TokenRecord>, ServerError> {
     let rows = sqlx::query(
-        "SELECT id, name, role, created_at, expires_at, revoked_at
+        "SELECT id, name, role, created_at, expires_at, revoked_at, uses_left
          FROM api_tokens ORDER BY created_at, id",
     )
     .fetch_all(pool)
@@ -98,7 +109,8 @@ pub async fn revoke(pool: &AnyPool, id: &str) -> Result<TokenRecord, ServerError
         .execute(pool)
         .await?;
     let row = sqlx::query(
-        "SELECT id, name, role, created_at, expires_at, revoked_at FROM api_tokens WHERE id = $1",
+        "SELECT id, name, role, created_at, expires_at, revoked_at, uses_left
+         FROM api_tokens WHERE id = $1",
     )
     .bind(id)
     .fetch_optional(pool)
@@ -109,14 +121,42 @@ pub async fn revoke(pool: &AnyPool, id: &str) -> Result<TokenRecord, ServerError
         .ok_or_else(|| ServerError::NoSuchToken(id.to_owned()))
 }
 
+/// Takes one use of the `enroll` token `secret` inside `tx`, so that the
+/// use and the enrollment it pays for commit or roll back together. False
+/// when it has none left (or went stale since it was authenticated).
+/// Tokens of other roles have no limit: true.
+pub(crate) async fn take_enroll_use(
+    tx: &mut sqlx::AnyConnection,
+    secret: &str,
+) -> Result<bool, ServerError> {
+    let done = sqlx::query(
+        "UPDATE api_tokens SET uses_left = uses_left - 1
+         WHERE token_hash = $1 AND uses_left > 0 AND revoked_at IS NULL
+           AND (expires_at IS NULL OR expires_at > $2)",
+    )
+    .bind(hash(secret))
+    .bind(unix_now())
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() == 1 {
+        return Ok(true);
+    }
+    let unlimited =
+        sqlx::query("SELECT 1 FROM api_tokens WHERE token_hash = $1 AND uses_left IS NULL")
+            .bind(hash(secret))
+            .fetch_optional(&mut *tx)
+            .await?;
+    Ok(unlimited.is_some())
+}
+
 /// The role of the token whose secret is `secret`, if it is one of ours,
-/// not revoked and not expired.
+/// not revoked, not expired and (an `enroll` token) not used up.
 pub async fn authenticate(pool: &AnyPool, secret: &str) -> Result<Option<Role>, ServerError> {
     if !secret.starts_with(TOKEN_PREFIX) {
         return Ok(None);
     }
     let row = sqlx::query(
-        "SELECT id, name, role, created_at, expires_at, revoked_at
+        "SELECT id, name, role, created_at, expires_at, revoked_at, uses_left
          FROM api_tokens WHERE token_hash = $1",
     )
     .bind(hash(secret))
@@ -126,7 +166,9 @@ pub async fn authenticate(pool: &AnyPool, secret: &str) -> Result<Option<Role>, 
         return Ok(None);
     };
     let now = unix_now();
-    let live = token.revoked.is_none() && token.expires.is_none_or(|at| now < at);
+    let live = token.revoked.is_none()
+        && token.expires.is_none_or(|at| now < at)
+        && token.uses_left.is_none_or(|left| left > 0);
     Ok(live.then_some(token.role))
 }
 
@@ -142,6 +184,7 @@ fn record(row: &sqlx::any::AnyRow) -> Result<TokenRecord, ServerError> {
         created: row.try_get("created_at")?,
         expires: row.try_get("expires_at")?,
         revoked: row.try_get("revoked_at")?,
+        uses_left: row.try_get("uses_left")?,
     })
 }
 
@@ -151,14 +194,14 @@ fn hash(secret: &str) -> String {
 }
 
 /// `N` bytes from the operating system's random source.
-fn random<const N: usize>() -> Result<[u8; N], ServerError> {
+pub(crate) fn random<const N: usize>() -> Result<[u8; N], ServerError> {
     let mut bytes = [0; N];
     getrandom::fill(&mut bytes).map_err(|e| ServerError::Random(e.to_string()))?;
     Ok(bytes)
 }
 
 /// Lowercase hex.
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

@@ -5,7 +5,9 @@
 use std::path::PathBuf;
 
 use portreeve_agent::Agent;
-use portreeve_agent::config::{AgentConfig, parse_interval};
+use portreeve_agent::config::{AgentConfig, parse_interval, valid_server_url};
+use portreeve_agent::fleet::identity::FleetDir;
+use portreeve_agent::fleet::{EnrollToken, ServerConfig};
 use portreeve_store::Store;
 
 use crate::cli::{AgentArgs, DriftArgs, ListFormat};
@@ -58,11 +60,57 @@ fn config(args: &AgentArgs) -> Result<AgentConfig, Failure> {
     config.all_netns |= args.all_netns;
     config.netflow.extend(&args.netflow);
     config.sflow.extend(&args.sflow);
+    server(args, &mut config)?;
     Ok(config)
+}
+
+/// `--server`, `--enroll-token` and `--host-name` over `[server]`: a
+/// `--server` naming another server than the file's starts from the
+/// defaults, not from the other server's settings.
+fn server(args: &AgentArgs, config: &mut AgentConfig) -> Result<(), Failure> {
+    if let Some(url) = &args.server {
+        if !valid_server_url(url) {
+            return Err(Failure::Input(format!(
+                "--server `{url}` is not an http:// or https:// URL (e.g. http://10.0.0.5:8440)"
+            )));
+        }
+        if config.server.as_ref().is_none_or(|s| s.url != *url) {
+            config.server = Some(ServerConfig::new(url));
+        }
+    }
+    let Some(server) = config.server.as_mut() else {
+        if args.enroll_token.is_some() || args.host_name.is_some() {
+            return Err(Failure::Input(
+                "--enroll-token and --host-name need a server: --server URL, or [server] in agent.toml"
+                    .into(),
+            ));
+        }
+        return Ok(());
+    };
+    if let Some(token) = &args.enroll_token {
+        server.enroll_token = Some(EnrollToken::Given(token.clone()));
+    }
+    if let Some(name) = &args.host_name {
+        if name.trim().is_empty() {
+            return Err(Failure::Input("--host-name must not be empty".into()));
+        }
+        server.host_name = Some(name.trim().to_string());
+    }
+    Ok(())
 }
 
 pub fn run(args: &AgentArgs, ctx: &Context) -> Result<u8, Failure> {
     let config = config(args)?;
+    if let Some(server) = &config.server
+        && server.enroll_token.is_none()
+        && !FleetDir::new(ctx.state.root()).enrollment().exists()
+    {
+        return Err(Failure::Input(format!(
+            "this host is not enrolled with {} yet: give --enroll-token TOKEN \
+             (or enroll_token_file in [server]) for its first start",
+            server.url
+        )));
+    }
     Agent::run(&config, &ctx.state, crate::shutdown::terminated())
         .map_err(|e| Failure::Operational(e.to_string()))?;
     Ok(EXIT_OK)

@@ -1,13 +1,15 @@
 //! `portreeve server`: the fleet API until SIGTERM or Ctrl-C, and
-//! `server token create|list|revoke` on its database (docs/server.md).
+//! `server token create|list|revoke` and `server host list|revoke` on its
+//! database (docs/server.md).
 
 use std::future::Future;
 
+use portreeve_server::hosts::{self, HostSummary};
 use portreeve_server::token::{self, TokenRecord};
-use portreeve_server::{Database, Server, ServerError, rfc3339};
+use portreeve_server::{Database, Role, Server, ServerError, rfc3339};
 
 use crate::cli::{
-    DatabaseArg, ListFormat, ServerArgs, ServerCommand, TokenCommand, TokenCreateArgs,
+    DatabaseArg, HostCommand, ListFormat, ServerArgs, ServerCommand, TokenCommand, TokenCreateArgs,
 };
 use crate::context::Context;
 use crate::failure::{EXIT_OK, Failure};
@@ -16,6 +18,9 @@ use crate::output::{emit, emit_hint, table};
 
 /// `kind` of `token list --format json`.
 const TOKENS_KIND: &str = "portreeve.server-tokens";
+
+/// `kind` of `host list --format json`.
+const HOSTS_KIND: &str = "portreeve.server-hosts";
 
 /// The SQLite database's file name in the state directory.
 const DEFAULT_DATABASE_FILE: &str = "server.db";
@@ -29,6 +34,12 @@ pub fn run(args: &ServerArgs, ctx: &Context) -> Result<u8, Failure> {
         }
         Some(ServerCommand::Token(TokenCommand::Revoke { id, database })) => {
             revoke_token(id, database, ctx)
+        }
+        Some(ServerCommand::Host(HostCommand::List { database, format })) => {
+            list_hosts(database, *format, ctx)
+        }
+        Some(ServerCommand::Host(HostCommand::Revoke { host, database })) => {
+            revoke_host(host, database, ctx)
         }
     }
 }
@@ -56,17 +67,27 @@ fn create_token(args: &TokenCreateArgs, ctx: &Context) -> Result<u8, Failure> {
         }
         ttl => ttl.map(|t| t.as_secs()),
     };
+    if args.uses.is_some() && args.role != Role::Enroll {
+        return Err(Failure::Input(format!(
+            "--uses limits enroll tokens; a token with the role `{}` has no use limit",
+            args.role
+        )));
+    }
     let url = database_url(&args.database, ctx)?;
     let new = block_on(async {
         let database = Database::open(&url).await?;
-        let new = token::create(database.pool(), args.role, &args.name, ttl).await;
+        let new = token::create(database.pool(), args.role, &args.name, ttl, args.uses).await;
         database.close().await;
         new
     })?;
     emit(&format!("{}\n", new.secret));
     let expires = new.record.expires.map_or("never".to_owned(), rfc3339);
+    let uses = new
+        .record
+        .uses_left
+        .map_or(String::new(), |n| format!(", enrolls {n} host(s)"));
     emit_hint(&format!(
-        "portreeve: token {} (role {}, expires {expires}); it is not shown again\n",
+        "portreeve: token {} (role {}, expires {expires}{uses}); it is not shown again\n",
         new.record.id, new.record.role
     ));
     Ok(EXIT_OK)
@@ -95,11 +116,20 @@ fn list_tokens(database: &DatabaseArg, format: ListFormat, ctx: &Context) -> Res
                         rfc3339(t.created),
                         t.expires.map_or("never".to_owned(), rfc3339),
                         t.revoked.map_or(String::new(), rfc3339),
+                        t.uses_left.map_or(String::new(), |n| n.to_string()),
                     ]
                 })
                 .collect();
             emit(&table::rows(
-                &["ID", "NAME", "ROLE", "CREATED", "EXPIRES", "REVOKED"],
+                &[
+                    "ID",
+                    "NAME",
+                    "ROLE",
+                    "CREATED",
+                    "EXPIRES",
+                    "REVOKED",
+                    "USES LEFT",
+                ],
                 &rows,
                 table::stdout_colour(),
             ));
@@ -121,6 +151,7 @@ fn tokens_json(tokens: &[TokenRecord]) -> Vec<serde_json::Value> {
                 "created": rfc3339(t.created),
                 "expires": t.expires.map(rfc3339),
                 "revoked": t.revoked.map(rfc3339),
+                "uses_left": t.uses_left,
             })
         })
         .collect()
@@ -138,6 +169,70 @@ fn revoke_token(id: &str, database: &DatabaseArg, ctx: &Context) -> Result<u8, F
         "portreeve: token {} revoked at {}\n",
         revoked.id,
         revoked.revoked.map_or(String::new(), rfc3339)
+    ));
+    Ok(EXIT_OK)
+}
+
+/// The hosts as `GET /api/v1/hosts` lists them; as a table, one line a
+/// host with its listeners and findings counted.
+fn list_hosts(database: &DatabaseArg, format: ListFormat, ctx: &Context) -> Result<u8, Failure> {
+    let url = database_url(database, ctx)?;
+    let hosts = block_on(async {
+        let database = Database::open(&url).await?;
+        let hosts = hosts::list(database.pool()).await;
+        database.close().await;
+        hosts
+    })?;
+    match format {
+        ListFormat::Json => emit_listing(HOSTS_KIND, &[("hosts", to_value(&hosts))]),
+        ListFormat::Table => {
+            let rows: Vec<Vec<String>> = hosts.iter().map(host_row).collect();
+            emit(&table::rows(
+                &[
+                    "ID",
+                    "NAME",
+                    "ENROLLED",
+                    "LAST SEEN",
+                    "LISTENERS",
+                    "FINDINGS",
+                    "STATE",
+                ],
+                &rows,
+                table::stdout_colour(),
+            ));
+        }
+    }
+    Ok(EXIT_OK)
+}
+
+fn host_row(host: &HostSummary) -> Vec<String> {
+    let state = match (host.revoked, host.ledger_inconsistent) {
+        (true, true) => "revoked, ledger inconsistent",
+        (true, false) => "revoked",
+        (false, true) => "ledger inconsistent",
+        (false, false) => "",
+    };
+    vec![
+        host.id.clone(),
+        host.name.clone(),
+        host.enrolled_at.clone(),
+        host.last_seen.clone().unwrap_or_else(|| "never".to_owned()),
+        host.listeners.len().to_string(),
+        host.findings_by_severity.total().to_string(),
+        state.to_owned(),
+    ]
+}
+
+fn revoke_host(which: &str, database: &DatabaseArg, ctx: &Context) -> Result<u8, Failure> {
+    let url = database_url(database, ctx)?;
+    let (id, name) = block_on(async {
+        let database = Database::open(&url).await?;
+        let revoked = hosts::revoke(database.pool(), which).await;
+        database.close().await;
+        revoked
+    })?;
+    emit_hint(&format!(
+        "portreeve: host {name} ({id}) revoked; its pushes are refused from now on\n"
     ));
     Ok(EXIT_OK)
 }

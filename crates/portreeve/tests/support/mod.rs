@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 pub use portreeve_testkit::{self as testkit, Netns, run, stderr, stdout};
 
+pub mod fleet_server;
 pub mod sshd;
 pub mod systemd;
 pub mod wire;

@@ -1,0 +1,295 @@
+//! What a push says, from what the agent's threads observed: the
+//! listeners of the latest reading, the findings of the latest check, the
+//! drift since the last push, and the head of the ledger.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use jiff::Timestamp;
+use portreeve_app::StateDir;
+use portreeve_core::{Finding, ListeningSocket, Proto};
+use portreeve_fleet_protocol::{LedgerCheckpoint, PushedDrift, PushedFinding, PushedListener};
+
+use crate::drift::{Drift, Owner};
+
+/// A listener's `(port, protocol, address)`, its processes' names and
+/// their smallest id.
+type Merged = BTreeMap<(u16, Proto, String), (Vec<String>, Option<u32>)>;
+
+/// The listeners as the server lists them: one per protocol, address and
+/// port (sockets sharing one through `SO_REUSEPORT`, or the same address
+/// in several namespaces, are one listener to an operator), with the
+/// names of the processes holding it and the smallest of their ids, in
+/// port order.
+pub fn listeners(sockets: &[ListeningSocket]) -> Vec<PushedListener> {
+    let mut merged = Merged::new();
+    for s in sockets {
+        let (names, pid) = merged
+            .entry((s.port, s.protocol, s.address.to_string()))
+            .or_default();
+        for p in &s.processes {
+            if !names.contains(&p.name) {
+                names.push(p.name.clone());
+            }
+            *pid = Some(pid.map_or(p.pid, |old| old.min(p.pid)));
+        }
+    }
+    merged
+        .into_iter()
+        .map(|((port, protocol, address), (mut names, pid))| {
+            names.sort();
+            PushedListener {
+                protocol: protocol.as_str().into(),
+                address,
+                port,
+                process: (!names.is_empty()).then(|| names.join(",")),
+                pid,
+            }
+        })
+        .collect()
+}
+
+/// The findings, in a stable order.
+pub fn findings(findings: &[Finding]) -> Vec<PushedFinding> {
+    let mut out: Vec<PushedFinding> = findings
+        .iter()
+        .map(|f| PushedFinding {
+            code: f.kind.code().into(),
+            severity: f.severity.as_str().into(),
+            port: f.socket.as_ref().map(|s| s.port),
+            message: f.message.clone(),
+        })
+        .collect();
+    out.sort_by(|a, b| (a.port, &a.code, &a.message).cmp(&(b.port, &b.code, &b.message)));
+    out
+}
+
+/// Drift events waiting for the next push, filled by the listeners loop
+/// as it records them. Once closed (the push thread stopped for good) it
+/// takes nothing more, so it never grows without a reader.
+#[derive(Default)]
+pub struct DriftQueue {
+    events: Mutex<Option<Vec<PushedDrift>>>,
+}
+
+impl DriftQueue {
+    /// An open queue.
+    pub fn open() -> DriftQueue {
+        DriftQueue {
+            events: Mutex::new(Some(Vec::new())),
+        }
+    }
+
+    /// Adds the changes seen `at`.
+    pub fn add(&self, at: Timestamp, changes: &[Drift]) {
+        let mut events = self.events.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(events) = events.as_mut() {
+            events.extend(changes.iter().map(|d| drift(at, d)));
+        }
+    }
+
+    /// The events added since the last call.
+    pub fn take(&self) -> Vec<PushedDrift> {
+        let mut events = self.events.lock().unwrap_or_else(|p| p.into_inner());
+        events.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    /// Puts `taken` back in front (a push that could not be queued).
+    pub fn put_back(&self, mut taken: Vec<PushedDrift>) {
+        let mut events = self.events.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(events) = events.as_mut() {
+            taken.append(events);
+            *events = taken;
+        }
+    }
+
+    /// Takes nothing more.
+    pub fn close(&self) {
+        *self.events.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+}
+
+/// One drift event as pushed: the process names of the owner after the
+/// change (before it, for a listener gone).
+fn drift(at: Timestamp, d: &Drift) -> PushedDrift {
+    let owner = d.new_owner.as_ref().or(d.old_owner.as_ref());
+    PushedDrift {
+        at,
+        kind: d.kind.as_str().into(),
+        protocol: d.listener.protocol.as_str().into(),
+        address: d.listener.address.to_string(),
+        port: d.listener.port,
+        process: owner.and_then(process_names),
+    }
+}
+
+fn process_names(owner: &Owner) -> Option<String> {
+    (!owner.processes.is_empty()).then(|| {
+        owner
+            .processes
+            .iter()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(",")
+    })
+}
+
+/// The ledger's head: the index of its last entry and the Merkle root of
+/// all its entries, hex. `None` without a ledger, or an empty one; a
+/// ledger that cannot be read is logged and left out of this push.
+pub fn ledger_checkpoint(state: &StateDir) -> Option<LedgerCheckpoint> {
+    if !state.has_ledger() {
+        return None;
+    }
+    let head = state.ledger().and_then(|ledger| {
+        let size = ledger.size()?;
+        Ok((size > 0).then_some((size, ledger.root_at(size)?)))
+    });
+    match head {
+        Ok(head) => head.map(|(size, root)| LedgerCheckpoint {
+            index: size - 1,
+            head: root.iter().map(|b| format!("{b:02x}")).collect(),
+        }),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the ledger's head for the server");
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::IpAddr;
+    use std::sync::Arc;
+
+    use portreeve_core::{Family, NetnsRef, ProcessInfo};
+    use portreeve_store::DriftKind;
+
+    use super::*;
+    use crate::drift::ListenerKey;
+
+    fn socket(port: u16, address: &str, processes: &[(&str, u32)]) -> ListeningSocket {
+        let address: IpAddr = address.parse().unwrap();
+        let mut s = portreeve_testkit::listening_socket(port);
+        s.address = address;
+        s.family = if address.is_ipv4() {
+            Family::Ipv4
+        } else {
+            Family::Ipv6
+        };
+        s.processes = processes
+            .iter()
+            .map(|&(name, pid)| {
+                Arc::new(ProcessInfo {
+                    pid,
+                    name: name.into(),
+                    exe: None,
+                    cmdline: Vec::new(),
+                    systemd_unit: None,
+                    container_id: None,
+                    attribution: Default::default(),
+                })
+            })
+            .collect();
+        s
+    }
+
+    #[test]
+    fn listeners_are_one_per_address_and_port_in_port_order() {
+        let pushed = listeners(&[
+            socket(8080, "0.0.0.0", &[("web", 20)]),
+            socket(22, "0.0.0.0", &[("sshd", 7)]),
+            // SO_REUSEPORT: a second socket, another worker.
+            socket(8080, "0.0.0.0", &[("web", 12), ("web", 30)]),
+            socket(8080, "::", &[]),
+        ]);
+        assert_eq!(
+            pushed,
+            [
+                PushedListener {
+                    protocol: "tcp".into(),
+                    address: "0.0.0.0".into(),
+                    port: 22,
+                    process: Some("sshd".into()),
+                    pid: Some(7),
+                },
+                PushedListener {
+                    protocol: "tcp".into(),
+                    address: "0.0.0.0".into(),
+                    port: 8080,
+                    process: Some("web".into()),
+                    pid: Some(12),
+                },
+                PushedListener {
+                    protocol: "tcp".into(),
+                    address: "::".into(),
+                    port: 8080,
+                    process: None,
+                    pid: None,
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn drift_is_taken_once_and_not_kept_once_closed() {
+        let queue = DriftQueue::open();
+        let at: Timestamp = "2026-12-06T22:00:00Z".parse().unwrap();
+        let owner = Owner {
+            processes: ["nc".to_string()].into(),
+            ..Owner::default()
+        };
+        let change = Drift {
+            kind: DriftKind::ListenerGone,
+            listener: ListenerKey {
+                netns: NetnsRef {
+                    inode: 1,
+                    name: None,
+                },
+                protocol: Proto::Udp,
+                address: "::1".parse().unwrap(),
+                port: 53,
+            },
+            old_owner: Some(owner),
+            new_owner: None,
+        };
+        queue.add(at, std::slice::from_ref(&change));
+        let taken = queue.take();
+        assert_eq!(
+            taken,
+            [PushedDrift {
+                at,
+                kind: "listener_gone".into(),
+                protocol: "udp".into(),
+                address: "::1".into(),
+                port: 53,
+                process: Some("nc".into()),
+            }]
+        );
+        assert!(queue.take().is_empty());
+        queue.add(at, std::slice::from_ref(&change));
+        queue.put_back(taken.clone());
+        assert_eq!(queue.take().len(), 2);
+        queue.close();
+        queue.add(at, &[change]);
+        assert!(queue.take().is_empty());
+    }
+
+    #[test]
+    fn the_ledger_head_is_its_last_index_and_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::open(dir.path());
+        assert_eq!(ledger_checkpoint(&state), None);
+        let ledger = state.ledger().unwrap();
+        for object in ["a", "b"] {
+            ledger
+                .append(portreeve_ledger::Draft::new("apply", "test", object))
+                .unwrap();
+        }
+        let head = ledger_checkpoint(&state).unwrap();
+        assert_eq!(head.index, 1);
+        assert_eq!(head.head.len(), 64);
+        let root = ledger.root_at(2).unwrap();
+        assert_eq!(head.head, root.map(|b| format!("{b:02x}")).concat());
+    }
+}
