@@ -548,6 +548,27 @@ const EXAMPLES: &[(&str, &[Example])] = &[
         )],
     ),
     (
+        "portreeve-server-host",
+        &[ex(
+            "sudo portreeve server host list",
+            "The enrolled hosts, when each was last heard from, and any flagged ledger.",
+        )],
+    ),
+    (
+        "portreeve-server-host-list",
+        &[ex(
+            "sudo portreeve server host list --format json",
+            "Every host's id, name, times, listeners and findings by severity, as JSON.",
+        )],
+    ),
+    (
+        "portreeve-server-host-revoke",
+        &[ex(
+            "sudo portreeve server host revoke web-1",
+            "Refuse that host's pushes from now on (its key stays on record).",
+        )],
+    ),
+    (
         "portreeve-completions",
         &[ex(
             "portreeve completions zsh",
