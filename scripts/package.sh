@@ -85,26 +85,39 @@ install -d "$pkg/usr/share/bash-completion/completions" "$pkg/usr/share/zsh/vend
 "$pkg/usr/bin/portreeve" completions zsh >"$pkg/usr/share/zsh/vendor-completions/_portreeve"
 "$pkg/usr/bin/portreeve" completions fish >"$pkg/usr/share/fish/vendor_completions.d/portreeve.fish"
 
-# The agent's unit, starting the packaged binary; its install notes (for a
-# copy from the source tree) give way to the package's.
+# The units, starting the packaged binary; their install notes (for a copy
+# from the source tree) give way to the package's NOTE lines.
 install -d "$pkg/lib/systemd/system"
-{
-    echo "# systemd unit for the portreeve agent, from the portreeve package."
-    echo "#   systemctl enable --now portreeve-agent"
-    echo "# With all_netns = true in /etc/portreeve/agent.toml, also install"
-    echo "# /usr/share/doc/portreeve/examples/all-netns.conf as"
-    echo "# /etc/systemd/system/portreeve-agent.service.d/all-netns.conf."
-    sed -e '1,/^\[Unit\]$/{/^\[Unit\]$/!d}' \
-        -e 's|^ExecStart=/usr/local/bin/portreeve |ExecStart=/usr/bin/portreeve |' \
-        "$root/packaging/portreeve-agent.service"
-} >"$pkg/lib/systemd/system/portreeve-agent.service"
-grep -q '^ExecStart=/usr/bin/portreeve ' "$pkg/lib/systemd/system/portreeve-agent.service" ||
-    die "packaging/portreeve-agent.service does not start /usr/local/bin/portreeve"
+# unit NAME NOTE…: packaging/NAME as the package installs it.
+unit() {
+    name=$1
+    shift
+    {
+        printf '%s\n' "$@"
+        sed -e '1,/^\[Unit\]$/{/^\[Unit\]$/!d}' \
+            -e 's|^ExecStart=/usr/local/bin/portreeve |ExecStart=/usr/bin/portreeve |' \
+            "$root/packaging/$name"
+    } >"$pkg/lib/systemd/system/$name"
+    grep -q '^ExecStart=/usr/bin/portreeve ' "$pkg/lib/systemd/system/$name" ||
+        die "packaging/$name does not start /usr/local/bin/portreeve"
+}
+unit portreeve-agent.service \
+    "# systemd unit for the portreeve agent, from the portreeve package." \
+    "#   systemctl enable --now portreeve-agent" \
+    "# With all_netns = true in /etc/portreeve/agent.toml, also install" \
+    "# /usr/share/doc/portreeve/examples/all-netns.conf as" \
+    "# /etc/systemd/system/portreeve-agent.service.d/all-netns.conf."
+unit portreeve-server.service \
+    "# systemd unit for the portreeve fleet server, from the portreeve package." \
+    "#   systemctl enable --now portreeve-server" \
+    "# Its settings are in /etc/portreeve/server.toml; make tokens with" \
+    "# sudo portreeve server token create (docs/server.md)."
 
-# Configuration: the agent's (every key at its default). No policy file:
-# /etc/portreeve/policy.toml would replace the built-in baseline the
-# moment the package is installed; the example is a document.
+# Configuration: the agent's and the server's (every key at its default).
+# No policy file: /etc/portreeve/policy.toml would replace the built-in
+# baseline the moment the package is installed; the example is a document.
 install -D -m 0644 "$root/packaging/agent.toml" "$pkg/etc/portreeve/agent.toml"
+install -D -m 0644 "$root/packaging/server.toml" "$pkg/etc/portreeve/server.toml"
 
 # Documentation and examples.
 install -D -m 0644 "$root/README.md" "$doc/README.md"

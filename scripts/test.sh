@@ -31,9 +31,10 @@ cd "$(dirname "$0")/.."
 # rsyslog: the real syslog receiver of the alert sinks (crates/alerts), started by the test on loopback
 # nfdump: nfcapd stores softflowd's flows of a recorded scan and nfdump prints them as CSV (detect_offline)
 # masscan: a scanner of its own TCP stack beside nmap, against the agent (agent_scans)
+# python3-venv: the venv schemathesis is installed into, below (server_api_fuzz)
 packages=(iproute2 python3 bsdutils nftables iptables ipset util-linux procps
     nmap ndiff libxml2-utils nginx openssl redis-server memcached openssh-server tshark softflowd tcpdump strace
-    sqlite3 iputils-ping postgresql-15 mariadb-server vsftpd g++ faketime prometheus systemd binutils groff-base dnsmasq-base rsyslog nfdump masscan)
+    sqlite3 iputils-ping postgresql-15 mariadb-server vsftpd g++ faketime prometheus systemd binutils groff-base dnsmasq-base rsyslog nfdump masscan python3-venv)
 missing=()
 for pkg in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
@@ -65,6 +66,18 @@ fi
 if [ "$(id -u)" -eq 0 ] && command -v pg_lsclusters >/dev/null \
     && pg_lsclusters --no-header 15 main 2>/dev/null | grep -q down; then
     pg_ctlcluster 15 main start
+fi
+
+# schemathesis (PyPI), which fuzzes the fleet server's API against its OpenAPI
+# document (crates/portreeve/tests/server_api_fuzz.rs): pinned, with the
+# hypothesis it works with, in a venv under ~/.cache that later runs reuse, so
+# a fresh clone pays the download once per machine. Without it the test skips
+# (and fails under PORTREEVE_REQUIRE_PRIVILEGED=1).
+schemathesis_venv="$HOME/.cache/portreeve/schemathesis-venv"
+if [ "$(id -u)" -eq 0 ] && [ ! -x "$schemathesis_venv/bin/schemathesis" ]; then
+    python3 -m venv "$schemathesis_venv" \
+        && "$schemathesis_venv/bin/pip" install -q 'schemathesis==3.39.16' 'hypothesis==6.127.0' \
+        || echo "test.sh: cannot install schemathesis into $schemathesis_venv" >&2
 fi
 
 exec cargo test --workspace "$@"

@@ -15,7 +15,7 @@
 //!  NFLOG (scan chain)┘                   blocks → detections)
 //!
 //!  listeners loop ──(latest reading, findings, drift queue)──▶ push thread
-//!                                                   (outbox on disk → server)
+//!  lifecycle ──(latest plan's ports, one slot)───────────────▶ (outbox on disk → server)
 //! ```
 //!
 //! The conntrack queue holds [`CONNTRACK_QUEUE`] events; when the loop
@@ -37,7 +37,7 @@ use portreeve_app::policy;
 use portreeve_app::{Actor, StateDir, blocks, check, grants, reclaim};
 use portreeve_core::words::{listed, or_none};
 use portreeve_core::{Finding, ListeningSocket, Severity};
-use portreeve_lifecycle::State;
+use portreeve_lifecycle::{Recommendation, State};
 use portreeve_policy::Protection;
 
 use crate::collector::{Collector, Totals};
@@ -252,6 +252,9 @@ struct Shared {
     /// The open findings of the latest check (those `portreeve_findings`
     /// counts), for the server.
     findings: Mutex<Vec<Finding>>,
+    /// The ports of the latest lifecycle plan, for the server (`None`
+    /// before the first plan).
+    lifecycle: Mutex<Option<Vec<Recommendation>>>,
     /// Drift recorded and not yet pushed (closed, taking nothing, without
     /// a server).
     drift: DriftQueue,
@@ -307,9 +310,17 @@ fn report_to_server(
             .unwrap_or_else(|p| p.into_inner())
             .clone()
     };
+    let lifecycle = || {
+        shared
+            .lifecycle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    };
     let sources = Sources {
         listeners: &listeners,
         findings: &findings,
+        lifecycle: &lifecycle,
         drift: &shared.drift,
     };
     pusher::run(server, state, &sources, metrics, stop);
@@ -522,6 +533,7 @@ fn plan_lifecycle(
         };
         *shared.abandoned.lock().unwrap_or_else(|p| p.into_inner()) =
             plan.abandoned_findings(&sockets);
+        *shared.lifecycle.lock().unwrap_or_else(|p| p.into_inner()) = Some(plan.ports.clone());
         for s in [
             State::Active,
             State::Dormant,

@@ -62,6 +62,7 @@ mod attribution;
 mod exposure;
 mod finding;
 mod port;
+pub mod prometheus;
 mod reach;
 mod severity;
 mod socket;

@@ -51,6 +51,11 @@ pub struct Push {
     pub drift: Vec<PushedDrift>,
     /// The head of the host's ledger, when it has one; appended and checked.
     pub ledger: Option<LedgerCheckpoint>,
+    /// Each port's lifecycle state as of the agent's latest plan; replaces
+    /// what the server held. Absent (an older agent, or no plan yet):
+    /// the server keeps what it held.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle: Option<Vec<PushedPort>>,
 }
 
 /// One listening socket.
@@ -96,6 +101,22 @@ pub struct PushedDrift {
     pub port: u16,
     /// The owning process's name, when known.
     pub process: Option<String>,
+}
+
+/// The lifecycle states a port may be in.
+pub const LIFECYCLE_STATES: [&str; 4] = ["active", "dormant", "abandoned", "reclaimed"];
+
+/// One port's place in its lifecycle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushedPort {
+    /// The port.
+    pub port: u16,
+    /// `tcp` or `udp`.
+    pub protocol: String,
+    /// One of [`LIFECYCLE_STATES`].
+    pub state: String,
+    /// When it was last used, if the agent ever saw it used.
+    pub last_used: Option<Timestamp>,
 }
 
 /// The head of a host's ledger at push time.
@@ -150,6 +171,12 @@ mod tests {
                 index: 41,
                 head: "ab".repeat(32),
             }),
+            lifecycle: Some(vec![PushedPort {
+                port: 8080,
+                protocol: "tcp".into(),
+                state: "abandoned".into(),
+                last_used: Some("2026-10-01T08:00:00Z".parse().unwrap()),
+            }]),
         }
     }
 
@@ -176,7 +203,22 @@ mod tests {
                 "drift": [{"at": "2026-12-06T21:59:00Z", "kind": "appeared", "protocol": "udp",
                            "address": "::", "port": 53, "process": null}],
                 "ledger": {"index": 41, "head": "ab".repeat(32)},
+                "lifecycle": [{"port": 8080, "protocol": "tcp", "state": "abandoned",
+                               "last_used": "2026-10-01T08:00:00Z"}],
             })
+        );
+    }
+
+    #[test]
+    fn a_push_without_lifecycle_is_still_read() {
+        let mut value = serde_json::to_value(sample_push()).unwrap();
+        value.as_object_mut().unwrap().remove("lifecycle");
+        let read: Push = serde_json::from_value(value.clone()).unwrap();
+        assert_eq!(read.lifecycle, None);
+        assert_eq!(
+            serde_json::to_value(&read).unwrap(),
+            value,
+            "absent stays absent"
         );
     }
 

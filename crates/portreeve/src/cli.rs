@@ -1023,11 +1023,23 @@ pub struct ServerArgs {
     /// Manage the server's API tokens or hosts instead of serving
     #[command(subcommand)]
     pub command: Option<ServerCommand>,
-    /// Serve here (ADDRESS:PORT)
-    #[arg(long, value_name = "ADDRESS", default_value = "127.0.0.1:8440")]
-    pub listen: std::net::SocketAddr,
+    /// Configuration file [default: /etc/portreeve/server.toml as root, if it exists]
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Serve here (ADDRESS:PORT) [default: 127.0.0.1:8440]
+    #[arg(long, value_name = "ADDRESS")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Serve Prometheus metrics here (ADDRESS:PORT), or `off` [default: 127.0.0.1:9466]
+    #[arg(long, value_name = "ADDRESS")]
+    pub metrics: Option<String>,
     #[command(flatten)]
     pub database: DatabaseArg,
+    /// Also accept OIDC ID tokens from this issuer (its URL, as tokens' `iss` says it)
+    #[arg(long, value_name = "URL", requires = "oidc_audience")]
+    pub oidc_issuer: Option<String>,
+    /// The client id OIDC ID tokens must be for (their `aud`)
+    #[arg(long, value_name = "CLIENT_ID", requires = "oidc_issuer")]
+    pub oidc_audience: Option<String>,
 }
 
 /// `--database`, shared by `server` and its subcommands.

@@ -4,8 +4,8 @@
 //! links, the man pages and completions are where Debian's man-db and
 //! shells look and are well-formed, the conffiles are the /etc files it
 //! ships (and no policy file that would replace the built-in baseline), and
-//! the agent's unit starts the packaged binary, passes `systemd-analyze
-//! verify` and stays hardened. A package.sh that cannot package fails
+//! the agent's and the server's units start the packaged binary, pass
+//! `systemd-analyze verify` and stay hardened. A package.sh that cannot package fails
 //! clearly and leaves nothing behind.
 
 mod support;
@@ -21,6 +21,8 @@ const TOOLS: &[&str] = &["dpkg-deb", "strip", "objdump", "readelf", "gzip"];
 
 /// Where the package puts the agent's unit.
 const UNIT: &str = "lib/systemd/system/portreeve-agent.service";
+/// Where the package puts the fleet server's unit.
+const SERVER_UNIT: &str = "lib/systemd/system/portreeve-server.service";
 
 fn package_sh() -> Command {
     Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/package.sh"))
@@ -277,7 +279,10 @@ fn the_conffiles_are_the_shipped_configuration_and_no_policy_replaces_the_baseli
         .arg(&control)));
     let conffiles = std::fs::read_to_string(control.join("conffiles")).unwrap();
     let conffiles: Vec<&str> = conffiles.lines().collect();
-    assert_eq!(conffiles, ["/etc/portreeve/agent.toml"]);
+    assert_eq!(
+        conffiles,
+        ["/etc/portreeve/agent.toml", "/etc/portreeve/server.toml"]
+    );
     let etc: Vec<String> = package
         .contents()
         .into_iter()
@@ -306,19 +311,13 @@ fn the_conffiles_are_the_shipped_configuration_and_no_policy_replaces_the_baseli
 }
 
 #[test]
-fn the_packaged_unit_starts_the_packaged_binary_verifies_and_is_hardened() {
+fn the_packaged_units_start_the_packaged_binary_verify_and_are_hardened() {
     let Some(package) = Package::build(
-        "the_packaged_unit_starts_the_packaged_binary_verifies_and_is_hardened",
+        "the_packaged_units_start_the_packaged_binary_verify_and_are_hardened",
         &["systemd-analyze"],
     ) else {
         return;
     };
-    let unit = package.file(UNIT);
-    let text = std::fs::read_to_string(&unit).unwrap();
-    assert!(
-        text.contains("\nExecStart=/usr/bin/portreeve "),
-        "{UNIT} does not start /usr/bin/portreeve"
-    );
     // The all-netns drop-in is an example, not in force.
     assert!(
         !package
@@ -332,27 +331,38 @@ fn the_packaged_unit_starts_the_packaged_binary_verifies_and_is_hardened() {
             .file("usr/share/doc/portreeve/examples/all-netns.conf")
             .is_file()
     );
-    // verify wants ExecStart's binary to exist: the unit as installed,
-    // starting the unpacked binary instead.
-    let installed = package.dir.path().join("portreeve-agent.service");
     let binary = package.file("usr/bin/portreeve");
-    std::fs::write(
-        &installed,
-        text.replace(
-            "\nExecStart=/usr/bin/portreeve ",
-            &format!("\nExecStart={} ", binary.display()),
-        ),
-    )
-    .unwrap();
-    let out = analyze(&["verify", "--man=no"], &installed);
-    assert!(
-        out.status.success() && stderr(&out).is_empty() && stdout(&out).is_empty(),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
-    let (score, failed) = security(&unit);
-    assert!(score <= MAX_EXPOSURE, "exposure {score}: {failed:#?}");
+    for name in [UNIT, SERVER_UNIT] {
+        let unit = package.file(name);
+        let text = std::fs::read_to_string(&unit).unwrap();
+        assert!(
+            text.contains("\nExecStart=/usr/bin/portreeve "),
+            "{name} does not start /usr/bin/portreeve"
+        );
+        // verify wants ExecStart's binary to exist: the unit as installed,
+        // starting the unpacked binary instead.
+        let installed = package.dir.path().join(unit.file_name().unwrap());
+        std::fs::write(
+            &installed,
+            text.replace(
+                "\nExecStart=/usr/bin/portreeve ",
+                &format!("\nExecStart={} ", binary.display()),
+            ),
+        )
+        .unwrap();
+        let out = analyze(&["verify", "--man=no"], &installed);
+        assert!(
+            out.status.success() && stderr(&out).is_empty() && stdout(&out).is_empty(),
+            "{name}: {}{}",
+            stdout(&out),
+            stderr(&out)
+        );
+        let (score, failed) = security(&unit);
+        assert!(
+            score <= MAX_EXPOSURE,
+            "{name}: exposure {score}: {failed:#?}"
+        );
+    }
 }
 
 #[test]

@@ -6,7 +6,8 @@
 //! namespace) and nft need, and the agent speaks
 //! `sd_notify` to a `$NOTIFY_SOCKET` as `Type=notify` with `WatchdogSec=`
 //! expect: READY=1 once it serves a reading, WATCHDOG=1 after each
-//! reading when asked for, STOPPING=1 on SIGTERM.
+//! reading when asked for, STOPPING=1 on SIGTERM. The fleet server's
+//! unit verifies as cleanly and scores at most 2.5 with no capability.
 
 mod support;
 
@@ -21,6 +22,12 @@ use support::{Daemon, Netns, agent_command, metrics, run, sample, stderr, stdout
 /// The packaged unit, and its drop-in for `all_netns = true`.
 const UNIT: &str = "portreeve-agent.service";
 const DROP_IN: &str = "portreeve-agent.service.d/all-netns.conf";
+/// The fleet server's unit.
+const SERVER_UNIT: &str = "portreeve-server.service";
+
+/// The highest exposure the server's unit may score: it needs no
+/// capability, device or kernel interface, only IP and unix sockets.
+const MAX_SERVER_EXPOSURE: f64 = 2.5;
 
 /// Where the packaged unit expects the binary.
 const INSTALLED_BINARY: &str = "/usr/local/bin/portreeve";
@@ -29,29 +36,70 @@ fn packaging() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../packaging")
 }
 
-/// The unit as installed in a directory of its own, with the drop-in
-/// beside it if `all_netns`. `ExecStart=` names the binary under test
-/// instead of [`INSTALLED_BINARY`], which `verify` requires to exist;
-/// nothing else changes.
+/// The agent's unit as installed in a directory of its own, with the
+/// drop-in beside it if `all_netns`.
 fn installed_units(all_netns: bool) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let unit = std::fs::read_to_string(packaging().join(UNIT)).unwrap();
-    let exec = format!("ExecStart={INSTALLED_BINARY} ");
-    assert!(
-        unit.contains(&exec),
-        "{UNIT} does not start {INSTALLED_BINARY}"
-    );
-    let unit = unit.replace(
-        &exec,
-        &format!("ExecStart={} ", env!("CARGO_BIN_EXE_portreeve")),
-    );
-    std::fs::write(dir.path().join(UNIT), unit).unwrap();
+    let dir = installed(UNIT);
     if all_netns {
         let drop_in = dir.path().join(DROP_IN);
         std::fs::create_dir(drop_in.parent().unwrap()).unwrap();
         std::fs::copy(packaging().join(DROP_IN), drop_in).unwrap();
     }
     dir
+}
+
+/// The packaged unit `name` in a directory of its own. `ExecStart=` names
+/// the binary under test instead of [`INSTALLED_BINARY`], which `verify`
+/// requires to exist; nothing else changes.
+fn installed(name: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let unit = std::fs::read_to_string(packaging().join(name)).unwrap();
+    let exec = format!("ExecStart={INSTALLED_BINARY} ");
+    assert!(
+        unit.contains(&exec),
+        "{name} does not start {INSTALLED_BINARY}"
+    );
+    let unit = unit.replace(
+        &exec,
+        &format!("ExecStart={} ", env!("CARGO_BIN_EXE_portreeve")),
+    );
+    std::fs::write(dir.path().join(name), unit).unwrap();
+    dir
+}
+
+#[test]
+fn the_server_unit_verifies_and_scores_at_most_2_5_without_capabilities() {
+    let test = "the_server_unit_verifies_and_scores_at_most_2_5_without_capabilities";
+    if !testkit::require_programs(test, &["systemd-analyze"]) {
+        return;
+    }
+    let dir = installed(SERVER_UNIT);
+    let unit = dir.path().join(SERVER_UNIT);
+    let out = analyze(&["verify", "--man=no"], &unit);
+    assert!(
+        out.status.success() && stderr(&out).is_empty() && stdout(&out).is_empty(),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let (score, failed) = security(&unit);
+    assert!(
+        score <= MAX_SERVER_EXPOSURE,
+        "exposure {score}: {failed:#?}"
+    );
+    let kept: Vec<&String> = failed
+        .iter()
+        .filter(|f| {
+            f.starts_with("CapabilityBoundingSet=") || f.starts_with("AmbientCapabilities=")
+        })
+        .collect();
+    assert!(kept.is_empty(), "capabilities kept: {kept:#?}");
+    let text = std::fs::read_to_string(&unit).unwrap();
+    assert!(
+        text.contains("\nExecStart=")
+            && text.contains(" server --config /etc/portreeve/server.toml\n"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -3,10 +3,11 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -17,10 +18,14 @@ use portreeve_fleet_protocol::{
 };
 use tokio::net::TcpListener;
 
+use crate::config::Limits;
 use crate::enroll::{Enrolled, enroll};
+use crate::fleet::{DriftWindow, FleetQuery};
+use crate::metrics::{Metrics, PushResult};
+use crate::oidc::{OidcVerifier, Rejection};
 use crate::role::{Permission, Role};
 use crate::signature::verifies;
-use crate::{Database, ServerError, hosts, push, token};
+use crate::{Database, ServerError, fleet, hosts, push, token};
 
 /// The largest enroll request read: a name and a key.
 const MAX_ENROLL_BYTES: usize = 16 * 1024;
@@ -29,17 +34,60 @@ const MAX_ENROLL_BYTES: usize = 16 * 1024;
 /// next to it: change both together (a test requests every documented path).
 const OPENAPI: &str = include_str!("openapi.json");
 
-/// The fleet server: a bound listener and the database it answers from.
+/// The fleet server: a bound listener and the database it answers from,
+/// its request limits, and where its metrics are served, if anywhere.
 pub struct Server {
     listener: TcpListener,
     database: Database,
+    limits: Limits,
+    metrics: Arc<Metrics>,
+    metrics_listener: Option<TcpListener>,
+    sign_in: Option<Arc<OidcVerifier>>,
 }
 
 impl Server {
     /// Binds `address` (port 0 picks a free one).
     pub async fn bind(address: SocketAddr, database: Database) -> Result<Server, ServerError> {
         let listener = TcpListener::bind(address).await?;
-        Ok(Server { listener, database })
+        Ok(Server {
+            listener,
+            database,
+            limits: Limits::default(),
+            metrics: Arc::new(Metrics::new()),
+            metrics_listener: None,
+            sign_in: None,
+        })
+    }
+
+    /// Also accepts the OIDC ID tokens `verifier` vouches for.
+    pub fn with_oidc(self, verifier: Arc<OidcVerifier>) -> Server {
+        Server {
+            sign_in: Some(verifier),
+            ..self
+        }
+    }
+
+    /// Serves under `limits` instead of the defaults.
+    pub fn with_limits(self, limits: Limits) -> Server {
+        Server { limits, ..self }
+    }
+
+    /// Also serves `/metrics` on a listener bound at `address`.
+    pub async fn serve_metrics(self, address: SocketAddr) -> Result<Server, ServerError> {
+        let listener = TcpListener::bind(address).await?;
+        Ok(Server {
+            metrics_listener: Some(listener),
+            ..self
+        })
+    }
+
+    /// Where `/metrics` is served, if it is.
+    pub fn metrics_addr(&self) -> Result<Option<SocketAddr>, ServerError> {
+        Ok(self
+            .metrics_listener
+            .as_ref()
+            .map(TcpListener::local_addr)
+            .transpose()?)
     }
 
     /// The address it listens on.
@@ -48,15 +96,25 @@ impl Server {
     }
 
     /// Serves requests until `shutdown` completes, then finishes the
-    /// requests in flight and closes the database.
+    /// requests in flight, stops serving metrics and closes the database.
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
-        let router = router(self.database.clone());
-        axum::serve(self.listener, router)
+        let signing_in = crate::oidc::layer(router(self.database.clone()), self.sign_in);
+        let limited = crate::limits::layer(signing_in, self.limits);
+        let router = crate::metrics::layer(limited, self.metrics.clone());
+        let metrics = self.metrics_listener.map(|listener| {
+            let routes = crate::metrics::router(self.metrics, self.database.clone());
+            tokio::spawn(axum::serve(listener, routes).into_future())
+        });
+        let served = axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown)
-            .await?;
+            .await;
+        if let Some(metrics) = metrics {
+            metrics.abort();
+        }
+        served?;
         self.database.close().await;
         Ok(())
     }
@@ -68,6 +126,9 @@ fn router(database: Database) -> Router {
         .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/hosts", get(host_list))
         .route("/api/v1/hosts/{id}", get(host_detail))
+        .route("/api/v1/findings", get(fleet_findings))
+        .route("/api/v1/drift", get(fleet_drift))
+        .route("/api/v1/lifecycle", get(fleet_lifecycle))
         .route(
             "/api/v1/enroll",
             post(enroll_host).layer(DefaultBodyLimit::max(MAX_ENROLL_BYTES)),
@@ -91,10 +152,51 @@ async fn host_detail(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     authorise(&db, &headers, Permission::ReadFleet).await?;
+    // Ids are 32 hex digits. Anything else names no host and is not asked
+    // of the database: PostgreSQL refuses text holding a NUL (a 500).
+    if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ApiError::NotFound);
+    }
     let host = hosts::detail(db.pool(), &id)
         .await?
         .ok_or(ApiError::NotFound)?;
     Ok(Json(host).into_response())
+}
+
+/// `GET /api/v1/findings[?severity=S]`: every host's open findings.
+async fn fleet_findings(
+    State(db): State<Database>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    authorise(&db, &headers, Permission::ReadFleet).await?;
+    let query = FleetQuery::parse(raw.as_deref()).map_err(ApiError::BadRequest)?;
+    let severity = fleet::checked_severity(&query).map_err(ApiError::BadRequest)?;
+    Ok(Json(fleet::findings(db.pool(), severity).await?).into_response())
+}
+
+/// `GET /api/v1/drift[?since=T][&limit=N]`: the fleet's drift, newest first.
+async fn fleet_drift(
+    State(db): State<Database>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    authorise(&db, &headers, Permission::ReadFleet).await?;
+    let query = FleetQuery::parse(raw.as_deref()).map_err(ApiError::BadRequest)?;
+    let window = DriftWindow::from_query(&query).map_err(ApiError::BadRequest)?;
+    Ok(Json(fleet::drift(db.pool(), &window).await?).into_response())
+}
+
+/// `GET /api/v1/lifecycle[?state=S]`: every host's ports and their states.
+async fn fleet_lifecycle(
+    State(db): State<Database>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    authorise(&db, &headers, Permission::ReadFleet).await?;
+    let query = FleetQuery::parse(raw.as_deref()).map_err(ApiError::BadRequest)?;
+    let state = fleet::checked_state(&query).map_err(ApiError::BadRequest)?;
+    Ok(Json(fleet::lifecycle(db.pool(), state).await?).into_response())
 }
 
 /// `POST /api/v1/enroll`: an `enroll` (or `admin`) token and the host's
@@ -151,7 +253,14 @@ async fn receive_push(
     }
     push::validate(&pushed).map_err(ApiError::BadRequest)?;
     let accepted = push::store(db.pool(), &pushed).await?;
-    Ok(Json(PushResponse { accepted }).into_response())
+    let mut response = Json(PushResponse { accepted }).into_response();
+    let result = if accepted {
+        PushResult::Accepted
+    } else {
+        PushResult::Duplicate
+    };
+    response.extensions_mut().insert(result);
+    Ok(response)
 }
 
 /// `body` as JSON of type `T`, or a 400 that says what is wrong where.
@@ -176,7 +285,9 @@ async fn not_found() -> ApiError {
 }
 
 /// The role and secret of the request's bearer token, if it may do
-/// `permission`.
+/// `permission`. A bearer of three dot-separated parts is an OIDC ID token
+/// (a `prt_` token has no dots); it may not enroll hosts, which takes a
+/// `prt_` token whose uses are counted.
 async fn authorise(
     db: &Database,
     headers: &HeaderMap,
@@ -191,6 +302,22 @@ async fn authorise(
         .ok_or(ApiError::Unauthenticated(
             "send `Authorization: Bearer TOKEN`",
         ))?;
+    if secret.split('.').count() == 3 {
+        let verifier = crate::oidc::current().ok_or(ApiError::Unauthenticated(
+            "OIDC sign-in is not configured on this server",
+        ))?;
+        let role = verifier.verify(secret).await.map_err(|r| match r {
+            Rejection::Invalid(why) => ApiError::BadIdToken(why),
+            Rejection::NoRole(why) => ApiError::ForbiddenBecause(why),
+        })?;
+        return match permission {
+            Permission::EnrollHost => Err(ApiError::ForbiddenBecause(
+                "enrolling a host takes a `prt_` enroll token, not an ID token".to_owned(),
+            )),
+            _ if role.may(permission) => Ok((role, secret.to_owned())),
+            _ => Err(ApiError::Forbidden(role)),
+        };
+    }
     let role = token::authenticate(db.pool(), secret)
         .await?
         .ok_or(ApiError::Unauthenticated(
@@ -206,11 +333,15 @@ async fn authorise(
 /// A request the API refuses or could not answer; the body is
 /// `{"error": {"status": N, "message": "…"}}`.
 #[derive(Debug)]
-enum ApiError {
+pub(crate) enum ApiError {
     /// No token, or not a live one: 401.
     Unauthenticated(&'static str),
+    /// An ID token that failed a check (which, in words): 401.
+    BadIdToken(String),
     /// A live token whose role may not do this: 403.
     Forbidden(Role),
+    /// A valid credential that may not do this, and why: 403.
+    ForbiddenBecause(String),
     /// No such route or resource: 404.
     NotFound,
     /// The body is malformed or says something impossible: 400.
@@ -221,6 +352,8 @@ enum ApiError {
     Body(BytesRejection),
     /// The server failed; the details go to the log, not to the caller: 500.
     Internal(ServerError),
+    /// Over the request limits (docs/server.md): 503.
+    Unavailable(&'static str),
 }
 
 impl From<ServerError> for ApiError {
@@ -239,6 +372,8 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, message) = match &self {
             ApiError::Unauthenticated(why) => (StatusCode::UNAUTHORIZED, (*why).to_owned()),
+            ApiError::BadIdToken(why) => (StatusCode::UNAUTHORIZED, why.clone()),
+            ApiError::ForbiddenBecause(why) => (StatusCode::FORBIDDEN, why.clone()),
             ApiError::Forbidden(role) => (
                 StatusCode::FORBIDDEN,
                 format!("a token with the role `{role}` may not do this"),
@@ -247,6 +382,7 @@ impl IntoResponse for ApiError {
             ApiError::BadRequest(why) => (StatusCode::BAD_REQUEST, why.clone()),
             ApiError::Conflict(why) => (StatusCode::CONFLICT, why.clone()),
             ApiError::Body(e) => (e.status(), e.body_text()),
+            ApiError::Unavailable(why) => (StatusCode::SERVICE_UNAVAILABLE, (*why).to_owned()),
             ApiError::Internal(e) => {
                 tracing::error!("request failed: {e}");
                 (
@@ -263,6 +399,9 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let ApiError::Internal(e) = &self {
+            crate::metrics::note_failure(&mut response, e);
         }
         response
     }

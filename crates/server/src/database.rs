@@ -17,7 +17,7 @@ use crate::migrations;
 /// Connections the pool holds at most. SQLite serialises writers anyway;
 /// PostgreSQL's default `max_connections` is 100, and a server should leave
 /// most of them to others.
-const MAX_CONNECTIONS: u32 = 8;
+pub(crate) const MAX_CONNECTIONS: u32 = 8;
 
 /// An open database whose schema is current.
 #[derive(Debug, Clone)]

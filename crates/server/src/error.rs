@@ -38,6 +38,9 @@ pub enum ServerError {
     /// The database failed (unreachable, refused, I/O).
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    /// The OIDC issuer could not be read when the server started.
+    #[error("{0}")]
+    Oidc(#[from] crate::oidc::DiscoveryError),
     /// The listening socket failed.
     #[error("{0}")]
     Io(#[from] std::io::Error),

@@ -21,11 +21,16 @@
 
 mod api;
 mod clock;
+pub mod config;
 mod database;
 mod enroll;
 mod error;
+mod fleet;
 pub mod hosts;
+mod limits;
+pub mod metrics;
 mod migrations;
+pub mod oidc;
 mod push;
 pub mod role;
 mod signature;
@@ -35,4 +40,5 @@ pub use api::Server;
 pub use clock::rfc3339;
 pub use database::{Database, check_url, sqlite_url};
 pub use error::ServerError;
+pub use oidc::{OidcConfig, OidcVerifier};
 pub use role::{Permission, Role, UnknownRole};

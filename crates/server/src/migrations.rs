@@ -30,6 +30,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "enrollment_and_pushes",
         sql: include_str!("../migrations/0002_enrollment_and_pushes.sql"),
     },
+    Migration {
+        version: 3,
+        name: "lifecycle",
+        sql: include_str!("../migrations/0003_lifecycle.sql"),
+    },
 ];
 
 /// The table that records applied migrations (portable SQL).

@@ -4,7 +4,7 @@
 //! [`validate`]) so that they can be tested without a database; [`store`]
 //! runs them inside one transaction with the writes they govern.
 
-use portreeve_fleet_protocol::{LedgerCheckpoint, Push};
+use portreeve_fleet_protocol::{LIFECYCLE_STATES, LedgerCheckpoint, Push, PushedPort};
 use sqlx::{AnyConnection, AnyPool, Row};
 
 use crate::ServerError;
@@ -47,7 +47,8 @@ pub(crate) fn validate(push: &Push) -> Result<(), String> {
         .listeners
         .iter()
         .map(|l| &l.protocol)
-        .chain(push.drift.iter().map(|d| &d.protocol));
+        .chain(push.drift.iter().map(|d| &d.protocol))
+        .chain(push.lifecycle.iter().flatten().map(|p| &p.protocol));
     if let Some(bad) = protocols
         .into_iter()
         .find(|p| !["tcp", "udp"].contains(&p.as_str()))
@@ -63,6 +64,18 @@ pub(crate) fn validate(push: &Push) -> Result<(), String> {
             "severity `{}` is not one of {}",
             bad.severity,
             SEVERITIES.join(", ")
+        ));
+    }
+    if let Some(bad) = push
+        .lifecycle
+        .iter()
+        .flatten()
+        .find(|p| !LIFECYCLE_STATES.contains(&p.state.as_str()))
+    {
+        return Err(format!(
+            "lifecycle state `{}` is not one of {}",
+            bad.state,
+            LIFECYCLE_STATES.join(", ")
         ));
     }
     for (what, n) in [
@@ -104,6 +117,9 @@ pub(crate) async fn store(pool: &AnyPool, push: &Push) -> Result<bool, ServerErr
         .execute(&mut *tx)
         .await?;
     replace_current(&mut tx, push).await?;
+    if let Some(ports) = &push.lifecycle {
+        replace_lifecycle(&mut tx, &push.host_id, ports).await?;
+    }
     append_drift(&mut tx, push, seq).await?;
     if let Some(checkpoint) = &push.ledger {
         append_checkpoint(&mut tx, &push.host_id, seq, checkpoint, now).await?;
@@ -147,6 +163,32 @@ async fn replace_current(tx: &mut AnyConnection, push: &Push) -> Result<(), Serv
         .bind(&f.severity)
         .bind(f.port.map(i64::from))
         .bind(&f.message)
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// The host's ports' lifecycle states become `ports`.
+async fn replace_lifecycle(
+    tx: &mut AnyConnection,
+    host_id: &str,
+    ports: &[PushedPort],
+) -> Result<(), ServerError> {
+    sqlx::query("DELETE FROM host_lifecycle WHERE host_id = $1")
+        .bind(host_id)
+        .execute(&mut *tx)
+        .await?;
+    for p in ports {
+        sqlx::query(
+            "INSERT INTO host_lifecycle (host_id, port, protocol, state, last_used)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(host_id)
+        .bind(i64::from(p.port))
+        .bind(&p.protocol)
+        .bind(&p.state)
+        .bind(p.last_used.map(|t| t.as_second()))
         .execute(&mut *tx)
         .await?;
     }
@@ -273,8 +315,17 @@ mod tests {
             }],
             drift: vec![],
             ledger: None,
+            lifecycle: Some(vec![PushedPort {
+                port: 22,
+                protocol: "tcp".into(),
+                state: "dormant".into(),
+                last_used: None,
+            }]),
         };
         assert_eq!(validate(&good), Ok(()));
+        let mut bad = good.clone();
+        bad.lifecycle.as_mut().unwrap()[0].state = "forgotten".into();
+        assert!(validate(&bad).unwrap_err().contains("`forgotten`"));
         let mut bad = good.clone();
         bad.listeners[0].protocol = "sctp".into();
         assert!(validate(&bad).unwrap_err().contains("`sctp`"));

@@ -1,6 +1,7 @@
 //! What a push says, from what the agent's threads observed: the
 //! listeners of the latest reading, the findings of the latest check, the
-//! drift since the last push, and the head of the ledger.
+//! ports' lifecycle states of the latest plan, the drift since the last
+//! push, and the head of the ledger.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -8,7 +9,10 @@ use std::sync::Mutex;
 use jiff::Timestamp;
 use portreeve_app::StateDir;
 use portreeve_core::{Finding, ListeningSocket, Proto};
-use portreeve_fleet_protocol::{LedgerCheckpoint, PushedDrift, PushedFinding, PushedListener};
+use portreeve_fleet_protocol::{
+    LedgerCheckpoint, PushedDrift, PushedFinding, PushedListener, PushedPort,
+};
+use portreeve_lifecycle::Recommendation;
 
 use crate::drift::{Drift, Owner};
 
@@ -61,6 +65,22 @@ pub fn findings(findings: &[Finding]) -> Vec<PushedFinding> {
         })
         .collect();
     out.sort_by(|a, b| (a.port, &a.code, &a.message).cmp(&(b.port, &b.code, &b.message)));
+    out
+}
+
+/// Each port of the latest lifecycle plan with its state and when it was
+/// last used, in port order.
+pub fn lifecycle(plan: &[Recommendation]) -> Vec<PushedPort> {
+    let mut out: Vec<PushedPort> = plan
+        .iter()
+        .map(|r| PushedPort {
+            port: r.key.port,
+            protocol: r.key.protocol.as_str().into(),
+            state: r.state.as_str().into(),
+            last_used: r.last_access,
+        })
+        .collect();
+    out.sort_by(|a, b| (a.port, &a.protocol).cmp(&(b.port, &b.protocol)));
     out
 }
 
@@ -162,7 +182,8 @@ mod tests {
     use std::net::IpAddr;
     use std::sync::Arc;
 
-    use portreeve_core::{Family, NetnsRef, ProcessInfo};
+    use portreeve_core::{Family, NetnsRef, PortKey, PortUsage, ProcessInfo};
+    use portreeve_lifecycle::PortInput;
     use portreeve_store::DriftKind;
 
     use super::*;
@@ -226,6 +247,41 @@ mod tests {
                     port: 8080,
                     process: None,
                     pid: None,
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn lifecycle_is_each_planned_port_with_its_state_and_last_use() {
+        let policy = portreeve_policy::parse_policy(
+            "policy.toml",
+            "[zones]\npublic = [\"0.0.0.0/0\"]\n\n[lifecycle]\ndormant_after = \"3d\"\nabandoned_after = \"30d\"\n",
+        )
+        .unwrap();
+        let now: Timestamp = "2027-01-01T00:00:00Z".parse().unwrap();
+        let used: Timestamp = "2026-11-01T00:00:00Z".parse().unwrap();
+        let mut old = PortUsage::new(used);
+        old.last_access = Some(used);
+        let ports = [
+            PortInput::new(PortKey::new(Proto::Udp, 9000), old, true),
+            PortInput::new(PortKey::new(Proto::Tcp, 22), PortUsage::new(now), true),
+        ];
+        let pushed = lifecycle(&portreeve_lifecycle::plan(&policy, &ports, now));
+        assert_eq!(
+            pushed,
+            [
+                PushedPort {
+                    port: 22,
+                    protocol: "tcp".into(),
+                    state: "active".into(),
+                    last_used: None,
+                },
+                PushedPort {
+                    port: 9000,
+                    protocol: "udp".into(),
+                    state: "abandoned".into(),
+                    last_used: Some(used),
                 },
             ]
         );

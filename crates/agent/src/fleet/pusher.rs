@@ -11,8 +11,9 @@ use jiff::Timestamp;
 use portreeve_app::StateDir;
 use portreeve_core::{Finding, ListeningSocket};
 use portreeve_fleet_protocol::{
-    EnrollRequest, LedgerCheckpoint, Push, PushedFinding, PushedListener,
+    EnrollRequest, LedgerCheckpoint, Push, PushedFinding, PushedListener, PushedPort,
 };
+use portreeve_lifecycle::Recommendation;
 
 use super::assemble::{self, DriftQueue};
 use super::client::{Client, RequestError};
@@ -35,6 +36,8 @@ pub struct Sources<'a> {
     pub listeners: &'a (dyn Fn() -> Option<Arc<Vec<ListeningSocket>>> + Sync),
     /// The findings of the latest check (empty without a policy).
     pub findings: &'a (dyn Fn() -> Vec<Finding> + Sync),
+    /// The ports of the latest lifecycle plan; `None` before the first.
+    pub lifecycle: &'a (dyn Fn() -> Option<Vec<Recommendation>> + Sync),
     /// Drift events recorded since they were last taken.
     pub drift: &'a DriftQueue,
 }
@@ -59,12 +62,13 @@ pub fn run(
     sources.drift.close();
 }
 
-/// The listeners, findings and ledger head a push carried, to tell
-/// whether anything changed since.
+/// The listeners, findings, ledger head and lifecycle a push carried, to
+/// tell whether anything changed since.
 type Sent = (
     Vec<PushedListener>,
     Vec<PushedFinding>,
     Option<LedgerCheckpoint>,
+    Option<Vec<PushedPort>>,
 );
 
 struct Pusher<'a> {
@@ -142,7 +146,7 @@ impl<'a> Pusher<'a> {
         self.queue_if_due(sources);
     }
 
-    /// Queues a push when the listeners, findings or ledger head changed,
+    /// Queues a push when the listeners, findings, ledger head or lifecycle changed,
     /// drift was recorded, or the push interval passed since the last.
     fn queue_if_due(&mut self, sources: &Sources<'_>) {
         let Some(sockets) = (sources.listeners)() else {
@@ -152,6 +156,7 @@ impl<'a> Pusher<'a> {
             assemble::listeners(&sockets),
             assemble::findings(&(sources.findings)()),
             assemble::ledger_checkpoint(self.state),
+            (sources.lifecycle)().map(|plan| assemble::lifecycle(&plan)),
         );
         let drift = sources.drift.take();
         let due = !drift.is_empty()
@@ -175,6 +180,7 @@ impl<'a> Pusher<'a> {
             findings: content.1.clone(),
             drift,
             ledger: content.2.clone(),
+            lifecycle: content.3.clone(),
         };
         let body = serde_json::to_vec(&push).expect("a push serializes");
         match self.outbox.enqueue(kind, &body) {
@@ -406,9 +412,12 @@ mod tests {
         let latest: Mutex<Option<Arc<Vec<ListeningSocket>>>> = Mutex::new(None);
         let listeners = || latest.lock().unwrap().clone();
         let drift = DriftQueue::open();
+        let plan: Mutex<Option<Vec<Recommendation>>> = Mutex::new(None);
+        let lifecycle = || plan.lock().unwrap().clone();
         let sources = Sources {
             listeners: &listeners,
             findings: &Vec::new,
+            lifecycle: &lifecycle,
             drift: &drift,
         };
         // Nothing read yet: nothing to say.
@@ -459,7 +468,22 @@ mod tests {
         let third = queued(&mut pusher);
         let ports: Vec<u16> = third[0].listeners.iter().map(|l| l.port).collect();
         assert_eq!((third[0].seq, ports), (3, vec![22, 443]));
+        assert_eq!(third[0].lifecycle, None, "no plan yet: not sent");
         assert_eq!(metrics.fleet_outbox_pushes.get(), 1);
+
+        // The lifecycle thread's first plan: a push carrying it.
+        let policy =
+            portreeve_policy::parse_policy("policy.toml", "[zones]\npublic = [\"0.0.0.0/0\"]\n")
+                .unwrap();
+        let now = Timestamp::now();
+        let port = portreeve_core::PortKey::new(portreeve_core::Proto::Tcp, 22);
+        let input =
+            portreeve_lifecycle::PortInput::new(port, portreeve_core::PortUsage::new(now), true);
+        *plan.lock().unwrap() = Some(portreeve_lifecycle::plan(&policy, &[input], now));
+        pusher.queue_if_due(&sources);
+        let fourth = queued(&mut pusher);
+        let ports = fourth[0].lifecycle.as_ref().expect("the plan is pushed");
+        assert_eq!((ports[0].port, ports[0].state.as_str()), (22, "active"));
     }
 
     #[test]

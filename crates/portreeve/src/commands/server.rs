@@ -3,10 +3,12 @@
 //! database (docs/server.md).
 
 use std::future::Future;
+use std::path::PathBuf;
 
+use portreeve_server::config::{ServerConfig, parse_metrics};
 use portreeve_server::hosts::{self, HostSummary};
 use portreeve_server::token::{self, TokenRecord};
-use portreeve_server::{Database, Role, Server, ServerError, rfc3339};
+use portreeve_server::{Database, OidcConfig, OidcVerifier, Role, Server, ServerError, rfc3339};
 
 use crate::cli::{
     DatabaseArg, HostCommand, ListFormat, ServerArgs, ServerCommand, TokenCommand, TokenCreateArgs,
@@ -44,17 +46,62 @@ pub fn run(args: &ServerArgs, ctx: &Context) -> Result<u8, Failure> {
     }
 }
 
+/// The configuration file read when none is named.
+const DEFAULT_CONFIG: &str = "/etc/portreeve/server.toml";
+
 /// Serves until SIGTERM or SIGINT. The one line on standard output says
-/// where (with `--listen 127.0.0.1:0`, the port the kernel picked).
+/// where (with `--listen 127.0.0.1:0`, the port the kernel picked); where
+/// metrics are served goes to standard error.
 fn serve(args: &ServerArgs, ctx: &Context) -> Result<u8, Failure> {
-    let url = database_url(&args.database, ctx)?;
+    let config = config(args)?;
+    let database = DatabaseArg {
+        database: config.database.clone(),
+    };
+    let url = database_url(&database, ctx)?;
     block_on(async {
         let database = Database::open(&url).await?;
-        let server = Server::bind(args.listen, database).await?;
+        let mut server = Server::bind(config.listen, database)
+            .await?
+            .with_limits(config.limits);
+        if let Some(address) = config.metrics {
+            server = server.serve_metrics(address).await?;
+        }
+        if let Some(oidc) = config.oidc {
+            server = server.with_oidc(OidcVerifier::discover(oidc).await?);
+        }
         emit(&format!("listening on http://{}\n", server.local_addr()?));
+        if let Some(metrics) = server.metrics_addr()? {
+            emit_hint(&format!("portreeve: metrics on http://{metrics}/metrics\n"));
+        }
         server.run(crate::shutdown::terminated()).await
     })?;
     Ok(EXIT_OK)
+}
+
+/// The configuration: the file (named, or the default one if it exists),
+/// then the command line's flags over it.
+fn config(args: &ServerArgs) -> Result<ServerConfig, Failure> {
+    let file = args.config.clone().or_else(|| {
+        let default = PathBuf::from(DEFAULT_CONFIG);
+        (portreeve_app::running_as_root() && default.is_file()).then_some(default)
+    });
+    let mut config = match file {
+        Some(path) => ServerConfig::read(&path).map_err(|e| Failure::Input(e.to_string()))?,
+        None => ServerConfig::default(),
+    };
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    if let Some(url) = &args.database.database {
+        config.database = Some(url.clone());
+    }
+    if let Some(metrics) = &args.metrics {
+        config.metrics = parse_metrics(metrics).map_err(|e| Failure::Input(format!("--{e}")))?;
+    }
+    if let (Some(issuer), Some(audience)) = (&args.oidc_issuer, &args.oidc_audience) {
+        config.oidc = Some(OidcConfig::new(issuer, audience));
+    }
+    Ok(config)
 }
 
 /// Prints a new token on standard output, and nothing else there.

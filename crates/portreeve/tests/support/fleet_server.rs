@@ -9,6 +9,11 @@ use std::process::{ChildStdout, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use ed25519_dalek::{Signer as _, SigningKey};
+use portreeve_fleet_protocol::{EnrollRequest, HOST_HEADER, Push, SIGNATURE_HEADER};
+
 use super::{Daemon, Home, Netns, assert_ok, stdout, testkit};
 
 /// Where Debian's PostgreSQL listens.
@@ -157,6 +162,49 @@ pub fn create_token(home: &Home, db: &TestDatabase, extra: &[&str]) -> String {
     secret.to_owned()
 }
 
+/// A host enrolled as an agent would be: its own Ed25519 key, and the id
+/// the server gave it; it signs what it pushes.
+pub struct SigningHost {
+    key: SigningKey,
+    /// The id the server gave it.
+    pub id: String,
+}
+
+impl SigningHost {
+    /// A key made from `seed`, enrolled as `name` with `token`; panics
+    /// unless that gets 201.
+    pub fn enroll(server: &RunningServer, token: &str, name: &str, seed: u8) -> SigningHost {
+        let key = SigningKey::from_bytes(&[seed; 32]);
+        let request = EnrollRequest {
+            host_name: name.into(),
+            public_key: STANDARD.encode(key.verifying_key().as_bytes()),
+        };
+        let auth = format!("Bearer {token}");
+        let (status, _, body) = server.send(
+            "POST",
+            "/api/v1/enroll",
+            &[("Authorization", &auth)],
+            &serde_json::to_vec(&request).unwrap(),
+        );
+        assert_eq!(status, 201, "{body}");
+        let id = body["host_id"].as_str().unwrap().to_owned();
+        SigningHost { key, id }
+    }
+
+    /// POSTs `push`, signed: the status and the answer.
+    pub fn push(&self, server: &RunningServer, push: &Push) -> (u16, serde_json::Value) {
+        let body = serde_json::to_vec(push).unwrap();
+        let signature = STANDARD.encode(self.key.sign(&body).to_bytes());
+        let (status, _, reply) = server.send(
+            "POST",
+            "/api/v1/push",
+            &[(HOST_HEADER, &self.id), (SIGNATURE_HEADER, &signature)],
+            &body,
+        );
+        (status, reply)
+    }
+}
+
 /// A running `portreeve server` in a network namespace.
 pub struct RunningServer {
     daemon: Daemon,
@@ -174,9 +222,21 @@ impl RunningServer {
 
     /// `--listen listen` in `ns`.
     pub fn start_in(home: &Home, db: &TestDatabase, ns: Netns, listen: &str) -> RunningServer {
+        RunningServer::start_with(home, db, ns, listen, &[])
+    }
+
+    /// `--listen listen` and `extra` arguments in `ns`.
+    pub fn start_with(
+        home: &Home,
+        db: &TestDatabase,
+        ns: Netns,
+        listen: &str,
+        extra: &[&str],
+    ) -> RunningServer {
         let mut cmd = home.command(ns.exec(env!("CARGO_BIN_EXE_portreeve")));
         cmd.args(["server", "--listen", listen])
             .args(db.args())
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut daemon = Daemon(cmd.spawn().unwrap());
@@ -206,6 +266,11 @@ impl RunningServer {
             address,
             _stdout: out,
         }
+    }
+
+    /// The namespace it runs in (and is asked in).
+    pub fn netns(&self) -> &Netns {
+        &self.ns
     }
 
     /// GET `path` with `token` as bearer: the status, the headers and the
