@@ -9,7 +9,7 @@ mod support;
 use std::time::Duration;
 
 use support::fleet_server::{
-    RunningServer, TestDatabase, create_token, on_each_database, server_cmd,
+    RunningServer, TestDatabase, create_token, enroll_key, on_each_database, server_cmd,
 };
 use support::{Home, assert_exit, assert_matches_schema, assert_ok, stdout, testkit};
 
@@ -17,7 +17,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use ed25519_dalek::{Signer as _, SigningKey};
 use portreeve_fleet_protocol::{
-    EnrollRequest, HOST_HEADER, LedgerCheckpoint, MAX_PUSH_BYTES, Push, PushedDrift, PushedFinding,
+    HOST_HEADER, LedgerCheckpoint, MAX_PUSH_BYTES, Push, PushedDrift, PushedFinding,
     PushedListener, SIGNATURE_HEADER,
 };
 
@@ -352,27 +352,6 @@ fn checkpoint(index: u64, head: char) -> Option<LedgerCheckpoint> {
         index,
         head: head.to_string().repeat(64),
     })
-}
-
-/// POST /api/v1/enroll for `key` as `name`: the status and the body.
-fn enroll_key(
-    server: &RunningServer,
-    token: &str,
-    name: &str,
-    key: &SigningKey,
-) -> (u16, serde_json::Value) {
-    let request = EnrollRequest {
-        host_name: name.into(),
-        public_key: STANDARD.encode(key.verifying_key().as_bytes()),
-    };
-    let auth = format!("Bearer {token}");
-    let (status, _, body) = server.send(
-        "POST",
-        "/api/v1/enroll",
-        &[("Authorization", &auth)],
-        &serde_json::to_vec(&request).unwrap(),
-    );
-    (status, body)
 }
 
 /// POST /api/v1/push of `body` as the host `host_id` with `signature`.

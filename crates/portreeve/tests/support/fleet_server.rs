@@ -175,17 +175,7 @@ impl SigningHost {
     /// unless that gets 201.
     pub fn enroll(server: &RunningServer, token: &str, name: &str, seed: u8) -> SigningHost {
         let key = SigningKey::from_bytes(&[seed; 32]);
-        let request = EnrollRequest {
-            host_name: name.into(),
-            public_key: STANDARD.encode(key.verifying_key().as_bytes()),
-        };
-        let auth = format!("Bearer {token}");
-        let (status, _, body) = server.send(
-            "POST",
-            "/api/v1/enroll",
-            &[("Authorization", &auth)],
-            &serde_json::to_vec(&request).unwrap(),
-        );
+        let (status, body) = enroll_key(server, token, name, &key);
         assert_eq!(status, 201, "{body}");
         let id = body["host_id"].as_str().unwrap().to_owned();
         SigningHost { key, id }
@@ -331,4 +321,26 @@ impl RunningServer {
         self.daemon.stop();
         self.ns
     }
+}
+
+/// POST /api/v1/enroll for `key` as `name` with `token`: the status and
+/// the body.
+pub fn enroll_key(
+    server: &RunningServer,
+    token: &str,
+    name: &str,
+    key: &SigningKey,
+) -> (u16, serde_json::Value) {
+    let request = EnrollRequest {
+        host_name: name.into(),
+        public_key: STANDARD.encode(key.verifying_key().as_bytes()),
+    };
+    let auth = format!("Bearer {token}");
+    let (status, _, body) = server.send(
+        "POST",
+        "/api/v1/enroll",
+        &[("Authorization", &auth)],
+        &serde_json::to_vec(&request).unwrap(),
+    );
+    (status, body)
 }
