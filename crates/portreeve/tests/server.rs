@@ -9,13 +9,12 @@ mod support;
 use std::time::Duration;
 
 use support::fleet_server::{
-    RunningServer, TestDatabase, create_token, enroll_key, on_each_database, server_cmd,
+    RunningServer, SigningHost, TestDatabase, create_token, enroll_key, on_each_database,
+    server_cmd,
 };
 use support::{Home, assert_exit, assert_matches_schema, assert_ok, stdout, testkit};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
-use ed25519_dalek::{Signer as _, SigningKey};
+use ed25519_dalek::SigningKey;
 use portreeve_fleet_protocol::{
     HOST_HEADER, LedgerCheckpoint, MAX_PUSH_BYTES, Push, PushedDrift, PushedFinding,
     PushedListener, SIGNATURE_HEADER,
@@ -172,7 +171,7 @@ fn the_openapi_document_is_public_and_names_every_path_served() {
     let viewer = create_token(&home, &db, &["--role", "viewer"]);
     let enroll = create_token(&home, &db, &["--role", "enroll"]);
     let server = RunningServer::start(&home, &db);
-    let host = TestHost::enroll(&server, &enroll, "web-1", 1);
+    let host = SigningHost::enroll(&server, &enroll, "web-1", 1);
     let (status, _, doc) = server.get("/api/v1/openapi.json", None);
     assert_eq!(status, 200);
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."), "{doc}");
@@ -273,50 +272,24 @@ fn a_state_directory_others_can_write_is_refused() {
     );
 }
 
-/// A host as an agent would be: its key and the id its enrollment got.
-struct TestHost {
-    key: SigningKey,
-    id: String,
-}
-
-impl TestHost {
-    /// The key made from `seed` (one per host in a test), enrolled as
-    /// `name` with `token`; panics unless that gets 201.
-    fn enroll(server: &RunningServer, token: &str, name: &str, seed: u8) -> TestHost {
-        let key = SigningKey::from_bytes(&[seed; 32]);
-        let (status, body) = enroll_key(server, token, name, &key);
-        assert_eq!(status, 201, "{body}");
-        let id = body["host_id"].as_str().unwrap().to_owned();
-        assert!(
-            id.len() == 32 && id.chars().all(|c| c.is_ascii_hexdigit()),
-            "{body}"
-        );
-        TestHost { key, id }
-    }
-
-    /// A push numbered `seq` with `state`'s listeners, findings, drift and
-    /// checkpoint, as the agent sends it: its JSON and the signature.
-    fn push(&self, seq: u64, state: &State) -> (Vec<u8>, String) {
-        let body = serde_json::to_vec(&Push {
-            host_id: self.id.clone(),
-            seq,
-            // Whole seconds: a body's length must not depend on the clock's
-            // fraction (the size-limit case pads to an exact length).
-            sent_at: jiff::Timestamp::from_second(jiff::Timestamp::now().as_second()).unwrap(),
-            listeners: state.listeners.clone(),
-            findings: state.findings.clone(),
-            drift: state.drift.clone(),
-            ledger: state.ledger.clone(),
-            lifecycle: None,
-        })
-        .unwrap();
-        let signature = self.sign(&body);
-        (body, signature)
-    }
-
-    fn sign(&self, body: &[u8]) -> String {
-        STANDARD.encode(self.key.sign(body).to_bytes())
-    }
+/// A push numbered `seq` by `host` with `state`'s listeners, findings,
+/// drift and checkpoint, as the agent sends it: its JSON and the signature.
+fn signed_push(host: &SigningHost, seq: u64, state: &State) -> (Vec<u8>, String) {
+    let body = serde_json::to_vec(&Push {
+        host_id: host.id.clone(),
+        seq,
+        // Whole seconds: a body's length must not depend on the clock's
+        // fraction (the size-limit case pads to an exact length).
+        sent_at: jiff::Timestamp::from_second(jiff::Timestamp::now().as_second()).unwrap(),
+        listeners: state.listeners.clone(),
+        findings: state.findings.clone(),
+        drift: state.drift.clone(),
+        ledger: state.ledger.clone(),
+        lifecycle: None,
+    })
+    .unwrap();
+    let signature = host.sign(&body);
+    (body, signature)
 }
 
 /// What a push carries besides its numbers.
@@ -371,8 +344,8 @@ fn send_push(
 }
 
 /// Sends `host`'s push numbered `seq` of `state`; the reply's `accepted`.
-fn push(server: &RunningServer, host: &TestHost, seq: u64, state: &State) -> bool {
-    let (body, signature) = host.push(seq, state);
+fn push(server: &RunningServer, host: &SigningHost, seq: u64, state: &State) -> bool {
+    let (body, signature) = signed_push(host, seq, state);
     let (status, reply) = send_push(server, &host.id, &signature, &body);
     assert_eq!(status, 200, "{reply}");
     reply["accepted"].as_bool().expect("accepted")
@@ -397,15 +370,15 @@ fn an_enroll_token_enrolls_as_many_hosts_as_its_uses() {
             let viewer = create_token(home, db, &["--role", "viewer"]);
             let server = RunningServer::start(home, db);
 
-            TestHost::enroll(&server, &once, "web-1", 1);
+            SigningHost::enroll(&server, &once, "web-1", 1);
             let (status, body) =
                 enroll_key(&server, &once, "web-2", &SigningKey::from_bytes(&[2; 32]));
             assert_eq!(status, 401, "a used-up token: {body}");
-            TestHost::enroll(&server, &twice, "web-2", 2);
+            SigningHost::enroll(&server, &twice, "web-2", 2);
             let (status, body) =
                 enroll_key(&server, &twice, "web-1", &SigningKey::from_bytes(&[3; 32]));
             assert_eq!(status, 409, "a name enrolled already: {body}");
-            TestHost::enroll(&server, &twice, "web-3", 3);
+            SigningHost::enroll(&server, &twice, "web-3", 3);
             let (status, _) =
                 enroll_key(&server, &twice, "web-4", &SigningKey::from_bytes(&[4; 32]));
             assert_eq!(status, 401, "its second use was its last");
@@ -441,7 +414,7 @@ fn a_push_is_listed_stored_once_and_kept_across_a_restart() {
             let enroll = create_token(home, db, &["--role", "enroll"]);
             let viewer = create_token(home, db, &["--role", "viewer"]);
             let server = RunningServer::start(home, db);
-            let host = TestHost::enroll(&server, &enroll, "web-1", 1);
+            let host = SigningHost::enroll(&server, &enroll, "web-1", 1);
             let first = State {
                 listeners: vec![
                     listener("tcp", 6379, "redis-server"),
@@ -543,13 +516,13 @@ fn a_push_not_signed_by_a_live_host_is_refused() {
     on_each_database("a_push_not_signed_by_a_live_host_is_refused", |home, db| {
         let enroll = create_token(home, db, &["--role", "enroll", "--uses", "2"]);
         let server = RunningServer::start(home, db);
-        let web = TestHost::enroll(&server, &enroll, "web-1", 1);
-        let db_host = TestHost::enroll(&server, &enroll, "db-1", 2);
+        let web = SigningHost::enroll(&server, &enroll, "web-1", 1);
+        let db_host = SigningHost::enroll(&server, &enroll, "db-1", 2);
         let state = State {
             listeners: vec![listener("tcp", 22, "sshd")],
             ..State::default()
         };
-        let (body, signature) = web.push(1, &state);
+        let (body, signature) = signed_push(&web, 1, &state);
         for (host_id, signature, why) in [
             (
                 web.id.as_str(),
@@ -598,25 +571,25 @@ fn an_oversized_or_malformed_push_writes_nothing() {
         |home, db| {
             let enroll = create_token(home, db, &["--role", "enroll"]);
             let server = RunningServer::start(home, db);
-            let host = TestHost::enroll(&server, &enroll, "web-1", 1);
+            let host = SigningHost::enroll(&server, &enroll, "web-1", 1);
 
             let huge = vec![b' '; MAX_PUSH_BYTES + 1];
             let (status, reply) = send_push(&server, &host.id, &host.sign(&huge), &huge);
             assert_eq!(status, 413, "{reply}");
 
-            let (good, _) = host.push(1, &State::default());
+            let (good, _) = signed_push(&host, 1, &State::default());
             let wrong_host = String::from_utf8(good.clone())
                 .unwrap()
                 .replace(&host.id, "someone-else");
-            let bad_severity = host
-                .push(
-                    1,
-                    &State {
-                        findings: vec![finding("urgent", 1)],
-                        ..State::default()
-                    },
-                )
-                .0;
+            let bad_severity = signed_push(
+                &host,
+                1,
+                &State {
+                    findings: vec![finding("urgent", 1)],
+                    ..State::default()
+                },
+            )
+            .0;
             for (body, says) in [
                 (&b"{\"host_id\": "[..], "not the expected JSON"),
                 (&good[..good.len() - 1], "not the expected JSON"),
@@ -635,9 +608,9 @@ fn an_oversized_or_malformed_push_writes_nothing() {
                 findings: vec![finding("info", 1)],
                 ..State::default()
             };
-            let short = MAX_PUSH_BYTES - host.push(1, &padded).0.len();
+            let short = MAX_PUSH_BYTES - signed_push(&host, 1, &padded).0.len();
             padded.findings[0].message.push_str(&"x".repeat(short));
-            let (body, signature) = host.push(1, &padded);
+            let (body, signature) = signed_push(&host, 1, &padded);
             assert_eq!(body.len(), MAX_PUSH_BYTES);
             let (status, reply) = send_push(&server, &host.id, &signature, &body);
             assert_eq!(
@@ -655,7 +628,7 @@ fn a_ledger_that_goes_backwards_flags_its_host() {
         let enroll = create_token(home, db, &["--role", "enroll"]);
         let viewer = create_token(home, db, &["--role", "viewer"]);
         let server = RunningServer::start(home, db);
-        let host = TestHost::enroll(&server, &enroll, "web-1", 1);
+        let host = SigningHost::enroll(&server, &enroll, "web-1", 1);
         let flagged =
             || server.get("/api/v1/hosts", Some(&viewer)).2[0]["ledger_inconsistent"].clone();
         for (seq, ledger) in [

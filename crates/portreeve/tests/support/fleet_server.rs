@@ -178,13 +178,23 @@ impl SigningHost {
         let (status, body) = enroll_key(server, token, name, &key);
         assert_eq!(status, 201, "{body}");
         let id = body["host_id"].as_str().unwrap().to_owned();
+        assert!(
+            id.len() == 32 && id.chars().all(|c| c.is_ascii_hexdigit()),
+            "{body}"
+        );
         SigningHost { key, id }
+    }
+
+    /// The signature of `body` by this host's key, as the signature
+    /// header carries it.
+    pub fn sign(&self, body: &[u8]) -> String {
+        STANDARD.encode(self.key.sign(body).to_bytes())
     }
 
     /// POSTs `push`, signed: the status and the answer.
     pub fn push(&self, server: &RunningServer, push: &Push) -> (u16, serde_json::Value) {
         let body = serde_json::to_vec(push).unwrap();
-        let signature = STANDARD.encode(self.key.sign(&body).to_bytes());
+        let signature = self.sign(&body);
         let (status, _, reply) = server.send(
             "POST",
             "/api/v1/push",
