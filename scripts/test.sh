@@ -32,9 +32,10 @@ cd "$(dirname "$0")/.."
 # nfdump: nfcapd stores softflowd's flows of a recorded scan and nfdump prints them as CSV (detect_offline)
 # masscan: a scanner of its own TCP stack beside nmap, against the agent (agent_scans)
 # python3-venv: the venv schemathesis is installed into, below (server_api_fuzz)
+# chromium, nodejs: the browser and the node that drives it through playwright-core, below (console)
 packages=(iproute2 python3 bsdutils nftables iptables ipset util-linux procps
     nmap ndiff libxml2-utils nginx openssl redis-server memcached openssh-server tshark softflowd tcpdump strace
-    sqlite3 iputils-ping postgresql-15 mariadb-server vsftpd g++ faketime prometheus systemd binutils groff-base dnsmasq-base rsyslog nfdump masscan python3-venv)
+    sqlite3 iputils-ping postgresql-15 mariadb-server vsftpd g++ faketime prometheus systemd binutils groff-base dnsmasq-base rsyslog nfdump masscan python3-venv chromium nodejs)
 missing=()
 for pkg in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
@@ -78,6 +79,17 @@ if [ "$(id -u)" -eq 0 ] && [ ! -x "$schemathesis_venv/bin/schemathesis" ]; then
     python3 -m venv "$schemathesis_venv" \
         && "$schemathesis_venv/bin/pip" install -q 'schemathesis==3.39.16' 'hypothesis==6.127.0' \
         || echo "test.sh: cannot install schemathesis into $schemathesis_venv" >&2
+fi
+
+# playwright-core (npm), which drives Debian's Chromium through the web
+# console (crates/portreeve/tests/console.rs): pinned, under ~/.cache like
+# schemathesis; the package has no browser download of its own. Without it
+# the test skips (and fails under PORTREEVE_REQUIRE_PRIVILEGED=1).
+playwright_dir="$HOME/.cache/portreeve/playwright"
+if [ "$(id -u)" -eq 0 ] && [ ! -d "$playwright_dir/node_modules/playwright-core" ] \
+    && command -v npm >/dev/null; then
+    npm install --prefix "$playwright_dir" --no-audit --no-fund --silent 'playwright-core@1.65.2' \
+        || echo "test.sh: cannot install playwright-core into $playwright_dir" >&2
 fi
 
 exec cargo test --workspace "$@"

@@ -112,6 +112,7 @@ struct RawServer {
     host_name: Option<Spanned<String>>,
     push_interval: Option<Spanned<String>>,
     enroll_token_file: Option<Spanned<String>>,
+    policy_confirm_within: Option<Spanned<String>>,
 }
 
 /// What is wrong with a configuration file.
@@ -296,6 +297,19 @@ fn server_config(raw: RawServer) -> Result<ServerConfig, (std::ops::Range<usize>
                 ),
             )
         })?;
+    }
+    if let Some(c) = &raw.policy_confirm_within {
+        config.policy_confirm_within = parse_interval(c.get_ref())
+            .filter(|d| *d >= Duration::from_secs(1))
+            .ok_or_else(|| {
+                at(
+                    c,
+                    format!(
+                        "server.policy_confirm_within `{}` is not a duration from 1s to 1h (e.g. 60s, 5m)",
+                        c.get_ref()
+                    ),
+                )
+            })?;
     }
     if let Some(file) = &raw.enroll_token_file {
         if !Path::new(file.get_ref()).is_absolute() {
@@ -523,10 +537,12 @@ mod tests {
         let c = AgentConfig::parse(
             "a.toml",
             "[server]\nurl = \"http://10.0.0.5:8440\"\nhost_name = \"web-1\"\n\
-             push_interval = \"30s\"\nenroll_token_file = \"/etc/portreeve/enroll-token\"\n",
+             push_interval = \"30s\"\nenroll_token_file = \"/etc/portreeve/enroll-token\"\n\
+             policy_confirm_within = \"2m\"\n",
         )
         .unwrap();
         let server = c.server.unwrap();
+        assert_eq!(server.policy_confirm_within, Duration::from_secs(120));
         assert_eq!(server.url, "http://10.0.0.5:8440");
         assert_eq!(server.host_name.as_deref(), Some("web-1"));
         assert_eq!(server.push_interval, Duration::from_secs(30));
@@ -549,6 +565,11 @@ mod tests {
                 "[server]\nurl = \"http://x\"\npush_interval = \"0s\"\n",
                 "a.toml:3:17",
                 "push_interval",
+            ),
+            (
+                "[server]\nurl = \"http://x\"\npolicy_confirm_within = \"500ms\"\n",
+                "a.toml:3:25",
+                "policy_confirm_within",
             ),
             (
                 "[server]\nurl = \"http://x\"\nenroll_token_file = \"token\"\n",
@@ -591,6 +612,12 @@ mod tests {
         let server = AgentConfig::parse(path, &text).unwrap().server.unwrap();
         assert_eq!(server.host_name.as_deref(), Some("web-1"), "{text}");
         assert!(server.enroll_token.is_some(), "{text}");
+        assert_eq!(
+            server.policy_confirm_within,
+            Duration::from_secs(60),
+            "{text}"
+        );
+        assert!(text.contains("policy_confirm_within"), "{text}");
     }
 
     #[test]

@@ -49,8 +49,9 @@ pub struct Incident {
     pub action: Action,
     /// The block made, if one was.
     pub block: Option<BlockMade>,
-    /// The evidence lines as recorded (the detector's, and for instance why
-    /// a block was refused); empty means the detector's evidence alone.
+    /// The evidence lines as recorded, which the alert carries:
+    /// `portreeve_app::detections::evidence` builds them (the detector's
+    /// line, then for instance why a block was refused).
     pub evidence: Vec<String>,
 }
 
@@ -241,11 +242,7 @@ impl Drop for EnrichmentWorker {
 /// The alert for `incident`.
 pub fn detection_alert(incident: &Incident) -> DetectionAlert {
     let d = &incident.detection;
-    let mut evidence = if incident.evidence.is_empty() {
-        vec![d.evidence.clone()]
-    } else {
-        incident.evidence.clone()
-    };
+    let mut evidence = incident.evidence.clone();
     evidence.push(format!(
         "{} ports on {} addresses probed; decided by {}",
         d.port_count, d.address_count, d.detector
@@ -311,7 +308,8 @@ mod tests {
 
     #[test]
     fn a_detection_becomes_its_alert_with_the_recorded_evidence() {
-        let alert = detection_alert(&incident(Vec::new()));
+        let recorded = portreeve_app::detections::evidence(&detection(), &[]);
+        let alert = detection_alert(&incident(recorded));
         assert_eq!(alert.source, detection().source);
         assert_eq!(alert.kind, ScanKind::Vertical);
         assert_eq!(
@@ -328,7 +326,7 @@ mod tests {
                 "70 ports on 1 addresses probed; decided by trw"
             ]
         );
-        // Recorded lines (a refused block, say) replace the detector's.
+        // The recorded lines (a refused block, say) are the alert's.
         let refused = vec![
             "TRW: 5 first contacts failed".to_owned(),
             "not blocked: 192.0.2.7 is in the never-block zone mgmt".to_owned(),
@@ -336,6 +334,14 @@ mod tests {
         let alert = detection_alert(&incident(refused.clone()));
         assert_eq!(alert.evidence[..2], refused[..]);
         assert_eq!(alert.evidence.len(), 3);
+        // A detector that gave no reasoning: none recorded, no empty line.
+        let mut silent = incident(Vec::new());
+        silent.detection.evidence = String::new();
+        let alert = detection_alert(&silent);
+        assert_eq!(
+            alert.evidence,
+            ["70 ports on 1 addresses probed; decided by trw"]
+        );
     }
 
     #[test]

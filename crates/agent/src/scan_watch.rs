@@ -47,11 +47,10 @@ use std::time::{Duration, Instant};
 
 use ipnet::IpNet;
 use jiff::{SignedDuration, Timestamp};
-use portreeve_alerts::Action;
 use portreeve_app::blocks::{self, BlockRequest, Blocked};
-use portreeve_app::detections::{self, ALERT, BLOCK};
+use portreeve_app::detections;
 use portreeve_app::{Actor, AppError, StateDir};
-use portreeve_detect::{Attempt, Detection, Tier};
+use portreeve_detect::{Action, Attempt, Detection, Tier};
 use portreeve_enforce::EnforceError;
 use portreeve_enforce::blocks::BlockKind;
 use portreeve_policy::ScanAction;
@@ -321,12 +320,16 @@ impl Watch<'_> {
     /// `tier`, blocked by `block` if one was made, with `evidence` beyond
     /// the detector's.
     fn detection(&self, d: Detection, tier: Tier, block: Option<BlockMade>, evidence: Vec<String>) {
-        let action = if block.is_some() { BLOCK } else { ALERT };
+        let action = if block.is_some() {
+            Action::Block
+        } else {
+            Action::Alert
+        };
         tracing::warn!(
             source = %d.source,
             kind = d.kind.name(),
             tier = tier.name(),
-            action,
+            action = action.name(),
             ports = d.port_count,
             addresses = d.address_count,
             attempts = d.attempts_before_decision,
@@ -334,11 +337,8 @@ impl Watch<'_> {
         );
         self.metrics.count_detection(d.kind, tier);
         let index = block.as_ref().map(|b| b.ledger_index);
-        let lines: Vec<String> = std::iter::once(d.evidence.clone())
-            .filter(|e| !e.is_empty())
-            .chain(evidence.iter().cloned())
-            .collect();
-        let id = match detections::record(self.state, &d, tier, action, index, evidence) {
+        let lines = detections::evidence(&d, &evidence);
+        let id = match detections::record(self.state, &d, tier, action, index, lines.clone()) {
             Ok(id) => id,
             Err(e) => {
                 tracing::warn!(source = %d.source, error = %e, "cannot record a scan detection");
@@ -350,11 +350,7 @@ impl Watch<'_> {
             id,
             detection: d,
             tier,
-            action: if block.is_some() {
-                Action::Block
-            } else {
-                Action::Alert
-            },
+            action,
             block,
             evidence: lines,
         });

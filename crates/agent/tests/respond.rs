@@ -75,10 +75,13 @@ fn a_detection_and_its_block_reach_the_webhook_and_the_ecs_file_and_its_source_i
     )
     .unwrap();
 
+    let scan = detection("192.0.2.7");
+    // The evidence as the scan watch records it.
+    let evidence = portreeve_app::detections::evidence(&scan, &[]);
     let started = Instant::now();
     responder.respond(Incident {
         id: 7,
-        detection: detection("192.0.2.7"),
+        detection: scan,
         tier: Tier::Agent,
         action: Action::Block,
         block: Some(BlockMade {
@@ -87,7 +90,7 @@ fn a_detection_and_its_block_reach_the_webhook_and_the_ecs_file_and_its_source_i
             ledger_index: 3,
             reason: "vertical port scan".to_owned(),
         }),
-        evidence: Vec::new(),
+        evidence,
     });
     assert!(
         started.elapsed() < Duration::from_millis(200),

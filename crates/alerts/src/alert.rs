@@ -10,8 +10,9 @@ use ipnet::IpNet;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-/// The scan kinds and tiers are the detectors' own.
-pub use portreeve_detect::{ScanKind, Tier};
+/// The scan kinds, tiers and actions are the detection's own (the names
+/// the agent records too).
+pub use portreeve_detect::{Action, ScanKind, Tier};
 
 /// One event for the sinks.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,16 +45,6 @@ pub struct DetectionAlert {
     pub action: Action,
     /// Why the detector decided, one finding a line (for a human).
     pub evidence: Vec<String>,
-}
-
-/// What was done about a detection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Action {
-    /// Reported only.
-    Alert,
-    /// The source was blocked.
-    Block,
 }
 
 /// A change to the blocklist.
@@ -121,16 +112,6 @@ impl Severity {
             Severity::Low => "low",
             Severity::Medium => "medium",
             Severity::High => "high",
-        }
-    }
-}
-
-impl Action {
-    /// The lower-case word for it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Alert => "alert",
-            Action::Block => "block",
         }
     }
 }

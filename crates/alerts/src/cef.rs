@@ -46,7 +46,7 @@ fn extensions(alert: &Alert) -> Vec<(&'static str, String)> {
             if d.kind == ScanKind::Udp {
                 ext.push(("proto", "UDP".to_owned()));
             }
-            ext.push(("act", d.action.as_str().to_owned()));
+            ext.push(("act", d.action.name().to_owned()));
             ext.push(("cnt", d.attempts.to_string()));
             ext.push(("start", d.first_seen.as_millisecond().to_string()));
             ext.push(("end", d.last_seen.as_millisecond().to_string()));

@@ -55,7 +55,7 @@ pub fn document(alert: &Alert) -> Value {
             doc["portreeve"] = json!({
                 "kind": d.kind.name(),
                 "tier": d.tier.name(),
-                "action": d.action.as_str(),
+                "action": d.action.name(),
                 "attempts": d.attempts,
                 "evidence": d.evidence,
             });

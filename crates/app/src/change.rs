@@ -581,7 +581,7 @@ pub fn proposals(state: &StateDir) -> Result<(Vec<ProposalStatus>, ChangeControl
 }
 
 /// What the gate asks of a policy about to be installed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ApprovalNeed {
     /// Whatever the rules say: an approved proposal only if the policy in
     /// effect requires one.
@@ -590,6 +590,87 @@ pub enum ApprovalNeed {
     Always,
     /// This approved proposal (`apply --proposal N`).
     Proposal(u64),
+    /// A policy the fleet server approved (the agent applying the policy
+    /// assigned to the host): where the policy in effect requires
+    /// approval, it counts as approved when it carries the policy in
+    /// effect's number of approvals from people other than its proposer.
+    Fleet(FleetApproval),
+}
+
+/// The fleet server's approval of a policy, as the agent received it. The
+/// agent has checked the server's signature over it with the key pinned at
+/// enrollment before asking the gate; the gate counts its approvers and
+/// records it, signature included, as the evidence the host holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FleetApproval {
+    /// The policy's name in the fleet.
+    pub name: String,
+    /// Its version.
+    pub version: u64,
+    /// `sha256:<hex>` of the text the approval is of.
+    pub sha256: String,
+    /// Who proposed it.
+    pub proposer: String,
+    /// Who approved it.
+    pub approvers: Vec<String>,
+    /// The server's public key (base64), pinned at enrollment.
+    pub server_key: String,
+    /// The server's signature (base64) over the approval.
+    pub signature: String,
+}
+
+impl FleetApproval {
+    /// The distinct approvers other than the proposer: those who count.
+    fn counted(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = Vec::new();
+        for a in &self.approvers {
+            if *a != self.proposer && !names.contains(&a.as_str()) {
+                names.push(a);
+            }
+        }
+        names
+    }
+
+    /// The ledger entry that keeps the approval on this host.
+    fn draft(&self) -> Draft {
+        let mut draft = Draft::new(
+            "policy.fleet-approval",
+            "fleet",
+            format!("fleet policy {} version {}", self.name, self.version),
+        );
+        draft.after = Some(self.sha256.clone());
+        draft.approval = Some(format!(
+            "proposed by {}, approved by {} on the fleet server; server signature {} by key {}",
+            self.proposer,
+            self.approvers.join(", "),
+            self.signature,
+            self.server_key
+        ));
+        draft
+    }
+}
+
+/// The gate's decision on a fleet-approved `candidate` under `rules`.
+fn fleet_gate(
+    rules: &ChangeControl,
+    candidate: &LoadedPolicy,
+    fleet: &FleetApproval,
+) -> Result<(), AppError> {
+    if candidate.digest != fleet.sha256 {
+        return Err(AppError::Refused(Refusal::NotApproved(format!(
+            "the fleet approval of {} version {} is of {}, not of this text ({})",
+            fleet.name, fleet.version, fleet.sha256, candidate.digest
+        ))));
+    }
+    let counted = fleet.counted().len();
+    if rules.required && counted < rules.approvals as usize {
+        return Err(AppError::Refused(Refusal::NotApproved(format!(
+            "fleet policy {} version {} carries {counted} approvals from people other than its proposer; \
+             the policy in effect requires {} ([change_control] required = true)",
+            fleet.name, fleet.version, rules.approvals
+        ))));
+    }
+    Ok(())
 }
 
 /// The gate between a policy and the firewall: returns the text to install
@@ -611,17 +692,31 @@ pub fn gate(
         .as_ref()
         .map(|p| p.policy.change_control.clone())
         .unwrap_or_default();
+    if let ApprovalNeed::Fleet(fleet) = &ask {
+        let candidate =
+            candidate.ok_or_else(|| AppError::Invalid("no policy to install was named".into()))?;
+        fleet_gate(&rules, &candidate, fleet)?;
+        record(
+            state,
+            fleet.draft(),
+            &format!(
+                "the fleet approval of {} version {} was accepted",
+                fleet.name, fleet.version
+            ),
+        )?;
+        return Ok((candidate, None));
+    }
     let needed = match ask {
         ApprovalNeed::AsRequired => rules.required,
-        ApprovalNeed::Always | ApprovalNeed::Proposal(_) => true,
+        ApprovalNeed::Always | ApprovalNeed::Proposal(_) | ApprovalNeed::Fleet(_) => true,
     };
     if !needed {
         let candidate =
             candidate.ok_or_else(|| AppError::Invalid("no policy to install was named".into()))?;
         return Ok((candidate, None));
     }
-    let candidates: Vec<(Proposal, String)> = match (ask, &candidate) {
-        (ApprovalNeed::Proposal(id), _) => vec![proposal(state, id)?],
+    let candidates: Vec<(Proposal, String)> = match (&ask, &candidate) {
+        (ApprovalNeed::Proposal(id), _) => vec![proposal(state, *id)?],
         (_, Some(c)) => all_proposals(state)?
             .into_iter()
             .filter(|p| p.policy_sha256 == c.digest)

@@ -159,7 +159,7 @@ pub fn check(
     let mut findings =
         portreeve_policy::evaluate_behind(&policy.policy, &sockets, today, protection.as_ref());
     if let Some(drift) = &drift {
-        findings.extend(reclaim::abandoned_findings(state, &policy, &sockets));
+        findings.extend(reclaim::abandoned_findings(state, &policy, &sockets)?);
         findings.extend(table_drift_finding(drift));
     }
     let reachability = match &request.scan {

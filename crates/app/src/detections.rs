@@ -11,17 +11,12 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
-use portreeve_detect::{Detection, ScanKind, Tier};
+use portreeve_detect::{Action, Detection, ScanKind, Tier};
 use portreeve_store::{Store, StoreError, StoredDetection};
 use serde::Serialize;
 
 use crate::error::AppError;
 use crate::state_dir::StateDir;
-
-/// What was done about a detection: the source was blocked.
-pub const BLOCK: &str = "block";
-/// What was done about a detection: it was only reported.
-pub const ALERT: &str = "alert";
 
 /// A detection as recorded.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -51,8 +46,8 @@ pub struct DetectionRecord {
     /// The source's attempts seen up to the decision.
     #[serde(rename = "attempts_before_decision")]
     pub attempts: u64,
-    /// [`BLOCK`] or [`ALERT`].
-    pub action: String,
+    /// Blocked or only reported.
+    pub action: Action,
     /// The ledger entry of the block made (`block` for the agent tier,
     /// `scan-block` for the kernel tier).
     pub block_ledger_index: Option<u64>,
@@ -65,27 +60,28 @@ pub struct DetectionRecord {
     pub capture: Option<PathBuf>,
 }
 
-/// Records detection `d` of `tier`, what was done (`action`: [`BLOCK`] or
-/// [`ALERT`]) and the block's ledger entry; its evidence is the detector's
-/// followed by `evidence`. Returns its id, which [`attach_enrichment`] and
-/// [`attach_capture`] take.
+/// A detection's evidence, one line each: the detector's reasoning (if it
+/// gave any), then `beyond` (what happened after, such as why a block was
+/// refused). What is recorded and what the responder alerts on.
+pub fn evidence(d: &Detection, beyond: &[String]) -> Vec<String> {
+    std::iter::once(d.evidence.clone())
+        .filter(|e| !e.is_empty())
+        .chain(beyond.iter().cloned())
+        .collect()
+}
+
+/// Records detection `d` of `tier`, what was done (`action`) and the
+/// block's ledger entry, with `evidence` as [`evidence`] builds it.
+/// Returns its id, which [`attach_enrichment`] and [`attach_capture`]
+/// take.
 pub fn record(
     state: &StateDir,
     d: &Detection,
     tier: Tier,
-    action: &str,
+    action: Action,
     block_ledger_index: Option<u64>,
     evidence: Vec<String>,
 ) -> Result<i64, AppError> {
-    if ![BLOCK, ALERT].contains(&action) {
-        return Err(AppError::Invalid(format!(
-            "a detection's action is `{BLOCK}` or `{ALERT}`, not `{action}`"
-        )));
-    }
-    let lines = std::iter::once(d.evidence.clone())
-        .filter(|e| !e.is_empty())
-        .chain(evidence)
-        .collect();
     let stored = StoredDetection {
         id: 0,
         source: d.source,
@@ -99,9 +95,9 @@ pub fn record(
         addresses: d.addresses.clone(),
         address_count: d.address_count as u64,
         attempts: d.attempts_before_decision,
-        action: action.to_string(),
+        action: action.name().to_string(),
         block_ledger_index,
-        evidence: lines,
+        evidence,
         enrichment: None,
         capture: None,
     };
@@ -144,16 +140,24 @@ pub fn list(state: &StateDir) -> Result<Vec<DetectionRecord>, AppError> {
         return Ok(Vec::new());
     }
     let stored = state.with_store(|s| s.detections())?;
-    Ok(stored.into_iter().map(typed).collect::<Result<_, _>>()?)
+    stored
+        .into_iter()
+        .map(typed)
+        .collect::<Result<_, _>>()
+        .map_err(AppError::store(state.store_file()))
 }
 
-/// A stored detection with its names read back as types.
+/// A stored detection with its names read back as types. A name this
+/// build does not know (a damaged store, or a newer portreeve's) is an
+/// error naming the field and the value, never taken for another.
 fn typed(s: StoredDetection) -> Result<DetectionRecord, StoreError> {
     let corrupt =
         |what: &str, text: &str| StoreError::Corrupt(format!("detection {what} `{text}`"));
     let named = |text: &str| serde_json::Value::String(text.to_string());
     let kind = serde_json::from_value(named(&s.kind)).map_err(|_| corrupt("kind", &s.kind))?;
     let tier = serde_json::from_value(named(&s.tier)).map_err(|_| corrupt("tier", &s.tier))?;
+    let action =
+        serde_json::from_value(named(&s.action)).map_err(|_| corrupt("action", &s.action))?;
     let enrichment = s
         .enrichment
         .as_deref()
@@ -173,7 +177,7 @@ fn typed(s: StoredDetection) -> Result<DetectionRecord, StoreError> {
         addresses: s.addresses,
         address_count: usize::try_from(s.address_count).unwrap_or(usize::MAX),
         attempts: s.attempts,
-        action: s.action,
+        action,
         block_ledger_index: s.block_ledger_index,
         evidence: s.evidence,
         enrichment,
@@ -209,20 +213,23 @@ mod tests {
         let state = StateDir::open(dir.path());
         assert!(list(&state).unwrap().is_empty());
         assert!(!state.has_store(), "listing creates nothing");
-        let refused = vec!["not blocked: 10.9.0.2 is in the management zone".to_string()];
-        let late = record(
-            &state,
-            &scan("10.9.0.2", "2027-01-01T10:05:00Z"),
-            Tier::Agent,
-            ALERT,
-            None,
-            refused,
-        )
-        .unwrap();
+        let refused = ["not blocked: 10.9.0.2 is in the management zone".to_string()];
+        let agent = scan("10.9.0.2", "2027-01-01T10:05:00Z");
+        let lines = evidence(&agent, &refused);
+        let late = record(&state, &agent, Tier::Agent, Action::Alert, None, lines).unwrap();
         let mut kernel = scan("2001:db8::9", "2027-01-01T10:00:00Z");
         kernel.detector = "nftables";
         kernel.evidence = String::new();
-        let early = record(&state, &kernel, Tier::Kernel, BLOCK, Some(12), vec![]).unwrap();
+        assert!(evidence(&kernel, &[]).is_empty(), "no empty line");
+        let early = record(
+            &state,
+            &kernel,
+            Tier::Kernel,
+            Action::Block,
+            Some(12),
+            vec![],
+        )
+        .unwrap();
         attach_enrichment(&state, late, &serde_json::json!({"rdns": "scan.example"})).unwrap();
         attach_capture(&state, early, Path::new("/captures/a.pcap")).unwrap();
 
@@ -230,14 +237,14 @@ mod tests {
         assert_eq!(all.iter().map(|d| d.id).collect::<Vec<_>>(), [early, late]);
         let (k, a) = (&all[0], &all[1]);
         assert_eq!(
-            (k.tier, k.kind, k.action.as_str()),
-            (Tier::Kernel, ScanKind::Horizontal, "block")
+            (k.tier, k.kind, k.action),
+            (Tier::Kernel, ScanKind::Horizontal, Action::Block)
         );
         assert_eq!((k.block_ledger_index, k.evidence.len()), (Some(12), 0));
         assert_eq!(k.capture.as_deref(), Some(Path::new("/captures/a.pcap")));
         assert_eq!(
-            (a.tier, a.action.as_str(), a.attempts),
-            (Tier::Agent, "alert", 4)
+            (a.tier, a.action, a.attempts),
+            (Tier::Agent, Action::Alert, 4)
         );
         assert_eq!(
             a.evidence,
@@ -254,20 +261,54 @@ mod tests {
         let json = serde_json::to_value(a).unwrap();
         assert_eq!(json["kind"], "horizontal");
         assert_eq!(json["attempts_before_decision"], 4);
+        assert_eq!(json["action"], "alert");
+        assert_eq!(serde_json::to_value(k).unwrap()["action"], "block");
     }
 
     #[test]
-    fn an_unknown_action_or_detection_is_refused() {
+    fn an_unknown_detection_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let state = StateDir::open(dir.path());
-        let d = scan("10.9.0.2", "2027-01-01T10:05:00Z");
-        assert!(matches!(
-            record(&state, &d, Tier::Agent, "shrug", None, vec![]),
-            Err(AppError::Invalid(_))
-        ));
         assert!(matches!(
             attach_capture(&state, 7, Path::new("/x.pcap")),
             Err(AppError::Invalid(m)) if m == "no detection 7"
         ));
+    }
+
+    /// An action this build does not know, stored by a newer portreeve or
+    /// a damaged store, is not listed as something else: listing fails,
+    /// naming the store, the field and the value.
+    #[test]
+    fn an_unknown_stored_action_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::open(dir.path());
+        let d = scan("10.9.0.2", "2027-01-01T10:05:00Z");
+        let stored = StoredDetection {
+            id: 0,
+            source: d.source,
+            kind: "horizontal".into(),
+            tier: "agent".into(),
+            detector: "trw".into(),
+            first_seen: d.first_seen,
+            last_seen: d.last_seen,
+            ports: d.ports,
+            port_count: 1,
+            addresses: d.addresses,
+            address_count: 2,
+            attempts: 4,
+            action: "quarantine".into(),
+            block_ledger_index: None,
+            evidence: Vec::new(),
+            enrichment: None,
+            capture: None,
+        };
+        state.with_store(|s| s.record_detection(&stored)).unwrap();
+        let error = list(&state).expect_err("an unknown action is not listed");
+        let said = error.to_string();
+        assert!(said.contains("detection action `quarantine`"), "{said}");
+        assert!(
+            said.contains(&state.store_file().display().to_string()),
+            "{said}"
+        );
     }
 }

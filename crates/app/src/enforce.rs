@@ -248,7 +248,8 @@ pub fn apply(state: &StateDir, req: &ApplyRequest<'_>) -> Result<Applied, AppErr
         ApprovalNeed::Proposal(_) => None,
         _ => Some(policy::for_installing(state, req.policy)?),
     };
-    let (policy, approval) = change::gate(state, candidate, req.approval, Timestamp::now())?;
+    let (policy, approval) =
+        change::gate(state, candidate, req.approval.clone(), Timestamp::now())?;
     preflight(state)?;
     // Grants that ran out are recorded before the change that follows them.
     crate::grants::record_expiries(state, Timestamp::now())?;

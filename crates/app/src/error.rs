@@ -36,9 +36,16 @@ pub enum AppError {
     /// The ledger could not be read or written.
     #[error("ledger: {0}")]
     Ledger(#[from] LedgerError),
-    /// The agent's store could not be read or written.
-    #[error(transparent)]
-    Store(#[from] StoreError),
+    /// The agent's store could not be read or written (damaged, or
+    /// written by a newer portreeve): named, so the operator knows which
+    /// file to look at or move aside.
+    #[error("{}: {source}", path.display())]
+    Store {
+        /// The store's file (`agent.db`).
+        path: PathBuf,
+        /// What went wrong.
+        source: StoreError,
+    },
     /// A raw-socket scan could not start (it needs root).
     #[error(transparent)]
     Scan(#[from] portreeve_scan::tcp_syn::SynError),
@@ -100,6 +107,12 @@ impl AppError {
             AppError::Ledger(LedgerError::Request(_)) => true,
             _ => false,
         }
+    }
+
+    /// An error of the agent's store at `path`.
+    pub(crate) fn store(path: impl Into<PathBuf>) -> impl FnOnce(StoreError) -> AppError {
+        let path = path.into();
+        move |source| AppError::Store { path, source }
     }
 
     /// An I/O error on `path`.

@@ -32,9 +32,11 @@ impl<'a> FlowSink<'a> {
             Some(store) => store,
             None => self.store.insert(self.state.open_store()?),
         };
-        Ok(store.write(&WriteBatch {
-            flows: aggregates.to_vec(),
-            ..WriteBatch::default()
-        })?)
+        store
+            .write(&WriteBatch {
+                flows: aggregates.to_vec(),
+                ..WriteBatch::default()
+            })
+            .map_err(AppError::store(self.state.store_file()))
     }
 }

@@ -142,23 +142,18 @@ pub fn lifecycle(
 
 /// PR013 findings for this host under `policy`: the abandoned ports it
 /// would close, judged from the agent's record (none where the agent never
-/// ran, and none, with a warning, when that record cannot be read: a check
-/// must not fail for it).
+/// ran). A record that cannot be read is an error, not "no findings": a
+/// check that passed without it would vouch for ports it never judged.
 pub fn abandoned_findings(
     state: &StateDir,
     policy: &LoadedPolicy,
     sockets: &[ListeningSocket],
-) -> Vec<Finding> {
+) -> Result<Vec<Finding>, AppError> {
     if !state.has_store() {
-        return Vec::new();
+        return Ok(Vec::new());
     }
-    match lifecycle(state, policy.clone(), sockets, Timestamp::now()) {
-        Ok(plan) => plan.abandoned_findings(sockets),
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot judge abandoned ports");
-            Vec::new()
-        }
-    }
+    let plan = lifecycle(state, policy.clone(), sockets, Timestamp::now())?;
+    Ok(plan.abandoned_findings(sockets))
 }
 
 /// A port closed by a reclaim.

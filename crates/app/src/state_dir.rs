@@ -378,7 +378,8 @@ impl StateDir {
     pub fn open_store(&self) -> Result<SqliteStore, AppError> {
         self.guard()?;
         create_private_dir(&self.root)?;
-        Ok(SqliteStore::open_path(&self.store_file())?)
+        let path = self.store_file();
+        SqliteStore::open_path(&path).map_err(AppError::store(path))
     }
 
     /// Runs `f` on the agent's store, opening (and creating) it the first
@@ -392,7 +393,7 @@ impl StateDir {
             Some(store) => store,
             None => guard.insert(self.open_store()?),
         };
-        Ok(f(store)?)
+        f(store).map_err(AppError::store(self.store_file()))
     }
 
     /// Writes `bytes` to `path` (inside the state directory) readable by

@@ -58,6 +58,26 @@ impl Tier {
     }
 }
 
+/// What was done about a detection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Reported only.
+    Alert,
+    /// The source was blocked.
+    Block,
+}
+
+impl Action {
+    /// The name used in tables, JSON and the agent's store.
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Alert => "alert",
+            Action::Block => "block",
+        }
+    }
+}
+
 /// A source judged to be scanning.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Detection {

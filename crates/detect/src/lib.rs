@@ -26,7 +26,7 @@ pub mod handshake;
 pub mod packet;
 mod trw;
 
-pub use activity::{Detection, ScanKind, Tier, summarize};
+pub use activity::{Action, Detection, ScanKind, Tier, summarize};
 pub use attempt::{Attempt, Outcome, Probe, Transport};
 pub use baseline::{CrowdSecLike, CrowdSecLikeConfig, ZeekLike, ZeekLikeConfig};
 pub use detector::{Detector, detect_all};

@@ -168,6 +168,75 @@ fn the_agent_records_a_block_expiry_nobody_asked_about() {
     assert_eq!(entries_of(&lab, "block-expired").len(), 1);
 }
 
+/// Blocks made while others' expiries are being noticed, all at once by
+/// several processes (as `portreeve block` runs beside the agent's round):
+/// every block is recorded, and every expiry exactly once — each recorder
+/// decides and appends under the firewall's lock.
+#[test]
+fn concurrent_blocks_and_expiry_rounds_lose_and_repeat_nothing() {
+    if !testkit::privileged(
+        "concurrent_blocks_and_expiry_rounds_lose_and_repeat_nothing",
+        &["ip", "python3", "nft"],
+    ) {
+        return;
+    }
+    let lab = lab(117);
+    let short = ["10.117.0.3", "10.117.0.4", "10.117.0.5"];
+    for source in short {
+        lab.ok(&["block", source, "--ttl", "1s", "--reason", "short"]);
+    }
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let long = ["10.117.0.40", "10.117.0.41", "10.117.0.42"];
+    let mut runs: Vec<Vec<&str>> = long
+        .iter()
+        .map(|source| vec!["block", source, "--ttl", "10m", "--reason", "long"])
+        .collect();
+    runs.extend(std::iter::repeat_n(vec!["blocks"], 5));
+    let children: Vec<_> = runs
+        .iter()
+        .map(|args| {
+            lab.home
+                .command(lab.srv.exec(env!("CARGO_BIN_EXE_portreeve")))
+                .args(args)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for (child, args) in children.into_iter().zip(&runs) {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{args:?}: {out:?}");
+    }
+    let blocked: Vec<String> = entries_of(&lab, "block")
+        .iter()
+        .map(|e| e["object"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(blocked.len(), short.len() + long.len(), "{blocked:?}");
+    for source in long {
+        assert!(
+            blocked.contains(&format!("{source}/32 for 10m")),
+            "{blocked:?}"
+        );
+    }
+    let expired: Vec<String> = entries_of(&lab, "block-expired")
+        .iter()
+        .map(|e| e["object"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(expired.len(), short.len(), "each once: {expired:#?}");
+    for source in short {
+        assert_eq!(
+            expired
+                .iter()
+                .filter(|o| o.contains(&format!(": {source}/32 ")))
+                .count(),
+            1,
+            "{expired:#?}"
+        );
+    }
+    assert_ok(&lab.home.run(&["ledger", "verify"]));
+}
+
 #[test]
 fn blocks_that_could_cut_the_way_in_are_refused_and_change_nothing() {
     if !testkit::privileged(

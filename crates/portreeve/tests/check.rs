@@ -484,3 +484,23 @@ fn sarif_schema() -> Value {
     );
     schema
 }
+
+/// A live check reads the agent's store (for abandoned ports). A store that
+/// cannot be read fails the check, naming the file and what is wrong: a
+/// check that passed without it would vouch for what it never judged.
+#[test]
+fn a_corrupt_agent_store_fails_the_check_and_is_named() {
+    if !privileged("a_corrupt_agent_store_fails_the_check_and_is_named") {
+        return;
+    }
+    let ns = Netns::new();
+    let home = support::Home::new();
+    std::fs::create_dir_all(home.state()).unwrap();
+    let store = home.state().join("agent.db");
+    std::fs::write(&store, "not a database\n").unwrap();
+    let out = home.run_in(&ns, &["check", "--format", "json"]);
+    support::assert_exit(&out, 3, &store.display().to_string());
+    let said = stderr(&out);
+    assert!(said.contains("not a database"), "{said}");
+    assert_eq!(stdout(&out), "", "no partial report");
+}

@@ -5,6 +5,8 @@
 
 mod support;
 
+use std::path::Path;
+
 use serde_json::Value;
 use support::{Lab, assert_exit, assert_matches_schema, stdout};
 
@@ -23,7 +25,19 @@ fn policy(port: u16) -> String {
 /// `plan --policy FILE --exit-code --format json`: the exit status and the
 /// document, which must match the schema.
 fn plan(lab: &Lab, policy: &str) -> (Option<i32>, Value) {
-    let out = lab.portreeve(&[
+    plan_with(lab, policy, None)
+}
+
+/// [`plan`] through `nft` (a [`support::nft_wrapper`]) instead of the real
+/// nft, when given.
+fn plan_with(lab: &Lab, policy: &str, nft: Option<&Path>) -> (Option<i32>, Value) {
+    let mut cmd = lab
+        .home
+        .command(lab.srv.exec(env!("CARGO_BIN_EXE_portreeve")));
+    if let Some(nft) = nft {
+        cmd.env("PORTREEVE_NFT", nft);
+    }
+    cmd.args([
         "plan",
         "--policy",
         policy,
@@ -31,6 +45,7 @@ fn plan(lab: &Lab, policy: &str) -> (Option<i32>, Value) {
         "--format",
         "json",
     ]);
+    let out = support::run(&mut cmd);
     let doc: Value = serde_json::from_str(&stdout(&out))
         .unwrap_or_else(|e| panic!("{e}: {}{}", stdout(&out), support::stderr(&out)));
     assert_matches_schema(&doc, "docs/schema/plan.v1.json");
@@ -107,4 +122,45 @@ fn exit_code_keeps_invalid_input_apart_from_changes() {
             stdout(&out)
         );
     }
+}
+
+/// Comparing portreeve's table with the live generation's ruleset loads
+/// that ruleset into a scratch namespace. Where that fails, `plan` cannot
+/// vouch that applying changes nothing: the plan says the table could not
+/// be compared, and `--exit-code` reports changes pending.
+#[test]
+fn exit_code_reports_a_table_that_cannot_be_compared_as_changes_pending() {
+    if !support::privileged("exit_code_reports_a_table_that_cannot_be_compared_as_changes_pending")
+    {
+        return;
+    }
+    let lab = Lab::new(63, &["tcp4:0.0.0.0:7070"]);
+    let applied = lab.home.file("p.toml", policy(7070));
+    let applied = applied.to_str().unwrap();
+    lab.ok(&["apply", "--policy", applied]);
+    assert_eq!(plan(&lab, applied).0, Some(0), "compared: no changes");
+
+    // An nft that refuses every load but a check: the scratch namespace's.
+    let no_scratch = support::nft_wrapper(
+        &lab.home,
+        "nft-no-scratch",
+        r#"    case " $* " in
+    *" -c "*) ;;
+    *) echo "test: no loading here" >&2; exit 1 ;;
+    esac"#,
+    );
+    let (code, doc) = plan_with(&lab, applied, Some(&no_scratch));
+    assert_eq!(code, Some(CHANGES_PENDING), "{doc:#}");
+    assert_eq!(doc["changes"], true);
+    assert_eq!(doc["diff"]["added"], Value::Array(vec![]), "same ruleset");
+    let drift = doc["drift"].as_array().unwrap();
+    assert!(
+        drift.len() == 1
+            && drift[0]
+                .as_str()
+                .unwrap()
+                .starts_with("cannot compare with the kernel:")
+            && drift[0].as_str().unwrap().contains("test: no loading here"),
+        "{doc:#}"
+    );
 }

@@ -36,7 +36,7 @@ fn migrations_apply_once_and_a_restart_keeps_tokens_and_tables() {
             server.stop();
             assert_eq!(
                 db.query("SELECT version, name FROM schema_migrations ORDER BY version"),
-                "1|tokens_and_hosts\n2|enrollment_and_pushes\n3|lifecycle\n"
+                "1|tokens_and_hosts\n2|enrollment_and_pushes\n3|lifecycle\n4|policies\n5|grants_blocks\n6|state_digest\n"
             );
             assert_eq!(db.query("SELECT COUNT(*) FROM hosts"), "0\n");
             assert_eq!(db.query("SELECT COUNT(*) FROM api_tokens"), "1\n");
@@ -170,8 +170,18 @@ fn the_openapi_document_is_public_and_names_every_path_served() {
     };
     let viewer = create_token(&home, &db, &["--role", "viewer"]);
     let enroll = create_token(&home, &db, &["--role", "enroll"]);
+    let admin = create_token(&home, &db, &["--role", "admin", "--name", "ops"]);
     let server = RunningServer::start(&home, &db);
     let host = SigningHost::enroll(&server, &enroll, "web-1", 1);
+    // A policy version, for the paths that name one.
+    let proposal = serde_json::json!({"name": "web", "text": "version = 1\n"});
+    let (status, _, body) = server.send(
+        "POST",
+        "/api/v1/policies",
+        &[("Authorization", &format!("Bearer {admin}"))],
+        &serde_json::to_vec(&proposal).unwrap(),
+    );
+    assert_eq!(status, 201, "{body}");
     let (status, _, doc) = server.get("/api/v1/openapi.json", None);
     assert_eq!(status, 200);
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."), "{doc}");
@@ -179,23 +189,36 @@ fn the_openapi_document_is_public_and_names_every_path_served() {
     assert_eq!(
         paths,
         [
+            "/api/v1/assignments",
+            "/api/v1/blocks",
             "/api/v1/drift",
             "/api/v1/enroll",
             "/api/v1/findings",
+            "/api/v1/grants",
             "/api/v1/hosts",
             "/api/v1/hosts/{id}",
+            "/api/v1/hosts/{id}/groups",
+            "/api/v1/ledger",
+            "/api/v1/ledger/proof",
             "/api/v1/lifecycle",
             "/api/v1/openapi.json",
+            "/api/v1/policies",
+            "/api/v1/policies/{name}/{version}",
+            "/api/v1/policies/{name}/{version}/approve",
+            "/api/v1/policy/pull",
             "/api/v1/push"
         ]
     );
     let auth = format!("Bearer {viewer}");
     for (path, operations) in doc["paths"].as_object().unwrap() {
-        let path = path.replace("{id}", &host.id);
+        let path = path
+            .replace("{id}", &host.id)
+            .replace("{name}/{version}", "web/1")
+            .replace("/proof", "/proof?index=0");
         for method in operations.as_object().unwrap().keys() {
             let method = method.to_ascii_uppercase();
             let (status, _, body) = server.send(&method, &path, &[("Authorization", &auth)], b"{}");
-            // Served: a GET answers the viewer; a POST refuses this body
+            // Served: a GET answers the viewer; a POST or PUT refuses this body
             // (or this token) for what it is, not for want of a route.
             let served = if method == "GET" {
                 status == 200
@@ -286,6 +309,9 @@ fn signed_push(host: &SigningHost, seq: u64, state: &State) -> (Vec<u8>, String)
         drift: state.drift.clone(),
         ledger: state.ledger.clone(),
         lifecycle: None,
+        policy: None,
+        grants: None,
+        blocks: None,
     })
     .unwrap();
     let signature = host.sign(&body);
@@ -446,6 +472,7 @@ fn a_push_is_listed_stored_once_and_kept_across_a_restart() {
                     {"port": 6379, "protocol": "tcp", "address": "0.0.0.0", "process": "redis-server"},
                 ],
                 "findings_by_severity": {"critical": 0, "high": 2, "medium": 0, "low": 1, "info": 0},
+                "policy": {"assigned": null, "applied": null},
             }]);
             let listed = |server: &RunningServer| {
                 let (status, _, mut hosts) = server.get("/api/v1/hosts", Some(&viewer));

@@ -265,6 +265,24 @@ fn id_tokens_from_the_issuer_sign_people_in_and_every_failed_check_is_refused() 
             br#"{"host_name": "web-1", "public_key": "AAAA"}"#,
         );
         assert_eq!(status, 403, "{body}");
+        // An ID token's principal is its `email`, else its `sub`: the name
+        // a fleet policy's proposer (and the server's ledger) know it by.
+        for (claims, name) in [
+            (
+                json!({"portreeve_role": "operator", "email": "alice@example.org"}),
+                "alice@example.org",
+            ),
+            (json!({"portreeve_role": "operator"}), "alice"),
+        ] {
+            let auth = format!("Bearer {}", rsa.sign(&with(&valid, claims)));
+            let (status, _, body) = server.send(
+                "POST",
+                "/api/v1/policies",
+                &[("Authorization", &auth)],
+                br#"{"name": "web", "text": "version = 1\n"}"#,
+            );
+            assert_eq!((status, &body["proposer"]), (201, &json!(name)), "{body}");
+        }
 
         // The issuer rotates to a new key: the server fetches it on the
         // first token that names it (at most once every 2 s).

@@ -55,6 +55,9 @@ fn empty_push(host: &SigningHost, seq: u64) -> Push {
         drift: vec![],
         ledger: None,
         lifecycle: None,
+        policy: None,
+        grants: None,
+        blocks: None,
     }
 }
 

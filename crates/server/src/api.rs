@@ -11,11 +11,8 @@ use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
-use portreeve_fleet_protocol::{
-    EnrollRequest, EnrollResponse, HOST_HEADER, MAX_PUSH_BYTES, Push, PushResponse,
-    SIGNATURE_HEADER,
-};
+use axum::{Extension, Json, Router};
+use portreeve_fleet_protocol::{EnrollRequest, EnrollResponse, MAX_PUSH_BYTES, Push, PushResponse};
 use tokio::net::TcpListener;
 
 use crate::config::Limits;
@@ -23,9 +20,10 @@ use crate::enroll::{Enrolled, enroll};
 use crate::fleet::{DriftWindow, FleetQuery};
 use crate::metrics::{Metrics, PushResult};
 use crate::oidc::{OidcVerifier, Rejection};
+use crate::policy::Governance;
+use crate::principal::Principal;
 use crate::role::{Permission, Role};
-use crate::signature::verifies;
-use crate::{Database, ServerError, fleet, hosts, push, token};
+use crate::{Database, ServerError, fleet, grants_blocks, hosts, push, token};
 
 /// The largest enroll request read: a name and a key.
 const MAX_ENROLL_BYTES: usize = 16 * 1024;
@@ -43,11 +41,17 @@ pub struct Server {
     metrics: Arc<Metrics>,
     metrics_listener: Option<TcpListener>,
     sign_in: Option<Arc<OidcVerifier>>,
+    governance: Arc<Governance>,
 }
 
 impl Server {
-    /// Binds `address` (port 0 picks a free one).
-    pub async fn bind(address: SocketAddr, database: Database) -> Result<Server, ServerError> {
+    /// Binds `address` (port 0 picks a free one); `governance` records
+    /// every change and signs approved policy.
+    pub async fn bind(
+        address: SocketAddr,
+        database: Database,
+        governance: Governance,
+    ) -> Result<Server, ServerError> {
         let listener = TcpListener::bind(address).await?;
         Ok(Server {
             listener,
@@ -56,6 +60,7 @@ impl Server {
             metrics: Arc::new(Metrics::new()),
             metrics_listener: None,
             sign_in: None,
+            governance: Arc::new(governance),
         })
     }
 
@@ -101,7 +106,8 @@ impl Server {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
-        let signing_in = crate::oidc::layer(router(self.database.clone()), self.sign_in);
+        let routes = router(self.database.clone()).layer(Extension(self.governance));
+        let signing_in = crate::oidc::layer(routes, self.sign_in);
         let limited = crate::limits::layer(signing_in, self.limits);
         let router = crate::metrics::layer(limited, self.metrics.clone());
         let metrics = self.metrics_listener.map(|listener| {
@@ -129,6 +135,8 @@ fn router(database: Database) -> Router {
         .route("/api/v1/findings", get(fleet_findings))
         .route("/api/v1/drift", get(fleet_drift))
         .route("/api/v1/lifecycle", get(fleet_lifecycle))
+        .route("/api/v1/grants", get(fleet_grants))
+        .route("/api/v1/blocks", get(fleet_blocks))
         .route(
             "/api/v1/enroll",
             post(enroll_host).layer(DefaultBodyLimit::max(MAX_ENROLL_BYTES)),
@@ -137,6 +145,9 @@ fn router(database: Database) -> Router {
             "/api/v1/push",
             post(receive_push).layer(DefaultBodyLimit::max(MAX_PUSH_BYTES)),
         )
+        .merge(crate::policy_api::routes())
+        .merge(crate::ledger_api::routes())
+        .merge(crate::console::routes())
         .fallback(not_found)
         .with_state(database)
 }
@@ -199,19 +210,44 @@ async fn fleet_lifecycle(
     Ok(Json(fleet::lifecycle(db.pool(), state).await?).into_response())
 }
 
+/// `GET /api/v1/grants`: every host's unexpired grants.
+async fn fleet_grants(
+    State(db): State<Database>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    authorise(&db, &headers, Permission::ReadFleet).await?;
+    Ok(Json(grants_blocks::grants(db.pool()).await?).into_response())
+}
+
+/// `GET /api/v1/blocks`: every host's unlifted blocks.
+async fn fleet_blocks(
+    State(db): State<Database>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    authorise(&db, &headers, Permission::ReadFleet).await?;
+    Ok(Json(grants_blocks::blocks(db.pool()).await?).into_response())
+}
+
 /// `POST /api/v1/enroll`: an `enroll` (or `admin`) token and the host's
 /// name and key; 201 with its id.
 async fn enroll_host(
     State(db): State<Database>,
+    Extension(governance): Extension<Arc<Governance>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let secret = authorise(&db, &headers, Permission::EnrollHost).await?.1;
+    let by = authorise(&db, &headers, Permission::EnrollHost).await?;
+    let secret = bearer(&headers)?;
     let request: EnrollRequest = parse_json(&body?)?;
-    match enroll(db.pool(), &secret, &request).await? {
-        Enrolled::Host(host_id) => {
-            Ok((StatusCode::CREATED, Json(EnrollResponse { host_id })).into_response())
-        }
+    match enroll(db.pool(), secret, &request, &governance.ledger, &by).await? {
+        Enrolled::Host(host_id) => Ok((
+            StatusCode::CREATED,
+            Json(EnrollResponse {
+                host_id,
+                server_key: Some(governance.signer.public_key()),
+            }),
+        )
+            .into_response()),
         Enrolled::UsedUp => Err(ApiError::Unauthenticated(
             "the token is unknown, expired, revoked or used up",
         )),
@@ -231,19 +267,7 @@ async fn receive_push(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let body = body?;
-    let header_text = |name| headers.get(name).and_then(|v| v.to_str().ok());
-    let host_id = header_text(HOST_HEADER).ok_or(ApiError::Unauthenticated(
-        "send the host's id in x-portreeve-host",
-    ))?;
-    let key = push::live_host_key(db.pool(), host_id)
-        .await?
-        .ok_or(ApiError::Unauthenticated("the host is unknown or revoked"))?;
-    let signature = header_text(SIGNATURE_HEADER).unwrap_or_default();
-    if !verifies(&key, &body, signature) {
-        return Err(ApiError::Unauthenticated(
-            "x-portreeve-signature is not the host's signature over this body",
-        ));
-    }
+    let host_id = crate::principal::signing_host(&db, &headers, &body).await?;
     let pushed: Push = parse_json(&body)?;
     if pushed.host_id != host_id {
         return Err(ApiError::BadRequest(format!(
@@ -264,7 +288,7 @@ async fn receive_push(
 }
 
 /// `body` as JSON of type `T`, or a 400 that says what is wrong where.
-fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(body)
         .map_err(|e| ApiError::BadRequest(format!("the body is not the expected JSON: {e}")))
 }
@@ -284,16 +308,9 @@ async fn not_found() -> ApiError {
     ApiError::NotFound
 }
 
-/// The role and secret of the request's bearer token, if it may do
-/// `permission`. A bearer of three dot-separated parts is an OIDC ID token
-/// (a `prt_` token has no dots); it may not enroll hosts, which takes a
-/// `prt_` token whose uses are counted.
-async fn authorise(
-    db: &Database,
-    headers: &HeaderMap,
-    permission: Permission,
-) -> Result<(Role, String), ApiError> {
-    let secret = headers
+/// The request's bearer token.
+fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
+    headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split_once(' '))
@@ -301,12 +318,24 @@ async fn authorise(
         .map(|(_, secret)| secret.trim())
         .ok_or(ApiError::Unauthenticated(
             "send `Authorization: Bearer TOKEN`",
-        ))?;
+        ))
+}
+
+/// Who the request's bearer token speaks for, if it may do `permission`.
+/// A bearer of three dot-separated parts is an OIDC ID token (a `prt_`
+/// token has no dots); it may not enroll hosts, which takes a `prt_` token
+/// whose uses are counted.
+pub(crate) async fn authorise(
+    db: &Database,
+    headers: &HeaderMap,
+    permission: Permission,
+) -> Result<Principal, ApiError> {
+    let secret = bearer(headers)?;
     if secret.split('.').count() == 3 {
         let verifier = crate::oidc::current().ok_or(ApiError::Unauthenticated(
             "OIDC sign-in is not configured on this server",
         ))?;
-        let role = verifier.verify(secret).await.map_err(|r| match r {
+        let principal = verifier.verify(secret).await.map_err(|r| match r {
             Rejection::Invalid(why) => ApiError::BadIdToken(why),
             Rejection::NoRole(why) => ApiError::ForbiddenBecause(why),
         })?;
@@ -314,19 +343,20 @@ async fn authorise(
             Permission::EnrollHost => Err(ApiError::ForbiddenBecause(
                 "enrolling a host takes a `prt_` enroll token, not an ID token".to_owned(),
             )),
-            _ if role.may(permission) => Ok((role, secret.to_owned())),
-            _ => Err(ApiError::Forbidden(role)),
+            _ if principal.role.may(permission) => Ok(principal),
+            _ => Err(ApiError::Forbidden(principal.role)),
         };
     }
-    let role = token::authenticate(db.pool(), secret)
-        .await?
-        .ok_or(ApiError::Unauthenticated(
-            "the token is unknown, expired or revoked",
-        ))?;
-    if role.may(permission) {
-        Ok((role, secret.to_owned()))
+    let principal =
+        token::authenticate(db.pool(), secret)
+            .await?
+            .ok_or(ApiError::Unauthenticated(
+                "the token is unknown, expired or revoked",
+            ))?;
+    if principal.role.may(permission) {
+        Ok(principal)
     } else {
-        Err(ApiError::Forbidden(role))
+        Err(ApiError::Forbidden(principal.role))
     }
 }
 

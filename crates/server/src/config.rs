@@ -39,6 +39,9 @@ pub struct ServerConfig {
     pub limits: Limits,
     /// OIDC sign-in for people (`[oidc]`); `None` accepts API tokens only.
     pub oidc: Option<OidcConfig>,
+    /// Approvals a fleet policy version needs, by principals other than
+    /// its proposer (`[change_control] approvals`, at least 1).
+    pub approvals: u32,
 }
 
 /// What one server takes on at a time.
@@ -47,19 +50,24 @@ pub struct Limits {
     /// A request not answered within this gets 503 (`request_timeout`),
     /// its work dropped: time spent waiting for a slot counts too.
     pub request_timeout: Duration,
-    /// Requests served at once (`max_requests`); more wait for a slot.
+    /// Requests served at once (`max_requests`); one more is answered 503
+    /// at once (see limits.rs).
     pub max_requests: usize,
 }
+
+/// The default of `max_requests` (docs/server.md, "Capacity and scaling out").
+pub const DEFAULT_MAX_REQUESTS: usize = 256;
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             // A 4 MiB push over a slow link, with room to spare.
             request_timeout: Duration::from_secs(30),
-            // Four times the database pool: requests that do not need the
-            // database (signature checks, parsing) keep going while others
-            // wait for a connection.
-            max_requests: 4 * crate::database::MAX_CONNECTIONS as usize,
+            // Enough for 10,000 hosts pushing every 10 s (bench/server_load.sh):
+            // a stall of a few tens of milliseconds puts more than a
+            // hundred pushes in flight, and a lower cap turns them into
+            // 503s. Bodies in memory stay bounded by this times 4 MiB.
+            max_requests: DEFAULT_MAX_REQUESTS,
         }
     }
 }
@@ -72,6 +80,7 @@ impl Default for ServerConfig {
             metrics: Some(DEFAULT_METRICS),
             limits: Limits::default(),
             oidc: None,
+            approvals: 1,
         }
     }
 }
@@ -86,6 +95,14 @@ struct RawConfig {
     request_timeout: Option<Spanned<String>>,
     max_requests: Option<Spanned<i64>>,
     oidc: Option<OidcConfig>,
+    change_control: Option<RawChangeControl>,
+}
+
+/// `[change_control]` as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawChangeControl {
+    approvals: Option<Spanned<i64>>,
 }
 
 /// What is wrong with a configuration file.
@@ -159,6 +176,20 @@ impl ServerConfig {
                 })?;
         }
         config.oidc = raw.oidc;
+        if let Some(n) = raw.change_control.and_then(|c| c.approvals) {
+            config.approvals = u32::try_from(*n.get_ref())
+                .ok()
+                .filter(|n| *n >= 1)
+                .ok_or_else(|| {
+                    located(
+                        Some(n.span()),
+                        format!(
+                            "change_control.approvals `{}` must be at least 1",
+                            n.get_ref()
+                        ),
+                    )
+                })?;
+        }
         Ok(config)
     }
 }
@@ -224,6 +255,8 @@ mod tests {
         assert_eq!(config.metrics, None);
         assert_eq!(config.limits.request_timeout, Duration::from_secs(120));
         assert_eq!(config.limits.max_requests, 8);
+        let config = ServerConfig::parse("s.toml", "[change_control]\napprovals = 2\n").unwrap();
+        assert_eq!(config.approvals, 2);
         let config = ServerConfig::parse(
             "s.toml",
             "[oidc]\nissuer = \"https://id.example\"\naudience = \"portreeve\"\n",
@@ -253,6 +286,11 @@ mod tests {
             ("metrics = \"on\"\n", "s.toml:1:11", "metrics `on`"),
             ("request_timeout = \"0s\"\n", "s.toml:1:19", "from 1s to 1h"),
             ("max_requests = 0\n", "s.toml:1:16", "at least 1"),
+            (
+                "[change_control]\napprovals = 0\n",
+                "s.toml:2:13",
+                "approvals `0` must be at least 1",
+            ),
             (
                 "[oidc]\nissuer = \"x\"\naudience = \"y\"\nclient = 1\n",
                 "s.toml:4:1",
@@ -289,6 +327,19 @@ mod tests {
             ..ServerConfig::default()
         };
         assert_eq!(sample, expected);
+        // The `#[change_control]` example, uncommented, is the default.
+        let change_control: String = text
+            .lines()
+            .skip_while(|l| *l != "#[change_control]")
+            .take(2)
+            .filter_map(|l| l.strip_prefix('#'))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert!(change_control.contains("approvals"), "{change_control}");
+        assert_eq!(
+            ServerConfig::parse(SAMPLE, &change_control).unwrap(),
+            ServerConfig::default()
+        );
         // The `#[oidc]` example, uncommented, is a table whose other keys
         // show their defaults.
         let oidc: String = text

@@ -59,6 +59,12 @@ impl Database {
         sqlx::any::install_default_drivers();
         let pool = AnyPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
+            // No ping before each use: it is a round trip more per
+            // request (two per push). sqlx still pings a connection when
+            // it is given back, dropping a broken one; one the database
+            // closes while idle fails its next query (a 500 the agent
+            // retries) and is dropped then.
+            .test_before_acquire(false)
             .connect(url)
             .await
             .map_err(|e| match e {

@@ -3,10 +3,13 @@
 //! and the token is no longer involved.
 
 use portreeve_fleet_protocol::EnrollRequest;
+use portreeve_ledger::{Draft, digest};
 use sqlx::AnyPool;
 
 use crate::ServerError;
 use crate::clock::unix_now;
+use crate::ledger::ServerLedger;
+use crate::principal::Principal;
 use crate::signature::parse_public_key;
 use crate::token::{self, hex, random};
 
@@ -27,12 +30,15 @@ pub(crate) enum Enrolled {
 }
 
 /// Enrolls `request`'s host, paying with one use of the token `secret`
-/// (already authenticated): the use and the host row are one transaction,
-/// so a refused enrollment costs no use.
+/// (already authenticated as `by`): the use and the host row are one
+/// transaction, so a refused enrollment costs no use; it is recorded in
+/// `ledger` before it commits.
 pub(crate) async fn enroll(
     pool: &AnyPool,
     secret: &str,
     request: &EnrollRequest,
+    ledger: &ServerLedger,
+    by: &Principal,
 ) -> Result<Enrolled, ServerError> {
     let name = request.host_name.trim();
     if name.is_empty() || name.len() > MAX_HOST_NAME || name.chars().any(char::is_control) {
@@ -65,6 +71,13 @@ pub(crate) async fn enroll(
     .bind(&request.public_key)
     .execute(&mut *tx)
     .await?;
+    let mut entry = Draft::new(
+        "server.host.enroll",
+        &by.name,
+        format!("host {name} ({id})"),
+    );
+    entry.after = Some(digest(request.public_key.as_bytes()));
+    ledger.record(entry).await?;
     tx.commit().await?;
     Ok(Enrolled::Host(id))
 }

@@ -44,6 +44,18 @@ pub enum ServerError {
     /// The listening socket failed.
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// The server's ledger refused or failed (docs/server.md, "The
+    /// server's ledger").
+    #[error("the server's ledger: {0}")]
+    Ledger(#[from] portreeve_ledger::LedgerError),
+    /// The server's policy signing key could not be read or made.
+    #[error("the server's signing key {path}: {why}")]
+    SigningKey {
+        /// The key file.
+        path: std::path::PathBuf,
+        /// What is wrong.
+        why: String,
+    },
 }
 
 impl ServerError {

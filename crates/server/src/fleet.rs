@@ -7,7 +7,7 @@ use jiff::Timestamp;
 use portreeve_fleet_protocol::LIFECYCLE_STATES;
 use serde::Serialize;
 use sqlx::any::AnyRow;
-use sqlx::{AnyPool, Row};
+use sqlx::{AnyPool, AssertSqlSafe, Row};
 
 use crate::ServerError;
 use crate::clock::rfc3339;
@@ -175,18 +175,33 @@ impl DriftWindow {
     }
 }
 
+/// An SQL expression ranking the severity in `column` gravest first (0
+/// for critical, up to 4 for info), in [`SEVERITIES`]' order: ordering by
+/// the column itself would put them in their spelling's order (critical,
+/// high, info, low, medium). One `CASE` text for both databases.
+pub(crate) fn severity_rank(column: &str) -> String {
+    let whens: String = SEVERITIES
+        .iter()
+        .enumerate()
+        .map(|(rank, s)| format!(" WHEN '{s}' THEN {rank}"))
+        .collect();
+    format!("CASE {column}{whens} END")
+}
+
 /// Every host's findings (only those of `severity` when given), by host
 /// name, then gravest first.
 pub async fn findings(
     pool: &AnyPool,
     severity: Option<&str>,
 ) -> Result<Vec<FleetFinding>, ServerError> {
-    sqlx::query(
+    // Only the constant rank expression is formatted into the text.
+    sqlx::query(AssertSqlSafe(format!(
         "SELECT h.id, h.name, f.code, f.severity, f.port, f.message
          FROM host_findings f JOIN hosts h ON h.id = f.host_id
          WHERE $1 IS NULL OR f.severity = $1
-         ORDER BY h.name, f.severity, f.code, f.port",
-    )
+         ORDER BY h.name, {}, f.code, f.port",
+        severity_rank("f.severity")
+    )))
     .bind(severity)
     .fetch_all(pool)
     .await?
@@ -256,7 +271,7 @@ pub async fn lifecycle(pool: &AnyPool, state: Option<&str>) -> Result<Vec<FleetP
     .collect()
 }
 
-fn host_ref(row: &AnyRow) -> Result<HostRef, ServerError> {
+pub(crate) fn host_ref(row: &AnyRow) -> Result<HostRef, ServerError> {
     Ok(HostRef {
         host_id: row.try_get("id")?,
         host_name: row.try_get("name")?,
@@ -311,6 +326,15 @@ mod tests {
             Ok(Some("abandoned"))
         );
         assert!(checked_state(&query(&[("state", "gone")])).is_err());
+    }
+
+    #[test]
+    fn the_severity_rank_puts_the_gravest_first() {
+        assert_eq!(
+            severity_rank("f.severity"),
+            "CASE f.severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2 \
+             WHEN 'low' THEN 3 WHEN 'info' THEN 4 END"
+        );
     }
 
     #[test]

@@ -37,6 +37,8 @@ pub struct HostSummary {
     pub listeners: Vec<Listener>,
     /// Its findings as of its last push, counted by severity.
     pub findings_by_severity: SeverityCounts,
+    /// The fleet policy assigned to it and what it last did with one.
+    pub policy: crate::policy::HostPolicy,
 }
 
 /// One listener of a host.
@@ -91,7 +93,7 @@ pub struct HostDetail {
     /// What the list shows.
     #[serde(flatten)]
     pub summary: HostSummary,
-    /// Its findings as of its last push.
+    /// Its findings as of its last push, gravest first.
     pub findings: Vec<PushedFinding>,
     /// Its last drift events, newest first.
     pub drift: Vec<PushedDrift>,
@@ -122,10 +124,11 @@ pub async fn detail(pool: &AnyPool, id: &str) -> Result<Option<HostDetail>, Serv
     let Some(summary) = summaries(pool, Some(id)).await?.pop() else {
         return Ok(None);
     };
-    let findings = sqlx::query(
+    let findings = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT code, severity, port, message FROM host_findings
-         WHERE host_id = $1 ORDER BY severity, code, port",
-    )
+         WHERE host_id = $1 ORDER BY {}, code, port",
+        crate::fleet::severity_rank("severity")
+    )))
     .bind(id)
     .fetch_all(pool)
     .await?
@@ -252,14 +255,16 @@ async fn summaries(pool: &AnyPool, one: Option<&str>) -> Result<Vec<HostSummary>
             .or_default()
             .add(&severity, int(r.try_get("n")?, "COUNT")?);
     }
-    fetch(format!(
+    let mut hosts = fetch(format!(
         "SELECT id, name, enrolled_at, last_seen_at, revoked_at, ledger_inconsistent
          FROM hosts{host_filter} ORDER BY name"
     ))
     .await?
     .iter()
     .map(|r| summary(r, &mut listeners, &mut findings))
-    .collect()
+    .collect::<Result<Vec<_>, _>>()?;
+    crate::policy::attach(pool, one, &mut hosts).await?;
+    Ok(hosts)
 }
 
 fn summary(
@@ -276,6 +281,7 @@ fn summary(
         ledger_inconsistent: row.try_get::<i64, _>("ledger_inconsistent")? != 0,
         listeners: listeners.remove(&id).unwrap_or_default(),
         findings_by_severity: findings.remove(&id).unwrap_or_default(),
+        policy: Default::default(),
         id,
     })
 }

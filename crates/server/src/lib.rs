@@ -10,11 +10,13 @@
 //! ```no_run
 //! # async fn demo() -> Result<(), portreeve_server::ServerError> {
 //! use portreeve_server::{Database, Role, Server, token};
+//! use portreeve_server::policy::Governance;
 //!
 //! let db = Database::open("sqlite:///tmp/server.db?mode=rwc").await?;
 //! let viewer = token::create(db.pool(), Role::Viewer, "dashboard", None, None).await?;
 //! println!("{}", viewer.secret);
-//! let server = Server::bind("127.0.0.1:0".parse().unwrap(), db).await?;
+//! let governance = Governance::open(std::path::Path::new("/tmp/portreeve"), 1)?;
+//! let server = Server::bind("127.0.0.1:0".parse().unwrap(), db, governance).await?;
 //! server.run(async { let _ = tokio::signal::ctrl_c().await; }).await
 //! # }
 //! ```
@@ -22,15 +24,25 @@
 mod api;
 mod clock;
 pub mod config;
+mod console;
 mod database;
 mod enroll;
 mod error;
 mod fleet;
+mod grants_blocks;
 pub mod hosts;
+pub mod ledger;
+mod ledger_api;
 mod limits;
 pub mod metrics;
 mod migrations;
+mod nul;
 pub mod oidc;
+pub mod policy;
+mod policy_api;
+mod policy_signing;
+mod policy_status;
+pub mod principal;
 mod push;
 pub mod role;
 mod signature;
@@ -41,4 +53,5 @@ pub use clock::rfc3339;
 pub use database::{Database, check_url, sqlite_url};
 pub use error::ServerError;
 pub use oidc::{OidcConfig, OidcVerifier};
+pub use principal::Principal;
 pub use role::{Permission, Role, UnknownRole};

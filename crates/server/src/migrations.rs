@@ -35,6 +35,21 @@ const MIGRATIONS: &[Migration] = &[
         name: "lifecycle",
         sql: include_str!("../migrations/0003_lifecycle.sql"),
     },
+    Migration {
+        version: 4,
+        name: "policies",
+        sql: include_str!("../migrations/0004_policies.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "grants_blocks",
+        sql: include_str!("../migrations/0005_grants_blocks.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "state_digest",
+        sql: include_str!("../migrations/0006_state_digest.sql"),
+    },
 ];
 
 /// The table that records applied migrations (portable SQL).

@@ -17,7 +17,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use tokio::sync::{Mutex, RwLock};
 
-use crate::Role;
+use crate::{Principal, Role};
 
 /// How long one request to the issuer may take, connection to last byte.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
@@ -148,8 +148,9 @@ impl OidcVerifier {
         Ok(verifier)
     }
 
-    /// The role of a valid ID token, or the check it failed.
-    pub async fn verify(&self, token: &str) -> Result<Role, Rejection> {
+    /// The role and name (`email`, else `sub`) of a valid ID token, or the
+    /// check it failed.
+    pub async fn verify(&self, token: &str) -> Result<Principal, Rejection> {
         let invalid = |why: &str| Rejection::Invalid(format!("the ID token {why}"));
         let header = jsonwebtoken::decode_header(token).map_err(|_| {
             invalid("has a header that is not JSON or names an algorithm not accepted (RS256, ES256, EdDSA)")
@@ -188,7 +189,15 @@ impl OidcVerifier {
             Some(iat) if iat.as_u64().is_some_and(|t| t <= now + LEEWAY_SECS) => {}
             Some(_) => return Err(invalid("was issued in the future (`iat`)")),
         }
-        role_of(&claims, &self.config.role_claim)
+        let role = role_of(&claims, &self.config.role_claim)?;
+        let name = ["email", "sub"]
+            .iter()
+            .find_map(|claim| claims.get(*claim).and_then(serde_json::Value::as_str))
+            .ok_or_else(|| invalid("has neither an `email` nor a `sub` claim"))?;
+        Ok(Principal {
+            role,
+            name: name.to_owned(),
+        })
     }
 
     /// The key `kid` names, fetching the JWKS again (rate-limited) when it

@@ -1,15 +1,23 @@
 //! Pushes: a host's signed state, stored once per seq, whole or not at all.
 //!
-//! The decisions are pure functions ([`is_new`], [`ledger_consistent`],
-//! [`validate`]) so that they can be tested without a database; [`store`]
-//! runs them inside one transaction with the writes they govern.
+//! The decisions are pure functions ([`ledger_consistent`], [`validate`],
+//! [`state_digest`]) so that they can be tested without a database, but for
+//! whether a seq is new, which is the condition of the statement that
+//! records it (see [`store`]); [`store`] runs them inside one transaction
+//! with the writes they govern.
+
+use std::fmt::Write as _;
 
 use portreeve_fleet_protocol::{LIFECYCLE_STATES, LedgerCheckpoint, Push, PushedPort};
-use sqlx::{AnyConnection, AnyPool, Row};
+use sha2::{Digest as _, Sha256};
+use sqlx::any::AnyArguments;
+use sqlx::query::Query;
+use sqlx::{Any, AnyConnection, AnyPool, AssertSqlSafe, Row};
 
 use crate::ServerError;
 use crate::clock::unix_now;
 use crate::hosts::SEVERITIES;
+use crate::token::hex;
 
 /// The public key of the enrolled, unrevoked host `host_id`; `None` for an
 /// unknown or revoked host (the caller cannot tell which: both are 401).
@@ -22,13 +30,6 @@ pub(crate) async fn live_host_key(
         .fetch_optional(pool)
         .await?;
     Ok(row.map(|r| r.try_get("public_key")).transpose()?)
-}
-
-/// Whether a push numbered `seq` is new for a host whose last stored push
-/// was `last` (`None`: none yet). A seq not above the last is a replay of
-/// a push already stored (the agent resends until it sees a 200).
-pub(crate) fn is_new(last: Option<i64>, seq: i64) -> bool {
-    last.is_none_or(|last| seq > last)
 }
 
 /// Whether `next` may follow `last` in one host's ledger: a ledger only
@@ -78,6 +79,9 @@ pub(crate) fn validate(push: &Push) -> Result<(), String> {
             LIFECYCLE_STATES.join(", ")
         ));
     }
+    crate::nul::refuse_in_push(push)?;
+    crate::grants_blocks::validate(push)?;
+    crate::policy::validate_push(push)?;
     for (what, n) in [
         ("seq", push.seq),
         ("ledger.index", push.ledger.as_ref().map_or(0, |l| l.index)),
@@ -91,39 +95,54 @@ pub(crate) fn validate(push: &Push) -> Result<(), String> {
 
 /// Stores `push` (validated, its signature checked) in one transaction:
 /// false, and nothing written, when its seq is not new.
+///
+/// Most pushes repeat the host's state (the agent pushes at least every
+/// interval, changed or not), so the host's row keeps the digest of the
+/// state last stored ([`state_digest`]) and the listeners, findings,
+/// lifecycle and ledger checkpoint are written only when the push's
+/// differs. A push that repeats it costs one `UPDATE` of the host's row.
 pub(crate) async fn store(pool: &AnyPool, push: &Push) -> Result<bool, ServerError> {
     let seq = as_i64(push.seq);
     let now = unix_now();
+    let digest = state_digest(push);
     let mut tx = pool.begin().await?;
-    // Writing the host's row first locks it (PostgreSQL: the row; SQLite:
-    // the database) until commit, so two copies of one push in flight
-    // cannot both see their seq as new.
-    sqlx::query("UPDATE hosts SET last_seen_at = $1 WHERE id = $2")
-        .bind(now)
-        .bind(&push.host_id)
-        .execute(&mut *tx)
-        .await?;
-    let last: Option<i64> = sqlx::query("SELECT last_seq FROM hosts WHERE id = $1")
-        .bind(&push.host_id)
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get("last_seq")?;
-    if !is_new(last, seq) {
+    // A seq not above the host's last is a replay of a push stored before
+    // (the agent resends until it sees a 200): no row, nothing written.
+    // The row's write lock (PostgreSQL: the row; SQLite: the database)
+    // lasts until commit, so of two copies of one push in flight the
+    // second finds the first's seq and stores nothing. `state_digest` is
+    // not set here, so RETURNING gives the one stored before.
+    let stored = sqlx::query(
+        "UPDATE hosts SET last_seen_at = $1, last_seq = $2
+         WHERE id = $3 AND (last_seq IS NULL OR last_seq < $2)
+         RETURNING state_digest",
+    )
+    .bind(now)
+    .bind(seq)
+    .bind(&push.host_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(stored) = stored else {
         return Ok(false);
-    }
-    sqlx::query("UPDATE hosts SET last_seq = $1 WHERE id = $2")
-        .bind(seq)
-        .bind(&push.host_id)
-        .execute(&mut *tx)
-        .await?;
-    replace_current(&mut tx, push).await?;
-    if let Some(ports) = &push.lifecycle {
-        replace_lifecycle(&mut tx, &push.host_id, ports).await?;
+    };
+    let stored: Option<String> = stored.try_get("state_digest")?;
+    if stored.as_deref() != Some(digest.as_str()) {
+        sqlx::query("UPDATE hosts SET state_digest = $1 WHERE id = $2")
+            .bind(&digest)
+            .bind(&push.host_id)
+            .execute(&mut *tx)
+            .await?;
+        replace_current(&mut tx, push).await?;
+        if let Some(ports) = &push.lifecycle {
+            replace_lifecycle(&mut tx, &push.host_id, ports).await?;
+        }
+        if let Some(checkpoint) = &push.ledger {
+            append_checkpoint(&mut tx, &push.host_id, seq, checkpoint, now).await?;
+        }
     }
     append_drift(&mut tx, push, seq).await?;
-    if let Some(checkpoint) = &push.ledger {
-        append_checkpoint(&mut tx, &push.host_id, seq, checkpoint, now).await?;
-    }
+    crate::grants_blocks::store(&mut tx, push).await?;
+    crate::policy::store_applied(&mut tx, push).await?;
     tx.commit().await?;
     Ok(true)
 }
@@ -139,34 +158,36 @@ async fn replace_current(tx: &mut AnyConnection, push: &Push) -> Result<(), Serv
             .execute(&mut *tx)
             .await?;
     }
-    for l in &push.listeners {
-        sqlx::query(
-            "INSERT INTO host_listeners (host_id, protocol, address, port, process, pid)
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(&push.host_id)
-        .bind(&l.protocol)
-        .bind(&l.address)
-        .bind(i64::from(l.port))
-        .bind(&l.process)
-        .bind(l.pid.map(i64::from))
-        .execute(&mut *tx)
-        .await?;
-    }
-    for f in &push.findings {
-        sqlx::query(
-            "INSERT INTO host_findings (host_id, code, severity, port, message)
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(&push.host_id)
-        .bind(&f.code)
-        .bind(&f.severity)
-        .bind(f.port.map(i64::from))
-        .bind(&f.message)
-        .execute(&mut *tx)
-        .await?;
-    }
-    Ok(())
+    let host = push.host_id.as_str();
+    insert_rows(
+        tx,
+        "host_listeners (host_id, protocol, address, port, process, pid)",
+        6,
+        &push.listeners,
+        |q, l| {
+            q.bind(host)
+                .bind(&l.protocol)
+                .bind(&l.address)
+                .bind(i64::from(l.port))
+                .bind(&l.process)
+                .bind(l.pid.map(i64::from))
+        },
+    )
+    .await?;
+    insert_rows(
+        tx,
+        "host_findings (host_id, code, severity, port, message)",
+        5,
+        &push.findings,
+        |q, f| {
+            q.bind(host)
+                .bind(&f.code)
+                .bind(&f.severity)
+                .bind(f.port.map(i64::from))
+                .bind(&f.message)
+        },
+    )
+    .await
 }
 
 /// The host's ports' lifecycle states become `ports`.
@@ -179,46 +200,106 @@ async fn replace_lifecycle(
         .bind(host_id)
         .execute(&mut *tx)
         .await?;
-    for p in ports {
-        sqlx::query(
-            "INSERT INTO host_lifecycle (host_id, port, protocol, state, last_used)
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(host_id)
-        .bind(i64::from(p.port))
-        .bind(&p.protocol)
-        .bind(&p.state)
-        .bind(p.last_used.map(|t| t.as_second()))
-        .execute(&mut *tx)
-        .await?;
-    }
-    Ok(())
+    insert_rows(
+        tx,
+        "host_lifecycle (host_id, port, protocol, state, last_used)",
+        5,
+        ports,
+        |q, p| {
+            q.bind(host_id)
+                .bind(i64::from(p.port))
+                .bind(&p.protocol)
+                .bind(&p.state)
+                .bind(p.last_used.map(|t| t.as_second()))
+        },
+    )
+    .await
 }
 
 async fn append_drift(tx: &mut AnyConnection, push: &Push, seq: i64) -> Result<(), ServerError> {
-    for (position, d) in (0_i64..).zip(&push.drift) {
-        sqlx::query(
-            "INSERT INTO drift_events
-                 (host_id, seq, position, at, kind, protocol, address, port, process)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(&push.host_id)
-        .bind(seq)
-        .bind(position)
-        .bind(d.at.as_second())
-        .bind(&d.kind)
-        .bind(&d.protocol)
-        .bind(&d.address)
-        .bind(i64::from(d.port))
-        .bind(&d.process)
-        .execute(&mut *tx)
-        .await?;
+    let events: Vec<_> = (0_i64..).zip(&push.drift).collect();
+    insert_rows(
+        tx,
+        "drift_events (host_id, seq, position, at, kind, protocol, address, port, process)",
+        9,
+        &events,
+        |q, (position, d)| {
+            q.bind(&push.host_id)
+                .bind(seq)
+                .bind(*position)
+                .bind(d.at.as_second())
+                .bind(&d.kind)
+                .bind(&d.protocol)
+                .bind(&d.address)
+                .bind(i64::from(d.port))
+                .bind(&d.process)
+        },
+    )
+    .await
+}
+
+/// Rows one INSERT carries at most: 100 rows of at most 9 values stay far
+/// below SQLite's 32,766 bound values a statement and PostgreSQL's 65,535.
+const ROWS_PER_INSERT: usize = 100;
+
+/// A query of the `any` driver, its arguments being bound.
+type AnyQuery = Query<'static, Any, AnyArguments>;
+
+/// Inserts one row per item into `into` (a table and its `width`
+/// columns), each row's values bound by `bind`: one statement (one round
+/// trip) per [`ROWS_PER_INSERT`] rows rather than one per row.
+async fn insert_rows<T>(
+    tx: &mut AnyConnection,
+    into: &str,
+    width: usize,
+    items: &[T],
+    bind: impl Fn(AnyQuery, &T) -> AnyQuery,
+) -> Result<(), ServerError> {
+    for chunk in items.chunks(ROWS_PER_INSERT) {
+        // Only placeholders and this module's constant table and column
+        // names go into the text; every value is bound.
+        let sql = AssertSqlSafe(insert_sql(into, width, chunk.len()));
+        let query = chunk.iter().fold(sqlx::query(sql), &bind);
+        query.execute(&mut *tx).await?;
     }
     Ok(())
 }
 
-/// Appends `checkpoint`, judged against the host's previous one; a
-/// checkpoint that breaks the ledger's growth flags the host for good.
+/// `INSERT INTO {into} VALUES ($1, …), (…)`: `rows` rows of `width`
+/// placeholders, numbered on across rows.
+fn insert_sql(into: &str, width: usize, rows: usize) -> String {
+    let mut sql = format!("INSERT INTO {into} VALUES ");
+    for row in 0..rows {
+        sql.push_str(if row == 0 { "(" } else { ", (" });
+        for column in 0..width {
+            let separator = if column == 0 { "" } else { ", " };
+            let _ = write!(sql, "{separator}${}", row * width + column + 1);
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+/// The digest of the state a push reports: its listeners, findings,
+/// lifecycle and ledger checkpoint. Equal digests mean the push repeats the
+/// last one stored, whose checkpoint is the host's latest (a checkpoint
+/// equal to the latest is not stored again), so nothing of it needs
+/// writing. An absent lifecycle or checkpoint digests differently from any
+/// value, so a push without one never passes for a repeat of one with one.
+fn state_digest(push: &Push) -> String {
+    let state = (
+        &push.listeners,
+        &push.findings,
+        &push.lifecycle,
+        &push.ledger,
+    );
+    let state = serde_json::to_vec(&state).expect("a push's state serializes");
+    format!("sha256:{}", hex(&Sha256::digest(&state)))
+}
+
+/// Appends `checkpoint`, judged against the host's previous one, unless it
+/// is the same checkpoint again; a checkpoint that breaks the ledger's
+/// growth flags the host for good.
 async fn append_checkpoint(
     tx: &mut AnyConnection,
     host_id: &str,
@@ -236,6 +317,13 @@ async fn append_checkpoint(
     .map(|row| Ok::<_, sqlx::Error>((row.try_get("ledger_index")?, row.try_get("head")?)))
     .transpose()?;
     let index = as_i64(checkpoint.index);
+    if previous
+        .as_ref()
+        .is_some_and(|(i, h): &(i64, String)| *i == index && *h == checkpoint.head)
+    {
+        // The ledger did not move: the checkpoint says nothing new.
+        return Ok(());
+    }
     let consistent = ledger_consistent(
         previous
             .as_ref()
@@ -275,14 +363,6 @@ mod tests {
     use portreeve_fleet_protocol::{PushedFinding, PushedListener};
 
     #[test]
-    fn only_a_seq_above_the_last_is_new() {
-        assert!(is_new(None, 0));
-        assert!(is_new(Some(4), 5));
-        assert!(!is_new(Some(5), 5), "the same push again");
-        assert!(!is_new(Some(5), 3), "an older push resent");
-    }
-
-    #[test]
     fn a_ledger_may_grow_or_stand_still_but_not_shrink_or_fork() {
         assert!(ledger_consistent(None, (0, "aa")));
         assert!(ledger_consistent(Some((3, "aa")), (4, "bb")));
@@ -292,6 +372,63 @@ mod tests {
         );
         assert!(!ledger_consistent(Some((3, "aa")), (2, "cc")), "went back");
         assert!(!ledger_consistent(Some((3, "aa")), (3, "bb")), "forked");
+    }
+
+    #[test]
+    fn inserts_number_their_placeholders_across_rows() {
+        assert_eq!(
+            insert_sql("t (a, b)", 2, 3),
+            "INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4), ($5, $6)"
+        );
+        assert_eq!(insert_sql("t (a)", 1, 1), "INSERT INTO t (a) VALUES ($1)");
+    }
+
+    #[test]
+    fn the_state_digest_changes_with_what_a_push_replaces_and_nothing_else() {
+        let push = Push {
+            host_id: "h".into(),
+            seq: 1,
+            sent_at: jiff::Timestamp::UNIX_EPOCH,
+            listeners: vec![PushedListener {
+                protocol: "tcp".into(),
+                address: "::".into(),
+                port: 22,
+                process: Some("sshd".into()),
+                pid: Some(1),
+            }],
+            findings: vec![],
+            drift: vec![],
+            ledger: None,
+            lifecycle: None,
+            policy: None,
+            grants: None,
+            blocks: None,
+        };
+        let digest = state_digest(&push);
+        assert!(
+            digest.starts_with("sha256:") && digest.len() == 71,
+            "{digest}"
+        );
+        let mut later = push.clone();
+        later.seq = 2;
+        later.sent_at = jiff::Timestamp::now();
+        assert_eq!(state_digest(&later), digest, "seq and time are not state");
+        let mut other = push.clone();
+        other.listeners[0].pid = Some(2);
+        assert_ne!(state_digest(&other), digest, "a restarted process");
+        let mut other = push.clone();
+        other.lifecycle = Some(vec![]);
+        assert_ne!(
+            state_digest(&other),
+            digest,
+            "an empty lifecycle is not none"
+        );
+        let mut other = push.clone();
+        other.ledger = Some(LedgerCheckpoint {
+            index: 0,
+            head: String::new(),
+        });
+        assert_ne!(state_digest(&other), digest, "a checkpoint");
     }
 
     #[test]
@@ -321,6 +458,9 @@ mod tests {
                 state: "dormant".into(),
                 last_used: None,
             }]),
+            policy: None,
+            grants: None,
+            blocks: None,
         };
         assert_eq!(validate(&good), Ok(()));
         let mut bad = good.clone();

@@ -13,6 +13,7 @@ use sqlx::{AnyPool, Row};
 
 use crate::ServerError;
 use crate::clock::unix_now;
+use crate::principal::Principal;
 use crate::role::Role;
 
 /// The prefix every token starts with: secret scanners and people can tell
@@ -149,9 +150,9 @@ pub(crate) async fn take_enroll_use(
     Ok(unlimited.is_some())
 }
 
-/// The role of the token whose secret is `secret`, if it is one of ours,
-/// not revoked, not expired and (an `enroll` token) not used up.
-pub async fn authenticate(pool: &AnyPool, secret: &str) -> Result<Option<Role>, ServerError> {
+/// The role and name of the token whose secret is `secret`, if it is one
+/// of ours, not revoked, not expired and (an `enroll` token) not used up.
+pub async fn authenticate(pool: &AnyPool, secret: &str) -> Result<Option<Principal>, ServerError> {
     if !secret.starts_with(TOKEN_PREFIX) {
         return Ok(None);
     }
@@ -169,7 +170,15 @@ pub async fn authenticate(pool: &AnyPool, secret: &str) -> Result<Option<Role>, 
     let live = token.revoked.is_none()
         && token.expires.is_none_or(|at| now < at)
         && token.uses_left.is_none_or(|left| left > 0);
-    Ok(live.then_some(token.role))
+    // A token made without a name is known by its id.
+    let name = match token.name.as_str() {
+        "" => format!("token {}", token.id),
+        _ => token.name,
+    };
+    Ok(live.then_some(Principal {
+        role: token.role,
+        name,
+    }))
 }
 
 /// A row of `api_tokens` as a record.

@@ -5,12 +5,15 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
-use portreeve_app::StateDir;
+use portreeve_app::grants::GrantRow;
+use portreeve_app::{StateDir, blocks::BlockRow};
 use portreeve_core::{Finding, ListeningSocket, Proto};
 use portreeve_fleet_protocol::{
-    LedgerCheckpoint, PushedDrift, PushedFinding, PushedListener, PushedPort,
+    LedgerCheckpoint, PushedBlock, PushedDrift, PushedFinding, PushedGrant, PushedListener,
+    PushedPort,
 };
 use portreeve_lifecycle::Recommendation;
 
@@ -82,6 +85,121 @@ pub fn lifecycle(plan: &[Recommendation]) -> Vec<PushedPort> {
         .collect();
     out.sort_by(|a, b| (a.port, &a.protocol).cmp(&(b.port, &b.protocol)));
     out
+}
+
+/// How often the firewall's grants and blocks are read for the server:
+/// each read lists the kernel's sets (and records expiries in the ledger,
+/// as `portreeve grants` does), too much for every tick.
+pub const FIREWALL_READ_EVERY: Duration = Duration::from_secs(5);
+
+/// The grants and blocks the firewall holds, as `portreeve grants` and
+/// `portreeve blocks` list them, read at most every
+/// [`FIREWALL_READ_EVERY`]. A list that cannot be read (no firewall
+/// applied on this host) is `None`: the server keeps what it held.
+#[derive(Default)]
+pub struct Holdings {
+    read_at: Option<Instant>,
+    /// The grants, as last read.
+    pub grants: Option<Vec<PushedGrant>>,
+    /// The blocks, as last read.
+    pub blocks: Option<Vec<PushedBlock>>,
+}
+
+/// What tells one [`Holdings`] from another: the grants' and blocks'
+/// sources and ports, not their expiries, which move by a second from one
+/// read to the next as the kernel counts down.
+pub type HoldingsKey = (
+    Option<Vec<(String, String, u16)>>,
+    Option<Vec<(String, bool)>>,
+);
+
+impl Holdings {
+    /// Reads the grants and blocks again if [`FIREWALL_READ_EVERY`] passed.
+    pub fn refresh(&mut self, state: &StateDir) {
+        if self
+            .read_at
+            .is_some_and(|at| at.elapsed() < FIREWALL_READ_EVERY)
+        {
+            return;
+        }
+        self.read_at = Some(Instant::now());
+        let now = Timestamp::now();
+        self.grants = portreeve_app::grants::list(state)
+            .inspect_err(|e| tracing::debug!(error = %e, "no grants for the server"))
+            .ok()
+            .map(|rows| grants(&rows, now));
+        self.blocks = portreeve_app::blocks::list(state)
+            .inspect_err(|e| tracing::debug!(error = %e, "no blocks for the server"))
+            .ok()
+            .map(|rows| blocks(&rows, now));
+    }
+
+    /// See [`HoldingsKey`].
+    pub fn key(&self) -> HoldingsKey {
+        (
+            self.grants.as_ref().map(|g| {
+                g.iter()
+                    .map(|g| (g.source.clone(), g.protocol.clone(), g.port))
+                    .collect()
+            }),
+            self.blocks
+                .as_ref()
+                .map(|b| b.iter().map(|b| (b.source.clone(), b.automatic)).collect()),
+        )
+    }
+}
+
+/// The grants as pushed, `now` plus the seconds each has left, in the
+/// order of their keys; a key not `SOURCE . PROTOCOL . PORT` is skipped.
+pub fn grants(rows: &[GrantRow], now: Timestamp) -> Vec<PushedGrant> {
+    let mut out: Vec<PushedGrant> = rows
+        .iter()
+        .filter_map(|r| {
+            let mut parts = r.key.split(" . ");
+            let (Some(source), Some(protocol), Some(port), None) =
+                (parts.next(), parts.next(), parts.next(), parts.next())
+            else {
+                tracing::warn!(key = %r.key, "a grant key portreeve cannot read; not pushed");
+                return None;
+            };
+            Some(PushedGrant {
+                source: source.into(),
+                protocol: protocol.into(),
+                port: port.parse().ok()?,
+                expires: expiry(now, r.seconds_left),
+                actor: r.actor.clone(),
+                rule: r.rule.clone(),
+                reason: r.reason.clone(),
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| (&a.source, &a.protocol, a.port).cmp(&(&b.source, &b.protocol, b.port)));
+    out
+}
+
+/// The blocks as pushed, `now` plus the seconds each has left, in source
+/// order.
+pub fn blocks(rows: &[BlockRow], now: Timestamp) -> Vec<PushedBlock> {
+    let mut out: Vec<PushedBlock> = rows
+        .iter()
+        .map(|r| PushedBlock {
+            source: r.source.to_string(),
+            automatic: r.kind == "automatic",
+            until: expiry(now, r.seconds_left),
+            actor: r.actor.clone(),
+            reason: r.reason.clone(),
+        })
+        .collect();
+    out.sort_by(|a, b| a.source.cmp(&b.source));
+    out
+}
+
+/// `now` plus `seconds_left`, to the second.
+fn expiry(now: Timestamp, seconds_left: u64) -> Timestamp {
+    let at = now
+        .saturating_add(Duration::from_secs(seconds_left))
+        .unwrap_or(Timestamp::MAX);
+    Timestamp::from_second(at.as_second()).unwrap_or(at)
 }
 
 /// Drift events waiting for the next push, filled by the listeners loop
@@ -285,6 +403,90 @@ mod tests {
                 },
             ]
         );
+    }
+
+    #[test]
+    fn grants_and_blocks_are_pushed_with_their_expiry_in_order() {
+        let now: Timestamp = "2026-12-06T22:00:00.700Z".parse().unwrap();
+        let row = |key: &str, left| GrantRow {
+            key: key.into(),
+            seconds_left: left,
+            ttl_seconds: 3600,
+            rule: Some("ssh".into()),
+            actor: Some("alice".into()),
+            reason: None,
+        };
+        let pushed = grants(
+            &[
+                row("2001:db8::/64 . udp . 53", 60),
+                row("192.0.2.7 . tcp . 22", 90),
+                row("not a key", 5),
+            ],
+            now,
+        );
+        let expected = |source: &str, protocol: &str, port, at: &str| PushedGrant {
+            source: source.into(),
+            protocol: protocol.into(),
+            port,
+            expires: at.parse().unwrap(),
+            actor: Some("alice".into()),
+            rule: Some("ssh".into()),
+            reason: None,
+        };
+        assert_eq!(
+            pushed,
+            [
+                expected("192.0.2.7", "tcp", 22, "2026-12-06T22:01:30Z"),
+                expected("2001:db8::/64", "udp", 53, "2026-12-06T22:01:00Z"),
+            ]
+        );
+        let block = |source: &str, kind| BlockRow {
+            source: source.parse().unwrap(),
+            kind,
+            seconds_left: 120,
+            ttl_seconds: 600,
+            actor: None,
+            reason: None,
+            blocked_at: None,
+            ledger_index: None,
+        };
+        let pushed = blocks(
+            &[
+                block("198.51.100.9/32", "automatic"),
+                block("10.0.0.0/8", "manual"),
+            ],
+            now,
+        );
+        let summary: Vec<_> = pushed
+            .iter()
+            .map(|b| (b.source.as_str(), b.automatic, b.until.to_string()))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("10.0.0.0/8", false, "2026-12-06T22:02:00Z".to_string()),
+                ("198.51.100.9/32", true, "2026-12-06T22:02:00Z".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn holdings_differ_by_what_is_held_not_by_when_it_expires() {
+        let now: Timestamp = "2026-12-06T22:00:00Z".parse().unwrap();
+        let row = |left| GrantRow {
+            key: "192.0.2.7 . tcp . 22".into(),
+            seconds_left: left,
+            ttl_seconds: 3600,
+            rule: None,
+            actor: None,
+            reason: None,
+        };
+        let held = |left| Holdings {
+            grants: Some(grants(&[row(left)], now)),
+            ..Holdings::default()
+        };
+        assert_eq!(held(100).key(), held(99).key());
+        assert_ne!(held(100).key(), Holdings::default().key());
     }
 
     #[test]

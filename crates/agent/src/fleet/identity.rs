@@ -66,6 +66,12 @@ pub struct Enrollment {
     pub server: String,
     /// The id the server gave this host.
     pub host_id: String,
+    /// The server's policy-signing public key (base64 of 32 bytes) as it
+    /// answered the enrollment: pinned, so a policy signed by any other key
+    /// is refused. Absent when enrolled with a server that sent none (an
+    /// older one): fleet policies are then refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_key: Option<String>,
 }
 
 impl Enrollment {
@@ -110,6 +116,11 @@ impl FleetDir {
     /// The outbox of pushes not yet delivered.
     pub fn outbox(&self) -> PathBuf {
         self.0.join("outbox")
+    }
+
+    /// The fleet policies pulled, by digest, and what became of the last.
+    pub fn policy(&self) -> PathBuf {
+        self.0.join("policy")
     }
 }
 
@@ -164,8 +175,22 @@ mod tests {
         let e = Enrollment {
             server: "http://127.0.0.1:8440".into(),
             host_id: "ab".repeat(16),
+            server_key: Some("AAAA".into()),
         };
         e.write(&path).unwrap();
         assert_eq!(Enrollment::read(&path).unwrap(), Some(e));
+    }
+
+    #[test]
+    fn an_enrollment_from_before_server_keys_still_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("host.json");
+        std::fs::write(
+            &path,
+            r#"{"server": "http://127.0.0.1:8440", "host_id": "abab"}"#,
+        )
+        .unwrap();
+        let e = Enrollment::read(&path).unwrap().unwrap();
+        assert_eq!((e.host_id.as_str(), e.server_key), ("abab", None));
     }
 }

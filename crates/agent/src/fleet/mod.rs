@@ -1,11 +1,13 @@
 //! Joining a fleet server: the agent enrolls once with an enroll token,
 //! then pushes its listeners, findings, drift and ledger head, signed by
 //! its own key, through an outbox on disk that outlasts server outages
-//! (docs/agent.md, "Joining a server").
+//! (docs/agent.md, "Joining a server"), and follows the fleet policy
+//! assigned to it ("Fleet policy").
 //!
 //! Parts: the host's key and enrollment ([`identity`]), the outbox
-//! ([`outbox`]), what a push says ([`assemble`]), the two requests
-//! ([`client`]), and the push thread that ties them together
+//! ([`outbox`]), what a push says ([`assemble`]), the requests
+//! ([`client`]), pulling, checking and applying the fleet policy
+//! ([`policy_pull`]), and the push thread that ties them together
 //! ([`pusher`]).
 
 use std::fmt;
@@ -16,6 +18,7 @@ pub mod assemble;
 pub mod client;
 pub mod identity;
 pub mod outbox;
+pub mod policy_pull;
 pub mod pusher;
 
 /// The `[server]` table of `agent.toml`, or `--server`.
@@ -30,6 +33,9 @@ pub struct ServerConfig {
     pub push_interval: Duration,
     /// What enrolls the host the first time; ignored once it is enrolled.
     pub enroll_token: Option<EnrollToken>,
+    /// How long a fleet policy's ruleset stays without reaching the server
+    /// under it before the watchdog rolls it back (default 60 s).
+    pub policy_confirm_within: Duration,
 }
 
 impl ServerConfig {
@@ -40,6 +46,7 @@ impl ServerConfig {
             host_name: None,
             push_interval: Duration::from_secs(10),
             enroll_token: None,
+            policy_confirm_within: Duration::from_secs(60),
         }
     }
 }

@@ -1,7 +1,9 @@
 //! The push thread: enrolls the host if it is not yet, then, every
 //! [`TICK`], queues a push when something changed (or the push interval
 //! passed) and delivers the outbox in order, backing off while the server
-//! cannot be reached. The rest of the agent never waits for the server.
+//! cannot be reached; it also pulls and applies the fleet policy
+//! ([`super::policy_pull`]), whose report each push carries. The rest of
+//! the agent never waits for the server.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,14 +13,16 @@ use jiff::Timestamp;
 use portreeve_app::StateDir;
 use portreeve_core::{Finding, ListeningSocket};
 use portreeve_fleet_protocol::{
-    EnrollRequest, LedgerCheckpoint, Push, PushedFinding, PushedListener, PushedPort,
+    EnrollRequest, EnrollResponse, LedgerCheckpoint, Push, PushedFinding, PushedListener,
+    PushedPort,
 };
 use portreeve_lifecycle::Recommendation;
 
-use super::assemble::{self, DriftQueue};
+use super::assemble::{self, DriftQueue, Holdings, HoldingsKey};
 use super::client::{Client, RequestError};
 use super::identity::{Enrollment, FleetDir, HostKey};
 use super::outbox::{Bound, Content, Outbox};
+use super::policy_pull::PolicyFollower;
 use super::{FleetError, ServerConfig};
 use crate::metrics::Metrics;
 
@@ -62,13 +66,14 @@ pub fn run(
     sources.drift.close();
 }
 
-/// The listeners, findings, ledger head and lifecycle a push carried, to
-/// tell whether anything changed since.
+/// The listeners, findings, ledger head, lifecycle, and grants' and
+/// blocks' keys a push carried, to tell whether anything changed since.
 type Sent = (
     Vec<PushedListener>,
     Vec<PushedFinding>,
     Option<LedgerCheckpoint>,
     Option<Vec<PushedPort>>,
+    HoldingsKey,
 );
 
 struct Pusher<'a> {
@@ -81,6 +86,8 @@ struct Pusher<'a> {
     push_interval: Duration,
     last: Option<(Sent, Instant)>,
     retry: Backoff,
+    holdings: Holdings,
+    policy: PolicyFollower,
 }
 
 impl<'a> Pusher<'a> {
@@ -107,10 +114,11 @@ impl<'a> Pusher<'a> {
                 e
             }
             None => match enroll(config, &client, &key, stop)? {
-                Some(host_id) => {
+                Some(answer) => {
                     let e = Enrollment {
                         server: config.url.clone(),
-                        host_id,
+                        host_id: answer.host_id,
+                        server_key: answer.server_key,
                     };
                     e.write(&fleet.enrollment())?;
                     tracing::info!(server = %config.url, host_id = %e.host_id, "enrolled");
@@ -121,6 +129,13 @@ impl<'a> Pusher<'a> {
         };
         let outbox = Outbox::open(&fleet.outbox(), Bound::default())?;
         metrics.fleet_outbox_pushes.set(outbox.len() as i64);
+        let policy = PolicyFollower::new(
+            state,
+            fleet.policy(),
+            enrollment.server_key,
+            config.policy_confirm_within,
+            config.push_interval,
+        );
         Ok(Some(Pusher {
             state,
             metrics,
@@ -131,12 +146,16 @@ impl<'a> Pusher<'a> {
             push_interval: config.push_interval,
             last: None,
             retry: Backoff::default(),
+            holdings: Holdings::default(),
+            policy,
         }))
     }
 
     fn run(&mut self, sources: &Sources<'_>, stop: &AtomicBool) {
         tracing::info!(server = %self.client.base(), host_id = %self.host_id, queued = self.outbox.len(), "reporting to the server");
         while !stop.load(Ordering::Relaxed) {
+            self.policy
+                .tick(self.state, &self.client, &self.host_id, &self.key);
             self.queue_if_due(sources);
             self.deliver(stop);
             std::thread::sleep(TICK);
@@ -152,14 +171,17 @@ impl<'a> Pusher<'a> {
         let Some(sockets) = (sources.listeners)() else {
             return;
         };
+        self.holdings.refresh(self.state);
         let content: Sent = (
             assemble::listeners(&sockets),
             assemble::findings(&(sources.findings)()),
             assemble::ledger_checkpoint(self.state),
             (sources.lifecycle)().map(|plan| assemble::lifecycle(&plan)),
+            self.holdings.key(),
         );
         let drift = sources.drift.take();
-        let due = !drift.is_empty()
+        let due = self.policy.take_news()
+            || !drift.is_empty()
             || match &self.last {
                 None => true,
                 Some((last, at)) => *last != content || at.elapsed() >= self.push_interval,
@@ -181,6 +203,9 @@ impl<'a> Pusher<'a> {
             drift,
             ledger: content.2.clone(),
             lifecycle: content.3.clone(),
+            policy: self.policy.report().cloned(),
+            grants: self.holdings.grants.clone(),
+            blocks: self.holdings.blocks.clone(),
         };
         let body = serde_json::to_vec(&push).expect("a push serializes");
         match self.outbox.enqueue(kind, &body) {
@@ -287,13 +312,13 @@ impl<'a> Pusher<'a> {
 }
 
 /// Enrolls with the enroll token, trying again while the server cannot be
-/// reached; the host id, or `None` when stopped first.
+/// reached; the server's answer, or `None` when stopped first.
 fn enroll(
     config: &ServerConfig,
     client: &Client,
     key: &HostKey,
     stop: &AtomicBool,
-) -> Result<Option<String>, FleetError> {
+) -> Result<Option<EnrollResponse>, FleetError> {
     let failed = |message: String| FleetError::Enroll {
         server: config.url.clone(),
         message,
@@ -323,7 +348,7 @@ fn enroll(
             continue;
         }
         match client.enroll(&token, &request) {
-            Ok(host_id) => return Ok(Some(host_id)),
+            Ok(answer) => return Ok(Some(answer)),
             Err(e) if e.is_transient() => {
                 if retry.failed() {
                     tracing::warn!(error = %e, server = %config.url, "cannot enroll yet; trying again");
@@ -408,6 +433,14 @@ mod tests {
             push_interval: Duration::from_secs(3600),
             last: None,
             retry: Backoff::default(),
+            holdings: Holdings::default(),
+            policy: PolicyFollower::new(
+                &state,
+                fleet.policy(),
+                None,
+                Duration::from_secs(60),
+                Duration::from_secs(3600),
+            ),
         };
         let latest: Mutex<Option<Arc<Vec<ListeningSocket>>>> = Mutex::new(None);
         let listeners = || latest.lock().unwrap().clone();

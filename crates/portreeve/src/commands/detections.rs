@@ -49,7 +49,7 @@ fn cells(d: &DetectionRecord) -> Vec<String> {
         d.source.to_string(),
         d.kind.name().to_owned(),
         d.tier.name().to_owned(),
-        d.action.clone(),
+        d.action.name().to_owned(),
         time(d.first_seen),
         time(d.last_seen),
         table::port_sample(&d.ports, d.port_count),

@@ -3,10 +3,13 @@
 //! database (docs/server.md).
 
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+use portreeve_ledger::Draft;
 use portreeve_server::config::{ServerConfig, parse_metrics};
 use portreeve_server::hosts::{self, HostSummary};
+use portreeve_server::ledger::ServerLedger;
+use portreeve_server::policy::Governance;
 use portreeve_server::token::{self, TokenRecord};
 use portreeve_server::{Database, OidcConfig, OidcVerifier, Role, Server, ServerError, rfc3339};
 
@@ -58,9 +61,11 @@ fn serve(args: &ServerArgs, ctx: &Context) -> Result<u8, Failure> {
         database: config.database.clone(),
     };
     let url = database_url(&database, ctx)?;
+    let state = state_root(ctx)?;
     block_on(async {
         let database = Database::open(&url).await?;
-        let mut server = Server::bind(config.listen, database)
+        let governance = Governance::open(&state, config.approvals)?;
+        let mut server = Server::bind(config.listen, database, governance)
             .await?
             .with_limits(config.limits);
         if let Some(address) = config.metrics {
@@ -121,11 +126,24 @@ fn create_token(args: &TokenCreateArgs, ctx: &Context) -> Result<u8, Failure> {
         )));
     }
     let url = database_url(&args.database, ctx)?;
+    let ledger = server_ledger(ctx)?;
     let new = block_on(async {
         let database = Database::open(&url).await?;
         let new = token::create(database.pool(), args.role, &args.name, ttl, args.uses).await;
         database.close().await;
-        new
+        let new = new?;
+        let object = match new.record.name.as_str() {
+            "" => format!("token {} (role {})", new.record.id, new.record.role),
+            name => format!("token {} ({name}, role {})", new.record.id, new.record.role),
+        };
+        ledger
+            .record(Draft::new(
+                "server.token.create",
+                ctx.actor.as_str(),
+                object,
+            ))
+            .await?;
+        Ok(new)
     })?;
     emit(&format!("{}\n", new.secret));
     let expires = new.record.expires.map_or("never".to_owned(), rfc3339);
@@ -206,11 +224,21 @@ fn tokens_json(tokens: &[TokenRecord]) -> Vec<serde_json::Value> {
 
 fn revoke_token(id: &str, database: &DatabaseArg, ctx: &Context) -> Result<u8, Failure> {
     let url = database_url(database, ctx)?;
+    let ledger = server_ledger(ctx)?;
     let revoked = block_on(async {
         let database = Database::open(&url).await?;
         let revoked = token::revoke(database.pool(), id).await;
         database.close().await;
-        revoked
+        let revoked = revoked?;
+        let object = format!("token {} ({})", revoked.id, revoked.name);
+        ledger
+            .record(Draft::new(
+                "server.token.revoke",
+                ctx.actor.as_str(),
+                object,
+            ))
+            .await?;
+        Ok(revoked)
     })?;
     emit_hint(&format!(
         "portreeve: token {} revoked at {}\n",
@@ -272,11 +300,17 @@ fn host_row(host: &HostSummary) -> Vec<String> {
 
 fn revoke_host(which: &str, database: &DatabaseArg, ctx: &Context) -> Result<u8, Failure> {
     let url = database_url(database, ctx)?;
+    let ledger = server_ledger(ctx)?;
     let (id, name) = block_on(async {
         let database = Database::open(&url).await?;
         let revoked = hosts::revoke(database.pool(), which).await;
         database.close().await;
-        revoked
+        let (id, name) = revoked?;
+        let object = format!("host {name} ({id})");
+        ledger
+            .record(Draft::new("server.host.revoke", ctx.actor.as_str(), object))
+            .await?;
+        Ok((id, name))
     })?;
     emit_hint(&format!(
         "portreeve: host {name} ({id}) revoked; its pushes are refused from now on\n"
@@ -285,17 +319,26 @@ fn revoke_host(which: &str, database: &DatabaseArg, ctx: &Context) -> Result<u8,
 }
 
 /// `--database`, checked before anything is created; without it, the
-/// SQLite file in the state directory (the directory made 0700 if missing,
-/// and refused if others could write to it: whoever can replace the
-/// database can plant a token of their own).
+/// SQLite file in the state directory.
 fn database_url(arg: &DatabaseArg, ctx: &Context) -> Result<String, Failure> {
-    use std::os::unix::fs::DirBuilderExt;
     if let Some(url) = &arg.database {
         portreeve_server::check_url(url).map_err(failure)?;
         return Ok(url.clone());
     }
+    Ok(portreeve_server::sqlite_url(
+        &state_root(ctx)?.join(DEFAULT_DATABASE_FILE),
+    ))
+}
+
+/// The state directory: the default database's, and the server's ledger
+/// and signing key's (under `server/`), whatever the database. Made 0700
+/// if missing, and refused if others could write to it: whoever can
+/// replace the database can plant a token of their own, and whoever can
+/// replace the key can sign policy.
+fn state_root(ctx: &Context) -> Result<PathBuf, Failure> {
+    use std::os::unix::fs::DirBuilderExt;
     ctx.state.guard()?;
-    let root = ctx.state.root();
+    let root: &Path = ctx.state.root();
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
@@ -306,9 +349,14 @@ fn database_url(arg: &DatabaseArg, ctx: &Context) -> Result<String, Failure> {
                 root.display()
             ))
         })?;
-    Ok(portreeve_server::sqlite_url(
-        &root.join(DEFAULT_DATABASE_FILE),
-    ))
+    Ok(root.to_path_buf())
+}
+
+/// The server's ledger, opened before a command changes anything, so that
+/// a ledger that cannot be written stops the change rather than leaving it
+/// unrecorded.
+fn server_ledger(ctx: &Context) -> Result<ServerLedger, Failure> {
+    ServerLedger::open(&state_root(ctx)?).map_err(failure)
 }
 
 /// Runs `work` on a runtime of its own: only `server` needs one.

@@ -168,6 +168,8 @@ pub struct SigningHost {
     key: SigningKey,
     /// The id the server gave it.
     pub id: String,
+    /// The server's policy key the enrollment answered, as the agent pins it.
+    pub server_key: Option<String>,
 }
 
 impl SigningHost {
@@ -182,7 +184,12 @@ impl SigningHost {
             id.len() == 32 && id.chars().all(|c| c.is_ascii_hexdigit()),
             "{body}"
         );
-        SigningHost { key, id }
+        let server_key = body["server_key"].as_str().map(str::to_owned);
+        SigningHost {
+            key,
+            id,
+            server_key,
+        }
     }
 
     /// The signature of `body` by this host's key, as the signature
@@ -271,6 +278,24 @@ impl RunningServer {
     /// The namespace it runs in (and is asked in).
     pub fn netns(&self) -> &Netns {
         &self.ns
+    }
+
+    /// `method` `path` with `token` as bearer and `body` as JSON: the
+    /// status and the JSON answer.
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: &serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let auth = format!("Bearer {token}");
+        let headers = [
+            ("Authorization", auth.as_str()),
+            ("Content-Type", "application/json"),
+        ];
+        let (status, _, answer) = self.send(method, path, &headers, body.to_string().as_bytes());
+        (status, answer)
     }
 
     /// GET `path` with `token` as bearer: the status, the headers and the
