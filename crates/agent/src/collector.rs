@@ -31,6 +31,14 @@
 //!   the datagrams meanwhile (past it the kernel drops them and counts them
 //!   as UDP receive-buffer errors, `nstat -az UdpRcvbufErrors`).
 //!
+//! - **Sources.** Each socket also tallies the new connections of flow
+//!   records to this host's ports per (client, port)
+//!   ([`crate::source_tally`]): at most
+//!   [`MAX_SOURCES`](crate::source_tally::MAX_SOURCES) clients one by one
+//!   per flush, their /24 or /64 past it, handed over at each flush
+//!   ([`Collector::next_flush_with_sources`]; [`Collector::next_flush`]
+//!   drops them).
+//!
 //! So with `S` sockets, memory stays within about
 //! `max_keys × (S × BYTES_PER_KEY + 5 × BYTES_PER_ROW)`, plus 2 MiB of
 //! receive buffers per socket: the aggregators, an outbox of up to about
@@ -52,7 +60,10 @@ use portreeve_flows::{
     Aggregator, AggregatorConfig, BatchReceiver, Counters, DatagramBatch, Decoder, FlowAggregate,
     FlowRecord, ServerPort,
 };
+use portreeve_store::SourceUpdate;
 use serde::Serialize;
+
+use crate::source_tally::SourceTally;
 
 /// Socket receive buffer asked for.
 const RECEIVE_BUFFER: usize = 32 << 20;
@@ -272,11 +283,22 @@ impl std::fmt::Display for Totals {
 }
 
 /// What the sockets delivered and the caller has not taken yet: their
-/// aggregates merged, and their counts.
+/// aggregates merged, their per-source use, and their counts.
 #[derive(Default)]
 struct Delivered {
     aggregates: BTreeMap<ServerPort, FlowAggregate>,
+    sources: Vec<SourceUpdate>,
     totals: Totals,
+}
+
+/// One flush: the aggregates per server port, and the new connections
+/// per (client, local port) ([`crate::source_tally`]).
+#[derive(Debug, Default)]
+pub struct Flush {
+    /// Aggregates, merged, one per server port.
+    pub aggregates: Vec<FlowAggregate>,
+    /// New connections from clients to this host's ports.
+    pub sources: Vec<SourceUpdate>,
 }
 
 /// Where the sockets deliver and the caller takes: one outbox, bounded by
@@ -297,7 +319,13 @@ impl Outbox {
     /// Merges a socket's aggregates and counts in, first waiting while the
     /// outbox is full (unless stopping: the caller then takes everything
     /// until the sockets are done).
-    fn deliver(&self, aggregates: Vec<FlowAggregate>, totals: &Totals, stop: &AtomicBool) {
+    fn deliver(
+        &self,
+        aggregates: Vec<FlowAggregate>,
+        sources: Vec<SourceUpdate>,
+        totals: &Totals,
+        stop: &AtomicBool,
+    ) {
         let mut delivered = self.lock();
         while !aggregates.is_empty()
             && delivered.aggregates.len() >= self.limit
@@ -310,6 +338,7 @@ impl Outbox {
                 .0;
         }
         merge(&mut delivered.aggregates, aggregates);
+        delivered.sources.extend(sources);
         delivered.totals.add(totals);
         drop(delivered);
         self.changed.notify_all();
@@ -398,21 +427,40 @@ impl Collector {
         totals: &mut Totals,
         metrics: Option<&crate::metrics::Metrics>,
     ) -> Vec<FlowAggregate> {
+        self.next_flush_with_sources(totals, metrics).aggregates
+    }
+
+    /// [`Collector::next_flush`] with the per-source use of the flush.
+    pub fn next_flush_with_sources(
+        &self,
+        totals: &mut Totals,
+        metrics: Option<&crate::metrics::Metrics>,
+    ) -> Flush {
         let delivered = self.outbox.take(Instant::now() + self.flush);
         totals.add(&delivered.totals);
         if let Some(m) = metrics {
             delivered.totals.count_in(m);
         }
-        delivered.aggregates.into_values().collect()
+        Flush {
+            aggregates: delivered.aggregates.into_values().collect(),
+            sources: delivered.sources,
+        }
     }
 
     /// Stops receiving; returns what the sockets had not delivered yet.
     pub fn stop(self, totals: &mut Totals) -> Vec<FlowAggregate> {
+        self.stop_with_sources(totals).aggregates
+    }
+
+    /// [`Collector::stop`] with the per-source use not delivered yet.
+    pub fn stop_with_sources(self, totals: &mut Totals) -> Flush {
         self.stop.store(true, Ordering::Relaxed);
         let mut merged = BTreeMap::new();
+        let mut sources = Vec::new();
         let mut take = |d: Delivered| {
             totals.add(&d.totals);
             merge(&mut merged, d.aggregates.into_values());
+            sources.extend(d.sources);
         };
         // Take while the threads finish: each delivers its last aggregates.
         while !self.threads.iter().all(JoinHandle::is_finished) {
@@ -422,7 +470,10 @@ impl Collector {
             let _ = t.join();
         }
         take(self.outbox.take(Instant::now()));
-        merged.into_values().collect()
+        Flush {
+            aggregates: merged.into_values().collect(),
+            sources,
+        }
     }
 }
 
@@ -457,6 +508,7 @@ fn receive(
         max_keys: config.max_keys,
         ..AggregatorConfig::default()
     });
+    let mut tally = SourceTally::default();
     let mut records: Vec<FlowRecord> = Vec::with_capacity(64);
     let (mut receiver, mut batch) = (BatchReceiver::new(), DatagramBatch::new());
     let (mut datagrams, mut unknown) = (0, 0);
@@ -479,12 +531,12 @@ fn receive(
                 now.since(aggregated),
             );
             (aggregated, reported) = (now, counters);
-            let aggregates = if flushing {
-                aggregator.drain()
+            let (aggregates, sources) = if flushing {
+                (aggregator.drain(), tally.take())
             } else {
-                aggregator.take_evicted()
+                (aggregator.take_evicted(), Vec::new())
             };
-            outbox.deliver(aggregates, &totals, stop);
+            outbox.deliver(aggregates, sources, &totals, stop);
             if stopping {
                 return;
             }
@@ -508,6 +560,7 @@ fn receive(
                     records.clear();
                     if decoder.decode(from, datagram, now_ms, &mut records).is_ok() {
                         aggregator.add_all(&records);
+                        records.iter().for_each(|r| tally.add(r));
                     }
                 }
             }

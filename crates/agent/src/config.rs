@@ -49,6 +49,37 @@ pub struct AgentConfig {
     /// The fleet server to enroll with and push to (`[server]`); `None`
     /// reports to none.
     pub server: Option<ServerConfig>,
+    /// How the per-source record of use is kept (`[usage]`).
+    pub usage: UsageConfig,
+}
+
+/// The `[usage]` table: how long and how much of who-uses-what the agent
+/// keeps (`portreeve usage --by-source`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UsageConfig {
+    /// How long a (source, port) is kept after its last new connection
+    /// (default 90 days).
+    pub source_retention: jiff::SignedDuration,
+    /// Per-source rows kept before new sources are folded into their /24
+    /// or /64 (default 50,000).
+    pub max_sources: u64,
+}
+
+impl Default for UsageConfig {
+    fn default() -> Self {
+        UsageConfig {
+            source_retention: jiff::SignedDuration::from_hours(24 * 90),
+            max_sources: portreeve_store::DEFAULT_MAX_SOURCES,
+        }
+    }
+}
+
+/// `[usage]` as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUsage {
+    source_retention: Option<Spanned<String>>,
+    max_sources: Option<Spanned<u64>>,
 }
 
 /// What the agent does after a scan detection, besides recording it and
@@ -82,6 +113,7 @@ impl Default for AgentConfig {
             lifecycle_interval: Duration::from_secs(10),
             response: DetectionResponse::default(),
             server: None,
+            usage: UsageConfig::default(),
         }
     }
 }
@@ -102,6 +134,7 @@ struct RawConfig {
     trace: Option<TraceConfig>,
     capture: Option<CaptureConfig>,
     server: Option<RawServer>,
+    usage: Option<RawUsage>,
 }
 
 /// `[server]` as written.
@@ -242,6 +275,30 @@ impl AgentConfig {
                 at_key(key, e.to_string())
             })?;
             config.response.capture = capture;
+        }
+        if let Some(usage) = raw.usage {
+            if let Some(r) = &usage.source_retention {
+                config.usage.source_retention = portreeve_policy::parse_duration(r.get_ref())
+                    .filter(|d| d.is_positive())
+                    .ok_or_else(|| {
+                        at(
+                            r,
+                            format!(
+                                "usage.source_retention `{}` is not a duration (e.g. 90d, 12h)",
+                                r.get_ref()
+                            ),
+                        )
+                    })?;
+            }
+            if let Some(n) = &usage.max_sources {
+                if *n.get_ref() == 0 {
+                    return Err(located(
+                        Some(n.span()),
+                        "usage.max_sources must be at least 1 (the default is 50000)".into(),
+                    ));
+                }
+                config.usage.max_sources = *n.get_ref();
+            }
         }
         if let Some(server) = raw.server {
             config.server =
@@ -443,6 +500,32 @@ mod tests {
                 .metrics,
             None
         );
+    }
+
+    #[test]
+    fn the_usage_table_sets_retention_and_bound() {
+        let c = AgentConfig::parse(
+            "a.toml",
+            "[usage]\nsource_retention = \"30d\"\nmax_sources = 1000\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.usage,
+            UsageConfig {
+                source_retention: jiff::SignedDuration::from_hours(24 * 30),
+                max_sources: 1000,
+            }
+        );
+        for (text, key) in [
+            (
+                "[usage]\nsource_retention = \"soon\"\n",
+                "usage.source_retention",
+            ),
+            ("[usage]\nmax_sources = 0\n", "usage.max_sources"),
+        ] {
+            let e = AgentConfig::parse("a.toml", text).unwrap_err().to_string();
+            assert!(e.starts_with("a.toml:2:") && e.contains(key), "{e}");
+        }
     }
 
     #[test]

@@ -13,15 +13,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
+use ipnet::IpNet;
 use jiff::Timestamp;
 use portreeve_core::words::or_none;
-use portreeve_core::{ListeningSocket, Proto};
+use portreeve_core::{ListeningSocket, Proto, source_network};
 
 use crate::conntrack::NewConnection;
 use crate::drift::{self, Drift, Snapshot};
 use crate::metrics::Metrics;
 
-/// Distinct sources remembered per port; beyond this the count is a floor.
+/// Sources remembered one by one per port between saves; beyond this a new
+/// source is counted in its /24 or /64, and the distinct count is a floor.
 pub const MAX_SOURCES_PER_PORT: usize = 4096;
 
 /// How one port was used since the agent last saved.
@@ -35,8 +37,9 @@ pub struct PortUse {
     pub last_access: Timestamp,
     /// New connections counted.
     pub connections: u64,
-    /// Sources seen (at most [`MAX_SOURCES_PER_PORT`]).
-    pub sources: BTreeSet<IpAddr>,
+    /// New connections per source: single addresses (at most
+    /// [`MAX_SOURCES_PER_PORT`]), then the /24 or /64 of further ones.
+    pub sources: BTreeMap<IpNet, u64>,
 }
 
 /// What the loop persists, and reads back after a restart.
@@ -96,13 +99,17 @@ impl UsageCounter {
                 port: c.port,
                 last_access: at,
                 connections: 0,
-                sources: BTreeSet::new(),
+                sources: BTreeMap::new(),
             });
         e.last_access = e.last_access.max(at);
         e.connections += 1;
-        if e.sources.len() < MAX_SOURCES_PER_PORT {
-            e.sources.insert(c.source);
-        }
+        let source = IpNet::from(c.source);
+        let counted = if e.sources.len() < MAX_SOURCES_PER_PORT || e.sources.contains_key(&source) {
+            source
+        } else {
+            source_network(source)
+        };
+        *e.sources.entry(counted).or_default() += 1;
     }
 
     fn take(&mut self) -> Vec<PortUse> {
@@ -115,7 +122,7 @@ impl UsageCounter {
 /// connection to it is incoming: binding a socket to it succeeds only then.
 /// Nothing is sent. (An IPv6 link-local destination, which needs its
 /// interface to bind, is not counted.)
-fn is_local(address: IpAddr) -> bool {
+pub(crate) fn is_local(address: IpAddr) -> bool {
     std::net::UdpSocket::bind((address, 0)).is_ok()
 }
 
@@ -272,18 +279,46 @@ mod tests {
                     .entry((u.protocol, u.port))
                     .or_insert_with(|| PortUse {
                         connections: 0,
-                        sources: BTreeSet::new(),
+                        sources: BTreeMap::new(),
                         ..u.clone()
                     });
                 e.last_access = e.last_access.max(u.last_access);
                 e.connections += u.connections;
-                e.sources.extend(u.sources.iter().copied());
+                for (source, n) in &u.sources {
+                    *e.sources.entry(*source).or_default() += n;
+                }
             }
             Ok(())
         }
     }
 
     use portreeve_testkit::listening_socket as socket;
+
+    #[test]
+    fn past_the_per_port_cap_new_sources_count_in_their_network() {
+        let mut counter = UsageCounter::default();
+        let listening = BTreeSet::from([(Proto::Tcp, 22)]);
+        let at = Timestamp::now();
+        let from = |i: usize| NewConnection {
+            protocol: Proto::Tcp,
+            source: IpAddr::from([10, 1, (i / 256) as u8, (i % 256) as u8]),
+            destination: "127.0.0.1".parse().unwrap(),
+            port: 22,
+        };
+        for i in 0..MAX_SOURCES_PER_PORT {
+            counter.count(&from(i), at, &listening);
+        }
+        // Full: a known source counts as itself, a new one in its /24.
+        counter.count(&from(0), at, &listening);
+        counter.count(&from(MAX_SOURCES_PER_PORT + 1), at, &listening);
+        let used = counter.take();
+        let sources = &used[0].sources;
+        assert_eq!(sources[&"10.1.0.0/32".parse().unwrap()], 2);
+        let network: IpNet = "10.1.16.0/24".parse().unwrap();
+        assert_eq!(sources[&network], 1, "{:?}", sources.keys().last());
+        assert_eq!(sources.len(), MAX_SOURCES_PER_PORT + 1);
+        assert_eq!(used[0].connections, MAX_SOURCES_PER_PORT as u64 + 2);
+    }
 
     #[test]
     fn the_loop_records_drift_usage_and_stops() {
@@ -342,6 +377,7 @@ mod tests {
         assert_eq!(kinds, [(25, "listener_gone"), (8080, "new_listener")]);
         let ssh = &history.usage[&(Proto::Tcp, 22)];
         assert_eq!((ssh.connections, ssh.sources.len()), (3, 2));
+        assert_eq!(ssh.sources.values().sum::<u64>(), 3, "{:?}", ssh.sources);
         assert!(
             !history.usage.contains_key(&(Proto::Tcp, 443)),
             "nothing listens on 443 here: an outgoing connection"

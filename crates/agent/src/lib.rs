@@ -55,6 +55,7 @@ pub mod respond;
 mod runtime;
 mod scan_watch;
 mod service_manager;
+pub mod source_tally;
 
 pub use runtime::{Agent, AgentError, AgentReport, CONNTRACK_QUEUE};
 

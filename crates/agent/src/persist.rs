@@ -5,12 +5,15 @@
 //! read back after a restart compares equal to a fresh reading of the same
 //! listeners; drift events keep the readable form.
 
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use portreeve_core::PortKey;
-use portreeve_store::{DriftEvent, Listener, Store, UsageUpdate, WriteBatch};
+use portreeve_store::{DriftEvent, Listener, SourceUpdate, Store, UsageUpdate, WriteBatch};
 
 use crate::daemon::{History, PortUse};
 use crate::drift::{Drift, ListenerKey, Owner, Snapshot};
+
+/// How often per-source use past its retention is deleted.
+const FORGET_EVERY: SignedDuration = SignedDuration::from_hours(1);
 
 /// A [`History`] over any [`Store`].
 pub struct StoreHistory {
@@ -18,16 +21,61 @@ pub struct StoreHistory {
     /// Whether a snapshot has been recorded by this process: the first
     /// one marks every listening port as seen.
     recorded: bool,
+    /// How long per-source use is kept after it was last seen.
+    source_retention: SignedDuration,
+    /// When per-source use past its retention was last deleted.
+    forgotten_at: Option<Timestamp>,
 }
 
 impl StoreHistory {
-    /// Keeps the agent's history in `store`.
-    pub fn new(store: Box<dyn Store>) -> StoreHistory {
+    /// Keeps the agent's history in `store`, per-source use for
+    /// `source_retention` after it was last seen.
+    pub fn new(store: Box<dyn Store>, source_retention: SignedDuration) -> StoreHistory {
         StoreHistory {
             store,
             recorded: false,
+            source_retention,
+            forgotten_at: None,
         }
     }
+
+    /// Deletes per-source use last seen more than the retention before
+    /// `at`, at start and then hourly.
+    fn forget_old_sources(&mut self, at: Timestamp) -> Result<(), String> {
+        if self
+            .forgotten_at
+            .is_some_and(|last| at.duration_since(last) < FORGET_EVERY)
+        {
+            return Ok(());
+        }
+        let cut = at
+            .checked_sub(self.source_retention)
+            .unwrap_or(Timestamp::MIN);
+        self.store
+            .forget_sources_before(cut)
+            .map_err(|e| e.to_string())?;
+        self.forgotten_at = Some(at);
+        Ok(())
+    }
+}
+
+/// One interval's per-source use of the ports in `usage`, as the store
+/// merges it: every connection of the interval at the interval's time.
+fn source_updates(usage: &[PortUse]) -> Vec<SourceUpdate> {
+    usage
+        .iter()
+        .flat_map(|u| {
+            u.sources
+                .iter()
+                .map(|(&source, &connections)| SourceUpdate {
+                    source,
+                    key: PortKey::new(u.protocol, u.port),
+                    connections,
+                    first_seen: u.last_access,
+                    last_seen: u.last_access,
+                })
+        })
+        .collect()
 }
 
 impl History for StoreHistory {
@@ -104,10 +152,17 @@ impl History for StoreHistory {
                     seen_at: at,
                     last_access: Some(u.last_access),
                     connections: u.connections,
-                    sources: u.sources.iter().copied().collect(),
+                    // Distinct addresses: the networks past the cap are not one.
+                    sources: u
+                        .sources
+                        .keys()
+                        .filter(|n| n.prefix_len() == n.max_prefix_len())
+                        .map(|n| n.addr())
+                        .collect(),
                 })
                 .collect(),
             flows: Vec::new(),
+            sources: source_updates(usage),
         };
         // The snapshot is rewritten only when it changed (or first), and a
         // port's first sighting is recorded when it appears.
@@ -131,22 +186,68 @@ impl History for StoreHistory {
             );
             self.recorded = true;
         }
-        if batch.is_empty() {
-            return Ok(());
+        if !batch.is_empty() {
+            self.store.write(&batch).map_err(|e| e.to_string())?;
         }
-        self.store.write(&batch).map_err(|e| e.to_string())
+        // After the write: a failure here loses no observation.
+        self.forget_old_sources(at)
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeSet;
+    use std::collections::BTreeMap;
 
     use portreeve_core::Proto;
     use portreeve_store::SqliteStore;
 
     use super::*;
     use crate::drift::DriftKind;
+
+    const RETENTION: SignedDuration = SignedDuration::from_hours(24 * 90);
+
+    fn ssh_used(at: Timestamp, source: &str) -> PortUse {
+        PortUse {
+            protocol: Proto::Tcp,
+            port: 22,
+            last_access: at,
+            connections: 1,
+            sources: BTreeMap::from([(source.parse().unwrap(), 1)]),
+        }
+    }
+
+    #[test]
+    fn per_source_use_is_forgotten_after_its_retention() {
+        let dir = tempfile::tempdir().unwrap();
+        let day = SignedDuration::from_hours(24);
+        let mut h = StoreHistory::new(Box::new(SqliteStore::open(dir.path()).unwrap()), day);
+        let at: Timestamp = "2026-11-29T09:00:00Z".parse().unwrap();
+        let snapshot: Snapshot = [(key(22), Owner::default())].into();
+        h.record(at, &snapshot, &[], &[ssh_used(at, "10.0.0.5/32")])
+            .unwrap();
+        // Within the hour: nothing is deleted yet, whatever its age.
+        let later = at + SignedDuration::from_mins(30);
+        h.record(later, &snapshot, &[], &[ssh_used(later, "10.0.0.6/32")])
+            .unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        assert_eq!(store.source_usage(None).unwrap().len(), 2);
+        // Two days on, both are past the one-day retention; the new one stays.
+        let much_later = at + day * 2;
+        h.record(
+            much_later,
+            &snapshot,
+            &[],
+            &[ssh_used(much_later, "10.0.0.7/32")],
+        )
+        .unwrap();
+        let left: Vec<String> = store
+            .source_usage(None)
+            .unwrap()
+            .iter()
+            .map(|u| u.source.to_string())
+            .collect();
+        assert_eq!(left, ["10.0.0.7/32"]);
+    }
 
     fn key(port: u16) -> ListenerKey {
         ListenerKey {
@@ -172,7 +273,8 @@ mod tests {
         let snapshot: Snapshot = [(key(22), owner.clone())].into();
         let at: Timestamp = "2026-11-29T09:00:00Z".parse().unwrap();
         {
-            let mut h = StoreHistory::new(Box::new(SqliteStore::open(dir.path()).unwrap()));
+            let mut h =
+                StoreHistory::new(Box::new(SqliteStore::open(dir.path()).unwrap()), RETENTION);
             assert_eq!(h.last_snapshot().unwrap(), None);
             let drift = vec![Drift {
                 kind: DriftKind::NewListener,
@@ -185,11 +287,11 @@ mod tests {
                 port: 22,
                 last_access: at,
                 connections: 3,
-                sources: BTreeSet::from(["10.0.0.5".parse().unwrap()]),
+                sources: BTreeMap::from([("10.0.0.5/32".parse().unwrap(), 3)]),
             }];
             h.record(at, &snapshot, &drift, &used).unwrap();
         }
-        let mut h = StoreHistory::new(Box::new(SqliteStore::open(dir.path()).unwrap()));
+        let mut h = StoreHistory::new(Box::new(SqliteStore::open(dir.path()).unwrap()), RETENTION);
         assert_eq!(h.last_snapshot().unwrap(), Some(snapshot));
         let usage = h.usage().unwrap();
         assert_eq!(usage.len(), 1);
@@ -198,6 +300,12 @@ mod tests {
             (22, 3, at)
         );
         let store = SqliteStore::open(dir.path()).unwrap();
+        let by_source = store.source_usage(None).unwrap();
+        assert_eq!(by_source.len(), 1);
+        assert_eq!(
+            (by_source[0].source.to_string(), by_source[0].connections),
+            ("10.0.0.5/32".to_string(), 3)
+        );
         let events = store.drift_events(None, 10).unwrap();
         assert_eq!(events.len(), 1);
         assert_eq!(

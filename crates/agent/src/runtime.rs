@@ -136,7 +136,9 @@ impl Agent {
                     .map_err(|source| AgentError::Metrics { address, source })
             })
             .transpose()?;
-        let history = StoreHistory::new(Box::new(state.open_store()?));
+        let mut store = state.open_store()?;
+        store.set_max_sources(config.usage.max_sources);
+        let history = StoreHistory::new(Box::new(store), config.usage.source_retention);
         let responder = scan_watch::responder(&config.response, state, &metrics)?;
         let mut flow_addresses = config.netflow.clone();
         flow_addresses.extend(&config.sflow);
@@ -206,7 +208,8 @@ impl Agent {
             drop(feed);
             if let Some(collector) = collector {
                 s.spawn(|| {
-                    report.flows = sink_flows(collector, state, &metrics, &stop);
+                    report.flows =
+                        sink_flows(collector, state, config.usage.max_sources, &metrics, &stop);
                 });
             }
             s.spawn(|| plan_lifecycle(config.lifecycle_interval, state, &shared, &metrics, &stop));
@@ -392,19 +395,21 @@ fn forward_conntrack(
 fn sink_flows(
     collector: Collector,
     state: &StateDir,
+    max_sources: u64,
     metrics: &Metrics,
     stop: &AtomicBool,
 ) -> Totals {
     let mut totals = Totals::default();
-    let mut sink = portreeve_app::flows::FlowSink::new(state);
+    let mut sink = portreeve_app::flows::FlowSink::bounded(state, max_sources);
     while !stop.load(Ordering::Relaxed) {
-        let aggregates = collector.next_flush(&mut totals, Some(metrics));
-        if let Err(e) = sink.store(&aggregates) {
+        let flush = collector.next_flush_with_sources(&mut totals, Some(metrics));
+        if let Err(e) = sink.store_with_sources(&flush.aggregates, &flush.sources) {
             tracing::warn!(error = %e, "cannot store flow aggregates");
             metrics.count_error("store");
         }
     }
-    if let Err(e) = sink.store(&collector.stop(&mut totals)) {
+    let last = collector.stop_with_sources(&mut totals);
+    if let Err(e) = sink.store_with_sources(&last.aggregates, &last.sources) {
         tracing::warn!(error = %e, "cannot store the last flow aggregates");
     }
     totals

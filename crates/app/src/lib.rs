@@ -25,6 +25,7 @@
 //! - [`detect`]: scan detection over recorded traffic (offline);
 //! - [`detections`]: the scans the agent detected, what it did about each,
 //!   and what it learnt after;
+//! - [`recommend`]: a least-privilege policy from recorded use;
 //! - [`record`]: the ledger entry every change leaves behind;
 //! - [`input`]: reading a file an operator names, `-` meaning standard input.
 //!
@@ -63,8 +64,12 @@ pub mod lockout;
 pub mod plan_summary;
 pub mod policy;
 pub mod reclaim;
+pub mod recommend;
 pub mod record;
+pub mod simulate;
 mod state_dir;
+pub mod usage;
+pub mod usage_file;
 pub mod witness;
 
 pub use actor::Actor;

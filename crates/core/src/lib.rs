@@ -76,4 +76,4 @@ pub use port::{PortRange, PortRangeError, Proto, ProtoParseError};
 pub use reach::{Observed, ObservedPort, ScanView};
 pub use severity::{Severity, SeverityParseError};
 pub use socket::{BindScope, Family, ListeningSocket, NetnsRef, OwnerStatus, ProcessInfo};
-pub use usage::{PortKey, PortUsage};
+pub use usage::{PortKey, PortUsage, SourceUse, source_network};

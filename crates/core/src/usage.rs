@@ -81,3 +81,73 @@ impl PortUsage {
         self.last_access.unwrap_or(self.first_seen)
     }
 }
+
+/// One (source, protocol, local port) and its use: what `usage --by-source`
+/// lists, what `simulate` replays and what `recommend` reads.
+///
+/// The agent records one per client address until its bound is reached;
+/// past it, new clients are folded into their /24 (IPv4) or /64 (IPv6), so
+/// `source` is a network, a single address being a /32 or /128.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceUse {
+    /// The client address, or the network it was aggregated into past the
+    /// cap (/24 IPv4, /64 IPv6).
+    pub source: ipnet::IpNet,
+    /// Transport protocol.
+    pub protocol: Proto,
+    /// Local port the connections reached.
+    pub port: u16,
+    /// New connections counted.
+    pub connections: u64,
+    /// The first new connection seen.
+    pub first_seen: Timestamp,
+    /// The last new connection seen.
+    pub last_seen: Timestamp,
+}
+
+/// The network a source is folded into once the per-source record is full:
+/// its /24 (IPv4) or /64 (IPv6). A network already wider stays as it is.
+pub fn source_network(source: ipnet::IpNet) -> ipnet::IpNet {
+    let prefix = match source {
+        ipnet::IpNet::V4(_) => 24,
+        ipnet::IpNet::V6(_) => 64,
+    };
+    if source.prefix_len() <= prefix {
+        return source;
+    }
+    ipnet::IpNet::new(source.addr(), prefix)
+        .map(|n| n.trunc())
+        .unwrap_or(source)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn source_use_serializes_as_flat_json_with_cidr_source() {
+        let used = SourceUse {
+            source: "192.0.2.7/32".parse().unwrap(),
+            protocol: Proto::Tcp,
+            port: 443,
+            connections: 3,
+            first_seen: "2026-01-01T00:00:00Z".parse().unwrap(),
+            last_seen: "2026-01-02T00:00:00Z".parse().unwrap(),
+        };
+        let json = serde_json::to_string(&used).unwrap();
+        assert_eq!(
+            json,
+            r#"{"source":"192.0.2.7/32","protocol":"tcp","port":443,"connections":3,"first_seen":"2026-01-01T00:00:00Z","last_seen":"2026-01-02T00:00:00Z"}"#
+        );
+        let back: SourceUse = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, used);
+    }
+
+    #[test]
+    fn sources_fold_into_their_24_or_64() {
+        let fold = |s: &str| source_network(s.parse().unwrap()).to_string();
+        assert_eq!(fold("192.0.2.7/32"), "192.0.2.0/24");
+        assert_eq!(fold("2001:db8:1:2:3::9/128"), "2001:db8:1:2::/64");
+        assert_eq!(fold("10.0.0.0/8"), "10.0.0.0/8");
+    }
+}

@@ -9,7 +9,9 @@
 //! ([`iptables_text::render`] as a script for hosts without nftables, which
 //! portreeve renders but never runs), and
 //! [`Ruleset::verdict`] answers what a new connection would meet, which the
-//! lock-out [`guard`] asks before anything is applied. All of that is pure.
+//! lock-out [`guard`] asks before anything is applied; a [`verdict_index`]
+//! answers the same for a million sources at once (`simulate`). All of that
+//! is pure.
 //!
 //! The effects live in an [`Enforcer`]: it previews an apply
 //! ([`ApplyPreview`]), applies, confirms and rolls back rulesets, grants and
@@ -100,6 +102,7 @@ pub mod published;
 mod ruleset;
 pub mod table_drift;
 mod verdict;
+pub mod verdict_index;
 
 pub use enforcer::{
     ApplyOptions, ApplyPreview, EnforceError, Enforcer, LiveGrant, SeenPort, WATCHDOG,

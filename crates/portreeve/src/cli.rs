@@ -112,6 +112,10 @@ pub enum Command {
     Plan(PlanArgs),
     /// Install the policy's ruleset in one atomic nftables transaction
     Apply(ApplyArgs),
+    /// Replay recorded use against a policy: what it would block, open, clear and raise
+    Simulate(SimulateArgs),
+    /// Recommend a least-privilege policy from recorded use: drop unused rules, narrow sources
+    Recommend(RecommendArgs),
     /// Confirm a ruleset applied with --confirm-within, keeping it
     Confirm(ListArgs),
     /// Restore the ruleset that was live before the current one
@@ -124,8 +128,8 @@ pub enum Command {
     Revoke(RevokeArgs),
     /// List open grants with the time they have left
     Grants(ListArgs),
-    /// Show when each allowed port last received a new connection
-    Usage(ListArgs),
+    /// Show when each allowed port last received a new connection, or who uses it (--by-source)
+    Usage(UsageArgs),
     /// Drop every packet from a source for a limited time
     Block(BlockArgs),
     /// End a block before its time
@@ -437,6 +441,61 @@ pub struct ListArgs {
     pub format: ListFormat,
 }
 
+/// `portreeve simulate`.
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// The candidate policy file to replay the recorded use against
+    #[arg(long, value_name = "FILE")]
+    pub policy: PathBuf,
+    /// Only use last seen at or after this time: 2026-11-29, 2026-11-29T08:00:00Z, or an age (30d)
+    #[arg(long, value_name = "TIME", value_parser = parse_time_arg, default_value = "30d")]
+    pub since: jiff::Timestamp,
+    /// Replay these JSON lines of recorded use (as `usage --by-source --format json`
+    /// lists them) instead of the agent's record
+    #[arg(long, value_name = "FILE")]
+    pub usage: Option<PathBuf>,
+    /// Judge every pair with the lock-out guard's per-pair evaluation instead
+    /// of the index (bench/simulate.sh compares the two)
+    #[arg(long, hide = true)]
+    pub naive: bool,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
+}
+
+/// `portreeve recommend`.
+#[derive(Debug, Args)]
+pub struct RecommendArgs {
+    /// Start from this policy file [default: as `check` chooses: the policy in effect, …]
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Only use last seen at or after this time: 2026-11-29, 2026-11-29T08:00:00Z, or an age (30d)
+    #[arg(long, value_name = "TIME", value_parser = parse_time_arg, default_value = "30d")]
+    pub since: jiff::Timestamp,
+    /// Read these JSON lines of recorded use (as `usage --by-source --format json`
+    /// lists them) instead of the agent's record
+    #[arg(long, value_name = "FILE")]
+    pub usage: Option<PathBuf>,
+    /// Aggregate observed IPv4 sources at this prefix length
+    #[arg(long, value_name = "BITS", default_value_t = 24, value_parser = clap::value_parser!(u8).range(0..=32))]
+    pub aggregate: u8,
+    /// Aggregate observed IPv6 sources at this prefix length
+    #[arg(long, value_name = "BITS", default_value_t = 64, value_parser = clap::value_parser!(u8).range(0..=128))]
+    pub aggregate6: u8,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = RecommendFormat::Toml)]
+    pub format: RecommendFormat,
+}
+
+/// What `recommend` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RecommendFormat {
+    /// The recommended policy file
+    Toml,
+    /// A unified diff from the policy it started from
+    Diff,
+}
+
 /// `portreeve grant`.
 #[derive(Debug, Args)]
 pub struct GrantArgs {
@@ -651,6 +710,20 @@ pub struct AgentArgs {
     /// The name this host enrolls under [default: the kernel's host name]
     #[arg(long, value_name = "NAME")]
     pub host_name: Option<String>,
+}
+
+/// `portreeve usage`.
+#[derive(Debug, Args)]
+pub struct UsageArgs {
+    /// List new connections per source address and port, as the agent recorded them
+    #[arg(long)]
+    pub by_source: bool,
+    /// With --by-source: only sources last seen at or after this time: 2026-11-29, or an age (24h, 30d)
+    #[arg(long, value_name = "TIME", value_parser = parse_time_arg, requires = "by_source")]
+    pub since: Option<jiff::Timestamp>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
 }
 
 /// `portreeve drift`.

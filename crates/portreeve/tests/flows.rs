@@ -253,22 +253,9 @@ fn flows_decode_prints_records_and_import_zeek_refuses_bad_lines() {
 }
 
 /// A NetFlow v5 datagram with one flow `192.0.2.7:50000 → server:port/tcp`
-/// of 3 packets and 180 bytes.
+/// of 3 packets and 180 bytes (see [`support::netflow_v5`]).
 fn v5_datagram(server: [u8; 4], port: u16) -> Vec<u8> {
-    let mut d = vec![0, 5, 0, 1];
-    d.extend_from_slice(&1_000u32.to_be_bytes()); // sys_uptime
-    d.extend_from_slice(&1_765_000_000u32.to_be_bytes()); // unix_secs
-    d.resize(24, 0);
-    let mut r = vec![0u8; 48];
-    r[0..4].copy_from_slice(&[192, 0, 2, 7]);
-    r[4..8].copy_from_slice(&server);
-    r[16..20].copy_from_slice(&3u32.to_be_bytes());
-    r[20..24].copy_from_slice(&180u32.to_be_bytes());
-    r[32..34].copy_from_slice(&50000u16.to_be_bytes());
-    r[34..36].copy_from_slice(&port.to_be_bytes());
-    r[38] = 6;
-    d.extend(r);
-    d
+    support::netflow_v5(&[([192, 0, 2, 7], 50000, server, port)])
 }
 
 /// An Ethernet frame carrying `payload` in UDP 192.0.2.1:2055 → 192.0.2.2:2055.

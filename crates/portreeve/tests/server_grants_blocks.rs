@@ -28,17 +28,9 @@ fn push(
     blocks: Option<Vec<PushedBlock>>,
 ) -> Push {
     Push {
-        host_id: host.id.clone(),
-        seq,
-        sent_at: now(),
-        listeners: vec![],
-        findings: vec![],
-        drift: vec![],
-        ledger: None,
-        lifecycle: None,
-        policy: None,
         grants,
         blocks,
+        ..host.empty_push(seq)
     }
 }
 

@@ -20,23 +20,6 @@ use support::fleet_server::{
 /// The severities, gravest first, as docs/server.md orders them.
 const GRAVEST_FIRST: [&str; 5] = ["critical", "high", "medium", "low", "info"];
 
-/// An empty push numbered `seq` by `host`.
-fn push_of(host: &SigningHost, seq: u64) -> Push {
-    Push {
-        host_id: host.id.clone(),
-        seq,
-        sent_at: jiff::Timestamp::now(),
-        listeners: vec![],
-        findings: vec![],
-        drift: vec![],
-        ledger: None,
-        lifecycle: None,
-        policy: None,
-        grants: None,
-        blocks: None,
-    }
-}
-
 fn finding(code: &str, severity: &str) -> PushedFinding {
     PushedFinding {
         code: code.into(),
@@ -102,7 +85,7 @@ fn findings_are_listed_gravest_first_fleet_wide_and_in_host_detail() {
             // severity's spelling nor the code can pass for its rank.
             let push = |name: &str, seed: u8| {
                 let host = SigningHost::enroll(&server, &enroll, name, seed);
-                let mut p = push_of(&host, 1);
+                let mut p = host.empty_push(1);
                 p.findings = ["low", "info", "critical", "medium", "high"]
                     .iter()
                     .zip(["PR005", "PR001", "PR009", "PR004", "PR007"])
@@ -142,7 +125,7 @@ fn pushes_with_a_nul(host: &SigningHost) -> Vec<(String, Push)> {
     let nul = |text: &str| format!("{text}\0x");
     let mut cases = vec![];
     let mut case = |field: &str, edit: &dyn Fn(&mut Push)| {
-        let mut p = push_of(host, 1);
+        let mut p = host.empty_push(1);
         edit(&mut p);
         let says = match field {
             "lifecycle" => "lifecycle state `active\0x` is not one of".to_owned(),
@@ -225,7 +208,7 @@ fn a_nul_in_pushed_text_is_refused_naming_the_field_and_writes_nothing() {
                 assert_eq!(stored(db), "0|0|0|0|0|0\n", "{says}: something was written");
             }
             // The same host's clean push is stored.
-            let mut clean = push_of(&host, 1);
+            let mut clean = host.empty_push(1);
             clean.listeners = vec![listener()];
             assert_eq!(host.push(&server, &clean), (200, json!({"accepted": true})));
             assert_eq!(stored(db), "1|0|0|0|0|1\n");
@@ -299,7 +282,7 @@ fn enrollments_and_pushes_at_once_are_all_stored() {
                 "0\n"
             );
             let pushed = at_once(HOSTS, |i| {
-                let mut p = push_of(&hosts[i], 1);
+                let mut p = hosts[i].empty_push(1);
                 p.listeners = vec![listener()];
                 hosts[i].push(&server, &p)
             });

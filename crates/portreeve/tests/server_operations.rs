@@ -10,7 +10,6 @@ use std::net::TcpStream;
 use std::process::Command;
 use std::time::Duration;
 
-use portreeve_fleet_protocol::Push;
 use support::fleet_server::{RunningServer, SigningHost, create_token, on_each_database};
 use support::{Home, Netns, sample, stderr, stdout, testkit};
 
@@ -45,22 +44,6 @@ fn documented_series() -> BTreeSet<String> {
         .collect()
 }
 
-fn empty_push(host: &SigningHost, seq: u64) -> Push {
-    Push {
-        host_id: host.id.clone(),
-        seq,
-        sent_at: jiff::Timestamp::now(),
-        listeners: vec![],
-        findings: vec![],
-        drift: vec![],
-        ledger: None,
-        lifecycle: None,
-        policy: None,
-        grants: None,
-        blocks: None,
-    }
-}
-
 #[test]
 fn the_servers_metrics_count_requests_pushes_and_hosts_and_promtool_accepts_them() {
     let test = "the_servers_metrics_count_requests_pushes_and_hosts_and_promtool_accepts_them";
@@ -85,10 +68,10 @@ fn the_servers_metrics_count_requests_pushes_and_hosts_and_promtool_accepts_them
         );
         let web = SigningHost::enroll(&server, &enroll, "web-1", 1);
         let db_host = SigningHost::enroll(&server, &enroll, "db-1", 2);
-        assert_eq!(web.push(&server, &empty_push(&web, 1)).0, 200);
-        assert_eq!(web.push(&server, &empty_push(&web, 1)).0, 200); // a duplicate
+        assert_eq!(web.push(&server, &web.empty_push(1)).0, 200);
+        assert_eq!(web.push(&server, &web.empty_push(1)).0, 200); // a duplicate
         // db-1 pushes for web-1: invalid. Revoked, db-1 is refused.
-        assert_eq!(db_host.push(&server, &empty_push(&web, 2)).0, 400);
+        assert_eq!(db_host.push(&server, &web.empty_push(2)).0, 400);
         let revoke = home.run(
             &[
                 &["server", "host", "revoke", "db-1"][..],
@@ -97,7 +80,7 @@ fn the_servers_metrics_count_requests_pushes_and_hosts_and_promtool_accepts_them
             .concat(),
         );
         assert!(revoke.status.success(), "{}", stderr(&revoke));
-        assert_eq!(db_host.push(&server, &empty_push(&db_host, 1)).0, 401);
+        assert_eq!(db_host.push(&server, &db_host.empty_push(1)).0, 401);
         assert_eq!(server.get("/api/v1/hosts", None).0, 401);
 
         let (head, body) = scrape(server.netns());

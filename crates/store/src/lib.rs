@@ -56,7 +56,8 @@ mod sqlite;
 mod store;
 
 pub use model::{
-    DriftEvent, DriftKind, Listener, Reclaim, StoredDetection, UsageRecord, UsageUpdate, WriteBatch,
+    DriftEvent, DriftKind, Listener, Reclaim, SourceUpdate, StoredDetection, UsageRecord,
+    UsageUpdate, WriteBatch,
 };
-pub use sqlite::{DB_FILE, SOURCE_CAP, SqliteStore};
+pub use sqlite::{DB_FILE, DEFAULT_MAX_SOURCES, SOURCE_CAP, SqliteStore};
 pub use store::{Store, StoreError};

@@ -118,6 +118,22 @@ impl UsageUpdate {
     }
 }
 
+/// New connections from one source to one local port, merged into the
+/// store's per-source record ([`crate::Store::source_usage`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SourceUpdate {
+    /// The client address, or a network the agent already folded it into.
+    pub source: ipnet::IpNet,
+    /// The local port reached.
+    pub key: PortKey,
+    /// New connections since the last update: added.
+    pub connections: u64,
+    /// The first of them; the stored `first_seen` keeps the earliest.
+    pub first_seen: Timestamp,
+    /// The last of them; the stored `last_seen` keeps the latest.
+    pub last_seen: Timestamp,
+}
+
 /// A port's usage as stored.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UsageRecord {
@@ -158,6 +174,9 @@ pub struct WriteBatch {
     /// Flow aggregates to merge into the stored ones, by
     /// [`FlowAggregate::merge`].
     pub flows: Vec<FlowAggregate>,
+    /// Per-source use to merge, within the store's bound
+    /// ([`crate::SqliteStore::set_max_sources`]).
+    pub sources: Vec<SourceUpdate>,
 }
 
 impl WriteBatch {
@@ -167,6 +186,7 @@ impl WriteBatch {
             && self.listeners.is_none()
             && self.usage.is_empty()
             && self.flows.is_empty()
+            && self.sources.is_empty()
     }
 }
 

@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use jiff::Timestamp;
-use portreeve_core::{NetnsRef, PortKey, PortUsage, Proto};
+use portreeve_core::{NetnsRef, PortKey, PortUsage, Proto, SourceUse, source_network};
 use portreeve_flows::{FlowAggregate, ServerPort};
 use rusqlite::{
     Connection, OpenFlags, OptionalExtension, Row, Transaction, TransactionBehavior, params,
@@ -33,7 +33,8 @@ use rusqlite::{
 use sha2::{Digest, Sha256};
 
 use crate::model::{
-    DriftEvent, DriftKind, Listener, Reclaim, StoredDetection, UsageRecord, UsageUpdate, WriteBatch,
+    DriftEvent, DriftKind, Listener, Reclaim, SourceUpdate, StoredDetection, UsageRecord,
+    UsageUpdate, WriteBatch,
 };
 use crate::store::{Store, StoreError};
 
@@ -185,13 +186,39 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX detections_first_seen ON detections (first_seen);
     ",
+    // 5: who uses what — new connections per (source, protocol, port),
+    // the source a client address (/32, /128) or, past the store's bound,
+    // the /24 or /64 it was folded into; and how many were folded.
+    "
+    CREATE TABLE source_usage (
+        source TEXT NOT NULL,
+        protocol TEXT NOT NULL,
+        port INTEGER NOT NULL,
+        connections INTEGER NOT NULL,
+        first_seen INTEGER NOT NULL,
+        last_seen INTEGER NOT NULL,
+        PRIMARY KEY (source, protocol, port)
+    ) WITHOUT ROWID;
+    CREATE INDEX source_usage_last_seen ON source_usage (last_seen);
+    CREATE TABLE source_usage_folded (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        folded INTEGER NOT NULL
+    );
+    INSERT INTO source_usage_folded (id, folded) VALUES (1, 0);
+    ",
 ];
+
+/// Per-source rows kept by default before new sources are folded into
+/// their /24 or /64 ([`SqliteStore::set_max_sources`]). 50,000 rows are a
+/// few megabytes.
+pub const DEFAULT_MAX_SOURCES: u64 = 50_000;
 
 /// The agent's store in one SQLite file.
 #[derive(Debug)]
 pub struct SqliteStore {
     conn: Connection,
     path: PathBuf,
+    max_sources: u64,
 }
 
 impl SqliteStore {
@@ -227,7 +254,16 @@ impl SqliteStore {
         Ok(SqliteStore {
             conn,
             path: path.to_path_buf(),
+            max_sources: DEFAULT_MAX_SOURCES,
         })
+    }
+
+    /// Bounds the per-source record: once it holds `max_sources` rows, a
+    /// source not yet in it is folded into its /24 or /64 (and counted as
+    /// folded). Networks' own rows may go past the bound: there are at most
+    /// 2^24 IPv4 ones, and each is one row however many clients it holds.
+    pub fn set_max_sources(&mut self, max_sources: u64) {
+        self.max_sources = max_sources;
     }
 
     /// The database file.
@@ -548,6 +584,73 @@ fn write_usage(tx: &Transaction<'_>, updates: &[UsageUpdate]) -> Result<(), Stor
     Ok(())
 }
 
+/// Merges per-source use into `source_usage`, folding a source not yet
+/// recorded into its network once the table holds `max_sources` rows.
+/// Returns how many updates were folded.
+fn write_sources(
+    tx: &Transaction<'_>,
+    updates: &[SourceUpdate],
+    max_sources: u64,
+) -> Result<u64, StoreError> {
+    if updates.is_empty() {
+        return Ok(0);
+    }
+    let mut rows = unsigned(tx.query_row("SELECT count(*) FROM source_usage", [], |r| r.get(0))?);
+    let mut exists = tx.prepare_cached(
+        "SELECT 1 FROM source_usage WHERE source = ?1 AND protocol = ?2 AND port = ?3",
+    )?;
+    let mut upsert = tx.prepare_cached(&format!(
+        "INSERT INTO source_usage (source, protocol, port, connections, first_seen, last_seen)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (source, protocol, port) DO UPDATE SET
+             connections = {},
+             first_seen = min(first_seen, excluded.first_seen),
+             last_seen = max(last_seen, excluded.last_seen)",
+        saturating_add("connections", "excluded.connections")
+    ))?;
+    let mut folded = 0;
+    for u in updates {
+        let protocol = u.key.protocol.as_str();
+        let mut known = |source: &str| -> Result<bool, StoreError> {
+            Ok(exists
+                .query_row(params![source, protocol, u.key.port], |_| Ok(()))
+                .optional()?
+                .is_some())
+        };
+        let mut source = u.source.to_string();
+        let mut present = known(&source)?;
+        if !present && rows >= max_sources {
+            let network = source_network(u.source);
+            if network != u.source {
+                folded += 1;
+                source = network.to_string();
+                present = known(&source)?;
+            }
+        }
+        if !present {
+            rows += 1;
+        }
+        upsert.execute(params![
+            source,
+            protocol,
+            u.key.port,
+            count(u.connections),
+            nanos(u.first_seen)?,
+            nanos(u.last_seen)?,
+        ])?;
+    }
+    if folded > 0 {
+        tx.execute(
+            &format!(
+                "UPDATE source_usage_folded SET folded = {}",
+                saturating_add("folded", "?1")
+            ),
+            [count(folded)],
+        )?;
+    }
+    Ok(folded)
+}
+
 /// Merges each aggregate into the stored one with [`FlowAggregate::merge`]:
 /// the stored row is read, merged and written back inside the batch's
 /// transaction, so an aggregate that appears twice in a batch is merged
@@ -672,6 +775,7 @@ impl Store for SqliteStore {
         }
         write_usage(&tx, &batch.usage)?;
         write_flows(&tx, &batch.flows)?;
+        write_sources(&tx, &batch.sources, self.max_sources)?;
         tx.commit()?;
         Ok(())
     }
@@ -792,6 +896,55 @@ impl Store for SqliteStore {
         }
         out.sort_by_key(|u| u.key);
         Ok(out)
+    }
+
+    fn source_usage(&self, since: Option<Timestamp>) -> Result<Vec<SourceUse>, StoreError> {
+        let since = since.map(nanos).transpose()?.unwrap_or(i64::MIN);
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT source, protocol, port, connections, first_seen, last_seen
+             FROM source_usage WHERE last_seen >= ?1",
+        )?;
+        let rows = stmt.query_map([since], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, i64>(4)?,
+                r.get::<_, i64>(5)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (source, p, port_n, connections, first, last) = row?;
+            out.push(SourceUse {
+                source: source
+                    .parse()
+                    .map_err(|_| StoreError::Corrupt(format!("source `{source}`")))?,
+                protocol: protocol_of(&p)?,
+                port: port(port_n)?,
+                connections: unsigned(connections),
+                first_seen: timestamp(first)?,
+                last_seen: timestamp(last)?,
+            });
+        }
+        out.sort_by_key(|u| (u.port, u.protocol, u.source));
+        Ok(out)
+    }
+
+    fn sources_folded(&self) -> Result<u64, StoreError> {
+        Ok(unsigned(self.conn.query_row(
+            "SELECT folded FROM source_usage_folded",
+            [],
+            |r| r.get(0),
+        )?))
+    }
+
+    fn forget_sources_before(&mut self, before: Timestamp) -> Result<usize, StoreError> {
+        Ok(self.conn.execute(
+            "DELETE FROM source_usage WHERE last_seen < ?1",
+            [nanos(before)?],
+        )?)
     }
 
     fn flows(&self) -> Result<Vec<FlowAggregate>, StoreError> {

@@ -1,7 +1,7 @@
 //! The storage interface the agent programs against.
 
 use jiff::Timestamp;
-use portreeve_core::PortKey;
+use portreeve_core::{PortKey, SourceUse};
 use portreeve_flows::FlowAggregate;
 
 use crate::model::{
@@ -72,6 +72,18 @@ pub trait Store: Send {
 
     /// Every port's usage, sorted by port.
     fn usage(&self) -> Result<Vec<UsageRecord>, StoreError>;
+
+    /// Per-source use last seen at or after `since` (all when `None`),
+    /// sorted by port, protocol, source.
+    fn source_usage(&self, since: Option<Timestamp>) -> Result<Vec<SourceUse>, StoreError>;
+
+    /// How many source updates were folded into their /24 or /64 because
+    /// the per-source record was full, ever.
+    fn sources_folded(&self) -> Result<u64, StoreError>;
+
+    /// Deletes per-source use last seen before `before` (the retention),
+    /// and returns how many rows went.
+    fn forget_sources_before(&mut self, before: Timestamp) -> Result<usize, StoreError>;
 
     /// Every flow aggregate, sorted by server address, port, protocol.
     fn flows(&self) -> Result<Vec<FlowAggregate>, StoreError>;

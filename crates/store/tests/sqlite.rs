@@ -9,8 +9,8 @@ use jiff::{SignedDuration, Timestamp};
 use portreeve_core::{NetnsRef, PortKey, PortUsage, Proto};
 use portreeve_flows::{FlowAggregate, ServerPort};
 use portreeve_store::{
-    DB_FILE, DriftEvent, DriftKind, Listener, SOURCE_CAP, SqliteStore, Store, StoreError,
-    StoredDetection, UsageUpdate, WriteBatch,
+    DB_FILE, DriftEvent, DriftKind, Listener, SOURCE_CAP, SourceUpdate, SqliteStore, Store,
+    StoreError, StoredDetection, UsageUpdate, WriteBatch,
 };
 
 fn t(minutes: i64) -> Timestamp {
@@ -606,6 +606,7 @@ fn write_history(store: &mut dyn Store) {
                 clients: 1,
                 clients_exact: true,
             }],
+            sources: vec![from("10.0.0.1/32", 8080, 7, 3)],
         })
         .unwrap();
     store
@@ -624,6 +625,7 @@ fn everything_survives_closing_and_reopening() {
         store.usage().unwrap(),
         store.flows().unwrap(),
         store.reclaims().unwrap(),
+        store.source_usage(None).unwrap(),
     );
     drop(store);
     let store = open(dir.path());
@@ -633,8 +635,10 @@ fn everything_survives_closing_and_reopening() {
         store.usage().unwrap(),
         store.flows().unwrap(),
         store.reclaims().unwrap(),
+        store.source_usage(None).unwrap(),
     );
     assert_eq!(before, after);
+    assert_eq!(after.5[0].connections, 7);
     assert_eq!(after.2[0].usage.connections, 7);
     assert_eq!(after.4[0].reference, "generation 2");
 }
@@ -657,7 +661,7 @@ fn a_handle_dropped_mid_way_keeps_every_committed_batch_and_no_half_batch() {
             },
             UsageUpdate::seen(tcp(8081), Timestamp::MAX),
         ],
-        flows: Vec::new(),
+        ..WriteBatch::default()
     };
     assert!(matches!(
         store.write(&broken),
@@ -722,4 +726,146 @@ fn stores_opened_together_migrate_once() {
             }
         });
     }
+}
+
+fn from(source: &str, port: u16, connections: u64, at: i64) -> SourceUpdate {
+    SourceUpdate {
+        source: source.parse().unwrap(),
+        key: tcp(port),
+        connections,
+        first_seen: t(at),
+        last_seen: t(at),
+    }
+}
+
+fn record_sources(store: &mut SqliteStore, updates: Vec<SourceUpdate>) {
+    store
+        .write(&WriteBatch {
+            sources: updates,
+            ..WriteBatch::default()
+        })
+        .unwrap();
+}
+
+/// (source, port, connections) of every per-source row.
+fn listed(store: &SqliteStore) -> Vec<(String, u16, u64)> {
+    store
+        .source_usage(None)
+        .unwrap()
+        .iter()
+        .map(|u| (u.source.to_string(), u.port, u.connections))
+        .collect()
+}
+
+#[test]
+fn source_usage_adds_connections_and_widens_first_and_last_seen() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path());
+    record_sources(&mut store, vec![from("192.0.2.7/32", 22, 2, 10)]);
+    record_sources(
+        &mut store,
+        vec![
+            from("192.0.2.7/32", 22, 3, 20),
+            from("192.0.2.8/32", 22, 1, 5),
+        ],
+    );
+    record_sources(&mut store, vec![from("192.0.2.7/32", 22, 1, 1)]);
+    let all = store.source_usage(None).unwrap();
+    assert_eq!(
+        listed(&store),
+        [
+            ("192.0.2.7/32".to_string(), 22, 6),
+            ("192.0.2.8/32".to_string(), 22, 1)
+        ]
+    );
+    assert_eq!((all[0].first_seen, all[0].last_seen), (t(1), t(20)));
+    // The window keeps what was last seen in it.
+    let recent = store.source_usage(Some(t(10))).unwrap();
+    assert_eq!(recent.len(), 1);
+    assert_eq!(recent[0].source.to_string(), "192.0.2.7/32");
+}
+
+#[test]
+fn source_usage_is_sorted_by_port_protocol_then_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path());
+    let mut udp = from("192.0.2.1/32", 53, 1, 1);
+    udp.key = PortKey::new(Proto::Udp, 53);
+    record_sources(
+        &mut store,
+        vec![
+            from("192.0.2.10/32", 443, 1, 1),
+            from("192.0.2.9/32", 443, 1, 1),
+            udp,
+            from("192.0.2.1/32", 53, 1, 1),
+        ],
+    );
+    let keys: Vec<(u16, Proto, String)> = store
+        .source_usage(None)
+        .unwrap()
+        .iter()
+        .map(|u| (u.port, u.protocol, u.source.to_string()))
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            (53, Proto::Tcp, "192.0.2.1/32".to_string()),
+            (53, Proto::Udp, "192.0.2.1/32".to_string()),
+            (443, Proto::Tcp, "192.0.2.9/32".to_string()),
+            (443, Proto::Tcp, "192.0.2.10/32".to_string()),
+        ]
+    );
+}
+
+#[test]
+fn past_the_bound_new_sources_fold_into_their_network_and_are_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path());
+    store.set_max_sources(2);
+    record_sources(
+        &mut store,
+        vec![
+            from("192.0.2.1/32", 22, 1, 1),
+            from("192.0.2.2/32", 22, 1, 1),
+        ],
+    );
+    // Full: a known source still counts as itself; new ones fold.
+    record_sources(
+        &mut store,
+        vec![
+            from("192.0.2.1/32", 22, 4, 2),
+            from("192.0.2.3/32", 22, 1, 2),
+            from("192.0.2.4/32", 22, 2, 3),
+            from("2001:db8:1:2::5/128", 22, 1, 3),
+        ],
+    );
+    assert_eq!(
+        listed(&store),
+        [
+            ("192.0.2.0/24".to_string(), 22, 3),
+            ("192.0.2.1/32".to_string(), 22, 5),
+            ("192.0.2.2/32".to_string(), 22, 1),
+            ("2001:db8:1:2::/64".to_string(), 22, 1),
+        ]
+    );
+    assert_eq!(store.sources_folded().unwrap(), 3);
+    // The count survives a reopen.
+    drop(store);
+    assert_eq!(open(dir.path()).sources_folded().unwrap(), 3);
+}
+
+#[test]
+fn retention_forgets_sources_last_seen_before_the_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path());
+    record_sources(
+        &mut store,
+        vec![
+            from("192.0.2.1/32", 22, 1, 5),
+            from("192.0.2.2/32", 22, 1, 50),
+        ],
+    );
+    assert_eq!(store.forget_sources_before(t(10)).unwrap(), 1);
+    assert_eq!(listed(&store), [("192.0.2.2/32".to_string(), 22, 1)]);
+    assert_eq!(store.forget_sources_before(t(10)).unwrap(), 0);
 }

@@ -97,9 +97,9 @@ pub fn list(args: &ListArgs, ctx: &Context) -> Result<u8, Failure> {
     Ok(EXIT_OK)
 }
 
-pub fn usage(args: &ListArgs, ctx: &Context) -> Result<u8, Failure> {
+pub fn usage(format: ListFormat, ctx: &Context) -> Result<u8, Failure> {
     let rows = grants::usage(&ctx.state, Timestamp::now())?;
-    match args.format {
+    match format {
         ListFormat::Json => emit_listing("portreeve.usage", &[("ports", to_value(&rows))]),
         ListFormat::Table => {
             let text: Vec<Vec<String>> = rows

@@ -20,8 +20,11 @@ mod inventory;
 mod ledger;
 mod lifecycle;
 mod policy;
+mod recommend;
 mod scan;
 mod server;
+mod simulate;
+mod usage;
 
 use crate::cli::{Cli, Command, FlowsCommand, ImportCommand, PolicyCommand};
 use crate::context::Context;
@@ -41,6 +44,8 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
         Command::Render(args) => enforce::render(args, &ctx),
         Command::Plan(args) => enforce::plan(args, &ctx),
         Command::Apply(args) => enforce::apply(args, &ctx),
+        Command::Simulate(args) => simulate::run(args, &ctx),
+        Command::Recommend(args) => recommend::run(args, &ctx),
         Command::Confirm(args) => enforce::confirm(args, &ctx),
         Command::Rollback(args) => enforce::rollback(args, &ctx),
         Command::Generations(args) => enforce::generations(args, &ctx),
@@ -48,7 +53,8 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
         Command::Grant(args) => grants::grant(args, &ctx),
         Command::Revoke(args) => grants::revoke(args, &ctx),
         Command::Grants(args) => grants::list(args, &ctx),
-        Command::Usage(args) => grants::usage(args, &ctx),
+        Command::Usage(args) if args.by_source => usage::by_source(args, &ctx),
+        Command::Usage(args) => grants::usage(args.format, &ctx),
         Command::Block(args) => blocks::block(args, &ctx),
         Command::Unblock(args) => blocks::unblock(args, &ctx),
         Command::Blocks(args) => blocks::list(args, &ctx),

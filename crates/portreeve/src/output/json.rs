@@ -157,6 +157,8 @@ pub const CONFIRM_KIND: &str = "portreeve.confirm";
 pub const ROLLBACK_KIND: &str = "portreeve.rollback";
 /// `kind` of `grant --format json`'s document.
 pub const GRANT_KIND: &str = "portreeve.grant";
+/// `kind` of `usage --by-source --format json`'s document.
+pub const USAGE_BY_SOURCE_KIND: &str = "portreeve.usage-by-source";
 /// `kind` of `revoke --format json`'s document.
 pub const REVOKE_KIND: &str = "portreeve.revoke";
 

@@ -198,6 +198,25 @@ impl SigningHost {
         STANDARD.encode(self.key.sign(body).to_bytes())
     }
 
+    /// A push numbered `seq` that says nothing: no listeners, findings or
+    /// drift, and leaves out what may be left out. Tests fill in the rest
+    /// with `Push { …, ..host.empty_push(seq) }`.
+    pub fn empty_push(&self, seq: u64) -> Push {
+        Push {
+            host_id: self.id.clone(),
+            seq,
+            sent_at: jiff::Timestamp::from_second(jiff::Timestamp::now().as_second()).unwrap(),
+            listeners: vec![],
+            findings: vec![],
+            drift: vec![],
+            ledger: None,
+            lifecycle: None,
+            policy: None,
+            grants: None,
+            blocks: None,
+        }
+    }
+
     /// POSTs `push`, signed: the status and the answer.
     pub fn push(&self, server: &RunningServer, push: &Push) -> (u16, serde_json::Value) {
         let body = serde_json::to_vec(push).unwrap();

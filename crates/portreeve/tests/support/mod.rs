@@ -514,3 +514,29 @@ pub fn assert_valid(doc: &serde_json::Value, schema: &serde_json::Value, name: &
         errors.join("\n")
     );
 }
+
+/// One TCP flow of a NetFlow v5 record: source address and port,
+/// destination address and port.
+pub type V5Flow = ([u8; 4], u16, [u8; 4], u16);
+
+/// A NetFlow v5 datagram carrying one TCP record per flow (3 packets, 180
+/// bytes each; the header's clock a fixed instant in the past).
+pub fn netflow_v5(flows: &[V5Flow]) -> Vec<u8> {
+    let mut d = vec![0, 5];
+    d.extend_from_slice(&(flows.len() as u16).to_be_bytes());
+    d.extend_from_slice(&1_000u32.to_be_bytes()); // sys_uptime
+    d.extend_from_slice(&1_765_000_000u32.to_be_bytes()); // unix_secs
+    d.resize(24, 0);
+    for &(src, sport, dst, dport) in flows {
+        let mut r = vec![0u8; 48];
+        r[0..4].copy_from_slice(&src);
+        r[4..8].copy_from_slice(&dst);
+        r[16..20].copy_from_slice(&3u32.to_be_bytes());
+        r[20..24].copy_from_slice(&180u32.to_be_bytes());
+        r[32..34].copy_from_slice(&sport.to_be_bytes());
+        r[34..36].copy_from_slice(&dport.to_be_bytes());
+        r[38] = 6;
+        d.extend(r);
+    }
+    d
+}

@@ -157,6 +157,36 @@ const EXAMPLES: &[(&str, &[Example])] = &[
         ],
     ),
     (
+        "portreeve-simulate",
+        &[
+            ex(
+                "sudo portreeve simulate --policy new.toml",
+                "What new.toml would break, newly open, clear and raise for the use the agent recorded in the last 30 days; exits 1 if anything used would break.",
+            ),
+            ex(
+                "portreeve simulate --policy new.toml --usage usage.jsonl --since 90d --format json",
+                "The same in a CI pipeline, replaying recorded use exported as JSON lines.",
+            ),
+        ],
+    ),
+    (
+        "portreeve-recommend",
+        &[
+            ex(
+                "sudo portreeve recommend --format diff",
+                "What a least-privilege version of the policy in effect would change, from the use recorded in the last 30 days.",
+            ),
+            ex(
+                "sudo portreeve recommend --since 90d --aggregate 16",
+                "Print the recommended policy, sources aggregated at /16, to review and propose.",
+            ),
+            ex(
+                "portreeve recommend --policy policy.toml --usage usage.jsonl",
+                "The same from a policy file and use exported as JSON lines.",
+            ),
+        ],
+    ),
+    (
         "portreeve-confirm",
         &[ex(
             "sudo portreeve confirm",
@@ -258,10 +288,16 @@ const EXAMPLES: &[(&str, &[Example])] = &[
     ),
     (
         "portreeve-usage",
-        &[ex(
-            "sudo portreeve usage --format json",
-            "When each allowed port last received a new connection.",
-        )],
+        &[
+            ex(
+                "sudo portreeve usage --format json",
+                "When each allowed port last received a new connection.",
+            ),
+            ex(
+                "sudo portreeve usage --by-source --since 30d",
+                "Which sources opened connections to which ports in the last 30 days.",
+            ),
+        ],
     ),
     (
         "portreeve-scan",
