@@ -100,6 +100,7 @@ impl fmt::Display for PolicyErrors {
 /// Collects errors against one source text, computing line and column.
 pub(crate) struct ErrorSink<'a> {
     source: &'a str,
+    lines: LineIndex,
     errors: Vec<PolicyError>,
     /// Items cut from the document after an error (see `parse::recover`),
     /// and the tables they were cut from.
@@ -110,6 +111,7 @@ impl<'a> ErrorSink<'a> {
     pub(crate) fn new(source: &'a str) -> Self {
         ErrorSink {
             source,
+            lines: LineIndex::new(source),
             errors: Vec::new(),
             cuts: Vec::new(),
         }
@@ -130,7 +132,7 @@ impl<'a> ErrorSink<'a> {
         }) {
             return;
         }
-        let (line, column) = line_column(self.source, span.start);
+        let (line, column) = self.line_column(span.start);
         self.errors.push(PolicyError {
             span,
             line,
@@ -138,6 +140,11 @@ impl<'a> ErrorSink<'a> {
             message: message.into(),
             hint,
         });
+    }
+
+    /// 1-based line and character column of byte `offset` in the source.
+    pub(crate) fn line_column(&self, offset: usize) -> (u32, u32) {
+        self.lines.line_column(self.source, offset)
     }
 
     /// Notes that the item at `item` was cut from the table at `table`
@@ -166,17 +173,40 @@ impl<'a> ErrorSink<'a> {
     }
 }
 
-/// 1-based line and character column of byte `offset` in `source`.
-pub(crate) fn line_column(source: &str, offset: usize) -> (u32, u32) {
-    let offset = offset.min(source.len());
-    let before = source.get(..offset).unwrap_or(source);
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let column = before[line_start..].chars().count() + 1;
-    (
-        u32::try_from(line).unwrap_or(u32::MAX),
-        u32::try_from(column).unwrap_or(u32::MAX),
-    )
+/// Where each line of a source text starts, so locating an offset costs a
+/// binary search and a scan of one line, not a scan of the whole text
+/// before it: a policy locates every rule, and scanning from the start for
+/// each one made parsing quadratic in the number of rules.
+pub(crate) struct LineIndex {
+    /// Byte offset of the start of each line; the first is 0.
+    starts: Vec<usize>,
+}
+
+impl LineIndex {
+    pub(crate) fn new(source: &str) -> LineIndex {
+        let mut starts = vec![0];
+        starts.extend(source.match_indices('\n').map(|(i, _)| i + 1));
+        LineIndex { starts }
+    }
+
+    /// 1-based line and character column of byte `offset` in `source` (the
+    /// text this index was built from). An offset past the end, or inside a
+    /// character, is located at the end.
+    pub(crate) fn line_column(&self, source: &str, offset: usize) -> (u32, u32) {
+        let offset = if source.is_char_boundary(offset) {
+            offset
+        } else {
+            source.len()
+        };
+        // The number of line starts at or before `offset`, which is at least
+        // one (the first line starts at 0): that is the 1-based line.
+        let line = self.starts.partition_point(|&start| start <= offset);
+        let column = source[self.starts[line - 1]..offset].chars().count() + 1;
+        (
+            u32::try_from(line).unwrap_or(u32::MAX),
+            u32::try_from(column).unwrap_or(u32::MAX),
+        )
+    }
 }
 
 #[cfg(test)]
@@ -186,11 +216,16 @@ mod tests {
     #[test]
     fn line_column_counts_from_one_in_characters() {
         let s = "a = 1\nbé = 2\n";
-        assert_eq!(line_column(s, 0), (1, 1));
-        assert_eq!(line_column(s, 4), (1, 5));
-        assert_eq!(line_column(s, 6), (2, 1));
+        let lines = LineIndex::new(s);
+        let line_column = |offset| lines.line_column(s, offset);
+        assert_eq!(line_column(0), (1, 1));
+        assert_eq!(line_column(4), (1, 5));
+        assert_eq!(line_column(5), (1, 6));
+        assert_eq!(line_column(6), (2, 1));
         // 'é' is two bytes but one column.
-        assert_eq!(line_column(s, 10), (2, 4));
-        assert_eq!(line_column(s, 999), (3, 1));
+        assert_eq!(line_column(10), (2, 4));
+        // Inside 'é', or past the end: the end.
+        assert_eq!(line_column(8), (3, 1));
+        assert_eq!(line_column(999), (3, 1));
     }
 }

@@ -33,7 +33,7 @@ pub use enforcement::parse_duration;
 use enforcement::{RawEnforce, RawGrant, RawLimits};
 use lifecycle::{RawLevel, RawLifecycle};
 
-use crate::error::{ErrorSink, PolicyErrors, line_column};
+use crate::error::{ErrorSink, PolicyErrors};
 use crate::model::{BannedPorts, Defaults, Lifecycle, Policy, Rule, ServiceIdentity, Zone};
 
 /// The policy file format version this build understands.
@@ -222,7 +222,6 @@ pub fn parse_policy(file: &str, source: &str) -> Result<Policy, PolicyErrors> {
     };
     let policy = Validator {
         file,
-        source,
         sink: &mut sink,
     }
     .policy(raw);
@@ -235,7 +234,6 @@ pub fn parse_policy(file: &str, source: &str) -> Result<Policy, PolicyErrors> {
 
 struct Validator<'a, 'b> {
     file: &'a str,
-    source: &'a str,
     sink: &'b mut ErrorSink<'a>,
 }
 
@@ -245,7 +243,7 @@ impl Validator<'_, '_> {
     }
 
     fn location(&self, offset: usize) -> PolicyLocation {
-        let (line, column) = line_column(self.source, offset);
+        let (line, column) = self.sink.line_column(offset);
         PolicyLocation {
             file: self.file.to_string(),
             line,
