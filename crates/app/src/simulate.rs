@@ -26,15 +26,6 @@ use crate::error::AppError;
 use crate::policy::{self, LoadedPolicy};
 use crate::state_dir::StateDir;
 
-/// Where the replayed use comes from.
-#[derive(Debug, Clone)]
-pub enum UsageSource<'a> {
-    /// What the agent recorded in the state directory.
-    Recorded,
-    /// JSON lines of [`SourceUse`] in a file (`-`: standard input).
-    File(&'a Path),
-}
-
 /// How the pairs are judged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Evaluation {
@@ -50,9 +41,10 @@ pub struct Request<'a> {
     /// The candidate.
     pub policy: LoadedPolicy,
     /// Only use last seen at or after this time.
-    pub since: Option<Timestamp>,
-    /// Where the use comes from.
-    pub usage: UsageSource<'a>,
+    pub since: Timestamp,
+    /// Where the use comes from: JSON lines of [`SourceUse`] in this file (`-`: standard input);
+    /// `None`: what the agent recorded in the state directory.
+    pub usage: Option<&'a Path>,
     /// How the pairs are judged.
     pub evaluation: Evaluation,
 }
@@ -129,13 +121,7 @@ pub fn simulate(state: &StateDir, request: Request<'_>) -> Result<Simulation, Ap
         Some(_) => Some(enforce::compile_without(current.clone(), &closed)?.ruleset),
         None => None,
     };
-    let mut uses = match request.usage {
-        UsageSource::Recorded => crate::usage::by_source(state, request.since)?,
-        UsageSource::File(path) => crate::usage_file::read(path)?,
-    };
-    if let Some(since) = request.since {
-        uses.retain(|u| u.last_seen >= since);
-    }
+    let uses = crate::usage_file::load(state, request.usage, request.since)?;
 
     let started = Instant::now();
     let replay = match request.evaluation {

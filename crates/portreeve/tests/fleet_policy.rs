@@ -48,57 +48,32 @@ fn policy_opening(port: u16) -> String {
     )
 }
 
-/// `method path` with `token` as bearer and `body` as JSON: the status and
-/// the answer.
-fn call(
-    server: &RunningServer,
-    method: &str,
-    path: &str,
-    token: &str,
-    body: Value,
-) -> (u16, Value) {
-    let auth = format!("Bearer {token}");
-    let (status, _, answer) = server.send(
-        method,
-        path,
-        &[
-            ("Authorization", auth.as_str()),
-            ("Content-Type", "application/json"),
-        ],
-        body.to_string().as_bytes(),
-    );
-    (status, answer)
-}
-
 /// Proposes `text` as the next version of `web` as the operator, has the
 /// approver approve it, and assigns it to the host: its version and
 /// digest.
 fn roll_out(server: &RunningServer, operator: &str, approver: &str, text: &str) -> (u64, String) {
-    let (status, proposed) = call(
-        server,
+    let (status, proposed) = server.call(
         "POST",
         "/api/v1/policies",
         operator,
-        json!({"name": "web", "text": text, "reason": "open the app port"}),
+        &json!({"name": "web", "text": text, "reason": "open the app port"}),
     );
     assert_eq!(status, 201, "{proposed}");
     let version = proposed["version"].as_u64().unwrap();
     let digest = proposed["sha256"].as_str().unwrap().to_string();
-    let (status, approved) = call(
-        server,
+    let (status, approved) = server.call(
         "POST",
         &format!("/api/v1/policies/web/{version}/approve"),
         approver,
-        json!({"reason": "looked at it"}),
+        &json!({"reason": "looked at it"}),
     );
     assert_eq!(status, 200, "{approved}");
     assert_eq!(approved["approved"], true, "{approved}");
-    let (status, assigned) = call(
-        server,
+    let (status, assigned) = server.call(
         "PUT",
         "/api/v1/assignments",
         operator,
-        json!({"policy": "web", "version": version, "hosts": [HOST]}),
+        &json!({"policy": "web", "version": version, "hosts": [HOST]}),
     );
     assert!((200..300).contains(&status), "{status}: {assigned}");
     (version, digest)

@@ -32,27 +32,6 @@ const DB_POLICY: &str = "version = 1\n\n[zones]\nlan = [\"10.0.0.0/8\"]\n\n\
 /// The server's configuration: two approvals per version.
 const TWO_APPROVALS: &str = "[change_control]\napprovals = 2\n";
 
-/// `method` `path` with `token` and a JSON `body`: the status and answer.
-fn call(
-    server: &RunningServer,
-    method: &str,
-    path: &str,
-    token: &str,
-    body: &Value,
-) -> (u16, Value) {
-    let auth = format!("Bearer {token}");
-    let (status, _, reply) = server.send(
-        method,
-        path,
-        &[
-            ("Authorization", &auth),
-            ("Content-Type", "application/json"),
-        ],
-        &serde_json::to_vec(body).unwrap(),
-    );
-    (status, reply)
-}
-
 /// `host`'s policy pull sent at `sent_at`, signed with `signature` (the
 /// host's own over the body when `None`).
 fn pull_at(
@@ -106,8 +85,7 @@ fn signed_by(policy: &SignedPolicy, key: &str) -> bool {
 
 /// Proposes `text` as `name` with `token`: the new version's number.
 fn propose(server: &RunningServer, token: &str, name: &str, text: &str) -> u64 {
-    let (status, reply) = call(
-        server,
+    let (status, reply) = server.call(
         "POST",
         "/api/v1/policies",
         token,
@@ -119,8 +97,7 @@ fn propose(server: &RunningServer, token: &str, name: &str, text: &str) -> u64 {
 
 /// Approves `name` version `version` with `token`: the status and answer.
 fn approve(server: &RunningServer, token: &str, name: &str, version: u64) -> (u16, Value) {
-    call(
-        server,
+    server.call(
         "POST",
         &format!("/api/v1/policies/{name}/{version}/approve"),
         token,
@@ -160,8 +137,7 @@ fn an_approved_policy_assigned_to_a_group_reaches_its_host_signed_by_the_server(
             assert_eq!(pull(&server, &web1), None, "nothing assigned yet");
 
             // Bad TOML: 400 naming the line.
-            let (status, reply) = call(
-                &server,
+            let (status, reply) = server.call(
                 "POST",
                 "/api/v1/policies",
                 &alice,
@@ -177,8 +153,7 @@ fn an_approved_policy_assigned_to_a_group_reaches_its_host_signed_by_the_server(
             let version = propose(&server, &alice, "web", WEB_POLICY);
             assert_eq!(version, 1);
             // Not approved: it cannot be assigned.
-            let (status, reply) = call(
-                &server,
+            let (status, reply) = server.call(
                 "PUT",
                 "/api/v1/assignments",
                 &alice,
@@ -210,16 +185,14 @@ fn an_approved_policy_assigned_to_a_group_reaches_its_host_signed_by_the_server(
             assert_eq!((status, &reply["approved"]), (200, &json!(true)), "{reply}");
             assert!(reply["signature"].is_string(), "{reply}");
 
-            let (status, reply) = call(
-                &server,
+            let (status, reply) = server.call(
                 "POST",
                 &format!("/api/v1/hosts/{}/groups", web1.id),
                 &alice,
                 &json!({"groups": ["dmz"]}),
             );
             assert_eq!(status, 200, "{reply}");
-            let (status, reply) = call(
-                &server,
+            let (status, reply) = server.call(
                 "PUT",
                 "/api/v1/assignments",
                 &alice,
@@ -253,8 +226,7 @@ fn an_approved_policy_assigned_to_a_group_reaches_its_host_signed_by_the_server(
             let db_version = propose(&server, &alice, "db", DB_POLICY);
             approve(&server, &bob, "db", db_version);
             approve(&server, &carol, "db", db_version);
-            let (status, reply) = call(
-                &server,
+            let (status, reply) = server.call(
                 "PUT",
                 "/api/v1/assignments",
                 &carol,
@@ -294,8 +266,7 @@ fn an_approved_policy_assigned_to_a_group_reaches_its_host_signed_by_the_server(
             assert_eq!(hosts[0]["policy"], detail["policy"]);
 
             // Taking the host's own assignment away leaves its group's.
-            let (status, reply) = call(
-                &server,
+            let (status, reply) = server.call(
                 "PUT",
                 "/api/v1/assignments",
                 &alice,
@@ -332,8 +303,7 @@ fn every_change_is_an_entry_of_the_servers_ledger_whose_proof_verifies() {
             let host = SigningHost::enroll(&server, &enroll, "db-1", 2);
             let version = propose(&server, &alice, "web", WEB_POLICY);
             assert_eq!(approve(&server, &bob, "web", version).0, 200);
-            let (status, reply) = call(
-                &server,
+            let (status, reply) = server.call(
                 "PUT",
                 "/api/v1/assignments",
                 &alice,

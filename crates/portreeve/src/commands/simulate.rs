@@ -2,7 +2,7 @@
 //! exits 1 when anything used would break.
 
 use portreeve_app::policy::{LoadedPolicy, PolicySource};
-use portreeve_app::simulate::{self, Evaluation, PairChange, Request, Simulation, UsageSource};
+use portreeve_app::simulate::{self, Evaluation, PairChange, Request, Simulation};
 use portreeve_core::Finding;
 
 use crate::cli::{ListFormat, SimulateArgs};
@@ -16,11 +16,8 @@ pub fn run(args: &SimulateArgs, ctx: &Context) -> Result<u8, Failure> {
     let policy = LoadedPolicy::read(&args.policy, PolicySource::File(args.policy.clone()))?;
     let request = Request {
         policy,
-        since: Some(args.since),
-        usage: match &args.usage {
-            Some(path) => UsageSource::File(path),
-            None => UsageSource::Recorded,
-        },
+        since: args.since,
+        usage: args.usage.as_deref(),
         evaluation: if args.naive {
             Evaluation::Naive
         } else {
