@@ -179,7 +179,7 @@ fn parse_options() -> Options {
 
 /// The UDP payloads of one capture.
 fn datagrams(file: &str) -> Vec<Vec<u8>> {
-    let testdata = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata/flows");
+    let testdata = portreeve_testkit::testdata("flows");
     let path = if Path::new(file).exists() {
         PathBuf::from(file)
     } else {

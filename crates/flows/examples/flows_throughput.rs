@@ -16,7 +16,7 @@
 //! CPU time per datagram received: the difference is the receive path.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use portreeve_flows::{Aggregator, Decoder, pcap};
@@ -141,7 +141,7 @@ fn main() {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(2.0);
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata/flows");
+    let dir = portreeve_testkit::testdata("flows");
     if !dir.is_dir() {
         println!(
             "{}",

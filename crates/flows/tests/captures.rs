@@ -22,7 +22,7 @@ mod exports;
 use exports::*;
 
 fn testdata() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata/flows")
+    portreeve_testkit::testdata("flows")
 }
 
 /// Whether `test` can run: the captures are there and tshark and mergecap

@@ -44,7 +44,7 @@ const EQUAL_SIZES_NON_HASH_ROOTS: &str =
 /// The vectors' directory, or `None` (the test skipped through the
 /// testkit, a failure in CI) when it is absent.
 fn data_dir(test: &str) -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata/merkle");
+    let dir = portreeve_testkit::testdata("merkle");
     portreeve_testkit::skip_unless(
         test,
         dir.is_dir(),

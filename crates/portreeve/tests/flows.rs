@@ -182,8 +182,7 @@ fn softflowd_netflow_v9_and_ipfix_aggregate_to_the_connections_made() {
 
 #[test]
 fn flows_decode_prints_records_and_import_zeek_refuses_bad_lines() {
-    let testdata = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/testdata/flows/netflow/nfv5.pcap");
+    let testdata = testkit::testdata("flows/netflow/nfv5.pcap");
     if testkit::skip_unless(
         "flows_decode_prints_records_and_import_zeek_refuses_bad_lines (the capture)",
         testdata.exists(),

@@ -94,8 +94,7 @@ fn up_to_32_clients_are_counted_exactly() {
 /// NetFlow v5 datagrams a real exporter sent (the shared conformance
 /// capture), or `None` when the data set is absent (skipped, said why).
 fn exporter_datagrams(test: &str) -> Option<Vec<Vec<u8>>> {
-    let capture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/testdata/flows/netflow/nfv5.pcap");
+    let capture = testkit::testdata("flows/netflow/nfv5.pcap");
     if !testkit::skip_unless(
         test,
         capture.exists(),

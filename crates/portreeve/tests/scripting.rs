@@ -10,7 +10,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use support::{Home, Lab, assert_ok, portreeve, privileged, run, stderr, stdout};
+use support::{Home, Lab, assert_ok, portreeve, privileged, run, stderr, stdout, testkit};
 
 /// A policy allowing TCP 7080 from the lab's zone.
 const POLICY: &str = r#"[zones]
@@ -220,7 +220,7 @@ fn nmap_xml_captures_and_target_files_read_standard_input() {
     assert_ok(&out);
     assert!(stdout(&out).contains("\"port\": 22"), "{}", stdout(&out));
 
-    let capture = Path::new("/work/shared/testdata/flows/netflow/data+templates.pcap");
+    let capture = &testkit::testdata("flows/netflow/data+templates.pcap");
     if capture.exists() {
         let by_path = run(portreeve().args(["flows", "decode", "--pcap"]).arg(capture));
         assert_ok(&by_path);

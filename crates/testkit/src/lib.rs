@@ -57,6 +57,24 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
+/// The variable naming the conformance data directory, for a checkout that
+/// does not sit next to `shared/` (the default is `../shared/testdata`
+/// beside the workspace, where the workplace keeps it).
+pub const TESTDATA_ENV: &str = "PORTREEVE_TESTDATA";
+
+/// `sub` inside the conformance data directory: `$PORTREEVE_TESTDATA/sub`,
+/// else `../shared/testdata/sub` beside the workspace. Tests read the data
+/// from there and never copy it into the repository.
+pub fn testdata(sub: &str) -> PathBuf {
+    std::env::var_os(TESTDATA_ENV)
+        .filter(|v| !v.is_empty())
+        .map_or_else(
+            || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata"),
+            PathBuf::from,
+        )
+        .join(sub)
+}
+
 /// Runs `cmd`, returning its output, and fails the test if it could not start.
 pub fn run(cmd: &mut Command) -> Output {
     cmd.output()
