@@ -7,7 +7,6 @@
 mod support;
 
 use std::io::Write;
-use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 use support::{Home, Lab, assert_ok, portreeve, privileged, run, stderr, stdout, testkit};

@@ -281,6 +281,37 @@ fn bad_input_exits_2_and_writes_nothing() {
 }
 
 #[test]
+fn a_change_the_servers_ledger_refuses_is_not_made() {
+    on_each_database(
+        "a_change_the_servers_ledger_refuses_is_not_made",
+        |home, db| {
+            let _first = create_token(home, db, &["--role", "viewer", "--name", "first"]);
+            let id = db.query("SELECT id FROM api_tokens");
+            let id = id.trim();
+            // Rewrite one recorded byte: the ledger no longer matches its
+            // signed checkpoint, and nothing more can be recorded in it.
+            let entries = home.state().join("server/ledger/entries.jsonl");
+            let text = std::fs::read_to_string(&entries).unwrap();
+            assert!(text.contains("first"), "{text}");
+            std::fs::write(&entries, text.replacen("first", "forst", 1)).unwrap();
+
+            let out = server_cmd(home, db, &["token", "create", "--role", "admin"]);
+            assert!(!out.status.success(), "{}", support::stderr(&out));
+            assert_eq!(stdout(&out), "", "a secret was shown for a token not kept");
+            assert_eq!(db.query("SELECT COUNT(*) FROM api_tokens"), "1\n");
+
+            let out = server_cmd(home, db, &["token", "revoke", id]);
+            assert!(!out.status.success(), "{}", support::stderr(&out));
+            assert_eq!(
+                db.query("SELECT COUNT(*) FROM api_tokens WHERE revoked_at IS NULL"),
+                "1\n",
+                "the token was revoked without an entry"
+            );
+        },
+    );
+}
+
+#[test]
 fn a_state_directory_others_can_write_is_refused() {
     use std::os::unix::fs::PermissionsExt;
     let home = Home::new();

@@ -192,19 +192,24 @@ pub async fn detail(pool: &AnyPool, id: &str) -> Result<Option<HostDetail>, Serv
     }))
 }
 
-/// Revokes the host whose id or name is `which`: its pushes get 401 from
-/// now on. Revoking it again keeps the first time. Its id and name.
-pub async fn revoke(pool: &AnyPool, which: &str) -> Result<(String, String), ServerError> {
+/// Revokes the host whose id or name is `which` on `db` (the caller's
+/// transaction, which records it in the server's ledger): its pushes get
+/// 401 from now on. Revoking it again keeps the first time. Its id and
+/// name.
+pub async fn revoke(
+    db: &mut sqlx::AnyConnection,
+    which: &str,
+) -> Result<(String, String), ServerError> {
     sqlx::query(
         "UPDATE hosts SET revoked_at = $1 WHERE (id = $2 OR name = $2) AND revoked_at IS NULL",
     )
     .bind(unix_now())
     .bind(which)
-    .execute(pool)
+    .execute(&mut *db)
     .await?;
     let row = sqlx::query("SELECT id, name FROM hosts WHERE id = $1 OR name = $1")
         .bind(which)
-        .fetch_optional(pool)
+        .fetch_optional(&mut *db)
         .await?
         .ok_or_else(|| ServerError::NoSuchHost(which.to_owned()))?;
     Ok((row.try_get("id")?, row.try_get("name")?))

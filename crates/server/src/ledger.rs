@@ -87,6 +87,26 @@ impl ServerLedger {
         })
     }
 
+    /// Makes the change `write` makes in one database transaction, and
+    /// records it as `draft` of its result before committing: the database
+    /// keeps a change only once the ledger holds its entry, so no change
+    /// is left unrecorded when the ledger refuses (a tampered file, a full
+    /// disk). What a commit failing after the append leaves is an entry
+    /// for a change that did not happen, which the entry's readers can
+    /// check against the database, rather than the reverse.
+    pub async fn recorded<T>(
+        &self,
+        pool: &sqlx::AnyPool,
+        write: impl AsyncFnOnce(&mut sqlx::AnyConnection) -> Result<T, ServerError>,
+        draft: impl FnOnce(&T) -> Draft,
+    ) -> Result<T, ServerError> {
+        let mut tx = pool.begin().await?;
+        let done = write(&mut *tx).await?;
+        self.record(draft(&done)).await?;
+        tx.commit().await?;
+        Ok(done)
+    }
+
     /// Appends `draft` and signs a checkpoint over it; returns once both
     /// are durable, with the entry's index.
     pub async fn record(&self, draft: Draft) -> Result<u64, ServerError> {
@@ -242,5 +262,49 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(ledger.page(0, 100).await.unwrap().entries.len(), 6);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_change_is_kept_only_with_its_entry() {
+        let state = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", state.path().join("s.db").display());
+        let database = crate::Database::open(&url).await.unwrap();
+        let ledger = ServerLedger::open(state.path()).unwrap();
+        let create = async |db: &mut sqlx::AnyConnection| {
+            crate::token::create(db, crate::Role::Viewer, "t", None, None).await
+        };
+        // The ledger refuses this entry (its action is not a valid name)
+        // after the token was written in the transaction.
+        let refused = ledger
+            .recorded(database.pool(), create, |_| {
+                Draft::new("not an action", "root", "token")
+            })
+            .await;
+        assert!(refused.is_err());
+        assert!(
+            crate::token::list(database.pool())
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(ledger.page(0, 10).await.unwrap().size, 0);
+
+        let kept = ledger
+            .recorded(database.pool(), create, |t| {
+                Draft::new(
+                    "server.token.create",
+                    "root",
+                    format!("token {}", t.record.id),
+                )
+            })
+            .await
+            .unwrap();
+        assert_eq!(crate::token::list(database.pool()).await.unwrap().len(), 1);
+        let page = ledger.page(0, 10).await.unwrap();
+        assert_eq!(
+            page.entries[0].entry["object"],
+            format!("token {}", kept.record.id)
+        );
+        database.close().await;
     }
 }

@@ -10,10 +10,19 @@
 //! ```no_run
 //! # async fn demo() -> Result<(), portreeve_server::ServerError> {
 //! use portreeve_server::{Database, Role, Server, token};
+//! use portreeve_ledger::Draft;
+//! use portreeve_server::ledger::ServerLedger;
 //! use portreeve_server::policy::Governance;
 //!
 //! let db = Database::open("sqlite:///tmp/server.db?mode=rwc").await?;
-//! let viewer = token::create(db.pool(), Role::Viewer, "dashboard", None, None).await?;
+//! let ledger = ServerLedger::open(std::path::Path::new("/tmp/portreeve"))?;
+//! let viewer = ledger
+//!     .recorded(
+//!         db.pool(),
+//!         async |tx| token::create(tx, Role::Viewer, "dashboard", None, None).await,
+//!         |t| Draft::new("server.token.create", "root", format!("token {}", t.record.id)),
+//!     )
+//!     .await?;
 //! println!("{}", viewer.secret);
 //! let governance = Governance::open(std::path::Path::new("/tmp/portreeve"), 1)?;
 //! let server = Server::bind("127.0.0.1:0".parse().unwrap(), db, governance).await?;

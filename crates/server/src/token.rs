@@ -9,7 +9,7 @@
 //! hash matched learns nothing about any token.
 
 use sha2::{Digest, Sha256};
-use sqlx::{AnyPool, Row};
+use sqlx::{AnyConnection, AnyPool, Row};
 
 use crate::ServerError;
 use crate::clock::unix_now;
@@ -52,11 +52,13 @@ pub struct NewToken {
 pub const DEFAULT_ENROLL_USES: i64 = 1;
 
 /// Makes a token with `role`, named `name`, that expires `ttl_seconds`
-/// from now (never when `None`), and stores its hash. An `enroll` token
-/// enrolls `uses` hosts ([`DEFAULT_ENROLL_USES`] when `None`); other
-/// roles have no use limit, and `uses` is ignored for them.
+/// from now (never when `None`), and stores its hash on `db` (the caller's
+/// transaction, which records it in the server's ledger; see
+/// [`ServerLedger::recorded`](crate::ledger::ServerLedger::recorded)). An
+/// `enroll` token enrolls `uses` hosts ([`DEFAULT_ENROLL_USES`] when
+/// `None`); other roles have no use limit, and `uses` is ignored for them.
 pub async fn create(
-    pool: &AnyPool,
+    db: &mut AnyConnection,
     role: Role,
     name: &str,
     ttl_seconds: Option<i64>,
@@ -85,7 +87,7 @@ pub async fn create(
     .bind(record.created)
     .bind(record.expires)
     .bind(record.uses_left)
-    .execute(pool)
+    .execute(&mut *db)
     .await?;
     Ok(NewToken { secret, record })
 }
@@ -101,20 +103,21 @@ pub async fn list(pool: &AnyPool) -> Result<Vec<TokenRecord>, ServerError> {
     rows.iter().map(record).collect()
 }
 
-/// Revokes the token `id`. Revoking a revoked token keeps its first
-/// revocation time; an unknown id is an error.
-pub async fn revoke(pool: &AnyPool, id: &str) -> Result<TokenRecord, ServerError> {
+/// Revokes the token `id` on `db` (the caller's transaction, as for
+/// [`create`]). Revoking a revoked token keeps its first revocation time;
+/// an unknown id is an error.
+pub async fn revoke(db: &mut AnyConnection, id: &str) -> Result<TokenRecord, ServerError> {
     sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
         .bind(unix_now())
         .bind(id)
-        .execute(pool)
+        .execute(&mut *db)
         .await?;
     let row = sqlx::query(
         "SELECT id, name, role, created_at, expires_at, revoked_at, uses_left
          FROM api_tokens WHERE id = $1",
     )
     .bind(id)
-    .fetch_optional(pool)
+    .fetch_optional(&mut *db)
     .await?;
     row.as_ref()
         .map(record)

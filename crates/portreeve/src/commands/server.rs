@@ -129,21 +129,23 @@ fn create_token(args: &TokenCreateArgs, ctx: &Context) -> Result<u8, Failure> {
     let ledger = server_ledger(ctx)?;
     let new = block_on(async {
         let database = Database::open(&url).await?;
-        let new = token::create(database.pool(), args.role, &args.name, ttl, args.uses).await;
+        let new = ledger
+            .recorded(
+                database.pool(),
+                async |db| token::create(db, args.role, &args.name, ttl, args.uses).await,
+                |new| {
+                    let object = match new.record.name.as_str() {
+                        "" => format!("token {} (role {})", new.record.id, new.record.role),
+                        name => {
+                            format!("token {} ({name}, role {})", new.record.id, new.record.role)
+                        }
+                    };
+                    Draft::new("server.token.create", ctx.actor.as_str(), object)
+                },
+            )
+            .await;
         database.close().await;
-        let new = new?;
-        let object = match new.record.name.as_str() {
-            "" => format!("token {} (role {})", new.record.id, new.record.role),
-            name => format!("token {} ({name}, role {})", new.record.id, new.record.role),
-        };
-        ledger
-            .record(Draft::new(
-                "server.token.create",
-                ctx.actor.as_str(),
-                object,
-            ))
-            .await?;
-        Ok(new)
+        new
     })?;
     emit(&format!("{}\n", new.secret));
     let expires = new.record.expires.map_or("never".to_owned(), rfc3339);
@@ -227,18 +229,18 @@ fn revoke_token(id: &str, database: &DatabaseArg, ctx: &Context) -> Result<u8, F
     let ledger = server_ledger(ctx)?;
     let revoked = block_on(async {
         let database = Database::open(&url).await?;
-        let revoked = token::revoke(database.pool(), id).await;
+        let revoked = ledger
+            .recorded(
+                database.pool(),
+                async |db| token::revoke(db, id).await,
+                |revoked| {
+                    let object = format!("token {} ({})", revoked.id, revoked.name);
+                    Draft::new("server.token.revoke", ctx.actor.as_str(), object)
+                },
+            )
+            .await;
         database.close().await;
-        let revoked = revoked?;
-        let object = format!("token {} ({})", revoked.id, revoked.name);
-        ledger
-            .record(Draft::new(
-                "server.token.revoke",
-                ctx.actor.as_str(),
-                object,
-            ))
-            .await?;
-        Ok(revoked)
+        revoked
     })?;
     emit_hint(&format!(
         "portreeve: token {} revoked at {}\n",
@@ -303,14 +305,18 @@ fn revoke_host(which: &str, database: &DatabaseArg, ctx: &Context) -> Result<u8,
     let ledger = server_ledger(ctx)?;
     let (id, name) = block_on(async {
         let database = Database::open(&url).await?;
-        let revoked = hosts::revoke(database.pool(), which).await;
+        let revoked = ledger
+            .recorded(
+                database.pool(),
+                async |db| hosts::revoke(db, which).await,
+                |(id, name)| {
+                    let object = format!("host {name} ({id})");
+                    Draft::new("server.host.revoke", ctx.actor.as_str(), object)
+                },
+            )
+            .await;
         database.close().await;
-        let (id, name) = revoked?;
-        let object = format!("host {name} ({id})");
-        ledger
-            .record(Draft::new("server.host.revoke", ctx.actor.as_str(), object))
-            .await?;
-        Ok((id, name))
+        revoked
     })?;
     emit_hint(&format!(
         "portreeve: host {name} ({id}) revoked; its pushes are refused from now on\n"
