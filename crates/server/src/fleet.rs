@@ -120,24 +120,30 @@ impl FleetQuery {
 
 /// The `severity` filter, if one was given and it is a severity.
 pub(crate) fn checked_severity(query: &FleetQuery) -> Result<Option<&str>, String> {
-    one_of(query.severity.as_deref(), "severity", &SEVERITIES)
+    let severity = query.severity.as_deref();
+    one_of("severity", severity, &SEVERITIES).map(|()| severity)
 }
 
 /// The `state` filter, if one was given and it is a lifecycle state.
 pub(crate) fn checked_state(query: &FleetQuery) -> Result<Option<&str>, String> {
-    one_of(query.state.as_deref(), "state", &LIFECYCLE_STATES)
+    let state = query.state.as_deref();
+    one_of("state", state, &LIFECYCLE_STATES).map(|()| state)
 }
 
-fn one_of<'a>(
-    value: Option<&'a str>,
+/// Refuses the first of `values` that `allowed` does not hold, naming it
+/// as `name` (`state `x` is not one of a, b, c`; of two, `neither a nor
+/// b`): the check behind every enumerated field the API takes.
+pub(crate) fn one_of<'a>(
     name: &str,
+    values: impl IntoIterator<Item = &'a str>,
     allowed: &[&str],
-) -> Result<Option<&'a str>, String> {
-    match value {
-        Some(v) if !allowed.contains(&v) => {
-            Err(format!("{name} `{v}` is not one of {}", allowed.join(", ")))
-        }
-        v => Ok(v),
+) -> Result<(), String> {
+    match values.into_iter().find(|v| !allowed.contains(v)) {
+        None => Ok(()),
+        Some(bad) => Err(match allowed {
+            [a, b] => format!("{name} `{bad}` is neither {a} nor {b}"),
+            _ => format!("{name} `{bad}` is not one of {}", allowed.join(", ")),
+        }),
     }
 }
 

@@ -61,12 +61,7 @@ pub struct FleetBlock {
 pub(crate) fn validate(push: &Push) -> Result<(), String> {
     for (i, g) in push.grants.iter().flatten().enumerate() {
         check_source(&g.source)?;
-        if !["tcp", "udp"].contains(&g.protocol.as_str()) {
-            return Err(format!(
-                "grant protocol `{}` is neither tcp nor udp",
-                g.protocol
-            ));
-        }
+        crate::fleet::one_of("grant protocol", [g.protocol.as_str()], &["tcp", "udp"])?;
         refuse_nul(
             format_args!("grants[{i}]."),
             &[

@@ -73,13 +73,7 @@ pub(crate) fn validate_push(push: &Push) -> Result<(), String> {
     let Some(applied) = &push.policy else {
         return Ok(());
     };
-    if !APPLIED_STATES.contains(&applied.state.as_str()) {
-        return Err(format!(
-            "policy.state `{}` is not one of {}",
-            applied.state,
-            APPLIED_STATES.join(", ")
-        ));
-    }
+    crate::fleet::one_of("policy.state", [applied.state.as_str()], &APPLIED_STATES)?;
     if applied.version > i64::MAX as u64 || applied.generation.is_some_and(|g| g > i64::MAX as u64)
     {
         return Err("policy.version and policy.generation must fit in 63 bits".to_owned());

@@ -16,6 +16,7 @@ use sqlx::{Any, AnyConnection, AnyPool, AssertSqlSafe, Row};
 
 use crate::ServerError;
 use crate::clock::unix_now;
+use crate::fleet::one_of;
 use crate::hosts::SEVERITIES;
 use crate::token::hex;
 
@@ -47,38 +48,14 @@ pub(crate) fn validate(push: &Push) -> Result<(), String> {
     let protocols = push
         .listeners
         .iter()
-        .map(|l| &l.protocol)
-        .chain(push.drift.iter().map(|d| &d.protocol))
-        .chain(push.lifecycle.iter().flatten().map(|p| &p.protocol));
-    if let Some(bad) = protocols
-        .into_iter()
-        .find(|p| !["tcp", "udp"].contains(&p.as_str()))
-    {
-        return Err(format!("protocol `{bad}` is neither tcp nor udp"));
-    }
-    if let Some(bad) = push
-        .findings
-        .iter()
-        .find(|f| !SEVERITIES.contains(&f.severity.as_str()))
-    {
-        return Err(format!(
-            "severity `{}` is not one of {}",
-            bad.severity,
-            SEVERITIES.join(", ")
-        ));
-    }
-    if let Some(bad) = push
-        .lifecycle
-        .iter()
-        .flatten()
-        .find(|p| !LIFECYCLE_STATES.contains(&p.state.as_str()))
-    {
-        return Err(format!(
-            "lifecycle state `{}` is not one of {}",
-            bad.state,
-            LIFECYCLE_STATES.join(", ")
-        ));
-    }
+        .map(|l| l.protocol.as_str())
+        .chain(push.drift.iter().map(|d| d.protocol.as_str()))
+        .chain(push.lifecycle.iter().flatten().map(|p| p.protocol.as_str()));
+    one_of("protocol", protocols, &["tcp", "udp"])?;
+    let severities = push.findings.iter().map(|f| f.severity.as_str());
+    one_of("severity", severities, &SEVERITIES)?;
+    let states = push.lifecycle.iter().flatten().map(|p| p.state.as_str());
+    one_of("lifecycle state", states, &LIFECYCLE_STATES)?;
     crate::nul::refuse_in_push(push)?;
     crate::grants_blocks::validate(push)?;
     crate::policy::validate_push(push)?;
