@@ -35,6 +35,8 @@ pub struct Policy {
     pub accepted_risks: Vec<AcceptedRisk>,
     /// What is done about port scans: `[detection]`.
     pub detection: Detection,
+    /// Port circuit breakers: `[[breaker]]`.
+    pub breakers: Vec<Breaker>,
 }
 
 impl Policy {
@@ -666,4 +668,81 @@ impl Default for Detection {
             log_group: Self::DEFAULT_LOG_GROUP,
         }
     }
+}
+
+/// A port circuit breaker: `[[breaker]]`. When `measure` stays above
+/// `above` for `trip_for`, its `action` is applied; when it then stays
+/// below `recover_below` for `recover_for`, the policy as written is
+/// applied again.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Breaker {
+    /// Its name, for `portreeve breaker trip|reset NAME`.
+    pub name: String,
+    /// What it watches.
+    pub measure: Measure,
+    /// It trips above this…
+    pub above: f64,
+    /// …held this long.
+    pub trip_for: jiff::SignedDuration,
+    /// What a trip does.
+    pub action: BreakerAction,
+    /// It recovers below this (at most `above`)…
+    pub recover_below: f64,
+    /// …held this long.
+    pub recover_for: jiff::SignedDuration,
+    /// No automatic trip this long after a recovery.
+    pub cooldown: jiff::SignedDuration,
+    /// At most this many automatic trips in any hour.
+    pub max_trips_per_hour: u32,
+    /// Where it is written.
+    pub location: PolicyLocation,
+}
+
+/// What a breaker watches, as the agent measures it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "measure", rename_all = "snake_case")]
+pub enum Measure {
+    /// The host's CPU use, in percent, from `/proc/stat`.
+    CpuPercent,
+    /// The host's memory in use, in percent, from `/proc/meminfo`.
+    MemoryPercent,
+    /// New connections per second to a port, from the kernel's counters.
+    NewConnectionsPerSecond {
+        /// The port.
+        port: u16,
+        /// Its protocol.
+        protocol: Proto,
+    },
+    /// Established connections to a port.
+    EstablishedConnections {
+        /// The port.
+        port: u16,
+    },
+    /// Listen-queue (SYN backlog) overflows per second, host-wide.
+    SynBacklogOverflowsPerSecond,
+}
+
+/// What a tripped breaker does.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum BreakerAction {
+    /// Closes the named rules' ports.
+    Close {
+        /// The rules.
+        rules: Vec<String>,
+    },
+    /// Multiplies the named rules' limits by `factor` (below 1).
+    Tighten {
+        /// The rules.
+        rules: Vec<String>,
+        /// The factor.
+        factor: f64,
+    },
+    /// Sends new connections to `port` on to the pool's members.
+    OverflowTo {
+        /// The port whose new connections move.
+        port: u16,
+        /// The backup pool.
+        pool: Vec<std::net::SocketAddr>,
+    },
 }

@@ -20,6 +20,7 @@ use serde::{Deserialize, Deserializer};
 use toml::Spanned;
 
 mod accepted;
+mod breakers;
 mod change_control;
 mod detection;
 mod enforcement;
@@ -68,6 +69,7 @@ struct RawPolicy {
     lifecycle: Option<RawLifecycle>,
     accepted_risk: Option<Vec<Spanned<RawAcceptedRisk>>>,
     detection: Option<RawDetection>,
+    breaker: Option<Vec<Spanned<breakers::RawBreaker>>>,
 }
 
 #[derive(Deserialize)]
@@ -285,6 +287,15 @@ impl Validator<'_, '_> {
                 rules.push(rule);
             }
         }
+        let breakers = self.breakers(
+            raw.breaker.unwrap_or_default(),
+            &breakers::Context {
+                names: &names,
+                rules: &rules,
+                banned: &banned,
+                enforce: &enforce,
+            },
+        );
         Policy {
             origin: self.file.to_string(),
             zones,
@@ -296,6 +307,7 @@ impl Validator<'_, '_> {
             lifecycle,
             accepted_risks,
             detection,
+            breakers,
         }
     }
 
