@@ -8,9 +8,11 @@
 //! that duration, and holds a due trip back during the cooldown after a
 //! recovery or once the hour's trips are used up. A manual trip stays
 //! until reset. Nothing here reads a clock or touches the firewall: the
-//! agent measures, and applies what a transition asks through the same
-//! use case as every other change.
+//! agent measures (the host-wide measures' readers are in [`host`]), and
+//! applies what a transition asks through the same use case as every other
+//! change.
 
+pub mod host;
 pub mod machine;
 
 pub use machine::{
