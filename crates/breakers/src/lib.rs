@@ -12,9 +12,11 @@
 //! applies what a transition asks through the same use case as every other
 //! change.
 
+pub mod effect;
 pub mod host;
 pub mod machine;
 
+pub use effect::{Overflow, with_tripped};
 pub use machine::{
     Breaker, CommandError, Measurement, State, Suppression, Thresholds, Transition, TripCause,
 };

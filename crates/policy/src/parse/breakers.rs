@@ -488,7 +488,13 @@ impl Validator<'_, '_> {
             let Some(rule) = cx.rules.iter().find(|r| &r.name == n) else {
                 continue; // its own error is reported
             };
-            if rule.keep {
+            if verb == "tightens" && rule.limits.is_none() {
+                self.error(
+                    name.span(),
+                    format!("the breaker tightens `{n}`, which has no limits"),
+                    Some("give the rule limits = { … } to tighten, or close it instead".into()),
+                );
+            } else if rule.keep {
                 self.error(
                     name.span(),
                     format!("the breaker {verb} `{n}`, which is marked keep"),
@@ -592,6 +598,7 @@ name = "web"
 port = 80
 protocol = "tcp"
 zones = ["office"]
+limits = { new_per_second = 100 }
 
 [[rule]]
 name = "reports"
@@ -728,6 +735,11 @@ recover = { below = 200, for = "1m" }
                 r#"action = { close = ["web"], overflow_to = ["10.0.5.20:8080"] }"#,
                 "action =",
                 "`action` does 2 things; a breaker does exactly one",
+            ),
+            (
+                r#"action = { tighten = 0.5, rules = ["reports"] }"#,
+                r#"rules = ["reports"]"#,
+                "the breaker tightens `reports`, which has no limits",
             ),
             (
                 r#"action = { tighten = 1.5, rules = ["web"] }"#,
