@@ -15,6 +15,7 @@
 pub mod effect;
 pub mod host;
 pub mod machine;
+pub mod pool;
 
 pub use effect::{Overflow, with_tripped};
 pub use machine::{
