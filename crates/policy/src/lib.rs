@@ -87,9 +87,10 @@ pub use error::{PolicyError, PolicyErrors};
 pub use evaluate::{evaluate, evaluate_behind};
 pub use exposure::{Protection, exposure};
 pub use model::{
-    AcceptedRisk, BannedPorts, Breaker, BreakerAction, ChangeControl, DefaultAction, Defaults, Detection, DropLog,
-    Enforcement, FindingSelector, GrantPolicy, Lifecycle, LifecycleOverride, LifecycleSettings,
-    Limits, Measure, Policy, ReclaimMode, Rule, ScanAction, ServiceIdentity, Zone,
+    AcceptedRisk, BannedPorts, Breaker, BreakerAction, ChangeControl, DefaultAction, Defaults,
+    Detection, DropLog, Enforcement, FindingSelector, GrantPolicy, Lifecycle, LifecycleOverride,
+    LifecycleSettings, Limits, Measure, Policy, ReclaimMode, Rule, ScanAction, ServiceIdentity,
+    Zone,
 };
 pub use parse::{FORMAT_VERSION, parse_duration, parse_policy, parse_policy_bytes};
 pub use reconcile::{JoinedPort, Listening, Reachability, Reconciliation, reconcile};

@@ -392,6 +392,18 @@ impl Validator<'_, '_> {
                 return None;
             }
         };
+        if port == cx.enforce.ssh_port {
+            self.error(
+                pool.span(),
+                format!(
+                    "the breaker sends new connections to port {port}, the SSH port, to its pool"
+                ),
+                Some(
+                    "an overloaded host still needs its operators: SSH is never overflowed".into(),
+                ),
+            );
+            return None;
+        }
         if pool.get_ref().is_empty() {
             self.error(
                 pool.span(),
@@ -740,6 +752,11 @@ recover = { below = 200, for = "1m" }
                 r#"action = { tighten = 0.5, rules = ["reports"] }"#,
                 r#"rules = ["reports"]"#,
                 "the breaker tightens `reports`, which has no limits",
+            ),
+            (
+                r#"action = { overflow_to = ["10.0.5.20:2200"], port = 22 }"#,
+                "10.0.5.20:2200",
+                "the breaker sends new connections to port 22, the SSH port, to its pool",
             ),
             (
                 r#"action = { tighten = 1.5, rules = ["web"] }"#,
