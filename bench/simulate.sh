@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmark: `portreeve simulate` replaying 1,000,000 recorded (source,
 # protocol, port) pairs against a 10,000-rule policy (issue 18).
-# Target: the replay under 1 s.
+# Target: the whole command under 1 s (the median of RUNS runs, default 5;
+# the minimum is printed too, as the machine may be shared).
 #
 # Inputs (bench/simulate_inputs.py, seeded): a 10,000-rule policy over 200
 # zones (IPv4 and IPv6), a candidate that narrows every 10th rule, drops
@@ -15,8 +16,9 @@
 # the candidate's, as it does on a host. `simulate --usage FILE` reads the
 # pairs; its JSON says how long the replay took (`replay_seconds`: both
 # rulesets' indexes built and every pair judged twice), and the script
-# times the whole command too (reading and parsing the 150 MB of JSON lines,
-# compiling both policies, judging the findings, writing the report).
+# times the whole command, which the target is about (reading and parsing
+# the 150 MB of JSON lines, compiling both policies, the replay, judging the
+# findings, writing the report).
 #
 # The yardstick, in the same run: the hidden `simulate --naive`, which asks
 # Ruleset::network_verdict — the lock-out guard's evaluation — for every
@@ -41,6 +43,7 @@ source "$REPO_ROOT/bench/lib.sh"
 PAIRS=${PAIRS:-1000000}
 RULES=${RULES:-10000}
 NAIVE_PAIRS=${NAIVE_PAIRS:-10000}
+RUNS=${RUNS:-5}
 TARGET_SECONDS=1
 
 ((EUID == 0)) || die "run as root: the policy in effect is applied in a namespace of the script's own"
@@ -79,13 +82,18 @@ simulate() {
     python3 -c "print(f'{$end - $start:.3f}')"
 }
 
-whole=$(simulate "$WORK/usage.jsonl" "$WORK/indexed.json")
+wholes=()
+for ((run = 0; run < RUNS; run++)); do
+    wholes+=("$(simulate "$WORK/usage.jsonl" "$WORK/indexed.json")")
+done
 simulate "$WORK/sample.jsonl" "$WORK/sample_indexed.json" >/dev/null
 simulate "$WORK/sample.jsonl" "$WORK/sample_naive.json" --naive >/dev/null
 
-python3 - "$WORK" "$whole" "$PAIRS" "$NAIVE_PAIRS" "$RULES" "$TARGET_SECONDS" <<'PY'
-import json, sys
-work, whole, pairs, naive_pairs, rules, target = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6])
+python3 - "$WORK" "${wholes[*]}" "$PAIRS" "$NAIVE_PAIRS" "$RULES" "$TARGET_SECONDS" <<'PY'
+import json, statistics, sys
+work, pairs, naive_pairs, rules, target = sys.argv[1], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6])
+wholes = [float(w) for w in sys.argv[2].split()]
+whole = statistics.median(wholes)
 load = lambda name: json.load(open(f"{work}/{name}.json"))
 full, fast, naive = load("indexed"), load("sample_indexed"), load("sample_naive")
 assert full["pairs"] == pairs and full["enforced"], "the full replay did not replay every pair against the policy in effect"
@@ -95,12 +103,13 @@ for key in ("blocked", "opened"):
 replay = full["replay_seconds"]
 naive_scaled = naive["replay_seconds"] * pairs / naive["pairs"]
 print(f"policy: {rules} rules; {pairs} recorded pairs; {len(full['blocked'])} would break, {len(full['opened'])} newly open")
-print(f"simulate, whole command: {whole:.3f} s (reading the pairs, compiling both policies, findings, report)")
-print(f"simulate, replay:        {replay:.3f} s (both indexes built, every pair judged twice)")
+print(f"simulate, whole command: {whole:.3f} s median, {min(wholes):.3f} s min of {len(wholes)} runs "
+      f"(reading the pairs, compiling both policies, the replay, findings, report)")
+print(f"simulate, replay:        {replay:.3f} s (last run: both indexes built, every pair judged twice)")
 print(f"naive network_verdict:   {naive['replay_seconds']:.3f} s for {naive['pairs']} pairs, "
       f"{naive_scaled:.1f} s scaled to {pairs}")
 print(f"ratio naive/indexed:     {naive_scaled / replay:.0f}x")
 print(f"the sample's blocked and opened pairs agree ({len(fast['blocked'])} and {len(fast['opened'])})")
-print(f"{'PASS' if replay < target else 'FAIL'}: replay {replay:.3f} s against the {target:.0f} s target")
-sys.exit(0 if replay < target else 1)
+print(f"{'PASS' if whole < target else 'FAIL'}: whole command {whole:.3f} s (median) against the {target:.0f} s target")
+sys.exit(0 if whole < target else 1)
 PY

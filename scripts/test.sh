@@ -31,7 +31,7 @@ cd "$(dirname "$0")/.."
 # rsyslog: the real syslog receiver of the alert sinks (crates/alerts), started by the test on loopback
 # nfdump: nfcapd stores softflowd's flows of a recorded scan and nfdump prints them as CSV (detect_offline)
 # masscan: a scanner of its own TCP stack beside nmap, against the agent (agent_scans)
-# python3-venv: the venv schemathesis is installed into, below (server_api_fuzz)
+# python3-venv: the venvs schemathesis and network-config-analyzer are installed into, below (server_api_fuzz, nca_agreement)
 # chromium, nodejs: the browser and the node that drives it through playwright-core, below (console)
 packages=(iproute2 python3 bsdutils nftables iptables ipset util-linux procps
     nmap ndiff libxml2-utils nginx openssl redis-server memcached openssh-server tshark softflowd tcpdump strace
@@ -79,6 +79,14 @@ if [ "$(id -u)" -eq 0 ] && [ ! -x "$schemathesis_venv/bin/schemathesis" ]; then
     python3 -m venv "$schemathesis_venv" \
         && "$schemathesis_venv/bin/pip" install -q 'schemathesis==3.39.16' 'hypothesis==6.127.0' \
         || echo "test.sh: cannot install schemathesis into $schemathesis_venv" >&2
+fi
+
+# network-config-analyzer (PyPI), the independent analyzer `k8s reach` must
+# agree with (crates/k8s/tests/nca_agreement.rs): scripts/nca.sh pins it in a
+# venv under ~/.cache. Without it the test skips (and fails under
+# PORTREEVE_REQUIRE_PRIVILEGED=1).
+if [ "$(id -u)" -eq 0 ]; then
+    scripts/nca.sh >/dev/null || echo "test.sh: cannot install network-config-analyzer" >&2
 fi
 
 # playwright-core (npm), which drives Debian's Chromium through the web

@@ -41,6 +41,7 @@
 //! assert!(state.has_store());
 //! ```
 
+mod breakers;
 pub mod collector;
 pub mod config;
 pub mod conntrack;

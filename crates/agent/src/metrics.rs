@@ -38,7 +38,7 @@ type Label = (&'static str, String);
 type Seconds = Gauge<f64, AtomicU64>;
 
 /// The sources `portreeve_agent_errors_total` counts failures of.
-pub const ERROR_SOURCES: [&str; 7] = [
+pub const ERROR_SOURCES: [&str; 8] = [
     "inventory",
     "store",
     "conntrack",
@@ -46,6 +46,7 @@ pub const ERROR_SOURCES: [&str; 7] = [
     "reclaim",
     "table_drift",
     "scan",
+    "breakers",
 ];
 /// The lifecycle states `portreeve_ports` counts ports in.
 const PORT_STATES: [State; 4] = [
@@ -111,6 +112,15 @@ pub struct Metrics {
     /// `portreeve_blocks_active{kind}`: blocked sources now, `manual` or
     /// `automatic`.
     pub blocks_active: Family<[Label; 1], Gauge>,
+    /// `portreeve_breaker_tripped{breaker}`: 1 while a circuit breaker is
+    /// tripped, else 0.
+    pub breaker_tripped: Family<[Label; 1], Gauge>,
+    /// `portreeve_breaker_trips_total{breaker}`: trips seen, automatic or
+    /// by hand.
+    pub breaker_trips: Family<[Label; 1], Counter>,
+    /// `portreeve_breaker_tripped_seconds_total{breaker}`: time spent
+    /// tripped while the agent ran.
+    pub breaker_tripped_seconds: Family<[Label; 1], Counter<f64, AtomicU64>>,
     /// `portreeve_capture_bytes_total`: bytes written to packet captures.
     pub capture_bytes: Counter,
     /// `portreeve_alert_sink_failures_total{sink}`: alerts a sink gave up
@@ -159,6 +169,9 @@ impl Metrics {
             requests_rejected: Counter::default(),
             detections: Family::default(),
             blocks_active: Family::default(),
+            breaker_tripped: Family::default(),
+            breaker_trips: Family::default(),
+            breaker_tripped_seconds: Family::default(),
             capture_bytes: Counter::default(),
             alert_sink_failures: Family::default(),
             fleet_pushes: Family::default(),
@@ -209,7 +222,7 @@ impl Metrics {
         );
         registry.register(
             "agent_errors",
-            "Failures by source (inventory, store, conntrack, lifecycle, reclaim, table_drift)",
+            "Failures by source (inventory, store, conntrack, lifecycle, reclaim, table_drift, scan, breakers)",
             m.errors.clone(),
         );
         registry.register(
@@ -264,6 +277,21 @@ impl Metrics {
             "detections",
             "Scan detections by scan kind and by the tier that decided (kernel, agent)",
             m.detections.clone(),
+        );
+        registry.register(
+            "breaker_tripped",
+            "1 while the circuit breaker is tripped",
+            m.breaker_tripped.clone(),
+        );
+        registry.register(
+            "breaker_trips",
+            "Circuit breaker trips, automatic or by hand",
+            m.breaker_trips.clone(),
+        );
+        registry.register(
+            "breaker_tripped_seconds",
+            "Time the circuit breaker spent tripped while the agent ran",
+            m.breaker_tripped_seconds.clone(),
         );
         registry.register(
             "blocks_active",

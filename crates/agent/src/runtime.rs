@@ -16,6 +16,9 @@
 //!
 //!  listeners loop ──(latest reading, findings, drift queue)──▶ push thread
 //!  lifecycle ──(latest plan's ports, one slot)───────────────▶ (outbox on disk → server)
+//!
+//!  breakers (every interval: host and port readings → trips and
+//!  recoveries, each a generation; state in breakers.json)
 //! ```
 //!
 //! The conntrack queue holds [`CONNTRACK_QUEUE`] events; when the loop
@@ -213,6 +216,7 @@ impl Agent {
                 });
             }
             s.spawn(|| plan_lifecycle(config.lifecycle_interval, state, &shared, &metrics, &stop));
+            s.spawn(|| crate::breakers::run(config.interval, state, &metrics, &stop));
             if let Some(server) = &config.server {
                 let (shared, metrics, stop) = (&shared, &metrics, &stop);
                 s.spawn(move || report_to_server(server, state, shared, metrics, stop));

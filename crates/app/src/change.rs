@@ -32,6 +32,9 @@ use crate::record::record;
 use crate::state_dir::{StateDir, write_new_private};
 
 pub mod key_dir;
+pub mod simulation;
+
+use simulation::{ProposalSimulation, RecordedUse};
 
 /// Where a person's identities' private keys are kept. A key is a person's,
 /// so it lives with their configuration, not in the host's state (see
@@ -119,6 +122,15 @@ pub struct Proposal {
     pub ledger_index: u64,
     /// Approvals given so far.
     pub approvals: Vec<Approval>,
+    /// What the proposed policy would do to the use recorded when it was
+    /// proposed (see [`simulation`]; not signed). `None` when the
+    /// simulation could not run, or for a proposal made before proposals
+    /// carried one.
+    #[serde(default)]
+    pub simulation: Option<ProposalSimulation>,
+    /// Why the simulation could not run, when it could not.
+    #[serde(default)]
+    pub simulation_error: Option<String>,
 }
 
 /// One approval of a proposal.
@@ -351,16 +363,23 @@ pub struct Proposed {
 }
 
 /// Proposes the policy in the file `path` as identity `name`, with
-/// `reason`: checks it, signs it, stores it and records it in the ledger.
+/// `reason`: checks it, signs it, replays `recorded` against it, stores it
+/// with that simulation and records it in the ledger. A simulation that
+/// cannot run does not stop the proposal: it carries the reason instead.
 pub fn propose(
     state: &StateDir,
     keys: &KeyDir,
     name: &str,
     path: &Path,
     reason: &str,
+    recorded: RecordedUse<'_>,
 ) -> Result<Proposed, AppError> {
     let candidate = LoadedPolicy::read(path, PolicySource::File(path.to_path_buf()))?;
     let key = signer(state, keys, name)?;
+    let (simulation, simulation_error) = match simulation::run(state, candidate.clone(), recorded) {
+        Ok(s) => (Some(s), None),
+        Err(e) => (None, Some(e.to_string())),
+    };
     let base = policy::in_effect(state)?;
     let rules = base
         .as_ref()
@@ -393,6 +412,8 @@ pub fn propose(
         log_key: Some(state.ledger()?.verifier().to_string()),
         ledger_index: 0,
         approvals: Vec::new(),
+        simulation,
+        simulation_error,
     };
     save_proposal(state, &proposal, Some(&candidate.text))?;
     let appended = record(state, draft, &format!("proposal {id} was stored"))?;
@@ -673,6 +694,29 @@ fn fleet_gate(
     Ok(())
 }
 
+/// [`gate`] for a policy the fleet server approved: installed on the
+/// server's approval when it satisfies the local rules, which is recorded
+/// in this host's ledger with the server's signature.
+fn fleet_install(
+    state: &StateDir,
+    rules: &ChangeControl,
+    candidate: Option<LoadedPolicy>,
+    fleet: &FleetApproval,
+) -> Result<(LoadedPolicy, Option<u64>), AppError> {
+    let candidate =
+        candidate.ok_or_else(|| AppError::Invalid("no policy to install was named".into()))?;
+    fleet_gate(rules, &candidate, fleet)?;
+    record(
+        state,
+        fleet.draft(),
+        &format!(
+            "the fleet approval of {} version {} was accepted",
+            fleet.name, fleet.version
+        ),
+    )?;
+    Ok((candidate, None))
+}
+
 /// The gate between a policy and the firewall: returns the text to install
 /// and the approved proposal it rests on, or refuses.
 ///
@@ -692,23 +736,10 @@ pub fn gate(
         .as_ref()
         .map(|p| p.policy.change_control.clone())
         .unwrap_or_default();
-    if let ApprovalNeed::Fleet(fleet) = &ask {
-        let candidate =
-            candidate.ok_or_else(|| AppError::Invalid("no policy to install was named".into()))?;
-        fleet_gate(&rules, &candidate, fleet)?;
-        record(
-            state,
-            fleet.draft(),
-            &format!(
-                "the fleet approval of {} version {} was accepted",
-                fleet.name, fleet.version
-            ),
-        )?;
-        return Ok((candidate, None));
-    }
-    let needed = match ask {
+    let needed = match &ask {
+        ApprovalNeed::Fleet(fleet) => return fleet_install(state, &rules, candidate, fleet),
         ApprovalNeed::AsRequired => rules.required,
-        ApprovalNeed::Always | ApprovalNeed::Proposal(_) | ApprovalNeed::Fleet(_) => true,
+        ApprovalNeed::Always | ApprovalNeed::Proposal(_) => true,
     };
     if !needed {
         let candidate =

@@ -55,9 +55,10 @@ pub fn compile_without(policy: LoadedPolicy, closed: &[PortKey]) -> Result<Compi
     Ok(Compiled { policy, ruleset })
 }
 
-/// `policy`'s ruleset as `apply` would install it now.
+/// `policy`'s ruleset as `apply` would install it now (with the actions
+/// of the breakers tripped now).
 pub fn compile(state: &StateDir, policy: LoadedPolicy) -> Result<Compiled, AppError> {
-    compile_without(policy, &closed_ports(state)?)
+    crate::breakers::compile_in_force(state, policy, &closed_ports(state)?)
 }
 
 /// The ruleset of the policy `apply` would install (`explicit`, else the
@@ -224,7 +225,7 @@ fn install(
     policy: LoadedPolicy,
     how: &Installation<'_>,
 ) -> Result<(Compiled, Generation), AppError> {
-    let compiled = compile_without(policy, how.closed)?;
+    let compiled = crate::breakers::compile_in_force(state, policy, how.closed)?;
     texts::store(state, &compiled.policy.text)?;
     let opts = ApplyOptions {
         actor: how.actor.to_string(),

@@ -52,6 +52,9 @@ pub enum AppError {
     /// The inventory could not be taken.
     #[error(transparent)]
     Inventory(#[from] portreeve_inventory::InventoryError),
+    /// `simulate --sandbox` could not build or probe its replica.
+    #[error(transparent)]
+    Sandbox(#[from] portreeve_sandbox::SandboxError),
     /// A file of the state directory could not be read or written.
     #[error("{}: {source}", path.display())]
     Io {
@@ -105,6 +108,7 @@ impl AppError {
                     | EnforceError::NotApplied
             ),
             AppError::Ledger(LedgerError::Request(_)) => true,
+            AppError::Sandbox(e) => matches!(e, portreeve_sandbox::SandboxError::Unavailable(_)),
             _ => false,
         }
     }

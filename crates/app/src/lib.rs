@@ -22,6 +22,8 @@
 //! - [`grants`]: time-limited openings and the kernel's usage record;
 //! - [`blocks`]: time-limited blocks of sources, refused for sources that
 //!   must never be blocked;
+//! - [`breakers`]: port circuit breakers — their state, manual trips and
+//!   resets, and the transitions the agent's readings decide;
 //! - [`detect`]: scan detection over recorded traffic (offline);
 //! - [`detections`]: the scans the agent detected, what it did about each,
 //!   and what it learnt after;
@@ -50,6 +52,7 @@
 
 mod actor;
 pub mod blocks;
+pub mod breakers;
 pub mod change;
 pub mod check;
 pub mod detect;

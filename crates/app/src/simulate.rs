@@ -10,7 +10,10 @@
 //! under the candidate would break; one accepted only under the candidate
 //! is newly opened. The findings `check` would report on this host's
 //! listeners are compared under both policies too. Nothing is applied.
+//! [`sandbox::simulate`] probes the pairs for real instead, in a replica of
+//! this host in network namespaces of its own.
 
+use std::net::IpAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -25,6 +28,8 @@ use crate::enforce::{self, Compiled};
 use crate::error::AppError;
 use crate::policy::{self, LoadedPolicy};
 use crate::state_dir::StateDir;
+
+pub mod sandbox;
 
 /// How the pairs are judged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +68,14 @@ pub struct Simulation {
     pub replay_time: Duration,
     /// Findings on this host's listeners the candidate clears or raises.
     pub findings: FindingChanges,
+    /// The ruleset in front of the listeners now, compiled as the
+    /// candidate's is; `None` when nothing is enforced.
+    pub enforced: Option<Ruleset>,
+    /// The recorded use replayed.
+    pub uses: Vec<SourceUse>,
+    /// What the sandbox found, when the pairs were probed in one
+    /// ([`sandbox::simulate`]); `replay` is then the probes'.
+    pub sandbox: Option<sandbox::SandboxReport>,
 }
 
 /// The recorded use replayed against the rulesets now and under the
@@ -113,23 +126,48 @@ pub struct FindingChanges {
 
 /// Replays the recorded use against the candidate in `request`.
 pub fn simulate(state: &StateDir, request: Request<'_>) -> Result<Simulation, AppError> {
-    let closed = enforce::closed_ports(state)?;
-    let candidate = enforce::compile_without(request.policy, &closed)?;
-    let current = policy::for_judging(state, None)?;
-    // Only the policy in effect has a ruleset in front of the listeners.
-    let enforced = match current.effect() {
-        Some(_) => Some(enforce::compile_without(current.clone(), &closed)?.ruleset),
-        None => None,
-    };
-    let uses = crate::usage_file::load(state, request.usage, request.since)?;
+    let (usage, since) = (request.usage, request.since);
+    // The use is read while the policies are compiled and the findings
+    // judged (at a million pairs and 10,000 rules: about 0.6 s and 0.35 s
+    // of CPU); errors are still reported in that order: the policies', the
+    // use's, the findings'.
+    let (compiled, findings, uses) = std::thread::scope(|scope| {
+        let uses = scope.spawn(|| crate::usage_file::load(state, usage, since));
+        let compiled = compile_both(state, request.policy);
+        let findings = compiled
+            .as_ref()
+            .ok()
+            .map(|(candidate, current, _)| findings(current, &candidate.policy));
+        let uses = uses.join().expect("the usage reader panicked");
+        (compiled, findings, uses)
+    });
+    let (candidate, current, enforced) = compiled?;
+    let uses = uses?;
+    let findings = findings.expect("judged once compiled")?;
 
+    // Traffic from the host's own addresses arrives on loopback.
+    let own = portreeve_inventory::host_addresses()?;
     let started = Instant::now();
     let replay = match request.evaluation {
-        Evaluation::Indexed => replay(enforced.as_ref(), &candidate.ruleset, &uses),
-        Evaluation::Naive => replay_naive(enforced.as_ref(), &candidate.ruleset, &uses),
+        Evaluation::Indexed => replay(enforced.as_ref(), &candidate.ruleset, &uses, &own),
+        Evaluation::Naive => replay_naive(enforced.as_ref(), &candidate.ruleset, &uses, &own),
     };
     let replay_time = started.elapsed();
+    Ok(Simulation {
+        candidate,
+        current,
+        replay,
+        replay_time,
+        findings,
+        enforced,
+        uses,
+        sandbox: None,
+    })
+}
 
+/// The findings `check` would report on this host's listeners now and
+/// under the candidate, compared.
+fn findings(current: &LoadedPolicy, candidate: &LoadedPolicy) -> Result<FindingChanges, AppError> {
     let sockets =
         portreeve_inventory::collect(portreeve_inventory::Options { all_netns: false })?.sockets;
     let judge = |p: &LoadedPolicy| {
@@ -137,23 +175,39 @@ pub fn simulate(state: &StateDir, request: Request<'_>) -> Result<Simulation, Ap
         crate::check::settle(&p.policy, &mut findings, crate::check::today());
         findings
     };
-    let findings = finding_changes(judge(&current), judge(&candidate.policy));
-    Ok(Simulation {
-        candidate,
-        current,
-        replay,
-        replay_time,
-        findings,
-    })
+    Ok(finding_changes(judge(current), judge(candidate)))
+}
+
+/// The candidate compiled, the policy judged against now, and its ruleset
+/// when it is the one in effect (only then is a ruleset in front of the
+/// listeners), both compiled as `apply` compiles them.
+fn compile_both(
+    state: &StateDir,
+    candidate: LoadedPolicy,
+) -> Result<(Compiled, LoadedPolicy, Option<Ruleset>), AppError> {
+    let closed = enforce::closed_ports(state)?;
+    let candidate = enforce::compile_without(candidate, &closed)?;
+    let current = policy::for_judging(state, None)?;
+    let enforced = match current.effect() {
+        Some(_) => Some(enforce::compile_without(current.clone(), &closed)?.ruleset),
+        None => None,
+    };
+    Ok((candidate, current, enforced))
 }
 
 /// Replays `uses` against `now` (`None`: no ruleset, everything reaches)
 /// and `candidate`, each through a [`VerdictIndex`].
-pub fn replay(now: Option<&Ruleset>, candidate: &Ruleset, uses: &[SourceUse]) -> Replay {
+pub fn replay(
+    now: Option<&Ruleset>,
+    candidate: &Ruleset,
+    uses: &[SourceUse],
+    own: &[IpAddr],
+) -> Replay {
     let now = now.map(VerdictIndex::new);
     let candidate = VerdictIndex::new(candidate);
     replay_with(
         uses,
+        own,
         |u| verdict_or_open(now.as_ref(), u, VerdictIndex::verdict),
         |u| candidate.verdict(u.source, u.protocol, u.port),
     )
@@ -161,9 +215,15 @@ pub fn replay(now: Option<&Ruleset>, candidate: &Ruleset, uses: &[SourceUse]) ->
 
 /// [`replay`] asking [`Ruleset::network_verdict`] for every pair, as the
 /// lock-out guard does: the yardstick of the benchmark.
-pub fn replay_naive(now: Option<&Ruleset>, candidate: &Ruleset, uses: &[SourceUse]) -> Replay {
+pub fn replay_naive(
+    now: Option<&Ruleset>,
+    candidate: &Ruleset,
+    uses: &[SourceUse],
+    own: &[IpAddr],
+) -> Replay {
     replay_with(
         uses,
+        own,
         |u| verdict_or_open(now, u, Ruleset::network_verdict),
         |u| candidate.network_verdict(u.source, u.protocol, u.port),
     )
@@ -180,17 +240,59 @@ fn verdict_or_open<R>(
     })
 }
 
+/// Judges `uses` under both, one slice of them per core at once (the
+/// slices' changes joined in the order of `uses`, so the stable sort
+/// orders them as one pass would). A use from one of `own`, the host's
+/// own addresses, arrived on loopback, which every ruleset accepts: it
+/// changes under no candidate.
 fn replay_with(
     uses: &[SourceUse],
-    now: impl Fn(&SourceUse) -> Verdict,
-    candidate: impl Fn(&SourceUse) -> Verdict,
+    own: &[IpAddr],
+    now: impl Fn(&SourceUse) -> Verdict + Sync,
+    candidate: impl Fn(&SourceUse) -> Verdict + Sync,
 ) -> Replay {
+    let from_this_host = |u: &SourceUse| {
+        u.source.prefix_len() == u.source.max_prefix_len() && own.contains(&u.source.addr())
+    };
+    let judge = |slice: &[SourceUse]| {
+        let mut replay = Replay::default();
+        for u in slice.iter().filter(|u| !from_this_host(u)) {
+            let (before, after) = (now(u), candidate(u));
+            replay.record(
+                u,
+                (before == Verdict::Accepted, before),
+                (after == Verdict::Accepted, after),
+            );
+        }
+        replay
+    };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let slices: Vec<Replay> = std::thread::scope(|scope| {
+        let judges: Vec<_> = uses
+            .chunks(uses.len().div_ceil(cores).max(1))
+            .map(|slice| scope.spawn(move || judge(slice)))
+            .collect();
+        judges
+            .into_iter()
+            .map(|j| j.join().expect("a replay thread panicked"))
+            .collect()
+    });
     let mut replay = Replay {
         pairs: uses.len(),
         ..Replay::default()
     };
-    for u in uses {
-        let (before, after) = (now(u), candidate(u));
+    for slice in slices {
+        replay.blocked.extend(slice.blocked);
+        replay.opened.extend(slice.opened);
+    }
+    replay.sort();
+    replay
+}
+
+impl Replay {
+    /// Records `u` as blocked or opened by whether it reaches the host now
+    /// and under the candidate, each given with the verdict to report.
+    fn record(&mut self, u: &SourceUse, now: (bool, Verdict), candidate: (bool, Verdict)) {
         let change = |verdict| PairChange {
             source: u.source,
             protocol: u.protocol,
@@ -199,16 +301,19 @@ fn replay_with(
             last_seen: u.last_seen,
             verdict,
         };
-        match (before == Verdict::Accepted, after == Verdict::Accepted) {
-            (true, false) => replay.blocked.push(change(after)),
-            (false, true) => replay.opened.push(change(before)),
+        match (now.0, candidate.0) {
+            (true, false) => self.blocked.push(change(candidate.1)),
+            (false, true) => self.opened.push(change(now.1)),
             _ => {}
         }
     }
-    let order = |p: &PairChange| (p.port, p.protocol, p.source);
-    replay.blocked.sort_by_key(order);
-    replay.opened.sort_by_key(order);
-    replay
+
+    /// Sorts both lists by port, protocol and source.
+    fn sort(&mut self) {
+        let order = |p: &PairChange| (p.port, p.protocol, p.source);
+        self.blocked.sort_by_key(order);
+        self.opened.sort_by_key(order);
+    }
 }
 
 /// The findings in `now` and not in `candidate` (cleared), and the other
@@ -265,10 +370,13 @@ mod tests {
     const WEB_FOR_OFFICE: &str =
         "[[rule]]\nname = \"web\"\nport = 443\nprotocol = \"tcp\"\nzones = [\"office\"]\n";
 
+    /// The host's own addresses in these tests.
+    const OWN: &[IpAddr] = &[IpAddr::V4(std::net::Ipv4Addr::new(203, 0, 113, 5))];
+
     /// Both evaluations, which must agree.
     fn both(now: Option<&Ruleset>, candidate: &Ruleset, uses: &[SourceUse]) -> Replay {
-        let fast = replay(now, candidate, uses);
-        assert_eq!(fast, replay_naive(now, candidate, uses));
+        let fast = replay(now, candidate, uses, OWN);
+        assert_eq!(fast, replay_naive(now, candidate, uses, OWN));
         fast
     }
 
@@ -363,6 +471,29 @@ mod tests {
                 ..Replay::default()
             }
         );
+    }
+
+    #[test]
+    fn use_from_loopback_or_this_hosts_own_addresses_never_breaks() {
+        // Nothing allowed at all, and telnet banned (a default ban): of
+        // four pairs that reached the host, only the one from elsewhere
+        // breaks.
+        let candidate = ruleset("");
+        let r = both(
+            None,
+            &candidate,
+            &[
+                used("127.0.0.1/32", Proto::Tcp, 9465, 40),
+                used("::1/128", Proto::Tcp, 23, 1),
+                used("203.0.113.5/32", Proto::Tcp, 443, 7),
+                // Another address of the same network is not this host.
+                used("203.0.113.6/32", Proto::Tcp, 443, 7),
+            ],
+        );
+        assert_eq!(r.pairs, 4);
+        let blocked: Vec<String> = r.blocked.iter().map(|p| p.source.to_string()).collect();
+        assert_eq!(blocked, ["203.0.113.6/32"]);
+        assert!(r.opened.is_empty());
     }
 
     #[test]

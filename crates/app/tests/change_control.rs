@@ -30,7 +30,7 @@ fn the_proposer_cannot_approve_their_own_proposal() {
     let host = Host::new();
     host.people(&["alice", "bob"]);
     let path = host.policy_file("p.toml", POLICY);
-    change::propose(&host.state, &host.keys, "alice", &path, "first").unwrap();
+    host.propose("alice", &path, "first").unwrap();
     let e = change::approve(&host.state, &host.keys, "alice", 1, None).unwrap_err();
     assert_eq!(
         refusal(e),
@@ -57,7 +57,7 @@ fn an_identity_approves_once() {
     let host = Host::new();
     host.people(&["alice", "bob"]);
     let path = host.policy_file("p.toml", POLICY);
-    change::propose(&host.state, &host.keys, "alice", &path, "first").unwrap();
+    host.propose("alice", &path, "first").unwrap();
     let approved = change::approve(&host.state, &host.keys, "bob", 1, Some("ok")).unwrap();
     assert_eq!(approved.valid, ["bob"]);
     let e = change::approve(&host.state, &host.keys, "bob", 1, None).unwrap_err();
@@ -75,7 +75,7 @@ fn a_swapped_key_neither_signs_nor_counts() {
     let host = Host::new();
     host.people(&["alice", "bob", "mallory"]);
     let path = host.policy_file("p.toml", POLICY);
-    change::propose(&host.state, &host.keys, "alice", &path, "first").unwrap();
+    host.propose("alice", &path, "first").unwrap();
     // Mallory's key in bob's place: refused before anything is signed.
     let keys = &host.keys.0;
     std::fs::copy(keys.join("mallory.key"), keys.join("bob.key")).unwrap();
@@ -112,7 +112,7 @@ fn approvals_expire_after_the_policy_in_effects_validity() {
     host.apply(&host.policy_file("strict.toml", &strict))
         .unwrap();
     let path = host.policy_file("p.toml", POLICY);
-    change::propose(&host.state, &host.keys, "alice", &path, "next").unwrap();
+    host.propose("alice", &path, "next").unwrap();
     change::approve(&host.state, &host.keys, "bob", 1, None).unwrap();
     let c = || candidate(&host, "p2.toml", POLICY);
     let now = Timestamp::now();
@@ -130,7 +130,7 @@ fn an_approval_covers_exactly_the_text_approved() {
     let host = Host::new();
     host.people(&["alice", "bob"]);
     let path = host.policy_file("p.toml", POLICY);
-    change::propose(&host.state, &host.keys, "alice", &path, "first").unwrap();
+    host.propose("alice", &path, "first").unwrap();
     change::approve(&host.state, &host.keys, "bob", 1, None).unwrap();
     // One byte more is another policy.
     let other = candidate(&host, "other.toml", &format!("{POLICY}\n"));
@@ -181,7 +181,7 @@ fn required_approval_gates_plain_apply_and_automatic_changes() {
     assert_eq!(host.ledger().len(), entries);
 
     // Approved, the same plain apply goes through and records the approval.
-    change::propose(&host.state, &host.keys, "alice", &next, "move").unwrap();
+    host.propose("alice", &next, "move").unwrap();
     change::approve(&host.state, &host.keys, "bob", 1, None).unwrap();
     let applied = host.apply(&next).unwrap();
     assert_eq!(applied.approval, Some(1));
@@ -224,7 +224,7 @@ fn a_proposal_copied_to_another_host_counts_for_nothing_there() {
     let home = Host::new();
     home.people(&["alice", "bob"]);
     let path = home.policy_file("p.toml", POLICY);
-    change::propose(&home.state, &home.keys, "alice", &path, "first").unwrap();
+    home.propose("alice", &path, "first").unwrap();
     change::approve(&home.state, &home.keys, "bob", 1, None).unwrap();
     let c = || candidate(&home, "again.toml", POLICY);
     assert!(
@@ -266,7 +266,7 @@ fn an_approval_lapses_when_the_policy_it_changed_is_no_longer_in_effect() {
     host.apply(&host.policy_file("a.toml", POLICY)).unwrap();
     // B is proposed and approved as a change from A ...
     let b = host.policy_file("b.toml", &POLICY.replace("8080", "8081"));
-    change::propose(&host.state, &host.keys, "alice", &b, "move").unwrap();
+    host.propose("alice", &b, "move").unwrap();
     change::approve(&host.state, &host.keys, "bob", 1, None).unwrap();
     // ... but C is applied first.
     host.apply(&host.policy_file("c.toml", &POLICY.replace("8080", "8082")))

@@ -144,6 +144,30 @@ impl Breaker {
         }
     }
 
+    /// A breaker as it was left: in `state`, with the automatic trips of
+    /// the last hour and the last recovery, so a restarted agent keeps a
+    /// trip, its cooldown and its hourly cap. A streak of readings is not
+    /// kept: it starts again with the next reading.
+    pub fn restored(
+        thresholds: Thresholds,
+        state: State,
+        trips: impl IntoIterator<Item = Timestamp>,
+        last_recovery: Option<Timestamp>,
+    ) -> Breaker {
+        Breaker {
+            state,
+            trips: trips.into_iter().collect(),
+            last_recovery,
+            ..Breaker::new(thresholds)
+        }
+    }
+
+    /// Automatic trips remembered (the last hour's, oldest first), and
+    /// the last recovery: what [`Self::restored`] takes back.
+    pub fn history(&self) -> (Vec<Timestamp>, Option<Timestamp>) {
+        (self.trips.iter().copied().collect(), self.last_recovery)
+    }
+
     /// Where it stands.
     pub fn state(&self) -> &State {
         &self.state
@@ -431,6 +455,33 @@ mod tests {
             b.trips_in_last_hour(at(32)),
             0,
             "manual trips are not capped"
+        );
+    }
+
+    #[test]
+    fn a_restored_breaker_keeps_its_trip_its_cooldown_and_its_cap() {
+        let mut b = breaker();
+        feed(&mut b, 1, &[80.0, 80.0]); // tripped at 2
+        let (trips, _) = b.history();
+        let mut again = Breaker::restored(b.thresholds.clone(), b.state().clone(), trips, None);
+        assert_eq!(again.state(), b.state());
+        assert_eq!(again.trips_in_last_hour(at(3)), 1);
+        // It recovers from the restored trip as the original would.
+        let changes = feed(&mut again, 3, &[0.0; 4]);
+        assert_eq!(changes.len(), 1, "{changes:?}");
+        let (trips, recovered) = again.history();
+        assert_eq!(recovered, Some(at(5)));
+        // And its cooldown survives another restart.
+        let mut third = Breaker::restored(b.thresholds.clone(), State::Closed, trips, recovered);
+        let held = feed(&mut third, 10, &[80.0, 80.0, 80.0]);
+        assert_eq!(
+            held,
+            [(
+                11,
+                Transition::Held {
+                    why: Suppression::Cooldown
+                }
+            )]
         );
     }
 

@@ -6,6 +6,8 @@
 //! strips and so cannot be the only source), every port an SSH daemon
 //! listens on (a ruleset must leave it open to some source), and, when the
 //! policy names one, every network of the management zone on the SSH port.
+//! An overflow of any of their ports to a backup pool cuts them too
+//! ([`crate::overflow`]).
 
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -111,6 +113,7 @@ pub fn lockouts(ruleset: &Ruleset, access: &SshAccess) -> Vec<Lockout> {
             }
         }
     }
+    out.extend(crate::overflow::ssh_lockouts(ruleset, access));
     out
 }
 

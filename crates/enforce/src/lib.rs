@@ -26,7 +26,9 @@
 //! firewalls nftables does not show: legacy iptables rules ([`legacy`]) and
 //! firewall managers ([`managers`]). It names the ports other tables' DNAT
 //! rules publish ([`published`]), with their containers ([`containers`]),
-//! and its forward chain judges those by the same policy.
+//! and its forward chain judges those by the same policy. A ruleset's
+//! [`OverflowNat`]s, set by the caller for tripped circuit breakers, send a
+//! port's new connections to a backup pool ([`overflow`]).
 //!
 //! # Example
 //!
@@ -98,6 +100,7 @@ pub mod legacy;
 pub mod managers;
 pub mod nft_command;
 pub mod nft_text;
+pub mod overflow;
 pub mod published;
 mod ruleset;
 pub mod table_drift;
@@ -107,6 +110,7 @@ pub mod verdict_index;
 pub use enforcer::{
     ApplyOptions, ApplyPreview, EnforceError, Enforcer, LiveGrant, SeenPort, WATCHDOG,
 };
+pub use overflow::OverflowNat;
 pub use ruleset::{
     Allowance, CompileError, PortLimits, PortSpan, PublishedVerdict, Ruleset, ZoneNets,
 };

@@ -7,7 +7,9 @@
 //! ever flushed by hand, the host would fall open, not lock its operator out.
 //! A forward chain judges the one kind of forwarded traffic that is really
 //! traffic to this host: new connections to a port published by DNAT, which
-//! never reach the input hook.
+//! never reach the input hook. While a circuit breaker overflows a port,
+//! two NAT chains at the end of the table send its new connections to a
+//! backup pool ([`crate::overflow`]).
 //!
 //! Elements are written one per line so that `portreeve plan` diffs read
 //! like a change to the policy.
@@ -20,6 +22,7 @@ use portreeve_policy::{DefaultAction, DropLog};
 
 use crate::ruleset::{Allowance, PortLimits, PortSpan, Ruleset};
 
+mod overflow;
 pub(crate) mod scan;
 
 /// portreeve's table: `table inet portreeve`.
@@ -193,6 +196,7 @@ pub fn render(r: &Ruleset) -> String {
     published_chain(&mut out, r);
     let _ = writeln!(out);
     forward_chain(&mut out);
+    overflow::chains(&mut out, &r.overflows);
     let _ = writeln!(out, "}}");
     out
 }

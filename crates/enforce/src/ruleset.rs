@@ -15,6 +15,8 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use portreeve_core::{Family, PortKey, PortRange, Proto};
 use portreeve_policy::{Detection, Enforcement, Limits, Policy};
 
+use crate::overflow::OverflowNat;
+
 /// The firewall a policy compiles to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Ruleset {
@@ -34,6 +36,10 @@ pub struct Ruleset {
     pub enforcement: Enforcement,
     /// Scan detection: what the kernel tier counts and does.
     pub detection: Detection,
+    /// Ports whose new connections go to a backup pool. Not compiled from
+    /// the policy (empty from [`Ruleset::compile`]): the tripped breakers
+    /// the caller knows of set it.
+    pub overflows: Vec<OverflowNat>,
 }
 
 /// A zone's networks by family.
@@ -184,6 +190,7 @@ impl Ruleset {
             limits,
             enforcement: policy.enforce.clone(),
             detection: policy.detection.clone(),
+            overflows: Vec::new(),
         })
     }
 }

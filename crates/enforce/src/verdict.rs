@@ -31,6 +31,17 @@ impl std::fmt::Display for Verdict {
     }
 }
 
+/// Whether every address of `sources` is a loopback address (127.0.0.0/8,
+/// ::1): such traffic only ever arrives on the loopback interface, which
+/// the ruleset's input chain accepts before anything else (`iif "lo"
+/// accept`, banned ports included), so it is accepted whatever the rules.
+pub fn arrives_on_loopback(sources: IpNet) -> bool {
+    match sources {
+        IpNet::V4(n) => n.prefix_len() >= 8 && n.network().is_loopback(),
+        IpNet::V6(n) => n.prefix_len() == 128 && n.network().is_loopback(),
+    }
+}
+
 impl Ruleset {
     /// What happens to a new connection from `source` to `port`/`proto`.
     pub fn verdict(&self, source: IpAddr, proto: Proto, port: u16) -> Verdict {
@@ -40,6 +51,9 @@ impl Ruleset {
     /// What happens to new connections from every address of `sources`:
     /// `Accepted` only if all of them are accepted.
     pub fn network_verdict(&self, sources: IpNet, proto: Proto, port: u16) -> Verdict {
+        if arrives_on_loopback(sources) {
+            return Verdict::Accepted;
+        }
         if self
             .banned
             .iter()
@@ -125,6 +139,34 @@ mod tests {
             r.verdict("2001:db8::1".parse().unwrap(), Proto::Tcp, 22),
             Verdict::NotAllowed
         );
+    }
+
+    #[test]
+    fn loopback_sources_are_accepted_as_the_input_chain_accepts_lo() {
+        let r = ruleset("[[rule]]\nport = 22\nprotocol = \"tcp\"\nzones = [\"mgmt\"]\n");
+        for source in ["127.0.0.1/32", "127.0.0.0/8", "127.9.0.0/16", "::1/128"] {
+            let source: IpNet = source.parse().unwrap();
+            assert_eq!(
+                r.network_verdict(source, Proto::Tcp, 9465),
+                Verdict::Accepted,
+                "{source}"
+            );
+            // Before the bans too (telnet is banned by default).
+            assert_eq!(
+                r.network_verdict(source, Proto::Tcp, 23),
+                Verdict::Accepted,
+                "{source}"
+            );
+        }
+        // A network only partly loopback is judged by the rules.
+        for source in ["126.0.0.0/7", "::/127"] {
+            let source: IpNet = source.parse().unwrap();
+            assert_eq!(
+                r.network_verdict(source, Proto::Tcp, 9465),
+                Verdict::NotAllowed,
+                "{source}"
+            );
+        }
     }
 
     #[test]

@@ -136,6 +136,11 @@ pub enum Command {
     Unblock(UnblockArgs),
     /// List blocked sources with the time they have left
     Blocks(ListArgs),
+    /// Trip or reset a port circuit breaker by hand
+    #[command(subcommand)]
+    Breaker(BreakerCommand),
+    /// List the policy's circuit breakers: state, last trip, the latest reading
+    Breakers(ListArgs),
     /// List the port scans the agent detected and what it did about each
     Detections(ListArgs),
     /// List the packet captures the agent made of detected scanners
@@ -185,6 +190,9 @@ pub enum Command {
     Doctor(DoctorArgs),
     /// Serve the fleet API from a SQLite or PostgreSQL database; manage its tokens
     Server(ServerArgs),
+    /// Kubernetes clusters read from their manifests: who can reach which pod on which port
+    #[command(subcommand)]
+    K8s(K8sCommand),
     /// Print a shell completion script
     Completions {
         /// Shell to generate completions for
@@ -458,6 +466,18 @@ pub struct SimulateArgs {
     /// of the index (bench/simulate.sh compares the two)
     #[arg(long, hide = true)]
     pub naive: bool,
+    /// Probe every recorded pair for real in a disposable replica of this host in network
+    /// namespaces, under the ruleset now and under the candidate (needs root, ip and nft)
+    #[arg(long, conflicts_with = "naive")]
+    pub sandbox: bool,
+    /// Refuse --sandbox when more pairs than this were recorded in the window
+    #[arg(
+        long,
+        value_name = "N",
+        requires = "sandbox",
+        default_value_t = portreeve_app::simulate::sandbox::DEFAULT_MAX_PAIRS
+    )]
+    pub sandbox_max_pairs: usize,
     /// Output format
     #[arg(long, value_enum, default_value_t = ListFormat::Table)]
     pub format: ListFormat,
@@ -543,6 +563,29 @@ pub struct BlockArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration_arg)]
     pub ttl: Option<jiff::SignedDuration>,
     /// Why; recorded with the block
+    #[arg(long, value_name = "TEXT")]
+    pub reason: String,
+    /// Output format: text for people, or the documented JSON (docs/json.md)
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
+}
+
+/// `portreeve breaker …`.
+#[derive(Debug, Subcommand)]
+pub enum BreakerCommand {
+    /// Trip a breaker now; it stays tripped until `breaker reset`
+    Trip(BreakerArgs),
+    /// Reset a tripped breaker: the policy as written applies again
+    Reset(BreakerArgs),
+}
+
+/// `portreeve breaker trip|reset`.
+#[derive(Debug, Args)]
+pub struct BreakerArgs {
+    /// The breaker, as `portreeve breakers` lists it
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// Why; recorded in the ledger
     #[arg(long, value_name = "TEXT")]
     pub reason: String,
     /// Output format: text for people, or the documented JSON (docs/json.md)
@@ -1031,6 +1074,14 @@ pub struct ProposeArgs {
     /// Why; recorded with the proposal
     #[arg(long, value_name = "TEXT")]
     pub reason: String,
+    /// Simulate against use last seen at or after this time: 2026-11-29,
+    /// 2026-11-29T08:00:00Z, or an age (30d)
+    #[arg(long, value_name = "TIME", value_parser = parse_time_arg, default_value = "30d")]
+    pub since: jiff::Timestamp,
+    /// Simulate against these JSON lines of recorded use (as `usage --by-source
+    /// --format json` lists them) instead of the agent's record
+    #[arg(long, value_name = "FILE")]
+    pub usage: Option<PathBuf>,
     /// Who proposes.
     #[command(flatten)]
     pub identity: IdentityArgs,
@@ -1231,4 +1282,27 @@ mod tests {
         assert_eq!(parse_fail_on("High"), Ok(FailOn::AtLeast(Severity::High)));
         assert!(parse_fail_on("bad").is_err());
     }
+}
+
+/// `portreeve k8s`.
+#[derive(Debug, Subcommand)]
+pub enum K8sCommand {
+    /// Every connection the NetworkPolicies allow, or why one is allowed or denied (--explain)
+    Reach(K8sReachArgs),
+}
+
+/// `portreeve k8s reach`.
+#[derive(Debug, Args)]
+pub struct K8sReachArgs {
+    /// Manifests to read: YAML or JSON files, directories (their *.yaml,
+    /// *.yml and *.json files, recursively) or `-` for standard input
+    #[arg(long, value_name = "PATH", required = true, num_args = 1..)]
+    pub manifests: Vec<PathBuf>,
+    /// Explain one connection instead of listing all: FROM and TO are a pod
+    /// (namespace/name) or an IP address, PROTO/PORT e.g. TCP/5432
+    #[arg(long, num_args = 3, value_names = ["FROM", "TO", "PROTO/PORT"])]
+    pub explain: Option<Vec<String>>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
 }

@@ -8,13 +8,10 @@
 mod support;
 
 use std::net::{SocketAddr, TcpStream, UdpSocket};
-use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use support::{
-    Netns, assert_matches_schema, netflow_v5, run, sample, start_agent, stderr, stdout, testkit,
-    wait_for,
-};
+use support::usage::{by_source, connections, listing_until};
+use support::{Netns, netflow_v5, run, sample, start_agent, stderr, stdout, testkit, wait_for};
 
 /// Opens `times` TCP connections from `client` to `to`.
 fn connect(client: &Netns, to: &str, times: usize) {
@@ -24,42 +21,6 @@ fn connect(client: &Netns, to: &str, times: usize) {
             TcpStream::connect_timeout(&to, Duration::from_secs(2)).unwrap();
         }
     });
-}
-
-/// `usage --by-source --format json` against `state`, checked against its
-/// schema.
-fn by_source(state: &Path, extra: &[&str]) -> serde_json::Value {
-    let out = run(support::portreeve()
-        .args(["--state-dir", state.to_str().unwrap()])
-        .args(["usage", "--by-source", "--format", "json"])
-        .args(extra));
-    assert!(out.status.success(), "{}", stderr(&out));
-    let doc: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
-    assert_matches_schema(&doc, "docs/schema/usage-by-source.v1.json");
-    doc
-}
-
-/// The connections recorded from `source` (a /32) to TCP `port`, if any.
-fn connections(doc: &serde_json::Value, source: &str, port: u16) -> Option<u64> {
-    doc["sources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|u| u["source"] == source && u["protocol"] == "tcp" && u["port"] == port)
-        .map(|u| u["connections"].as_u64().unwrap())
-}
-
-/// Polls the listing until `ready` says yes, for up to 10 s.
-fn listing_until(state: &Path, ready: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
-    let started = Instant::now();
-    loop {
-        let doc = by_source(state, &[]);
-        if ready(&doc) {
-            return doc;
-        }
-        assert!(started.elapsed() < Duration::from_secs(10), "{doc:#}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 #[test]
@@ -86,18 +47,26 @@ fn usage_by_source_lists_each_client_with_its_port_and_a_growing_count() {
     connect(&alice, "10.61.0.1:7070", 2);
     connect(&bob, "10.62.0.1:7071", 1);
     let doc = listing_until(state.path(), |d| {
-        connections(d, "10.61.0.2/32", 7070) == Some(2)
-            && connections(d, "10.62.0.2/32", 7071) == Some(1)
+        connections(d, "10.61.0.2/32", "tcp", 7070) == Some(2)
+            && connections(d, "10.62.0.2/32", "tcp", 7071) == Some(1)
     });
     // Each client only where it connected.
-    assert_eq!(connections(&doc, "10.61.0.2/32", 7071), None, "{doc:#}");
-    assert_eq!(connections(&doc, "10.62.0.2/32", 7070), None, "{doc:#}");
+    assert_eq!(
+        connections(&doc, "10.61.0.2/32", "tcp", 7071),
+        None,
+        "{doc:#}"
+    );
+    assert_eq!(
+        connections(&doc, "10.62.0.2/32", "tcp", 7070),
+        None,
+        "{doc:#}"
+    );
     assert_eq!(doc["folded"], 0, "{doc:#}");
 
     // The count grows with new connections.
     connect(&alice, "10.61.0.1:7070", 3);
     listing_until(state.path(), |d| {
-        connections(d, "10.61.0.2/32", 7070) == Some(5)
+        connections(d, "10.61.0.2/32", "tcp", 7070) == Some(5)
     });
 
     // --since keeps what was seen in the window: nothing in the future.
@@ -156,12 +125,12 @@ fn usage_by_source_counts_flow_records_of_connections_to_listening_local_ports()
         (client, 50002, [192, 0, 2, 80], 8080),
     ]);
     let doc = listing_until(state.path(), |d| {
-        connections(d, "127.0.0.9/32", 8080) == Some(1)
+        connections(d, "127.0.0.9/32", "tcp", 8080) == Some(1)
     });
     assert_eq!(doc["sources"].as_array().unwrap().len(), 1, "{doc:#}");
     send(&[(client, 50003, local, 8080), (client, 50004, local, 8080)]);
     listing_until(state.path(), |d| {
-        connections(d, "127.0.0.9/32", 8080) == Some(3)
+        connections(d, "127.0.0.9/32", "tcp", 8080) == Some(3)
     });
     agent.stop();
     // The flow records fed the port's usage too.

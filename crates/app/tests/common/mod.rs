@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use ipnet::IpNet;
 use jiff::Timestamp;
 use portreeve_app::change::KeyDir;
+use portreeve_app::change::simulation::RecordedUse;
 use portreeve_app::{Actor, Firewall, StateDir};
 use portreeve_core::Proto;
 use portreeve_enforce::foreign::ForeignChain;
@@ -140,6 +141,39 @@ impl Host {
             )
             .unwrap();
         }
+    }
+
+    /// Proposes the policy in `path` as `name`, simulated against the
+    /// agent's record (empty here).
+    pub fn propose(
+        &self,
+        name: &str,
+        path: &Path,
+        reason: &str,
+    ) -> Result<portreeve_app::change::Proposed, portreeve_app::AppError> {
+        self.propose_against(name, path, reason, None)
+    }
+
+    /// Proposes the policy in `path` as `name`, simulated against the use
+    /// in the JSON lines file `usage` (`None`: the agent's record).
+    pub fn propose_against(
+        &self,
+        name: &str,
+        path: &Path,
+        reason: &str,
+        usage: Option<&Path>,
+    ) -> Result<portreeve_app::change::Proposed, portreeve_app::AppError> {
+        portreeve_app::change::propose(
+            &self.state,
+            &self.keys,
+            name,
+            path,
+            reason,
+            RecordedUse {
+                since: Timestamp::UNIX_EPOCH,
+                usage,
+            },
+        )
     }
 
     /// The ledger's entries, as JSON values.

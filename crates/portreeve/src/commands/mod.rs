@@ -5,6 +5,7 @@
 
 mod agent;
 mod blocks;
+mod breakers;
 mod captures;
 mod catalogue;
 mod change;
@@ -17,6 +18,7 @@ mod flows;
 mod generate;
 mod grants;
 mod inventory;
+mod k8s;
 mod ledger;
 mod lifecycle;
 mod policy;
@@ -26,7 +28,9 @@ mod server;
 mod simulate;
 mod usage;
 
-use crate::cli::{Cli, Command, FlowsCommand, ImportCommand, PolicyCommand};
+use crate::cli::{
+    BreakerCommand, Cli, Command, FlowsCommand, ImportCommand, K8sCommand, PolicyCommand,
+};
 use crate::context::Context;
 use crate::failure::Failure;
 
@@ -58,6 +62,9 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
         Command::Block(args) => blocks::block(args, &ctx),
         Command::Unblock(args) => blocks::unblock(args, &ctx),
         Command::Blocks(args) => blocks::list(args, &ctx),
+        Command::Breaker(BreakerCommand::Trip(args)) => breakers::trip(args, &ctx),
+        Command::Breaker(BreakerCommand::Reset(args)) => breakers::reset(args, &ctx),
+        Command::Breakers(args) => breakers::list(args, &ctx),
         Command::Detections(args) => detections::list(args, &ctx),
         Command::Captures(args) => captures::list(args, &ctx),
         Command::Scan(args) => scan::run(args),
@@ -77,6 +84,7 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
         Command::Catalogue(args) => catalogue::run(args),
         Command::Doctor(args) => doctor::run(args, &ctx),
         Command::Server(args) => server::run(args, &ctx),
+        Command::K8s(K8sCommand::Reach(args)) => k8s::reach(args),
         Command::Completions { shell } => generate::completions(*shell),
         Command::Man { output } => generate::man(output.as_deref()),
     }

@@ -157,6 +157,26 @@ const EXAMPLES: &[(&str, &[Example])] = &[
         ],
     ),
     (
+        "portreeve-k8s",
+        &[ex(
+            "portreeve k8s reach --manifests deploy/",
+            "Every connection the NetworkPolicies under deploy/ allow.",
+        )],
+    ),
+    (
+        "portreeve-k8s-reach",
+        &[
+            ex(
+                "kubectl get -A -o json ns,pods,networkpolicies | portreeve k8s reach --manifests - --format json",
+                "The same for a live cluster, as JSON.",
+            ),
+            ex(
+                "portreeve k8s reach --manifests deploy/ --explain shop/web shop/db TCP/5432",
+                "Why shop/web may or may not open port 5432 of shop/db; exits 1 when denied.",
+            ),
+        ],
+    ),
+    (
         "portreeve-simulate",
         &[
             ex(
@@ -253,6 +273,34 @@ const EXAMPLES: &[(&str, &[Example])] = &[
         &[ex(
             "sudo portreeve blocks --format json",
             "Blocked sources, why, and the time each has left.",
+        )],
+    ),
+    (
+        "portreeve-breaker",
+        &[ex(
+            "sudo portreeve breaker trip cpu --reason \"batch import tonight\"",
+            "Trip a breaker by hand; it stays tripped until reset.",
+        )],
+    ),
+    (
+        "portreeve-breaker-trip",
+        &[ex(
+            "sudo portreeve breaker trip web-overload --reason \"backend deploy\"",
+            "Send new connections to the backup pool now; established ones stay.",
+        )],
+    ),
+    (
+        "portreeve-breaker-reset",
+        &[ex(
+            "sudo portreeve breaker reset cpu --reason \"import finished\"",
+            "Put the policy as written back in force.",
+        )],
+    ),
+    (
+        "portreeve-breakers",
+        &[ex(
+            "sudo portreeve breakers --format json",
+            "Each circuit breaker: tripped or not, why, since when, and the agent's latest reading.",
         )],
     ),
     (
