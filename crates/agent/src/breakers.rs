@@ -297,7 +297,7 @@ impl Meter {
                         })
                     }
                     Measure::EstablishedConnections { port } => {
-                        logged(established(*port).map_err(|e| e.to_string())).map(|n| n as f64)
+                        logged(host::established(*port)).map(|n| n as f64)
                     }
                 };
                 if let Some(value) = value {
@@ -325,56 +325,4 @@ fn logged<T, E: std::fmt::Display>(result: Result<T, E>) -> Option<T> {
     result
         .inspect_err(|e| tracing::warn!(error = %e, "a circuit breaker's measure cannot be read"))
         .ok()
-}
-
-/// TCP connections established to local `port` in this network
-/// namespace, IPv4 and IPv6, from `/proc/net/tcp{,6}`.
-fn established(port: u16) -> std::io::Result<usize> {
-    let mut n = 0;
-    for file in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        let text = match std::fs::read_to_string(file) {
-            Ok(t) => t,
-            // No IPv6 in this kernel.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(e),
-        };
-        n += established_in(&text, port);
-    }
-    Ok(n)
-}
-
-/// The lines of a `/proc/net/tcp` text in state ESTABLISHED (`01`) whose
-/// local address is on `port`.
-fn established_in(text: &str, port: u16) -> usize {
-    let port = format!(":{port:04X}");
-    text.lines()
-        .skip(1)
-        .filter(|line| {
-            let mut fields = line.split_whitespace();
-            let local = fields.nth(1).unwrap_or("");
-            let st = fields.nth(1).unwrap_or("");
-            local.ends_with(&port) && st == "01"
-        })
-        .count()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn established_counts_only_established_connections_to_the_port() {
-        let text = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n\
-   0: 00000000:0050 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1\n\
-   1: 0100007F:0050 0100007F:D431 01 00000000:00000000 00:00000000 00000000     0        0 2 1\n\
-   2: 0100007F:0050 0100007F:D432 01 00000000:00000000 00:00000000 00000000     0        0 3 1\n\
-   3: 0100007F:0050 0100007F:D433 06 00000000:00000000 00:00000000 00000000     0        0 4 1\n\
-   4: 0100007F:D434 0100007F:0050 01 00000000:00000000 00:00000000 00000000     0        0 5 1\n\
-   5: 0100007F:1F90 0100007F:D435 01 00000000:00000000 00:00000000 00000000     0        0 6 1\n";
-        // Two established to :80; not the listener (0A), not TIME_WAIT
-        // (06), not an outgoing connection to a remote :80, not :8080.
-        assert_eq!(established_in(text, 80), 2);
-        assert_eq!(established_in(text, 8080), 1);
-        assert_eq!(established_in(text, 443), 0);
-    }
 }

@@ -1,6 +1,7 @@
 //! The host-wide measures, read from the kernel's text files: CPU use
 //! from `/proc/stat`, memory in use from `/proc/meminfo`, listen-queue
-//! overflows from `/proc/net/netstat`. Parsing is separate from reading so
+//! overflows from `/proc/net/netstat`, established connections per port
+//! from `/proc/net/tcp{,6}`. Parsing is separate from reading so
 //! every format detail is tested on text the tests write.
 
 use std::path::Path;
@@ -121,6 +122,41 @@ pub fn parse_listen_overflows(text: &str) -> Result<u64, String> {
     Err("no TcpExt counters".into())
 }
 
+/// TCP connections established to local `port` in this network
+/// namespace, IPv4 and IPv6, from `/proc/net/tcp` and `/proc/net/tcp6`
+/// (the latter absent on a kernel without IPv6).
+pub fn established(port: u16) -> Result<usize, HostReadError> {
+    let mut n = 0;
+    for file in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        match std::fs::read_to_string(file) {
+            Ok(text) => n += established_in(&text, port),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(HostReadError::Io {
+                    path: file.to_owned(),
+                    source,
+                });
+            }
+        }
+    }
+    Ok(n)
+}
+
+/// The lines of a `/proc/net/tcp` text in state ESTABLISHED (`01`) whose
+/// local address is on `port`.
+pub fn established_in(text: &str, port: u16) -> usize {
+    let port = format!(":{port:04X}");
+    text.lines()
+        .skip(1)
+        .filter(|line| {
+            let mut fields = line.split_whitespace();
+            let local = fields.nth(1).unwrap_or("");
+            let st = fields.nth(1).unwrap_or("");
+            local.ends_with(&port) && st == "01"
+        })
+        .count()
+}
+
 /// Reads `path` and parses it with `parse`.
 pub fn read<T>(path: &Path, parse: fn(&str) -> Result<T, String>) -> Result<T, HostReadError> {
     let text = std::fs::read_to_string(path).map_err(|source| HostReadError::Io {
@@ -226,5 +262,21 @@ mod tests {
             read(Path::new("/proc/no-such-file"), parse_cpu_times),
             Err(HostReadError::Io { .. })
         ));
+    }
+
+    #[test]
+    fn established_counts_only_established_connections_to_the_port() {
+        let text = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n\
+   0: 00000000:0050 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1\n\
+   1: 0100007F:0050 0100007F:D431 01 00000000:00000000 00:00000000 00000000     0        0 2 1\n\
+   2: 0100007F:0050 0100007F:D432 01 00000000:00000000 00:00000000 00000000     0        0 3 1\n\
+   3: 0100007F:0050 0100007F:D433 06 00000000:00000000 00:00000000 00000000     0        0 4 1\n\
+   4: 0100007F:D434 0100007F:0050 01 00000000:00000000 00:00000000 00000000     0        0 5 1\n\
+   5: 0100007F:1F90 0100007F:D435 01 00000000:00000000 00:00000000 00000000     0        0 6 1\n";
+        // Two established to :80; not the listener (0A), not TIME_WAIT
+        // (06), not an outgoing connection to a remote :80, not :8080.
+        assert_eq!(established_in(text, 80), 2);
+        assert_eq!(established_in(text, 8080), 1);
+        assert_eq!(established_in(text, 443), 0);
     }
 }
