@@ -51,6 +51,10 @@ pub fn run(every: Duration, state: &StateDir, metrics: &Metrics, stop: &AtomicBo
 struct Watch {
     /// The digest of the policy the machines were built from.
     policy: Option<String>,
+    /// The policy in effect as last read, with the live generation it was
+    /// read under: read and parsed again only when that changes, not
+    /// every interval (a policy of 10,000 rules takes 0.1 s to parse).
+    in_effect: Option<(u64, Option<LoadedPolicy>)>,
     /// Each breaker's state machine, by name.
     machines: BTreeMap<String, Breaker>,
     /// The previous round's counters, for rates.
@@ -71,7 +75,7 @@ impl Watch {
     fn round(&mut self, state: &StateDir, metrics: &Metrics) -> Result<(), AppError> {
         // The lifecycle thread reports a policy in effect that cannot be
         // read; said here too, it would be said twice every interval.
-        let in_effect = policy::in_effect(state).inspect_err(
+        let in_effect = self.policy_in_effect(state).inspect_err(
             |e| tracing::debug!(error = %e, "no policy in effect to take breakers from"),
         );
         let Some(policy) = in_effect.ok().flatten() else {
@@ -127,6 +131,20 @@ impl Watch {
             self.check_pools(state, &policy, &record, metrics);
             Ok(())
         })
+    }
+
+    /// The policy in effect, parsed again only when the live generation
+    /// changed since the last round (a trip installs a new one).
+    fn policy_in_effect(&mut self, state: &StateDir) -> Result<Option<LoadedPolicy>, AppError> {
+        let live = state.firewall().generations().current()?;
+        if let Some((n, policy)) = &self.in_effect
+            && *n == live
+        {
+            return Ok(policy.clone());
+        }
+        let policy = policy::in_effect(state)?;
+        self.in_effect = Some((live, policy.clone()));
+        Ok(policy)
     }
 
     /// Every [`POOL_CHECK_EVERY`], the members of each tripped overflow
