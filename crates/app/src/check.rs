@@ -286,6 +286,7 @@ fn table_drift_finding(drift: &TableDrift) -> Option<Finding> {
         service: None,
         pids: Vec::new(),
         rule: None,
+        resource: None,
         evidence,
         rationale: "The firewall no longer enforces the policy in effect: an element added by \
                     hand opens a port to someone the policy does not name, and nothing in the \

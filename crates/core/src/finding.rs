@@ -48,11 +48,27 @@ pub enum FindingKind {
     /// portreeve's table in the kernel is not the ruleset portreeve
     /// installed: something changed it by hand.
     TableDrift,
+    /// A Kubernetes namespace without a default deny: some of its pods accept traffic no NetworkPolicy names.
+    K8sNamespaceWithoutDefaultDeny,
+    /// A Kubernetes pod can be reached from outside the cluster on a risky port.
+    K8sRiskyPodReachable,
+    /// A risky service of a Kubernetes pod is exposed beyond the cluster network by NodePort, LoadBalancer, externalIPs, hostPort or hostNetwork.
+    K8sRiskyServiceExposed,
+    /// A Kubernetes NetworkPolicy selects no pod.
+    K8sPolicySelectsNothing,
+    /// A rule of a Kubernetes NetworkPolicy can never match.
+    K8sRuleNeverMatches,
+    /// A named port in a Kubernetes NetworkPolicy resolves on no pod.
+    K8sNamedPortUnresolved,
+    /// A cloud security group opens a risky port to the whole internet.
+    CloudRiskyOpening,
+    /// A cloud security group opens an overly wide port range.
+    CloudWidePortRange,
 }
 
 impl FindingKind {
     /// Every kind, in code order.
-    pub const ALL: [FindingKind; 14] = [
+    pub const ALL: [FindingKind; 22] = [
         FindingKind::ListenerNotAllowed,
         FindingKind::BannedPort,
         FindingKind::RiskyExposure,
@@ -67,6 +83,14 @@ impl FindingKind {
         FindingKind::ReachableWithoutListener,
         FindingKind::AbandonedPort,
         FindingKind::TableDrift,
+        FindingKind::K8sNamespaceWithoutDefaultDeny,
+        FindingKind::K8sRiskyPodReachable,
+        FindingKind::K8sRiskyServiceExposed,
+        FindingKind::K8sPolicySelectsNothing,
+        FindingKind::K8sRuleNeverMatches,
+        FindingKind::K8sNamedPortUnresolved,
+        FindingKind::CloudRiskyOpening,
+        FindingKind::CloudWidePortRange,
     ];
 
     /// The stable code, e.g. `PR001`.
@@ -86,6 +110,14 @@ impl FindingKind {
             FindingKind::ReachableWithoutListener => "PR012",
             FindingKind::AbandonedPort => "PR013",
             FindingKind::TableDrift => "PR014",
+            FindingKind::K8sNamespaceWithoutDefaultDeny => "PR015",
+            FindingKind::K8sRiskyPodReachable => "PR016",
+            FindingKind::K8sRiskyServiceExposed => "PR017",
+            FindingKind::K8sPolicySelectsNothing => "PR018",
+            FindingKind::K8sRuleNeverMatches => "PR019",
+            FindingKind::K8sNamedPortUnresolved => "PR020",
+            FindingKind::CloudRiskyOpening => "PR021",
+            FindingKind::CloudWidePortRange => "PR022",
         }
     }
 
@@ -106,6 +138,14 @@ impl FindingKind {
             FindingKind::ReachableWithoutListener => "reachable-without-listener",
             FindingKind::AbandonedPort => "abandoned-port",
             FindingKind::TableDrift => "table-drift",
+            FindingKind::K8sNamespaceWithoutDefaultDeny => "k8s-namespace-without-default-deny",
+            FindingKind::K8sRiskyPodReachable => "k8s-risky-pod-reachable",
+            FindingKind::K8sRiskyServiceExposed => "k8s-risky-service-exposed",
+            FindingKind::K8sPolicySelectsNothing => "k8s-policy-selects-no-pod",
+            FindingKind::K8sRuleNeverMatches => "k8s-rule-never-matches",
+            FindingKind::K8sNamedPortUnresolved => "k8s-named-port-unresolved",
+            FindingKind::CloudRiskyOpening => "cloud-risky-opening",
+            FindingKind::CloudWidePortRange => "cloud-wide-port-range",
         }
     }
 
@@ -148,6 +188,30 @@ impl FindingKind {
             }
             FindingKind::TableDrift => {
                 "portreeve's firewall table in the kernel differs from the ruleset portreeve installed: it was changed outside portreeve."
+            }
+            FindingKind::K8sNamespaceWithoutDefaultDeny => {
+                "A Kubernetes namespace has pods that no NetworkPolicy isolates for ingress, so every pod and outside address that can route to them reaches every port."
+            }
+            FindingKind::K8sRiskyPodReachable => {
+                "A Kubernetes pod can be reached from addresses outside the cluster on a port the risk catalogue names, as its NetworkPolicies allow."
+            }
+            FindingKind::K8sRiskyServiceExposed => {
+                "A Kubernetes Service (NodePort, LoadBalancer, externalIPs) or a pod's hostPort or hostNetwork publishes a port the risk catalogue names beyond the pod network."
+            }
+            FindingKind::K8sPolicySelectsNothing => {
+                "A Kubernetes NetworkPolicy's podSelector matches no pod in its namespace, so it neither isolates nor allows anything."
+            }
+            FindingKind::K8sRuleNeverMatches => {
+                "A rule of a Kubernetes NetworkPolicy can never allow anything: its peers select no pod and no address, or its ports resolve on none of the pods it applies to."
+            }
+            FindingKind::K8sNamedPortUnresolved => {
+                "A named port in a Kubernetes NetworkPolicy names no container port (with that protocol) of any pod the rule applies to."
+            }
+            FindingKind::CloudRiskyOpening => {
+                "A cloud security group or firewall rule opens a port the risk catalogue names to 0.0.0.0/0 or ::/0."
+            }
+            FindingKind::CloudWidePortRange => {
+                "A cloud security group or firewall rule opens a wide port range (or every port) to addresses beyond its own network."
             }
         }
     }
@@ -232,6 +296,33 @@ impl From<&ListeningSocket> for SocketRef {
     }
 }
 
+/// An object a finding is about that is neither a socket of this host nor a
+/// policy rule: a Kubernetes resource read from manifests, or a cloud
+/// security group read from a provider's API output.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ResourceRef {
+    /// Its kind as its API names it: `Namespace`, `Pod`, `Deployment`,
+    /// `Service`, `NetworkPolicy`, `SecurityGroup`, `Firewall`.
+    pub kind: String,
+    /// Its Kubernetes namespace, or the VPC or network that holds it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Its name (for a security group, its id).
+    pub name: String,
+    /// The file it was read from (`-` for standard input), when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+}
+
+impl fmt::Display for ResourceRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.namespace {
+            Some(ns) => write!(f, "{} {ns}/{}", self.kind, self.name),
+            None => write!(f, "{} {}", self.kind, self.name),
+        }
+    }
+}
+
 /// One problem `check` found, with everything needed to act on it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Finding {
@@ -255,6 +346,11 @@ pub struct Finding {
     pub pids: Vec<u32>,
     /// The policy rule concerned, if any.
     pub rule: Option<PolicyRuleRef>,
+    /// The object off this host the finding is about (a Kubernetes resource,
+    /// a cloud security group), for findings about something other than a
+    /// socket of this host.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource: Option<ResourceRef>,
     /// Observed facts that support the finding.
     pub evidence: Vec<String>,
     /// Why it matters.

@@ -71,7 +71,9 @@ pub mod words;
 
 pub use attribution::{Attribution, ContainerInfo, ProxyTarget};
 pub use exposure::{Breadth, Exposure, SourceZone};
-pub use finding::{Acceptance, Finding, FindingKind, PolicyLocation, PolicyRuleRef, SocketRef};
+pub use finding::{
+    Acceptance, Finding, FindingKind, PolicyLocation, PolicyRuleRef, ResourceRef, SocketRef,
+};
 pub use port::{PortRange, PortRangeError, Proto, ProtoParseError};
 pub use reach::{Observed, ObservedPort, ScanView};
 pub use severity::{Severity, SeverityParseError};

@@ -72,6 +72,7 @@ fn finding(r: &Recommendation, sockets: &[ListeningSocket]) -> Finding {
         service: socket.and_then(ListeningSocket::service_label),
         pids: socket.map_or_else(Vec::new, |s| s.processes.iter().map(|p| p.pid).collect()),
         rule: None,
+        resource: None,
         evidence,
         rationale: "An open port nobody uses is attack surface without a purpose: whatever \
                     answers there is unwatched, and nothing breaks when it closes."

@@ -58,6 +58,7 @@ mod tests {
             service: None,
             pids: vec![],
             rule: None,
+            resource: None,
             evidence: vec![],
             rationale: String::new(),
             remediation: String::new(),

@@ -181,6 +181,7 @@ fn judge(
             .map(|s| s.processes.iter().map(|p| p.pid).collect())
             .unwrap_or_default(),
         rule: None,
+        resource: None,
         evidence,
         rationale: advice.0,
         remediation: advice.1,

@@ -159,6 +159,38 @@ fn guidance(kind: FindingKind) -> Guidance {
             "An element, rule or chain of `table inet portreeve` was changed by hand or by another tool; grants, blocks, counters and usage records change by design and do not count.",
             "Run `portreeve apply` to install the policy in effect again; to keep the change, write it into the policy and apply that.",
         ),
+        FindingKind::K8sNamespaceWithoutDefaultDeny => (
+            "It fires for a namespace with at least one pod that no NetworkPolicy selects with policy type Ingress; without isolation, Kubernetes lets every pod in the cluster and every address that routes to the pod network open every port.",
+            "Add a default-deny NetworkPolicy to the namespace (`podSelector: {}`, `policyTypes: [Ingress]`) and allow what its pods need; `portreeve render --target kubernetes` writes one per namespace.",
+        ),
+        FindingKind::K8sRiskyPodReachable => (
+            "It fires when the NetworkPolicies in effect allow some address outside the cluster's pods to open a port of a pod that the risk catalogue names; the severity is the catalogue's. Whether packets from there arrive depends on routing and the Services in front of the pod.",
+            "Narrow the pod's ingress rules to the pods or namespaces that need the service, or to the ipBlocks of the networks that should reach it.",
+        ),
+        FindingKind::K8sRiskyServiceExposed => (
+            "It fires for a Service of type NodePort or LoadBalancer, or with externalIPs, whose target port on a selected pod is a risky service, and for a pod that publishes such a port with hostPort or shares the node's network (hostNetwork); the severity is the catalogue's.",
+            "Make the Service a ClusterIP one and reach it through an authenticated ingress, drop the hostPort, or restrict who reaches the node port with NetworkPolicies and the cloud's firewall.",
+        ),
+        FindingKind::K8sPolicySelectsNothing => (
+            "It fires when a NetworkPolicy's podSelector matches no pod or workload template in its namespace in the manifests read; the policy is harmless today but may isolate pods that arrive later.",
+            "Fix the podSelector's labels, or delete the policy if its workload is gone.",
+        ),
+        FindingKind::K8sRuleNeverMatches => (
+            "It fires for an ingress or egress rule whose peers match no pod, namespace or address, or whose ports resolve on none of the pods the rule applies to: the rule allows nothing, which usually hides a typo in a label or a port.",
+            "Correct the rule's selectors or ports, or remove the rule.",
+        ),
+        FindingKind::K8sNamedPortUnresolved => (
+            "It fires for a named port in a rule that no container port of the pods concerned carries with that name and protocol; Kubernetes then allows nothing on it, silently.",
+            "Name the container port in the pod template, or write the port number in the policy.",
+        ),
+        FindingKind::CloudRiskyOpening => (
+            "It fires for an ingress permission from 0.0.0.0/0 or ::/0 whose ports include a port the risk catalogue names at or above the policy's `risky_severity`; the severity is the catalogue's.",
+            "Restrict the permission to the networks that need the service (a VPN, a bastion's security group) or remove it.",
+        ),
+        FindingKind::CloudWidePortRange => (
+            "It fires for an ingress permission from outside the group's own network that opens every protocol or a range of more than 100 ports.",
+            "Open only the ports the instances serve, each in its own permission.",
+        ),
     };
     Guidance { fires, fix }
 }
@@ -196,17 +228,25 @@ fn default_severity(kind: FindingKind) -> Severity {
         FindingKind::BannedPort
         | FindingKind::ApprovalExpired
         | FindingKind::UnauthenticatedService
-        | FindingKind::TableDrift => Severity::High,
+        | FindingKind::TableDrift
+        | FindingKind::K8sRiskyServiceExposed
+        | FindingKind::CloudRiskyOpening => Severity::High,
         FindingKind::ListenerNotAllowed
         | FindingKind::RiskyExposure
         | FindingKind::UnintendedFamily
         | FindingKind::ReachableRiskyService
         | FindingKind::ReachableAgainstPolicy
         | FindingKind::ReachableWithoutListener
-        | FindingKind::AbandonedPort => Severity::Medium,
-        FindingKind::ApprovalExpiring | FindingKind::StaleRule | FindingKind::OwnerUnverified => {
-            Severity::Low
-        }
+        | FindingKind::AbandonedPort
+        | FindingKind::K8sNamespaceWithoutDefaultDeny
+        | FindingKind::K8sRiskyPodReachable
+        | FindingKind::CloudWidePortRange => Severity::Medium,
+        FindingKind::ApprovalExpiring
+        | FindingKind::StaleRule
+        | FindingKind::OwnerUnverified
+        | FindingKind::K8sPolicySelectsNothing
+        | FindingKind::K8sRuleNeverMatches
+        | FindingKind::K8sNamedPortUnresolved => Severity::Low,
     }
 }
 
@@ -226,18 +266,33 @@ fn result(f: &Finding, host: &str, policy_origin: &str) -> SarifResult {
                 .build(),
         ]);
     }
+    if let Some(r) = &f.resource {
+        location.logical_locations = Some(vec![
+            LogicalLocation::builder()
+                .name(r.name.clone())
+                .fully_qualified_name(r.to_string())
+                .kind("resource")
+                .build(),
+        ]);
+    }
     // Code-scanning services reject results without a file location, so
-    // every result points into the policy: at the rule concerned, or at the
-    // top of the file when no rule accounts for the socket.
+    // every result points into a file: the manifest or API output a
+    // resource was read from, else the policy: at the rule concerned, or at
+    // the top of the file when no rule accounts for the socket.
     let (line, column) = f
         .rule
         .as_ref()
         .map_or((1, 1), |r| (r.location.line, r.location.column));
+    let artifact = f
+        .resource
+        .as_ref()
+        .and_then(|r| r.file.as_deref())
+        .unwrap_or(policy_origin);
     location.physical_location = Some(
         PhysicalLocation::builder()
             .artifact_location(
                 ArtifactLocation::builder()
-                    .uri(artifact_uri(policy_origin))
+                    .uri(artifact_uri(artifact))
                     .build(),
             )
             .region(
