@@ -522,6 +522,54 @@ mod tests {
             (AbandonedPort, "udp|5353", "e9ff3ec076528307"),
             // printf 'PR014\0%s' 'table|inet|portreeve' | sha256sum | cut -c1-16
             (TableDrift, "table|inet|portreeve", "14d175344f4d4400"),
+            // printf 'PR015\0%s' 'k8s|namespace|shop' | sha256sum | cut -c1-16
+            (
+                K8sNamespaceWithoutDefaultDeny,
+                "k8s|namespace|shop",
+                "e99addd91b1d70dc",
+            ),
+            // printf 'PR016\0%s' 'k8s|pod|shop/db|tcp|6379' | sha256sum | cut -c1-16
+            (
+                K8sRiskyPodReachable,
+                "k8s|pod|shop/db|tcp|6379",
+                "65aeb4dd0240db5a",
+            ),
+            // printf 'PR017\0%s' 'k8s|service|shop/redis|tcp|6379' | sha256sum | cut -c1-16
+            (
+                K8sRiskyServiceExposed,
+                "k8s|service|shop/redis|tcp|6379",
+                "5f8b4fc36afe86f5",
+            ),
+            // printf 'PR018\0%s' 'k8s|networkpolicy|shop/db' | sha256sum | cut -c1-16
+            (
+                K8sPolicySelectsNothing,
+                "k8s|networkpolicy|shop/db",
+                "f3f3a287014c2997",
+            ),
+            // printf 'PR019\0%s' 'k8s|networkpolicy|shop/db|ingress|0' | sha256sum | cut -c1-16
+            (
+                K8sRuleNeverMatches,
+                "k8s|networkpolicy|shop/db|ingress|0",
+                "a92462720940ede2",
+            ),
+            // printf 'PR020\0%s' 'k8s|networkpolicy|shop/db|ingress|0|metrics/tcp' | sha256sum | cut -c1-16
+            (
+                K8sNamedPortUnresolved,
+                "k8s|networkpolicy|shop/db|ingress|0|metrics/tcp",
+                "78dfe7c4c14a91c8",
+            ),
+            // printf 'PR021\0%s' 'cloud|sg-0123|tcp|6379-6379|0.0.0.0/0' | sha256sum | cut -c1-16
+            (
+                CloudRiskyOpening,
+                "cloud|sg-0123|tcp|6379-6379|0.0.0.0/0",
+                "bd9cef8d5bbda156",
+            ),
+            // printf 'PR022\0%s' 'cloud|sg-0123|tcp|0-65535|0.0.0.0/0' | sha256sum | cut -c1-16
+            (
+                CloudWidePortRange,
+                "cloud|sg-0123|tcp|0-65535|0.0.0.0/0",
+                "4e6da35ddc226aba",
+            ),
         ];
         for (kind, key, expected) in pinned {
             assert_eq!(
