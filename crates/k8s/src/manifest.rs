@@ -154,18 +154,23 @@ impl Builder {
     fn add_text(&mut self, source: &str, text: &str) -> Result<(), ManifestError> {
         for (i, doc) in documents(source, text)?.into_iter().enumerate() {
             let place = format!("{source}: document {}", i + 1);
-            self.add_value(&place, doc)?;
+            self.add_value(source, &place, doc)?;
         }
         Ok(())
     }
 
     /// Adds one document: an object, an array of objects, or a `…List`.
-    fn add_value(&mut self, place: &str, doc: serde_json::Value) -> Result<(), ManifestError> {
+    fn add_value(
+        &mut self,
+        source: &str,
+        place: &str,
+        doc: serde_json::Value,
+    ) -> Result<(), ManifestError> {
         match doc {
             serde_json::Value::Null => Ok(()),
             serde_json::Value::Array(items) => {
                 for (i, item) in items.into_iter().enumerate() {
-                    self.add_value(&format!("{place}: item {i}"), item)?;
+                    self.add_value(source, &format!("{place}: item {i}"), item)?;
                 }
                 Ok(())
             }
@@ -177,16 +182,21 @@ impl Builder {
                     && map.contains_key("items") =>
             {
                 let items = map.remove("items").unwrap_or_default();
-                self.add_value(place, items)
+                self.add_value(source, place, items)
             }
             other => {
                 let object = convert::object(place, &other)?;
-                self.add_object(place, object)
+                self.add_object(source, place, object)
             }
         }
     }
 
-    fn add_object(&mut self, place: &str, object: convert::Object) -> Result<(), ManifestError> {
+    fn add_object(
+        &mut self,
+        source: &str,
+        place: &str,
+        object: convert::Object,
+    ) -> Result<(), ManifestError> {
         if let Some(key) = object.key() {
             if let Some(first) = self.seen.get(&key) {
                 let (what, namespace, name) = key;
@@ -195,7 +205,8 @@ impl Builder {
                     message: format!("{what} {namespace}/{name} is also defined at {first}"),
                 });
             }
-            self.seen.insert(key, place.to_string());
+            self.seen.insert(key.clone(), place.to_string());
+            self.cluster.sources.insert(key, source.to_string());
         }
         let c = &mut self.cluster;
         match object {
@@ -235,5 +246,47 @@ impl Builder {
         c.policies
             .sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
         c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `kubectl get -o json` output carries running pods' addresses, which
+    /// flow records are mapped to pods by; every object remembers its file.
+    #[test]
+    fn pods_keep_their_addresses_and_objects_their_files() {
+        let cluster = read_str(
+            "live.yaml",
+            "kind: Pod\nmetadata: {name: web, namespace: shop}\n\
+             status: {podIP: 10.1.0.7, podIPs: [{ip: 10.1.0.7}, {ip: 'fd00::7'}]}\n---\n\
+             kind: Deployment\nmetadata: {name: api, namespace: shop}\n\
+             spec: {template: {metadata: {labels: {app: api}}}}\n",
+        )
+        .unwrap();
+        let ips: Vec<String> = cluster
+            .pods
+            .iter()
+            .map(|p| format!("{:?}", p.ips))
+            .collect();
+        assert_eq!(ips, ["[]", "[10.1.0.7, fd00::7]"]);
+        assert_eq!(cluster.source("Pod", "shop", "web"), Some("live.yaml"));
+        assert_eq!(cluster.source("Pod", "shop", "api"), Some("live.yaml"));
+        assert_eq!(cluster.source("Namespace", "", "shop"), None);
+    }
+
+    #[test]
+    fn a_bad_pod_address_is_located() {
+        let e = read_str(
+            "live.yaml",
+            "kind: Pod\nmetadata: {name: web}\nstatus: {podIPs: [{ip: 10.1.0.300}]}\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("live.yaml: document 1: kind Pod name web: field status.podIPs[0].ip"),
+            "{e}"
+        );
     }
 }

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::net::IpAddr;
 
 use ipnet::IpNet;
 use serde::Serialize;
@@ -34,6 +35,21 @@ pub struct Cluster {
     pub policies: Vec<NetworkPolicy>,
     /// Objects of kinds this crate does not read, skipped.
     pub ignored: usize,
+    /// The file each object was read from (`-` for standard input), by
+    /// (kind, namespace, name): kind `Namespace` (namespace empty),
+    /// `Pod` (pods and workload templates alike), `Service`, `Ingress` or
+    /// `NetworkPolicy`. Namespaces that are only referenced have none.
+    pub sources: BTreeMap<(String, String, String), String>,
+}
+
+impl Cluster {
+    /// The file the object `kind` `namespace/name` was read from (see
+    /// [`Cluster::sources`]).
+    pub fn source(&self, kind: &str, namespace: &str, name: &str) -> Option<&str> {
+        self.sources
+            .get(&(kind.to_string(), namespace.to_string(), name.to_string()))
+            .map(String::as_str)
+    }
 }
 
 /// A transport protocol NetworkPolicy ports name.
@@ -106,6 +122,9 @@ pub struct Pod {
     pub ports: Vec<ContainerPort>,
     /// Whether it shares the node's network (`hostNetwork: true`).
     pub host_network: bool,
+    /// Its addresses (`status.podIP`, `status.podIPs`), as `kubectl get -o
+    /// json` reports them for a running pod; none for templates.
+    pub ips: Vec<IpAddr>,
 }
 
 impl Pod {

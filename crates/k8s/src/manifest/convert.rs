@@ -1,6 +1,8 @@
 //! One object, as a JSON value, into the model: the kind's fields read,
 //! checked as the API server would reject them, and defaulted.
 
+use std::net::IpAddr;
+
 use ipnet::IpNet;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -36,7 +38,7 @@ impl Object {
         let key = |what: &str, ns: &str, name: &str| Some((what.into(), ns.into(), name.into()));
         match self {
             Object::Namespace(name, _) => key("Namespace", "", name),
-            Object::Pod(p) => key("pod", &p.namespace, &p.name),
+            Object::Pod(p) => key("Pod", &p.namespace, &p.name),
             Object::Service(s) => key("Service", &s.namespace, &s.name),
             Object::Ingress(i) => key("Ingress", &i.namespace, &i.name),
             Object::Policy(p) => key("NetworkPolicy", &p.namespace, &p.name),
@@ -116,12 +118,13 @@ pub fn object(place: &str, value: &Value) -> Result<Object, ManifestError> {
                 labels,
                 template.spec,
             )
+            .map(Object::Pod)
         };
     match kind {
         "Namespace" => Ok(Object::Namespace(name.clone(), labels)),
         "Pod" => {
             let spec = at.typed::<raw::WithSpec<raw::PodSpec>>(value)?.spec;
-            pod_of(
+            let mut pod = pod_of(
                 &at,
                 "spec",
                 namespace.clone(),
@@ -129,7 +132,9 @@ pub fn object(place: &str, value: &Value) -> Result<Object, ManifestError> {
                 kind,
                 labels,
                 spec,
-            )
+            )?;
+            pod.ips = pod_ips(&at, at.typed::<raw::WithStatus>(value)?.status)?;
+            Ok(Object::Pod(pod))
         }
         "CronJob" => {
             let spec = at.typed::<raw::WithSpec<raw::CronJobSpec>>(value)?.spec;
@@ -165,7 +170,7 @@ fn pod_of(
     kind: &str,
     labels: Labels,
     spec: Option<raw::PodSpec>,
-) -> Result<Object, ManifestError> {
+) -> Result<Pod, ManifestError> {
     let spec = spec.unwrap_or_default();
     let mut ports = Vec::new();
     for (c, container) in spec.containers.unwrap_or_default().into_iter().enumerate() {
@@ -179,14 +184,45 @@ fn pod_of(
             });
         }
     }
-    Ok(Object::Pod(Pod {
+    Ok(Pod {
         namespace,
         name,
         kind: kind.to_string(),
         labels,
         ports,
         host_network: spec.host_network.unwrap_or(false),
-    }))
+        ips: Vec::new(),
+    })
+}
+
+/// A running pod's addresses: `status.podIP` and every `status.podIPs[].ip`,
+/// each once, in that order.
+fn pod_ips(at: &Place, status: Option<raw::PodStatus>) -> Result<Vec<IpAddr>, ManifestError> {
+    let Some(status) = status else {
+        return Ok(Vec::new());
+    };
+    let written = status
+        .pod_ip
+        .into_iter()
+        .map(|ip| ("status.podIP".to_string(), ip))
+        .chain(
+            status
+                .pod_ips
+                .unwrap_or_default()
+                .into_iter()
+                .enumerate()
+                .map(|(i, p)| (format!("status.podIPs[{i}].ip"), p.ip)),
+        );
+    let mut ips = Vec::new();
+    for (field, text) in written {
+        let ip: IpAddr = text
+            .parse()
+            .map_err(|_| at.error(&field, format!("{text:?} is not an IP address")))?;
+        if !ips.contains(&ip) {
+            ips.push(ip);
+        }
+    }
+    Ok(ips)
 }
 
 fn port_ref(at: &Place, field: &str, written: raw::IntOrString) -> Result<PortRef, ManifestError> {

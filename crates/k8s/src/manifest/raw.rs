@@ -37,6 +37,26 @@ pub struct PodSpec {
     pub host_network: Option<bool>,
 }
 
+/// An object with a `status` (pods).
+#[derive(Debug, Deserialize)]
+pub struct WithStatus {
+    pub status: Option<PodStatus>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodStatus {
+    #[serde(rename = "podIP")]
+    pub pod_ip: Option<String>,
+    #[serde(rename = "podIPs")]
+    pub pod_ips: Option<Vec<PodIp>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PodIp {
+    pub ip: String,
+}
+
 #[derive(Debug, Deserialize)]
 pub struct Container {
     #[serde(default)]
