@@ -22,7 +22,7 @@ use jiff::Timestamp;
 use portreeve_core::{Finding, Proto, SourceUse};
 use portreeve_enforce::verdict_index::VerdictIndex;
 use portreeve_enforce::{Ruleset, Verdict};
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 use crate::enforce::{self, Compiled};
 use crate::error::AppError;
@@ -92,8 +92,9 @@ pub struct Replay {
     pub opened: Vec<PairChange>,
 }
 
-/// One recorded pair whose verdict the candidate changes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// One recorded pair whose verdict the candidate changes (also stored with
+/// a proposal, hence `Deserialize`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PairChange {
     /// The client address or network.
     pub source: IpNet,
@@ -107,12 +108,7 @@ pub struct PairChange {
     pub last_seen: Timestamp,
     /// Under the candidate for a blocked pair (`banned`, `not allowed`);
     /// now for an opened one.
-    #[serde(serialize_with = "in_words")]
     pub verdict: Verdict,
-}
-
-fn in_words<S: Serializer>(v: &Verdict, s: S) -> Result<S::Ok, S::Error> {
-    s.collect_str(v)
 }
 
 /// Findings the candidate would clear or raise.

@@ -9,7 +9,9 @@ mod common;
 
 use common::Host;
 use portreeve_app::change::{self, simulation};
+use portreeve_app::simulate::PairChange;
 use portreeve_core::Proto;
+use portreeve_enforce::Verdict;
 
 /// In effect: 7070 for the lab and the partners, 7071 for the lab.
 const NOW: &str = r#"[zones]
@@ -64,14 +66,14 @@ fn host_with_now() -> Host {
     host
 }
 
-fn pair(source: &str, port: u16, connections: u64, verdict: &str) -> simulation::UsedPair {
-    simulation::UsedPair {
+fn pair(source: &str, port: u16, connections: u64, verdict: Verdict) -> PairChange {
+    PairChange {
         source: source.parse().unwrap(),
         protocol: Proto::Tcp,
         port,
         connections,
         last_seen: LAST_SEEN.parse().unwrap(),
-        verdict: verdict.into(),
+        verdict,
     }
 }
 
@@ -99,11 +101,14 @@ fn a_proposal_carries_the_used_pairs_it_would_block_and_open() {
     assert_eq!(
         s.blocked,
         [
-            pair("198.51.100.7/32", 7070, 12, "not allowed"),
-            pair("10.173.0.2/32", 7071, 5, "not allowed"),
+            pair("198.51.100.7/32", 7070, 12, Verdict::NotAllowed),
+            pair("10.173.0.2/32", 7071, 5, Verdict::NotAllowed),
         ]
     );
-    assert_eq!(s.opened, [pair("10.173.0.3/32", 7072, 2, "not allowed")]);
+    assert_eq!(
+        s.opened,
+        [pair("10.173.0.3/32", 7072, 2, Verdict::NotAllowed)]
+    );
     assert_eq!((s.blocked_truncated, s.opened_truncated), (0, 0));
     assert_eq!(s.since, jiff::Timestamp::UNIX_EPOCH);
 
@@ -163,7 +168,7 @@ fn a_proposal_lists_a_hundred_blocked_pairs_and_counts_the_rest() {
     // simulate's order: by source within the port.
     assert_eq!(
         s.blocked[0],
-        pair("198.51.100.1/32", 7070, 1, "not allowed")
+        pair("198.51.100.1/32", 7070, 1, Verdict::NotAllowed)
     );
     assert_eq!(s.blocked[1].source.to_string(), "198.51.100.2/32");
 }

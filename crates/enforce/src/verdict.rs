@@ -5,18 +5,24 @@ use std::net::IpAddr;
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use portreeve_core::Proto;
+use serde::{Deserialize, Serialize};
 
 use crate::ruleset::{Allowance, Ruleset};
 
 /// The fate of a new connection under a ruleset (ignoring grants, the
-/// blocklist and rate limits, which change at run time).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// blocklist and rate limits, which change at run time). Serialised in
+/// words, as [`Display`](std::fmt::Display) writes it, so that reports and
+/// stored proposals read the same.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Verdict {
     /// An allowance accepts it.
+    #[serde(rename = "accepted")]
     Accepted,
     /// The port is banned.
+    #[serde(rename = "banned")]
     Banned,
     /// Nothing accepts it; the default action applies.
+    #[serde(rename = "not allowed")]
     NotAllowed,
 }
 
@@ -112,6 +118,18 @@ impl Contains for Ipv6Net {
 mod tests {
     use super::*;
     use portreeve_policy::parse_policy;
+
+    /// Stored proposals hold verdicts in words; they must read back, and
+    /// read the same as reports print them.
+    #[test]
+    fn verdicts_serialise_in_words_and_read_back() {
+        for v in [Verdict::Accepted, Verdict::Banned, Verdict::NotAllowed] {
+            let json = serde_json::to_string(&v).unwrap();
+            assert_eq!(json, format!("\"{v}\""));
+            assert_eq!(serde_json::from_str::<Verdict>(&json).unwrap(), v);
+        }
+        assert!(serde_json::from_str::<Verdict>("\"refused\"").is_err());
+    }
 
     fn ruleset(rules: &str) -> Ruleset {
         let src = format!(

@@ -13,9 +13,8 @@
 
 use std::path::Path;
 
-use ipnet::IpNet;
 use jiff::Timestamp;
-use portreeve_core::{Finding, Proto};
+use portreeve_core::Finding;
 use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
@@ -47,12 +46,12 @@ pub struct ProposalSimulation {
     pub pairs: usize,
     /// Used pairs accepted now that the proposed policy would not accept,
     /// in `simulate`'s order (port, protocol, source), the first [`LISTED`].
-    pub blocked: Vec<UsedPair>,
+    pub blocked: Vec<PairChange>,
     /// How many more blocked pairs there were than are listed.
     pub blocked_truncated: usize,
     /// Used pairs the proposed policy accepts that are not accepted now,
     /// the first [`LISTED`].
-    pub opened: Vec<UsedPair>,
+    pub opened: Vec<PairChange>,
     /// How many more opened pairs there were than are listed.
     pub opened_truncated: usize,
     /// Findings on this host's listeners reported now and not under the
@@ -71,38 +70,6 @@ impl ProposalSimulation {
     /// How many used pairs it would newly open, listed or not.
     pub fn opened_total(&self) -> usize {
         self.opened.len() + self.opened_truncated
-    }
-}
-
-/// One recorded pair whose verdict the proposed policy changes, as stored:
-/// [`PairChange`] with its verdict in words, so that it reads back.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct UsedPair {
-    /// The client address or network.
-    pub source: IpNet,
-    /// Transport protocol.
-    pub protocol: Proto,
-    /// Local port.
-    pub port: u16,
-    /// New connections recorded.
-    pub connections: u64,
-    /// The last one.
-    pub last_seen: Timestamp,
-    /// Under the proposed policy for a blocked pair (`banned`, `not
-    /// allowed`); now for an opened one.
-    pub verdict: String,
-}
-
-impl From<&PairChange> for UsedPair {
-    fn from(p: &PairChange) -> UsedPair {
-        UsedPair {
-            source: p.source,
-            protocol: p.protocol,
-            port: p.port,
-            connections: p.connections,
-            last_seen: p.last_seen,
-            verdict: p.verdict.to_string(),
-        }
     }
 }
 
@@ -150,9 +117,9 @@ pub fn run(
 /// The summary of `s` kept with a proposal: at most [`LISTED`] pairs of
 /// each kind.
 fn summarise(s: &Simulation, since: Timestamp) -> ProposalSimulation {
-    let listed = |pairs: &[PairChange]| -> (Vec<UsedPair>, usize) {
+    let listed = |pairs: &[PairChange]| -> (Vec<PairChange>, usize) {
         (
-            pairs.iter().take(LISTED).map(UsedPair::from).collect(),
+            pairs.iter().take(LISTED).cloned().collect(),
             pairs.len().saturating_sub(LISTED),
         )
     };

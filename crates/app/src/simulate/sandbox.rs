@@ -13,7 +13,7 @@ use portreeve_enforce::{Ruleset, Verdict};
 use portreeve_sandbox::{Host, Probe, Probes};
 use serde::Serialize;
 
-use super::{Replay, Request, Simulation, in_words, verdict_or_open};
+use super::{Replay, Request, Simulation, verdict_or_open};
 use crate::error::AppError;
 use crate::state_dir::StateDir;
 
@@ -62,10 +62,8 @@ pub struct Disagreement {
     /// Local port.
     pub port: u16,
     /// The model's verdict now.
-    #[serde(serialize_with = "in_words")]
     pub model_now: Verdict,
     /// The model's verdict under the candidate.
-    #[serde(serialize_with = "in_words")]
     pub model_candidate: Verdict,
     /// Whether the probe reached the replica under the ruleset now.
     pub reached_now: bool,

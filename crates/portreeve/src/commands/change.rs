@@ -3,8 +3,9 @@
 
 use std::path::Path;
 
-use portreeve_app::change::simulation::{ProposalSimulation, RecordedUse, UsedPair};
+use portreeve_app::change::simulation::{ProposalSimulation, RecordedUse};
 use portreeve_app::change::{self, Proposal};
+use portreeve_app::simulate::PairChange;
 
 use crate::cli::{ApproveArgs, IdentityCommand, ListArgs, ListFormat, ProposeArgs};
 use crate::context::{self, Context};
@@ -278,7 +279,7 @@ fn window(s: &ProposalSimulation) -> String {
 }
 
 /// `SOURCE -> PORT/PROTO (N connections, VERDICT)`.
-fn pair(u: &UsedPair) -> String {
+fn pair(u: &PairChange) -> String {
     format!(
         "{} -> {}/{} ({}, {})",
         u.source,
