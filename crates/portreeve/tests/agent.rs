@@ -122,8 +122,7 @@ fn drift_and_usage_show_in_the_metrics_and_sigterm_stops_the_agent() {
 
 /// Whether `client` can open a TCP connection to `to`.
 fn connects(client: &Netns, to: &str) -> bool {
-    let to: SocketAddr = to.parse().unwrap();
-    client.run(|| TcpStream::connect_timeout(&to, Duration::from_millis(500)).is_ok())
+    client.connects(to.parse().unwrap())
 }
 
 /// A policy for the lab at 10.SUBNET.0.0/24 that closes abandoned ports:

@@ -8,7 +8,7 @@
 
 mod support;
 
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -191,8 +191,7 @@ fn nft(ns: &Netns, ruleset: &str) {
 
 /// Whether a TCP connection from `from` to `addr:port` completes.
 fn connects(from: &Netns, addr: &str, port: u16) -> bool {
-    let target = SocketAddr::new(addr.parse().unwrap(), port);
-    from.run(|| TcpStream::connect_timeout(&target, Duration::from_millis(500)).is_ok())
+    from.connects(SocketAddr::new(addr.parse().unwrap(), port))
 }
 
 fn privileged(test: &str) -> bool {

@@ -292,6 +292,15 @@ impl Netns {
         })
     }
 
+    /// Whether a TCP handshake from inside the namespace to `to` completes
+    /// within half a second (a veth peer answers in well under a
+    /// millisecond; a dropped SYN waits out the timeout).
+    pub fn connects(&self, to: std::net::SocketAddr) -> bool {
+        self.run(|| {
+            std::net::TcpStream::connect_timeout(&to, std::time::Duration::from_millis(500)).is_ok()
+        })
+    }
+
     /// Starts a process binding `specs` (see `listen.py`) inside the
     /// namespace, with `forks` extra processes sharing its sockets. TCP
     /// listeners accept and hold connections.
