@@ -34,7 +34,7 @@ bench_portreeve_binary() {
         command -v cargo >/dev/null || die "missing: cargo (or set PORTREEVE_BIN)"
         echo "building portreeve (cargo build --release -p portreeve)" >&2
         (cd "$REPO_ROOT" && cargo build --release --quiet -p portreeve) || die "cargo build failed"
-        PORTREEVE=$REPO_ROOT/target/release/portreeve
+        PORTREEVE=${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release/portreeve
     fi
     [[ -x $PORTREEVE ]] || die "portreeve binary not found or not executable: $PORTREEVE"
     PORTREEVE=$(realpath -- "$PORTREEVE")

@@ -31,7 +31,7 @@ cd "$(dirname "$0")/.."
 # rsyslog: the real syslog receiver of the alert sinks (crates/alerts), started by the test on loopback
 # nfdump: nfcapd stores softflowd's flows of a recorded scan and nfdump prints them as CSV (detect_offline)
 # masscan: a scanner of its own TCP stack beside nmap, against the agent (agent_scans)
-# python3-venv: the venvs schemathesis and network-config-analyzer are installed into, below (server_api_fuzz, nca_agreement)
+# python3-venv: the venvs schemathesis, network-config-analyzer, kubernetes-validate and the cloud API models are installed into, below (server_api_fuzz, nca_agreement, render_agreement, cloud)
 # chromium, nodejs: the browser and the node that drives it through playwright-core, below (console)
 packages=(iproute2 python3 bsdutils nftables iptables ipset util-linux procps
     nmap ndiff libxml2-utils nginx openssl redis-server memcached openssh-server tshark softflowd tcpdump strace
@@ -87,6 +87,21 @@ fi
 # PORTREEVE_REQUIRE_PRIVILEGED=1).
 if [ "$(id -u)" -eq 0 ]; then
     scripts/nca.sh >/dev/null || echo "test.sh: cannot install network-config-analyzer" >&2
+fi
+
+# botocore's EC2 model and Google's compute discovery document (PyPI), which
+# rendered cloud firewalls are validated against (crates/portreeve/tests/cloud.rs):
+# scripts/cloud_models.sh pins them in a venv under ~/.cache. Without it the
+# model checks skip (and fail under PORTREEVE_REQUIRE_PRIVILEGED=1).
+if [ "$(id -u)" -eq 0 ]; then
+    scripts/cloud_models.sh >/dev/null || echo "test.sh: cannot install the cloud API models" >&2
+fi
+
+# kubernetes-validate (PyPI), whose Kubernetes OpenAPI schemas the rendered
+# NetworkPolicies must pass (crates/k8s/tests/render_agreement.rs):
+# scripts/k8s_schema.sh pins it in a venv under ~/.cache, like NCA.
+if [ "$(id -u)" -eq 0 ]; then
+    scripts/k8s_schema.sh >/dev/null || echo "test.sh: cannot install kubernetes-validate" >&2
 fi
 
 # playwright-core (npm), which drives Debian's Chromium through the web

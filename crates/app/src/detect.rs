@@ -56,11 +56,7 @@ pub struct Report {
 /// the file (and the line, where the format has lines).
 pub fn detect(recording: Recording<'_>, detector: DetectorKind) -> Result<Report, AppError> {
     let mut notes = Vec::new();
-    let attempts = match recording {
-        Recording::ZeekConnLog(path) => conn_log_attempts(path)?,
-        Recording::Capture(path) => capture_attempts(path, &mut notes)?,
-        Recording::FlowCsv(path) => flow_attempts(path)?,
-    };
+    let attempts = read_attempts(recording, &mut notes)?;
     let mut detector: Box<dyn Detector> = match detector {
         DetectorKind::Trw => Box::new(Trw::default()),
         DetectorKind::ZeekLike => Box::new(ZeekLike::default()),
@@ -72,6 +68,20 @@ pub fn detect(recording: Recording<'_>, detector: DetectorKind) -> Result<Report
         detections: detect_all(detector.as_mut(), attempts),
         notes,
     })
+}
+
+/// The connection attempts `recording` holds (also what `recommend
+/// --kubernetes` reads observed flows from); what the operator should know
+/// about the reading goes to `notes`. Errors as [`detect`]'s.
+pub fn read_attempts(
+    recording: Recording<'_>,
+    notes: &mut Vec<String>,
+) -> Result<Vec<Attempt>, AppError> {
+    match recording {
+        Recording::ZeekConnLog(path) => conn_log_attempts(path),
+        Recording::Capture(path) => capture_attempts(path, notes),
+        Recording::FlowCsv(path) => flow_attempts(path),
+    }
 }
 
 fn unreadable(e: input::InputError) -> AppError {

@@ -29,6 +29,8 @@
 //!   and what it learnt after;
 //! - [`recommend`]: a least-privilege policy from recorded use;
 //! - [`record`]: the ledger entry every change leaves behind;
+//! - [`k8s`]: a Kubernetes cluster's manifests judged into findings;
+//! - [`cloud`]: AWS security groups judged into findings;
 //! - [`input`]: reading a file an operator names, `-` meaning standard input.
 //!
 //! Who acts is an [`Actor`], recorded on every entry.
@@ -55,14 +57,17 @@ pub mod blocks;
 pub mod breakers;
 pub mod change;
 pub mod check;
+pub mod cloud;
 pub mod detect;
 pub mod detections;
 pub mod enforce;
 mod error;
 mod expiry;
 pub mod flows;
+pub mod forecast;
 pub mod grants;
 pub mod input;
+pub mod k8s;
 pub mod lockout;
 pub mod plan_summary;
 pub mod policy;

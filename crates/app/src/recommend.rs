@@ -19,6 +19,7 @@
 //! policy allowed; the text is checked with the parser `policy validate`
 //! uses before it is returned.
 
+pub mod kubernetes;
 pub mod sources;
 
 use std::collections::BTreeSet;

@@ -153,6 +153,8 @@ pub struct Analysis<'c> {
     pub egress: Vec<Side>,
     /// Every port of every protocol, lent out for sides no policy isolates.
     all: ProtocolPorts,
+    /// No port, lent out for isolated sides no rule opens to a peer.
+    none: ProtocolPorts,
 }
 
 impl<'c> Analysis<'c> {
@@ -165,6 +167,7 @@ impl<'c> Analysis<'c> {
             ingress: (0..n).map(|_| Side::default()).collect(),
             egress: (0..n).map(|_| Side::default()).collect(),
             all: ProtocolPorts::all(),
+            none: ProtocolPorts::default(),
         };
         for (p, policy) in cluster.policies.iter().enumerate() {
             let selected: Vec<usize> = cluster
@@ -316,44 +319,54 @@ impl<'c> Analysis<'c> {
     /// isolates it, else the union of the rules that admit the peer.
     /// Borrowed unless several rules add up or names had to be resolved.
     pub fn allowed(&self, direction: Direction, pod: usize, peer: Party) -> Cow<'_, ProtocolPorts> {
+        let mut sum = ProtocolPorts::default();
+        match self.allowed_into(direction, pod, peer, &mut sum) {
+            Some(ports) => Cow::Borrowed(ports),
+            None => Cow::Owned(sum),
+        }
+    }
+
+    /// [`Analysis::allowed`] without allocating in a loop: the answer when
+    /// it is one rule's (or all or nothing), else `None` and the answer is
+    /// left in `sum`, whose buffers are reused from call to call.
+    pub fn allowed_into<'a>(
+        &'a self,
+        direction: Direction,
+        pod: usize,
+        peer: Party,
+        sum: &mut ProtocolPorts,
+    ) -> Option<&'a ProtocolPorts> {
         let side = self.side(direction, pod);
         if side.isolating.is_empty() {
-            return Cow::Borrowed(&self.all);
+            return Some(&self.all);
         }
-        let mut ports: Option<Cow<'_, ProtocolPorts>> = None;
+        // The answer so far: `Some` while it is one borrowed set, `None`
+        // once it is being added up in `sum`.
+        let mut single: Option<&'a ProtocolPorts> = Some(&self.none);
         for (&r, resolved) in side.rules.iter().zip(&side.resolved) {
             let rule = &self.rules[r];
             if !self.rule_admits(rule, peer) {
                 continue;
             }
-            let these = match (resolved, direction) {
+            let these: Cow<'a, ProtocolPorts> = match (resolved, direction) {
                 (Some(resolved), _) => Cow::Borrowed(resolved),
                 (None, Direction::Ingress) => Cow::Borrowed(&rule.ports.numeric),
                 (None, Direction::Egress) => self.rule_ports(rule, peer),
             };
-            ports = Some(match ports {
-                None => these,
-                Some(mut sum) => {
-                    sum.to_mut().union_with(&these);
-                    sum
+            single = match (single, these) {
+                (Some(so_far), Cow::Borrowed(these)) if so_far.is_empty() => Some(these),
+                (Some(so_far), these) => {
+                    sum.clone_from(so_far);
+                    sum.union_with(&these);
+                    None
                 }
-            });
+                (None, these) => {
+                    sum.union_with(&these);
+                    None
+                }
+            };
         }
-        ports.unwrap_or_else(|| Cow::Owned(ProtocolPorts::default()))
-    }
-
-    /// The rules whose address blocks hold `family`/`addr` (rules without
-    /// `from`/`to` hold every address and are left out): outside addresses
-    /// with the same such rules are treated alike everywhere.
-    pub fn blocks_holding(&self, family: crate::cidr::Family, addr: u128) -> Vec<usize> {
-        self.rules
-            .iter()
-            .enumerate()
-            .filter(|(_, rule)| {
-                matches!(&rule.peers, Peers::Some { blocks, .. } if blocks.iter().any(|b| b.contains(family, addr)))
-            })
-            .map(|(i, _)| i)
-            .collect()
+        single
     }
 
     /// Every ipBlock boundary of every rule, per family: the first address

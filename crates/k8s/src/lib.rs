@@ -40,11 +40,14 @@
 pub mod analysis;
 pub mod cidr;
 pub mod explain;
+pub mod lint;
 pub mod manifest;
 pub mod model;
 pub mod ports;
 pub mod reach;
+pub mod render;
 pub mod selector;
+pub mod write;
 
 pub use model::{Cluster, Direction, Pod, Protocol};
 pub use reach::{Endpoint, Record, reach};

@@ -5,9 +5,22 @@
 use crate::model::Protocol;
 
 /// A set of ports.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+#[derive(Debug, Default, PartialEq, Eq, Hash)]
 pub struct PortSet {
     ranges: Vec<(u16, u16)>,
+}
+
+impl Clone for PortSet {
+    fn clone(&self) -> PortSet {
+        PortSet {
+            ranges: self.ranges.clone(),
+        }
+    }
+
+    /// Reuses this set's buffer (the derived one would allocate anew).
+    fn clone_from(&mut self, source: &PortSet) {
+        self.ranges.clone_from(&source.ranges);
+    }
 }
 
 impl PortSet {
@@ -52,6 +65,11 @@ impl PortSet {
         if other.is_empty() {
             return;
         }
+        if self.is_empty() {
+            // Reuses this set's buffer: scratch sets in hot loops stay put.
+            self.ranges.clone_from(&other.ranges);
+            return;
+        }
         let mut all: Vec<(u16, u16)> = self.ranges.iter().chain(&other.ranges).copied().collect();
         all.sort_unstable();
         let mut merged: Vec<(u16, u16)> = Vec::with_capacity(all.len());
@@ -66,24 +84,41 @@ impl PortSet {
 
     /// The ports in both.
     pub fn intersection(&self, other: &PortSet) -> PortSet {
+        let mut both = PortSet::empty();
+        self.intersect_into(other, &mut both);
+        both
+    }
+
+    /// Makes `out` the ports in both, reusing its buffer.
+    pub fn intersect_into(&self, other: &PortSet, out: &mut PortSet) {
+        out.ranges.clear();
         let (mut i, mut j) = (0, 0);
-        let mut ranges = Vec::new();
         while i < self.ranges.len() && j < other.ranges.len() {
             let (a1, b1) = self.ranges[i];
             let (a2, b2) = other.ranges[j];
             let (a, b) = (a1.max(a2), b1.min(b2));
             if a <= b {
-                ranges.push((a, b));
+                out.ranges.push((a, b));
             }
             if b1 < b2 { i += 1 } else { j += 1 }
         }
-        PortSet { ranges }
     }
 }
 
 /// A port set per protocol, indexed by [`Protocol::index`].
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+#[derive(Debug, Default, PartialEq, Eq, Hash)]
 pub struct ProtocolPorts(pub [PortSet; 3]);
+
+impl Clone for ProtocolPorts {
+    fn clone(&self) -> ProtocolPorts {
+        ProtocolPorts(self.0.clone())
+    }
+
+    /// Reuses the sets' buffers.
+    fn clone_from(&mut self, source: &ProtocolPorts) {
+        self.0.clone_from(&source.0);
+    }
+}
 
 impl ProtocolPorts {
     /// Every port of every protocol.
@@ -120,7 +155,16 @@ impl ProtocolPorts {
 
     /// The ports in both, protocol by protocol.
     pub fn intersection(&self, other: &ProtocolPorts) -> ProtocolPorts {
-        ProtocolPorts(std::array::from_fn(|i| self.0[i].intersection(&other.0[i])))
+        let mut both = ProtocolPorts::default();
+        self.intersect_into(other, &mut both);
+        both
+    }
+
+    /// Makes `out` the ports in both, protocol by protocol, reusing its buffers.
+    pub fn intersect_into(&self, other: &ProtocolPorts, out: &mut ProtocolPorts) {
+        for ((mine, theirs), both) in self.0.iter().zip(&other.0).zip(&mut out.0) {
+            mine.intersect_into(theirs, both);
+        }
     }
 }
 

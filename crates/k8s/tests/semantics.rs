@@ -481,7 +481,7 @@ fn bad_manifests_are_located() {
     assert!(err("kind: NetworkPolicy\nmetadata: {name: n}\nspec:\n  podSelector: {}\n  ingress:\n  - from: [{ipBlock: {cidr: 10.0.0.0/8, except: [11.0.0.0/16]}}]\n")
         .ends_with("field spec.ingress[0].from[0].ipBlock.except[0]: 11.0.0.0/16 is not inside 10.0.0.0/8"));
     assert!(err("kind: Pod\nmetadata: {name: p}\n---\nkind: Deployment\nmetadata: {name: p}\nspec: {template: {}}\n")
-        .contains("pod default/p is also defined at bad.yaml: document 1"));
+        .contains("Pod default/p is also defined at bad.yaml: document 1"));
 }
 
 #[test]

@@ -89,8 +89,8 @@ pub use exposure::{Protection, exposure};
 pub use model::{
     AcceptedRisk, BannedPorts, Breaker, BreakerAction, ChangeControl, DefaultAction, Defaults,
     Detection, DropLog, Enforcement, FindingSelector, GrantPolicy, Lifecycle, LifecycleOverride,
-    LifecycleSettings, Limits, Measure, Policy, ReclaimMode, Rule, ScanAction, ServiceIdentity,
-    Zone,
+    LifecycleSettings, Limits, Measure, PodRule, PodSelector, Policy, ReclaimMode, Rule,
+    ScanAction, ServiceIdentity, Zone,
 };
 pub use parse::{FORMAT_VERSION, parse_duration, parse_policy, parse_policy_bytes};
 pub use reconcile::{JoinedPort, Listening, Reachability, Reconciliation, reconcile};

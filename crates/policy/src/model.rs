@@ -18,8 +18,12 @@ pub struct Policy {
     pub origin: String,
     /// Named source networks.
     pub zones: Vec<Zone>,
-    /// What may listen, for whom.
+    /// What may listen on the host, for whom: the rules without `pods`.
     pub rules: Vec<Rule>,
+    /// What Kubernetes pods may be reached on, from whom: the rules with
+    /// `pods`, which `render --target kubernetes` writes as NetworkPolicies
+    /// and which never open a port on a host.
+    pub pod_rules: Vec<PodRule>,
     /// Ports that must never listen on a non-loopback address.
     pub banned: Vec<BannedPorts>,
     /// Tunables.
@@ -134,13 +138,17 @@ impl std::fmt::Display for FindingSelector {
     }
 }
 
-/// A named set of source networks, e.g. `management = ["192.0.2.0/24"]`.
+/// A named set of sources, e.g. `management = ["192.0.2.0/24"]`, or
+/// `web = { networks = ["10.8.0.0/16"], namespaces = ["web"] }`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Zone {
     /// Zone name: lower-case letters, digits, `-` and `_`.
     pub name: String,
-    /// Networks in the zone.
+    /// Networks in the zone (possibly none when it has `namespaces`).
     pub networks: Vec<IpNet>,
+    /// Kubernetes namespaces whose pods are in the zone: sources of pod
+    /// rules only, as hosts cannot tell a pod's namespace.
+    pub namespaces: Vec<String>,
 }
 
 impl Zone {
@@ -218,6 +226,28 @@ impl Rule {
             .collect::<Vec<_>>()
             .join(", ")
     }
+}
+
+/// A rule for Kubernetes pods: the rule's ports, protocols and zones, and
+/// the pods they may be reached on.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PodRule {
+    /// Ports, protocols, zones, name and approval, as for host rules (the
+    /// host-only fields — service, limits, grant, lifecycle, keep — are
+    /// refused on pod rules, so they are unset).
+    pub rule: Rule,
+    /// The pods the rule lets its zones reach.
+    pub pods: PodSelector,
+}
+
+/// The pods of a rule: `pods = { namespace = "shop", labels = { app = "db" } }`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PodSelector {
+    /// Their namespace.
+    pub namespace: String,
+    /// Labels each pod carries, all of them; none: every pod of the
+    /// namespace.
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 /// Which service a rule is bound to. Every field given must match one of the

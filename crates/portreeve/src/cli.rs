@@ -114,7 +114,7 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Replay recorded use against a policy: what it would block, open, clear and raise
     Simulate(SimulateArgs),
-    /// Recommend a least-privilege policy from recorded use: drop unused rules, narrow sources
+    /// Recommend a least-privilege policy from recorded use (drop unused rules, narrow sources), or NetworkPolicies from observed flows (--kubernetes)
     Recommend(RecommendArgs),
     /// Confirm a ruleset applied with --confirm-within, keeping it
     Confirm(ListArgs),
@@ -193,6 +193,13 @@ pub enum Command {
     /// Kubernetes clusters read from their manifests: who can reach which pod on which port
     #[command(subcommand)]
     K8s(K8sCommand),
+    /// Cloud firewalls read from their provider's API output: risky and wide openings
+    #[command(subcommand)]
+    Cloud(CloudCommand),
+    /// For each port in an events file, the chance of a connection in the next 24 hours and why
+    Predict(PredictArgs),
+    /// Hours in an events file whose connection counts are implausible for the port at that time
+    Anomalies(AnomaliesArgs),
     /// Print a shell completion script
     Completions {
         /// Shell to generate completions for
@@ -384,6 +391,14 @@ pub enum RenderTarget {
     Nftables,
     /// iptables-restore and ipset input, for hosts without nftables
     Iptables,
+    /// An AWS security group: `aws ec2 create-security-group` and `authorize-security-group-ingress` --cli-input-json inputs
+    Aws,
+    /// The same security group as a Terraform JSON `aws_security_group` resource
+    AwsTerraform,
+    /// Google Compute Engine firewall rules: `firewalls.insert` request bodies
+    Gcp,
+    /// Kubernetes NetworkPolicies (YAML) for the rules with `pods`, a default deny per namespace
+    Kubernetes,
 }
 
 /// `portreeve render`.
@@ -485,10 +500,28 @@ pub struct SimulateArgs {
 
 /// `portreeve recommend`.
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("observed").args(["zeek", "flows", "pcap"])))]
 pub struct RecommendArgs {
-    /// Start from this policy file [default: as `check` chooses: the policy in effect, …]
+    /// Start from this policy file [default: as `check` chooses: the policy in effect, …];
+    /// with --kubernetes, a policy whose zones stand for outside sources
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
+    /// Propose Kubernetes NetworkPolicies from observed flows between pod addresses instead
+    /// (docs/k8s.md): needs --manifests and one of --zeek, --flows, --pcap
+    #[arg(long, requires_all = ["manifests", "observed"], conflicts_with_all = ["usage", "aggregate", "aggregate6"])]
+    pub kubernetes: bool,
+    /// With --kubernetes: manifests giving the pods and their addresses (files, directories, `-`)
+    #[arg(long, value_name = "PATH", num_args = 1.., requires = "kubernetes")]
+    pub manifests: Vec<PathBuf>,
+    /// With --kubernetes: the observed flows as a Zeek conn.log (`-` for standard input)
+    #[arg(long, value_name = "FILE", requires = "kubernetes")]
+    pub zeek: Option<PathBuf>,
+    /// With --kubernetes: the observed flows as `nfdump -o csv` prints them
+    #[arg(long, value_name = "FILE", requires = "kubernetes")]
+    pub flows: Option<PathBuf>,
+    /// With --kubernetes: the observed flows as a pcap or pcapng capture
+    #[arg(long, value_name = "FILE", requires = "kubernetes")]
+    pub pcap: Option<PathBuf>,
     /// Only use last seen at or after this time: 2026-11-29, 2026-11-29T08:00:00Z, or an age (30d)
     #[arg(long, value_name = "TIME", value_parser = parse_time_arg, default_value = "30d")]
     pub since: jiff::Timestamp,
@@ -502,9 +535,9 @@ pub struct RecommendArgs {
     /// Aggregate observed IPv6 sources at this prefix length
     #[arg(long, value_name = "BITS", default_value_t = 64, value_parser = clap::value_parser!(u8).range(0..=128))]
     pub aggregate6: u8,
-    /// Output format
-    #[arg(long, value_enum, default_value_t = RecommendFormat::Toml)]
-    pub format: RecommendFormat,
+    /// Output format [default: toml; yaml with --kubernetes]
+    #[arg(long, value_enum)]
+    pub format: Option<RecommendFormat>,
 }
 
 /// What `recommend` prints.
@@ -514,6 +547,10 @@ pub enum RecommendFormat {
     Toml,
     /// A unified diff from the policy it started from
     Diff,
+    /// With --kubernetes: the NetworkPolicies as YAML documents
+    Yaml,
+    /// With --kubernetes: the NetworkPolicies as one JSON `List`
+    Json,
 }
 
 /// `portreeve grant`.
@@ -1289,6 +1326,30 @@ mod tests {
 pub enum K8sCommand {
     /// Every connection the NetworkPolicies allow, or why one is allowed or denied (--explain)
     Reach(K8sReachArgs),
+    /// Findings about the cluster's exposure: namespaces without default deny, risky pods reachable from outside or published, policies and rules that do nothing
+    Check(K8sCheckArgs),
+}
+
+/// `portreeve k8s check`.
+#[derive(Debug, Args)]
+pub struct K8sCheckArgs {
+    /// Manifests to read: YAML or JSON files, directories (their *.yaml,
+    /// *.yml and *.json files, recursively) or `-` for standard input
+    #[arg(long, value_name = "PATH", required = true, num_args = 1..)]
+    pub manifests: Vec<PathBuf>,
+    /// The policy whose `defaults` (min_severity, risky_severity) and
+    /// accepted risks apply [default: the built-in baseline]
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = CheckFormat::Table)]
+    pub format: CheckFormat,
+    /// Exit 1 when a finding is at or above this severity
+    #[arg(long, value_name = "SEVERITY", value_parser = parse_fail_on, default_value = "never")]
+    pub fail_on: FailOn,
+    /// In table output, show evidence, rationale and remediation of each finding
+    #[arg(long)]
+    pub details: bool,
 }
 
 /// `portreeve k8s reach`.
@@ -1305,4 +1366,61 @@ pub struct K8sReachArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = ListFormat::Table)]
     pub format: ListFormat,
+}
+
+/// `portreeve predict`.
+#[derive(Debug, Args)]
+pub struct PredictArgs {
+    /// JSON lines `{"time": RFC 3339, "protocol": "tcp", "port": N, "count": K}`, or `-` for standard input
+    #[arg(long, value_name = "FILE")]
+    pub events: PathBuf,
+    /// Predict the 24 hours from this time (rounded down to the hour): 2026-11-29,
+    /// 2026-11-29T08:00:00Z, or an age (24h, 7d) [default: the hour after the last event]
+    #[arg(long, value_name = "TIME", value_parser = parse_time_arg)]
+    pub at: Option<jiff::Timestamp>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
+}
+
+/// `portreeve anomalies`.
+#[derive(Debug, Args)]
+pub struct AnomaliesArgs {
+    /// JSON lines `{"time": RFC 3339, "protocol": "tcp", "port": N, "count": K}`, or `-` for standard input
+    #[arg(long, value_name = "FILE")]
+    pub events: PathBuf,
+    /// Only hours starting at or after this time: 2026-11-29, 2026-11-29T08:00:00Z, or an age (24h, 7d)
+    #[arg(long, value_name = "TIME", value_parser = parse_time_arg)]
+    pub since: Option<jiff::Timestamp>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
+}
+
+/// `portreeve cloud`.
+#[derive(Debug, Subcommand)]
+pub enum CloudCommand {
+    /// Findings about security groups: risky ports open to the internet, wide port ranges
+    Check(CloudCheckArgs),
+}
+
+/// `portreeve cloud check`.
+#[derive(Debug, Args)]
+pub struct CloudCheckArgs {
+    /// The JSON `aws ec2 describe-security-groups` printed, or `-` for standard input
+    #[arg(long, value_name = "FILE")]
+    pub aws: PathBuf,
+    /// The policy whose `defaults` (min_severity, risky_severity) and
+    /// accepted risks apply [default: the built-in baseline]
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = CheckFormat::Table)]
+    pub format: CheckFormat,
+    /// Exit 1 when a finding is at or above this severity
+    #[arg(long, value_name = "SEVERITY", value_parser = parse_fail_on, default_value = "never")]
+    pub fail_on: FailOn,
+    /// In table output, show evidence, rationale and remediation of each finding
+    #[arg(long)]
+    pub details: bool,
 }

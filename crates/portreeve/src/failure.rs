@@ -20,6 +20,19 @@ pub const EXIT_INPUT: u8 = 2;
 /// Exit status for an operational error.
 pub const EXIT_OPERATIONAL: u8 = 3;
 
+/// The exit status of a check that ran: [`EXIT_FINDINGS`] when the most
+/// severe finding counted reaches `--fail-on`, else [`EXIT_OK`].
+pub fn findings_status(
+    fail_on: crate::cli::FailOn,
+    highest: Option<portreeve_core::Severity>,
+) -> u8 {
+    let failed = match fail_on {
+        crate::cli::FailOn::Never => false,
+        crate::cli::FailOn::AtLeast(threshold) => highest.is_some_and(|h| h >= threshold),
+    };
+    if failed { EXIT_FINDINGS } else { EXIT_OK }
+}
+
 /// A command that could not do its job.
 #[derive(Debug)]
 pub enum Failure {

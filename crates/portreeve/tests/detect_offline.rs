@@ -16,7 +16,9 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{Netns, assert_exit, assert_matches_schema, portreeve, run, stderr, stdout, testkit};
+use support::{
+    Netns, assert_exit, assert_matches_schema, capture, portreeve, run, stderr, stdout, testkit,
+};
 
 const SCHEMA: &str = "docs/schema/detections.v1.json";
 
@@ -271,27 +273,6 @@ fn scan_addresses(i: usize) -> (String, String) {
 const CLIENT: &str = "10.74.0.2";
 const CLIENT_TARGET: [u8; 4] = [10, 74, 0, 1];
 
-/// Starts tcpdump on every interface of `ns`, writing `pcap`, and waits
-/// until it is capturing. The link type is Linux cooked capture v1: `-i
-/// any` would write v2, which softflowd 1.1.0 cannot read.
-fn start_capture(ns: &Netns, pcap: &Path) -> Child {
-    let mut tcpdump = ns
-        .exec("tcpdump")
-        .args(["-i", "any", "-y", "LINUX_SLL", "-U", "-n", "-w"])
-        .arg(pcap)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = std::io::BufReader::new(tcpdump.stderr.take().unwrap());
-    let mut said = String::new();
-    while !said.contains("listening on") {
-        let read = std::io::BufRead::read_line(&mut err, &mut said).unwrap();
-        assert!(read > 0, "tcpdump did not start: {said}");
-    }
-    tcpdump
-}
-
 /// The benign client: connects to the web port again and again, each time
 /// sending a request, and mistypes the port once.
 fn benign_client() {
@@ -307,15 +288,6 @@ fn benign_client() {
         std::io::Write::write_all(&mut s, b"GET / HTTP/1.0\r\n\r\n").unwrap();
         std::thread::sleep(Duration::from_millis(100));
     }
-}
-
-/// Stops `tcpdump` once the last packets are written: tcpdump hands packets
-/// over from the kernel in blocks, at most a second late.
-fn stop_capture(mut tcpdump: Child) {
-    std::thread::sleep(Duration::from_millis(1100));
-    let pid = rustix::process::Pid::from_raw(tcpdump.id() as i32).unwrap();
-    rustix::process::kill_process(pid, rustix::process::Signal::INT).unwrap();
-    tcpdump.wait().unwrap();
 }
 
 /// A target namespace with services on tcp/22, tcp/8080 and udp/53, one
@@ -360,7 +332,7 @@ impl Lab {
     /// Runs `scans` (scan `i` from scanner `i`) beside the benign client,
     /// recording the target's traffic into `pcap`.
     fn record(&self, scans: &[Scan], pcap: &Path) {
-        let tcpdump = start_capture(&self.target, pcap);
+        let tcpdump = capture::start(&self.target, pcap);
         let started = Instant::now();
         let nmaps: Vec<Child> = self
             .scanners
@@ -384,7 +356,7 @@ impl Lab {
             assert!(nmap.wait().unwrap().success());
         }
         eprintln!("scans took {:?}", started.elapsed());
-        stop_capture(tcpdump);
+        capture::stop(tcpdump);
     }
 }
 

@@ -47,6 +47,7 @@
 
 pub mod capture;
 pub mod http;
+pub mod k8s_schema;
 pub mod netlink;
 pub mod rsyslog;
 pub mod trace;

@@ -131,6 +131,7 @@ mod tests {
         Zone {
             name: name.into(),
             networks: nets(list),
+            namespaces: Vec::new(),
         }
     }
 

@@ -9,11 +9,11 @@
 //! NCA is given local files only (see [`nca::connectivity`]). Without its
 //! venv the test skips, and fails under `PORTREEVE_REQUIRE_PRIVILEGED=1`.
 
-mod compare;
+#[path = "../analyzers/mod.rs"]
+mod analyzers;
 mod errata;
-mod facts;
-mod nca;
-mod portreeve;
+
+use analyzers::{compare, facts, nca, portreeve};
 
 use std::path::{Path, PathBuf};
 
@@ -76,7 +76,7 @@ fn k8s_reach_agrees_with_network_config_analyzer() {
         for d in outcome.differences {
             report.push(format!(
                 "{name}: {} -> {} {}: NCA alone allows {:?}, portreeve alone allows {:?}",
-                d.from, d.to, d.protocol, d.only_nca, d.only_portreeve
+                d.from, d.to, d.protocol, d.only_first, d.only_second
             ));
         }
     }

@@ -76,10 +76,14 @@ impl Validator<'_, '_> {
             e.allow_dhcp_client = b;
         }
         if let Some(z) = &raw.management_zone {
-            if zones.iter().any(|zone| &zone.name == z.get_ref()) {
-                e.management_zone = Some(z.get_ref().clone());
-            } else {
-                self.unknown_zone(z, zones);
+            match zones.iter().find(|zone| &zone.name == z.get_ref()) {
+                Some(zone) if zone.networks.is_empty() => self.error(
+                    z.span(),
+                    format!("management zone `{}` has no networks", z.get_ref()),
+                    Some("SSH reaches a host from networks, not from Kubernetes namespaces".into()),
+                ),
+                Some(_) => e.management_zone = Some(z.get_ref().clone()),
+                None => self.unknown_zone(z, zones),
             }
         }
         if let Some(v) = &raw.ssh_port {

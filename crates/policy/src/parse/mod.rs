@@ -24,6 +24,7 @@ mod breakers;
 mod change_control;
 mod detection;
 mod enforcement;
+mod kubernetes;
 mod lifecycle;
 mod recover;
 
@@ -32,10 +33,13 @@ use change_control::RawChangeControl;
 use detection::RawDetection;
 pub use enforcement::parse_duration;
 use enforcement::{RawEnforce, RawGrant, RawLimits};
+use kubernetes::{RawPods, RawZone};
 use lifecycle::{RawLevel, RawLifecycle};
 
 use crate::error::{ErrorSink, PolicyErrors};
-use crate::model::{BannedPorts, Defaults, Lifecycle, Policy, Rule, ServiceIdentity, Zone};
+use crate::model::{
+    BannedPorts, Defaults, Lifecycle, PodRule, Policy, Rule, ServiceIdentity, Zone,
+};
 
 /// The policy file format version this build understands.
 pub const FORMAT_VERSION: i64 = 1;
@@ -52,8 +56,8 @@ pub(crate) const DEFAULT_BANS: &[(u16, u16, &[Proto])] = &[
     (6000, 6063, &[Proto::Tcp]),           // X11
 ];
 
-/// `[zones]`: name → networks, each with its span.
-type RawZones = BTreeMap<Spanned<String>, Spanned<Vec<Spanned<String>>>>;
+/// `[zones]`: name → networks (and namespaces), each with its span.
+type RawZones = BTreeMap<Spanned<String>, Spanned<RawZone>>;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -104,6 +108,7 @@ struct RawRule {
     abandoned_after: Option<Spanned<String>>,
     reclaim: Option<Spanned<String>>,
     keep: Option<bool>,
+    pods: Option<Spanned<RawPods>>,
 }
 
 #[derive(Deserialize)]
@@ -272,6 +277,7 @@ impl Validator<'_, '_> {
         let accepted_risks = self.accepted_risks(raw.accepted_risk.unwrap_or_default());
         let detection = self.detection(raw.detection, &zones, &enforce);
         let mut rules = Vec::new();
+        let mut pod_rules = Vec::new();
         let mut names: HashSet<String> = HashSet::new();
         for (index, raw_rule) in raw.rules.unwrap_or_default().into_iter().enumerate() {
             if let Some(name) = &raw_rule.get_ref().name
@@ -283,9 +289,22 @@ impl Validator<'_, '_> {
                     Some("rule names identify rules in findings and must be unique".into()),
                 );
             }
-            if let Some(rule) = self.rule(index, raw_rule, &zones, &banned, &defaults, &lifecycle) {
-                rules.push(rule);
+            let pods = raw_rule.get_ref().pods.as_ref().map(|p| self.pods(p));
+            if pods.is_some() {
+                self.refuse_host_only_keys(&raw_rule);
+            } else {
+                self.refuse_namespace_only_zones(&raw_rule, &zones);
             }
+            let rule = self.rule(index, raw_rule, &zones, &banned, &defaults, &lifecycle);
+            match (rule, pods) {
+                (Some(rule), None) => rules.push(rule),
+                (Some(rule), Some(Some(pods))) => pod_rules.push(PodRule { rule, pods }),
+                _ => {}
+            }
+        }
+        // Breakers act on host rules only: a pod rule is "no rule" to them.
+        for pod_rule in &pod_rules {
+            names.remove(&pod_rule.rule.name);
         }
         let breakers = self.breakers(
             raw.breaker.unwrap_or_default(),
@@ -300,6 +319,7 @@ impl Validator<'_, '_> {
             origin: self.file.to_string(),
             zones,
             rules,
+            pod_rules,
             banned,
             defaults,
             enforce,
@@ -360,7 +380,8 @@ impl Validator<'_, '_> {
 
     fn zones(&mut self, raw: RawZones) -> Vec<Zone> {
         let mut zones = Vec::new();
-        for (name, networks) in raw {
+        for (name, written) in raw {
+            let span = written.span();
             let valid_name = !name.get_ref().is_empty()
                 && name.get_ref().bytes().all(|b| {
                     b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_'
@@ -372,23 +393,31 @@ impl Validator<'_, '_> {
                     Some("zone names use lower-case letters, digits, `-` and `_`".into()),
                 );
             }
-            if networks.get_ref().is_empty() {
+            let written = written.get_ref();
+            if written.networks.is_empty() && written.namespaces.is_empty() {
+                let hint = if written.table {
+                    r#"give networks = ["192.0.2.0/24"], namespaces = ["web"], or both"#
+                } else {
+                    r#"list at least one CIDR, e.g. ["192.0.2.0/24"]"#
+                };
                 self.error(
-                    networks.span(),
+                    span,
                     format!("zone `{}` has no networks", name.get_ref()),
-                    Some(r#"list at least one CIDR, e.g. ["192.0.2.0/24"]"#.into()),
+                    Some(hint.into()),
                 );
             }
             let mut parsed = Vec::new();
-            for net in networks.get_ref() {
+            for net in &written.networks {
                 match parse_network(net.get_ref()) {
                     Ok(n) => parsed.push(n),
                     Err((message, hint)) => self.error(net.span(), message, hint),
                 }
             }
+            let namespaces = self.zone_namespaces(&written.namespaces);
             zones.push(Zone {
                 name: name.into_inner(),
                 networks: parsed,
+                namespaces,
             });
         }
         zones

@@ -9,9 +9,9 @@ use portreeve_enforce::Ruleset;
 use portreeve_enforce::nft_command::Nft;
 use portreeve_enforce::published;
 
-use crate::cli::{CheckArgs, CheckFormat, FailOn};
+use crate::cli::{CheckArgs, CheckFormat};
 use crate::context::{self, Context};
-use crate::failure::{EXIT_FINDINGS, EXIT_OK, Failure};
+use crate::failure::{Failure, findings_status};
 use crate::output::json::{
     CHECK_KIND, CheckDocument, Envelope, INVENTORY_KIND, JudgedPublished, SCHEMA_VERSION,
     SavedInventory,
@@ -20,16 +20,7 @@ use crate::output::policy::{PolicyInfo, describe};
 use crate::output::{emit, emit_json, nagios, sarif, table};
 
 pub fn run(args: &CheckArgs, ctx: &Context) -> Result<u8, Failure> {
-    let result = judge(args, ctx);
-    if args.format == CheckFormat::Nagios
-        && let Err(failure) = &result
-    {
-        // A monitoring system reads standard output and the exit status only.
-        emit(&nagios::unknown(&failure.summary()));
-        failure.report();
-        return Ok(nagios::PluginState::Unknown.exit_code());
-    }
-    result
+    nagios::or_unknown(args.format == CheckFormat::Nagios, judge(args, ctx))
 }
 
 fn judge(args: &CheckArgs, ctx: &Context) -> Result<u8, Failure> {
@@ -119,11 +110,7 @@ fn show(args: &CheckArgs, report: &CheckReport) -> Result<u8, Failure> {
             return Ok(state.exit_code());
         }
     }
-    let failed = match args.fail_on {
-        FailOn::Never => false,
-        FailOn::AtLeast(threshold) => summary.highest.is_some_and(|h| h >= threshold),
-    };
-    Ok(if failed { EXIT_FINDINGS } else { EXIT_OK })
+    Ok(findings_status(args.fail_on, summary.highest))
 }
 
 /// Reads an `inventory --format json` document.

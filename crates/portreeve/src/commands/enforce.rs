@@ -7,6 +7,7 @@ use std::process::{Command, Stdio};
 use portreeve_app::change::ApprovalNeed;
 use portreeve_app::enforce::{self, ApplyRequest};
 use portreeve_app::plan_summary::SummaryLine;
+use portreeve_cloud::Target as CloudTarget;
 use portreeve_enforce::generations::Status;
 use portreeve_enforce::{guard, nft_text, published};
 
@@ -37,8 +38,41 @@ pub fn render(args: &RenderArgs, ctx: &Context) -> Result<u8, Failure> {
     emit(&match args.target {
         RenderTarget::Nftables => nft_text::render(&compiled.ruleset),
         RenderTarget::Iptables => portreeve_enforce::iptables_text::render(&compiled.ruleset),
+        RenderTarget::Aws => cloud_document(CloudTarget::Aws, &compiled.policy.policy),
+        RenderTarget::AwsTerraform => {
+            cloud_document(CloudTarget::AwsTerraform, &compiled.policy.policy)
+        }
+        RenderTarget::Gcp => cloud_document(CloudTarget::Gcp, &compiled.policy.policy),
+        RenderTarget::Kubernetes => network_policies(&compiled.policy.policy),
     });
     Ok(EXIT_OK)
+}
+
+/// A cloud firewall document for `policy`; the rules a cloud firewall
+/// cannot express (grant-only) are named on standard error.
+fn cloud_document(target: CloudTarget, policy: &portreeve_policy::Policy) -> String {
+    let rendered = portreeve_cloud::render(target, policy);
+    if !rendered.grant_only.is_empty() {
+        crate::output::note(&format!(
+            "left out {} that only `portreeve grant` opens: {}",
+            counted(rendered.grant_only.len(), "rule"),
+            rendered.grant_only.join(", ")
+        ));
+    }
+    rendered.text
+}
+
+/// NetworkPolicies for `policy`'s pod rules; how many host rules were left
+/// out is said on standard error.
+fn network_policies(policy: &portreeve_policy::Policy) -> String {
+    let rendered = portreeve_k8s::render::render(policy);
+    if rendered.host_rules > 0 {
+        crate::output::note(&format!(
+            "left out {} without `pods`: host rules are enforced on hosts",
+            counted(rendered.host_rules, "rule")
+        ));
+    }
+    portreeve_k8s::write::to_yaml(&rendered.policies)
 }
 
 /// `plan --exit-code`'s status when applying would change the firewall:

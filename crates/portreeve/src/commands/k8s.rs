@@ -2,18 +2,16 @@
 //! from its manifests; with `--explain`, why one connection is allowed or
 //! denied (exit 1 when denied).
 
-use std::path::PathBuf;
-
 use portreeve_k8s::explain::{self, Explanation, SideVerdict};
 use portreeve_k8s::manifest;
 use portreeve_k8s::{Cluster, Protocol, Record};
 
 use crate::cli::{K8sReachArgs, ListFormat};
 use crate::failure::{EXIT_FINDINGS, EXIT_OK, Failure};
-use serde::Serialize;
 
 use crate::output::json::{Envelope, emit_listing, host_name, to_value};
-use crate::output::{emit, emit_json, table};
+use crate::output::k8s_reach::{self, ReachHeader};
+use crate::output::{emit, emit_stream, table};
 
 pub fn reach(args: &K8sReachArgs) -> Result<u8, Failure> {
     let cluster =
@@ -21,37 +19,22 @@ pub fn reach(args: &K8sReachArgs) -> Result<u8, Failure> {
     if let Some(explain) = &args.explain {
         return explain_one(&cluster, explain, args.format);
     }
-    let records = portreeve_k8s::reach(&cluster);
     match args.format {
         ListFormat::Json => {
             let host = host_name();
-            emit_json(&ReachDocument {
+            let header = ReachHeader {
                 envelope: Envelope::new("portreeve.k8s-reach", &host),
                 manifests: &args.manifests,
                 namespaces: cluster.namespaces.len(),
                 pods: cluster.pods.len(),
                 policies: cluster.policies.len(),
                 ignored: cluster.ignored,
-                connections: &records,
-            });
+            };
+            emit_stream(|out| k8s_reach::write(out, &header, &cluster));
         }
-        ListFormat::Table => emit(&reach_table(&records)),
+        ListFormat::Table => emit(&reach_table(&portreeve_k8s::reach(&cluster))),
     }
     Ok(EXIT_OK)
-}
-
-/// `portreeve k8s reach --format json` (docs/schema/k8s-reach.v1.json),
-/// serialised as it is written: a large cluster has millions of records.
-#[derive(Serialize)]
-struct ReachDocument<'a> {
-    #[serde(flatten)]
-    envelope: Envelope<'a>,
-    manifests: &'a [PathBuf],
-    namespaces: usize,
-    pods: usize,
-    policies: usize,
-    ignored: usize,
-    connections: &'a [Record],
 }
 
 fn reach_table(records: &[Record]) -> String {

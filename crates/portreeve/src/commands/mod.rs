@@ -10,15 +10,19 @@ mod captures;
 mod catalogue;
 mod change;
 mod check;
+mod cloud;
 mod detect;
 mod detections;
 mod doctor;
 mod enforce;
 mod flows;
+mod forecast;
 mod generate;
 mod grants;
 mod inventory;
+mod judged;
 mod k8s;
+mod k8s_check;
 mod ledger;
 mod lifecycle;
 mod policy;
@@ -29,7 +33,8 @@ mod simulate;
 mod usage;
 
 use crate::cli::{
-    BreakerCommand, Cli, Command, FlowsCommand, ImportCommand, K8sCommand, PolicyCommand,
+    BreakerCommand, Cli, CloudCommand, Command, FlowsCommand, ImportCommand, K8sCommand,
+    PolicyCommand,
 };
 use crate::context::Context;
 use crate::failure::Failure;
@@ -85,6 +90,10 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
         Command::Doctor(args) => doctor::run(args, &ctx),
         Command::Server(args) => server::run(args, &ctx),
         Command::K8s(K8sCommand::Reach(args)) => k8s::reach(args),
+        Command::K8s(K8sCommand::Check(args)) => k8s_check::run(args),
+        Command::Cloud(CloudCommand::Check(args)) => cloud::check(args),
+        Command::Predict(args) => forecast::predict(args),
+        Command::Anomalies(args) => forecast::anomalies(args),
         Command::Completions { shell } => generate::completions(*shell),
         Command::Man { output } => generate::man(output.as_deref()),
     }

@@ -145,6 +145,32 @@ pub struct CheckDocument<'a> {
     pub published: Option<Vec<JudgedPublished<'a>>>,
 }
 
+/// `check`'s summary without its socket counts, for reports about things
+/// other than this host's sockets (`k8s check`, `cloud check`).
+#[derive(Debug, Serialize)]
+pub struct FindingCounts<'a> {
+    /// Findings reported and not accepted.
+    pub findings: usize,
+    /// Of those, per severity.
+    pub by_severity: &'a std::collections::BTreeMap<portreeve_core::Severity, usize>,
+    /// The most severe of those, if any.
+    pub highest: Option<portreeve_core::Severity>,
+    /// Findings an accepted risk covers.
+    pub accepted: usize,
+}
+
+impl<'a> FindingCounts<'a> {
+    /// The counts of `summary`.
+    pub fn of(summary: &'a Summary) -> FindingCounts<'a> {
+        FindingCounts {
+            findings: summary.findings,
+            by_severity: &summary.by_severity,
+            highest: summary.highest,
+            accepted: summary.accepted,
+        }
+    }
+}
+
 /// A port published by DNAT and what the policy does to it.
 #[derive(Debug, Serialize)]
 pub struct JudgedPublished<'a> {

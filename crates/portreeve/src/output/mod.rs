@@ -2,6 +2,7 @@
 
 pub mod escape;
 pub mod json;
+pub mod k8s_reach;
 pub mod nagios;
 pub mod policy;
 pub mod published;
@@ -101,6 +102,15 @@ pub fn note(text: &str) {
 pub fn emit_hint(text: &str) {
     let mut err = std::io::stderr().lock();
     let _ = err.write_all(text.as_bytes()).and_then(|()| err.flush());
+}
+
+/// Writes to standard output through a buffer whatever `write` writes, for
+/// documents too large to build first; a failure is [`record`]ed.
+pub fn emit_stream(
+    write: impl FnOnce(&mut std::io::BufWriter<std::io::StdoutLock<'static>>) -> std::io::Result<()>,
+) {
+    let mut out = std::io::BufWriter::with_capacity(256 * 1024, std::io::stdout().lock());
+    record(write(&mut out).and_then(|()| out.flush()));
 }
 
 /// Writes `value` to standard output as pretty JSON with a trailing

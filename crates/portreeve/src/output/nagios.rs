@@ -55,18 +55,41 @@ impl PluginState {
     }
 }
 
-/// The plugin output for a completed check.
+/// The plugin output for a completed check of this host's sockets.
 pub fn render(findings: &[Finding], summary: &Summary, host: &str) -> (String, PluginState) {
+    render_about(
+        findings,
+        summary,
+        &format!(
+            "{} on {host}",
+            counted(summary.listeners, "listening socket")
+        ),
+        host,
+        &[
+            ("listeners", summary.listeners),
+            ("exposed", summary.exposed),
+        ],
+    )
+}
+
+/// The plugin output for a completed check of anything: `judged` names
+/// what was judged when nothing was found (`3 listening sockets on web1`),
+/// `place` where findings are (`web1`), and `counts` add performance data
+/// before `accepted`.
+pub fn render_about(
+    findings: &[Finding],
+    summary: &Summary,
+    judged: &str,
+    place: &str,
+    counts: &[(&str, usize)],
+) -> (String, PluginState) {
     let state = PluginState::of(summary.highest);
     let (accepted, open): (Vec<&Finding>, Vec<&Finding>) =
         findings.iter().partition(|f| f.accepted.is_some());
     let headline = match open.first() {
-        None => format!(
-            "no findings on {} on {host}",
-            counted(summary.listeners, "listening socket")
-        ),
+        None => format!("no findings on {judged}"),
         Some(worst) => format!(
-            "{} ({}) on {host}; worst: {} {}",
+            "{} ({}) on {place}; worst: {} {}",
             counted(summary.findings, "finding"),
             summary.severity_breakdown(),
             worst.kind.code(),
@@ -77,8 +100,9 @@ pub fn render(findings: &[Finding], summary: &Summary, host: &str) -> (String, P
     for (severity, n) in summary.by_severity.iter().rev() {
         perf.push(format!("{severity}={n};;;0"));
     }
-    perf.push(format!("listeners={};;;0", summary.listeners));
-    perf.push(format!("exposed={};;;0", summary.exposed));
+    for (name, n) in counts {
+        perf.push(format!("{name}={n};;;0"));
+    }
     perf.push(format!("accepted={};;;0", summary.accepted));
     let mut out = format!(
         "PORTREEVE {} - {} | {}\n",
@@ -111,6 +135,25 @@ pub fn render(findings: &[Finding], summary: &Summary, host: &str) -> (String, P
 /// The plugin output when the check could not run.
 pub fn unknown(reason: &str) -> String {
     format!("PORTREEVE UNKNOWN - {}\n", sanitize(reason))
+}
+
+/// A check's outcome as a monitoring system must see it: under `--format
+/// nagios` (`nagios` true) a check that could not run prints the UNKNOWN
+/// line on standard output and exits with the UNKNOWN state, since a
+/// monitoring system reads standard output and the exit status only; the
+/// error is still reported on standard error.
+pub fn or_unknown(
+    nagios: bool,
+    result: Result<u8, crate::failure::Failure>,
+) -> Result<u8, crate::failure::Failure> {
+    match result {
+        Err(failure) if nagios => {
+            super::emit(&unknown(&failure.summary()));
+            failure.report();
+            Ok(PluginState::Unknown.exit_code())
+        }
+        other => other,
+    }
 }
 
 /// `|` separates performance data in plugin output, and each line is one

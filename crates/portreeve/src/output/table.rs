@@ -178,6 +178,31 @@ pub fn check(
     details: bool,
     colour: bool,
 ) -> String {
+    let mut out = findings_table(findings, details, colour);
+    out.push_str(&format!(
+        "{} ({}){} on {} ({} exposed) · host {}\n",
+        counted(summary.findings, "finding"),
+        summary.severity_breakdown(),
+        accepted_note(summary),
+        counted(summary.listeners, "listening socket"),
+        summary.exposed,
+        one_line(host),
+    ));
+    out
+}
+
+/// ` and 2 accepted`, or nothing when no finding is accepted.
+pub fn accepted_note(summary: &Summary) -> String {
+    if summary.accepted == 0 {
+        String::new()
+    } else {
+        format!(" and {} accepted", summary.accepted)
+    }
+}
+
+/// Findings as a table (nothing when there are none), optionally followed
+/// by the details of each: `check`'s report without its summary line.
+pub fn findings_table(findings: &[Finding], details: bool, colour: bool) -> String {
     let mut out = String::new();
     if !findings.is_empty() {
         // Every message names its socket or rule, so no separate column.
@@ -216,6 +241,16 @@ pub fn check(
                     one_line(&a.reason)
                 ));
             }
+            if let Some(r) = &f.resource {
+                out.push_str(&format!(
+                    "  resource: {}{}\n",
+                    one_line(&r.to_string()),
+                    r.file
+                        .as_deref()
+                        .map(|file| format!(" ({})", one_line(file)))
+                        .unwrap_or_default()
+                ));
+            }
             if let Some(r) = &f.rule {
                 out.push_str(&format!(
                     "  rule:     {} ({})\n",
@@ -233,19 +268,6 @@ pub fn check(
             out.push('\n');
         }
     }
-    out.push_str(&format!(
-        "{} ({}){} on {} ({} exposed) · host {}\n",
-        counted(summary.findings, "finding"),
-        summary.severity_breakdown(),
-        if summary.accepted == 0 {
-            String::new()
-        } else {
-            format!(" and {} accepted", summary.accepted)
-        },
-        counted(summary.listeners, "listening socket"),
-        summary.exposed,
-        one_line(host),
-    ));
     out
 }
 

@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 
 pub use portreeve_testkit::{self as testkit, Netns, run, stderr, stdout};
 
+pub mod capture;
 pub mod fleet_server;
+pub mod sarif;
 pub mod sshd;
 pub mod systemd;
 pub mod usage;
@@ -226,9 +228,10 @@ impl Lab {
 
     /// Whether the client completes a TCP handshake with the server's `port`.
     pub fn connects(&self, port: u16) -> bool {
-        let to = SocketAddr::new(format!("10.{}.0.1", self.subnet).parse().unwrap(), port);
-        self.client
-            .run(|| TcpStream::connect_timeout(&to, Duration::from_millis(500)).is_ok())
+        self.client.connects(SocketAddr::new(
+            format!("10.{}.0.1", self.subnet).parse().unwrap(),
+            port,
+        ))
     }
 
     /// portreeve's nftables table as the kernel holds it now.

@@ -128,6 +128,18 @@ const EXAMPLES: &[(&str, &[Example])] = &[
                 "portreeve render --policy policy.toml --target iptables",
                 "iptables-restore and ipset input instead.",
             ),
+            ex(
+                "portreeve render --policy policy.toml --target aws",
+                "The policy as an AWS security group: inputs for aws ec2 create-security-group and authorize-security-group-ingress --cli-input-json.",
+            ),
+            ex(
+                "portreeve render --policy policy.toml --target gcp",
+                "The policy as Compute Engine firewall rules (firewalls.insert bodies).",
+            ),
+            ex(
+                "portreeve render --policy policy.toml --target kubernetes | kubectl apply -f -",
+                "The rules with pods as NetworkPolicies, behind a default deny in each namespace they name.",
+            ),
         ],
     ),
     (
@@ -157,11 +169,48 @@ const EXAMPLES: &[(&str, &[Example])] = &[
         ],
     ),
     (
+        "portreeve-cloud",
+        &[ex(
+            "portreeve cloud check --aws sg.json",
+            "Risky ports open to the internet and wide port ranges in the security groups aws ec2 describe-security-groups wrote to sg.json.",
+        )],
+    ),
+    (
+        "portreeve-cloud-check",
+        &[
+            ex(
+                "aws ec2 describe-security-groups | portreeve cloud check --aws - --format sarif",
+                "The same findings as SARIF, for a code-scanning dashboard.",
+            ),
+            ex(
+                "portreeve cloud check --aws sg.json --policy policy.toml --fail-on high",
+                "With the policy's thresholds and accepted risks; exits 1 on a high or critical finding.",
+            ),
+        ],
+    ),
+    (
         "portreeve-k8s",
         &[ex(
             "portreeve k8s reach --manifests deploy/",
             "Every connection the NetworkPolicies under deploy/ allow.",
         )],
+    ),
+    (
+        "portreeve-k8s-check",
+        &[
+            ex(
+                "portreeve k8s check --manifests deploy/ --details",
+                "Namespaces without a default deny, risky pods reachable from outside or published by Services, hostPorts and hostNetwork, and policies, rules and named ports that do nothing, with evidence and remediation.",
+            ),
+            ex(
+                "kubectl get -A -o json ns,pods,svc,networkpolicies | portreeve k8s check --manifests - --format sarif",
+                "The same for a live cluster, as SARIF for a code-scanning dashboard.",
+            ),
+            ex(
+                "portreeve k8s check --manifests deploy/ --policy policy.toml --fail-on high",
+                "Judge with the policy's risky_severity, min_severity and accepted risks; exit 1 when a finding is high or worse.",
+            ),
+        ],
     ),
     (
         "portreeve-k8s-reach",
@@ -203,6 +252,10 @@ const EXAMPLES: &[(&str, &[Example])] = &[
             ex(
                 "portreeve recommend --policy policy.toml --usage usage.jsonl",
                 "The same from a policy file and use exported as JSON lines.",
+            ),
+            ex(
+                "kubectl get -A -o json ns,pods | portreeve recommend --kubernetes --manifests - --zeek conn.log",
+                "NetworkPolicies admitting exactly the connections between pods (and from outside) a Zeek conn.log shows.",
             ),
         ],
     ),
@@ -447,6 +500,32 @@ const EXAMPLES: &[(&str, &[Example])] = &[
             ex(
                 "sudo portreeve reclaim --undo 4",
                 "Reopen what reclaim 4 closed.",
+            ),
+        ],
+    ),
+    (
+        "portreeve-predict",
+        &[
+            ex(
+                "portreeve predict --events events.jsonl",
+                "For each port, the chance of a connection in the 24 hours after the last event, with the pattern behind it.",
+            ),
+            ex(
+                "portreeve predict --events events.jsonl --at 2026-03-02T09:00:00Z --format json",
+                "The same from the history before that time, as JSON.",
+            ),
+        ],
+    ),
+    (
+        "portreeve-anomalies",
+        &[
+            ex(
+                "portreeve anomalies --events events.jsonl",
+                "Hours with bursts, traffic at hours a port is never used, or a quiet port suddenly busy.",
+            ),
+            ex(
+                "zcat events.jsonl.gz | portreeve anomalies --events - --since 7d --format json",
+                "Those of the last week, from standard input, as JSON.",
             ),
         ],
     ),

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::facts::{Fact, Party, protocol};
+use super::facts::{Fact, Party, protocol};
 
 /// The pods of the case (`namespace/name`) and what `k8s reach` allows.
 pub fn reach(case: &Path) -> (Vec<String>, Vec<Fact>) {

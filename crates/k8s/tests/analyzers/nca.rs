@@ -13,7 +13,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::facts::{AddressRange, FIRST_PORT, Fact, PROTOCOLS, Party, protocol};
+use super::facts::{AddressRange, FIRST_PORT, Fact, PROTOCOLS, Party, protocol};
 
 /// The Python of the venv scripts/nca.sh makes, unless
 /// `PORTREEVE_NCA_PYTHON` names another.

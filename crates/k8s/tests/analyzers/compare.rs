@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::facts::{AddressRange, FIRST_PORT, Fact, PROTOCOLS, Party};
+use super::facts::{AddressRange, FIRST_PORT, Fact, PROTOCOLS, Party};
 
 /// Ports always compared, whatever the case names.
 pub const COMMON_PORTS: [u16; 6] = [1, 22, 80, 443, 5432, 65535];
@@ -24,10 +24,10 @@ pub struct Difference {
     pub to: Party,
     /// The protocol.
     pub protocol: &'static str,
-    /// Universe ports NCA allows and portreeve does not.
-    pub only_nca: Vec<u16>,
-    /// Universe ports portreeve allows and NCA does not.
-    pub only_portreeve: Vec<u16>,
+    /// Universe ports the first answer allows and the second does not.
+    pub only_first: Vec<u16>,
+    /// Universe ports the second answer allows and the first does not.
+    pub only_second: Vec<u16>,
 }
 
 /// What comparing one case found.
@@ -38,11 +38,12 @@ pub struct Outcome {
     pub differences: Vec<Difference>,
 }
 
-/// Compares `nca` with `portreeve` over `pods` (and every pod either side
-/// names) and the outside address classes. A pod's connections to itself
-/// are left out: NCA does not list them (see [`crate::self_reach`]).
-pub fn compare(pods: &[String], nca: &[Fact], portreeve: &[Fact]) -> Outcome {
-    let all: Vec<&Fact> = nca.iter().chain(portreeve).collect();
+/// Compares the answers `first` and `second` (say NCA's and portreeve's)
+/// over `pods` (and every pod either side names) and the outside address
+/// classes. A pod's connections to itself are left out: NCA does not list
+/// them (nca_agreement checks them on portreeve's side alone).
+pub fn compare(pods: &[String], first: &[Fact], second: &[Fact]) -> Outcome {
+    let all: Vec<&Fact> = first.iter().chain(second).collect();
     let mut pod_parties: BTreeSet<Party> = pods.iter().cloned().map(Party::Pod).collect();
     for fact in &all {
         for party in [&fact.from, &fact.to] {
@@ -70,29 +71,29 @@ pub fn compare(pods: &[String], nca: &[Fact], portreeve: &[Fact]) -> Outcome {
     let mut tuples = 0;
     let mut differences = Vec::new();
     for (from, to) in pairs {
-        let nca = about(nca, &from, &to);
-        let portreeve = about(portreeve, &from, &to);
+        let first = about(first, &from, &to);
+        let second = about(second, &from, &to);
         for protocol in PROTOCOLS {
             let allows = |facts: &[&Fact], port: u16| {
                 facts.iter().any(|f| f.allows(&from, &to, protocol, port))
             };
-            let mut only_nca = Vec::new();
-            let mut only_portreeve = Vec::new();
+            let mut only_first = Vec::new();
+            let mut only_second = Vec::new();
             for &port in &ports {
                 tuples += 1;
-                match (allows(&nca, port), allows(&portreeve, port)) {
-                    (true, false) => only_nca.push(port),
-                    (false, true) => only_portreeve.push(port),
+                match (allows(&first, port), allows(&second, port)) {
+                    (true, false) => only_first.push(port),
+                    (false, true) => only_second.push(port),
                     _ => {}
                 }
             }
-            if !only_nca.is_empty() || !only_portreeve.is_empty() {
+            if !only_first.is_empty() || !only_second.is_empty() {
                 differences.push(Difference {
                     from: from.clone(),
                     to: to.clone(),
                     protocol,
-                    only_nca,
-                    only_portreeve,
+                    only_first,
+                    only_second,
                 });
             }
         }

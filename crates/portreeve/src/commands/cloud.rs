@@ -1,0 +1,112 @@
+//! `cloud check`: findings about AWS security groups read from
+//! `aws ec2 describe-security-groups` output, in `check`'s formats and with
+//! its exit statuses.
+
+use std::path::Path;
+
+use portreeve_app::cloud::{self, CloudReport};
+use portreeve_app::input;
+use portreeve_app::policy::{LoadedPolicy, PolicySource};
+use portreeve_cloud::describe;
+use portreeve_core::Finding;
+use serde::Serialize;
+
+use super::judged::{self, Judged, Shown};
+use crate::cli::{CheckFormat, CloudCheckArgs};
+use crate::failure::Failure;
+use crate::output::counted;
+use crate::output::json::{Envelope, FindingCounts, host_name};
+use crate::output::nagios;
+use crate::output::policy::PolicyInfo;
+
+/// `kind` of `cloud check --format json`'s document.
+const CLOUD_CHECK_KIND: &str = "portreeve.cloud-check";
+
+pub fn check(args: &CloudCheckArgs) -> Result<u8, Failure> {
+    nagios::or_unknown(args.format == CheckFormat::Nagios, judge(args))
+}
+
+fn judge(args: &CloudCheckArgs) -> Result<u8, Failure> {
+    let policy = match &args.policy {
+        Some(path) => LoadedPolicy::read(path, PolicySource::File(path.clone()))?,
+        None => LoadedPolicy::baseline(),
+    };
+    let file = input::origin(&args.aws);
+    let groups = read_groups(&args.aws, &file)?;
+    let report = cloud::check_aws(policy, &groups, &file);
+    show(args, &file, &report)
+}
+
+/// The security groups of a describe-security-groups document.
+fn read_groups(path: &Path, file: &str) -> Result<Vec<describe::Group>, Failure> {
+    let text = input::read_text(path, "describe-security-groups output")
+        .map_err(|e| Failure::Input(e.to_string()))?;
+    describe::read(&text, file).map_err(|e| Failure::Input(e.to_string()))
+}
+
+fn show(args: &CloudCheckArgs, file: &str, report: &CloudReport) -> Result<u8, Failure> {
+    let CloudReport {
+        policy,
+        groups,
+        permissions,
+        findings,
+        summary,
+    } = report;
+    let judged = Judged {
+        policy,
+        findings,
+        summary,
+        what: format!(
+            "{} and {} in {file}",
+            counted(*groups, "security group"),
+            counted(*permissions, "ingress permission")
+        ),
+        place: file.to_string(),
+        perf: vec![("security_groups", *groups), ("permissions", *permissions)],
+    };
+    let shown = Shown {
+        format: args.format,
+        fail_on: args.fail_on,
+        details: args.details,
+    };
+    let host = host_name();
+    let document = CloudCheckDocument {
+        envelope: Envelope::new(CLOUD_CHECK_KIND, &host),
+        policy: PolicyInfo::of(policy),
+        source: Source {
+            provider: "aws",
+            file,
+            security_groups: *groups,
+            permissions: *permissions,
+        },
+        summary: FindingCounts::of(summary),
+        findings,
+    };
+    Ok(judged::show(&judged, &shown, &host, &document))
+}
+
+/// `portreeve cloud check --format json` (docs/schema/cloud-check.v1.json):
+/// `check`'s report, with what was read where `check` has the host's
+/// sockets.
+#[derive(Serialize)]
+struct CloudCheckDocument<'a> {
+    #[serde(flatten)]
+    envelope: Envelope<'a>,
+    policy: PolicyInfo<'a>,
+    source: Source<'a>,
+    summary: FindingCounts<'a>,
+    findings: &'a [Finding],
+}
+
+/// What was judged.
+#[derive(Serialize)]
+struct Source<'a> {
+    /// `aws`.
+    provider: &'static str,
+    /// The file as given (`<stdin>` for standard input).
+    file: &'a str,
+    /// Security groups read.
+    security_groups: usize,
+    /// Their ingress permissions.
+    permissions: usize,
+}

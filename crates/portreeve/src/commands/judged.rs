@@ -1,0 +1,82 @@
+//! The report of a check of something that is not this host — a cluster's
+//! manifests (`k8s check`), a cloud account (`cloud check`) — in `check`'s
+//! formats and with its exit statuses. Each command supplies what it read
+//! and its own JSON document; the table, SARIF and Nagios forms and the
+//! exit status are the same for all of them.
+
+use portreeve_app::check::Summary;
+use portreeve_app::policy::LoadedPolicy;
+use portreeve_core::Finding;
+use serde::Serialize;
+
+use crate::cli::{CheckFormat, FailOn};
+use crate::failure::findings_status;
+use crate::output::escape::one_line;
+use crate::output::{counted, emit, emit_hint, emit_json, nagios, sarif, table};
+
+/// What a check judged and found.
+pub struct Judged<'a> {
+    /// The policy it judged against.
+    pub policy: &'a LoadedPolicy,
+    /// Its findings, accepted ones included.
+    pub findings: &'a [Finding],
+    /// Their counts.
+    pub summary: &'a Summary,
+    /// What was read, in words (`12 pods in 3 namespaces and 4
+    /// NetworkPolicies`), for the table's summary and Nagios' headline
+    /// when nothing was found.
+    pub what: String,
+    /// Where the findings are, for Nagios' headline when some were found
+    /// (`12 pods in 3 namespaces`, a file).
+    pub place: String,
+    /// Counts for Nagios' performance data.
+    pub perf: Vec<(&'static str, usize)>,
+}
+
+/// How to show a report.
+pub struct Shown {
+    /// The format asked for.
+    pub format: CheckFormat,
+    /// The least severity that makes the exit status 1.
+    pub fail_on: FailOn,
+    /// Evidence, fix and resource under each finding of the table.
+    pub details: bool,
+}
+
+/// Prints `judged` as `shown` asks, with `document` as the JSON form and
+/// `host` (this host, which ran the check) in SARIF, and returns the exit
+/// status.
+pub fn show(judged: &Judged<'_>, shown: &Shown, host: &str, document: &impl Serialize) -> u8 {
+    let Judged {
+        policy,
+        findings,
+        summary,
+        what,
+        place,
+        perf,
+    } = judged;
+    match shown.format {
+        CheckFormat::Table => {
+            let mut out = table::findings_table(findings, shown.details, table::stdout_colour());
+            out.push_str(&format!(
+                "{} ({}){} on {what} · policy {}\n",
+                counted(summary.findings, "finding"),
+                summary.severity_breakdown(),
+                table::accepted_note(summary),
+                one_line(&policy.policy.origin),
+            ));
+            emit(&out);
+            if let Some(hint) = table::check_hint(findings, shown.details) {
+                emit_hint(hint);
+            }
+        }
+        CheckFormat::Json => emit_json(document),
+        CheckFormat::Sarif => emit(&sarif::render(findings, host, &policy.policy.origin)),
+        CheckFormat::Nagios => {
+            let (text, state) = nagios::render_about(findings, summary, what, place, perf);
+            emit(&text);
+            return state.exit_code();
+        }
+    }
+    findings_status(shown.fail_on, summary.highest)
+}
