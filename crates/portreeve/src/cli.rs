@@ -1330,13 +1330,10 @@ pub enum K8sCommand {
     Check(K8sCheckArgs),
 }
 
-/// `portreeve k8s check`.
+/// How `k8s check` and `cloud check` judge and show what they read: the
+/// options they share with `check`.
 #[derive(Debug, Args)]
-pub struct K8sCheckArgs {
-    /// Manifests to read: YAML or JSON files, directories (their *.yaml,
-    /// *.yml and *.json files, recursively) or `-` for standard input
-    #[arg(long, value_name = "PATH", required = true, num_args = 1..)]
-    pub manifests: Vec<PathBuf>,
+pub struct JudgingArgs {
     /// The policy whose `defaults` (min_severity, risky_severity) and
     /// accepted risks apply [default: the built-in baseline]
     #[arg(long, value_name = "FILE")]
@@ -1350,6 +1347,18 @@ pub struct K8sCheckArgs {
     /// In table output, show evidence, rationale and remediation of each finding
     #[arg(long)]
     pub details: bool,
+}
+
+/// `portreeve k8s check`.
+#[derive(Debug, Args)]
+pub struct K8sCheckArgs {
+    /// Manifests to read: YAML or JSON files, directories (their *.yaml,
+    /// *.yml and *.json files, recursively) or `-` for standard input
+    #[arg(long, value_name = "PATH", required = true, num_args = 1..)]
+    pub manifests: Vec<PathBuf>,
+    /// Judging and showing.
+    #[command(flatten)]
+    pub judging: JudgingArgs,
 }
 
 /// `portreeve k8s reach`.
@@ -1410,17 +1419,7 @@ pub struct CloudCheckArgs {
     /// The JSON `aws ec2 describe-security-groups` printed, or `-` for standard input
     #[arg(long, value_name = "FILE")]
     pub aws: PathBuf,
-    /// The policy whose `defaults` (min_severity, risky_severity) and
-    /// accepted risks apply [default: the built-in baseline]
-    #[arg(long, value_name = "FILE")]
-    pub policy: Option<PathBuf>,
-    /// Output format
-    #[arg(long, value_enum, default_value_t = CheckFormat::Table)]
-    pub format: CheckFormat,
-    /// Exit 1 when a finding is at or above this severity
-    #[arg(long, value_name = "SEVERITY", value_parser = parse_fail_on, default_value = "never")]
-    pub fail_on: FailOn,
-    /// In table output, show evidence, rationale and remediation of each finding
-    #[arg(long)]
-    pub details: bool,
+    /// Judging and showing.
+    #[command(flatten)]
+    pub judging: JudgingArgs,
 }

@@ -6,31 +6,26 @@ use std::path::Path;
 
 use portreeve_app::cloud::{self, CloudReport};
 use portreeve_app::input;
-use portreeve_app::policy::{LoadedPolicy, PolicySource};
 use portreeve_cloud::describe;
 use portreeve_core::Finding;
 use serde::Serialize;
 
-use super::judged::{self, Judged, Shown};
-use crate::cli::{CheckFormat, CloudCheckArgs};
+use super::judged::{self, Judged};
+use crate::cli::CloudCheckArgs;
 use crate::failure::Failure;
 use crate::output::counted;
 use crate::output::json::{Envelope, FindingCounts, host_name};
-use crate::output::nagios;
 use crate::output::policy::PolicyInfo;
 
 /// `kind` of `cloud check --format json`'s document.
 const CLOUD_CHECK_KIND: &str = "portreeve.cloud-check";
 
 pub fn check(args: &CloudCheckArgs) -> Result<u8, Failure> {
-    nagios::or_unknown(args.format == CheckFormat::Nagios, judge(args))
+    judged::run(&args.judging, || judge(args))
 }
 
 fn judge(args: &CloudCheckArgs) -> Result<u8, Failure> {
-    let policy = match &args.policy {
-        Some(path) => LoadedPolicy::read(path, PolicySource::File(path.clone()))?,
-        None => LoadedPolicy::baseline(),
-    };
+    let policy = args.judging.policy()?;
     let file = input::origin(&args.aws);
     let groups = read_groups(&args.aws, &file)?;
     let report = cloud::check_aws(policy, &groups, &file);
@@ -64,11 +59,6 @@ fn show(args: &CloudCheckArgs, file: &str, report: &CloudReport) -> Result<u8, F
         place: file.to_string(),
         perf: vec![("security_groups", *groups), ("permissions", *permissions)],
     };
-    let shown = Shown {
-        format: args.format,
-        fail_on: args.fail_on,
-        details: args.details,
-    };
     let host = host_name();
     let document = CloudCheckDocument {
         envelope: Envelope::new(CLOUD_CHECK_KIND, &host),
@@ -82,7 +72,7 @@ fn show(args: &CloudCheckArgs, file: &str, report: &CloudReport) -> Result<u8, F
         summary: FindingCounts::of(summary),
         findings,
     };
-    Ok(judged::show(&judged, &shown, &host, &document))
+    Ok(judged::show(&judged, &args.judging, &host, &document))
 }
 
 /// `portreeve cloud check --format json` (docs/schema/cloud-check.v1.json):

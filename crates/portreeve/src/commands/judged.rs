@@ -5,12 +5,12 @@
 //! exit status are the same for all of them.
 
 use portreeve_app::check::Summary;
-use portreeve_app::policy::LoadedPolicy;
+use portreeve_app::policy::{LoadedPolicy, PolicySource};
 use portreeve_core::Finding;
 use serde::Serialize;
 
-use crate::cli::{CheckFormat, FailOn};
-use crate::failure::findings_status;
+use crate::cli::{CheckFormat, JudgingArgs};
+use crate::failure::{Failure, findings_status};
 use crate::output::escape::one_line;
 use crate::output::{counted, emit, emit_hint, emit_json, nagios, sarif, table};
 
@@ -33,20 +33,30 @@ pub struct Judged<'a> {
     pub perf: Vec<(&'static str, usize)>,
 }
 
-/// How to show a report.
-pub struct Shown {
-    /// The format asked for.
-    pub format: CheckFormat,
-    /// The least severity that makes the exit status 1.
-    pub fail_on: FailOn,
-    /// Evidence, fix and resource under each finding of the table.
-    pub details: bool,
+impl JudgingArgs {
+    /// The policy given, or the built-in baseline: a cluster or a cloud
+    /// account is not this host, so this host's policy in effect is not
+    /// the default.
+    pub fn policy(&self) -> Result<LoadedPolicy, Failure> {
+        Ok(match &self.policy {
+            Some(path) => LoadedPolicy::read(path, PolicySource::File(path.clone()))?,
+            None => LoadedPolicy::baseline(),
+        })
+    }
+}
+
+/// Runs `judge` and, in Nagios format, turns its failure into UNKNOWN.
+pub fn run(
+    shown: &JudgingArgs,
+    judge: impl FnOnce() -> Result<u8, Failure>,
+) -> Result<u8, Failure> {
+    nagios::or_unknown(shown.format == CheckFormat::Nagios, judge())
 }
 
 /// Prints `judged` as `shown` asks, with `document` as the JSON form and
 /// `host` (this host, which ran the check) in SARIF, and returns the exit
 /// status.
-pub fn show(judged: &Judged<'_>, shown: &Shown, host: &str, document: &impl Serialize) -> u8 {
+pub fn show(judged: &Judged<'_>, shown: &JudgingArgs, host: &str, document: &impl Serialize) -> u8 {
     let Judged {
         policy,
         findings,

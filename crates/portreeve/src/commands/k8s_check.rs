@@ -4,15 +4,13 @@
 use std::path::PathBuf;
 
 use portreeve_app::k8s::{self, K8sCheckReport};
-use portreeve_app::policy::{LoadedPolicy, PolicySource};
 use portreeve_core::Finding;
 use serde::Serialize;
 
-use super::judged::{self, Judged, Shown};
-use crate::cli::{CheckFormat, K8sCheckArgs};
+use super::judged::{self, Judged};
+use crate::cli::K8sCheckArgs;
 use crate::failure::Failure;
 use crate::output::json::{Envelope, FindingCounts, host_name};
-use crate::output::nagios;
 use crate::output::policy::PolicyInfo;
 use crate::output::{counted, counted_as};
 
@@ -20,14 +18,11 @@ use crate::output::{counted, counted_as};
 const K8S_CHECK_KIND: &str = "portreeve.k8s-check";
 
 pub fn run(args: &K8sCheckArgs) -> Result<u8, Failure> {
-    nagios::or_unknown(args.format == CheckFormat::Nagios, judge(args))
+    judged::run(&args.judging, || judge(args))
 }
 
 fn judge(args: &K8sCheckArgs) -> Result<u8, Failure> {
-    let policy = match &args.policy {
-        Some(path) => LoadedPolicy::read(path, PolicySource::File(path.clone()))?,
-        None => LoadedPolicy::baseline(),
-    };
+    let policy = args.judging.policy()?;
     let report = k8s::check(policy, &args.manifests)?;
     show(args, &report)
 }
@@ -59,11 +54,6 @@ fn show(args: &K8sCheckArgs, report: &K8sCheckReport) -> Result<u8, Failure> {
             ("network_policies", cluster.policies.len()),
         ],
     };
-    let shown = Shown {
-        format: args.format,
-        fail_on: args.fail_on,
-        details: args.details,
-    };
     let host = host_name();
     let document = K8sCheckDocument {
         envelope: Envelope::new(K8S_CHECK_KIND, &host),
@@ -79,7 +69,7 @@ fn show(args: &K8sCheckArgs, report: &K8sCheckReport) -> Result<u8, Failure> {
         summary: FindingCounts::of(summary),
         findings,
     };
-    Ok(judged::show(&judged, &shown, &host, &document))
+    Ok(judged::show(&judged, &args.judging, &host, &document))
 }
 
 /// `portreeve k8s check --format json` (docs/schema/k8s-check.v1.json):
