@@ -12,6 +12,7 @@ mod detect;
 mod flows;
 mod ledger;
 mod legacy;
+mod osv;
 mod policy;
 mod scan;
 
@@ -19,6 +20,7 @@ pub use detect::{detect_conn_log, detect_flow_csv, detect_packet, detect_pcap};
 pub use flows::{flows_netflow, flows_pcap, flows_sflow, flows_zeek};
 pub use ledger::{ledger_files, ledger_records, signed_note};
 pub use legacy::iptables_save;
+pub use osv::osv_read;
 pub use policy::policy_parse;
 pub use scan::{nmap_xml_read, service_replies};
 
@@ -27,7 +29,7 @@ pub type Property = fn(&[u8]);
 
 /// Every fuzz target by name (the file name in `fuzz/fuzz_targets/`), with
 /// its property.
-pub const TARGETS: [(&str, Property); 15] = [
+pub const TARGETS: [(&str, Property); 16] = [
     ("detect_conn_log", detect_conn_log),
     ("detect_flow_csv", detect_flow_csv),
     ("detect_packet", detect_packet),
@@ -40,6 +42,7 @@ pub const TARGETS: [(&str, Property); 15] = [
     ("ledger_files", ledger_files),
     ("ledger_records", ledger_records),
     ("nmap_xml_read", nmap_xml_read),
+    ("osv_read", osv_read),
     ("policy_parse", policy_parse),
     ("service_replies", service_replies),
     ("signed_note", signed_note),
