@@ -11,7 +11,9 @@
 //! listeners loop ([`daemon`]) and its history in the store ([`persist`]),
 //! flow collection ([`collector`]), what follows a scan detection (alerts,
 //! captures, source tracing: [`respond`]), reporting to a fleet server
-//! ([`fleet`]), and the Prometheus metrics and their endpoint ([`metrics`]). Lifecycle plans and reclaims are the use cases
+//! ([`fleet`]), hours of a port's use implausible for it
+//! ([`usage_anomalies`]), and the Prometheus metrics and their endpoint
+//! ([`metrics`]). Lifecycle plans and reclaims are the use cases
 //! of `portreeve-app`, which the agent calls from a thread of its own.
 //!
 //! # Example
@@ -57,6 +59,7 @@ mod runtime;
 mod scan_watch;
 mod service_manager;
 pub mod source_tally;
+pub mod usage_anomalies;
 
 pub use runtime::{Agent, AgentError, AgentReport, CONNTRACK_QUEUE};
 

@@ -18,8 +18,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use portreeve_alerts::SinkStats;
-use portreeve_core::Severity;
+use portreeve_alerts::{AnomalyKind, SinkStats};
+use portreeve_core::{PortKey, Severity};
 use portreeve_detect::{ScanKind, Tier};
 use portreeve_flows::DropReason;
 use portreeve_lifecycle::State;
@@ -135,6 +135,10 @@ pub struct Metrics {
     /// `portreeve_fleet_outbox_dropped_total{content}`: pushes dropped
     /// from the full outbox, `snapshot` (superseded) or `drift`.
     pub fleet_outbox_dropped: Family<[Label; 1], Counter>,
+    /// `portreeve_usage_anomalies_total{protocol,port,kind}`: hours whose
+    /// new connections were implausible for the port
+    /// ([`crate::usage_anomalies`]).
+    pub usage_anomalies: Family<[Label; 3], Counter>,
 }
 
 impl Default for Metrics {
@@ -177,6 +181,7 @@ impl Metrics {
             fleet_pushes: Family::default(),
             fleet_outbox_pushes: Gauge::default(),
             fleet_outbox_dropped: Family::default(),
+            usage_anomalies: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -323,6 +328,11 @@ impl Metrics {
             "Pushes dropped from the full outbox: snapshot (superseded by a later one) or drift",
             m.fleet_outbox_dropped.clone(),
         );
+        registry.register(
+            "usage_anomalies",
+            "Hours whose new connections were implausible for the port: burst, unused-hour, quiet-port-busy",
+            m.usage_anomalies.clone(),
+        );
         let m = Metrics { registry, ..m };
         m.start_at_zero();
         m
@@ -376,6 +386,28 @@ impl Metrics {
         self.detections
             .get_or_create(&detection_labels(kind, tier))
             .inc();
+    }
+
+    /// Counts one anomalous hour of `key` in
+    /// `portreeve_usage_anomalies_total`.
+    pub fn count_usage_anomaly(&self, key: PortKey, kind: AnomalyKind) {
+        self.usage_anomalies
+            .get_or_create(&anomaly_labels(key, kind))
+            .inc();
+    }
+
+    /// Creates, at 0, the `portreeve_usage_anomalies_total` series of
+    /// every kind for each port in `keys` (the ports with history), so
+    /// that a port's first anomaly is an increase a rate sees.
+    pub fn usage_anomaly_ports(&self, keys: impl IntoIterator<Item = PortKey>) {
+        for key in keys {
+            for kind in ANOMALY_KINDS {
+                drop(
+                    self.usage_anomalies
+                        .get_or_create(&anomaly_labels(key, kind)),
+                );
+            }
+        }
     }
 
     /// Sets `portreeve_blocks_active`: how many blocks are `manual` and
@@ -446,6 +478,22 @@ const SCAN_KINDS: [ScanKind; 4] = [
 /// The kinds of block `portreeve_blocks_active` counts, as
 /// `portreeve_app::blocks::BlockRow::kind` names them.
 const BLOCK_KINDS: [&str; 2] = ["manual", "automatic"];
+
+/// Every kind of usage anomaly.
+const ANOMALY_KINDS: [AnomalyKind; 3] = [
+    AnomalyKind::Burst,
+    AnomalyKind::UnusedHour,
+    AnomalyKind::QuietPortBusy,
+];
+
+/// The labels of one series of `portreeve_usage_anomalies_total`.
+fn anomaly_labels(key: PortKey, kind: AnomalyKind) -> [Label; 3] {
+    [
+        ("protocol", key.protocol.to_string()),
+        ("port", key.port.to_string()),
+        ("kind", kind.as_str().to_string()),
+    ]
+}
 
 /// The labels of one series of `portreeve_detections_total`.
 fn detection_labels(kind: ScanKind, tier: Tier) -> [Label; 2] {
@@ -861,6 +909,10 @@ mod tests {
         };
         m.set_alert_sink_failures([("webhook[0]", stats(1, 0)), ("siem", stats(0, 0))]);
         m.set_alert_sink_failures([("webhook[0]", stats(3, 2))]);
+        let web = PortKey::new(portreeve_core::Proto::Tcp, 8080);
+        m.usage_anomaly_ports([web, PortKey::new(portreeve_core::Proto::Udp, 53)]);
+        m.count_usage_anomaly(web, AnomalyKind::Burst);
+        m.usage_anomaly_ports([web]);
         let text = m.render();
         for series in [
             "portreeve_detections_total{kind=\"vertical\",tier=\"agent\"} 2\n",
@@ -871,6 +923,9 @@ mod tests {
             "portreeve_capture_bytes_total 4096\n",
             "portreeve_alert_sink_failures_total{sink=\"webhook[0]\"} 5\n",
             "portreeve_alert_sink_failures_total{sink=\"siem\"} 0\n",
+            "portreeve_usage_anomalies_total{protocol=\"tcp\",port=\"8080\",kind=\"burst\"} 1\n",
+            "portreeve_usage_anomalies_total{protocol=\"udp\",port=\"53\",kind=\"unused-hour\"} 0\n",
+            "portreeve_usage_anomalies_total{protocol=\"udp\",port=\"53\",kind=\"quiet-port-busy\"} 0\n",
         ] {
             assert!(text.contains(series), "{series}{text}");
         }

@@ -7,7 +7,10 @@
 
 use jiff::{SignedDuration, Timestamp};
 use portreeve_core::PortKey;
-use portreeve_store::{DriftEvent, Listener, SourceUpdate, Store, UsageUpdate, WriteBatch};
+use portreeve_store::{
+    DEFAULT_HOUR_RETENTION, DriftEvent, Listener, SourceUpdate, Store, UsageUpdate, WriteBatch,
+    hour_of,
+};
 
 use crate::daemon::{History, PortUse};
 use crate::drift::{Drift, ListenerKey, Owner, Snapshot};
@@ -40,7 +43,8 @@ impl StoreHistory {
     }
 
     /// Deletes per-source use last seen more than the retention before
-    /// `at`, at start and then hourly.
+    /// `at`, and hourly counts older than [`DEFAULT_HOUR_RETENTION`], at
+    /// start and then hourly.
     fn forget_old_sources(&mut self, at: Timestamp) -> Result<(), String> {
         if self
             .forgotten_at
@@ -53,6 +57,12 @@ impl StoreHistory {
             .unwrap_or(Timestamp::MIN);
         self.store
             .forget_sources_before(cut)
+            .map_err(|e| e.to_string())?;
+        let hours_cut = at
+            .checked_sub(DEFAULT_HOUR_RETENTION)
+            .unwrap_or(Timestamp::MIN);
+        self.store
+            .forget_hours_before(hour_of(hours_cut))
             .map_err(|e| e.to_string())?;
         self.forgotten_at = Some(at);
         Ok(())
@@ -247,6 +257,24 @@ mod tests {
             .map(|u| u.source.to_string())
             .collect();
         assert_eq!(left, ["10.0.0.7/32"]);
+    }
+
+    #[test]
+    fn hourly_counts_are_forgotten_after_thirteen_weeks() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut h = StoreHistory::new(Box::new(SqliteStore::open(dir.path()).unwrap()), RETENTION);
+        let at: Timestamp = "2026-09-01T09:00:00Z".parse().unwrap();
+        let snapshot: Snapshot = [(key(22), Owner::default())].into();
+        h.record(at, &snapshot, &[], &[ssh_used(at, "10.0.0.5/32")])
+            .unwrap();
+        let later = at + DEFAULT_HOUR_RETENTION + SignedDuration::from_hours(1);
+        h.record(later, &snapshot, &[], &[ssh_used(later, "10.0.0.5/32")])
+            .unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        assert_eq!(
+            store.port_hours(None).unwrap()[0].counts,
+            [(hour_of(later), 1)]
+        );
     }
 
     fn key(port: u16) -> ListenerKey {

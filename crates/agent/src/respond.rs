@@ -1,5 +1,6 @@
 //! What the agent does after a scan detection, besides recording it and
-//! blocking: alerts to the configured sinks, a packet capture of the
+//! blocking: alerts to the configured sinks (which also take the usage
+//! anomalies of [`crate::usage_anomalies`]), a packet capture of the
 //! source, and source tracing (reverse DNS, ASN and country, RDAP).
 //!
 //! [`Responder::respond`] returns at once, whatever the receivers, the
@@ -21,7 +22,9 @@ use std::thread::JoinHandle;
 
 use ipnet::IpNet;
 use jiff::Timestamp;
-use portreeve_alerts::{Action, Alert, Alerts, BlockAlert, BlockEvent, DetectionAlert};
+use portreeve_alerts::{
+    Action, Alert, Alerts, BlockAlert, BlockEvent, DetectionAlert, UsageAnomalyAlert,
+};
 use portreeve_capture::Captures;
 use portreeve_detect::{Detection, Tier};
 use portreeve_trace::{Enricher, Enrichment};
@@ -165,6 +168,12 @@ impl Responder {
     /// Alerts on a block, unblock or expiry the agent learnt of.
     pub fn block_event(&self, alert: BlockAlert) {
         self.alerts.send(Alert::Block(alert));
+    }
+
+    /// Alerts on an hour of a port's use that its history makes
+    /// implausible ([`crate::usage_anomalies`]).
+    pub fn usage_anomaly(&self, alert: UsageAnomalyAlert) {
+        self.alerts.send(Alert::UsageAnomaly(alert));
     }
 
     /// Enrichment requests dropped because the queue was full.

@@ -19,6 +19,10 @@
 //!
 //!  breakers (every interval: host and port readings → trips and
 //!  recoveries, each a generation; state in breakers.json)
+//!
+//!  usage anomalies (each hour once closed: the store's hourly counts →
+//!  anomalies → metric, log, alert through the scan watch's sinks,
+//!  PR024 findings of the last day for the listeners loop)
 //! ```
 //!
 //! The conntrack queue holds [`CONNTRACK_QUEUE`] events; when the loop
@@ -56,6 +60,7 @@ use crate::policy_cache::PolicyCache;
 use crate::respond::ResponseError;
 use crate::scan_watch::{self, ConntrackTee, Feed, SCAN_QUEUE};
 use crate::service_manager::ServiceManager;
+use crate::usage_anomalies;
 
 /// New-connection events held between the conntrack thread and the loop:
 /// at one reading a second, a burst of 64k connections a second is taken
@@ -194,7 +199,17 @@ impl Agent {
         std::thread::scope(|s| {
             let (scan_tx, scan_rx) = mpsc::sync_channel(SCAN_QUEUE);
             let feed = Feed::new(scan_tx, &metrics);
-            s.spawn(|| scan_watch::run(state, scan_rx, responder, block_alerts, &metrics, &stop));
+            s.spawn(|| scan_watch::run(state, scan_rx, &responder, block_alerts, &metrics, &stop));
+            s.spawn(|| {
+                usage_anomalies::run(
+                    state,
+                    config.interval,
+                    &responder,
+                    &shared.anomalies,
+                    &metrics,
+                    &stop,
+                );
+            });
             let probes = feed.clone();
             s.spawn(|| scan_watch::read_nflog(state, probes, &metrics, &stop));
             let (tx, rx) = mpsc::sync_channel(CONNTRACK_QUEUE);
@@ -253,6 +268,8 @@ struct Shared {
     latest: Mutex<Option<Arc<Vec<ListeningSocket>>>>,
     /// PR013 findings of the latest lifecycle plan.
     abandoned: Mutex<Vec<Finding>>,
+    /// The usage anomalies of the last day, PR024 findings.
+    anomalies: usage_anomalies::Recent,
     /// What the firewall protects, as of the latest lifecycle round's
     /// reading of portreeve's table (`None` before the first).
     protection: Mutex<Option<Protection>>,
@@ -464,6 +481,7 @@ fn read_listeners(
                 .iter()
                 .cloned(),
         );
+        findings.extend(shared.anomalies.findings(Timestamp::now()));
         check::settle(&policy.policy, &mut findings, today);
         let (accepted, open): (Vec<Finding>, Vec<Finding>) =
             findings.into_iter().partition(|f| f.accepted.is_some());
@@ -505,6 +523,9 @@ fn plan_lifecycle(
     stop: &AtomicBool,
 ) {
     let mut next = Instant::now();
+    // Each port's forecast from the hourly history, read again as each
+    // hour begins: it changes no more often.
+    let mut forecasts = reclaim::Forecasts::default();
     while nap(stop, next) {
         let Some(sockets) = shared
             .latest
@@ -528,10 +549,22 @@ fn plan_lifecycle(
             metrics.count_error("lifecycle");
         }
         let drift = state.firewall().table_drift();
+        let now = Timestamp::now();
+        if !forecasts.current_at(now) {
+            match reclaim::Forecasts::read(state, now) {
+                Ok(read) => forecasts = read,
+                Err(e) => {
+                    // Planned without forecasts meanwhile: by idle time alone.
+                    tracing::warn!(error = %e, "cannot forecast port use from the hourly history");
+                    metrics.count_error("lifecycle");
+                    forecasts = reclaim::Forecasts::default();
+                }
+            }
+        }
         let plan = match policy::for_judging(state, None).and_then(|p| {
             *shared.protection.lock().unwrap_or_else(|p| p.into_inner()) =
                 Some(check::protection(state, &p, &drift));
-            reclaim::lifecycle(state, p, &sockets, Timestamp::now())
+            reclaim::lifecycle_with(state, p, &sockets, &forecasts, now)
         }) {
             Ok(plan) => plan,
             Err(e) => {

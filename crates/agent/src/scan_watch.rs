@@ -170,7 +170,7 @@ pub(crate) fn responder(
 pub(crate) fn run(
     state: &StateDir,
     attempts: Receiver<Attempt>,
-    responder: Responder,
+    responder: &Responder,
     block_alerts: BlockAlerts,
     metrics: &Metrics,
     stop: &AtomicBool,
@@ -236,7 +236,7 @@ pub(crate) fn run(
 struct Watch<'a> {
     state: &'a StateDir,
     metrics: &'a Metrics,
-    responder: Responder,
+    responder: &'a Responder,
     sources: Sources,
     host: HostAddresses,
     kernel: KernelBlocks,
@@ -250,7 +250,7 @@ impl Watch<'_> {
         self.sources.forget_quiet(now);
         self.responder.update_metrics(self.metrics);
         self.block_alerts
-            .send_new(self.state, &self.responder, self.metrics);
+            .send_new(self.state, self.responder, self.metrics);
         if scan == ScanAction::Off {
             return;
         }

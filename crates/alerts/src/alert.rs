@@ -1,4 +1,5 @@
-//! What an alert says: a scan detection, or a block, unblock or expiry.
+//! What an alert says: a scan detection, a block, unblock or expiry, or an
+//! hour of a port's use that its history makes implausible.
 //!
 //! The types are this crate's own, not the detector's: the sinks format
 //! alerts for receivers outside portreeve, and keeping the shape here means a
@@ -7,7 +8,8 @@
 use std::net::IpAddr;
 
 use ipnet::IpNet;
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
+use portreeve_core::Proto;
 use serde::{Deserialize, Serialize};
 
 /// The scan kinds, tiers and actions are the detection's own (the names
@@ -22,6 +24,9 @@ pub enum Alert {
     Detection(DetectionAlert),
     /// A source was blocked, unblocked, or its block expired.
     Block(BlockAlert),
+    /// A port's connections in one hour were implausible for it.
+    #[serde(rename = "usage-anomaly")]
+    UsageAnomaly(UsageAnomalyAlert),
 }
 
 /// A scan detection.
@@ -64,6 +69,70 @@ pub struct BlockAlert {
     pub actor: String,
 }
 
+/// An hour in which a port's new connections were implausible for that
+/// port at that point of its cycle (`portreeve anomalies`, judged by the
+/// agent as each hour closes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageAnomalyAlert {
+    /// The port's protocol.
+    pub protocol: Proto,
+    /// The port.
+    pub port: u16,
+    /// The start of the hour (UTC); it lasted an hour.
+    pub start: Timestamp,
+    /// New connections counted in the hour.
+    pub observed: u64,
+    /// The fewest connections seen at this point of the port's cycle.
+    pub expected_low: u64,
+    /// The most connections that were plausible.
+    pub expected_high: u64,
+    /// Why the hour is implausible.
+    pub kind: AnomalyKind,
+}
+
+/// Why a [`UsageAnomalyAlert`]'s hour is implausible. The forecast's own
+/// kinds, restated here so that a change there cannot silently change what
+/// receivers get.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AnomalyKind {
+    /// Many times the connections usual at this hour.
+    Burst,
+    /// Connections at an hour of the port's cycle never used before.
+    UnusedHour,
+    /// Many times the connections of a port that has no cycle.
+    QuietPortBusy,
+}
+
+impl AnomalyKind {
+    /// The name in JSON and labels: `burst`, `unused-hour`, `quiet-port-busy`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AnomalyKind::Burst => "burst",
+            AnomalyKind::UnusedHour => "unused-hour",
+            AnomalyKind::QuietPortBusy => "quiet-port-busy",
+        }
+    }
+
+    /// What it means, in words.
+    fn describe(self) -> &'static str {
+        match self {
+            AnomalyKind::Burst => "a burst many times the usual",
+            AnomalyKind::UnusedHour => "use at an hour the port is never used",
+            AnomalyKind::QuietPortBusy => "a quiet port suddenly busy",
+        }
+    }
+}
+
+impl UsageAnomalyAlert {
+    /// The end of the hour.
+    pub fn end(&self) -> Timestamp {
+        self.start
+            .checked_add(SignedDuration::from_hours(1))
+            .unwrap_or(self.start)
+    }
+}
+
 /// The change a [`BlockAlert`] reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -81,7 +150,7 @@ pub enum BlockEvent {
 pub enum Severity {
     /// A block ended.
     Low,
-    /// A detection only alerted on, or a block.
+    /// A detection only alerted on, a block, or a usage anomaly.
     Medium,
     /// A detection that blocked its source.
     High,
@@ -141,11 +210,13 @@ impl BlockAlert {
 }
 
 impl Alert {
-    /// When the alert's event happened (a detection's decision time).
+    /// When the alert's event happened (a detection's decision time, the
+    /// start of an anomalous hour).
     pub fn time(&self) -> Timestamp {
         match self {
             Alert::Detection(d) => d.last_seen,
             Alert::Block(b) => b.at,
+            Alert::UsageAnomaly(u) => u.start,
         }
     }
 
@@ -156,11 +227,13 @@ impl Alert {
             Alert::Detection(_) => Severity::Medium,
             Alert::Block(b) if b.event == BlockEvent::Block => Severity::Medium,
             Alert::Block(_) => Severity::Low,
+            Alert::UsageAnomaly(_) => Severity::Medium,
         }
     }
 
     /// A stable identifier of the alert's class (`portscan.vertical`,
-    /// `block`, …): CEF's signature id, syslog's MSGID, ECS's `rule.name`.
+    /// `block`, `usage-anomaly`, …): CEF's signature id, syslog's MSGID,
+    /// ECS's `rule.name`.
     pub fn signature_id(&self) -> &'static str {
         match self {
             Alert::Detection(d) => match d.kind {
@@ -170,6 +243,7 @@ impl Alert {
                 ScanKind::Udp => "portscan.udp",
             },
             Alert::Block(b) => b.event.as_str(),
+            Alert::UsageAnomaly(_) => "usage-anomaly",
         }
     }
 
@@ -182,6 +256,7 @@ impl Alert {
                 BlockEvent::Unblock => "Source unblocked".to_owned(),
                 BlockEvent::Expiry => "Block expired".to_owned(),
             },
+            Alert::UsageAnomaly(u) => format!("Usage anomaly ({})", u.kind.as_str()),
         }
     }
 
@@ -215,6 +290,19 @@ impl Alert {
                     (BlockEvent::Expiry, _) => format!("block of {target} expired"),
                 }
             }
+            Alert::UsageAnomaly(u) => format!(
+                "{}/{}: {} new connections in the hour from {}, {} expected: {}",
+                u.port,
+                u.protocol,
+                u.observed,
+                u.start,
+                if u.expected_high == 0 {
+                    "none".to_owned()
+                } else {
+                    format!("{} to {}", u.expected_low, u.expected_high)
+                },
+                u.kind.describe()
+            ),
         }
     }
 }

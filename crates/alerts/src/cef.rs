@@ -83,6 +83,19 @@ fn extensions(alert: &Alert) -> Vec<(&'static str, String)> {
                 ext.push(("cn1", ttl.to_string()));
             }
         }
+        Alert::UsageAnomaly(u) => {
+            ext.push(("dpt", u.port.to_string()));
+            ext.push(("proto", u.protocol.as_str().to_ascii_uppercase()));
+            ext.push(("cnt", u.observed.to_string()));
+            ext.push(("start", u.start.as_millisecond().to_string()));
+            ext.push(("end", u.end().as_millisecond().to_string()));
+            ext.push(("cs1Label", "kind".to_owned()));
+            ext.push(("cs1", u.kind.as_str().to_owned()));
+            ext.push(("cn1Label", "expectedLow".to_owned()));
+            ext.push(("cn1", u.expected_low.to_string()));
+            ext.push(("cn2Label", "expectedHigh".to_owned()));
+            ext.push(("cn2", u.expected_high.to_string()));
+        }
     }
     ext.push(("msg", alert.message()));
     ext
@@ -179,6 +192,20 @@ mod tests {
         );
         assert_eq!(line.matches(" act=").count(), 1, "{line}");
         assert!(!line.contains('\n'));
+    }
+
+    #[test]
+    fn usage_anomaly_line_names_port_hour_count_and_expected_range() {
+        let line = format(&examples::usage_anomaly(), "0.1.0");
+        assert_eq!(
+            line,
+            "CEF:0|portreeve|portreeve|0.1.0|usage-anomaly|Usage anomaly (burst)|5|\
+             rt=1779998400000 dpt=8080 proto=TCP cnt=240 start=1779998400000 \
+             end=1780002000000 cs1Label=kind cs1=burst cn1Label=expectedLow cn1=10 \
+             cn2Label=expectedHigh cn2=25 \
+             msg=8080/tcp: 240 new connections in the hour from 2026-05-28T20:00:00Z, \
+             10 to 25 expected: a burst many times the usual"
+        );
     }
 
     #[test]

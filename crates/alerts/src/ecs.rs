@@ -79,6 +79,23 @@ pub fn document(alert: &Alert) -> Value {
                 "block": { "target": b.target.to_string(), "ttl_seconds": b.ttl_seconds }
             });
         }
+        Alert::UsageAnomaly(u) => {
+            doc["event"]["category"] = json!(["network"]);
+            doc["event"]["type"] = json!(["info"]);
+            doc["event"]["action"] = json!("usage-anomaly");
+            doc["event"]["start"] = json!(u.start.to_string());
+            doc["event"]["end"] = json!(u.end().to_string());
+            doc["rule"]["category"] = json!("usage anomaly");
+            doc["destination"] = json!({ "port": u.port });
+            doc["network"] = json!({ "transport": u.protocol.as_str() });
+            doc["portreeve"] = json!({
+                "anomaly": {
+                    "kind": u.kind.as_str(),
+                    "observed": u.observed,
+                    "expected": { "low": u.expected_low, "high": u.expected_high },
+                }
+            });
+        }
     }
     doc
 }
@@ -182,5 +199,37 @@ impl EcsSink {
 impl Sink for EcsSink {
     fn deliver(&mut self, alert: &Alert) -> Result<(), SinkError> {
         Ok(self.file.append_line(&document(alert).to_string())?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::examples;
+
+    #[test]
+    fn a_usage_anomaly_is_a_network_alert_on_its_port_with_the_expected_range() {
+        let doc = document(&examples::usage_anomaly());
+        assert_eq!(doc["@timestamp"], "2026-05-28T20:00:00Z");
+        assert_eq!(doc["rule"]["name"], "usage-anomaly");
+        assert_eq!(doc["event"]["action"], "usage-anomaly");
+        assert_eq!(doc["event"]["category"], json!(["network"]));
+        assert_eq!(doc["event"]["severity"], 5);
+        assert_eq!(
+            (&doc["event"]["start"], &doc["event"]["end"]),
+            (
+                &json!("2026-05-28T20:00:00Z"),
+                &json!("2026-05-28T21:00:00Z")
+            )
+        );
+        assert_eq!(doc["destination"], json!({ "port": 8080 }));
+        assert_eq!(doc["network"], json!({ "transport": "tcp" }));
+        assert_eq!(
+            doc["portreeve"],
+            json!({ "anomaly": {
+                "kind": "burst", "observed": 240, "expected": { "low": 10, "high": 25 }
+            }})
+        );
+        assert!(doc.get("source").is_none(), "{doc}");
     }
 }

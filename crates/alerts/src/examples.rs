@@ -3,7 +3,10 @@
 
 use jiff::Timestamp;
 
-use crate::alert::{Action, Alert, BlockAlert, BlockEvent, DetectionAlert, ScanKind, Tier};
+use crate::alert::{
+    Action, Alert, AnomalyKind, BlockAlert, BlockEvent, DetectionAlert, ScanKind, Tier,
+    UsageAnomalyAlert,
+};
 
 /// 2026-05-28T20:26:40Z, the time the samples start at.
 const START: i64 = 1_780_000_000;
@@ -33,4 +36,18 @@ pub fn block() -> BlockAlert {
         reason: "vertical port scan".to_owned(),
         actor: "agent".to_owned(),
     }
+}
+
+/// A burst on 8080/tcp in the hour from 2026-05-28T20:00Z: 240 new
+/// connections where at most 25 were plausible.
+pub fn usage_anomaly() -> Alert {
+    Alert::UsageAnomaly(UsageAnomalyAlert {
+        protocol: portreeve_core::Proto::Tcp,
+        port: 8080,
+        start: Timestamp::from_second(START - START % 3600).expect("time"),
+        observed: 240,
+        expected_low: 10,
+        expected_high: 25,
+        kind: AnomalyKind::Burst,
+    })
 }

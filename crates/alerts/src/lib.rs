@@ -1,4 +1,5 @@
-//! Alert sinks for portreeve's scan detection: detections and blocks go to
+//! Alert sinks for portreeve's scan detection and usage anomalies:
+//! detections, blocks and anomalous hours go to
 //! a webhook (JSON POST with retries), to syslog (RFC 5424 over UDP or TCP
 //! with a CEF body) and to ECS JSON lines in a file.
 //!
@@ -29,7 +30,10 @@ pub mod webhook;
 
 use std::sync::Arc;
 
-pub use alert::{Action, Alert, BlockAlert, BlockEvent, DetectionAlert, ScanKind, Severity, Tier};
+pub use alert::{
+    Action, Alert, AnomalyKind, BlockAlert, BlockEvent, DetectionAlert, ScanKind, Severity, Tier,
+    UsageAnomalyAlert,
+};
 pub use config::{AlertsConfig, ConfigError, EcsConfig, SyslogConfig, WebhookConfig};
 pub use sink::{Sink, SinkError, SinkHandle, SinkStats};
 

@@ -173,6 +173,32 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_usage_anomaly_is_a_notice_with_its_own_msgid_and_a_cef_body() {
+        let format = SyslogFormat {
+            facility: Facility::Daemon,
+            hostname: "gate".to_owned(),
+            procid: 42,
+        };
+        let message = format.format(&examples::usage_anomaly());
+        // daemon (3) * 8 + notice (5) = 29.
+        assert!(
+            message.starts_with(
+                "<29>1 2026-05-28T20:00:00Z gate portreeve 42 usage-anomaly - \
+                 CEF:0|portreeve|portreeve|"
+            ),
+            "{message}"
+        );
+        assert!(
+            message.contains("|usage-anomaly|Usage anomaly (burst)|5|rt="),
+            "{message}"
+        );
+        assert!(
+            message.contains(" dpt=8080 proto=TCP cnt=240 "),
+            "{message}"
+        );
+    }
+
     /// rsyslog also takes newline-framed messages, so the framing is
     /// checked here, on a listener that reads exactly what was sent.
     #[test]

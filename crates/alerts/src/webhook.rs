@@ -144,6 +144,35 @@ impl Sink for WebhookSink {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::examples;
+
+    #[test]
+    fn a_usage_anomaly_is_posted_with_its_type_port_hour_and_range() {
+        let body: serde_json::Value =
+            serde_json::from_slice(&body(&examples::usage_anomaly()).unwrap()).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({
+                "source": "portreeve",
+                "severity": "medium",
+                "message": "8080/tcp: 240 new connections in the hour from 2026-05-28T20:00:00Z, \
+                            10 to 25 expected: a burst many times the usual",
+                "alert": {
+                    "type": "usage-anomaly",
+                    "protocol": "tcp",
+                    "port": 8080,
+                    "start": "2026-05-28T20:00:00Z",
+                    "observed": 240,
+                    "expected_low": 10,
+                    "expected_high": 25,
+                    "kind": "burst"
+                }
+            })
+        );
+        // And it reads back: a receiver written in Rust can use the type.
+        let alert: Alert = serde_json::from_value(body["alert"].clone()).unwrap();
+        assert_eq!(alert, examples::usage_anomaly());
+    }
 
     #[test]
     fn delays_double_with_bounded_jitter_and_stop_at_the_cap() {

@@ -46,3 +46,34 @@ fn documented_outputs_are_the_formatters_outputs() {
         missing.join("\n\n")
     );
 }
+
+/// docs/forecast.md's "In the agent" shows the usage anomaly alert as the
+/// syslog sink sends it and as the ECS sink writes it.
+#[test]
+fn the_documented_usage_anomaly_alert_is_the_formatters_output() {
+    let doc = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/forecast.md"
+    ))
+    .unwrap();
+    let anomaly = examples::usage_anomaly();
+    let syslog = SyslogFormat {
+        facility: Facility::Daemon,
+        hostname: "gate".to_owned(),
+        procid: 812,
+    };
+    let version = concat!("|", env!("CARGO_PKG_VERSION"), "|");
+    let expected = [
+        syslog.format(&anomaly).replace(version, "|0.1.0|"),
+        pretty(&ecs::document(&anomaly)),
+    ];
+    let missing: Vec<String> = expected
+        .into_iter()
+        .filter(|text| !doc.contains(text))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "docs/forecast.md does not show:\n{}",
+        missing.join("\n\n")
+    );
+}

@@ -1,4 +1,5 @@
-//! `predict` and `anomalies` over an events file: JSON lines
+//! `predict` and `anomalies` over the agent's hourly history
+//! ([`history`]) or over an events file ([`read_events`]): JSON lines
 //! `{"time": RFC 3339, "protocol": "tcp", "port": N, "count": K}`, each
 //! saying K connections came to a port at that time. The counts are summed
 //! per UTC hour and port, and portreeve-forecast judges each port's hours.
@@ -9,9 +10,11 @@ use std::path::Path;
 use jiff::Timestamp;
 use portreeve_core::Proto;
 use portreeve_forecast::{Anomaly, Hour, Prediction, Series};
+use portreeve_store::Store;
 use serde::Deserialize;
 
 use crate::error::AppError;
+use crate::state_dir::StateDir;
 
 /// Seconds in an hour.
 const HOUR_SECONDS: i64 = 3600;
@@ -113,6 +116,67 @@ pub fn parse_events(origin: &str, text: &str) -> Result<Events, AppError> {
     })
 }
 
+/// The agent's hourly history in `state`: every port it has seen, each
+/// series zero-filled from the port's first sighting to the hour under way
+/// at `now`, that hour included (its connections so far count), and
+/// [`Events::end`] the hour after it. Only the last
+/// [`portreeve_store::DEFAULT_HOUR_RETENTION`] is read: the agent keeps no
+/// more, and an older first sighting would pass for months of disuse.
+///
+/// Hours the agent did not run count as hours without connections: it
+/// saw none. No store, or one without ports, is an error naming the
+/// directory: there is nothing to judge.
+pub fn history(state: &StateDir, now: Timestamp) -> Result<Events, AppError> {
+    let no_history = || {
+        AppError::Invalid(format!(
+            "no agent history in {}: `portreeve agent` records each port's connections per hour there; \
+             run it for a while, give --state-dir its directory, or judge an events file with --events FILE",
+            state.root().display()
+        ))
+    };
+    if !state.has_store() {
+        return Err(no_history());
+    }
+    let end = hour_of(now) + 1;
+    let horizon = now
+        .checked_sub(portreeve_store::DEFAULT_HOUR_RETENTION)
+        .map_or(Hour::MIN, hour_of);
+    let recorded = state.with_store(|store| store.port_hours(Some(horizon)))?;
+    if recorded.is_empty() {
+        return Err(no_history());
+    }
+    let ports = recorded
+        .into_iter()
+        .map(|p| {
+            // A connection read in the agent's first look may predate the
+            // look itself by a moment, so its hour starts the series too.
+            let first = p
+                .counts
+                .first()
+                .map_or(hour_of(p.first_seen), |&(h, _)| {
+                    h.min(hour_of(p.first_seen))
+                })
+                .clamp(horizon, end - 1);
+            let mut counts = vec![0; usize::try_from(end - first).unwrap_or(0)];
+            // Hours after `now` (a clock set back) are not history yet.
+            for (hour, n) in p.counts {
+                if let Some(slot) = usize::try_from(hour - first)
+                    .ok()
+                    .and_then(|i| counts.get_mut(i))
+                {
+                    *slot = n;
+                }
+            }
+            PortHistory {
+                protocol: p.key.protocol,
+                port: p.key.port,
+                series: Series::new(first, counts),
+            }
+        })
+        .collect();
+    Ok(Events { ports, end })
+}
+
 /// A port's prediction.
 #[derive(Debug, Clone)]
 pub struct PortPrediction {
@@ -120,6 +184,8 @@ pub struct PortPrediction {
     pub protocol: Proto,
     /// Its number.
     pub port: u16,
+    /// Connections in the history it was judged from (before `at`).
+    pub connections: u64,
     /// What is expected of it.
     pub prediction: Prediction,
 }
@@ -133,6 +199,8 @@ pub fn predict(events: &Events, at: Hour) -> Vec<PortPrediction> {
         .map(|p| PortPrediction {
             protocol: p.protocol,
             port: p.port,
+            connections: (p.series.first()..at.min(p.series.end()))
+                .fold(0, |sum: u64, h| sum.saturating_add(p.series.count(h))),
             prediction: portreeve_forecast::predict(&p.series, at),
         })
         .collect()
@@ -199,6 +267,70 @@ mod tests {
         assert!(e.contains("e.jsonl:2: not an event"), "{e}");
         let e = parse_events("e.jsonl", "\n").unwrap_err().to_string();
         assert!(e.contains("e.jsonl: no events"), "{e}");
+    }
+
+    #[test]
+    fn the_agent_history_is_zero_filled_from_first_sighting_to_now() {
+        use portreeve_core::PortKey;
+        use portreeve_store::{Store, UsageUpdate, WriteBatch};
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::open(dir.path());
+        let e = history(&state, Timestamp::now()).unwrap_err().to_string();
+        assert!(e.starts_with("no agent history in "), "{e}");
+        assert!(!state.has_store(), "reading creates no store");
+
+        let seen: Timestamp = "2026-12-01T08:20:00Z".parse().unwrap();
+        let used: Timestamp = "2026-12-01T10:05:00Z".parse().unwrap();
+        let now: Timestamp = "2026-12-01T12:30:00Z".parse().unwrap();
+        let web = PortKey::new(Proto::Tcp, 443);
+        let idle = PortKey::new(Proto::Udp, 514);
+        state
+            .with_store(|store| {
+                store.write(&WriteBatch {
+                    usage: vec![
+                        UsageUpdate::seen(web, seen),
+                        UsageUpdate::seen(idle, used),
+                        UsageUpdate {
+                            last_access: Some(used),
+                            connections: 4,
+                            ..UsageUpdate::seen(web, used)
+                        },
+                    ],
+                    ..WriteBatch::default()
+                })
+            })
+            .unwrap();
+        let events = history(&state, now).unwrap();
+        let eight = hour_of(seen);
+        assert_eq!(events.end, eight + 5, "the hour after 12:00's");
+        let web_series = &events.ports[0].series;
+        assert_eq!(events.ports[0].port, 443);
+        assert_eq!((web_series.first(), web_series.end()), (eight, eight + 5));
+        let counts: Vec<u64> = (eight..eight + 5).map(|h| web_series.count(h)).collect();
+        assert_eq!(counts, [0, 0, 4, 0, 0]);
+        let idle_series = &events.ports[1].series;
+        assert_eq!(
+            (idle_series.first(), idle_series.last_used()),
+            (eight + 2, None)
+        );
+
+        let predicted = predict(&events, events.end);
+        assert_eq!(predicted[0].connections, 4);
+        assert_eq!(predicted[0].prediction.last_used, Some(eight + 2));
+        assert_eq!(
+            predict(&events, eight + 2)[0].connections,
+            0,
+            "not before the hour"
+        );
+    }
+
+    #[test]
+    fn a_store_without_ports_is_no_history() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::open(dir.path());
+        state.open_store().unwrap();
+        let e = history(&state, Timestamp::now()).unwrap_err().to_string();
+        assert!(e.contains("--events FILE"), "{e}");
     }
 
     #[test]

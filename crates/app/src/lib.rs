@@ -78,6 +78,7 @@ pub mod simulate;
 mod state_dir;
 pub mod usage;
 pub mod usage_file;
+pub mod vulns;
 pub mod witness;
 
 pub use actor::Actor;

@@ -1,7 +1,8 @@
 //! Reclaim: each port's lifecycle state from what the agent and the kernel
-//! recorded, closing the abandoned ports the policy says to close, and
-//! reopening them — every change recorded in the agent's store and the
-//! ledger, and always made from the policy in effect.
+//! recorded — weighed by each port's forecast from the agent's hourly
+//! history ([`Forecasts`]) — closing the abandoned ports the policy says to
+//! close, and reopening them — every change recorded in the agent's store
+//! and the ledger, and always made from the policy in effect.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -10,12 +11,14 @@ use portreeve_core::words::listed;
 use portreeve_core::{Finding, ListeningSocket, PortKey, PortUsage};
 use portreeve_enforce::SeenPort;
 use portreeve_enforce::generations::Generation;
+use portreeve_forecast::{Hour, Prediction};
 use portreeve_lifecycle::{Action, PortInput, Recommendation, allowed_ports, plan};
 use portreeve_store::{Reclaim, Store};
 
 use crate::actor::Actor;
 use crate::enforce::{change_draft, closed_ports, reinstall};
 use crate::error::{AppError, Refusal};
+use crate::forecast;
 use crate::policy::{self, LoadedPolicy};
 use crate::record::{preflight, record_or_undo};
 use crate::state_dir::StateDir;
@@ -54,13 +57,58 @@ impl LifecyclePlan {
     }
 }
 
+/// Each port's forecast for the 24 hours from the start of one hour, from
+/// the agent's hourly history: what keeps a periodic port from being
+/// abandoned between runs and makes a port whose use stopped dormant early
+/// ([`portreeve_lifecycle::forecast`]). A forecast changes only as hours
+/// close, so the agent, planning every few seconds, reads one an hour.
+#[derive(Debug, Clone, Default)]
+pub struct Forecasts {
+    /// The hour they are made at; `None` for none made (no port has a
+    /// forecast then).
+    pub hour: Option<Hour>,
+    /// Each port with a history, and its forecast.
+    pub ports: BTreeMap<PortKey, Prediction>,
+}
+
+impl Forecasts {
+    /// The forecasts at the hour `now` falls in, from its hours before:
+    /// none where the agent has recorded no history.
+    pub fn read(state: &StateDir, now: Timestamp) -> Result<Forecasts, AppError> {
+        // No port recorded: no history to forecast from (which
+        // `forecast::history` reports as an error, for `predict`).
+        let at = forecast::hour_of(now);
+        if !state.has_store() || state.with_store(|s| s.usage())?.is_empty() {
+            return Ok(Forecasts {
+                hour: Some(at),
+                ports: BTreeMap::new(),
+            });
+        }
+        let history = forecast::history(state, now)?;
+        Ok(Forecasts {
+            hour: Some(at),
+            ports: forecast::predict(&history, at)
+                .into_iter()
+                .map(|p| (PortKey::new(p.protocol, p.port), p.prediction))
+                .collect(),
+        })
+    }
+
+    /// Whether these are the forecasts at the hour `now` falls in.
+    pub fn current_at(&self, now: Timestamp) -> bool {
+        self.hour == Some(forecast::hour_of(now))
+    }
+}
+
 /// Everything known about each port: listening now, allowed by the
-/// policy, or with recorded usage (the agent's and the kernel's).
+/// policy, or with recorded usage (the agent's and the kernel's), and its
+/// forecast.
 fn inputs(
     state: &StateDir,
     policy: &LoadedPolicy,
     sockets: &[ListeningSocket],
     kernel: &[SeenPort],
+    forecasts: &Forecasts,
     now: Timestamp,
 ) -> Result<Vec<PortInput>, AppError> {
     let listening: BTreeSet<PortKey> = sockets
@@ -101,6 +149,7 @@ fn inputs(
                     .unwrap_or_else(|| PortUsage::new(now)),
                 listening.contains(&key),
             );
+            input.forecast = forecasts.ports.get(&key).copied();
             for r in reclaims.iter().filter(|r| r.key == key) {
                 match r.undone_at {
                     None => input.reclaimed_at = Some(r.at),
@@ -113,16 +162,30 @@ fn inputs(
 }
 
 /// The lifecycle of this host's ports under `policy`, for `sockets` (read
-/// by the caller) at `now`.
+/// by the caller) at `now`, with the forecasts of the agent's history at
+/// `now`.
 pub fn lifecycle(
     state: &StateDir,
     policy: LoadedPolicy,
     sockets: &[ListeningSocket],
     now: Timestamp,
 ) -> Result<LifecyclePlan, AppError> {
+    let forecasts = Forecasts::read(state, now)?;
+    lifecycle_with(state, policy, sockets, &forecasts, now)
+}
+
+/// [`lifecycle`] with `forecasts` read before ([`Forecasts::read`]), for a
+/// caller that plans more often than forecasts change.
+pub fn lifecycle_with(
+    state: &StateDir,
+    policy: LoadedPolicy,
+    sockets: &[ListeningSocket],
+    forecasts: &Forecasts,
+    now: Timestamp,
+) -> Result<LifecyclePlan, AppError> {
     // Without portreeve's ruleset (or privileges) there is no kernel record.
     let kernel = state.firewall().seen().unwrap_or_default();
-    let ports = inputs(state, &policy, sockets, &kernel, now)?;
+    let ports = inputs(state, &policy, sockets, &kernel, forecasts, now)?;
     let mut owners: BTreeMap<PortKey, BTreeSet<String>> = BTreeMap::new();
     for s in sockets {
         owners

@@ -64,11 +64,17 @@ pub enum FindingKind {
     CloudRiskyOpening,
     /// A cloud security group opens an overly wide port range.
     CloudWidePortRange,
+    /// What listens (a package of this host, or a product a scan named) is
+    /// affected by a published advisory.
+    KnownVulnerability,
+    /// A port's connections in one hour are implausible against its own
+    /// hourly history (the agent's usage anomalies).
+    UsageAnomaly,
 }
 
 impl FindingKind {
     /// Every kind, in code order.
-    pub const ALL: [FindingKind; 22] = [
+    pub const ALL: [FindingKind; 24] = [
         FindingKind::ListenerNotAllowed,
         FindingKind::BannedPort,
         FindingKind::RiskyExposure,
@@ -91,6 +97,8 @@ impl FindingKind {
         FindingKind::K8sNamedPortUnresolved,
         FindingKind::CloudRiskyOpening,
         FindingKind::CloudWidePortRange,
+        FindingKind::KnownVulnerability,
+        FindingKind::UsageAnomaly,
     ];
 
     /// The stable code, e.g. `PR001`.
@@ -118,6 +126,8 @@ impl FindingKind {
             FindingKind::K8sNamedPortUnresolved => "PR020",
             FindingKind::CloudRiskyOpening => "PR021",
             FindingKind::CloudWidePortRange => "PR022",
+            FindingKind::KnownVulnerability => "PR023",
+            FindingKind::UsageAnomaly => "PR024",
         }
     }
 
@@ -146,6 +156,8 @@ impl FindingKind {
             FindingKind::K8sNamedPortUnresolved => "k8s-named-port-unresolved",
             FindingKind::CloudRiskyOpening => "cloud-risky-opening",
             FindingKind::CloudWidePortRange => "cloud-wide-port-range",
+            FindingKind::KnownVulnerability => "known-vulnerability",
+            FindingKind::UsageAnomaly => "usage-anomaly",
         }
     }
 
@@ -212,6 +224,12 @@ impl FindingKind {
             }
             FindingKind::CloudWidePortRange => {
                 "A cloud security group or firewall rule opens a wide port range (or every port) to addresses beyond its own network."
+            }
+            FindingKind::KnownVulnerability => {
+                "A package that owns a listening socket, or a product a scan identified, is at a version a published advisory names as affected."
+            }
+            FindingKind::UsageAnomaly => {
+                "A port saw a number of connections in one hour that its own hourly history makes implausible: a burst, use at an hour never used, or a quiet port suddenly busy."
             }
         }
     }
@@ -569,6 +587,24 @@ mod tests {
                 CloudWidePortRange,
                 "cloud|sg-0123|tcp|0-65535|0.0.0.0/0",
                 "4e6da35ddc226aba",
+            ),
+            // printf 'PR023\0%s' 'vuln|openssh|DSA-5586-1' | sha256sum | cut -c1-16
+            (
+                KnownVulnerability,
+                "vuln|openssh|DSA-5586-1",
+                "5797b57d3e27a86d",
+            ),
+            // printf 'PR023\0%s' 'scan|192.0.2.10|tcp|22|DSA-5586-1' | sha256sum | cut -c1-16
+            (
+                KnownVulnerability,
+                "scan|192.0.2.10|tcp|22|DSA-5586-1",
+                "f67617050ae68b4a",
+            ),
+            // printf 'PR024\0%s' 'anomaly|tcp|7070|2026-12-07T09:00:00Z' | sha256sum | cut -c1-16
+            (
+                UsageAnomaly,
+                "anomaly|tcp|7070|2026-12-07T09:00:00Z",
+                "59870faa4d9d52bf",
             ),
         ];
         for (kind, key, expected) in pinned {

@@ -49,6 +49,12 @@ impl Severity {
         let at = Severity::ALL.iter().position(|s| *s == self).unwrap_or(0);
         Severity::ALL[at.saturating_sub(steps)]
     }
+
+    /// `steps` levels more urgent, stopping at `critical`.
+    pub fn raised(self, steps: usize) -> Severity {
+        let at = Severity::ALL.iter().position(|s| *s == self).unwrap_or(0);
+        Severity::ALL[(at + steps).min(Severity::ALL.len() - 1)]
+    }
 }
 
 impl fmt::Display for Severity {
@@ -96,5 +102,12 @@ mod tests {
     fn lowering_stops_at_info() {
         assert_eq!(Severity::Critical.lowered(2), Severity::Medium);
         assert_eq!(Severity::Low.lowered(3), Severity::Info);
+    }
+
+    #[test]
+    fn raising_stops_at_critical() {
+        assert_eq!(Severity::Medium.raised(1), Severity::High);
+        assert_eq!(Severity::High.raised(3), Severity::Critical);
+        assert_eq!(Severity::Info.raised(0), Severity::Info);
     }
 }

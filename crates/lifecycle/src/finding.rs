@@ -56,6 +56,9 @@ fn finding(r: &Recommendation, sockets: &[ListeningSocket]) -> Finding {
             "nothing listens on it now".to_string()
         },
     ];
+    if let Some(forecast) = &r.forecast {
+        evidence.push(format!("forecast: {}", forecast.why));
+    }
     if !r.policy.rules.is_empty() {
         evidence.push(format!("allowed by rule(s) {}", r.policy.rules.join(", ")));
     }
@@ -91,7 +94,7 @@ fn rfc3339(t: Timestamp) -> String {
 }
 
 /// A duration for people: whole days when over a day, else h/m/s.
-fn days(d: SignedDuration) -> String {
+pub(crate) fn days(d: SignedDuration) -> String {
     let secs = d.as_secs().max(0);
     match secs {
         s if s >= 86_400 => format!("{}d", s / 86_400),

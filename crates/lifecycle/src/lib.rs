@@ -10,7 +10,10 @@
 //! not to be closed, the [`Hold`] that kept it open. Underneath, [`classify`]
 //! puts one port's usage in a state by its [`Thresholds`], which
 //! [`PortPolicy::resolve`] reads from the policy (rule, then zone, then
-//! defaults).
+//! defaults). A port may come with a forecast from its hourly history
+//! ([`PortInput::forecast`]), which [`forecast`] weighs: a periodic port is
+//! not abandoned between its runs, and one whose use stopped is dormant
+//! early.
 //!
 //! Pure logic, no I/O: the agent reads usage from the kernel and its store
 //! and the policy from disk, and carries out the actions itself. Time comes
@@ -65,11 +68,13 @@
 mod classify;
 mod clock;
 mod finding;
+pub mod forecast;
 mod plan;
 mod resolve;
 
 pub use classify::{State, Thresholds, classify};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use finding::abandoned_findings;
+pub use forecast::{ForecastEffect, ForecastNote};
 pub use plan::{Action, Hold, PortInput, Recommendation, plan};
 pub use resolve::{PortPolicy, allowed_ports};

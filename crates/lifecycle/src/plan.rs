@@ -7,13 +7,15 @@ use portreeve_policy::{Policy, ReclaimMode};
 use serde::Serialize;
 
 use portreeve_core::{PortKey, PortUsage};
+use portreeve_forecast::Prediction;
 
 use crate::classify::State;
+use crate::forecast::{self, ForecastNote};
 use crate::resolve::PortPolicy;
 
 /// One port as the agent hands it to [`plan`]: everything it knows, none of
 /// which this crate could find out without I/O.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct PortInput {
     /// The port.
     pub key: PortKey,
@@ -28,10 +30,15 @@ pub struct PortInput {
     /// nobody *could* use it, and without this an undone port would be
     /// abandoned — and reclaimed again — at once.
     pub reopened_at: Option<Timestamp>,
+    /// What its hourly history forecasts from the planning instant, if
+    /// there is a history: it keeps a periodic port from being abandoned
+    /// between runs and makes a port whose use stopped dormant early
+    /// ([`crate::forecast`]).
+    pub forecast: Option<Prediction>,
 }
 
 impl PortInput {
-    /// A port with `usage`, not reclaimed.
+    /// A port with `usage`, not reclaimed, without a forecast.
     pub fn new(key: PortKey, usage: PortUsage, listening: bool) -> PortInput {
         PortInput {
             key,
@@ -39,6 +46,7 @@ impl PortInput {
             listening,
             reclaimed_at: None,
             reopened_at: None,
+            forecast: None,
         }
     }
 
@@ -113,7 +121,7 @@ impl Hold {
 }
 
 /// The verdict on one port.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Recommendation {
     /// The port.
     pub key: PortKey,
@@ -134,6 +142,9 @@ pub struct Recommendation {
     pub hold: Option<Hold>,
     /// When it was reclaimed, for [`State::Reclaimed`].
     pub reclaimed_at: Option<Timestamp>,
+    /// What its forecast said and changed, for a port with one that is
+    /// not reclaimed.
+    pub forecast: Option<ForecastNote>,
     /// The settings it was judged by.
     pub policy: PortPolicy,
 }
@@ -142,6 +153,9 @@ pub struct Recommendation {
 /// sorted by port. The input is the union the agent tracks — everything
 /// listening and everything allowed (see [`crate::allowed_ports`]) — one
 /// entry per key.
+///
+/// A port's forecast, when it has one, may keep it from abandoned between
+/// the runs of its cycle or make it dormant early ([`crate::forecast`]).
 ///
 /// Only abandoned ports get an action, and never [`Action::Close`] for a
 /// port with `keep`, the management zone's SSH, a reclaim mode other than
@@ -157,7 +171,14 @@ fn judge(policy: &Policy, input: &PortInput, now: Timestamp) -> Recommendation {
     let port_policy = PortPolicy::resolve(policy, input.key);
     let idle_since = input.idle_since();
     let idle = now.duration_since(idle_since);
-    let computed = port_policy.thresholds.state_after(idle);
+    let thresholds = &port_policy.thresholds;
+    let (computed, forecast) = match &input.forecast {
+        Some(p) if input.reclaimed_at.is_none() => {
+            let (state, note) = forecast::judge(thresholds.state_after(idle), idle, thresholds, p);
+            (state, Some(note))
+        }
+        _ => (thresholds.state_after(idle), None),
+    };
     let (state, action, hold) = if input.reclaimed_at.is_some() {
         (State::Reclaimed, Action::None, None)
     } else if computed != State::Abandoned {
@@ -176,6 +197,7 @@ fn judge(policy: &Policy, input: &PortInput, now: Timestamp) -> Recommendation {
         action,
         hold,
         reclaimed_at: input.reclaimed_at,
+        forecast,
         policy: port_policy,
     }
 }

@@ -536,3 +536,105 @@ fn hold_names_are_their_json_names() {
         assert_eq!(serde_json::to_value(hold).unwrap(), hold.as_str());
     }
 }
+
+/// The hour `t` falls in, as the forecast counts hours.
+fn hour(t: Timestamp) -> i64 {
+    t.as_second().div_euclid(3600)
+}
+
+/// A history of `days` days from `t0()` with `connections` at 02:00 UTC of
+/// the days `used` says.
+fn history(days: i64, used: impl Fn(i64) -> bool) -> portreeve_forecast::Series {
+    let counts = (0..days * 24)
+        .map(|h| if h % 24 == 2 && used(h / 24) { 3 } else { 0 })
+        .collect();
+    portreeve_forecast::Series::new(hour(t0()), counts)
+}
+
+#[test]
+fn a_fortnightly_jobs_history_keeps_it_from_abandoned_between_runs() {
+    // 8080: 30 days to abandoned, closed by the policy. A job uses it every
+    // 14 days; its last run was 13 days before the plan, 3 days short of
+    // the next: the thresholds alone would close it mid-cycle.
+    let policy = parse_policy(
+        "p.toml",
+        &POLICY.replace(
+            "name = \"app\"\nport = 8080\nprotocol = \"tcp\"\nzones = [\"public\"]",
+            "name = \"app\"\nport = 8080\nprotocol = \"tcp\"\nzones = [\"public\"]\nabandoned_after = \"10d\"",
+        ),
+    )
+    .unwrap();
+    let now = t0() + days(8 * 7 + 13);
+    let series = history(8 * 7 + 13, |d| d % 14 == 0);
+    let last_run = t0() + days(8 * 7) + hours(2);
+    let mut usage = PortUsage::new(t0());
+    usage.last_access = Some(last_run);
+    let mut job = PortInput::new(tcp(8080), usage, true);
+    let without = judge(&policy, &job, now);
+    assert_eq!(
+        (without.state, without.action),
+        (State::Abandoned, Action::Close)
+    );
+
+    job.forecast = Some(portreeve_forecast::predict(&series, hour(now)));
+    let with = judge(&policy, &job, now);
+    assert_eq!((with.state, with.action), (State::Active, Action::None));
+    let note = with.forecast.as_ref().expect("a forecast");
+    assert_eq!((note.pattern, note.cycle_days), ("periodic", Some(14)));
+    let json = serde_json::to_value(&with).unwrap();
+    assert_eq!(json["forecast"]["effect"], "between-runs");
+    assert!(
+        json["forecast"]["why"]
+            .as_str()
+            .unwrap()
+            .starts_with("used every 14 days; between runs"),
+        "{json}"
+    );
+    // Reclaimed: the forecast says nothing of a port closed already.
+    job.reclaimed_at = Some(now);
+    assert_eq!(judge(&policy, &job, now).forecast, None);
+}
+
+#[test]
+fn a_port_whose_daily_use_stopped_is_dormant_early_and_says_why() {
+    // Used every day for four weeks, silent for the last 30 hours.
+    let now = t0() + days(28) + hours(6) + hours(24);
+    let series = history(29, |d| d < 28);
+    let mut usage = PortUsage::new(t0());
+    usage.last_access = Some(t0() + days(27) + hours(2));
+    let mut port = PortInput::new(tcp(8080), usage, true);
+    let policy = policy();
+    assert_eq!(judge(&policy, &port, now).state, State::Active);
+    port.forecast = Some(portreeve_forecast::predict(&series, hour(now)));
+    let r = judge(&policy, &port, now);
+    assert_eq!((r.state, r.action), (State::Dormant, Action::None));
+    let note = r.forecast.unwrap();
+    assert_eq!(note.pattern, "stopped");
+    assert_eq!(
+        note.effect,
+        Some(portreeve_lifecycle::ForecastEffect::PredictedIdle)
+    );
+    assert!(note.probability < 0.05, "{note:?}");
+}
+
+#[test]
+fn an_abandoned_ports_finding_gives_its_forecast_as_evidence() {
+    let policy = policy();
+    let mut port = PortInput::new(tcp(8080), PortUsage::new(t0()), true);
+    port.forecast = Some(portreeve_forecast::Prediction {
+        probability: 0.02,
+        pattern: portreeve_forecast::Pattern::Stopped,
+        last_used: None,
+    });
+    let recs = plan(&policy, &[port], t0() + days(31));
+    let findings = abandoned_findings(&policy, &recs, &[]);
+    assert_eq!(findings.len(), 1);
+    assert!(
+        findings[0].evidence.contains(
+            &"forecast: stopped being used; chance of a new connection in the next 24h 2%"
+                .to_string()
+        ),
+        "{:?}",
+        findings[0].evidence
+    );
+}

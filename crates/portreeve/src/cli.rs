@@ -196,10 +196,12 @@ pub enum Command {
     /// Cloud firewalls read from their provider's API output: risky and wide openings
     #[command(subcommand)]
     Cloud(CloudCommand),
-    /// For each port in an events file, the chance of a connection in the next 24 hours and why
+    /// For each port the agent watched (or in an events file), the chance of a connection in the next 24 hours and why
     Predict(PredictArgs),
-    /// Hours in an events file whose connection counts are implausible for the port at that time
+    /// Hours of the agent's history (or of an events file) whose connection counts are implausible for the port at that time
     Anomalies(AnomaliesArgs),
+    /// Known vulnerabilities (OSV advisories) of the packages that own listening sockets
+    Vulns(VulnsArgs),
     /// Print a shell completion script
     Completions {
         /// Shell to generate completions for
@@ -1380,11 +1382,13 @@ pub struct K8sReachArgs {
 /// `portreeve predict`.
 #[derive(Debug, Args)]
 pub struct PredictArgs {
-    /// JSON lines `{"time": RFC 3339, "protocol": "tcp", "port": N, "count": K}`, or `-` for standard input
+    /// JSON lines `{"time": RFC 3339, "protocol": "tcp", "port": N, "count": K}`, or `-` for
+    /// standard input [default: the agent's hourly history in the state directory]
     #[arg(long, value_name = "FILE")]
-    pub events: PathBuf,
+    pub events: Option<PathBuf>,
     /// Predict the 24 hours from this time (rounded down to the hour): 2026-11-29,
-    /// 2026-11-29T08:00:00Z, or an age (24h, 7d) [default: the hour after the last event]
+    /// 2026-11-29T08:00:00Z, or an age (24h, 7d) [default: the end of the hour under way
+    /// for the agent's history, the hour after the last event for a file]
     #[arg(long, value_name = "TIME", value_parser = parse_time_arg)]
     pub at: Option<jiff::Timestamp>,
     /// Output format
@@ -1395,9 +1399,10 @@ pub struct PredictArgs {
 /// `portreeve anomalies`.
 #[derive(Debug, Args)]
 pub struct AnomaliesArgs {
-    /// JSON lines `{"time": RFC 3339, "protocol": "tcp", "port": N, "count": K}`, or `-` for standard input
+    /// JSON lines `{"time": RFC 3339, "protocol": "tcp", "port": N, "count": K}`, or `-` for
+    /// standard input [default: the agent's hourly history in the state directory]
     #[arg(long, value_name = "FILE")]
-    pub events: PathBuf,
+    pub events: Option<PathBuf>,
     /// Only hours starting at or after this time: 2026-11-29, 2026-11-29T08:00:00Z, or an age (24h, 7d)
     #[arg(long, value_name = "TIME", value_parser = parse_time_arg)]
     pub since: Option<jiff::Timestamp>,
@@ -1411,6 +1416,75 @@ pub struct AnomaliesArgs {
 pub enum CloudCommand {
     /// Findings about security groups: risky ports open to the internet, wide port ranges
     Check(CloudCheckArgs),
+}
+
+/// `portreeve vulns`: judge unless a subcommand is given.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct VulnsArgs {
+    /// Import advisories instead of judging.
+    #[command(subcommand)]
+    pub command: Option<VulnsCommand>,
+    /// What to judge, against which advisories.
+    #[command(flatten)]
+    pub judge: VulnsJudgeArgs,
+}
+
+/// `portreeve vulns` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum VulnsCommand {
+    /// Import an OSV archive (zip) or directory into the state directory, for
+    /// later runs without --osv; nothing is fetched from the network
+    Update(VulnsUpdateArgs),
+}
+
+/// `portreeve vulns update`.
+#[derive(Debug, Args)]
+pub struct VulnsUpdateArgs {
+    /// An OSV zip archive (as osv.dev publishes per ecosystem, e.g.
+    /// Debian/all.zip) or a directory of OSV JSON files
+    #[arg(long, value_name = "FILE")]
+    pub from: PathBuf,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
+}
+
+/// What `portreeve vulns` judges.
+#[derive(Debug, Args)]
+pub struct VulnsJudgeArgs {
+    /// OSV advisories: a zip archive or a directory of OSV JSON files
+    /// [default: those imported by `vulns update`]
+    #[arg(long, value_name = "PATH")]
+    pub osv: Option<PathBuf>,
+    /// Judge a package list instead of this host's listeners: lines of
+    /// `dpkg-query -W -f '${Package}\t${Version}\t${source:Package}\t${source:Version}\n'`
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["scan", "all_netns"])]
+    pub packages: Option<PathBuf>,
+    /// Judge the services a scan identified (`scan --service --format json`)
+    /// instead of this host's listeners
+    #[arg(long, value_name = "FILE", conflicts_with = "all_netns")]
+    pub scan: Option<PathBuf>,
+    /// The OSV ecosystem of the packages judged, e.g. Debian:12 [default:
+    /// this host's, from /etc/os-release]
+    #[arg(long, value_name = "ECOSYSTEM")]
+    pub ecosystem: Option<String>,
+    /// Namespaces to read.
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+    /// The policy whose zones tell where each listener is reachable from,
+    /// and whose `defaults` and accepted risks apply [default: as `check`]
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = CheckFormat::Table)]
+    pub format: CheckFormat,
+    /// Exit 1 when a finding is at or above this severity
+    #[arg(long, value_name = "SEVERITY", value_parser = parse_fail_on, default_value = "never")]
+    pub fail_on: FailOn,
+    /// In table output, show evidence, rationale and remediation of each finding
+    #[arg(long)]
+    pub details: bool,
 }
 
 /// `portreeve cloud check`.

@@ -80,6 +80,9 @@ fn office_hours_are_named_and_predict_no_weekend_use() {
     assert_eq!(office["pattern"], "office-hours", "{office}");
     assert_eq!(office["expect_use"], false, "{office}");
     assert_eq!(office["last_used"], "2026-02-06T16:00:00Z");
+    // Five weeks of weekdays, eight hours of six connections each.
+    assert_eq!(office["connections"], 5 * 5 * 8 * 6, "{office}");
+    assert_eq!(saturday["events"], file);
     let nightly = port(&saturday, 514);
     assert_eq!(
         (&nightly["pattern"], &nightly["expect_use"]),

@@ -1,7 +1,8 @@
 //! The portreeve agent's persistent store: what it saw (listener drift, the
 //! last listener snapshot), how ports are used (per-port usage, flow
-//! aggregates), what it reclaimed and which scans it detected — so a restarted agent picks up where
-//! it stopped without losing history.
+//! aggregates, connections per hour), what it reclaimed and which scans it
+//! detected — so a restarted agent picks up where it stopped without losing
+//! history.
 //!
 //! The principal type in this crate is the [`Store`] trait, which the agent
 //! programs against (as a `Box<dyn Store>`); [`SqliteStore`] implements it in
@@ -56,8 +57,10 @@ mod sqlite;
 mod store;
 
 pub use model::{
-    DriftEvent, DriftKind, Listener, Reclaim, SourceUpdate, StoredDetection, UsageRecord,
-    UsageUpdate, WriteBatch,
+    DriftEvent, DriftKind, Listener, PortHours, Reclaim, SourceUpdate, StoredDetection,
+    UsageRecord, UsageUpdate, WriteBatch,
 };
-pub use sqlite::{DB_FILE, DEFAULT_MAX_SOURCES, SOURCE_CAP, SqliteStore};
+pub use sqlite::{
+    DB_FILE, DEFAULT_HOUR_RETENTION, DEFAULT_MAX_SOURCES, SOURCE_CAP, SqliteStore, hour_of,
+};
 pub use store::{Store, StoreError};

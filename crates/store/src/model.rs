@@ -98,7 +98,9 @@ pub struct UsageUpdate {
     pub seen_at: Timestamp,
     /// The latest access observed, if any; the stored one keeps the latest.
     pub last_access: Option<Timestamp>,
-    /// New connections since the last update: added.
+    /// New connections since the last update: added, to the port's total
+    /// and to the hour of `last_access` (else `seen_at`) in
+    /// [`crate::Store::port_hours`].
     pub connections: u64,
     /// Source addresses seen since the last update: counted once each,
     /// exactly up to [`crate::SOURCE_CAP`] per port.
@@ -144,6 +146,23 @@ pub struct UsageRecord {
     /// More distinct sources than [`crate::SOURCE_CAP`] were seen:
     /// `usage.distinct_sources` is a lower bound ("at least").
     pub sources_capped: bool,
+}
+
+/// One port's connections per hour, as the store keeps them for
+/// forecasting (`portreeve predict`, `portreeve anomalies`).
+///
+/// Only hours with at least one connection are stored: every other hour
+/// from `first_seen` on had none (the agent watched the port and counted
+/// nothing), so a reader zero-fills the series from `first_seen`'s hour.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortHours {
+    /// The port.
+    pub key: PortKey,
+    /// When the agent first saw the port: where its series starts.
+    pub first_seen: Timestamp,
+    /// `(hour, connections)`, hours counted since the Unix epoch (UTC),
+    /// ascending, each with at least one connection.
+    pub counts: Vec<(i64, u64)>,
 }
 
 /// A port the agent closed because it was abandoned.

@@ -24,7 +24,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use portreeve_core::{NetnsRef, PortKey, PortUsage, Proto, SourceUse, source_network};
 use portreeve_flows::{FlowAggregate, ServerPort};
 use rusqlite::{
@@ -33,8 +33,8 @@ use rusqlite::{
 use sha2::{Digest, Sha256};
 
 use crate::model::{
-    DriftEvent, DriftKind, Listener, Reclaim, SourceUpdate, StoredDetection, UsageRecord,
-    UsageUpdate, WriteBatch,
+    DriftEvent, DriftKind, Listener, PortHours, Reclaim, SourceUpdate, StoredDetection,
+    UsageRecord, UsageUpdate, WriteBatch,
 };
 use crate::store::{Store, StoreError};
 
@@ -206,12 +206,36 @@ const MIGRATIONS: &[&str] = &[
     );
     INSERT INTO source_usage_folded (id, folded) VALUES (1, 0);
     ",
+    // 6: new connections per port and UTC hour (hours since the epoch), for
+    // forecasting. Hours without connections have no row: from the port's
+    // first_seen in port_usage on, a missing hour is a zero.
+    "
+    CREATE TABLE port_hours (
+        protocol TEXT NOT NULL,
+        port INTEGER NOT NULL,
+        hour INTEGER NOT NULL,
+        connections INTEGER NOT NULL,
+        PRIMARY KEY (protocol, port, hour)
+    ) WITHOUT ROWID;
+    CREATE INDEX port_hours_hour ON port_hours (hour);
+    ",
 ];
 
 /// Per-source rows kept by default before new sources are folded into
 /// their /24 or /64 ([`SqliteStore::set_max_sources`]). 50,000 rows are a
 /// few megabytes.
 pub const DEFAULT_MAX_SOURCES: u64 = 50_000;
+
+/// How long the agent keeps hourly connection counts by default: 13
+/// weeks, a quarter — enough for weekly seasonality and for jobs that run
+/// every few weeks to show several runs, at 24 × 91 rows per busy port.
+pub const DEFAULT_HOUR_RETENTION: SignedDuration = SignedDuration::from_hours(13 * 7 * 24);
+
+/// The hour `t` falls in, counted since the Unix epoch (UTC): the unit of
+/// [`Store::port_hours`].
+pub fn hour_of(t: Timestamp) -> i64 {
+    t.as_second().div_euclid(3600)
+}
 
 /// The agent's store in one SQLite file.
 #[derive(Debug)]
@@ -561,6 +585,11 @@ fn write_usage(tx: &Transaction<'_>, updates: &[UsageUpdate]) -> Result<(), Stor
         "UPDATE port_usage SET distinct_sources = ?3, sources_capped = sources_capped OR ?4
          WHERE protocol = ?1 AND port = ?2",
     )?;
+    let mut add_hour = tx.prepare_cached(&format!(
+        "INSERT INTO port_hours (protocol, port, hour, connections) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (protocol, port, hour) DO UPDATE SET connections = {}",
+        saturating_add("connections", "excluded.connections")
+    ))?;
     for u in updates {
         let last_access = u.last_access.map(nanos).transpose()?;
         upsert.execute(params![
@@ -570,6 +599,19 @@ fn write_usage(tx: &Transaction<'_>, updates: &[UsageUpdate]) -> Result<(), Stor
             last_access,
             count(u.connections),
         ])?;
+        if u.connections > 0 {
+            // All in the hour of the last access: the agent writes an
+            // update per port each reading, seconds apart, so only the
+            // reading that straddles an hour's end moves its few
+            // connections into the later hour.
+            let at = u.last_access.unwrap_or(u.seen_at);
+            add_hour.execute(params![
+                u.key.protocol.as_str(),
+                u.key.port,
+                hour_of(at),
+                count(u.connections),
+            ])?;
+        }
         if !u.sources.is_empty() {
             let key: [&dyn rusqlite::ToSql; 2] = [&u.key.protocol.as_str(), &u.key.port];
             let (size, capped) = USAGE_SOURCES.add(tx, &key, &u.sources)?;
@@ -947,6 +989,58 @@ impl Store for SqliteStore {
         )?)
     }
 
+    fn port_hours(&self, since_hour: Option<i64>) -> Result<Vec<PortHours>, StoreError> {
+        let mut ports = self
+            .conn
+            .prepare_cached("SELECT protocol, port, first_seen FROM port_usage")?;
+        let rows = ports.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (p, port_n, first_seen) = row?;
+            out.push(PortHours {
+                key: PortKey::new(protocol_of(&p)?, port(port_n)?),
+                first_seen: timestamp(first_seen)?,
+                counts: Vec::new(),
+            });
+        }
+        out.sort_by_key(|h| h.key);
+        let mut hours = self.conn.prepare_cached(
+            "SELECT protocol, port, hour, connections FROM port_hours WHERE hour >= ?1
+             ORDER BY hour",
+        )?;
+        let rows = hours.query_map([since_hour.unwrap_or(i64::MIN)], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, i64>(3)?,
+            ))
+        })?;
+        for row in rows {
+            let (p, port_n, hour, connections) = row?;
+            let key = PortKey::new(protocol_of(&p)?, port(port_n)?);
+            // Both tables are written in one transaction: an hour without
+            // its port is damage, not a port to make up.
+            let at = out
+                .binary_search_by_key(&key, |h| h.key)
+                .map_err(|_| StoreError::Corrupt(format!("hours of {key} without its usage")))?;
+            out[at].counts.push((hour, unsigned(connections)));
+        }
+        Ok(out)
+    }
+
+    fn forget_hours_before(&mut self, hour: i64) -> Result<usize, StoreError> {
+        Ok(self
+            .conn
+            .execute("DELETE FROM port_hours WHERE hour < ?1", [hour])?)
+    }
+
     fn flows(&self) -> Result<Vec<FlowAggregate>, StoreError> {
         let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT server, protocol, port, {FLOW_COLUMNS} FROM flows"
@@ -1190,6 +1284,64 @@ mod tests {
             .record_reclaim(Timestamp::now(), PortKey::new(Proto::Tcp, 8083), "pending")
             .unwrap();
         assert_eq!(next, 4);
+    }
+
+    #[test]
+    fn a_version_5_store_keeps_its_rows_and_gains_empty_hours() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DB_FILE);
+        {
+            let conn = Connection::open(&path).unwrap();
+            for sql in &MIGRATIONS[..5] {
+                conn.execute_batch(sql).unwrap();
+            }
+            conn.execute_batch(
+                "PRAGMA user_version = 5;
+                 INSERT INTO port_usage (protocol, port, first_seen, last_access, connections)
+                     VALUES ('tcp', 22, 1000, 7200000000000, 9);
+                 INSERT INTO source_usage (source, protocol, port, connections, first_seen, last_seen)
+                     VALUES ('10.0.0.5/32', 'tcp', 22, 9, 1000, 7200000000000);",
+            )
+            .unwrap();
+        }
+        let mut store = SqliteStore::open_path(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), 6);
+        let usage = store.usage().unwrap();
+        assert_eq!(
+            (usage[0].key, usage[0].usage.connections),
+            (PortKey::new(Proto::Tcp, 22), 9)
+        );
+        assert_eq!(store.source_usage(None).unwrap()[0].connections, 9);
+        // Counted before hours were kept: the port is there, its hours
+        // start empty, and new connections land in theirs.
+        let hours = store.port_hours(None).unwrap();
+        assert_eq!(hours.len(), 1);
+        assert_eq!(hours[0].first_seen.as_nanosecond(), 1000);
+        assert!(hours[0].counts.is_empty());
+        let at: Timestamp = "2026-12-07T10:30:00Z".parse().unwrap();
+        store
+            .write(&WriteBatch {
+                usage: vec![UsageUpdate {
+                    last_access: Some(at),
+                    connections: 2,
+                    ..UsageUpdate::seen(PortKey::new(Proto::Tcp, 22), at)
+                }],
+                ..WriteBatch::default()
+            })
+            .unwrap();
+        assert_eq!(
+            store.port_hours(None).unwrap()[0].counts,
+            [(hour_of(at), 2)]
+        );
+        assert_eq!(store.usage().unwrap()[0].usage.connections, 11);
+    }
+
+    #[test]
+    fn hours_are_counted_since_the_epoch_in_utc() {
+        assert_eq!(hour_of(Timestamp::UNIX_EPOCH), 0);
+        assert_eq!(hour_of("1970-01-01T00:59:59Z".parse().unwrap()), 0);
+        assert_eq!(hour_of("1970-01-01T01:00:00Z".parse().unwrap()), 1);
+        assert_eq!(hour_of("1969-12-31T23:59:59Z".parse().unwrap()), -1);
     }
 
     #[test]

@@ -5,7 +5,7 @@ use portreeve_core::{PortKey, SourceUse};
 use portreeve_flows::FlowAggregate;
 
 use crate::model::{
-    DriftEvent, DriftKind, Listener, Reclaim, StoredDetection, UsageRecord, WriteBatch,
+    DriftEvent, DriftKind, Listener, PortHours, Reclaim, StoredDetection, UsageRecord, WriteBatch,
 };
 
 /// Why a store operation failed.
@@ -84,6 +84,16 @@ pub trait Store: Send {
     /// Deletes per-source use last seen before `before` (the retention),
     /// and returns how many rows went.
     fn forget_sources_before(&mut self, before: Timestamp) -> Result<usize, StoreError>;
+
+    /// Every port's connections per hour (hours since the Unix epoch,
+    /// UTC) at or after `since_hour` (all when `None`): one entry per port
+    /// in [`Store::usage`], with its first sighting, sorted by port then
+    /// protocol; a port with no connections in the window has no counts.
+    fn port_hours(&self, since_hour: Option<i64>) -> Result<Vec<PortHours>, StoreError>;
+
+    /// Deletes the hourly counts of hours before `hour` (the retention),
+    /// and returns how many rows went. The ports' totals stay.
+    fn forget_hours_before(&mut self, hour: i64) -> Result<usize, StoreError>;
 
     /// Every flow aggregate, sorted by server address, port, protocol.
     fn flows(&self) -> Result<Vec<FlowAggregate>, StoreError>;

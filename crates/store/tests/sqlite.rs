@@ -10,7 +10,7 @@ use portreeve_core::{NetnsRef, PortKey, PortUsage, Proto};
 use portreeve_flows::{FlowAggregate, ServerPort};
 use portreeve_store::{
     DB_FILE, DriftEvent, DriftKind, Listener, SOURCE_CAP, SourceUpdate, SqliteStore, Store,
-    StoreError, StoredDetection, UsageUpdate, WriteBatch,
+    StoreError, StoredDetection, UsageUpdate, WriteBatch, hour_of,
 };
 
 fn t(minutes: i64) -> Timestamp {
@@ -868,4 +868,118 @@ fn retention_forgets_sources_last_seen_before_the_cut() {
     assert_eq!(store.forget_sources_before(t(10)).unwrap(), 1);
     assert_eq!(listed(&store), [("192.0.2.2/32".to_string(), 22, 1)]);
     assert_eq!(store.forget_sources_before(t(10)).unwrap(), 0);
+}
+
+/// A batch of `connections` new connections to `key`, the last at `at`.
+fn used(key: PortKey, connections: u64, at: Timestamp) -> WriteBatch {
+    WriteBatch {
+        usage: vec![UsageUpdate {
+            last_access: Some(at),
+            connections,
+            ..UsageUpdate::seen(key, at)
+        }],
+        ..WriteBatch::default()
+    }
+}
+
+/// `t(minutes)`'s hour since the epoch. `t(0)` is 12:00, an hour's start.
+fn hour(minutes: i64) -> i64 {
+    hour_of(t(minutes))
+}
+
+#[test]
+fn hours_add_up_across_batches_and_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path());
+    store.write(&used(tcp(22), 2, t(5))).unwrap();
+    store.write(&used(tcp(22), 3, t(59))).unwrap();
+    store.write(&used(tcp(22), 1, t(60))).unwrap();
+    drop(store);
+    let mut store = open(dir.path());
+    store.write(&used(tcp(22), 4, t(70))).unwrap();
+    let hours = store.port_hours(None).unwrap();
+    assert_eq!(hours.len(), 1);
+    assert_eq!(hours[0].key, tcp(22));
+    assert_eq!(hours[0].first_seen, t(5));
+    assert_eq!(hours[0].counts, [(hour(0), 5), (hour(60), 5)]);
+    // The hours add up to the port's total.
+    assert_eq!(store.usage().unwrap()[0].usage.connections, 10);
+}
+
+#[test]
+fn hours_list_every_port_by_port_then_protocol_from_a_given_hour() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path());
+    let dns = PortKey::new(Proto::Udp, 53);
+    // Seen listening, never used: listed, with no hours.
+    store
+        .write(&WriteBatch {
+            usage: vec![UsageUpdate::seen(tcp(8080), t(0))],
+            ..WriteBatch::default()
+        })
+        .unwrap();
+    store.write(&used(tcp(443), 1, t(0))).unwrap();
+    store.write(&used(dns, 7, t(120))).unwrap();
+    store
+        .write(&used(PortKey::new(Proto::Tcp, 53), 1, t(0)))
+        .unwrap();
+    // No last access: the update counts in the hour it was seen.
+    store
+        .write(&WriteBatch {
+            usage: vec![UsageUpdate {
+                connections: 2,
+                ..UsageUpdate::seen(tcp(443), t(185))
+            }],
+            ..WriteBatch::default()
+        })
+        .unwrap();
+    let all: Vec<(PortKey, Vec<(i64, u64)>)> = store
+        .port_hours(None)
+        .unwrap()
+        .into_iter()
+        .map(|h| (h.key, h.counts))
+        .collect();
+    assert_eq!(
+        all,
+        [
+            (PortKey::new(Proto::Tcp, 53), vec![(hour(0), 1)]),
+            (dns, vec![(hour(120), 7)]),
+            (tcp(443), vec![(hour(0), 1), (hour(180), 2)]),
+            (tcp(8080), vec![]),
+        ]
+    );
+    let since: Vec<usize> = store
+        .port_hours(Some(hour(120)))
+        .unwrap()
+        .iter()
+        .map(|h| h.counts.len())
+        .collect();
+    assert_eq!(since, [0, 1, 1, 0], "every port, only the later hours");
+}
+
+#[test]
+fn retention_forgets_only_the_hours_before_the_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(dir.path());
+    for (port, minutes) in [(22, 0), (22, 60), (22, 120), (443, 60)] {
+        store.write(&used(tcp(port), 1, t(minutes))).unwrap();
+    }
+    assert_eq!(store.forget_hours_before(hour(60)).unwrap(), 1);
+    let left: Vec<(u16, Vec<(i64, u64)>)> = store
+        .port_hours(None)
+        .unwrap()
+        .into_iter()
+        .map(|h| (h.key.port, h.counts))
+        .collect();
+    assert_eq!(
+        left,
+        [
+            (22, vec![(hour(60), 1), (hour(120), 1)]),
+            (443, vec![(hour(60), 1)]),
+        ]
+    );
+    assert_eq!(store.forget_hours_before(hour(60)).unwrap(), 0);
+    // The ports' totals and first sightings stay.
+    assert_eq!(store.usage().unwrap()[0].usage.connections, 3);
+    assert_eq!(store.port_hours(None).unwrap()[0].first_seen, t(0));
 }

@@ -21,7 +21,7 @@ use crate::output::policy::PolicyInfo;
 const CLOUD_CHECK_KIND: &str = "portreeve.cloud-check";
 
 pub fn check(args: &CloudCheckArgs) -> Result<u8, Failure> {
-    judged::run(&args.judging, || judge(args))
+    judged::run(args.judging.format, || judge(args))
 }
 
 fn judge(args: &CloudCheckArgs) -> Result<u8, Failure> {
@@ -72,7 +72,12 @@ fn show(args: &CloudCheckArgs, file: &str, report: &CloudReport) -> Result<u8, F
         summary: FindingCounts::of(summary),
         findings,
     };
-    Ok(judged::show(&judged, &args.judging, &host, &document))
+    Ok(judged::show(
+        &judged,
+        &args.judging.shown(),
+        &host,
+        &document,
+    ))
 }
 
 /// `portreeve cloud check --format json` (docs/schema/cloud-check.v1.json):

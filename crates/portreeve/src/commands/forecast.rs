@@ -1,4 +1,7 @@
-//! `predict` and `anomalies`: port usage judged from an events file.
+//! `predict` and `anomalies`: port usage judged from the agent's hourly
+//! history or from an events file.
+
+use std::path::Path;
 
 use portreeve_app::forecast::{self, Events, PortAnomaly, PortPrediction};
 use portreeve_app::input;
@@ -6,6 +9,7 @@ use portreeve_forecast::{AnomalyKind, Hour, Pattern};
 use serde::Serialize;
 
 use crate::cli::{AnomaliesArgs, ListFormat, PredictArgs};
+use crate::context::Context;
 use crate::failure::{EXIT_OK, Failure};
 use crate::output::json::{Envelope, host_name};
 use crate::output::{counted, emit, emit_hint, emit_json, table};
@@ -18,8 +22,23 @@ const ANOMALIES_KIND: &str = "portreeve.anomalies";
 /// The chance at or above which use is expected.
 const EXPECTED: f64 = 0.5;
 
-pub fn predict(args: &PredictArgs) -> Result<u8, Failure> {
-    let events = forecast::read_events(&args.events)?;
+/// The `events` of the JSON documents when the agent's history was read.
+const AGENT_HISTORY: &str = "agent history";
+
+/// The history judged: the events file when one is given, else the
+/// agent's, up to now; and how the documents name it.
+fn read(events: Option<&Path>, ctx: &Context) -> Result<(Events, String), Failure> {
+    Ok(match events {
+        Some(path) => (forecast::read_events(path)?, input::origin(path)),
+        None => (
+            forecast::history(&ctx.state, jiff::Timestamp::now())?,
+            AGENT_HISTORY.to_string(),
+        ),
+    })
+}
+
+pub fn predict(args: &PredictArgs, ctx: &Context) -> Result<u8, Failure> {
+    let (events, origin) = read(args.events.as_deref(), ctx)?;
     let at = args.at.map_or(events.end, forecast::hour_of);
     let predictions = forecast::predict(&events, at);
     let host = host_name();
@@ -27,19 +46,26 @@ pub fn predict(args: &PredictArgs) -> Result<u8, Failure> {
         ListFormat::Table => {
             let rows: Vec<Vec<String>> = predictions.iter().map(prediction_row).collect();
             emit(&table::rows(
-                &["PORT", "CHANCE", "PATTERN", "LAST USED", "WHY"],
+                &[
+                    "PORT",
+                    "CHANCE",
+                    "PATTERN",
+                    "LAST USED",
+                    "CONNECTIONS",
+                    "WHY",
+                ],
                 &rows,
                 table::stdout_colour(),
             ));
             emit_hint(&format!(
-                "{} · the 24 hours from {}\n",
+                "{} · the 24 hours from {} · judged from {origin}\n",
                 counted(predictions.len(), "port"),
                 forecast::start_of(at)
             ));
         }
         ListFormat::Json => emit_json(&PredictDocument {
             envelope: Envelope::new(PREDICT_KIND, &host),
-            events: input::origin(&args.events),
+            events: origin,
             at: start(at),
             until: start(at + 24),
             ports: predictions.iter().map(PredictionRecord::of).collect(),
@@ -48,8 +74,8 @@ pub fn predict(args: &PredictArgs) -> Result<u8, Failure> {
     Ok(EXIT_OK)
 }
 
-pub fn anomalies(args: &AnomaliesArgs) -> Result<u8, Failure> {
-    let events: Events = forecast::read_events(&args.events)?;
+pub fn anomalies(args: &AnomaliesArgs, ctx: &Context) -> Result<u8, Failure> {
+    let (events, origin) = read(args.events.as_deref(), ctx)?;
     let found = forecast::anomalies(&events, args.since.map(forecast::hour_of));
     let host = host_name();
     match args.format {
@@ -61,14 +87,14 @@ pub fn anomalies(args: &AnomaliesArgs) -> Result<u8, Failure> {
                 table::stdout_colour(),
             ));
             emit_hint(&format!(
-                "{} in {}\n",
+                "{} in {} · judged from {origin}\n",
                 counted(found.len(), "implausible hour"),
                 counted(events.ports.len(), "port")
             ));
         }
         ListFormat::Json => emit_json(&AnomaliesDocument {
             envelope: Envelope::new(ANOMALIES_KIND, &host),
-            events: input::origin(&args.events),
+            events: origin,
             since: args.since.map(|t| t.to_string()),
             anomalies: found.iter().map(AnomalyRecord::of).collect(),
         }),
@@ -83,6 +109,7 @@ fn prediction_row(p: &PortPrediction) -> Vec<String> {
         format!("{:.0} %", prediction.probability * 100.0),
         prediction.pattern.tag().to_string(),
         prediction.last_used.map_or_else(|| "never".into(), start),
+        p.connections.to_string(),
         prediction.pattern.describe(),
     ]
 }
@@ -103,7 +130,8 @@ fn anomaly_row(a: &PortAnomaly) -> Vec<String> {
 struct PredictDocument<'a> {
     #[serde(flatten)]
     envelope: Envelope<'a>,
-    /// The events file as given (`<stdin>` for standard input).
+    /// The events file as given (`<stdin>` for standard input), or
+    /// `agent history`.
     events: String,
     /// The start of the 24 hours predicted.
     at: String,
@@ -130,6 +158,8 @@ struct PredictionRecord {
     reason: String,
     /// The start of the last hour with a connection.
     last_used: Option<String>,
+    /// Connections in the history judged (before `at`).
+    connections: u64,
 }
 
 impl PredictionRecord {
@@ -147,6 +177,7 @@ impl PredictionRecord {
             },
             reason: prediction.pattern.describe(),
             last_used: prediction.last_used.map(start),
+            connections: p.connections,
         }
     }
 }
@@ -156,7 +187,8 @@ impl PredictionRecord {
 struct AnomaliesDocument<'a> {
     #[serde(flatten)]
     envelope: Envelope<'a>,
-    /// The events file as given (`<stdin>` for standard input).
+    /// The events file as given (`<stdin>` for standard input), or
+    /// `agent history`.
     events: String,
     /// `--since`, when given.
     since: Option<String>,

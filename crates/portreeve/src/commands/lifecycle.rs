@@ -7,7 +7,7 @@ use jiff::Timestamp;
 use portreeve_app::policy;
 use portreeve_app::reclaim::{self, LifecyclePlan, Reclaimed, Reopened, idle_text};
 use portreeve_core::PortKey;
-use portreeve_lifecycle::Recommendation;
+use portreeve_lifecycle::{ForecastNote, Recommendation};
 use serde::Serialize;
 
 use crate::cli::{LifecycleArgs, ListFormat, ReclaimArgs};
@@ -68,6 +68,7 @@ fn show(plan: &LifecyclePlan, shown: &[&Recommendation], format: ListFormat) {
                     "OWNER",
                     "ACTION",
                     "WHY NOT CLOSED",
+                    "FORECAST",
                 ],
                 &shown
                     .iter()
@@ -88,6 +89,9 @@ fn show(plan: &LifecyclePlan, shown: &[&Recommendation], format: ListFormat) {
                             r.hold
                                 .map(|h| h.as_str().to_string())
                                 .unwrap_or_else(|| "-".into()),
+                            r.forecast
+                                .as_ref()
+                                .map_or_else(|| "-".into(), forecast_cell),
                         ]
                     })
                     .collect::<Vec<_>>(),
@@ -96,6 +100,21 @@ fn show(plan: &LifecyclePlan, shown: &[&Recommendation], format: ListFormat) {
             emit_hint(&(describe(&plan.policy) + "\n"));
         }
     }
+}
+
+/// A port's forecast in a table cell: its pattern (with its cycle), the
+/// chance of use in the next 24 hours, and what it changed, e.g.
+/// `periodic 14d 80%, between-runs`. The sentence is in the JSON's `why`.
+fn forecast_cell(f: &ForecastNote) -> String {
+    let cycle = match (f.pattern, f.cycle_days) {
+        ("periodic", Some(days)) => format!(" {days}d"),
+        _ => String::new(),
+    };
+    let effect = f
+        .effect
+        .map(|e| format!(", {}", e.as_str()))
+        .unwrap_or_default();
+    format!("{}{cycle} {:.0}%{effect}", f.pattern, f.probability * 100.0)
 }
 
 pub fn lifecycle(args: &LifecycleArgs, ctx: &Context) -> Result<u8, Failure> {

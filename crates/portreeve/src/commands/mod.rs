@@ -31,6 +31,7 @@ mod scan;
 mod server;
 mod simulate;
 mod usage;
+mod vulns;
 
 use crate::cli::{
     BreakerCommand, Cli, CloudCommand, Command, FlowsCommand, ImportCommand, K8sCommand,
@@ -92,8 +93,9 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
         Command::K8s(K8sCommand::Reach(args)) => k8s::reach(args),
         Command::K8s(K8sCommand::Check(args)) => k8s_check::run(args),
         Command::Cloud(CloudCommand::Check(args)) => cloud::check(args),
-        Command::Predict(args) => forecast::predict(args),
-        Command::Anomalies(args) => forecast::anomalies(args),
+        Command::Predict(args) => forecast::predict(args, &ctx),
+        Command::Anomalies(args) => forecast::anomalies(args, &ctx),
+        Command::Vulns(args) => vulns::run(args, &ctx),
         Command::Completions { shell } => generate::completions(*shell),
         Command::Man { output } => generate::man(output.as_deref()),
     }

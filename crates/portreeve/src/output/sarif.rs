@@ -191,6 +191,14 @@ fn guidance(kind: FindingKind) -> Guidance {
             "It fires for an ingress permission from outside the group's own network that opens every protocol or a range of more than 100 ports.",
             "Open only the ports the instances serve, each in its own permission.",
         ),
+        FindingKind::KnownVulnerability => (
+            "It fires for an OSV advisory whose affected ranges, judged in the package's own version order (dpkg's for Debian and Ubuntu), include the installed version of a package that owns a listening socket, or the version a scan read from a service's banner. The severity is the advisory's CVSS base score (or the distribution's urgency), one level higher when the port is reachable from everywhere.",
+            "Upgrade the package to the fixed version the finding names (`apt-get install --only-upgrade PACKAGE`) and restart the service; where no fix exists, narrow who reaches the port.",
+        ),
+        FindingKind::UsageAnomaly => (
+            "It fires in the agent, once an hour has closed, for a port whose connections in that hour its own hourly history makes implausible: many times the usual at that hour (a burst), use at an hour of its cycle never used before, or a port without a cycle suddenly busy. The finding stays for 24 hours. Its severity is medium for a burst or a quiet port turned busy, low for use at an unused hour.",
+            "Find out who connected in that hour (the agent's flow records, the service's own logs); if the traffic is expected, nothing needs doing and the finding ages out after a day, otherwise narrow who reaches the port.",
+        ),
     };
     Guidance { fires, fix }
 }
@@ -230,7 +238,8 @@ fn default_severity(kind: FindingKind) -> Severity {
         | FindingKind::UnauthenticatedService
         | FindingKind::TableDrift
         | FindingKind::K8sRiskyServiceExposed
-        | FindingKind::CloudRiskyOpening => Severity::High,
+        | FindingKind::CloudRiskyOpening
+        | FindingKind::KnownVulnerability => Severity::High,
         FindingKind::ListenerNotAllowed
         | FindingKind::RiskyExposure
         | FindingKind::UnintendedFamily
@@ -240,7 +249,8 @@ fn default_severity(kind: FindingKind) -> Severity {
         | FindingKind::AbandonedPort
         | FindingKind::K8sNamespaceWithoutDefaultDeny
         | FindingKind::K8sRiskyPodReachable
-        | FindingKind::CloudWidePortRange => Severity::Medium,
+        | FindingKind::CloudWidePortRange
+        | FindingKind::UsageAnomaly => Severity::Medium,
         FindingKind::ApprovalExpiring
         | FindingKind::StaleRule
         | FindingKind::OwnerUnverified

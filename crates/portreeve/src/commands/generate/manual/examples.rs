@@ -189,6 +189,34 @@ const EXAMPLES: &[(&str, &[Example])] = &[
         ],
     ),
     (
+        "portreeve-vulns",
+        &[
+            ex(
+                "sudo portreeve vulns --osv Debian-all.zip",
+                "Advisories from the OSV archive that affect the packages owning this host's listeners, graded by CVSS and raised where the public zone reaches the port.",
+            ),
+            ex(
+                "portreeve vulns --packages web01.txt --ecosystem Debian:12 --format json",
+                "Judge another host's package list, as dpkg-query writes it.",
+            ),
+            ex(
+                "portreeve vulns --scan scan.json --format sarif",
+                "Judge the products a scan read from banners, as SARIF.",
+            ),
+            ex(
+                "sudo portreeve vulns --fail-on high",
+                "Against the imported advisories; exit 1 on a high or critical vulnerability.",
+            ),
+        ],
+    ),
+    (
+        "portreeve-vulns-update",
+        &[ex(
+            "sudo portreeve vulns update --from Debian-all.zip",
+            "Import an OSV archive into the state directory, validated first; later runs need no --osv.",
+        )],
+    ),
+    (
         "portreeve-k8s",
         &[ex(
             "portreeve k8s reach --manifests deploy/",
@@ -507,6 +535,10 @@ const EXAMPLES: &[(&str, &[Example])] = &[
         "portreeve-predict",
         &[
             ex(
+                "sudo portreeve predict",
+                "For each port the agent has watched, the chance of a connection in the next 24 hours, from its hourly history.",
+            ),
+            ex(
                 "portreeve predict --events events.jsonl",
                 "For each port, the chance of a connection in the 24 hours after the last event, with the pattern behind it.",
             ),
@@ -519,6 +551,10 @@ const EXAMPLES: &[(&str, &[Example])] = &[
     (
         "portreeve-anomalies",
         &[
+            ex(
+                "sudo portreeve anomalies --since 24h",
+                "Implausible hours of the last day in the agent's history.",
+            ),
             ex(
                 "portreeve anomalies --events events.jsonl",
                 "Hours with bursts, traffic at hours a port is never used, or a quiet port suddenly busy.",
