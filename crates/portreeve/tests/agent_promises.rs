@@ -355,7 +355,7 @@ fn the_metrics_served_are_the_metrics_documented_and_the_command_line_overrides_
     // Every documented series is served, every served series documented,
     // with the documented type and labels.
     let documented = documented_series();
-    assert_eq!(documented.len(), 29, "{documented:#?}");
+    assert_eq!(documented.len(), 30, "{documented:#?}");
     // Labelled series with known labels are served from the start; a new
     // listener (drift) and a flow datagram count in them.
     let _new = lab.srv.listen(&["tcp4:0.0.0.0:7072"], 0);
