@@ -29,8 +29,15 @@
 //!   and what it learnt after;
 //! - [`recommend`]: a least-privilege policy from recorded use;
 //! - [`record`]: the ledger entry every change leaves behind;
+//! - [`report`]: this host's report (inventory, findings, exposure,
+//!   lifecycle, grants, blocks, the ledger and its verification) as JSON
+//!   or one self-contained HTML page;
+//! - [`evidence`]: the pack an auditor verifies offline (ledger bundle,
+//!   key, inclusion proofs, the policy in effect and its approvals);
 //! - [`k8s`]: a Kubernetes cluster's manifests judged into findings;
 //! - [`cloud`]: AWS security groups judged into findings;
+//! - [`compliance`]: the facts and findings mapped to the controls of
+//!   PCI DSS, MLPS 2.0, the CIS Benchmarks and NIST SP 800-53;
 //! - [`input`]: reading a file an operator names, `-` meaning standard input.
 //!
 //! Who acts is an [`Actor`], recorded on every entry.
@@ -58,10 +65,12 @@ pub mod breakers;
 pub mod change;
 pub mod check;
 pub mod cloud;
+pub mod compliance;
 pub mod detect;
 pub mod detections;
 pub mod enforce;
 mod error;
+pub mod evidence;
 mod expiry;
 pub mod flows;
 pub mod forecast;
@@ -74,6 +83,7 @@ pub mod policy;
 pub mod reclaim;
 pub mod recommend;
 pub mod record;
+pub mod report;
 pub mod simulate;
 mod state_dir;
 pub mod usage;

@@ -175,6 +175,11 @@ pub enum Command {
     /// The signed, tamper-evident record of every change: log, verify, prove, export
     #[command(subcommand)]
     Ledger(LedgerCommand),
+    /// This host's report: inventory, findings, exposure by zone, lifecycle, grants, blocks and the verified ledger, as one HTML page, a PDF or JSON
+    Report(ReportArgs),
+    /// Evidence packs for auditors: the ledger, its key, inclusion proofs and the policy in effect
+    #[command(subcommand)]
+    Evidence(EvidenceCommand),
     /// Create and list the identities that propose and approve policy changes
     #[command(subcommand)]
     Identity(IdentityCommand),
@@ -309,6 +314,11 @@ pub enum CheckFormat {
     Sarif,
     /// A Nagios/Icinga/Checkmk plugin status line with perfdata
     Nagios,
+    /// PRTG's EXE/Script and SSH Script Advanced sensor JSON, with channel
+    /// limits (docs/findings.md)
+    Prtg,
+    /// Checkmk local-check lines (docs/findings.md)
+    Checkmk,
 }
 
 /// The `--fail-on` threshold.
@@ -997,6 +1007,73 @@ pub enum LedgerCommand {
     Key,
     /// Create a witness (cosigner) key pair
     WitnessKey(WitnessKeyArgs),
+}
+
+/// `portreeve report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Output format: one self-contained HTML page, a PDF printed from it by
+    /// headless Chromium, or the JSON document (docs/schema/report.v1.json)
+    #[arg(long, value_enum, default_value_t = ReportFormat::Html)]
+    pub format: ReportFormat,
+    /// Write the report to FILE instead of standard output (required for PDF)
+    #[arg(short, long, value_name = "FILE", required_if_eq("format", "pdf"))]
+    pub output: Option<PathBuf>,
+    /// Only ledger entries, grants, blocks, reclaims, recorded checks and
+    /// connections from this time on (2026-11-29, 2026-11-29T08:00:00Z, or
+    /// an age such as 30d) [default: everything recorded]
+    #[arg(long, value_name = "TIME", value_parser = parse_time_arg)]
+    pub since: Option<jiff::Timestamp>,
+    /// Also assess the host against this compliance framework's controls
+    /// (pci-dss, mlps2, cis, nist-800-53; docs/compliance.md)
+    #[arg(long, value_name = "FRAMEWORK")]
+    pub framework: Option<portreeve_app::compliance::Framework>,
+}
+
+/// Output formats of `report`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// One self-contained HTML document (inline CSS and SVG charts)
+    Html,
+    /// PDF, printed from the HTML by headless Chromium
+    Pdf,
+    /// The documented JSON schema (docs/schema/report.v1.json)
+    Json,
+}
+
+/// `portreeve evidence …`.
+#[derive(Debug, Subcommand)]
+pub enum EvidenceCommand {
+    /// Write the evidence pack into a new (or empty) directory
+    Export(EvidenceExportArgs),
+    /// Check an evidence pack offline: MANIFEST, ledger bundle, proofs, policy
+    Verify(EvidenceVerifyArgs),
+}
+
+/// `portreeve evidence export`.
+#[derive(Debug, Args)]
+pub struct EvidenceExportArgs {
+    /// The directory to create (it may exist if empty)
+    #[arg(short, long, value_name = "DIR")]
+    pub output: PathBuf,
+    /// Output format of the summary
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
+}
+
+/// `portreeve evidence verify`.
+#[derive(Debug, Args)]
+pub struct EvidenceVerifyArgs {
+    /// The pack's directory
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// The log's public key, obtained independently of the pack (text or
+    /// file) [default: the pack's own log.pub]
+    #[arg(long, value_name = "KEY")]
+    pub key: Option<String>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
 }
 
 /// `portreeve ledger log`.

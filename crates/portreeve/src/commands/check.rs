@@ -16,11 +16,12 @@ use crate::output::json::{
     CHECK_KIND, CheckDocument, Envelope, INVENTORY_KIND, JudgedPublished, SCHEMA_VERSION,
     SavedInventory,
 };
+use crate::output::monitoring::Alarms;
 use crate::output::policy::{PolicyInfo, describe};
-use crate::output::{emit, emit_json, nagios, sarif, table};
+use crate::output::{checkmk, emit, emit_json, nagios, prtg, sarif, table};
 
 pub fn run(args: &CheckArgs, ctx: &Context) -> Result<u8, Failure> {
-    nagios::or_unknown(args.format == CheckFormat::Nagios, judge(args, ctx))
+    super::judged::run(args.format, checkmk::CHECK, || judge(args, ctx))
 }
 
 fn judge(args: &CheckArgs, ctx: &Context) -> Result<u8, Failure> {
@@ -109,8 +110,43 @@ fn show(args: &CheckArgs, report: &CheckReport) -> Result<u8, Failure> {
             emit(&text);
             return Ok(state.exit_code());
         }
+        CheckFormat::Prtg => emit(&prtg::render(
+            findings,
+            summary,
+            &judged_sockets(summary, host),
+            host,
+            &[
+                ("Listeners".into(), summary.listeners),
+                ("Exposed listeners".into(), summary.exposed),
+            ],
+            Alarms::of(args.fail_on),
+        )),
+        CheckFormat::Checkmk => {
+            let line = checkmk::render(
+                checkmk::CHECK,
+                findings,
+                summary,
+                &judged_sockets(summary, host),
+                host,
+                &[
+                    ("listeners", summary.listeners),
+                    ("exposed", summary.exposed),
+                ],
+                Alarms::of(args.fail_on),
+            );
+            emit(&line);
+        }
     }
     Ok(findings_status(args.fail_on, summary.highest))
+}
+
+/// What `check` judged, in words, as Nagios says it: `3 listening sockets
+/// on web1`.
+fn judged_sockets(summary: &check::Summary, host: &str) -> String {
+    format!(
+        "{} on {host}",
+        crate::output::counted(summary.listeners, "listening socket")
+    )
 }
 
 /// Reads an `inventory --format json` document.

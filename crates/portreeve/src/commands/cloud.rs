@@ -13,15 +13,15 @@ use serde::Serialize;
 use super::judged::{self, Judged};
 use crate::cli::CloudCheckArgs;
 use crate::failure::Failure;
-use crate::output::counted;
 use crate::output::json::{Envelope, FindingCounts, host_name};
 use crate::output::policy::PolicyInfo;
+use crate::output::{checkmk, counted};
 
 /// `kind` of `cloud check --format json`'s document.
 const CLOUD_CHECK_KIND: &str = "portreeve.cloud-check";
 
 pub fn check(args: &CloudCheckArgs) -> Result<u8, Failure> {
-    judged::run(args.judging.format, || judge(args))
+    judged::run(args.judging.format, checkmk::CLOUD_CHECK, || judge(args))
 }
 
 fn judge(args: &CloudCheckArgs) -> Result<u8, Failure> {
@@ -58,6 +58,7 @@ fn show(args: &CloudCheckArgs, file: &str, report: &CloudReport) -> Result<u8, F
         ),
         place: file.to_string(),
         perf: vec![("security_groups", *groups), ("permissions", *permissions)],
+        service: checkmk::CLOUD_CHECK,
     };
     let host = host_name();
     let document = CloudCheckDocument {

@@ -1,8 +1,8 @@
 //! The report of a check of something that is not this host — a cluster's
 //! manifests (`k8s check`), a cloud account (`cloud check`) — in `check`'s
 //! formats and with its exit statuses. Each command supplies what it read
-//! and its own JSON document; the table, SARIF and Nagios forms and the
-//! exit status are the same for all of them.
+//! and its own JSON document; the table, SARIF, Nagios, PRTG and Checkmk
+//! forms and the exit status are the same for all of them.
 
 use portreeve_app::check::Summary;
 use portreeve_app::policy::{LoadedPolicy, PolicySource};
@@ -12,7 +12,8 @@ use serde::Serialize;
 use crate::cli::{CheckFormat, FailOn, JudgingArgs};
 use crate::failure::{Failure, findings_status};
 use crate::output::escape::one_line;
-use crate::output::{counted, emit, emit_hint, emit_json, nagios, sarif, table};
+use crate::output::monitoring::Alarms;
+use crate::output::{checkmk, counted, emit, emit_hint, emit_json, nagios, prtg, sarif, table};
 
 /// What a check judged and found.
 pub struct Judged<'a> {
@@ -29,8 +30,12 @@ pub struct Judged<'a> {
     /// Where the findings are, for Nagios' headline when some were found
     /// (`12 pods in 3 namespaces`, a file).
     pub place: String,
-    /// Counts for Nagios' performance data.
+    /// Counts for Nagios' performance data and Checkmk's metrics; PRTG's
+    /// channels are named after them (`network_policies` → `Network
+    /// policies`).
     pub perf: Vec<(&'static str, usize)>,
+    /// The Checkmk service (one of [`checkmk`]'s constants).
+    pub service: &'static str,
 }
 
 /// How a report is shown, and when it fails: `check`'s `--format`,
@@ -66,12 +71,29 @@ impl JudgingArgs {
     }
 }
 
-/// Runs `judge` and, in Nagios format, turns its failure into UNKNOWN.
+/// Runs `judge` and, in a monitoring format, turns its failure into what
+/// the monitoring system reads on standard output: Nagios' UNKNOWN line
+/// (and its exit status 3), PRTG's error reading, or Checkmk's UNKNOWN line
+/// for `service`. PRTG and Checkmk take the state from standard output, so
+/// portreeve's own exit status (2 or 3) stays, as does the error on
+/// standard error.
 pub fn run(
     format: CheckFormat,
+    service: &str,
     judge: impl FnOnce() -> Result<u8, Failure>,
 ) -> Result<u8, Failure> {
-    nagios::or_unknown(format == CheckFormat::Nagios, judge())
+    match (format, judge()) {
+        (CheckFormat::Nagios, result) => nagios::or_unknown(result),
+        (CheckFormat::Prtg, Err(failure)) => {
+            emit(&prtg::error(&failure.summary()));
+            Err(failure)
+        }
+        (CheckFormat::Checkmk, Err(failure)) => {
+            emit(&checkmk::unknown(service, &failure.summary()));
+            Err(failure)
+        }
+        (_, result) => result,
+    }
 }
 
 /// Prints `judged` as `shown` asks, with `document` as the JSON form and
@@ -85,6 +107,7 @@ pub fn show(judged: &Judged<'_>, shown: &Shown, host: &str, document: &impl Seri
         what,
         place,
         perf,
+        service,
     } = judged;
     match shown.format {
         CheckFormat::Table => {
@@ -107,6 +130,32 @@ pub fn show(judged: &Judged<'_>, shown: &Shown, host: &str, document: &impl Seri
             let (text, state) = nagios::render_about(findings, summary, what, place, perf);
             emit(&text);
             return state.exit_code();
+        }
+        CheckFormat::Prtg => {
+            let channels: Vec<(String, usize)> = perf
+                .iter()
+                .map(|(label, n)| (prtg::channel_name(label), *n))
+                .collect();
+            emit(&prtg::render(
+                findings,
+                summary,
+                what,
+                place,
+                &channels,
+                Alarms::of(shown.fail_on),
+            ));
+        }
+        CheckFormat::Checkmk => {
+            let line = checkmk::render(
+                service,
+                findings,
+                summary,
+                what,
+                place,
+                perf,
+                Alarms::of(shown.fail_on),
+            );
+            emit(&line);
         }
     }
     findings_status(shown.fail_on, summary.highest)

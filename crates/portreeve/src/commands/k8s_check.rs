@@ -12,13 +12,13 @@ use crate::cli::K8sCheckArgs;
 use crate::failure::Failure;
 use crate::output::json::{Envelope, FindingCounts, host_name};
 use crate::output::policy::PolicyInfo;
-use crate::output::{counted, counted_as};
+use crate::output::{checkmk, counted, counted_as};
 
 /// `kind` of `k8s check --format json`'s document.
 const K8S_CHECK_KIND: &str = "portreeve.k8s-check";
 
 pub fn run(args: &K8sCheckArgs) -> Result<u8, Failure> {
-    judged::run(args.judging.format, || judge(args))
+    judged::run(args.judging.format, checkmk::K8S_CHECK, || judge(args))
 }
 
 fn judge(args: &K8sCheckArgs) -> Result<u8, Failure> {
@@ -53,6 +53,7 @@ fn show(args: &K8sCheckArgs, report: &K8sCheckReport) -> Result<u8, Failure> {
             ("namespaces", cluster.namespaces.len()),
             ("network_policies", cluster.policies.len()),
         ],
+        service: checkmk::K8S_CHECK,
     };
     let host = host_name();
     let document = K8sCheckDocument {

@@ -15,6 +15,7 @@ mod detect;
 mod detections;
 mod doctor;
 mod enforce;
+mod evidence;
 mod flows;
 mod forecast;
 mod generate;
@@ -27,6 +28,7 @@ mod ledger;
 mod lifecycle;
 mod policy;
 mod recommend;
+mod report;
 mod scan;
 mod server;
 mod simulate;
@@ -83,6 +85,8 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
         Command::Detect(args) => detect::run(args),
         Command::Reclaim(args) => lifecycle::reclaim(args, &ctx),
         Command::Ledger(command) => ledger::run(command, &ctx),
+        Command::Evidence(command) => evidence::run(command, &ctx),
+        Command::Report(args) => report::run(args, &ctx),
         Command::Identity(command) => change::identity(command, &ctx),
         Command::Propose(args) => change::propose(args, &ctx),
         Command::Approve(args) => change::approve(args, &ctx),

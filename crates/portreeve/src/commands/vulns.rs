@@ -14,7 +14,7 @@ use crate::context::{self, Context};
 use crate::failure::{EXIT_OK, Failure, findings_status};
 use crate::output::json::{Envelope, FindingCounts, host_name};
 use crate::output::policy::PolicyInfo;
-use crate::output::{counted, counted_as, emit, emit_hint, emit_json, table};
+use crate::output::{checkmk, counted, counted_as, emit, emit_hint, emit_json, table};
 
 /// `kind` of `vulns --format json`'s document.
 const VULNS_KIND: &str = "portreeve.vulns";
@@ -24,7 +24,9 @@ const UPDATE_KIND: &str = "portreeve.vulns-update";
 pub fn run(args: &VulnsArgs, ctx: &Context) -> Result<u8, Failure> {
     match &args.command {
         Some(VulnsCommand::Update(update)) => import(update, ctx),
-        None => judged::run(args.judge.format, || judge(&args.judge, ctx)),
+        None => judged::run(args.judge.format, checkmk::VULNS, || {
+            judge(&args.judge, ctx)
+        }),
     }
 }
 
@@ -64,6 +66,7 @@ fn show(args: &VulnsJudgeArgs, report: &VulnsReport) -> Result<u8, Failure> {
             ("vulnerabilities", report.vulnerabilities.len()),
             ("unjudged", report.unjudged.len()),
         ],
+        service: checkmk::VULNS,
     };
     let shown = Shown {
         format: args.format,

@@ -1,10 +1,13 @@
 //! Output formats. Each renders to a `String`; [`emit`] writes it.
 
+pub mod checkmk;
 pub mod escape;
 pub mod json;
 pub mod k8s_reach;
+pub mod monitoring;
 pub mod nagios;
 pub mod policy;
+pub mod prtg;
 pub mod published;
 pub mod sarif;
 pub mod table;

@@ -137,17 +137,16 @@ pub fn unknown(reason: &str) -> String {
     format!("PORTREEVE UNKNOWN - {}\n", sanitize(reason))
 }
 
-/// A check's outcome as a monitoring system must see it: under `--format
-/// nagios` (`nagios` true) a check that could not run prints the UNKNOWN
-/// line on standard output and exits with the UNKNOWN state, since a
-/// monitoring system reads standard output and the exit status only; the
-/// error is still reported on standard error.
+/// A check's outcome as a monitoring system must see it under `--format
+/// nagios`: a check that could not run prints the UNKNOWN line on standard
+/// output and exits with the UNKNOWN state, since a monitoring system reads
+/// standard output and the exit status only; the error is still reported
+/// on standard error.
 pub fn or_unknown(
-    nagios: bool,
     result: Result<u8, crate::failure::Failure>,
 ) -> Result<u8, crate::failure::Failure> {
     match result {
-        Err(failure) if nagios => {
+        Err(failure) => {
             super::emit(&unknown(&failure.summary()));
             failure.report();
             Ok(PluginState::Unknown.exit_code())

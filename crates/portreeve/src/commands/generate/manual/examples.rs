@@ -644,6 +644,50 @@ const EXAMPLES: &[(&str, &[Example])] = &[
         )],
     ),
     (
+        "portreeve-evidence",
+        &[ex(
+            "sudo portreeve evidence export --output /srv/audit/2026-q4",
+            "Write an evidence pack an auditor verifies offline: the ledger bundle and its key, inclusion proofs, the policy in effect with its approvals, and the report.",
+        )],
+    ),
+    (
+        "portreeve-evidence-export",
+        &[ex(
+            "sudo portreeve evidence export --output pack",
+            "Refused unless pack is missing or empty; written aside and renamed into place.",
+        )],
+    ),
+    (
+        "portreeve-evidence-verify",
+        &[
+            ex(
+                "portreeve evidence verify pack --key log.pub",
+                "Check every file against the manifest, the bundle against the key you were given, and every inclusion proof; exit 1 on any problem.",
+            ),
+            ex(
+                "portreeve evidence verify pack --format json",
+                "The same against the pack's own log.pub (which proves the pack whole, not whose it is), as JSON.",
+            ),
+        ],
+    ),
+    (
+        "portreeve-report",
+        &[
+            ex(
+                "sudo portreeve report --output report.html",
+                "This host's report as one self-contained HTML page: inventory, findings, exposure, lifecycle, grants, blocks and the verified ledger.",
+            ),
+            ex(
+                "sudo portreeve report --format pdf --output report.pdf --since 90d",
+                "The last 90 days' changes, printed to PDF by headless Chromium.",
+            ),
+            ex(
+                "sudo portreeve report --format json --framework pci-dss",
+                "The same facts as JSON, with PCI DSS's controls judged from them.",
+            ),
+        ],
+    ),
+    (
         "portreeve-identity",
         &[
             ex(
