@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use std::process::Output;
 
 use serde_json::{Value, json};
+use support::saved::{check_saved, inventory};
 use support::{Home, assert_matches_schema, assert_valid, portreeve, stderr, stdout};
 
 /// Telnet on every address (PR002, critical), Redis with no rule (PR001,
@@ -57,56 +58,6 @@ const SOCKETS: [(&str, &str, u16, &str); 5] = [
     ("tcp", "127.0.0.1", 22, "sshd"),
 ];
 
-/// An `inventory --format json` document of host `web9` with `sockets`.
-fn inventory(sockets: &[(&str, &str, u16, &str)]) -> Value {
-    let sockets: Vec<Value> = sockets
-        .iter()
-        .enumerate()
-        .map(|(i, &(protocol, address, port, process))| {
-            let scope = if address.starts_with("127.") {
-                "loopback"
-            } else {
-                "wildcard"
-            };
-            json!({
-                "protocol": protocol, "family": "ipv4", "address": address, "port": port,
-                "interface": null, "scope": scope, "dual_stack": false, "uid": 0,
-                "user": "root", "inode": 5000 + i,
-                "netns": {"inode": 4026531840u64, "name": "host"},
-                "owner_status": "known",
-                "processes": [{"pid": 1000 + i, "name": process, "exe": null, "cmdline": [],
-                               "systemd_unit": null, "container_id": null}],
-            })
-        })
-        .collect();
-    let doc = json!({
-        "kind": "portreeve.inventory", "schema_version": 1, "portreeve_version": "0.1.0",
-        "host": "web9", "generated_at": "2026-11-29T05:13:33Z",
-        "namespaces": [{"inode": 4026531840u64, "name": "host"}], "sockets": sockets,
-    });
-    assert_matches_schema(&doc, "docs/schema/inventory.v1.json");
-    doc
-}
-
-/// `check --inventory` of `sockets` against `policy`, with `args`.
-fn check_saved(
-    home: &Home,
-    policy: &str,
-    sockets: &[(&str, &str, u16, &str)],
-    args: &[&str],
-) -> Output {
-    let saved = home.file("inventory.json", inventory(sockets).to_string());
-    let policy = home.file("policy.toml", policy);
-    let mut all = vec![
-        "check",
-        "--inventory",
-        saved.to_str().unwrap(),
-        "--policy",
-        policy.to_str().unwrap(),
-    ];
-    all.extend(args);
-    home.run(&all)
-}
 
 /// `out`'s standard output as one PRTG reading, checked against the schema
 /// and for unique channel names.

@@ -11,6 +11,7 @@ use portreeve_core::Finding;
 
 use super::escape::one_line;
 use super::monitoring::{Alarms, Band, headline};
+use super::nagios::detail_lines;
 
 /// `check`'s service.
 pub const CHECK: &str = "portreeve check";
@@ -54,24 +55,9 @@ pub fn render(
     let mut text = safe(&headline(findings, summary, judged, place));
     let (accepted, open): (Vec<&Finding>, Vec<&Finding>) =
         findings.iter().partition(|f| f.accepted.is_some());
-    for f in open {
-        text.push_str(&format!(
-            "\\n[{}] {} {}",
-            f.severity,
-            f.kind.code(),
-            safe(&f.message)
-        ));
-    }
-    for f in accepted {
-        let a = f.accepted.as_ref().expect("partitioned on acceptance");
-        text.push_str(&format!(
-            "\\n[accepted {}] {} {} (by {} until {})",
-            f.severity,
-            f.kind.code(),
-            safe(&f.message),
-            safe(&a.owner),
-            a.expires
-        ));
+    for line in detail_lines(&open, &accepted, safe) {
+        text.push_str("\\n");
+        text.push_str(&line);
     }
     format!(
         "{} \"{service}\" {} {text}\n",

@@ -110,26 +110,37 @@ pub fn render_about(
         sanitize(&headline),
         perf.join(" ")
     );
-    for f in open {
-        out.push_str(&format!(
-            "[{}] {} {}\n",
-            f.severity,
-            f.kind.code(),
-            sanitize(&f.message)
-        ));
+    for line in detail_lines(&open, &accepted, sanitize) {
+        out.push_str(&line);
+        out.push('\n');
     }
+    (out, state)
+}
+
+/// One line per finding after a monitoring result's summary, open ones
+/// first (`[high] PR001 …`), then accepted ones with who accepted them
+/// until when; `clean` makes each text safe for the format.
+pub fn detail_lines(
+    open: &[&Finding],
+    accepted: &[&Finding],
+    clean: impl Fn(&str) -> String,
+) -> Vec<String> {
+    let mut lines: Vec<String> = open
+        .iter()
+        .map(|f| format!("[{}] {} {}", f.severity, f.kind.code(), clean(&f.message)))
+        .collect();
     for f in accepted {
         let a = f.accepted.as_ref().expect("partitioned on acceptance");
-        out.push_str(&format!(
-            "[accepted {}] {} {} (by {} until {})\n",
+        lines.push(format!(
+            "[accepted {}] {} {} (by {} until {})",
             f.severity,
             f.kind.code(),
-            sanitize(&f.message),
-            sanitize(&a.owner),
+            clean(&f.message),
+            clean(&a.owner),
             a.expires
         ));
     }
-    (out, state)
+    lines
 }
 
 /// The plugin output when the check could not run.

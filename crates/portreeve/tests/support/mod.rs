@@ -17,6 +17,7 @@ pub use portreeve_testkit::{self as testkit, Netns, run, stderr, stdout};
 pub mod capture;
 pub mod fleet_server;
 pub mod sarif;
+pub mod saved;
 pub mod sshd;
 pub mod systemd;
 pub mod usage;
