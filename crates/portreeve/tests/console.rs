@@ -23,18 +23,7 @@ use portreeve_fleet_protocol::{
 };
 use serde_json::json;
 use support::fleet_server::{RunningServer, SigningHost, TestDatabase, create_token};
-use support::{Home, run, stderr, stdout, testkit};
-
-/// Where scripts/test.sh installs playwright-core, unless
-/// `PORTREEVE_PLAYWRIGHT` names another directory.
-fn playwright_dir() -> PathBuf {
-    std::env::var_os("PORTREEVE_PLAYWRIGHT")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-                .join(".cache/portreeve/playwright")
-        })
-}
+use support::{Home, browser, run, stderr, stdout, testkit};
 
 /// What one host pushes.
 struct Seed {
@@ -343,19 +332,9 @@ fn policy_digest(server: &RunningServer, viewer: &str) -> String {
 #[test]
 fn the_console_shows_each_page_in_chromium() {
     const TEST: &str = "the_console_shows_each_page_in_chromium";
-    let playwright = playwright_dir();
-    if !testkit::privileged(TEST, &["ip", "node", "chromium"])
-        || !testkit::skip_unless(
-            TEST,
-            playwright.join("node_modules/playwright-core").is_dir(),
-            format_args!(
-                "playwright-core is not in {} (scripts/test.sh installs it as root)",
-                playwright.display()
-            ),
-        )
-    {
+    let Some(playwright) = browser::ready(TEST, &["ip"]) else {
         return;
-    }
+    };
     let home = Home::new();
     let db = TestDatabase::Sqlite {
         file: home.state().join("server.db"),

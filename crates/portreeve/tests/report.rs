@@ -20,22 +20,11 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use support::{
-    Home, Lab, assert_exit, assert_matches_schema, assert_ok, run, sample, start_agent, stderr,
-    stdout, testkit, wait_for,
+    Home, Lab, assert_exit, assert_matches_schema, assert_ok, browser, run, sample, start_agent,
+    stderr, stdout, testkit, wait_for,
 };
 
 const SUBNET: u8 = 187;
-
-/// Where scripts/test.sh installs playwright-core, unless
-/// `PORTREEVE_PLAYWRIGHT` names another directory.
-fn playwright_dir() -> PathBuf {
-    std::env::var_os("PORTREEVE_PLAYWRIGHT")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-                .join(".cache/portreeve/playwright")
-        })
-}
 
 /// A TCP listener on `port` in the lab's server namespace whose process is
 /// named `<script>` (Python started through a link of that name), killed
@@ -146,19 +135,9 @@ fn lab() -> (Lab, Hostile) {
 #[test]
 fn the_report_of_a_namespace_host_names_its_listeners_findings_and_changes() {
     const TEST: &str = "the_report_of_a_namespace_host_names_its_listeners_findings_and_changes";
-    let playwright = playwright_dir();
-    if !testkit::privileged(TEST, &["ip", "python3", "nft", "node", "chromium"])
-        || !testkit::skip_unless(
-            TEST,
-            playwright.join("node_modules/playwright-core").is_dir(),
-            format_args!(
-                "playwright-core is not in {} (scripts/test.sh installs it as root)",
-                playwright.display()
-            ),
-        )
-    {
+    let Some(playwright) = browser::ready(TEST, &["ip", "python3", "nft"]) else {
         return;
-    }
+    };
     let (lab, _hostile) = lab();
 
     let doc = lab.json(&["report", "--format", "json"]);

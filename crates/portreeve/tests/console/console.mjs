@@ -13,13 +13,9 @@
 // Prints `ok: STEP` per passed step; the first failed assertion prints
 // `FAIL: …` and exits 1.
 
-import { createRequire } from 'node:module';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { launch } from '../support/chromium.mjs';
 import { join } from 'node:path';
 
-const require = createRequire(join(process.env.PORTREEVE_PLAYWRIGHT, 'node_modules', 'noop.js'));
-const { chromium } = require('playwright-core');
 
 const base = process.env.CONSOLE_URL;
 const secret = process.env.CONSOLE_TOKEN;
@@ -46,17 +42,11 @@ async function screenshot(page, name) {
   if (shots) await page.screenshot({ path: join(shots, `console-${name}.png`), fullPage: false });
 }
 
-const profile = mkdtempSync(join(tmpdir(), 'portreeve-chromium-'));
 const problems = [];
-let context;
+let browser;
 try {
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    viewport: { width: 1360, height: 860 },
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  browser = await launch({ width: 1360, height: 860 });
+  const { context } = browser;
   const page = context.pages()[0] ?? await context.newPage();
   // Script errors and refused loads (a Content-Security-Policy violation
   // is one) fail the run at its end.
@@ -175,6 +165,5 @@ try {
   console.log(`FAIL: ${e instanceof Failure ? e.message : e.stack}`);
   process.exitCode = 1;
 } finally {
-  await context?.close();
-  rmSync(profile, { recursive: true, force: true });
+  await browser?.close();
 }

@@ -14,14 +14,9 @@
 // but the file itself is refused and fails the run. Prints `ok: STEP` per
 // passed step; the first failed assertion prints `FAIL: …` and exits 1.
 
-import { createRequire } from 'node:module';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { launch } from '../support/chromium.mjs';
 import { pathToFileURL } from 'node:url';
 
-const require = createRequire(join(process.env.PORTREEVE_PLAYWRIGHT, 'node_modules', 'noop.js'));
-const { chromium } = require('playwright-core');
 
 const file = pathToFileURL(process.env.REPORT_FILE).href;
 const expect = JSON.parse(process.env.REPORT_EXPECT);
@@ -37,18 +32,12 @@ function includes(haystack, needle, where) {
   check(haystack.includes(needle), `${where} does not show ${JSON.stringify(needle)}:\n${haystack}`);
 }
 
-const profile = mkdtempSync(join(tmpdir(), 'portreeve-chromium-'));
 const requested = [];
 const problems = [];
-let context;
+let browser;
 try {
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    viewport: { width: 1200, height: 900 },
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  browser = await launch({ width: 1200, height: 900 });
+  const { context } = browser;
   // Every request: recorded; only the report itself may load.
   await context.route('**/*', (route) => {
     const url = route.request().url();
@@ -111,6 +100,5 @@ try {
   }
   process.exitCode = 1;
 } finally {
-  await context?.close();
-  rmSync(profile, { recursive: true, force: true });
+  await browser?.close();
 }

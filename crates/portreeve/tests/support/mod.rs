@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 pub use portreeve_testkit::{self as testkit, Netns, run, stderr, stdout};
 
+pub mod browser;
 pub mod capture;
 pub mod fleet_server;
 pub mod sarif;
