@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value, json};
 
 use crate::alert::{Action, Alert, BlockEvent, ScanKind};
+use crate::export::{Record, RecordEvent};
 use crate::sink::{Sink, SinkError};
 
 /// The ECS version the documents follow.
@@ -98,6 +99,119 @@ pub fn document(alert: &Alert) -> Value {
         }
     }
     doc
+}
+
+/// The ECS document `portreeve export` sends for `record`.
+///
+/// A detection is the alert sinks' own document (so a SIEM sees the same
+/// fields from the agent's alerts and from an export) with its dataset
+/// `portreeve.detection`. The rest: findings are `event.kind: alert` in
+/// the `configuration` and `network` categories, with the finding's code
+/// as `rule.id`, its fingerprint as `event.id` (stable across runs, for
+/// deduplication) and its remediation in `portreeve.finding`; drift is an
+/// `event` of the `network` category whose type is `start` (new listener),
+/// `end` (gone) or `change` (owner); a ledger entry is an `event` of the
+/// `configuration` category, type `change`, with its position as
+/// `event.sequence` and its actor as `user.name`.
+pub fn record_document(record: &Record) -> Value {
+    let mut doc = match &record.event {
+        RecordEvent::Detection(d) => document(&Alert::Detection(d.clone())),
+        _ => json!({
+            "@timestamp": record.time.to_string(),
+            "ecs": { "version": ECS_VERSION },
+            "message": record.message(),
+            "observer": { "vendor": "portreeve", "product": "portreeve" },
+            "event": {
+                "module": "portreeve",
+                "severity": record.severity().cef(),
+                "action": record.signature(),
+            },
+        }),
+    };
+    doc["host"] = json!({ "name": record.host });
+    doc["event"]["dataset"] = json!(format!("portreeve.{}", record.kind()));
+    match &record.event {
+        RecordEvent::Detection(_) => {}
+        RecordEvent::Finding(f) => {
+            doc["event"]["kind"] = json!("alert");
+            doc["event"]["category"] = json!(["configuration", "network"]);
+            doc["event"]["type"] = json!(["info"]);
+            doc["event"]["id"] = json!(f.fingerprint);
+            doc["event"]["reason"] = json!(f.rationale);
+            doc["rule"] = json!({ "id": f.kind.code(), "name": f.kind.name() });
+            if let Some(socket) = &f.socket {
+                doc["destination"] = json!({
+                    "ip": socket.address.to_string(),
+                    "port": socket.port,
+                });
+                doc["network"] = json!({ "transport": socket.protocol.as_str() });
+            }
+            if let Some(service) = &f.service {
+                doc["service"] = json!({ "name": service });
+            }
+            if !f.pids.is_empty() {
+                doc["process"] = json!({ "pid": f.pids[0] });
+            }
+            doc["portreeve"] = json!({
+                "finding": {
+                    "severity": f.severity.as_str(),
+                    "evidence": f.evidence,
+                    "remediation": f.remediation,
+                    "accepted": f.accepted.is_some(),
+                }
+            });
+        }
+        RecordEvent::Drift(d) => {
+            doc["event"]["kind"] = json!("event");
+            doc["event"]["category"] = json!(["network"]);
+            doc["event"]["type"] = json!([match d.kind.as_str() {
+                "new_listener" => "start",
+                "listener_gone" => "end",
+                _ => "change",
+            }]);
+            doc["destination"] = json!({ "ip": d.address.to_string(), "port": d.port });
+            doc["network"] = json!({ "transport": d.protocol.as_str() });
+            if let Some(owner) = d.new_owner.as_ref().or(d.old_owner.as_ref()) {
+                doc["service"] = json!({ "name": owner });
+            }
+            doc["portreeve"] = json!({
+                "drift": {
+                    "kind": d.kind,
+                    "netns": d.netns,
+                    "old_owner": d.old_owner,
+                    "new_owner": d.new_owner,
+                }
+            });
+        }
+        RecordEvent::Change(c) => {
+            doc["event"]["kind"] = json!("event");
+            doc["event"]["category"] = json!(["configuration"]);
+            doc["event"]["type"] = json!(["change"]);
+            doc["event"]["sequence"] = json!(c.index);
+            if let Some(reason) = &c.reason {
+                doc["event"]["reason"] = json!(reason);
+            }
+            doc["user"] = json!({ "name": c.actor });
+            doc["portreeve"] = json!({
+                "change": {
+                    "action": c.action,
+                    "object": c.object,
+                    "approval": c.approval,
+                }
+            });
+        }
+    }
+    drop_nulls(&mut doc);
+    doc
+}
+
+/// Leaves out absent values (an owner or approval there is none of):
+/// ECS has no use for `null`, and receivers index a field's absence better.
+fn drop_nulls(value: &mut Value) {
+    if let Value::Object(map) = value {
+        map.retain(|_, v| !v.is_null());
+        map.values_mut().for_each(drop_nulls);
+    }
 }
 
 /// A file of lines that is rotated before it would pass `max_bytes`:
@@ -206,6 +320,99 @@ impl Sink for EcsSink {
 mod tests {
     use super::*;
     use crate::examples;
+
+    #[test]
+    fn a_finding_record_is_an_alert_with_its_code_fingerprint_socket_and_remedy() {
+        use crate::export::{Record, RecordEvent};
+        use portreeve_core::{
+            BindScope, Family, Finding, FindingKind, NetnsRef, Proto, Severity, SocketRef,
+        };
+        let finding = Finding {
+            kind: FindingKind::ListenerNotAllowed,
+            fingerprint: "bff1f1da619c8332".to_owned(),
+            severity: Severity::Critical,
+            message: "0.0.0.0:9229/tcp listens but no rule allows it".to_owned(),
+            socket: Some(SocketRef {
+                protocol: Proto::Tcp,
+                family: Family::Ipv4,
+                address: "0.0.0.0".parse().unwrap(),
+                port: 9229,
+                endpoint: "0.0.0.0:9229".to_owned(),
+                scope: BindScope::Wildcard,
+                dual_stack: false,
+                netns: NetnsRef {
+                    inode: 4026531840,
+                    name: Some("host".to_owned()),
+                },
+                inode: 77,
+            }),
+            service: Some("node".to_owned()),
+            pids: vec![4242],
+            rule: None,
+            resource: None,
+            evidence: vec!["bound to every address".to_owned()],
+            rationale: "attack surface".to_owned(),
+            remediation: "bind to 127.0.0.1".to_owned(),
+            reach: None,
+            accepted: None,
+        };
+        let doc = record_document(&Record {
+            host: "gate".to_owned(),
+            time: "2026-05-28T20:00:00Z".parse().unwrap(),
+            event: RecordEvent::Finding(Box::new(finding)),
+        });
+        assert_eq!(doc["event"]["kind"], "alert");
+        assert_eq!(doc["event"]["dataset"], "portreeve.finding");
+        assert_eq!(doc["event"]["id"], "bff1f1da619c8332");
+        assert_eq!(doc["event"]["severity"], 8, "critical is high");
+        assert_eq!(doc["event"]["reason"], "attack surface");
+        assert_eq!(doc["rule"]["id"], FindingKind::ListenerNotAllowed.code());
+        assert_eq!(doc["rule"]["name"], FindingKind::ListenerNotAllowed.name());
+        assert_eq!(doc["destination"], json!({ "ip": "0.0.0.0", "port": 9229 }));
+        assert_eq!(doc["network"], json!({ "transport": "tcp" }));
+        assert_eq!(doc["service"], json!({ "name": "node" }));
+        assert_eq!(doc["process"], json!({ "pid": 4242 }));
+        assert_eq!(
+            doc["portreeve"]["finding"],
+            json!({
+                "severity": "critical",
+                "evidence": ["bound to every address"],
+                "remediation": "bind to 127.0.0.1",
+                "accepted": false,
+            })
+        );
+    }
+
+    #[test]
+    fn a_drift_record_is_a_network_event_without_absent_owners() {
+        use crate::export::{DriftRecord, Record, RecordEvent};
+        let record = Record {
+            host: "gate".to_owned(),
+            time: "2026-05-28T20:00:00Z".parse().unwrap(),
+            event: RecordEvent::Drift(DriftRecord {
+                kind: "new_listener".to_owned(),
+                protocol: portreeve_core::Proto::Tcp,
+                address: "0.0.0.0".parse().unwrap(),
+                port: 9229,
+                netns: "host".to_owned(),
+                old_owner: None,
+                new_owner: Some("node".to_owned()),
+            }),
+        };
+        let doc = record_document(&record);
+        assert_eq!(doc["event"]["kind"], "event");
+        assert_eq!(doc["event"]["type"], json!(["start"]));
+        assert_eq!(doc["event"]["dataset"], "portreeve.drift");
+        assert_eq!(doc["event"]["action"], "new_listener");
+        assert_eq!(doc["host"], json!({ "name": "gate" }));
+        assert_eq!(doc["destination"], json!({ "ip": "0.0.0.0", "port": 9229 }));
+        assert_eq!(doc["service"], json!({ "name": "node" }));
+        assert_eq!(
+            doc["portreeve"]["drift"],
+            json!({ "kind": "new_listener", "netns": "host", "new_owner": "node" })
+        );
+        assert_eq!(doc["message"], "new listener 0.0.0.0:9229/tcp (node)");
+    }
 
     #[test]
     fn a_usage_anomaly_is_a_network_alert_on_its_port_with_the_expected_range() {

@@ -8,6 +8,11 @@
 //! each counts what it delivered, failed and dropped ([`SinkStats`]) for the
 //! agent's metrics.
 //!
+//! `portreeve export` uses the same formats for what it sends
+//! ([`export::Record`]: findings, drift, changes, detections): the ECS
+//! mapping, the syslog framing, and the webhook's retries behind its
+//! Splunk HTTP Event Collector client ([`splunk_hec`]).
+//!
 //! ```no_run
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let config: portreeve_alerts::AlertsConfig = toml::from_str(r#"
@@ -24,7 +29,9 @@ pub mod cef;
 pub mod config;
 pub mod ecs;
 pub mod examples;
+pub mod export;
 pub mod sink;
+pub mod splunk_hec;
 pub mod syslog;
 pub mod webhook;
 

@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
-use crate::alert::Alert;
+use crate::alert::{Alert, Severity};
 use crate::cef;
 use crate::config::{Facility, SyslogTransport};
+use crate::export::Record;
 use crate::sink::{Sink, SinkError};
 
 /// What goes in every message's header besides the alert.
@@ -38,14 +39,36 @@ impl SyslogFormat {
     /// `<PRI>1 TIMESTAMP HOSTNAME portreeve PROCID MSGID - CEF:0|…`. The
     /// message carries no structured data: the CEF body holds every field.
     pub fn format(&self, alert: &Alert) -> String {
-        let pri = u16::from(self.facility.code()) * 8 + u16::from(alert.severity().syslog_code());
+        self.frame(
+            alert.severity(),
+            alert.time(),
+            alert.signature_id(),
+            &cef::format(alert, env!("CARGO_PKG_VERSION")),
+        )
+    }
+
+    /// The RFC 5424 message for an exported record: the same header, its
+    /// signature (`PRV001`, `new_listener`, `change.apply`,
+    /// `portscan.vertical`) as MSGID, and its ECS document as one line of
+    /// JSON for MSG, so that a syslog collector gets exactly the fields the
+    /// ECS export has.
+    pub fn format_record(&self, record: &Record) -> String {
+        self.frame(
+            record.severity(),
+            record.time,
+            &record.signature(),
+            &crate::ecs::record_document(record).to_string(),
+        )
+    }
+
+    fn frame(&self, severity: Severity, time: Timestamp, msgid: &str, msg: &str) -> String {
+        let pri = u16::from(self.facility.code()) * 8 + u16::from(severity.syslog_code());
         format!(
-            "<{pri}>1 {} {} portreeve {} {} - {}",
-            rfc5424_time(alert.time()),
+            "<{pri}>1 {} {} portreeve {} {} - {msg}",
+            rfc5424_time(time),
             self.hostname,
             self.procid,
-            header_token(alert.signature_id(), 32),
-            cef::format(alert, env!("CARGO_PKG_VERSION")),
+            header_token(msgid, 32),
         )
     }
 }
@@ -140,14 +163,21 @@ impl SyslogSink {
     }
 }
 
+impl SyslogSink {
+    /// Sends one formatted message (from [`SyslogFormat::format`] or
+    /// [`SyslogFormat::format_record`]) over the sink's transport.
+    pub fn send(&mut self, message: &str) -> io::Result<()> {
+        match self.transport {
+            SyslogTransport::Udp => self.send_udp(message),
+            SyslogTransport::Tcp => self.send_tcp(message),
+        }
+    }
+}
+
 impl Sink for SyslogSink {
     fn deliver(&mut self, alert: &Alert) -> Result<(), SinkError> {
         let message = self.format.format(alert);
-        match self.transport {
-            SyslogTransport::Udp => self.send_udp(&message)?,
-            SyslogTransport::Tcp => self.send_tcp(&message)?,
-        }
-        Ok(())
+        Ok(self.send(&message)?)
     }
 }
 

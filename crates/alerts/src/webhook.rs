@@ -68,6 +68,65 @@ enum Failure {
     Refused(u16),
 }
 
+/// An HTTP agent for posting: each request bounded by `timeout`, and an
+/// error status an answer to read rather than an error.
+pub(crate) fn agent(timeout: Duration) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_global(Some(timeout))
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+/// POSTs `body` as JSON to `url` with `headers`, retrying 5xx answers and
+/// transport failures as `retry` says; the body of the 2xx answer. The
+/// webhook and the Splunk HTTP Event Collector client both post this way.
+pub(crate) fn post_retrying(
+    agent: &ureq::Agent,
+    url: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+    retry: &RetryPolicy,
+) -> Result<String, SinkError> {
+    let attempt = || {
+        let mut request = agent.post(url).content_type("application/json");
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        match request.send(body) {
+            Ok(mut response) => {
+                let status = response.status().as_u16();
+                match status {
+                    200..=299 => response
+                        .body_mut()
+                        .read_to_string()
+                        .map_err(|e| Failure::Retryable(e.to_string())),
+                    500..=599 => Err(Failure::Retryable(format!("HTTP status {status}"))),
+                    _ => Err(Failure::Refused(status)),
+                }
+            }
+            Err(e) => Err(Failure::Retryable(e.to_string())),
+        }
+    };
+    let mut retries = 0;
+    loop {
+        match attempt() {
+            Ok(answer) => return Ok(answer),
+            Err(Failure::Refused(status)) => return Err(SinkError::Refused(status)),
+            Err(Failure::Retryable(last)) if retries >= retry.retries => {
+                return Err(SinkError::GaveUp {
+                    attempts: retries + 1,
+                    last,
+                });
+            }
+            Err(Failure::Retryable(_)) => {
+                thread::sleep(retry.delay(retries));
+                retries += 1;
+            }
+        }
+    }
+}
+
 /// Posts alerts to one URL.
 pub struct WebhookSink {
     agent: ureq::Agent,
@@ -85,35 +144,11 @@ impl WebhookSink {
         timeout: Duration,
         retry: RetryPolicy,
     ) -> WebhookSink {
-        let agent = ureq::Agent::config_builder()
-            .timeout_global(Some(timeout))
-            .http_status_as_error(false)
-            .build()
-            .into();
         WebhookSink {
-            agent,
+            agent: agent(timeout),
             url,
             headers,
             retry,
-        }
-    }
-
-    /// One POST: `Ok` on 2xx.
-    fn attempt(&self, body: &[u8]) -> Result<(), Failure> {
-        let mut request = self.agent.post(&self.url).content_type("application/json");
-        for (name, value) in &self.headers {
-            request = request.header(name, value);
-        }
-        match request.send(body) {
-            Ok(response) => {
-                let status = response.status().as_u16();
-                match status {
-                    200..=299 => Ok(()),
-                    500..=599 => Err(Failure::Retryable(format!("HTTP status {status}"))),
-                    _ => Err(Failure::Refused(status)),
-                }
-            }
-            Err(e) => Err(Failure::Retryable(e.to_string())),
         }
     }
 }
@@ -121,23 +156,7 @@ impl WebhookSink {
 impl Sink for WebhookSink {
     fn deliver(&mut self, alert: &Alert) -> Result<(), SinkError> {
         let body = body(alert).map_err(std::io::Error::other)?;
-        let mut retry = 0;
-        loop {
-            match self.attempt(&body) {
-                Ok(()) => return Ok(()),
-                Err(Failure::Refused(status)) => return Err(SinkError::Refused(status)),
-                Err(Failure::Retryable(last)) if retry >= self.retry.retries => {
-                    return Err(SinkError::GaveUp {
-                        attempts: retry + 1,
-                        last,
-                    });
-                }
-                Err(Failure::Retryable(_)) => {
-                    thread::sleep(self.retry.delay(retry));
-                    retry += 1;
-                }
-            }
-        }
+        post_retrying(&self.agent, &self.url, &self.headers, &body, &self.retry).map(drop)
     }
 }
 

@@ -34,6 +34,8 @@
 //!   or one self-contained HTML page;
 //! - [`evidence`]: the pack an auditor verifies offline (ledger bundle,
 //!   key, inclusion proofs, the policy in effect and its approvals);
+//! - [`export`]: findings, drift, changes and detections gathered for
+//!   `portreeve export` (ECS, Splunk HEC, syslog);
 //! - [`k8s`]: a Kubernetes cluster's manifests judged into findings;
 //! - [`cloud`]: AWS security groups judged into findings;
 //! - [`compliance`]: the facts and findings mapped to the controls of
@@ -71,6 +73,7 @@ pub mod detections;
 pub mod enforce;
 mod error;
 pub mod evidence;
+pub mod export;
 mod expiry;
 pub mod flows;
 pub mod forecast;

@@ -180,6 +180,8 @@ pub enum Command {
     /// Evidence packs for auditors: the ledger, its key, inclusion proofs and the policy in effect
     #[command(subcommand)]
     Evidence(EvidenceCommand),
+    /// Send findings, drift, changes and detections to a SIEM: ECS JSON lines, a Splunk HTTP Event Collector, or RFC 5424 syslog
+    Export(ExportArgs),
     /// Create and list the identities that propose and approve policy changes
     #[command(subcommand)]
     Identity(IdentityCommand),
@@ -1028,6 +1030,74 @@ pub struct ReportArgs {
     /// (pci-dss, mlps2, cis, nist-800-53; docs/compliance.md)
     #[arg(long, value_name = "FRAMEWORK")]
     pub framework: Option<portreeve_app::compliance::Framework>,
+}
+
+/// `portreeve export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Where to send: ECS JSON lines (standard output or --output), a
+    /// Splunk HTTP Event Collector (--url), or syslog (--syslog)
+    #[arg(long, value_enum)]
+    pub to: ExportTarget,
+    /// Only drift, changes and detections from this time on (2026-11-29,
+    /// 2026-11-29T08:00:00Z, or an age such as 30d); findings are always
+    /// those of a check now [default: everything recorded]
+    #[arg(long, value_name = "TIME", value_parser = parse_time_arg)]
+    pub since: Option<jiff::Timestamp>,
+    /// Which events, comma-separated: findings, drift, changes, detections
+    /// [default: all four]
+    #[arg(long, value_name = "KINDS", value_delimiter = ',')]
+    pub what: Vec<portreeve_app::export::What>,
+    /// ECS: write the lines to FILE (replacing it) instead of standard output
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Splunk HEC: the collector's base URL, e.g. https://splunk.example:8088
+    #[arg(long, value_name = "URL", required_if_eq("to", "splunk-hec"))]
+    pub url: Option<String>,
+    /// Splunk HEC: a file holding the token [default: $PORTREEVE_SPLUNK_TOKEN]
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Splunk HEC: events per request
+    #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub batch: u32,
+    /// Splunk HEC: wait for indexer acknowledgement of every request
+    #[arg(long)]
+    pub ack: bool,
+    /// Splunk HEC: how long to wait for acknowledgements
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_arg, default_value = "60s")]
+    pub ack_timeout: jiff::SignedDuration,
+    /// Splunk HEC: retries of a request after a 5xx answer or a failed connection
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub retries: u32,
+    /// Syslog: the receiver, HOST:PORT
+    #[arg(long, value_name = "HOST:PORT", required_if_eq("to", "syslog"))]
+    pub syslog: Option<String>,
+    /// Syslog: the transport (UDP datagrams, or octet-counted TCP frames)
+    #[arg(long, value_enum, default_value_t = ExportTransport::Udp)]
+    pub transport: ExportTransport,
+    /// Syslog: the facility (kern, user, daemon, auth, authpriv, local0 … local7)
+    #[arg(long, value_name = "FACILITY", default_value = "daemon")]
+    pub facility: String,
+}
+
+/// Where `export` sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportTarget {
+    /// Elastic Common Schema documents, one JSON object a line
+    Ecs,
+    /// A Splunk HTTP Event Collector
+    SplunkHec,
+    /// RFC 5424 syslog messages with the ECS document as message
+    Syslog,
+}
+
+/// The syslog transports of `export`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportTransport {
+    /// One datagram a message (RFC 5426)
+    Udp,
+    /// Octet-counted frames on one connection (RFC 6587)
+    Tcp,
 }
 
 /// Output formats of `report`.

@@ -16,6 +16,7 @@ mod detections;
 mod doctor;
 mod enforce;
 mod evidence;
+mod export;
 mod flows;
 mod forecast;
 mod generate;
@@ -87,6 +88,7 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
         Command::Ledger(command) => ledger::run(command, &ctx),
         Command::Evidence(command) => evidence::run(command, &ctx),
         Command::Report(args) => report::run(args, &ctx),
+        Command::Export(args) => export::run(args, &ctx),
         Command::Identity(command) => change::identity(command, &ctx),
         Command::Propose(args) => change::propose(args, &ctx),
         Command::Approve(args) => change::approve(args, &ctx),

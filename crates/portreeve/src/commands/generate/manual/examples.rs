@@ -688,6 +688,23 @@ const EXAMPLES: &[(&str, &[Example])] = &[
         ],
     ),
     (
+        "portreeve-export",
+        &[
+            ex(
+                "sudo portreeve export --to ecs --output /var/log/portreeve/events.ndjson --since 1d",
+                "The last day's drift, changes and detections, and the findings of a check now, as ECS JSON lines for Filebeat or Elastic Agent.",
+            ),
+            ex(
+                "sudo portreeve export --to splunk-hec --url https://splunk.example:8088 --token-file /etc/portreeve/hec.token --ack",
+                "Everything to a Splunk HTTP Event Collector, 100 events a request, waiting until the indexers acknowledge each request.",
+            ),
+            ex(
+                "sudo portreeve export --to syslog --syslog siem.example:6514 --transport tcp --what findings,detections",
+                "Findings and detections as RFC 5424 syslog messages over TCP, the ECS document as each message.",
+            ),
+        ],
+    ),
+    (
         "portreeve-identity",
         &[
             ex(
