@@ -32,7 +32,7 @@ cd "$(dirname "$0")/.."
 # nfdump: nfcapd stores softflowd's flows of a recorded scan and nfdump prints them as CSV (detect_offline)
 # masscan: a scanner of its own TCP stack beside nmap, against the agent (agent_scans)
 # python3-venv: the venvs schemathesis, network-config-analyzer, kubernetes-validate and the cloud API models are installed into, below (server_api_fuzz, nca_agreement, render_agreement, cloud)
-# chromium, nodejs: the browser and the node that drives it through playwright-core, below (console)
+# chromium, nodejs: the browser and the node that drives it through playwright-core, below (console); node also reads @elastic/ecs, below (export)
 packages=(iproute2 python3 bsdutils nftables iptables ipset util-linux procps
     nmap ndiff libxml2-utils nginx openssl redis-server memcached openssh-server tshark softflowd tcpdump strace
     sqlite3 iputils-ping postgresql-15 mariadb-server vsftpd g++ faketime prometheus systemd binutils groff-base dnsmasq-base rsyslog nfdump masscan python3-venv chromium nodejs)
@@ -113,6 +113,18 @@ if [ "$(id -u)" -eq 0 ] && [ ! -d "$playwright_dir/node_modules/playwright-core"
     && command -v npm >/dev/null; then
     npm install --prefix "$playwright_dir" --no-audit --no-fund --silent 'playwright-core@1.65.2' \
         || echo "test.sh: cannot install playwright-core into $playwright_dir" >&2
+fi
+
+# @elastic/ecs (npm), whose EcsFlat is ECS's published field reference
+# (ecs_flat.yml) that the ECS documents are checked against
+# (crates/portreeve/tests/support/ecs.rs): pinned to the ECS version the
+# documents claim. Without it those tests skip (and fail under
+# PORTREEVE_REQUIRE_PRIVILEGED=1).
+ecs_dir="$HOME/.cache/portreeve/ecs"
+if [ "$(id -u)" -eq 0 ] && [ ! -d "$ecs_dir/node_modules/@elastic/ecs" ] \
+    && command -v npm >/dev/null; then
+    npm install --prefix "$ecs_dir" --no-audit --no-fund --silent '@elastic/ecs@9.4.0' \
+        || echo "test.sh: cannot install @elastic/ecs into $ecs_dir" >&2
 fi
 
 exec cargo test --workspace "$@"

@@ -3,8 +3,10 @@
 //! reads such files as they are).
 //!
 //! ECS names are used wherever ECS has a field; what it has none for
-//! (tier, attempts, evidence, a blocked network, the TTL) goes under the
-//! custom `portreeve.` namespace, as ECS asks of custom fields.
+//! (tier, attempts, evidence, the probed ports, a blocked network, the TTL)
+//! goes under the custom `portreeve.` namespace, as ECS asks of custom
+//! fields. The tests of the binary check every document against the ECS
+//! field reference of [`ECS_VERSION`] (`@elastic/ecs`'s `EcsFlat`).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write as _};
@@ -16,8 +18,9 @@ use crate::alert::{Action, Alert, BlockEvent, ScanKind};
 use crate::export::{Record, RecordEvent};
 use crate::sink::{Sink, SinkError};
 
-/// The ECS version the documents follow.
-pub const ECS_VERSION: &str = "8.11.0";
+/// The ECS version the documents follow, and whose field reference the
+/// tests check them against.
+pub const ECS_VERSION: &str = "9.4.0";
 
 /// The ECS document for `alert`.
 pub fn document(alert: &Alert) -> Value {
@@ -48,12 +51,13 @@ pub fn document(alert: &Alert) -> Value {
             doc["event"]["reason"] = json!(d.evidence.join("; "));
             doc["rule"]["category"] = json!("port scan");
             doc["source"] = json!({ "ip": d.source.to_string() });
-            // Every ECS field may hold several values: the probed ports.
-            doc["destination"] = json!({ "port": d.ports });
             doc["network"] = json!({
                 "transport": if d.kind == ScanKind::Udp { "udp" } else { "tcp" }
             });
+            // ECS's `destination.port` holds one port (its reference does
+            // not normalize it to an array); a scan probes many.
             doc["portreeve"] = json!({
+                "ports": d.ports,
                 "kind": d.kind.name(),
                 "tier": d.tier.name(),
                 "action": d.action.name(),

@@ -67,8 +67,10 @@ fn each_alert_is_a_json_line_with_ecs_fields() {
     assert_eq!(detection["event"]["type"], json!(["info", "denied"]));
     assert_eq!(detection["event"]["action"], "port-scan-detected");
     assert_eq!(detection["event"]["start"], "2026-05-28T20:26:40Z");
+    // ECS's destination.port holds one value; the probed ports are ours.
+    assert!(detection.get("destination").is_none(), "{detection}");
     assert_eq!(
-        detection["destination"]["port"],
+        detection["portreeve"]["ports"],
         json!([22, 23, 80, 443, 8080])
     );
     assert_eq!(detection["rule"]["name"], "portscan.vertical");

@@ -26,12 +26,14 @@ protocol = "tcp"
 zones = ["lab"]
 "#;
 
-/// The ECS `event.action` of each line of `file`, with the block's target.
+/// The ECS `event.action` of each line of `file`, with the block's target;
+/// each line is checked against the ECS field reference on the way.
 fn ecs_actions(file: &Path) -> Vec<(String, String)> {
     let text = std::fs::read_to_string(file).unwrap_or_default();
     text.lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
         .map(|doc| {
+            support::ecs::assert_ecs(&doc);
             (
                 doc["event"]["action"].as_str().unwrap_or("?").to_owned(),
                 doc["portreeve"]["block"]["target"]

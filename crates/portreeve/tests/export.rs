@@ -1,19 +1,13 @@
 //! `portreeve export`: this host's findings, drift, changes and detections
-//! as Elastic Common Schema documents (checked field by field against the
-//! ECS 8.x field reference), to a Splunk HTTP Event Collector (a loopback
-//! mock speaking the protocol: token, batching, a 503 retried,
-//! acknowledgement), and as RFC 5424 syslog taken apart by a real rsyslog.
-//!
-//! The ECS reference's machine-readable form (`generated/ecs/ecs_flat.yml`
-//! in the elastic/ecs repository) cannot be fetched from where the tests
-//! run, so [`ECS_FIELDS`] restates, for the fields portreeve emits, the
-//! name and type that file gives them; the allowed values of the
-//! categorisation fields are restated likewise.
+//! as Elastic Common Schema documents (each checked field by field against
+//! the published ECS field reference, `@elastic/ecs`'s `EcsFlat`: see
+//! [`support::ecs`]), to a Splunk HTTP Event Collector (a loopback mock
+//! speaking the protocol: token, batching, a 503 retried, acknowledgement),
+//! and as RFC 5424 syslog taken apart by a real rsyslog.
 
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::IpAddr;
 use std::process::Command;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,165 +21,17 @@ use portreeve_testkit::rsyslog::{self, Rsyslog};
 use serde_json::{Value, json};
 use support::{Home, assert_exit, assert_ok, run, stdout};
 
-/// The ECS 8.x fields portreeve's documents use, with their ECS types
-/// (from elastic/ecs, generated/ecs/ecs_flat.yml). Anything under
-/// `portreeve.` is the custom namespace ECS asks custom fields to use.
-const ECS_FIELDS: &[(&str, &str)] = &[
-    ("@timestamp", "date"),
-    ("ecs.version", "keyword"),
-    ("message", "match_only_text"),
-    ("event.kind", "keyword"),
-    ("event.category", "keyword"),
-    ("event.type", "keyword"),
-    ("event.action", "keyword"),
-    ("event.dataset", "keyword"),
-    ("event.module", "keyword"),
-    ("event.severity", "long"),
-    ("event.id", "keyword"),
-    ("event.reason", "keyword"),
-    ("event.start", "date"),
-    ("event.end", "date"),
-    ("event.sequence", "long"),
-    ("rule.id", "keyword"),
-    ("rule.name", "keyword"),
-    ("rule.category", "keyword"),
-    ("observer.vendor", "keyword"),
-    ("observer.product", "keyword"),
-    ("observer.type", "keyword"),
-    ("host.name", "keyword"),
-    ("source.ip", "ip"),
-    ("destination.ip", "ip"),
-    ("destination.port", "long"),
-    ("network.transport", "keyword"),
-    ("service.name", "keyword"),
-    ("process.pid", "long"),
-    ("user.name", "keyword"),
-];
-
-/// ECS's allowed values of the categorisation fields (8.x).
-const EVENT_KINDS: &[&str] = &[
-    "alert",
-    "asset",
-    "enrichment",
-    "event",
-    "metric",
-    "state",
-    "pipeline_error",
-    "signal",
-];
-const EVENT_CATEGORIES: &[&str] = &[
-    "api",
-    "authentication",
-    "configuration",
-    "database",
-    "driver",
-    "email",
-    "file",
-    "host",
-    "iam",
-    "intrusion_detection",
-    "library",
-    "malware",
-    "network",
-    "package",
-    "process",
-    "registry",
-    "session",
-    "threat",
-    "vulnerability",
-    "web",
-];
-const EVENT_TYPES: &[&str] = &[
-    "access",
-    "admin",
-    "allowed",
-    "change",
-    "connection",
-    "creation",
-    "deletion",
-    "denied",
-    "end",
-    "error",
-    "group",
-    "indicator",
-    "info",
-    "installation",
-    "protocol",
-    "start",
-    "user",
-];
-
-/// Every leaf of `doc` with its dotted path (arrays kept whole).
-fn leaves(prefix: &str, doc: &Value, out: &mut Vec<(String, Value)>) {
-    match doc {
-        Value::Object(map) => {
-            for (k, v) in map {
-                let path = if prefix.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{prefix}.{k}")
-                };
-                leaves(&path, v, out);
-            }
-        }
-        other => out.push((prefix.to_owned(), other.clone())),
-    }
-}
-
-/// Whether `value` (or each of its values, ECS fields being multi-valued)
-/// fits ECS type `ty`.
-fn fits(ty: &str, value: &Value) -> bool {
-    if let Value::Array(values) = value {
-        return !values.is_empty() && values.iter().all(|v| fits(ty, v));
-    }
-    match ty {
-        "keyword" | "match_only_text" => value.is_string(),
-        "long" => value.is_i64() || value.is_u64(),
-        "date" => value
-            .as_str()
-            .is_some_and(|s| s.parse::<Timestamp>().is_ok()),
-        "ip" => value.as_str().is_some_and(|s| s.parse::<IpAddr>().is_ok()),
-        other => panic!("no check for ECS type {other}"),
-    }
-}
-
-/// Asserts `doc` uses ECS fields with their ECS types and allowed values,
-/// and the custom namespace for everything else.
+/// Asserts `doc` is an ECS document by the reference, of the version it
+/// says it follows, with what every exported document carries.
 #[track_caller]
 fn assert_ecs(doc: &Value) {
-    let types: BTreeMap<&str, &str> = ECS_FIELDS.iter().copied().collect();
-    let mut fields = Vec::new();
-    leaves("", doc, &mut fields);
-    for (path, value) in &fields {
-        if path.starts_with("portreeve.") {
-            continue;
-        }
-        let ty = types
-            .get(path.as_str())
-            .unwrap_or_else(|| panic!("{path} is not an ECS field portreeve documents: {doc}"));
-        assert!(fits(ty, value), "{path} = {value} is not an ECS {ty}");
-    }
-    assert_eq!(doc["ecs"]["version"], "8.11.0");
-    for (field, allowed) in [
-        ("kind", EVENT_KINDS),
-        ("category", EVENT_CATEGORIES),
-        ("type", EVENT_TYPES),
-    ] {
-        let value = &doc["event"][field];
-        let values: Vec<&Value> = match value {
-            Value::Array(v) => v.iter().collect(),
-            v => vec![v],
-        };
-        for v in values {
-            assert!(
-                v.as_str().is_some_and(|s| allowed.contains(&s)),
-                "event.{field} {v} is not an allowed ECS value"
-            );
-        }
-    }
-    for required in ["@timestamp", "message", "event.dataset", "host.name"] {
+    support::ecs::assert_ecs(doc);
+    assert_eq!(doc["ecs"]["version"], portreeve_alerts::ecs::ECS_VERSION);
+    for required in ["message", "event.dataset", "host.name"] {
         assert!(
-            fields.iter().any(|(p, _)| p == required),
+            support::ecs::flatten(doc)
+                .iter()
+                .any(|(name, _)| name == required),
             "{required} missing: {doc}"
         );
     }
@@ -291,6 +137,10 @@ fn key(doc: &Value) -> (String, String, String) {
 fn ecs_documents_use_ecs_fields_and_types_for_every_kind() {
     let home = home_with_events();
     let docs = ecs_lines(&home, "findings,drift,changes,detections");
+    // The documents claim the version of the reference they are checked by.
+    if let Some(reference) = support::ecs::reference() {
+        assert_eq!(reference.version, portreeve_alerts::ecs::ECS_VERSION);
+    }
     for doc in &docs {
         assert_ecs(doc);
     }
@@ -358,7 +208,8 @@ fn ecs_documents_use_ecs_fields_and_types_for_every_kind() {
         .find(|d| d["event"]["dataset"] == "portreeve.detection")
         .unwrap();
     assert_eq!(detection["source"], json!({ "ip": "192.0.2.7" }));
-    assert_eq!(detection["destination"], json!({ "port": [22, 23, 80] }));
+    assert!(detection.get("destination").is_none(), "{detection}");
+    assert_eq!(detection["portreeve"]["ports"], json!([22, 23, 80]));
     assert_eq!(detection["event"]["kind"], "alert");
     assert_eq!(detection["@timestamp"], "2026-11-04T10:00:05Z");
 
@@ -376,6 +227,58 @@ fn ecs_documents_use_ecs_fields_and_types_for_every_kind() {
     ]);
     assert_ok(&out);
     assert_eq!(stdout(&out).lines().count(), 2, "{}", stdout(&out));
+}
+
+#[test]
+fn every_kind_of_agent_alert_is_an_ecs_document() {
+    use portreeve_alerts::{Alert, ecs, examples};
+    for alert in [
+        examples::detection(),
+        Alert::Block(examples::block()),
+        examples::usage_anomaly(),
+    ] {
+        support::ecs::assert_ecs(&ecs::document(&alert));
+    }
+}
+
+#[test]
+fn the_ecs_check_rejects_what_the_reference_does_not_allow() {
+    let Some(reference) = support::ecs::reference() else {
+        return;
+    };
+    let good = json!({
+        "@timestamp": "2026-11-04T10:00:05Z",
+        "ecs": { "version": reference.version },
+        "event": { "kind": "alert", "category": ["network"], "outcome": "success" },
+        "destination": { "port": 22 },
+        "portreeve": { "anything": [1, "two"] },
+    });
+    assert_eq!(
+        support::ecs::violations(reference, &good),
+        Vec::<String>::new()
+    );
+    let bad = json!({
+        "ecs": { "version": reference.version },
+        "event": { "kind": "nonsense", "category": "network", "outcome": "maybe", "bogus": 1 },
+        "destination": { "port": [22, 23] },
+        "source": { "ip": "not-an-address", "port": "22" },
+        "event_time": "2026-11-04T10:00:05Z",
+    });
+    let mut said = support::ecs::violations(reference, &bad);
+    said.sort();
+    assert_eq!(
+        said,
+        [
+            "@timestamp is missing",
+            "destination.port = [22,23]: ECS expects one value, not an array",
+            "event.bogus is not an ECS 9.4.0 field",
+            "event.kind = \"nonsense\" is not one of ECS's [\"alert\", \"asset\", \"enrichment\", \"event\", \"metric\", \"state\", \"pipeline_error\", \"signal\"]",
+            "event.outcome = \"maybe\" is not one of ECS's [\"failure\", \"success\", \"unknown\"]",
+            "event_time is not an ECS 9.4.0 field",
+            "source.ip = \"not-an-address\" is not an ECS ip",
+            "source.port = \"22\" is not an ECS long",
+        ]
+    );
 }
 
 #[test]

@@ -1,8 +1,8 @@
 //! What the binary's end-to-end tests share beyond `portreeve-testkit`: the
 //! binary under test, a state directory per test ([`Home`]) and a server
 //! namespace with a client beside it ([`Lab`]), exit-status assertions, `ss`
-//! output parsing, JSON Schema checks, and the agent's record of who uses
-//! what ([`usage`]).
+//! output parsing, JSON Schema and ECS ([`ecs`]) checks, and the agent's
+//! record of who uses what ([`usage`]).
 
 #![allow(dead_code)] // Each test binary uses a different part of the harness.
 
@@ -16,6 +16,7 @@ pub use portreeve_testkit::{self as testkit, Netns, run, stderr, stdout};
 
 pub mod browser;
 pub mod capture;
+pub mod ecs;
 pub mod fleet_server;
 pub mod sarif;
 pub mod saved;
