@@ -54,6 +54,7 @@ mod copies;
 pub mod entry;
 mod files;
 pub mod follow;
+mod lines;
 pub mod merkle;
 pub mod note;
 pub mod store;

@@ -108,6 +108,7 @@ use serde::{Deserialize, Serialize};
 use crate::copies;
 use crate::entry::{Draft, Entry};
 use crate::files::{Access, Dir, error_at};
+use crate::lines::EntryIndex;
 use crate::merkle::{self, CompactTree, Hash, Subtrees};
 use crate::note::{Checkpoint, KeyKind, KeyName, Note, SignerKey, VerifierKey};
 use crate::verify::LatestCopy;
@@ -332,6 +333,8 @@ pub struct Ledger {
     flushed: Condvar,
     /// Makes `entries` durable (see [`Flush`]).
     flush: Flush,
+    /// Where entries start in `entries.jsonl`, for [`Self::entry_lines`].
+    lines: Mutex<EntryIndex>,
 }
 
 /// The view and the cross-process lock, held together; the lock is
@@ -438,6 +441,7 @@ impl Ledger {
             }),
             flushed: Condvar::new(),
             flush,
+            lines: Mutex::new(EntryIndex::default()),
         };
         drop(ledger.locked()?);
         Ok(ledger)
@@ -1304,6 +1308,23 @@ impl Ledger {
     /// The raw bytes of the entries file, for reading and verification.
     pub fn entries_bytes(&self) -> Result<Vec<u8>, LedgerError> {
         entries_bytes(self.dir())
+    }
+
+    /// The entries from position `first` on, at most `count` of them, each
+    /// as its stored line (canonical JSON, no newline): fewer when the
+    /// ledger ends first, none past its end. Only those lines are read
+    /// (through an index of where entries start, kept by this handle), and
+    /// each is checked to be an entry that parses and records its own
+    /// position; one that is not is [`LedgerError::Corrupt`].
+    pub fn entry_lines(&self, first: u64, count: u64) -> Result<Vec<Vec<u8>>, LedgerError> {
+        let path = self.path(ENTRIES);
+        let Some(file) = self.dir.open_file(ENTRIES, Access::Read)? else {
+            return Ok(Vec::new());
+        };
+        self.lines
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .read(&file, &path, first, count)
     }
 
     /// Raw checkpoint note texts as stored, for verification and export.

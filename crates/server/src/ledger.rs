@@ -127,13 +127,10 @@ impl ServerLedger {
             let size = Checkpoint::parse_text(&note.text)
                 .map_err(|e| ServerError::Corrupt(format!("the server's checkpoint: {e}")))?
                 .size;
-            let bytes = ledger.entries_bytes()?;
-            let entries = bytes
-                .split_inclusive(|b| *b == b'\n')
-                .zip(0u64..size)
-                .skip(usize::try_from(after).unwrap_or(usize::MAX))
-                .take(usize::try_from(limit.min(MAX_PAGE)).unwrap_or(usize::MAX))
-                .map(|(line, index)| page_entry(index, line))
+            let count = limit.min(MAX_PAGE).min(size.saturating_sub(after));
+            let entries = (after..)
+                .zip(ledger.entry_lines(after, count)?)
+                .map(|(index, line)| page_entry(index, &line))
                 .collect::<Result<_, _>>()?;
             Ok(LedgerPage {
                 size,
@@ -190,9 +187,8 @@ impl ServerLedger {
     }
 }
 
-/// Entry `index` from its stored `line` (with its newline).
-fn page_entry(index: u64, line: &[u8]) -> Result<PageEntry, ServerError> {
-    let body = line.strip_suffix(b"\n").unwrap_or(line);
+/// Entry `index` from its stored line `body` (without its newline).
+fn page_entry(index: u64, body: &[u8]) -> Result<PageEntry, ServerError> {
     let text = std::str::from_utf8(body)
         .map_err(|_| ServerError::Corrupt(format!("ledger entry {index} is not UTF-8")))?;
     let entry = serde_json::from_str(text)
