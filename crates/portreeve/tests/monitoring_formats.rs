@@ -58,7 +58,6 @@ const SOCKETS: [(&str, &str, u16, &str); 5] = [
     ("tcp", "127.0.0.1", 22, "sshd"),
 ];
 
-
 /// `out`'s standard output as one PRTG reading, checked against the schema
 /// and for unique channel names.
 #[track_caller]

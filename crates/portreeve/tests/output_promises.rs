@@ -484,7 +484,6 @@ fn a_saved_inventory_cannot_be_combined_with_all_netns() {
     assert_eq!(stdout(&out), "");
 }
 
-
 /// The findings of a `check --format json` run, as (id, message) pairs.
 fn findings(out: &Output) -> Vec<(String, String)> {
     let doc: Value = serde_json::from_str(&stdout(out))
