@@ -341,12 +341,10 @@ pub fn vulns(state: &StateDir, request: VulnsRequest) -> Result<VulnsReport, App
 /// Imports the advisories at `from` into the state directory, replacing
 /// any earlier import; nothing changes when any entry is not an advisory.
 pub fn update(state: &StateDir, from: &Path) -> Result<ImportSummary, AppError> {
-    let dir = state.root().join(OSV_DIR);
-    std::fs::create_dir_all(&dir).map_err(|source| AppError::Io {
-        path: dir.clone(),
-        source,
-    })?;
-    portreeve_vulns::import(from, &dir).map_err(|e| AppError::Invalid(e.to_string()))
+    // `import` creates the directory only once every entry has passed, so
+    // a refused import leaves the state directory as it was.
+    portreeve_vulns::import(from, &state.root().join(OSV_DIR))
+        .map_err(|e| AppError::Invalid(e.to_string()))
 }
 
 /// Reads the advisories naming `wanted` from `osv`, or from the import.
@@ -394,12 +392,7 @@ fn read_advisories(
 fn by_package(advisories: &[Advisory]) -> HashMap<&str, Vec<&Advisory>> {
     let mut index: HashMap<&str, Vec<&Advisory>> = HashMap::new();
     for advisory in advisories {
-        let names: BTreeSet<&str> = advisory
-            .affected
-            .iter()
-            .map(|a| a.package.name.as_str())
-            .collect();
-        for name in names {
+        for name in advisory.package_names() {
             index.entry(name).or_default().push(advisory);
         }
     }

@@ -149,12 +149,7 @@ pub fn import(from: &Path, dir: &Path) -> Result<ImportSummary, OsvError> {
         for ecosystem in ecosystems {
             *summary.ecosystems.entry(ecosystem.to_owned()).or_default() += 1;
         }
-        let names: BTreeSet<&str> = advisory
-            .affected
-            .iter()
-            .map(|a| a.package.name.as_str())
-            .collect();
-        for name in names {
+        for name in advisory.package_names() {
             let position = u32::try_from(position).expect("fewer than 2^32 entries");
             packages.entry(name.to_owned()).or_default().push(position);
         }

@@ -161,6 +161,15 @@ impl Advisory {
     pub fn names_package(&self, package: &str) -> bool {
         self.affected.iter().any(|a| a.package.name == package)
     }
+
+    /// The distinct package names its `affected` entries give (in any
+    /// ecosystem), sorted: what the import index and the judging index key on.
+    pub fn package_names(&self) -> std::collections::BTreeSet<&str> {
+        self.affected
+            .iter()
+            .map(|a| a.package.name.as_str())
+            .collect()
+    }
 }
 
 #[cfg(test)]
