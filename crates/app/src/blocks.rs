@@ -1,6 +1,6 @@
 //! Blocks: sources dropped whatever the port, for a limited time, ended by
 //! the kernel itself. A block is manual (`portreeve block`) or automatic
-//! (the kernel's scan detection, [`kernel`]). Every block, automatic or
+//! (the kernel's scan detection, module `kernel`). Every block, automatic or
 //! manual, and every unblock and expiry is a ledger entry.
 //!
 //! A block never cuts the way in: sources in the management zone or a

@@ -7,7 +7,7 @@
 //! A trip is not a new policy: the policy in effect stays the policy as
 //! written, and every generation installed while breakers are tripped —
 //! by a trip, an `apply`, a reclaim — carries their actions, because the
-//! ruleset is compiled through [`compile_in_force`]. Which breakers are
+//! ruleset is compiled through `compile_in_force`. Which breakers are
 //! tripped, and what the agent remembers of each, lives in
 //! `<state>/breakers.json`, so a manual trip and a trip's hourly cap
 //! survive a restart of the agent.

@@ -8,12 +8,16 @@
 //! severity), a wide one PR022. The policy's `min_severity` and accepted
 //! risks then apply as in `check`.
 
-use portreeve_cloud::describe::{Group, Protocol};
+use std::path::Path;
+
+use portreeve_cloud::describe::{self, Group, Protocol};
 use portreeve_cloud::judge::{self, Fact};
 use portreeve_core::{Finding, FindingKind, Proto, ResourceRef, Severity};
 use portreeve_policy::catalogue::{self, CatalogueEntry};
 
 use crate::check::{self, Summary};
+use crate::error::AppError;
+use crate::input;
 use crate::policy::LoadedPolicy;
 
 /// PR022's severity (docs/findings.md).
@@ -32,6 +36,17 @@ pub struct CloudReport {
     pub findings: Vec<Finding>,
     /// Their counts (`listeners` and `exposed` are 0: no sockets here).
     pub summary: Summary,
+}
+
+/// Reads `aws ec2 describe-security-groups` output at `path` (`-`:
+/// standard input) and judges it under `policy`. A document that is not
+/// one is [`AppError::Invalid`], located.
+pub fn check_aws_file(policy: LoadedPolicy, path: &Path) -> Result<CloudReport, AppError> {
+    let file = input::origin(path);
+    let text = input::read_text(path, "describe-security-groups output")
+        .map_err(|e| AppError::Invalid(e.to_string()))?;
+    let groups = describe::read(&text, &file).map_err(|e| AppError::Invalid(e.to_string()))?;
+    Ok(check_aws(policy, &groups, &file))
 }
 
 /// Judges `groups`, read from `file`, under `policy`.

@@ -226,6 +226,37 @@ impl Facts {
     }
 }
 
+/// A finding as a host pushed it to the fleet server, for judging that
+/// host in the fleet's report: a push carries the kind, severity and
+/// message only, so the rest is empty rather than made up — no
+/// fingerprint, socket, rationale or remediation (docs/findings.md has
+/// the kind's), and never accepted (a push does not say). `service` is
+/// what the fleet knows of the owner, e.g. `published by docker-proxy`,
+/// which container controls read ([`names_container`]).
+pub fn pushed_finding(
+    kind: FindingKind,
+    severity: portreeve_core::Severity,
+    message: &str,
+    service: Option<String>,
+) -> Finding {
+    Finding {
+        kind,
+        fingerprint: String::new(),
+        severity,
+        message: message.to_owned(),
+        socket: None,
+        service,
+        pids: Vec::new(),
+        rule: None,
+        resource: None,
+        evidence: Vec::new(),
+        rationale: String::new(),
+        remediation: String::new(),
+        reach: None,
+        accepted: None,
+    }
+}
+
 /// The sources of findings an assessment includes besides the check of
 /// this host's listeners. The absence of a finding only counts as evidence
 /// when its source was examined; otherwise the result says it was not.

@@ -55,6 +55,13 @@ pub enum AppError {
     /// `simulate --sandbox` could not build or probe its replica.
     #[error(transparent)]
     Sandbox(#[from] portreeve_sandbox::SandboxError),
+    /// A report could not be printed to PDF (no Chromium, or it failed).
+    #[error(transparent)]
+    Pdf(#[from] crate::report::pdf::PdfError),
+    /// The fleet server could not be reached, failed, or gave an answer
+    /// this portreeve cannot read (which URL, and why).
+    #[error("the fleet server: {0}")]
+    Server(String),
     /// A file of the state directory could not be read or written.
     #[error("{}: {source}", path.display())]
     Io {

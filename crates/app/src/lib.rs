@@ -33,13 +33,16 @@
 //!   lifecycle, grants, blocks, the ledger and its verification) as JSON
 //!   or one self-contained HTML page;
 //! - [`evidence`]: the pack an auditor verifies offline (ledger bundle,
-//!   key, inclusion proofs, the policy in effect and its approvals);
+//!   key, inclusion proofs, the policy in effect and its approvals), of
+//!   this host or of the fleet a server governs;
 //! - [`export`]: findings, drift, changes and detections gathered for
 //!   `portreeve export` (ECS, Splunk HEC, syslog);
 //! - [`k8s`]: a Kubernetes cluster's manifests judged into findings;
 //! - [`cloud`]: AWS security groups judged into findings;
 //! - [`compliance`]: the facts and findings mapped to the controls of
 //!   PCI DSS, MLPS 2.0, the CIS Benchmarks and NIST SP 800-53;
+//! - [`server_client`]: reading the fleet server's API, for the fleet's
+//!   report and evidence pack;
 //! - [`input`]: reading a file an operator names, `-` meaning standard input.
 //!
 //! Who acts is an [`Actor`], recorded on every entry.
@@ -87,6 +90,7 @@ pub mod reclaim;
 pub mod recommend;
 pub mod record;
 pub mod report;
+pub mod server_client;
 pub mod simulate;
 mod state_dir;
 pub mod usage;

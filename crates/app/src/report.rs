@@ -14,30 +14,42 @@
 //! is recorded.
 //!
 //! This is the report of the host portreeve runs on; the fleet's report,
-//! from the server, is not built yet.
+//! read from the fleet server, is [`build_fleet`]'s.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
 
 use jiff::Timestamp;
 use portreeve_core::{Exposure, Finding, ListeningSocket, Severity};
 use portreeve_ledger::bundle::verify_dir;
-use portreeve_ledger::{Entry, Trust, store};
+use portreeve_ledger::{Entry, Tamper, Trust, Verified, store};
 use portreeve_lifecycle::State;
 use portreeve_store::Store;
 use serde::Serialize;
 
 use crate::actor::Actor;
 use crate::check::{self, CheckRequest, Sockets, Summary};
-use crate::compliance::{self, ControlResult, Facts, Framework};
+use crate::compliance::{self, ControlResult, Examined, Facts, Framework};
 use crate::error::AppError;
 use crate::policy::{self, LoadedPolicy};
 use crate::reclaim;
 use crate::state_dir::StateDir;
+use crate::vulns::{Subject, VulnsRequest};
 
+mod fleet;
+mod fleet_html;
 mod html;
+mod page;
+pub mod pdf;
 mod svg;
 
-pub use html::{escape, html};
+pub use fleet::{
+    FLEET_KIND, FLEET_SCHEMA_VERSION, FleetControl, FleetLedger, FleetPolicies, FleetReport,
+    HostControl, KeySource, ReportedFinding, build_fleet, build_fleet_trusting,
+};
+pub use fleet_html::fleet_html;
+pub use html::html;
+pub use page::escape;
 
 /// `kind` of a report document.
 pub const KIND: &str = "portreeve.report";
@@ -64,6 +76,30 @@ pub struct ReportRequest {
     /// A compliance framework to assess the host against: the report then
     /// carries each of its controls, judged ([`crate::compliance`]).
     pub framework: Option<Framework>,
+    /// Findings of other sources to judge by the same policy and include,
+    /// beside the check of this host's listeners.
+    pub include: Include,
+}
+
+/// The sources of findings besides this host's listeners a report can
+/// include, each judged as its own command judges it (`k8s check`,
+/// `cloud check`, `vulns`). Only a source included counts as examined in
+/// a compliance assessment: without it, the absence of its findings
+/// proves nothing, and the controls that need it stay `manual`.
+#[derive(Debug, Clone, Default)]
+pub struct Include {
+    /// Kubernetes manifests (files or directories), as `k8s check
+    /// --manifests` reads them; empty: none.
+    pub kubernetes: Vec<PathBuf>,
+    /// `aws ec2 describe-security-groups` output, as `cloud check --aws`
+    /// reads it.
+    pub aws: Option<PathBuf>,
+    /// Judge the packages of this host's listeners against OSV advisories,
+    /// as `vulns` does.
+    pub vulnerabilities: bool,
+    /// The advisories for that: a zip archive, a directory or one OSV JSON
+    /// file; `None`: those `vulns update` imported.
+    pub osv: Option<PathBuf>,
 }
 
 /// The report, as `report --format json` writes it: the envelope every
@@ -108,6 +144,9 @@ pub struct Report {
     /// New connections per port and hour in the period, from the agent's
     /// hourly history.
     pub connections: Vec<PortConnections>,
+    /// The sources of findings included besides this host's listeners
+    /// (`report --k8s-manifests`, `--aws`, `--vulns`), in that order.
+    pub sources: Vec<Source>,
     /// What the report could not cover, and why (no ledger, no agent
     /// store, …).
     pub notes: Vec<String>,
@@ -118,6 +157,17 @@ pub struct Report {
     /// mapping, when a framework was asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub controls: Option<Vec<ControlResult>>,
+}
+
+/// One source of findings a report included besides the host's listeners.
+#[derive(Debug, Clone, Serialize)]
+pub struct Source {
+    /// `kubernetes`, `aws` or `vulnerabilities`.
+    pub name: &'static str,
+    /// What was read, in words (`4 pods in 2 namespaces from deploy/`).
+    pub what: String,
+    /// The findings it gave, at or above the policy's `min_severity`.
+    pub findings: usize,
 }
 
 /// The period a report covers.
@@ -290,6 +340,30 @@ pub struct Verification {
     pub problem: Option<String>,
 }
 
+impl Verification {
+    /// What a verification of a ledger gave, as reports carry it.
+    fn of(outcome: Result<Verified, Tamper>) -> Verification {
+        match outcome {
+            Ok(v) => Verification {
+                verified: true,
+                entries: Some(v.entries),
+                checkpoints: Some(v.checkpoints),
+                unsigned_tail: Some(v.unsigned_tail),
+                attested: Some(v.attested),
+                problem: None,
+            },
+            Err(t) => Verification {
+                verified: false,
+                entries: None,
+                checkpoints: None,
+                unsigned_tail: None,
+                attested: None,
+                problem: Some(t.to_string()),
+            },
+        }
+    }
+}
+
 /// One recorded check: its counts, read from its ledger entry.
 #[derive(Debug, Clone, Serialize)]
 pub struct CheckRun {
@@ -337,6 +411,7 @@ pub fn build(state: &StateDir, request: &ReportRequest) -> Result<Report, AppErr
         // Not recorded: no actor is named anywhere.
         &Actor::of_this_process(),
     )?;
+    let (included, sources, examined) = included(state, &loaded, &request.include)?;
     let drift = state.firewall().table_drift();
     let protection = check::protection(state, &loaded, &drift);
     let reaches: Vec<Exposure> = checked
@@ -417,14 +492,22 @@ pub fn build(state: &StateDir, request: &ReportRequest) -> Result<Report, AppErr
         .filter(|e| e.action == "check")
         .filter_map(check_run)
         .collect();
+    let mut findings = checked.findings.clone();
+    findings.extend(included.iter().cloned());
+    findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.kind.cmp(&b.kind)));
+    let summary = Summary::of(&checked.sockets, &findings);
     let controls = request.framework.map(|framework| {
-        let facts = Facts::of_check(
+        let mut facts = Facts::of_check(
             now,
             &checked,
             &drift,
             ledger.verification.as_ref().map(|v| v.verified),
             state.has_store(),
         );
+        facts.findings.extend(included);
+        facts.examined.kubernetes = examined.kubernetes;
+        facts.examined.cloud = examined.cloud;
+        facts.examined.vulnerabilities = examined.vulnerabilities;
         compliance::assess(framework, &facts)
     });
 
@@ -436,9 +519,9 @@ pub fn build(state: &StateDir, request: &ReportRequest) -> Result<Report, AppErr
         generated_at: now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
         period: Period { since, until: now },
         policy: PolicyFacts::of(&loaded),
-        summary: checked.summary,
+        summary,
         listeners,
-        findings: checked.findings,
+        findings,
         exposure,
         lifecycle: Lifecycle {
             counts,
@@ -450,10 +533,87 @@ pub fn build(state: &StateDir, request: &ReportRequest) -> Result<Report, AppErr
         ledger,
         findings_over_time,
         connections,
+        sources,
         notes,
         framework: request.framework,
         controls,
     })
+}
+
+/// The findings of the sources `include` names, judged by `policy` as
+/// their own commands judge them, what each source read, and which were
+/// examined.
+fn included(
+    state: &StateDir,
+    policy: &LoadedPolicy,
+    include: &Include,
+) -> Result<(Vec<Finding>, Vec<Source>, Examined), AppError> {
+    let mut findings = Vec::new();
+    let mut sources = Vec::new();
+    let mut examined = Examined::default();
+    if !include.kubernetes.is_empty() {
+        let k8s = crate::k8s::check(policy.clone(), &include.kubernetes)?;
+        sources.push(Source {
+            name: "kubernetes",
+            what: format!(
+                "{} pods in {} namespaces, {} NetworkPolicies, from {}",
+                k8s.cluster.pods.len(),
+                k8s.cluster.namespaces.len(),
+                k8s.cluster.policies.len(),
+                joined(&include.kubernetes)
+            ),
+            findings: k8s.findings.len(),
+        });
+        findings.extend(k8s.findings);
+        examined.kubernetes = true;
+    }
+    if let Some(aws) = &include.aws {
+        let cloud = crate::cloud::check_aws_file(policy.clone(), aws)?;
+        sources.push(Source {
+            name: "aws",
+            what: format!(
+                "{} security groups with {} ingress permissions, from {}",
+                cloud.groups,
+                cloud.permissions,
+                aws.display()
+            ),
+            findings: cloud.findings.len(),
+        });
+        findings.extend(cloud.findings);
+        examined.cloud = true;
+    }
+    if include.vulnerabilities || include.osv.is_some() {
+        let vulns = crate::vulns::vulns(
+            state,
+            VulnsRequest {
+                policy: policy.clone(),
+                subject: Subject::Host { all_netns: false },
+                osv: include.osv.clone(),
+                ecosystem: None,
+            },
+        )?;
+        sources.push(Source {
+            name: "vulnerabilities",
+            what: format!(
+                "{} packages against {}",
+                vulns.packages.len(),
+                vulns.source.path
+            ),
+            findings: vulns.findings.len(),
+        });
+        findings.extend(vulns.findings);
+        examined.vulnerabilities = true;
+    }
+    Ok((findings, sources, examined))
+}
+
+/// Paths as a comma-separated list.
+fn joined(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn listener(s: &ListeningSocket, reach: Exposure) -> Listener {
@@ -579,24 +739,7 @@ fn ledger_facts(
         witnesses: Vec::new(),
         min_witnesses: 0,
     };
-    let verification = match verify_dir(&dir, &trust)? {
-        Ok(v) => Verification {
-            verified: true,
-            entries: Some(v.entries),
-            checkpoints: Some(v.checkpoints),
-            unsigned_tail: Some(v.unsigned_tail),
-            attested: Some(v.attested),
-            problem: None,
-        },
-        Err(t) => Verification {
-            verified: false,
-            entries: None,
-            checkpoints: None,
-            unsigned_tail: None,
-            attested: None,
-            problem: Some(t.to_string()),
-        },
-    };
+    let verification = Verification::of(verify_dir(&dir, &trust)?);
     let bytes = store::entries_bytes(&dir)?;
     // Lines that do not parse are the verification's to report.
     let all: Vec<Entry> = bytes
@@ -746,8 +889,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let state = StateDir::open(dir.path().join("state"));
         let request = ReportRequest {
-            since: None,
             framework: Some(Framework::PciDss),
+            ..ReportRequest::default()
         };
         let report = build(&state, &request).unwrap();
         let controls = report.controls.as_ref().unwrap();

@@ -363,7 +363,7 @@ fn read_advisories(
             let dir = state.root().join(OSV_DIR);
             let read = portreeve_vulns::load_imported(&dir, wanted).map_err(|e| match e {
                 portreeve_vulns::OsvError::NotImported { .. } => AppError::Invalid(format!(
-                    "no OSV advisories: give --osv PATH (a directory of OSV JSON files or an OSV zip archive), \
+                    "no OSV advisories: give --osv PATH (a directory of OSV JSON files, one such file or an OSV zip archive), \
                      or import one first with `portreeve vulns update --from FILE` ({e})"
                 )),
                 other => AppError::Invalid(other.to_string()),

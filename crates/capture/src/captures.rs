@@ -27,7 +27,7 @@ pub const MAX_RUNNING: usize = 8;
 const READ_TIMEOUT: Duration = Duration::from_millis(200);
 
 /// Starts captures into one directory and counts what they wrote.
-/// Dropping it stops the running captures within [`READ_TIMEOUT`].
+/// Dropping it stops the running captures within `READ_TIMEOUT`.
 pub struct Captures {
     dir: PathBuf,
     config: CaptureConfig,

@@ -101,6 +101,12 @@ impl FindingKind {
         FindingKind::UsageAnomaly,
     ];
 
+    /// The anchor of the kind's section in docs/findings.md, whose heading
+    /// is `PR001 \`listener-not-allowed\``: `pr001-listener-not-allowed`.
+    pub fn docs_anchor(self) -> String {
+        format!("{}-{}", self.code().to_ascii_lowercase(), self.name())
+    }
+
     /// The stable code, e.g. `PR001`.
     pub fn code(self) -> &'static str {
         match self {

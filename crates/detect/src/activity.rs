@@ -91,11 +91,11 @@ pub struct Detection {
     pub first_seen: Timestamp,
     /// The source's last attempt seen so far.
     pub last_seen: Timestamp,
-    /// Ports probed, sorted, at most [`LISTED_AT_MOST`].
+    /// Ports probed, sorted, at most `LISTED_AT_MOST`.
     pub ports: Vec<u16>,
     /// How many distinct ports were probed.
     pub port_count: usize,
-    /// Addresses probed, sorted, at most [`LISTED_AT_MOST`].
+    /// Addresses probed, sorted, at most `LISTED_AT_MOST`.
     pub addresses: Vec<IpAddr>,
     /// How many distinct addresses were probed.
     pub address_count: usize,

@@ -5,7 +5,7 @@
 //! is running, so a block always ends.
 //!
 //! Blocks the kernel makes itself (scan detection's `block`, see
-//! [`crate::nft_text::scan`]) are elements of the hash sets
+//! `nft_text::scan`) are elements of the hash sets
 //! `scan_blocked_v4`/`scan_blocked_v6`, one address each; they are listed
 //! and ended here too.
 

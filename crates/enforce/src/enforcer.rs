@@ -392,7 +392,7 @@ impl Enforcer {
         }
     }
 
-    /// [`Enforcer::reconcile_locked`] under the store's lock: for a change
+    /// `reconcile_locked` under the store's lock: for a change
     /// that reads the records (the policy in effect) before it touches the
     /// kernel, such as a grant.
     pub fn reconcile(&self) -> Result<u64, EnforceError> {

@@ -16,7 +16,7 @@ use portreeve_policy::{Policy, evaluate, parse_policy, parse_policy_bytes};
 /// them. Any input — UTF-8 or not — must yield a policy or located errors,
 /// never a panic, and every error must point inside the text it is shown
 /// against. A policy that parses must be enforced as it reads: see
-/// [`enforced_as_written`].
+/// `enforced_as_written`.
 pub fn policy_parse(data: &[u8]) {
     match parse_policy_bytes("fuzz.toml", data) {
         Ok(policy) => {

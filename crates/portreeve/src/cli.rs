@@ -273,15 +273,9 @@ pub struct CheckArgs {
     /// Namespaces to read.
     #[command(flatten)]
     pub scope: ScopeArgs,
-    /// Output format
-    #[arg(long, value_enum, default_value_t = CheckFormat::Table)]
-    pub format: CheckFormat,
-    /// Exit 1 when a finding is at or above this severity
-    #[arg(long, value_name = "SEVERITY", value_parser = parse_fail_on, default_value = "never")]
-    pub fail_on: FailOn,
-    /// In table output, show evidence, rationale and remediation of each finding
-    #[arg(long)]
-    pub details: bool,
+    /// How the findings are shown, and when the exit status is 1.
+    #[command(flatten)]
+    pub shown: ShownArgs,
     /// Also scan TARGET (this host's address as the network sees it) from
     /// here, identify what answers, and join it with what listens and what
     /// the policy allows
@@ -303,6 +297,22 @@ pub struct CheckArgs {
     /// findings) to the ledger
     #[arg(long)]
     pub record: bool,
+}
+
+/// How a judging command — `check`, `k8s check`, `cloud check`, `vulns`
+/// — shows its findings, and when it fails: the options all four share,
+/// defined once so that they read and behave alike.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct ShownArgs {
+    /// Output format
+    #[arg(long, value_enum, default_value_t = CheckFormat::Table)]
+    pub format: CheckFormat,
+    /// Exit 1 when a finding is at or above this severity
+    #[arg(long, value_name = "SEVERITY", value_parser = parse_fail_on, default_value = "never")]
+    pub fail_on: FailOn,
+    /// In table output, show evidence, rationale and remediation of each finding
+    #[arg(long)]
+    pub details: bool,
 }
 
 /// Output formats of `check`.
@@ -611,6 +621,10 @@ pub struct BlockArgs {
     #[arg(value_name = "ADDR|CIDR", value_parser = parse_cidr)]
     pub source: ipnet::IpNet,
     /// How long (e.g. 90s, 30m, 4h); default the policy's [detection] block_ttl, at most its max_block_ttl
+    #[allow(
+        rustdoc::broken_intra_doc_links,
+        reason = "this is --help's text, where [detection] names the policy's table"
+    )]
     #[arg(long, value_name = "DURATION", value_parser = parse_duration_arg)]
     pub ttl: Option<jiff::SignedDuration>,
     /// Why; recorded with the block
@@ -1022,14 +1036,41 @@ pub struct ReportArgs {
     #[arg(short, long, value_name = "FILE", required_if_eq("format", "pdf"))]
     pub output: Option<PathBuf>,
     /// Only ledger entries, grants, blocks, reclaims, recorded checks and
-    /// connections from this time on (2026-11-29, 2026-11-29T08:00:00Z, or
-    /// an age such as 30d) [default: everything recorded]
+    /// connections (with --server: drift events and the server's ledger
+    /// entries) from this time on (2026-11-29, 2026-11-29T08:00:00Z, or an
+    /// age such as 30d) [default: everything recorded]
     #[arg(long, value_name = "TIME", value_parser = parse_time_arg)]
     pub since: Option<jiff::Timestamp>,
-    /// Also assess the host against this compliance framework's controls
-    /// (pci-dss, mlps2, cis, nist-800-53; docs/compliance.md)
+    /// Also assess the host (with --server, each host and the fleet)
+    /// against this compliance framework's controls (pci-dss, mlps2, cis,
+    /// nist-800-53; docs/compliance.md)
     #[arg(long, value_name = "FRAMEWORK")]
     pub framework: Option<portreeve_app::compliance::Framework>,
+    /// The fleet's report instead of this host's, from the server's API
+    #[command(flatten)]
+    pub fleet: FleetServerArgs,
+    /// With --server: verify the server's ledger with this key (its text,
+    /// or a file holding it: the server's STATE/server/ledger/log.pub)
+    /// [default: the key the server states, which the report says]
+    #[arg(long, value_name = "KEY", requires = "server")]
+    pub log_key: Option<String>,
+    /// Also judge these Kubernetes manifests (files or directories, as `k8s
+    /// check --manifests`) and include their findings
+    #[arg(long, value_name = "PATH", num_args = 1.., conflicts_with = "server")]
+    pub k8s_manifests: Vec<PathBuf>,
+    /// Also judge this `aws ec2 describe-security-groups` output (as `cloud
+    /// check --aws`) and include its findings
+    #[arg(long, value_name = "FILE", conflicts_with = "server")]
+    pub aws: Option<PathBuf>,
+    /// Also judge the packages of this host's listeners against OSV
+    /// advisories (as `vulns`) and include their findings
+    #[arg(long, conflicts_with = "server")]
+    pub vulns: bool,
+    /// The advisories for --vulns: an OSV zip archive, a directory or one
+    /// OSV JSON file (implies --vulns) [default: those `vulns update`
+    /// imported]
+    #[arg(long, value_name = "PATH", conflicts_with = "server")]
+    pub osv: Option<PathBuf>,
 }
 
 /// `portreeve export`.
@@ -1052,6 +1093,10 @@ pub struct ExportArgs {
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// Splunk HEC: the collector's base URL, e.g. https://splunk.example:8088
+    #[allow(
+        rustdoc::bare_urls,
+        reason = "this is --help's text, read in a terminal"
+    )]
     #[arg(long, value_name = "URL", required_if_eq("to", "splunk-hec"))]
     pub url: Option<String>,
     /// Splunk HEC: a file holding the token [default: $PORTREEVE_SPLUNK_TOKEN]
@@ -1100,6 +1145,19 @@ pub enum ExportTransport {
     Tcp,
 }
 
+/// Which fleet server to read, for the commands that can work on the whole
+/// fleet instead of this host (`report`, `evidence export`).
+#[derive(Debug, Clone, Args)]
+pub struct FleetServerArgs {
+    /// Work on the fleet the server at this URL knows (http://HOST:PORT),
+    /// instead of on this host; needs a token of role viewer or above
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
+    /// Read the server token from FILE [default: $PORTREEVE_TOKEN]
+    #[arg(long, value_name = "FILE", requires = "server")]
+    pub token_file: Option<PathBuf>,
+}
+
 /// Output formats of `report`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ReportFormat {
@@ -1114,7 +1172,7 @@ pub enum ReportFormat {
 /// `portreeve evidence …`.
 #[derive(Debug, Subcommand)]
 pub enum EvidenceCommand {
-    /// Write the evidence pack into a new (or empty) directory
+    /// Write this host's evidence pack, or the fleet's with --server, into a new (or empty) directory
     Export(EvidenceExportArgs),
     /// Check an evidence pack offline: MANIFEST, ledger bundle, proofs, policy
     Verify(EvidenceVerifyArgs),
@@ -1126,6 +1184,14 @@ pub struct EvidenceExportArgs {
     /// The directory to create (it may exist if empty)
     #[arg(short, long, value_name = "DIR")]
     pub output: PathBuf,
+    /// The fleet's pack instead of this host's: the server's ledger and the
+    /// fleet's policies
+    #[command(flatten)]
+    pub fleet: FleetServerArgs,
+    /// The server ledger's key as obtained independently (text or file):
+    /// the export is refused unless the server's ledger is signed by it
+    #[arg(long, value_name = "KEY", requires = "server")]
+    pub key: Option<String>,
     /// Output format of the summary
     #[arg(long, value_enum, default_value_t = ListFormat::Table)]
     pub format: ListFormat,
@@ -1487,15 +1553,9 @@ pub struct JudgingArgs {
     /// accepted risks apply [default: the built-in baseline]
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
-    /// Output format
-    #[arg(long, value_enum, default_value_t = CheckFormat::Table)]
-    pub format: CheckFormat,
-    /// Exit 1 when a finding is at or above this severity
-    #[arg(long, value_name = "SEVERITY", value_parser = parse_fail_on, default_value = "never")]
-    pub fail_on: FailOn,
-    /// In table output, show evidence, rationale and remediation of each finding
-    #[arg(long)]
-    pub details: bool,
+    /// How the findings are shown, and when the exit status is 1.
+    #[command(flatten)]
+    pub shown: ShownArgs,
 }
 
 /// `portreeve k8s check`.
@@ -1589,7 +1649,7 @@ pub enum VulnsCommand {
 #[derive(Debug, Args)]
 pub struct VulnsUpdateArgs {
     /// An OSV zip archive (as osv.dev publishes per ecosystem, e.g.
-    /// Debian/all.zip) or a directory of OSV JSON files
+    /// Debian/all.zip), a directory of OSV JSON files or one such file
     #[arg(long, value_name = "FILE")]
     pub from: PathBuf,
     /// Output format
@@ -1600,8 +1660,8 @@ pub struct VulnsUpdateArgs {
 /// What `portreeve vulns` judges.
 #[derive(Debug, Args)]
 pub struct VulnsJudgeArgs {
-    /// OSV advisories: a zip archive or a directory of OSV JSON files
-    /// [default: those imported by `vulns update`]
+    /// OSV advisories: a zip archive, a directory of OSV JSON files or one
+    /// such file [default: those imported by `vulns update`]
     #[arg(long, value_name = "PATH")]
     pub osv: Option<PathBuf>,
     /// Judge a package list instead of this host's listeners: lines of
@@ -1623,15 +1683,9 @@ pub struct VulnsJudgeArgs {
     /// and whose `defaults` and accepted risks apply [default: as `check`]
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
-    /// Output format
-    #[arg(long, value_enum, default_value_t = CheckFormat::Table)]
-    pub format: CheckFormat,
-    /// Exit 1 when a finding is at or above this severity
-    #[arg(long, value_name = "SEVERITY", value_parser = parse_fail_on, default_value = "never")]
-    pub fail_on: FailOn,
-    /// In table output, show evidence, rationale and remediation of each finding
-    #[arg(long)]
-    pub details: bool,
+    /// How the findings are shown, and when the exit status is 1.
+    #[command(flatten)]
+    pub shown: ShownArgs,
 }
 
 /// `portreeve cloud check`.

@@ -7,7 +7,12 @@ use std::path::{Path, PathBuf};
 use portreeve_app::change::KeyDir;
 use portreeve_app::{Actor, StateDir};
 
-use crate::cli::GlobalArgs;
+use portreeve_app::input;
+use portreeve_app::server_client::ServerClient;
+use portreeve_ledger::note::VerifierKey;
+
+use crate::cli::{FleetServerArgs, GlobalArgs};
+use crate::failure::Failure;
 
 /// Environment variable naming the state directory.
 const STATE_DIR_ENV: &str = "PORTREEVE_STATE_DIR";
@@ -15,6 +20,8 @@ const STATE_DIR_ENV: &str = "PORTREEVE_STATE_DIR";
 const POLICY_ENV: &str = "PORTREEVE_POLICY";
 /// Environment variable naming the directory of identities' private keys.
 const IDENTITY_DIR_ENV: &str = "PORTREEVE_IDENTITY_DIR";
+/// Environment variable holding the fleet server's token.
+const TOKEN_ENV: &str = "PORTREEVE_TOKEN";
 
 /// A command's surroundings.
 pub struct Context {
@@ -61,4 +68,37 @@ pub fn candidate(flag: Option<&Path>) -> Option<PathBuf> {
 /// `$PORTREEVE_IDENTITY_DIR`, else the default.
 pub fn key_dir() -> KeyDir {
     KeyDir(env_path(IDENTITY_DIR_ENV).unwrap_or_else(KeyDir::default_path))
+}
+
+/// The fleet server `args` name, with its token: `--token-file FILE`, else
+/// `$PORTREEVE_TOKEN`; `None` when no `--server` was given. The token is
+/// never taken on the command line, where `ps` would show it to everyone.
+pub fn fleet_server(args: &FleetServerArgs) -> Result<Option<ServerClient>, Failure> {
+    let Some(url) = args.server.as_deref() else {
+        return Ok(None);
+    };
+    let token = match &args.token_file {
+        Some(file) => std::fs::read_to_string(file)
+            .map_err(|e| Failure::Input(format!("--token-file {}: {e}", file.display())))?,
+        None => std::env::var(TOKEN_ENV).map_err(|_| {
+            Failure::Input(format!(
+                "--server needs a token: --token-file FILE, or ${TOKEN_ENV}"
+            ))
+        })?,
+    };
+    Ok(Some(ServerClient::new(url, &token)?))
+}
+
+/// A log or witness key given on the command line: the key text itself, or
+/// a file holding it (`-`: standard input).
+pub fn verifier_key(text_or_path: &str) -> Result<VerifierKey, Failure> {
+    let path = Path::new(text_or_path);
+    let text = if input::is_stdin(path) || path.is_file() {
+        input::read_text(path, "key file").map_err(|e| Failure::Input(e.to_string()))?
+    } else {
+        text_or_path.to_string()
+    };
+    text.trim()
+        .parse()
+        .map_err(|e| Failure::Input(format!("`{text_or_path}` is not a verifier key: {e}")))
 }

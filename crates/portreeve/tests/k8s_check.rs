@@ -14,30 +14,6 @@ use support::{
     Home, assert_exit, assert_matches_schema, assert_ok, assert_valid, portreeve, stderr, stdout,
 };
 
-/// Redis and a web front end in namespace `shop`, nothing isolated, and the
-/// Service publishing Redis on every node.
-const WORKLOADS: &str = r#"
-apiVersion: v1
-kind: Namespace
-metadata: {name: shop}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: cache, namespace: shop}
-spec:
-  template:
-    metadata: {labels: {app: cache}}
-    spec: {containers: [{name: redis, ports: [{name: redis, containerPort: 6379}]}]}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web, namespace: shop}
-spec:
-  template:
-    metadata: {labels: {app: web}}
-    spec: {containers: [{name: web, ports: [{name: http, containerPort: 8080}]}]}
-"#;
-
 /// One mistake of each kind besides the unisolated namespace (PR015) and
 /// the reachable Redis (PR016): a NodePort Service for Redis (PR017), a
 /// policy for pods that do not exist (PR018), a rule whose peers select
@@ -101,7 +77,7 @@ spec:
 /// A directory with the workloads and either the mistakes or the fixes.
 fn cluster(home: &Home, rest: &str) -> PathBuf {
     std::fs::create_dir_all(home.path().join("deploy")).unwrap();
-    home.file("deploy/workloads.yaml", WORKLOADS);
+    home.file("deploy/workloads.yaml", support::k8s::shop_cache_and_web());
     home.file("deploy/rest.yaml", rest);
     home.path().join("deploy")
 }

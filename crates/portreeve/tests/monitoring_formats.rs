@@ -394,22 +394,7 @@ fn a_check_that_cannot_run_reads_as_an_error_and_exits_as_ever() {
 /// The k8s manifests of a namespace with Redis reachable from everywhere
 /// and no NetworkPolicy.
 fn cluster(home: &Home) -> PathBuf {
-    home.file(
-        "deploy.yaml",
-        r#"
-apiVersion: v1
-kind: Namespace
-metadata: {name: shop}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: cache, namespace: shop}
-spec:
-  template:
-    metadata: {labels: {app: cache}}
-    spec: {containers: [{name: redis, ports: [{name: redis, containerPort: 6379}]}]}
-"#,
-    )
+    home.file("deploy.yaml", support::k8s::SHOP_CACHE)
 }
 
 #[test]

@@ -378,3 +378,117 @@ fn a_pdf_is_printed_by_chromium_and_its_absence_is_a_clear_error() {
         &bytes[..bytes.len().min(16)]
     );
 }
+
+#[test]
+fn manifests_security_groups_and_advisories_are_judged_into_the_report_and_count_as_examined() {
+    let home = Home::new();
+    let manifests = home.file("shop.yaml", support::k8s::shop_cache_and_web());
+    let groups = serde_json::json!({"SecurityGroups": [{
+        "GroupId": "sg-0123", "GroupName": "cache", "Description": "test group",
+        "VpcId": "vpc-0abc", "OwnerId": "123456789012",
+        "IpPermissions": [{"IpProtocol": "tcp", "FromPort": 6379, "ToPort": 6379,
+                           "IpRanges": [{"CidrIp": "0.0.0.0/0"}], "Ipv6Ranges": [],
+                           "PrefixListIds": [], "UserIdGroupPairs": []}],
+        "IpPermissionsEgress": [],
+    }]});
+    let aws = home.file("sg.json", groups.to_string());
+    // One advisory about a package no listener here belongs to: examined,
+    // nothing found.
+    let osv = home.path().join("osv");
+    std::fs::create_dir(&osv).unwrap();
+    std::fs::write(
+        osv.join("TEST-unrelated.json"),
+        serde_json::json!({
+            "id": "TEST-unrelated", "modified": "2026-01-01T00:00:00Z",
+            "affected": [{"package": {"ecosystem": "npm", "name": "left-pad"},
+                          "ranges": [{"type": "SEMVER", "events": [{"introduced": "0"}]}]}],
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let report = |extra: &[&str]| {
+        let mut args = vec!["report", "--format", "json", "--framework", "cis"];
+        args.extend_from_slice(extra);
+        let out = home.run(&args);
+        assert_ok(&out);
+        let doc: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+        assert_matches_schema(&doc, "docs/schema/report.v1.json");
+        doc
+    };
+    let control = |doc: &serde_json::Value, id: &str| {
+        doc["controls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .unwrap_or_else(|| panic!("no control {id}"))
+            .clone()
+    };
+
+    let alone = report(&[]);
+    assert_eq!(alone["sources"], serde_json::json!([]));
+    assert_ne!(
+        control(&alone, "kubernetes-5.3.2")["status"],
+        "fail",
+        "judged without manifests"
+    );
+
+    let doc = report(&[
+        "--k8s-manifests",
+        manifests.to_str().unwrap(),
+        "--aws",
+        aws.to_str().unwrap(),
+        "--osv",
+        osv.to_str().unwrap(),
+    ]);
+    let sources: Vec<(&str, u64)> = doc["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["name"].as_str().unwrap(), s["findings"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(sources[0].0, "kubernetes");
+    assert!(sources[0].1 >= 2, "{sources:?}");
+    assert_eq!(sources[1], ("aws", 1));
+    assert_eq!(sources[2], ("vulnerabilities", 0));
+    let codes: Vec<&str> = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap())
+        .collect();
+    for code in ["PR015", "PR016", "PR021"] {
+        assert!(codes.contains(&code), "{code} missing from {codes:?}");
+    }
+    let isolation = control(&doc, "kubernetes-5.3.2");
+    assert_eq!(isolation["status"], "fail", "{isolation}");
+    assert!(isolation.to_string().contains("PR015"), "{isolation}");
+    assert_eq!(
+        doc["summary"]["findings"].as_u64().unwrap(),
+        alone["summary"]["findings"].as_u64().unwrap() + sources[0].1 + 1,
+        "the summary counts the included findings"
+    );
+    let page = home.run(&["report", "--k8s-manifests", manifests.to_str().unwrap()]);
+    assert_ok(&page);
+    assert!(
+        stdout(&page).contains("Deployment shop/cache"),
+        "the page names the pod"
+    );
+
+    // Bad input is refused, located, and nothing is written.
+    let broken = home.file("broken.yaml", "kind: Deployment\nmetadata: [\n");
+    let out = home.run(&["report", "--k8s-manifests", broken.to_str().unwrap()]);
+    assert_exit(&out, 2, "broken.yaml");
+    let out = home.run(&[
+        "report",
+        "--server",
+        "http://127.0.0.1:9",
+        "--aws",
+        aws.to_str().unwrap(),
+    ]);
+    assert_exit(&out, 2, "cannot be used with");
+    assert!(
+        !home.state().exists(),
+        "a report created the state directory"
+    );
+}

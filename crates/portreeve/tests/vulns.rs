@@ -8,7 +8,8 @@
 //! another release's ecosystem. The severity is raised for the listener the
 //! public zone reaches and for no other. The same advisories as an OSV zip
 //! archive give the same answer, read directly or imported; a broken
-//! archive is refused with its entry named, and changes nothing.
+//! archive is refused with its entry named, and changes nothing. One
+//! advisory file is read alone, and a broken one is located.
 
 mod support;
 
@@ -621,4 +622,40 @@ fn vulns_judges_a_package_list_and_refuses_bad_input_with_its_line() {
 
     let missing = home.run(&["vulns", "--packages", list.to_str().unwrap()]);
     assert_exit(&missing, 2, "vulns update --from");
+
+    // One advisory file: judged alone; a broken one is refused, located.
+    let one = |file: &Path| {
+        home.run(&[
+            "vulns",
+            "--osv",
+            file.to_str().unwrap(),
+            "--packages",
+            list.to_str().unwrap(),
+            "--ecosystem",
+            "Debian:12",
+            "--format",
+            "json",
+        ])
+    };
+    for case in [
+        cases.iter().find(|c| c.affected).unwrap(),
+        cases.iter().find(|c| !c.affected).unwrap(),
+    ] {
+        let out = one(&dir.join(format!("{}.json", case.id)));
+        assert_ok(&out);
+        let doc: Value = serde_json::from_str(&stdout(&out)).unwrap();
+        let expected: Vec<&str> = if case.affected {
+            vec![&case.id]
+        } else {
+            vec![]
+        };
+        assert_eq!(reported(&doc).keys().collect::<Vec<_>>(), expected, "{doc}");
+    }
+    let broken = home.file(
+        "broken.json",
+        "{\n  \"id\": \"TEST-1\",\n  \"modified\": 7\n}\n",
+    );
+    let out = one(&broken);
+    assert_exit(&out, 2, &format!("{}:3:15: invalid type", broken.display()));
+    assert!(stdout(&out).is_empty(), "{}", stdout(&out));
 }

@@ -5,7 +5,7 @@
 
 use jiff::Timestamp;
 use portreeve_fleet_protocol::LIFECYCLE_STATES;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use sqlx::{AnyPool, AssertSqlSafe, Row};
 
@@ -19,7 +19,7 @@ pub(crate) const DEFAULT_DRIFT_LIMIT: i64 = 100;
 pub(crate) const MAX_DRIFT_LIMIT: i64 = 1000;
 
 /// The host a fleet-wide row belongs to.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HostRef {
     /// Its id.
     pub host_id: String,
@@ -28,7 +28,7 @@ pub struct HostRef {
 }
 
 /// One open finding of one host.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FleetFinding {
     /// Whose.
     #[serde(flatten)]
@@ -44,7 +44,7 @@ pub struct FleetFinding {
 }
 
 /// One drift event of one host.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FleetDrift {
     /// Whose.
     #[serde(flatten)]
@@ -64,7 +64,7 @@ pub struct FleetDrift {
 }
 
 /// One port of one host and its lifecycle state.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FleetPort {
     /// Whose.
     #[serde(flatten)]

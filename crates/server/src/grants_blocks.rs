@@ -7,7 +7,7 @@
 use std::net::IpAddr;
 
 use portreeve_fleet_protocol::{Push, PushedBlock, PushedGrant};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::{AnyConnection, AnyPool, Row};
 
 use crate::ServerError;
@@ -16,7 +16,7 @@ use crate::fleet::{HostRef, host_ref};
 use crate::nul::refuse_nul;
 
 /// One grant held by one host.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FleetGrant {
     /// Whose.
     #[serde(flatten)]
@@ -38,7 +38,7 @@ pub struct FleetGrant {
 }
 
 /// One block held by one host.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FleetBlock {
     /// Whose.
     #[serde(flatten)]

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use portreeve_fleet_protocol::{PushedDrift, PushedFinding};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 
@@ -19,7 +19,7 @@ pub(crate) const SEVERITIES: [&str; 5] = ["critical", "high", "medium", "low", "
 const DETAIL_HISTORY: i64 = 100;
 
 /// A host as `GET /api/v1/hosts` and `server host list` show it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HostSummary {
     /// Its id (32 hex digits).
     pub id: String,
@@ -42,7 +42,7 @@ pub struct HostSummary {
 }
 
 /// One listener of a host.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Listener {
     /// The bound port.
     pub port: u16,
@@ -55,7 +55,7 @@ pub struct Listener {
 }
 
 /// Findings counted by severity.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SeverityCounts {
     /// Critical findings.
     pub critical: u64,

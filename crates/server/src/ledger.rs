@@ -15,7 +15,7 @@ use std::sync::Arc;
 use portreeve_ledger::merkle::{Hash, leaf_hash};
 use portreeve_ledger::note::Checkpoint;
 use portreeve_ledger::{Draft, Ledger, LedgerError};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::ServerError;
 use crate::token::hex;
@@ -36,7 +36,7 @@ pub struct ServerLedger {
 }
 
 /// One page of the ledger, as `GET /api/v1/ledger` answers.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LedgerPage {
     /// Entries the checkpoint covers; the page holds none past it.
     pub size: u64,
@@ -49,7 +49,7 @@ pub struct LedgerPage {
 }
 
 /// One entry of a [`LedgerPage`].
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PageEntry {
     /// Its position, from 0.
     pub index: u64,

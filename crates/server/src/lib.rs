@@ -61,6 +61,10 @@ pub use api::Server;
 pub use clock::rfc3339;
 pub use database::{Database, check_url, sqlite_url};
 pub use error::ServerError;
+/// The fleet-wide rows the API answers, which the fleet's report (in
+/// portreeve-app) reads back.
+pub use fleet::{FleetDrift, FleetFinding, FleetPort, HostRef};
+pub use grants_blocks::{FleetBlock, FleetGrant};
 pub use oidc::{OidcConfig, OidcVerifier};
 pub use principal::Principal;
 pub use role::{Permission, Role, UnknownRole};

@@ -3,10 +3,10 @@
 //! can face the fleet while the metrics stay on loopback, and a scrape
 //! needs no token.
 //!
-//! Every API request passes through [`track`], which counts it by route and
+//! Every API request passes through `track`, which counts it by route and
 //! status class and times it; a push's result and a database failure reach
-//! [`track`] as marks in the response's extensions ([`PushResult`],
-//! [`DatabaseFailure`]), set where they are known. The host gauges are read
+//! `track` as marks in the response's extensions (`PushResult`,
+//! `DatabaseFailure`), set where they are known. The host gauges are read
 //! from the database at each scrape: one `COUNT` over `hosts`, cheap next to
 //! the pushes a fleet sends between two scrapes.
 

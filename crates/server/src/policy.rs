@@ -55,7 +55,7 @@ impl Governance {
 }
 
 /// One version of a policy, as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PolicyVersion {
     /// The policy's name.
     pub name: String,
@@ -82,7 +82,7 @@ pub struct PolicyVersion {
 }
 
 /// One approval of a version.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Approval {
     /// The approving principal.
     pub by: String,
@@ -132,7 +132,7 @@ pub struct AssignmentRequest {
 }
 
 /// One assignment, as `GET /api/v1/assignments` lists it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Assignment {
     /// `host` or `group`.
     pub target_kind: String,

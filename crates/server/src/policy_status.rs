@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use portreeve_fleet_protocol::{AppliedPolicy, Push};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AnyPool, Row};
 
@@ -18,7 +18,7 @@ use crate::{ServerError, hosts};
 pub const APPLIED_STATES: [&str; 4] = ["applied", "confirmed", "rolled-back", "refused"];
 
 /// A host's policy as the host list and detail show it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HostPolicy {
     /// The version the host gets when it pulls, if any.
     pub assigned: Option<AssignedVersion>,
@@ -27,7 +27,7 @@ pub struct HostPolicy {
 }
 
 /// A policy version by name and number.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AssignedVersion {
     /// The policy's name.
     pub name: String,

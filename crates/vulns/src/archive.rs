@@ -1,6 +1,7 @@
-//! Reading OSV advisories: from a directory of `*.json` files, from an OSV
-//! zip archive (the `ECOSYSTEM/all.zip` exports, one `ID.json` per entry),
-//! or from what [`import`] stored in a state directory.
+//! Reading OSV advisories: from a directory of `*.json` files, from one
+//! such file, from an OSV zip archive (the `ECOSYSTEM/all.zip` exports, one
+//! `ID.json` per entry), or from what [`import`] stored in a state
+//! directory.
 //!
 //! Only advisories naming a wanted package are kept, and a Debian-sized
 //! archive (tens of thousands of entries) is read for a few dozen packages
@@ -30,7 +31,7 @@ use zip::write::{SimpleFileOptions, ZipWriter};
 use crate::osv::Advisory;
 
 /// The file [`import`] writes in its directory: the advisories and, as its
-/// last entry, the package-name index ([`INDEX_ENTRY`]). One file, so that
+/// last entry, the package-name index (`INDEX_ENTRY`). One file, so that
 /// replacing it (write aside, then rename) is atomic.
 pub const IMPORTED_FILE: &str = "osv-advisories.zip";
 
@@ -122,19 +123,24 @@ pub enum OsvError {
 
 /// Reads the advisories naming any of the `wanted` package names (in any
 /// ecosystem) from `path`: a directory (every `*.json` under it, however
-/// deep) or an OSV zip archive (every `*.json` entry).
+/// deep), one OSV JSON file (a name ending in `.json`: one advisory), or
+/// an OSV zip archive (every `*.json` entry).
 pub fn load(path: &Path, wanted: &[&str]) -> Result<Advisories, OsvError> {
-    let prefilter = Some(Prefilter::new(wanted));
-    let (entries, outcomes) = scan(path, prefilter.as_ref())?;
+    let source = Source::open(path)?;
+    // One file named by the operator is parsed whatever it names: a
+    // mistake in it is reported, never passed over as about other packages.
+    let prefilter = (!source.is_one_file()).then(|| Prefilter::new(wanted));
+    let (entries, outcomes) = scan(path, &source, prefilter.as_ref())?;
     Ok(keep_wanted(entries, outcomes, wanted))
 }
 
-/// Validates every entry of the directory or archive at `from` and, only
-/// if all are advisories, stores them with a package-name index as
-/// `dir/`[`IMPORTED_FILE`], replacing any earlier import atomically. On any
-/// error nothing under `dir` changes.
+/// Validates every entry of the directory, JSON file or archive at `from`
+/// and, only if all are advisories, stores them with a package-name index
+/// as `dir/`[`IMPORTED_FILE`], replacing any earlier import atomically. On
+/// any error nothing under `dir` changes.
 pub fn import(from: &Path, dir: &Path) -> Result<ImportSummary, OsvError> {
-    let (_, outcomes) = scan(from, None)?;
+    let source = Source::open(from)?;
+    let (_, outcomes) = scan(from, &source, None)?;
     let mut summary = ImportSummary::default();
     let mut packages: BTreeMap<String, Vec<u32>> = BTreeMap::new();
     for (position, outcome) in outcomes.iter().enumerate() {
@@ -167,7 +173,7 @@ pub fn import(from: &Path, dir: &Path) -> Result<ImportSummary, OsvError> {
         path: target.clone(),
         source,
     };
-    copy_entries(from, &outcomes, &mut writer, &zip_error)?;
+    copy_entries(from, &source, &outcomes, &mut writer, &zip_error)?;
     let index = Index {
         format: INDEX_FORMAT,
         summary: summary.clone(),
@@ -266,7 +272,7 @@ struct Parsed {
     position: usize,
     advisory: Advisory,
     /// The entry's name inside an archive, or the file's path relative to
-    /// the directory: what the imported copy calls it.
+    /// its directory: what the imported copy calls it.
     location: String,
 }
 
@@ -353,18 +359,15 @@ impl Prefilter {
     }
 }
 
-/// Reads every `*.json` entry of the directory or archive at `path`
-/// (those the prefilter passes, if given) on all cores; returns how many
-/// entries there are and the parsed ones in source order. The first bad
-/// entry (in source order) is the error.
-fn scan(path: &Path, prefilter: Option<&Prefilter>) -> Result<(usize, Vec<Parsed>), OsvError> {
-    let meta = std::fs::metadata(path).map_err(|source| io_error(path, source))?;
-    let source = if meta.is_dir() {
-        Source::Dir(json_files(path)?)
-    } else {
-        let bytes = std::fs::read(path).map_err(|source| io_error(path, source))?;
-        Source::Zip(bytes)
-    };
+/// Reads every `*.json` entry of `source`, opened from `path` (those the
+/// prefilter passes, if given), on all cores; returns how many entries
+/// there are and the parsed ones in source order. The first bad entry (in
+/// source order) is the error.
+fn scan(
+    path: &Path,
+    source: &Source,
+    prefilter: Option<&Prefilter>,
+) -> Result<(usize, Vec<Parsed>), OsvError> {
     let reader = source.reader(path)?;
     let count = reader.len();
     let entries = reader.json_entries();
@@ -460,16 +463,59 @@ fn serde_message(e: &serde_json::Error) -> String {
 
 /// Where entries come from.
 enum Source {
-    /// The `*.json` files under a directory, sorted, relative to it.
-    Dir(Vec<PathBuf>),
+    /// Files relative to a directory, sorted: every `*.json` under a
+    /// directory given, or the one `.json` file given (relative to the
+    /// directory it is in).
+    Files {
+        /// The directory.
+        root: PathBuf,
+        /// The files.
+        files: Vec<PathBuf>,
+        /// Whether the one file was given rather than a directory.
+        one_file: bool,
+    },
     /// A zip archive's bytes.
     Zip(Vec<u8>),
 }
 
 impl Source {
+    /// What `path` holds: a directory's `*.json` files, one JSON file
+    /// (named `*.json`), or else a zip archive, read whole.
+    fn open(path: &Path) -> Result<Source, OsvError> {
+        let meta = std::fs::metadata(path).map_err(|source| io_error(path, source))?;
+        if meta.is_dir() {
+            return Ok(Source::Files {
+                root: path.to_owned(),
+                files: json_files(path)?,
+                one_file: false,
+            });
+        }
+        if let Some(name) = path.file_name()
+            && Path::new(name).extension().is_some_and(|e| e == "json")
+        {
+            // `parent` of a bare `x.json` is the empty path, which joins
+            // back to `x.json`: errors name the file as it was given.
+            let root = path.parent().unwrap_or(Path::new("")).to_owned();
+            return Ok(Source::Files {
+                root,
+                files: vec![PathBuf::from(name)],
+                one_file: true,
+            });
+        }
+        let bytes = std::fs::read(path).map_err(|source| io_error(path, source))?;
+        Ok(Source::Zip(bytes))
+    }
+
+    /// Whether this is the one `.json` file given, rather than what a
+    /// directory or an archive holds.
+    fn is_one_file(&self) -> bool {
+        matches!(self, Source::Files { one_file: true, .. })
+    }
+
+    /// A reader of the entries; `path` is the archive's, as errors name it.
     fn reader<'a>(&'a self, path: &'a Path) -> Result<EntryReader<'a, Cursor<&'a [u8]>>, OsvError> {
         Ok(match self {
-            Source::Dir(files) => EntryReader::Dir { root: path, files },
+            Source::Files { root, files, .. } => EntryReader::Files { root, files },
             Source::Zip(bytes) => EntryReader::Zip {
                 path,
                 archive: ZipArchive::new(Cursor::new(bytes.as_slice())).map_err(|source| {
@@ -487,7 +533,7 @@ impl Source {
 /// directory is shared between the clones).
 #[derive(Clone)]
 enum EntryReader<'a, R> {
-    Dir {
+    Files {
         root: &'a Path,
         files: &'a [PathBuf],
     },
@@ -500,7 +546,7 @@ enum EntryReader<'a, R> {
 impl<R: Read + Seek> EntryReader<'_, R> {
     fn len(&self) -> usize {
         match self {
-            EntryReader::Dir { files, .. } => files.len(),
+            EntryReader::Files { files, .. } => files.len(),
             EntryReader::Zip { archive, .. } => archive.len(),
         }
     }
@@ -508,7 +554,7 @@ impl<R: Read + Seek> EntryReader<'_, R> {
     /// How many entries are OSV documents (`*.json` files).
     fn json_entries(&self) -> usize {
         match self {
-            EntryReader::Dir { files, .. } => files.len(),
+            EntryReader::Files { files, .. } => files.len(),
             EntryReader::Zip { archive, .. } => archive
                 .file_names_raw()
                 .filter(|name| is_json_name(name))
@@ -522,7 +568,7 @@ impl<R: Read + Seek> EntryReader<'_, R> {
     fn read(&mut self, position: usize, buffer: &mut Vec<u8>) -> Result<Option<String>, OsvError> {
         buffer.clear();
         match self {
-            EntryReader::Dir { root, files } => {
+            EntryReader::Files { root, files } => {
                 let file = root.join(&files[position]);
                 File::open(&file)
                     .and_then(|mut f| f.read_to_end(buffer))
@@ -552,7 +598,7 @@ impl<R: Read + Seek> EntryReader<'_, R> {
     /// `ARCHIVE!ENTRY`.
     fn shown(&self, name: &str) -> String {
         match self {
-            EntryReader::Dir { root, .. } => root.join(name).display().to_string(),
+            EntryReader::Files { root, .. } => root.join(name).display().to_string(),
             EntryReader::Zip { path, .. } => format!("{}!{name}", path.display()),
         }
     }
@@ -590,39 +636,40 @@ fn json_files(root: &Path) -> Result<Vec<PathBuf>, OsvError> {
 }
 
 /// Writes the validated entries into the imported archive: an archive's
-/// entries copied as they are compressed, a directory's files compressed.
+/// entries copied as they are compressed, files compressed.
 fn copy_entries<W: Write + Seek>(
     from: &Path,
+    source: &Source,
     outcomes: &[Parsed],
     writer: &mut ZipWriter<W>,
     zip_error: &dyn Fn(zip::result::ZipError) -> OsvError,
 ) -> Result<(), OsvError> {
-    if std::fs::metadata(from)
-        .map_err(|source| io_error(from, source))?
-        .is_dir()
-    {
-        for parsed in outcomes {
-            let file = from.join(&parsed.location);
-            let bytes = std::fs::read(&file).map_err(|source| io_error(&file, source))?;
-            let name = parsed.location.replace(std::path::MAIN_SEPARATOR, "/");
-            writer.start_file(name, deflated()).map_err(zip_error)?;
-            writer.write_all(&bytes).map_err(|e| zip_error(e.into()))?;
+    match source {
+        Source::Files { root, .. } => {
+            for parsed in outcomes {
+                let file = root.join(&parsed.location);
+                let bytes = std::fs::read(&file).map_err(|source| io_error(&file, source))?;
+                let name = parsed.location.replace(std::path::MAIN_SEPARATOR, "/");
+                writer.start_file(name, deflated()).map_err(zip_error)?;
+                writer.write_all(&bytes).map_err(|e| zip_error(e.into()))?;
+            }
         }
-    } else {
-        let file = File::open(from).map_err(|source| io_error(from, source))?;
-        let mut archive =
-            ZipArchive::new(BufReader::new(file)).map_err(|source| OsvError::Zip {
-                path: from.to_owned(),
-                source,
-            })?;
-        for parsed in outcomes {
-            let entry = archive
-                .by_index_raw(parsed.position)
-                .map_err(|source| OsvError::Zip {
+        Source::Zip(bytes) => {
+            let mut archive =
+                ZipArchive::new(Cursor::new(bytes.as_slice())).map_err(|source| OsvError::Zip {
                     path: from.to_owned(),
                     source,
                 })?;
-            writer.raw_copy_file(entry).map_err(zip_error)?;
+            for parsed in outcomes {
+                let entry =
+                    archive
+                        .by_index_raw(parsed.position)
+                        .map_err(|source| OsvError::Zip {
+                            path: from.to_owned(),
+                            source,
+                        })?;
+                writer.raw_copy_file(entry).map_err(zip_error)?;
+            }
         }
     }
     Ok(())

@@ -1,6 +1,7 @@
 //! Loading OSV advisories from real files: zip archives written with the
 //! zip crate as OSV's exports are laid out (one `ID.json` per entry at the
-//! top), directories, and what `import` stores in a state directory.
+//! top), directories, single `.json` files, and what `import` stores in a
+//! state directory.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -141,6 +142,67 @@ fn loads_a_directory_recursively() {
     let got = load(dir.path(), &["openssh"]).unwrap();
     assert_eq!(ids(&got), ["DEBIAN-CVE-2023-38408", "DSA-5724-1"]);
     assert_eq!((got.entries, got.withdrawn), (5, 1));
+}
+
+#[test]
+fn loads_one_json_file_and_reports_its_mistakes_whatever_it_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let list = entries();
+    let file = dir.path().join("DSA-5724-1.json");
+    std::fs::write(&file, &list[0].1).unwrap();
+    let got = load(&file, &["openssh"]).unwrap();
+    assert_eq!(ids(&got), ["DSA-5724-1"]);
+    assert_eq!((got.entries, got.withdrawn), (1, 0));
+    assert!(load(&file, &["nginx"]).unwrap().advisories.is_empty());
+    let withdrawn = dir.path().join("DSA-5000-1.json");
+    std::fs::write(&withdrawn, &list[2].1).unwrap();
+    let got = load(&withdrawn, &["openssh"]).unwrap();
+    assert_eq!((ids(&got).len(), got.withdrawn), (0, 1));
+
+    // Line 3 gives `modified` as a number: located in the file, even when
+    // the packages asked about are others (the file is parsed whole).
+    let broken = dir.path().join("broken.json");
+    std::fs::write(
+        &broken,
+        list[0].1.replace(
+            r#""modified": "2024-07-01T12:00:00Z","#,
+            r#""modified": 2024,"#,
+        ),
+    )
+    .unwrap();
+    for wanted in ["openssh", "nginx"] {
+        let err = load(&broken, &[wanted]).unwrap_err();
+        assert!(
+            matches!(&err, OsvError::Entry { location, line: 3, column: 18, .. }
+                if location == &broken.display().to_string()),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string()
+                .starts_with(&format!("{}:3:18: invalid type", broken.display())),
+            "{err}"
+        );
+    }
+    // Not JSON at all: the first place it stops being JSON.
+    let text = dir.path().join("notes.json");
+    std::fs::write(&text, "{\n  \"id\": \"X-1\",\n  oops\n}\n").unwrap();
+    let err = load(&text, &["openssh"]).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with(&format!("{}:3:3: key must be a string", text.display())),
+        "{err}"
+    );
+
+    // It imports as a one-entry archive.
+    let state = dir.path().join("state");
+    let summary = import(&file, &state).unwrap();
+    assert_eq!((summary.advisories, summary.packages), (1, 1));
+    assert_eq!(
+        load_imported(&state, &["openssh"]).unwrap(),
+        load(&file, &["openssh"]).unwrap()
+    );
+    assert!(import(&broken, &dir.path().join("refused")).is_err());
+    assert!(!dir.path().join("refused").exists());
 }
 
 #[test]

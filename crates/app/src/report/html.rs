@@ -3,94 +3,42 @@
 //! prints, and fetches nothing when an auditor opens it. Every text from
 //! the host (process names, file names, reasons, ledger objects) is
 //! escaped by [`escape`]: a process called `<script>` is shown, never run.
+//! The skeleton, the tables and the colours are shared with the fleet's
+//! page, in [`super::page`].
 
 use std::fmt::Write as _;
 
 use portreeve_core::{Exposure, Severity};
 
-use super::svg::{self, Bar, severity_colour, state_colour};
-use super::{Report, ZoneReach};
-use crate::compliance::Status;
-
-/// `text` safe in HTML element content and in quoted attribute values:
-/// `& < > " '` replaced by character references, and control characters
-/// other than tab and newline by U+FFFD, which no markup can start with.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            '\t' | '\n' => out.push(c),
-            c if c.is_control() => out.push('\u{fffd}'),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// The styles, inline: the document must need no other file.
-const STYLE: &str = "
-body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:0 auto;max-width:1100px;padding:24px;color:#1d2330;background:#fff}
-h1{font-size:1.6em;margin:0 0 4px}h2{font-size:1.2em;margin:28px 0 8px;border-bottom:1px solid #dde;padding-bottom:4px}
-.meta{color:#556;font-size:.9em}
-table{border-collapse:collapse;width:100%;font-size:.85em;margin:6px 0}
-th,td{border-bottom:1px solid #e3e6ee;padding:4px 6px;text-align:left;vertical-align:top}
-th{background:#f3f5f9}
-.sev{display:inline-block;color:#fff;border-radius:3px;padding:0 6px;font-size:.85em}
-.ok{color:#2e7d32;font-weight:600}.bad{color:#c62828;font-weight:600}
-.cards{display:flex;gap:12px;flex-wrap:wrap}
-.card{border:1px solid #dde;border-radius:6px;padding:8px 14px;min-width:110px}
-.card b{display:block;font-size:1.5em}
-.charts{display:flex;gap:20px;flex-wrap:wrap}
-.charts figure{margin:0}
-figcaption{font-weight:600;font-size:.9em;margin-bottom:4px}
-svg.chart{max-width:100%;height:auto;font-size:12px}
-svg.chart text{fill:#1d2330}
-.note{background:#fff8e1;border-left:4px solid #f9a825;padding:6px 10px;margin:6px 0}
-code{font-size:.95em}
-@media print{body{padding:0}h2{break-after:avoid}table{break-inside:auto}}
-";
+use super::page::{
+    self, ENTRY_HEAD, STATES, close_document, entries, entry_rows, escape, figure, open_document,
+    severity_badge, severity_colour, state_colour, table,
+};
+use super::svg::{self, Bar};
+use super::{Report, Source, ZoneReach};
 
 /// The report as one self-contained HTML document.
 pub fn html(report: &Report) -> String {
     let mut out = String::with_capacity(32 * 1024);
+    open_document(&mut out, &format!("portreeve report: {}", report.host));
     let _ = write!(
         out,
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>portreeve report: {host}</title><style>{STYLE}</style></head><body>\
-         <h1>Port report: <span id=\"host\">{host}</span></h1>\
+        "<h1>Port report: <span id=\"host\">{host}</span></h1>\
          <p class=\"meta\">Generated {at} by portreeve {version}; period {period}.<br>\
          Policy: <code>{origin}</code> ({digest}) {effect}</p>",
         host = escape(&report.host),
         at = escape(&report.generated_at),
         version = escape(report.portreeve_version),
-        period = match report.period.since {
-            Some(s) => format!(
-                "from {} to {}",
-                s.strftime("%Y-%m-%d %H:%M UTC"),
-                report.period.until.strftime("%Y-%m-%d %H:%M UTC")
-            ),
-            None => format!(
-                "everything recorded up to {}",
-                report.period.until.strftime("%Y-%m-%d %H:%M UTC")
-            ),
-        },
+        period = page::period_text(&report.period),
         origin = escape(&report.policy.origin),
         digest = escape(&report.policy.digest),
         effect = policy_effect(report),
     );
-    for note in &report.notes {
-        let _ = write!(out, "<p class=\"note\">{}</p>", escape(&capitalised(note)));
-    }
+    page::notes(&mut out, &report.notes);
     summary(&mut out, report);
     charts(&mut out, report);
     listeners(&mut out, report);
+    sources(&mut out, &report.sources);
     findings(&mut out, report);
     exposure(&mut out, &report.exposure);
     lifecycle(&mut out, report);
@@ -110,16 +58,8 @@ pub fn html(report: &Report) -> String {
     );
     ledger(&mut out, report);
     controls(&mut out, report);
-    out.push_str("</body></html>\n");
+    close_document(&mut out);
     out
-}
-
-fn capitalised(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(c) => c.to_uppercase().chain(chars).collect(),
-        None => String::new(),
-    }
 }
 
 fn policy_effect(report: &Report) -> String {
@@ -151,11 +91,7 @@ fn policy_effect(report: &Report) -> String {
 
 fn summary(out: &mut String, report: &Report) {
     let s = &report.summary;
-    let verified = match &report.ledger.verification {
-        Some(v) if v.verified => "<b class=\"ok\">verified</b>".to_string(),
-        Some(_) => "<b class=\"bad\">FAILED</b>".to_string(),
-        None => "<b>none</b>".to_string(),
-    };
+    let verified = page::verification_badge(report.ledger.verification.as_ref());
     let _ = write!(
         out,
         "<h2>Summary</h2><div class=\"cards\" id=\"summary\">\
@@ -205,7 +141,7 @@ fn charts(out: &mut String, report: &Report) {
         );
     }
     // In the order a port goes through them.
-    let states: Vec<Bar> = ["active", "dormant", "abandoned", "reclaimed"]
+    let states: Vec<Bar> = STATES
         .into_iter()
         .map(|state| Bar {
             label: state,
@@ -232,31 +168,6 @@ fn charts(out: &mut String, report: &Report) {
         );
     }
     out.push_str("</div>");
-}
-
-fn figure(out: &mut String, caption: &str, chart: &str) {
-    let _ = write!(
-        out,
-        "<figure><figcaption>{}</figcaption>{chart}</figure>",
-        escape(caption)
-    );
-}
-
-/// A table: `head` are the column names; each cell already escaped.
-fn table(out: &mut String, id: &str, head: &[&str], rows: &[Vec<String>]) {
-    let _ = write!(out, "<table id=\"{}\"><thead><tr>", escape(id));
-    for h in head {
-        let _ = write!(out, "<th>{}</th>", escape(h));
-    }
-    out.push_str("</tr></thead><tbody>");
-    for row in rows {
-        out.push_str("<tr>");
-        for cell in row {
-            let _ = write!(out, "<td>{cell}</td>");
-        }
-        out.push_str("</tr>");
-    }
-    out.push_str("</tbody></table>");
 }
 
 fn reach_text(reach: &Exposure) -> String {
@@ -331,6 +242,25 @@ fn listeners(out: &mut String, report: &Report) {
     );
 }
 
+/// The sources of findings included besides this host's listeners, when
+/// any was.
+fn sources(out: &mut String, sources: &[Source]) {
+    if sources.is_empty() {
+        return;
+    }
+    out.push_str("<h2>Sources included</h2>");
+    let rows: Vec<Vec<String>> = sources
+        .iter()
+        .map(|s| vec![escape(s.name), escape(&s.what), s.findings.to_string()])
+        .collect();
+    table(
+        out,
+        "sources",
+        &["Source", "What was read", "Findings"],
+        &rows,
+    );
+}
+
 fn findings(out: &mut String, report: &Report) {
     out.push_str("<h2>Findings</h2>");
     if report.findings.is_empty() {
@@ -341,11 +271,13 @@ fn findings(out: &mut String, report: &Report) {
         .findings
         .iter()
         .map(|f| {
-            let port = f
-                .socket
-                .as_ref()
-                .map(|s| format!("{}/{}", s.port, s.protocol))
-                .unwrap_or_default();
+            // A finding about something off this host (a pod, a security
+            // group) names that instead of a port.
+            let port = match (&f.socket, &f.resource) {
+                (Some(s), _) => format!("{}/{}", s.port, s.protocol),
+                (None, Some(r)) => r.to_string(),
+                (None, None) => String::new(),
+            };
             let accepted = f
                 .accepted
                 .as_ref()
@@ -359,11 +291,7 @@ fn findings(out: &mut String, report: &Report) {
                 })
                 .unwrap_or_default();
             vec![
-                format!(
-                    "<span class=\"sev\" style=\"background:{}\">{}</span>",
-                    severity_colour(f.severity),
-                    f.severity
-                ),
+                severity_badge(f.severity),
                 escape(f.kind.code()),
                 escape(&port),
                 escape(f.service.as_deref().unwrap_or("")),
@@ -378,7 +306,7 @@ fn findings(out: &mut String, report: &Report) {
         &[
             "Severity",
             "Id",
-            "Port",
+            "Port or resource",
             "Service",
             "Finding",
             "Remediation",
@@ -484,70 +412,12 @@ fn lifecycle(out: &mut String, report: &Report) {
     }
 }
 
-fn entry_rows(entries: &[portreeve_ledger::Entry]) -> Vec<Vec<String>> {
-    entries
-        .iter()
-        .map(|e| {
-            vec![
-                e.index.to_string(),
-                e.time.strftime("%Y-%m-%d %H:%M:%S").to_string(),
-                escape(&e.actor),
-                escape(&e.action),
-                escape(&e.object),
-                escape(e.approval.as_deref().unwrap_or("")),
-                escape(e.reason.as_deref().unwrap_or("")),
-            ]
-        })
-        .collect()
-}
-
-const ENTRY_HEAD: [&str; 7] = [
-    "#",
-    "Time (UTC)",
-    "Actor",
-    "Action",
-    "Object",
-    "Approval",
-    "Reason",
-];
-
-fn entries(
-    out: &mut String,
-    id: &str,
-    title: &str,
-    entries: &[portreeve_ledger::Entry],
-    none: &str,
-) {
-    let _ = write!(out, "<h2>{}</h2>", escape(title));
-    if entries.is_empty() {
-        let _ = write!(out, "<p id=\"{}\">{}</p>", escape(id), escape(none));
-    } else {
-        table(out, id, &ENTRY_HEAD, &entry_rows(entries));
-    }
-}
-
 fn ledger(out: &mut String, report: &Report) {
     out.push_str("<h2>Ledger</h2><p id=\"ledger-status\">");
     let l = &report.ledger;
     match &l.verification {
         None => out.push_str("No ledger: nothing has been recorded on this host."),
-        Some(v) if v.verified => {
-            let _ = write!(
-                out,
-                "<b class=\"ok\">Verified</b>: {} entries and {} checkpoints, every checkpoint signature valid and consistent; {} attested by an identity; {} after the latest signed checkpoint.",
-                v.entries.unwrap_or(0),
-                v.checkpoints.unwrap_or(0),
-                v.attested.unwrap_or(0),
-                v.unsigned_tail.unwrap_or(0),
-            );
-        }
-        Some(v) => {
-            let _ = write!(
-                out,
-                "<b class=\"bad\">Verification FAILED</b>: {}",
-                escape(v.problem.as_deref().unwrap_or("unknown"))
-            );
-        }
+        Some(v) => page::verification(out, v),
     }
     out.push_str("</p>");
     if l.present {
@@ -563,16 +433,6 @@ fn ledger(out: &mut String, report: &Report) {
     }
 }
 
-/// A status's colour in the controls table.
-fn status_colour(status: Status) -> &'static str {
-    match status {
-        Status::Pass => "#2e7d32",
-        Status::Fail => "#c62828",
-        Status::Manual => "#ef6c00",
-        Status::NotApplicable => "#607d8b",
-    }
-}
-
 fn controls(out: &mut String, report: &Report) {
     let (Some(framework), Some(controls)) = (report.framework, &report.controls) else {
         return;
@@ -583,45 +443,5 @@ fn controls(out: &mut String, report: &Report) {
         escape(framework.as_str()),
         escape(framework.document())
     );
-    let rows: Vec<Vec<String>> = controls
-        .iter()
-        .map(|c| {
-            vec![
-                escape(&c.id),
-                escape(&c.title),
-                format!(
-                    "<b style=\"color:{}\">{}</b>",
-                    status_colour(c.status),
-                    c.status
-                ),
-                escape(&c.evidence.join("\n")).replace('\n', "<br>"),
-                escape(&c.source),
-            ]
-        })
-        .collect();
-    table(
-        out,
-        "controls",
-        &["Control", "What it asks", "Status", "Evidence", "Source"],
-        &rows,
-    );
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hostile_text_is_escaped() {
-        assert_eq!(
-            escape("<script>alert('x')</script>"),
-            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"
-        );
-        assert_eq!(escape("a\"b&c"), "a&quot;b&amp;c");
-        // An attribute cannot be closed, nor a control character smuggled.
-        assert_eq!(escape("\" onload=\"x"), "&quot; onload=&quot;x");
-        assert_eq!(escape("a\u{1b}[31mb\u{0}"), "a\u{fffd}[31mb\u{fffd}");
-        assert_eq!(escape("tab\tnewline\n"), "tab\tnewline\n");
-        assert_eq!(escape("日本 ok"), "日本 ok");
-    }
+    page::controls_table(out, "controls", controls);
 }

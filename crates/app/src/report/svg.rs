@@ -6,29 +6,8 @@ use std::fmt::Write as _;
 
 use portreeve_core::Severity;
 
-use super::html::escape;
+use super::page::{escape, severity_colour};
 use super::{CheckRun, PortConnections};
-
-/// A severity's colour, the same in every chart and table.
-pub fn severity_colour(s: Severity) -> &'static str {
-    match s {
-        Severity::Critical => "#7b1fa2",
-        Severity::High => "#c62828",
-        Severity::Medium => "#ef6c00",
-        Severity::Low => "#f9a825",
-        Severity::Info => "#1565c0",
-    }
-}
-
-/// A lifecycle state's colour.
-pub fn state_colour(state: &str) -> &'static str {
-    match state {
-        "active" => "#2e7d32",
-        "dormant" => "#f9a825",
-        "abandoned" => "#c62828",
-        _ => "#607d8b",
-    }
-}
 
 /// One bar of a bar chart: its label, value and colour.
 pub struct Bar<'a> {
@@ -47,39 +26,153 @@ const LABEL_WIDTH: u32 = 110;
 /// A horizontal bar chart, one row per bar with its value at the end;
 /// `title` names it for screen readers.
 pub fn bars(id: &str, title: &str, bars: &[Bar]) -> String {
-    let height = ROW * bars.len().max(1) as u32 + 8;
-    let max = bars.iter().map(|b| b.value).max().unwrap_or(0).max(1);
-    let span = WIDTH - LABEL_WIDTH - 50;
+    let rows: Vec<Row> = bars
+        .iter()
+        .map(|b| Row {
+            label: b.label,
+            segments: vec![Segment {
+                value: b.value,
+                colour: b.colour,
+                title: format!("{}: {}", b.label, b.value),
+            }],
+        })
+        .collect();
+    let mut out = open(id, title, WIDTH, ROW * rows.len().max(1) as u32 + 8);
+    horizontal(&mut out, &rows);
+    out.push_str("</svg>");
+    out
+}
+
+/// One part of a stacked bar or column: its value, colour and tooltip.
+pub struct Segment<'a> {
+    pub value: u64,
+    pub colour: &'a str,
+    /// Shown on hover; escaped when drawn.
+    pub title: String,
+}
+
+/// One row of a stacked horizontal bar chart: its label and its parts,
+/// drawn left to right in their order.
+pub struct Row<'a> {
+    pub label: &'a str,
+    pub segments: Vec<Segment<'a>>,
+}
+
+/// A horizontal chart of stacked bars, one row per entry with its total at
+/// the end, the longest spanning the chart; a legend (name and colour per
+/// kind of segment) under it when `legend` names any.
+pub fn stacked_bars(id: &str, title: &str, rows: &[Row], legend: &[(&str, &str)]) -> String {
+    let chart = ROW * rows.len().max(1) as u32 + 8;
+    let height = if legend.is_empty() {
+        chart
+    } else {
+        chart + ROW
+    };
     let mut out = open(id, title, WIDTH, height);
-    for (i, b) in bars.iter().enumerate() {
-        let y = 4 + ROW * i as u32;
-        let w = (b.value as f64 / max as f64 * f64::from(span)).round() as u32;
+    horizontal(&mut out, rows);
+    let mut x = LABEL_WIDTH;
+    for (name, colour) in legend {
         let _ = write!(
             out,
-            "<text x=\"{lx}\" y=\"{ty}\" text-anchor=\"end\">{label}</text>\
-             <rect x=\"{LABEL_WIDTH}\" y=\"{y}\" width=\"{w}\" height=\"{bh}\" fill=\"{colour}\"><title>{label}: {value}</title></rect>\
-             <text x=\"{vx}\" y=\"{ty}\">{value}</text>",
-            lx = LABEL_WIDTH - 8,
-            ty = y + 14,
-            label = escape(b.label),
-            bh = ROW - 8,
-            colour = escape(b.colour),
-            value = b.value,
-            vx = LABEL_WIDTH + w + 6,
+            "<rect x=\"{x}\" y=\"{ry}\" width=\"12\" height=\"12\" fill=\"{c}\"/>\
+             <text x=\"{tx}\" y=\"{ty}\">{n}</text>",
+            ry = chart + 4,
+            c = escape(colour),
+            tx = x + 16,
+            ty = chart + 14,
+            n = escape(name),
         );
+        x += 16 + 8 * name.chars().count() as u32 + 14;
     }
     out.push_str("</svg>");
     out
+}
+
+/// Draws `rows` as horizontal stacked bars, a row of [`ROW`] each.
+fn horizontal(out: &mut String, rows: &[Row]) {
+    let total = |r: &Row| r.segments.iter().map(|s| s.value).sum::<u64>();
+    let max = rows.iter().map(total).max().unwrap_or(0).max(1);
+    let span = f64::from(WIDTH - LABEL_WIDTH - 50);
+    // Each edge rounded from the running sum, so parts add up to the whole.
+    let at = |sum: u64| (sum as f64 / max as f64 * span).round() as u32;
+    for (i, row) in rows.iter().enumerate() {
+        let y = 4 + ROW * i as u32;
+        let _ = write!(
+            out,
+            "<text x=\"{lx}\" y=\"{ty}\" text-anchor=\"end\">{label}</text>",
+            lx = LABEL_WIDTH - 8,
+            ty = y + 14,
+            label = escape(row.label),
+        );
+        let mut sum = 0;
+        for s in &row.segments {
+            let (from, to) = (at(sum), at(sum + s.value));
+            sum += s.value;
+            let _ = write!(
+                out,
+                "<rect x=\"{x}\" y=\"{y}\" width=\"{w}\" height=\"{bh}\" fill=\"{colour}\"><title>{t}</title></rect>",
+                x = LABEL_WIDTH + from,
+                w = to - from,
+                bh = ROW - 8,
+                colour = escape(s.colour),
+                t = escape(&s.title),
+            );
+        }
+        let _ = write!(
+            out,
+            "<text x=\"{vx}\" y=\"{ty}\">{sum}</text>",
+            vx = LABEL_WIDTH + at(sum) + 6,
+            ty = y + 14,
+        );
+    }
 }
 
 /// Findings per recorded check, as columns stacked by severity (most
 /// severe at the bottom), oldest on the left; the last 60 runs.
 pub fn over_time(id: &str, title: &str, runs: &[CheckRun]) -> String {
     let runs = &runs[runs.len().saturating_sub(60)..];
+    let stacks: Vec<Vec<Segment>> = runs
+        .iter()
+        .map(|run| {
+            Severity::ALL
+                .iter()
+                .rev()
+                .filter_map(|s| {
+                    let n = run.by_severity.get(s).copied().unwrap_or(0);
+                    (n > 0).then(|| Segment {
+                        value: n as u64,
+                        colour: severity_colour(*s),
+                        title: format!(
+                            "entry {}, {}: {n} {s}",
+                            run.index,
+                            run.time.strftime("%Y-%m-%d %H:%M")
+                        ),
+                    })
+                })
+                .collect()
+        })
+        .collect();
+    let when = |r: Option<&CheckRun>| {
+        r.map(|r| r.time.strftime("%Y-%m-%d %H:%M").to_string())
+            .unwrap_or_default()
+    };
+    columns(id, title, &stacks, &when(runs.first()), &when(runs.last()))
+}
+
+/// Columns on a common scale, each stacked from its segments upwards,
+/// left to right in their order, with the axis's maximum and zero on the
+/// left and `first` and `last` under the first and the last column. For a
+/// time series: findings per check, new listeners per day.
+pub fn columns(id: &str, title: &str, stacks: &[Vec<Segment>], first: &str, last: &str) -> String {
     let (height, top, bottom) = (200u32, 10u32, 170u32);
-    let max = runs.iter().map(|r| r.findings).max().unwrap_or(0).max(1);
+    let max = stacks
+        .iter()
+        .map(|c| c.iter().map(|s| s.value).sum::<u64>())
+        .max()
+        .unwrap_or(0)
+        .max(1);
     let left = 40u32;
-    let step = (WIDTH - left - 10) / runs.len().max(1) as u32;
+    let step = (WIDTH - left - 10) / stacks.len().max(1) as u32;
     let bar = step.saturating_sub(4).clamp(2, 40);
     let scale = f64::from(bottom - top) / max as f64;
     let mut out = open(id, title, WIDTH, height);
@@ -91,32 +184,27 @@ pub fn over_time(id: &str, title: &str, runs: &[CheckRun]) -> String {
         tx = left - 4,
         ty = top + 10,
     );
-    for (i, run) in runs.iter().enumerate() {
+    for (i, stack) in stacks.iter().enumerate() {
         let x = left + 4 + step * i as u32;
         let mut y = f64::from(bottom);
-        for s in Severity::ALL.iter().rev() {
-            let n = run.by_severity.get(s).copied().unwrap_or(0);
-            if n == 0 {
-                continue;
-            }
-            let h = n as f64 * scale;
+        for s in stack {
+            let h = s.value as f64 * scale;
             y -= h;
             let _ = write!(
                 out,
                 "<rect x=\"{x}\" y=\"{y:.1}\" width=\"{bar}\" height=\"{h:.1}\" fill=\"{c}\">\
-                 <title>entry {index}, {time}: {n} {s}</title></rect>",
-                c = severity_colour(*s),
-                index = run.index,
-                time = run.time.strftime("%Y-%m-%d %H:%M"),
+                 <title>{t}</title></rect>",
+                c = escape(s.colour),
+                t = escape(&s.title),
             );
         }
     }
-    if let (Some(first), Some(last)) = (runs.first(), runs.last()) {
+    if !stacks.is_empty() {
         let _ = write!(
             out,
             "<text x=\"{left}\" y=\"{ly}\">{}</text><text x=\"{WIDTH}\" y=\"{ly}\" text-anchor=\"end\">{}</text>",
-            first.time.strftime("%Y-%m-%d %H:%M"),
-            last.time.strftime("%Y-%m-%d %H:%M"),
+            escape(first),
+            escape(last),
             ly = bottom + 18,
         );
     }
@@ -227,5 +315,50 @@ mod tests {
             chart.contains(&format!("width=\"{}\"", span / 2)),
             "{chart}"
         );
+    }
+
+    #[test]
+    fn stacked_parts_add_up_to_the_longest_bar_and_columns_share_a_scale() {
+        let part = |value, colour| Segment {
+            value,
+            colour,
+            title: format!("{value}"),
+        };
+        // 1 + 1 + 1 of a 3-long bar: three thirds whose widths add up to
+        // the whole span, though each third is rounded.
+        let chart = stacked_bars(
+            "s",
+            "t",
+            &[
+                Row {
+                    label: "a",
+                    segments: vec![part(1, "#000"), part(1, "#111"), part(1, "#222")],
+                },
+                Row {
+                    label: "b",
+                    segments: vec![part(1, "#000")],
+                },
+            ],
+            &[("high", "#111")],
+        );
+        let span = WIDTH - LABEL_WIDTH - 50;
+        let widths: Vec<u32> = chart
+            .split("width=\"")
+            .skip(2)
+            .map(|w| w[..w.find('"').unwrap()].parse().unwrap())
+            .collect();
+        assert_eq!(widths[..3].iter().sum::<u32>(), span, "{chart}");
+        assert!(chart.contains(">high</text>"), "the legend: {chart}");
+        let cols = columns(
+            "c",
+            "t",
+            &[vec![part(2, "#000")], vec![], vec![part(4, "#000")]],
+            "<first>",
+            "last",
+        );
+        // The tallest column spans the axis (170 - 10); the other half of it.
+        assert!(cols.contains("height=\"160.0\""), "{cols}");
+        assert!(cols.contains("height=\"80.0\""), "{cols}");
+        assert!(cols.contains("&lt;first&gt;") && !cols.contains("<first>"));
     }
 }

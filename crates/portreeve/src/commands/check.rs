@@ -21,7 +21,7 @@ use crate::output::policy::{PolicyInfo, describe};
 use crate::output::{checkmk, emit, emit_json, nagios, prtg, sarif, table};
 
 pub fn run(args: &CheckArgs, ctx: &Context) -> Result<u8, Failure> {
-    super::judged::run(args.format, checkmk::CHECK, || judge(args, ctx))
+    super::judged::run(args.shown.format, checkmk::CHECK, || judge(args, ctx))
 }
 
 fn judge(args: &CheckArgs, ctx: &Context) -> Result<u8, Failure> {
@@ -59,14 +59,14 @@ fn show(args: &CheckArgs, report: &CheckReport) -> Result<u8, Failure> {
     } = report;
     // A saved inventory's host is not this one: its DNAT rules are unknown.
     let published = (args.inventory.is_none()
-        && matches!(args.format, CheckFormat::Table | CheckFormat::Json))
+        && matches!(args.shown.format, CheckFormat::Table | CheckFormat::Json))
     .then(|| {
         (
             published::live_if_readable(&Nft::new()),
             Ruleset::compile(&policy.policy).ok(),
         )
     });
-    match args.format {
+    match args.shown.format {
         CheckFormat::Table => {
             if let Some(joined) = reachability {
                 emit(&table::reachability(joined, table::stdout_colour()));
@@ -75,11 +75,11 @@ fn show(args: &CheckArgs, report: &CheckReport) -> Result<u8, Failure> {
                 findings,
                 summary,
                 host,
-                args.details,
+                args.shown.details,
                 table::stdout_colour(),
             ));
             emit(&(describe(policy) + "\n"));
-            if let Some(hint) = table::check_hint(findings, args.details) {
+            if let Some(hint) = table::check_hint(findings, args.shown.details) {
                 crate::output::emit_hint(hint);
             }
             if let Some((ports, ruleset)) = &published {
@@ -119,7 +119,7 @@ fn show(args: &CheckArgs, report: &CheckReport) -> Result<u8, Failure> {
                 ("Listeners".into(), summary.listeners),
                 ("Exposed listeners".into(), summary.exposed),
             ],
-            Alarms::of(args.fail_on),
+            Alarms::of(args.shown.fail_on),
         )),
         CheckFormat::Checkmk => {
             let line = checkmk::render(
@@ -132,12 +132,12 @@ fn show(args: &CheckArgs, report: &CheckReport) -> Result<u8, Failure> {
                     ("listeners", summary.listeners),
                     ("exposed", summary.exposed),
                 ],
-                Alarms::of(args.fail_on),
+                Alarms::of(args.shown.fail_on),
             );
             emit(&line);
         }
     }
-    Ok(findings_status(args.fail_on, summary.highest))
+    Ok(findings_status(args.shown.fail_on, summary.highest))
 }
 
 /// What `check` judged, in words, as Nagios says it: `3 listening sockets

@@ -2,11 +2,8 @@
 //! `aws ec2 describe-security-groups` output, in `check`'s formats and with
 //! its exit statuses.
 
-use std::path::Path;
-
 use portreeve_app::cloud::{self, CloudReport};
 use portreeve_app::input;
-use portreeve_cloud::describe;
 use portreeve_core::Finding;
 use serde::Serialize;
 
@@ -21,22 +18,15 @@ use crate::output::{checkmk, counted};
 const CLOUD_CHECK_KIND: &str = "portreeve.cloud-check";
 
 pub fn check(args: &CloudCheckArgs) -> Result<u8, Failure> {
-    judged::run(args.judging.format, checkmk::CLOUD_CHECK, || judge(args))
+    judged::run(args.judging.shown.format, checkmk::CLOUD_CHECK, || {
+        judge(args)
+    })
 }
 
 fn judge(args: &CloudCheckArgs) -> Result<u8, Failure> {
     let policy = args.judging.policy()?;
-    let file = input::origin(&args.aws);
-    let groups = read_groups(&args.aws, &file)?;
-    let report = cloud::check_aws(policy, &groups, &file);
-    show(args, &file, &report)
-}
-
-/// The security groups of a describe-security-groups document.
-fn read_groups(path: &Path, file: &str) -> Result<Vec<describe::Group>, Failure> {
-    let text = input::read_text(path, "describe-security-groups output")
-        .map_err(|e| Failure::Input(e.to_string()))?;
-    describe::read(&text, file).map_err(|e| Failure::Input(e.to_string()))
+    let report = cloud::check_aws_file(policy, &args.aws)?;
+    show(args, &input::origin(&args.aws), &report)
 }
 
 fn show(args: &CloudCheckArgs, file: &str, report: &CloudReport) -> Result<u8, Failure> {
@@ -73,12 +63,7 @@ fn show(args: &CloudCheckArgs, file: &str, report: &CloudReport) -> Result<u8, F
         summary: FindingCounts::of(summary),
         findings,
     };
-    Ok(judged::show(
-        &judged,
-        &args.judging.shown(),
-        &host,
-        &document,
-    ))
+    Ok(judged::show(&judged, &args.judging.shown, &host, &document))
 }
 
 /// `portreeve cloud check --format json` (docs/schema/cloud-check.v1.json):

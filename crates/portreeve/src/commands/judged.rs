@@ -9,7 +9,7 @@ use portreeve_app::policy::{LoadedPolicy, PolicySource};
 use portreeve_core::Finding;
 use serde::Serialize;
 
-use crate::cli::{CheckFormat, FailOn, JudgingArgs};
+use crate::cli::{CheckFormat, JudgingArgs, ShownArgs};
 use crate::failure::{Failure, findings_status};
 use crate::output::escape::one_line;
 use crate::output::monitoring::Alarms;
@@ -38,28 +38,7 @@ pub struct Judged<'a> {
     pub service: &'static str,
 }
 
-/// How a report is shown, and when it fails: `check`'s `--format`,
-/// `--fail-on` and `--details`.
-#[derive(Debug, Clone, Copy)]
-pub struct Shown {
-    /// The output format.
-    pub format: CheckFormat,
-    /// The severity at or above which the exit status is 1.
-    pub fail_on: FailOn,
-    /// Evidence, rationale and remediation in the table.
-    pub details: bool,
-}
-
 impl JudgingArgs {
-    /// How these options show a report.
-    pub fn shown(&self) -> Shown {
-        Shown {
-            format: self.format,
-            fail_on: self.fail_on,
-            details: self.details,
-        }
-    }
-
     /// The policy given, or the built-in baseline: a cluster or a cloud
     /// account is not this host, so this host's policy in effect is not
     /// the default.
@@ -99,7 +78,7 @@ pub fn run(
 /// Prints `judged` as `shown` asks, with `document` as the JSON form and
 /// `host` (this host, which ran the check) in SARIF, and returns the exit
 /// status.
-pub fn show(judged: &Judged<'_>, shown: &Shown, host: &str, document: &impl Serialize) -> u8 {
+pub fn show(judged: &Judged<'_>, shown: &ShownArgs, host: &str, document: &impl Serialize) -> u8 {
     let Judged {
         policy,
         findings,

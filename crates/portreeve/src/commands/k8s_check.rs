@@ -18,7 +18,9 @@ use crate::output::{checkmk, counted, counted_as};
 const K8S_CHECK_KIND: &str = "portreeve.k8s-check";
 
 pub fn run(args: &K8sCheckArgs) -> Result<u8, Failure> {
-    judged::run(args.judging.format, checkmk::K8S_CHECK, || judge(args))
+    judged::run(args.judging.shown.format, checkmk::K8S_CHECK, || {
+        judge(args)
+    })
 }
 
 fn judge(args: &K8sCheckArgs) -> Result<u8, Failure> {
@@ -70,12 +72,7 @@ fn show(args: &K8sCheckArgs, report: &K8sCheckReport) -> Result<u8, Failure> {
         summary: FindingCounts::of(summary),
         findings,
     };
-    Ok(judged::show(
-        &judged,
-        &args.judging.shown(),
-        &host,
-        &document,
-    ))
+    Ok(judged::show(&judged, &args.judging.shown, &host, &document))
 }
 
 /// `portreeve k8s check --format json` (docs/schema/k8s-check.v1.json):

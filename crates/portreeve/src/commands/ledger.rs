@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use portreeve_app::{AppError, StateDir, input, witness};
 use portreeve_ledger::bundle::verify_dir;
-use portreeve_ledger::note::{Checkpoint, KeyKind, KeyName, SignerKey, VerifierKey};
+use portreeve_ledger::note::{Checkpoint, KeyKind, KeyName, SignerKey};
 use portreeve_ledger::store;
 use portreeve_ledger::{Bundle, Entry, Ledger, LedgerError, Tamper, Trust, Verified};
 use serde::Serialize;
@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::cli::{
     LedgerCommand, LedgerLogArgs, LedgerVerifyArgs, ListFormat, ProveArgs, WitnessKeyArgs,
 };
-use crate::context::Context;
+use crate::context::{Context, verifier_key};
 use crate::failure::{EXIT_FINDINGS, EXIT_OK, Failure};
 use crate::output::json::{emit_listing, to_value};
 use crate::output::{emit, emit_json, table};
@@ -114,20 +114,6 @@ fn log(args: &LedgerLogArgs, state: &StateDir) -> Result<u8, Failure> {
     Ok(EXIT_OK)
 }
 
-/// A key given on the command line: the key text itself, or a file
-/// holding it (`-`: standard input).
-fn read_key(text_or_path: &str) -> Result<VerifierKey, Failure> {
-    let path = Path::new(text_or_path);
-    let text = if input::is_stdin(path) || path.is_file() {
-        input::read_text(path, "key file").map_err(|e| Failure::Input(e.to_string()))?
-    } else {
-        text_or_path.to_string()
-    };
-    text.trim()
-        .parse()
-        .map_err(|e| Failure::Input(format!("`{text_or_path}` is not a verifier key: {e}")))
-}
-
 /// The outcome of `verify`, as JSON reports it.
 #[derive(Serialize)]
 struct VerifyReport {
@@ -149,7 +135,7 @@ fn verify(args: &LedgerVerifyArgs, state: &StateDir) -> Result<u8, Failure> {
     let witnesses = args
         .witness
         .iter()
-        .map(|w| read_key(w))
+        .map(|w| verifier_key(w))
         .collect::<Result<Vec<_>, _>>()?;
     if args.min_witnesses > witnesses.len() {
         return Err(Failure::Input(format!(
@@ -165,7 +151,7 @@ fn verify(args: &LedgerVerifyArgs, state: &StateDir) -> Result<u8, Failure> {
             let bundle: Bundle = serde_json::from_str(&text).map_err(|e| {
                 Failure::Input(format!("{}: not a ledger bundle: {e}", input::origin(path)))
             })?;
-            let log = read_key(args.key.as_deref().expect("clap requires --key"))?;
+            let log = verifier_key(args.key.as_deref().expect("clap requires --key"))?;
             bundle.verify(&Trust {
                 log,
                 witnesses,
@@ -175,7 +161,7 @@ fn verify(args: &LedgerVerifyArgs, state: &StateDir) -> Result<u8, Failure> {
         None => {
             let dir = state.existing_ledger_dir()?;
             let log = match &args.key {
-                Some(k) => read_key(k)?,
+                Some(k) => verifier_key(k)?,
                 None => store::stored_verifier(&dir).map_err(ledger_failure)?,
             };
             let trust = Trust {

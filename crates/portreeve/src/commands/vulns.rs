@@ -6,7 +6,7 @@ use portreeve_app::vulns::{self, Subject, VulnsReport, VulnsRequest};
 use portreeve_core::Finding;
 use serde::Serialize;
 
-use super::judged::{self, Judged, Shown};
+use super::judged::{self, Judged};
 use crate::cli::{
     CheckFormat, ListFormat, VulnsArgs, VulnsCommand, VulnsJudgeArgs, VulnsUpdateArgs,
 };
@@ -24,7 +24,7 @@ const UPDATE_KIND: &str = "portreeve.vulns-update";
 pub fn run(args: &VulnsArgs, ctx: &Context) -> Result<u8, Failure> {
     match &args.command {
         Some(VulnsCommand::Update(update)) => import(update, ctx),
-        None => judged::run(args.judge.format, checkmk::VULNS, || {
+        None => judged::run(args.judge.shown.format, checkmk::VULNS, || {
             judge(&args.judge, ctx)
         }),
     }
@@ -68,12 +68,8 @@ fn show(args: &VulnsJudgeArgs, report: &VulnsReport) -> Result<u8, Failure> {
         ],
         service: checkmk::VULNS,
     };
-    let shown = Shown {
-        format: args.format,
-        fail_on: args.fail_on,
-        details: args.details,
-    };
-    if args.format == CheckFormat::Table && !args.details {
+    let shown = &args.shown;
+    if shown.format == CheckFormat::Table && !shown.details {
         let mut out = vulnerability_table(report);
         out.push_str(&format!(
             "{} ({}){} in {} · advisories {} · policy {}\n",
@@ -91,7 +87,7 @@ fn show(args: &VulnsJudgeArgs, report: &VulnsReport) -> Result<u8, Failure> {
                 counted(report.unjudged.len(), "listener, service or advisory")
             ));
         }
-        return Ok(findings_status(args.fail_on, report.summary.highest));
+        return Ok(findings_status(shown.fail_on, report.summary.highest));
     }
     let document = VulnsDocument {
         envelope: Envelope::new(VULNS_KIND, &host),
@@ -103,7 +99,7 @@ fn show(args: &VulnsJudgeArgs, report: &VulnsReport) -> Result<u8, Failure> {
         summary: FindingCounts::of(&report.summary),
         findings: &report.findings,
     };
-    Ok(judged::show(&judged, &shown, &host, &document))
+    Ok(judged::show(&judged, shown, &host, &document))
 }
 
 /// One row per vulnerability: what an operator patches from.

@@ -116,7 +116,7 @@ fn capitalised(text: &str) -> String {
 /// primary channel), one channel per severity with its limit, `counts`
 /// (channel names and values: `Listeners`, `Pods`, …), then `Accepted
 /// findings`. `judged` and `place` are as for
-/// [`headline`](super::monitoring::headline).
+/// [`headline`].
 pub fn render(
     findings: &[Finding],
     summary: &Summary,

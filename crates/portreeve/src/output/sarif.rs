@@ -222,11 +222,10 @@ fn help(kind: FindingKind) -> MultiformatMessageString {
 /// Cargo.toml, at the tag of this version, so the page matches the binary.
 fn help_uri(kind: FindingKind) -> String {
     format!(
-        "{}/blob/v{}/docs/findings.md#{}-{}",
+        "{}/blob/v{}/docs/findings.md#{}",
         env!("CARGO_PKG_REPOSITORY"),
         env!("CARGO_PKG_VERSION"),
-        kind.code().to_ascii_lowercase(),
-        kind.name()
+        kind.docs_anchor()
     )
 }
 

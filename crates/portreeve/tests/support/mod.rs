@@ -18,6 +18,7 @@ pub mod browser;
 pub mod capture;
 pub mod ecs;
 pub mod fleet_server;
+pub mod k8s;
 pub mod sarif;
 pub mod saved;
 pub mod sshd;

@@ -652,10 +652,16 @@ const EXAMPLES: &[(&str, &[Example])] = &[
     ),
     (
         "portreeve-evidence-export",
-        &[ex(
-            "sudo portreeve evidence export --output pack",
-            "Refused unless pack is missing or empty; written aside and renamed into place.",
-        )],
+        &[
+            ex(
+                "sudo portreeve evidence export --output pack",
+                "Refused unless pack is missing or empty; written aside and renamed into place.",
+            ),
+            ex(
+                "portreeve evidence export --server http://fleet:8440 --token-file viewer.token --key server-log.pub --output fleet-pack",
+                "The fleet's pack: the server's ledger, the assigned policies with their approvals, and the fleet's report; refused unless the server's ledger is signed by the key you obtained out of band.",
+            ),
+        ],
     ),
     (
         "portreeve-evidence-verify",
@@ -684,6 +690,10 @@ const EXAMPLES: &[(&str, &[Example])] = &[
             ex(
                 "sudo portreeve report --format json --framework pci-dss",
                 "The same facts as JSON, with PCI DSS's controls judged from them.",
+            ),
+            ex(
+                "portreeve report --server https://fleet.example:8440 --token-file viewer.token --log-key log.pub --output fleet.html",
+                "The fleet's report from the server, read with a viewer token; its ledger verified with the key copied from the server's <state>/server/ledger/log.pub.",
             ),
         ],
     ),
