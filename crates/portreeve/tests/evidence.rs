@@ -15,7 +15,8 @@ use std::process::Command;
 use portreeve_ledger::merkle::{InclusionProofDoc, leaf_hash};
 use portreeve_ledger::{Bundle, Trust};
 use serde_json::Value;
-use support::{Home, Lab, assert_exit, assert_matches_schema, assert_ok, portreeve, run, stdout};
+use support::pack::{copy_tree, elsewhere, fails, read_json, rehash};
+use support::{Home, Lab, assert_exit, assert_matches_schema, assert_ok, run, stdout};
 
 const SUBNET: u8 = 227;
 
@@ -32,75 +33,6 @@ fn policy() -> String {
          grant = {{ max_ttl = \"1h\" }}\n\
          [[rule]]\nname = \"ssh\"\nport = 22\nprotocol = \"tcp\"\nzones = [\"mgmt\", \"lab\"]\n"
     )
-}
-
-/// Copies the tree at `from` to `to` (created), as an auditor's copy would.
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
-
-/// `portreeve --state-dir STATE ARGS` on a machine that has never run
-/// portreeve: an empty state directory, no policy or identity from the
-/// environment.
-fn elsewhere(state: &Path, args: &[&str]) -> std::process::Output {
-    run(portreeve()
-        .arg("--state-dir")
-        .arg(state)
-        .env_remove("PORTREEVE_IDENTITY")
-        .args(args))
-}
-
-fn read_json(path: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-/// `evidence verify DIR --key KEY`, which must fail (exit 1) and name
-/// every one of `says`.
-#[track_caller]
-fn fails(state: &Path, dir: &Path, key: &str, says: &[&str]) {
-    let out = elsewhere(
-        state,
-        &["evidence", "verify", dir.to_str().unwrap(), "--key", key],
-    );
-    let text = stdout(&out);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{text}{}",
-        support::stderr(&out)
-    );
-    assert!(text.contains("FAILED verification"), "{text}");
-    for s in says {
-        assert!(text.contains(s), "expected {s:?} in: {text}");
-    }
-}
-
-/// Rewrites MANIFEST's line for `rel` with the file's current SHA-256, as
-/// someone covering their tracks would.
-fn rehash(dir: &Path, rel: &str) {
-    let out = run(Command::new("sha256sum").arg(rel).current_dir(dir));
-    let fresh = stdout(&out);
-    let manifest = std::fs::read_to_string(dir.join("MANIFEST")).unwrap();
-    let updated: String = manifest
-        .lines()
-        .map(|l| {
-            if l.ends_with(&format!("  {rel}")) {
-                fresh.clone()
-            } else {
-                format!("{l}\n")
-            }
-        })
-        .collect();
-    std::fs::write(dir.join("MANIFEST"), updated).unwrap();
 }
 
 #[test]

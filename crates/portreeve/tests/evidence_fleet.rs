@@ -12,13 +12,14 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use portreeve_ledger::merkle::{InclusionProofDoc, leaf_hash};
 use portreeve_ledger::{Bundle, digest};
 use serde_json::{Value, json};
 use support::fleet_server::{RunningServer, SigningHost, TestDatabase, create_token};
-use support::{Home, assert_exit, assert_matches_schema, assert_ok, portreeve, run, stdout};
+use support::pack::{self, copy_tree, elsewhere, read_json, rehash};
+use support::{Home, assert_exit, assert_matches_schema, assert_ok, run, stdout};
 
 /// The policy assigned to the host.
 const WEB_POLICY: &str = "version = 1\n\n[zones]\nlan = [\"10.0.0.0/8\"]\n\n\
@@ -28,93 +29,12 @@ const WEB_POLICY: &str = "version = 1\n\n[zones]\nlan = [\"10.0.0.0/8\"]\n\n\
 const DB_POLICY: &str = "version = 1\n\n[zones]\nlan = [\"10.0.0.0/8\"]\n\n\
                          [[rule]]\nname = \"pg\"\nport = 5432\nprotocol = \"tcp\"\nzones = [\"lan\"]\n";
 
-/// `portreeve --state-dir STATE ARGS` on a machine that has never seen the
-/// server: an empty state directory.
-fn elsewhere(state: &Path, args: &[&str]) -> Output {
-    run(portreeve()
-        .arg("--state-dir")
-        .arg(state)
-        .env_remove("PORTREEVE_IDENTITY")
-        .env_remove("PORTREEVE_TOKEN")
-        .args(args))
-}
-
-/// `portreeve ARGS` as a client in the server's namespace, with a state
-/// directory of its own and `env` set.
-fn client(server: &RunningServer, home: &Home, env: &[(&str, &str)], args: &[&str]) -> Output {
-    let mut cmd = home.command(server.netns().exec(env!("CARGO_BIN_EXE_portreeve")));
-    cmd.env_remove("PORTREEVE_TOKEN");
-    for (name, value) in env {
-        cmd.env(name, value);
-    }
-    run(cmd.args(args))
-}
-
-fn read_json(path: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-/// Copies the tree at `from` to `to` (created), as an auditor's copy would.
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
-
-/// Rewrites MANIFEST's line for `rel` with the file's current SHA-256, as
-/// someone covering their tracks would.
-fn rehash(dir: &Path, rel: &str) {
-    let out = run(Command::new("sha256sum").arg(rel).current_dir(dir));
-    let fresh = stdout(&out);
-    let manifest = std::fs::read_to_string(dir.join("MANIFEST")).unwrap();
-    let updated: String = manifest
-        .lines()
-        .map(|l| {
-            if l.ends_with(&format!("  {rel}")) {
-                fresh.clone()
-            } else {
-                format!("{l}\n")
-            }
-        })
-        .collect();
-    std::fs::write(dir.join("MANIFEST"), updated).unwrap();
-}
-
-/// `evidence verify DIR --key KEY` elsewhere, which must fail (exit 1)
-/// and name every one of `says`.
+/// `evidence verify DIR --key KEY` elsewhere, which must fail as a fleet
+/// pack's verification and name every one of `says`.
 #[track_caller]
 fn fails(state: &Path, dir: &Path, key: &Path, says: &[&str]) {
-    let out = elsewhere(
-        state,
-        &[
-            "evidence",
-            "verify",
-            dir.to_str().unwrap(),
-            "--key",
-            key.to_str().unwrap(),
-        ],
-    );
-    let text = stdout(&out);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{text}{}",
-        support::stderr(&out)
-    );
-    assert!(
-        text.starts_with("Fleet evidence pack") && text.contains("FAILED verification"),
-        "{text}"
-    );
-    for s in says {
-        assert!(text.contains(s), "expected {s:?} in: {text}");
-    }
+    let text = pack::fails(state, dir, key.to_str().unwrap(), says);
+    assert!(text.starts_with("Fleet evidence pack"), "{text}");
 }
 
 /// A copy of the pack at `pack` as `name` beside it, for tampering.
@@ -144,19 +64,8 @@ fn a_fleet_evidence_pack_verifies_elsewhere_and_a_tampered_one_does_not() {
     let web1 = SigningHost::enroll(&server, &enroll, "web-1", 1);
 
     for (name, text) in [("web", WEB_POLICY), ("db", DB_POLICY)] {
-        let (status, reply) = server.call(
-            "POST",
-            "/api/v1/policies",
-            &alice,
-            &json!({"name": name, "text": text, "reason": "tighten"}),
-        );
-        assert_eq!(status, 201, "{reply}");
-        let (status, reply) = server.call(
-            "POST",
-            &format!("/api/v1/policies/{name}/1/approve"),
-            &bob,
-            &json!({"reason": "reviewed"}),
-        );
+        assert_eq!(server.propose(&alice, name, text), 1);
+        let (status, reply) = server.approve(&bob, name, 1);
         assert_eq!((status, &reply["approved"]), (200, &json!(true)), "{reply}");
     }
     let (status, reply) = server.call(
@@ -181,8 +90,7 @@ fn a_fleet_evidence_pack_verifies_elsewhere_and_a_tampered_one_does_not() {
     let wrong_key = stdout(&out).trim().to_owned();
     assert_ne!(wrong_key, key_text.trim());
     let refused = exporter.path().join("refused");
-    let out = client(
-        &server,
+    let out = server.client(
         &exporter,
         &[],
         &[
@@ -212,8 +120,7 @@ fn a_fleet_evidence_pack_verifies_elsewhere_and_a_tampered_one_does_not() {
 
     // Without --key: the server's word alone, and evidence.json says so.
     let unchecked = exporter.path().join("unchecked");
-    let out = client(
-        &server,
+    let out = server.client(
         &exporter,
         &[("PORTREEVE_TOKEN", &auditor)],
         &[
@@ -237,8 +144,7 @@ fn a_fleet_evidence_pack_verifies_elsewhere_and_a_tampered_one_does_not() {
     );
 
     let exported = exporter.path().join("pack");
-    let out = client(
-        &server,
+    let out = server.client(
         &exporter,
         &[],
         &[

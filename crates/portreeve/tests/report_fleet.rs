@@ -31,17 +31,6 @@ use support::{Home, Netns, assert_exit, assert_matches_schema, assert_ok, run, s
 const POLICY: &str = "[zones]\nlan = [\"10.0.0.0/8\"]\n\n[[rule]]\nname = \"https\"\n\
                       port = 443\nprotocol = \"tcp\"\nzones = [\"lan\"]\n";
 
-/// `portreeve ARGS` as an operator's client inside the server's
-/// namespace, with `env` set and no token unless `env` gives one.
-fn client(server: &RunningServer, home: &Home, env: &[(&str, &str)], args: &[&str]) -> Output {
-    let mut cmd = home.command(server.netns().exec(env!("CARGO_BIN_EXE_portreeve")));
-    cmd.env_remove("PORTREEVE_TOKEN");
-    for (name, value) in env {
-        cmd.env(name, value);
-    }
-    run(cmd.args(args))
-}
-
 /// A push of `listeners` (port, process), `findings` (severity, code,
 /// port, message), each listener `active`, and one new-listener drift
 /// event per listener `ago` before `now`.
@@ -121,19 +110,8 @@ fn the_fleet_report_holds_what_the_hosts_pushed_and_the_servers_ledger_verified(
             let now = Timestamp::from_second(Timestamp::now().as_second()).unwrap();
 
             // An approved fleet policy, assigned to web-1.
-            let (status, answer) = server.call(
-                "POST",
-                "/api/v1/policies",
-                &operator,
-                &json!({"name": "web", "text": POLICY, "reason": "only HTTPS from the LAN"}),
-            );
-            assert_eq!(status, 201, "{answer}");
-            let (status, answer) = server.call(
-                "POST",
-                "/api/v1/policies/web/1/approve",
-                &approver,
-                &json!({"reason": "reviewed"}),
-            );
+            assert_eq!(server.propose(&operator, "web", POLICY), 1);
+            let (status, answer) = server.approve(&approver, "web", 1);
             assert_eq!(status, 200, "{answer}");
             let sha256 = answer["sha256"].as_str().unwrap().to_owned();
 
@@ -190,8 +168,7 @@ fn the_fleet_report_holds_what_the_hosts_pushed_and_the_servers_ledger_verified(
 
             // The token in the environment, never on the command line.
             let env = [("PORTREEVE_TOKEN", viewer.as_str())];
-            let doc = report(&client(
-                &server,
+            let doc = report(&server.client(
                 home,
                 &env,
                 &["report", "--server", &url, "--format", "json"],
@@ -292,8 +269,7 @@ fn the_fleet_report_holds_what_the_hosts_pushed_and_the_servers_ledger_verified(
             );
             assert!(doc.get("controls").is_none());
             assert!(
-                !stdout(&client(
-                    &server,
+                !stdout(&server.client(
                     home,
                     &env,
                     &["report", "--server", &url, "--format", "json"]
@@ -307,8 +283,7 @@ fn the_fleet_report_holds_what_the_hosts_pushed_and_the_servers_ledger_verified(
             std::fs::write(&token_file, format!("{viewer}\n")).unwrap();
             let key = home.state().join("server/ledger/log.pub");
             assert!(key.is_file(), "{}", key.display());
-            let doc = report(&client(
-                &server,
+            let doc = report(&server.client(
                 home,
                 &[],
                 &[
@@ -387,8 +362,7 @@ fn the_fleet_report_holds_what_the_hosts_pushed_and_the_servers_ledger_verified(
                 &["--role", "viewer"],
             );
             let wrong = other.state().join("server/ledger/log.pub");
-            let doc = report(&client(
-                &server,
+            let doc = report(&server.client(
                 home,
                 &env,
                 &[
@@ -413,8 +387,7 @@ fn the_fleet_report_holds_what_the_hosts_pushed_and_the_servers_ledger_verified(
 
             // A key that is not a key: refused before anything is asked.
             assert_exit(
-                &client(
-                    &server,
+                &server.client(
                     home,
                     &env,
                     &[
@@ -432,8 +405,7 @@ fn the_fleet_report_holds_what_the_hosts_pushed_and_the_servers_ledger_verified(
             );
             // A token the server does not know: exit 2, in its words.
             assert_exit(
-                &client(
-                    &server,
+                &server.client(
                     home,
                     &[("PORTREEVE_TOKEN", &format!("prt_{}", "0".repeat(64)))],
                     &["report", "--server", &url, "--format", "json"],
@@ -443,7 +415,7 @@ fn the_fleet_report_holds_what_the_hosts_pushed_and_the_servers_ledger_verified(
             );
             // No token at all.
             assert_exit(
-                &client(&server, home, &[], &["report", "--server", &url]),
+                &server.client(home, &[], &["report", "--server", &url]),
                 2,
                 "--server needs a token",
             );

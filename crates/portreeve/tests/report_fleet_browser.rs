@@ -190,19 +190,8 @@ fn the_fleet_report_shows_both_hosts_in_chromium_and_fetches_nothing() {
     let hostile = SigningHost::enroll(&server, &enroll, HOSTILE_HOST, 3);
     let (status, reply) = hostile.push(&server, &hostile.empty_push(1));
     assert_eq!(status, 200, "{reply}");
-    let (status, answer) = server.call(
-        "POST",
-        "/api/v1/policies",
-        &operator,
-        &json!({"name": "web", "text": POLICY, "reason": "only HTTPS from the LAN"}),
-    );
-    assert_eq!(status, 201, "{answer}");
-    let (status, answer) = server.call(
-        "POST",
-        "/api/v1/policies/web/1/approve",
-        &approver,
-        &json!({"reason": "reviewed"}),
-    );
+    assert_eq!(server.propose(&operator, "web", POLICY), 1);
+    let (status, answer) = server.approve(&approver, "web", 1);
     assert_eq!(status, 200, "{answer}");
     let (status, answer) = server.call(
         "PUT",
@@ -236,12 +225,23 @@ fn the_fleet_report_shows_both_hosts_in_chromium_and_fetches_nothing() {
     // The page, written by the command an operator runs, from inside the
     // server's namespace, the token in the environment (never on argv).
     let page = home.path().join("fleet.html");
-    let out = run(home
-        .command(server.netns().exec(env!("CARGO_BIN_EXE_portreeve")))
-        .env("PORTREEVE_TOKEN", &viewer)
-        .args(["report", "--server", &format!("http://{}", server.address)])
-        .args(["--framework", "pci-dss", "--format", "html"])
-        .args(["--output", page.to_str().unwrap()]));
+    let url = format!("http://{}", server.address);
+    let token = [("PORTREEVE_TOKEN", viewer.as_str())];
+    let out = server.client(
+        &home,
+        &token,
+        &[
+            "report",
+            "--server",
+            &url,
+            "--framework",
+            "pci-dss",
+            "--format",
+            "html",
+            "--output",
+            page.to_str().unwrap(),
+        ],
+    );
     assert_ok(&out);
     let html = std::fs::read_to_string(&page).unwrap();
     assert!(
@@ -294,11 +294,19 @@ fn the_fleet_report_shows_both_hosts_in_chromium_and_fetches_nothing() {
 
     // The same page printed by headless Chromium.
     let pdf = home.path().join("fleet.pdf");
-    assert_ok(&run(home
-        .command(server.netns().exec(env!("CARGO_BIN_EXE_portreeve")))
-        .env("PORTREEVE_TOKEN", &viewer)
-        .args(["report", "--server", &format!("http://{}", server.address)])
-        .args(["--format", "pdf", "--output", pdf.to_str().unwrap()])));
+    assert_ok(&server.client(
+        &home,
+        &token,
+        &[
+            "report",
+            "--server",
+            &url,
+            "--format",
+            "pdf",
+            "--output",
+            pdf.to_str().unwrap(),
+        ],
+    ));
     let bytes = std::fs::read(&pdf).unwrap();
     assert!(
         bytes.starts_with(b"%PDF-"),

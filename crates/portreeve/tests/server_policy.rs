@@ -83,28 +83,6 @@ fn signed_by(policy: &SignedPolicy, key: &str) -> bool {
         .is_ok()
 }
 
-/// Proposes `text` as `name` with `token`: the new version's number.
-fn propose(server: &RunningServer, token: &str, name: &str, text: &str) -> u64 {
-    let (status, reply) = server.call(
-        "POST",
-        "/api/v1/policies",
-        token,
-        &json!({"name": name, "text": text, "reason": "tighten"}),
-    );
-    assert_eq!(status, 201, "{reply}");
-    reply["version"].as_u64().unwrap()
-}
-
-/// Approves `name` version `version` with `token`: the status and answer.
-fn approve(server: &RunningServer, token: &str, name: &str, version: u64) -> (u16, Value) {
-    server.call(
-        "POST",
-        &format!("/api/v1/policies/{name}/{version}/approve"),
-        token,
-        &json!({"reason": "reviewed"}),
-    )
-}
-
 /// The server on `db` with two approvals per version.
 fn start(home: &Home, db: &TestDatabase) -> RunningServer {
     let config = home.file("server.toml", TWO_APPROVALS);
@@ -150,7 +128,7 @@ fn an_approved_policy_assigned_to_a_group_reaches_its_host_signed_by_the_server(
                 "{message}"
             );
 
-            let version = propose(&server, &alice, "web", WEB_POLICY);
+            let version = server.propose(&alice, "web", WEB_POLICY);
             assert_eq!(version, 1);
             // Not approved: it cannot be assigned.
             let (status, reply) = server.call(
@@ -161,9 +139,9 @@ fn an_approved_policy_assigned_to_a_group_reaches_its_host_signed_by_the_server(
             );
             assert_eq!(status, 409, "{reply}");
             // An operator may not approve; a proposer may not approve their own.
-            assert_eq!(approve(&server, &alice, "web", 1).0, 403);
-            let own = propose(&server, &carol, "web", DB_POLICY);
-            let (status, reply) = approve(&server, &carol, "web", own);
+            assert_eq!(server.approve(&alice, "web", 1).0, 403);
+            let own = server.propose(&carol, "web", DB_POLICY);
+            let (status, reply) = server.approve(&carol, "web", own);
             assert_eq!(status, 403, "{reply}");
             assert!(
                 reply["error"]["message"]
@@ -174,14 +152,14 @@ fn an_approved_policy_assigned_to_a_group_reaches_its_host_signed_by_the_server(
             );
 
             // Two approvals by others: one is not enough, twice is refused.
-            let (status, reply) = approve(&server, &bob, "web", 1);
+            let (status, reply) = server.approve(&bob, "web", 1);
             assert_eq!(
                 (status, &reply["approved"]),
                 (200, &json!(false)),
                 "{reply}"
             );
-            assert_eq!(approve(&server, &bob, "web", 1).0, 409);
-            let (status, reply) = approve(&server, &dave, "web", 1);
+            assert_eq!(server.approve(&bob, "web", 1).0, 409);
+            let (status, reply) = server.approve(&dave, "web", 1);
             assert_eq!((status, &reply["approved"]), (200, &json!(true)), "{reply}");
             assert!(reply["signature"].is_string(), "{reply}");
 
@@ -223,9 +201,9 @@ fn an_approved_policy_assigned_to_a_group_reaches_its_host_signed_by_the_server(
             assert_eq!(status, 400, "{reply}");
 
             // The host's own assignment beats its group's.
-            let db_version = propose(&server, &alice, "db", DB_POLICY);
-            approve(&server, &bob, "db", db_version);
-            approve(&server, &carol, "db", db_version);
+            let db_version = server.propose(&alice, "db", DB_POLICY);
+            server.approve(&bob, "db", db_version);
+            server.approve(&carol, "db", db_version);
             let (status, reply) = server.call(
                 "PUT",
                 "/api/v1/assignments",
@@ -301,8 +279,8 @@ fn every_change_is_an_entry_of_the_servers_ledger_whose_proof_verifies() {
             let enroll = create_token(home, db, &["--role", "enroll", "--name", "rollout"]);
             let server = RunningServer::start(home, db);
             let host = SigningHost::enroll(&server, &enroll, "db-1", 2);
-            let version = propose(&server, &alice, "web", WEB_POLICY);
-            assert_eq!(approve(&server, &bob, "web", version).0, 200);
+            let version = server.propose(&alice, "web", WEB_POLICY);
+            assert_eq!(server.approve(&bob, "web", version).0, 200);
             let (status, reply) = server.call(
                 "PUT",
                 "/api/v1/assignments",

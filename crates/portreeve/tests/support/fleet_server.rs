@@ -299,6 +299,42 @@ impl RunningServer {
         &self.ns
     }
 
+    /// `portreeve ARGS` as an operator's client inside the server's
+    /// namespace, with `home`'s state, `env` set and no token unless `env`
+    /// gives one.
+    pub fn client(&self, home: &Home, env: &[(&str, &str)], args: &[&str]) -> Output {
+        let mut cmd = home.command(self.ns.exec(env!("CARGO_BIN_EXE_portreeve")));
+        cmd.env_remove("PORTREEVE_TOKEN");
+        for (name, value) in env {
+            cmd.env(name, value);
+        }
+        super::run(cmd.args(args))
+    }
+
+    /// Proposes `text` as policy `name` with `token` (`reason` "tighten"):
+    /// the new version's number.
+    pub fn propose(&self, token: &str, name: &str, text: &str) -> u64 {
+        let (status, reply) = self.call(
+            "POST",
+            "/api/v1/policies",
+            token,
+            &serde_json::json!({"name": name, "text": text, "reason": "tighten"}),
+        );
+        assert_eq!(status, 201, "{reply}");
+        reply["version"].as_u64().unwrap()
+    }
+
+    /// Approves policy `name` version `version` with `token` (`reason`
+    /// "reviewed"): the status and answer.
+    pub fn approve(&self, token: &str, name: &str, version: u64) -> (u16, serde_json::Value) {
+        self.call(
+            "POST",
+            &format!("/api/v1/policies/{name}/{version}/approve"),
+            token,
+            &serde_json::json!({"reason": "reviewed"}),
+        )
+    }
+
     /// `method` `path` with `token` as bearer and `body` as JSON: the
     /// status and the JSON answer.
     pub fn call(

@@ -19,6 +19,7 @@ pub mod capture;
 pub mod ecs;
 pub mod fleet_server;
 pub mod k8s;
+pub mod pack;
 pub mod sarif;
 pub mod saved;
 pub mod sshd;
