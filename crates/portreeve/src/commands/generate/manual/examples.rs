@@ -692,6 +692,10 @@ const EXAMPLES: &[(&str, &[Example])] = &[
                 "The same facts as JSON, with PCI DSS's controls judged from them.",
             ),
             ex(
+                "sudo portreeve report --framework cis --k8s-manifests deploy/ --vulns --output cis.html",
+                "Also judge the cluster's manifests and the listeners' packages against the imported OSV advisories: their findings join the host's, and the CIS Kubernetes and vulnerability controls are judged instead of left out.",
+            ),
+            ex(
                 "portreeve report --server https://fleet.example:8440 --token-file viewer.token --log-key log.pub --output fleet.html",
                 "The fleet's report from the server, read with a viewer token; its ledger verified with the key copied from the server's <state>/server/ledger/log.pub.",
             ),
