@@ -81,6 +81,28 @@ impl ServerClient {
     /// [`AppError::Invalid`] with the server's own message, since the
     /// operator's token or URL is at fault.
     pub fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, AppError> {
+        self.answer(path, false)?.ok_or_else(|| {
+            AppError::Invalid(format!(
+                "{}{path}: the server refused the request (404): not found",
+                self.base
+            ))
+        })
+    }
+
+    /// As [`ServerClient::get`], but `None` when the server answers 404:
+    /// for a path an older server does not serve, which the caller notes
+    /// rather than fails on.
+    pub fn get_if_served<T: DeserializeOwned>(&self, path: &str) -> Result<Option<T>, AppError> {
+        self.answer(path, true)
+    }
+
+    /// The answer to `GET {base}{path}`; `None` for a 404 when
+    /// `missing_ok`.
+    fn answer<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        missing_ok: bool,
+    ) -> Result<Option<T>, AppError> {
         let url = format!("{}{path}", self.base);
         let unreachable = |why: String| AppError::Server(format!("{url}: {why}"));
         let mut answer = self
@@ -97,11 +119,12 @@ impl ServerClient {
             .read_to_string()
             .map_err(|e| unreachable(format!("reading the answer: {e}")))?;
         match status {
-            200 => serde_json::from_str(&text).map_err(|e| {
+            200 => serde_json::from_str(&text).map(Some).map_err(|e| {
                 unreachable(format!(
                     "the answer is not the JSON this portreeve reads: {e}"
                 ))
             }),
+            404 if missing_ok => Ok(None),
             401 | 403 => Err(AppError::Invalid(format!(
                 "{url}: the server refused the token ({status}): {}",
                 error_message(&text)

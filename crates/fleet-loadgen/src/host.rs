@@ -107,6 +107,7 @@ impl SimulatedHost {
                     severity: severity.into(),
                     port: Some(listeners[rng.usize(0..listeners.len())].port),
                     message: message.into(),
+                    remediation: None,
                 });
             }
         }
@@ -218,6 +219,7 @@ fn listener(rng: &mut fastrand::Rng, protocol: &str, port: u16, process: &str) -
         port,
         process: Some(process.into()),
         pid: Some(rng.u32(300..60000)),
+        container: None,
     }
 }
 

@@ -18,6 +18,14 @@ pub const SIGNATURE_HEADER: &str = "x-portreeve-signature";
 /// The largest push body the server reads (4 MiB); a larger one gets 413.
 pub const MAX_PUSH_BYTES: usize = 4 * 1024 * 1024;
 
+/// The longest [`PushedFinding::remediation`] the server stores, in bytes;
+/// a longer one makes the push a 400, so the agent leaves such a text out.
+pub const MAX_REMEDIATION_BYTES: usize = 4096;
+
+/// The longest [`PushedListener::container`] the server stores, in bytes;
+/// the agent leaves a longer one out, as [`MAX_REMEDIATION_BYTES`].
+pub const MAX_CONTAINER_BYTES: usize = 1024;
+
 /// `POST /api/v1/enroll`, with an `enroll` bearer token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EnrollRequest {
@@ -90,6 +98,12 @@ pub struct PushedListener {
     pub process: Option<String>,
     /// The owning process's id, when known.
     pub pid: Option<u32>,
+    /// The container of the owning processes, as the host's own report
+    /// names it (the runtime's name, else the cgroup's container id); of
+    /// several, their names joined by `,`. Absent from an older agent and
+    /// for a process in no container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
 }
 
 /// One finding, as `portreeve check` reports it.
@@ -103,6 +117,10 @@ pub struct PushedFinding {
     pub port: Option<u16>,
     /// What it says, in words.
     pub message: String,
+    /// What to do about it, as `portreeve check` says. Absent from an older
+    /// agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remediation: Option<String>,
 }
 
 /// One drift event: a listener that appeared or went away.
@@ -283,12 +301,14 @@ mod tests {
                 port: 22,
                 process: Some("sshd".into()),
                 pid: Some(812),
+                container: None,
             }],
             findings: vec![PushedFinding {
                 code: "PRT-EXPOSED".into(),
                 severity: "high".into(),
                 port: Some(6379),
                 message: "redis is reachable".into(),
+                remediation: None,
             }],
             drift: vec![PushedDrift {
                 at: "2026-12-06T21:59:00Z".parse().unwrap(),
@@ -416,6 +436,25 @@ mod tests {
         assert_eq!(serde_json::from_value::<Push>(value).unwrap(), push);
         let absent = serde_json::to_value(sample_push()).unwrap();
         assert!(absent.get("grants").is_none() && absent.get("blocks").is_none());
+    }
+
+    #[test]
+    fn a_remediation_and_a_container_are_sent_when_known_and_may_be_absent() {
+        let mut push = sample_push();
+        push.listeners[0].container = Some("ssh-bastion".into());
+        push.findings[0].remediation = Some("Bind it to 127.0.0.1.".into());
+        let value = serde_json::to_value(&push).unwrap();
+        assert_eq!(value["listeners"][0]["container"], "ssh-bastion");
+        assert_eq!(value["findings"][0]["remediation"], "Bind it to 127.0.0.1.");
+        assert_eq!(serde_json::from_value::<Push>(value).unwrap(), push);
+        // An older agent's push, without either field, is read as none.
+        let older = json!({"code": "PR001", "severity": "low", "port": null, "message": "m"});
+        let read: PushedFinding = serde_json::from_value(older).unwrap();
+        assert_eq!(read.remediation, None);
+        let older = json!({"protocol": "tcp", "address": "::", "port": 22,
+                           "process": null, "pid": null});
+        let read: PushedListener = serde_json::from_value(older).unwrap();
+        assert_eq!(read.container, None);
     }
 
     #[test]

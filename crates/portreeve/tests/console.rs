@@ -49,6 +49,7 @@ impl Seed {
                 port,
                 process: Some(process.into()),
                 pid: Some(1000 + u32::from(port)),
+                container: None,
             })
             .collect();
         let findings = self
@@ -59,6 +60,7 @@ impl Seed {
                 severity: severity.into(),
                 port: Some(port),
                 message: message.into(),
+                remediation: None,
             })
             .collect();
         let drift = listeners

@@ -168,6 +168,18 @@ fn three_agents(home: &Home, db: &TestDatabase) {
         (hosts.len() == 3).then_some(ids)
     });
     eprintln!("three hosts listed with their listeners after {took:?}");
+    // The agents' findings arrive with the remediation each agent's own
+    // check gave them.
+    let (status, _, findings) = server.get("/api/v1/findings", Some(&viewer));
+    assert_eq!(status, 200, "{findings}");
+    let findings = findings.as_array().unwrap();
+    assert!(!findings.is_empty(), "no agent pushed a finding");
+    for f in findings {
+        assert!(
+            f["remediation"].as_str().is_some_and(|r| !r.is_empty()),
+            "a finding without its remediation: {f}"
+        );
+    }
 
     // A new listener reaches the server within 5 s.
     let first = &agents[0];

@@ -49,6 +49,7 @@ fn push(
             port,
             process: Some(process.into()),
             pid: Some(1000 + u32::from(port)),
+            container: None,
         })
         .collect();
     Push {
@@ -59,6 +60,7 @@ fn push(
                 severity: severity.into(),
                 port: Some(port),
                 message: message.into(),
+                remediation: None,
             })
             .collect(),
         drift: listeners
@@ -419,6 +421,166 @@ fn the_fleet_report_holds_what_the_hosts_pushed_and_the_servers_ledger_verified(
                 2,
                 "--server needs a token",
             );
+        },
+    );
+}
+
+#[test]
+fn the_fleet_report_shows_pushed_remediations_containers_and_findings_over_time() {
+    on_each_database(
+        "the_fleet_report_shows_pushed_remediations_containers_and_findings_over_time",
+        |home: &Home, db: &TestDatabase| {
+            let viewer = create_token(home, db, &["--role", "viewer"]);
+            let enroll = create_token(home, db, &["--role", "enroll", "--uses", "2"]);
+            let server = RunningServer::start(home, db);
+            let url = format!("http://{}", server.address);
+            let now = Timestamp::from_second(Timestamp::now().as_second()).unwrap();
+            let web = SigningHost::enroll(&server, &enroll, "web-1", 1);
+            let old = SigningHost::enroll(&server, &enroll, "db-1", 2);
+            let hour = SignedDuration::from_hours(1);
+
+            // web-1, a current agent: a remediation and a container.
+            let high = ("high", "PR001", 8080, "web listens on 0.0.0.0:8080/tcp");
+            let mut first = push(&web, now, &[(8080, "nginx")], &[high], hour);
+            first.findings[0].remediation = Some("Add a rule for 8080/tcp or close it.".into());
+            first.listeners[0].container = Some("shop-web-1".into());
+            let (status, reply) = web.push(&server, &first);
+            assert_eq!(status, 200, "{reply}");
+            // As if that push had been two days ago (the server stamps its
+            // own time): the history's first day.
+            db.query(&format!(
+                "UPDATE finding_counts SET at = at - 172800 WHERE host_id = '{}'",
+                web.id
+            ));
+            // A critical finding more, now.
+            let critical = ("critical", "PR002", 23, "port 23 (telnet) is banned");
+            let mut second = push(&web, now, &[(8080, "nginx")], &[high, critical], hour);
+            second.seq = 2;
+            second.findings[0].remediation = first.findings[0].remediation.clone();
+            second.listeners[0].container = first.listeners[0].container.clone();
+            let (status, reply) = web.push(&server, &second);
+            assert_eq!(status, 200, "{reply}");
+            // The same again: no change, no row.
+            let mut third = second.clone();
+            third.seq = 3;
+            assert_eq!(web.push(&server, &third).0, 200);
+
+            // db-1, an older agent: neither field on the wire.
+            let low = (
+                "low",
+                "PR008",
+                5432,
+                "the owner of 5432/tcp could not be verified",
+            );
+            let legacy = push(&old, now, &[(5432, "postgres")], &[low], hour);
+            let wire = serde_json::to_value(&legacy).unwrap();
+            assert!(wire["findings"][0].get("remediation").is_none(), "{wire}");
+            assert!(wire["listeners"][0].get("container").is_none(), "{wire}");
+            let (status, reply) = old.push(&server, &legacy);
+            assert_eq!(status, 200, "{reply}");
+
+            // The history as the API answers it: three changes, oldest first.
+            let (status, _, history) = server.get("/api/v1/findings/history", Some(&viewer));
+            assert_eq!(status, 200, "{history}");
+            let changes: Vec<(&str, u64, u64, u64)> = history
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| {
+                    let c = &r["counts"];
+                    (
+                        r["host_name"].as_str().unwrap(),
+                        c["critical"].as_u64().unwrap(),
+                        c["high"].as_u64().unwrap(),
+                        c["low"].as_u64().unwrap(),
+                    )
+                })
+                .collect();
+            assert_eq!(changes.len(), 3, "{history}");
+            assert_eq!(changes[0], ("web-1", 0, 1, 0));
+            // The other two may share a second (then by host name).
+            let mut latest = changes[1..].to_vec();
+            latest.sort();
+            assert_eq!(latest, [("db-1", 0, 0, 1), ("web-1", 1, 1, 0)]);
+            let day = |at: &Value| {
+                let at: Timestamp = at.as_str().unwrap().parse().unwrap();
+                jiff::tz::TimeZone::UTC.to_datetime(at).date().to_string()
+            };
+            let first_day = day(&history[0]["at"]);
+            let today = day(&history[2]["at"]);
+            assert_eq!(today, day(&history[1]["at"]));
+
+            let env = [("PORTREEVE_TOKEN", viewer.as_str())];
+            let doc = report(&server.client(
+                home,
+                &env,
+                &["report", "--server", &url, "--format", "json"],
+            ));
+            // The remediation as pushed; none from the older agent.
+            let remediations: Vec<(&str, &Value)> = doc["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| (f["code"].as_str().unwrap(), &f["remediation"]))
+                .collect();
+            assert_eq!(
+                remediations,
+                [
+                    ("PR002", &Value::Null),
+                    ("PR001", &json!("Add a rule for 8080/tcp or close it.")),
+                    ("PR008", &Value::Null),
+                ]
+            );
+            assert_eq!(
+                doc["findings"][2]["docs"],
+                "docs/findings.md#pr008-owner-unverified"
+            );
+            let containers: Vec<(&str, &Value)> = doc["hosts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|h| (h["name"].as_str().unwrap(), &h["listeners"][0]["container"]))
+                .collect();
+            assert_eq!(
+                containers,
+                [("db-1", &Value::Null), ("web-1", &json!("shop-web-1"))]
+            );
+            // Each day from the first change to today: web-1's one high
+            // finding until today, then both hosts' as they stand.
+            let days: Vec<(&str, u64, u64, u64)> = doc["findings_over_time"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| {
+                    (
+                        d["day"].as_str().unwrap(),
+                        d["critical"].as_u64().unwrap(),
+                        d["high"].as_u64().unwrap(),
+                        d["low"].as_u64().unwrap(),
+                    )
+                })
+                .collect();
+            assert_eq!(days.len(), 3, "{days:?}");
+            assert_eq!(days[0], (first_day.as_str(), 0, 1, 0));
+            assert_eq!((days[1].1, days[1].2, days[1].3), (0, 1, 0), "{days:?}");
+            assert_eq!(days[2], (today.as_str(), 1, 1, 1));
+            let notes = doc["notes"].to_string();
+            assert!(notes.contains("without a remediation"), "{notes}");
+            assert!(!notes.contains("no history of findings"), "{notes}");
+
+            // A period of one day opens with web-1's standing before it.
+            let doc = report(&server.client(
+                home,
+                &env,
+                &[
+                    "report", "--server", &url, "--since", "1d", "--format", "json",
+                ],
+            ));
+            let days = doc["findings_over_time"].as_array().unwrap();
+            assert_eq!(days.len(), 2, "{days:?}");
+            assert_eq!(days[0]["high"], 1);
+            assert_eq!(days[0]["critical"], 0);
+            assert_eq!(days[1]["day"], today.as_str());
         },
     );
 }

@@ -7,9 +7,11 @@
 //! namespace with a viewer token in `$PORTREEVE_TOKEN` writes the HTML
 //! page, which Debian's Chromium (playwright-core, tests/report/fleet.mjs)
 //! opens: it must list every host, show both hosts' listeners and
-//! findings, draw the three charts, judge PCI DSS's controls for the fleet
-//! and each host, and request nothing but the file itself. The same page is
-//! then printed to PDF.
+//! findings (web-1's with the remediation and containers its agent
+//! pushed; db-1's agent is an older one that pushes neither), draw the
+//! four charts (findings over time among them), judge PCI DSS's controls
+//! for the fleet and each host, and request nothing but the file itself.
+//! The same page is then printed to PDF.
 //!
 //! Needs root (the namespace), node, chromium and playwright-core,
 //! installed as for tests/console.rs. With
@@ -52,6 +54,17 @@ struct Seed {
 }
 
 impl Seed {
+    /// The container web-1's agent names for `port`; db-1's agent is an
+    /// older one that pushes none.
+    fn container(&self, port: u16) -> Option<String> {
+        (self.name == "web-1").then(|| format!("shop-{port}"))
+    }
+
+    /// The remediation web-1's agent pushes for `code`; none from db-1's.
+    fn remediation(&self, code: &str) -> Option<String> {
+        (self.name == "web-1").then(|| format!("Resolve {code} as the policy says."))
+    }
+
     fn push(&self, host: &SigningHost, now: Timestamp) -> Push {
         let listeners: Vec<PushedListener> = self
             .listeners
@@ -62,6 +75,7 @@ impl Seed {
                 port,
                 process: Some(process.into()),
                 pid: Some(1000 + u32::from(port)),
+                container: self.container(port),
             })
             .collect();
         Push {
@@ -73,6 +87,7 @@ impl Seed {
                     severity: severity.into(),
                     port: Some(port),
                     message: message.into(),
+                    remediation: self.remediation(code),
                 })
                 .collect(),
             drift: listeners
@@ -256,21 +271,29 @@ fn the_fleet_report_shows_both_hosts_in_chromium_and_fetches_nothing() {
     assert!(!html.contains(&viewer), "the token is in the page");
 
     let seeds = seeds();
-    let listeners: Vec<[String; 3]> = seeds
+    let listeners: Vec<Vec<String>> = seeds
         .iter()
         .flat_map(|s| {
             s.listeners.iter().map(|&(protocol, _, port, process, _)| {
-                [
+                let row = [
                     s.name.to_owned(),
                     format!("{port}/{protocol}"),
                     process.to_owned(),
-                ]
+                ];
+                row.into_iter().chain(s.container(port)).collect()
             })
         })
         .collect();
-    let findings: Vec<[&str; 2]> = seeds
+    let findings: Vec<Vec<String>> = seeds
         .iter()
-        .flat_map(|s| s.findings.iter().map(|f| [s.name, f.1]))
+        .flat_map(|s| {
+            s.findings.iter().map(|f| {
+                [s.name.to_owned(), f.1.to_owned()]
+                    .into_iter()
+                    .chain(s.remediation(f.1))
+                    .collect()
+            })
+        })
         .collect();
     let expect = json!({
         "hosts": ["web-1", "db-1", HOSTILE_HOST],

@@ -36,7 +36,7 @@ fn migrations_apply_once_and_a_restart_keeps_tokens_and_tables() {
             server.stop();
             assert_eq!(
                 db.query("SELECT version, name FROM schema_migrations ORDER BY version"),
-                "1|tokens_and_hosts\n2|enrollment_and_pushes\n3|lifecycle\n4|policies\n5|grants_blocks\n6|state_digest\n"
+                "1|tokens_and_hosts\n2|enrollment_and_pushes\n3|lifecycle\n4|policies\n5|grants_blocks\n6|state_digest\n7|finding_history\n"
             );
             assert_eq!(db.query("SELECT COUNT(*) FROM hosts"), "0\n");
             assert_eq!(db.query("SELECT COUNT(*) FROM api_tokens"), "1\n");
@@ -194,6 +194,7 @@ fn the_openapi_document_is_public_and_names_every_path_served() {
             "/api/v1/drift",
             "/api/v1/enroll",
             "/api/v1/findings",
+            "/api/v1/findings/history",
             "/api/v1/grants",
             "/api/v1/hosts",
             "/api/v1/hosts/{id}",
@@ -365,6 +366,7 @@ fn listener(protocol: &str, port: u16, process: &str) -> PushedListener {
         port,
         process: Some(process.into()),
         pid: Some(100 + u32::from(port)),
+        container: None,
     }
 }
 
@@ -374,6 +376,7 @@ fn finding(severity: &str, port: u16) -> PushedFinding {
         severity: severity.into(),
         port: Some(port),
         message: format!("port {port} listens but no rule allows it"),
+        remediation: None,
     }
 }
 
@@ -499,8 +502,8 @@ fn a_push_is_listed_stored_once_and_kept_across_a_restart() {
                 "revoked": false,
                 "ledger_inconsistent": false,
                 "listeners": [
-                    {"port": 53, "protocol": "udp", "address": "0.0.0.0", "process": "named"},
-                    {"port": 6379, "protocol": "tcp", "address": "0.0.0.0", "process": "redis-server"},
+                    {"port": 53, "protocol": "udp", "address": "0.0.0.0", "process": "named", "container": null},
+                    {"port": 6379, "protocol": "tcp", "address": "0.0.0.0", "process": "redis-server", "container": null},
                 ],
                 "findings_by_severity": {"critical": 0, "high": 2, "medium": 0, "low": 1, "info": 0},
                 "policy": {"assigned": null, "applied": null},

@@ -26,6 +26,7 @@ fn finding(code: &str, severity: &str) -> PushedFinding {
         severity: severity.into(),
         port: Some(22),
         message: format!("{severity} finding"),
+        remediation: None,
     }
 }
 
@@ -36,6 +37,7 @@ fn listener() -> PushedListener {
         port: 22,
         process: Some("sshd".into()),
         pid: Some(1),
+        container: None,
     }
 }
 

@@ -35,6 +35,7 @@ fn push(
                 port,
                 process: Some("nginx".into()),
                 pid: Some(812),
+                container: None,
             })
             .collect(),
         findings: vec![PushedFinding {
@@ -42,6 +43,7 @@ fn push(
             severity: "high".into(),
             port: Some(ports[0]),
             message: "no rule allows it".into(),
+            remediation: None,
         }],
         drift: vec![],
         ledger: Some(LedgerCheckpoint {

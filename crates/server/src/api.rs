@@ -17,7 +17,7 @@ use tokio::net::TcpListener;
 
 use crate::config::Limits;
 use crate::enroll::{Enrolled, enroll};
-use crate::fleet::{DriftWindow, FleetQuery};
+use crate::fleet::{FleetQuery, Window};
 use crate::metrics::{Metrics, PushResult};
 use crate::oidc::{OidcVerifier, Rejection};
 use crate::policy::Governance;
@@ -133,6 +133,7 @@ fn router(database: Database) -> Router {
         .route("/api/v1/hosts", get(host_list))
         .route("/api/v1/hosts/{id}", get(host_detail))
         .route("/api/v1/findings", get(fleet_findings))
+        .route("/api/v1/findings/history", get(finding_history))
         .route("/api/v1/drift", get(fleet_drift))
         .route("/api/v1/lifecycle", get(fleet_lifecycle))
         .route("/api/v1/grants", get(fleet_grants))
@@ -186,6 +187,19 @@ async fn fleet_findings(
     Ok(Json(fleet::findings(db.pool(), severity).await?).into_response())
 }
 
+/// `GET /api/v1/findings/history[?since=T][&limit=N]`: each change in a
+/// host's findings' counts, oldest first.
+async fn finding_history(
+    State(db): State<Database>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    authorise(&db, &headers, Permission::ReadFleet).await?;
+    let query = FleetQuery::parse(raw.as_deref()).map_err(ApiError::BadRequest)?;
+    let window = Window::history(&query).map_err(ApiError::BadRequest)?;
+    Ok(Json(fleet::finding_history(db.pool(), &window).await?).into_response())
+}
+
 /// `GET /api/v1/drift[?since=T][&limit=N]`: the fleet's drift, newest first.
 async fn fleet_drift(
     State(db): State<Database>,
@@ -194,7 +208,7 @@ async fn fleet_drift(
 ) -> Result<Response, ApiError> {
     authorise(&db, &headers, Permission::ReadFleet).await?;
     let query = FleetQuery::parse(raw.as_deref()).map_err(ApiError::BadRequest)?;
-    let window = DriftWindow::from_query(&query).map_err(ApiError::BadRequest)?;
+    let window = Window::drift(&query).map_err(ApiError::BadRequest)?;
     Ok(Json(fleet::drift(db.pool(), &window).await?).into_response())
 }
 

@@ -11,12 +11,17 @@ use sqlx::{AnyPool, AssertSqlSafe, Row};
 
 use crate::ServerError;
 use crate::clock::rfc3339;
-use crate::hosts::SEVERITIES;
+use crate::hosts::{SEVERITIES, SeverityCounts};
 
 /// How many drift events `GET /api/v1/drift` answers without `limit`.
 pub(crate) const DEFAULT_DRIFT_LIMIT: i64 = 100;
 /// The most it answers, whatever `limit` says.
 pub(crate) const MAX_DRIFT_LIMIT: i64 = 1000;
+/// The most rows `GET /api/v1/findings/history` answers (and how many
+/// without `limit`), besides each host's standing at `since`. A row is a
+/// change in a host's counts, so this is years of a few hundred hosts
+/// changing weekly; a reader that gets a full page asks from a later time.
+pub(crate) const MAX_HISTORY_LIMIT: i64 = 10_000;
 
 /// The host a fleet-wide row belongs to.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -41,6 +46,8 @@ pub struct FleetFinding {
     pub port: Option<i64>,
     /// What it says.
     pub message: String,
+    /// What to do about it, as the agent said; null from an older agent.
+    pub remediation: Option<String>,
 }
 
 /// One drift event of one host.
@@ -147,17 +154,30 @@ pub(crate) fn one_of<'a>(
     }
 }
 
-/// Which drift events to answer: those at or after `since` (Unix
-/// seconds), at most `limit`.
+/// Which rows of a history (drift events, finding counts) to answer:
+/// those at or after `since` (Unix seconds), at most `limit`, the newest.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) struct DriftWindow {
+pub(crate) struct Window {
     since: Option<i64>,
     limit: i64,
 }
 
-impl DriftWindow {
-    /// `since` (RFC 3339) and `limit` (1 to [`MAX_DRIFT_LIMIT`]) checked.
-    pub(crate) fn from_query(query: &FleetQuery) -> Result<DriftWindow, String> {
+impl Window {
+    /// The drift's window: `limit` 1 to [`MAX_DRIFT_LIMIT`], by default
+    /// [`DEFAULT_DRIFT_LIMIT`].
+    pub(crate) fn drift(query: &FleetQuery) -> Result<Window, String> {
+        Window::from_query(query, DEFAULT_DRIFT_LIMIT, MAX_DRIFT_LIMIT)
+    }
+
+    /// The finding counts' window: `limit` 1 to [`MAX_HISTORY_LIMIT`], by
+    /// default all of it.
+    pub(crate) fn history(query: &FleetQuery) -> Result<Window, String> {
+        Window::from_query(query, MAX_HISTORY_LIMIT, MAX_HISTORY_LIMIT)
+    }
+
+    /// `since` (RFC 3339) and `limit` (1 to `max`, `default` when absent)
+    /// checked.
+    fn from_query(query: &FleetQuery, default: i64, max: i64) -> Result<Window, String> {
         let since = query
             .since
             .as_deref()
@@ -168,16 +188,14 @@ impl DriftWindow {
             })
             .transpose()?;
         let limit = match query.limit.as_deref() {
-            None => DEFAULT_DRIFT_LIMIT,
+            None => default,
             Some(l) => l
                 .parse::<i64>()
                 .ok()
-                .filter(|n| (1..=MAX_DRIFT_LIMIT).contains(n))
-                .ok_or_else(|| {
-                    format!("limit `{l}` is not a whole number from 1 to {MAX_DRIFT_LIMIT}")
-                })?,
+                .filter(|n| (1..=max).contains(n))
+                .ok_or_else(|| format!("limit `{l}` is not a whole number from 1 to {max}"))?,
         };
-        Ok(DriftWindow { since, limit })
+        Ok(Window { since, limit })
     }
 }
 
@@ -202,7 +220,7 @@ pub async fn findings(
 ) -> Result<Vec<FleetFinding>, ServerError> {
     // Only the constant rank expression is formatted into the text.
     sqlx::query(AssertSqlSafe(format!(
-        "SELECT h.id, h.name, f.code, f.severity, f.port, f.message
+        "SELECT h.id, h.name, f.code, f.severity, f.port, f.message, f.remediation
          FROM host_findings f JOIN hosts h ON h.id = f.host_id
          WHERE $1 IS NULL OR f.severity = $1
          ORDER BY h.name, {}, f.code, f.port",
@@ -219,13 +237,14 @@ pub async fn findings(
             severity: r.try_get("severity")?,
             port: r.try_get("port")?,
             message: r.try_get("message")?,
+            remediation: r.try_get("remediation")?,
         })
     })
     .collect()
 }
 
 /// The fleet's drift events in `window`, newest first.
-pub async fn drift(pool: &AnyPool, window: &DriftWindow) -> Result<Vec<FleetDrift>, ServerError> {
+pub async fn drift(pool: &AnyPool, window: &Window) -> Result<Vec<FleetDrift>, ServerError> {
     sqlx::query(
         "SELECT h.id, h.name, d.at, d.kind, d.protocol, d.address, d.port, d.process
          FROM drift_events d JOIN hosts h ON h.id = d.host_id
@@ -250,6 +269,82 @@ pub async fn drift(pool: &AnyPool, window: &DriftWindow) -> Result<Vec<FleetDrif
         })
     })
     .collect()
+}
+
+/// One change in one host's findings: its counts by severity from `at` on.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FleetCounts {
+    /// Whose.
+    #[serde(flatten)]
+    pub host: HostRef,
+    /// When the server stored the push that changed them, RFC 3339.
+    pub at: String,
+    /// The host's findings from then on, counted by severity.
+    pub counts: SeverityCounts,
+}
+
+/// The history of the fleet's findings' counts in `window`, oldest
+/// first: the newest `window.limit` changes at or after `since`, and
+/// before them each host's last change before `since` (its counts as the
+/// window opens), so that a reader knows every host's counts at every
+/// time in the window without asking further back.
+pub async fn finding_history(
+    pool: &AnyPool,
+    window: &Window,
+) -> Result<Vec<FleetCounts>, ServerError> {
+    const COLUMNS: &str = "SELECT h.id, h.name, c.at, c.seq, c.critical, c.high, c.medium, \
+                           c.low, c.info FROM finding_counts c JOIN hosts h ON h.id = c.host_id";
+    let mut rows = match window.since {
+        Some(since) => {
+            sqlx::query(AssertSqlSafe(format!(
+                "{COLUMNS} WHERE c.at < $1 AND c.seq = (SELECT MAX(d.seq) FROM finding_counts d
+                 WHERE d.host_id = c.host_id AND d.at < $1)"
+            )))
+            .bind(since)
+            .fetch_all(pool)
+            .await?
+        }
+        None => Vec::new(),
+    };
+    // Only the constant column list is formatted into the texts.
+    rows.extend(
+        sqlx::query(AssertSqlSafe(format!(
+            "{COLUMNS} WHERE $1 IS NULL OR c.at >= $1 ORDER BY c.at DESC, c.seq DESC LIMIT $2"
+        )))
+        .bind(window.since)
+        .bind(window.limit)
+        .fetch_all(pool)
+        .await?,
+    );
+    let mut history = rows
+        .iter()
+        .map(|r| {
+            let at: i64 = r.try_get("at")?;
+            let seq: i64 = r.try_get("seq")?;
+            let count = |column: &str| {
+                let n: i64 = r.try_get(column)?;
+                u64::try_from(n)
+                    .map_err(|_| ServerError::Corrupt(format!("finding_counts.{column} holds {n}")))
+            };
+            let counts = SeverityCounts {
+                critical: count("critical")?,
+                high: count("high")?,
+                medium: count("medium")?,
+                low: count("low")?,
+                info: count("info")?,
+            };
+            Ok(((at, seq), host_ref(r)?, counts))
+        })
+        .collect::<Result<Vec<_>, ServerError>>()?;
+    history.sort_by(|a, b| (a.0.0, &a.1.host_name, a.0.1).cmp(&(b.0.0, &b.1.host_name, b.0.1)));
+    Ok(history
+        .into_iter()
+        .map(|((at, _), host, counts)| FleetCounts {
+            host,
+            at: rfc3339(at),
+            counts,
+        })
+        .collect())
 }
 
 /// Every host's ports with their lifecycle states (only those in `state`
@@ -344,17 +439,17 @@ mod tests {
     }
 
     #[test]
-    fn the_drift_window_is_bounded() {
+    fn the_windows_are_bounded() {
         assert_eq!(
-            DriftWindow::from_query(&query(&[])),
-            Ok(DriftWindow {
+            Window::drift(&query(&[])),
+            Ok(Window {
                 since: None,
                 limit: DEFAULT_DRIFT_LIMIT
             })
         );
         assert_eq!(
-            DriftWindow::from_query(&query(&[("since", "2026-12-06T22:00:00Z"), ("limit", "5")])),
-            Ok(DriftWindow {
+            Window::drift(&query(&[("since", "2026-12-06T22:00:00Z"), ("limit", "5")])),
+            Ok(Window {
                 since: Some(1_796_594_400),
                 limit: 5
             })
@@ -365,7 +460,16 @@ mod tests {
             ("limit", "x"),
             ("since", "yesterday"),
         ] {
-            assert!(DriftWindow::from_query(&query(&[bad])).is_err(), "{bad:?}");
+            assert!(Window::drift(&query(&[bad])).is_err(), "{bad:?}");
         }
+        assert_eq!(
+            Window::history(&query(&[])),
+            Ok(Window {
+                since: None,
+                limit: MAX_HISTORY_LIMIT
+            })
+        );
+        assert!(Window::history(&query(&[("limit", "10000")])).is_ok());
+        assert!(Window::history(&query(&[("limit", "10001")])).is_err());
     }
 }

@@ -52,6 +52,9 @@ pub struct Listener {
     pub address: String,
     /// The owning process's name, when the agent knew it.
     pub process: Option<String>,
+    /// Its container, as the agent named it; null from an older agent and
+    /// for a process in no container.
+    pub container: Option<String>,
 }
 
 /// Findings counted by severity.
@@ -125,7 +128,7 @@ pub async fn detail(pool: &AnyPool, id: &str) -> Result<Option<HostDetail>, Serv
         return Ok(None);
     };
     let findings = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT code, severity, port, message FROM host_findings
+        "SELECT code, severity, port, message, remediation FROM host_findings
          WHERE host_id = $1 ORDER BY {}, code, port",
         crate::fleet::severity_rank("severity")
     )))
@@ -142,6 +145,7 @@ pub async fn detail(pool: &AnyPool, id: &str) -> Result<Option<HostDetail>, Serv
                 .map(|p| int(p, "port"))
                 .transpose()?,
             message: r.try_get("message")?,
+            remediation: r.try_get("remediation")?,
         })
     })
     .collect::<Result<_, ServerError>>()?;
@@ -232,7 +236,8 @@ async fn summaries(pool: &AnyPool, one: Option<&str>) -> Result<Vec<HostSummary>
     };
     let mut listeners: HashMap<String, Vec<Listener>> = HashMap::new();
     for r in fetch(format!(
-        "SELECT host_id, port, protocol, address, process FROM host_listeners{row_filter}
+        "SELECT host_id, port, protocol, address, process, container
+         FROM host_listeners{row_filter}
          ORDER BY host_id, port, protocol, address"
     ))
     .await?
@@ -245,6 +250,7 @@ async fn summaries(pool: &AnyPool, one: Option<&str>) -> Result<Vec<HostSummary>
                 protocol: r.try_get("protocol")?,
                 address: r.try_get("address")?,
                 process: r.try_get("process")?,
+                container: r.try_get("container")?,
             });
     }
     let mut findings: HashMap<String, SeverityCounts> = HashMap::new();

@@ -63,7 +63,7 @@ pub use database::{Database, check_url, sqlite_url};
 pub use error::ServerError;
 /// The fleet-wide rows the API answers, which the fleet's report (in
 /// portreeve-app) reads back.
-pub use fleet::{FleetDrift, FleetFinding, FleetPort, HostRef};
+pub use fleet::{FleetCounts, FleetDrift, FleetFinding, FleetPort, HostRef};
 pub use grants_blocks::{FleetBlock, FleetGrant};
 pub use oidc::{OidcConfig, OidcVerifier};
 pub use principal::Principal;

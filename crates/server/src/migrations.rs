@@ -50,6 +50,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "state_digest",
         sql: include_str!("../migrations/0006_state_digest.sql"),
     },
+    Migration {
+        version: 7,
+        name: "finding_history",
+        sql: include_str!("../migrations/0007_finding_history.sql"),
+    },
 ];
 
 /// The table that records applied migrations (portable SQL).
@@ -99,6 +104,59 @@ async fn applied_versions(pool: &AnyPool) -> Result<Vec<i64>, ServerError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_finding_history_starts_with_the_counts_each_host_holds() {
+        let state = tempfile::tempdir().unwrap();
+        sqlx::any::install_default_drivers();
+        let url = crate::sqlite_url(&state.path().join("s.db"));
+        let pool = AnyPool::connect(&url).await.unwrap();
+        // A database of version 6: a host that pushed two findings, one
+        // that never pushed.
+        sqlx::query(CREATE_SCHEMA_MIGRATIONS)
+            .execute(&pool)
+            .await
+            .unwrap();
+        for m in &MIGRATIONS[..6] {
+            sqlx::raw_sql(m.sql).execute(&pool).await.unwrap();
+            sqlx::query("INSERT INTO schema_migrations VALUES ($1, $2, 0)")
+                .bind(m.version)
+                .bind(m.name)
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+        sqlx::raw_sql(
+            "INSERT INTO hosts (id, name, enrolled_at, last_seen_at, last_seq)
+                 VALUES ('h1', 'web-1', 0, 500, 9);
+             INSERT INTO hosts (id, name, enrolled_at) VALUES ('h2', 'db-1', 0);
+             INSERT INTO host_findings VALUES ('h1', 'PR001', 'high', 80, 'open');
+             INSERT INTO host_findings VALUES ('h1', 'PR002', 'info', NULL, 'note');",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        apply(&pool).await.unwrap();
+        let rows = sqlx::query("SELECT * FROM finding_counts")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 1);
+        let get = |c: &str| rows[0].try_get::<i64, _>(c).unwrap();
+        let counts: Vec<i64> = ["at", "seq", "critical", "high", "medium", "low", "info"]
+            .iter()
+            .map(|c| get(c))
+            .collect();
+        assert_eq!(counts, [500, 9, 0, 1, 0, 0, 1]);
+        let remediation: Option<String> =
+            sqlx::query("SELECT remediation FROM host_findings WHERE code = 'PR001'")
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+                .try_get("remediation")
+                .unwrap();
+        assert_eq!(remediation, None, "kept rows have none");
+    }
 
     #[test]
     fn versions_count_up_from_one_and_match_the_files() {

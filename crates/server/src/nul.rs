@@ -34,6 +34,7 @@ pub(crate) fn refuse_in_push(push: &Push) -> Result<(), String> {
             &[
                 ("address", Some(l.address.as_str())),
                 ("process", l.process.as_deref()),
+                ("container", l.container.as_deref()),
             ],
         )?;
     }
@@ -43,6 +44,7 @@ pub(crate) fn refuse_in_push(push: &Push) -> Result<(), String> {
             &[
                 ("code", Some(f.code.as_str())),
                 ("message", Some(f.message.as_str())),
+                ("remediation", f.remediation.as_deref()),
             ],
         )?;
     }

@@ -8,7 +8,10 @@
 
 use std::fmt::Write as _;
 
-use portreeve_fleet_protocol::{LIFECYCLE_STATES, LedgerCheckpoint, Push, PushedPort};
+use portreeve_fleet_protocol::{
+    LIFECYCLE_STATES, LedgerCheckpoint, MAX_CONTAINER_BYTES, MAX_REMEDIATION_BYTES, Push,
+    PushedPort,
+};
 use sha2::{Digest as _, Sha256};
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;
@@ -57,6 +60,7 @@ pub(crate) fn validate(push: &Push) -> Result<(), String> {
     let states = push.lifecycle.iter().flatten().map(|p| p.state.as_str());
     one_of("lifecycle state", states, &LIFECYCLE_STATES)?;
     crate::nul::refuse_in_push(push)?;
+    refuse_long(push)?;
     crate::grants_blocks::validate(push)?;
     crate::policy::validate_push(push)?;
     for (what, n) in [
@@ -70,6 +74,35 @@ pub(crate) fn validate(push: &Push) -> Result<(), String> {
     Ok(())
 }
 
+/// Refuses a remediation or container longer than the protocol's limits
+/// ([`MAX_REMEDIATION_BYTES`], [`MAX_CONTAINER_BYTES`]), naming it: text
+/// of no bound would let one host fill the database row by row.
+fn refuse_long(push: &Push) -> Result<(), String> {
+    let remediations = push.findings.iter().enumerate().map(|(i, f)| {
+        (
+            format!("findings[{i}].remediation"),
+            f.remediation.as_deref(),
+            MAX_REMEDIATION_BYTES,
+        )
+    });
+    let containers = push.listeners.iter().enumerate().map(|(i, l)| {
+        (
+            format!("listeners[{i}].container"),
+            l.container.as_deref(),
+            MAX_CONTAINER_BYTES,
+        )
+    });
+    for (name, text, limit) in remediations.chain(containers) {
+        if let Some(text) = text.filter(|t| t.len() > limit) {
+            return Err(format!(
+                "{name} is {} bytes, more than the {limit} the server stores",
+                text.len()
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Stores `push` (validated, its signature checked) in one transaction:
 /// false, and nothing written, when its seq is not new.
 ///
@@ -77,7 +110,9 @@ pub(crate) fn validate(push: &Push) -> Result<(), String> {
 /// interval, changed or not), so the host's row keeps the digest of the
 /// state last stored ([`state_digest`]) and the listeners, findings,
 /// lifecycle and ledger checkpoint are written only when the push's
-/// differs. A push that repeats it costs one `UPDATE` of the host's row.
+/// differs, and its findings' counts only when they differ from the
+/// host's last ([`append_counts`]). A push that repeats it costs one
+/// `UPDATE` of the host's row.
 pub(crate) async fn store(pool: &AnyPool, push: &Push) -> Result<bool, ServerError> {
     let seq = as_i64(push.seq);
     let now = unix_now();
@@ -110,6 +145,7 @@ pub(crate) async fn store(pool: &AnyPool, push: &Push) -> Result<bool, ServerErr
             .execute(&mut *tx)
             .await?;
         replace_current(&mut tx, push).await?;
+        append_counts(&mut tx, push, seq, now).await?;
         if let Some(ports) = &push.lifecycle {
             replace_lifecycle(&mut tx, &push.host_id, ports).await?;
         }
@@ -138,8 +174,8 @@ async fn replace_current(tx: &mut AnyConnection, push: &Push) -> Result<(), Serv
     let host = push.host_id.as_str();
     insert_rows(
         tx,
-        "host_listeners (host_id, protocol, address, port, process, pid)",
-        6,
+        "host_listeners (host_id, protocol, address, port, process, pid, container)",
+        7,
         &push.listeners,
         |q, l| {
             q.bind(host)
@@ -148,13 +184,14 @@ async fn replace_current(tx: &mut AnyConnection, push: &Push) -> Result<(), Serv
                 .bind(i64::from(l.port))
                 .bind(&l.process)
                 .bind(l.pid.map(i64::from))
+                .bind(&l.container)
         },
     )
     .await?;
     insert_rows(
         tx,
-        "host_findings (host_id, code, severity, port, message)",
-        5,
+        "host_findings (host_id, code, severity, port, message, remediation)",
+        6,
         &push.findings,
         |q, f| {
             q.bind(host)
@@ -162,9 +199,64 @@ async fn replace_current(tx: &mut AnyConnection, push: &Push) -> Result<(), Serv
                 .bind(&f.severity)
                 .bind(f.port.map(i64::from))
                 .bind(&f.message)
+                .bind(&f.remediation)
         },
     )
     .await
+}
+
+/// Appends the push's findings counted by severity to the host's history
+/// (`finding_counts`), unless they equal the host's last counts there:
+/// the history records changes, so a host whose findings stand still adds
+/// no row however often it pushes.
+async fn append_counts(
+    tx: &mut AnyConnection,
+    push: &Push,
+    seq: i64,
+    now: i64,
+) -> Result<(), ServerError> {
+    let counts = severity_counts(push);
+    let last = sqlx::query(
+        "SELECT critical, high, medium, low, info FROM finding_counts
+         WHERE host_id = $1 ORDER BY seq DESC LIMIT 1",
+    )
+    .bind(&push.host_id)
+    .fetch_optional(&mut *tx)
+    .await?
+    .map(|row| {
+        SEVERITIES
+            .iter()
+            .map(|s| row.try_get::<i64, _>(*s))
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .transpose()?;
+    if last.as_deref() == Some(counts.as_slice()) {
+        return Ok(());
+    }
+    let query = sqlx::query(
+        "INSERT INTO finding_counts (host_id, at, seq, critical, high, medium, low, info)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(&push.host_id)
+    .bind(now)
+    .bind(seq);
+    counts
+        .iter()
+        .fold(query, |q, n| q.bind(*n))
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// The push's findings counted by severity, in [`SEVERITIES`]' order.
+fn severity_counts(push: &Push) -> Vec<i64> {
+    SEVERITIES
+        .iter()
+        .map(|s| {
+            let n = push.findings.iter().filter(|f| f.severity == *s).count();
+            i64::try_from(n).unwrap_or(i64::MAX)
+        })
+        .collect()
 }
 
 /// The host's ports' lifecycle states become `ports`.
@@ -372,6 +464,7 @@ mod tests {
                 port: 22,
                 process: Some("sshd".into()),
                 pid: Some(1),
+                container: None,
             }],
             findings: vec![],
             drift: vec![],
@@ -408,6 +501,155 @@ mod tests {
         assert_ne!(state_digest(&other), digest, "a checkpoint");
     }
 
+    /// A database with the host `h1` (`web-1`) enrolled.
+    async fn enrolled() -> (tempfile::TempDir, crate::Database) {
+        let state = tempfile::tempdir().unwrap();
+        let url = crate::sqlite_url(&state.path().join("s.db"));
+        let database = crate::Database::open(&url).await.unwrap();
+        sqlx::query("INSERT INTO hosts (id, name, enrolled_at) VALUES ('h1', 'web-1', 0)")
+            .execute(database.pool())
+            .await
+            .unwrap();
+        (state, database)
+    }
+
+    /// A push of `h1` at `seq` with `findings` (severity, remediation)
+    /// and one listener on `port` in the container `web-1`.
+    fn push_of(seq: u64, port: u16, findings: &[(&str, Option<&str>)]) -> Push {
+        Push {
+            host_id: "h1".into(),
+            seq,
+            sent_at: jiff::Timestamp::UNIX_EPOCH,
+            listeners: vec![PushedListener {
+                protocol: "tcp".into(),
+                address: "0.0.0.0".into(),
+                port,
+                process: Some("nginx".into()),
+                pid: Some(7),
+                container: Some("web-1".into()),
+            }],
+            findings: findings
+                .iter()
+                .map(|&(severity, remediation)| PushedFinding {
+                    code: "PR001".into(),
+                    severity: severity.into(),
+                    port: Some(port),
+                    message: format!("{severity} on {port}"),
+                    remediation: remediation.map(Into::into),
+                })
+                .collect(),
+            drift: vec![],
+            ledger: None,
+            lifecycle: None,
+            policy: None,
+            grants: None,
+            blocks: None,
+        }
+    }
+
+    async fn history_counts(
+        pool: &AnyPool,
+        query: Option<&str>,
+    ) -> Vec<(String, crate::hosts::SeverityCounts)> {
+        let query = crate::fleet::FleetQuery::parse(query).unwrap();
+        let window = crate::fleet::Window::history(&query).unwrap();
+        crate::fleet::finding_history(pool, &window)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.at, r.counts))
+            .collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn counts_are_recorded_when_they_change_and_only_then() {
+        let (_state, database) = enrolled().await;
+        let pool = database.pool();
+        let high = ("high", Some("Close it."));
+        assert!(store(pool, &push_of(1, 80, &[high])).await.unwrap());
+        // Another listener, the same counts: the state is stored, no count.
+        assert!(store(pool, &push_of(2, 81, &[high])).await.unwrap());
+        // A low finding more (from an older agent: no remediation).
+        let both = [high, ("low", None)];
+        assert!(store(pool, &push_of(3, 81, &both)).await.unwrap());
+        // The same again, and a replay: nothing.
+        assert!(store(pool, &push_of(4, 81, &both)).await.unwrap());
+        assert!(!store(pool, &push_of(4, 81, &both)).await.unwrap());
+        let history = history_counts(pool, None).await;
+        let counts: Vec<(u64, u64)> = history.iter().map(|(_, c)| (c.high, c.low)).collect();
+        assert_eq!(counts, [(1, 0), (1, 1)]);
+        let rows: i64 = sqlx::query("SELECT COUNT(*) AS n FROM finding_counts")
+            .fetch_one(pool)
+            .await
+            .unwrap()
+            .try_get("n")
+            .unwrap();
+        assert_eq!(rows, 2);
+
+        // What the reads show of the pushed remediation and container.
+        let findings = crate::fleet::findings(pool, None).await.unwrap();
+        let remediations: Vec<Option<&str>> =
+            findings.iter().map(|f| f.remediation.as_deref()).collect();
+        assert_eq!(remediations, [Some("Close it."), None]);
+        let hosts = crate::hosts::list(pool).await.unwrap();
+        assert_eq!(hosts[0].listeners[0].container.as_deref(), Some("web-1"));
+        let detail = crate::hosts::detail(pool, "h1").await.unwrap().unwrap();
+        assert_eq!(detail.findings[0].remediation.as_deref(), Some("Close it."));
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_history_opens_with_each_hosts_standing_and_keeps_the_newest() {
+        let (_state, database) = enrolled().await;
+        let pool = database.pool();
+        sqlx::query("INSERT INTO hosts (id, name, enrolled_at) VALUES ('h2', 'db-1', 0)")
+            .execute(pool)
+            .await
+            .unwrap();
+        // Changes (host, Unix seconds, seq, critical count).
+        for (host, at, seq, critical) in [
+            ("h1", 100, 1, 1),
+            ("h1", 200, 2, 2),
+            ("h2", 150, 1, 5),
+            ("h1", 300, 3, 3),
+            ("h2", 400, 2, 6),
+        ] {
+            sqlx::query(
+                "INSERT INTO finding_counts (host_id, at, seq, critical, high, medium, low, info)
+                 VALUES ($1, $2, $3, $4, 0, 0, 0, 0)",
+            )
+            .bind(host)
+            .bind(at)
+            .bind(seq)
+            .bind(critical)
+            .execute(pool)
+            .await
+            .unwrap();
+        }
+        let criticals = |rows: Vec<(String, crate::hosts::SeverityCounts)>| {
+            rows.into_iter()
+                .map(|(at, c)| {
+                    let at: jiff::Timestamp = at.parse().unwrap();
+                    (at.as_second(), c.critical)
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            criticals(history_counts(pool, None).await),
+            [(100, 1), (150, 5), (200, 2), (300, 3), (400, 6)]
+        );
+        // From 250: each host's last change before it, then the rest.
+        let since = "since=1970-01-01T00%3A04%3A10Z";
+        assert_eq!(
+            criticals(history_counts(pool, Some(since)).await),
+            [(150, 5), (200, 2), (300, 3), (400, 6)]
+        );
+        // At most the newest `limit` changes.
+        assert_eq!(
+            criticals(history_counts(pool, Some("limit=2")).await),
+            [(300, 3), (400, 6)]
+        );
+    }
+
     #[test]
     fn unknown_protocols_severities_and_huge_numbers_are_refused() {
         let good = Push {
@@ -420,12 +662,14 @@ mod tests {
                 port: 22,
                 process: None,
                 pid: None,
+                container: Some("web-1".into()),
             }],
             findings: vec![PushedFinding {
                 code: "PR001".into(),
                 severity: "high".into(),
                 port: None,
                 message: String::new(),
+                remediation: Some("Close it.".into()),
             }],
             drift: vec![],
             ledger: None,
@@ -449,6 +693,27 @@ mod tests {
         let mut bad = good.clone();
         bad.findings[0].severity = "urgent".into();
         assert!(validate(&bad).unwrap_err().contains("`urgent`"));
+        let mut bad = good.clone();
+        bad.findings[0].remediation = Some("x".repeat(MAX_REMEDIATION_BYTES + 1));
+        assert!(
+            validate(&bad)
+                .unwrap_err()
+                .starts_with("findings[0].remediation is 4097 bytes")
+        );
+        let mut bad = good.clone();
+        bad.listeners[0].container = Some("c".repeat(MAX_CONTAINER_BYTES + 1));
+        assert!(
+            validate(&bad)
+                .unwrap_err()
+                .starts_with("listeners[0].container is ")
+        );
+        let mut bad = good.clone();
+        bad.listeners[0].container = Some("web\0".into());
+        assert!(
+            validate(&bad)
+                .unwrap_err()
+                .contains("container holds a NUL")
+        );
         let mut bad = good;
         bad.seq = u64::MAX;
         assert!(validate(&bad).unwrap_err().starts_with("seq "));

@@ -12,26 +12,27 @@ use portreeve_app::grants::GrantRow;
 use portreeve_app::{StateDir, blocks::BlockRow};
 use portreeve_core::{Finding, ListeningSocket, Proto};
 use portreeve_fleet_protocol::{
-    LedgerCheckpoint, PushedBlock, PushedDrift, PushedFinding, PushedGrant, PushedListener,
-    PushedPort,
+    LedgerCheckpoint, MAX_CONTAINER_BYTES, MAX_REMEDIATION_BYTES, PushedBlock, PushedDrift,
+    PushedFinding, PushedGrant, PushedListener, PushedPort,
 };
 use portreeve_lifecycle::Recommendation;
 
 use crate::drift::{Drift, Owner};
 
-/// A listener's `(port, protocol, address)`, its processes' names and
-/// their smallest id.
-type Merged = BTreeMap<(u16, Proto, String), (Vec<String>, Option<u32>)>;
+/// A listener's `(port, protocol, address)`, its processes' names, their
+/// smallest id and their containers' names.
+type Merged = BTreeMap<(u16, Proto, String), (Vec<String>, Option<u32>, Vec<String>)>;
 
 /// The listeners as the server lists them: one per protocol, address and
 /// port (sockets sharing one through `SO_REUSEPORT`, or the same address
 /// in several namespaces, are one listener to an operator), with the
-/// names of the processes holding it and the smallest of their ids, in
-/// port order.
+/// names of the processes holding it, the smallest of their ids and their
+/// containers (as the host's report names them: the runtime's name, else
+/// the cgroup's id), in port order.
 pub fn listeners(sockets: &[ListeningSocket]) -> Vec<PushedListener> {
     let mut merged = Merged::new();
     for s in sockets {
-        let (names, pid) = merged
+        let (names, pid, containers) = merged
             .entry((s.port, s.protocol, s.address.to_string()))
             .or_default();
         for p in &s.processes {
@@ -39,21 +40,38 @@ pub fn listeners(sockets: &[ListeningSocket]) -> Vec<PushedListener> {
                 names.push(p.name.clone());
             }
             *pid = Some(pid.map_or(p.pid, |old| old.min(p.pid)));
+            let container = p.attribution.container.as_ref().map(|c| &c.name);
+            if let Some(c) = container.or(p.container_id.as_ref())
+                && !containers.contains(c)
+            {
+                containers.push(c.clone());
+            }
         }
     }
     merged
         .into_iter()
-        .map(|((port, protocol, address), (mut names, pid))| {
-            names.sort();
-            PushedListener {
-                protocol: protocol.as_str().into(),
-                address,
-                port,
-                process: (!names.is_empty()).then(|| names.join(",")),
-                pid,
-            }
-        })
+        .map(
+            |((port, protocol, address), (mut names, pid, mut containers))| {
+                names.sort();
+                containers.sort();
+                PushedListener {
+                    protocol: protocol.as_str().into(),
+                    address,
+                    port,
+                    process: (!names.is_empty()).then(|| names.join(",")),
+                    pid,
+                    container: within(containers.join(","), MAX_CONTAINER_BYTES),
+                }
+            },
+        )
         .collect()
+}
+
+/// `text`, unless it is empty or longer than the server stores (`limit`
+/// bytes): the server refuses a push holding a longer one, and a push
+/// without the text is worth more than none.
+fn within(text: String, limit: usize) -> Option<String> {
+    (!text.is_empty() && text.len() <= limit).then_some(text)
 }
 
 /// The findings, in a stable order.
@@ -65,6 +83,7 @@ pub fn findings(findings: &[Finding]) -> Vec<PushedFinding> {
             severity: f.severity.as_str().into(),
             port: f.socket.as_ref().map(|s| s.port),
             message: f.message.clone(),
+            remediation: within(f.remediation.clone(), MAX_REMEDIATION_BYTES),
         })
         .collect();
     out.sort_by(|a, b| (a.port, &a.code, &a.message).cmp(&(b.port, &b.code, &b.message)));
@@ -335,11 +354,24 @@ mod tests {
 
     #[test]
     fn listeners_are_one_per_address_and_port_in_port_order() {
+        // SO_REUSEPORT: a second socket, other workers; one in a container
+        // its runtime named, one known only by its cgroup's container id.
+        let mut workers = socket(8080, "0.0.0.0", &[("web", 12), ("web", 30)]);
+        let mut named = (*workers.processes[0]).clone();
+        named.container_id = Some("3f2a9c".into());
+        named.attribution.container = Some(portreeve_core::ContainerInfo {
+            runtime: "docker".into(),
+            name: "web-1".into(),
+            image: "nginx:1.25".into(),
+            ..Default::default()
+        });
+        let mut unnamed = (*workers.processes[1]).clone();
+        unnamed.container_id = Some("77b0e1".into());
+        workers.processes = vec![Arc::new(named), Arc::new(unnamed)];
         let pushed = listeners(&[
             socket(8080, "0.0.0.0", &[("web", 20)]),
             socket(22, "0.0.0.0", &[("sshd", 7)]),
-            // SO_REUSEPORT: a second socket, another worker.
-            socket(8080, "0.0.0.0", &[("web", 12), ("web", 30)]),
+            workers,
             socket(8080, "::", &[]),
         ]);
         assert_eq!(
@@ -351,6 +383,7 @@ mod tests {
                     port: 22,
                     process: Some("sshd".into()),
                     pid: Some(7),
+                    container: None,
                 },
                 PushedListener {
                     protocol: "tcp".into(),
@@ -358,6 +391,7 @@ mod tests {
                     port: 8080,
                     process: Some("web".into()),
                     pid: Some(12),
+                    container: Some("77b0e1,web-1".into()),
                 },
                 PushedListener {
                     protocol: "tcp".into(),
@@ -365,9 +399,17 @@ mod tests {
                     port: 8080,
                     process: None,
                     pid: None,
+                    container: None,
                 },
             ]
         );
+    }
+
+    #[test]
+    fn a_text_the_server_would_refuse_is_left_out() {
+        assert_eq!(within("close it".into(), 8), Some("close it".into()));
+        assert_eq!(within("close it".into(), 7), None);
+        assert_eq!(within(String::new(), 7), None, "nothing to say");
     }
 
     #[test]

@@ -14,16 +14,17 @@
 //! [`compliance::assess`] on the facts its pushes gave the server, and each
 //! control is then judged for the fleet: see [`fleet_controls`].
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::Timestamp;
+use jiff::tz::TimeZone;
 use portreeve_core::{Finding, FindingKind, Severity};
 use portreeve_ledger::note::VerifierKey;
 use portreeve_ledger::verify::Trust;
 use portreeve_ledger::{Bundle, Entry};
-use portreeve_server::hosts::HostSummary;
+use portreeve_server::hosts::{HostSummary, Listener, SeverityCounts};
 use portreeve_server::policy::{Assignment, PolicyVersion};
-use portreeve_server::{FleetBlock, FleetDrift, FleetFinding, FleetGrant, FleetPort};
+use portreeve_server::{FleetBlock, FleetCounts, FleetDrift, FleetFinding, FleetGrant, FleetPort};
 use serde::Serialize;
 
 use super::{Period, ReportRequest, Verification};
@@ -39,6 +40,10 @@ pub const FLEET_SCHEMA_VERSION: u32 = 1;
 /// The most drift events `GET /api/v1/drift` answers at once; it has no
 /// cursor, so a period holding more is reported as cut.
 const DRIFT_LIMIT: usize = 1000;
+
+/// The most changes `GET /api/v1/findings/history` answers at once, the
+/// newest; a period holding more is reported as cut, as the drift.
+const HISTORY_LIMIT: usize = 10_000;
 
 /// The fleet's report, as `report --server URL --format json` writes it
 /// (docs/report.md, "The fleet's report").
@@ -63,6 +68,11 @@ pub struct FleetReport {
     pub hosts: Vec<HostSummary>,
     /// Every host's open findings as last pushed, most severe first.
     pub findings: Vec<ReportedFinding>,
+    /// The fleet's open findings by severity at the end of each day (UTC)
+    /// from the period's start (else the server's first record) to today:
+    /// the sum of each host's counts as it last pushed them by then.
+    /// Empty from a server that keeps no such history.
+    pub findings_over_time: Vec<DayFindings>,
     /// Every host's ports and their lifecycle states, by host and port.
     pub lifecycle: Vec<FleetPort>,
     /// Drift events in the period, newest first.
@@ -89,12 +99,12 @@ pub struct FleetReport {
 }
 
 /// One open finding of one host, with what this portreeve knows of its
-/// kind. A push carries the code, severity, port and message only: the
-/// remediation is in the kind's documentation, which `docs` points to.
+/// kind. The remediation is the agent's, as pushed; an older agent pushes
+/// none, and the kind's documentation, which `docs` points to, has it.
 #[derive(Debug, Clone, Serialize)]
 pub struct ReportedFinding {
     /// The finding as the server lists it (host, code, severity, port,
-    /// message).
+    /// message, remediation).
     #[serde(flatten)]
     pub finding: FleetFinding,
     /// The kind's name (`listener-not-allowed`); `None` for a code this
@@ -103,6 +113,17 @@ pub struct ReportedFinding {
     /// Where the kind, its rationale and its remediation are documented
     /// (`docs/findings.md#pr001-listener-not-allowed`); `None` with `name`.
     pub docs: Option<String>,
+}
+
+/// The fleet's open findings at the end of one day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DayFindings {
+    /// The day, UTC (`2026-12-07`).
+    pub day: String,
+    /// Every host's findings as it last pushed them by the day's end,
+    /// summed, by severity.
+    #[serde(flatten)]
+    pub counts: SeverityCounts,
 }
 
 /// The fleet policies as the server lists them.
@@ -234,6 +255,24 @@ fn build(
             unknown.into_iter().collect::<Vec<_>>().join(", ")
         ));
     }
+    if findings.iter().any(|f| f.finding.remediation.is_none()) {
+        notes.push(
+            "some findings were pushed without a remediation (by an older agent): the \
+             documentation of their kind in docs/findings.md has it"
+                .to_owned(),
+        );
+    }
+    let findings_over_time = match history(client, since, &mut notes)? {
+        Some(history) => over_time(&history, since, now),
+        None => {
+            notes.push(
+                "findings over time: the server keeps no history of findings (it is older \
+                 than this portreeve)"
+                    .to_owned(),
+            );
+            Vec::new()
+        }
+    };
     let lifecycle: Vec<FleetPort> = client.get("/api/v1/lifecycle")?;
     let drift = drift(client, since, &mut notes)?;
     let grants: Vec<FleetGrant> = client.get("/api/v1/grants")?;
@@ -257,20 +296,24 @@ fn build(
             .to_owned(),
     );
     notes.push(
-        "exposure by zone, owners beyond the process name, containers and connections per \
-         hour are judged on each host and not pushed: see each host's own `portreeve report`"
+        "exposure by zone, owners beyond the process and container names, and connections \
+         per hour are judged on each host and not pushed: see each host's own `portreeve \
+         report`"
             .to_owned(),
     );
     notes.push(
-        "findings carry no remediation in a push: each links to its kind in docs/findings.md"
+        "findings over time: each day counts every host's findings as it last pushed them by \
+         the day's end (UTC); the server records them from its first push after its upgrade to \
+         a version that keeps them"
             .to_owned(),
     );
 
     let controls = request.framework.map(|framework| {
         notes.push(
             "compliance: each host is judged on what it pushed; the server does not verify \
-             hosts' ledgers (only that their checkpoints never went backwards), and only \
-             listeners published by a container runtime's proxy count as containers"
+             hosts' ledgers (only that their checkpoints never went backwards), and a \
+             listener counts as a container's when the agent named its container or a \
+             container runtime's port proxy holds it"
                 .to_owned(),
         );
         let assessed = assess_hosts(framework, now, &hosts, &findings, &lifecycle, &policies);
@@ -292,6 +335,7 @@ fn build(
         period: Period { since, until: now },
         hosts,
         findings,
+        findings_over_time,
         lifecycle,
         drift,
         grants,
@@ -355,6 +399,87 @@ fn drift(
         .into_iter()
         .filter(|e| since.is_none_or(|s| e.at.parse::<Timestamp>().is_ok_and(|at| at >= s)))
         .collect())
+}
+
+/// Each change in each host's findings' counts from `since` on, with each
+/// host's standing as it opens, oldest first; `None` from a server that
+/// does not serve the history (404). The API answers at most
+/// [`HISTORY_LIMIT`] changes, the newest, so a full answer is noted as
+/// possibly cut.
+fn history(
+    client: &ServerClient,
+    since: Option<Timestamp>,
+    notes: &mut Vec<String>,
+) -> Result<Option<Vec<FleetCounts>>, AppError> {
+    let mut path = format!("/api/v1/findings/history?limit={HISTORY_LIMIT}");
+    if let Some(since) = since {
+        // Whole seconds, rounded down, as for the drift.
+        path.push_str(&format!("&since={}", since.strftime("%Y-%m-%dT%H:%M:%SZ")));
+    }
+    let Some(rows) = client.get_if_served::<Vec<FleetCounts>>(&path)? else {
+        return Ok(None);
+    };
+    let in_period = rows
+        .iter()
+        .filter(|r| since.is_none_or(|s| r.at.parse::<Timestamp>().is_ok_and(|at| at >= s)))
+        .count();
+    if in_period >= HISTORY_LIMIT {
+        notes.push(format!(
+            "findings over time: the server answers at most the newest {HISTORY_LIMIT} changes; \
+             the earliest days of the period may be missing hosts' changes (give a later --since)"
+        ));
+    }
+    Ok(Some(rows))
+}
+
+/// The fleet's findings at the end of each day (UTC) from `since`'s day
+/// (else the first change's) to `now`'s: each host's last counts at or
+/// before the day's end, summed. `history` is oldest first, as the server
+/// answers it; a host counts nothing before its first change.
+fn over_time(
+    history: &[FleetCounts],
+    since: Option<Timestamp>,
+    now: Timestamp,
+) -> Vec<DayFindings> {
+    let day = |t: Timestamp| TimeZone::UTC.to_datetime(t).date();
+    let mut changes: Vec<(Timestamp, &FleetCounts)> = history
+        .iter()
+        .filter_map(|r| Some((r.at.parse::<Timestamp>().ok()?, r)))
+        .collect();
+    changes.sort_by_key(|(at, _)| *at);
+    let Some(&(first, _)) = changes.first() else {
+        return Vec::new();
+    };
+    let mut d = since.map_or(day(first), day);
+    let last = day(now);
+    let mut current: BTreeMap<&str, &SeverityCounts> = BTreeMap::new();
+    let mut next = changes.iter().peekable();
+    let mut out = Vec::new();
+    while d <= last {
+        let Ok(tomorrow) = d.tomorrow() else { break };
+        let Ok(end) =
+            TimeZone::UTC.to_timestamp(tomorrow.to_datetime(jiff::civil::Time::midnight()))
+        else {
+            break;
+        };
+        while let Some((_, row)) = next.next_if(|(at, _)| *at < end) {
+            current.insert(&row.host.host_id, &row.counts);
+        }
+        let mut counts = SeverityCounts::default();
+        for c in current.values() {
+            counts.critical += c.critical;
+            counts.high += c.high;
+            counts.medium += c.medium;
+            counts.low += c.low;
+            counts.info += c.info;
+        }
+        out.push(DayFindings {
+            day: d.to_string(),
+            counts,
+        });
+        d = tomorrow;
+    }
+    out
 }
 
 /// The server's whole ledger ([`ServerClient::ledger_bundle`]), verified
@@ -444,8 +569,10 @@ const CONTAINER_PROXIES: [&str; 3] = ["docker-proxy", "rootlessport", "rootlessk
 /// What the server knows of `host`, as compliance facts:
 ///
 /// - findings: its pushed findings of kinds this portreeve knows;
-/// - listeners: its pushed listeners; container listeners: those a
-///   container runtime's port proxy holds;
+/// - listeners: its pushed listeners; container listeners: those whose
+///   container the agent named, or that a container runtime's port proxy
+///   holds (a finding on such a port gets the label a host's own check
+///   gives it);
 /// - a policy is in effect when the host last reported a fleet policy
 ///   `applied` or `confirmed`, approved when that version (name, number
 ///   and digest) is approved on the server — hosts only get approved,
@@ -465,17 +592,27 @@ fn host_facts(
     lifecycle: &[FleetPort],
     policies: &FleetPolicies,
 ) -> Facts {
+    // The service label a host's own check gives a container's socket:
+    // `container NAME` when the agent named its container, `published by
+    // PROXY` when a runtime's port proxy holds it.
+    let container_label = |l: &Listener| -> Option<String> {
+        if let Some(name) = l.container.as_deref().filter(|c| !c.is_empty()) {
+            return Some(format!("container {name}"));
+        }
+        l.process
+            .as_deref()
+            .filter(|p| {
+                p.split(',')
+                    .any(|name| CONTAINER_PROXIES.contains(&name.trim()))
+            })
+            .map(|p| format!("published by {p}"))
+    };
     let proxy_of = |port: Option<i64>| -> Option<String> {
         let port = port?;
         host.listeners
             .iter()
             .filter(|l| i64::from(l.port) == port)
-            .filter_map(|l| l.process.as_deref())
-            .find(|p| {
-                p.split(',')
-                    .any(|name| CONTAINER_PROXIES.contains(&name.trim()))
-            })
-            .map(|p| format!("published by {p}"))
+            .find_map(container_label)
     };
     let own: Vec<Finding> = findings
         .iter()
@@ -507,12 +644,7 @@ fn host_facts(
         container_listeners: host
             .listeners
             .iter()
-            .filter(|l| {
-                l.process.as_deref().is_some_and(|p| {
-                    p.split(',')
-                        .any(|name| CONTAINER_PROXIES.contains(&name.trim()))
-                })
-            })
+            .filter(|l| container_label(l).is_some())
             .count(),
         policy_in_effect: applied.is_some(),
         policy_approved: approved,
@@ -843,6 +975,18 @@ mod tests {
             facts.findings[0].service.as_deref(),
             Some("published by docker-proxy")
         );
+        // A listener whose container the agent named counts without a
+        // proxy, labelled as the host's own check labels it.
+        let mut named = host("d4", "app-1", &[(9000, "gunicorn")], None);
+        named.listeners[0].container = Some("shop-api".to_owned());
+        let on_it = vec![finding(&named, "PR001", "high", 9000)];
+        let facts = host_facts(now(), &named, &on_it, &[], &policies());
+        assert_eq!(facts.container_listeners, 1);
+        assert_eq!(
+            facts.findings[0].service.as_deref(),
+            Some("container shop-api")
+        );
+        assert!(compliance::names_container("container shop-api"));
         let assessed = assess_hosts(
             Framework::Cis,
             now(),
@@ -1009,5 +1153,47 @@ mod tests {
             ranks,
             ["critical", "high", "medium", "low", "info", "bogus"]
         );
+    }
+
+    /// A change in `host`'s counts (critical, high, low) at `at`.
+    fn change(host: &str, at: &str, (critical, high, low): (u64, u64, u64)) -> FleetCounts {
+        serde_json::from_value(json!({
+            "host_id": host, "host_name": host, "at": at,
+            "counts": {"critical": critical, "high": high, "medium": 0, "low": low, "info": 0},
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn each_day_sums_every_hosts_last_counts_by_its_end() {
+        let history = [
+            // Before the period: a's standing as it opens.
+            change("a", "2026-12-01T10:00:00Z", (1, 0, 0)),
+            change("b", "2026-12-05T08:00:00Z", (0, 2, 0)),
+            // Two changes of a on one day: the later one counts.
+            change("a", "2026-12-05T09:00:00Z", (0, 1, 0)),
+            change("a", "2026-12-05T23:59:59Z", (0, 0, 3)),
+        ];
+        let since: Timestamp = "2026-12-04T06:00:00Z".parse().unwrap();
+        let days = over_time(&history, Some(since), now());
+        let got: Vec<(&str, u64, u64, u64)> = days
+            .iter()
+            .map(|d| {
+                let c = &d.counts;
+                (d.day.as_str(), c.critical, c.high, c.low)
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("2026-12-04", 1, 0, 0),
+                ("2026-12-05", 0, 2, 3),
+                ("2026-12-06", 0, 2, 3),
+                ("2026-12-07", 0, 2, 3),
+            ]
+        );
+        // No period: from the first change's day.
+        assert_eq!(over_time(&history, None, now()).len(), 7);
+        assert_eq!(over_time(&[], Some(since), now()), []);
     }
 }

@@ -16,7 +16,7 @@ use portreeve_core::Severity;
 use portreeve_server::hosts::{HostSummary, SeverityCounts};
 use portreeve_store::DriftKind;
 
-use super::fleet::{FleetReport, KeySource};
+use super::fleet::{DayFindings, FleetReport, KeySource};
 use super::page::{
     self, STATES, close_document, escape, figure, open_document, severity_badge, severity_colour,
     state_colour, status_text, table,
@@ -177,6 +177,7 @@ fn summary(out: &mut String, report: &FleetReport) {
 fn charts(out: &mut String, report: &FleetReport) {
     out.push_str("<h2>Charts</h2><div class=\"charts\">");
     host_findings_chart(out, report);
+    findings_over_time_chart(out, report);
 
     let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
     for p in &report.lifecycle {
@@ -265,6 +266,51 @@ fn host_findings_chart(out: &mut String, report: &FleetReport) {
             "Open findings by severity per host",
             &rows,
             &legend,
+        ),
+    );
+}
+
+/// The fleet's open findings at the end of each day, stacked by severity
+/// (the gravest at the bottom), the last [`CHART_DAYS`] days.
+fn findings_over_time_chart(out: &mut String, report: &FleetReport) {
+    let days = &report.findings_over_time;
+    if days.is_empty() {
+        out.push_str(
+            "<figure><figcaption>Findings over time</figcaption>\
+             <p>The server has no history of the fleet's findings.</p></figure>",
+        );
+        return;
+    }
+    let shown = &days[days.len().saturating_sub(CHART_DAYS)..];
+    let stacks: Vec<Vec<Segment>> = shown
+        .iter()
+        .map(|d| {
+            gravest_first()
+                .filter_map(|s| {
+                    let n = count_of(&d.counts, s);
+                    (n > 0).then(|| Segment {
+                        value: n,
+                        colour: severity_colour(s),
+                        title: format!("{}: {n} {s}", d.day),
+                    })
+                })
+                .collect()
+        })
+        .collect();
+    let day = |d: Option<&DayFindings>| d.map(|d| d.day.clone()).unwrap_or_default();
+    figure(
+        out,
+        &if shown.len() < days.len() {
+            format!("Findings over time (the last {CHART_DAYS} days)")
+        } else {
+            "Findings over time".to_owned()
+        },
+        &svg::columns(
+            "chart-findings-over-time",
+            "Open findings by severity at the end of each day across the fleet",
+            &stacks,
+            &day(shown.first()),
+            &day(shown.last()),
         ),
     );
 }
@@ -426,6 +472,7 @@ fn inventory(out: &mut String, report: &FleetReport) {
                     escape(&format!("{}/{}", l.port, l.protocol)),
                     escape(&l.address),
                     escape(l.process.as_deref().unwrap_or("unknown")),
+                    escape(l.container.as_deref().unwrap_or("")),
                 ]
             })
         })
@@ -438,7 +485,7 @@ fn inventory(out: &mut String, report: &FleetReport) {
     table(
         out,
         "listeners",
-        &["Host", "Port", "Address", "Process"],
+        &["Host", "Port", "Address", "Process", "Container"],
         &rows,
     );
 }
@@ -465,6 +512,11 @@ fn findings(out: &mut String, report: &FleetReport) {
             let docs = match &f.docs {
                 Some(d) => format!("<code>{}</code>", escape(d)),
                 None => "a kind this portreeve does not know".into(),
+            };
+            // The agent's own words first, when it pushed them.
+            let docs = match &x.remediation {
+                Some(r) => format!("{}<br>{docs}", escape(r)),
+                None => docs,
             };
             vec![
                 severity,
@@ -801,6 +853,7 @@ mod tests {
                 protocol: "tcp".into(),
                 address: "0.0.0.0".into(),
                 process: Some(ATTRIBUTE.into()),
+                container: Some(HOSTILE.into()),
             }],
             findings_by_severity: counts,
             policy: Default::default(),
@@ -863,6 +916,24 @@ mod tests {
                 until: at("2026-12-07T12:00:00Z"),
             },
             hosts: vec![web, evil],
+            findings_over_time: vec![
+                DayFindings {
+                    day: "2026-12-06".into(),
+                    counts: SeverityCounts {
+                        high: 2,
+                        ..Default::default()
+                    },
+                },
+                DayFindings {
+                    day: "2026-12-07".into(),
+                    counts: SeverityCounts {
+                        critical: 1,
+                        high: 2,
+                        low: 1,
+                        ..Default::default()
+                    },
+                },
+            ],
             findings: vec![ReportedFinding {
                 finding: FleetFinding {
                     host: href("bb", HOSTILE),
@@ -870,6 +941,7 @@ mod tests {
                     severity: "critical".into(),
                     port: Some(8080),
                     message: ATTRIBUTE.into(),
+                    remediation: Some(HOSTILE.into()),
                 },
                 name: Some("listener-not-allowed"),
                 docs: Some("docs/findings.md#pr001-listener-not-allowed".into()),
@@ -1004,6 +1076,7 @@ mod tests {
         let page = fleet_html(&sample());
         for id in [
             "chart-host-findings",
+            "chart-findings-over-time",
             "chart-lifecycle",
             "chart-new-listeners",
         ] {
@@ -1020,6 +1093,42 @@ mod tests {
         let days = &page[page.find("id=\"chart-new-listeners\"").unwrap()..];
         assert!(days.contains("<title>2026-12-06: 2 new</title>"), "{days}");
         assert!(days.contains(">2026-12-05</text>") && days.contains(">2026-12-07</text>"));
+        // Each day's findings stacked by severity, the days under them.
+        let over_time = &page[page.find("id=\"chart-findings-over-time\"").unwrap()..];
+        let over_time = &over_time[..over_time.find("</svg>").unwrap()];
+        for title in [
+            "2026-12-06: 2 high",
+            "2026-12-07: 1 critical",
+            "2026-12-07: 1 low",
+        ] {
+            assert!(
+                over_time.contains(&format!("<title>{title}</title>")),
+                "{over_time}"
+            );
+        }
+        assert!(!over_time.contains("2026-12-06: 0"), "{over_time}");
+        assert!(
+            over_time.contains(">2026-12-06</text>") && over_time.contains(">2026-12-07</text>")
+        );
+    }
+
+    #[test]
+    fn the_pushed_remediation_and_container_are_shown_as_text() {
+        let page = fleet_html(&sample());
+        let findings = &page[page.find("id=\"findings\"").unwrap()..];
+        assert!(
+            findings
+                .contains("&lt;script&gt;alert(1)&lt;/script&gt;<br><code>docs/findings.md#pr001"),
+            "{findings}"
+        );
+        let inventory = &page[page.find("id=\"listeners\"").unwrap()..];
+        let inventory = &inventory[..inventory.find("</table>").unwrap()];
+        assert!(inventory.contains("<th>Container</th>"), "{inventory}");
+        assert_eq!(
+            inventory.matches("&lt;script&gt;alert(1)").count(),
+            3,
+            "{inventory}"
+        );
     }
 
     #[test]
@@ -1027,6 +1136,7 @@ mod tests {
         let mut report = sample();
         report.hosts.clear();
         report.findings.clear();
+        report.findings_over_time.clear();
         report.lifecycle.clear();
         report.drift.clear();
         report.policies.versions.clear();
@@ -1039,6 +1149,7 @@ mod tests {
             "No host is enrolled.",
             "No host pushed a listener.",
             "No host has an open finding.",
+            "The server has no history of the fleet's findings.",
             "No listener appeared or went away in the period.",
             "No fleet policy was proposed.",
             "<b class=\"bad\">Verification FAILED</b>: &lt;script&gt;",

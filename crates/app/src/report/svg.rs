@@ -199,14 +199,24 @@ pub fn columns(id: &str, title: &str, stacks: &[Vec<Segment>], first: &str, last
             );
         }
     }
+    // The first label starts under the first column and the last ends
+    // under the last, so each names the column above it.
     if !stacks.is_empty() {
+        let ly = bottom + 18;
         let _ = write!(
             out,
-            "<text x=\"{left}\" y=\"{ly}\">{}</text><text x=\"{WIDTH}\" y=\"{ly}\" text-anchor=\"end\">{}</text>",
+            "<text x=\"{x}\" y=\"{ly}\">{}</text>",
             escape(first),
-            escape(last),
-            ly = bottom + 18,
+            x = left + 4,
         );
+        if stacks.len() > 1 {
+            let _ = write!(
+                out,
+                "<text x=\"{x}\" y=\"{ly}\" text-anchor=\"end\">{}</text>",
+                escape(last),
+                x = left + 4 + step * (stacks.len() as u32 - 1) + bar,
+            );
+        }
     }
     out.push_str("</svg>");
     out

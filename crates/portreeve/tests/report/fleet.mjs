@@ -5,8 +5,9 @@
 //
 //   REPORT_FILE      the HTML file
 //   REPORT_EXPECT    JSON: { hosts, charted (the hosts with findings),
-//                    listeners: [[host, port, process]…],
-//                    findings: [[host, code]…], hostile, policy }
+//                    listeners: [[host, port, process, container?]…],
+//                    findings: [[host, code, remediation?]…], hostile,
+//                    policy }
 //   CHROMIUM         the browser (default /usr/bin/chromium)
 //   PORTREEVE_PLAYWRIGHT  where playwright-core is installed
 //   REPORT_SCREENSHOT     a PNG path: also save a screenshot of the top of
@@ -86,7 +87,7 @@ try {
   includes(await page.locator('#findings').innerText(), 'docs/findings.md#', 'the findings');
   console.log('ok: the findings of both hosts are listed with where their remediation is');
 
-  for (const id of ['chart-host-findings', 'chart-lifecycle', 'chart-new-listeners']) {
+  for (const id of ['chart-host-findings', 'chart-findings-over-time', 'chart-lifecycle', 'chart-new-listeners']) {
     const chart = page.locator(`svg#${id}`);
     check(await chart.count() === 1, `no chart ${id}`);
     const box = await chart.boundingBox();
