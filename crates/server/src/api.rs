@@ -398,11 +398,22 @@ pub(crate) enum ApiError {
     Internal(ServerError),
     /// Over the request limits (docs/server.md): 503.
     Unavailable(&'static str),
+    /// The database was busy with another writer for longer than it waits
+    /// (nothing was written): 503 with `Retry-After`, which agents honour
+    /// by retrying.
+    Busy,
 }
 
 impl From<ServerError> for ApiError {
     fn from(e: ServerError) -> Self {
-        ApiError::Internal(e)
+        if e.is_transient() {
+            tracing::warn!(
+                "a write waited longer than the busy timeout for another writer; answered 503, to be retried: {e}"
+            );
+            ApiError::Busy
+        } else {
+            ApiError::Internal(e)
+        }
     }
 }
 
@@ -427,6 +438,10 @@ impl IntoResponse for ApiError {
             ApiError::Conflict(why) => (StatusCode::CONFLICT, why.clone()),
             ApiError::Body(e) => (e.status(), e.body_text()),
             ApiError::Unavailable(why) => (StatusCode::SERVICE_UNAVAILABLE, (*why).to_owned()),
+            ApiError::Busy => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the database is busy with other writes; nothing was written: try again".to_owned(),
+            ),
             ApiError::Internal(e) => {
                 tracing::error!("request failed: {e}");
                 (
@@ -439,6 +454,11 @@ impl IntoResponse for ApiError {
             "error": { "status": status.as_u16(), "message": message }
         }));
         let mut response = (status, body).into_response();
+        if let ApiError::Busy = self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         if status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()
@@ -448,5 +468,51 @@ impl IntoResponse for ApiError {
             crate::metrics::note_failure(&mut response, e);
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlx::Connection as _;
+
+    use super::*;
+    use crate::role::Role;
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_write_that_waits_out_another_writer_is_a_503_to_retry_not_a_500() {
+        let state = tempfile::tempdir().unwrap();
+        let url = crate::sqlite_url(&state.path().join("server.db"));
+        let db = Database::open(&url).await.unwrap();
+        // Another writer (another server process, `server token create`)
+        // holds SQLite's write lock past the pool's busy timeout.
+        let mut other = sqlx::AnyConnection::connect(&url).await.unwrap();
+        sqlx::raw_sql("BEGIN IMMEDIATE")
+            .execute(&mut other)
+            .await
+            .unwrap();
+        let mut conn = db.pool().acquire().await.unwrap();
+        let failed = token::create(&mut conn, Role::Viewer, "late", None, None)
+            .await
+            .unwrap_err();
+        assert!(failed.is_transient(), "{failed}");
+        let answer = ApiError::from(failed).into_response();
+        assert_eq!(answer.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(answer.headers()[header::RETRY_AFTER], "1");
+        sqlx::raw_sql("ROLLBACK").execute(&mut other).await.unwrap();
+        // Once the other writer is done, the same write succeeds.
+        token::create(&mut conn, Role::Viewer, "late", None, None)
+            .await
+            .unwrap();
+        // Any other failure of the database stays a 500.
+        let broken = sqlx::raw_sql("INSERT INTO no_such_table VALUES (1)")
+            .execute(&mut *conn)
+            .await
+            .map_err(ServerError::from)
+            .unwrap_err();
+        assert!(!broken.is_transient(), "{broken}");
+        assert_eq!(
+            ApiError::from(broken).into_response().status(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
     }
 }

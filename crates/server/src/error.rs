@@ -59,6 +59,25 @@ pub enum ServerError {
 }
 
 impl ServerError {
+    /// Whether the database gave up on a write only because another writer
+    /// held it: SQLite's busy or locked (after the pool's busy timeout),
+    /// PostgreSQL's serialization failure, deadlock or lock not available.
+    /// Nothing was written, and the same request may succeed when retried.
+    pub fn is_transient(&self) -> bool {
+        let ServerError::Database(sqlx::Error::Database(e)) = self else {
+            return false;
+        };
+        if let Some(sqlite) = e.try_downcast_ref::<sqlx::sqlite::SqliteError>() {
+            // SQLITE_BUSY (5) and SQLITE_LOCKED (6), and their extended
+            // codes, which keep the primary code in the low byte.
+            return sqlx::error::DatabaseError::code(sqlite)
+                .and_then(|c| c.parse::<u32>().ok())
+                .is_some_and(|c| matches!(c & 0xff, 5 | 6));
+        }
+        e.try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+            .is_some_and(|pg| matches!(pg.code(), "40001" | "40P01" | "55P03"))
+    }
+
     /// Whether this is the user's mistake (exit 2) rather than the
     /// environment's (exit 3).
     pub fn is_input(&self) -> bool {
