@@ -14,43 +14,14 @@
 // but the file itself is refused and fails the run. Prints `ok: STEP` per
 // passed step; the first failed assertion prints `FAIL: …` and exits 1.
 
-import { launch } from '../support/chromium.mjs';
+import { check, includes, offline } from './page_check.mjs';
 import { pathToFileURL } from 'node:url';
-
 
 const file = pathToFileURL(process.env.REPORT_FILE).href;
 const expect = JSON.parse(process.env.REPORT_EXPECT);
 const shot = process.env.REPORT_SCREENSHOT;
 
-class Failure extends Error {}
-
-function check(condition, what) {
-  if (!condition) throw new Failure(what);
-}
-
-function includes(haystack, needle, where) {
-  check(haystack.includes(needle), `${where} does not show ${JSON.stringify(needle)}:\n${haystack}`);
-}
-
-const requested = [];
-const problems = [];
-let browser;
-try {
-  browser = await launch({ width: 1200, height: 900 });
-  const { context } = browser;
-  // Every request: recorded; only the report itself may load.
-  await context.route('**/*', (route) => {
-    const url = route.request().url();
-    requested.push(url);
-    if (url === file) route.continue(); else route.abort();
-  });
-  const page = context.pages()[0] ?? await context.newPage();
-  page.on('request', (r) => { if (!requested.includes(r.url())) requested.push(r.url()); });
-  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  page.on('console', (m) => { if (m.type() === 'error') problems.push(`console error: ${m.text()}`); });
-  page.on('dialog', (d) => { problems.push(`a dialog opened: ${d.message()}`); d.dismiss(); });
-
-  await page.goto(file, { waitUntil: 'load' });
+await offline(file, async (page) => {
   includes(await page.title(), 'portreeve report', 'the title');
   console.log('ok: the report opens');
 
@@ -85,20 +56,4 @@ try {
   console.log('ok: the framework\'s controls are listed');
 
   if (shot) await page.screenshot({ path: shot, fullPage: false });
-
-  const resources = await page.evaluate(() => performance.getEntriesByType('resource').map((e) => e.name));
-  check(resources.length === 0, `the page loaded resources: ${resources.join(', ')}`);
-  const others = requested.filter((u) => u !== file);
-  check(others.length === 0, `the page requested ${others.join(', ')}`);
-  check(problems.length === 0, problems.join('\n'));
-  console.log(`ok: no request but the file itself (${requested.length} recorded)`);
-} catch (e) {
-  if (e instanceof Failure) {
-    console.log(`FAIL: ${e.message}`);
-  } else {
-    console.log(`FAIL: ${e.stack ?? e}`);
-  }
-  process.exitCode = 1;
-} finally {
-  await browser?.close();
-}
+});
