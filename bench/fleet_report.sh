@@ -58,22 +58,13 @@ die() {
 for v in HOSTS RUNS; do
     [[ ${!v} =~ ^[0-9]+$ ]] && ((${!v} >= 1)) || die "$v must be a positive integer, got '${!v}'"
 done
+# shellcheck source=bench/lib.sh
+. "$SCRIPT_DIR/lib.sh"
 for tool in curl python3; do
     command -v "$tool" >/dev/null || die "missing: $tool"
 done
 
-if [[ -n ${PORTREEVE_BIN:-} && -n ${LOADGEN_BIN:-} ]]; then
-    PORTREEVE=$PORTREEVE_BIN
-    LOADGEN=$LOADGEN_BIN
-else
-    command -v cargo >/dev/null || die "missing: cargo (or set PORTREEVE_BIN and LOADGEN_BIN)"
-    echo "building (cargo build --release -p portreeve -p portreeve-fleet-loadgen)" >&2
-    (cd "$REPO_ROOT" && cargo build --release --quiet -p portreeve -p portreeve-fleet-loadgen) ||
-        die "cargo build failed"
-    PORTREEVE=${PORTREEVE_BIN:-${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release/portreeve}
-    LOADGEN=${LOADGEN_BIN:-${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release/portreeve-fleet-loadgen}
-fi
-[[ -x $PORTREEVE && -x $LOADGEN ]] || die "binaries not found: $PORTREEVE, $LOADGEN"
+bench_fleet_binaries
 
 WORK=$(mktemp -d)
 SERVER_PID=

@@ -40,6 +40,24 @@ bench_portreeve_binary() {
     PORTREEVE=$(realpath -- "$PORTREEVE")
 }
 
+# Sets PORTREEVE and LOADGEN to $PORTREEVE_BIN and $LOADGEN_BIN when both
+# are given, else to a fresh release build of portreeve and
+# portreeve-fleet-loadgen (the fleet benchmarks).
+bench_fleet_binaries() {
+    if [[ -n ${PORTREEVE_BIN:-} && -n ${LOADGEN_BIN:-} ]]; then
+        PORTREEVE=$PORTREEVE_BIN
+        LOADGEN=$LOADGEN_BIN
+    else
+        command -v cargo >/dev/null || die "missing: cargo (or set PORTREEVE_BIN and LOADGEN_BIN)"
+        echo "building (cargo build --release -p portreeve -p portreeve-fleet-loadgen)" >&2
+        (cd "$REPO_ROOT" && cargo build --release --quiet -p portreeve -p portreeve-fleet-loadgen) ||
+            die "cargo build failed"
+        PORTREEVE=${PORTREEVE_BIN:-${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release/portreeve}
+        LOADGEN=${LOADGEN_BIN:-${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release/portreeve-fleet-loadgen}
+    fi
+    [[ -x $PORTREEVE && -x $LOADGEN ]] || die "binaries not found: $PORTREEVE, $LOADGEN"
+}
+
 # Stops every process left in namespace $1 (TERM, then KILL after 3 s) and
 # deletes the namespace; says so on standard error if it cannot. Only for
 # namespaces the calling script created: everything in them is its own.

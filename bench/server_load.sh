@@ -101,18 +101,7 @@ if pg_lsclusters --no-header 15 main | grep -q down; then
 fi
 pg_isready -q -h "$PG_SOCKET" -d postgres || die "PostgreSQL does not answer on $PG_SOCKET"
 
-if [[ -n ${PORTREEVE_BIN:-} && -n ${LOADGEN_BIN:-} ]]; then
-    PORTREEVE=$PORTREEVE_BIN
-    LOADGEN=$LOADGEN_BIN
-else
-    command -v cargo >/dev/null || die "missing: cargo (or set PORTREEVE_BIN and LOADGEN_BIN)"
-    echo "building (cargo build --release -p portreeve -p portreeve-fleet-loadgen)" >&2
-    (cd "$REPO_ROOT" && cargo build --release --quiet -p portreeve -p portreeve-fleet-loadgen) ||
-        die "cargo build failed"
-    PORTREEVE=${PORTREEVE_BIN:-$REPO_ROOT/target/release/portreeve}
-    LOADGEN=${LOADGEN_BIN:-$REPO_ROOT/target/release/portreeve-fleet-loadgen}
-fi
-[[ -x $PORTREEVE && -x $LOADGEN ]] || die "binaries not found: $PORTREEVE, $LOADGEN"
+bench_fleet_binaries
 
 # --- the database and the server ------------------------------------------
 psql_su() { runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -At -h "$PG_SOCKET" -d "${2:-postgres}" -c "$1"; }

@@ -43,6 +43,7 @@ mod page;
 pub mod pdf;
 mod svg;
 
+pub(crate) use fleet::build_fleet_over;
 pub use fleet::{
     FLEET_KIND, FLEET_SCHEMA_VERSION, FleetControl, FleetLedger, FleetPolicies, FleetReport,
     HostControl, KeySource, ReportedFinding, build_fleet, build_fleet_trusting,

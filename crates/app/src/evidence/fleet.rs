@@ -20,10 +20,10 @@ use crate::server_client::ServerClient;
 /// Writes the evidence pack of the fleet `client`'s server governs into
 /// `dir`, which must not exist or be empty.
 ///
-/// Reads the fleet's report ([`report::build_fleet`]) and the policies in
-/// effect first, then the server's ledger (which records every proposal
-/// and approval as it is made, before the server commits it): the entries
-/// of those policies are then in the bundle. The
+/// Reads the policies in effect first, then the server's ledger once
+/// (which records every proposal and approval as it is made, before the
+/// server commits it: the entries of those policies are then in the
+/// bundle), and builds the fleet's report over that same ledger. The
 /// ledger must verify against the key the server states, and that key
 /// must be `operator_key` when one is given; otherwise nothing is written.
 pub fn export_fleet(
@@ -32,12 +32,15 @@ pub fn export_fleet(
     operator_key: Option<&VerifierKey>,
 ) -> Result<Exported, AppError> {
     check_target(dir)?;
-    let report = match operator_key {
-        Some(key) => report::build_fleet_trusting(client, &ReportRequest::default(), key)?,
-        None => report::build_fleet(client, &ReportRequest::default())?,
-    };
     let (policies, files) = policies_in_effect(client)?;
     let (bundle, key) = client.ledger_bundle()?;
+    let report = report::build_fleet_over(
+        client,
+        &ReportRequest::default(),
+        &bundle,
+        key.clone(),
+        operator_key,
+    )?;
     if let Some(given) = operator_key
         && given.to_string() != key.to_string()
     {

@@ -203,7 +203,8 @@ pub fn build_fleet(
     client: &ServerClient,
     request: &ReportRequest,
 ) -> Result<FleetReport, AppError> {
-    build(client, request, None)
+    let (bundle, stated) = client.ledger_bundle()?;
+    build_fleet_over(client, request, &bundle, stated, None)
 }
 
 /// As [`build_fleet`], verifying the server's ledger with `log_key`
@@ -214,12 +215,19 @@ pub fn build_fleet_trusting(
     request: &ReportRequest,
     log_key: &VerifierKey,
 ) -> Result<FleetReport, AppError> {
-    build(client, request, Some(log_key))
+    let (bundle, stated) = client.ledger_bundle()?;
+    build_fleet_over(client, request, &bundle, stated, Some(log_key))
 }
 
-fn build(
+/// The fleet's report over the server's ledger as already read
+/// ([`ServerClient::ledger_bundle`]: `bundle`, and the key the server
+/// `stated`), verified with `log_key` when given: the evidence pack reads
+/// the ledger once for both its bundle and its report.
+pub(crate) fn build_fleet_over(
     client: &ServerClient,
     request: &ReportRequest,
+    bundle: &Bundle,
+    stated: VerifierKey,
     log_key: Option<&VerifierKey>,
 ) -> Result<FleetReport, AppError> {
     let now = Timestamp::now();
@@ -281,7 +289,7 @@ fn build(
         versions: client.get("/api/v1/policies")?,
         assignments: client.get("/api/v1/assignments")?,
     };
-    let ledger = server_ledger(client, since, log_key)?;
+    let ledger = verified(bundle, stated, since, log_key);
     if ledger.key_source == KeySource::Server {
         notes.push(
             "the server's ledger was verified with the key the server states: this shows it \
@@ -480,18 +488,6 @@ fn over_time(
         d = tomorrow;
     }
     out
-}
-
-/// The server's whole ledger ([`ServerClient::ledger_bundle`]), verified
-/// against every distinct checkpoint the pages came with, with `log_key`
-/// or else the key the server states.
-fn server_ledger(
-    client: &ServerClient,
-    since: Option<Timestamp>,
-    log_key: Option<&VerifierKey>,
-) -> Result<FleetLedger, AppError> {
-    let (bundle, stated) = client.ledger_bundle()?;
-    Ok(verified(&bundle, stated, since, log_key))
 }
 
 /// `bundle` verified with `log_key`, else the key the server `stated`,
